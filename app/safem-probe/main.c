@@ -1,0 +1,414 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * safem-probe: wires the libraries together. Options and EAL, ports, one
+ * flow cache and hand-off channel per worker lcore, then the main lcore
+ * drains the hand-off into the outputs until the workers are done.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf_dyn.h>
+
+#include "safem_flowcsv.h"
+
+#include "probe_options.h"
+#include "probe_port.h"
+#include "probe_stats.h"
+#include "probe_worker.h"
+
+#define EXIT_USAGE 2
+#define EXIT_RUNTIME 1
+
+/* Main lcore pause between hand-off drains: it must not busy-poll, so that on
+ * a 2-CPU box two workers get both CPUs. */
+#define MAIN_IDLE_SLEEP_US 1000
+/* Records in a half-full hand-off batch wait at most this long (live ports). */
+#define HANDOFF_FLUSH_INTERVAL_MS 100
+#define MAX_EAL_ARGS 128
+
+static struct probe_shared *signal_shared;
+
+static void
+on_signal(int signum __rte_unused)
+{
+	if (signal_shared != NULL)
+		__atomic_store_n(&signal_shared->stop, 1, __ATOMIC_RELAXED);
+}
+
+struct output_sinks {
+	struct safem_flowcsv *flows;
+	struct probe_output_counters counters;
+	int write_error; /* first -errno from a sink */
+};
+
+static void
+consume_records(unsigned int producer __rte_unused, const struct safem_flow_record *records,
+		unsigned int count, void *ctx)
+{
+	struct output_sinks *sinks = ctx;
+	unsigned int i;
+
+	if (sinks->flows == NULL || sinks->write_error != 0)
+		return;
+	for (i = 0; i < count; i++) {
+		int ret = safem_flowcsv_write(sinks->flows, &records[i]);
+
+		if (ret != 0) {
+			sinks->write_error = ret;
+			return;
+		}
+	}
+	__atomic_store_n(&sinks->counters.records_written, safem_flowcsv_rows(sinks->flows),
+			 __ATOMIC_RELAXED);
+}
+
+/* EAL argv: what precedes "--", or the profile's [eal] args when that is empty. */
+static int
+build_eal_argv(int argc, char **argv, int split, const struct probe_config *cfg,
+	       char **eal_argv, char *storage)
+{
+	int n = 0, i;
+	char *tok, *save = NULL;
+
+	eal_argv[n++] = argv[0];
+	if (split > 1 || cfg->eal_args[0] == '\0') {
+		for (i = 1; i < split && n < MAX_EAL_ARGS - 1; i++)
+			eal_argv[n++] = argv[i];
+	} else {
+		strcpy(storage, cfg->eal_args);
+		for (tok = strtok_r(storage, " \t", &save); tok != NULL && n < MAX_EAL_ARGS - 1;
+		     tok = strtok_r(NULL, " \t", &save))
+			eal_argv[n++] = tok;
+	}
+	eal_argv[n] = NULL;
+	(void)argc;
+	return n;
+}
+
+static int
+setup_workers(const struct probe_config *cfg, struct probe_shared *s,
+	      const struct probe_ports *ports, char *err, size_t errlen)
+{
+	unsigned int lcore, i = 0;
+	uint16_t p;
+
+	s->workers = calloc(s->worker_count, sizeof(*s->workers));
+	if (s->workers == NULL)
+		goto nomem;
+	s->software_rss = false;
+	for (p = 0; p < ports->count; p++)
+		if (ports->ports[p].rx_queues < s->worker_count)
+			s->software_rss = true;
+
+	RTE_LCORE_FOREACH_WORKER(lcore) {
+		int socket = (int)rte_lcore_to_socket_id(lcore);
+		struct probe_worker *w = rte_zmalloc_socket("worker", sizeof(*w),
+							     RTE_CACHE_LINE_SIZE, socket);
+		struct safem_flow_cache_params fp = {
+			.name = "flow_cache",
+			.capacity = (uint32_t)cfg->flow_cache_size,
+			.inactive_timeout_ms = (uint32_t)cfg->inactive_timeout_ms,
+			.active_timeout_ms = (uint32_t)cfg->active_timeout_ms,
+			.socket_id = socket,
+			.export_fn = probe_worker_export,
+		};
+		char name[RTE_RING_NAMESIZE];
+
+		if (w == NULL)
+			goto nomem;
+		s->workers[i] = w;
+		w->index = i;
+		w->lcore_id = lcore;
+		w->shared = s;
+		fp.export_ctx = w;
+		w->cache = safem_flow_cache_create(&fp);
+		if (w->cache == NULL) {
+			if (rte_errno == EINVAL) {
+				snprintf(err, errlen, "flow cache: %s",
+					 safem_flow_cache_params_error());
+				return -EINVAL;
+			}
+			snprintf(err, errlen,
+				 "worker %u: no memory for a flow cache of %llu flows "
+				 "(--flow-cache-size; EAL -m or hugepages too small?)",
+				 i, (unsigned long long)cfg->flow_cache_size);
+			return -ENOMEM;
+		}
+		/* Worker i polls queue i of every port that has one. */
+		for (p = 0; p < ports->count; p++) {
+			if (i >= ports->ports[p].rx_queues)
+				continue;
+			if (w->queue_count == PROBE_MAX_QUEUES_PER_WORKER) {
+				snprintf(err, errlen, "more than %d ports per worker",
+					 PROBE_MAX_QUEUES_PER_WORKER);
+				return -EINVAL;
+			}
+			w->queues[w->queue_count].port_id = ports->ports[p].port_id;
+			w->queues[w->queue_count].queue_id = (uint16_t)i;
+			w->queue_count++;
+		}
+		if (s->software_rss) {
+			snprintf(name, sizeof(name), "dispatch%u", i);
+			w->input = rte_ring_create_elem(name, sizeof(struct safem_packet),
+							(unsigned int)cfg->dispatch_ring_size,
+							socket, RING_F_SC_DEQ);
+			w->staging = rte_zmalloc_socket("staging",
+							 (size_t)s->worker_count *
+								 PROBE_MAX_RX_BURST *
+								 sizeof(struct safem_packet),
+							 RTE_CACHE_LINE_SIZE, socket);
+			w->staged = rte_zmalloc_socket(
+				"staged", s->worker_count * sizeof(unsigned int), 0, socket);
+			if (w->input == NULL || w->staging == NULL || w->staged == NULL)
+				goto nomem;
+		}
+		i++;
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory setting up workers (EAL -m or hugepages too small?)");
+	return -ENOMEM;
+}
+
+static void
+free_workers(struct probe_shared *s)
+{
+	unsigned int i;
+
+	for (i = 0; s->workers != NULL && i < s->worker_count; i++) {
+		struct probe_worker *w = s->workers[i];
+
+		if (w == NULL)
+			continue;
+		safem_flow_cache_free(w->cache);
+		rte_ring_free(w->input);
+		rte_free(w->staging);
+		rte_free(w->staged);
+		rte_free(w);
+	}
+	free(s->workers);
+}
+
+static bool
+all_workers_finished(const struct probe_shared *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < s->worker_count; i++)
+		if (__atomic_load_n(&s->workers[i]->finished, __ATOMIC_ACQUIRE) == 0)
+			return false;
+	return true;
+}
+
+static int
+resolve_clock(const struct probe_config *cfg, const struct probe_ports *ports,
+	      struct probe_shared *s, char *err, size_t errlen)
+{
+	bool all_replay = true;
+	uint16_t p;
+
+	for (p = 0; p < ports->count; p++)
+		all_replay = all_replay && ports->ports[p].replays_file;
+	if (strcmp(cfg->clock, "packet") == 0)
+		s->packet_clock = true;
+	else if (strcmp(cfg->clock, "tsc") == 0)
+		s->packet_clock = false;
+	else
+		s->packet_clock = all_replay;
+	if (!s->packet_clock)
+		return 0;
+	s->timestamp_offset = rte_mbuf_dynfield_lookup(RTE_MBUF_DYNFIELD_TIMESTAMP_NAME, NULL);
+	int bit = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, NULL);
+	if (s->timestamp_offset < 0 || bit < 0) {
+		snprintf(err, errlen,
+			 "--clock packet: the ports give no RX timestamps (use --clock tsc)");
+		return -EINVAL;
+	}
+	s->timestamp_flag = 1ull << bit;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct probe_config cfg;
+	static char eal_storage[SAFEM_OPT_STRING_MAX];
+	char *eal_argv[MAX_EAL_ARGS];
+	char err[2048];
+	struct probe_shared shared;
+	struct probe_ports ports = {NULL, 0};
+	struct output_sinks sinks;
+	struct probe_context ctx;
+	struct timespec wall;
+	bool check_only;
+	int split, eal_argc, ret, status = EXIT_RUNTIME;
+	uint64_t start_tsc, hz;
+
+	/* Probe options first: a bad option must not wait for EAL to start. */
+	for (split = 1; split < argc && strcmp(argv[split], "--") != 0; split++)
+		;
+	{
+		char *app_argv[argc + 1];
+		int app_argc = 0, i;
+
+		app_argv[app_argc++] = argv[0];
+		for (i = split + 1; i < argc; i++)
+			app_argv[app_argc++] = argv[i];
+		app_argv[app_argc] = NULL;
+		/* "--help" alone (no "--") is also the probe's help. */
+		if (split == argc && argc == 2 && strcmp(argv[1], "--help") == 0)
+			app_argc = 2, app_argv[1] = argv[1];
+		ret = probe_options_parse(&cfg, app_argc, app_argv, &check_only);
+		if (ret == 1)
+			return 0;
+		if (ret < 0)
+			return EXIT_USAGE;
+	}
+	if (check_only) {
+		safem_config_print_ini(stdout, probe_options, &cfg);
+		return 0;
+	}
+
+	eal_argc = build_eal_argv(argc, argv, split, &cfg, eal_argv, eal_storage);
+	ret = rte_eal_init(eal_argc, eal_argv);
+	if (ret < 0) {
+		fprintf(stderr, "safem-probe: EAL initialisation failed: %s\n",
+			rte_strerror(rte_errno));
+		return rte_errno == EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+	}
+
+	memset(&shared, 0, sizeof(shared));
+	memset(&sinks, 0, sizeof(sinks));
+	shared.worker_count = rte_lcore_count() - 1;
+	if (shared.worker_count == 0) {
+		fprintf(stderr, "safem-probe: need a worker lcore besides the main one "
+				"(e.g. -l 0-1, or --lcores='(0-2)@(0-1)' for two workers on 2 CPUs)\n");
+		rte_eal_cleanup();
+		return EXIT_USAGE;
+	}
+	ret = probe_ports_start(&cfg, shared.worker_count, &ports, err, sizeof(err));
+	if (ret == 0)
+		ret = resolve_clock(&cfg, &ports, &shared, err, sizeof(err));
+	if (ret == 0)
+		ret = setup_workers(&cfg, &shared, &ports, err, sizeof(err));
+	if (ret == 0) {
+		struct safem_handoff_params hp = {
+			.name = "handoff",
+			.producers = shared.worker_count,
+			.batches_per_producer = (unsigned int)cfg.handoff_batches,
+			.socket_id = (int)rte_socket_id(),
+			/* Replays must lose nothing; live ports must never stall. */
+			.block_when_full = shared.packet_clock,
+		};
+
+		shared.handoff = safem_handoff_create(&hp);
+		if (shared.handoff == NULL) {
+			snprintf(err, sizeof(err), "no memory for the record hand-off");
+			ret = -ENOMEM;
+		}
+	}
+	if (ret == 0 && cfg.flows_path[0] != '\0') {
+		sinks.flows = safem_flowcsv_open(cfg.flows_path);
+		if (sinks.flows == NULL) {
+			snprintf(err, sizeof(err), "--flows %.400s: cannot create the file: %s",
+				 cfg.flows_path, strerror(errno));
+			ret = -EINVAL;
+		}
+	}
+	if (ret != 0) {
+		fprintf(stderr, "safem-probe: %s\n", err);
+		status = ret == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+		goto cleanup;
+	}
+
+	hz = rte_get_tsc_hz();
+	shared.parse_flags = cfg.flow_key_vlan ? SAFEM_PARSE_KEY_VLAN : 0;
+	shared.rx_burst = (unsigned int)cfg.rx_burst;
+	shared.scan_lines = (unsigned int)cfg.expiry_scan_lines;
+	shared.eof_idle_tsc = cfg.eof_idle_ms * hz / 1000;
+	shared.handoff_flush_tsc = HANDOFF_FLUSH_INTERVAL_MS * hz / 1000;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	shared.tsc_base = rte_rdtsc();
+	shared.unix_ns_base = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
+	shared.ns_per_tsc = 1e9 / (double)hz;
+
+	ctx.shared = &shared;
+	ctx.ports = &ports;
+	ctx.output = &sinks.counters;
+	ctx.clock_name = shared.packet_clock ? "packet" : "tsc";
+	probe_stats_register_telemetry(&ctx);
+
+	signal_shared = &shared;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	printf("safem-probe: %u worker(s), %u port(s), %s clock, %s\n", shared.worker_count,
+	       ports.count, ctx.clock_name,
+	       shared.software_rss ? "software RSS dispatch" : "one RX queue per worker");
+	fflush(stdout);
+
+	{
+		unsigned int lcore, i = 0;
+
+		RTE_LCORE_FOREACH_WORKER(lcore)
+			rte_eal_remote_launch(probe_worker_main, shared.workers[i++], lcore);
+	}
+	start_tsc = rte_rdtsc();
+	while (!all_workers_finished(&shared)) {
+		if (cfg.duration_ms != 0 && rte_rdtsc() - start_tsc >= cfg.duration_ms * hz / 1000)
+			__atomic_store_n(&shared.stop, 1, __ATOMIC_RELAXED);
+		if (safem_handoff_consume(shared.handoff, 16, consume_records, &sinks) == 0)
+			rte_delay_us_sleep(MAIN_IDLE_SLEEP_US);
+	}
+	rte_eal_mp_wait_lcore();
+	while (safem_handoff_consume(shared.handoff, 64, consume_records, &sinks) != 0)
+		;
+
+	status = EXIT_SUCCESS;
+	if (sinks.flows != NULL) {
+		int close_ret = safem_flowcsv_close(sinks.flows, sinks.write_error == 0);
+
+		sinks.flows = NULL;
+		if (sinks.write_error == 0)
+			sinks.write_error = close_ret;
+		if (sinks.write_error != 0) {
+			fprintf(stderr, "safem-probe: --flows %s: write failed: %s\n",
+				cfg.flows_path, strerror(-sinks.write_error));
+			status = EXIT_RUNTIME;
+		}
+	}
+	if (cfg.stats_path[0] != '\0') {
+		ret = probe_stats_write_json(&ctx, cfg.stats_path);
+		if (ret != 0) {
+			fprintf(stderr, "safem-probe: --stats %s: %s\n", cfg.stats_path,
+				strerror(-ret));
+			status = EXIT_RUNTIME;
+		}
+	}
+	probe_stats_print_summary(&ctx, stdout);
+	if (cfg.flows_path[0] != '\0' && status == EXIT_SUCCESS)
+		printf("safem-probe: flows in %s\n", cfg.flows_path);
+	if (cfg.stats_path[0] != '\0' && status == EXIT_SUCCESS)
+		printf("safem-probe: counters in %s\n", cfg.stats_path);
+
+cleanup:
+	signal_shared = NULL;
+	if (sinks.flows != NULL)
+		safem_flowcsv_close(sinks.flows, false);
+	safem_handoff_free(shared.handoff);
+	free_workers(&shared);
+	probe_ports_stop(&ports);
+	rte_eal_cleanup();
+	return status;
+}

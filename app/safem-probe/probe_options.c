@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "probe_options.h"
+
+#define OPT(field) offsetof(struct probe_config, field)
+#define DAY_MS (24ull * 3600 * 1000)
+
+static const char *const clock_choices[] = {"auto", "packet", "tsc", NULL};
+
+/* One table for the command line, the INI file and --help (safem_config.h). */
+const struct safem_opt_def probe_options[] = {
+	{"flows", "output", "flows", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(flows_path),
+	 "write expired flow records as CSV to PATH", "PATH"},
+	{"stats", "output", "stats", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(stats_path),
+	 "write the final counters as one JSON object to PATH", "PATH"},
+	{"inactive-timeout", "flow", "inactive-timeout", SAFEM_OPT_DURATION, "30s", 1, DAY_MS,
+	 NULL, OPT(inactive_timeout_ms), "end a flow after this long without a packet", NULL},
+	{"active-timeout", "flow", "active-timeout", SAFEM_OPT_DURATION, "300s", 1, 7 * DAY_MS,
+	 NULL, OPT(active_timeout_ms), "end (and restart) a flow this long after its first packet",
+	 NULL},
+	{"flow-cache-size", "flow", "cache-size", SAFEM_OPT_UINT, "1048576", 16, 1u << 30, NULL,
+	 OPT(flow_cache_size), "flow cache slots per worker (rounded up to a power of two)", "N"},
+	{"flow-key-vlan", "flow", "key-vlan", SAFEM_OPT_BOOL, "false", 0, 0, NULL,
+	 OPT(flow_key_vlan), "make the outer VLAN ID part of the flow key", NULL},
+	{"expiry-scan-lines", "flow", "scan-lines", SAFEM_OPT_UINT, "8", 1, 1u << 20, NULL,
+	 OPT(expiry_scan_lines), "flow cache lines (16 flows each) checked for expiry per poll",
+	 "N"},
+	{"clock", "probe", "clock", SAFEM_OPT_CHOICE, "auto", 0, 0, clock_choices, OPT(clock),
+	 "time source: packet (capture timestamps), tsc, or auto (packet for net_pcap files)",
+	 NULL},
+	{"duration", "probe", "duration", SAFEM_OPT_DURATION, "0", 0, 0, NULL, OPT(duration_ms),
+	 "stop after this much wall time (0: at end of input or on SIGINT/SIGTERM)", NULL},
+	{"eof-idle", "probe", "eof-idle", SAFEM_OPT_DURATION, "100ms", 1, 60000, NULL,
+	 OPT(eof_idle_ms), "replay: a queue silent this long has reached the end of its file",
+	 NULL},
+	{"dispatch-ring-size", "probe", "dispatch-ring-size", SAFEM_OPT_UINT, "16384", 64,
+	 1u << 24, NULL, OPT(dispatch_ring_size),
+	 "software RSS: parsed packets queued per worker (power of two)", "N"},
+	{"handoff-batches", "probe", "handoff-batches", SAFEM_OPT_UINT, "1024", 2, 1u << 20, NULL,
+	 OPT(handoff_batches), "flow record batches (64 records) per worker hand-off", "N"},
+	{"mbufs", "port", "mbufs", SAFEM_OPT_UINT, "16383", 1024, 1ull << 32, NULL, OPT(mbufs),
+	 "mbufs in each port's mempool (infinite_rx needs one per packet of the file)", "N"},
+	{"mbuf-data-room", "port", "mbuf-data-room", SAFEM_OPT_UINT, "2176", 192, 65535, NULL,
+	 OPT(mbuf_data_room), "mbuf data room in bytes, including the 128-byte headroom", "BYTES"},
+	{"rx-descriptors", "port", "rx-descriptors", SAFEM_OPT_UINT, "1024", 32, 65536, NULL,
+	 OPT(rx_descriptors), "RX descriptors per queue", "N"},
+	{"rx-burst", "port", "rx-burst", SAFEM_OPT_UINT, "32", 1, PROBE_MAX_RX_BURST, NULL,
+	 OPT(rx_burst), "packets per rte_eth_rx_burst call", "N"},
+	{"rss-key", "port", "rss-key", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(rss_key),
+	 "RSS hash key in hex (empty: symmetric 0x6d5a repeated, sized for the NIC)", "HEX"},
+	{"eal-args", "eal", "args", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(eal_args),
+	 "EAL arguments used when none are given before \"--\"", "ARGS"},
+	{"setup-hugepages-2m", "setup", "hugepages-2m", SAFEM_OPT_UINT, "0", 0, 1u << 24, NULL,
+	 OPT(setup_hugepages_2m), "2 MiB hugepages to reserve (scripts/setup-hugepages)", "N"},
+	{"setup-hugepages-1g", "setup", "hugepages-1g", SAFEM_OPT_UINT, "0", 0, 4096, NULL,
+	 OPT(setup_hugepages_1g), "1 GiB hugepages to reserve (scripts/setup-hugepages)", "N"},
+	{"setup-pci", "setup", "pci", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(setup_pci),
+	 "PCI addresses of the capture ports (scripts/bind-ports)", "ADDR[,ADDR]"},
+	{"setup-kernel-driver", "setup", "kernel-driver", SAFEM_OPT_STRING, "", 0, 0, NULL,
+	 OPT(setup_kernel_driver), "driver the ports are bound to (vfio-pci, mlx5_core...)",
+	 "NAME"},
+	{"setup-description", "setup", "description", SAFEM_OPT_STRING, "", 0, 0, NULL,
+	 OPT(setup_description), "free text describing the profile", "TEXT"},
+	{NULL, NULL, NULL, 0, NULL, 0, 0, NULL, 0, NULL, NULL},
+};
+
+static void
+print_usage(void)
+{
+	printf("Usage: safem-probe [EAL options] -- [probe options]\n"
+	       "\n"
+	       "Receives packets on DPDK ports (or replays captures through net_pcap), builds\n"
+	       "unidirectional flows on the worker lcores and writes them out.\n"
+	       "Example: safem-probe --no-huge --no-pci -l 0-1 --vdev=net_pcap0,rx_pcap=in.pcap \\\n"
+	       "           -- --flows flows.csv --stats stats.json\n"
+	       "\n"
+	       "Probe options (also as INI [section] key = value in --config FILE):\n"
+	       "  --config FILE   read options from an INI file; the command line wins\n"
+	       "  --check-config  validate the options, print the effective INI and exit\n"
+	       "  --help          this text\n");
+	safem_config_print_help(stdout, probe_options);
+	printf("\nDurations: 30 (seconds), 250ms, 1.5s, 5m, 1h. Counts accept k/M/G and 0x.\n");
+}
+
+int
+probe_options_parse(struct probe_config *cfg, int argc, char **argv, bool *check_only)
+{
+	char err[1024];
+	const char *config_path = NULL;
+	char *rest[argc + 1];
+	int nrest = 0, i;
+
+	*check_only = false;
+	if (safem_config_set_defaults(probe_options, cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "safem-probe: internal error in option defaults: %s\n", err);
+		return -EINVAL;
+	}
+	/* Options that are not settings are taken out before the table sees argv. */
+	rest[nrest++] = argv[0];
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			print_usage();
+			return 1;
+		} else if (strcmp(argv[i], "--check-config") == 0) {
+			*check_only = true;
+		} else if (strcmp(argv[i], "--config") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "safem-probe: option '--config' needs a value\n");
+				return -EINVAL;
+			}
+			config_path = argv[++i];
+		} else if (strncmp(argv[i], "--config=", 9) == 0) {
+			config_path = argv[i] + 9;
+		} else {
+			rest[nrest++] = argv[i];
+		}
+	}
+	rest[nrest] = NULL;
+	if (config_path != NULL &&
+	    safem_config_load_file(probe_options, cfg, config_path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "safem-probe: %s\n", err);
+		return -EINVAL;
+	}
+	if (safem_config_parse_args(probe_options, cfg, nrest, rest, NULL, err, sizeof(err)) != 0) {
+		fprintf(stderr, "safem-probe: %s (see --help)\n", err);
+		return -EINVAL;
+	}
+	if (cfg->dispatch_ring_size & (cfg->dispatch_ring_size - 1)) {
+		fprintf(stderr, "safem-probe: --dispatch-ring-size %llu: must be a power of two\n",
+			(unsigned long long)cfg->dispatch_ring_size);
+		return -EINVAL;
+	}
+	if (cfg->inactive_timeout_ms > cfg->active_timeout_ms) {
+		fprintf(stderr,
+			"safem-probe: --inactive-timeout (%llu ms) must not exceed --active-timeout "
+			"(%llu ms)\n",
+			(unsigned long long)cfg->inactive_timeout_ms,
+			(unsigned long long)cfg->active_timeout_ms);
+		return -EINVAL;
+	}
+	uint8_t key[PROBE_RSS_KEY_MAX];
+	if (probe_options_rss_key(cfg, key) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+probe_options_rss_key(const struct probe_config *cfg, uint8_t key[PROBE_RSS_KEY_MAX])
+{
+	const char *s = cfg->rss_key;
+	int len = 0;
+
+	if (strncmp(s, "0x", 2) == 0)
+		s += 2;
+	while (*s != '\0') {
+		int hi, lo;
+
+		if (*s == ':' || *s == ' ') {
+			s++;
+			continue;
+		}
+		hi = hex_value(s[0]);
+		lo = hi < 0 ? -1 : hex_value(s[1]);
+		if (hi < 0 || lo < 0 || len == PROBE_RSS_KEY_MAX) {
+			fprintf(stderr,
+				"safem-probe: --rss-key '%s': expected up to %d bytes as hex "
+				"digits\n",
+				cfg->rss_key, PROBE_RSS_KEY_MAX);
+			return -EINVAL;
+		}
+		key[len++] = (uint8_t)(hi << 4 | lo);
+		s += 2;
+	}
+	if (len != 0 && len != 40 && len != 52) {
+		fprintf(stderr, "safem-probe: --rss-key: %d bytes given; NICs take 40 or 52\n",
+			len);
+		return -EINVAL;
+	}
+	return len;
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef PROBE_OPTIONS_H
+#define PROBE_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "safem_config.h"
+
+/** Everything safem-probe can be told, from defaults, --config FILE and the command line. */
+struct probe_config {
+	/* [output] */
+	char flows_path[SAFEM_OPT_STRING_MAX];
+	char stats_path[SAFEM_OPT_STRING_MAX];
+	/* [flow] */
+	uint64_t inactive_timeout_ms;
+	uint64_t active_timeout_ms;
+	uint64_t flow_cache_size;
+	bool flow_key_vlan;
+	uint64_t expiry_scan_lines;
+	/* [probe] */
+	char clock[SAFEM_OPT_STRING_MAX];
+	uint64_t duration_ms;
+	uint64_t eof_idle_ms;
+	uint64_t dispatch_ring_size;
+	uint64_t handoff_batches;
+	/* [port] */
+	uint64_t mbufs;
+	uint64_t mbuf_data_room;
+	uint64_t rx_descriptors;
+	uint64_t rx_burst;
+	char rss_key[SAFEM_OPT_STRING_MAX];
+	/* [eal] */
+	char eal_args[SAFEM_OPT_STRING_MAX];
+	/* [setup]: validated here, acted on by scripts/setup-hugepages and scripts/bind-ports */
+	uint64_t setup_hugepages_2m;
+	uint64_t setup_hugepages_1g;
+	char setup_pci[SAFEM_OPT_STRING_MAX];
+	char setup_kernel_driver[SAFEM_OPT_STRING_MAX];
+	char setup_description[SAFEM_OPT_STRING_MAX];
+};
+
+/** Largest RX burst the worker's arrays are sized for. */
+#define PROBE_MAX_RX_BURST 64
+/** Longest RSS key we accept (i40e/ice use 52 bytes, ixgbe/mlx5 40). */
+#define PROBE_RSS_KEY_MAX 52
+
+extern const struct safem_opt_def probe_options[];
+
+/**
+ * Parse the probe's own arguments (those after "--"; argv[0] is a program
+ * name). Handles --help (prints, returns 1), --config FILE and
+ * --check-config (sets *check_only). Returns 0 to go on, 1 to exit 0,
+ * -EINVAL after printing a message naming what is wrong (exit 2).
+ */
+int probe_options_parse(struct probe_config *cfg, int argc, char **argv, bool *check_only);
+
+/**
+ * The RSS key as bytes. Returns its length (0 when the option is empty:
+ * use the default symmetric key), or -EINVAL with a message.
+ */
+int probe_options_rss_key(const struct probe_config *cfg, uint8_t key[PROBE_RSS_KEY_MAX]);
+
+#endif /* PROBE_OPTIONS_H */

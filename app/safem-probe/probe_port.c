@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_dev.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include "probe_port.h"
+
+/* Mempool per-lcore cache; DPDK's guidance is a divisor of the pool size
+ * and well below it. */
+#define MBUF_CACHE_SIZE 256
+
+/*
+ * 0x6d5a repeated makes the Toeplitz hash symmetric in (src, dst) and
+ * (sport, dport) (Woo & Park, "Scalable TCP session monitoring with symmetric
+ * receive-side scaling"), so both directions of a connection reach one queue.
+ */
+static void
+symmetric_rss_key(uint8_t *key, unsigned int len)
+{
+	unsigned int i;
+
+	for (i = 0; i < len; i++)
+		key[i] = (i % 2) == 0 ? 0x6d : 0x5a;
+}
+
+static bool
+devargs_replay_file(const struct rte_eth_dev_info *info)
+{
+	const struct rte_devargs *da = rte_dev_devargs(info->device);
+	const char *args = da != NULL ? da->args : NULL;
+
+	if (strcmp(info->driver_name, "net_pcap") != 0 || args == NULL)
+		return false;
+	return strstr(args, "rx_pcap=") != NULL && strstr(args, "infinite_rx=1") == NULL &&
+	       strstr(args, "rx_iface") == NULL;
+}
+
+static int
+port_start(const struct probe_config *cfg, unsigned int workers, uint16_t port_id,
+	   struct probe_port *p, char *err, size_t errlen)
+{
+	struct rte_eth_dev_info info;
+	struct rte_eth_conf conf;
+	uint8_t key[PROBE_RSS_KEY_MAX];
+	char pool_name[RTE_MEMPOOL_NAMESIZE];
+	int key_len, ret, socket = rte_eth_dev_socket_id(port_id);
+	uint16_t q, rx_desc = (uint16_t)cfg->rx_descriptors, tx_desc = 512;
+
+	if (socket < 0)
+		socket = (int)rte_socket_id();
+	ret = rte_eth_dev_info_get(port_id, &info);
+	if (ret != 0) {
+		snprintf(err, errlen, "port %u: cannot read device info: %s", port_id,
+			 rte_strerror(-ret));
+		return -EIO;
+	}
+	p->port_id = port_id;
+	rte_eth_dev_get_name_by_port(port_id, p->name);
+	snprintf(p->driver, sizeof(p->driver), "%s", info.driver_name);
+	p->replays_file = devargs_replay_file(&info);
+	p->rx_queues = (uint16_t)RTE_MIN(workers, (unsigned int)info.max_rx_queues);
+	if (p->rx_queues == 0) {
+		snprintf(err, errlen, "port %u (%s): driver offers no RX queue", port_id,
+			 info.driver_name);
+		return -EINVAL;
+	}
+
+	memset(&conf, 0, sizeof(conf));
+	p->rss = p->rx_queues > 1 && info.flow_type_rss_offloads != 0;
+	if (p->rss) {
+		key_len = probe_options_rss_key(cfg, key);
+		if (key_len < 0)
+			return -EINVAL;
+		if (key_len == 0) {
+			key_len = info.hash_key_size != 0 ? info.hash_key_size : 40;
+			symmetric_rss_key(key, (unsigned int)key_len);
+		} else if (info.hash_key_size != 0 && key_len != info.hash_key_size) {
+			snprintf(err, errlen, "--rss-key: port %u (%s) needs a %u-byte key, got %d",
+				 port_id, info.driver_name, info.hash_key_size, key_len);
+			return -EINVAL;
+		}
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_key = key;
+		conf.rx_adv_conf.rss_conf.rss_key_len = (uint8_t)key_len;
+		conf.rx_adv_conf.rss_conf.rss_hf =
+			(RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_SCTP) &
+			info.flow_type_rss_offloads;
+	}
+	ret = rte_eth_dev_configure(port_id, p->rx_queues, 1, &conf);
+	if (ret != 0) {
+		snprintf(err, errlen, "port %u (%s): configure with %u RX queues failed: %s",
+			 port_id, info.driver_name, p->rx_queues, rte_strerror(-ret));
+		return -EIO;
+	}
+	ret = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rx_desc, &tx_desc);
+	if (ret != 0) {
+		snprintf(err, errlen, "port %u: descriptor counts refused: %s", port_id,
+			 rte_strerror(-ret));
+		return -EIO;
+	}
+	snprintf(pool_name, sizeof(pool_name), "mbufs_p%u", port_id);
+	p->pool = rte_pktmbuf_pool_create(
+		pool_name, (unsigned int)cfg->mbufs,
+		cfg->mbufs >= 4 * MBUF_CACHE_SIZE ? MBUF_CACHE_SIZE : 0, 0,
+		(uint16_t)cfg->mbuf_data_room, socket);
+	if (p->pool == NULL) {
+		snprintf(err, errlen,
+			 "port %u: cannot allocate %llu mbufs of %llu bytes (--mbufs, "
+			 "--mbuf-data-room; EAL -m or hugepages too small?): %s",
+			 port_id, (unsigned long long)cfg->mbufs,
+			 (unsigned long long)cfg->mbuf_data_room, rte_strerror(rte_errno));
+		return -EINVAL;
+	}
+	for (q = 0; q < p->rx_queues; q++) {
+		ret = rte_eth_rx_queue_setup(port_id, q, rx_desc, (unsigned int)socket, NULL,
+					     p->pool);
+		if (ret != 0) {
+			snprintf(err, errlen,
+				 "port %u: RX queue %u setup failed: %s (for infinite_rx, --mbufs "
+				 "must exceed the packets in the file)",
+				 port_id, q, rte_strerror(-ret));
+			return -EIO;
+		}
+	}
+	ret = rte_eth_tx_queue_setup(port_id, 0, tx_desc, (unsigned int)socket, NULL);
+	if (ret != 0) {
+		snprintf(err, errlen, "port %u: TX queue setup failed: %s", port_id,
+			 rte_strerror(-ret));
+		return -EIO;
+	}
+	ret = rte_eth_dev_start(port_id);
+	if (ret != 0) {
+		snprintf(err, errlen, "port %u (%s): start failed: %s", port_id,
+			 info.driver_name, rte_strerror(-ret));
+		return -EIO;
+	}
+	/* A probe sees everything on the wire; drivers without the knob are fine. */
+	rte_eth_promiscuous_enable(port_id);
+	return 0;
+}
+
+int
+probe_ports_start(const struct probe_config *cfg, unsigned int workers, struct probe_ports *out,
+		  char *err, size_t errlen)
+{
+	uint16_t port_id;
+	int ret;
+
+	out->count = 0;
+	out->ports = calloc(RTE_MAX_ETHPORTS, sizeof(*out->ports));
+	if (out->ports == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	RTE_ETH_FOREACH_DEV(port_id) {
+		ret = port_start(cfg, workers, port_id, &out->ports[out->count], err, errlen);
+		if (ret != 0)
+			return ret;
+		out->count++;
+	}
+	if (out->count == 0) {
+		snprintf(err, errlen,
+			 "no ports: give EAL a device, e.g. --vdev=net_pcap0,rx_pcap=FILE or a PCI "
+			 "address (-a 0000:03:00.0)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void
+probe_ports_stop(struct probe_ports *ports)
+{
+	uint16_t i;
+
+	for (i = 0; i < ports->count; i++) {
+		rte_eth_dev_stop(ports->ports[i].port_id);
+		rte_eth_dev_close(ports->ports[i].port_id);
+		rte_mempool_free(ports->ports[i].pool);
+	}
+	free(ports->ports);
+	ports->ports = NULL;
+	ports->count = 0;
+}

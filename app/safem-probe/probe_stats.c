@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_telemetry.h>
+
+#include "probe_stats.h"
+
+void
+probe_totals_collect(const struct probe_shared *s, struct probe_totals *t)
+{
+	uint64_t first_tsc = UINT64_MAX, last_tsc = 0;
+	unsigned int i, k;
+
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < s->worker_count; i++) {
+		const struct probe_worker *w = s->workers[i];
+		const struct safem_flow_cache_stats *c = safem_flow_cache_stats(w->cache);
+		const struct safem_handoff_stats *h = safem_handoff_stats(s->handoff, i);
+
+#define ADD_(name) t->worker.name += w->stats.name;
+		PROBE_WORKER_COUNTERS(ADD_)
+#undef ADD_
+		for (k = 0; k < SAFEM_PARSE_STATUS_COUNT; k++)
+			t->worker.parse_status[k] += w->stats.parse_status[k];
+#define ADD_(name) t->cache.name += c->name;
+		SAFEM_FLOW_CACHE_COUNTERS(ADD_)
+#undef ADD_
+		t->cache.active_flows += c->active_flows;
+#define ADD_(name) t->handoff.name += h->name;
+		SAFEM_HANDOFF_COUNTERS(ADD_)
+#undef ADD_
+		if (w->first_rx_tsc != 0) {
+			first_tsc = RTE_MIN(first_tsc, w->first_rx_tsc);
+			last_tsc = RTE_MAX(last_tsc, w->last_rx_tsc);
+		}
+	}
+	t->parsed_packets = t->worker.parse_status[SAFEM_PARSE_OK];
+	t->non_ip = t->worker.parse_status[SAFEM_PARSE_NON_IP];
+	for (k = SAFEM_PARSE_NON_IP + 1; k < SAFEM_PARSE_STATUS_COUNT; k++)
+		t->parse_errors += t->worker.parse_status[k];
+	if (last_tsc > first_tsc)
+		t->elapsed_s = (double)(last_tsc - first_tsc) / (double)rte_get_tsc_hz();
+}
+
+static void
+write_port_json(FILE *f, const struct probe_port *p)
+{
+	struct rte_eth_stats st;
+	uint16_t q;
+
+	memset(&st, 0, sizeof(st));
+	rte_eth_stats_get(p->port_id, &st);
+	fprintf(f,
+		"{\"port\": %u, \"name\": \"%s\", \"driver\": \"%s\", \"rx_queues\": %u, "
+		"\"rss\": %s, \"ipackets\": %" PRIu64 ", \"ibytes\": %" PRIu64
+		", \"imissed\": %" PRIu64 ", \"ierrors\": %" PRIu64 ", \"rx_nombuf\": %" PRIu64
+		", \"queues\": [",
+		p->port_id, p->name, p->driver, p->rx_queues, p->rss ? "true" : "false",
+		st.ipackets, st.ibytes, st.imissed, st.ierrors, st.rx_nombuf);
+	for (q = 0; q < p->rx_queues && q < RTE_ETHDEV_QUEUE_STAT_CNTRS; q++)
+		fprintf(f, "%s{\"queue\": %u, \"ipackets\": %" PRIu64 ", \"ibytes\": %" PRIu64 "}",
+			q ? ", " : "", q, st.q_ipackets[q], st.q_ibytes[q]);
+	fprintf(f, "]}");
+}
+
+static void
+write_json(FILE *f, const struct probe_context *ctx)
+{
+	const struct probe_shared *s = ctx->shared;
+	struct probe_totals t;
+	unsigned int i, k;
+	const char *sep;
+
+	probe_totals_collect(s, &t);
+	fprintf(f, "{\n  \"rx_packets\": %" PRIu64 ",\n  \"rx_bytes\": %" PRIu64
+		   ",\n  \"elapsed_s\": %.6f,\n",
+		t.worker.rx_packets, t.worker.rx_bytes, t.elapsed_s);
+	fprintf(f, "  \"parsed_packets\": %" PRIu64 ",\n  \"parsed_bytes\": %" PRIu64
+		   ",\n  \"non_ip\": %" PRIu64 ",\n  \"parse_errors_total\": %" PRIu64
+		   ",\n  \"parse_errors\": {",
+		t.parsed_packets, t.worker.parsed_bytes, t.non_ip, t.parse_errors);
+	for (k = SAFEM_PARSE_NON_IP + 1, sep = ""; k < SAFEM_PARSE_STATUS_COUNT; k++, sep = ", ")
+		fprintf(f, "%s\"%s\": %" PRIu64, sep, safem_parse_status_name(k),
+			t.worker.parse_status[k]);
+	fprintf(f, "},\n  \"flows\": {\"created\": %" PRIu64 ", \"active\": %" PRIu64
+		   ", \"packets\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"expired\": {",
+		t.cache.flows_created, t.cache.active_flows, t.cache.packets, t.cache.bytes);
+	fprintf(f,
+		"\"inactive\": %" PRIu64 ", \"active\": %" PRIu64 ", \"tcp_end\": %" PRIu64
+		", \"end_of_input\": %" PRIu64 ", \"evicted\": %" PRIu64 "}},\n",
+		t.cache.expired_inactive, t.cache.expired_active, t.cache.expired_tcp_end,
+		t.cache.expired_end_of_input, t.cache.evicted);
+	fprintf(f,
+		"  \"records\": {\"exported\": %" PRIu64 ", \"dropped\": %" PRIu64
+		", \"written\": %" PRIu64 "},\n",
+		t.handoff.records_put, t.handoff.records_dropped, ctx->output->records_written);
+	fprintf(f, "  \"clock\": \"%s\",\n  \"worker_count\": %u,\n  \"software_rss\": %s,\n",
+		ctx->clock_name, s->worker_count, s->software_rss ? "true" : "false");
+	fprintf(f, "  \"workers\": [");
+	for (i = 0; i < s->worker_count; i++) {
+		const struct probe_worker *w = s->workers[i];
+		const struct safem_flow_cache_stats *c = safem_flow_cache_stats(w->cache);
+
+		fprintf(f, "%s\n    {\"lcore\": %u, \"rx_queues\": %u", i ? "," : "", w->lcore_id,
+			w->queue_count);
+#define FIELD_(name) fprintf(f, ", \"" #name "\": %" PRIu64, w->stats.name);
+		PROBE_WORKER_COUNTERS(FIELD_)
+#undef FIELD_
+		fprintf(f, ", \"parsed_packets\": %" PRIu64,
+			w->stats.parse_status[SAFEM_PARSE_OK]);
+#define FIELD_(name) fprintf(f, ", \"flow_" #name "\": %" PRIu64, c->name);
+		SAFEM_FLOW_CACHE_COUNTERS(FIELD_)
+#undef FIELD_
+		fprintf(f, ", \"handoff_full_waits\": %" PRIu64 "}",
+			safem_handoff_stats(s->handoff, i)->full_waits);
+	}
+	fprintf(f, "\n  ],\n  \"ports\": [");
+	for (i = 0; i < ctx->ports->count; i++) {
+		fprintf(f, "%s\n    ", i ? "," : "");
+		write_port_json(f, &ctx->ports->ports[i]);
+	}
+	fprintf(f, "\n  ]\n}\n");
+}
+
+int
+probe_stats_write_json(const struct probe_context *ctx, const char *path)
+{
+	char tmp[4096];
+	FILE *f;
+	int err = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (f == NULL)
+		return -errno;
+	write_json(f, ctx);
+	if (fflush(f) != 0 || ferror(f))
+		err = errno ? errno : EIO;
+	if (fclose(f) != 0 && err == 0)
+		err = errno;
+	if (err == 0 && rename(tmp, path) != 0)
+		err = errno;
+	if (err != 0)
+		unlink(tmp);
+	return -err;
+}
+
+void
+probe_stats_print_summary(const struct probe_context *ctx, FILE *out)
+{
+	struct probe_totals t;
+
+	probe_totals_collect(ctx->shared, &t);
+	fprintf(out,
+		"safem-probe: %" PRIu64 " frames (%" PRIu64 " bytes) in %.3f s: %" PRIu64
+		" parsed, %" PRIu64 " non-IP, %" PRIu64 " errors; %" PRIu64
+		" flows created, %" PRIu64 " records exported (%" PRIu64 " evicted, %" PRIu64
+		" dropped), %" PRIu64 " written\n",
+		t.worker.rx_packets, t.worker.rx_bytes, t.elapsed_s, t.parsed_packets, t.non_ip,
+		t.parse_errors, t.cache.flows_created, t.handoff.records_put, t.cache.evicted,
+		t.handoff.records_dropped, ctx->output->records_written);
+}
+
+static const struct probe_context *telemetry_ctx;
+
+static int
+telemetry_stats(const char *cmd __rte_unused, const char *params __rte_unused,
+		struct rte_tel_data *d)
+{
+	const struct probe_context *ctx = telemetry_ctx;
+	struct probe_totals t;
+	unsigned int k;
+
+	probe_totals_collect(ctx->shared, &t);
+	rte_tel_data_start_dict(d);
+#define TEL_(name) rte_tel_data_add_dict_u64(d, #name, t.worker.name);
+	PROBE_WORKER_COUNTERS(TEL_)
+#undef TEL_
+	rte_tel_data_add_dict_u64(d, "parsed_packets", t.parsed_packets);
+	rte_tel_data_add_dict_u64(d, "non_ip", t.non_ip);
+	rte_tel_data_add_dict_u64(d, "parse_errors_total", t.parse_errors);
+	for (k = SAFEM_PARSE_NON_IP + 1; k < SAFEM_PARSE_STATUS_COUNT; k++) {
+		char name[RTE_TEL_MAX_STRING_LEN];
+
+		snprintf(name, sizeof(name), "parse_error_%s", safem_parse_status_name(k));
+		rte_tel_data_add_dict_u64(d, name, t.worker.parse_status[k]);
+	}
+#define TEL_(name) rte_tel_data_add_dict_u64(d, "flow_" #name, t.cache.name);
+	SAFEM_FLOW_CACHE_COUNTERS(TEL_)
+#undef TEL_
+	rte_tel_data_add_dict_u64(d, "flow_active", t.cache.active_flows);
+#define TEL_(name) rte_tel_data_add_dict_u64(d, "handoff_" #name, t.handoff.name);
+	SAFEM_HANDOFF_COUNTERS(TEL_)
+#undef TEL_
+	rte_tel_data_add_dict_u64(d, "records_written",
+				  __atomic_load_n(&ctx->output->records_written, __ATOMIC_RELAXED));
+	return 0;
+}
+
+int
+probe_stats_register_telemetry(const struct probe_context *ctx)
+{
+	telemetry_ctx = ctx;
+	/* Per-port and per-queue NIC counters are already under /ethdev/stats. */
+	return rte_telemetry_register_cmd("/safem/stats", telemetry_stats,
+					  "safem-probe counters summed over workers. No parameters");
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef PROBE_STATS_H
+#define PROBE_STATS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "probe_port.h"
+#include "probe_worker.h"
+
+/** Everything --stats and telemetry report, summed over workers. */
+struct probe_totals {
+	struct probe_worker_stats worker;       /**< summed worker counters */
+	struct safem_flow_cache_stats cache;    /**< summed flow cache counters */
+	struct safem_handoff_stats handoff;     /**< summed hand-off counters */
+	uint64_t parsed_packets;
+	uint64_t non_ip;
+	uint64_t parse_errors;
+	double elapsed_s;                       /**< wall time, first to last packet processed */
+};
+
+/** What the main lcore adds: rows it wrote. */
+struct probe_output_counters {
+	uint64_t records_written;
+};
+
+struct probe_context {
+	struct probe_shared *shared;
+	struct probe_ports *ports;
+	struct probe_output_counters *output;
+	const char *clock_name;
+};
+
+/** Sum the counters of every worker (racy reads are fine while running). */
+void probe_totals_collect(const struct probe_shared *s, struct probe_totals *t);
+
+/**
+ * Write the --stats JSON object to path (via path.tmp + rename, so it is
+ * complete or absent). Returns 0 or -errno.
+ */
+int probe_stats_write_json(const struct probe_context *ctx, const char *path);
+
+/** Human summary on stdout at exit. */
+void probe_stats_print_summary(const struct probe_context *ctx, FILE *out);
+
+/** Register /safem/stats with DPDK telemetry; ctx must outlive the EAL. */
+int probe_stats_register_telemetry(const struct probe_context *ctx);
+
+#endif /* PROBE_STATS_H */

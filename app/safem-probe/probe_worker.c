@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The packet path, top to bottom:
+ *
+ *   rte_eth_rx_burst -> parse (prefetching frames ahead) -> free mbufs
+ *     -> [software RSS: packets owned by another worker go to its ring]
+ *     -> safem_flow_cache_update_burst (bulk lookup with prefetch)
+ *     -> expired records -> safem_handoff_put -> main lcore
+ *   plus, every loop: drain own dispatch ring, bounded expiry scan.
+ *
+ * Nothing here locks, allocates or logs. The only cross-core writes are ring
+ * operations (one per burst per destination, one per 64 records) and the
+ * end-of-run flags.
+ */
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_pause.h>
+#include <rte_prefetch.h>
+
+#include "probe_worker.h"
+
+/* Frames prefetched ahead of the one being parsed. */
+#define PREFETCH_AHEAD 4
+
+/* net_pcap in DPDK 22.11 stamps microseconds; later releases nanoseconds.
+ * Any Unix time in µs stays below 1e17 until the year 5138, so a larger
+ * value is already in ns. */
+#define TIMESTAMP_NS_THRESHOLD 100000000000000000ull
+
+#define NS_PER_MS 1000000ull
+
+void
+probe_worker_export(const struct safem_flow_record *record, void *ctx)
+{
+	struct probe_worker *w = ctx;
+
+	/* A drop (live mode, consumer too slow) is counted by the hand-off. */
+	safem_handoff_put(w->shared->handoff, w->index, record);
+}
+
+static inline bool
+stop_requested(const struct probe_shared *s)
+{
+	return __atomic_load_n(&s->stop, __ATOMIC_RELAXED) != 0;
+}
+
+static inline void
+advance_clock(struct probe_worker *w, const struct safem_packet *pkts, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (pkts[i].ts_ns > w->clock_ns)
+			w->clock_ns = pkts[i].ts_ns;
+}
+
+/* Account packets from other workers' dispatch. Returns how many. */
+static unsigned int
+drain_input(struct probe_worker *w)
+{
+	struct safem_packet pkts[PROBE_MAX_RX_BURST];
+	unsigned int n;
+
+	if (w->input == NULL)
+		return 0;
+	n = rte_ring_dequeue_burst_elem(w->input, pkts, sizeof(pkts[0]), PROBE_MAX_RX_BURST,
+					NULL);
+	if (n == 0)
+		return 0;
+	w->stats.dispatched_in += n;
+	advance_clock(w, pkts, n);
+	safem_flow_cache_update_burst(w->cache, pkts, n);
+	return n;
+}
+
+/*
+ * Send the staged packets of one destination. A full ring means that worker
+ * is behind: wait, but keep draining our own ring meanwhile, so two
+ * dispatchers feeding each other cannot deadlock.
+ */
+static void
+dispatch_send(struct probe_worker *w, unsigned int dest)
+{
+	struct rte_ring *ring = w->shared->workers[dest]->input;
+	struct safem_packet *pkts = &w->staging[(size_t)dest * PROBE_MAX_RX_BURST];
+	unsigned int n = w->staged[dest], sent = 0;
+
+	while (sent < n) {
+		sent += rte_ring_enqueue_burst_elem(ring, &pkts[sent], sizeof(pkts[0]), n - sent,
+						    NULL);
+		if (sent < n) {
+			w->stats.dispatch_waits++;
+			if (drain_input(w) == 0)
+				rte_pause();
+		}
+	}
+	w->stats.dispatched_out += n;
+	w->staged[dest] = 0;
+}
+
+static inline uint64_t
+packet_time_ns(struct probe_worker *w, const struct rte_mbuf *m, uint64_t burst_ns)
+{
+	const struct probe_shared *s = w->shared;
+	uint64_t ts;
+
+	if (!s->packet_clock)
+		return burst_ns;
+	if (unlikely((m->ol_flags & s->timestamp_flag) == 0)) {
+		w->stats.no_timestamp++;
+		return w->clock_ns;
+	}
+	ts = *RTE_MBUF_DYNFIELD(m, s->timestamp_offset, const uint64_t *);
+	return ts < TIMESTAMP_NS_THRESHOLD ? ts * 1000 : ts;
+}
+
+/* Parse a burst, keep our own packets, dispatch the rest, account ours. */
+static void
+process_rx_burst(struct probe_worker *w, struct rte_mbuf **mbufs, unsigned int n,
+		 uint64_t now_tsc)
+{
+	const struct probe_shared *s = w->shared;
+	struct safem_packet local[PROBE_MAX_RX_BURST];
+	unsigned int nlocal = 0, i;
+	uint64_t burst_ns = s->packet_clock ? 0 : probe_tsc_to_unix_ns(s, now_tsc);
+
+	for (i = 0; i < PREFETCH_AHEAD && i < n; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(mbufs[i], void *));
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m = mbufs[i];
+		struct safem_packet *p = &local[nlocal];
+		enum safem_parse_status status;
+
+		if (i + PREFETCH_AHEAD < n)
+			rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + PREFETCH_AHEAD], void *));
+		w->stats.rx_bytes += m->pkt_len;
+		/* Headers are in the first segment; the parser never reads past it. */
+		status = safem_packet_parse(rte_pktmbuf_mtod(m, const uint8_t *),
+					    rte_pktmbuf_data_len(m), s->parse_flags, p);
+		w->stats.parse_status[status]++;
+		if (status != SAFEM_PARSE_OK)
+			continue;
+		p->ts_ns = packet_time_ns(w, m, burst_ns);
+		p->key_hash = safem_flow_key_hash(&p->key);
+		w->stats.parsed_bytes += p->ip_bytes;
+		if (p->ts_ns > w->clock_ns)
+			w->clock_ns = p->ts_ns;
+		if (s->software_rss) {
+			/* Multiply-shift maps the hash onto [0, workers) without a division. */
+			unsigned int owner = (unsigned int)(((uint64_t)safem_flow_key_hash_symmetric(
+								     &p->key) *
+							     s->worker_count) >>
+							    32);
+
+			if (owner != w->index) {
+				w->staging[(size_t)owner * PROBE_MAX_RX_BURST + w->staged[owner]++] =
+					*p;
+				continue;
+			}
+		}
+		nlocal++;
+	}
+	w->stats.rx_packets += n;
+	rte_pktmbuf_free_bulk(mbufs, n);
+	if (s->software_rss) {
+		unsigned int dest;
+
+		for (dest = 0; dest < s->worker_count; dest++)
+			if (w->staged[dest] != 0)
+				dispatch_send(w, dest);
+	}
+	safem_flow_cache_update_burst(w->cache, local, nlocal);
+}
+
+static unsigned int
+poll_queues(struct probe_worker *w, uint64_t now_tsc)
+{
+	const struct probe_shared *s = w->shared;
+	struct rte_mbuf *mbufs[PROBE_MAX_RX_BURST];
+	unsigned int total = 0, q;
+
+	for (q = 0; q < w->queue_count; q++) {
+		struct probe_queue *queue = &w->queues[q];
+		uint16_t n = rte_eth_rx_burst(queue->port_id, queue->queue_id, mbufs,
+					      (uint16_t)s->rx_burst);
+
+		if (n == 0)
+			continue;
+		queue->last_rx_tsc = now_tsc;
+		if (w->first_rx_tsc == 0)
+			w->first_rx_tsc = now_tsc;
+		w->stats.rx_bursts++;
+		process_rx_burst(w, mbufs, n, now_tsc);
+		total += n;
+	}
+	if (total != 0)
+		w->last_rx_tsc = rte_rdtsc();
+	return total;
+}
+
+/* Replay only: net_pcap returns nothing, forever, once a file is read. */
+static bool
+queues_at_end_of_file(const struct probe_worker *w, uint64_t now_tsc)
+{
+	unsigned int q;
+
+	for (q = 0; q < w->queue_count; q++)
+		if (now_tsc - w->queues[q].last_rx_tsc < w->shared->eof_idle_tsc)
+			return false;
+	return true;
+}
+
+static bool
+all_workers_flag(const struct probe_shared *s, size_t flag_offset)
+{
+	unsigned int i;
+
+	for (i = 0; i < s->worker_count; i++) {
+		const uint32_t *flag =
+			(const uint32_t *)((const char *)s->workers[i] + flag_offset);
+
+		if (__atomic_load_n(flag, __ATOMIC_ACQUIRE) == 0)
+			return false;
+	}
+	return true;
+}
+
+int
+probe_worker_main(void *arg)
+{
+	struct probe_worker *w = arg;
+	struct probe_shared *s = w->shared;
+	bool polling = w->queue_count > 0;
+	uint64_t now_tsc = rte_rdtsc(), last_flush_tsc = now_tsc, end_ns;
+	unsigned int q, i;
+
+	for (q = 0; q < w->queue_count; q++)
+		w->queues[q].last_rx_tsc = now_tsc;
+	if (!polling)
+		__atomic_store_n(&w->polling_done, 1, __ATOMIC_RELEASE);
+
+	for (;;) {
+		now_tsc = rte_rdtsc();
+		if (polling) {
+			poll_queues(w, now_tsc);
+			if (stop_requested(s) ||
+			    (s->packet_clock && queues_at_end_of_file(w, now_tsc))) {
+				polling = false;
+				/* Everything we dispatched is in the rings before this store. */
+				__atomic_store_n(&w->polling_done, 1, __ATOMIC_RELEASE);
+			}
+		}
+		drain_input(w);
+		if (!s->packet_clock)
+			w->clock_ns = probe_tsc_to_unix_ns(s, now_tsc);
+		safem_flow_cache_expire(w->cache, w->clock_ns / NS_PER_MS, s->scan_lines);
+		/* Quiet live links must not keep records waiting in a half-full batch. */
+		if (now_tsc - last_flush_tsc > s->handoff_flush_tsc) {
+			safem_handoff_flush(s->handoff, w->index);
+			last_flush_tsc = now_tsc;
+		}
+		if (!polling && all_workers_flag(s, offsetof(struct probe_worker, polling_done)) &&
+		    (w->input == NULL || rte_ring_empty(w->input)))
+			break;
+	}
+
+	/*
+	 * Final flush. Every worker's flows end against the same end time (the
+	 * latest packet time any worker saw), so the end reasons do not depend
+	 * on how packets were spread over workers.
+	 */
+	w->published_clock_ns = w->clock_ns;
+	__atomic_store_n(&w->rx_done, 1, __ATOMIC_RELEASE);
+	while (!all_workers_flag(s, offsetof(struct probe_worker, rx_done)))
+		rte_pause();
+	end_ns = 0;
+	for (i = 0; i < s->worker_count; i++)
+		end_ns = RTE_MAX(end_ns, s->workers[i]->published_clock_ns);
+	if (!s->packet_clock)
+		end_ns = probe_tsc_to_unix_ns(s, rte_rdtsc());
+	safem_flow_cache_flush(w->cache, end_ns / NS_PER_MS);
+	safem_handoff_flush(s->handoff, w->index);
+	__atomic_store_n(&w->finished, 1, __ATOMIC_RELEASE);
+	return 0;
+}

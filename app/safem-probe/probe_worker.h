@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef PROBE_WORKER_H
+#define PROBE_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_ring.h>
+
+#include "safem_flow.h"
+#include "safem_handoff.h"
+#include "safem_packet.h"
+
+#include "probe_options.h"
+
+/** Worker counters, one list for fields, --stats and telemetry (STYLE.md rule 13). */
+#define PROBE_WORKER_COUNTERS(X)                                                                   \
+	X(rx_packets)      /* frames taken from this worker's RX queues */                      \
+	X(rx_bytes)        /* their frame bytes (captured length) */                           \
+	X(rx_bursts)       /* non-empty rte_eth_rx_burst calls */                              \
+	X(parsed_bytes)    /* IP bytes of the frames parsed into flows */                      \
+	X(dispatched_out)  /* parsed packets sent to another worker (software RSS) */          \
+	X(dispatched_in)   /* parsed packets received from other workers */                    \
+	X(dispatch_waits)  /* times a dispatch ring was full and the worker waited */          \
+	X(no_timestamp)    /* packet clock: frames without an RX timestamp (worker clock used) */
+
+struct probe_worker_stats {
+#define PROBE_WORKER_FIELD_(name) uint64_t name;
+	PROBE_WORKER_COUNTERS(PROBE_WORKER_FIELD_)
+#undef PROBE_WORKER_FIELD_
+	uint64_t parse_status[SAFEM_PARSE_STATUS_COUNT]; /**< frames by parse outcome */
+};
+
+#define PROBE_MAX_QUEUES_PER_WORKER 16
+
+struct probe_queue {
+	uint16_t port_id;
+	uint16_t queue_id;
+	uint64_t last_rx_tsc; /**< last poll that returned packets (end-of-file detection) */
+};
+
+/** State every worker reads and nobody writes while workers run. */
+struct probe_shared {
+	unsigned int worker_count;
+	struct probe_worker **workers;
+	struct safem_handoff *handoff;
+	bool software_rss;      /**< queues < workers: pollers dispatch by symmetric hash */
+	bool packet_clock;      /**< time from capture timestamps, else TSC */
+	int timestamp_offset;   /**< RX timestamp dynfield offset (packet clock) */
+	uint64_t timestamp_flag; /**< RX timestamp dynflag */
+	unsigned int parse_flags;
+	unsigned int rx_burst;
+	unsigned int scan_lines;
+	uint64_t eof_idle_tsc;
+	uint64_t handoff_flush_tsc;
+	uint64_t tsc_base;      /**< TSC at start ... */
+	uint64_t unix_ns_base;  /**< ... and the wall clock then */
+	double ns_per_tsc;
+	uint32_t stop;          /**< set by signals / --duration; read relaxed by workers */
+};
+
+/** One per worker lcore; written only by that lcore except where marked. */
+struct probe_worker {
+	unsigned int index;
+	unsigned int lcore_id;
+	struct probe_shared *shared;
+	struct probe_queue queues[PROBE_MAX_QUEUES_PER_WORKER];
+	unsigned int queue_count;
+	struct rte_ring *input; /**< software RSS input: MP enqueue, SC dequeue, of safem_packet */
+	struct safem_flow_cache *cache;
+	struct safem_packet *staging; /**< [worker_count][PROBE_MAX_RX_BURST] packets to dispatch */
+	unsigned int *staged;         /**< [worker_count] */
+	uint64_t clock_ns;            /**< latest packet time seen (packet clock) or TSC time */
+	uint64_t first_rx_tsc;
+	uint64_t last_rx_tsc;
+	struct probe_worker_stats stats;
+
+	/* Published to the other lcores (release/acquire), on their own line. */
+	uint32_t polling_done __rte_cache_aligned; /**< no more dispatch from this worker */
+	uint32_t rx_done;            /**< all input accounted; published_clock_ns valid */
+	uint32_t finished;           /**< cache flushed, hand-off flushed */
+	uint64_t published_clock_ns;
+} __rte_cache_aligned;
+
+/** Flow cache export hook: hands the record to the main lcore. */
+void probe_worker_export(const struct safem_flow_record *record, void *ctx);
+
+/** lcore entry point (rte_eal_remote_launch). */
+int probe_worker_main(void *arg);
+
+/** Unix ns for a TSC value, using the base taken at start. */
+static inline uint64_t
+probe_tsc_to_unix_ns(const struct probe_shared *s, uint64_t tsc)
+{
+	return s->unix_ns_base + (uint64_t)((double)(tsc - s->tsc_base) * s->ns_per_tsc);
+}
+
+#endif /* PROBE_WORKER_H */

@@ -1,0 +1,687 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Per-core flow cache.
+ *
+ * Layout (ipfixprobe-style set-associative table):
+ *
+ *   sig_lines[line]   one 64-byte line of SAFEM_FLOW_LINE_SLOTS 32-bit signatures
+ *   entries[line*16+slot]   one 64-byte flow entry per slot
+ *
+ * A lookup touches the signature line (one cache miss, 16 candidates compared
+ * with a few SIMD instructions) and then only the entry whose signature
+ * matches (a second miss). update_burst overlaps those misses across a chunk
+ * of packets: prefetch every signature line, then every candidate entry, then
+ * do the work. Signature 0 marks an empty slot.
+ *
+ * Times are stored as 32-bit wrapping milliseconds and rebuilt against the
+ * cache clock (the largest time seen). That is exact while every stored time
+ * is within 2^32 - 1 ms (49.7 days) of the clock; oldest_first_ms tracks a
+ * lower bound on the stored times so the cache can restore that before the
+ * clock gets too far ahead (see flow_clock_advance()).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <rte_branch_prediction.h>
+#include <rte_common.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_prefetch.h>
+
+#ifdef RTE_ARCH_X86
+#include <emmintrin.h>
+#endif
+
+#include "safem_flow.h"
+
+#define NS_PER_MS UINT64_C(1000000)
+#define MS_PER_DAY UINT32_C(86400000)
+
+/* Longest active timeout: flows must end well inside the 32-bit time span. */
+#define FLOW_ACTIVE_TIMEOUT_MAX_MS (7 * MS_PER_DAY)
+/* Largest power of two a uint32_t capacity can round up to. */
+#define FLOW_CAPACITY_MAX (UINT32_C(1) << 31)
+
+/* Packets looked up together: enough misses in flight to hide DRAM latency,
+ * few enough that the prefetched lines are still in L1/L2 at stage 3. */
+#define FLOW_BURST_CHUNK 64
+/* Lines whose signatures and entries the expiry scan prefetches together. */
+#define FLOW_SCAN_CHUNK 8
+
+/* Stored times are exact while clock - time <= this. */
+#define FLOW_TIME_SPAN_MAX_MS UINT64_C(0xffffffff)
+/*
+ * A packet more than this behind the clock has a broken timestamp (24.8
+ * days); it is accounted at clock - FLOW_LATE_MAX_MS so that its time stays
+ * representable. Ordinary reordering between flows is milliseconds.
+ */
+#define FLOW_LATE_MAX_MS (UINT64_C(1) << 31)
+
+#define FLOW_PROTO_TCP 6
+#define FLOW_TCP_FIN 0x01
+#define FLOW_TCP_RST 0x04
+
+#define FLOW_SLOT_MASK ((1u << SAFEM_FLOW_LINE_SLOTS) - 1)
+
+/* One flow in one slot: a single cache line. */
+struct flow_entry {
+	struct safem_flow_key key;
+	uint64_t bytes;
+	uint32_t packets;    /* a flow ends (active) before this wraps */
+	uint32_t first_ms32; /* low 32 bits of Unix ms, see flow_time() */
+	uint32_t last_ms32;
+	uint8_t tcp_flags;
+	uint8_t pad[3];
+} __rte_cache_aligned;
+static_assert(sizeof(struct flow_entry) == 64, "flow entry must be one cache line");
+
+/* Signatures of one line's slots, kept apart from the entries so one miss
+ * answers "which slot, if any" for all 16 ways. */
+struct flow_sig_line {
+	uint32_t sig[SAFEM_FLOW_LINE_SLOTS];
+} __rte_cache_aligned;
+static_assert(sizeof(struct flow_sig_line) == 64, "signature line must be one cache line");
+
+struct safem_flow_cache {
+	/* Read for every packet. */
+	struct flow_sig_line *sig_lines;
+	struct flow_entry *entries;
+	uint32_t line_mask;
+	uint32_t inactive_timeout_ms;
+	uint32_t active_timeout_ms;
+	uint64_t clock_ms;        /* largest time seen by update/expire/flush */
+	uint64_t oldest_first_ms; /* <= first_ms of every flow in the cache */
+	safem_flow_export_fn export_fn;
+	void *export_ctx;
+
+	/* Expiry scan. */
+	uint32_t scan_cursor;
+	/* <= first_ms of flows that survive the current scan revolution. */
+	uint64_t revolution_oldest_ms;
+
+	struct safem_flow_cache_stats stats;
+
+	/* Where the memory came from, for free(). */
+	bool rte_memory;
+} __rte_cache_aligned;
+
+static const char *const flow_end_reason_names[SAFEM_FLOW_END_REASON_MAX + 1] = {
+#define FLOW_END_NAME_(name, value) [value] = #name,
+	SAFEM_FLOW_END_REASONS(FLOW_END_NAME_)
+#undef FLOW_END_NAME_
+};
+
+/* Create runs on the main lcore at start-up; per thread keeps it simple. */
+static _Thread_local char flow_params_error[128];
+
+const char *
+safem_flow_end_reason_name(unsigned int reason)
+{
+	if (reason > SAFEM_FLOW_END_REASON_MAX || flow_end_reason_names[reason] == NULL)
+		return "unknown";
+	return flow_end_reason_names[reason];
+}
+
+const char *
+safem_flow_cache_params_error(void)
+{
+	return flow_params_error;
+}
+
+size_t
+safem_flow_cache_bytes_per_flow(void)
+{
+	return sizeof(struct flow_entry) + sizeof(uint32_t);
+}
+
+uint32_t
+safem_flow_cache_capacity(const struct safem_flow_cache *fc)
+{
+	return (fc->line_mask + 1) * SAFEM_FLOW_LINE_SLOTS;
+}
+
+const struct safem_flow_cache_stats *
+safem_flow_cache_stats(const struct safem_flow_cache *fc)
+{
+	return &fc->stats;
+}
+
+static int __rte_format_printf(1, 2)
+flow_params_invalid(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(flow_params_error, sizeof(flow_params_error), fmt, ap);
+	va_end(ap);
+	rte_errno = EINVAL;
+	return -EINVAL;
+}
+
+static int
+flow_params_check(const struct safem_flow_cache_params *params)
+{
+	flow_params_error[0] = '\0';
+	if (params == NULL)
+		return flow_params_invalid("params must not be NULL");
+	if (params->capacity == 0)
+		return flow_params_invalid("capacity must be > 0");
+	if (params->capacity > FLOW_CAPACITY_MAX)
+		return flow_params_invalid("capacity must be <= %" PRIu32 " (got %" PRIu32 ")",
+					   FLOW_CAPACITY_MAX, params->capacity);
+	if (params->inactive_timeout_ms == 0)
+		return flow_params_invalid("inactive_timeout_ms must be > 0");
+	if (params->active_timeout_ms == 0)
+		return flow_params_invalid("active_timeout_ms must be > 0");
+	if (params->active_timeout_ms > FLOW_ACTIVE_TIMEOUT_MAX_MS)
+		return flow_params_invalid("active_timeout_ms must be <= %" PRIu32
+					   " (7 days; got %" PRIu32 ")",
+					   FLOW_ACTIVE_TIMEOUT_MAX_MS, params->active_timeout_ms);
+	if (params->export_fn == NULL)
+		return flow_params_invalid("export_fn must not be NULL");
+	return 0;
+}
+
+/*
+ * Heap memory for units and for an EAL whose heap is too small. Tables of
+ * many megabytes get 2 MB alignment and a transparent huge page hint: with
+ * 4 KB pages almost every lookup would also miss the TLB.
+ */
+static void *
+flow_heap_alloc(size_t size)
+{
+	const size_t huge_page = 2u << 20;
+	size_t align = size >= huge_page ? huge_page : RTE_CACHE_LINE_SIZE;
+	void *mem;
+
+	if (posix_memalign(&mem, align, size) != 0)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	if (align == huge_page)
+		(void)madvise(mem, RTE_ALIGN_FLOOR(size, huge_page), MADV_HUGEPAGE);
+#endif
+	/* Also faults the table in now rather than on the packet path. */
+	memset(mem, 0, size);
+	return mem;
+}
+
+struct safem_flow_cache *
+safem_flow_cache_create(const struct safem_flow_cache_params *params)
+{
+	const size_t header = RTE_ALIGN_CEIL(sizeof(struct safem_flow_cache), RTE_CACHE_LINE_SIZE);
+	struct safem_flow_cache *fc = NULL;
+	uint32_t capacity, nlines;
+	bool rte_memory = false;
+	size_t size;
+
+	if (flow_params_check(params) != 0)
+		return NULL;
+	capacity = rte_align32pow2(RTE_MAX(params->capacity, (uint32_t)SAFEM_FLOW_LINE_SLOTS));
+	nlines = capacity / SAFEM_FLOW_LINE_SLOTS;
+	size = header + (size_t)nlines * sizeof(struct flow_sig_line) +
+	       (size_t)capacity * sizeof(struct flow_entry);
+
+	/* rte_lcore_count() is 0 until rte_eal_init(): units run without EAL. */
+	if (rte_lcore_count() > 0) {
+		fc = rte_zmalloc_socket(params->name, size, RTE_CACHE_LINE_SIZE,
+					params->socket_id);
+		rte_memory = fc != NULL;
+	}
+	if (fc == NULL)
+		fc = flow_heap_alloc(size);
+	if (fc == NULL) {
+		rte_errno = ENOMEM;
+		return NULL;
+	}
+
+	fc->sig_lines = (struct flow_sig_line *)((char *)fc + header);
+	fc->entries = (struct flow_entry *)(fc->sig_lines + nlines);
+	fc->line_mask = nlines - 1;
+	fc->inactive_timeout_ms = params->inactive_timeout_ms;
+	fc->active_timeout_ms = params->active_timeout_ms;
+	fc->export_fn = params->export_fn;
+	fc->export_ctx = params->export_ctx;
+	fc->clock_ms = 0;
+	fc->oldest_first_ms = 0;
+	fc->scan_cursor = 0;
+	fc->revolution_oldest_ms = UINT64_MAX;
+	fc->rte_memory = rte_memory;
+	return fc;
+}
+
+void
+safem_flow_cache_free(struct safem_flow_cache *fc)
+{
+	if (fc == NULL)
+		return;
+	if (fc->rte_memory)
+		rte_free(fc);
+	else
+		free(fc);
+}
+
+/* rte_prefetch0_write() is still experimental in DPDK 22.11; this is its body
+ * (PREFETCHW: the line arrives owned, so the store does not miss again). */
+static inline void
+flow_prefetch_write(const void *p)
+{
+	__builtin_prefetch(p, 1, 3);
+}
+
+/* Nonzero for every hash, so 0 can mean "empty". The line index comes from
+ * the low bits, which are equal within a line, so bit 0 carries no
+ * information there (except in a one-line table). */
+static inline uint32_t
+flow_sig(uint32_t key_hash)
+{
+	return key_hash | 1;
+}
+
+/* Bit i set when slot i of the line holds signature sig. */
+static inline unsigned int
+flow_sig_match(const struct flow_sig_line *sl, uint32_t sig)
+{
+#ifdef RTE_ARCH_X86
+	const __m128i *v = (const __m128i *)sl->sig;
+	const __m128i s = _mm_set1_epi32((int)sig);
+	__m128i c0 = _mm_cmpeq_epi32(_mm_load_si128(&v[0]), s);
+	__m128i c1 = _mm_cmpeq_epi32(_mm_load_si128(&v[1]), s);
+	__m128i c2 = _mm_cmpeq_epi32(_mm_load_si128(&v[2]), s);
+	__m128i c3 = _mm_cmpeq_epi32(_mm_load_si128(&v[3]), s);
+
+	/* Narrow the 16 all-ones/all-zeros lanes to bytes: one movemask. */
+	return (unsigned int)_mm_movemask_epi8(
+		_mm_packs_epi16(_mm_packs_epi32(c0, c1), _mm_packs_epi32(c2, c3)));
+#else
+	unsigned int mask = 0, i;
+
+	for (i = 0; i < SAFEM_FLOW_LINE_SLOTS; i++)
+		mask |= (unsigned int)(sl->sig[i] == sig) << i;
+	return mask;
+#endif
+}
+
+static inline bool
+flow_key_equal(const struct safem_flow_key *a, const struct safem_flow_key *b)
+{
+	uint64_t x[5], y[5];
+
+	memcpy(x, a, sizeof(x));
+	memcpy(y, b, sizeof(y));
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) ==
+	       0;
+}
+
+/* Unix ms of a stored 32-bit time: the clock minus the serial distance. */
+static inline uint64_t
+flow_time(const struct safem_flow_cache *fc, uint32_t ms32)
+{
+	return fc->clock_ms - (uint32_t)((uint32_t)fc->clock_ms - ms32);
+}
+
+/* SAFEM_FLOW_H: a flow ends at the earlier of its two deadlines, inactive on a tie. */
+static inline uint64_t
+flow_deadline(const struct safem_flow_cache *fc, uint64_t first_ms, uint64_t last_ms,
+	      enum safem_flow_end_reason *reason)
+{
+	uint64_t idle_end = last_ms + fc->inactive_timeout_ms;
+	uint64_t age_end = first_ms + fc->active_timeout_ms;
+
+	if (idle_end <= age_end) {
+		*reason = SAFEM_FLOW_END_inactive;
+		return idle_end;
+	}
+	*reason = SAFEM_FLOW_END_active;
+	return age_end;
+}
+
+static void
+flow_export(struct safem_flow_cache *fc, const struct flow_entry *e, uint64_t first_ms,
+	    uint64_t last_ms, enum safem_flow_end_reason reason)
+{
+	struct safem_flow_record r = {
+		.key = e->key,
+		.packets = e->packets,
+		.bytes = e->bytes,
+		.first_ms = first_ms,
+		.last_ms = last_ms,
+		.tcp_flags = e->tcp_flags,
+		.end_reason = (uint8_t)reason,
+	};
+
+	fc->export_fn(&r, fc->export_ctx);
+	switch (reason) {
+	case SAFEM_FLOW_END_inactive:
+		fc->stats.expired_inactive++;
+		break;
+	case SAFEM_FLOW_END_active:
+		fc->stats.expired_active++;
+		break;
+	case SAFEM_FLOW_END_tcp_end:
+		fc->stats.expired_tcp_end++;
+		break;
+	case SAFEM_FLOW_END_end_of_input:
+		fc->stats.expired_end_of_input++;
+		break;
+	case SAFEM_FLOW_END_evicted:
+		fc->stats.evicted++;
+		break;
+	}
+}
+
+/* Export the flow in a slot and empty the slot. */
+static void
+flow_end(struct safem_flow_cache *fc, struct flow_sig_line *sl, unsigned int slot,
+	 const struct flow_entry *e, uint64_t first_ms, uint64_t last_ms,
+	 enum safem_flow_end_reason reason)
+{
+	flow_export(fc, e, first_ms, last_ms, reason);
+	sl->sig[slot] = 0;
+	fc->stats.active_flows--;
+}
+
+/*
+ * Visit count lines from first_line (no wrap) and end the flows whose
+ * deadline is <= now_ms; with flush, end every flow (end_of_input when its
+ * deadline is still ahead). Signature lines and then occupied entries are
+ * prefetched a chunk ahead, as on the packet path.
+ */
+static unsigned int
+flow_scan_lines(struct safem_flow_cache *fc, uint32_t first_line, uint32_t count, uint64_t now_ms,
+		bool flush)
+{
+	unsigned int ended = 0;
+	uint32_t base, i, n;
+
+	for (base = first_line; base < first_line + count; base += n) {
+		n = RTE_MIN((uint32_t)FLOW_SCAN_CHUNK, first_line + count - base);
+		for (i = 0; i < n; i++)
+			rte_prefetch0(&fc->sig_lines[base + i]);
+		for (i = 0; i < n; i++) {
+			const struct flow_entry *entries =
+				&fc->entries[(size_t)(base + i) * SAFEM_FLOW_LINE_SLOTS];
+			unsigned int used = ~flow_sig_match(&fc->sig_lines[base + i], 0) &
+					    FLOW_SLOT_MASK;
+
+			for (; used != 0; used &= used - 1)
+				rte_prefetch0(&entries[__builtin_ctz(used)]);
+		}
+		for (i = 0; i < n; i++) {
+			struct flow_sig_line *sl = &fc->sig_lines[base + i];
+			const struct flow_entry *entries =
+				&fc->entries[(size_t)(base + i) * SAFEM_FLOW_LINE_SLOTS];
+			unsigned int used = ~flow_sig_match(sl, 0) & FLOW_SLOT_MASK;
+
+			for (; used != 0; used &= used - 1) {
+				unsigned int slot = __builtin_ctz(used);
+				const struct flow_entry *e = &entries[slot];
+				uint64_t first_ms = flow_time(fc, e->first_ms32);
+				uint64_t last_ms = flow_time(fc, e->last_ms32);
+				enum safem_flow_end_reason reason;
+				uint64_t deadline = flow_deadline(fc, first_ms, last_ms, &reason);
+
+				if (deadline > now_ms) {
+					if (!flush)
+						continue;
+					reason = SAFEM_FLOW_END_end_of_input;
+				}
+				flow_end(fc, sl, slot, e, first_ms, last_ms, reason);
+				ended++;
+			}
+		}
+	}
+	return ended;
+}
+
+/*
+ * Move the clock forward to now_ms. Stored times are rebuilt against the
+ * clock, so before it runs more than 2^32 - 1 ms ahead of the oldest stored
+ * time, every flow whose deadline has passed is ended (rebuilding against the
+ * old clock, still exact). Survivors then started after now - active_timeout.
+ * With the periodic scan running this does not trigger (see expire); it
+ * catches replays with huge time gaps and callers that never scan.
+ */
+static __rte_noinline unsigned int
+flow_clock_advance(struct safem_flow_cache *fc, uint64_t now_ms)
+{
+	unsigned int ended = 0;
+
+	if (unlikely(now_ms - fc->oldest_first_ms > FLOW_TIME_SPAN_MAX_MS)) {
+		if (fc->stats.active_flows != 0)
+			ended = flow_scan_lines(fc, 0, fc->line_mask + 1, now_ms, false);
+		fc->oldest_first_ms = now_ms - RTE_MIN(now_ms, (uint64_t)fc->active_timeout_ms);
+	}
+	fc->clock_ms = now_ms;
+	return ended;
+}
+
+/* Packet time in ms; moves the clock and keeps the time representable. */
+static inline uint64_t
+flow_packet_ms(struct safem_flow_cache *fc, const struct safem_packet *p)
+{
+	uint64_t ms = p->ts_ns / NS_PER_MS;
+
+	if (likely(ms <= fc->clock_ms)) {
+		if (unlikely(fc->clock_ms - ms > FLOW_LATE_MAX_MS))
+			return fc->clock_ms - FLOW_LATE_MAX_MS;
+		return ms;
+	}
+	flow_clock_advance(fc, ms);
+	return ms;
+}
+
+static inline void
+flow_start(struct safem_flow_cache *fc, struct flow_entry *e, const struct safem_packet *p,
+	   uint64_t pkt_ms)
+{
+	e->key = p->key;
+	e->bytes = p->ip_bytes;
+	e->packets = 1;
+	e->first_ms32 = (uint32_t)pkt_ms;
+	e->last_ms32 = (uint32_t)pkt_ms;
+	e->tcp_flags = p->tcp_flags;
+	fc->stats.flows_created++;
+	/* Keep the lower bounds on stored times (pkt_ms may be behind the clock). */
+	if (unlikely(pkt_ms < fc->oldest_first_ms))
+		fc->oldest_first_ms = pkt_ms;
+	if (pkt_ms < fc->revolution_oldest_ms)
+		fc->revolution_oldest_ms = pkt_ms;
+}
+
+/*
+ * A new flow meets a full line. Flows already past their deadline are ended
+ * with their own reason first, so the record does not depend on whether the
+ * scan reached them; only when none has, the least recently seen flow is
+ * evicted. Reads all 16 entries (stage 2 prefetched them).
+ */
+static __rte_noinline unsigned int
+flow_line_make_room(struct safem_flow_cache *fc, struct flow_sig_line *sl,
+		    struct flow_entry *entries)
+{
+	uint32_t clock32 = (uint32_t)fc->clock_ms;
+	unsigned int slot, free_slot = SAFEM_FLOW_LINE_SLOTS, lru_slot = 0;
+	uint32_t lru_age = 0;
+
+	for (slot = 0; slot < SAFEM_FLOW_LINE_SLOTS; slot++) {
+		const struct flow_entry *e = &entries[slot];
+		uint64_t first_ms = flow_time(fc, e->first_ms32);
+		uint64_t last_ms = flow_time(fc, e->last_ms32);
+		enum safem_flow_end_reason reason;
+		uint32_t age;
+
+		if (flow_deadline(fc, first_ms, last_ms, &reason) <= fc->clock_ms) {
+			flow_end(fc, sl, slot, e, first_ms, last_ms, reason);
+			if (free_slot == SAFEM_FLOW_LINE_SLOTS)
+				free_slot = slot;
+			continue;
+		}
+		/* Serial age against the clock; the first slot wins a tie. */
+		age = clock32 - e->last_ms32;
+		if (slot == 0 || age > lru_age) {
+			lru_age = age;
+			lru_slot = slot;
+		}
+	}
+	if (free_slot != SAFEM_FLOW_LINE_SLOTS)
+		return free_slot;
+	flow_end(fc, sl, lru_slot, &entries[lru_slot], flow_time(fc, entries[lru_slot].first_ms32),
+		 flow_time(fc, entries[lru_slot].last_ms32), SAFEM_FLOW_END_evicted);
+	return lru_slot;
+}
+
+/* Stage 3 of update_burst: find or create the packet's flow and account it. */
+static inline void
+flow_account(struct safem_flow_cache *fc, const struct safem_packet *p, uint32_t line)
+{
+	struct flow_sig_line *sl = &fc->sig_lines[line];
+	struct flow_entry *entries = &fc->entries[(size_t)line * SAFEM_FLOW_LINE_SLOTS];
+	const uint32_t sig = flow_sig(p->key_hash);
+	/* First: moving the clock may end flows in any line, this one included. */
+	const uint64_t pkt_ms = flow_packet_ms(fc, p);
+	unsigned int match, slot;
+	struct flow_entry *e;
+
+	/* Re-read the line rather than trust stage 2: an earlier packet of this
+	 * chunk may have created this very flow or reused a slot. */
+	for (match = flow_sig_match(sl, sig); match != 0; match &= match - 1) {
+		slot = __builtin_ctz(match);
+		e = &entries[slot];
+		if (likely(flow_key_equal(&e->key, &p->key)))
+			goto found;
+	}
+
+	match = flow_sig_match(sl, 0);
+	slot = likely(match != 0) ? (unsigned int)__builtin_ctz(match)
+				  : flow_line_make_room(fc, sl, entries);
+	e = &entries[slot];
+	sl->sig[slot] = sig;
+	fc->stats.active_flows++;
+	flow_start(fc, e, p, pkt_ms);
+	goto accounted;
+
+found: {
+	uint64_t first_ms = flow_time(fc, e->first_ms32);
+	uint64_t last_ms = flow_time(fc, e->last_ms32);
+	enum safem_flow_end_reason reason;
+	uint64_t deadline = flow_deadline(fc, first_ms, last_ms, &reason);
+
+	if (unlikely(pkt_ms >= deadline || e->packets == UINT32_MAX)) {
+		/* The deadline passed before this packet, or the packet counter
+		 * would wrap (IPFIX: active timeout): end it, start afresh. */
+		if (pkt_ms < deadline)
+			reason = SAFEM_FLOW_END_active;
+		flow_export(fc, e, first_ms, last_ms, reason);
+		flow_start(fc, e, p, pkt_ms);
+	} else {
+		e->packets++;
+		e->bytes += p->ip_bytes;
+		e->tcp_flags |= p->tcp_flags;
+		/* Serial comparison: last never moves back for a reordered packet. */
+		if ((int32_t)((uint32_t)pkt_ms - e->last_ms32) > 0)
+			e->last_ms32 = (uint32_t)pkt_ms;
+	}
+}
+accounted:
+	fc->stats.packets++;
+	fc->stats.bytes += p->ip_bytes;
+	if (unlikely(p->key.proto == FLOW_PROTO_TCP &&
+		     (p->tcp_flags & (FLOW_TCP_FIN | FLOW_TCP_RST)) != 0))
+		flow_end(fc, sl, slot, e, flow_time(fc, e->first_ms32), flow_time(fc, e->last_ms32),
+			 SAFEM_FLOW_END_tcp_end);
+}
+
+void
+safem_flow_cache_update_burst(struct safem_flow_cache *fc, const struct safem_packet *pkts,
+			      unsigned int n)
+{
+	uint32_t line[FLOW_BURST_CHUNK];
+	unsigned int base, i, m;
+
+	for (base = 0; base < n; base += m) {
+		const struct safem_packet *chunk = &pkts[base];
+
+		m = RTE_MIN(n - base, (unsigned int)FLOW_BURST_CHUNK);
+		/* Stage 1: start every signature line load. */
+		for (i = 0; i < m; i++) {
+			line[i] = chunk[i].key_hash & fc->line_mask;
+			rte_prefetch0(&fc->sig_lines[line[i]]);
+		}
+		/* Stage 2: start the entry loads stage 3 will write. */
+		for (i = 0; i < m; i++) {
+			const struct flow_sig_line *sl = &fc->sig_lines[line[i]];
+			struct flow_entry *entries =
+				&fc->entries[(size_t)line[i] * SAFEM_FLOW_LINE_SLOTS];
+			unsigned int match = flow_sig_match(sl, flow_sig(chunk[i].key_hash));
+
+			if (likely(match != 0)) {
+				for (; match != 0; match &= match - 1)
+					flow_prefetch_write(&entries[__builtin_ctz(match)]);
+				continue;
+			}
+			match = flow_sig_match(sl, 0);
+			if (likely(match != 0)) {
+				flow_prefetch_write(&entries[__builtin_ctz(match)]);
+				continue;
+			}
+			/* Full line: the victim choice reads every entry. */
+			for (match = 0; match < SAFEM_FLOW_LINE_SLOTS; match++)
+				rte_prefetch0(&entries[match]);
+		}
+		/* Stage 3: in packet order, so per-flow time order is kept. */
+		for (i = 0; i < m; i++)
+			flow_account(fc, &chunk[i], line[i]);
+	}
+}
+
+unsigned int
+safem_flow_cache_expire(struct safem_flow_cache *fc, uint64_t now_ms, unsigned int max_lines)
+{
+	const uint32_t nlines = fc->line_mask + 1;
+	/* A flow that survives a visit at now_ms started after this. */
+	const uint64_t survivor_bound =
+		now_ms - RTE_MIN(now_ms, (uint64_t)fc->active_timeout_ms);
+	unsigned int ended = 0;
+	uint32_t todo, n;
+
+	if (now_ms > fc->clock_ms)
+		ended = flow_clock_advance(fc, now_ms);
+	if (survivor_bound < fc->revolution_oldest_ms)
+		fc->revolution_oldest_ms = survivor_bound;
+
+	/* Never visit a line twice in one call: the bound is the table. */
+	todo = (uint32_t)RTE_MIN((uint64_t)max_lines, (uint64_t)nlines);
+	fc->stats.scanned_lines += todo;
+	for (; todo != 0; todo -= n) {
+		n = RTE_MIN(todo, nlines - fc->scan_cursor);
+		ended += flow_scan_lines(fc, fc->scan_cursor, n, now_ms, false);
+		fc->scan_cursor += n;
+		if (fc->scan_cursor == nlines) {
+			/*
+			 * Every line was visited since the revolution began, so
+			 * every flow either survived a visit or started since:
+			 * the revolution's bound now holds for the whole cache,
+			 * and the clock never has to force a full scan.
+			 */
+			fc->scan_cursor = 0;
+			fc->oldest_first_ms =
+				RTE_MAX(fc->oldest_first_ms, fc->revolution_oldest_ms);
+			fc->revolution_oldest_ms = survivor_bound;
+		}
+	}
+	return ended;
+}
+
+void
+safem_flow_cache_flush(struct safem_flow_cache *fc, uint64_t end_ms)
+{
+	if (end_ms > fc->clock_ms)
+		flow_clock_advance(fc, end_ms);
+	flow_scan_lines(fc, 0, fc->line_mask + 1, end_ms, true);
+}

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef SAFEM_FLOW_H
+#define SAFEM_FLOW_H
+
+/**
+ * @file
+ * Per-core flow cache: a set-associative table of unidirectional flows
+ * (ipfixprobe-style lines of SAFEM_FLOW_LINE_SLOTS slots with a separate
+ * signature line), owned by exactly one lcore. No locks, no atomics, no
+ * allocation after create, no logging.
+ *
+ * Expiry is defined by deadlines, not by when the cache happens to look:
+ * a flow ends at min(last + inactive_timeout, first + active_timeout) with
+ * the reason of the earlier deadline (inactive wins a tie). Whether the
+ * cache notices it on the flow's next packet, in the periodic scan or in the
+ * final flush, the record is the same. This is what makes output independent
+ * of worker count and replay speed (STYLE.md rule 15).
+ */
+
+#include <assert.h>
+#include <stdint.h>
+
+#include "safem_packet.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Flow end reasons; the values are IPFIX flowEndReason (IE 136). */
+#define SAFEM_FLOW_END_REASONS(X)                                                                  \
+	X(inactive, 1)     /* idleTimeout: no packet for inactive_timeout */                     \
+	X(active, 2)       /* activeTimeout: flow older than active_timeout (or counter wrap) */ \
+	X(tcp_end, 3)      /* endOfFlowDetected: TCP FIN or RST seen */                          \
+	X(end_of_input, 4) /* forcedEnd: end of capture, SIGINT/SIGTERM, --duration */           \
+	X(evicted, 5)      /* lackOfResources: cache line full, least recently seen evicted */
+
+enum safem_flow_end_reason {
+#define SAFEM_FLOW_END_ENUM_(name, value) SAFEM_FLOW_END_##name = value,
+	SAFEM_FLOW_END_REASONS(SAFEM_FLOW_END_ENUM_)
+#undef SAFEM_FLOW_END_ENUM_
+};
+#define SAFEM_FLOW_END_REASON_MAX 5
+
+/** Name of an end reason ("inactive", ...), "unknown" for anything else. */
+const char *safem_flow_end_reason_name(unsigned int reason);
+
+/** An expired flow as handed to exporters. */
+struct safem_flow_record {
+	struct safem_flow_key key;
+	uint64_t packets;
+	uint64_t bytes; /**< IP-layer bytes (octetDeltaCount) */
+	uint64_t first_ms; /**< Unix ms of the first packet */
+	uint64_t last_ms;  /**< Unix ms of the last packet */
+	uint8_t tcp_flags; /**< union of TCP flags */
+	uint8_t end_reason; /**< enum safem_flow_end_reason */
+	uint8_t reserved[6];
+};
+static_assert(sizeof(struct safem_flow_record) == 80, "flow record layout");
+
+/** Called for every record the cache expires; must not keep the pointer. */
+typedef void (*safem_flow_export_fn)(const struct safem_flow_record *record, void *ctx);
+
+/** Slots per line (ways of the set-associative table). */
+#define SAFEM_FLOW_LINE_SLOTS 16
+
+/** Cache counters, one list for fields and names (STYLE.md rule 13). */
+#define SAFEM_FLOW_CACHE_COUNTERS(X)                                                               \
+	X(packets)          /* packets accounted into flows */                                  \
+	X(bytes)            /* IP bytes accounted into flows */                                 \
+	X(flows_created)                                                                          \
+	X(expired_inactive)                                                                       \
+	X(expired_active)                                                                         \
+	X(expired_tcp_end)                                                                        \
+	X(expired_end_of_input)                                                                   \
+	X(evicted)          /* flows pushed out of a full line (end reason evicted) */          \
+	X(scanned_lines)    /* lines visited by safem_flow_cache_expire() */
+
+struct safem_flow_cache_stats {
+#define SAFEM_FLOW_CACHE_FIELD_(name) uint64_t name;
+	SAFEM_FLOW_CACHE_COUNTERS(SAFEM_FLOW_CACHE_FIELD_)
+#undef SAFEM_FLOW_CACHE_FIELD_
+	uint64_t active_flows; /**< flows currently in the cache (gauge) */
+};
+
+struct safem_flow_cache_params {
+	const char *name;            /**< for rte_zmalloc accounting and messages */
+	uint32_t capacity;           /**< flows; rounded up to a power of two >= SAFEM_FLOW_LINE_SLOTS */
+	uint32_t inactive_timeout_ms; /**< > 0 */
+	uint32_t active_timeout_ms;   /**< > 0, <= 7 days (times are kept as 32-bit ms offsets) */
+	int socket_id;               /**< NUMA socket for the table (SOCKET_ID_ANY ok) */
+	safem_flow_export_fn export_fn; /**< required */
+	void *export_ctx;
+};
+
+struct safem_flow_cache;
+
+/**
+ * Create a cache. Returns NULL with rte_errno = EINVAL (a field of params is
+ * out of range; the message is in safem_flow_cache_params_error()) or ENOMEM.
+ * Works without rte_eal_init() (falls back to aligned heap memory) so units
+ * can test it.
+ */
+struct safem_flow_cache *safem_flow_cache_create(const struct safem_flow_cache_params *params);
+
+/** Why the last create failed with EINVAL, naming the parameter. */
+const char *safem_flow_cache_params_error(void);
+
+void safem_flow_cache_free(struct safem_flow_cache *fc);
+
+/**
+ * Account a burst of parsed packets. Each packet must have key_hash set
+ * (safem_flow_key_hash). Hashes are looked up in bulk with prefetch of the
+ * signature lines and then the candidate slots. Packets must be in time order
+ * per flow; a packet whose time is at or past its flow's deadline first
+ * exports the flow (reason of the deadline) and starts a new one. A packet
+ * with TCP FIN or RST is accounted and then its flow is exported (tcp_end).
+ * A new flow in a full line evicts the least recently seen flow of the line.
+ */
+void safem_flow_cache_update_burst(struct safem_flow_cache *fc, const struct safem_packet *pkts,
+				   unsigned int n);
+
+/**
+ * Scan up to max_lines lines (round robin) and export flows whose deadline
+ * is <= now_ms. Bounded work per call: the caller sets the budget per burst.
+ * @return number of flows exported.
+ */
+unsigned int safem_flow_cache_expire(struct safem_flow_cache *fc, uint64_t now_ms,
+				     unsigned int max_lines);
+
+/**
+ * Export every flow (end of input or shutdown). A flow whose deadline is
+ * <= end_ms gets that deadline's reason, any other gets end_of_input, so the
+ * final records do not depend on how far the scan had got.
+ */
+void safem_flow_cache_flush(struct safem_flow_cache *fc, uint64_t end_ms);
+
+/** Counters (owned by the cache's lcore; other lcores may read them racily for monitoring). */
+const struct safem_flow_cache_stats *safem_flow_cache_stats(const struct safem_flow_cache *fc);
+
+/** Slots in the table (capacity after rounding). */
+uint32_t safem_flow_cache_capacity(const struct safem_flow_cache *fc);
+
+/** Bytes of table memory per flow slot (entry + its signature). */
+size_t safem_flow_cache_bytes_per_flow(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SAFEM_FLOW_H */

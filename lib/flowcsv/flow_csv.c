@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "safem_flowcsv.h"
+
+struct safem_flowcsv {
+	FILE *file;
+	char *path;
+	char *tmp_path;
+	uint64_t rows;
+	int write_error; /* first errno seen, reported at close */
+};
+
+/* Large stdio buffer: the analysis lcore writes millions of short rows. */
+#define FLOWCSV_STDIO_BUFFER (1u << 20)
+
+static void
+format_addr(const uint8_t addr[16], uint8_t ip_version, char *out, size_t len)
+{
+	if (inet_ntop(ip_version == 4 ? AF_INET : AF_INET6, addr, out, len) == NULL)
+		snprintf(out, len, "?");
+}
+
+size_t
+safem_flowcsv_format(const struct safem_flow_record *r, char *buf, size_t len)
+{
+	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+	int n;
+
+	format_addr(r->key.src_addr, r->key.ip_version, src, sizeof(src));
+	format_addr(r->key.dst_addr, r->key.ip_version, dst, sizeof(dst));
+	n = snprintf(buf, len,
+		     "%s,%s,%u,%u,%u,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u,%s\n", src,
+		     dst, r->key.src_port, r->key.dst_port, r->key.proto, r->packets, r->bytes,
+		     r->first_ms, r->last_ms, r->tcp_flags,
+		     safem_flow_end_reason_name(r->end_reason));
+	return n < 0 ? 0 : ((size_t)n < len ? (size_t)n : len - 1);
+}
+
+struct safem_flowcsv *
+safem_flowcsv_open(const char *path)
+{
+	struct safem_flowcsv *w = calloc(1, sizeof(*w));
+	int saved;
+
+	if (w == NULL)
+		return NULL;
+	w->path = strdup(path);
+	if (w->path == NULL || asprintf(&w->tmp_path, "%s.tmp", path) < 0) {
+		w->tmp_path = NULL;
+		goto fail;
+	}
+	w->file = fopen(w->tmp_path, "w");
+	if (w->file == NULL)
+		goto fail;
+	setvbuf(w->file, NULL, _IOFBF, FLOWCSV_STDIO_BUFFER);
+	if (fputs(SAFEM_FLOWCSV_HEADER "\n", w->file) == EOF) {
+		saved = errno;
+		fclose(w->file);
+		unlink(w->tmp_path);
+		errno = saved;
+		w->file = NULL;
+		goto fail;
+	}
+	return w;
+fail:
+	saved = errno;
+	free(w->tmp_path);
+	free(w->path);
+	free(w);
+	errno = saved;
+	return NULL;
+}
+
+int
+safem_flowcsv_write(struct safem_flowcsv *w, const struct safem_flow_record *record)
+{
+	char row[SAFEM_FLOWCSV_ROW_MAX];
+	size_t n = safem_flowcsv_format(record, row, sizeof(row));
+
+	if (fwrite(row, 1, n, w->file) != n) {
+		if (w->write_error == 0)
+			w->write_error = errno ? errno : EIO;
+		return -w->write_error;
+	}
+	w->rows++;
+	return 0;
+}
+
+uint64_t
+safem_flowcsv_rows(const struct safem_flowcsv *w)
+{
+	return w->rows;
+}
+
+int
+safem_flowcsv_close(struct safem_flowcsv *w, bool commit)
+{
+	int err = w->write_error;
+
+	if (fflush(w->file) != 0 && err == 0)
+		err = errno;
+	if (commit && err == 0 && fsync(fileno(w->file)) != 0)
+		err = errno;
+	if (fclose(w->file) != 0 && err == 0)
+		err = errno;
+	if (commit && err == 0 && rename(w->tmp_path, w->path) != 0)
+		err = errno;
+	if (!commit || err != 0)
+		unlink(w->tmp_path);
+	free(w->tmp_path);
+	free(w->path);
+	free(w);
+	return -err;
+}

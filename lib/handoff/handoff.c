@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_common.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
+
+#include "safem_handoff.h"
+
+struct handoff_batch {
+	unsigned int count;
+	struct safem_flow_record records[SAFEM_HANDOFF_BATCH_RECORDS];
+} __rte_cache_aligned;
+
+/* One per producer, on its own cache lines: the producer writes `current`
+ * and the counters, the consumer only touches the rings. */
+struct handoff_channel {
+	struct handoff_batch *current;
+	struct rte_ring *full;
+	struct rte_ring *free;
+	struct safem_handoff_stats stats;
+} __rte_cache_aligned;
+
+struct safem_handoff {
+	unsigned int producers;
+	bool block_when_full;
+	struct handoff_batch *batches;
+	struct handoff_channel channels[];
+};
+
+static struct rte_ring *
+handoff_ring_create(const char *name, unsigned int producer, const char *kind, unsigned int size,
+		    int socket_id)
+{
+	char ring_name[RTE_RING_NAMESIZE];
+
+	snprintf(ring_name, sizeof(ring_name), "%s_%s%u", name, kind, producer);
+	return rte_ring_create(ring_name, size, socket_id, RING_F_SP_ENQ | RING_F_SC_DEQ);
+}
+
+struct safem_handoff *
+safem_handoff_create(const struct safem_handoff_params *params)
+{
+	struct safem_handoff *h;
+	unsigned int per_producer, p, b;
+
+	if (params == NULL || params->name == NULL || params->producers == 0 ||
+	    params->batches_per_producer < 2) {
+		rte_errno = EINVAL;
+		return NULL;
+	}
+	per_producer = rte_align32pow2(params->batches_per_producer);
+	h = rte_zmalloc_socket(params->name,
+			       sizeof(*h) + params->producers * sizeof(struct handoff_channel),
+			       RTE_CACHE_LINE_SIZE, params->socket_id);
+	if (h == NULL)
+		goto nomem;
+	h->producers = params->producers;
+	h->block_when_full = params->block_when_full;
+	h->batches = rte_malloc_socket(params->name,
+				       (size_t)params->producers * per_producer *
+					       sizeof(struct handoff_batch),
+				       RTE_CACHE_LINE_SIZE, params->socket_id);
+	if (h->batches == NULL)
+		goto nomem;
+	for (p = 0; p < h->producers; p++) {
+		struct handoff_channel *ch = &h->channels[p];
+
+		/* Ring capacity is size - 1, so a ring of 2 x per_producer holds
+		 * every batch the producer owns: enqueues never fail. */
+		ch->full = handoff_ring_create(params->name, p, "f", per_producer * 2,
+					       params->socket_id);
+		ch->free = handoff_ring_create(params->name, p, "e", per_producer * 2,
+					       params->socket_id);
+		if (ch->full == NULL || ch->free == NULL)
+			goto nomem;
+		for (b = 0; b < per_producer; b++) {
+			struct handoff_batch *batch = &h->batches[(size_t)p * per_producer + b];
+
+			batch->count = 0;
+			rte_ring_enqueue(ch->free, batch);
+		}
+	}
+	return h;
+nomem:
+	safem_handoff_free(h);
+	rte_errno = ENOMEM;
+	return NULL;
+}
+
+void
+safem_handoff_free(struct safem_handoff *h)
+{
+	unsigned int p;
+
+	if (h == NULL)
+		return;
+	for (p = 0; p < h->producers; p++) {
+		rte_ring_free(h->channels[p].full);
+		rte_ring_free(h->channels[p].free);
+	}
+	rte_free(h->batches);
+	rte_free(h);
+}
+
+static void
+handoff_send_current(struct handoff_channel *ch)
+{
+	/* Cannot fail: the ring holds every batch of this producer. */
+	rte_ring_enqueue(ch->full, ch->current);
+	ch->current = NULL;
+	ch->stats.batches_sent++;
+}
+
+int
+safem_handoff_put(struct safem_handoff *h, unsigned int producer,
+		  const struct safem_flow_record *record)
+{
+	struct handoff_channel *ch = &h->channels[producer];
+	struct handoff_batch *batch = ch->current;
+
+	if (unlikely(batch == NULL)) {
+		void *obj;
+
+		while (rte_ring_dequeue(ch->free, &obj) != 0) {
+			if (!h->block_when_full) {
+				ch->stats.records_dropped++;
+				return -ENOBUFS;
+			}
+			ch->stats.full_waits++;
+			rte_pause();
+		}
+		batch = obj;
+		batch->count = 0;
+		ch->current = batch;
+	}
+	batch->records[batch->count++] = *record;
+	ch->stats.records_put++;
+	if (batch->count == SAFEM_HANDOFF_BATCH_RECORDS)
+		handoff_send_current(ch);
+	return 0;
+}
+
+void
+safem_handoff_flush(struct safem_handoff *h, unsigned int producer)
+{
+	struct handoff_channel *ch = &h->channels[producer];
+
+	if (ch->current != NULL && ch->current->count > 0)
+		handoff_send_current(ch);
+}
+
+unsigned int
+safem_handoff_consume(struct safem_handoff *h, unsigned int max_batches,
+		      safem_handoff_consume_fn fn, void *ctx)
+{
+	unsigned int records = 0, p, i;
+
+	for (p = 0; p < h->producers; p++) {
+		struct handoff_channel *ch = &h->channels[p];
+
+		for (i = 0; i < max_batches; i++) {
+			void *obj;
+			struct handoff_batch *batch;
+
+			if (rte_ring_dequeue(ch->full, &obj) != 0)
+				break;
+			batch = obj;
+			fn(p, batch->records, batch->count, ctx);
+			records += batch->count;
+			rte_ring_enqueue(ch->free, batch);
+		}
+	}
+	return records;
+}
+
+const struct safem_handoff_stats *
+safem_handoff_stats(const struct safem_handoff *h, unsigned int producer)
+{
+	return &h->channels[producer].stats;
+}

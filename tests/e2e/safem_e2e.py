@@ -1,0 +1,723 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Shared helpers for the end-to-end tests (Python 3 standard library only).
+
+What is here:
+  - locating the probe binary, the source tree and scripts/gen-capture;
+  - run_probe(): one run of the real binary with the EAL arguments of
+    docs/CONTRACTS-dev.md, outputs in a private temporary directory;
+  - a pcap/pcapng reader and a reference frame parser written from the
+    contract (independently of scripts/gen-capture, so each checks the other);
+  - a reference flow expiry model (deadline semantics of lib/flow/safem_flow.h)
+    giving the exact CSV rows a probe must write for a replayed capture;
+  - assertions shared by several tests (CSV shape, conservation invariants);
+  - main(): unittest runner that exits 77 (meson: skipped) when every test
+    was skipped, 1 on any failure, 0 otherwise.
+
+Environment (set by meson test): SAFEM_PROBE, SAFEM_SOURCE_ROOT, SAFEM_BUILD_ROOT.
+SAFEM_E2E_KEEP=1 keeps the temporary directory (it is also kept on failure).
+"""
+
+import atexit
+import collections
+import csv
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_ROOT = os.environ.get("SAFEM_SOURCE_ROOT") or os.path.normpath(os.path.join(HERE, "..", ".."))
+BUILD_ROOT = os.environ.get("SAFEM_BUILD_ROOT") or os.path.join(SOURCE_ROOT, "build")
+GEN_CAPTURE = os.path.join(SOURCE_ROOT, "scripts", "gen-capture")
+SHARED_PCAPS = os.path.normpath(os.path.join(SOURCE_ROOT, "..", "shared", "pcaps"))
+
+CSV_HEADER = ["src_addr", "dst_addr", "src_port", "dst_port", "proto", "packets", "bytes",
+              "first_ms", "last_ms", "tcp_flags", "end_reason"]
+END_REASONS = ("inactive", "active", "tcp_end", "end_of_input", "evicted")
+PARSE_ERROR_REASONS = (
+    "truncated_ethernet", "truncated_vlan", "too_many_vlan_tags", "truncated_ipv4",
+    "ipv4_bad_version", "ipv4_bad_header_length", "ipv4_bad_total_length", "truncated_ipv6",
+    "ipv6_bad_version", "truncated_ipv6_extension", "ipv6_extension_chain_too_long",
+    "truncated_l4")
+
+# A CSV row as compared by the tests (all 11 columns, typed).
+Row = collections.namedtuple("Row", ["src_addr", "dst_addr", "src_port", "dst_port", "proto",
+                                     "packets", "bytes", "first_ms", "last_ms", "tcp_flags",
+                                     "end_reason"])
+
+TCP_FIN, TCP_SYN, TCP_RST = 0x01, 0x02, 0x04
+IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP = 6, 17, 1, 58, 132
+
+EXIT_SKIP = 77
+
+
+def probe_path():
+    path = os.environ.get("SAFEM_PROBE")
+    if path:
+        return path
+    return os.path.join(BUILD_ROOT, "app", "safem-probe")
+
+
+_probe_missing = False
+
+
+def require_probe():
+    """Skip (unittest) when the probe binary is absent; main() then exits 77."""
+    global _probe_missing
+    path = probe_path()
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        _probe_missing = True
+        raise unittest.SkipTest("probe binary not found at %s (set SAFEM_PROBE)" % path)
+    return path
+
+
+# ---------------------------------------------------------------------------
+# Temporary files
+
+_tmp_root = None
+_keep_tmp = bool(os.environ.get("SAFEM_E2E_KEEP"))
+
+
+def tmp_root():
+    global _tmp_root
+    if _tmp_root is None:
+        _tmp_root = tempfile.mkdtemp(prefix="safem-e2e-")
+        atexit.register(_cleanup_tmp)
+    return _tmp_root
+
+
+def _cleanup_tmp():
+    if _tmp_root is None:
+        return
+    if _keep_tmp:
+        print("safem_e2e: kept %s" % _tmp_root, file=sys.stderr)
+    else:
+        shutil.rmtree(_tmp_root, ignore_errors=True)
+
+
+def new_dir(name):
+    return tempfile.mkdtemp(prefix=name + "-", dir=tmp_root())
+
+
+# ---------------------------------------------------------------------------
+# Capture generator
+
+_gen_cache = {}
+
+
+def gen_capture(*args):
+    """Run scripts/gen-capture with args (e.g. "--seed", "3"); returns (pcap, truth dict).
+
+    Results are cached per argument list for the life of the process."""
+    args = tuple(str(a) for a in args)
+    if args in _gen_cache:
+        return _gen_cache[args]
+    d = new_dir("gen")
+    pcap = os.path.join(d, "capture.pcap")
+    truth_path = os.path.join(d, "truth.json")
+    cmd = [sys.executable, GEN_CAPTURE, "--out", pcap, "--truth", truth_path] + list(args)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if res.returncode != 0:
+        raise AssertionError("gen-capture failed (%d): %s\n%s" % (res.returncode, " ".join(cmd),
+                                                                  res.stderr))
+    with open(truth_path) as f:
+        truth = json.load(f)
+    _gen_cache[args] = (pcap, truth)
+    return pcap, truth
+
+
+def truth_tuples(truth):
+    """{(src, dst, sport, dport, proto): (packets, bytes)} from a truth file."""
+    return {(f["src_addr"], f["dst_addr"], f["src_port"], f["dst_port"], f["proto"]):
+            (f["packets"], f["bytes"]) for f in truth["flows"]}
+
+
+# ---------------------------------------------------------------------------
+# Running the probe
+
+_run_counter = itertools.count()
+
+
+def eal_args(pcaps, workers, prefix, vdev_opts=""):
+    """EAL arguments of docs/CONTRACTS-dev.md for `workers` worker lcores."""
+    args = ["--no-huge", "--no-pci", "-m", "1024", "--file-prefix=%s" % prefix]
+    if workers == 1:
+        args += ["-l", "0-1"]
+    else:
+        cpus = min(os.cpu_count() or 1, 2)
+        args += ["--lcores=(0-%d)@(0-%d)" % (workers, cpus - 1)]
+    vdev = "net_pcap0," + ",".join("rx_pcap=%s" % p for p in pcaps)
+    if vdev_opts:
+        vdev += "," + vdev_opts
+    args += ["--vdev=%s" % vdev, "--log-level=lib.*:error", "--log-level=pmd.*:error"]
+    return args
+
+
+def _dpdk_runtime_dir(prefix):
+    base = "/var/run/dpdk" if os.geteuid() == 0 else os.path.join(
+        os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
+    return os.path.join(base, prefix)
+
+
+class ProbeRun:
+    """Outcome of one probe run. rows/stats are None when the file is absent."""
+
+    def __init__(self, argv, rc, stdout, stderr, outdir, flows_path, stats_path, elapsed_s):
+        self.argv, self.rc, self.stdout, self.stderr = argv, rc, stdout, stderr
+        self.outdir, self.flows_path, self.stats_path = outdir, flows_path, stats_path
+        self.elapsed_s = elapsed_s
+        self.header = self.rows = self.stats = None
+        self.csv_error = self.stats_error = None
+        if flows_path and os.path.exists(flows_path):
+            try:
+                self.header, self.rows = read_flow_csv(flows_path)
+            except (ValueError, csv.Error) as e:
+                self.csv_error = str(e)
+        if stats_path and os.path.exists(stats_path):
+            try:
+                with open(stats_path) as f:
+                    self.stats = json.load(f)
+            except ValueError as e:
+                self.stats_error = str(e)
+
+    def describe(self):
+        """For failure messages: the command and the tail of its output."""
+        def tail(s, n=25):
+            lines = s.splitlines()
+            return "\n".join(lines[-n:])
+        return ("command: %s\nexit code: %s\n--- stdout (tail) ---\n%s\n--- stderr (tail) ---\n%s"
+                % (" ".join(self.argv), self.rc, tail(self.stdout), tail(self.stderr)))
+
+
+def run_probe(pcaps, workers=1, extra_opts=(), timeout=180, flows=True, stats=True, vdev_opts="",
+              signal_after=None, eal=None, probe_args=None):
+    """Run the probe once.
+
+    pcaps: one path or a list (several rx_pcap in one vdev = several RX queues).
+    extra_opts: probe options after "--".
+    signal_after: (seconds, signal) to send while it runs (shutdown tests).
+    eal: replaces the EAL arguments entirely (list), probe_args replaces
+         everything after the binary (config error tests).
+    Returns a ProbeRun. A run that outlives `timeout` is killed and fails the test.
+    """
+    binary = require_probe()
+    if isinstance(pcaps, str):
+        pcaps = [pcaps]
+    outdir = new_dir("run")
+    prefix = "safem%dr%d" % (os.getpid(), next(_run_counter))
+    flows_path = os.path.join(outdir, "flows.csv") if flows else None
+    stats_path = os.path.join(outdir, "stats.json") if stats else None
+    if probe_args is not None:
+        argv = [binary] + list(probe_args)
+    else:
+        opts = []
+        if flows_path:
+            opts += ["--flows", flows_path]
+        if stats_path:
+            opts += ["--stats", stats_path]
+        opts += list(extra_opts)
+        argv = [binary] + (list(eal) if eal is not None else
+                           eal_args(pcaps, workers, prefix, vdev_opts)) + ["--"] + opts
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            errors="replace", cwd=outdir)
+    try:
+        if signal_after is not None:
+            delay, sig = signal_after
+            try:
+                proc.wait(timeout=delay)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(sig)
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError("probe did not finish within %s s (killed)\ncommand: %s\n%s\n%s"
+                             % (timeout, " ".join(argv), out[-3000:], err[-3000:]))
+    finally:
+        shutil.rmtree(_dpdk_runtime_dir(prefix), ignore_errors=True)
+    return ProbeRun(argv, proc.returncode, out, err, outdir, flows_path, stats_path,
+                    time.monotonic() - start)
+
+
+# ---------------------------------------------------------------------------
+# Outputs
+
+
+def read_flow_csv(path):
+    """(header list, [Row]) ; raises ValueError on a malformed row."""
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        rows = []
+        for lineno, rec in enumerate(reader, 2):
+            if len(rec) != len(CSV_HEADER):
+                raise ValueError("%s:%d: %d fields, want %d: %r" % (path, lineno, len(rec),
+                                                                    len(CSV_HEADER), rec))
+            try:
+                rows.append(Row(rec[0], rec[1], int(rec[2]), int(rec[3]), int(rec[4]),
+                                int(rec[5]), int(rec[6]), int(rec[7]), int(rec[8]), int(rec[9]),
+                                rec[10]))
+            except ValueError as e:
+                raise ValueError("%s:%d: %s: %r" % (path, lineno, e, rec))
+    return header, rows
+
+
+def tuple_of(row):
+    return (row.src_addr, row.dst_addr, row.src_port, row.dst_port, row.proto)
+
+
+def aggregate(rows):
+    """{5-tuple: (packets, bytes)} summed over rows."""
+    agg = {}
+    for r in rows:
+        p, b = agg.get(tuple_of(r), (0, 0))
+        agg[tuple_of(r)] = (p + r.packets, b + r.bytes)
+    return agg
+
+
+def canonical_addr(text):
+    """inet_ntop(inet_pton(text)) or None when it does not parse."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            return socket.inet_ntop(family, socket.inet_pton(family, text))
+        except OSError:
+            pass
+    return None
+
+
+def diff_tuples(expected, actual, limit=15):
+    """Readable difference of two {tuple: (packets, bytes)} maps ('' if equal)."""
+    lines = []
+    missing = sorted(set(expected) - set(actual), key=repr)
+    extra = sorted(set(actual) - set(expected), key=repr)
+    differ = sorted((k for k in set(expected) & set(actual) if expected[k] != actual[k]), key=repr)
+    if missing:
+        lines.append("%d tuples expected but absent, e.g.:" % len(missing))
+        lines += ["  %s want %s" % (k, expected[k]) for k in missing[:limit]]
+    if extra:
+        lines.append("%d tuples present but not expected, e.g.:" % len(extra))
+        lines += ["  %s got %s" % (k, actual[k]) for k in extra[:limit]]
+    if differ:
+        lines.append("%d tuples with other (packets, bytes), e.g.:" % len(differ))
+        lines += ["  %s want %s got %s" % (k, expected[k], actual[k]) for k in differ[:limit]]
+    return "\n".join(lines)
+
+
+def diff_rows(expected, actual, limit=20):
+    """Readable difference of two row multisets ('' if equal)."""
+    ce, ca = collections.Counter(expected), collections.Counter(actual)
+    missing = sorted((ce - ca).elements())
+    extra = sorted((ca - ce).elements())
+    if not missing and not extra:
+        return ""
+    lines = ["%d expected rows absent, %d unexpected rows present" % (len(missing), len(extra))]
+    tuples = sorted({tuple_of(r) for r in missing + extra}, key=repr)
+    lines.append("first differing 5-tuples (want vs got, all rows of the tuple):")
+    for t in tuples[:limit // 4 or 1]:
+        lines.append("  %s" % (t,))
+        for r in sorted(x for x in expected if tuple_of(x) == t):
+            lines.append("    want %s" % (tuple(r)[5:],))
+        for r in sorted(x for x in actual if tuple_of(x) == t):
+            lines.append("    got  %s" % (tuple(r)[5:],))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# Shared assertions
+
+
+def assert_run_ok(tc, run, rc=0):
+    tc.assertEqual(run.rc, rc, "unexpected exit code\n" + run.describe())
+    if run.flows_path:
+        tc.assertTrue(os.path.exists(run.flows_path), "no flow CSV written\n" + run.describe())
+        tc.assertFalse(os.path.exists(run.flows_path + ".tmp"), ".tmp left behind")
+        tc.assertIsNone(run.csv_error, "flow CSV does not parse: %s" % run.csv_error)
+        tc.assertEqual(run.header, CSV_HEADER, "flow CSV header")
+    if run.stats_path:
+        tc.assertTrue(os.path.exists(run.stats_path), "no stats JSON written\n" + run.describe())
+        tc.assertIsNone(run.stats_error, "stats JSON does not parse: %s" % run.stats_error)
+        tc.assertIsInstance(run.stats, dict)
+
+
+def assert_rows_sane(tc, rows):
+    """Each row is well formed per the contract."""
+    for r in rows:
+        for addr in (r.src_addr, r.dst_addr):
+            tc.assertEqual(canonical_addr(addr), addr, "address not in inet_ntop form: %r" % (r,))
+        tc.assertEqual(":" in r.src_addr, ":" in r.dst_addr, "mixed families: %r" % (r,))
+        tc.assertTrue(0 <= r.src_port <= 65535 and 0 <= r.dst_port <= 65535, repr(r))
+        tc.assertTrue(0 <= r.proto <= 255, repr(r))
+        tc.assertGreaterEqual(r.packets, 1, repr(r))
+        tc.assertGreaterEqual(r.bytes, 20 * r.packets, "fewer than 20 IP bytes/packet: %r" % (r,))
+        tc.assertLessEqual(r.first_ms, r.last_ms, repr(r))
+        tc.assertIn(r.end_reason, END_REASONS, repr(r))
+        tc.assertTrue(0 <= r.tcp_flags <= 255, repr(r))
+        if r.proto != IPPROTO_TCP:
+            tc.assertEqual(r.tcp_flags, 0, "tcp_flags on a non-TCP row: %r" % (r,))
+        if r.proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
+            tc.assertEqual(r.src_port, 0, "ICMP src_port must be 0: %r" % (r,))
+
+
+def stat(stats, *path):
+    node = stats
+    for p in path:
+        node = node[p]
+    return node
+
+
+def assert_conservation(tc, run):
+    """Invariants of docs/CONTRACTS-dev.md plus flow/record bookkeeping."""
+    s, rows = run.stats, run.rows
+    ctx = "\nstats: %s" % json.dumps({k: s.get(k) for k in (
+        "rx_packets", "rx_bytes", "parsed_packets", "parsed_bytes", "non_ip",
+        "parse_errors_total", "flows", "records")}, sort_keys=True)
+    errors = s["parse_errors"]
+    tc.assertEqual(s["parse_errors_total"], sum(errors.values()),
+                   "parse_errors_total != sum of parse_errors" + ctx)
+    tc.assertEqual(s["rx_packets"], s["parsed_packets"] + s["non_ip"] + s["parse_errors_total"],
+                   "rx_packets != parsed_packets + non_ip + parse_errors_total" + ctx)
+    tc.assertEqual(sum(r.packets for r in rows), s["parsed_packets"],
+                   "sum of CSV packets != parsed_packets" + ctx)
+    tc.assertEqual(sum(r.bytes for r in rows), s["parsed_bytes"],
+                   "sum of CSV bytes != parsed_bytes" + ctx)
+    expired = s["flows"]["expired"]
+    tc.assertEqual(sum(expired.values()), len(rows), "sum of flows.expired != CSV rows" + ctx)
+    by_reason = collections.Counter(r.end_reason for r in rows)
+    for reason in END_REASONS:
+        tc.assertEqual(expired.get(reason, 0), by_reason.get(reason, 0),
+                       "flows.expired.%s != rows with end_reason %s" % (reason, reason) + ctx)
+    tc.assertEqual(s["flows"]["active"], 0, "flows still active after the final flush" + ctx)
+    tc.assertEqual(s["flows"]["created"], len(rows), "flows.created != CSV rows" + ctx)
+    rec = s["records"]
+    tc.assertEqual(rec["dropped"], 0, "records dropped" + ctx)
+    tc.assertEqual(rec["written"], len(rows), "records.written != CSV rows" + ctx)
+    tc.assertEqual(rec["exported"], len(rows), "records.exported != CSV rows" + ctx)
+
+
+def assert_stats_shape(tc, s, workers):
+    """Keys and types the contract lists for --stats."""
+    for key in ("rx_packets", "rx_bytes", "parsed_packets", "parsed_bytes", "non_ip",
+                "parse_errors_total", "worker_count"):
+        tc.assertIsInstance(s.get(key), int, "stats.%s missing or not an integer" % key)
+    tc.assertIsInstance(s.get("elapsed_s"), (int, float), "stats.elapsed_s")
+    tc.assertIn(s.get("clock"), ("packet", "tsc"), "stats.clock")
+    tc.assertEqual(s["worker_count"], workers, "stats.worker_count")
+    tc.assertIsInstance(s.get("parse_errors"), dict, "stats.parse_errors")
+    tc.assertEqual(set(s["parse_errors"]) - set(PARSE_ERROR_REASONS), set(),
+                   "unknown parse error reasons")
+    flows = s.get("flows")
+    tc.assertIsInstance(flows, dict, "stats.flows")
+    for key in ("created", "active"):
+        tc.assertIsInstance(flows.get(key), int, "stats.flows.%s" % key)
+    tc.assertEqual(set(flows.get("expired", {})), set(END_REASONS), "stats.flows.expired keys")
+    for key in ("exported", "dropped", "written"):
+        tc.assertIsInstance(s.get("records", {}).get(key), int, "stats.records.%s" % key)
+    tc.assertIsInstance(s.get("workers"), list, "stats.workers")
+    tc.assertEqual(len(s["workers"]), workers, "stats.workers length")
+    for w in s["workers"]:
+        for key in ("lcore", "rx_packets", "parsed_packets", "dispatched_out", "dispatched_in"):
+            tc.assertIsInstance(w.get(key), int, "stats.workers[].%s" % key)
+    tc.assertIsInstance(s.get("ports"), list, "stats.ports")
+    for p in s["ports"]:
+        for key in ("port", "ipackets", "ibytes", "imissed", "ierrors", "rx_nombuf"):
+            tc.assertIsInstance(p.get(key), int, "stats.ports[].%s" % key)
+        tc.assertIsInstance(p.get("name"), str, "stats.ports[].name")
+        tc.assertIsInstance(p.get("queues"), list, "stats.ports[].queues")
+
+
+# ---------------------------------------------------------------------------
+# pcap / pcapng reading
+
+
+def read_pcap(path):
+    """Yields (ts_us, data, orig_len) for classic pcap (usec/nsec, either byte order) and
+    pcapng (enhanced and simple packet blocks); only Ethernet link type."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    magic = blob[:4]
+    if magic == b"\x0a\x0d\x0d\x0a":
+        yield from _read_pcapng(blob, path)
+        return
+    for endian in ("<", ">"):
+        (m,) = struct.unpack(endian + "I", magic)
+        if m in (0xA1B2C3D4, 0xA1B23C4D):
+            break
+    else:
+        raise ValueError("%s: not a pcap file" % path)
+    nsec = m == 0xA1B23C4D
+    (linktype,) = struct.unpack(endian + "I", blob[20:24])
+    if linktype & 0xFFFF != 1:
+        raise ValueError("%s: link type %d, want 1 (Ethernet)" % (path, linktype))
+    rec = struct.Struct(endian + "IIII")
+    off = 24
+    while off + 16 <= len(blob):
+        sec, frac, incl, orig = rec.unpack_from(blob, off)
+        off += 16
+        yield sec * 1000000 + (frac // 1000 if nsec else frac), blob[off:off + incl], orig
+        off += incl
+
+
+def _read_pcapng(blob, path):
+    off = 0
+    endian = "<"
+    ifaces = []  # (linktype, ticks per second)
+    while off + 12 <= len(blob):
+        (btype,) = struct.unpack_from(endian + "I", blob, off)
+        if btype == 0x0A0D0D0A:
+            bom = blob[off + 8:off + 12]
+            endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
+            ifaces = []
+        (blen,) = struct.unpack_from(endian + "I", blob, off + 4)
+        body = blob[off + 8:off + blen - 4]
+        if btype == 1:  # interface description
+            linktype = struct.unpack_from(endian + "H", body, 0)[0]
+            tsres = 1000000
+            opt = 8
+            while opt + 4 <= len(body):
+                code, olen = struct.unpack_from(endian + "HH", body, opt)
+                if code == 0:
+                    break
+                if code == 9 and olen >= 1:
+                    v = body[opt + 4]
+                    tsres = 2 ** (v & 0x7F) if v & 0x80 else 10 ** v
+                opt += 4 + olen + (-olen % 4)
+            ifaces.append((linktype, tsres))
+        elif btype == 6:  # enhanced packet
+            ifid, hi, lo, cap, orig = struct.unpack_from(endian + "IIIII", body, 0)
+            linktype, tsres = ifaces[ifid]
+            if linktype != 1:
+                raise ValueError("%s: link type %d, want 1 (Ethernet)" % (path, linktype))
+            ts = (hi << 32 | lo) * 1000000 // tsres
+            yield ts, body[20:20 + cap], orig
+        elif btype == 3:  # simple packet
+            (orig,) = struct.unpack_from(endian + "I", body, 0)
+            yield 0, body[4:4 + min(orig, len(body) - 4)], orig
+        off += blen
+
+
+# ---------------------------------------------------------------------------
+# Reference parser (the contract's rules, written from docs, not from gen-capture)
+
+MAX_VLAN_TAGS = 2
+MAX_IPV6_EXT = 8
+IPV6_EXT = {0, 43, 44, 51, 60, 135, 139, 140}
+FRAG_NONE, FRAG_FIRST, FRAG_LATER = 0, 1, 2
+
+Parsed = collections.namedtuple("Parsed", ["status", "key", "ip_bytes", "tcp_flags", "fragment",
+                                           "vlan"])
+
+
+def _err(reason):
+    return Parsed(reason, None, 0, 0, FRAG_NONE, 0)
+
+
+def _l4(proto, data, off, n):
+    """(src_port, dst_port, tcp_flags) or None when the header needed is cut."""
+    if proto == IPPROTO_TCP:
+        if off + 14 > n:
+            return None
+        sp, dp = struct.unpack_from("!HH", data, off)
+        return sp, dp, data[off + 13]
+    if proto in (IPPROTO_UDP, IPPROTO_SCTP):
+        if off + 4 > n:
+            return None
+        sp, dp = struct.unpack_from("!HH", data, off)
+        return sp, dp, 0
+    if proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
+        if off + 2 > n:
+            return None
+        return 0, data[off] << 8 | data[off + 1], 0
+    return 0, 0, 0
+
+
+def parse_frame(data):
+    """Parsed(status, key, ip_bytes, tcp_flags, fragment, outer vlan).
+
+    status: "ok", "non_ip" or a parse error reason. key: (src, dst, sport, dport, proto)
+    with addresses in inet_ntop form."""
+    n = len(data)
+    if n < 14:
+        return _err("truncated_ethernet")
+    etype = struct.unpack_from("!H", data, 12)[0]
+    off = 14
+    tags = 0
+    vlan = 0
+    while etype in (0x8100, 0x88A8):
+        tags += 1
+        if tags > MAX_VLAN_TAGS:
+            return _err("too_many_vlan_tags")
+        if off + 4 > n:
+            return _err("truncated_vlan")
+        tci, etype = struct.unpack_from("!HH", data, off)
+        if tags == 1:
+            vlan = tci & 0x0FFF
+        off += 4
+    if etype == 0x0800:
+        if n - off < 20:
+            return _err("truncated_ipv4")
+        if data[off] >> 4 != 4:
+            return _err("ipv4_bad_version")
+        hlen = (data[off] & 0x0F) * 4
+        if hlen < 20:
+            return _err("ipv4_bad_header_length")
+        if n - off < hlen:
+            return _err("truncated_ipv4")
+        total = struct.unpack_from("!H", data, off + 2)[0]
+        frag = struct.unpack_from("!H", data, off + 6)[0]
+        if total < hlen:
+            return _err("ipv4_bad_total_length")
+        proto = data[off + 9]
+        src = socket.inet_ntop(socket.AF_INET, data[off + 12:off + 16])
+        dst = socket.inet_ntop(socket.AF_INET, data[off + 16:off + 20])
+        if frag & 0x1FFF:
+            return Parsed("ok", (src, dst, 0, 0, proto), total, 0, FRAG_LATER, vlan)
+        l4 = _l4(proto, data, off + hlen, n)
+        if l4 is None:
+            return _err("truncated_l4")
+        fragment = FRAG_FIRST if frag & 0x2000 else FRAG_NONE
+        return Parsed("ok", (src, dst, l4[0], l4[1], proto), total, l4[2], fragment, vlan)
+    if etype == 0x86DD:
+        if n - off < 40:
+            return _err("truncated_ipv6")
+        if data[off] >> 4 != 6:
+            return _err("ipv6_bad_version")
+        plen = struct.unpack_from("!H", data, off + 4)[0]
+        nh = data[off + 6]
+        src = socket.inet_ntop(socket.AF_INET6, data[off + 8:off + 24])
+        dst = socket.inet_ntop(socket.AF_INET6, data[off + 24:off + 40])
+        p = off + 40
+        count = 0
+        fragment = FRAG_NONE
+        while nh in IPV6_EXT:
+            count += 1
+            if count > MAX_IPV6_EXT:
+                return _err("ipv6_extension_chain_too_long")
+            if nh == 44:
+                if p + 8 > n:
+                    return _err("truncated_ipv6_extension")
+                fo = struct.unpack_from("!H", data, p + 2)[0]
+                nh = data[p]
+                p += 8
+                if fo >> 3:
+                    return Parsed("ok", (src, dst, 0, 0, nh), 40 + plen, 0, FRAG_LATER, vlan)
+                if fo & 1:
+                    fragment = FRAG_FIRST
+                continue
+            if p + 2 > n:
+                return _err("truncated_ipv6_extension")
+            elen = (data[p + 1] + 2) * 4 if nh == 51 else (data[p + 1] + 1) * 8
+            if p + elen > n:
+                return _err("truncated_ipv6_extension")
+            nh = data[p]
+            p += elen
+        l4 = _l4(nh, data, p, n)
+        if l4 is None:
+            return _err("truncated_l4")
+        return Parsed("ok", (src, dst, l4[0], l4[1], nh), 40 + plen, l4[2], fragment, vlan)
+    return Parsed("non_ip", None, 0, 0, FRAG_NONE, vlan)
+
+
+def reference_summary(path):
+    """What a correct probe counts for a capture, from the reference parser:
+    dict like a gen-capture truth file plus "packets": [(ts_ms, key, ip_bytes, flags)]."""
+    frames = frame_bytes = ip_packets = ip_bytes = non_ip = 0
+    errors = collections.Counter()
+    flows = {}
+    packets = []
+    first = last = None
+    for ts_us, data, _ in read_pcap(path):
+        frames += 1
+        frame_bytes += len(data)
+        first = ts_us if first is None else first
+        last = ts_us
+        p = parse_frame(data)
+        if p.status == "ok":
+            ip_packets += 1
+            ip_bytes += p.ip_bytes
+            pk, by = flows.get(p.key, (0, 0))
+            flows[p.key] = (pk + 1, by + p.ip_bytes)
+            packets.append((ts_us // 1000, p.key, p.ip_bytes, p.tcp_flags))
+        elif p.status == "non_ip":
+            non_ip += 1
+        else:
+            errors[p.status] += 1
+    return {"frames": frames, "frame_bytes": frame_bytes, "ip_packets": ip_packets,
+            "ip_bytes": ip_bytes, "non_ip": non_ip, "errors": dict(errors), "tuples": flows,
+            "packets": packets, "first_ts_us": first, "last_ts_us": last}
+
+
+# ---------------------------------------------------------------------------
+# Reference flow expiry model
+
+
+def expected_rows(packets, inactive_ms, active_ms, end_ms):
+    """Rows a probe must export (no evictions), per lib/flow/safem_flow.h:
+    a flow ends at min(last + inactive, first + active) with the reason of the
+    earlier deadline (inactive wins a tie); a packet at or past the deadline
+    first exports the flow and starts a new one; a TCP packet with FIN or RST
+    is accounted and then its flow ends (tcp_end); at the end of input a flow
+    whose deadline is <= end_ms gets that reason, any other end_of_input.
+    packets: [(ts_ms, key, ip_bytes, tcp_flags)] in capture order."""
+    open_flows = {}
+    rows = []
+
+    def deadline(f):
+        d_in, d_act = f[3] + inactive_ms, f[2] + active_ms
+        return (d_in, "inactive") if d_in <= d_act else (d_act, "active")
+
+    def close(key, f, reason):
+        rows.append(Row(key[0], key[1], key[2], key[3], key[4], f[0], f[1], f[2], f[3], f[4],
+                        reason))
+
+    for ts, key, nbytes, flags in packets:
+        f = open_flows.get(key)
+        if f is not None:
+            when, reason = deadline(f)
+            if ts >= when:
+                close(key, f, reason)
+                f = None
+        if f is None:
+            f = [0, 0, ts, ts, 0]  # packets, bytes, first, last, flags
+            open_flows[key] = f
+        f[0] += 1
+        f[1] += nbytes
+        f[3] = ts
+        f[4] |= flags
+        if key[4] == IPPROTO_TCP and flags & (TCP_FIN | TCP_RST):
+            close(key, f, "tcp_end")
+            del open_flows[key]
+    for key, f in open_flows.items():
+        when, reason = deadline(f)
+        close(key, f, reason if when <= end_ms else "end_of_input")
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# Runner
+
+
+def main():
+    """unittest.main with meson exit codes: 77 when every test was skipped."""
+    global _keep_tmp
+    prog = unittest.TestProgram(module="__main__", exit=False, verbosity=2)
+    res = prog.result
+    if res.skipped:
+        for test, reason in res.skipped:
+            print("SKIP %s: %s" % (test.id(), reason), file=sys.stderr)
+    if not res.wasSuccessful():
+        _keep_tmp = True
+        sys.exit(1)
+    if _probe_missing or res.testsRun == 0 or len(res.skipped) >= res.testsRun:
+        print("SKIP: %s" % ("probe binary not found at %s" % probe_path() if _probe_missing
+                            else "every test was skipped"), file=sys.stderr)
+        sys.exit(EXIT_SKIP)
+    sys.exit(0)

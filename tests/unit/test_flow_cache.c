@@ -1,0 +1,1201 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Flow cache: accounting, key equality, every expiry path and its exact
+ * boundary, bounded scan work, TCP end, LRU eviction, burst pipeline hazards,
+ * 32-bit time wrap and clock jumps, conservation and equality with a naive
+ * per-key reference model on random workloads, parameter errors.
+ * No EAL: the cache falls back to heap memory. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <rte_common.h>
+#include <rte_errno.h>
+
+#include "safem_flow.h"
+
+#define NS_PER_MS UINT64_C(1000000)
+#define MS_PER_DAY UINT64_C(86400000)
+/* 400 * 2^32 ms is in 2024: a realistic Unix time sitting on a 32-bit wrap. */
+#define WRAP_MS (UINT64_C(400) << 32)
+#define T0_MS (WRAP_MS + 1000000)
+#define TCP 6
+#define UDP 17
+#define FIN 0x01
+#define SYN 0x02
+#define RST 0x04
+#define ACK 0x10
+
+/* Every exported record, in export order. */
+struct collector {
+	struct safem_flow_record *rec;
+	size_t n;
+	size_t cap;
+};
+
+static void
+collect(const struct safem_flow_record *r, void *ctx)
+{
+	struct collector *c = ctx;
+
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		c->rec = realloc(c->rec, c->cap * sizeof(*c->rec));
+		assert_non_null(c->rec);
+	}
+	c->rec[c->n++] = *r;
+}
+
+static void
+collector_free(struct collector *c)
+{
+	free(c->rec);
+	memset(c, 0, sizeof(*c));
+}
+
+static struct safem_flow_cache *
+new_cache(uint32_t capacity, uint32_t inactive_ms, uint32_t active_ms, struct collector *c)
+{
+	struct safem_flow_cache_params p = {
+		.name = "test_flow",
+		.capacity = capacity,
+		.inactive_timeout_ms = inactive_ms,
+		.active_timeout_ms = active_ms,
+		.socket_id = -1,
+		.export_fn = collect,
+		.export_ctx = c,
+	};
+	struct safem_flow_cache *fc = safem_flow_cache_create(&p);
+
+	assert_non_null(fc);
+	return fc;
+}
+
+static struct safem_flow_key
+key_v4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t proto)
+{
+	struct safem_flow_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.src_addr[0] = (uint8_t)(src >> 24);
+	k.src_addr[1] = (uint8_t)(src >> 16);
+	k.src_addr[2] = (uint8_t)(src >> 8);
+	k.src_addr[3] = (uint8_t)src;
+	k.dst_addr[0] = (uint8_t)(dst >> 24);
+	k.dst_addr[1] = (uint8_t)(dst >> 16);
+	k.dst_addr[2] = (uint8_t)(dst >> 8);
+	k.dst_addr[3] = (uint8_t)dst;
+	k.src_port = sport;
+	k.dst_port = dport;
+	k.proto = proto;
+	k.ip_version = 4;
+	return k;
+}
+
+/* Sub-millisecond nanoseconds must not matter: the cache works in ms. */
+static struct safem_packet
+make_pkt(const struct safem_flow_key *k, uint64_t ms, uint32_t bytes, uint8_t flags)
+{
+	struct safem_packet p;
+
+	memset(&p, 0, sizeof(p));
+	p.key = *k;
+	p.ts_ns = ms * NS_PER_MS + (ms % 7) * 111111;
+	p.ip_bytes = bytes;
+	p.tcp_flags = flags;
+	p.key_hash = safem_flow_key_hash(k);
+	return p;
+}
+
+static void
+send1(struct safem_flow_cache *fc, const struct safem_flow_key *k, uint64_t ms, uint32_t bytes,
+      uint8_t flags)
+{
+	struct safem_packet p = make_pkt(k, ms, bytes, flags);
+
+	safem_flow_cache_update_burst(fc, &p, 1);
+}
+
+static const struct safem_flow_record *
+find_record(const struct collector *c, const struct safem_flow_key *k, size_t nth)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (memcmp(&c->rec[i].key, k, sizeof(*k)) == 0 && nth-- == 0)
+			return &c->rec[i];
+	return NULL;
+}
+
+static void
+assert_record(const struct safem_flow_record *r, uint64_t packets, uint64_t bytes,
+	      uint64_t first_ms, uint64_t last_ms, unsigned int reason)
+{
+	static const uint8_t zero[6];
+
+	assert_non_null(r);
+	assert_int_equal(r->packets, packets);
+	assert_int_equal(r->bytes, bytes);
+	assert_int_equal(r->first_ms, first_ms);
+	assert_int_equal(r->last_ms, last_ms);
+	assert_string_equal(safem_flow_end_reason_name(r->end_reason),
+			    safem_flow_end_reason_name(reason));
+	assert_memory_equal(r->reserved, zero, sizeof(zero));
+}
+
+/* Counters agree with each other and with what was exported. */
+static void
+check_invariants(const struct safem_flow_cache *fc, const struct collector *c)
+{
+	const struct safem_flow_cache_stats *st = safem_flow_cache_stats(fc);
+	uint64_t by_reason[SAFEM_FLOW_END_REASON_MAX + 1] = {0};
+	uint64_t packets = 0, bytes = 0;
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		assert_in_range(c->rec[i].end_reason, 1, SAFEM_FLOW_END_REASON_MAX);
+		by_reason[c->rec[i].end_reason]++;
+		packets += c->rec[i].packets;
+		bytes += c->rec[i].bytes;
+		assert_true(c->rec[i].first_ms <= c->rec[i].last_ms);
+	}
+	assert_int_equal(by_reason[SAFEM_FLOW_END_inactive], st->expired_inactive);
+	assert_int_equal(by_reason[SAFEM_FLOW_END_active], st->expired_active);
+	assert_int_equal(by_reason[SAFEM_FLOW_END_tcp_end], st->expired_tcp_end);
+	assert_int_equal(by_reason[SAFEM_FLOW_END_end_of_input], st->expired_end_of_input);
+	assert_int_equal(by_reason[SAFEM_FLOW_END_evicted], st->evicted);
+	assert_int_equal(st->flows_created, c->n + st->active_flows);
+	assert_true(packets <= st->packets);
+	assert_true(bytes <= st->bytes);
+	if (st->active_flows == 0) {
+		/* Conservation: every accounted packet and byte is in a record. */
+		assert_int_equal(packets, st->packets);
+		assert_int_equal(bytes, st->bytes);
+	}
+}
+
+static void
+test_end_reason_names(void **state)
+{
+	(void)state;
+	assert_string_equal(safem_flow_end_reason_name(SAFEM_FLOW_END_inactive), "inactive");
+	assert_string_equal(safem_flow_end_reason_name(SAFEM_FLOW_END_active), "active");
+	assert_string_equal(safem_flow_end_reason_name(SAFEM_FLOW_END_tcp_end), "tcp_end");
+	assert_string_equal(safem_flow_end_reason_name(SAFEM_FLOW_END_end_of_input),
+			    "end_of_input");
+	assert_string_equal(safem_flow_end_reason_name(SAFEM_FLOW_END_evicted), "evicted");
+	assert_string_equal(safem_flow_end_reason_name(0), "unknown");
+	assert_string_equal(safem_flow_end_reason_name(6), "unknown");
+	assert_string_equal(safem_flow_end_reason_name(1000), "unknown");
+}
+
+static void
+test_bytes_per_flow_and_capacity(void **state)
+{
+	struct collector c = {0};
+	struct safem_flow_cache *fc;
+
+	(void)state;
+	assert_int_equal(safem_flow_cache_bytes_per_flow(), 68);
+	fc = new_cache(1, 1000, 2000, &c);
+	assert_int_equal(safem_flow_cache_capacity(fc), SAFEM_FLOW_LINE_SLOTS);
+	safem_flow_cache_free(fc);
+	fc = new_cache(1000, 1000, 2000, &c);
+	assert_int_equal(safem_flow_cache_capacity(fc), 1024);
+	safem_flow_cache_free(fc);
+	fc = new_cache(4096, 1000, 2000, &c);
+	assert_int_equal(safem_flow_cache_capacity(fc), 4096);
+	assert_int_equal(safem_flow_cache_stats(fc)->active_flows, 0);
+	safem_flow_cache_free(fc);
+	safem_flow_cache_free(NULL);
+}
+
+static void
+expect_params_error(const struct safem_flow_cache_params *p, const char *field)
+{
+	rte_errno = 0;
+	assert_null(safem_flow_cache_create(p));
+	assert_int_equal(rte_errno, EINVAL);
+	if (strstr(safem_flow_cache_params_error(), field) == NULL)
+		fail_msg("error \"%s\" does not name %s", safem_flow_cache_params_error(), field);
+}
+
+static void
+test_params_validation(void **state)
+{
+	struct collector c = {0};
+	const struct safem_flow_cache_params good = {
+		.name = "t",
+		.capacity = 64,
+		.inactive_timeout_ms = 1000,
+		.active_timeout_ms = 7 * MS_PER_DAY,
+		.socket_id = -1,
+		.export_fn = collect,
+		.export_ctx = &c,
+	};
+	struct safem_flow_cache_params p;
+	struct safem_flow_cache *fc;
+
+	(void)state;
+	expect_params_error(NULL, "params");
+	p = good;
+	p.capacity = 0;
+	expect_params_error(&p, "capacity");
+	p = good;
+	p.capacity = (UINT32_C(1) << 31) + 1;
+	expect_params_error(&p, "capacity");
+	p = good;
+	p.inactive_timeout_ms = 0;
+	expect_params_error(&p, "inactive_timeout_ms");
+	p = good;
+	p.active_timeout_ms = 0;
+	expect_params_error(&p, "active_timeout_ms");
+	p = good;
+	p.active_timeout_ms = 7 * MS_PER_DAY + 1;
+	expect_params_error(&p, "active_timeout_ms");
+	p = good;
+	p.export_fn = NULL;
+	expect_params_error(&p, "export_fn");
+
+	/* The limits themselves are fine; a NULL name too. */
+	p = good;
+	p.name = NULL;
+	p.inactive_timeout_ms = UINT32_MAX;
+	fc = safem_flow_cache_create(&p);
+	assert_non_null(fc);
+	safem_flow_cache_free(fc);
+}
+
+static void
+test_single_flow(void **state)
+{
+	struct collector c = {0};
+	struct safem_flow_cache *fc = new_cache(1024, 30000, 300000, &c);
+	struct safem_flow_key k = key_v4(0x0a000001, 0x0a000002, 40000, 443, TCP);
+	const struct safem_flow_cache_stats *st = safem_flow_cache_stats(fc);
+
+	(void)state;
+	send1(fc, &k, T0_MS, 60, SYN);
+	send1(fc, &k, T0_MS + 10, 1500, ACK);
+	send1(fc, &k, T0_MS + 25, 52, ACK | 0x08);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(st->packets, 3);
+	assert_int_equal(st->bytes, 1612);
+	assert_int_equal(st->flows_created, 1);
+	assert_int_equal(st->active_flows, 1);
+
+	safem_flow_cache_flush(fc, T0_MS + 100);
+	assert_int_equal(c.n, 1);
+	assert_memory_equal(&c.rec[0].key, &k, sizeof(k));
+	assert_record(&c.rec[0], 3, 1612, T0_MS, T0_MS + 25, SAFEM_FLOW_END_end_of_input);
+	assert_int_equal(c.rec[0].tcp_flags, SYN | ACK | 0x08);
+	assert_int_equal(st->active_flows, 0);
+	check_invariants(fc, &c);
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+}
+
+/* Keys that differ in one field each, including v4 vs v6 with the same bytes. */
+static unsigned int
+distinct_keys(struct safem_flow_key *keys)
+{
+	struct safem_flow_key base = key_v4(0x0a000001, 0x0a000002, 1000, 80, TCP);
+	unsigned int n = 0;
+
+	keys[n++] = base;
+	keys[n] = base;
+	keys[n++].ip_version = 6; /* same 32 address bytes, other family */
+	keys[n] = base;
+	keys[n].src_port = 80;
+	keys[n++].dst_port = 1000; /* ports swapped */
+	keys[n] = base;
+	keys[n++].src_port = 1001;
+	keys[n] = base;
+	keys[n++].dst_port = 81;
+	keys[n] = base;
+	keys[n++].proto = UDP;
+	keys[n] = base;
+	keys[n++].vlan_id = 5;
+	keys[n] = base;
+	keys[n].ip_version = 6;
+	keys[n++].src_addr[15] = 1; /* every 8-byte word of the key differs once */
+	keys[n] = base;
+	keys[n].ip_version = 6;
+	keys[n++].dst_addr[0] = 0x0b;
+	keys[n] = base;
+	keys[n].ip_version = 6;
+	keys[n++].dst_addr[15] = 1;
+	keys[n] = base;
+	keys[n++].src_addr[0] = 0x0b;
+	return n;
+}
+
+static void
+run_key_equality(bool same_hash)
+{
+	struct safem_flow_key keys[16];
+	unsigned int n = distinct_keys(keys), i, round;
+	struct collector c = {0};
+	struct safem_flow_cache *fc = new_cache(64, 30000, 300000, &c);
+
+	for (round = 0; round < 2; round++) {
+		struct safem_packet pkts[16];
+
+		for (i = 0; i < n; i++) {
+			pkts[i] = make_pkt(&keys[i], T0_MS + round, 100 + i, 0);
+			/* Same hash: the signatures match, only the key compare tells them apart. */
+			if (same_hash)
+				pkts[i].key_hash = 0x12345678;
+		}
+		safem_flow_cache_update_burst(fc, pkts, n);
+	}
+	assert_int_equal(safem_flow_cache_stats(fc)->active_flows, n);
+	safem_flow_cache_flush(fc, T0_MS + 10);
+	assert_int_equal(c.n, n);
+	for (i = 0; i < n; i++)
+		assert_record(find_record(&c, &keys[i], 0), 2, 2 * (100 + i), T0_MS, T0_MS + 1,
+			      SAFEM_FLOW_END_end_of_input);
+	check_invariants(fc, &c);
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+}
+
+static void
+test_key_equality(void **state)
+{
+	(void)state;
+	run_key_equality(false);
+	run_key_equality(true);
+}
+
+static void
+test_inactive_split(void **state)
+{
+	struct collector c = {0};
+	struct safem_flow_cache *fc = new_cache(1024, 1000, 100000, &c);
+	struct safem_flow_key a = key_v4(1, 2, 3, 4, UDP);
+	struct safem_flow_key b = key_v4(1, 2, 3, 5, UDP);
+
+	(void)state;
+	send1(fc, &a, T0_MS, 100, 0);
+	send1(fc, &a, T0_MS + 500, 100, 0);
+	send1(fc, &b, T0_MS, 100, 0);
+	send1(fc, &b, T0_MS + 500, 100, 0);
+	/* One ms before last + inactive: same flow. */
+	send1(fc, &a, T0_MS + 1499, 100, 0);
+	assert_int_equal(c.n, 0);
+	/* Exactly last + inactive: the flow had ended, this packet starts a new one. */
+	send1(fc, &b, T0_MS + 1500, 100, 0);
+	assert_int_equal(c.n, 1);
+	assert_memory_equal(&c.rec[0].key, &b, sizeof(b));
+	assert_record(&c.rec[0], 2, 200, T0_MS, T0_MS + 500, SAFEM_FLOW_END_inactive);
+	assert_int_equal(safem_flow_cache_stats(fc)->flows_created, 3);
+	assert_int_equal(safem_flow_cache_stats(fc)->expired_inactive, 1);
+	assert_int_equal(safem_flow_cache_stats(fc)->active_flows, 2);
+
+	safem_flow_cache_flush(fc, T0_MS + 1500);
+	assert_record(find_record(&c, &a, 0), 3, 300, T0_MS, T0_MS + 1499,
+		      SAFEM_FLOW_END_end_of_input);
+	assert_record(find_record(&c, &b, 1), 1, 100, T0_MS + 1500, T0_MS + 1500,
+		      SAFEM_FLOW_END_end_of_input);
+	check_invariants(fc, &c);
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+}
+
+static void
+test_active_split(void **state)
+{
+	struct collector c = {0};
+	struct safem_flow_cache *fc = new_cache(1024, 1000, 3000, &c);
+	struct safem_flow_key a = key_v4(1, 2, 3, 4, UDP);
+	struct safem_flow_key b = key_v4(1, 2, 3, 5, UDP);
+	uint64_t t;
+
+	(void)state;
+	for (t = 0; t <= 2500; t += 500) {
+		send1(fc, &a, T0_MS + t, 10, 0);
+		send1(fc, &b, T0_MS + t, 10, 0);
+	}
+	send1(fc, &a, T0_MS + 2999, 10, 0); /* first + active - 1: still the same flow */
+	assert_int_equal(c.n, 0);
+	send1(fc, &b, T0_MS + 3000, 10, 0); /* first + active: new flow */
+	assert_int_equal(c.n, 1);
+	assert_record(&c.rec[0], 6, 60, T0_MS, T0_MS + 2500, SAFEM_FLOW_END_active);
+	assert_memory_equal(&c.rec[0].key, &b, sizeof(b));
+	send1(fc, &a, T0_MS + 3000, 10, 0);
+	assert_int_equal(c.n, 2);
+	assert_record(&c.rec[1], 7, 70, T0_MS, T0_MS + 2999, SAFEM_FLOW_END_active);
+	assert_int_equal(safem_flow_cache_stats(fc)->expired_active, 2);
+
+	safem_flow_cache_flush(fc, T0_MS + 3000);
+	assert_record(find_record(&c, &a, 1), 1, 10, T0_MS + 3000, T0_MS + 3000,
+		      SAFEM_FLOW_END_end_of_input);
+	check_invariants(fc, &c);
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+}
+
+/* last + inactive == first + active: the header says inactive wins, on every path. */
+static void
+test_inactive_active_tie(void **state)
+{
+	struct collector c = {0};
+	struct safem_flow_cache *fc = new_cache(1024, 1000, 1500, &c);
+	struct safem_flow_key a = key_v4(1, 2, 3, 4, UDP);
+	struct safem_flow_key b = key_v4(1, 2, 3, 5, UDP);
+	struct safem_flow_key d = key_v4(1, 2, 3, 6, UDP);
+
+	(void)state;
+	send1(fc, &a, T0_MS, 10, 0);
+	send1(fc, &a, T0_MS + 500, 10, 0);
+	send1(fc, &b, T0_MS, 10, 0);
+	send1(fc, &b, T0_MS + 500, 10, 0);
+	send1(fc, &d, T0_MS, 10, 0);
+	send1(fc, &d, T0_MS + 500, 10, 0);
+	/* On the next packet. */
+	send1(fc, &a, T0_MS + 1500, 10, 0);
+	assert_int_equal(c.n, 1);
+	assert_record(&c.rec[0], 2, 20, T0_MS, T0_MS + 500, SAFEM_FLOW_END_inactive);
+	/* In the scan. */
+	assert_int_equal(safem_flow_cache_expire(fc, T0_MS + 1499, 1000), 0);
+	assert_int_equal(safem_flow_cache_expire(fc, T0_MS + 1500, 1000), 2);
+	assert_record(find_record(&c, &b, 0), 2, 20, T0_MS, T0_MS + 500, SAFEM_FLOW_END_inactive);
+	assert_record(find_record(&c, &d, 0), 2, 20, T0_MS, T0_MS + 500, SAFEM_FLOW_END_inactive);
+	check_invariants(fc, &c);
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+
+	/* In the flush. */
+	fc = new_cache(1024, 1000, 1500, &c);
+	send1(fc, &a, T0_MS, 10, 0);
+	send1(fc, &a, T0_MS + 500, 10, 0);
+	safem_flow_cache_flush(fc, T0_MS + 1500);
+	assert_record(&c.rec[0], 2, 20, T0_MS, T0_MS + 500, SAFEM_FLOW_END_inactive);
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+}
+
+static void
+test_expire_reasons(void **state)
+{
+	struct collector c = {0};
+	struct safem_flow_cache *fc = new_cache(4096, 1000, 5000, &c);
+	const struct safem_flow_cache_stats *st = safem_flow_cache_stats(fc);
+	struct safem_flow_key busy = key_v4(9, 9, 9, 9, UDP);
+	uint32_t i, lines = safem_flow_cache_capacity(fc) / SAFEM_FLOW_LINE_SLOTS;
+	uint64_t t;
+
+	(void)state;
+	for (i = 0; i < 1000; i++) {
+		struct safem_flow_key k = key_v4(0x0a000000 + i, 0x0b000000, 1, 2, UDP);
+
+		send1(fc, &k, T0_MS, 100, 0);
+	}
+	for (t = 0; t <= 4500; t += 500)
+		send1(fc, &busy, T0_MS + t, 1, 0);
+	assert_int_equal(safem_flow_cache_expire(fc, T0_MS + 999, lines), 0);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(safem_flow_cache_expire(fc, T0_MS + 1000, lines), 1000);
+	assert_int_equal(st->expired_inactive, 1000);
+	for (i = 0; i < c.n; i++)
+		assert_record(&c.rec[i], 1, 100, T0_MS, T0_MS, SAFEM_FLOW_END_inactive);
+	/* busy: min(4500 + 1000, 0 + 5000) = 5000, an active deadline. */
+	assert_int_equal(safem_flow_cache_expire(fc, T0_MS + 4999, lines), 0);
+	assert_int_equal(safem_flow_cache_expire(fc, T0_MS + 5000, lines), 1);
+	assert_record(find_record(&c, &busy, 0), 10, 10, T0_MS, T0_MS + 4500,
+		      SAFEM_FLOW_END_active);
+	assert_int_equal(st->scanned_lines, 4 * lines);
+	assert_int_equal(st->active_flows, 0);
+	check_invariants(fc, &c);
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+}
+
+/* STYLE.md rule 14: the scan does at most max_lines lines of work per call. */
+static void
+test_expire_bounded_work(void **state)
+{
+	struct collector c = {0};
+	struct safem_flow_cache *fc = new_cache(4096, 1000, 5000, &c);
+	const struct safem_flow_cache_stats *st = safem_flow_cache_stats(fc);
+	uint32_t lines = safem_flow_cache_capacity(fc) / SAFEM_FLOW_LINE_SLOTS;
+	uint32_t i, total = 0, calls = 0;
+
+	(void)state;
+	/* About 4 per line: no line overflows, nothing is evicted. */
+	for (i = 0; i < 1000; i++) {
+		struct safem_flow_key k = key_v4(0x0a000000 + i, 0x0b000000, 1, 2, UDP);
+
+		send1(fc, &k, T0_MS, 100, 0);
+	}
+	assert_int_equal(st->active_flows, 1000);
+	assert_int_equal(safem_flow_cache_expire(fc, T0_MS + 10000, 0), 0);
+	assert_int_equal(st->scanned_lines, 0);
+	while (st->active_flows != 0) {
+		unsigned int ended = safem_flow_cache_expire(fc, T0_MS + 10000, 1);
+
+		assert_true(ended <= SAFEM_FLOW_LINE_SLOTS);
+		assert_int_equal(c.n, total + ended);
+		total += ended;
+		calls++;
+		assert_int_equal(st->scanned_lines, calls);
+		assert_true(calls <= lines);
+	}
+	assert_int_equal(total, 1000);
+	/* More lines than the table: each line once, no more. */
+	assert_int_equal(safem_flow_cache_expire(fc, T0_MS + 10000, 10 * lines), 0);
+	assert_int_equal(st->scanned_lines, calls + lines);
+	check_invariants(fc, &c);
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+}
+
+static void
+test_flush_reasons(void **state)
+{
+	struct collector c = {0};
+	struct safem_flow_cache *fc = new_cache(1024, 1000, 3000, &c);
+	struct safem_flow_key a = key_v4(1, 2, 3, 4, UDP);
+	struct safem_flow_key b = key_v4(1, 2, 3, 5, UDP);
+	struct safem_flow_key d = key_v4(1, 2, 3, 6, UDP);
+	struct safem_flow_key e = key_v4(1, 2, 3, 7, UDP);
+	uint64_t t;
+
+	(void)state;
+	send1(fc, &a, T0_MS, 10, 0); /* deadline T0 + 1000, inactive */
+	for (t = 0; t <= 2400; t += 800)
+		send1(fc, &b, T0_MS + t, 10, 0); /* min(3400, 3000): active */
+	send1(fc, &d, T0_MS + 2900, 10, 0); /* T0 + 3900: still running */
+	send1(fc, &e, T0_MS + 2000, 10, 0); /* T0 + 3000 exactly, inactive */
+	safem_flow_cache_flush(fc, T0_MS + 3000);
+	assert_int_equal(c.n, 4);
+	assert_record(find_record(&c, &a, 0), 1, 10, T0_MS, T0_MS, SAFEM_FLOW_END_inactive);
+	assert_record(find_record(&c, &b, 0), 4, 40, T0_MS, T0_MS + 2400, SAFEM_FLOW_END_active);
+	assert_record(find_record(&c, &d, 0), 1, 10, T0_MS + 2900, T0_MS + 2900,
+		      SAFEM_FLOW_END_end_of_input);
+	assert_record(find_record(&c, &e, 0), 1, 10, T0_MS + 2000, T0_MS + 2000,
+		      SAFEM_FLOW_END_inactive);
+	check_invariants(fc, &c);
+	/* An empty cache flushes to nothing. */
+	safem_flow_cache_flush(fc, T0_MS + 5000);
+	assert_int_equal(c.n, 4);
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+}
+
+static void
+test_tcp_end(void **state)
+{
+	struct collector c = {0};
+	struct safem_flow_cache *fc = new_cache(1024, 30000, 300000, &c);
+	struct safem_flow_key fin = key_v4(1, 2, 1000, 80, TCP);
+	struct safem_flow_key rst = key_v4(1, 2, 1001, 80, TCP);
+	struct safem_flow_key udp = key_v4(1, 2, 1002, 80, UDP);
+	struct safem_flow_key icmp = key_v4(1, 2, 0, 0x0800, 1);
+	const struct safem_flow_cache_stats *st = safem_flow_cache_stats(fc);
+
+	(void)state;
+	send1(fc, &fin, T0_MS, 60, SYN);
+	send1(fc, &fin, T0_MS + 1, 52, ACK);
+	send1(fc, &fin, T0_MS + 2, 52, FIN | ACK);
+	assert_int_equal(c.n, 1);
+	assert_record(&c.rec[0], 3, 164, T0_MS, T0_MS + 2, SAFEM_FLOW_END_tcp_end);
+	assert_int_equal(c.rec[0].tcp_flags, SYN | ACK | FIN);
+	assert_int_equal(st->active_flows, 0);
+	/* The peer's last ACK after the FIN starts a new flow. */
+	send1(fc, &fin, T0_MS + 3, 52, ACK);
+	assert_int_equal(st->active_flows, 1);
+
+	send1(fc, &rst, T0_MS, 40, RST); /* a lone RST: a one-packet flow */
+	assert_int_equal(c.n, 2);
+	assert_record(&c.rec[1], 1, 40, T0_MS, T0_MS, SAFEM_FLOW_END_tcp_end);
+	assert_int_equal(c.rec[1].tcp_flags, RST);
+
+	/* The flag byte means nothing outside TCP. */
+	send1(fc, &udp, T0_MS, 40, FIN | RST);
+	send1(fc, &icmp, T0_MS, 40, FIN);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(st->expired_tcp_end, 2);
+	safem_flow_cache_flush(fc, T0_MS + 10);
+	assert_int_equal(c.n, 5);
+	assert_record(find_record(&c, &udp, 0), 1, 40, T0_MS, T0_MS, SAFEM_FLOW_END_end_of_input);
+	assert_record(find_record(&c, &icmp, 0), 1, 40, T0_MS, T0_MS,
+		      SAFEM_FLOW_END_end_of_input);
+	check_invariants(fc, &c);
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+}
+
+/* Keys whose hash selects the same line of a table of nlines lines. */
+static void
+keys_in_one_line(uint32_t nlines, struct safem_flow_key *keys, unsigned int n)
+{
+	uint32_t want = UINT32_MAX, port;
+	unsigned int found = 0;
+
+	for (port = 1; found < n; port++) {
+		struct safem_flow_key k = key_v4(0x0a000001, 0x0a000002, (uint16_t)port, 80, UDP);
+		uint32_t line = safem_flow_key_hash(&k) & (nlines - 1);
+
+		assert_true(port < 65536);
+		if (want == UINT32_MAX)
+			want = line;
+		if (line == want)
+			keys[found++] = k;
+	}
+}
+
+static void
+test_eviction(void **state)
+{
+	struct collector c = {0};
+	struct safem_flow_cache *fc = new_cache(64, 10000, 100000, &c);
+	const struct safem_flow_cache_stats *st = safem_flow_cache_stats(fc);
+	struct safem_flow_key keys[SAFEM_FLOW_LINE_SLOTS + 2];
+	unsigned int i;
+
+	(void)state;
+	assert_int_equal(safem_flow_cache_capacity(fc), 64);
+	keys_in_one_line(64 / SAFEM_FLOW_LINE_SLOTS, keys, SAFEM_FLOW_LINE_SLOTS + 2);
+	for (i = 0; i < SAFEM_FLOW_LINE_SLOTS; i++)
+		send1(fc, &keys[i], T0_MS + i, 100, 0);
+	send1(fc, &keys[0], T0_MS + 20, 100, 0); /* keys[1] is now the least recently seen */
+	assert_int_equal(c.n, 0);
+
+	send1(fc, &keys[SAFEM_FLOW_LINE_SLOTS], T0_MS + 21, 100, 0);
+	assert_int_equal(c.n, 1);
+	assert_memory_equal(&c.rec[0].key, &keys[1], sizeof(keys[1]));
+	assert_record(&c.rec[0], 1, 100, T0_MS + 1, T0_MS + 1, SAFEM_FLOW_END_evicted);
+	assert_int_equal(st->evicted, 1);
+	assert_int_equal(st->expired_inactive + st->expired_active + st->expired_tcp_end +
+				 st->expired_end_of_input,
+			 0);
+	assert_int_equal(st->active_flows, SAFEM_FLOW_LINE_SLOTS);
+
+	/* The evicted flow comes back and pushes out the next oldest. */
+	send1(fc, &keys[1], T0_MS + 22, 100, 0);
+	assert_int_equal(c.n, 2);
+	assert_memory_equal(&c.rec[1].key, &keys[2], sizeof(keys[2]));
+	assert_record(&c.rec[1], 1, 100, T0_MS + 2, T0_MS + 2, SAFEM_FLOW_END_evicted);
+	assert_int_equal(st->evicted, 2);
+
+	/*
+	 * Later every flow of the full line is past its deadline: a new flow
+	 * ends them with their own reason (as the scan would have) instead of
+	 * evicting a victim.
+	 */
+	send1(fc, &keys[SAFEM_FLOW_LINE_SLOTS + 1], T0_MS + 40000, 100, 0);
+	assert_int_equal(st->evicted, 2);
+	assert_int_equal(st->expired_inactive, SAFEM_FLOW_LINE_SLOTS);
+	assert_int_equal(st->active_flows, 1);
+	assert_record(find_record(&c, &keys[0], 0), 2, 200, T0_MS, T0_MS + 20,
+		      SAFEM_FLOW_END_inactive);
+	safem_flow_cache_flush(fc, T0_MS + 40000);
+	check_invariants(fc, &c);
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+}
+
+static void
+test_same_burst_hazards(void **state)
+{
+	struct collector c = {0};
+	struct safem_flow_cache *fc = new_cache(1024, 30000, 300000, &c);
+	const struct safem_flow_cache_stats *st = safem_flow_cache_stats(fc);
+	struct safem_flow_key a = key_v4(1, 2, 3, 4, UDP);
+	struct safem_flow_key b = key_v4(1, 2, 3, 5, UDP);
+	struct safem_flow_key line[SAFEM_FLOW_LINE_SLOTS + 1];
+	struct safem_packet pkts[200];
+	unsigned int i;
+
+	(void)state;
+	/* A new flow twice in one burst: one flow. */
+	pkts[0] = make_pkt(&a, T0_MS, 100, 0);
+	pkts[1] = make_pkt(&a, T0_MS + 1, 200, 0);
+	safem_flow_cache_update_burst(fc, pkts, 2);
+	assert_int_equal(st->flows_created, 1);
+	assert_int_equal(st->active_flows, 1);
+
+	/* Interleaved new flows with the same line and signature. */
+	for (i = 0; i < 6; i++) {
+		pkts[i] = make_pkt(i % 2 ? &b : &a, T0_MS + 2, 10, 0);
+		pkts[i].key_hash = 0x77777777;
+	}
+	safem_flow_cache_update_burst(fc, pkts, 6);
+	assert_int_equal(st->flows_created, 2 + 1); /* a (real hash) stays, a and b (forced) */
+
+	/* A burst longer than the pipeline chunk, one flow, with a FIN in the middle. */
+	b.proto = TCP;
+	for (i = 0; i < 200; i++)
+		pkts[i] = make_pkt(&b, T0_MS + 3 + i, 1, i == 99 ? FIN : ACK);
+	safem_flow_cache_update_burst(fc, pkts, 200);
+	assert_int_equal(c.n, 1);
+	assert_record(&c.rec[0], 100, 100, T0_MS + 3, T0_MS + 102, SAFEM_FLOW_END_tcp_end);
+
+	/* 17 new flows of one line in one burst: exactly one eviction. */
+	safem_flow_cache_flush(fc, T0_MS + 1000);
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+	fc = new_cache(16, 30000, 300000, &c);
+	st = safem_flow_cache_stats(fc);
+	keys_in_one_line(1, line, SAFEM_FLOW_LINE_SLOTS + 1);
+	for (i = 0; i <= SAFEM_FLOW_LINE_SLOTS; i++)
+		pkts[i] = make_pkt(&line[i], T0_MS + i, 10, 0);
+	pkts[i] = make_pkt(&line[SAFEM_FLOW_LINE_SLOTS], T0_MS + i, 10, 0);
+	safem_flow_cache_update_burst(fc, pkts, SAFEM_FLOW_LINE_SLOTS + 2);
+	assert_int_equal(st->evicted, 1);
+	assert_int_equal(c.n, 1);
+	assert_memory_equal(&c.rec[0].key, &line[0], sizeof(line[0]));
+	assert_int_equal(st->active_flows, SAFEM_FLOW_LINE_SLOTS);
+	safem_flow_cache_flush(fc, T0_MS + 1000);
+	assert_record(find_record(&c, &line[SAFEM_FLOW_LINE_SLOTS], 0), 2, 20,
+		      T0_MS + SAFEM_FLOW_LINE_SLOTS, T0_MS + SAFEM_FLOW_LINE_SLOTS + 1,
+		      SAFEM_FLOW_END_end_of_input);
+	check_invariants(fc, &c);
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+}
+
+/* Times are stored as 32-bit ms: records across a 2^32 boundary stay exact. */
+static void
+test_time_wrap(void **state)
+{
+	struct collector c = {0};
+	struct safem_flow_cache *fc = new_cache(1024, 2 * MS_PER_DAY, 7 * MS_PER_DAY, &c);
+	struct safem_flow_key a = key_v4(1, 2, 3, 4, UDP);
+	struct safem_flow_key b = key_v4(1, 2, 3, 5, UDP);
+	struct safem_flow_key d = key_v4(1, 2, 3, 6, UDP);
+	uint64_t day;
+
+	(void)state;
+	send1(fc, &a, WRAP_MS - 300, 1, 0);
+	send1(fc, &a, WRAP_MS - 1, 1, 0);
+	send1(fc, &a, WRAP_MS, 1, 0);
+	send1(fc, &a, WRAP_MS + 250, 1, 0);
+	/* b lives 6 days across the wrap; d starts 3 days before it and idles out. */
+	send1(fc, &d, WRAP_MS - 3 * MS_PER_DAY, 1, 0);
+	for (day = 0; day <= 6; day++) {
+		send1(fc, &b, WRAP_MS - 3 * MS_PER_DAY + day * MS_PER_DAY + 17, 1, 0);
+		safem_flow_cache_expire(fc, WRAP_MS - 3 * MS_PER_DAY + day * MS_PER_DAY + 17, 64);
+	}
+	assert_record(find_record(&c, &d, 0), 1, 1, WRAP_MS - 3 * MS_PER_DAY,
+		      WRAP_MS - 3 * MS_PER_DAY, SAFEM_FLOW_END_inactive);
+	assert_record(find_record(&c, &a, 0), 4, 4, WRAP_MS - 300, WRAP_MS + 250,
+		      SAFEM_FLOW_END_inactive);
+	safem_flow_cache_flush(fc, WRAP_MS + 3 * MS_PER_DAY + 17);
+	assert_record(find_record(&c, &b, 0), 7, 7, WRAP_MS - 3 * MS_PER_DAY + 17,
+		      WRAP_MS + 3 * MS_PER_DAY + 17, SAFEM_FLOW_END_end_of_input);
+	check_invariants(fc, &c);
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+}
+
+/*
+ * The clock jumps further than 32-bit times reach (a capture with a 60-day
+ * gap, no scan in between): flows already in the cache still get exact times.
+ * A packet far behind the clock is accounted at the oldest time the cache can
+ * represent (clock - 2^31 ms).
+ */
+static void
+test_clock_jump(void **state)
+{
+	struct collector c = {0};
+	struct safem_flow_cache *fc = new_cache(1024, 1000, 5000, &c);
+	struct safem_flow_key a = key_v4(1, 2, 3, 4, UDP);
+	struct safem_flow_key b = key_v4(1, 2, 3, 5, UDP);
+	struct safem_flow_key d = key_v4(1, 2, 3, 6, UDP);
+	const uint64_t jump = 60 * MS_PER_DAY;
+
+	(void)state;
+	send1(fc, &a, T0_MS, 10, 0);
+	send1(fc, &b, T0_MS + 1, 10, 0);
+	send1(fc, &b, T0_MS + jump, 10, 0);
+	assert_int_equal(c.n, 2);
+	assert_record(find_record(&c, &a, 0), 1, 10, T0_MS, T0_MS, SAFEM_FLOW_END_inactive);
+	assert_record(find_record(&c, &b, 0), 1, 10, T0_MS + 1, T0_MS + 1,
+		      SAFEM_FLOW_END_inactive);
+	/* Jumps through expire and flush too. */
+	assert_int_equal(safem_flow_cache_expire(fc, T0_MS + 2 * jump, 0), 1);
+	assert_record(find_record(&c, &b, 1), 1, 10, T0_MS + jump, T0_MS + jump,
+		      SAFEM_FLOW_END_inactive);
+	send1(fc, &a, T0_MS + 2 * jump, 10, 0);
+	safem_flow_cache_flush(fc, T0_MS + 3 * jump);
+	assert_record(find_record(&c, &a, 1), 1, 10, T0_MS + 2 * jump, T0_MS + 2 * jump,
+		      SAFEM_FLOW_END_inactive);
+
+	/* Broken timestamp 30 days behind the clock. */
+	send1(fc, &d, T0_MS + 3 * jump - 30 * MS_PER_DAY, 10, 0);
+	safem_flow_cache_flush(fc, T0_MS + 3 * jump);
+	assert_record(find_record(&c, &d, 0), 1, 10, T0_MS + 3 * jump - (UINT64_C(1) << 31),
+		      T0_MS + 3 * jump - (UINT64_C(1) << 31), SAFEM_FLOW_END_inactive);
+	check_invariants(fc, &c);
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+}
+
+/* ---- Random workloads against a naive reference model ---- */
+
+static uint64_t
+rng_next(uint64_t *s)
+{
+	/* xorshift64*: reproducible across libcs, unlike rand(). */
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * UINT64_C(2685821657736338717);
+}
+
+static uint64_t
+rng_below(uint64_t *s, uint64_t n)
+{
+	return rng_next(s) % n;
+}
+
+/* One flow per key, linear and obviously right: the header's rules verbatim. */
+struct model_flow {
+	bool active;
+	uint64_t packets, bytes, first_ms, last_ms;
+	uint8_t tcp_flags;
+};
+
+struct model {
+	struct model_flow *flows;
+	const struct safem_flow_key *keys;
+	uint64_t inactive_ms, active_ms;
+	struct collector out;
+};
+
+static void
+model_emit(struct model *m, unsigned int i, unsigned int reason)
+{
+	struct model_flow *f = &m->flows[i];
+	struct safem_flow_record r;
+
+	memset(&r, 0, sizeof(r));
+	r.key = m->keys[i];
+	r.packets = f->packets;
+	r.bytes = f->bytes;
+	r.first_ms = f->first_ms;
+	r.last_ms = f->last_ms;
+	r.tcp_flags = f->tcp_flags;
+	r.end_reason = (uint8_t)reason;
+	collect(&r, &m->out);
+	f->active = false;
+}
+
+static uint64_t
+model_deadline(const struct model *m, const struct model_flow *f, unsigned int *reason)
+{
+	uint64_t idle = f->last_ms + m->inactive_ms, age = f->first_ms + m->active_ms;
+
+	*reason = idle <= age ? SAFEM_FLOW_END_inactive : SAFEM_FLOW_END_active;
+	return idle <= age ? idle : age;
+}
+
+static void
+model_packet(struct model *m, unsigned int i, const struct safem_packet *p)
+{
+	struct model_flow *f = &m->flows[i];
+	uint64_t ms = p->ts_ns / NS_PER_MS;
+	unsigned int reason;
+
+	if (f->active && ms >= model_deadline(m, f, &reason))
+		model_emit(m, i, reason);
+	if (!f->active) {
+		f->active = true;
+		f->packets = 0;
+		f->bytes = 0;
+		f->first_ms = ms;
+		f->last_ms = ms;
+		f->tcp_flags = 0;
+	}
+	f->packets++;
+	f->bytes += p->ip_bytes;
+	f->tcp_flags |= p->tcp_flags;
+	f->last_ms = ms > f->last_ms ? ms : f->last_ms;
+	if (p->key.proto == TCP && (p->tcp_flags & (FIN | RST)))
+		model_emit(m, i, SAFEM_FLOW_END_tcp_end);
+}
+
+static void
+model_flush(struct model *m, unsigned int nflows, uint64_t end_ms)
+{
+	unsigned int i, reason;
+
+	for (i = 0; i < nflows; i++)
+		if (m->flows[i].active)
+			model_emit(m, i,
+				   model_deadline(m, &m->flows[i], &reason) <= end_ms
+					   ? reason
+					   : SAFEM_FLOW_END_end_of_input);
+}
+
+static int
+record_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct safem_flow_record));
+}
+
+struct workload {
+	uint64_t seed;
+	unsigned int flows;
+	unsigned int packets;
+	uint32_t capacity;
+	uint32_t inactive_ms;
+	uint32_t active_ms;
+	uint64_t max_step_ms;   /* time between packets: 0..max_step_ms */
+	uint64_t jump_ms;       /* occasional gap */
+	unsigned int jump_odds; /* one packet in jump_odds is preceded by the gap; 0: never */
+	unsigned int max_scan_lines;
+	bool compare_model; /* requires no eviction */
+};
+
+static void
+run_workload(const struct workload *w)
+{
+	struct safem_flow_key *keys = calloc(w->flows, sizeof(*keys));
+	struct model m = {
+		.flows = calloc(w->flows, sizeof(struct model_flow)),
+		.keys = keys,
+		.inactive_ms = w->inactive_ms,
+		.active_ms = w->active_ms,
+	};
+	struct collector c = {0};
+	struct safem_flow_cache *fc = new_cache(w->capacity, w->inactive_ms, w->active_ms, &c);
+	const struct safem_flow_cache_stats *st = safem_flow_cache_stats(fc);
+	uint64_t s = w->seed, t = T0_MS - 5000 + rng_below(&s, 10000), end_ms;
+	unsigned int i, sent = 0;
+
+	assert_non_null(keys);
+	assert_non_null(m.flows);
+	for (i = 0; i < w->flows; i++) {
+		static const uint8_t protos[] = {TCP, TCP, TCP, UDP, UDP, 1};
+		uint64_t r = rng_next(&s);
+
+		/* Unique by construction (index in the source), random otherwise. */
+		keys[i] = key_v4(0x0a000000 + i, (uint32_t)(r >> 32), (uint16_t)r,
+				 (uint16_t)(r >> 16), protos[r % sizeof(protos)]);
+		if (r & (UINT64_C(1) << 20)) {
+			keys[i].ip_version = 6;
+			keys[i].src_addr[15] = (uint8_t)(r >> 21);
+			keys[i].dst_addr[9] = (uint8_t)(r >> 29);
+		}
+		if (keys[i].proto == 1)
+			keys[i].src_port = 0;
+	}
+
+	while (sent < w->packets) {
+		struct safem_packet burst[100];
+		unsigned int n = 1 + (unsigned int)rng_below(&s, 100);
+
+		if (n > w->packets - sent)
+			n = w->packets - sent;
+		for (i = 0; i < n; i++) {
+			/* Skewed: low indexes are heavy hitters. */
+			unsigned int f = (unsigned int)rng_below(
+				&s, 1 + rng_below(&s, w->flows));
+			uint8_t flags = 0;
+
+			t += rng_below(&s, w->max_step_ms + 1);
+			if (w->jump_odds != 0 && rng_below(&s, w->jump_odds) == 0)
+				t += w->jump_ms;
+			if (keys[f].proto == TCP) {
+				uint64_t r = rng_below(&s, 1000);
+
+				flags = r < 5 ? FIN | ACK : r < 7 ? RST : r < 20 ? SYN : ACK;
+			} else if (rng_below(&s, 100) == 0) {
+				flags = FIN; /* garbage flag byte outside TCP: ignored */
+			}
+			burst[i] = make_pkt(&keys[f], t, 40 + (uint32_t)rng_below(&s, 1461),
+					    flags);
+			model_packet(&m, f, &burst[i]);
+		}
+		safem_flow_cache_update_burst(fc, burst, n);
+		sent += n;
+		safem_flow_cache_expire(fc, t, (unsigned int)rng_below(&s, w->max_scan_lines + 1));
+	}
+	/* End somewhere between "everything still running" and "everything expired". */
+	end_ms = t + rng_below(&s, w->inactive_ms * 2);
+	safem_flow_cache_flush(fc, end_ms);
+	model_flush(&m, w->flows, end_ms);
+
+	assert_int_equal(st->packets, w->packets);
+	assert_int_equal(st->active_flows, 0);
+	check_invariants(fc, &c);
+	if (w->compare_model) {
+		assert_int_equal(st->evicted, 0);
+		assert_int_equal(c.n, m.out.n);
+		qsort(c.rec, c.n, sizeof(*c.rec), record_cmp);
+		qsort(m.out.rec, m.out.n, sizeof(*m.out.rec), record_cmp);
+		for (i = 0; i < c.n; i++)
+			if (memcmp(&c.rec[i], &m.out.rec[i], sizeof(c.rec[i])) != 0)
+				fail_msg("record %u of %zu differs from the model: packets %llu/%llu "
+					 "first %llu/%llu last %llu/%llu reason %u/%u",
+					 i, c.n, (unsigned long long)c.rec[i].packets,
+					 (unsigned long long)m.out.rec[i].packets,
+					 (unsigned long long)c.rec[i].first_ms,
+					 (unsigned long long)m.out.rec[i].first_ms,
+					 (unsigned long long)c.rec[i].last_ms,
+					 (unsigned long long)m.out.rec[i].last_ms,
+					 c.rec[i].end_reason, m.out.rec[i].end_reason);
+	} else {
+		assert_true(st->evicted > 0);
+	}
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+	collector_free(&m.out);
+	free(m.flows);
+	free(keys);
+}
+
+/* Small table, many flows: evictions everywhere, still nothing lost. */
+static void
+test_conservation_with_eviction(void **state)
+{
+	struct workload w = {
+		.seed = 0x5afe,
+		.flows = 5000,
+		.packets = 200000,
+		.capacity = 256,
+		.inactive_ms = 300,
+		.active_ms = 2000,
+		.max_step_ms = 3,
+		.max_scan_lines = 2,
+	};
+
+	(void)state;
+	run_workload(&w);
+	w.seed = 77;
+	w.inactive_ms = 5000;
+	w.active_ms = 20000;
+	run_workload(&w);
+}
+
+static void
+test_reference_model(void **state)
+{
+	struct workload w = {
+		.flows = 5000,
+		.packets = 200000,
+		.capacity = 1 << 16,
+		.max_scan_lines = 4,
+		.compare_model = true,
+	};
+	static const struct {
+		uint32_t inactive_ms, active_ms;
+		uint64_t max_step_ms;
+	} timing[] = {
+		{50, 500, 1},  {300, 2000, 3}, {1000, 1000, 2},
+		{2000, 400, 5}, {1, 1, 1},      {100000, 100000, 2},
+	};
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < RTE_DIM(timing); i++) {
+		w.seed = 1000 + i;
+		w.inactive_ms = timing[i].inactive_ms;
+		w.active_ms = timing[i].active_ms;
+		w.max_step_ms = timing[i].max_step_ms;
+		run_workload(&w);
+	}
+}
+
+/*
+ * Over a year of packet time: 32-bit times wrap many times, long flows,
+ * occasional 60-day gaps, a slow scan (records must still be exact).
+ */
+static void
+test_reference_model_long_time(void **state)
+{
+	struct workload w = {
+		.seed = 4242,
+		.flows = 300,
+		.packets = 30000,
+		.capacity = 4096,
+		.inactive_ms = 3 * 3600 * 1000,
+		.active_ms = 7 * MS_PER_DAY,
+		.max_step_ms = 3600 * 1000,
+		.jump_ms = 60 * MS_PER_DAY,
+		.jump_odds = 5000,
+		.max_scan_lines = 1,
+		.compare_model = true,
+	};
+
+	(void)state;
+	run_workload(&w);
+	w.seed = 4243;
+	w.max_scan_lines = 0; /* never scans: only packets, clock jumps and flush */
+	run_workload(&w);
+}
+
+/*
+ * A flow whose packet counter would wrap is ended (active) first. Takes
+ * 2^32 packets, so it runs only with SAFEM_LONG_TESTS=1.
+ */
+static void
+test_packet_counter_wrap(void **state)
+{
+	struct collector c = {0};
+	struct safem_flow_cache *fc;
+	struct safem_flow_key a = key_v4(1, 2, 3, 4, UDP);
+	struct safem_packet pkts[64];
+	uint64_t left = (uint64_t)UINT32_MAX + 1;
+	unsigned int i;
+
+	(void)state;
+	if (getenv("SAFEM_LONG_TESTS") == NULL)
+		skip();
+	fc = new_cache(64, 1000, 5000, &c);
+	for (i = 0; i < 64; i++)
+		pkts[i] = make_pkt(&a, T0_MS, 1, 0);
+	while (left != 0) {
+		unsigned int n = left < 64 ? (unsigned int)left : 64;
+
+		safem_flow_cache_update_burst(fc, pkts, n);
+		left -= n;
+	}
+	assert_int_equal(c.n, 1);
+	assert_record(&c.rec[0], UINT32_MAX, UINT32_MAX, T0_MS, T0_MS, SAFEM_FLOW_END_active);
+	safem_flow_cache_flush(fc, T0_MS);
+	assert_record(&c.rec[1], 1, 1, T0_MS, T0_MS, SAFEM_FLOW_END_end_of_input);
+	check_invariants(fc, &c);
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_end_reason_names),
+		cmocka_unit_test(test_bytes_per_flow_and_capacity),
+		cmocka_unit_test(test_params_validation),
+		cmocka_unit_test(test_single_flow),
+		cmocka_unit_test(test_key_equality),
+		cmocka_unit_test(test_inactive_split),
+		cmocka_unit_test(test_active_split),
+		cmocka_unit_test(test_inactive_active_tie),
+		cmocka_unit_test(test_expire_reasons),
+		cmocka_unit_test(test_expire_bounded_work),
+		cmocka_unit_test(test_flush_reasons),
+		cmocka_unit_test(test_tcp_end),
+		cmocka_unit_test(test_eviction),
+		cmocka_unit_test(test_same_burst_hazards),
+		cmocka_unit_test(test_time_wrap),
+		cmocka_unit_test(test_clock_jump),
+		cmocka_unit_test(test_conservation_with_eviction),
+		cmocka_unit_test(test_reference_model),
+		cmocka_unit_test(test_reference_model_long_time),
+		cmocka_unit_test(test_packet_counter_wrap),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
