@@ -336,6 +336,7 @@ main(int argc, char **argv)
 	shared.parse_flags = cfg.flow_key_vlan ? SAFEM_PARSE_KEY_VLAN : 0;
 	shared.rx_burst = (unsigned int)cfg.rx_burst;
 	shared.scan_lines = (unsigned int)cfg.expiry_scan_lines;
+	shared.sweep_ms = cfg.expiry_sweep_ms;
 	shared.eof_idle_tsc = cfg.eof_idle_ms * hz / 1000;
 	shared.handoff_flush_tsc = HANDOFF_FLUSH_INTERVAL_MS * hz / 1000;
 	clock_gettime(CLOCK_REALTIME, &wall);

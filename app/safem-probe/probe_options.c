@@ -27,8 +27,10 @@ const struct safem_opt_def probe_options[] = {
 	{"flow-key-vlan", "flow", "key-vlan", SAFEM_OPT_BOOL, "false", 0, 0, NULL,
 	 OPT(flow_key_vlan), "make the outer VLAN ID part of the flow key", NULL},
 	{"expiry-scan-lines", "flow", "scan-lines", SAFEM_OPT_UINT, "8", 1, 1u << 20, NULL,
-	 OPT(expiry_scan_lines), "flow cache lines (16 flows each) checked for expiry per poll",
-	 "N"},
+	 OPT(expiry_scan_lines), "at most this many flow cache lines (16 flows each) checked "
+	 "for expiry per worker loop", "N"},
+	{"expiry-sweep", "flow", "sweep", SAFEM_OPT_DURATION, "1s", 1, 3600000, NULL,
+	 OPT(expiry_sweep_ms), "check every flow for expiry once per this much flow time", NULL},
 	{"clock", "probe", "clock", SAFEM_OPT_CHOICE, "auto", 0, 0, clock_choices, OPT(clock),
 	 "time source: packet (capture timestamps), tsc, or auto (packet for net_pcap files)",
 	 NULL},

@@ -18,6 +18,7 @@ struct probe_config {
 	uint64_t flow_cache_size;
 	bool flow_key_vlan;
 	uint64_t expiry_scan_lines;
+	uint64_t expiry_sweep_ms;
 	/* [probe] */
 	char clock[SAFEM_OPT_STRING_MAX];
 	uint64_t duration_ms;

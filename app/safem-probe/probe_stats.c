@@ -100,6 +100,12 @@ write_json(FILE *f, const struct probe_context *ctx)
 		"  \"records\": {\"exported\": %" PRIu64 ", \"dropped\": %" PRIu64
 		", \"written\": %" PRIu64 "},\n",
 		t.handoff.records_put, t.handoff.records_dropped, ctx->output->records_written);
+	fprintf(f,
+		"  \"flow_cache\": {\"slots_per_worker\": %u, \"bytes_per_flow\": %zu, "
+		"\"bytes_per_worker\": %zu},\n",
+		safem_flow_cache_capacity(s->workers[0]->cache), safem_flow_cache_bytes_per_flow(),
+		(size_t)safem_flow_cache_capacity(s->workers[0]->cache) *
+			safem_flow_cache_bytes_per_flow());
 	fprintf(f, "  \"clock\": \"%s\",\n  \"worker_count\": %u,\n  \"software_rss\": %s,\n",
 		ctx->clock_name, s->worker_count, s->software_rss ? "true" : "false");
 	fprintf(f, "  \"workers\": [");

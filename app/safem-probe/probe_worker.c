@@ -227,6 +227,39 @@ all_workers_flag(const struct probe_shared *s, size_t flag_offset)
 	return true;
 }
 
+/*
+ * Expiry scan paced by flow time: the whole cache is swept once per
+ * sweep_ms of clock, at most scan_lines lines per loop. A fixed number of
+ * lines per burst would cost as much as the lookups at line rate while
+ * sweeping far more often than any timeout needs; replays at full speed get
+ * the same sweep rate per second of capture as live traffic.
+ */
+static void
+expire_flows(struct probe_worker *w)
+{
+	const struct probe_shared *s = w->shared;
+	uint64_t now_ms = w->clock_ns / NS_PER_MS, lines_per_sweep, max_credit, n;
+
+	if (now_ms == 0)
+		return;
+	lines_per_sweep = safem_flow_cache_capacity(w->cache) / SAFEM_FLOW_LINE_SLOTS;
+	max_credit = lines_per_sweep * s->sweep_ms;
+	if (w->scan_clock_ms == 0)
+		w->scan_clock_ms = now_ms;
+	if (now_ms > w->scan_clock_ms) {
+		w->scan_credit += (now_ms - w->scan_clock_ms) * lines_per_sweep;
+		/* A clock jump owes at most one full sweep. */
+		if (w->scan_credit > max_credit)
+			w->scan_credit = max_credit;
+		w->scan_clock_ms = now_ms;
+	}
+	n = RTE_MIN(w->scan_credit / s->sweep_ms, (uint64_t)s->scan_lines);
+	if (n == 0)
+		return;
+	w->scan_credit -= n * s->sweep_ms;
+	safem_flow_cache_expire(w->cache, now_ms, (unsigned int)n);
+}
+
 int
 probe_worker_main(void *arg)
 {
@@ -255,7 +288,7 @@ probe_worker_main(void *arg)
 		drain_input(w);
 		if (!s->packet_clock)
 			w->clock_ns = probe_tsc_to_unix_ns(s, now_tsc);
-		safem_flow_cache_expire(w->cache, w->clock_ns / NS_PER_MS, s->scan_lines);
+		expire_flows(w);
 		/* Quiet live links must not keep records waiting in a half-full batch. */
 		if (now_tsc - last_flush_tsc > s->handoff_flush_tsc) {
 			safem_handoff_flush(s->handoff, w->index);

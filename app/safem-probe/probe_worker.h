@@ -51,7 +51,8 @@ struct probe_shared {
 	uint64_t timestamp_flag; /**< RX timestamp dynflag */
 	unsigned int parse_flags;
 	unsigned int rx_burst;
-	unsigned int scan_lines;
+	unsigned int scan_lines;      /**< cap on lines scanned per loop */
+	uint64_t sweep_ms;            /**< flow time for one sweep of the whole cache */
 	uint64_t eof_idle_tsc;
 	uint64_t handoff_flush_tsc;
 	uint64_t tsc_base;      /**< TSC at start ... */
@@ -72,6 +73,8 @@ struct probe_worker {
 	struct safem_packet *staging; /**< [worker_count][PROBE_MAX_RX_BURST] packets to dispatch */
 	unsigned int *staged;         /**< [worker_count] */
 	uint64_t clock_ns;            /**< latest packet time seen (packet clock) or TSC time */
+	uint64_t scan_clock_ms;       /**< flow time up to which scan credit was granted */
+	uint64_t scan_credit;         /**< lines owed to the expiry scan, x sweep_ms */
 	uint64_t first_rx_tsc;
 	uint64_t last_rx_tsc;
 	struct probe_worker_stats stats;

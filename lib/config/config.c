@@ -209,8 +209,7 @@ parse_duration(const char *s, uint64_t *out, char *why, size_t whylen)
 		return -EINVAL;
 	}
 	frac_ms = frac * unit_ms / frac_scale;
-	if (__builtin_mul_overflow(whole, unit_ms, &ms) ||
-	    __builtin_add_overflow(ms, frac_ms, &ms))
+	if (__builtin_mul_overflow(whole, unit_ms, &ms) || __builtin_add_overflow(ms, frac_ms, &ms))
 		goto too_large;
 	*out = ms;
 	return 0;
@@ -526,8 +525,8 @@ unescaped_length(const char *s)
  * section name ("" before the first).
  */
 static int
-scan_line(struct ini_scan *scan, const char *path, unsigned int lineno, char *line,
-	  char *section, char *err, size_t errlen)
+scan_line(struct ini_scan *scan, const char *path, unsigned int lineno, char *line, char *section,
+	  char *err, size_t errlen)
 {
 	char *comment, *text, *close, *eq, *key, *value, *name;
 
@@ -687,8 +686,8 @@ apply_cfgfile(const struct safem_opt_def *defs, void *cfg, struct rte_cfgfile *f
 			section_line = scan->lines[next++].line;
 			if (find_ini(defs, section, NULL) == NULL) {
 				format_known(known, sizeof(known), defs, NULL);
-				set_err(err, errlen, "%s:%u: unknown section [%s] (known: %s)", path,
-					section_line, section, known);
+				set_err(err, errlen, "%s:%u: unknown section [%s] (known: %s)",
+					path, section_line, section, known);
 				ret = -EINVAL;
 				break;
 			}
@@ -731,8 +730,8 @@ mismatch:
 }
 
 int
-safem_config_load_file(const struct safem_opt_def *defs, void *cfg, const char *path,
-		       char *err, size_t errlen)
+safem_config_load_file(const struct safem_opt_def *defs, void *cfg, const char *path, char *err,
+		       size_t errlen)
 {
 	struct ini_scan scan = {0};
 	struct rte_cfgfile *file;
@@ -788,9 +787,8 @@ apply_arg(const struct safem_opt_def *d, void *cfg, const char *value, char *err
 }
 
 int
-safem_config_parse_args(const struct safem_opt_def *defs, void *cfg, int argc,
-			char *const argv[], const char *const *passthrough, char *err,
-			size_t errlen)
+safem_config_parse_args(const struct safem_opt_def *defs, void *cfg, int argc, char *const argv[],
+			const char *const *passthrough, char *err, size_t errlen)
 {
 	const struct safem_opt_def *d;
 	const char *arg, *name, *eq, *value;
@@ -840,8 +838,8 @@ safem_config_parse_args(const struct safem_opt_def *defs, void *cfg, int argc,
 }
 
 int
-safem_config_set(const struct safem_opt_def *defs, void *cfg, const char *name,
-		 const char *value, char *err, size_t errlen)
+safem_config_set(const struct safem_opt_def *defs, void *cfg, const char *name, const char *value,
+		 char *err, size_t errlen)
 {
 	const struct safem_opt_def *d = safem_config_find(defs, name);
 
@@ -912,8 +910,8 @@ safem_config_print_help(FILE *out, const struct safem_opt_def *defs)
 	}
 	for (d = defs; d->name != NULL; d++) {
 		snprintf(left, sizeof(left), "--%s %s", d->name, metavar(d, buf, sizeof(buf)));
-		fprintf(out, "  %-*s  %s (default: %s)", width, left, d->help != NULL ? d->help : "",
-			default_text(d));
+		fprintf(out, "  %-*s  %s (default: %s)", width, left,
+			d->help != NULL ? d->help : "", default_text(d));
 		if (d->section != NULL)
 			fprintf(out, "  [%s] %s", d->section, opt_key(d));
 		fputc('\n', out);

@@ -619,20 +619,21 @@ safem_flow_cache_update_burst(struct safem_flow_cache *fc, const struct safem_pa
 			struct flow_entry *entries =
 				&fc->entries[(size_t)line[i] * SAFEM_FLOW_LINE_SLOTS];
 			unsigned int match = flow_sig_match(sl, flow_sig(chunk[i].key_hash));
+			unsigned int empty, slot;
 
 			if (likely(match != 0)) {
 				for (; match != 0; match &= match - 1)
 					flow_prefetch_write(&entries[__builtin_ctz(match)]);
 				continue;
 			}
-			match = flow_sig_match(sl, 0);
-			if (likely(match != 0)) {
-				flow_prefetch_write(&entries[__builtin_ctz(match)]);
+			empty = flow_sig_match(sl, 0);
+			if (likely(empty != 0)) {
+				flow_prefetch_write(&entries[__builtin_ctz(empty)]);
 				continue;
 			}
-			/* Full line: the victim choice reads every entry. */
-			for (match = 0; match < SAFEM_FLOW_LINE_SLOTS; match++)
-				rte_prefetch0(&entries[match]);
+			/* Full line: choosing what to end reads every entry. */
+			for (slot = 0; slot < SAFEM_FLOW_LINE_SLOTS; slot++)
+				rte_prefetch0(&entries[slot]);
 		}
 		/* Stage 3: in packet order, so per-flow time order is kept. */
 		for (i = 0; i < m; i++)

@@ -97,6 +97,8 @@ struct safem_flow_cache;
 /**
  * Create a cache. Returns NULL with rte_errno = EINVAL (a field of params is
  * out of range; the message is in safem_flow_cache_params_error()) or ENOMEM.
+ * capacity may be at most 2^31. Table memory is capacity x
+ * safem_flow_cache_bytes_per_flow() bytes.
  * Works without rte_eal_init() (falls back to aligned heap memory) so units
  * can test it.
  */
@@ -115,6 +117,11 @@ void safem_flow_cache_free(struct safem_flow_cache *fc);
  * exports the flow (reason of the deadline) and starts a new one. A packet
  * with TCP FIN or RST is accounted and then its flow is exported (tcp_end).
  * A new flow in a full line evicts the least recently seen flow of the line.
+ * (Flows of that line already past their deadline at the cache clock are
+ * ended with their own reason first; only if there are none is one evicted.)
+ * The cache clock is the largest time seen by update/expire/flush; a packet
+ * more than 2^31 ms (24.8 days) behind it has a broken timestamp and is
+ * accounted at clock - 2^31 ms so that 32-bit stored times stay exact.
  */
 void safem_flow_cache_update_burst(struct safem_flow_cache *fc, const struct safem_packet *pkts,
 				   unsigned int n);
@@ -122,7 +129,11 @@ void safem_flow_cache_update_burst(struct safem_flow_cache *fc, const struct saf
 /**
  * Scan up to max_lines lines (round robin) and export flows whose deadline
  * is <= now_ms. Bounded work per call: the caller sets the budget per burst.
- * @return number of flows exported.
+ * Exception: when the clock (here, in update_burst or in flush) moves so far
+ * that a stored 32-bit time could become ambiguous (a gap of about 49 days
+ * with no scan revolution finished), every flow past its deadline is first
+ * ended in one full pass. Regular scanning prevents this.
+ * @return number of flows exported (including any such pass in this call).
  */
 unsigned int safem_flow_cache_expire(struct safem_flow_cache *fc, uint64_t now_ms,
 				     unsigned int max_lines);

@@ -38,22 +38,20 @@ static const char *const modes[] = {"auto", "packet", "tsc", NULL};
 static const struct safem_opt_def defs[] = {
 	{"verbose", "main", "verbose", SAFEM_OPT_BOOL, "false", 0, 0, NULL, OPT(verbose),
 	 "say more", NULL},
-	{"quiet", NULL, NULL, SAFEM_OPT_BOOL, NULL, 0, 0, NULL, OPT(quiet),
-	 "command line only", NULL},
-	{"count", "main", "count", SAFEM_OPT_UINT, "100", 0, 0, NULL, OPT(count), "how many",
-	 "N"},
+	{"quiet", NULL, NULL, SAFEM_OPT_BOOL, NULL, 0, 0, NULL, OPT(quiet), "command line only",
+	 NULL},
+	{"count", "main", "count", SAFEM_OPT_UINT, "100", 0, 0, NULL, OPT(count), "how many", "N"},
 	{"name", "main", "name", SAFEM_OPT_STRING, "probe", 0, 0, NULL, OPT(name), "a name",
 	 "NAME"},
 	{"timeout", "flow", "timeout", SAFEM_OPT_DURATION, "30s", 0, 0, NULL, OPT(timeout_ms),
 	 "idle time", NULL},
 	{"window", "flow", "window", SAFEM_OPT_DURATION, "1s", 10, HOUR_MS, NULL, OPT(window_ms),
 	 "window length", NULL},
-	{"mode", "flow", "mode", SAFEM_OPT_CHOICE, "auto", 0, 0, modes, OPT(mode), "clock",
-	 NULL},
+	{"mode", "flow", "mode", SAFEM_OPT_CHOICE, "auto", 0, 0, modes, OPT(mode), "clock", NULL},
 	{"burst", "port", "burst", SAFEM_OPT_UINT, "32", 1, 64, NULL, OPT(burst), "burst size",
 	 "N"},
-	{"big", "port", "big-number", SAFEM_OPT_UINT, "1M", 16, 0, NULL, OPT(big),
-	 "no upper bound", "N"},
+	{"big", "port", "big-number", SAFEM_OPT_UINT, "1M", 16, 0, NULL, OPT(big), "no upper bound",
+	 "N"},
 	{"path", "output", "path", SAFEM_OPT_STRING, NULL, 0, 0, NULL, OPT(path), "output file",
 	 "PATH"},
 	{NULL, NULL, NULL, 0, NULL, 0, 0, NULL, 0, NULL, NULL},
@@ -293,14 +291,14 @@ test_bool_forms(void **state)
 
 	for (w = yes; *w != NULL; w++) {
 		f->cfg.verbose = false;
-		assert_int_equal(safem_config_set(defs, &f->cfg, "verbose", *w, f->err,
-						  sizeof(f->err)), 0);
+		assert_int_equal(
+			safem_config_set(defs, &f->cfg, "verbose", *w, f->err, sizeof(f->err)), 0);
 		assert_true(f->cfg.verbose);
 	}
 	for (w = no; *w != NULL; w++) {
 		f->cfg.verbose = true;
-		assert_int_equal(safem_config_set(defs, &f->cfg, "verbose", *w, f->err,
-						  sizeof(f->err)), 0);
+		assert_int_equal(
+			safem_config_set(defs, &f->cfg, "verbose", *w, f->err, sizeof(f->err)), 0);
 		assert_false(f->cfg.verbose);
 	}
 	/* set() with no value is a bare flag */
@@ -329,12 +327,11 @@ test_string_and_choice(void **state)
 	assert_int_equal(safem_config_set(defs, &f->cfg, "name", "", f->err, sizeof(f->err)), 0);
 	assert_string_equal(f->cfg.name, "");
 
-	assert_int_equal(safem_config_set(defs, &f->cfg, "mode", "tsc", f->err, sizeof(f->err)),
-			 0);
+	assert_int_equal(safem_config_set(defs, &f->cfg, "mode", "tsc", f->err, sizeof(f->err)), 0);
 	assert_string_equal(f->cfg.mode, "tsc");
 	/* stored as listed */
-	assert_int_equal(safem_config_set(defs, &f->cfg, "mode", "Packet", f->err,
-					  sizeof(f->err)), 0);
+	assert_int_equal(safem_config_set(defs, &f->cfg, "mode", "Packet", f->err, sizeof(f->err)),
+			 0);
 	assert_string_equal(f->cfg.mode, "packet");
 	expect_set_error(f, "mode", "wall", "--mode 'wall': not one of: auto, packet, tsc");
 	expect_set_error(f, "mode", NULL, "option '--mode' needs a value");
@@ -369,11 +366,13 @@ static void
 test_args(void **state)
 {
 	struct fixture *f = *state;
-	char *argv[] = {"prog", "--count", "5", "--timeout=10s", "--verbose", "--mode", "packet",
-			"--name=", "--quiet", "no", "--path", "/tmp/x y.csv", "--burst=0x10", NULL};
+	char *argv[] = {"prog",		"--count", "5",	     "--timeout=10s",
+			"--verbose",	"--mode",  "packet", "--name=",
+			"--quiet",	"no",	   "--path", "/tmp/x y.csv",
+			"--burst=0x10", NULL};
 
-	assert_int_equal(safem_config_parse_args(defs, &f->cfg, 13, argv, NULL, f->err,
-						 sizeof(f->err)), 0);
+	assert_int_equal(
+		safem_config_parse_args(defs, &f->cfg, 13, argv, NULL, f->err, sizeof(f->err)), 0);
 	assert_int_equal(f->cfg.count, 5);
 	assert_int_equal(f->cfg.timeout_ms, 10000);
 	assert_true(f->cfg.verbose);
@@ -387,29 +386,30 @@ test_args(void **state)
 
 	/* later wins; a bare flag before another option; --flag=off */
 	char *again[] = {"prog", "--count", "1", "--quiet", "--count", "2", "--verbose=off", NULL};
-	assert_int_equal(safem_config_parse_args(defs, &f->cfg, 7, again, NULL, f->err,
-						 sizeof(f->err)), 0);
+	assert_int_equal(
+		safem_config_parse_args(defs, &f->cfg, 7, again, NULL, f->err, sizeof(f->err)), 0);
 	assert_int_equal(f->cfg.count, 2);
 	assert_true(f->cfg.quiet);
 	assert_false(f->cfg.verbose);
 
 	/* a bare flag at the end */
 	char *last[] = {"prog", "--verbose", NULL};
-	assert_int_equal(safem_config_parse_args(defs, &f->cfg, 1 + 1, last, NULL, f->err,
-						 sizeof(f->err)), 0);
+	assert_int_equal(
+		safem_config_parse_args(defs, &f->cfg, 2, last, NULL, f->err, sizeof(f->err)), 0);
 	assert_true(f->cfg.verbose);
 
 	/* nothing but argv[0] */
-	assert_int_equal(safem_config_parse_args(defs, &f->cfg, 1, last, NULL, f->err,
-						 sizeof(f->err)), 0);
+	assert_int_equal(
+		safem_config_parse_args(defs, &f->cfg, 1, last, NULL, f->err, sizeof(f->err)), 0);
 }
 
 static void
 expect_args_error(struct fixture *f, int argc, char *argv[], const char *needle)
 {
 	f->err[0] = '\0';
-	assert_int_equal(safem_config_parse_args(defs, &f->cfg, argc, argv, NULL, f->err,
-						 sizeof(f->err)), -EINVAL);
+	assert_int_equal(
+		safem_config_parse_args(defs, &f->cfg, argc, argv, NULL, f->err, sizeof(f->err)),
+		-EINVAL);
 	assert_contains(f->err, needle);
 }
 
@@ -449,12 +449,12 @@ test_passthrough(void **state)
 {
 	struct fixture *f = *state;
 	static const char *const pass[] = {"config", "help", "check-config", NULL};
-	char *argv[] = {"prog", "--config", "f.ini", "--count", "3", "--help", "--check-config",
-			"--config=g.ini", "--verbose", NULL};
+	char *argv[] = {"prog",	  "--config",	    "f.ini",	      "--count",   "3",
+			"--help", "--check-config", "--config=g.ini", "--verbose", NULL};
 	char *without[] = {"prog", "--config", "f.ini", NULL};
 
-	assert_int_equal(safem_config_parse_args(defs, &f->cfg, 9, argv, pass, f->err,
-						 sizeof(f->err)), 0);
+	assert_int_equal(
+		safem_config_parse_args(defs, &f->cfg, 9, argv, pass, f->err, sizeof(f->err)), 0);
 	assert_int_equal(f->cfg.count, 3);
 	assert_true(f->cfg.verbose);
 	/* the same options are unknown without the list */
@@ -514,8 +514,8 @@ test_file_then_args(void **state)
 	char *argv[] = {"prog", "--count", "9", "--timeout", "45", NULL};
 
 	assert_int_equal(safem_config_load_file(defs, &f->cfg, path, f->err, sizeof(f->err)), 0);
-	assert_int_equal(safem_config_parse_args(defs, &f->cfg, 5, argv, NULL, f->err,
-						 sizeof(f->err)), 0);
+	assert_int_equal(
+		safem_config_parse_args(defs, &f->cfg, 5, argv, NULL, f->err, sizeof(f->err)), 0);
 	assert_int_equal(f->cfg.count, 9);
 	assert_int_equal(f->cfg.timeout_ms, 45000);
 	assert_string_equal(f->cfg.name, "from-file");
@@ -531,17 +531,17 @@ test_file_errors(void **state)
 	expect_file_error(f, "[main]\ncount = 1\n\n[flow]\nfoo = 1\n", -EINVAL,
 			  (const char *[]){":5: ", "unknown key 'foo' in section [flow]",
 					   "timeout, window, mode", NULL});
-	expect_file_error(f, "; c\n[main]\ncount = 1\n[bar]\nx = 1\n", -EINVAL,
-			  (const char *[]){":4: ", "unknown section [bar]", "main, flow, port",
-					   NULL});
+	expect_file_error(
+		f, "; c\n[main]\ncount = 1\n[bar]\nx = 1\n", -EINVAL,
+		(const char *[]){":4: ", "unknown section [bar]", "main, flow, port", NULL});
 	expect_file_error(f, "[flow]\n\n\ntimeout = abc\n", -EINVAL,
 			  (const char *[]){":4: ",
 					   "[flow] timeout = 'abc': not a duration (e.g. 30s, "
 					   "250ms, 5m)",
 					   NULL});
-	expect_file_error(f, "[port]\n# burst = 1\nburst = 100 ; too many\n", -EINVAL,
-			  (const char *[]){":3: ", "[port] burst = '100': must be between 1 and 64",
-					   NULL});
+	expect_file_error(
+		f, "[port]\n# burst = 1\nburst = 100 ; too many\n", -EINVAL,
+		(const char *[]){":3: ", "[port] burst = '100': must be between 1 and 64", NULL});
 	expect_file_error(f, "[main]\ncount = 1\nthis is not ini\n", -EINVAL,
 			  (const char *[]){":3: ", "syntax error", NULL});
 	expect_file_error(f, "[main\ncount = 1\n", -EINVAL,
@@ -583,8 +583,8 @@ test_file_open_errors(void **state)
 	assert_contains(f->err, "cannot open: No such file or directory");
 
 	/* a directory opens but cannot be read */
-	assert_int_not_equal(safem_config_load_file(defs, &f->cfg, f->dir, f->err,
-						    sizeof(f->err)), 0);
+	assert_int_not_equal(safem_config_load_file(defs, &f->cfg, f->dir, f->err, sizeof(f->err)),
+			     0);
 	assert_contains(f->err, f->dir);
 }
 
@@ -608,12 +608,14 @@ test_round_trip(void **state)
 	struct test_cfg back;
 	char *first, *second;
 	const char *path;
-	char *argv[] = {"prog", "--verbose", "--count=0x7fffffffffffffff", "--timeout", "1500ms",
-			"--window=61s", "--mode=tsc", "--burst=7", "--big", "3G",
-			"--name", "a;b \\; c = d # e [f]", "--path", "/tmp/out;put.csv", NULL};
+	char *argv[] = {"prog",	      "--verbose",	  "--count=0x7fffffffffffffff",
+			"--timeout",  "1500ms",		  "--window=61s",
+			"--mode=tsc", "--burst=7",	  "--big",
+			"3G",	      "--name",		  "a;b \\; c = d # e [f]",
+			"--path",     "/tmp/out;put.csv", NULL};
 
-	assert_int_equal(safem_config_parse_args(defs, &f->cfg, 14, argv, NULL, f->err,
-						 sizeof(f->err)), 0);
+	assert_int_equal(
+		safem_config_parse_args(defs, &f->cfg, 14, argv, NULL, f->err, sizeof(f->err)), 0);
 	first = print_to_string(&f->cfg);
 	assert_contains(first, "[main]\nverbose = true\ncount = 9223372036854775807\n");
 	assert_contains(first, "[flow]\ntimeout = 1500ms\nwindow = 61s\nmode = tsc\n");

@@ -285,16 +285,18 @@ test_single_flow(void **state)
 	send1(fc, &k, T0_MS, 60, SYN);
 	send1(fc, &k, T0_MS + 10, 1500, ACK);
 	send1(fc, &k, T0_MS + 25, 52, ACK | 0x08);
+	/* Out of order (the caller broke its promise): counted, last does not move back. */
+	send1(fc, &k, T0_MS + 20, 48, ACK);
 	assert_int_equal(c.n, 0);
-	assert_int_equal(st->packets, 3);
-	assert_int_equal(st->bytes, 1612);
+	assert_int_equal(st->packets, 4);
+	assert_int_equal(st->bytes, 1660);
 	assert_int_equal(st->flows_created, 1);
 	assert_int_equal(st->active_flows, 1);
 
 	safem_flow_cache_flush(fc, T0_MS + 100);
 	assert_int_equal(c.n, 1);
 	assert_memory_equal(&c.rec[0].key, &k, sizeof(k));
-	assert_record(&c.rec[0], 3, 1612, T0_MS, T0_MS + 25, SAFEM_FLOW_END_end_of_input);
+	assert_record(&c.rec[0], 4, 1660, T0_MS, T0_MS + 25, SAFEM_FLOW_END_end_of_input);
 	assert_int_equal(c.rec[0].tcp_flags, SYN | ACK | 0x08);
 	assert_int_equal(st->active_flows, 0);
 	check_invariants(fc, &c);
@@ -350,7 +352,7 @@ run_key_equality(bool same_hash)
 
 		for (i = 0; i < n; i++) {
 			pkts[i] = make_pkt(&keys[i], T0_MS + round, 100 + i, 0);
-			/* Same hash: the signatures match, only the key compare tells them apart. */
+			/* Same hash: signatures match, only the key compare tells them apart. */
 			if (same_hash)
 				pkts[i].key_hash = 0x12345678;
 		}
@@ -360,8 +362,8 @@ run_key_equality(bool same_hash)
 	safem_flow_cache_flush(fc, T0_MS + 10);
 	assert_int_equal(c.n, n);
 	for (i = 0; i < n; i++)
-		assert_record(find_record(&c, &keys[i], 0), 2, 2 * (100 + i), T0_MS, T0_MS + 1,
-			      SAFEM_FLOW_END_end_of_input);
+		assert_record(find_record(&c, &keys[i], 0), 2, 2 * (uint64_t)(100 + i), T0_MS,
+			      T0_MS + 1, SAFEM_FLOW_END_end_of_input);
 	check_invariants(fc, &c);
 	safem_flow_cache_free(fc);
 	collector_free(&c);
@@ -831,11 +833,20 @@ test_clock_jump(void **state)
 	assert_record(find_record(&c, &a, 1), 1, 10, T0_MS + 2 * jump, T0_MS + 2 * jump,
 		      SAFEM_FLOW_END_inactive);
 
+	/* A flow started 20 days behind the clock: a jump of 35 days puts it
+	 * more than 2^32 ms behind, so that jump must end it first. */
+	send1(fc, &d, T0_MS + 3 * jump - 20 * MS_PER_DAY, 10, 0);
+	send1(fc, &a, T0_MS + 3 * jump + 35 * MS_PER_DAY, 10, 0);
+	assert_record(find_record(&c, &d, 0), 1, 10, T0_MS + 3 * jump - 20 * MS_PER_DAY,
+		      T0_MS + 3 * jump - 20 * MS_PER_DAY, SAFEM_FLOW_END_inactive);
+	safem_flow_cache_flush(fc, T0_MS + 3 * jump + 35 * MS_PER_DAY);
+
 	/* Broken timestamp 30 days behind the clock. */
-	send1(fc, &d, T0_MS + 3 * jump - 30 * MS_PER_DAY, 10, 0);
-	safem_flow_cache_flush(fc, T0_MS + 3 * jump);
-	assert_record(find_record(&c, &d, 0), 1, 10, T0_MS + 3 * jump - (UINT64_C(1) << 31),
-		      T0_MS + 3 * jump - (UINT64_C(1) << 31), SAFEM_FLOW_END_inactive);
+	send1(fc, &a, T0_MS + 4 * jump, 10, 0);
+	send1(fc, &d, T0_MS + 4 * jump - 30 * MS_PER_DAY, 10, 0);
+	safem_flow_cache_flush(fc, T0_MS + 4 * jump);
+	assert_record(find_record(&c, &d, 1), 1, 10, T0_MS + 4 * jump - (UINT64_C(1) << 31),
+		      T0_MS + 4 * jump - (UINT64_C(1) << 31), SAFEM_FLOW_END_inactive);
 	check_invariants(fc, &c);
 	safem_flow_cache_free(fc);
 	collector_free(&c);
@@ -951,7 +962,7 @@ struct workload {
 	uint32_t capacity;
 	uint32_t inactive_ms;
 	uint32_t active_ms;
-	uint64_t max_step_ms;   /* time between packets: 0..max_step_ms */
+	uint64_t max_step_us;   /* time between packets: 0..max_step_us */
 	uint64_t jump_ms;       /* occasional gap */
 	unsigned int jump_odds; /* one packet in jump_odds is preceded by the gap; 0: never */
 	unsigned int max_scan_lines;
@@ -971,7 +982,7 @@ run_workload(const struct workload *w)
 	struct collector c = {0};
 	struct safem_flow_cache *fc = new_cache(w->capacity, w->inactive_ms, w->active_ms, &c);
 	const struct safem_flow_cache_stats *st = safem_flow_cache_stats(fc);
-	uint64_t s = w->seed, t = T0_MS - 5000 + rng_below(&s, 10000), end_ms;
+	uint64_t s = w->seed, t_us = (T0_MS - 5000 + rng_below(&s, 10000)) * 1000, end_ms;
 	unsigned int i, sent = 0;
 
 	assert_non_null(keys);
@@ -1004,9 +1015,9 @@ run_workload(const struct workload *w)
 				&s, 1 + rng_below(&s, w->flows));
 			uint8_t flags = 0;
 
-			t += rng_below(&s, w->max_step_ms + 1);
+			t_us += rng_below(&s, w->max_step_us + 1);
 			if (w->jump_odds != 0 && rng_below(&s, w->jump_odds) == 0)
-				t += w->jump_ms;
+				t_us += w->jump_ms * 1000;
 			if (keys[f].proto == TCP) {
 				uint64_t r = rng_below(&s, 1000);
 
@@ -1014,16 +1025,18 @@ run_workload(const struct workload *w)
 			} else if (rng_below(&s, 100) == 0) {
 				flags = FIN; /* garbage flag byte outside TCP: ignored */
 			}
-			burst[i] = make_pkt(&keys[f], t, 40 + (uint32_t)rng_below(&s, 1461),
+			burst[i] = make_pkt(&keys[f], 0, 40 + (uint32_t)rng_below(&s, 1461),
 					    flags);
+			burst[i].ts_ns = t_us * 1000;
 			model_packet(&m, f, &burst[i]);
 		}
 		safem_flow_cache_update_burst(fc, burst, n);
 		sent += n;
-		safem_flow_cache_expire(fc, t, (unsigned int)rng_below(&s, w->max_scan_lines + 1));
+		safem_flow_cache_expire(fc, t_us / 1000,
+					(unsigned int)rng_below(&s, w->max_scan_lines + 1));
 	}
 	/* End somewhere between "everything still running" and "everything expired". */
-	end_ms = t + rng_below(&s, w->inactive_ms * 2);
+	end_ms = t_us / 1000 + rng_below(&s, (uint64_t)w->inactive_ms * 2);
 	safem_flow_cache_flush(fc, end_ms);
 	model_flush(&m, w->flows, end_ms);
 
@@ -1037,8 +1050,9 @@ run_workload(const struct workload *w)
 		qsort(m.out.rec, m.out.n, sizeof(*m.out.rec), record_cmp);
 		for (i = 0; i < c.n; i++)
 			if (memcmp(&c.rec[i], &m.out.rec[i], sizeof(c.rec[i])) != 0)
-				fail_msg("record %u of %zu differs from the model: packets %llu/%llu "
-					 "first %llu/%llu last %llu/%llu reason %u/%u",
+				fail_msg("record %u of %zu differs from the model: "
+					 "packets %llu/%llu first %llu/%llu last %llu/%llu "
+					 "reason %u/%u",
 					 i, c.n, (unsigned long long)c.rec[i].packets,
 					 (unsigned long long)m.out.rec[i].packets,
 					 (unsigned long long)c.rec[i].first_ms,
@@ -1064,16 +1078,17 @@ test_conservation_with_eviction(void **state)
 		.seed = 0x5afe,
 		.flows = 5000,
 		.packets = 200000,
-		.capacity = 256,
+		.capacity = 1024,
 		.inactive_ms = 300,
 		.active_ms = 2000,
-		.max_step_ms = 3,
+		.max_step_us = 200,
 		.max_scan_lines = 2,
 	};
 
 	(void)state;
 	run_workload(&w);
 	w.seed = 77;
+	w.capacity = 256;
 	w.inactive_ms = 5000;
 	w.active_ms = 20000;
 	run_workload(&w);
@@ -1091,10 +1106,10 @@ test_reference_model(void **state)
 	};
 	static const struct {
 		uint32_t inactive_ms, active_ms;
-		uint64_t max_step_ms;
+		uint64_t max_step_us;
 	} timing[] = {
-		{50, 500, 1},  {300, 2000, 3}, {1000, 1000, 2},
-		{2000, 400, 5}, {1, 1, 1},      {100000, 100000, 2},
+		{300, 2000, 200}, {50, 500, 20},   {1000, 1000, 200},  {2000, 400, 100},
+		{1, 1, 2000},     {100, 3000, 50}, {100000, 100000, 200},
 	};
 	unsigned int i;
 
@@ -1103,7 +1118,7 @@ test_reference_model(void **state)
 		w.seed = 1000 + i;
 		w.inactive_ms = timing[i].inactive_ms;
 		w.active_ms = timing[i].active_ms;
-		w.max_step_ms = timing[i].max_step_ms;
+		w.max_step_us = timing[i].max_step_us;
 		run_workload(&w);
 	}
 }
@@ -1120,9 +1135,9 @@ test_reference_model_long_time(void **state)
 		.flows = 300,
 		.packets = 30000,
 		.capacity = 4096,
-		.inactive_ms = 3 * 3600 * 1000,
+		.inactive_ms = 12 * 3600 * 1000,
 		.active_ms = 7 * MS_PER_DAY,
-		.max_step_ms = 3600 * 1000,
+		.max_step_us = UINT64_C(600) * 1000 * 1000,
 		.jump_ms = 60 * MS_PER_DAY,
 		.jump_odds = 5000,
 		.max_scan_lines = 1,
