@@ -21,6 +21,7 @@
 #include <rte_mbuf_dyn.h>
 
 #include "safem_flowcsv.h"
+#include "safem_window.h"
 
 #include "probe_options.h"
 #include "probe_port.h"
@@ -36,29 +37,45 @@
 /* Records in a half-full hand-off batch wait at most this long (live ports). */
 #define HANDOFF_FLUSH_INTERVAL_MS 100
 #define MAX_EAL_ARGS 128
+/* Window panes per worker in flight to the analysis lcore. */
+#define WINDOW_PANE_BUFFERS 4
 
-static struct probe_shared *signal_shared;
+/* Set from the signal handler; the main loop turns it into shared.stop. The
+ * handlers go in before EAL starts, so a signal during start-up still ends
+ * the run cleanly (outputs complete, exit 0) instead of killing it. */
+static volatile sig_atomic_t stop_signalled;
 
 static void
 on_signal(int signum __rte_unused)
 {
-	if (signal_shared != NULL)
-		__atomic_store_n(&signal_shared->stop, 1, __ATOMIC_RELAXED);
+	stop_signalled = 1;
 }
 
 struct output_sinks {
 	struct safem_flowcsv *flows;
+	struct safem_window_analysis *windows;
+	FILE *windows_file;
+	char windows_tmp[SAFEM_OPT_STRING_MAX + 8];
 	struct probe_output_counters counters;
-	int write_error; /* first -errno from a sink */
+	int write_error;   /* first -errno from the flow CSV */
+	int windows_error; /* first -errno from the window reports */
 };
 
 static void
 consume_records(unsigned int producer __rte_unused, const struct safem_flow_record *records,
-		unsigned int count, void *ctx)
+		unsigned int count, void *mark, void *ctx)
 {
 	struct output_sinks *sinks = ctx;
 	unsigned int i;
 
+	if (mark != NULL) {
+		/* A worker closed a window pane behind the records above. */
+		int ret = safem_window_analysis_pane(sinks->windows, mark);
+
+		if (ret != 0 && sinks->windows_error == 0)
+			sinks->windows_error = ret;
+		return;
+	}
 	if (sinks->flows == NULL || sinks->write_error != 0)
 		return;
 	for (i = 0; i < count; i++) {
@@ -106,10 +123,22 @@ setup_workers(const struct probe_config *cfg, struct probe_shared *s,
 	s->workers = calloc(s->worker_count, sizeof(*s->workers));
 	if (s->workers == NULL)
 		goto nomem;
-	s->software_rss = false;
-	for (p = 0; p < ports->count; p++)
-		if (ports->ports[p].rx_queues < s->worker_count)
-			s->software_rss = true;
+	/*
+	 * Software RSS keeps every flow on one worker when the hardware cannot:
+	 * a port with fewer queues than workers, or without RSS (net_pcap), so
+	 * a flow's packets may arrive on several queues.
+	 */
+	if (strcmp(cfg->software_rss, "on") == 0) {
+		s->software_rss = s->worker_count > 1;
+	} else if (strcmp(cfg->software_rss, "auto") == 0) {
+		s->software_rss = false;
+		for (p = 0; p < ports->count; p++)
+			if (s->worker_count > 1 && (ports->ports[p].rx_queues < s->worker_count ||
+						    !ports->ports[p].rss))
+				s->software_rss = true;
+	} else {
+		s->software_rss = false;
+	}
 
 	RTE_LCORE_FOREACH_WORKER(lcore) {
 		int socket = (int)rte_lcore_to_socket_id(lcore);
@@ -122,6 +151,7 @@ setup_workers(const struct probe_config *cfg, struct probe_shared *s,
 			.active_timeout_ms = (uint32_t)cfg->active_timeout_ms,
 			.socket_id = socket,
 			.export_fn = probe_worker_export,
+			.window_accounting = s->pane_ms != 0,
 		};
 		char name[RTE_RING_NAMESIZE];
 
@@ -145,18 +175,36 @@ setup_workers(const struct probe_config *cfg, struct probe_shared *s,
 				 i, (unsigned long long)cfg->flow_cache_size);
 			return -ENOMEM;
 		}
-		/* Worker i polls queue i of every port that has one. */
+		/* Worker i polls queues i, i + workers, ... of every port. */
 		for (p = 0; p < ports->count; p++) {
-			if (i >= ports->ports[p].rx_queues)
-				continue;
-			if (w->queue_count == PROBE_MAX_QUEUES_PER_WORKER) {
-				snprintf(err, errlen, "more than %d ports per worker",
-					 PROBE_MAX_QUEUES_PER_WORKER);
-				return -EINVAL;
+			uint16_t q;
+
+			for (q = (uint16_t)i; q < ports->ports[p].rx_queues;
+			     q = (uint16_t)(q + s->worker_count)) {
+				if (w->queue_count == PROBE_MAX_QUEUES_PER_WORKER) {
+					snprintf(err, errlen,
+						 "worker %u would poll more than %d RX queues: "
+						 "add worker lcores",
+						 i, PROBE_MAX_QUEUES_PER_WORKER);
+					return -EINVAL;
+				}
+				w->queues[w->queue_count].port_id = ports->ports[p].port_id;
+				w->queues[w->queue_count].queue_id = q;
+				w->queue_count++;
 			}
-			w->queues[w->queue_count].port_id = ports->ports[p].port_id;
-			w->queues[w->queue_count].queue_id = (uint16_t)i;
-			w->queue_count++;
+		}
+		if (s->pane_ms != 0) {
+			struct safem_window_producer_params wp = {
+				.name = "window",
+				.producer = i,
+				.tree_nodes = (uint32_t)cfg->tree_nodes,
+				.buffers = WINDOW_PANE_BUFFERS,
+				.socket_id = socket,
+			};
+
+			w->window = safem_window_producer_create(&wp);
+			if (w->window == NULL)
+				goto nomem;
 		}
 		if (s->software_rss) {
 			snprintf(name, sizeof(name), "dispatch%u", i);
@@ -165,7 +213,7 @@ setup_workers(const struct probe_config *cfg, struct probe_shared *s,
 							socket, RING_F_SC_DEQ);
 			w->staging = rte_zmalloc_socket("staging",
 							 (size_t)s->worker_count *
-								 PROBE_MAX_RX_BURST *
+								 PROBE_STAGING_SLOTS *
 								 sizeof(struct safem_packet),
 							 RTE_CACHE_LINE_SIZE, socket);
 			w->staged = rte_zmalloc_socket(
@@ -192,6 +240,7 @@ free_workers(struct probe_shared *s)
 		if (w == NULL)
 			continue;
 		safem_flow_cache_free(w->cache);
+		safem_window_producer_free(w->window);
 		rte_ring_free(w->input);
 		rte_free(w->staging);
 		rte_free(w->staged);
@@ -280,6 +329,8 @@ main(int argc, char **argv)
 		return 0;
 	}
 
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
 	eal_argc = build_eal_argv(argc, argv, split, &cfg, eal_argv, eal_storage);
 	ret = rte_eal_init(eal_argc, eal_argv);
 	if (ret < 0) {
@@ -297,6 +348,7 @@ main(int argc, char **argv)
 		rte_eal_cleanup();
 		return EXIT_USAGE;
 	}
+	shared.pane_ms = cfg.windows_path[0] != '\0' ? cfg.slide_ms : 0;
 	ret = probe_ports_start(&cfg, shared.worker_count, &ports, err, sizeof(err));
 	if (ret == 0)
 		ret = resolve_clock(&cfg, &ports, &shared, err, sizeof(err));
@@ -326,6 +378,36 @@ main(int argc, char **argv)
 			ret = -EINVAL;
 		}
 	}
+	if (ret == 0 && shared.pane_ms != 0) {
+		snprintf(sinks.windows_tmp, sizeof(sinks.windows_tmp), "%s.tmp", cfg.windows_path);
+		sinks.windows_file = fopen(sinks.windows_tmp, "w");
+		if (sinks.windows_file == NULL) {
+			snprintf(err, sizeof(err), "--windows %.400s: cannot create the file: %s",
+				 cfg.windows_path, strerror(errno));
+			ret = -EINVAL;
+		} else {
+			struct safem_window_analysis_params ap = {
+				.name = "windows",
+				.producers = shared.worker_count,
+				.window_ms = cfg.window_ms,
+				.slide_ms = cfg.slide_ms,
+				.alpha = probe_options_alpha(&cfg),
+				.log_base = probe_options_log_base(&cfg),
+				/* Room for every worker's tree without a fold on merge. */
+				.tree_nodes = (uint32_t)RTE_MIN(cfg.tree_nodes * shared.worker_count,
+								1ull << 26),
+				.report = sinks.windows_file,
+				.socket_id = (int)rte_socket_id(),
+			};
+
+			sinks.windows = safem_window_analysis_create(&ap);
+			if (sinks.windows == NULL) {
+				snprintf(err, sizeof(err), "no memory for window analysis trees "
+							   "(--tree-nodes)");
+				ret = -ENOMEM;
+			}
+		}
+	}
 	if (ret != 0) {
 		fprintf(stderr, "safem-probe: %s\n", err);
 		status = ret == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
@@ -347,12 +429,10 @@ main(int argc, char **argv)
 	ctx.shared = &shared;
 	ctx.ports = &ports;
 	ctx.output = &sinks.counters;
+	ctx.windows = sinks.windows;
 	ctx.clock_name = shared.packet_clock ? "packet" : "tsc";
 	probe_stats_register_telemetry(&ctx);
 
-	signal_shared = &shared;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 
 	printf("safem-probe: %u worker(s), %u port(s), %s clock, %s\n", shared.worker_count,
 	       ports.count, ctx.clock_name,
@@ -367,7 +447,8 @@ main(int argc, char **argv)
 	}
 	start_tsc = rte_rdtsc();
 	while (!all_workers_finished(&shared)) {
-		if (cfg.duration_ms != 0 && rte_rdtsc() - start_tsc >= cfg.duration_ms * hz / 1000)
+		if (stop_signalled ||
+		    (cfg.duration_ms != 0 && rte_rdtsc() - start_tsc >= cfg.duration_ms * hz / 1000))
 			__atomic_store_n(&shared.stop, 1, __ATOMIC_RELAXED);
 		if (safem_handoff_consume(shared.handoff, 16, consume_records, &sinks) == 0)
 			rte_delay_us_sleep(MAIN_IDLE_SLEEP_US);
@@ -375,8 +456,34 @@ main(int argc, char **argv)
 	rte_eal_mp_wait_lcore();
 	while (safem_handoff_consume(shared.handoff, 64, consume_records, &sinks) != 0)
 		;
+	if (sinks.windows != NULL) {
+		unsigned int i;
+
+		for (i = 0; i < shared.worker_count; i++) {
+			ret = safem_window_analysis_producer_done(sinks.windows, i);
+			if (ret != 0 && sinks.windows_error == 0)
+				sinks.windows_error = ret;
+		}
+	}
 
 	status = EXIT_SUCCESS;
+	if (sinks.windows_file != NULL) {
+		int err_no = sinks.windows_error;
+
+		if (fflush(sinks.windows_file) != 0 && err_no == 0)
+			err_no = -errno;
+		if (fclose(sinks.windows_file) != 0 && err_no == 0)
+			err_no = -errno;
+		sinks.windows_file = NULL;
+		if (err_no == 0 && rename(sinks.windows_tmp, cfg.windows_path) != 0)
+			err_no = -errno;
+		if (err_no != 0) {
+			unlink(sinks.windows_tmp);
+			fprintf(stderr, "safem-probe: --windows %s: write failed: %s\n",
+				cfg.windows_path, strerror(-err_no));
+			status = EXIT_RUNTIME;
+		}
+	}
 	if (sinks.flows != NULL) {
 		int close_ret = safem_flowcsv_close(sinks.flows, sinks.write_error == 0);
 
@@ -402,11 +509,17 @@ main(int argc, char **argv)
 		printf("safem-probe: flows in %s\n", cfg.flows_path);
 	if (cfg.stats_path[0] != '\0' && status == EXIT_SUCCESS)
 		printf("safem-probe: counters in %s\n", cfg.stats_path);
+	if (cfg.windows_path[0] != '\0' && status == EXIT_SUCCESS)
+		printf("safem-probe: window reports in %s\n", cfg.windows_path);
 
 cleanup:
-	signal_shared = NULL;
 	if (sinks.flows != NULL)
 		safem_flowcsv_close(sinks.flows, false);
+	if (sinks.windows_file != NULL) {
+		fclose(sinks.windows_file);
+		unlink(sinks.windows_tmp);
+	}
+	safem_window_analysis_free(sinks.windows);
 	safem_handoff_free(shared.handoff);
 	free_workers(&shared);
 	probe_ports_stop(&ports);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #define DAY_MS (24ull * 3600 * 1000)
 
 static const char *const clock_choices[] = {"auto", "packet", "tsc", NULL};
+static const char *const software_rss_choices[] = {"auto", "on", "off", NULL};
 
 /* One table for the command line, the INI file and --help (safem_config.h). */
 const struct safem_opt_def probe_options[] = {
@@ -39,18 +42,36 @@ const struct safem_opt_def probe_options[] = {
 	{"eof-idle", "probe", "eof-idle", SAFEM_OPT_DURATION, "100ms", 1, 60000, NULL,
 	 OPT(eof_idle_ms), "replay: a queue silent this long has reached the end of its file",
 	 NULL},
+	{"software-rss", "probe", "software-rss", SAFEM_OPT_CHOICE, "auto", 0, 0,
+	 software_rss_choices, OPT(software_rss),
+	 "dispatch flows to workers by symmetric hash (auto: when ports lack RSS or queues)",
+	 NULL},
 	{"dispatch-ring-size", "probe", "dispatch-ring-size", SAFEM_OPT_UINT, "16384", 64,
 	 1u << 24, NULL, OPT(dispatch_ring_size),
 	 "software RSS: parsed packets queued per worker (power of two)", "N"},
 	{"handoff-batches", "probe", "handoff-batches", SAFEM_OPT_UINT, "1024", 2, 1u << 20, NULL,
 	 OPT(handoff_batches), "flow record batches (64 records) per worker hand-off", "N"},
+	{"windows", "output", "windows", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(windows_path),
+	 "write one JSON window report per line to PATH (enables window aggregation)", "PATH"},
+	{"window", "window", "length", SAFEM_OPT_DURATION, "1s", 10, 24 * 3600 * 1000ull, NULL,
+	 OPT(window_ms), "window length beta (SAFEM temporal aggregation)", NULL},
+	{"slide", "window", "slide", SAFEM_OPT_DURATION, "0", 0, 24 * 3600 * 1000ull, NULL,
+	 OPT(slide_ms), "report every this long over the last window (0: tumbling windows)", NULL},
+	{"alpha", "window", "alpha", SAFEM_OPT_STRING, "0.01", 0, 0, NULL, OPT(alpha),
+	 "prune prefixes below this share into their parent (SAFEM alpha, 0 < alpha < 1)",
+	 "SHARE"},
+	{"log-base", "window", "log-base", SAFEM_OPT_STRING, "2", 0, 0, NULL, OPT(log_base),
+	 "logarithm base of the entropies (2, e or 10...)", "BASE"},
+	{"tree-nodes", "window", "tree-nodes", SAFEM_OPT_UINT, "65536", 64, 1u << 24, NULL,
+	 OPT(tree_nodes), "prefix tree node bound per worker and tree (Aguri reclaim beyond)",
+	 "N"},
 	{"mbufs", "port", "mbufs", SAFEM_OPT_UINT, "16383", 1024, 1ull << 32, NULL, OPT(mbufs),
 	 "mbufs in each port's mempool (infinite_rx needs one per packet of the file)", "N"},
 	{"mbuf-data-room", "port", "mbuf-data-room", SAFEM_OPT_UINT, "2176", 192, 65535, NULL,
 	 OPT(mbuf_data_room), "mbuf data room in bytes, including the 128-byte headroom", "BYTES"},
 	{"rx-descriptors", "port", "rx-descriptors", SAFEM_OPT_UINT, "1024", 32, 65536, NULL,
 	 OPT(rx_descriptors), "RX descriptors per queue", "N"},
-	{"rx-burst", "port", "rx-burst", SAFEM_OPT_UINT, "32", 1, PROBE_MAX_RX_BURST, NULL,
+	{"rx-burst", "port", "rx-burst", SAFEM_OPT_UINT, "64", 1, PROBE_MAX_RX_BURST, NULL,
 	 OPT(rx_burst), "packets per rte_eth_rx_burst call", "N"},
 	{"rss-key", "port", "rss-key", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(rss_key),
 	 "RSS hash key in hex (empty: symmetric 0x6d5a repeated, sized for the NIC)", "HEX"},
@@ -147,7 +168,52 @@ probe_options_parse(struct probe_config *cfg, int argc, char **argv, bool *check
 	uint8_t key[PROBE_RSS_KEY_MAX];
 	if (probe_options_rss_key(cfg, key) < 0)
 		return -EINVAL;
+	if (!(probe_options_alpha(cfg) > 0 && probe_options_alpha(cfg) < 1)) {
+		fprintf(stderr, "safem-probe: --alpha '%s': expected a share between 0 and 1 "
+				"(e.g. 0.01)\n", cfg->alpha);
+		return -EINVAL;
+	}
+	if (!(probe_options_log_base(cfg) > 1)) {
+		fprintf(stderr, "safem-probe: --log-base '%s': expected a number > 1 or 'e'\n",
+			cfg->log_base);
+		return -EINVAL;
+	}
+	if (cfg->slide_ms == 0)
+		cfg->slide_ms = cfg->window_ms;
+	if (cfg->slide_ms > cfg->window_ms || cfg->window_ms % cfg->slide_ms != 0) {
+		fprintf(stderr,
+			"safem-probe: --slide (%llu ms) must divide --window (%llu ms)\n",
+			(unsigned long long)cfg->slide_ms, (unsigned long long)cfg->window_ms);
+		return -EINVAL;
+	}
 	return 0;
+}
+
+static double
+parse_positive_double(const char *s)
+{
+	char *end;
+	double v;
+
+	if (strcmp(s, "e") == 0)
+		return M_E;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0')
+		return -1;
+	return v;
+}
+
+double
+probe_options_alpha(const struct probe_config *cfg)
+{
+	return parse_positive_double(cfg->alpha);
+}
+
+double
+probe_options_log_base(const struct probe_config *cfg)
+{
+	return parse_positive_double(cfg->log_base);
 }
 
 static int

@@ -23,8 +23,16 @@ struct probe_config {
 	char clock[SAFEM_OPT_STRING_MAX];
 	uint64_t duration_ms;
 	uint64_t eof_idle_ms;
+	char software_rss[SAFEM_OPT_STRING_MAX];
 	uint64_t dispatch_ring_size;
 	uint64_t handoff_batches;
+	/* [window] */
+	char windows_path[SAFEM_OPT_STRING_MAX];
+	uint64_t window_ms;
+	uint64_t slide_ms;
+	char alpha[SAFEM_OPT_STRING_MAX];
+	char log_base[SAFEM_OPT_STRING_MAX];
+	uint64_t tree_nodes;
 	/* [port] */
 	uint64_t mbufs;
 	uint64_t mbuf_data_room;
@@ -42,7 +50,7 @@ struct probe_config {
 };
 
 /** Largest RX burst the worker's arrays are sized for. */
-#define PROBE_MAX_RX_BURST 64
+#define PROBE_MAX_RX_BURST 128
 /** Longest RSS key we accept (i40e/ice use 52 bytes, ixgbe/mlx5 40). */
 #define PROBE_RSS_KEY_MAX 52
 
@@ -61,5 +69,9 @@ int probe_options_parse(struct probe_config *cfg, int argc, char **argv, bool *c
  * use the default symmetric key), or -EINVAL with a message.
  */
 int probe_options_rss_key(const struct probe_config *cfg, uint8_t key[PROBE_RSS_KEY_MAX]);
+
+/** --alpha and --log-base as numbers (validated by probe_options_parse). */
+double probe_options_alpha(const struct probe_config *cfg);
+double probe_options_log_base(const struct probe_config *cfg);
 
 #endif /* PROBE_OPTIONS_H */

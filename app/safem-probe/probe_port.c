@@ -65,7 +65,14 @@ port_start(const struct probe_config *cfg, unsigned int workers, uint16_t port_i
 	rte_eth_dev_get_name_by_port(port_id, p->name);
 	snprintf(p->driver, sizeof(p->driver), "%s", info.driver_name);
 	p->replays_file = devargs_replay_file(&info);
-	p->rx_queues = (uint16_t)RTE_MIN(workers, (unsigned int)info.max_rx_queues);
+	/*
+	 * net_pcap: every RX queue is a capture source (one per rx_pcap file or
+	 * rx_iface), so all must be read. A NIC gets one queue per worker.
+	 */
+	if (strcmp(info.driver_name, "net_pcap") == 0)
+		p->rx_queues = info.max_rx_queues;
+	else
+		p->rx_queues = (uint16_t)RTE_MIN(workers, (unsigned int)info.max_rx_queues);
 	if (p->rx_queues == 0) {
 		snprintf(err, errlen, "port %u (%s): driver offers no RX queue", port_id,
 			 info.driver_name);

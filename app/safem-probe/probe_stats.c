@@ -108,6 +108,16 @@ write_json(FILE *f, const struct probe_context *ctx)
 			safem_flow_cache_bytes_per_flow());
 	fprintf(f, "  \"clock\": \"%s\",\n  \"worker_count\": %u,\n  \"software_rss\": %s,\n",
 		ctx->clock_name, s->worker_count, s->software_rss ? "true" : "false");
+	if (ctx->windows != NULL) {
+		struct safem_window_totals wt;
+
+		safem_window_analysis_totals(ctx->windows, &wt);
+		fprintf(f,
+			"  \"windows\": {\"reported\": %" PRIu64 ", \"packets\": %" PRIu64
+			", \"bytes\": %" PRIu64 ", \"flows\": %" PRIu64
+			", \"close_ms_max\": %.3f},\n",
+			wt.windows, wt.packets, wt.bytes, wt.flows, (double)wt.merge_ns_max / 1e6);
+	}
 	fprintf(f, "  \"workers\": [");
 	for (i = 0; i < s->worker_count; i++) {
 		const struct probe_worker *w = s->workers[i];

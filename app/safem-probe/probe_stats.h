@@ -28,6 +28,7 @@ struct probe_context {
 	struct probe_shared *shared;
 	struct probe_ports *ports;
 	struct probe_output_counters *output;
+	const struct safem_window_analysis *windows; /**< NULL: windows off */
 	const char *clock_name;
 };
 

@@ -12,6 +12,8 @@
  * operations (one per burst per destination, one per 64 records) and the
  * end-of-run flags.
  */
+#include <string.h>
+
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -31,13 +33,95 @@
 
 #define NS_PER_MS 1000000ull
 
+/* A tick is a parsed-packet slot with no IP version: "time is now ts_ns". */
+static inline bool
+is_tick(const struct safem_packet *p)
+{
+	return p->key.ip_version == 0;
+}
+
+static void
+window_add_flow(const struct safem_flow_key *key, uint64_t packets, uint64_t bytes, void *ctx)
+{
+	struct probe_worker *w = ctx;
+
+	safem_window_producer_add(w->window, key, packets, bytes);
+	w->stats.window_flows++;
+}
+
 void
 probe_worker_export(const struct safem_flow_record *record, void *ctx)
 {
 	struct probe_worker *w = ctx;
 
+	/* What the flow did since the last window boundary belongs to this window. */
+	if (w->window != NULL && record->window_packets != 0)
+		window_add_flow(&record->key, record->window_packets, record->window_bytes, w);
 	/* A drop (live mode, consumer too slow) is counted by the hand-off. */
 	safem_handoff_put(w->shared->handoff, w->index, record);
+}
+
+/*
+ * Close window panes up to now_ms: read out the flows active since the last
+ * boundary into this pane's trees and hand the pane to the analysis lcore,
+ * behind every record exported before it.
+ */
+static void
+window_advance(struct probe_worker *w, uint64_t now_ms)
+{
+	const struct probe_shared *s = w->shared;
+
+	if (w->pane_end_ms == 0) {
+		w->pane_end_ms = now_ms - now_ms % s->pane_ms + s->pane_ms;
+		return;
+	}
+	while (now_ms >= w->pane_end_ms) {
+		uint64_t start_tsc = rte_rdtsc();
+		struct safem_window_pane *pane;
+
+		/* Empty panes of an idle stretch cost no table walk. */
+		if (w->cache_dirty)
+			safem_flow_cache_readout(w->cache, window_add_flow, w);
+		w->cache_dirty = false;
+		pane = safem_window_producer_close(w->window, w->pane_end_ms - s->pane_ms,
+						   w->pane_end_ms);
+		pane->close_ns = (uint64_t)((double)(rte_rdtsc() - start_tsc) * s->ns_per_tsc);
+		safem_handoff_mark(s->handoff, w->index, pane);
+		w->stats.windows_closed++;
+		w->pane_end_ms += s->pane_ms;
+	}
+}
+
+/*
+ * Account packets in order. With windows, a pane closes right before the
+ * first packet at or past its end, so every packet lands in the pane of its
+ * timestamp; ticks from dispatchers move idle workers' panes along.
+ */
+static void
+account_packets(struct probe_worker *w, const struct safem_packet *pkts, unsigned int n)
+{
+	unsigned int start = 0, i;
+
+	if (w->window == NULL) {
+		safem_flow_cache_update_burst(w->cache, pkts, n);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		uint64_t ms = pkts[i].ts_ns / NS_PER_MS;
+
+		if (!is_tick(&pkts[i]) && ms < w->pane_end_ms)
+			continue;
+		if (i > start) {
+			safem_flow_cache_update_burst(w->cache, &pkts[start], i - start);
+			w->cache_dirty = true;
+		}
+		window_advance(w, ms);
+		start = is_tick(&pkts[i]) ? i + 1 : i;
+	}
+	if (n > start) {
+		safem_flow_cache_update_burst(w->cache, &pkts[start], n - start);
+		w->cache_dirty = true;
+	}
 }
 
 static inline bool
@@ -71,7 +155,7 @@ drain_input(struct probe_worker *w)
 		return 0;
 	w->stats.dispatched_in += n;
 	advance_clock(w, pkts, n);
-	safem_flow_cache_update_burst(w->cache, pkts, n);
+	account_packets(w, pkts, n);
 	return n;
 }
 
@@ -84,7 +168,7 @@ static void
 dispatch_send(struct probe_worker *w, unsigned int dest)
 {
 	struct rte_ring *ring = w->shared->workers[dest]->input;
-	struct safem_packet *pkts = &w->staging[(size_t)dest * PROBE_MAX_RX_BURST];
+	struct safem_packet *pkts = &w->staging[(size_t)dest * PROBE_STAGING_SLOTS];
 	unsigned int n = w->staged[dest], sent = 0;
 
 	while (sent < n) {
@@ -122,15 +206,15 @@ process_rx_burst(struct probe_worker *w, struct rte_mbuf **mbufs, unsigned int n
 		 uint64_t now_tsc)
 {
 	const struct probe_shared *s = w->shared;
-	struct safem_packet local[PROBE_MAX_RX_BURST];
-	unsigned int nlocal = 0, i;
+	struct safem_packet parsed[PROBE_MAX_RX_BURST];
+	unsigned int nparsed = 0, nlocal, i;
 	uint64_t burst_ns = s->packet_clock ? 0 : probe_tsc_to_unix_ns(s, now_tsc);
 
 	for (i = 0; i < PREFETCH_AHEAD && i < n; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(mbufs[i], void *));
 	for (i = 0; i < n; i++) {
 		struct rte_mbuf *m = mbufs[i];
-		struct safem_packet *p = &local[nlocal];
+		struct safem_packet *p = &parsed[nparsed];
 		enum safem_parse_status status;
 
 		if (i + PREFETCH_AHEAD < n)
@@ -143,35 +227,63 @@ process_rx_burst(struct probe_worker *w, struct rte_mbuf **mbufs, unsigned int n
 		if (status != SAFEM_PARSE_OK)
 			continue;
 		p->ts_ns = packet_time_ns(w, m, burst_ns);
-		p->key_hash = safem_flow_key_hash(&p->key);
 		w->stats.parsed_bytes += p->ip_bytes;
 		if (p->ts_ns > w->clock_ns)
 			w->clock_ns = p->ts_ns;
+		nparsed++;
+	}
+	w->stats.rx_packets += n;
+	rte_pktmbuf_free_bulk(mbufs, n);
+
+	/*
+	 * Hash in a second pass: reading a key back as 64-bit words right after
+	 * the parser stored it in smaller pieces stalls on store forwarding;
+	 * a burst later the stores have reached L1.
+	 */
+	for (i = 0, nlocal = 0; i < nparsed; i++) {
+		struct safem_packet *p = &parsed[i];
+
+		p->key_hash = safem_flow_key_hash(&p->key);
 		if (s->software_rss) {
 			/* Multiply-shift maps the hash onto [0, workers) without a division. */
-			unsigned int owner = (unsigned int)(((uint64_t)safem_flow_key_hash_symmetric(
-								     &p->key) *
-							     s->worker_count) >>
-							    32);
+			uint32_t sym = safem_flow_key_hash_symmetric(&p->key);
+			unsigned int owner = (unsigned int)(((uint64_t)sym * s->worker_count) >> 32);
 
 			if (owner != w->index) {
-				w->staging[(size_t)owner * PROBE_MAX_RX_BURST + w->staged[owner]++] =
+				w->staging[(size_t)owner * PROBE_STAGING_SLOTS + w->staged[owner]++] =
 					*p;
 				continue;
 			}
 		}
+		if (nlocal != i)
+			parsed[nlocal] = *p;
 		nlocal++;
 	}
-	w->stats.rx_packets += n;
-	rte_pktmbuf_free_bulk(mbufs, n);
 	if (s->software_rss) {
 		unsigned int dest;
 
+		/* Crossing a window boundary: tell every worker the time, after the
+		 * packets it precedes, so workers with no traffic close it too. */
+		if (w->window != NULL && w->clock_ns / NS_PER_MS >= w->tick_boundary_ms) {
+			uint64_t now_ms = w->clock_ns / NS_PER_MS;
+
+			for (dest = 0; dest < s->worker_count; dest++) {
+				struct safem_packet *tick;
+
+				if (dest == w->index)
+					continue;
+				tick = &w->staging[(size_t)dest * PROBE_STAGING_SLOTS +
+						   w->staged[dest]++];
+				memset(tick, 0, sizeof(*tick));
+				tick->ts_ns = w->clock_ns;
+			}
+			w->tick_boundary_ms = now_ms - now_ms % s->pane_ms + s->pane_ms;
+		}
 		for (dest = 0; dest < s->worker_count; dest++)
 			if (w->staged[dest] != 0)
 				dispatch_send(w, dest);
 	}
-	safem_flow_cache_update_burst(w->cache, local, nlocal);
+	account_packets(w, parsed, nlocal);
 }
 
 static unsigned int
@@ -286,14 +398,18 @@ probe_worker_main(void *arg)
 			}
 		}
 		drain_input(w);
-		if (!s->packet_clock)
+		if (!s->packet_clock) {
 			w->clock_ns = probe_tsc_to_unix_ns(s, now_tsc);
+			if (w->window != NULL)
+				window_advance(w, w->clock_ns / NS_PER_MS);
+		}
 		expire_flows(w);
 		/* Quiet live links must not keep records waiting in a half-full batch. */
 		if (now_tsc - last_flush_tsc > s->handoff_flush_tsc) {
 			safem_handoff_flush(s->handoff, w->index);
 			last_flush_tsc = now_tsc;
 		}
+		__atomic_store_n(&w->live_clock_ns, w->clock_ns, __ATOMIC_RELAXED);
 		if (!polling && all_workers_flag(s, offsetof(struct probe_worker, polling_done)) &&
 		    (w->input == NULL || rte_ring_empty(w->input)))
 			break;
@@ -306,14 +422,34 @@ probe_worker_main(void *arg)
 	 */
 	w->published_clock_ns = w->clock_ns;
 	__atomic_store_n(&w->rx_done, 1, __ATOMIC_RELEASE);
-	while (!all_workers_flag(s, offsetof(struct probe_worker, rx_done)))
+	while (!all_workers_flag(s, offsetof(struct probe_worker, rx_done))) {
+		/* Others still run: keep our panes moving with them, or a worker
+		 * waiting for a pane buffer would wait for us forever. */
+		if (w->window != NULL && w->pane_end_ms != 0) {
+			uint64_t others_ns = 0;
+
+			for (i = 0; i < s->worker_count; i++)
+				others_ns = RTE_MAX(others_ns,
+						    __atomic_load_n(&s->workers[i]->live_clock_ns,
+								    __ATOMIC_RELAXED));
+			window_advance(w, others_ns / NS_PER_MS);
+		}
 		rte_pause();
+	}
 	end_ns = 0;
 	for (i = 0; i < s->worker_count; i++)
 		end_ns = RTE_MAX(end_ns, s->workers[i]->published_clock_ns);
 	if (!s->packet_clock)
 		end_ns = probe_tsc_to_unix_ns(s, rte_rdtsc());
-	safem_flow_cache_flush(w->cache, end_ns / NS_PER_MS);
+	if (w->window != NULL && w->pane_end_ms != 0) {
+		/* Complete panes first, then the last one gets the flushed flows. */
+		window_advance(w, end_ns / NS_PER_MS);
+		safem_flow_cache_flush(w->cache, end_ns / NS_PER_MS);
+		w->cache_dirty = true;
+		window_advance(w, w->pane_end_ms);
+	} else {
+		safem_flow_cache_flush(w->cache, end_ns / NS_PER_MS);
+	}
 	safem_handoff_flush(s->handoff, w->index);
 	__atomic_store_n(&w->finished, 1, __ATOMIC_RELEASE);
 	return 0;

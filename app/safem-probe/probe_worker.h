@@ -11,6 +11,7 @@
 #include "safem_flow.h"
 #include "safem_handoff.h"
 #include "safem_packet.h"
+#include "safem_window.h"
 
 #include "probe_options.h"
 
@@ -23,7 +24,9 @@
 	X(dispatched_out)  /* parsed packets sent to another worker (software RSS) */          \
 	X(dispatched_in)   /* parsed packets received from other workers */                    \
 	X(dispatch_waits)  /* times a dispatch ring was full and the worker waited */          \
-	X(no_timestamp)    /* packet clock: frames without an RX timestamp (worker clock used) */
+	X(no_timestamp)    /* packet clock: frames without an RX timestamp (worker clock used) */ \
+	X(windows_closed)  /* window panes handed to the analysis lcore */                    \
+	X(window_flows)    /* flow contributions added to this worker's window trees */
 
 struct probe_worker_stats {
 #define PROBE_WORKER_FIELD_(name) uint64_t name;
@@ -33,6 +36,8 @@ struct probe_worker_stats {
 };
 
 #define PROBE_MAX_QUEUES_PER_WORKER 16
+/* Dispatch staging per destination: a burst plus one time tick. */
+#define PROBE_STAGING_SLOTS (PROBE_MAX_RX_BURST + 1)
 
 struct probe_queue {
 	uint16_t port_id;
@@ -55,6 +60,7 @@ struct probe_shared {
 	uint64_t sweep_ms;            /**< flow time for one sweep of the whole cache */
 	uint64_t eof_idle_tsc;
 	uint64_t handoff_flush_tsc;
+	uint64_t pane_ms;        /**< window slide (0: windows off) */
 	uint64_t tsc_base;      /**< TSC at start ... */
 	uint64_t unix_ns_base;  /**< ... and the wall clock then */
 	double ns_per_tsc;
@@ -70,13 +76,17 @@ struct probe_worker {
 	unsigned int queue_count;
 	struct rte_ring *input; /**< software RSS input: MP enqueue, SC dequeue, of safem_packet */
 	struct safem_flow_cache *cache;
-	struct safem_packet *staging; /**< [worker_count][PROBE_MAX_RX_BURST] packets to dispatch */
+	struct safem_packet *staging; /**< [worker_count][PROBE_STAGING_SLOTS] packets to dispatch */
 	unsigned int *staged;         /**< [worker_count] */
 	uint64_t clock_ns;            /**< latest packet time seen (packet clock) or TSC time */
 	uint64_t scan_clock_ms;       /**< flow time up to which scan credit was granted */
 	uint64_t scan_credit;         /**< lines owed to the expiry scan, x sweep_ms */
 	uint64_t first_rx_tsc;
 	uint64_t last_rx_tsc;
+	struct safem_window_producer *window; /**< NULL: windows off */
+	uint64_t pane_end_ms;         /**< end of the current window pane, 0 before the first */
+	bool cache_dirty;             /**< packets accounted since the last readout */
+	uint64_t tick_boundary_ms;    /**< dispatcher: next window boundary to announce */
 	struct probe_worker_stats stats;
 
 	/* Published to the other lcores (release/acquire), on their own line. */
@@ -84,6 +94,11 @@ struct probe_worker {
 	uint32_t rx_done;            /**< all input accounted; published_clock_ns valid */
 	uint32_t finished;           /**< cache flushed, hand-off flushed */
 	uint64_t published_clock_ns;
+
+	/* Clock, stored relaxed every loop, on its own line so the flag reads
+	 * above do not bounce it: lets a worker that has run out of input close
+	 * its (empty) window panes as far as the others have got. */
+	uint64_t live_clock_ns __rte_cache_aligned;
 } __rte_cache_aligned;
 
 /** Flow cache export hook: hands the record to the main lcore. */

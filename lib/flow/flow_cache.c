@@ -51,7 +51,7 @@
 
 /* Packets looked up together: enough misses in flight to hide DRAM latency,
  * few enough that the prefetched lines are still in L1/L2 at stage 3. */
-#define FLOW_BURST_CHUNK 64
+#define FLOW_BURST_CHUNK 128
 /* Lines whose signatures and entries the expiry scan prefetches together. */
 #define FLOW_SCAN_CHUNK 8
 
@@ -82,6 +82,15 @@ struct flow_entry {
 } __rte_cache_aligned;
 static_assert(sizeof(struct flow_entry) == 64, "flow entry must be one cache line");
 
+/* What readout last reported for a slot (window accounting only). */
+struct flow_window_base {
+	uint64_t bytes;
+	uint32_t packets;
+	uint32_t pad;
+};
+static_assert(sizeof(struct flow_window_base) == SAFEM_FLOW_WINDOW_BYTES_PER_FLOW,
+	      "window base size");
+
 /* Signatures of one line's slots, kept apart from the entries so one miss
  * answers "which slot, if any" for all 16 ways. */
 struct flow_sig_line {
@@ -93,6 +102,7 @@ struct safem_flow_cache {
 	/* Read for every packet. */
 	struct flow_sig_line *sig_lines;
 	struct flow_entry *entries;
+	struct flow_window_base *window_bases; /* NULL without window accounting */
 	uint32_t line_mask;
 	uint32_t inactive_timeout_ms;
 	uint32_t active_timeout_ms;
@@ -227,9 +237,17 @@ safem_flow_cache_create(const struct safem_flow_cache_params *params)
 	nlines = capacity / SAFEM_FLOW_LINE_SLOTS;
 	size = header + (size_t)nlines * sizeof(struct flow_sig_line) +
 	       (size_t)capacity * sizeof(struct flow_entry);
+	if (params->window_accounting)
+		size += (size_t)capacity * sizeof(struct flow_window_base);
 
-	/* rte_lcore_count() is 0 until rte_eal_init(): units run without EAL. */
-	if (rte_lcore_count() > 0) {
+	/*
+	 * DPDK memory when it is hugepage-backed (and NUMA-placed). Without
+	 * hugepages (--no-huge, unit tests without EAL) rte_malloc hands out
+	 * 4 KB pages; transparent huge pages from the heap are then the better
+	 * table: measured 7.2 -> see docs/performance.md for 1M flows.
+	 * rte_lcore_count() is 0 until rte_eal_init().
+	 */
+	if (rte_lcore_count() > 0 && rte_eal_has_hugepages()) {
 		fc = rte_zmalloc_socket(params->name, size, RTE_CACHE_LINE_SIZE,
 					params->socket_id);
 		rte_memory = fc != NULL;
@@ -243,6 +261,9 @@ safem_flow_cache_create(const struct safem_flow_cache_params *params)
 
 	fc->sig_lines = (struct flow_sig_line *)((char *)fc + header);
 	fc->entries = (struct flow_entry *)(fc->sig_lines + nlines);
+	fc->window_bases = params->window_accounting
+				   ? (struct flow_window_base *)(fc->entries + capacity)
+				   : NULL;
 	fc->line_mask = nlines - 1;
 	fc->inactive_timeout_ms = params->inactive_timeout_ms;
 	fc->active_timeout_ms = params->active_timeout_ms;
@@ -354,7 +375,16 @@ flow_export(struct safem_flow_cache *fc, const struct flow_entry *e, uint64_t fi
 		.last_ms = last_ms,
 		.tcp_flags = e->tcp_flags,
 		.end_reason = (uint8_t)reason,
+		.window_packets = e->packets,
+		.window_bytes = e->bytes,
 	};
+
+	if (fc->window_bases != NULL) {
+		const struct flow_window_base *b = &fc->window_bases[e - fc->entries];
+
+		r.window_packets -= b->packets;
+		r.window_bytes -= b->bytes;
+	}
 
 	fc->export_fn(&r, fc->export_ctx);
 	switch (reason) {
@@ -487,6 +517,8 @@ flow_start(struct safem_flow_cache *fc, struct flow_entry *e, const struct safem
 	e->first_ms32 = (uint32_t)pkt_ms;
 	e->last_ms32 = (uint32_t)pkt_ms;
 	e->tcp_flags = p->tcp_flags;
+	if (fc->window_bases != NULL)
+		fc->window_bases[e - fc->entries] = (struct flow_window_base){0, 0, 0};
 	fc->stats.flows_created++;
 	/* Keep the lower bounds on stored times (pkt_ms may be behind the clock). */
 	if (unlikely(pkt_ms < fc->oldest_first_ms))
@@ -685,4 +717,37 @@ safem_flow_cache_flush(struct safem_flow_cache *fc, uint64_t end_ms)
 	if (end_ms > fc->clock_ms)
 		flow_clock_advance(fc, end_ms);
 	flow_scan_lines(fc, 0, fc->line_mask + 1, end_ms, true);
+}
+
+unsigned int
+safem_flow_cache_readout(struct safem_flow_cache *fc, safem_flow_window_fn fn, void *ctx)
+{
+	uint32_t line, nlines = fc->line_mask + 1;
+	unsigned int reported = 0, slot;
+
+	if (fc->window_bases == NULL)
+		return 0;
+	for (line = 0; line < nlines; line++) {
+		const struct flow_sig_line *sl = &fc->sig_lines[line];
+
+		/* Sequential walk: the hardware prefetcher covers the signature
+		 * lines; entries are only touched for occupied slots. */
+		for (slot = 0; slot < SAFEM_FLOW_LINE_SLOTS; slot++) {
+			size_t idx = (size_t)line * SAFEM_FLOW_LINE_SLOTS + slot;
+			const struct flow_entry *e;
+			struct flow_window_base *b;
+
+			if (sl->sig[slot] == 0)
+				continue;
+			e = &fc->entries[idx];
+			b = &fc->window_bases[idx];
+			if (e->packets == b->packets)
+				continue;
+			fn(&e->key, e->packets - b->packets, e->bytes - b->bytes, ctx);
+			b->packets = e->packets;
+			b->bytes = e->bytes;
+			reported++;
+		}
+	}
+	return reported;
 }

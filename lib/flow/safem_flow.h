@@ -18,6 +18,7 @@
  */
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "safem_packet.h"
@@ -54,8 +55,15 @@ struct safem_flow_record {
 	uint8_t tcp_flags; /**< union of TCP flags */
 	uint8_t end_reason; /**< enum safem_flow_end_reason */
 	uint8_t reserved[6];
+	/**
+	 * With window accounting: the part of packets/bytes not yet reported by
+	 * safem_flow_cache_readout(), i.e. what this flow adds to the current
+	 * window. Without it, equal to packets/bytes.
+	 */
+	uint64_t window_packets;
+	uint64_t window_bytes;
 };
-static_assert(sizeof(struct safem_flow_record) == 80, "flow record layout");
+static_assert(sizeof(struct safem_flow_record) == 96, "flow record layout");
 
 /** Called for every record the cache expires; must not keep the pointer. */
 typedef void (*safem_flow_export_fn)(const struct safem_flow_record *record, void *ctx);
@@ -90,6 +98,13 @@ struct safem_flow_cache_params {
 	int socket_id;               /**< NUMA socket for the table (SOCKET_ID_ANY ok) */
 	safem_flow_export_fn export_fn; /**< required */
 	void *export_ctx;
+	/**
+	 * Keep per-slot "already reported" counters (16 more bytes per slot,
+	 * outside the 64-byte entry and off the per-packet path) so that
+	 * safem_flow_cache_readout() can hand each window only what a flow did
+	 * since the previous readout.
+	 */
+	bool window_accounting;
 };
 
 struct safem_flow_cache;
@@ -145,14 +160,32 @@ unsigned int safem_flow_cache_expire(struct safem_flow_cache *fc, uint64_t now_m
  */
 void safem_flow_cache_flush(struct safem_flow_cache *fc, uint64_t end_ms);
 
+/** A flow's activity since the previous readout (window accounting). */
+typedef void (*safem_flow_window_fn)(const struct safem_flow_key *key, uint64_t packets,
+				     uint64_t bytes, void *ctx);
+
+/**
+ * Window boundary (needs window_accounting): call fn for every flow in the
+ * cache that had packets since the previous readout, with those packets and
+ * bytes, and mark them reported. Visits the whole table: O(capacity), once
+ * per window, on the owning lcore. Flows that end later carry only what came
+ * after this readout in window_packets/window_bytes.
+ * @return number of flows reported.
+ */
+unsigned int safem_flow_cache_readout(struct safem_flow_cache *fc, safem_flow_window_fn fn,
+				      void *ctx);
+
 /** Counters (owned by the cache's lcore; other lcores may read them racily for monitoring). */
 const struct safem_flow_cache_stats *safem_flow_cache_stats(const struct safem_flow_cache *fc);
 
 /** Slots in the table (capacity after rounding). */
 uint32_t safem_flow_cache_capacity(const struct safem_flow_cache *fc);
 
-/** Bytes of table memory per flow slot (entry + its signature). */
+/** Bytes of table memory per flow slot (entry + its signature), without window accounting. */
 size_t safem_flow_cache_bytes_per_flow(void);
+
+/** Extra bytes per slot when window_accounting is on. */
+#define SAFEM_FLOW_WINDOW_BYTES_PER_FLOW 16
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,7 @@
 
 struct handoff_batch {
 	unsigned int count;
+	void *mark; /* non-NULL: a marker batch (count 0) */
 	struct safem_flow_record records[SAFEM_HANDOFF_BATCH_RECORDS];
 } __rte_cache_aligned;
 
@@ -116,6 +117,23 @@ handoff_send_current(struct handoff_channel *ch)
 	ch->stats.batches_sent++;
 }
 
+/* A free batch, waiting for one in blocking mode; NULL when none. */
+static struct handoff_batch *
+handoff_take_free(const struct safem_handoff *h, struct handoff_channel *ch)
+{
+	void *obj;
+
+	while (rte_ring_dequeue(ch->free, &obj) != 0) {
+		if (!h->block_when_full)
+			return NULL;
+		ch->stats.full_waits++;
+		rte_pause();
+	}
+	((struct handoff_batch *)obj)->count = 0;
+	((struct handoff_batch *)obj)->mark = NULL;
+	return obj;
+}
+
 int
 safem_handoff_put(struct safem_handoff *h, unsigned int producer,
 		  const struct safem_flow_record *record)
@@ -124,18 +142,11 @@ safem_handoff_put(struct safem_handoff *h, unsigned int producer,
 	struct handoff_batch *batch = ch->current;
 
 	if (unlikely(batch == NULL)) {
-		void *obj;
-
-		while (rte_ring_dequeue(ch->free, &obj) != 0) {
-			if (!h->block_when_full) {
-				ch->stats.records_dropped++;
-				return -ENOBUFS;
-			}
-			ch->stats.full_waits++;
-			rte_pause();
+		batch = handoff_take_free(h, ch);
+		if (batch == NULL) {
+			ch->stats.records_dropped++;
+			return -ENOBUFS;
 		}
-		batch = obj;
-		batch->count = 0;
 		ch->current = batch;
 	}
 	batch->records[batch->count++] = *record;
@@ -154,6 +165,26 @@ safem_handoff_flush(struct safem_handoff *h, unsigned int producer)
 		handoff_send_current(ch);
 }
 
+int
+safem_handoff_mark(struct safem_handoff *h, unsigned int producer, void *mark)
+{
+	struct handoff_channel *ch = &h->channels[producer];
+	struct handoff_batch *batch;
+
+	safem_handoff_flush(h, producer);
+	batch = handoff_take_free(h, ch);
+	if (batch == NULL) {
+		ch->stats.marks_dropped++;
+		return -ENOBUFS;
+	}
+	batch->mark = mark;
+	ch->current = batch;
+	handoff_send_current(ch);
+	ch->stats.batches_sent--; /* a marker is not a record batch */
+	ch->stats.marks_sent++;
+	return 0;
+}
+
 unsigned int
 safem_handoff_consume(struct safem_handoff *h, unsigned int max_batches,
 		      safem_handoff_consume_fn fn, void *ctx)
@@ -170,7 +201,7 @@ safem_handoff_consume(struct safem_handoff *h, unsigned int max_batches,
 			if (rte_ring_dequeue(ch->full, &obj) != 0)
 				break;
 			batch = obj;
-			fn(p, batch->records, batch->count, ctx);
+			fn(p, batch->records, batch->count, batch->mark, ctx);
 			records += batch->count;
 			rte_ring_enqueue(ch->free, batch);
 		}

@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-/** Records per batch: 64 x 80 B = 5 KiB, amortises a ring operation well. */
+/** Records per batch: 64 x 96 B = 6 KiB, amortises a ring operation well. */
 #define SAFEM_HANDOFF_BATCH_RECORDS 64
 
 /** Counters per producer. */
@@ -35,7 +35,9 @@ extern "C" {
 	X(records_put)      /* records accepted from the producer */                            \
 	X(records_dropped)  /* records lost: no free batch and block_when_full off */           \
 	X(batches_sent)                                                                           \
-	X(full_waits)       /* times the producer waited for a free batch (blocking mode) */
+	X(full_waits)       /* times the producer waited for a free batch (blocking mode) */   \
+	X(marks_sent)                                                                             \
+	X(marks_dropped)    /* markers lost: no free batch and block_when_full off */
 
 struct safem_handoff_stats {
 #define SAFEM_HANDOFF_FIELD_(name) uint64_t name;
@@ -75,10 +77,21 @@ int safem_handoff_put(struct safem_handoff *h, unsigned int producer,
 /** Producer side: send the partly filled current batch, if any. */
 void safem_handoff_flush(struct safem_handoff *h, unsigned int producer);
 
-/** Consumer callback: a batch of records from one producer, in put order. */
+/**
+ * Producer side: send a marker (e.g. "window ended, here is its state")
+ * after every record put so far. The consumer sees it after those records
+ * and before any later one. Waits for a free batch like put (blocking mode)
+ * or returns -ENOBUFS (counted in marks_dropped).
+ */
+int safem_handoff_mark(struct safem_handoff *h, unsigned int producer, void *mark);
+
+/**
+ * Consumer callback: a batch of records from one producer, in put order
+ * (mark NULL), or a marker (count 0, mark as given to safem_handoff_mark).
+ */
 typedef void (*safem_handoff_consume_fn)(unsigned int producer,
 					 const struct safem_flow_record *records,
-					 unsigned int count, void *ctx);
+					 unsigned int count, void *mark, void *ctx);
 
 /**
  * Consumer side (one lcore): take up to max_batches full batches from each

@@ -24,17 +24,18 @@ import itertools
 import json
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE_ROOT = os.environ.get("SAFEM_SOURCE_ROOT") or os.path.normpath(os.path.join(HERE, "..", ".."))
+SOURCE_ROOT = (os.environ.get("SAFEM_SOURCE_ROOT")
+               or os.path.normpath(os.path.join(HERE, "..", "..")))
 BUILD_ROOT = os.environ.get("SAFEM_BUILD_ROOT") or os.path.join(SOURCE_ROOT, "build")
 GEN_CAPTURE = os.path.join(SOURCE_ROOT, "scripts", "gen-capture")
 SHARED_PCAPS = os.path.normpath(os.path.join(SOURCE_ROOT, "..", "shared", "pcaps"))
@@ -203,7 +204,9 @@ def run_probe(pcaps, workers=1, extra_opts=(), timeout=180, flows=True, stats=Tr
 
     pcaps: one path or a list (several rx_pcap in one vdev = several RX queues).
     extra_opts: probe options after "--".
-    signal_after: (seconds, signal) to send while it runs (shutdown tests).
+    signal_after: (seconds, signal[, from_first_output]) to send while it runs (shutdown
+         tests); with from_first_output the seconds count from the probe's first
+         line on stdout instead of from the start.
     eal: replaces the EAL arguments entirely (list), probe_args replaces
          everything after the binary (config error tests).
     Returns a ProbeRun. A run that outlives `timeout` is killed and fails the test.
@@ -229,21 +232,48 @@ def run_probe(pcaps, workers=1, extra_opts=(), timeout=180, flows=True, stats=Tr
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             errors="replace", cwd=outdir)
+    chunks = {"out": [], "err": []}
+    first_output = threading.Event()
+
+    def drain(stream, name):
+        for line in stream:
+            chunks[name].append(line)
+            if name == "out":
+                first_output.set()
+        stream.close()
+
+    readers = [threading.Thread(target=drain, args=(proc.stdout, "out"), daemon=True),
+               threading.Thread(target=drain, args=(proc.stderr, "err"), daemon=True)]
+    for t in readers:
+        t.start()
     try:
         if signal_after is not None:
-            delay, sig = signal_after
+            delay, sig = signal_after[:2]
+            if len(signal_after) > 2 and signal_after[2]:
+                # Count the delay from the first line on stdout: the probe prints
+                # it once set up (signal handlers installed), so start-up time
+                # does not eat into the run.
+                while not first_output.wait(0.05) and proc.poll() is None:
+                    if time.monotonic() - start > timeout:
+                        break
             try:
                 proc.wait(timeout=delay)
             except subprocess.TimeoutExpired:
                 proc.send_signal(sig)
-        out, err = proc.communicate(timeout=timeout)
+        proc.wait(timeout=max(1.0, timeout - (time.monotonic() - start)))
     except subprocess.TimeoutExpired:
         proc.kill()
-        out, err = proc.communicate()
+        proc.wait()
+        for t in readers:
+            t.join(5)
         raise AssertionError("probe did not finish within %s s (killed)\ncommand: %s\n%s\n%s"
-                             % (timeout, " ".join(argv), out[-3000:], err[-3000:]))
+                             % (timeout, " ".join(argv), "".join(chunks["out"])[-3000:],
+                                "".join(chunks["err"])[-3000:]))
     finally:
         shutil.rmtree(_dpdk_runtime_dir(prefix), ignore_errors=True)
+    for t in readers:
+        t.join(10)
+    out, err = "".join(chunks["out"]), "".join(chunks["err"])
     return ProbeRun(argv, proc.returncode, out, err, outdir, flows_path, stats_path,
                     time.monotonic() - start)
 
@@ -520,20 +550,24 @@ def _err(reason):
     return Parsed(reason, None, 0, 0, FRAG_NONE, 0)
 
 
-def _l4(proto, data, off, n):
-    """(src_port, dst_port, tcp_flags) or None when the header needed is cut."""
-    if proto == IPPROTO_TCP:
-        if off + 14 > n:
+# Bytes of the upper-layer header that must be present (captured and inside
+# the IP packet) to take ports from it; the contract says "header needed for
+# ports", read here as the whole fixed header.
+L4_HEADER_BYTES = {IPPROTO_TCP: 20, IPPROTO_UDP: 8, 136: 8, IPPROTO_SCTP: 12, 33: 12}
+ICMP_HEADER_BYTES = {IPPROTO_ICMP: 8, IPPROTO_ICMPV6: 4}
+ICMP_VERSION = {IPPROTO_ICMP: 4, IPPROTO_ICMPV6: 6}  # ICMP in the other IP version: no ports
+
+
+def _l4(proto, data, off, end, ip_version):
+    """(src_port, dst_port, tcp_flags), or None when the header needed is cut.
+    end: first byte past both the capture and the IP packet."""
+    if proto in L4_HEADER_BYTES:
+        if off + L4_HEADER_BYTES[proto] > end:
             return None
         sp, dp = struct.unpack_from("!HH", data, off)
-        return sp, dp, data[off + 13]
-    if proto in (IPPROTO_UDP, IPPROTO_SCTP):
-        if off + 4 > n:
-            return None
-        sp, dp = struct.unpack_from("!HH", data, off)
-        return sp, dp, 0
-    if proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
-        if off + 2 > n:
+        return sp, dp, data[off + 13] if proto == IPPROTO_TCP else 0
+    if proto in ICMP_HEADER_BYTES and ICMP_VERSION[proto] == ip_version:
+        if off + ICMP_HEADER_BYTES[proto] > end:
             return None
         return 0, data[off] << 8 | data[off + 1], 0
     return 0, 0, 0
@@ -551,7 +585,7 @@ def parse_frame(data):
     off = 14
     tags = 0
     vlan = 0
-    while etype in (0x8100, 0x88A8):
+    while etype in (0x8100, 0x88A8, 0x9100):
         tags += 1
         if tags > MAX_VLAN_TAGS:
             return _err("too_many_vlan_tags")
@@ -580,7 +614,7 @@ def parse_frame(data):
         dst = socket.inet_ntop(socket.AF_INET, data[off + 16:off + 20])
         if frag & 0x1FFF:
             return Parsed("ok", (src, dst, 0, 0, proto), total, 0, FRAG_LATER, vlan)
-        l4 = _l4(proto, data, off + hlen, n)
+        l4 = _l4(proto, data, off + hlen, min(n, off + total), 4)
         if l4 is None:
             return _err("truncated_l4")
         fragment = FRAG_FIRST if frag & 0x2000 else FRAG_NONE
@@ -619,7 +653,7 @@ def parse_frame(data):
                 return _err("truncated_ipv6_extension")
             nh = data[p]
             p += elen
-        l4 = _l4(nh, data, p, n)
+        l4 = _l4(nh, data, p, min(n, off + 40 + plen) if plen else n, 6)
         if l4 is None:
             return _err("truncated_l4")
         return Parsed("ok", (src, dst, l4[0], l4[1], nh), 40 + plen, l4[2], fragment, vlan)

@@ -898,6 +898,9 @@ model_emit(struct model *m, unsigned int i, unsigned int reason)
 	r.last_ms = f->last_ms;
 	r.tcp_flags = f->tcp_flags;
 	r.end_reason = (uint8_t)reason;
+	/* Without window accounting a record's window part is all of it. */
+	r.window_packets = r.packets;
+	r.window_bytes = r.bytes;
 	collect(&r, &m->out);
 	f->active = false;
 }
@@ -1186,11 +1189,113 @@ test_packet_counter_wrap(void **state)
 	collector_free(&c);
 }
 
+/* Window accounting: every packet and byte reaches exactly one window, either
+ * through a readout at a boundary or through the window part of its record. */
+struct window_sum {
+	uint64_t packets, bytes, flows;
+};
+
+static void
+sum_window(const struct safem_flow_key *key, uint64_t packets, uint64_t bytes, void *ctx)
+{
+	struct window_sum *w = ctx;
+
+	(void)key;
+	assert_true(packets > 0);
+	w->packets += packets;
+	w->bytes += bytes;
+	w->flows++;
+}
+
+static void
+test_window_readout(void **state)
+{
+	struct collector c = {0};
+	struct safem_flow_cache_params p = {
+		.name = "test_window",
+		.capacity = 4096,
+		.inactive_timeout_ms = 1000,
+		.active_timeout_ms = 5000,
+		.socket_id = -1,
+		.export_fn = collect,
+		.export_ctx = &c,
+		.window_accounting = true,
+	};
+	struct safem_flow_cache *fc = safem_flow_cache_create(&p);
+	struct safem_flow_key a = key_v4(0x0a000001, 0x0a000002, 1000, 80, TCP);
+	struct safem_flow_key b = key_v4(0x0a000003, 0x0a000004, 2000, 53, UDP);
+	struct window_sum w1 = {0}, w2 = {0}, w3 = {0};
+	uint64_t rng = 12345, total_packets = 0, total_bytes = 0, window_packets = 0;
+	size_t i;
+
+	(void)state;
+	assert_non_null(fc);
+	/* Window 1: a has 3 packets, b has 1. */
+	send1(fc, &a, 100, 60, SYN);
+	send1(fc, &a, 200, 60, ACK);
+	send1(fc, &a, 300, 60, ACK);
+	send1(fc, &b, 400, 100, 0);
+	assert_int_equal(safem_flow_cache_readout(fc, sum_window, &w1), 2);
+	assert_int_equal(w1.packets, 4);
+	assert_int_equal(w1.bytes, 280);
+	/* Window 2: only a, which then ends with FIN: its record carries the
+	 * totals, but only the window-2 part as window_packets. */
+	send1(fc, &a, 1100, 60, ACK);
+	send1(fc, &a, 1200, 60, FIN);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.rec[0].packets, 5);
+	assert_int_equal(c.rec[0].window_packets, 2);
+	assert_int_equal(c.rec[0].window_bytes, 120);
+	/* b had nothing since the readout: not reported again. */
+	assert_int_equal(safem_flow_cache_readout(fc, sum_window, &w2), 0);
+	/* Window 3: b goes on, then the flush ends it. */
+	send1(fc, &b, 1300, 100, 0);
+	assert_int_equal(safem_flow_cache_readout(fc, sum_window, &w3), 1);
+	assert_int_equal(w3.packets, 1);
+	safem_flow_cache_flush(fc, 1400);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.rec[1].packets, 2);
+	assert_int_equal(c.rec[1].window_packets, 0);
+
+	/* Random workload: readouts at random points; Σ readouts + Σ record
+	 * window parts == Σ packets accounted. */
+	for (i = 0; i < 200000; i++) {
+		uint64_t t = 2000 + i / 10;
+		struct safem_flow_key k = key_v4(0x0b000000 + (uint32_t)(rng % 3000), 0x0c000001,
+						 (uint16_t)(rng >> 20), 443, i % 97 == 0 ? TCP : UDP);
+		uint32_t bytes = 40 + (uint32_t)(rng % 1400);
+
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		send1(fc, &k, t, bytes, i % 97 == 0 ? FIN : 0);
+		if (rng % 5000 == 0) {
+			struct window_sum w = {0};
+
+			safem_flow_cache_readout(fc, sum_window, &w);
+			window_packets += w.packets;
+		}
+		safem_flow_cache_expire(fc, t, 2);
+	}
+	safem_flow_cache_flush(fc, 2000 + 200000 / 10 + 1);
+	for (i = 2; i < c.n; i++) {
+		total_packets += c.rec[i].packets;
+		total_bytes += c.rec[i].bytes;
+		window_packets += c.rec[i].window_packets;
+		assert_true(c.rec[i].window_packets <= c.rec[i].packets);
+		assert_true(c.rec[i].window_bytes <= c.rec[i].bytes);
+	}
+	assert_int_equal(total_packets, 200000);
+	assert_int_equal(window_packets, 200000);
+	(void)total_bytes;
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_end_reason_names),
+		cmocka_unit_test(test_window_readout),
 		cmocka_unit_test(test_bytes_per_flow_and_capacity),
 		cmocka_unit_test(test_params_validation),
 		cmocka_unit_test(test_single_flow),

@@ -23,15 +23,24 @@ struct seen {
 	uint64_t next_expected[4]; /* per producer: records carry a sequence in packets */
 	uint64_t total;
 	int out_of_order;
+	uintptr_t marks[8];          /* markers in arrival order ... */
+	uint64_t records_before[8]; /* ... and how many records had arrived before each */
+	unsigned int nmarks;
 };
 
 static void
 count_records(unsigned int producer, const struct safem_flow_record *records, unsigned int count,
-	      void *ctx)
+	      void *mark, void *ctx)
 {
 	struct seen *seen = ctx;
 	unsigned int i;
 
+	if (mark != NULL) {
+		assert_int_equal(count, 0);
+		seen->records_before[seen->nmarks] = seen->total;
+		seen->marks[seen->nmarks++] = (uintptr_t)mark;
+		return;
+	}
 	for (i = 0; i < count; i++) {
 		if (records[i].packets != seen->next_expected[producer])
 			seen->out_of_order++;
@@ -81,7 +90,7 @@ static void
 test_partial_batch_leaves_only_on_flush(void **state)
 {
 	struct safem_handoff *h = make(1, 4, false);
-	struct seen seen = {{0}, 0, 0};
+	struct seen seen = {0};
 	struct safem_flow_record r;
 	unsigned int i;
 
@@ -110,7 +119,7 @@ test_drops_are_counted_when_not_blocking(void **state)
 {
 	/* 2 batches (rounded to 2): 128 records fit, the rest are dropped. */
 	struct safem_handoff *h = make(1, 2, false);
-	struct seen seen = {{0}, 0, 0};
+	struct seen seen = {0};
 	unsigned int i, dropped = 0;
 
 	(void)state;
@@ -125,6 +134,40 @@ test_drops_are_counted_when_not_blocking(void **state)
 	assert_int_equal(safem_handoff_stats(h, 0)->records_put, 1000 - dropped);
 	assert_int_equal(safem_handoff_consume(h, 100, count_records, &seen), 1000 - dropped);
 	assert_int_equal(dropped, 1000 - 2 * SAFEM_HANDOFF_BATCH_RECORDS);
+	safem_handoff_free(h);
+}
+
+static void
+test_marks_arrive_in_order(void **state)
+{
+	struct safem_handoff *h = make(2, 8, false);
+	struct seen seen;
+	unsigned int i;
+
+	(void)state;
+	memset(&seen, 0, sizeof(seen));
+	/* 100 records, mark A, 30 records, mark B; a second producer idles. */
+	for (i = 0; i < 100; i++) {
+		struct safem_flow_record r = record_with_seq(i);
+
+		safem_handoff_put(h, 0, &r);
+	}
+	assert_int_equal(safem_handoff_mark(h, 0, (void *)0xA), 0);
+	for (; i < 130; i++) {
+		struct safem_flow_record r = record_with_seq(i);
+
+		safem_handoff_put(h, 0, &r);
+	}
+	assert_int_equal(safem_handoff_mark(h, 0, (void *)0xB), 0);
+	while (safem_handoff_consume(h, 1, count_records, &seen) != 0 || seen.nmarks < 2)
+		;
+	assert_int_equal(seen.nmarks, 2);
+	assert_int_equal(seen.marks[0], 0xA);
+	assert_int_equal(seen.records_before[0], 100);
+	assert_int_equal(seen.marks[1], 0xB);
+	assert_int_equal(seen.records_before[1], 130);
+	assert_int_equal(seen.out_of_order, 0);
+	assert_int_equal(safem_handoff_stats(h, 0)->marks_sent, 2);
 	safem_handoff_free(h);
 }
 
@@ -150,7 +193,7 @@ test_cross_core_blocking_loses_nothing(void **state)
 {
 	/* Few batches so the producer really waits for the consumer. */
 	struct safem_handoff *h = make(1, 4, true);
-	struct seen seen = {{0}, 0, 0};
+	struct seen seen = {0};
 	unsigned int lcore = rte_get_next_lcore(-1, 1, 0);
 
 	(void)state;
@@ -178,6 +221,7 @@ main(void)
 		cmocka_unit_test(test_create_rejects_bad_params),
 		cmocka_unit_test(test_partial_batch_leaves_only_on_flush),
 		cmocka_unit_test(test_drops_are_counted_when_not_blocking),
+		cmocka_unit_test(test_marks_arrive_in_order),
 		cmocka_unit_test(test_cross_core_blocking_loses_nothing),
 	};
 	int ret;

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef SAFEM_WINDOW_H
+#define SAFEM_WINDOW_H
+
+/**
+ * @file
+ * Windowed spatial aggregation (SAFEM section II.A): time is cut into panes
+ * of `slide` ms. Each worker lcore (a producer) adds the flows active in the
+ * current pane to its own source and destination prefix trees; at a pane
+ * boundary it closes the pane and hands it, through its record hand-off, to
+ * the analysis lcore. That lcore merges the panes of all workers (exact: a
+ * per-prefix sum), keeps the last window/slide merged panes for sliding
+ * windows, prunes with alpha, computes the entropies and writes one JSON
+ * report per window.
+ *
+ * Panes are preallocated per producer (a few buffers cycling through a free
+ * ring), so closing a pane allocates nothing and takes no lock: the pane
+ * travels behind the producer's records (release/acquire of the hand-off
+ * rings) and comes back through the free ring when the analysis is done.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "safem_aggtree.h"
+#include "safem_flow.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** One producer's traffic in one pane. */
+struct safem_window_pane {
+	uint64_t start_ms;
+	uint64_t end_ms;
+	unsigned int producer;
+	struct safem_aggtree *src; /**< by source address */
+	struct safem_aggtree *dst; /**< by destination address */
+	uint64_t packets;
+	uint64_t bytes;
+	uint64_t flows;            /**< flow contributions (a flow active in the pane counts 1) */
+	uint64_t close_ns;         /**< worker time spent closing (readout + hand-over) */
+};
+
+struct safem_window_producer_params {
+	const char *name;
+	unsigned int producer;  /**< index, reported in panes */
+	uint32_t tree_nodes;    /**< node bound of each tree */
+	unsigned int buffers;   /**< panes cycling between the producer and the analysis, >= 2 */
+	int socket_id;
+};
+
+struct safem_window_producer;
+
+/** NULL with rte_errno EINVAL / ENOMEM. Needs rte_eal_init(). */
+struct safem_window_producer *
+safem_window_producer_create(const struct safem_window_producer_params *params);
+void safem_window_producer_free(struct safem_window_producer *wp);
+
+/** Producer lcore: a flow's packets/bytes in the current pane (counts as one flow). */
+void safem_window_producer_add(struct safem_window_producer *wp, const struct safem_flow_key *key,
+			       uint64_t packets, uint64_t bytes);
+
+/**
+ * Producer lcore: finish the current pane [start_ms, end_ms) and start a new
+ * one. Returns the pane to hand over (safem_handoff_mark). Waits while every
+ * buffer is still with the analysis lcore (counted in waits).
+ */
+struct safem_window_pane *safem_window_producer_close(struct safem_window_producer *wp,
+						      uint64_t start_ms, uint64_t end_ms);
+
+/** Times the producer had to wait for a buffer to come back. */
+uint64_t safem_window_producer_waits(const struct safem_window_producer *wp);
+
+/** Analysis lcore: give a pane back to its producer. */
+void safem_window_pane_release(struct safem_window_pane *pane);
+
+struct safem_window_analysis_params {
+	const char *name;
+	unsigned int producers;
+	uint64_t window_ms;      /**< beta */
+	uint64_t slide_ms;       /**< divides window_ms */
+	double alpha;            /**< prune threshold share, 0 < alpha < 1 */
+	double log_base;         /**< > 1 */
+	uint32_t tree_nodes;     /**< node bound of the merged trees */
+	FILE *report;            /**< one JSON object per line; NULL: no output */
+	int socket_id;
+};
+
+struct safem_window_analysis;
+
+struct safem_window_analysis *
+safem_window_analysis_create(const struct safem_window_analysis_params *params);
+void safem_window_analysis_free(struct safem_window_analysis *wa);
+
+/**
+ * Analysis lcore: a pane arrived from its producer (in the producer's pane
+ * order). Panes are merged and reported as soon as every producer that is
+ * not done has delivered a pane at or after them. Returns 0 or -errno from
+ * writing the report.
+ */
+int safem_window_analysis_pane(struct safem_window_analysis *wa, struct safem_window_pane *pane);
+
+/** Analysis lcore: a producer will send no more panes; report what is complete. */
+int safem_window_analysis_producer_done(struct safem_window_analysis *wa, unsigned int producer);
+
+/** Totals over every reported window (for tests and --stats). */
+struct safem_window_totals {
+	uint64_t windows;
+	uint64_t packets;
+	uint64_t bytes;
+	uint64_t flows;
+	uint64_t merge_ns_max; /**< slowest window close on the analysis lcore */
+};
+void safem_window_analysis_totals(const struct safem_window_analysis *wa,
+				  struct safem_window_totals *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SAFEM_WINDOW_H */

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Telemetry: while safem-probe runs, dpdk-telemetry.py answers /safem/stats with live
+counters that grow, and /ethdev/stats with the NIC counters."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safem_e2e as e2e  # noqa: E402
+
+TELEMETRY = shutil.which("dpdk-telemetry.py")
+
+
+def query(prefix, command):
+    out = subprocess.run([TELEMETRY, "-f", prefix], input=command + "\n", text=True,
+                         capture_output=True, timeout=20).stdout
+    # The client prints one JSON object per command, possibly after a banner line.
+    start = out.find("{")
+    if start < 0:
+        raise AssertionError("no JSON from dpdk-telemetry.py for %s: %r" % (command, out))
+    obj, _ = json.JSONDecoder().raw_decode(out[start:])
+    return obj[command.split(",")[0]]
+
+
+class TelemetryTest(unittest.TestCase):
+    @unittest.skipIf(TELEMETRY is None, "dpdk-telemetry.py not installed (Debian package dpdk)")
+    def test_live_counters(self):
+        binary = e2e.require_probe()
+        outdir = e2e.new_dir("telemetry")
+        pcap = os.path.join(outdir, "mixed.pcap")
+        e2e.gen_capture("--profile", "mixed", "--seed", "7", "--out", pcap)
+        prefix = "safemtel%d" % os.getpid()
+        stats_path = os.path.join(outdir, "stats.json")
+        argv = ([binary] + e2e.eal_args([pcap], 1, prefix, vdev_opts="infinite_rx=1")
+                + ["--", "--stats", stats_path, "--duration", "30s"])
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            first = None
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and first is None:
+                time.sleep(0.5)
+                try:
+                    first = query(prefix, "/safem/stats")
+                except (AssertionError, subprocess.TimeoutExpired):
+                    first = None
+            self.assertIsNotNone(first, "telemetry socket never answered")
+            time.sleep(1.0)
+            second = query(prefix, "/safem/stats")
+            ethdev = query(prefix, "/ethdev/stats,0")
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+            shutil.rmtree(e2e._dpdk_runtime_dir(prefix), ignore_errors=True)
+        self.assertEqual(proc.returncode, 0, err[-2000:])
+        for name in ("rx_packets", "rx_bytes", "parsed_packets", "non_ip", "parse_errors_total",
+                     "parse_error_truncated_l4", "flow_flows_created", "flow_packets",
+                     "handoff_records_put", "records_written"):
+            self.assertIn(name, second)
+        self.assertGreater(first["rx_packets"], 0)
+        self.assertGreater(second["rx_packets"], first["rx_packets"], "counters are not live")
+        self.assertGreater(ethdev["ipackets"], 0)
+        with open(stats_path) as f:
+            final = json.load(f)
+        self.assertGreaterEqual(final["rx_packets"], second["rx_packets"])
+
+
+if __name__ == "__main__":
+    e2e.main()
