@@ -381,7 +381,11 @@ main(int argc, char **argv)
 	if (ret == 0 && shared.pane_ms != 0) {
 		snprintf(sinks.windows_tmp, sizeof(sinks.windows_tmp), "%s.tmp", cfg.windows_path);
 		sinks.windows_file = fopen(sinks.windows_tmp, "w");
-		if (sinks.windows_file == NULL) {
+		if (cfg.trees_dir[0] != '\0' && access(cfg.trees_dir, W_OK) != 0) {
+			snprintf(err, sizeof(err), "--trees %.400s: not a writable directory: %s",
+				 cfg.trees_dir, strerror(errno));
+			ret = -EINVAL;
+		} else if (sinks.windows_file == NULL) {
 			snprintf(err, sizeof(err), "--windows %.400s: cannot create the file: %s",
 				 cfg.windows_path, strerror(errno));
 			ret = -EINVAL;
@@ -397,6 +401,7 @@ main(int argc, char **argv)
 				.tree_nodes = (uint32_t)RTE_MIN(cfg.tree_nodes * shared.worker_count,
 								1ull << 26),
 				.report = sinks.windows_file,
+				.trees_dir = cfg.trees_dir[0] != '\0' ? cfg.trees_dir : NULL,
 				.socket_id = (int)rte_socket_id(),
 			};
 

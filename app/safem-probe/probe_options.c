@@ -53,6 +53,9 @@ const struct safem_opt_def probe_options[] = {
 	 OPT(handoff_batches), "flow record batches (64 records) per worker hand-off", "N"},
 	{"windows", "output", "windows", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(windows_path),
 	 "write one JSON window report per line to PATH (enables window aggregation)", "PATH"},
+	{"trees", "output", "trees", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(trees_dir),
+	 "with --windows: write each window's merged trees to DIR/window-START_MS.tree "
+	 "(input of safem-merge)", "DIR"},
 	{"window", "window", "length", SAFEM_OPT_DURATION, "1s", 10, 24 * 3600 * 1000ull, NULL,
 	 OPT(window_ms), "window length beta (SAFEM temporal aggregation)", NULL},
 	{"slide", "window", "slide", SAFEM_OPT_DURATION, "0", 0, 24 * 3600 * 1000ull, NULL,
@@ -176,6 +179,10 @@ probe_options_parse(struct probe_config *cfg, int argc, char **argv, bool *check
 	if (!(probe_options_log_base(cfg) > 1)) {
 		fprintf(stderr, "safem-probe: --log-base '%s': expected a number > 1 or 'e'\n",
 			cfg->log_base);
+		return -EINVAL;
+	}
+	if (cfg->trees_dir[0] != '\0' && cfg->windows_path[0] == '\0') {
+		fprintf(stderr, "safem-probe: --trees needs --windows\n");
 		return -EINVAL;
 	}
 	if (cfg->slide_ms == 0)

@@ -28,6 +28,7 @@ struct probe_config {
 	uint64_t handoff_batches;
 	/* [window] */
 	char windows_path[SAFEM_OPT_STRING_MAX];
+	char trees_dir[SAFEM_OPT_STRING_MAX];
 	uint64_t window_ms;
 	uint64_t slide_ms;
 	char alpha[SAFEM_OPT_STRING_MAX];

@@ -115,8 +115,9 @@ write_json(FILE *f, const struct probe_context *ctx)
 		fprintf(f,
 			"  \"windows\": {\"reported\": %" PRIu64 ", \"packets\": %" PRIu64
 			", \"bytes\": %" PRIu64 ", \"flows\": %" PRIu64
-			", \"close_ms_max\": %.3f},\n",
-			wt.windows, wt.packets, wt.bytes, wt.flows, (double)wt.merge_ns_max / 1e6);
+			", \"merge_ms_max\": %.3f, \"close_ms_max\": %.3f},\n",
+			wt.windows, wt.packets, wt.bytes, wt.flows, (double)wt.merge_ns_max / 1e6,
+			(double)wt.close_ns_max / 1e6);
 	}
 	fprintf(f, "  \"workers\": [");
 	for (i = 0; i < s->worker_count; i++) {

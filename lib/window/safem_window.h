@@ -85,6 +85,7 @@ struct safem_window_analysis_params {
 	double log_base;         /**< > 1 */
 	uint32_t tree_nodes;     /**< node bound of the merged trees */
 	FILE *report;            /**< one JSON object per line; NULL: no output */
+	const char *trees_dir;   /**< write each window's trees to DIR/window-START.tree; NULL: no */
 	int socket_id;
 };
 
@@ -105,13 +106,50 @@ int safem_window_analysis_pane(struct safem_window_analysis *wa, struct safem_wi
 /** Analysis lcore: a producer will send no more panes; report what is complete. */
 int safem_window_analysis_producer_done(struct safem_window_analysis *wa, unsigned int producer);
 
+/** Volumes of one window (or pane). */
+struct safem_window_counts {
+	uint64_t packets;
+	uint64_t bytes;
+	uint64_t flows;
+};
+
+/**
+ * Write one window report line (docs/formats.md) for the window [start_ms,
+ * end_ms) from its merged trees (index 0 source, 1 destination). timing may
+ * be NULL (no "timing" member, as safem-merge writes it).
+ */
+struct safem_window_timing {
+	const uint64_t *worker_close_ns; /**< per worker */
+	unsigned int workers;
+	uint64_t merge_ns;   /**< merging the workers' panes (and the sliding window) */
+	uint64_t close_ns;   /**< all analysis work of the window: merge, prune, entropy, format */
+};
+int safem_window_write_report(FILE *f, double alpha, double log_base, uint64_t start_ms,
+			      uint64_t end_ms, struct safem_aggtree *const trees[2],
+			      const struct safem_window_counts *counts,
+			      const struct safem_window_timing *timing);
+
+/**
+ * Window tree file: magic "SAFEMWIN", format version, start/end ms, counts,
+ * then the source and destination trees (safem_aggtree_write_binary). What a
+ * probe writes per window with --trees and safem-merge reads and writes.
+ * write: via PATH.tmp + rename. Returns 0 or -errno (-EINVAL: not such a file).
+ */
+int safem_window_write_trees(const char *path, uint64_t start_ms, uint64_t end_ms,
+			     const struct safem_window_counts *counts,
+			     struct safem_aggtree *const trees[2]);
+int safem_window_read_trees(const char *path, uint64_t *start_ms, uint64_t *end_ms,
+			    struct safem_window_counts *counts, struct safem_aggtree *trees[2]);
+
 /** Totals over every reported window (for tests and --stats). */
 struct safem_window_totals {
 	uint64_t windows;
 	uint64_t packets;
 	uint64_t bytes;
 	uint64_t flows;
-	uint64_t merge_ns_max; /**< slowest window close on the analysis lcore */
+	uint64_t merge_ns_max; /**< slowest merge on the analysis lcore */
+	uint64_t close_ns_max; /**< slowest whole window close on the analysis lcore */
+	uint64_t tree_files;   /**< --trees files written */
 };
 void safem_window_analysis_totals(const struct safem_window_analysis *wa,
 				  struct safem_window_totals *out);

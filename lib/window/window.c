@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_common.h>
 #include <rte_cycles.h>
@@ -203,8 +204,6 @@ struct safem_window_analysis {
 	struct window_merged *ring; /* the last panes_per_window merged panes */
 	unsigned int ring_next;
 	struct safem_aggtree *window_tree[2]; /* sliding windows: merge of the ring */
-	struct safem_agg_node_out *pruned;
-	unsigned int pruned_max;
 	uint64_t *close_ns; /* per producer, of the pane being merged */
 	struct safem_window_totals totals;
 };
@@ -229,10 +228,7 @@ safem_window_analysis_create(const struct safem_window_analysis_params *params)
 	wa->fifo = calloc(params->producers, sizeof(*wa->fifo));
 	wa->ring = calloc(wa->panes_per_window, sizeof(*wa->ring));
 	wa->close_ns = calloc(params->producers, sizeof(*wa->close_ns));
-	/* Every kept prefix but the two roots holds at least alpha of the total. */
-	wa->pruned_max = (unsigned int)ceil(1.0 / params->alpha) + 4;
-	wa->pruned = calloc(wa->pruned_max, sizeof(*wa->pruned));
-	if (wa->fifo == NULL || wa->ring == NULL || wa->close_ns == NULL || wa->pruned == NULL)
+	if (wa->fifo == NULL || wa->ring == NULL || wa->close_ns == NULL)
 		goto nomem;
 	for (i = 0; i < wa->panes_per_window; i++)
 		for (d = 0; d < 2; d++) {
@@ -270,16 +266,15 @@ safem_window_analysis_free(struct safem_window_analysis *wa)
 	free(wa->ring);
 	free(wa->fifo);
 	free(wa->close_ns);
-	free(wa->pruned);
 	free(wa);
 }
 
 static int
-json_entropies(FILE *f, const struct safem_window_analysis *wa, struct safem_aggtree *tree,
+json_entropies(FILE *f, double alpha, double log_base, struct safem_aggtree *tree,
 	       unsigned int dir, enum safem_agg_metric m, bool *first)
 {
 	struct safem_agg_entropy e;
-	int ret = safem_aggtree_entropy(tree, m, wa->p.alpha, wa->p.log_base, &e);
+	int ret = safem_aggtree_entropy(tree, m, alpha, log_base, &e);
 
 	if (ret != 0)
 		return ret;
@@ -311,51 +306,53 @@ tree_hosts(const struct safem_aggtree *t)
 	return n;
 }
 
-static void
-json_prefixes(FILE *f, const struct safem_window_analysis *wa, unsigned int dir,
-	      enum safem_agg_metric m, unsigned int n, bool *first)
+static int
+json_prefixes(FILE *f, double alpha, struct safem_aggtree *tree, unsigned int dir,
+	      enum safem_agg_metric m, bool *first)
 {
-	char text[64];
-	unsigned int i;
+	/* Every kept prefix but the two roots holds at least alpha of the total. */
+	unsigned int max = (unsigned int)ceil(1.0 / alpha) + 4, n, i;
+	struct safem_agg_node_out *out = calloc(max, sizeof(*out));
+	char text[SAFEM_AGG_PREFIX_STRLEN];
+	int ret;
 
+	if (out == NULL)
+		return -ENOMEM;
+	ret = safem_aggtree_prune(tree, m, alpha, out, max, &n);
+	if (ret != 0) {
+		free(out);
+		return ret;
+	}
 	fprintf(f, "%s\"%s_%s\": [", *first ? "" : ", ", profile_dir[dir], metric_name[m]);
 	for (i = 0; i < n; i++) {
-		const struct safem_agg_node_out *o = &wa->pruned[i];
-
-		safem_agg_prefix_format(&o->prefix, text, sizeof(text));
+		safem_agg_prefix_format(&out[i].prefix, text, sizeof(text));
 		fprintf(f,
 			"%s{\"prefix\": \"%s\", \"bytes\": %" PRIu64 ", \"packets\": %" PRIu64
 			", \"flows\": %" PRIu64 ", \"share\": %.6f}",
-			i ? ", " : "", text, o->counters.bytes, o->counters.packets,
-			o->counters.flows, o->share);
+			i ? ", " : "", text, out[i].counters.bytes, out[i].counters.packets,
+			out[i].counters.flows, out[i].share);
 	}
 	fprintf(f, "]");
 	*first = false;
+	free(out);
+	return 0;
 }
 
-/* Write one window report line from the two (merged) trees. */
+/* The report without its closing brace, so timing can be measured over it. */
 static int
-window_report(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_ms,
-	      struct safem_aggtree *const tree[2], uint64_t packets, uint64_t bytes,
-	      uint64_t flows, uint64_t merge_ns)
+window_write_body(FILE *f, double alpha, double log_base, uint64_t start_ms, uint64_t end_ms,
+		  struct safem_aggtree *const tree[2], const struct safem_window_counts *counts)
 {
-	FILE *f = wa->p.report;
-	unsigned int n, d, m, i;
+	unsigned int d, m;
 	bool first;
 	int ret;
 
-	wa->totals.windows++;
-	wa->totals.packets += packets;
-	wa->totals.bytes += bytes;
-	wa->totals.flows += flows;
-	if (f == NULL)
-		return 0;
 	fprintf(f,
 		"{\"start_ms\": %" PRIu64 ", \"end_ms\": %" PRIu64 ", \"packets\": %" PRIu64
 		", \"bytes\": %" PRIu64 ", \"flows\": %" PRIu64
 		", \"distinct_sources\": %u, \"distinct_destinations\": %u, \"distinct_exact\": %s",
-		start_ms, end_ms, packets, bytes, flows, tree_hosts(tree[PROFILE_SRC]),
-		tree_hosts(tree[PROFILE_DST]),
+		start_ms, end_ms, counts->packets, counts->bytes, counts->flows,
+		tree_hosts(tree[PROFILE_SRC]), tree_hosts(tree[PROFILE_DST]),
 		safem_aggtree_folds(tree[PROFILE_SRC]) == 0 &&
 				safem_aggtree_folds(tree[PROFILE_DST]) == 0
 			? "true"
@@ -364,7 +361,8 @@ window_report(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_
 	first = true;
 	for (d = 0; d < 2; d++)
 		for (m = 0; m < SAFEM_AGG_METRICS; m++) {
-			ret = json_entropies(f, wa, tree[d], d, (enum safem_agg_metric)m, &first);
+			ret = json_entropies(f, alpha, log_base, tree[d], d,
+					     (enum safem_agg_metric)m, &first);
 			if (ret != 0)
 				return ret;
 		}
@@ -376,18 +374,170 @@ window_report(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_
 	first = true;
 	for (d = 0; d < 2; d++)
 		for (m = 0; m < SAFEM_AGG_METRICS; m++) {
-			ret = safem_aggtree_prune(tree[d], (enum safem_agg_metric)m, wa->p.alpha,
-						  wa->pruned, wa->pruned_max, &n);
+			ret = json_prefixes(f, alpha, tree[d], d, (enum safem_agg_metric)m, &first);
 			if (ret != 0)
 				return ret;
-			json_prefixes(f, wa, d, (enum safem_agg_metric)m, n, &first);
 		}
-	/* Timings vary run to run; everything above does not. */
-	fprintf(f, "}, \"timing\": {\"worker_close_us\": [");
-	for (i = 0; i < wa->p.producers; i++)
-		fprintf(f, "%s%.1f", i ? ", " : "", (double)wa->close_ns[i] / 1000.0);
-	fprintf(f, "], \"merge_us\": %.1f}}\n", (double)merge_ns / 1000.0);
+	fprintf(f, "}");
 	return ferror(f) ? -EIO : 0;
+}
+
+/* Timings vary run to run; everything before them does not. */
+static void
+window_write_timing(FILE *f, const struct safem_window_timing *timing)
+{
+	unsigned int i;
+
+	fprintf(f, ", \"timing\": {\"worker_close_us\": [");
+	for (i = 0; i < timing->workers; i++)
+		fprintf(f, "%s%.1f", i ? ", " : "", (double)timing->worker_close_ns[i] / 1000.0);
+	fprintf(f, "], \"merge_us\": %.1f, \"close_us\": %.1f}",
+		(double)timing->merge_ns / 1000.0, (double)timing->close_ns / 1000.0);
+}
+
+int
+safem_window_write_report(FILE *f, double alpha, double log_base, uint64_t start_ms,
+			  uint64_t end_ms, struct safem_aggtree *const tree[2],
+			  const struct safem_window_counts *counts,
+			  const struct safem_window_timing *timing)
+{
+	int ret = window_write_body(f, alpha, log_base, start_ms, end_ms, tree, counts);
+
+	if (ret != 0)
+		return ret;
+	if (timing != NULL)
+		window_write_timing(f, timing);
+	fprintf(f, "}\n");
+	return ferror(f) ? -EIO : 0;
+}
+
+#define WINDOW_FILE_MAGIC "SAFEMWIN"
+#define WINDOW_FILE_VERSION 1u
+
+struct window_file_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t reserved;
+	uint64_t start_ms, end_ms, packets, bytes, flows;
+};
+
+int
+safem_window_write_trees(const char *path, uint64_t start_ms, uint64_t end_ms,
+			 const struct safem_window_counts *counts,
+			 struct safem_aggtree *const trees[2])
+{
+	struct window_file_header h;
+	char tmp[4096];
+	FILE *f;
+	int ret = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "wb");
+	if (f == NULL)
+		return -errno;
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, WINDOW_FILE_MAGIC, 8);
+	/* Little-endian hosts only (x86, arm64), like the tree format itself. */
+	h.version = WINDOW_FILE_VERSION;
+	h.start_ms = start_ms;
+	h.end_ms = end_ms;
+	h.packets = counts->packets;
+	h.bytes = counts->bytes;
+	h.flows = counts->flows;
+	if (fwrite(&h, sizeof(h), 1, f) != 1)
+		ret = -EIO;
+	if (ret == 0)
+		ret = safem_aggtree_write_binary(trees[PROFILE_SRC], f);
+	if (ret == 0)
+		ret = safem_aggtree_write_binary(trees[PROFILE_DST], f);
+	if (fclose(f) != 0 && ret == 0)
+		ret = -errno;
+	if (ret == 0 && rename(tmp, path) != 0)
+		ret = -errno;
+	if (ret != 0)
+		unlink(tmp);
+	return ret;
+}
+
+int
+safem_window_read_trees(const char *path, uint64_t *start_ms, uint64_t *end_ms,
+			struct safem_window_counts *counts, struct safem_aggtree *trees[2])
+{
+	struct window_file_header h;
+	FILE *f = fopen(path, "rb");
+	int ret = 0;
+
+	if (f == NULL)
+		return -errno;
+	if (fread(&h, sizeof(h), 1, f) != 1 || memcmp(h.magic, WINDOW_FILE_MAGIC, 8) != 0 ||
+	    h.version != WINDOW_FILE_VERSION || h.end_ms <= h.start_ms)
+		ret = -EINVAL;
+	if (ret == 0)
+		ret = safem_aggtree_read_binary(trees[PROFILE_SRC], f);
+	if (ret == 0)
+		ret = safem_aggtree_read_binary(trees[PROFILE_DST], f);
+	fclose(f);
+	if (ret != 0)
+		return ret;
+	*start_ms = h.start_ms;
+	*end_ms = h.end_ms;
+	counts->packets = h.packets;
+	counts->bytes = h.bytes;
+	counts->flows = h.flows;
+	return 0;
+}
+
+/*
+ * Report one window: the JSON line and, with --trees, its tree file. The
+ * body (prune, entropy, formatting) goes to memory first so close_us can
+ * cover all the analysis work of the window, from its first merge on.
+ */
+static int
+window_report(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_ms,
+	      struct safem_aggtree *const tree[2], uint64_t packets, uint64_t bytes,
+	      uint64_t flows, uint64_t merge_ns, uint64_t start_tsc)
+{
+	struct safem_window_counts counts = {packets, bytes, flows};
+	struct safem_window_timing timing = {wa->close_ns, wa->p.producers, merge_ns, 0};
+	int ret = 0;
+
+	wa->totals.windows++;
+	wa->totals.packets += packets;
+	wa->totals.bytes += bytes;
+	wa->totals.flows += flows;
+	if (wa->p.report != NULL) {
+		char *body = NULL;
+		size_t len = 0;
+		FILE *mem = open_memstream(&body, &len);
+
+		if (mem == NULL)
+			return -ENOMEM;
+		ret = window_write_body(mem, wa->p.alpha, wa->p.log_base, start_ms, end_ms, tree,
+					&counts);
+		if (fclose(mem) != 0 && ret == 0)
+			ret = -ENOMEM;
+		timing.close_ns = (uint64_t)((double)(rte_rdtsc() - start_tsc) * 1e9 /
+					     (double)rte_get_tsc_hz());
+		if (timing.close_ns > wa->totals.close_ns_max)
+			wa->totals.close_ns_max = timing.close_ns;
+		if (ret == 0) {
+			fwrite(body, 1, len, wa->p.report);
+			window_write_timing(wa->p.report, &timing);
+			fprintf(wa->p.report, "}\n");
+			ret = ferror(wa->p.report) ? -EIO : 0;
+		}
+		free(body);
+	}
+	if (ret == 0 && wa->p.trees_dir != NULL) {
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/window-%" PRIu64 ".tree", wa->p.trees_dir,
+			 start_ms);
+		ret = safem_window_write_trees(path, start_ms, end_ms, &counts, tree);
+		if (ret == 0)
+			wa->totals.tree_files++;
+	}
+	return ret;
 }
 
 /* Merge the panes of start_ms from every producer that has one, report. */
@@ -428,7 +578,7 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 	if (wa->panes_per_window == 1) {
 		merge_ns = (uint64_t)((rte_rdtsc() - t0) * 1e9 / rte_get_tsc_hz());
 		ret = window_report(wa, start_ms, start_ms + wa->p.slide_ms, mp->tree, mp->packets,
-				    mp->bytes, mp->flows, merge_ns);
+				    mp->bytes, mp->flows, merge_ns, t0);
 	} else {
 		/* Sliding: the window ending with this pane merges the last panes. */
 		uint64_t packets = 0, bytes = 0, flows = 0;
@@ -449,7 +599,7 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 		}
 		merge_ns = (uint64_t)((rte_rdtsc() - t0) * 1e9 / rte_get_tsc_hz());
 		ret = window_report(wa, first_ms, start_ms + wa->p.slide_ms, wa->window_tree,
-				    packets, bytes, flows, merge_ns);
+				    packets, bytes, flows, merge_ns, t0);
 	}
 	if (merge_ns > wa->totals.merge_ns_max)
 		wa->totals.merge_ns_max = merge_ns;

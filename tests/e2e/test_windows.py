@@ -95,6 +95,9 @@ class Windows(unittest.TestCase):
             run = e2e.run_probe(cls.pcap, workers=workers,
                                 extra_opts=["--windows", windows, "--window", "1s"])
             cls.runs[workers] = (run, windows)
+        cls.sliding_path = os.path.join(cls.dir, "sliding.jsonl")
+        cls.sliding_run = e2e.run_probe(cls.pcap, workers=2, extra_opts=[
+            "--windows", cls.sliding_path, "--window", "3s", "--slide", "1s"])
 
     def reports(self, workers):
         run, path = self.runs[workers]
@@ -151,6 +154,31 @@ class Windows(unittest.TestCase):
                 self.assertIn("10.99.0.1/32", prefixes)
             else:
                 self.assertNotIn("10.99.0.1/32", prefixes)
+
+    def test_sliding_windows_sum_their_panes(self):
+        _, tumbling = self.reports(1)
+        e2e.assert_run_ok(self, self.sliding_run)
+        sliding = read_windows(self.sliding_path)
+        by_start = {r["start_ms"]: r for r in tumbling}
+        self.assertEqual(len(sliding), len(tumbling))
+        for r in sliding:
+            self.assertEqual(r["end_ms"] - r["start_ms"], 3000)
+            covered = [by_start[t] for t in range(r["start_ms"], r["end_ms"], 1000)
+                       if t in by_start]
+            self.assertEqual(r["packets"], sum(c["packets"] for c in covered))
+            self.assertEqual(r["bytes"], sum(c["bytes"] for c in covered))
+            self.assertEqual(r["flows"], sum(c["flows"] for c in covered))
+        # Reports come every slide: end times step by 1 s.
+        ends = [r["end_ms"] for r in sliding]
+        self.assertEqual(ends, list(range(ends[0], ends[0] + 1000 * len(ends), 1000)))
+
+    def test_bad_window_options(self):
+        for opts, name in ((["--window", "1s", "--slide", "0.7s"], "slide"),
+                           (["--alpha", "1.5"], "alpha"), (["--log-base", "1"], "log-base"),
+                           (["--trees", self.dir], "trees")):
+            run = e2e.run_probe(self.pcap, extra_opts=opts)
+            self.assertEqual(run.rc, 2, run.describe())
+            self.assertIn(name, run.stderr)
 
 
 if __name__ == "__main__":
