@@ -414,6 +414,7 @@ read_window_file(const char *path, struct tree_pair *buf, uint32_t limit, uint64
 {
 	for (;;) {
 		int ret = safem_window_read_trees(path, start_ms, end_ms, counts, buf->t);
+		uint64_t grown = RTE_MIN((uint64_t)buf->nodes * READ_GROWTH, (uint64_t)limit);
 
 		if (ret != 0)
 			return ret;
@@ -424,9 +425,7 @@ read_window_file(const char *path, struct tree_pair *buf, uint32_t limit, uint64
 		     safem_aggtree_folds(buf->t[TREE_DST]) == 0) ||
 		    buf->nodes >= limit)
 			return 0;
-		ret = tree_pair_create(
-			buf, (uint32_t)RTE_MIN((uint64_t)buf->nodes * READ_GROWTH, (uint64_t)limit),
-			"read");
+		ret = tree_pair_create(buf, (uint32_t)grown, "read");
 		if (ret != 0)
 			return ret;
 	}

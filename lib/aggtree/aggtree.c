@@ -48,7 +48,7 @@ struct agg_node {
 	struct safem_agg_counters c;
 	uint32_t slot; /* its hash table slot, kept current when entries move */
 	uint8_t len;
-	uint8_t dead; /* folded away by the reclaim pass in progress */
+	uint8_t dead; /* folded away; on the free list */
 	uint8_t reserved[2];
 };
 static_assert(sizeof(struct agg_node) == 48, "tree node layout");
@@ -79,7 +79,7 @@ struct agg_leaf {
 	 * address space.
 	 */
 	uint64_t key;
-	uint32_t node;        /* the candidate */
+	uint32_t node;	      /* the candidate */
 	uint32_t parent_node; /* its longest existing ancestor */
 };
 static_assert(sizeof(struct agg_leaf) == 16, "candidate layout");
@@ -91,12 +91,17 @@ agg_leaf_target_len(const struct agg_leaf *c)
 }
 
 static_assert(sizeof(struct agg_leaf) <= sizeof(struct agg_rec), "leaves reuse sort memory");
+static_assert(sizeof(struct safem_agg_counters) <= sizeof(struct agg_rec), "counters too");
 
 /* Memory the read-only functions write (sort cache): not part of the tree's value. */
 struct agg_scratch {
 	struct agg_rec *rec[2];
 	struct agg_rec *sorted;
 	uint64_t sorted_gen; /* layout_gen the sorted records belong to */
+	/* The nodes' counters in sorted order, for the analysis walks (in the other buffer). */
+	struct safem_agg_counters *sorted_counters;
+	uint64_t counters_gen;	   /* layout_gen ... */
+	uint64_t counters_version; /* ... and version they were gathered at */
 	uint32_t hist[AGG_DIGITS][256];
 };
 
@@ -104,12 +109,18 @@ struct safem_aggtree {
 	struct agg_node *nodes;
 	struct agg_slot *table;
 	struct agg_scratch *scratch;
-	uint32_t used;
+	uint32_t used;      /* live nodes */
+	uint32_t top;         /* nodes[0..top) have been handed out since the last reset */
+	uint32_t free_count;  /* folded nodes below top, for reuse */
+	uint32_t free_cursor; /* first word of free_bits that may have a bit set */
+	uint64_t *free_bits;  /* bit i: nodes[i] is folded and free */
 	uint32_t max_nodes;
 	uint32_t table_mask;
 	uint32_t reclaim_goal; /* a reclaim folds until used <= this */
 	/* Bumped whenever nodes appear, vanish or move: invalidates the sort cache. */
 	uint64_t layout_gen;
+	/* Bumped by every add: invalidates the sorted counters. */
+	uint64_t version;
 	struct safem_agg_counters totals;
 	struct safem_aggtree_stats stats;
 	size_t table_bytes;
@@ -185,7 +196,8 @@ agg_rec_contains(const struct agg_rec *a, const struct agg_rec *b)
 static inline bool
 agg_is_root(uint64_t hi, uint64_t lo, unsigned int len)
 {
-	return len == 0 || (len == SAFEM_AGG_V4_ROOT_LEN && hi == 0 && lo == SAFEM_AGG_V4_MAPPED_LO);
+	return len == 0 ||
+	       (len == SAFEM_AGG_V4_ROOT_LEN && hi == 0 && lo == SAFEM_AGG_V4_MAPPED_LO);
 }
 
 /*
@@ -195,7 +207,8 @@ agg_is_root(uint64_t hi, uint64_t lo, unsigned int len)
 static inline uint32_t
 agg_hash(uint64_t hi, uint64_t lo, unsigned int len)
 {
-	uint64_t x = lo + hi * UINT64_C(0x9e3779b97f4a7c15) + (uint64_t)len * UINT64_C(0xd6e8feb86659fd93);
+	uint64_t x = lo + hi * UINT64_C(0x9e3779b97f4a7c15) +
+		     (uint64_t)len * UINT64_C(0xd6e8feb86659fd93);
 
 	x ^= x >> 33;
 	x *= UINT64_C(0xff51afd7ed558ccd);
@@ -282,9 +295,21 @@ static void
 agg_node_new(struct safem_aggtree *t, uint32_t pos, uint32_t hash, uint64_t hi, uint64_t lo,
 	     unsigned int len, const struct safem_agg_counters *c)
 {
-	uint32_t idx = t->used++;
-	struct agg_node *n = &t->nodes[idx];
+	struct agg_node *n;
+	uint32_t idx;
 
+	if (t->free_count != 0) {
+		/* Lowest free index first: refilling walks the array forwards. */
+		while (t->free_bits[t->free_cursor] == 0)
+			t->free_cursor++;
+		idx = t->free_cursor * 64 + (uint32_t)__builtin_ctzll(t->free_bits[t->free_cursor]);
+		t->free_bits[t->free_cursor] &= t->free_bits[t->free_cursor] - 1;
+		t->free_count--;
+	} else {
+		idx = t->top++;
+	}
+	t->used++;
+	n = &t->nodes[idx];
 	n->hi = hi;
 	n->lo = lo;
 	n->len = (uint8_t)len;
@@ -292,6 +317,21 @@ agg_node_new(struct safem_aggtree *t, uint32_t pos, uint32_t hash, uint64_t hi, 
 	n->c = *c;
 	agg_table_put(t, pos, hash, idx);
 	t->layout_gen++;
+	t->stats.nodes = t->used;
+}
+
+/*
+ * A folded node is marked free rather than compacted away: moving the
+ * survivors would rewrite a random table slot for each of them. Free nodes
+ * are only released by a reclaim, which then rewinds the cursor.
+ */
+static inline void
+agg_node_release(struct safem_aggtree *t, uint32_t idx)
+{
+	t->nodes[idx].dead = 1;
+	t->free_bits[idx / 64] |= UINT64_C(1) << (idx % 64);
+	t->free_count++;
+	t->used--;
 	t->stats.nodes = t->used;
 }
 
@@ -384,21 +424,24 @@ agg_sort_nodes(const struct safem_aggtree *t, bool with_significance)
 	struct agg_rec *rec = s->rec[0], *sorted;
 	double inv[SAFEM_AGG_METRICS] = {0, 0, 0};
 	uint64_t diff_hi = 0, diff_lo = 0;
-	uint32_t diff_meta = 0, i;
+	uint32_t diff_meta = 0, i, j = 0;
 
-	assert(t->nodes[0].len == 0);
+	assert(t->nodes[0].len == 0 && !t->nodes[0].dead);
 	if (with_significance) {
 		inv[0] = t->totals.bytes ? 1.0 / (double)t->totals.bytes : 0.0;
 		inv[1] = t->totals.packets ? 1.0 / (double)t->totals.packets : 0.0;
 		inv[2] = t->totals.flows ? 1.0 / (double)t->totals.flows : 0.0;
 	}
-	for (i = 0; i < t->used; i++) {
+	for (i = 0; i < t->top; i++) {
 		const struct agg_node *n = &t->nodes[i];
-		struct agg_rec *r = &rec[i];
+		struct agg_rec *r = &rec[j];
 		uint32_t sig = 0;
 
+		if (n->dead)
+			continue;
 		if (with_significance) {
-			double x = RTE_MAX((double)n->c.bytes * inv[0], (double)n->c.packets * inv[1]);
+			double x =
+				RTE_MAX((double)n->c.bytes * inv[0], (double)n->c.packets * inv[1]);
 
 			sig = agg_significance_key(RTE_MAX(x, (double)n->c.flows * inv[2]));
 		}
@@ -406,13 +449,17 @@ agg_sort_nodes(const struct safem_aggtree *t, bool with_significance)
 		r->lo = n->lo;
 		r->node = i;
 		r->meta = (uint32_t)n->len << 24 | sig;
-		diff_hi |= r->hi ^ rec[RTE_MIN(i, 1u)].hi;
-		diff_lo |= r->lo ^ rec[RTE_MIN(i, 1u)].lo;
-		diff_meta |= r->meta ^ rec[RTE_MIN(i, 1u)].meta;
+		diff_hi |= r->hi ^ rec[RTE_MIN(j, 1u)].hi;
+		diff_lo |= r->lo ^ rec[RTE_MIN(j, 1u)].lo;
+		diff_meta |= r->meta ^ rec[RTE_MIN(j, 1u)].meta;
+		j++;
 	}
+	assert(j == t->used);
 	if (t->used < 2)
 		return rec;
-	sorted = agg_radix_sort(s, rec + 1, s->rec[1] + 1, t->used - 1, diff_hi, diff_lo, diff_meta) - 1;
+	sorted =
+		agg_radix_sort(s, rec + 1, s->rec[1] + 1, t->used - 1, diff_hi, diff_lo, diff_meta);
+	sorted--; /* back to the buffer's start, where ::/0 goes */
 	sorted[0] = rec[0];
 	return sorted;
 }
@@ -430,7 +477,73 @@ agg_sorted(const struct safem_aggtree *t)
 	return s->sorted;
 }
 
+/*
+ * Sorted records and the counters in the same order. The analysis walks then
+ * read both sequentially; gathering the counters once costs one random node
+ * access each, which otherwise every walk (six per window) would pay.
+ */
+static const struct agg_rec *
+agg_sorted_counters(const struct safem_aggtree *t, const struct safem_agg_counters **counters)
+{
+	const struct agg_rec *rec = agg_sorted(t);
+	struct agg_scratch *s = t->scratch;
+
+	if (s->sorted_counters == NULL || s->counters_gen != t->layout_gen ||
+	    s->counters_version != t->version) {
+		struct safem_agg_counters *c =
+			(struct safem_agg_counters *)(void *)(rec == s->rec[0] ? s->rec[1]
+									       : s->rec[0]);
+		uint32_t i;
+
+		for (i = 0; i < t->used; i++) {
+			if (i + 16 < t->used)
+				rte_prefetch0(&t->nodes[rec[i + 16].node]);
+			c[i] = t->nodes[rec[i].node].c;
+		}
+		s->sorted_counters = c;
+		s->counters_gen = t->layout_gen;
+		s->counters_version = t->version;
+	}
+	*counters = s->sorted_counters;
+	return rec;
+}
+
 /* ------------------------------------------------------------- reclaim -- */
+
+/*
+ * Move the elements of a[lo..hi) with key < pivot (or <= pivot when
+ * or_equal) to its front; returns where they end. Branchless: every
+ * element is swapped and the boundary advances by the comparison, because
+ * keys end in a hash and a branch on them mispredicts half the time
+ * (measured: this selection is twice as fast as Hoare's).
+ */
+static inline uint32_t
+agg_partition(struct agg_leaf *a, uint32_t lo, uint32_t hi, uint64_t pivot, bool or_equal)
+{
+	uint32_t i, j = lo;
+
+	for (i = lo; i < hi; i++) {
+		struct agg_leaf x = a[i];
+		bool before = or_equal ? x.key <= pivot : x.key < pivot;
+
+		a[i] = a[j];
+		a[j] = x;
+		j += before;
+	}
+	return j;
+}
+
+static inline uint64_t
+agg_median3(uint64_t x, uint64_t y, uint64_t z)
+{
+	if (x > y) {
+		uint64_t t = x;
+
+		x = y;
+		y = t;
+	}
+	return z <= x ? x : z >= y ? y : z;
+}
 
 /* Partially order a[0..n) so that a[0..k) hold the k smallest keys (quickselect). */
 static void
@@ -440,40 +553,23 @@ agg_select_smallest(struct agg_leaf *a, uint32_t n, uint32_t k)
 
 	if (k == 0 || k >= n)
 		return;
+	/* Invariant: a[0..lo) <= a[lo..hi) <= a[hi..n), and lo < k < hi. */
 	while (hi - lo > 1) {
-		uint32_t mid = lo + (hi - lo) / 2, i, j;
-		struct agg_leaf tmp;
-		uint64_t pivot;
+		uint64_t pivot = agg_median3(a[lo].key, a[lo + (hi - lo) / 2].key, a[hi - 1].key);
+		uint32_t split = agg_partition(a, lo, hi, pivot, false);
 
-		/* Median of three moved to lo: Hoare's scheme then splits at lo <= j < hi - 1. */
-		if (a[mid].key < a[lo].key) {
-			tmp = a[mid], a[mid] = a[lo], a[lo] = tmp;
+		if (split == lo) {
+			/* The pivot is the smallest key: split after the keys equal to it. */
+			split = agg_partition(a, lo, hi, pivot, true);
+			if (split == hi)
+				return; /* all equal: any k of them are the k smallest */
 		}
-		if (a[hi - 1].key < a[lo].key) {
-			tmp = a[hi - 1], a[hi - 1] = a[lo], a[lo] = tmp;
-		}
-		if (a[hi - 1].key < a[mid].key) {
-			tmp = a[hi - 1], a[hi - 1] = a[mid], a[mid] = tmp;
-		}
-		tmp = a[mid], a[mid] = a[lo], a[lo] = tmp;
-		pivot = a[lo].key;
-		i = lo - 1;
-		j = hi;
-		for (;;) {
-			do
-				i++;
-			while (a[i].key < pivot);
-			do
-				j--;
-			while (a[j].key > pivot);
-			if (i >= j)
-				break;
-			tmp = a[i], a[i] = a[j], a[j] = tmp;
-		}
-		if (k <= j)
-			hi = j + 1;
+		if (k < split)
+			hi = split;
+		else if (k > split)
+			lo = split;
 		else
-			lo = j + 1;
+			return;
 	}
 }
 
@@ -497,7 +593,7 @@ agg_fold(struct safem_aggtree *t, const struct agg_leaf *leaf, bool to_parent)
 			return 0; /* its parent went first; it gets another chance next pass */
 		agg_counters_add(&p->c, &n->c);
 		agg_table_delete(t, n->slot);
-		n->dead = 1;
+		agg_node_release(t, leaf->node);
 		t->stats.folds++;
 		return 1;
 	}
@@ -507,7 +603,7 @@ agg_fold(struct safem_aggtree *t, const struct agg_leaf *leaf, bool to_parent)
 	if (found != 0) {
 		agg_counters_add(&t->nodes[found - 1].c, &n->c);
 		agg_table_delete(t, n->slot);
-		n->dead = 1;
+		agg_node_release(t, leaf->node);
 		return 1;
 	}
 	/* The branch point is new: the leaf's node becomes it (Patricia parent created). */
@@ -556,26 +652,6 @@ agg_fold_batch(struct safem_aggtree *t, const struct agg_leaf *cand, uint32_t k,
 	return freed;
 }
 
-/* Drop the folded nodes from the dense array, keeping the others' order. */
-static void
-agg_compact(struct safem_aggtree *t)
-{
-	uint32_t i, j = 0;
-
-	for (i = 0; i < t->used; i++) {
-		if (t->nodes[i].dead)
-			continue;
-		if (i != j) {
-			t->nodes[j] = t->nodes[i];
-			t->table[t->nodes[j].slot].node = j + 1;
-		}
-		j++;
-	}
-	t->used = j;
-	t->layout_gen++;
-	t->stats.nodes = t->used;
-}
-
 /*
  * One pass over a snapshot of the tree: candidates are the leaves (every
  * non-root node when to_parent), folded in ascending significance until the
@@ -592,31 +668,35 @@ agg_reclaim_pass(struct safem_aggtree *t, bool to_parent)
 	struct agg_scratch *s = t->scratch;
 	const uint32_t n = t->used;
 	const struct agg_rec *rec = agg_sort_nodes(t, true);
-	struct agg_leaf *cand = (struct agg_leaf *)(void *)(rec == s->rec[0] ? s->rec[1] : s->rec[0]);
+	struct agg_leaf *cand =
+		(struct agg_leaf *)(void *)(rec == s->rec[0] ? s->rec[1] : s->rec[0]);
 	uint32_t stack[AGG_MAX_DEPTH + 1];
+	unsigned int stack_len[AGG_MAX_DEPTH + 1], lcp_prev = 0, lcp_next;
 	uint32_t depth = 0, ncand = 0, first = 0, freed = 0, i;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++, lcp_prev = lcp_next) {
 		const struct agg_rec *r = &rec[i];
-		struct agg_leaf *c;
-		unsigned int target;
+		unsigned int len = agg_rec_len(r), target;
 		uint64_t hi = r->hi, lo = r->lo;
+		struct agg_leaf *c;
 		uint32_t parent;
 
-		while (depth > 0 && !agg_rec_contains(&rec[stack[depth - 1]], r))
+		/* Each adjacent pair's common prefix is computed once, used twice. */
+		lcp_next = i + 1 < n ? agg_rec_lcp(r, &rec[i + 1]) : 0;
+		/* The stack holds the previous node's ancestors: those within lcp_prev contain r. */
+		while (depth > 0 && stack_len[depth - 1] > lcp_prev)
 			depth--;
 		parent = depth > 0 ? stack[depth - 1] : UINT32_MAX;
-		stack[depth++] = i;
-		if (agg_is_root(r->hi, r->lo, agg_rec_len(r)) || parent == UINT32_MAX)
+		stack[depth] = i;
+		stack_len[depth++] = len;
+		if (parent == UINT32_MAX || agg_is_root(r->hi, r->lo, len))
 			continue;
-		target = agg_rec_len(&rec[parent]);
+		target = stack_len[depth - 2];
 		if (!to_parent) {
-			if (i + 1 < n && agg_rec_contains(r, &rec[i + 1]))
-				continue; /* not a leaf */
-			/* Patricia parent: the branch point with the nearer neighbour, if deeper. */
-			target = RTE_MAX(target, agg_rec_lcp(&rec[i - 1], r));
-			if (i + 1 < n)
-				target = RTE_MAX(target, agg_rec_lcp(r, &rec[i + 1]));
+			if (i + 1 < n && lcp_next == len)
+				continue; /* contains the next node: not a leaf */
+			/* Patricia parent: the branch point with the nearer neighbour. */
+			target = RTE_MAX(target, RTE_MAX(lcp_prev, lcp_next));
 		}
 		agg_mask(&hi, &lo, target);
 		c = &cand[ncand++];
@@ -632,22 +712,21 @@ agg_reclaim_pass(struct safem_aggtree *t, bool to_parent)
 	 * working set of 2k first lets those rounds scan it instead of all
 	 * candidates; if it runs out, the rounds go on over the rest.
 	 */
-	while (t->used - freed > t->reclaim_goal && first < ncand) {
-		uint32_t need = t->used - freed - t->reclaim_goal;
-		uint32_t window = RTE_MIN(ncand - first, 2 * need);
+	while (t->used > t->reclaim_goal && first < ncand) {
+		uint32_t window = RTE_MIN(ncand - first, 2 * (t->used - t->reclaim_goal));
 
 		agg_select_smallest(cand + first, ncand - first, window);
-		while (need > 0 && window > 0) {
-			uint32_t k = RTE_MIN(need, window);
+		while (t->used > t->reclaim_goal && window > 0) {
+			uint32_t k = RTE_MIN(t->used - t->reclaim_goal, window);
 
 			agg_select_smallest(cand + first, window, k);
 			freed += agg_fold_batch(t, cand + first, k, to_parent);
 			first += k;
 			window -= k;
-			need = t->used - freed > t->reclaim_goal ? t->used - freed - t->reclaim_goal : 0;
 		}
 	}
-	agg_compact(t);
+	t->free_cursor = 0;
+	t->layout_gen++;
 	return freed;
 }
 
@@ -682,6 +761,7 @@ agg_add(struct safem_aggtree *t, uint64_t hi, uint64_t lo, unsigned int len,
 {
 	uint32_t hash = agg_hash(hi, lo, len), pos = 0, found;
 
+	t->version++;
 	agg_counters_add(&t->totals, c);
 	for (;;) {
 		found = agg_find(t, hi, lo, len, hash, &pos);
@@ -732,10 +812,11 @@ safem_aggtree_merge(struct safem_aggtree *dst, const struct safem_aggtree *src)
 
 	if (dst == src)
 		return -EINVAL;
-	for (i = 0; i < src->used; i++) {
+	for (i = 0; i < src->top; i++) {
 		const struct agg_node *n = &src->nodes[i];
 
-		agg_add(dst, n->hi, n->lo, n->len, &n->c);
+		if (!n->dead)
+			agg_add(dst, n->hi, n->lo, n->len, &n->c);
 	}
 	dst->stats.adds += src->used;
 	dst->stats.inherited_folds += src->stats.folds + src->stats.inherited_folds;
@@ -784,12 +865,15 @@ agg_free_memory(struct safem_aggtree *t)
 		free(t->scratch->rec[1]);
 		free(t->scratch);
 	}
+	free(t->free_bits);
 	free(t->table);
 	free(t->nodes);
 	free(t);
 }
 
-static int __rte_format_printf(1, 2)
+static int agg_params_invalid(const char *fmt, ...) __rte_format_printf(1, 2);
+
+static int
 agg_params_invalid(const char *fmt, ...)
 {
 	va_list ap;
@@ -847,7 +931,8 @@ safem_aggtree_create(const struct safem_aggtree_params *params)
 	t->nodes = agg_alloc(t->node_bytes);
 	t->table = agg_alloc(t->table_bytes);
 	t->scratch = agg_alloc(sizeof(*t->scratch));
-	if (t->nodes == NULL || t->table == NULL || t->scratch == NULL)
+	t->free_bits = agg_alloc((params->max_nodes + 63) / 64 * sizeof(uint64_t));
+	if (t->nodes == NULL || t->table == NULL || t->scratch == NULL || t->free_bits == NULL)
 		goto nomem;
 	t->scratch->rec[0] = agg_alloc(t->rec_bytes);
 	t->scratch->rec[1] = agg_alloc(t->rec_bytes);
@@ -876,10 +961,15 @@ safem_aggtree_reset(struct safem_aggtree *t)
 	static const struct safem_agg_counters zero;
 	uint32_t i, pos = 0, hash;
 
-	/* Clearing only the used slots is O(used): no entry needs to move when all go. */
-	for (i = 0; i < t->used; i++)
-		t->table[t->nodes[i].slot].node = 0;
+	/* Clearing only the used slots is O(nodes): no entry needs to move when all go. */
+	for (i = 0; i < t->top; i++)
+		if (!t->nodes[i].dead)
+			t->table[t->nodes[i].slot].node = 0;
+	memset(t->free_bits, 0, (t->max_nodes + 63) / 64 * sizeof(uint64_t));
 	t->used = 0;
+	t->top = 0;
+	t->free_count = 0;
+	t->free_cursor = 0;
 	t->layout_gen++;
 	memset(&t->totals, 0, sizeof(t->totals));
 	memset(&t->stats, 0, sizeof(t->stats));
@@ -915,11 +1005,12 @@ safem_aggtree_walk(const struct safem_aggtree *t, safem_aggtree_node_fn fn, void
 {
 	uint32_t i;
 
-	for (i = 0; i < t->used; i++) {
+	for (i = 0; i < t->top; i++) {
 		const struct agg_node *n = &t->nodes[i];
 		struct safem_agg_prefix p = {{n->hi, n->lo}, n->len};
 
-		fn(&p, &n->c, ctx);
+		if (!n->dead)
+			fn(&p, &n->c, ctx);
 	}
 }
 
@@ -958,12 +1049,12 @@ struct agg_prune_walk {
 };
 
 static inline void
-agg_frame_from_rec(struct agg_frame *f, const struct safem_aggtree *t, const struct agg_rec *r)
+agg_frame_from_rec(struct agg_frame *f, const struct agg_rec *r, const struct safem_agg_counters *c)
 {
 	f->hi = r->hi;
 	f->lo = r->lo;
 	f->len = (uint8_t)agg_rec_len(r);
-	f->acc = t->nodes[r->node].c;
+	f->acc = *c;
 }
 
 /* SAFEM's alpha rule: keep a node holding >= alpha of the total, else fold it into its parent. */
@@ -991,12 +1082,13 @@ static void
 agg_prune_walk(struct agg_prune_walk *w)
 {
 	const struct safem_aggtree *t = w->t;
-	const struct agg_rec *rec = agg_sorted(t);
+	const struct safem_agg_counters *cnt;
+	const struct agg_rec *rec = agg_sorted_counters(t, &cnt);
 	struct agg_frame stack[AGG_MAX_DEPTH + 1];
 	uint32_t depth = 0, i;
 
 	assert(t->used > 0 && agg_rec_len(&rec[0]) == 0); /* ::/0 is always a node */
-	agg_frame_from_rec(&stack[depth++], t, &rec[0]);
+	agg_frame_from_rec(&stack[depth++], &rec[0], &cnt[0]);
 	for (i = 1; i < t->used; i++) {
 		unsigned int l = agg_rec_lcp(&rec[i - 1], &rec[i]);
 
@@ -1015,7 +1107,7 @@ agg_prune_walk(struct agg_prune_walk *w)
 			}
 			agg_prune_decide(w, &f, &stack[depth - 1]);
 		}
-		agg_frame_from_rec(&stack[depth++], t, &rec[i]);
+		agg_frame_from_rec(&stack[depth++], &rec[i], &cnt[i]);
 	}
 	while (depth > 1) {
 		struct agg_frame f = stack[--depth];
@@ -1120,7 +1212,8 @@ static void
 agg_chain_depths(const struct safem_aggtree *t, enum safem_agg_metric m, unsigned int *d_all,
 		 unsigned int *d_prefix)
 {
-	const struct agg_rec *rec = agg_sorted(t);
+	const struct safem_agg_counters *cnt;
+	const struct agg_rec *rec = agg_sorted_counters(t, &cnt);
 	uint32_t stack[AGG_MAX_DEPTH + 1];
 	unsigned int cum_all[AGG_MAX_DEPTH + 1], cum_prefix[AGG_MAX_DEPTH + 1];
 	uint32_t depth = 0, i;
@@ -1129,7 +1222,7 @@ agg_chain_depths(const struct safem_aggtree *t, enum safem_agg_metric m, unsigne
 	*d_prefix = 0;
 	for (i = 0; i < t->used; i++) {
 		const struct agg_rec *r = &rec[i];
-		bool mass = safem_agg_counters_metric(&t->nodes[r->node].c, m) != 0;
+		bool mass = safem_agg_counters_metric(&cnt[i], m) != 0;
 		unsigned int above_all = 0, above_prefix = 0;
 
 		while (depth > 0 && !agg_rec_contains(&rec[stack[depth - 1]], r))
@@ -1153,6 +1246,7 @@ safem_aggtree_entropy(const struct safem_aggtree *t, enum safem_agg_metric m, do
 	struct agg_entropy_ctx e;
 	struct agg_prune_walk w;
 	double ln_base, node_nats = 0.0, q = 0.0, spread_bits = 0.0;
+	const struct safem_agg_counters *cnt;
 	const struct agg_rec *rec;
 	uint32_t i;
 
@@ -1178,19 +1272,19 @@ safem_aggtree_entropy(const struct safem_aggtree *t, enum safem_agg_metric m, do
 	 * In (address, len) order, not storage order: the sum then does not
 	 * depend on the insertion history, so merged trees give the same bits.
 	 */
-	rec = agg_sorted(t);
+	rec = agg_sorted_counters(t, &cnt);
 	for (i = 0; i < t->used; i++) {
-		const struct agg_node *n = &t->nodes[rec[i].node];
-		uint64_t v = safem_agg_counters_metric(&n->c, m);
+		uint64_t v = safem_agg_counters_metric(&cnt[i], m);
+		unsigned int len = agg_rec_len(&rec[i]);
 		double p;
 
 		if (v == 0)
 			continue;
 		p = (double)v / e.total;
 		node_nats -= p * log(p);
-		if (n->len < 128) {
+		if (len < 128) {
 			q += p;
-			spread_bits += p * (128 - n->len);
+			spread_bits += p * (128 - len);
 		}
 	}
 	out->nodes = node_nats / ln_base;
@@ -1205,7 +1299,8 @@ safem_aggtree_entropy(const struct safem_aggtree *t, enum safem_agg_metric m, do
 		if (q1 < 1.0)
 			h_q = -q1 * log(q1) - (1.0 - q1) * log(1.0 - q1);
 		/* H(node | address), bounded two ways (see the header). */
-		ambiguity = RTE_MIN(log((double)d_all), h_q + q1 * log((double)RTE_MAX(d_prefix, 1u)));
+		ambiguity =
+			RTE_MIN(log((double)d_all), h_q + q1 * log((double)RTE_MAX(d_prefix, 1u)));
 		out->nodes_lower_bound = RTE_MAX(out->nodes - ambiguity / ln_base, 0.0);
 	}
 	return 0;

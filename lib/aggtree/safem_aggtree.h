@@ -158,9 +158,9 @@ int safem_agg_prefix_parse(const char *s, struct safem_agg_prefix *out);
 
 /** Tree counters, one list for fields and names (STYLE.md rule 13). */
 #define SAFEM_AGGTREE_COUNTERS(X)                                                                  \
-	X(adds)            /* add() and add_prefix() calls, including those of merge and read */ \
-	X(folds)           /* nodes folded into a parent by Aguri reclaim */                   \
-	X(reclaims)        /* reclaim runs (each frees reclaim_percent of max_nodes) */        \
+	X(adds)		   /* add() and add_prefix() calls, including those of merge and read */   \
+	X(folds)	   /* nodes folded into a parent by Aguri reclaim */                       \
+	X(reclaims)	   /* reclaim runs (each frees reclaim_percent of max_nodes) */            \
 	X(inherited_folds) /* folds reported by trees merged or files read into this one */
 
 struct safem_aggtree_stats {
@@ -178,8 +178,8 @@ struct safem_aggtree_stats {
 #define SAFEM_AGGTREE_RECLAIM_PERCENT 25
 
 struct safem_aggtree_params {
-	const char *name;       /**< for messages only */
-	uint32_t max_nodes;     /**< node bound, SAFEM_AGGTREE_MIN_NODES..SAFEM_AGGTREE_MAX_NODES */
+	const char *name;   /**< for messages only */
+	uint32_t max_nodes; /**< node bound, SAFEM_AGGTREE_MIN_NODES..SAFEM_AGGTREE_MAX_NODES */
 	/**
 	 * Share of max_nodes a reclaim frees, 1..50; 0 means
 	 * SAFEM_AGGTREE_RECLAIM_PERCENT. Larger amortises the reclaim better
@@ -276,8 +276,7 @@ struct safem_agg_node_out {
  *         out holds nothing usable).
  */
 int safem_aggtree_prune(const struct safem_aggtree *t, enum safem_agg_metric m, double alpha,
-			struct safem_agg_node_out *out, unsigned int max_out,
-			unsigned int *n_out);
+			struct safem_agg_node_out *out, unsigned int max_out, unsigned int *n_out);
 
 /**
  * Entropies of one profile (tree x metric).
@@ -311,12 +310,12 @@ int safem_aggtree_prune(const struct safem_aggtree *t, enum safem_agg_metric m, 
  *    own node.
  */
 struct safem_agg_entropy {
-	double aggregated;            /**< SAFEM eq. 1 over the pruned view */
+	double aggregated;	      /**< SAFEM eq. 1 over the pruned view */
 	double aggregated_normalised; /**< in [0, 1] */
-	double nodes;                 /**< Shannon entropy of the node distribution */
+	double nodes;		      /**< Shannon entropy of the node distribution */
 	double nodes_error_bound;     /**< per-address entropy <= nodes + this */
 	double nodes_lower_bound;     /**< per-address entropy >= this */
-	bool exact;                   /**< nodes is the exact per-address entropy */
+	bool exact;		      /**< nodes is the exact per-address entropy */
 	unsigned int pruned_nodes;    /**< kept nodes with volume in the metric */
 };
 

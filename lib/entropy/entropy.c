@@ -66,7 +66,8 @@ safem_entropy_acc_add(struct safem_entropy_acc *acc, double share, unsigned int 
 	 */
 	if (bits > acc->support_max_bits) {
 		if (acc->support_max_bits >= 0)
-			acc->support_scaled = ldexp(acc->support_scaled, acc->support_max_bits - bits);
+			acc->support_scaled =
+				ldexp(acc->support_scaled, acc->support_max_bits - bits);
 		acc->support_max_bits = bits;
 	}
 	acc->support_scaled += ldexp(1.0, bits - acc->support_max_bits);
@@ -124,8 +125,7 @@ entropy_acc_arrays(struct safem_entropy_acc *acc, const double *shares, const ui
 }
 
 double
-safem_entropy_aggregated(const double *shares, const uint8_t *host_bits, size_t n,
-			 double log_base)
+safem_entropy_aggregated(const double *shares, const uint8_t *host_bits, size_t n, double log_base)
 {
 	struct safem_entropy_acc acc;
 

@@ -64,8 +64,8 @@ double safem_entropy_aggregated(const double *shares, const uint8_t *host_bits, 
  * positive share at all, gives 0. The result is clamped to [0, 1] against
  * rounding.
  */
-double safem_entropy_aggregated_normalised(const double *shares, const uint8_t *host_bits,
-					   size_t n, double log_base);
+double safem_entropy_aggregated_normalised(const double *shares, const uint8_t *host_bits, size_t n,
+					   double log_base);
 
 /**
  * Streaming form of the aggregated entropy, for callers that produce the

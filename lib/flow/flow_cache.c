@@ -244,7 +244,7 @@ safem_flow_cache_create(const struct safem_flow_cache_params *params)
 	 * DPDK memory when it is hugepage-backed (and NUMA-placed). Without
 	 * hugepages (--no-huge, unit tests without EAL) rte_malloc hands out
 	 * 4 KB pages; transparent huge pages from the heap are then the better
-	 * table: measured 7.2 -> see docs/performance.md for 1M flows.
+	 * table: see docs/performance.md (1M flows: THP roughly 1.5x the 4 KB-page table).
 	 * rte_lcore_count() is 0 until rte_eal_init().
 	 */
 	if (rte_lcore_count() > 0 && rte_eal_has_hugepages()) {

@@ -306,6 +306,16 @@ tree_hosts(const struct safem_aggtree *t)
 	return n;
 }
 
+/* Folds anywhere upstream: this tree's own and those of the trees merged into it
+ * (per-worker panes, other probes' files). */
+static uint64_t
+tree_folds(const struct safem_aggtree *t)
+{
+	const struct safem_aggtree_stats *st = safem_aggtree_stats(t);
+
+	return st->folds + st->inherited_folds;
+}
+
 static int
 json_prefixes(FILE *f, double alpha, struct safem_aggtree *tree, unsigned int dir,
 	      enum safem_agg_metric m, bool *first)
@@ -353,10 +363,8 @@ window_write_body(FILE *f, double alpha, double log_base, uint64_t start_ms, uin
 		", \"distinct_sources\": %u, \"distinct_destinations\": %u, \"distinct_exact\": %s",
 		start_ms, end_ms, counts->packets, counts->bytes, counts->flows,
 		tree_hosts(tree[PROFILE_SRC]), tree_hosts(tree[PROFILE_DST]),
-		safem_aggtree_folds(tree[PROFILE_SRC]) == 0 &&
-				safem_aggtree_folds(tree[PROFILE_DST]) == 0
-			? "true"
-			: "false");
+		tree_folds(tree[PROFILE_SRC]) == 0 && tree_folds(tree[PROFILE_DST]) == 0 ? "true"
+											    : "false");
 	fprintf(f, ", \"entropy\": {");
 	first = true;
 	for (d = 0; d < 2; d++)
@@ -369,7 +377,7 @@ window_write_body(FILE *f, double alpha, double log_base, uint64_t start_ms, uin
 	fprintf(f, "}, \"trees\": {");
 	for (d = 0; d < 2; d++)
 		fprintf(f, "%s\"%s\": {\"nodes\": %u, \"folds\": %" PRIu64 "}", d ? ", " : "",
-			profile_dir[d], safem_aggtree_nodes(tree[d]), safem_aggtree_folds(tree[d]));
+			profile_dir[d], safem_aggtree_nodes(tree[d]), tree_folds(tree[d]));
 	fprintf(f, "}, \"prefixes\": {");
 	first = true;
 	for (d = 0; d < 2; d++)
@@ -476,6 +484,18 @@ safem_window_read_trees(const char *path, uint64_t *start_ms, uint64_t *end_ms,
 		ret = safem_aggtree_read_binary(trees[PROFILE_SRC], f);
 	if (ret == 0)
 		ret = safem_aggtree_read_binary(trees[PROFILE_DST], f);
+	/* The header has no checksum of its own: its volumes must be the trees'. */
+	if (ret == 0) {
+		struct safem_agg_counters src, dst;
+
+		safem_aggtree_totals(trees[PROFILE_SRC], &src);
+		safem_aggtree_totals(trees[PROFILE_DST], &dst);
+		if (src.packets != h.packets || src.bytes != h.bytes || src.flows != h.flows ||
+		    dst.packets != h.packets || dst.bytes != h.bytes || dst.flows != h.flows)
+			ret = -EINVAL;
+	}
+	if (ret == 0 && fgetc(f) != EOF)
+		ret = -EINVAL; /* trailing bytes: not one window file */
 	fclose(f);
 	if (ret != 0)
 		return ret;

@@ -4,7 +4,7 @@
 What is here:
   - locating the probe binary, the source tree and scripts/gen-capture;
   - run_probe(): one run of the real binary with the EAL arguments of
-    docs/CONTRACTS-dev.md, outputs in a private temporary directory;
+    docs/configuration.md, outputs in a private temporary directory;
   - a pcap/pcapng reader and a reference frame parser written from the
     contract (independently of scripts/gen-capture, so each checks the other);
   - a reference flow expiry model (deadline semantics of lib/flow/safem_flow.h)
@@ -148,7 +148,7 @@ _run_counter = itertools.count()
 
 
 def eal_args(pcaps, workers, prefix, vdev_opts=""):
-    """EAL arguments of docs/CONTRACTS-dev.md for `workers` worker lcores."""
+    """EAL arguments of docs/configuration.md for `workers` worker lcores."""
     args = ["--no-huge", "--no-pci", "-m", "1024", "--file-prefix=%s" % prefix]
     if workers == 1:
         args += ["-l", "0-1"]
@@ -405,7 +405,7 @@ def stat(stats, *path):
 
 
 def assert_conservation(tc, run):
-    """Invariants of docs/CONTRACTS-dev.md plus flow/record bookkeeping."""
+    """Invariants of docs/configuration.md plus flow/record bookkeeping."""
     s, rows = run.stats, run.rows
     ctx = "\nstats: %s" % json.dumps({k: s.get(k) for k in (
         "rx_packets", "rx_bytes", "parsed_packets", "parsed_bytes", "non_ip",

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
-"""Usage and configuration errors (docs/CONTRACTS-dev.md, "Binary" and options).
+"""Usage and configuration errors (docs/configuration.md, "Binary" and options).
 
 Bad usage or config exits 2 with a message naming the option (and FILE:LINE
 for INI files); --help exits 0 listing every option with its default;

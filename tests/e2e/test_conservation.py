@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
-"""Conservation invariants of docs/CONTRACTS-dev.md on generated captures.
+"""Conservation invariants of docs/formats.md on generated captures.
 
 rx_packets == parsed_packets + non_ip + parse_errors_total, sum of CSV
 packets/bytes == parsed_packets/parsed_bytes, one CSV row per expired flow

@@ -85,7 +85,7 @@ class Profiles(unittest.TestCase):
 
 
 class ProbeCheckConfig(unittest.TestCase):
-    """Needs safem-probe --check-config (docs/CONTRACTS-dev.md)."""
+    """Needs safem-probe --check-config (docs/configuration.md)."""
 
     def check_config(self, *args):
         return run([PROBE, "--", *args, "--check-config"])

@@ -375,8 +375,9 @@ ref_prune(const struct ref_node *nodes, size_t n, enum safem_agg_metric m, doubl
 			uint64_t v = metric(&level[i].c, m);
 
 			if (is_root(&level[i].p) || (v > 0 && (double)v >= alpha * t)) {
-				if (level[i].p.len == SAFEM_AGG_V4_ROOT_LEN && level[i].c.bytes == 0 &&
-				    level[i].c.packets == 0 && level[i].c.flows == 0)
+				if (level[i].p.len == SAFEM_AGG_V4_ROOT_LEN &&
+				    level[i].c.bytes == 0 && level[i].c.packets == 0 &&
+				    level[i].c.flows == 0)
 					continue; /* an empty IPv4 root is left out */
 				out[nout].prefix = level[i].p;
 				out[nout].counters = level[i].c;
@@ -439,9 +440,18 @@ format_is(const char *in, const char *expected)
 static void
 test_prefix_format_parse(void **state)
 {
-	static const char *const bad[] = {"", "junk", "10.1.2.1/24", "10.0.0.0/33", "10.0.0.0/",
-					  "10.0.0.0/0x", "10.0.0.0/-1", "2001:db8::/129",
-					  "2001:db8::1/64", "10.0.0/8", "/8", "10.0.0.0/0008"};
+	static const char *const bad[] = {"",
+					  "junk",
+					  "10.1.2.1/24",
+					  "10.0.0.0/33",
+					  "10.0.0.0/",
+					  "10.0.0.0/0x",
+					  "10.0.0.0/-1",
+					  "2001:db8::/129",
+					  "2001:db8::1/64",
+					  "10.0.0/8",
+					  "/8",
+					  "10.0.0.0/0008"};
 	const uint8_t key_v4[16] = {192, 0, 2, 1, 9, 9, 9, 9}; /* bytes 4.. are ignored for v4 */
 	const uint8_t key_v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
 	struct safem_agg_prefix p;
@@ -645,9 +655,13 @@ test_prune_paper_example(void **state)
 	assert_int_equal(prefix_cmp(&out[0].prefix, &(struct safem_agg_prefix){{0, 0}, 0}), 0);
 	assert_int_equal(out[0].counters.packets, 0);
 	/* 192.0.2.1 (30 < 40) ends in the IPv4 root, never in ::/0. */
-	assert_int_equal(prefix_cmp(&out[1].prefix, &(struct safem_agg_prefix){prefix("0.0.0.0/0").addr, 96}), 0);
+	assert_int_equal(prefix_cmp(&out[1].prefix,
+				    &(struct safem_agg_prefix){prefix("0.0.0.0/0").addr, 96}),
+			 0);
 	assert_int_equal(out[1].counters.packets, 30);
-	assert_int_equal(prefix_cmp(&out[2].prefix, &(struct safem_agg_prefix){prefix("10.1.2.0/24").addr, 120}), 0);
+	assert_int_equal(prefix_cmp(&out[2].prefix,
+				    &(struct safem_agg_prefix){prefix("10.1.2.0/24").addr, 120}),
+			 0);
 	assert_int_equal(out[2].counters.packets, 64);
 	assert_int_equal(out[2].counters.flows, 64);
 	assert_true(out[2].share == 64.0 / 400.0);
@@ -662,8 +676,8 @@ test_prune_paper_example(void **state)
 	    0.265 * -log2(0.265);
 	assert_true(fabs(e.aggregated - h) < 1e-12);
 	assert_int_equal(e.pruned_nodes, 4);
-	assert_true(fabs(e.aggregated_normalised -
-			 h / log2(ldexp(1.0, 32) + 256.0 + 1.0 + 1.0)) < 1e-12);
+	assert_true(fabs(e.aggregated_normalised - h / log2(ldexp(1.0, 32) + 256.0 + 1.0 + 1.0)) <
+		    1e-12);
 	assert_true(e.exact);
 
 	/* At the boundary: alpha x T == 64 keeps the /24, a hair more folds it. */
@@ -711,7 +725,8 @@ test_prune_args_and_const(void **state)
 	assert_true(need > 3);
 	assert_int_equal(safem_aggtree_prune(t, SAFEM_AGG_BYTES, 0.0, out, need - 1, &n), -ENOSPC);
 	assert_int_equal(n, need);
-	/* The residual counters of a pruned view add up to the totals; alpha > 0 bounds its size. */
+	/* The residual counters of a pruned view add up to the totals; alpha > 0 bounds its size.
+	 */
 	assert_int_equal(safem_aggtree_prune(t, SAFEM_AGG_BYTES, 0.02, out, 2048, &n), 0);
 	assert_true(n <= 50 + 2);
 	{
@@ -903,7 +918,8 @@ check_flood(bool mixed)
 		struct safem_agg_addr a = v4_u32(scatter32(i));
 
 		if ((a.lo >> 8) == (heavy_addr[0].lo >> 8))
-			a = v4_u32(scatter32(i) ^ 0x80000000u); /* keep 10.0.0.0/24 to the heavies */
+			a = v4_u32(scatter32(i) ^
+				   0x80000000u); /* keep 10.0.0.0/24 to the heavies */
 		if (mixed && (i & 1)) {
 			a.hi = UINT64_C(0x20010db800000000) | (rng_next(&s) & 0xffffffff);
 			a.lo = rng_next(&s);
@@ -948,7 +964,8 @@ check_flood(bool mixed)
 		bool found = false;
 
 		for (j = 0; j < n; j++)
-			found |= out[j].prefix.len == 128 && out[j].prefix.addr.lo == heavy_addr[k].lo;
+			found |= out[j].prefix.len == 128 &&
+				 out[j].prefix.addr.lo == heavy_addr[k].lo;
 		assert_true(found);
 	}
 
@@ -996,13 +1013,13 @@ test_reclaim_hand_example(void **state)
 	static const struct {
 		const char *addr;
 		uint64_t bytes;
-	} hosts[] = {{"10.0.0.1", 1000}, {"10.0.0.2", 1},    {"10.0.0.3", 2},
+	} hosts[] = {{"10.0.0.1", 1000},   {"10.0.0.2", 1},    {"10.0.0.3", 2},
 		     {"172.16.0.1", 1000}, {"192.168.1.2", 3}, {"192.168.1.3", 4}};
 	static const struct {
 		const char *prefix;
 		uint64_t bytes;
-	} expect[] = {{"::/0", 0},          {"0.0.0.0/0", 0},        {"10.0.0.1", 1000},
-		      {"10.0.0.2/31", 3},   {"172.16.0.1", 1000},   {"192.168.1.2/31", 7},
+	} expect[] = {{"::/0", 0},	   {"0.0.0.0/0", 0},	 {"10.0.0.1", 1000},
+		      {"10.0.0.2/31", 3},  {"172.16.0.1", 1000}, {"192.168.1.2/31", 7},
 		      {"203.0.113.9", 500}};
 	struct safem_aggtree *t = tree_new(8);
 	struct safem_agg_counters c;
@@ -1033,12 +1050,52 @@ test_reclaim_hand_example(void **state)
 	safem_aggtree_free(t);
 }
 
+/*
+ * A reclaim whose normal pass frees nothing: the prefixes ::/8 ... ::/80 all
+ * contain the IPv4 root, so the only leaf is 2001:db8::1, and folding it
+ * creates the new branch point ::/2. The next pass folds into existing
+ * parents (a folded parent's children wait for the next pass): totals stay
+ * exact and the bound holds.
+ */
+static void
+test_reclaim_fallback(void **state)
+{
+	static const char *const chain[] = {"::/8", "::/16", "::/32", "::/64", "::/80"};
+	struct safem_aggtree *t = tree_new(8);
+	struct safem_agg_counters sum = {0, 0, 0}, c;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 5; i++) {
+		struct safem_agg_prefix p = prefix(chain[i]);
+
+		c = (struct safem_agg_counters){5 - i, 5 - i, 0}; /* ::/8 least significant */
+		safem_aggtree_add_prefix(t, &p, &c);
+		counters_add(&sum, &c);
+	}
+	c = (struct safem_agg_counters){100, 100, 0};
+	add_host(t, "2001:db8::1", &c);
+	counters_add(&sum, &c);
+	assert_int_equal(safem_aggtree_nodes(t), 8);
+	add_host(t, "2001:db8::2", &c);
+	counters_add(&sum, &c);
+	assert_true(safem_aggtree_nodes(t) <= 8);
+	assert_int_equal(safem_aggtree_stats(t)->reclaims, 1);
+	assert_conserved(t, &sum);
+	assert_int_equal(
+		safem_aggtree_lookup(t, &(struct safem_agg_prefix){prefix("2001:db8::2").addr, 128},
+				     &c),
+		0);
+	assert_int_equal(c.bytes, 100);
+	safem_aggtree_free(t);
+}
+
 /* A small tree under many distinct sources: every add keeps the bound. */
 static void
 test_folds_counted(void **state)
 {
-	struct safem_aggtree_params params = {.name = "small", .max_nodes = 16,
-					      .reclaim_percent = 50};
+	struct safem_aggtree_params params = {
+		.name = "small", .max_nodes = 16, .reclaim_percent = 50};
 	struct safem_aggtree *t = safem_aggtree_create(&params);
 	struct input *in = gen_inputs(60, FAM_MIXED, 2000);
 	struct safem_agg_counters sum = {0, 0, 0};
@@ -1354,19 +1411,18 @@ test_json(void **state)
 	(void)state;
 	add_host(t, "2001:db8::1", &c);
 	add_host(t, "10.1.2.3", &c);
-	safem_aggtree_add_prefix(t, &(struct safem_agg_prefix){prefix("10.0.0.0/8").addr, 104},
-				 &c);
+	safem_aggtree_add_prefix(t, &(struct safem_agg_prefix){prefix("10.0.0.0/8").addr, 104}, &c);
 	f = open_memstream(&buf, &size);
 	assert_int_equal(safem_aggtree_write_json(t, f), 0);
 	fclose(f);
-	assert_string_equal(buf,
-			    "[\n"
-			    "{\"prefix\":\"::/0\",\"bytes\":0,\"packets\":0,\"flows\":0},\n"
-			    "{\"prefix\":\"0.0.0.0/0\",\"bytes\":0,\"packets\":0,\"flows\":0},\n"
-			    "{\"prefix\":\"10.0.0.0/8\",\"bytes\":1500,\"packets\":3,\"flows\":1},\n"
-			    "{\"prefix\":\"10.1.2.3/32\",\"bytes\":1500,\"packets\":3,\"flows\":1},\n"
-			    "{\"prefix\":\"2001:db8::1/128\",\"bytes\":1500,\"packets\":3,\"flows\":1}\n"
-			    "]\n");
+	assert_string_equal(
+		buf, "[\n"
+		     "{\"prefix\":\"::/0\",\"bytes\":0,\"packets\":0,\"flows\":0},\n"
+		     "{\"prefix\":\"0.0.0.0/0\",\"bytes\":0,\"packets\":0,\"flows\":0},\n"
+		     "{\"prefix\":\"10.0.0.0/8\",\"bytes\":1500,\"packets\":3,\"flows\":1},\n"
+		     "{\"prefix\":\"10.1.2.3/32\",\"bytes\":1500,\"packets\":3,\"flows\":1},\n"
+		     "{\"prefix\":\"2001:db8::1/128\",\"bytes\":1500,\"packets\":3,\"flows\":1}\n"
+		     "]\n");
 	free(buf);
 	safem_aggtree_free(t);
 }
@@ -1489,6 +1545,7 @@ main(void)
 		cmocka_unit_test(test_flood_bound_v4),
 		cmocka_unit_test(test_flood_bound_mixed),
 		cmocka_unit_test(test_reclaim_hand_example),
+		cmocka_unit_test(test_reclaim_fallback),
 		cmocka_unit_test(test_folds_counted),
 		cmocka_unit_test(test_entropy_exact),
 		cmocka_unit_test(test_add_prefix_masks),

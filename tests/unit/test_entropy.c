@@ -39,7 +39,8 @@ test_shannon_uniform(void **state)
 			counts[i] = 42;
 		assert_close(safem_entropy_shannon(counts, sizes[k], 2.0), log2((double)sizes[k]));
 		assert_close(safem_entropy_shannon(counts, sizes[k], M_E), log((double)sizes[k]));
-		assert_close(safem_entropy_shannon(counts, sizes[k], 10.0), log10((double)sizes[k]));
+		assert_close(safem_entropy_shannon(counts, sizes[k], 10.0),
+			     log10((double)sizes[k]));
 	}
 }
 
@@ -125,8 +126,8 @@ test_aggregated_equals_explicit_spread(void **state)
 		counts[n++] = 3; /* 0.3 x 160 / 16 */
 	for (i = 0; i < 4; i++)
 		counts[n++] = 8; /* 0.2 x 160 / 4 */
-	counts[n++] = 64;        /* 0.4 x 160 */
-	counts[n++] = 16;        /* 0.1 x 160 */
+	counts[n++] = 64;	 /* 0.4 x 160 */
+	counts[n++] = 16;	 /* 0.1 x 160 */
 	assert_close(safem_entropy_aggregated(shares, bits, 4, 2.0),
 		     safem_entropy_shannon(counts, n, 2.0));
 	assert_close(safem_entropy_aggregated(shares, bits, 4, 3.0),
