@@ -21,6 +21,7 @@
 #include <rte_mbuf_dyn.h>
 
 #include "safem_flowcsv.h"
+#include "safem_ipfix.h"
 #include "safem_window.h"
 
 #include "probe_options.h"
@@ -39,6 +40,9 @@
 #define MAX_EAL_ARGS 128
 /* Window panes per worker in flight to the analysis lcore. */
 #define WINDOW_PANE_BUFFERS 4
+/* IPFIX collectors per probe, and how often a half-full message leaves. */
+#define MAX_IPFIX_COLLECTORS 4
+#define IPFIX_FLUSH_INTERVAL_MS 500
 
 /* Set from the signal handler; the main loop turns it into shared.stop. The
  * handlers go in before EAL starts, so a signal during start-up still ends
@@ -53,6 +57,9 @@ on_signal(int signum __rte_unused)
 
 struct output_sinks {
 	struct safem_flowcsv *flows;
+	struct safem_ipfix_exporter *ipfix[MAX_IPFIX_COLLECTORS];
+	char ipfix_target[MAX_IPFIX_COLLECTORS][SAFEM_OPT_STRING_MAX];
+	unsigned int ipfix_count;
 	struct safem_window_analysis *windows;
 	FILE *windows_file;
 	char windows_tmp[SAFEM_OPT_STRING_MAX + 8];
@@ -75,6 +82,15 @@ consume_records(unsigned int producer __rte_unused, const struct safem_flow_reco
 		if (ret != 0 && sinks->windows_error == 0)
 			sinks->windows_error = ret;
 		return;
+	}
+	if (sinks->ipfix_count != 0) {
+		uint32_t now_s = (uint32_t)time(NULL);
+		unsigned int c;
+
+		/* Drops (collector slow or away) are counted by the exporter. */
+		for (c = 0; c < sinks->ipfix_count; c++)
+			for (i = 0; i < count; i++)
+				safem_ipfix_exporter_add(sinks->ipfix[c], &records[i], now_s);
 	}
 	if (sinks->flows == NULL || sinks->write_error != 0)
 		return;
@@ -249,6 +265,50 @@ free_workers(struct probe_shared *s)
 	free(s->workers);
 }
 
+/* One exporter per --ipfix target ("HOST:PORT[,proto=udp|tcp]", space-separated). */
+static int
+open_ipfix(const struct probe_config *cfg, struct output_sinks *sinks, char *err, size_t errlen)
+{
+	char list[SAFEM_OPT_STRING_MAX], *tok, *save = NULL;
+
+	snprintf(list, sizeof(list), "%s", cfg->ipfix);
+	for (tok = strtok_r(list, " \t", &save); tok != NULL; tok = strtok_r(NULL, " \t", &save)) {
+		struct safem_ipfix_params p;
+		unsigned int c = sinks->ipfix_count;
+
+		if (c == MAX_IPFIX_COLLECTORS) {
+			snprintf(err, errlen, "--ipfix: at most %d collectors",
+				 MAX_IPFIX_COLLECTORS);
+			return -EINVAL;
+		}
+		memset(&p, 0, sizeof(p));
+		if (safem_ipfix_parse_target(tok, &p) != 0) {
+			snprintf(err, errlen, "--ipfix '%.200s': %s", tok, safem_ipfix_error());
+			return -EINVAL;
+		}
+		p.observation_domain_id = (uint32_t)cfg->observation_domain;
+		p.mtu = (uint32_t)cfg->ipfix_mtu;
+		sinks->ipfix[c] = safem_ipfix_exporter_create(&p);
+		if (sinks->ipfix[c] == NULL) {
+			snprintf(err, errlen, "--ipfix '%.200s': %s", tok, safem_ipfix_error());
+			return -EINVAL;
+		}
+		snprintf(sinks->ipfix_target[c], sizeof(sinks->ipfix_target[c]), "%s", tok);
+		sinks->ipfix_count++;
+	}
+	return 0;
+}
+
+static void
+flush_ipfix(struct output_sinks *sinks)
+{
+	uint32_t now_s = (uint32_t)time(NULL);
+	unsigned int c;
+
+	for (c = 0; c < sinks->ipfix_count; c++)
+		safem_ipfix_exporter_flush(sinks->ipfix[c], now_s);
+}
+
 static bool
 all_workers_finished(const struct probe_shared *s)
 {
@@ -378,6 +438,8 @@ main(int argc, char **argv)
 			ret = -EINVAL;
 		}
 	}
+	if (ret == 0 && cfg.ipfix[0] != '\0')
+		ret = open_ipfix(&cfg, &sinks, err, sizeof(err));
 	if (ret == 0 && shared.pane_ms != 0) {
 		snprintf(sinks.windows_tmp, sizeof(sinks.windows_tmp), "%s.tmp", cfg.windows_path);
 		sinks.windows_file = fopen(sinks.windows_tmp, "w");
@@ -435,6 +497,9 @@ main(int argc, char **argv)
 	ctx.ports = &ports;
 	ctx.output = &sinks.counters;
 	ctx.windows = sinks.windows;
+	ctx.ipfix = sinks.ipfix;
+	ctx.ipfix_target = (const char(*)[SAFEM_OPT_STRING_MAX])sinks.ipfix_target;
+	ctx.ipfix_count = sinks.ipfix_count;
 	ctx.clock_name = shared.packet_clock ? "packet" : "tsc";
 	probe_stats_register_telemetry(&ctx);
 
@@ -451,7 +516,14 @@ main(int argc, char **argv)
 			rte_eal_remote_launch(probe_worker_main, shared.workers[i++], lcore);
 	}
 	start_tsc = rte_rdtsc();
+	uint64_t last_ipfix_flush_tsc = start_tsc;
 	while (!all_workers_finished(&shared)) {
+		/* A quiet link must not hold records in a half-full IPFIX message. */
+		if (sinks.ipfix_count != 0 &&
+		    rte_rdtsc() - last_ipfix_flush_tsc > IPFIX_FLUSH_INTERVAL_MS * hz / 1000) {
+			flush_ipfix(&sinks);
+			last_ipfix_flush_tsc = rte_rdtsc();
+		}
 		if (stop_signalled ||
 		    (cfg.duration_ms != 0 && rte_rdtsc() - start_tsc >= cfg.duration_ms * hz / 1000))
 			__atomic_store_n(&shared.stop, 1, __ATOMIC_RELAXED);
@@ -470,6 +542,8 @@ main(int argc, char **argv)
 				sinks.windows_error = ret;
 		}
 	}
+
+	flush_ipfix(&sinks);
 
 	status = EXIT_SUCCESS;
 	if (sinks.windows_file != NULL) {
@@ -525,6 +599,8 @@ cleanup:
 		unlink(sinks.windows_tmp);
 	}
 	safem_window_analysis_free(sinks.windows);
+	for (unsigned int c = 0; c < sinks.ipfix_count; c++)
+		safem_ipfix_exporter_free(sinks.ipfix[c]);
 	safem_handoff_free(shared.handoff);
 	free_workers(&shared);
 	probe_ports_stop(&ports);

@@ -56,6 +56,16 @@ const struct safem_opt_def probe_options[] = {
 	{"trees", "output", "trees", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(trees_dir),
 	 "with --windows: write each window's merged trees to DIR/window-START_MS.tree "
 	 "(input of safem-merge)", "DIR"},
+	{"ipfix", "output", "ipfix", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(ipfix),
+	 "export flow records as IPFIX to HOST:PORT[,proto=udp|tcp]; repeat the option (or "
+	 "separate with spaces) for up to 4 collectors",
+	 "TARGETS"},
+	{"observation-domain", "output", "observation-domain", SAFEM_OPT_UINT, "1", 0,
+	 UINT32_MAX, NULL, OPT(observation_domain), "IPFIX observation domain ID of this probe",
+	 "N"},
+	{"ipfix-mtu", "output", "ipfix-mtu", SAFEM_OPT_UINT, "1500", 576, 65535, NULL,
+	 OPT(ipfix_mtu), "path MTU towards the collectors: IPFIX messages are packed up to it",
+	 "BYTES"},
 	{"window", "window", "length", SAFEM_OPT_DURATION, "1s", 10, 24 * 3600 * 1000ull, NULL,
 	 OPT(window_ms), "window length beta (SAFEM temporal aggregation)", NULL},
 	{"slide", "window", "slide", SAFEM_OPT_DURATION, "0", 0, 24 * 3600 * 1000ull, NULL,
@@ -117,6 +127,7 @@ probe_options_parse(struct probe_config *cfg, int argc, char **argv, bool *check
 {
 	char err[1024];
 	const char *config_path = NULL;
+	char ipfix_targets[SAFEM_OPT_STRING_MAX] = "";
 	char *rest[argc + 1];
 	int nrest = 0, i;
 
@@ -141,6 +152,23 @@ probe_options_parse(struct probe_config *cfg, int argc, char **argv, bool *check
 			config_path = argv[++i];
 		} else if (strncmp(argv[i], "--config=", 9) == 0) {
 			config_path = argv[i] + 9;
+		} else if (strcmp(argv[i], "--ipfix") == 0 || strncmp(argv[i], "--ipfix=", 8) == 0) {
+			/* Repeatable: every collector given on the command line. */
+			const char *v = argv[i][7] == '=' ? argv[i] + 8 : NULL;
+
+			if (v == NULL && i + 1 >= argc) {
+				fprintf(stderr, "safem-probe: option '--ipfix' needs a value\n");
+				return -EINVAL;
+			}
+			if (v == NULL)
+				v = argv[++i];
+			if (strlen(ipfix_targets) + strlen(v) + 2 > sizeof(ipfix_targets)) {
+				fprintf(stderr, "safem-probe: --ipfix: too many collectors\n");
+				return -EINVAL;
+			}
+			if (ipfix_targets[0] != '\0')
+				strcat(ipfix_targets, " ");
+			strcat(ipfix_targets, v);
 		} else {
 			rest[nrest++] = argv[i];
 		}
@@ -155,6 +183,8 @@ probe_options_parse(struct probe_config *cfg, int argc, char **argv, bool *check
 		fprintf(stderr, "safem-probe: %s (see --help)\n", err);
 		return -EINVAL;
 	}
+	if (ipfix_targets[0] != '\0')
+		snprintf(cfg->ipfix, sizeof(cfg->ipfix), "%s", ipfix_targets);
 	if (cfg->dispatch_ring_size & (cfg->dispatch_ring_size - 1)) {
 		fprintf(stderr, "safem-probe: --dispatch-ring-size %llu: must be a power of two\n",
 			(unsigned long long)cfg->dispatch_ring_size);

@@ -29,6 +29,9 @@ struct probe_config {
 	/* [window] */
 	char windows_path[SAFEM_OPT_STRING_MAX];
 	char trees_dir[SAFEM_OPT_STRING_MAX];
+	char ipfix[SAFEM_OPT_STRING_MAX];
+	uint64_t observation_domain;
+	uint64_t ipfix_mtu;
 	uint64_t window_ms;
 	uint64_t slide_ms;
 	char alpha[SAFEM_OPT_STRING_MAX];

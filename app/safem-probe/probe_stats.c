@@ -119,6 +119,20 @@ write_json(FILE *f, const struct probe_context *ctx)
 			wt.windows, wt.packets, wt.bytes, wt.flows, (double)wt.merge_ns_max / 1e6,
 			(double)wt.close_ns_max / 1e6);
 	}
+	if (ctx->ipfix_count != 0) {
+		fprintf(f, "  \"ipfix\": [");
+		for (i = 0; i < ctx->ipfix_count; i++) {
+			const struct safem_ipfix_stats *st =
+				safem_ipfix_exporter_stats(ctx->ipfix[i]);
+
+			fprintf(f, "%s{\"collector\": \"%s\"", i ? ", " : "", ctx->ipfix_target[i]);
+#define FIELD_(name) fprintf(f, ", \"" #name "\": %" PRIu64, st->name);
+			SAFEM_IPFIX_COUNTERS(FIELD_)
+#undef FIELD_
+			fprintf(f, "}");
+		}
+		fprintf(f, "],\n");
+	}
 	fprintf(f, "  \"workers\": [");
 	for (i = 0; i < s->worker_count; i++) {
 		const struct probe_worker *w = s->workers[i];

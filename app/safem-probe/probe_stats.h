@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "safem_ipfix.h"
+#include "safem_window.h"
+
 #include "probe_port.h"
 #include "probe_worker.h"
 
@@ -29,6 +32,9 @@ struct probe_context {
 	struct probe_ports *ports;
 	struct probe_output_counters *output;
 	const struct safem_window_analysis *windows; /**< NULL: windows off */
+	struct safem_ipfix_exporter *const *ipfix;    /**< ipfix_count exporters */
+	const char (*ipfix_target)[SAFEM_OPT_STRING_MAX];
+	unsigned int ipfix_count;
 	const char *clock_name;
 };
 

@@ -2,15 +2,20 @@
 /*
  * Aguri-style spatial aggregation tree with a hard node bound.
  *
- * Storage is a dense array of nodes plus an open-addressing hash table on
- * (prefix, len) (linear probing, load <= 1/2, backward-shift deletion so no
- * tombstones accumulate). The tree structure is never stored: the hot path
- * (add) only needs the hash table, and the structure is rebuilt when needed
- * (reclaim, prune, write) by sorting the nodes by (address, len) -- in that
- * order a prefix comes right before its descendants, so one stack pass gives
- * every node's parent and the Patricia branch points. rte_hash is not used:
- * it needs EAL memory, and reclaim rekeys nodes in place, which needs the
- * table to point at our own node array.
+ * Storage is an array of nodes (folded ones are reused) plus an
+ * open-addressing hash table on (prefix, len) (linear probing, load <= 1/2,
+ * backward-shift deletion so no tombstones accumulate). The tree structure
+ * is never stored: the hot path (add) only needs the hash table, and the
+ * structure is rebuilt when needed (reclaim, prune, write) by sorting the
+ * nodes by (address, len) -- in that order a prefix comes right before its
+ * descendants, so one stack pass gives every node's parent and the Patricia
+ * branch points. rte_hash is not used: it needs EAL memory, and reclaim
+ * rekeys nodes in place, which needs the table to point at our own nodes.
+ *
+ * Flood cost (1M distinct IPv4 sources, max_nodes 262144, see the
+ * benchmark in tests/unit/test_aggtree.c): the reclaims' sorts, candidate
+ * pass and folds are most of it; each step below was kept because it
+ * measured faster.
  */
 #include <arpa/inet.h>
 #include <assert.h>
@@ -48,7 +53,7 @@ struct agg_node {
 	struct safem_agg_counters c;
 	uint32_t slot; /* its hash table slot, kept current when entries move */
 	uint8_t len;
-	uint8_t dead; /* folded away; on the free list */
+	uint8_t dead; /* folded away, free for reuse (free_bits) */
 	uint8_t reserved[2];
 };
 static_assert(sizeof(struct agg_node) == 48, "tree node layout");
@@ -71,23 +76,24 @@ static_assert(sizeof(struct agg_rec) == 24, "sort record layout");
 struct agg_leaf {
 	/*
 	 * Fold order, ascending: significance (24 bits), then 128 - target
-	 * length (8 bits), then the hash of the target (32 bits). Among equally
+	 * length (8 bits), then 24 bits of the target's hash. Among equally
 	 * significant leaves (a flood's sources) those with the deepest fold
 	 * target go first, which loses the least detail, and those with the
 	 * same target are folded together, so a new branch point takes several
-	 * leaves and frees nodes; the hash also spreads the folds over the
-	 * address space.
+	 * leaves and frees nodes; the hash spreads the folds over the address
+	 * space. What varies in a flood then fits three radix digits.
 	 */
 	uint64_t key;
-	uint32_t node;	      /* the candidate */
-	uint32_t parent_node; /* its longest existing ancestor */
+	uint32_t node; /* the candidate */
+	/* Its longest existing ancestor when folding to parents, else the target's hash. */
+	uint32_t parent_or_hash;
 };
 static_assert(sizeof(struct agg_leaf) == 16, "candidate layout");
 
 static inline unsigned int
 agg_leaf_target_len(const struct agg_leaf *c)
 {
-	return 128 - (unsigned int)((c->key >> 32) & 0xff);
+	return 128 - (unsigned int)((c->key >> 24) & 0xff);
 }
 
 static_assert(sizeof(struct agg_leaf) <= sizeof(struct agg_rec), "leaves reuse sort memory");
@@ -103,14 +109,15 @@ struct agg_scratch {
 	uint64_t counters_gen;	   /* layout_gen ... */
 	uint64_t counters_version; /* ... and version they were gathered at */
 	uint32_t hist[AGG_DIGITS][256];
+	uint32_t leaf_hist[(64 + 10) / 11][1u << 11];
 };
 
 struct safem_aggtree {
 	struct agg_node *nodes;
 	struct agg_slot *table;
 	struct agg_scratch *scratch;
-	uint32_t used;      /* live nodes */
-	uint32_t top;         /* nodes[0..top) have been handed out since the last reset */
+	uint32_t used;	      /* live nodes */
+	uint32_t top;	      /* nodes[0..top) have been handed out since the last reset */
 	uint32_t free_count;  /* folded nodes below top, for reuse */
 	uint32_t free_cursor; /* first word of free_bits that may have a bit set */
 	uint64_t *free_bits;  /* bit i: nodes[i] is folded and free */
@@ -349,8 +356,9 @@ agg_rec_digit(const struct agg_rec *r, unsigned int d)
 
 /*
  * LSD radix sort by (hi, lo, len), skipping the digits no two records differ
- * in: an IPv4-only tree sorts in 5 passes (len and 4 address bytes). Comparison
- * sorting 262144 nodes cost several times more per reclaim.
+ * in: an IPv4-only tree sorts in 5 sequential passes (len and 4 address
+ * bytes), about 2 ns per record and pass at 262144 nodes, the memory
+ * bandwidth; a comparison sort would need ~18 data-dependent compares each.
  * Returns the buffer holding the result (src or tmp).
  */
 static struct agg_rec *
@@ -413,9 +421,9 @@ agg_significance_key(double x)
  * reclaim key: the node's largest share of any metric's total (Aguri's
  * significance taken over all three counters). The records end in one of the
  * two scratch buffers; the other is free for the caller.
- * ::/0 is node 0 (created first, never folded, compaction keeps the order)
- * and sorts first: it is left out of the sort, whose address bytes would
- * otherwise all vary because of it (7 passes instead of 5 for IPv4).
+ * ::/0 is node 0 (created first, never folded) and sorts first: it is left
+ * out of the sort, whose address bytes would otherwise all vary because of
+ * it (7 passes instead of 5 for IPv4).
  */
 static struct agg_rec *
 agg_sort_nodes(const struct safem_aggtree *t, bool with_significance)
@@ -480,7 +488,7 @@ agg_sorted(const struct safem_aggtree *t)
 /*
  * Sorted records and the counters in the same order. The analysis walks then
  * read both sequentially; gathering the counters once costs one random node
- * access each, which otherwise every walk (six per window) would pay.
+ * access each, which otherwise every walk (one per profile) would pay.
  */
 static const struct agg_rec *
 agg_sorted_counters(const struct safem_aggtree *t, const struct safem_agg_counters **counters)
@@ -510,67 +518,57 @@ agg_sorted_counters(const struct safem_aggtree *t, const struct safem_agg_counte
 
 /* ------------------------------------------------------------- reclaim -- */
 
+/* Radix digits of the candidates' 64-bit keys. */
+#define AGG_LEAF_DIGIT_BITS 11
+#define AGG_LEAF_DIGITS ((64 + AGG_LEAF_DIGIT_BITS - 1) / AGG_LEAF_DIGIT_BITS)
+
 /*
- * Move the elements of a[lo..hi) with key < pivot (or <= pivot when
- * or_equal) to its front; returns where they end. Branchless: every
- * element is swapped and the boundary advances by the comparison, because
- * keys end in a hash and a branch on them mispredicts half the time
- * (measured: this selection is twice as fast as Hoare's).
+ * Sort the candidates by key (LSD radix, 11-bit digits, skipping digits in
+ * which all keys agree: a flood's equal significances cost nothing). Sorted,
+ * the candidates can be folded one at a time in ascending order until the
+ * goal is met; selecting them with quickselect instead needed several rounds
+ * (each fold frees at most one node, often none) and cost more.
+ * Returns the buffer holding the result (a or tmp).
  */
-static inline uint32_t
-agg_partition(struct agg_leaf *a, uint32_t lo, uint32_t hi, uint64_t pivot, bool or_equal)
+static struct agg_leaf *
+agg_sort_leaves(struct agg_scratch *s, struct agg_leaf *a, struct agg_leaf *tmp, uint32_t n)
 {
-	uint32_t i, j = lo;
+	const uint32_t mask = (1u << AGG_LEAF_DIGIT_BITS) - 1;
+	uint32_t(*hist)[1u << AGG_LEAF_DIGIT_BITS] = s->leaf_hist;
+	unsigned int digits[AGG_LEAF_DIGITS], ndigits = 0, d, k;
+	uint64_t diff = 0;
+	uint32_t i;
 
-	for (i = lo; i < hi; i++) {
-		struct agg_leaf x = a[i];
-		bool before = or_equal ? x.key <= pivot : x.key < pivot;
+	for (i = 1; i < n; i++)
+		diff |= a[i].key ^ a[0].key;
+	for (d = 0; d < AGG_LEAF_DIGITS; d++)
+		if (((diff >> (d * AGG_LEAF_DIGIT_BITS)) & mask) != 0)
+			digits[ndigits++] = d;
+	if (ndigits == 0)
+		return a;
+	for (k = 0; k < ndigits; k++)
+		memset(hist[k], 0, sizeof(hist[k]));
+	for (i = 0; i < n; i++)
+		for (k = 0; k < ndigits; k++)
+			hist[k][(a[i].key >> (digits[k] * AGG_LEAF_DIGIT_BITS)) & mask]++;
+	for (k = 0; k < ndigits; k++) {
+		const unsigned int shift = digits[k] * AGG_LEAF_DIGIT_BITS;
+		uint32_t *off = hist[k], sum = 0, b;
+		struct agg_leaf *swap;
 
-		a[i] = a[j];
-		a[j] = x;
-		j += before;
-	}
-	return j;
-}
+		for (b = 0; b <= mask; b++) {
+			uint32_t c = off[b];
 
-static inline uint64_t
-agg_median3(uint64_t x, uint64_t y, uint64_t z)
-{
-	if (x > y) {
-		uint64_t t = x;
-
-		x = y;
-		y = t;
-	}
-	return z <= x ? x : z >= y ? y : z;
-}
-
-/* Partially order a[0..n) so that a[0..k) hold the k smallest keys (quickselect). */
-static void
-agg_select_smallest(struct agg_leaf *a, uint32_t n, uint32_t k)
-{
-	uint32_t lo = 0, hi = n;
-
-	if (k == 0 || k >= n)
-		return;
-	/* Invariant: a[0..lo) <= a[lo..hi) <= a[hi..n), and lo < k < hi. */
-	while (hi - lo > 1) {
-		uint64_t pivot = agg_median3(a[lo].key, a[lo + (hi - lo) / 2].key, a[hi - 1].key);
-		uint32_t split = agg_partition(a, lo, hi, pivot, false);
-
-		if (split == lo) {
-			/* The pivot is the smallest key: split after the keys equal to it. */
-			split = agg_partition(a, lo, hi, pivot, true);
-			if (split == hi)
-				return; /* all equal: any k of them are the k smallest */
+			off[b] = sum;
+			sum += c;
 		}
-		if (k < split)
-			hi = split;
-		else if (k > split)
-			lo = split;
-		else
-			return;
+		for (i = 0; i < n; i++)
+			tmp[off[(a[i].key >> shift) & mask]++] = a[i];
+		swap = a;
+		a = tmp;
+		tmp = swap;
 	}
+	return a;
 }
 
 /*
@@ -584,10 +582,10 @@ agg_fold(struct safem_aggtree *t, const struct agg_leaf *leaf, bool to_parent)
 	struct agg_node *n = &t->nodes[leaf->node];
 	uint64_t hi = n->hi, lo = n->lo;
 	unsigned int target_len = agg_leaf_target_len(leaf);
-	uint32_t hash = (uint32_t)leaf->key, pos = 0, found;
+	uint32_t hash = leaf->parent_or_hash, pos = 0, found;
 
 	if (to_parent) {
-		struct agg_node *p = &t->nodes[leaf->parent_node];
+		struct agg_node *p = &t->nodes[leaf->parent_or_hash];
 
 		if (p->dead)
 			return 0; /* its parent went first; it gets another chance next pass */
@@ -619,33 +617,48 @@ agg_fold(struct safem_aggtree *t, const struct agg_leaf *leaf, bool to_parent)
 /* Candidates folded ahead of the current one are prefetched in two stages. */
 #define AGG_FOLD_PREFETCH 8
 
+/* A 48-byte node straddles two cache lines half of the time: fetch both. */
+static inline void
+agg_prefetch_node(const struct agg_node *n)
+{
+	rte_prefetch0(n);
+	rte_prefetch0((const char *)n + sizeof(*n) - 1);
+}
+
 /*
- * Fold cand[0..k). Each fold touches a node, its slot, the target's slot and
- * the target node, all at random places of a table of megabytes: prefetching
- * them for the candidates 2 x AGG_FOLD_PREFETCH and AGG_FOLD_PREFETCH ahead
- * overlaps those misses (measured: fold time halved at 262144 nodes).
+ * Fold the sorted candidates in order until the goal is met (or they run
+ * out). Each fold touches a node, its slot, the target's slot and the target
+ * node, all at random places of a table of megabytes: prefetching them for
+ * the candidates 2 x AGG_FOLD_PREFETCH and AGG_FOLD_PREFETCH ahead overlaps
+ * those misses (measured: fold time halved at 262144 nodes).
+ * @return nodes freed.
  */
 static uint32_t
-agg_fold_batch(struct safem_aggtree *t, const struct agg_leaf *cand, uint32_t k, bool to_parent)
+agg_fold_until_goal(struct safem_aggtree *t, const struct agg_leaf *cand, uint32_t n,
+		    bool to_parent)
 {
 	uint32_t i, freed = 0;
 
-	for (i = 0; i < k; i++) {
-		if (i + 2 * AGG_FOLD_PREFETCH < k) {
+	for (i = 0; i < n && t->used > t->reclaim_goal; i++) {
+		if (i + 2 * AGG_FOLD_PREFETCH < n) {
 			const struct agg_leaf *c = &cand[i + 2 * AGG_FOLD_PREFETCH];
 
-			rte_prefetch0(&t->nodes[c->node]);
-			rte_prefetch0(&t->table[(uint32_t)c->key & t->table_mask]);
+			agg_prefetch_node(&t->nodes[c->node]);
+			if (!to_parent)
+				rte_prefetch0(&t->table[c->parent_or_hash & t->table_mask]);
 		}
-		if (i + AGG_FOLD_PREFETCH < k) {
+		if (i + AGG_FOLD_PREFETCH < n) {
 			const struct agg_leaf *c = &cand[i + AGG_FOLD_PREFETCH];
-			const struct agg_slot *home = &t->table[(uint32_t)c->key & t->table_mask];
 
 			rte_prefetch0(&t->table[t->nodes[c->node].slot]);
-			if (!to_parent && home->node != 0)
-				rte_prefetch0(&t->nodes[home->node - 1]);
-			else if (to_parent)
-				rte_prefetch0(&t->nodes[c->parent_node]);
+			if (to_parent) {
+				agg_prefetch_node(&t->nodes[c->parent_or_hash]);
+			} else {
+				uint32_t home = t->table[c->parent_or_hash & t->table_mask].node;
+
+				if (home != 0)
+					agg_prefetch_node(&t->nodes[home - 1]);
+			}
 		}
 		freed += agg_fold(t, &cand[i], to_parent);
 	}
@@ -654,12 +667,9 @@ agg_fold_batch(struct safem_aggtree *t, const struct agg_leaf *cand, uint32_t k,
 
 /*
  * One pass over a snapshot of the tree: candidates are the leaves (every
- * non-root node when to_parent), folded in ascending significance until the
- * goal is met. The k = (nodes over the goal) least significant candidates are
- * selected at once: each fold frees at most one node, so the goal cannot be
- * met before all k are folded, which makes this the same as folding one
- * candidate at a time in ascending order. Fold targets come from the
- * snapshot: they contain a leaf, so they are never candidates themselves.
+ * non-root node when to_parent), folded one at a time in ascending
+ * significance until the goal is met. Fold targets come from the snapshot:
+ * they contain a leaf, so they are never candidates themselves.
  * @return nodes freed.
  */
 static uint32_t
@@ -667,23 +677,23 @@ agg_reclaim_pass(struct safem_aggtree *t, bool to_parent)
 {
 	struct agg_scratch *s = t->scratch;
 	const uint32_t n = t->used;
-	const struct agg_rec *rec = agg_sort_nodes(t, true);
+	struct agg_rec *rec = agg_sort_nodes(t, true);
 	struct agg_leaf *cand =
 		(struct agg_leaf *)(void *)(rec == s->rec[0] ? s->rec[1] : s->rec[0]);
 	uint32_t stack[AGG_MAX_DEPTH + 1];
 	unsigned int stack_len[AGG_MAX_DEPTH + 1], lcp_prev = 0, lcp_next;
-	uint32_t depth = 0, ncand = 0, first = 0, freed = 0, i;
+	uint32_t depth = 0, ncand = 0, freed, i;
 
 	for (i = 0; i < n; i++, lcp_prev = lcp_next) {
 		const struct agg_rec *r = &rec[i];
 		unsigned int len = agg_rec_len(r), target;
 		uint64_t hi = r->hi, lo = r->lo;
 		struct agg_leaf *c;
-		uint32_t parent;
+		uint32_t parent, hash;
 
 		/* Each adjacent pair's common prefix is computed once, used twice. */
 		lcp_next = i + 1 < n ? agg_rec_lcp(r, &rec[i + 1]) : 0;
-		/* The stack holds the previous node's ancestors: those within lcp_prev contain r. */
+		/* The stack holds the previous node's ancestors; those within lcp_prev hold r. */
 		while (depth > 0 && stack_len[depth - 1] > lcp_prev)
 			depth--;
 		parent = depth > 0 ? stack[depth - 1] : UINT32_MAX;
@@ -699,32 +709,17 @@ agg_reclaim_pass(struct safem_aggtree *t, bool to_parent)
 			target = RTE_MAX(target, RTE_MAX(lcp_prev, lcp_next));
 		}
 		agg_mask(&hi, &lo, target);
+		hash = agg_hash(hi, lo, target);
 		c = &cand[ncand++];
-		c->key = (uint64_t)(r->meta & 0xffffff) << 40 | (uint64_t)(128 - target) << 32 |
-			 agg_hash(hi, lo, target);
+		c->key = (uint64_t)(r->meta & 0xffffff) << 32 | (uint64_t)(128 - target) << 24 |
+			 hash >> 8;
 		c->node = r->node;
-		c->parent_node = rec[parent].node;
+		c->parent_or_hash = to_parent ? rec[parent].node : hash;
 	}
 
-	/*
-	 * A round folds k = (nodes over the goal) candidates and usually frees
-	 * fewer (new branch points), so several rounds follow. Selecting a
-	 * working set of 2k first lets those rounds scan it instead of all
-	 * candidates; if it runs out, the rounds go on over the rest.
-	 */
-	while (t->used > t->reclaim_goal && first < ncand) {
-		uint32_t window = RTE_MIN(ncand - first, 2 * (t->used - t->reclaim_goal));
-
-		agg_select_smallest(cand + first, ncand - first, window);
-		while (t->used > t->reclaim_goal && window > 0) {
-			uint32_t k = RTE_MIN(t->used - t->reclaim_goal, window);
-
-			agg_select_smallest(cand + first, window, k);
-			freed += agg_fold_batch(t, cand + first, k, to_parent);
-			first += k;
-			window -= k;
-		}
-	}
+	/* The sort's records are not needed any more: their buffer is the sort's scratch. */
+	cand = agg_sort_leaves(s, cand, (struct agg_leaf *)(void *)rec, ncand);
+	freed = agg_fold_until_goal(t, cand, ncand, to_parent);
 	t->free_cursor = 0;
 	t->layout_gen++;
 	return freed;
@@ -775,8 +770,7 @@ agg_add(struct safem_aggtree *t, uint64_t hi, uint64_t lo, unsigned int len,
 		if (unlikely(!agg_reclaim(t))) {
 			/*
 			 * Cannot happen (see agg_reclaim()); keep the totals exact
-			 * anyway. ::/0 is node 0: created first, never folded, and
-			 * compaction keeps the order.
+			 * anyway. ::/0 is node 0: created first, never folded.
 			 */
 			agg_counters_add(&t->nodes[0].c, c);
 			return;
@@ -1048,26 +1042,50 @@ struct agg_prune_walk {
 	void *ctx;
 };
 
+/* The walk's stack, by field: pops then read scalars the pushes wrote (no store-forwarding stalls).
+ */
+struct agg_walk_stack {
+	uint64_t hi[AGG_MAX_DEPTH + 1];
+	uint64_t lo[AGG_MAX_DEPTH + 1];
+	uint64_t acc[AGG_MAX_DEPTH + 1][SAFEM_AGG_METRICS]; /* bytes, packets, flows */
+	uint8_t len[AGG_MAX_DEPTH + 1];
+};
+
 static inline void
-agg_frame_from_rec(struct agg_frame *f, const struct agg_rec *r, const struct safem_agg_counters *c)
+agg_walk_push(struct agg_walk_stack *st, uint32_t d, uint64_t hi, uint64_t lo, unsigned int len,
+	      const struct safem_agg_counters *c)
 {
-	f->hi = r->hi;
-	f->lo = r->lo;
-	f->len = (uint8_t)agg_rec_len(r);
-	f->acc = *c;
+	st->hi[d] = hi;
+	st->lo[d] = lo;
+	st->len[d] = (uint8_t)len;
+	st->acc[d][0] = c->bytes;
+	st->acc[d][1] = c->packets;
+	st->acc[d][2] = c->flows;
 }
 
-/* SAFEM's alpha rule: keep a node holding >= alpha of the total, else fold it into its parent. */
+/*
+ * SAFEM's alpha rule for the frame popped from d: keep it if it holds >= alpha
+ * of the total (or is a root), else fold it into the frame at parent (none for
+ * ::/0). The frame must be decided before anything is pushed at d again.
+ */
 static inline void
-agg_prune_decide(struct agg_prune_walk *w, const struct agg_frame *f, struct agg_frame *parent)
+agg_prune_decide(struct agg_prune_walk *w, struct agg_walk_stack *st, uint32_t d, uint32_t parent)
 {
-	uint64_t v = safem_agg_counters_metric(&f->acc, w->metric);
+	uint64_t v = st->acc[d][w->metric];
 
-	if (parent == NULL || agg_is_root(f->hi, f->lo, f->len) ||
-	    (v > 0 && (double)v >= w->threshold))
-		w->emit(w, f);
-	else
-		agg_counters_add(&parent->acc, &f->acc);
+	if (parent == UINT32_MAX || agg_is_root(st->hi[d], st->lo[d], st->len[d]) ||
+	    (v > 0 && (double)v >= w->threshold)) {
+		struct agg_frame f = {st->hi[d],
+				      st->lo[d],
+				      {st->acc[d][0], st->acc[d][1], st->acc[d][2]},
+				      st->len[d]};
+
+		w->emit(w, &f);
+	} else {
+		st->acc[parent][0] += st->acc[d][0];
+		st->acc[parent][1] += st->acc[d][1];
+		st->acc[parent][2] += st->acc[d][2];
+	}
 }
 
 /*
@@ -1084,62 +1102,71 @@ agg_prune_walk(struct agg_prune_walk *w)
 	const struct safem_aggtree *t = w->t;
 	const struct safem_agg_counters *cnt;
 	const struct agg_rec *rec = agg_sorted_counters(t, &cnt);
-	struct agg_frame stack[AGG_MAX_DEPTH + 1];
+	struct agg_walk_stack st;
 	uint32_t depth = 0, i;
 
 	assert(t->used > 0 && agg_rec_len(&rec[0]) == 0); /* ::/0 is always a node */
-	agg_frame_from_rec(&stack[depth++], &rec[0], &cnt[0]);
+	agg_walk_push(&st, depth++, rec[0].hi, rec[0].lo, 0, &cnt[0]);
 	for (i = 1; i < t->used; i++) {
 		unsigned int l = agg_rec_lcp(&rec[i - 1], &rec[i]);
 
-		while (stack[depth - 1].len > l) {
-			struct agg_frame f = stack[--depth];
+		while (st.len[depth - 1] > l) {
+			uint32_t d = --depth;
 
-			if (stack[depth - 1].len < l) {
-				/* Branch point of the previous node's subtree and this node. */
-				struct agg_frame *b = &stack[depth++];
+			if (st.len[depth - 1] < l) {
+				/*
+				 * Branch point of the previous node's subtree and this
+				 * node: it goes where the popped frame is, so that frame
+				 * moves up one first.
+				 */
+				static const struct safem_agg_counters zero;
+				uint64_t hi = rec[i].hi, lo = rec[i].lo;
 
-				b->hi = rec[i].hi;
-				b->lo = rec[i].lo;
-				agg_mask(&b->hi, &b->lo, l);
-				b->len = (uint8_t)l;
-				memset(&b->acc, 0, sizeof(b->acc));
+				st.hi[d + 1] = st.hi[d];
+				st.lo[d + 1] = st.lo[d];
+				st.len[d + 1] = st.len[d];
+				st.acc[d + 1][0] = st.acc[d][0];
+				st.acc[d + 1][1] = st.acc[d][1];
+				st.acc[d + 1][2] = st.acc[d][2];
+				agg_mask(&hi, &lo, l);
+				agg_walk_push(&st, depth++, hi, lo, l, &zero);
+				d++;
 			}
-			agg_prune_decide(w, &f, &stack[depth - 1]);
+			agg_prune_decide(w, &st, d, depth - 1);
 		}
-		agg_frame_from_rec(&stack[depth++], &rec[i], &cnt[i]);
+		agg_walk_push(&st, depth++, rec[i].hi, rec[i].lo, agg_rec_len(&rec[i]), &cnt[i]);
 	}
 	while (depth > 1) {
-		struct agg_frame f = stack[--depth];
-
-		agg_prune_decide(w, &f, &stack[depth - 1]);
+		depth--;
+		agg_prune_decide(w, &st, depth, depth - 1);
 	}
-	agg_prune_decide(w, &stack[0], NULL);
+	agg_prune_decide(w, &st, 0, UINT32_MAX);
 }
 
-static int
-agg_prune_args(enum safem_agg_metric m, double alpha)
-{
-	if ((unsigned int)m >= SAFEM_AGG_METRICS || !(alpha >= 0.0 && alpha <= 1.0))
-		return -EINVAL;
-	return 0;
-}
-
-struct agg_prune_out {
-	struct safem_agg_node_out *out;
+/* What one walk produces: the pruned view, its eq. 1 entropy, or both. */
+struct agg_view {
+	struct safem_agg_node_out *out; /* NULL: no view wanted */
 	unsigned int max_out;
 	unsigned int count;
+	struct safem_entropy_acc *acc; /* NULL: no entropy wanted */
+	unsigned int kept_with_volume;
 	double total;
 };
 
 static void
-agg_prune_emit_out(struct agg_prune_walk *w, const struct agg_frame *f)
+agg_view_emit(struct agg_prune_walk *w, const struct agg_frame *f)
 {
-	struct agg_prune_out *o = w->ctx;
+	struct agg_view *o = w->ctx;
+	uint64_t v = safem_agg_counters_metric(&f->acc, w->metric);
 	struct safem_agg_node_out *n;
 
-	if (f->len == SAFEM_AGG_V4_ROOT_LEN && agg_is_root(f->hi, f->lo, f->len) &&
-	    agg_counters_zero(&f->acc))
+	if (o->acc != NULL && v != 0) {
+		o->kept_with_volume++;
+		/* SAFEM eq. 1: the residual is spread over the prefix's 2^(128 - len) addresses. */
+		safem_entropy_acc_add(o->acc, (double)v / o->total, 128u - f->len);
+	}
+	if (o->out == NULL || (f->len == SAFEM_AGG_V4_ROOT_LEN &&
+			       agg_is_root(f->hi, f->lo, f->len) && agg_counters_zero(&f->acc)))
 		return;
 	if (o->count++ >= o->max_out)
 		return;
@@ -1149,8 +1176,7 @@ agg_prune_emit_out(struct agg_prune_walk *w, const struct agg_frame *f)
 	n->prefix.addr.lo = f->lo;
 	n->prefix.len = f->len;
 	n->counters = f->acc;
-	n->share = o->total > 0 ? (double)safem_agg_counters_metric(&f->acc, w->metric) / o->total
-				: 0.0;
+	n->share = o->total > 0 ? (double)v / o->total : 0.0;
 }
 
 static int
@@ -1164,47 +1190,6 @@ agg_node_out_cmp(const void *a, const void *b)
 	if (x->addr.lo != y->addr.lo)
 		return x->addr.lo < y->addr.lo ? -1 : 1;
 	return (int)x->len - (int)y->len;
-}
-
-int
-safem_aggtree_prune(const struct safem_aggtree *t, enum safem_agg_metric m, double alpha,
-		    struct safem_agg_node_out *out, unsigned int max_out, unsigned int *n_out)
-{
-	struct agg_prune_out o = {out, max_out, 0,
-				  (double)safem_agg_counters_metric(&t->totals, m)};
-	struct agg_prune_walk w = {t, m, alpha * o.total, agg_prune_emit_out, &o};
-
-	*n_out = 0;
-	if (agg_prune_args(m, alpha) != 0)
-		return -EINVAL;
-	agg_prune_walk(&w);
-	*n_out = o.count;
-	if (o.count > max_out)
-		return -ENOSPC;
-	/* Emitted in post-order; a few kept nodes at usual alphas, so a plain sort. */
-	qsort(out, o.count, sizeof(*out), agg_node_out_cmp);
-	return 0;
-}
-
-/* ------------------------------------------------------------ entropy -- */
-
-struct agg_entropy_ctx {
-	struct safem_entropy_acc acc;
-	double total;
-	unsigned int kept;
-};
-
-static void
-agg_prune_emit_entropy(struct agg_prune_walk *w, const struct agg_frame *f)
-{
-	struct agg_entropy_ctx *e = w->ctx;
-	uint64_t v = safem_agg_counters_metric(&f->acc, w->metric);
-
-	if (v == 0)
-		return;
-	e->kept++;
-	/* SAFEM eq. 1: the residual is spread over the prefix's 2^(128 - len) addresses. */
-	safem_entropy_acc_add(&e->acc, (double)v / e->total, 128u - f->len);
 }
 
 /* Largest number of nodes with volume on one chain (all, and those with len < 128). */
@@ -1239,35 +1224,27 @@ agg_chain_depths(const struct safem_aggtree *t, enum safem_agg_metric m, unsigne
 	}
 }
 
-int
-safem_aggtree_entropy(const struct safem_aggtree *t, enum safem_agg_metric m, double alpha,
-		      double log_base, struct safem_agg_entropy *out)
+static bool
+agg_log_base_valid(double log_base)
 {
-	struct agg_entropy_ctx e;
-	struct agg_prune_walk w;
-	double ln_base, node_nats = 0.0, q = 0.0, spread_bits = 0.0;
+	return isfinite(log_base) && log_base > 0.0 && log_base != 1.0;
+}
+
+/* The entropy fields that need the whole node distribution, not the pruned view. */
+static void
+agg_entropy_nodes(const struct safem_aggtree *t, enum safem_agg_metric m, double log_base,
+		  struct safem_agg_entropy *e)
+{
+	const double total = (double)safem_agg_counters_metric(&t->totals, m);
+	const double ln_base = log(log_base);
+	double node_nats = 0.0, q = 0.0, spread_bits = 0.0;
 	const struct safem_agg_counters *cnt;
 	const struct agg_rec *rec;
 	uint32_t i;
 
-	memset(out, 0, sizeof(*out));
-	if (agg_prune_args(m, alpha) != 0 || !isfinite(log_base) || log_base <= 0.0 ||
-	    log_base == 1.0)
-		return -EINVAL;
-	ln_base = log(log_base);
-	e.total = (double)safem_agg_counters_metric(&t->totals, m);
-	out->exact = true;
-	if (e.total == 0)
-		return 0;
-
-	safem_entropy_acc_init(&e.acc);
-	e.kept = 0;
-	w = (struct agg_prune_walk){t, m, alpha * e.total, agg_prune_emit_entropy, &e};
-	agg_prune_walk(&w);
-	out->aggregated = safem_entropy_acc_value(&e.acc, log_base);
-	out->aggregated_normalised = safem_entropy_acc_normalised(&e.acc, log_base);
-	out->pruned_nodes = e.kept;
-
+	e->exact = true;
+	if (total == 0)
+		return;
 	/*
 	 * In (address, len) order, not storage order: the sum then does not
 	 * depend on the insertion history, so merged trees give the same bits.
@@ -1280,18 +1257,18 @@ safem_aggtree_entropy(const struct safem_aggtree *t, enum safem_agg_metric m, do
 
 		if (v == 0)
 			continue;
-		p = (double)v / e.total;
+		p = (double)v / total;
 		node_nats -= p * log(p);
 		if (len < 128) {
 			q += p;
 			spread_bits += p * (128 - len);
 		}
 	}
-	out->nodes = node_nats / ln_base;
-	out->nodes_error_bound = spread_bits * M_LN2 / ln_base;
-	out->exact = q == 0.0;
-	out->nodes_lower_bound = out->nodes;
-	if (!out->exact) {
+	e->nodes = node_nats / ln_base;
+	e->nodes_error_bound = spread_bits * M_LN2 / ln_base;
+	e->exact = q == 0.0;
+	e->nodes_lower_bound = e->nodes;
+	if (!e->exact) {
 		unsigned int d_all, d_prefix;
 		double ambiguity, q1 = RTE_MIN(q, 1.0), h_q = 0.0;
 
@@ -1301,9 +1278,65 @@ safem_aggtree_entropy(const struct safem_aggtree *t, enum safem_agg_metric m, do
 		/* H(node | address), bounded two ways (see the header). */
 		ambiguity =
 			RTE_MIN(log((double)d_all), h_q + q1 * log((double)RTE_MAX(d_prefix, 1u)));
-		out->nodes_lower_bound = RTE_MAX(out->nodes - ambiguity / ln_base, 0.0);
+		e->nodes_lower_bound = RTE_MAX(e->nodes - ambiguity / ln_base, 0.0);
 	}
+}
+
+int
+safem_aggtree_profile(const struct safem_aggtree *t, enum safem_agg_metric m, double alpha,
+		      double log_base, struct safem_agg_node_out *out, unsigned int max_out,
+		      unsigned int *n_out, struct safem_agg_entropy *e)
+{
+	struct safem_entropy_acc acc;
+	struct agg_view o = {out, max_out, 0, NULL, 0, 0.0};
+	struct agg_prune_walk w;
+
+	if (n_out != NULL)
+		*n_out = 0;
+	if (e != NULL)
+		memset(e, 0, sizeof(*e));
+	if ((unsigned int)m >= SAFEM_AGG_METRICS || !(alpha >= 0.0 && alpha <= 1.0) ||
+	    (out != NULL && n_out == NULL) || (e != NULL && !agg_log_base_valid(log_base)))
+		return -EINVAL;
+	o.total = (double)safem_agg_counters_metric(&t->totals, m);
+	if (e != NULL) {
+		safem_entropy_acc_init(&acc);
+		o.acc = &acc;
+	}
+	w = (struct agg_prune_walk){t, m, alpha * o.total, agg_view_emit, &o};
+	agg_prune_walk(&w);
+	if (e != NULL) {
+		e->aggregated = safem_entropy_acc_value(&acc, log_base);
+		e->aggregated_normalised = safem_entropy_acc_normalised(&acc, log_base);
+		e->pruned_nodes = o.kept_with_volume;
+		agg_entropy_nodes(t, m, log_base, e);
+	}
+	if (out == NULL)
+		return 0;
+	*n_out = o.count;
+	if (o.count > max_out)
+		return -ENOSPC;
+	/* Emitted in post-order; a few kept nodes at usual alphas, so a plain sort. */
+	qsort(out, o.count, sizeof(*out), agg_node_out_cmp);
 	return 0;
+}
+
+int
+safem_aggtree_prune(const struct safem_aggtree *t, enum safem_agg_metric m, double alpha,
+		    struct safem_agg_node_out *out, unsigned int max_out, unsigned int *n_out)
+{
+	if (n_out == NULL || out == NULL)
+		return -EINVAL;
+	return safem_aggtree_profile(t, m, alpha, 2.0, out, max_out, n_out, NULL);
+}
+
+int
+safem_aggtree_entropy(const struct safem_aggtree *t, enum safem_agg_metric m, double alpha,
+		      double log_base, struct safem_agg_entropy *out)
+{
+	if (out == NULL)
+		return -EINVAL;
+	return safem_aggtree_profile(t, m, alpha, log_base, NULL, 0, NULL, out);
 }
 
 /* ------------------------------------------------------------- prefixes -- */
@@ -1341,7 +1374,8 @@ safem_agg_prefix_format(const struct safem_agg_prefix *p, char *buf, size_t size
 		uint32_t v4 = (uint32_t)p->addr.lo;
 
 		n = snprintf(buf, size, "%u.%u.%u.%u/%u", v4 >> 24, (v4 >> 16) & 0xff,
-			     (v4 >> 8) & 0xff, v4 & 0xff, p->len - SAFEM_AGG_V4_ROOT_LEN);
+			     (v4 >> 8) & 0xff, v4 & 0xff,
+			     (unsigned int)p->len - SAFEM_AGG_V4_ROOT_LEN);
 	} else {
 		safem_agg_addr_to_bytes(&p->addr, bytes);
 		if (inet_ntop(AF_INET6, bytes, addr, sizeof(addr)) == NULL)

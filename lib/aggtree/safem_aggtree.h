@@ -25,17 +25,22 @@
  *
  * Bound and Aguri reclaim. The node count never exceeds max_nodes. When an
  * insertion needs a node and none is free, the tree frees reclaim_percent of
- * max_nodes by folding its least significant leaves into their parents. A
- * leaf's parent is its Patricia parent: the longest prefix, among its longest
- * existing ancestor and its common prefixes with its two neighbours in
- * (address, len) order, i.e. the branch point with its nearest neighbour; it
- * is created if absent (taking the leaf's place). Significance is the node's
- * largest share of any of the three metrics' totals; ties are broken by a
- * fixed hash of the prefix, so the choice is deterministic and spread over
- * the address space. Folding only moves volume to shorter prefixes: the sum
- * of every counter over the nodes always equals the sum added, exactly.
- * Under a random-source flood the volume moves up to the common prefixes of
- * the flooded range while memory stays at the bound.
+ * max_nodes by folding leaves into their parents, least significant first,
+ * one at a time, until that many nodes are free. A leaf's parent is its
+ * Patricia parent: the longest prefix among its longest existing ancestor
+ * and its common prefixes with its two neighbours in (address, len) order,
+ * i.e. the branch point with its nearest neighbour; it is created if absent
+ * (taking the leaf's place, so that fold frees nothing yet). Significance is
+ * the node's largest share of any of the three metrics' totals. Among equally
+ * significant leaves (a flood's sources) those with the deepest fold target
+ * go first (the least detail lost), then by a fixed hash of the target, so
+ * the choice is deterministic, spread over the address space and siblings
+ * fold together. Folding only moves volume to shorter prefixes: the sum of
+ * every counter over the nodes always equals the sum added, exactly. Under a
+ * random-source flood the volume moves up to the common prefixes of the
+ * flooded range while memory stays at the bound. (Should a pass over the
+ * leaves free nothing, which takes nested prefixes fed by add_prefix(), the
+ * next folds nodes into their existing parents.)
  *
  * Pruned view (SAFEM's alpha rule, Aguri's aggregation). For one metric m
  * with total T: the Patricia tree over the nodes (each node plus the branch
@@ -53,8 +58,8 @@
  * views and entropies.
  *
  * Concurrency: one lcore modifies a tree; the read-only functions (prune,
- * entropy, write) use scratch memory inside the tree, so two lcores must not
- * call them on the same tree at the same time either.
+ * entropy, profile, write) use scratch memory inside the tree, so two lcores
+ * must not call them on the same tree at the same time either.
  */
 
 #include <stdbool.h>
@@ -212,6 +217,9 @@ void safem_aggtree_reset(struct safem_aggtree *t);
 /**
  * Add volume c to the /128 node of addr (created if absent; may run an
  * Aguri reclaim first when the tree is full). Amortised O(1); no allocation.
+ * Measured (EPYC VM): ~20 ns for an address already in the tree; under a
+ * flood of distinct addresses, amortised over the reclaims, ~160-190 ns at
+ * 65536 nodes and ~190-240 ns at 262144 (reclaim_percent 50: ~145 ns).
  */
 void safem_aggtree_add(struct safem_aggtree *t, const struct safem_agg_addr *addr,
 		       const struct safem_agg_counters *c);
@@ -326,6 +334,17 @@ struct safem_agg_entropy {
  */
 int safem_aggtree_entropy(const struct safem_aggtree *t, enum safem_agg_metric m, double alpha,
 			  double log_base, struct safem_agg_entropy *out);
+
+/**
+ * Both of the above in one walk of the tree: the pruned view into out (as
+ * safem_aggtree_prune()) and the entropies into e (as
+ * safem_aggtree_entropy()). The walk is most of the cost (about 15 ns per
+ * node), so a window's report should use this once per profile. out or e may
+ * be NULL when not wanted (n_out with out). Returns as the two functions do.
+ */
+int safem_aggtree_profile(const struct safem_aggtree *t, enum safem_agg_metric m, double alpha,
+			  double log_base, struct safem_agg_node_out *out, unsigned int max_out,
+			  unsigned int *n_out, struct safem_agg_entropy *e);
 
 /**
  * Binary form for merging trees of several probes (safem-merge), version 1,
