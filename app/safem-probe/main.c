@@ -287,7 +287,8 @@ open_ipfix(const struct probe_config *cfg, struct output_sinks *sinks, char *err
 			return -EINVAL;
 		}
 		p.observation_domain_id = (uint32_t)cfg->observation_domain;
-		p.mtu = (uint32_t)cfg->ipfix_mtu;
+		if (p.mtu == 0) /* a per-target ",mtu=N" wins over --ipfix-mtu */
+			p.mtu = (uint32_t)cfg->ipfix_mtu;
 		sinks->ipfix[c] = safem_ipfix_exporter_create(&p);
 		if (sinks->ipfix[c] == NULL) {
 			snprintf(err, errlen, "--ipfix '%.200s': %s", tok, safem_ipfix_error());

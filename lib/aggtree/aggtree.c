@@ -1151,6 +1151,7 @@ struct agg_view {
 	struct safem_entropy_acc *acc; /* NULL: no entropy wanted */
 	unsigned int kept_with_volume;
 	double total;
+	bool has_v4, has_v6; /* volume seen in each family */
 };
 
 static void
@@ -1161,6 +1162,11 @@ agg_view_emit(struct agg_prune_walk *w, const struct agg_frame *f)
 	struct safem_agg_node_out *n;
 
 	if (o->acc != NULL && v != 0) {
+		if (f->len >= SAFEM_AGG_V4_ROOT_LEN && f->hi == 0 &&
+		    (f->lo >> 32) == (SAFEM_AGG_V4_MAPPED_LO >> 32))
+			o->has_v4 = true;
+		else
+			o->has_v6 = true;
 		o->kept_with_volume++;
 		/* SAFEM eq. 1: the residual is spread over the prefix's 2^(128 - len) addresses. */
 		safem_entropy_acc_add(o->acc, (double)v / o->total, 128u - f->len);
@@ -1288,7 +1294,7 @@ safem_aggtree_profile(const struct safem_aggtree *t, enum safem_agg_metric m, do
 		      unsigned int *n_out, struct safem_agg_entropy *e)
 {
 	struct safem_entropy_acc acc;
-	struct agg_view o = {out, max_out, 0, NULL, 0, 0.0};
+	struct agg_view o = {out, max_out, 0, NULL, 0, 0.0, false, false};
 	struct agg_prune_walk w;
 
 	if (n_out != NULL)
@@ -1306,8 +1312,19 @@ safem_aggtree_profile(const struct safem_aggtree *t, enum safem_agg_metric m, do
 	w = (struct agg_prune_walk){t, m, alpha * o.total, agg_view_emit, &o};
 	agg_prune_walk(&w);
 	if (e != NULL) {
+		/*
+		 * Normalise by the log of the address space the traffic lives in
+		 * (2^32 with only IPv4, 2^128 once there is IPv6), not by the
+		 * prefixes pruning kept: whether the IPv4 root keeps a residual
+		 * flips from window to window and made the value jump between two
+		 * levels. Eq. 1 spreads volume inside that space, so H <= log|space|.
+		 */
 		e->aggregated = safem_entropy_acc_value(&acc, log_base);
-		e->aggregated_normalised = safem_entropy_acc_normalised(&acc, log_base);
+		e->aggregated_normalised = 0.0;
+		if (o.has_v4 || o.has_v6)
+			e->aggregated_normalised =
+				e->aggregated * log(log_base) /
+				((o.has_v6 ? 128.0 : 128.0 - SAFEM_AGG_V4_ROOT_LEN) * M_LN2);
 		e->pruned_nodes = o.kept_with_volume;
 		agg_entropy_nodes(t, m, log_base, e);
 	}

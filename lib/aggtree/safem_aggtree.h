@@ -292,8 +292,11 @@ int safem_aggtree_prune(const struct safem_aggtree *t, enum safem_agg_metric m, 
  * aggregated: SAFEM eq. 1 over the pruned view at alpha (each kept prefix's
  * residual share spread evenly over its 2^(128 - len) addresses; IPv4
  * prefixes thus over 2^(32 - v4len)). aggregated_normalised: that divided by
- * log_b of the number of addresses the kept prefixes with volume cover
- * (safem_entropy_aggregated_normalised()).
+ * log_b of the address space the volume lives in: 2^32 when all of it is
+ * IPv4, 2^128 once any is IPv6. A fixed denominator per family keeps the
+ * value comparable between windows (it does not move when pruning keeps or
+ * drops a residual at a root); eq. 1 keeps H within that space, so it is in
+ * [0, 1].
  *
  * nodes: Shannon entropy of the node distribution (each node one symbol,
  * p = node volume / T), no pruning. When exact is true every unit of volume

@@ -269,25 +269,6 @@ safem_window_analysis_free(struct safem_window_analysis *wa)
 	free(wa);
 }
 
-static int
-json_entropies(FILE *f, double alpha, double log_base, struct safem_aggtree *tree,
-	       unsigned int dir, enum safem_agg_metric m, bool *first)
-{
-	struct safem_agg_entropy e;
-	int ret = safem_aggtree_entropy(tree, m, alpha, log_base, &e);
-
-	if (ret != 0)
-		return ret;
-	fprintf(f,
-		"%s\"%s_%s\": {\"aggregated\": %.6f, \"normalised\": %.6f, \"exact\": %.6f, "
-		"\"exact_is_lower_bound\": %s, \"exact_error_bound\": %.6f}",
-		*first ? "" : ", ", profile_dir[dir], metric_name[m], e.aggregated,
-		e.aggregated_normalised, e.nodes, e.exact ? "false" : "true",
-		e.exact ? 0.0 : e.nodes_error_bound);
-	*first = false;
-	return 0;
-}
-
 static void
 count_host(const struct safem_agg_prefix *p, const struct safem_agg_counters *c, void *ctx)
 {
@@ -316,36 +297,51 @@ tree_folds(const struct safem_aggtree *t)
 	return st->folds + st->inherited_folds;
 }
 
-static int
-json_prefixes(FILE *f, double alpha, struct safem_aggtree *tree, unsigned int dir,
-	      enum safem_agg_metric m, bool *first)
-{
-	/* Every kept prefix but the two roots holds at least alpha of the total. */
-	unsigned int max = (unsigned int)ceil(1.0 / alpha) + 4, n, i;
-	struct safem_agg_node_out *out = calloc(max, sizeof(*out));
-	char text[SAFEM_AGG_PREFIX_STRLEN];
-	int ret;
+/* One profile (tree x metric): its pruned view and entropies, from one walk. */
+struct window_profile {
+	struct safem_agg_node_out *out;
+	unsigned int n;
+	struct safem_agg_entropy e;
+};
 
-	if (out == NULL)
-		return -ENOMEM;
-	ret = safem_aggtree_prune(tree, m, alpha, out, max, &n);
-	if (ret != 0) {
-		free(out);
-		return ret;
-	}
-	fprintf(f, "%s\"%s_%s\": [", *first ? "" : ", ", profile_dir[dir], metric_name[m]);
-	for (i = 0; i < n; i++) {
-		safem_agg_prefix_format(&out[i].prefix, text, sizeof(text));
+static void
+json_entropy(FILE *f, const struct window_profile *p, unsigned int dir, unsigned int m,
+	     bool first)
+{
+	/*
+	 * Without folds the node distribution is the per-address one. After
+	 * folds, report the proven lower bound and how far above it the truth
+	 * can be (the node entropy itself is not a bound either way).
+	 */
+	double exact = p->e.exact ? p->e.nodes : p->e.nodes_lower_bound;
+	double error = p->e.exact ? 0.0 : p->e.nodes + p->e.nodes_error_bound - exact;
+
+	fprintf(f,
+		"%s\"%s_%s\": {\"aggregated\": %.6f, \"normalised\": %.6f, \"exact\": %.6f, "
+		"\"exact_is_lower_bound\": %s, \"exact_error_bound\": %.6f}",
+		first ? "" : ", ", profile_dir[dir], metric_name[m], p->e.aggregated,
+		p->e.aggregated_normalised, exact, p->e.exact ? "false" : "true", error);
+}
+
+static void
+json_prefixes(FILE *f, const struct window_profile *p, unsigned int dir, unsigned int m,
+	      bool first)
+{
+	char text[SAFEM_AGG_PREFIX_STRLEN];
+	unsigned int i;
+
+	fprintf(f, "%s\"%s_%s\": [", first ? "" : ", ", profile_dir[dir], metric_name[m]);
+	for (i = 0; i < p->n; i++) {
+		const struct safem_agg_node_out *o = &p->out[i];
+
+		safem_agg_prefix_format(&o->prefix, text, sizeof(text));
 		fprintf(f,
 			"%s{\"prefix\": \"%s\", \"bytes\": %" PRIu64 ", \"packets\": %" PRIu64
 			", \"flows\": %" PRIu64 ", \"share\": %.6f}",
-			i ? ", " : "", text, out[i].counters.bytes, out[i].counters.packets,
-			out[i].counters.flows, out[i].share);
+			i ? ", " : "", text, o->counters.bytes, o->counters.packets,
+			o->counters.flows, o->share);
 	}
 	fprintf(f, "]");
-	*first = false;
-	free(out);
-	return 0;
 }
 
 /* The report without its closing brace, so timing can be measured over it. */
@@ -353,10 +349,27 @@ static int
 window_write_body(FILE *f, double alpha, double log_base, uint64_t start_ms, uint64_t end_ms,
 		  struct safem_aggtree *const tree[2], const struct safem_window_counts *counts)
 {
-	unsigned int d, m;
-	bool first;
-	int ret;
+	/* Every kept prefix but the two roots holds at least alpha of the total. */
+	unsigned int max = (unsigned int)ceil(1.0 / RTE_MAX(alpha, 1e-6)) + 4, d, m;
+	struct window_profile prof[2][SAFEM_AGG_METRICS];
+	struct safem_agg_node_out *nodes = calloc((size_t)2 * SAFEM_AGG_METRICS * max,
+						  sizeof(*nodes));
+	int ret = 0;
 
+	if (nodes == NULL)
+		return -ENOMEM;
+	for (d = 0; d < 2 && ret == 0; d++)
+		for (m = 0; m < SAFEM_AGG_METRICS && ret == 0; m++) {
+			struct window_profile *p = &prof[d][m];
+
+			p->out = &nodes[(d * SAFEM_AGG_METRICS + m) * max];
+			ret = safem_aggtree_profile(tree[d], (enum safem_agg_metric)m, alpha,
+						    log_base, p->out, max, &p->n, &p->e);
+		}
+	if (ret != 0) {
+		free(nodes);
+		return ret;
+	}
 	fprintf(f,
 		"{\"start_ms\": %" PRIu64 ", \"end_ms\": %" PRIu64 ", \"packets\": %" PRIu64
 		", \"bytes\": %" PRIu64 ", \"flows\": %" PRIu64
@@ -366,27 +379,19 @@ window_write_body(FILE *f, double alpha, double log_base, uint64_t start_ms, uin
 		tree_folds(tree[PROFILE_SRC]) == 0 && tree_folds(tree[PROFILE_DST]) == 0 ? "true"
 											    : "false");
 	fprintf(f, ", \"entropy\": {");
-	first = true;
 	for (d = 0; d < 2; d++)
-		for (m = 0; m < SAFEM_AGG_METRICS; m++) {
-			ret = json_entropies(f, alpha, log_base, tree[d], d,
-					     (enum safem_agg_metric)m, &first);
-			if (ret != 0)
-				return ret;
-		}
+		for (m = 0; m < SAFEM_AGG_METRICS; m++)
+			json_entropy(f, &prof[d][m], d, m, d == 0 && m == 0);
 	fprintf(f, "}, \"trees\": {");
 	for (d = 0; d < 2; d++)
 		fprintf(f, "%s\"%s\": {\"nodes\": %u, \"folds\": %" PRIu64 "}", d ? ", " : "",
 			profile_dir[d], safem_aggtree_nodes(tree[d]), tree_folds(tree[d]));
 	fprintf(f, "}, \"prefixes\": {");
-	first = true;
 	for (d = 0; d < 2; d++)
-		for (m = 0; m < SAFEM_AGG_METRICS; m++) {
-			ret = json_prefixes(f, alpha, tree[d], d, (enum safem_agg_metric)m, &first);
-			if (ret != 0)
-				return ret;
-		}
+		for (m = 0; m < SAFEM_AGG_METRICS; m++)
+			json_prefixes(f, &prof[d][m], d, m, d == 0 && m == 0);
 	fprintf(f, "}");
+	free(nodes);
 	return ferror(f) ? -EIO : 0;
 }
 

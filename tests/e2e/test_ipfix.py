@@ -12,7 +12,7 @@ sequence warning, and as many data records as the probe exported.
 
 TCP: the same against a collector in this file (RFC 7011 decoder written
 from the RFC, independent of lib/ipfix) and tshark on the captured stream.
-Two collectors at once (--ipfix "A B") each get every flow. With --flow-key-vlan,
+Two collectors at once (--ipfix A --ipfix B) each get every flow. With --flow-key-vlan,
 vlanId carries each flow's outer VLAN.
 
 Skips (exit 77) when nfcapd, nfdump or tshark is missing, or when the probe
@@ -329,10 +329,11 @@ class IpfixExport(unittest.TestCase):
         require_ipfix_option()
         cls.pcap, cls.truth = e2e.gen_capture("--seed", SEED)
 
-    def run_probe(self, targets, extra=()):
-        # One --ipfix value, targets separated by spaces (docs/configuration.md).
-        opts = list(SHORT) + list(extra) + ["--observation-domain", str(DOMAIN),
-                                            "--ipfix", " ".join(targets)]
+    def run_probe(self, targets, extra=(), repeat=False):
+        # Several targets: one --ipfix each (repeat) or one value separated by spaces.
+        opts = list(SHORT) + list(extra) + ["--observation-domain", str(DOMAIN)]
+        for t in (targets if repeat else [" ".join(targets)]):
+            opts += ["--ipfix", t]
         run = e2e.run_probe(self.pcap, extra_opts=opts)
         self.assertEqual(run.rc, 0, run.describe())
         self.assertIsNone(run.csv_error)
@@ -433,7 +434,8 @@ class IpfixExport(unittest.TestCase):
     def test_two_udp_collectors(self):
         a, b = UdpCollector(), UdpCollector()
         try:
-            run = self.run_probe(["127.0.0.1:%d" % a.port, "127.0.0.1:%d,proto=udp" % b.port])
+            run = self.run_probe(["127.0.0.1:%d" % a.port, "127.0.0.1:%d,proto=udp" % b.port],
+                                 repeat=True)
         finally:
             a.stop()
             b.stop()

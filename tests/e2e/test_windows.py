@@ -155,6 +155,20 @@ class Windows(unittest.TestCase):
             else:
                 self.assertNotIn("10.99.0.1/32", prefixes)
 
+    def test_normalised_entropy_is_over_the_ipv4_space(self):
+        """All traffic is IPv4: normalised = aggregated / 32 bits, so clean windows stay
+        close to each other whatever residual the IPv4 root keeps after pruning."""
+        _, reports = self.reports(1)
+        clean = []
+        for r in reports:
+            for name, e in r["entropy"].items():
+                self.assertAlmostEqual(e["normalised"], e["aggregated"] / 32.0, places=5,
+                                       msg=name)
+                self.assertTrue(0.0 <= e["normalised"] <= 1.0)
+            if r["start_ms"] // 1000 - START_S not in ATTACK_WINDOWS:
+                clean.append(r["entropy"]["dst_packets"]["normalised"])
+        self.assertLess(max(clean) - min(clean), 0.05, clean)
+
     def test_sliding_windows_sum_their_panes(self):
         _, tumbling = self.reports(1)
         e2e.assert_run_ok(self, self.sliding_run)
