@@ -25,7 +25,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include <rte_branch_prediction.h>
 #include <rte_common.h>
@@ -34,6 +33,7 @@
 
 #include "safem_aggtree.h"
 #include "safem_entropy.h"
+#include "safem_mem.h"
 
 /* Longest chain of strictly nested prefixes: /0, /1, ..., /128. */
 #define AGG_MAX_DEPTH 129
@@ -832,37 +832,19 @@ safem_aggtree_bytes_per_node(void)
 	return sizeof(struct agg_node) + 2 * sizeof(struct agg_rec) + 4 * sizeof(struct agg_slot);
 }
 
-static void *
-agg_alloc(size_t size)
-{
-	const size_t huge_page = 2u << 20;
-	size_t align = size >= huge_page ? huge_page : RTE_CACHE_LINE_SIZE;
-	void *mem;
-
-	if (posix_memalign(&mem, align, size) != 0)
-		return NULL;
-#ifdef MADV_HUGEPAGE
-	/* Random probes into a table of megabytes miss the TLB with 4 KB pages. */
-	if (align == huge_page)
-		(void)madvise(mem, RTE_ALIGN_FLOOR(size, huge_page), MADV_HUGEPAGE);
-#endif
-	/* Faults the memory in now, not on the first window. */
-	memset(mem, 0, size);
-	return mem;
-}
 
 static void
 agg_free_memory(struct safem_aggtree *t)
 {
 	if (t->scratch != NULL) {
-		free(t->scratch->rec[0]);
-		free(t->scratch->rec[1]);
-		free(t->scratch);
+		safem_mem_table_free(t->scratch->rec[0]);
+		safem_mem_table_free(t->scratch->rec[1]);
+		safem_mem_table_free(t->scratch);
 	}
-	free(t->free_bits);
-	free(t->table);
-	free(t->nodes);
-	free(t);
+	safem_mem_table_free(t->free_bits);
+	safem_mem_table_free(t->table);
+	safem_mem_table_free(t->nodes);
+	safem_mem_table_free(t);
 }
 
 static int agg_params_invalid(const char *fmt, ...) __rte_format_printf(1, 2);
@@ -905,7 +887,7 @@ safem_aggtree_create(const struct safem_aggtree_params *params)
 
 	if (agg_params_check(params) != 0)
 		return NULL;
-	t = agg_alloc(sizeof(*t));
+	t = safem_mem_table_alloc(sizeof(*t));
 	if (t == NULL)
 		goto nomem;
 	/* Load <= 1/2 keeps linear probe runs short even with the table full. */
@@ -922,14 +904,14 @@ safem_aggtree_create(const struct safem_aggtree_params *params)
 	t->reclaim_goal = params->max_nodes - reclaim;
 	snprintf(t->name, sizeof(t->name), "%s", params->name != NULL ? params->name : "aggtree");
 
-	t->nodes = agg_alloc(t->node_bytes);
-	t->table = agg_alloc(t->table_bytes);
-	t->scratch = agg_alloc(sizeof(*t->scratch));
-	t->free_bits = agg_alloc((params->max_nodes + 63) / 64 * sizeof(uint64_t));
+	t->nodes = safem_mem_table_alloc(t->node_bytes);
+	t->table = safem_mem_table_alloc(t->table_bytes);
+	t->scratch = safem_mem_table_alloc(sizeof(*t->scratch));
+	t->free_bits = safem_mem_table_alloc((params->max_nodes + 63) / 64 * sizeof(uint64_t));
 	if (t->nodes == NULL || t->table == NULL || t->scratch == NULL || t->free_bits == NULL)
 		goto nomem;
-	t->scratch->rec[0] = agg_alloc(t->rec_bytes);
-	t->scratch->rec[1] = agg_alloc(t->rec_bytes);
+	t->scratch->rec[0] = safem_mem_table_alloc(t->rec_bytes);
+	t->scratch->rec[1] = safem_mem_table_alloc(t->rec_bytes);
 	if (t->scratch->rec[0] == NULL || t->scratch->rec[1] == NULL)
 		goto nomem;
 	safem_aggtree_reset(t);

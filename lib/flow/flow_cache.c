@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include <rte_branch_prediction.h>
 #include <rte_common.h>
@@ -40,6 +39,7 @@
 #endif
 
 #include "safem_flow.h"
+#include "safem_mem.h"
 
 #define NS_PER_MS UINT64_C(1000000)
 #define MS_PER_DAY UINT32_C(86400000)
@@ -199,29 +199,6 @@ flow_params_check(const struct safem_flow_cache_params *params)
 	return 0;
 }
 
-/*
- * Heap memory for units and for an EAL whose heap is too small. Tables of
- * many megabytes get 2 MB alignment and a transparent huge page hint: with
- * 4 KB pages almost every lookup would also miss the TLB.
- */
-static void *
-flow_heap_alloc(size_t size)
-{
-	const size_t huge_page = 2u << 20;
-	size_t align = size >= huge_page ? huge_page : RTE_CACHE_LINE_SIZE;
-	void *mem;
-
-	if (posix_memalign(&mem, align, size) != 0)
-		return NULL;
-#ifdef MADV_HUGEPAGE
-	if (align == huge_page)
-		(void)madvise(mem, RTE_ALIGN_FLOOR(size, huge_page), MADV_HUGEPAGE);
-#endif
-	/* Also faults the table in now rather than on the packet path. */
-	memset(mem, 0, size);
-	return mem;
-}
-
 struct safem_flow_cache *
 safem_flow_cache_create(const struct safem_flow_cache_params *params)
 {
@@ -253,7 +230,7 @@ safem_flow_cache_create(const struct safem_flow_cache_params *params)
 		rte_memory = fc != NULL;
 	}
 	if (fc == NULL)
-		fc = flow_heap_alloc(size);
+		fc = safem_mem_table_alloc(size);
 	if (fc == NULL) {
 		rte_errno = ENOMEM;
 		return NULL;
@@ -285,7 +262,7 @@ safem_flow_cache_free(struct safem_flow_cache *fc)
 	if (fc->rte_memory)
 		rte_free(fc);
 	else
-		free(fc);
+		safem_mem_table_free(fc);
 }
 
 /* rte_prefetch0_write() is still experimental in DPDK 22.11; this is its body
