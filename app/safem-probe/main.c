@@ -108,8 +108,8 @@ consume_records(unsigned int producer __rte_unused, const struct safem_flow_reco
 
 /* EAL argv: what precedes "--", or the profile's [eal] args when that is empty. */
 static int
-build_eal_argv(int argc, char **argv, int split, const struct probe_config *cfg,
-	       char **eal_argv, char *storage)
+build_eal_argv(char **argv, int split, const struct probe_config *cfg, char **eal_argv,
+	       char *storage)
 {
 	int n = 0, i;
 	char *tok, *save = NULL;
@@ -125,7 +125,6 @@ build_eal_argv(int argc, char **argv, int split, const struct probe_config *cfg,
 			eal_argv[n++] = tok;
 	}
 	eal_argv[n] = NULL;
-	(void)argc;
 	return n;
 }
 
@@ -392,7 +391,7 @@ main(int argc, char **argv)
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	eal_argc = build_eal_argv(argc, argv, split, &cfg, eal_argv, eal_storage);
+	eal_argc = build_eal_argv(argv, split, &cfg, eal_argv, eal_storage);
 	ret = rte_eal_init(eal_argc, eal_argv);
 	if (ret < 0) {
 		fprintf(stderr, "safem-probe: EAL initialisation failed: %s\n",
