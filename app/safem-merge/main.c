@@ -32,6 +32,7 @@
 #include <rte_errno.h>
 
 #include "safem_aggtree.h"
+#include "safem_outfile.h"
 #include "safem_window.h"
 
 #define EXIT_RUNTIME 1 /* output could not be written, out of memory */
@@ -641,34 +642,33 @@ merge_windows(const struct input_list *l, struct tree_pair *buf, struct tree_pai
 	return 0;
 }
 
-/* Open the report: PATH.tmp (renamed when complete), stdout, or none. */
+/* Open the report: PATH (complete or absent, via safem_outfile), stdout, or none. */
 static int
-open_report(const struct merge_options *opt, char *tmp, size_t tmp_size, FILE **report)
+open_report(const struct merge_options *opt, struct safem_outfile **out, FILE **report)
 {
+	*out = NULL;
 	*report = NULL;
 	if (opt->windows_path == NULL) {
 		if (opt->trees_dir == NULL)
 			*report = stdout;
 		return 0;
 	}
-	if ((size_t)snprintf(tmp, tmp_size, "%s.tmp", opt->windows_path) >= tmp_size) {
-		fprintf(stderr, "safem-merge: --windows %s: path too long\n", opt->windows_path);
+	*out = safem_outfile_open(opt->windows_path, "w");
+	if (*out == NULL) {
+		fprintf(stderr, "safem-merge: --windows %s: %s\n", opt->windows_path,
+			strerror(errno));
 		return EXIT_USAGE;
 	}
-	*report = fopen(tmp, "w");
-	if (*report == NULL) {
-		fprintf(stderr, "safem-merge: %s: %s\n", tmp, strerror(errno));
-		return EXIT_USAGE;
-	}
+	*report = safem_outfile_stream(*out);
 	return 0;
 }
 
-/* Flush and close the report; rename PATH.tmp to PATH on success, else remove it. */
+/* Flush and close the report; PATH appears only when everything succeeded. */
 static int
-close_report(const struct merge_options *opt, const char *tmp, FILE *report, int status)
+close_report(const struct merge_options *opt, struct safem_outfile *out, FILE *report, int status)
 {
-	if (report == NULL)
-		return status;
+	int ret;
+
 	if (report == stdout) {
 		if (fflush(stdout) != 0 && status == 0) {
 			fprintf(stderr, "safem-merge: standard output: %s\n", strerror(errno));
@@ -676,13 +676,13 @@ close_report(const struct merge_options *opt, const char *tmp, FILE *report, int
 		}
 		return status;
 	}
-	if ((fclose(report) != 0 || (status == 0 && rename(tmp, opt->windows_path) != 0)) &&
-	    status == 0) {
-		fprintf(stderr, "safem-merge: %s: %s\n", opt->windows_path, strerror(errno));
+	if (out == NULL)
+		return status;
+	ret = safem_outfile_close(out, status == 0);
+	if (ret != 0 && status == 0) {
+		fprintf(stderr, "safem-merge: %s: %s\n", opt->windows_path, strerror(-ret));
 		status = EXIT_RUNTIME;
 	}
-	if (status != 0)
-		unlink(tmp);
 	return status;
 }
 
@@ -692,7 +692,7 @@ main(int argc, char **argv)
 	struct tree_pair buf = {{NULL, NULL}, 0}, merged = {{NULL, NULL}, 0};
 	struct input_list inputs = {NULL, 0, 0};
 	struct merge_options opt;
-	char tmp[PATH_BYTES];
+	struct safem_outfile *report_out = NULL;
 	FILE *report = NULL;
 	size_t windows = 0, folded = 0;
 	uint32_t merge_nodes;
@@ -717,10 +717,10 @@ main(int argc, char **argv)
 	if (status == 0)
 		status = tree_pair_create(&merged, merge_nodes, "merged") ? EXIT_RUNTIME : 0;
 	if (status == 0)
-		status = open_report(&opt, tmp, sizeof(tmp), &report);
+		status = open_report(&opt, &report_out, &report);
 	if (status == 0)
 		status = merge_windows(&inputs, &buf, &merged, &opt, report, &windows, &folded);
-	status = close_report(&opt, tmp, report, status);
+	status = close_report(&opt, report_out, report, status);
 	if (status == 0 && folded != 0)
 		fprintf(stderr,
 			"safem-merge: warning: %zu of %zu windows had folded trees (in a probe, "

@@ -22,6 +22,7 @@
 
 #include "safem_flowcsv.h"
 #include "safem_ipfix.h"
+#include "safem_outfile.h"
 #include "safem_window.h"
 
 #include "probe_options.h"
@@ -61,8 +62,7 @@ struct output_sinks {
 	char ipfix_target[MAX_IPFIX_COLLECTORS][SAFEM_OPT_STRING_MAX];
 	unsigned int ipfix_count;
 	struct safem_window_analysis *windows;
-	FILE *windows_file;
-	char windows_tmp[SAFEM_OPT_STRING_MAX + 8];
+	struct safem_outfile *windows_file;
 	struct probe_output_counters counters;
 	int write_error;   /* first -errno from the flow CSV */
 	int windows_error; /* first -errno from the window reports */
@@ -441,13 +441,11 @@ main(int argc, char **argv)
 	if (ret == 0 && cfg.ipfix[0] != '\0')
 		ret = open_ipfix(&cfg, &sinks, err, sizeof(err));
 	if (ret == 0 && shared.pane_ms != 0) {
-		snprintf(sinks.windows_tmp, sizeof(sinks.windows_tmp), "%s.tmp", cfg.windows_path);
-		sinks.windows_file = fopen(sinks.windows_tmp, "w");
 		if (cfg.trees_dir[0] != '\0' && access(cfg.trees_dir, W_OK) != 0) {
 			snprintf(err, sizeof(err), "--trees %.400s: not a writable directory: %s",
 				 cfg.trees_dir, strerror(errno));
 			ret = -EINVAL;
-		} else if (sinks.windows_file == NULL) {
+		} else if ((sinks.windows_file = safem_outfile_open(cfg.windows_path, "w")) == NULL) {
 			snprintf(err, sizeof(err), "--windows %.400s: cannot create the file: %s",
 				 cfg.windows_path, strerror(errno));
 			ret = -EINVAL;
@@ -462,7 +460,7 @@ main(int argc, char **argv)
 				/* Room for every worker's tree without a fold on merge. */
 				.tree_nodes = (uint32_t)RTE_MIN(cfg.tree_nodes * shared.worker_count,
 								1ull << 26),
-				.report = sinks.windows_file,
+				.report = safem_outfile_stream(sinks.windows_file),
 				.trees_dir = cfg.trees_dir[0] != '\0' ? cfg.trees_dir : NULL,
 				.socket_id = (int)rte_socket_id(),
 			};
@@ -548,16 +546,12 @@ main(int argc, char **argv)
 	status = EXIT_SUCCESS;
 	if (sinks.windows_file != NULL) {
 		int err_no = sinks.windows_error;
+		int close_ret = safem_outfile_close(sinks.windows_file, err_no == 0);
 
-		if (fflush(sinks.windows_file) != 0 && err_no == 0)
-			err_no = -errno;
-		if (fclose(sinks.windows_file) != 0 && err_no == 0)
-			err_no = -errno;
 		sinks.windows_file = NULL;
-		if (err_no == 0 && rename(sinks.windows_tmp, cfg.windows_path) != 0)
-			err_no = -errno;
+		if (err_no == 0)
+			err_no = close_ret;
 		if (err_no != 0) {
-			unlink(sinks.windows_tmp);
 			fprintf(stderr, "safem-probe: --windows %s: write failed: %s\n",
 				cfg.windows_path, strerror(-err_no));
 			status = EXIT_RUNTIME;
@@ -594,10 +588,8 @@ main(int argc, char **argv)
 cleanup:
 	if (sinks.flows != NULL)
 		safem_flowcsv_close(sinks.flows, false);
-	if (sinks.windows_file != NULL) {
-		fclose(sinks.windows_file);
-		unlink(sinks.windows_tmp);
-	}
+	if (sinks.windows_file != NULL)
+		safem_outfile_close(sinks.windows_file, false);
 	safem_window_analysis_free(sinks.windows);
 	for (unsigned int c = 0; c < sinks.ipfix_count; c++)
 		safem_ipfix_exporter_free(sinks.ipfix[c]);

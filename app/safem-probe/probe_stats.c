@@ -9,6 +9,8 @@
 #include <rte_ethdev.h>
 #include <rte_telemetry.h>
 
+#include "safem_outfile.h"
+
 #include "probe_stats.h"
 
 void
@@ -162,24 +164,12 @@ write_json(FILE *f, const struct probe_context *ctx)
 int
 probe_stats_write_json(const struct probe_context *ctx, const char *path)
 {
-	char tmp[4096];
-	FILE *f;
-	int err = 0;
+	struct safem_outfile *out = safem_outfile_open(path, "w");
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (f == NULL)
+	if (out == NULL)
 		return -errno;
-	write_json(f, ctx);
-	if (fflush(f) != 0 || ferror(f))
-		err = errno ? errno : EIO;
-	if (fclose(f) != 0 && err == 0)
-		err = errno;
-	if (err == 0 && rename(tmp, path) != 0)
-		err = errno;
-	if (err != 0)
-		unlink(tmp);
-	return -err;
+	write_json(safem_outfile_stream(out), ctx);
+	return safem_outfile_close(out, true);
 }
 
 void

@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 #include "safem_flowcsv.h"
+#include "safem_outfile.h"
 
 struct safem_flowcsv {
-	FILE *file;
-	char *path;
-	char *tmp_path;
+	struct safem_outfile *out;
+	FILE *file; /* the outfile's stream */
 	uint64_t rows;
 	int write_error; /* first errno seen, reported at close */
 };
@@ -52,28 +52,20 @@ safem_flowcsv_open(const char *path)
 
 	if (w == NULL)
 		return NULL;
-	w->path = strdup(path);
-	if (w->path == NULL || asprintf(&w->tmp_path, "%s.tmp", path) < 0) {
-		w->tmp_path = NULL;
+	w->out = safem_outfile_open(path, "w");
+	if (w->out == NULL)
 		goto fail;
-	}
-	w->file = fopen(w->tmp_path, "w");
-	if (w->file == NULL)
-		goto fail;
+	w->file = safem_outfile_stream(w->out);
 	setvbuf(w->file, NULL, _IOFBF, FLOWCSV_STDIO_BUFFER);
 	if (fputs(SAFEM_FLOWCSV_HEADER "\n", w->file) == EOF) {
 		saved = errno;
-		fclose(w->file);
-		unlink(w->tmp_path);
+		safem_outfile_close(w->out, false);
 		errno = saved;
-		w->file = NULL;
 		goto fail;
 	}
 	return w;
 fail:
 	saved = errno;
-	free(w->tmp_path);
-	free(w->path);
 	free(w);
 	errno = saved;
 	return NULL;
@@ -103,20 +95,9 @@ safem_flowcsv_rows(const struct safem_flowcsv *w)
 int
 safem_flowcsv_close(struct safem_flowcsv *w, bool commit)
 {
-	int err = w->write_error;
+	int err = -w->write_error;
+	int ret = safem_outfile_close(w->out, commit && err == 0);
 
-	if (fflush(w->file) != 0 && err == 0)
-		err = errno;
-	if (commit && err == 0 && fsync(fileno(w->file)) != 0)
-		err = errno;
-	if (fclose(w->file) != 0 && err == 0)
-		err = errno;
-	if (commit && err == 0 && rename(w->tmp_path, w->path) != 0)
-		err = errno;
-	if (!commit || err != 0)
-		unlink(w->tmp_path);
-	free(w->tmp_path);
-	free(w->path);
 	free(w);
-	return -err;
+	return err != 0 ? err : ret;
 }

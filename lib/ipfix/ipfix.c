@@ -780,6 +780,18 @@ resolve(struct safem_ipfix_exporter *exp)
 	return 0;
 }
 
+/* Close the socket and free everything: failed create and free alike. */
+static void
+exporter_release(struct safem_ipfix_exporter *exp)
+{
+	if (exp->fd >= 0)
+		close(exp->fd);
+	free(exp->msg_buf[0]);
+	free(exp->msg_buf[1]);
+	free(exp->tail);
+	free(exp);
+}
+
 struct safem_ipfix_exporter *
 safem_ipfix_exporter_create(const struct safem_ipfix_params *params)
 {
@@ -834,12 +846,7 @@ safem_ipfix_exporter_create(const struct safem_ipfix_params *params)
 	return exp;
 fail:
 	err = rte_errno;
-	if (exp->fd >= 0)
-		close(exp->fd);
-	free(exp->msg_buf[0]);
-	free(exp->msg_buf[1]);
-	free(exp->tail);
-	free(exp);
+	exporter_release(exp);
 	rte_errno = err;
 	errno = err;
 	return NULL;
@@ -862,10 +869,5 @@ safem_ipfix_exporter_free(struct safem_ipfix_exporter *exp)
 		}
 		tcp_flush_tail(exp);
 	}
-	if (exp->fd >= 0)
-		close(exp->fd);
-	free(exp->msg_buf[0]);
-	free(exp->msg_buf[1]);
-	free(exp->tail);
-	free(exp);
+	exporter_release(exp);
 }

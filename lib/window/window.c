@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <rte_common.h>
 #include <rte_cycles.h>
@@ -15,6 +14,7 @@
 #include <rte_ring.h>
 
 #include "safem_entropy.h"
+#include "safem_outfile.h"
 #include "safem_window.h"
 
 /* ---------------------------------------------------------------------- */
@@ -26,11 +26,6 @@ struct safem_window_producer {
 	struct safem_window_pane *panes;
 	unsigned int buffers;
 	uint64_t waits;
-};
-
-/* The analysis returns a pane to its producer's free ring. */
-struct window_pane_owner {
-	struct rte_ring *free;
 };
 
 /* Panes carry a back pointer to their free ring just after the public struct. */
@@ -48,17 +43,16 @@ window_pane_clear(struct safem_window_pane *p)
 	p->close_ns = 0;
 }
 
+/* Trees come from the heap (lib/mem); NUMA placement follows the first
+ * touch, which is the owning lcore's. */
 static struct safem_aggtree *
-window_tree(const char *name, uint32_t nodes, int socket_id)
+window_tree(const char *name, uint32_t nodes)
 {
 	struct safem_aggtree_params tp = {
 		.name = name,
 		.max_nodes = nodes,
 	};
 
-	/* The tree library allocates from the heap; NUMA placement follows the
-	 * first touch, which is the owning lcore's. */
-	(void)socket_id;
 	return safem_aggtree_create(&tp);
 }
 
@@ -91,8 +85,8 @@ safem_window_producer_create(const struct safem_window_producer_params *params)
 
 		slots[i].free = wp->free;
 		p->producer = params->producer;
-		p->src = window_tree("wsrc", params->tree_nodes, params->socket_id);
-		p->dst = window_tree("wdst", params->tree_nodes, params->socket_id);
+		p->src = window_tree("wsrc", params->tree_nodes);
+		p->dst = window_tree("wdst", params->tree_nodes);
 		if (p->src == NULL || p->dst == NULL)
 			goto nomem;
 		if (i == 0)
@@ -232,15 +226,13 @@ safem_window_analysis_create(const struct safem_window_analysis_params *params)
 		goto nomem;
 	for (i = 0; i < wa->panes_per_window; i++)
 		for (d = 0; d < 2; d++) {
-			wa->ring[i].tree[d] = window_tree("wmerge", params->tree_nodes,
-							  params->socket_id);
+			wa->ring[i].tree[d] = window_tree("wmerge", params->tree_nodes);
 			if (wa->ring[i].tree[d] == NULL)
 				goto nomem;
 		}
 	if (wa->panes_per_window > 1)
 		for (d = 0; d < 2; d++) {
-			wa->window_tree[d] = window_tree("wwin", params->tree_nodes,
-							 params->socket_id);
+			wa->window_tree[d] = window_tree("wwin", params->tree_nodes);
 			if (wa->window_tree[d] == NULL)
 				goto nomem;
 		}
@@ -439,15 +431,14 @@ safem_window_write_trees(const char *path, uint64_t start_ms, uint64_t end_ms,
 			 const struct safem_window_counts *counts,
 			 struct safem_aggtree *const trees[2])
 {
+	struct safem_outfile *out = safem_outfile_open(path, "wb");
 	struct window_file_header h;
-	char tmp[4096];
 	FILE *f;
-	int ret = 0;
+	int ret = 0, close_ret;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "wb");
-	if (f == NULL)
+	if (out == NULL)
 		return -errno;
+	f = safem_outfile_stream(out);
 	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, WINDOW_FILE_MAGIC, 8);
 	/* Little-endian hosts only (x86, arm64), like the tree format itself. */
@@ -463,13 +454,8 @@ safem_window_write_trees(const char *path, uint64_t start_ms, uint64_t end_ms,
 		ret = safem_aggtree_write_binary(trees[PROFILE_SRC], f);
 	if (ret == 0)
 		ret = safem_aggtree_write_binary(trees[PROFILE_DST], f);
-	if (fclose(f) != 0 && ret == 0)
-		ret = -errno;
-	if (ret == 0 && rename(tmp, path) != 0)
-		ret = -errno;
-	if (ret != 0)
-		unlink(tmp);
-	return ret;
+	close_ret = safem_outfile_close(out, ret == 0);
+	return ret != 0 ? ret : close_ret;
 }
 
 int
