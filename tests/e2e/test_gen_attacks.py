@@ -21,7 +21,8 @@ independent count, never by the generator's own bookkeeping:
   * --background-pcap loops a real capture from /work/shared/pcaps (skipped
     with a message when absent): loop k is the file shifted by k periods with
     both addresses' low 16 bits XORed with k (or unchanged with --no-remap);
-  * a nanosecond big-endian pcap is read; a non-Ethernet one is refused.
+  * a nanosecond big-endian pcap is read; a non-Ethernet one is refused;
+  * safem-probe (when built) parses every frame of the all-attacks capture.
 Whole test: a few seconds of traffic per capture, well under 30 s.
 """
 import collections
@@ -373,6 +374,18 @@ class GenAttacks(unittest.TestCase):
                               "--attack", "nosuch:1:1:0.1"], capture_output=True, text=True)
         self.assertEqual(res.returncode, 2)
         self.assertIn("unknown attack type", res.stderr)
+
+    def test_probe_accepts(self):
+        """The real probe parses every frame: no parse error, no non-IP frame."""
+        path = e2e.probe_path()
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            self.skipTest("probe binary not found at %s (set SAFEM_PROBE)" % path)
+        run = e2e.run_probe([self.pcap])
+        e2e.assert_run_ok(self, run)
+        self.assertEqual(e2e.stat(run.stats, "rx_packets"), self.truth["packets"])
+        self.assertEqual(e2e.stat(run.stats, "parsed_packets"), self.truth["packets"])
+        self.assertEqual(e2e.stat(run.stats, "parse_errors_total"), 0)
+        self.assertEqual(e2e.stat(run.stats, "non_ip"), 0)
 
     def test_clean_preset(self):
         pcap, t = gen(self.dir, "clean", "--preset", "clean", "--duration", 3, "--rate", 500,
