@@ -121,8 +121,8 @@ patterns_write(FILE *f, const struct metric_layout *l, const struct deviation *d
 		first = 0;
 		for (weight = 0; weight < WEIGHTS; weight++) {
 			pattern_string(l, dev, l->focus, feat, weight, pattern);
-			fprintf(f, "%s\"%s\":\"%s\"", weight ? "," : "", detect_weight_names[weight],
-				pattern);
+			fprintf(f, "%s\"%s\":\"%s\"", weight ? "," : "",
+				detect_weight_names[weight], pattern);
 		}
 		fputc('}', f);
 	}

@@ -134,12 +134,12 @@ baseline_moving_add(struct baseline *b, const struct metric_layout *l, const dou
 	memcpy(&b->ring[(size_t)b->ring_next * b->metrics], x, b->metrics * sizeof(*x));
 	for (f = 0; f < FEATURES; f++) {
 		tops->ntop[f] = w->ntop[l->focus][f] < SAFEM_SUMMARY_TOP ? w->ntop[l->focus][f]
-									  : SAFEM_SUMMARY_TOP;
+									 : SAFEM_SUMMARY_TOP;
 		memcpy(tops->top[f], w->top[l->focus][f], tops->ntop[f] * sizeof(tops->top[f][0]));
 	}
 	for (s = 0; s < TREE_SIDES; s++) {
-		tops->nprefixes[s] = w->nprefixes[s] < SAFEM_SUMMARY_TOP ? w->nprefixes[s]
-									 : SAFEM_SUMMARY_TOP;
+		tops->nprefixes[s] =
+			w->nprefixes[s] < SAFEM_SUMMARY_TOP ? w->nprefixes[s] : SAFEM_SUMMARY_TOP;
 		memcpy(tops->prefixes[s], w->prefixes[s],
 		       tops->nprefixes[s] * sizeof(tops->prefixes[s][0]));
 	}
@@ -215,7 +215,8 @@ baseline_share(const struct baseline *b, unsigned int feat, const struct safem_f
 	unsigned int s;
 
 	if (b->kind == SAFEM_BASELINE_TRAINED) {
-		e = share_table_find(len ? &b->trained.prefix[feat] : &b->trained.top[feat], v, len);
+		e = share_table_find(len ? &b->trained.prefix[feat] : &b->trained.top[feat], v,
+				     len);
 		return e ? e->sum : 0;
 	}
 	if (b->ring_count == 0)
@@ -235,7 +236,7 @@ involved_compute(const struct baseline *b, const struct metric_layout *l,
 
 	for (f = 0; f < FEATURES; f++) {
 		inv->ntop[f] = w->ntop[l->focus][f] < SAFEM_SUMMARY_TOP ? w->ntop[l->focus][f]
-									 : SAFEM_SUMMARY_TOP;
+									: SAFEM_SUMMARY_TOP;
 		for (i = 0; i < inv->ntop[f]; i++) {
 			const struct safem_top_value *t = &w->top[l->focus][f][i];
 
@@ -247,8 +248,8 @@ involved_compute(const struct baseline *b, const struct metric_layout *l,
 		}
 	}
 	for (s = 0; s < TREE_SIDES; s++) {
-		inv->nprefix[s] = w->nprefixes[s] < SAFEM_SUMMARY_TOP ? w->nprefixes[s]
-								      : SAFEM_SUMMARY_TOP;
+		inv->nprefix[s] =
+			w->nprefixes[s] < SAFEM_SUMMARY_TOP ? w->nprefixes[s] : SAFEM_SUMMARY_TOP;
 		for (i = 0; i < inv->nprefix[s]; i++) {
 			const struct safem_top_prefix *p = &w->prefixes[s][i];
 			const struct safem_feature_value *a = (const void *)p->addr;

@@ -8,8 +8,8 @@
 #include "detect_private.h"
 
 static const char *const class_names[SAFEM_CLASS_COUNT] = {
-	"normal", "syn_flood", "udp_flood", "reflection", "horizontal_scan", "vertical_scan",
-	"worm", "unknown",
+	"normal",	   "syn_flood",	    "udp_flood", "reflection",
+	"horizontal_scan", "vertical_scan", "worm",	 "unknown",
 };
 
 const char *
@@ -38,8 +38,8 @@ safem_attack_class_from_name(const char *name)
 #define PORT_SHARE 0.3
 
 /* UDP services abused as reflectors / amplifiers (source port of the replies). */
-static const uint16_t reflector_ports[] = {17, 19, 53, 111, 123, 137, 161, 389, 1900, 3702,
-					   5353, 11211};
+static const uint16_t reflector_ports[] = {17,	19,  53,   111,	 123,  137,
+					   161, 389, 1900, 3702, 5353, 11211};
 /* Destination ports of well-known scanning worms (Blaster 135, Sasser/Conficker 445, ...). */
 static const uint16_t worm_ports[] = {135, 139, 445, 1433, 1434, 4444};
 /* Witty: UDP source port 4000, random destination ports. */
@@ -47,8 +47,8 @@ static const uint16_t worm_ports[] = {135, 139, 445, 1433, 1434, 4444};
 
 struct feature_view {
 	bool concentrated; /* most q > 0 entries below the band: ++0-- family */
-	bool dispersed;    /* count (q = 0) or distinct values above the band: ++++0 family */
-	bool dominant;     /* one value dominates (share or rise) */
+	bool dispersed;	   /* count (q = 0) or distinct values above the band: ++++0 family */
+	bool dominant;	   /* one value dominates (share or rise) */
 	double top_rise;   /* largest share - baseline_share among the top values */
 	unsigned int risers;
 };
@@ -91,10 +91,11 @@ feature_view(const struct metric_layout *l, const struct deviation *dev, const s
 			above += s > 0;
 		}
 	fv->concentrated = positive > 0 && 2 * below >= positive;
-	fv->dispersed = dev->sign[metric_distinct(l, dir, feat)] > 0 ||
-			(zero_qi < l->nq &&
-			 dev->sign[metric_spectrum(l, dir, feat, SAFEM_WEIGHT_FLOWS, zero_qi)] > 0) ||
-			(positive > 0 && 2 * above > positive);
+	fv->dispersed =
+		dev->sign[metric_distinct(l, dir, feat)] > 0 ||
+		(zero_qi < l->nq &&
+		 dev->sign[metric_spectrum(l, dir, feat, SAFEM_WEIGHT_FLOWS, zero_qi)] > 0) ||
+		(positive > 0 && 2 * above > positive);
 	fv->top_rise = 0;
 	for (i = 0; i < inv->ntop[feat]; i++) {
 		double rise = inv->top[feat][i].share - inv->top[feat][i].baseline_share;

@@ -134,8 +134,8 @@ safem_detector_free(struct safem_detector *d)
 }
 
 int
-safem_detector_window(struct safem_detector *d, const struct safem_window_summary *w,
-		      FILE *report, struct safem_detect_verdict *v)
+safem_detector_window(struct safem_detector *d, const struct safem_window_summary *w, FILE *report,
+		      struct safem_detect_verdict *v)
 {
 	const struct metric_layout *l = &d->layout;
 	struct safem_detect_verdict verdict = {.cls = SAFEM_CLASS_NORMAL, .direction = l->focus};

@@ -8,8 +8,7 @@
 #include "detect_private.h"
 
 const char *const detect_direction_names[DIRS] = {"all", "in", "out", "internal"};
-const char *const detect_feature_names[FEATURES] = {"src_addr", "dst_addr", "src_port",
-						     "dst_port"};
+const char *const detect_feature_names[FEATURES] = {"src_addr", "dst_addr", "src_port", "dst_port"};
 const char *const detect_weight_names[WEIGHTS] = {"flows", "packets", "bytes"};
 const char *const detect_proto_names[PROTOS] = {"tcp_syn", "tcp", "udp", "icmp", "other"};
 static const char *const volume_names[VOLUMES] = {"packets", "bytes", "flows"};

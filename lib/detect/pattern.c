@@ -25,9 +25,9 @@ deviation_compute(const struct metric_layout *l, const double *x, const double *
 		dev->sign[m] = 0;
 		if (!metric_in_use(l, m) || !(lo[m] <= hi[m]))
 			continue;
-		scale = fmax(hi[m] - lo[m], BAND_SCALE_RELATIVE_FLOOR *
-							fmax(fabs(lo[m]), fabs(hi[m])) +
-						    BAND_SCALE_ABSOLUTE_FLOOR);
+		scale = fmax(hi[m] - lo[m],
+			     BAND_SCALE_RELATIVE_FLOOR * fmax(fabs(lo[m]), fabs(hi[m])) +
+				     BAND_SCALE_ABSOLUTE_FLOOR);
 		if (x[m] > hi[m] + margin * scale) {
 			dev->sign[m] = 1;
 			distance = (x[m] - hi[m]) / scale;

@@ -73,7 +73,8 @@ safem_baseline_trainer_free(struct safem_baseline_trainer *t)
 static void
 trainer_band_add(struct safem_baseline_trainer *t, unsigned int slot)
 {
-	double *lo = &t->lo[(size_t)slot * t->max_metrics], *hi = &t->hi[(size_t)slot * t->max_metrics];
+	double *lo = &t->lo[(size_t)slot * t->max_metrics],
+	       *hi = &t->hi[(size_t)slot * t->max_metrics];
 	unsigned int m;
 
 	for (m = 0; m < t->layout.count; m++) {
@@ -188,8 +189,10 @@ safem_baseline_trainer_save(struct safem_baseline_trainer *t, const char *path)
 		share_table_sort(&t->shares.prefix[s]);
 		for (i = 0; i < t->shares.prefix[s].n && i < PROFILE_TOP_MAX; i++) {
 			fprintf(f_out, "prefix %s ", tree_sides[s]);
-			prefix_text(f_out, &t->shares.prefix[s].e[i].value, t->shares.prefix[s].e[i].len - 1, false);
-			fprintf(f_out, " %.17g\n", t->shares.prefix[s].e[i].sum / (double)t->windows);
+			prefix_text(f_out, &t->shares.prefix[s].e[i].value,
+				    t->shares.prefix[s].e[i].len - 1, false);
+			fprintf(f_out, " %.17g\n",
+				t->shares.prefix[s].e[i].sum / (double)t->windows);
 		}
 	}
 	return safem_outfile_close(o, true);
@@ -289,15 +292,16 @@ profile_header(struct profile_reader *r, const struct metric_layout *l, char *sa
 				int d = detect_name_index(detect_direction_names, DIRS, item);
 
 				if (d < 0)
-					return profile_error(r, "header field directions: unknown '%s'",
-							     item);
+					return profile_error(
+						r, "header field directions: unknown '%s'", item);
 				dirs |= 1u << d;
 			}
 		} else if (strcmp(tok, "per_hour") == 0) {
 			b->per_hour = strcmp(value, "1") == 0;
 		} else if (strcmp(tok, "windows") == 0) {
 			if (!parse_u64(value, &b->trained_windows))
-				return profile_error(r, "header field windows: bad value '%s'", value);
+				return profile_error(r, "header field windows: bad value '%s'",
+						     value);
 		}
 	}
 	if (!have_q || !have_dirs)
@@ -366,7 +370,8 @@ profile_share(struct profile_reader *r, bool prefix, char *save, struct baseline
 
 	if (share_text == NULL || strtok_r(NULL, " \t", &save) != NULL)
 		return profile_error(r, "%s: want '%s'", prefix ? "prefix" : "top",
-				     prefix ? "prefix src|dst PREFIX SHARE" : "top FEATURE VALUE SHARE");
+				     prefix ? "prefix src|dst PREFIX SHARE"
+					    : "top FEATURE VALUE SHARE");
 	if (!parse_double(share_text, &share) || share < 0 || share > 1)
 		return profile_error(r, "field share '%s' (0..1)", share_text);
 	k = prefix ? detect_name_index(tree_sides, TREE_SIDES, key)
@@ -390,7 +395,8 @@ profile_share(struct profile_reader *r, bool prefix, char *save, struct baseline
 		return profile_error(r, "field value '%s' (an address%s)", text,
 				     prefix ? "/length" : "");
 	if (prefix)
-		share_table_add(&b->trained.prefix[k], &v, (uint8_t)(len + (v4 ? 96 : 0) + 1), share);
+		share_table_add(&b->trained.prefix[k], &v, (uint8_t)(len + (v4 ? 96 : 0) + 1),
+				share);
 	else
 		share_table_add(&b->trained.top[k], &v, 0, share);
 	return 0;

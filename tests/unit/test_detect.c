@@ -192,7 +192,7 @@ fill_feature(struct safem_window_summary *w, unsigned int dir, unsigned int feat
 	table_clear();
 	for (i = 0; i < nflows; i++) {
 		const struct flow *f = &flows[i];
-		uint32_t key = feat == SAFEM_FEATURE_SRC_ADDR   ? f->src
+		uint32_t key = feat == SAFEM_FEATURE_SRC_ADDR	? f->src
 			       : feat == SAFEM_FEATURE_DST_ADDR ? f->dst
 			       : feat == SAFEM_FEATURE_SRC_PORT ? f->sport
 								: f->dport;
@@ -214,7 +214,8 @@ fill_feature(struct safem_window_summary *w, unsigned int dir, unsigned int feat
 			if (ncl > 0 && classes_scratch[ncl - 1].count == counts_scratch[i])
 				classes_scratch[ncl - 1].values++;
 			else
-				classes_scratch[ncl++] = (struct safem_count_class){counts_scratch[i], 1};
+				classes_scratch[ncl++] =
+					(struct safem_count_class){counts_scratch[i], 1};
 		}
 		assert_int_equal(safem_tsallis_spectrum(classes_scratch, ncl, 0, 0, space, w->q,
 							w->nq, w->spectrum[dir][feat][weight]),
@@ -313,8 +314,8 @@ static void
 add_syn_flood(void)
 {
 	for (unsigned int i = 0; i < 5000; i++)
-		add_flow((uint32_t)rng_next(), VICTIM, (uint16_t)rng_next(), 80, SAFEM_PROTO_TCP_SYN,
-			 1, 40);
+		add_flow((uint32_t)rng_next(), VICTIM, (uint16_t)rng_next(), 80,
+			 SAFEM_PROTO_TCP_SYN, 1, 40);
 }
 
 static void
@@ -345,7 +346,8 @@ static void
 add_vertical_scan(void)
 {
 	for (unsigned int i = 0; i < 4000; i++)
-		add_flow(SCANNER, VICTIM, 50000, (uint16_t)(1 + i * 16), SAFEM_PROTO_TCP_SYN, 1, 44);
+		add_flow(SCANNER, VICTIM, 50000, (uint16_t)(1 + i * 16), SAFEM_PROTO_TCP_SYN, 1,
+			 44);
 }
 
 static void
@@ -407,8 +409,8 @@ run_clean(struct safem_detector *d, unsigned int n, bool directional)
 	for (unsigned int i = 0; i < n; i++) {
 		run_window(d, NULL, directional, &v);
 		if (v.alerted) {
-			print_message("clean window %u alerted: score %.2f, %u metrics\n", i, v.score,
-				      v.deviating_metrics);
+			print_message("clean window %u alerted: score %.2f, %u metrics\n", i,
+				      v.score, v.deviating_metrics);
 			alerts++;
 		}
 	}
@@ -476,7 +478,8 @@ check_attack(const struct attack_case *c, bool directional)
 	if (strstr(text, c->involved) == NULL)
 		print_error("%s: '%s' not in %s\n", c->name, c->involved, text);
 	assert_non_null(strstr(text, c->involved));
-	assert_non_null(strstr(text, directional ? "\"direction\":\"in\"" : "\"direction\":\"all\""));
+	assert_non_null(
+		strstr(text, directional ? "\"direction\":\"in\"" : "\"direction\":\"all\""));
 	safem_detector_free(d);
 	fclose(alerts);
 	free(text);
@@ -757,7 +760,8 @@ test_params_and_names(void **state)
 	assert_non_null(strstr(err, "alert_score"));
 	for (int c = 0; c < SAFEM_CLASS_COUNT; c++)
 		assert_int_equal(safem_attack_class_from_name(safem_attack_class_name(c)), c);
-	assert_string_equal(safem_attack_class_name(SAFEM_CLASS_HORIZONTAL_SCAN), "horizontal_scan");
+	assert_string_equal(safem_attack_class_name(SAFEM_CLASS_HORIZONTAL_SCAN),
+			    "horizontal_scan");
 	assert_int_equal(safem_attack_class_from_name("ddos"), -EINVAL);
 	assert_null(safem_attack_class_name(SAFEM_CLASS_COUNT));
 
