@@ -132,6 +132,7 @@ struct baseline {
 	bool per_hour;
 	struct share_tables trained; /* TRAINED: mean shares from the profile */
 	uint64_t trained_windows;
+	unsigned int sample_rate; /* TRAINED: the training's 1-in-N sampling (0: not recorded) */
 };
 
 int baseline_moving_init(struct baseline *b, unsigned int metrics, unsigned int k);

@@ -150,6 +150,9 @@ safem_detector_window(struct safem_detector *d, const struct safem_window_summar
 	rc = metric_check_summary(l, w);
 	if (rc < 0)
 		return rc;
+	/* sampling changes flow counts and spectra (seed 002): bands only hold for the same rate */
+	if (d->baseline.sample_rate != 0 && w->sample_rate != d->baseline.sample_rate)
+		return -EINVAL;
 	metric_flatten(l, w, d->x);
 	band_windows = baseline_band(&d->baseline, w->start_ms, &lo, &hi);
 	have_band = band_windows > 0;

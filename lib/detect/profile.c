@@ -28,6 +28,7 @@ struct safem_baseline_trainer {
 	double *x, *lo, *hi; /* lo/hi: HOUR_SLOTS * max_metrics */
 	uint64_t hour_windows[HOUR_SLOTS];
 	uint64_t windows, rejected;
+	unsigned int sample_rate;
 	struct share_tables shares;
 };
 
@@ -100,9 +101,10 @@ safem_baseline_trainer_add(struct safem_baseline_trainer *t, const struct safem_
 			return;
 		}
 		metric_layout_init(&t->layout, w->q, w->nq, w->directions);
+		t->sample_rate = w->sample_rate;
 		t->have_layout = true;
 	}
-	if (metric_check_summary(l, w) < 0) {
+	if (metric_check_summary(l, w) < 0 || w->sample_rate != t->sample_rate) {
 		t->rejected++;
 		return;
 	}
@@ -122,8 +124,9 @@ safem_baseline_trainer_add(struct safem_baseline_trainer *t, const struct safem_
 }
 
 static void
-profile_write_header(FILE *f, const struct metric_layout *l, bool per_hour, uint64_t windows)
+profile_write_header(FILE *f, const struct safem_baseline_trainer *t)
 {
+	const struct metric_layout *l = &t->layout;
 	unsigned int k, dir, first = 1;
 
 	fprintf(f, "%s %d q=", PROFILE_MAGIC, PROFILE_VERSION);
@@ -135,7 +138,8 @@ profile_write_header(FILE *f, const struct metric_layout *l, bool per_hour, uint
 			fprintf(f, "%s%s", first ? "" : ",", detect_direction_names[dir]);
 			first = 0;
 		}
-	fprintf(f, " per_hour=%d windows=%llu\n", per_hour ? 1 : 0, (unsigned long long)windows);
+	fprintf(f, " sample_rate=%u per_hour=%d windows=%llu\n", t->sample_rate,
+		t->per_hour ? 1 : 0, (unsigned long long)t->windows);
 	fputs("# band METRIC HOUR(all|0..23) MIN MAX WINDOWS\n"
 	      "# top FEATURE VALUE MEAN_SHARE (direction of the header's focus: in, else all)\n"
 	      "# prefix src|dst PREFIX MEAN_SHARE\n",
@@ -157,7 +161,7 @@ safem_baseline_trainer_save(struct safem_baseline_trainer *t, const char *path)
 	if (o == NULL)
 		return -errno;
 	f_out = safem_outfile_stream(o);
-	profile_write_header(f_out, l, t->per_hour, t->windows);
+	profile_write_header(f_out, t);
 	for (slot = 0; slot < HOUR_SLOTS; slot++) {
 		const double *lo = &t->lo[(size_t)slot * t->max_metrics];
 		const double *hi = &t->hi[(size_t)slot * t->max_metrics];
@@ -298,6 +302,13 @@ profile_header(struct profile_reader *r, const struct metric_layout *l, char *sa
 			}
 		} else if (strcmp(tok, "per_hour") == 0) {
 			b->per_hour = strcmp(value, "1") == 0;
+		} else if (strcmp(tok, "sample_rate") == 0) {
+			uint64_t rate;
+
+			if (!parse_u64(value, &rate) || rate > UINT32_MAX)
+				return profile_error(r, "header field sample_rate: bad value '%s'",
+						     value);
+			b->sample_rate = (unsigned int)rate;
 		} else if (strcmp(tok, "windows") == 0) {
 			if (!parse_u64(value, &b->trained_windows))
 				return profile_error(r, "header field windows: bad value '%s'",

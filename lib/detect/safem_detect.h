@@ -119,7 +119,8 @@ struct safem_detect_verdict {
  * report line (text starting with ',', no newline; docs/detection.md). Then the
  * moving baseline learns the window if it was not anomalous. Warm-up windows
  * are never anomalous (and are learnt). Returns 0, -EINVAL (q set or directions
- * differ from the parameters) or -EIO (write error on report or alerts).
+ * differ from the parameters, or the sample rate from the trained profile's) or
+ * -EIO (write error on report or alerts).
  */
 int safem_detector_window(struct safem_detector *d, const struct safem_window_summary *w,
 			  FILE *report, struct safem_detect_verdict *v);
@@ -140,8 +141,8 @@ struct safem_baseline_trainer;
 
 /** per_hour: also keep bands per hour of day (UTC). NULL with errno ENOMEM. */
 struct safem_baseline_trainer *safem_baseline_trainer_create(bool per_hour);
-/** Windows must share one q set and direction set (the first window's); others are
- *  counted as rejected and make save fail with -EINVAL. */
+/** Windows must share one q set, direction set and sample rate (the first window's);
+ *  others are counted as rejected and make save fail with -EINVAL. */
 void safem_baseline_trainer_add(struct safem_baseline_trainer *t,
 				const struct safem_window_summary *w);
 /** Write the profile (docs/detection.md) complete-or-absent. 0, -EINVAL (no window, or

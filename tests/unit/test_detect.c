@@ -674,6 +674,47 @@ test_profile_round_trip(void **state)
 	unlink(profile_path);
 }
 
+static void
+test_profile_per_hour_and_sampling(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_baseline_trainer *t;
+	struct safem_detector *d;
+	char err[256] = "";
+	uint64_t first;
+
+	(void)state;
+	snprintf(profile_path, sizeof(profile_path), "/tmp/safem-test-profile-%d", (int)getpid());
+	first = window_index;
+	train_profile(300, true);
+	d = trained_detector(profile_path, NULL, 0, err, sizeof(err));
+	assert_non_null(d);
+	/* a window in the middle of training lies in an hour trained by 60 windows */
+	gen_clean();
+	build_summary(&summary, first + 150, false);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+	assert_int_equal(v.baseline_windows, 60);
+	/* an hour without training falls back to the all-hours band */
+	build_summary(&summary, first + 1000, false);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+	assert_int_equal(v.baseline_windows, 300);
+	/* bands trained without sampling do not hold for sampled windows */
+	summary.sample_rate = 10;
+	assert_int_equal(safem_detector_window(d, &summary, NULL, &v), -EINVAL);
+	safem_detector_free(d);
+
+	/* the trainer refuses to save after windows of another q set */
+	t = safem_baseline_trainer_create(false);
+	assert_non_null(t);
+	build_summary(&summary, window_index++, false);
+	safem_baseline_trainer_add(t, &summary);
+	summary.nq = 5;
+	safem_baseline_trainer_add(t, &summary);
+	assert_int_equal(safem_baseline_trainer_save(t, profile_path), -EINVAL);
+	safem_baseline_trainer_free(t);
+	unlink(profile_path);
+}
+
 /* Replace line `lineno` (1-based) of profile_path by `text`, into `out`. */
 static void
 rewrite_line(const char *out, unsigned int lineno, const char *text)
@@ -794,6 +835,7 @@ main(void)
 		cmocka_unit_test(test_single_metric_never_alerts),
 		cmocka_unit_test(test_report_members),
 		cmocka_unit_test(test_profile_round_trip),
+		cmocka_unit_test(test_profile_per_hour_and_sampling),
 		cmocka_unit_test(test_profile_errors),
 	};
 
