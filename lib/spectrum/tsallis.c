@@ -72,9 +72,9 @@ struct spectrum_class {
 
 /* Per-q accumulators. */
 struct spectrum_acc {
-	double shannon;       /* -sum p ln p */
-	double pq_minus_one;  /* q > 0: sum p expm1((q-1) ln p) */
-	double scaled_pq;     /* q < 0: sum values * exp(q ln p - scale) */
+	double shannon;	     /* -sum p ln p */
+	double pq_minus_one; /* q > 0: sum p expm1((q-1) ln p) */
+	double scaled_pq;    /* q < 0: sum values * exp(q ln p - scale) */
 };
 
 static void

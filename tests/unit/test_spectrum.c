@@ -74,8 +74,8 @@ test_normalised_uniform(void **state)
 			else if (q == 1)
 				assert_close(out[j], log(n) / log(space), 1e-12);
 			else
-				assert_close(out[j],
-					     (pow(n, 1 - q) - 1) / (pow(space, 1 - q) - 1), 1e-10);
+				assert_close(out[j], (pow(n, 1 - q) - 1) / (pow(space, 1 - q) - 1),
+					     1e-10);
 		}
 	}
 }
@@ -199,14 +199,15 @@ test_classes_equal_expansion(void **state)
 		assert_close(a[j], c[j], 1e-12);
 		assert_close(b[j], c[j], 1e-12);
 		if (q_default[j] > 0 && q_default[j] != 1.0) /* normalised raw value */
-			assert_close(c[j], safem_tsallis_raw(p, k, q_default[j]) /
-						   ((pow(65536, 1 - q_default[j]) - 1) /
-						    (1 - q_default[j])),
-				     1e-12);
+			assert_close(
+				c[j],
+				safem_tsallis_raw(p, k, q_default[j]) /
+					((pow(65536, 1 - q_default[j]) - 1) / (1 - q_default[j])),
+				1e-12);
 		if (q_default[j] < 0)
-			assert_close(c[j], safem_tsallis_raw(p, k, q_default[j]) /
-						   ((pow(20, 1 - q_default[j]) - 1) /
-						    (1 - q_default[j])),
+			assert_close(c[j],
+				     safem_tsallis_raw(p, k, q_default[j]) /
+					     ((pow(20, 1 - q_default[j]) - 1) / (1 - q_default[j])),
 				     1e-12);
 	}
 }
@@ -216,7 +217,8 @@ test_remainder_equals_expansion(void **state)
 {
 	/* kept: 3 values; remainder: 6 units of mass over 4 values (1.5 each) */
 	const struct safem_count_class kept[] = {{10, 1}, {4, 2}};
-	const double p_all[] = {10 / 24.0, 4 / 24.0, 4 / 24.0, 1.5 / 24, 1.5 / 24, 1.5 / 24, 1.5 / 24};
+	const double p_all[] = {10 / 24.0, 4 / 24.0, 4 / 24.0, 1.5 / 24,
+				1.5 / 24,  1.5 / 24, 1.5 / 24};
 	/* the same with integer counts: double every count */
 	const struct safem_count_class explicit_cl[] = {{20, 1}, {8, 2}, {3, 4}};
 	double a[NQ], b[NQ];

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* JSON: alert lines (docs/detection.md, "Alerts") and the members appended to a
+ * window report line. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "detect_private.h"
+
+/* Involved values listed per feature / tree side: those whose share moved most. */
+#define INVOLVED_LISTED 3
+#define INVOLVED_MIN_CHANGE 0.01
+
+void
+json_number(FILE *f, double v)
+{
+	if (isfinite(v))
+		fprintf(f, "%.6g", v);
+	else
+		fputs("null", f);
+}
+
+static bool
+is_v4_mapped(const uint8_t *a)
+{
+	static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	return memcmp(a, prefix, sizeof(prefix)) == 0;
+}
+
+static void
+address_text(FILE *f, const uint8_t *a)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	if (is_v4_mapped(a))
+		inet_ntop(AF_INET, a + 12, text, sizeof(text));
+	else
+		inet_ntop(AF_INET6, a, text, sizeof(text));
+	fputs(text, f);
+}
+
+void
+value_text(FILE *f, unsigned int feat, const struct safem_feature_value *v, bool quoted)
+{
+	if (feat == SAFEM_FEATURE_SRC_PORT || feat == SAFEM_FEATURE_DST_PORT) {
+		fprintf(f, "%u", (unsigned int)(v->bytes[14] << 8 | v->bytes[15]));
+		return;
+	}
+	fputs(quoted ? "\"" : "", f);
+	address_text(f, v->bytes);
+	fputs(quoted ? "\"" : "", f);
+}
+
+void
+prefix_text(FILE *f, const struct safem_feature_value *addr, uint8_t len, bool quoted)
+{
+	bool v4 = is_v4_mapped(addr->bytes) && len >= 96;
+
+	fputs(quoted ? "\"" : "", f);
+	address_text(f, addr->bytes);
+	fprintf(f, "/%u%s", v4 ? len - 96u : len, quoted ? "\"" : "");
+}
+
+/* Items whose share moved most from the baseline, largest change first. */
+static void
+involved_list(FILE *f, const char *key, unsigned int feat, bool prefix,
+	      const struct involved_item *items, unsigned int n)
+{
+	bool listed[SAFEM_SUMMARY_TOP] = {false};
+	unsigned int k, i, first = 1;
+
+	fprintf(f, "\"%s\":[", key);
+	for (k = 0; k < INVOLVED_LISTED; k++) {
+		double best_change = INVOLVED_MIN_CHANGE;
+		int best = -1;
+
+		for (i = 0; i < n; i++) {
+			double change = fabs(items[i].share - items[i].baseline_share);
+
+			if (!listed[i] && change >= best_change) {
+				best_change = change;
+				best = (int)i;
+			}
+		}
+		if (best < 0)
+			break;
+		listed[best] = true;
+		fputs(first ? "{" : ",{", f);
+		first = 0;
+		if (prefix) {
+			fputs("\"prefix\":", f);
+			prefix_text(f, items[best].value, items[best].len, true);
+		} else {
+			fputs("\"value\":", f);
+			value_text(f, feat, items[best].value, true);
+		}
+		fputs(",\"share\":", f);
+		json_number(f, items[best].share);
+		fputs(",\"baseline_share\":", f);
+		json_number(f, items[best].baseline_share);
+		fputc('}', f);
+	}
+	fputc(']', f);
+}
+
+static void
+patterns_write(FILE *f, const struct metric_layout *l, const struct deviation *dev,
+	       bool only_deviating)
+{
+	char pattern[SAFEM_SPECTRUM_Q_MAX + 1];
+	unsigned int feat, weight, first = 1;
+
+	fputs(",\"patterns\":{", f);
+	for (feat = 0; feat < FEATURES; feat++) {
+		if (only_deviating && !pattern_deviates(l, dev, l->focus, feat))
+			continue;
+		fprintf(f, "%s\"%s\":{", first ? "" : ",", detect_feature_names[feat]);
+		first = 0;
+		for (weight = 0; weight < WEIGHTS; weight++) {
+			pattern_string(l, dev, l->focus, feat, weight, pattern);
+			fprintf(f, "%s\"%s\":\"%s\"", weight ? "," : "",
+				detect_weight_names[weight], pattern);
+		}
+		fputc('}', f);
+	}
+	fputc('}', f);
+}
+
+int
+alert_write(const struct alert_context *a, const struct incident *inc, const char *record,
+	    uint64_t start_ms, uint64_t end_ms)
+{
+	static const char *const prefix_keys[TREE_SIDES] = {"src_prefix", "dst_prefix"};
+	FILE *f = a->out;
+	unsigned int feat, side;
+
+	if (f == NULL)
+		return 0;
+	fprintf(f,
+		"{\"start_ms\":%llu,\"end_ms\":%llu,\"event_type\":\"anomaly\",\"class\":\"%s\","
+		"\"record\":\"%s\",\"incident\":%llu,\"incident_start_ms\":%llu,"
+		"\"last_seen_ms\":%llu,\"direction\":\"%s\"",
+		(unsigned long long)start_ms, (unsigned long long)end_ms,
+		safem_attack_class_name(inc->cls), record, (unsigned long long)inc->id,
+		(unsigned long long)inc->start_ms, (unsigned long long)inc->last_seen_ms,
+		detect_direction_names[a->layout->focus]);
+	if (a->dev != NULL) {
+		fputs(",\"score\":", f);
+		json_number(f, a->score);
+		patterns_write(f, a->layout, a->dev, true);
+		fputs(",\"involved\":{", f);
+		for (side = 0; side < TREE_SIDES; side++) {
+			involved_list(f, prefix_keys[side], 0, true, a->inv->prefix[side],
+				      a->inv->nprefix[side]);
+			fputc(',', f);
+		}
+		for (feat = 0; feat < FEATURES; feat++) {
+			involved_list(f, detect_feature_names[feat], feat, false, a->inv->top[feat],
+				      a->inv->ntop[feat]);
+			fputs(feat + 1 < FEATURES ? "," : "", f);
+		}
+		fputc('}', f);
+	}
+	fputs("}\n", f);
+	return ferror(f) ? -EIO : 0;
+}
+
+int
+report_write(FILE *out, const struct metric_layout *l, const struct safem_window_summary *w,
+	     const struct deviation *dev, const struct safem_detect_verdict *v)
+{
+	unsigned int dir, feat, weight, qi;
+
+	fputs(",\"spectrum\":{\"q\":[", out);
+	for (qi = 0; qi < l->nq; qi++) {
+		fputs(qi ? "," : "", out);
+		json_number(out, l->q[qi]);
+	}
+	fputc(']', out);
+	for (dir = 0; dir < DIRS; dir++) {
+		if (!(l->directions & (1u << dir)))
+			continue;
+		fprintf(out, ",\"%s\":{", detect_direction_names[dir]);
+		for (feat = 0; feat < FEATURES; feat++) {
+			fprintf(out, "%s\"%s\":{", feat ? "," : "", detect_feature_names[feat]);
+			for (weight = 0; weight < WEIGHTS; weight++) {
+				fprintf(out, "%s\"%s\":[", weight ? "," : "",
+					detect_weight_names[weight]);
+				for (qi = 0; qi < l->nq; qi++) {
+					fputs(qi ? "," : "", out);
+					json_number(out, w->spectrum[dir][feat][weight][qi]);
+				}
+				fputc(']', out);
+			}
+			fputc('}', out);
+		}
+		fputc('}', out);
+	}
+	fputc('}', out);
+	if (dev != NULL)
+		patterns_write(out, l, dev, false);
+	fprintf(out, ",\"direction\":\"%s\",\"score\":", detect_direction_names[l->focus]);
+	json_number(out, v->score);
+	fprintf(out,
+		",\"deviating_metrics\":%u,\"baseline_windows\":%u,\"anomalous\":%s,"
+		"\"class\":\"%s\",\"incident\":%llu",
+		v->deviating_metrics, v->baseline_windows, v->anomalous ? "true" : "false",
+		safem_attack_class_name(v->cls), (unsigned long long)v->incident_id);
+	return ferror(out) ? -EIO : 0;
+}

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef SAFEM_DETECT_PRIVATE_H
+#define SAFEM_DETECT_PRIVATE_H
+
+/* Internal to lib/detect: metric layout, bands, shares, incidents. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "safem_detect.h"
+
+#define DIRS SAFEM_DIR_COUNT
+#define FEATURES SAFEM_FEATURE_COUNT
+#define WEIGHTS SAFEM_WEIGHT_COUNT
+#define PROTOS SAFEM_PROTO_COUNT
+#define VOLUMES 3      /* packets, bytes, flows */
+#define TREE_SIDES 2   /* source, destination tree */
+#define TREE_METRICS 3 /* bytes, packets, flows (enum safem_agg_metric order) */
+/* Distinct q values are equal when they differ by less than this (profile check). */
+#define Q_MATCH_TOLERANCE 1e-9
+
+/*
+ * Metric vector layout, in this order (docs/detection.md):
+ *   spectrum[dir][feature][weight][q]  (q < 0: ln of the normalised value)
+ *   volume[dir][packets, bytes, flows] log10(1 + v)
+ *   tree_entropy[side][bytes, packets, flows]
+ *   distinct[dir][feature]             ln(1 + distinct)
+ *   proto_share[dir][class]            flows of the class / flows of the direction
+ * Every direction has its slots; a direction not in use is skipped.
+ */
+struct metric_layout {
+	unsigned int nq;
+	double q[SAFEM_SPECTRUM_Q_MAX];
+	unsigned int directions; /* bit d: direction d in use (ALL always) */
+	enum safem_direction focus; /* classified direction: IN when in use, else ALL */
+	unsigned int volume_base, tree_base, distinct_base, proto_base, count;
+};
+
+void metric_layout_init(struct metric_layout *l, const double *q, unsigned int nq,
+			unsigned int directions);
+static inline unsigned int
+metric_spectrum(const struct metric_layout *l, unsigned int dir, unsigned int feat,
+		unsigned int weight, unsigned int qi)
+{
+	return ((dir * FEATURES + feat) * WEIGHTS + weight) * l->nq + qi;
+}
+static inline unsigned int
+metric_distinct(const struct metric_layout *l, unsigned int dir, unsigned int feat)
+{
+	return l->distinct_base + dir * FEATURES + feat;
+}
+static inline unsigned int
+metric_proto(const struct metric_layout *l, unsigned int dir, unsigned int proto)
+{
+	return l->proto_base + dir * PROTOS + proto;
+}
+/* The direction a metric belongs to; DIRS for the tree entropies. */
+unsigned int metric_direction(const struct metric_layout *l, unsigned int m);
+bool metric_in_use(const struct metric_layout *l, unsigned int m);
+/* 0 for metrics that repeat another one (q = 0 for packets and bytes equals flows). */
+bool metric_scored(const struct metric_layout *l, unsigned int m);
+/* "spectrum/in/dst_addr/packets/q=-0.5", "volume/all/packets", ... */
+void metric_name(const struct metric_layout *l, unsigned int m, char *buf, size_t len);
+/* -1 when no metric has that name; hint: the index to try first. */
+int metric_find(const struct metric_layout *l, const char *name, unsigned int hint);
+/* 0, or -EINVAL when w's q set or directions differ from l's. */
+int metric_check_summary(const struct metric_layout *l, const struct safem_window_summary *w);
+void metric_flatten(const struct metric_layout *l, const struct safem_window_summary *w,
+		    double *x);
+
+/* Name tables (kept here so lib/featdist is not needed at link time). */
+extern const char *const detect_direction_names[DIRS];
+extern const char *const detect_feature_names[FEATURES];
+extern const char *const detect_weight_names[WEIGHTS];
+extern const char *const detect_proto_names[PROTOS];
+int detect_name_index(const char *const *names, unsigned int n, const char *name);
+
+/* A bounded table of values (address, port or prefix) and summed shares. */
+struct share_entry {
+	struct safem_feature_value value;
+	uint8_t len; /* prefix length + 1; 0 for feature values */
+	double sum;
+};
+struct share_table {
+	unsigned int n, cap;
+	struct share_entry *e;
+};
+int share_table_init(struct share_table *t, unsigned int cap);
+void share_table_free(struct share_table *t);
+/* Add share to the value's sum; a new value is dropped when the table is full. */
+void share_table_add(struct share_table *t, const struct safem_feature_value *v, uint8_t len,
+		     double share);
+const struct share_entry *share_table_find(const struct share_table *t,
+					   const struct safem_feature_value *v, uint8_t len);
+/* Sort by sum, largest first. */
+void share_table_sort(struct share_table *t);
+/* One table per feature (focus-direction top values) and per tree side (prefixes). */
+struct share_tables {
+	struct share_table top[FEATURES];
+	struct share_table prefix[TREE_SIDES];
+};
+int share_tables_init(struct share_tables *st, unsigned int cap);
+void share_tables_free(struct share_tables *st);
+
+/* Baseline top values of the focus direction and prefixes of one window. */
+struct window_tops {
+	struct safem_top_value top[FEATURES][SAFEM_SUMMARY_TOP];
+	unsigned int ntop[FEATURES];
+	struct safem_top_prefix prefixes[TREE_SIDES][SAFEM_SUMMARY_TOP];
+	unsigned int nprefixes[TREE_SIDES];
+};
+
+#define TRAINED_HOURS 24
+#define TRAINED_ALL_HOURS TRAINED_HOURS /* slot of the all-hours band */
+/* An hour's band is used when at least this many windows trained it. */
+#define TRAINED_HOUR_MIN_WINDOWS 20
+/* Top values and prefixes kept in a profile per feature / tree side. */
+#define PROFILE_TOP_MAX 64
+
+struct baseline {
+	enum safem_baseline_kind kind;
+	unsigned int metrics;
+	/* MOVING: ring of the last K accepted windows */
+	unsigned int ring_size, ring_count, ring_next;
+	double *ring;              /* ring_size * metrics */
+	struct window_tops *tops;  /* ring_size */
+	/* current band (MOVING), or band per hour slot (TRAINED) */
+	double *lo, *hi;           /* MOVING: metrics; TRAINED: (TRAINED_HOURS + 1) * metrics */
+	uint64_t hour_windows[TRAINED_HOURS + 1];
+	bool per_hour;
+	struct share_tables trained; /* TRAINED: mean shares from the profile */
+	uint64_t trained_windows;
+	unsigned int sample_rate; /* TRAINED: the training's 1-in-N sampling (0: not recorded) */
+};
+
+int baseline_moving_init(struct baseline *b, unsigned int metrics, unsigned int k);
+void baseline_free(struct baseline *b);
+/* MOVING: learn one window (its metrics and focus-direction tops). */
+void baseline_moving_add(struct baseline *b, const struct metric_layout *l, const double *x,
+			 const struct safem_window_summary *w);
+/* The band for a window starting at start_ms; windows behind it (0: no band yet). */
+uint64_t baseline_band(const struct baseline *b, uint64_t start_ms, const double **lo,
+		       const double **hi);
+/* Mean share of a value over the baseline windows. len 0: a value of feature feat; else
+ * a prefix of length len - 1 of tree side feat (0 source, 1 destination). */
+double baseline_share(const struct baseline *b, unsigned int feat,
+		      const struct safem_feature_value *v, uint8_t len);
+
+/* Profile file (profile.c). */
+int profile_load(struct baseline *b, const struct metric_layout *l, const char *path, char *err,
+		 size_t errlen);
+
+/* Deviation of one window from its band (pattern.c). */
+#define METRIC_SCORE_CAP 3.0
+struct deviation {
+	int8_t *sign;      /* per metric: +1 above, -1 below, 0 inside (or unused) */
+	double score;
+	unsigned int deviating;
+};
+void deviation_compute(const struct metric_layout *l, const double *x, const double *lo,
+		       const double *hi, double margin, struct deviation *dev);
+/* nq characters + NUL of '+', '0', '-'. */
+void pattern_string(const struct metric_layout *l, const struct deviation *dev, unsigned int dir,
+		    unsigned int feat, unsigned int weight, char *out);
+/* A feature pattern deviates when any of its q does. */
+bool pattern_deviates(const struct metric_layout *l, const struct deviation *dev,
+		      unsigned int dir, unsigned int feat);
+
+/* Who is involved: focus-direction top values and prefixes with baseline shares. */
+struct involved_item {
+	const struct safem_feature_value *value; /* for prefixes: address */
+	uint8_t len;                             /* prefixes only */
+	double share, baseline_share; /* of the direction's packets */
+	double flow_share;            /* of the direction's flows (values only; scans are
+					 one packet per flow, so they dominate flows first) */
+};
+struct involved {
+	struct involved_item top[FEATURES][SAFEM_SUMMARY_TOP];
+	unsigned int ntop[FEATURES];
+	struct involved_item prefix[TREE_SIDES][SAFEM_SUMMARY_TOP];
+	unsigned int nprefix[TREE_SIDES];
+};
+void involved_compute(const struct baseline *b, const struct metric_layout *l,
+		      const struct safem_window_summary *w, struct involved *inv);
+
+/* Classification (classify.c). */
+enum safem_attack_class classify_window(const struct metric_layout *l, const struct deviation *dev,
+					const struct safem_window_summary *w,
+					const struct involved *inv);
+
+/* Incidents (incident.c) and alert lines (alert.c). */
+struct incident {
+	bool open;
+	enum safem_attack_class cls;
+	uint64_t id, start_ms, last_seen_ms;
+	unsigned int normal_run;
+};
+struct alert_context {
+	FILE *out;
+	const struct metric_layout *layout;
+	const struct deviation *dev;
+	const struct safem_window_summary *w;
+	const struct involved *inv;
+	double score;
+};
+int incident_window(struct incident *inc, uint64_t *next_id, const struct alert_context *a,
+		    bool alerted, enum safem_attack_class cls, unsigned int gap_windows,
+		    uint64_t *incidents);
+int incident_finish(struct incident *inc, const struct alert_context *a);
+int alert_write(const struct alert_context *a, const struct incident *inc, const char *record,
+		uint64_t start_ms, uint64_t end_ms);
+int report_write(FILE *out, const struct metric_layout *l, const struct safem_window_summary *w,
+		 const struct deviation *dev, const struct safem_detect_verdict *v);
+void json_number(FILE *f, double v);
+/* A value as text: address (dotted quad / RFC 5952) or port number; quoted: as a JSON string. */
+void value_text(FILE *f, unsigned int feat, const struct safem_feature_value *v, bool quoted);
+/* "a.b.c.d/n" (v4-mapped, len 96 + n) or "x::/len". */
+void prefix_text(FILE *f, const struct safem_feature_value *addr, uint8_t len, bool quoted);
+
+#endif /* SAFEM_DETECT_PRIVATE_H */

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The detector: one window at a time, band -> deviation -> class -> incident. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detect_private.h"
+
+struct safem_detector {
+	struct safem_detect_params params;
+	unsigned int warmup_windows;
+	struct metric_layout layout;
+	struct baseline baseline;
+	double *x;
+	struct deviation dev;
+	struct involved inv;
+	struct incident incident;
+	uint64_t next_incident_id;
+	struct safem_detect_totals totals;
+};
+
+void
+safem_detect_params_init(struct safem_detect_params *p)
+{
+	static const double q_default[] = SAFEM_SPECTRUM_Q_DEFAULT;
+
+	memset(p, 0, sizeof(*p));
+	p->kind = SAFEM_BASELINE_MOVING;
+	p->moving_windows = SAFEM_DETECT_MOVING_WINDOWS_DEFAULT;
+	p->warmup_windows = SAFEM_DETECT_WARMUP_AUTO;
+	p->band_margin = SAFEM_DETECT_BAND_MARGIN_DEFAULT;
+	p->alert_score = SAFEM_DETECT_ALERT_SCORE_DEFAULT;
+	p->incident_gap_windows = 1;
+	p->nq = SAFEM_SPECTRUM_Q_DEFAULT_COUNT;
+	memcpy(p->q, q_default, sizeof(q_default));
+	p->directions = 1u << SAFEM_DIR_ALL;
+}
+
+static struct safem_detector *
+create_fail(struct safem_detector *d, int error, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0 && fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	safem_detector_free(d);
+	errno = error;
+	return NULL;
+}
+
+static const char *
+params_invalid(const struct safem_detect_params *p)
+{
+	unsigned int k;
+
+	if (p->kind != SAFEM_BASELINE_MOVING && p->kind != SAFEM_BASELINE_TRAINED)
+		return "kind";
+	if (p->kind == SAFEM_BASELINE_MOVING &&
+	    (p->moving_windows == 0 || p->moving_windows > SAFEM_DETECT_MOVING_WINDOWS_MAX))
+		return "moving_windows (1..100000)";
+	if (p->kind == SAFEM_BASELINE_TRAINED && (p->profile_path == NULL || !*p->profile_path))
+		return "profile_path (required for a trained baseline)";
+	if (!(p->band_margin >= 0) || !isfinite(p->band_margin))
+		return "band_margin (>= 0)";
+	if (!(p->alert_score > 0) || !isfinite(p->alert_score))
+		return "alert_score (> 0)";
+	if (p->incident_gap_windows == 0)
+		return "incident_gap_windows (>= 1)";
+	if (p->nq > SAFEM_SPECTRUM_Q_MAX)
+		return "nq (0..16)";
+	for (k = 0; k < p->nq; k++)
+		if (!isfinite(p->q[k]))
+			return "q";
+	if (p->directions >= (1u << SAFEM_DIR_COUNT))
+		return "directions";
+	return NULL;
+}
+
+struct safem_detector *
+safem_detector_create(const struct safem_detect_params *p, char *err, size_t errlen)
+{
+	static const double q_default[] = SAFEM_SPECTRUM_Q_DEFAULT;
+	struct safem_detector *d;
+	const char *bad;
+	int rc;
+
+	if (p == NULL)
+		return create_fail(NULL, EINVAL, err, errlen, "detector: no parameters");
+	bad = params_invalid(p);
+	if (bad != NULL)
+		return create_fail(NULL, EINVAL, err, errlen, "detector: invalid %s", bad);
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return create_fail(NULL, ENOMEM, err, errlen, "detector: out of memory");
+	d->params = *p;
+	if (p->nq == 0)
+		metric_layout_init(&d->layout, q_default, SAFEM_SPECTRUM_Q_DEFAULT_COUNT,
+				   p->directions);
+	else
+		metric_layout_init(&d->layout, p->q, p->nq, p->directions);
+	d->warmup_windows = p->warmup_windows;
+	if (p->warmup_windows == SAFEM_DETECT_WARMUP_AUTO)
+		d->warmup_windows = p->kind == SAFEM_BASELINE_MOVING ? p->moving_windows : 0;
+	d->next_incident_id = 1;
+	d->x = calloc(d->layout.count, sizeof(*d->x));
+	d->dev.sign = calloc(d->layout.count, sizeof(*d->dev.sign));
+	if (d->x == NULL || d->dev.sign == NULL)
+		return create_fail(d, ENOMEM, err, errlen, "detector: out of memory");
+	if (p->kind == SAFEM_BASELINE_MOVING) {
+		if (baseline_moving_init(&d->baseline, d->layout.count, p->moving_windows) < 0)
+			return create_fail(d, ENOMEM, err, errlen, "detector: out of memory");
+	} else {
+		rc = profile_load(&d->baseline, &d->layout, p->profile_path, err, errlen);
+		if (rc < 0)
+			return create_fail(d, -rc, NULL, 0, NULL);
+	}
+	return d;
+}
+
+void
+safem_detector_free(struct safem_detector *d)
+{
+	if (d == NULL)
+		return;
+	baseline_free(&d->baseline);
+	free(d->x);
+	free(d->dev.sign);
+	free(d);
+}
+
+int
+safem_detector_window(struct safem_detector *d, const struct safem_window_summary *w, FILE *report,
+		      struct safem_detect_verdict *v)
+{
+	const struct metric_layout *l = &d->layout;
+	struct safem_detect_verdict verdict = {.cls = SAFEM_CLASS_NORMAL, .direction = l->focus};
+	struct alert_context a = {.out = d->params.alerts, .layout = l, .w = w};
+	const double *lo, *hi;
+	uint64_t band_windows;
+	bool have_band;
+	int rc, wrc = 0;
+
+	if (d == NULL || w == NULL)
+		return -EINVAL;
+	rc = metric_check_summary(l, w);
+	if (rc < 0)
+		return rc;
+	/* sampling changes flow counts and spectra (seed 002): bands only hold for the same rate */
+	if (d->baseline.sample_rate != 0 && w->sample_rate != d->baseline.sample_rate)
+		return -EINVAL;
+	metric_flatten(l, w, d->x);
+	band_windows = baseline_band(&d->baseline, w->start_ms, &lo, &hi);
+	have_band = band_windows > 0;
+	verdict.baseline_windows = (unsigned int)band_windows;
+	if (have_band) {
+		deviation_compute(l, d->x, lo, hi, d->params.band_margin, &d->dev);
+		verdict.score = d->dev.score;
+		verdict.deviating_metrics = d->dev.deviating;
+	}
+	verdict.anomalous = have_band && d->totals.windows >= d->warmup_windows &&
+			    verdict.score >= d->params.alert_score;
+	if (verdict.anomalous) {
+		involved_compute(&d->baseline, l, w, &d->inv);
+		verdict.cls = classify_window(l, &d->dev, w, &d->inv);
+		verdict.alerted = true;
+		a.dev = &d->dev;
+		a.inv = &d->inv;
+		a.score = verdict.score;
+		d->totals.anomalous_windows++;
+		d->totals.alerts++;
+	}
+	if (incident_window(&d->incident, &d->next_incident_id, &a, verdict.alerted, verdict.cls,
+			    d->params.incident_gap_windows, &d->totals.incidents) < 0)
+		wrc = -EIO;
+	if (verdict.alerted)
+		verdict.incident_id = d->incident.id;
+	if (report != NULL && report_write(report, l, w, have_band ? &d->dev : NULL, &verdict) < 0)
+		wrc = -EIO;
+	if (d->baseline.kind == SAFEM_BASELINE_MOVING && !verdict.anomalous)
+		baseline_moving_add(&d->baseline, l, d->x, w);
+	d->totals.windows++;
+	if (v != NULL)
+		*v = verdict;
+	return wrc;
+}
+
+int
+safem_detector_finish(struct safem_detector *d, uint64_t end_ms)
+{
+	struct alert_context a = {.out = d->params.alerts, .layout = &d->layout};
+
+	(void)end_ms; /* the end record spans the incident up to its last window */
+	return incident_finish(&d->incident, &a);
+}
+
+void
+safem_detector_totals(const struct safem_detector *d, struct safem_detect_totals *t)
+{
+	*t = d->totals;
+}

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The metric vector of a window summary: layout, names, flattening. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "detect_private.h"
+
+const char *const detect_direction_names[DIRS] = {"all", "in", "out", "internal"};
+const char *const detect_feature_names[FEATURES] = {"src_addr", "dst_addr", "src_port", "dst_port"};
+const char *const detect_weight_names[WEIGHTS] = {"flows", "packets", "bytes"};
+const char *const detect_proto_names[PROTOS] = {"tcp_syn", "tcp", "udp", "icmp", "other"};
+static const char *const volume_names[VOLUMES] = {"packets", "bytes", "flows"};
+static const char *const tree_side_names[TREE_SIDES] = {"src", "dst"};
+static const char *const tree_metric_names[TREE_METRICS] = {"bytes", "packets", "flows"};
+
+int
+detect_name_index(const char *const *names, unsigned int n, const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+void
+metric_layout_init(struct metric_layout *l, const double *q, unsigned int nq,
+		   unsigned int directions)
+{
+	memset(l, 0, sizeof(*l));
+	l->nq = nq;
+	memcpy(l->q, q, nq * sizeof(q[0]));
+	l->directions = directions | (1u << SAFEM_DIR_ALL);
+	l->focus = (l->directions & (1u << SAFEM_DIR_IN)) ? SAFEM_DIR_IN : SAFEM_DIR_ALL;
+	l->volume_base = DIRS * FEATURES * WEIGHTS * nq;
+	l->tree_base = l->volume_base + DIRS * VOLUMES;
+	l->distinct_base = l->tree_base + TREE_SIDES * TREE_METRICS;
+	l->proto_base = l->distinct_base + DIRS * FEATURES;
+	l->count = l->proto_base + DIRS * PROTOS;
+}
+
+unsigned int
+metric_direction(const struct metric_layout *l, unsigned int m)
+{
+	if (m < l->volume_base)
+		return m / (FEATURES * WEIGHTS * l->nq);
+	if (m < l->tree_base)
+		return (m - l->volume_base) / VOLUMES;
+	if (m < l->distinct_base)
+		return DIRS;
+	if (m < l->proto_base)
+		return (m - l->distinct_base) / FEATURES;
+	return (m - l->proto_base) / PROTOS;
+}
+
+bool
+metric_in_use(const struct metric_layout *l, unsigned int m)
+{
+	unsigned int dir = metric_direction(l, m);
+
+	return dir == DIRS || (l->directions & (1u << dir)) != 0;
+}
+
+bool
+metric_scored(const struct metric_layout *l, unsigned int m)
+{
+	unsigned int qi, weight;
+
+	if (m >= l->volume_base)
+		return true;
+	qi = m % l->nq;
+	weight = (m / l->nq) % WEIGHTS;
+	return !(l->q[qi] == 0.0 && weight != SAFEM_WEIGHT_FLOWS);
+}
+
+void
+metric_name(const struct metric_layout *l, unsigned int m, char *buf, size_t len)
+{
+	unsigned int dir = metric_direction(l, m);
+
+	if (m < l->volume_base) {
+		unsigned int qi = m % l->nq, weight = (m / l->nq) % WEIGHTS;
+		unsigned int feat = (m / (l->nq * WEIGHTS)) % FEATURES;
+
+		snprintf(buf, len, "spectrum/%s/%s/%s/q=%.17g", detect_direction_names[dir],
+			 detect_feature_names[feat], detect_weight_names[weight], l->q[qi]);
+	} else if (m < l->tree_base) {
+		snprintf(buf, len, "volume/%s/%s", detect_direction_names[dir],
+			 volume_names[(m - l->volume_base) % VOLUMES]);
+	} else if (m < l->distinct_base) {
+		snprintf(buf, len, "tree_entropy/%s/%s",
+			 tree_side_names[(m - l->tree_base) / TREE_METRICS],
+			 tree_metric_names[(m - l->tree_base) % TREE_METRICS]);
+	} else if (m < l->proto_base) {
+		snprintf(buf, len, "distinct/%s/%s", detect_direction_names[dir],
+			 detect_feature_names[(m - l->distinct_base) % FEATURES]);
+	} else {
+		snprintf(buf, len, "proto_share/%s/%s", detect_direction_names[dir],
+			 detect_proto_names[(m - l->proto_base) % PROTOS]);
+	}
+}
+
+int
+metric_find(const struct metric_layout *l, const char *name, unsigned int hint)
+{
+	char buf[96];
+	unsigned int i;
+
+	if (hint < l->count) {
+		metric_name(l, hint, buf, sizeof(buf));
+		if (strcmp(buf, name) == 0)
+			return (int)hint;
+	}
+	for (i = 0; i < l->count; i++) {
+		metric_name(l, i, buf, sizeof(buf));
+		if (strcmp(buf, name) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+int
+metric_check_summary(const struct metric_layout *l, const struct safem_window_summary *w)
+{
+	unsigned int k;
+
+	if (w->nq != l->nq || ((w->directions | (1u << SAFEM_DIR_ALL)) != l->directions))
+		return -EINVAL;
+	for (k = 0; k < l->nq; k++)
+		if (fabs(w->q[k] - l->q[k]) > Q_MATCH_TOLERANCE)
+			return -EINVAL;
+	return 0;
+}
+
+void
+metric_flatten(const struct metric_layout *l, const struct safem_window_summary *w, double *x)
+{
+	unsigned int dir, feat, weight, qi, p, side, k;
+
+	memset(x, 0, l->count * sizeof(*x));
+	for (dir = 0; dir < DIRS; dir++) {
+		const struct safem_featdist_counts *vol = &w->volume[dir];
+		double flows = 0;
+
+		if (!(l->directions & (1u << dir)))
+			continue;
+		for (feat = 0; feat < FEATURES; feat++) {
+			for (weight = 0; weight < WEIGHTS; weight++)
+				for (qi = 0; qi < l->nq; qi++) {
+					double s = w->spectrum[dir][feat][weight][qi];
+
+					/* q < 0 values are >= 1 and heavy-tailed: compare logs */
+					if (l->q[qi] < 0)
+						s = s > 0 ? log(s) : 0;
+					x[metric_spectrum(l, dir, feat, weight, qi)] = s;
+				}
+			x[metric_distinct(l, dir, feat)] = log1p(fmax(w->distinct[dir][feat], 0));
+		}
+		x[l->volume_base + dir * VOLUMES + 0] = log10(1.0 + (double)vol->packets);
+		x[l->volume_base + dir * VOLUMES + 1] = log10(1.0 + (double)vol->bytes);
+		x[l->volume_base + dir * VOLUMES + 2] = log10(1.0 + (double)vol->flows);
+		for (p = 0; p < PROTOS; p++)
+			flows += (double)w->proto_flows[dir][p];
+		for (p = 0; p < PROTOS; p++)
+			x[metric_proto(l, dir, p)] =
+				flows > 0 ? (double)w->proto_flows[dir][p] / flows : 0;
+	}
+	for (side = 0; side < TREE_SIDES; side++)
+		for (k = 0; k < TREE_METRICS; k++)
+			x[l->tree_base + side * TREE_METRICS + k] = w->tree_entropy[side][k];
+}

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef SAFEM_DETECT_H
+#define SAFEM_DETECT_H
+
+/**
+ * @file
+ * Anomaly detection and classification on Traffic Entropy Spectrum window
+ * summaries (seed 001), with a moving baseline (SAFEM's moving profile,
+ * seed 000) or a baseline trained on clean traffic (--train-baseline).
+ *
+ * Per window: flatten the summary into metrics (docs/detection.md, "Metrics
+ * and bands"), compare each with its normal band [min, max] (widened by a
+ * margin), turn the deviations into a score and per-feature spectrum
+ * patterns ('+', '0', '-' per q), classify with the rule table, group
+ * anomalous windows into incidents, and write alert lines. The moving
+ * baseline learns only from windows that were not anomalous.
+ *
+ * Runs on the analysis lcore: one thread, memory allocated at create, no
+ * allocation per window, no log (errors are returned).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "safem_spectrum.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum safem_baseline_kind {
+	SAFEM_BASELINE_MOVING,  /**< the last K non-anomalous windows */
+	SAFEM_BASELINE_TRAINED, /**< bands read from a profile file */
+};
+
+enum safem_attack_class {
+	SAFEM_CLASS_NORMAL,
+	SAFEM_CLASS_SYN_FLOOD,
+	SAFEM_CLASS_UDP_FLOOD,
+	SAFEM_CLASS_REFLECTION,
+	SAFEM_CLASS_HORIZONTAL_SCAN,
+	SAFEM_CLASS_VERTICAL_SCAN,
+	SAFEM_CLASS_WORM,
+	SAFEM_CLASS_UNKNOWN,
+	SAFEM_CLASS_COUNT
+};
+
+/** "normal", "syn_flood", "udp_flood", "reflection", "horizontal_scan", "vertical_scan",
+ *  "worm", "unknown"; NULL when out of range. */
+const char *safem_attack_class_name(enum safem_attack_class c);
+/** The class of a name as above, or -EINVAL. */
+int safem_attack_class_from_name(const char *name);
+
+/** warmup_windows value meaning: K for MOVING, 0 for TRAINED. */
+#define SAFEM_DETECT_WARMUP_AUTO UINT32_MAX
+#define SAFEM_DETECT_MOVING_WINDOWS_DEFAULT 60
+#define SAFEM_DETECT_BAND_MARGIN_DEFAULT 0.5
+#define SAFEM_DETECT_ALERT_SCORE_DEFAULT 6.0
+/** Most windows a moving baseline may hold. */
+#define SAFEM_DETECT_MOVING_WINDOWS_MAX 100000
+
+struct safem_detect_params {
+	enum safem_baseline_kind kind;
+	unsigned int moving_windows;       /**< K for MOVING (default 60) */
+	unsigned int warmup_windows;       /**< no alert before this many windows were seen;
+					     SAFEM_DETECT_WARMUP_AUTO: K (MOVING), 0 (TRAINED) */
+	const char *profile_path;          /**< TRAINED: file written by the trainer */
+	/**
+	 * Band tolerance: a metric deviates when it is more than band_margin * s
+	 * outside [min, max], where s = max(max - min, 2 % of max(|min|, |max|) + 0.001)
+	 * is the band's scale. Default 0.5.
+	 */
+	double band_margin;
+	/** Minimum score to be anomalous (sum over metrics of the distance outside the band
+	 *  in units of s, each capped at 3). Default 6: one metric alone never alerts. */
+	double alert_score;
+	unsigned int incident_gap_windows; /**< an incident ends after this many normal windows (default 1) */
+	FILE *alerts;                      /**< JSON lines; NULL: none */
+	/**
+	 * The run's q set (nq 0: SAFEM_SPECTRUM_Q_DEFAULT) and directions in use
+	 * (bit d for enum safem_direction d; 0: ALL only). Windows must match
+	 * (else safem_detector_window() returns -EINVAL); a TRAINED profile must
+	 * match too (else create fails naming the profile line).
+	 */
+	unsigned int nq;
+	double q[SAFEM_SPECTRUM_Q_MAX];
+	unsigned int directions;
+};
+
+/** The defaults above, kind MOVING, alerts NULL. */
+void safem_detect_params_init(struct safem_detect_params *p);
+
+struct safem_detector;
+
+/**
+ * NULL with errno (EINVAL, ENOMEM, or the profile's open errno) and a message in
+ * err naming the parameter, or the profile file, line and field.
+ */
+struct safem_detector *safem_detector_create(const struct safem_detect_params *p, char *err,
+					     size_t errlen);
+void safem_detector_free(struct safem_detector *d);
+
+struct safem_detect_verdict {
+	enum safem_attack_class cls;     /**< NORMAL when not anomalous */
+	double score;
+	bool anomalous;                  /**< score >= alert_score past warm-up */
+	bool alerted;                    /**< a start/update alert line was produced */
+	uint64_t incident_id;            /**< 0: none */
+	enum safem_direction direction;  /**< the direction classified (IN, or ALL) */
+	unsigned int deviating_metrics;  /**< metrics outside their band */
+	unsigned int baseline_windows;   /**< windows behind the bands */
+};
+
+/**
+ * One window, in time order: compare with the baseline, patterns, classify,
+ * incidents, alert lines. If report != NULL append JSON members to the window's
+ * report line (text starting with ',', no newline; docs/detection.md). Then the
+ * moving baseline learns the window if it was not anomalous. Warm-up windows
+ * are never anomalous (and are learnt). Returns 0, -EINVAL (q set or directions
+ * differ from the parameters, or the sample rate from the trained profile's) or
+ * -EIO (write error on report or alerts).
+ */
+int safem_detector_window(struct safem_detector *d, const struct safem_window_summary *w,
+			  FILE *report, struct safem_detect_verdict *v);
+
+/** End of input: end every open incident (end record). 0 or -EIO. */
+int safem_detector_finish(struct safem_detector *d, uint64_t end_ms);
+
+struct safem_detect_totals {
+	uint64_t windows;
+	uint64_t anomalous_windows;
+	uint64_t alerts;    /**< alerted windows (start and update records) */
+	uint64_t incidents; /**< incidents started */
+};
+void safem_detector_totals(const struct safem_detector *d, struct safem_detect_totals *t);
+
+/** Training (--train-baseline PROFILE over clean traffic). */
+struct safem_baseline_trainer;
+
+/** per_hour: also keep bands per hour of day (UTC). NULL with errno ENOMEM. */
+struct safem_baseline_trainer *safem_baseline_trainer_create(bool per_hour);
+/** Windows must share one q set, direction set and sample rate (the first window's);
+ *  others are counted as rejected and make save fail with -EINVAL. */
+void safem_baseline_trainer_add(struct safem_baseline_trainer *t,
+				const struct safem_window_summary *w);
+/** Write the profile (docs/detection.md) complete-or-absent. 0, -EINVAL (no window, or
+ *  rejected windows), or -errno of the write. */
+int safem_baseline_trainer_save(struct safem_baseline_trainer *t, const char *path);
+void safem_baseline_trainer_free(struct safem_baseline_trainer *t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SAFEM_DETECT_H */

@@ -1,0 +1,843 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Detection on synthetic windows with real spectra: a flow generator for clean
+ * traffic (Zipf-like servers and clients, jitter) plus attack constructions; the
+ * summary is built from the flows exactly as the window analysis does (count
+ * classes -> safem_tsallis_spectrum, top values, distinct, volumes, classes).
+ * Checks: no alert on 500 clean windows, each class's construction, incident
+ * start/update/end, warm-up, one metric alone never alerts, profile round trip,
+ * corrupt and mismatched profiles. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "safem_detect.h"
+
+/* ---- deterministic random numbers ---- */
+static uint64_t rng_state = 88172645463325252ULL;
+
+static uint64_t
+rng_next(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static double
+rng_unit(void)
+{
+	return (double)(rng_next() >> 11) / 9007199254740992.0;
+}
+
+static uint32_t
+rng_below(uint32_t n)
+{
+	return (uint32_t)(rng_unit() * n);
+}
+
+/* Zipf-like rank in [0, n): P(k) ~ 1 / (k + 1). */
+static uint32_t
+rng_zipf(uint32_t n)
+{
+	return (uint32_t)(exp(rng_unit() * log((double)n + 1.0)) - 1.0) % n;
+}
+
+/* ---- synthetic flows -> window summary ---- */
+struct flow {
+	uint32_t src, dst; /* IPv4 host order */
+	uint16_t sport, dport;
+	uint8_t proto; /* enum safem_proto_class */
+	uint32_t packets, bytes;
+};
+
+#define MAX_FLOWS 40000
+static struct flow flows[MAX_FLOWS];
+static unsigned int nflows;
+
+#define HOME_NET 0x0a000000u /* 10.0.0.0/16 */
+#define VICTIM (HOME_NET | 0x0101)
+#define SCANNER 0x06060606u
+
+static void
+add_flow(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t proto,
+	 uint32_t packets, uint32_t bytes)
+{
+	if (nflows < MAX_FLOWS)
+		flows[nflows++] = (struct flow){src, dst, sport, dport, proto, packets, bytes};
+}
+
+/* Clean traffic: ~2000 flows from Zipf clients to Zipf servers on a few services. */
+static void
+gen_clean(void)
+{
+	static const uint16_t services[] = {443, 80, 53, 22, 25, 993, 123, 8080};
+	unsigned int n = 1900 + rng_below(200), i;
+
+	nflows = 0;
+	for (i = 0; i < n; i++) {
+		uint32_t client = 0xc0a80000u + rng_zipf(400) * 7 + 1;
+		uint32_t server = HOME_NET + 0x100 + rng_zipf(150) * 3;
+		uint16_t port = services[rng_zipf(8)];
+		uint32_t packets = 1 + rng_zipf(60);
+		uint8_t proto = port == 53 || port == 123 ? SAFEM_PROTO_UDP : SAFEM_PROTO_TCP;
+		double r = rng_unit();
+
+		if (proto == SAFEM_PROTO_TCP && r < 0.03)
+			proto = SAFEM_PROTO_TCP_SYN;
+		else if (r > 0.985)
+			proto = SAFEM_PROTO_ICMP;
+		add_flow(client, server, (uint16_t)(32768 + rng_below(28000)), port, proto, packets,
+			 packets * (60 + rng_below(1400)));
+	}
+}
+
+/* value -> counts table for one feature; a slot is in use when its generation is current */
+#define TABLE_SIZE 65536
+struct slot {
+	uint32_t gen;
+	uint32_t key;
+	struct safem_featdist_counts c;
+};
+static struct slot table[TABLE_SIZE];
+static uint32_t table_gen;
+static uint32_t used_slots[TABLE_SIZE];
+static unsigned int nused;
+
+static void
+table_clear(void)
+{
+	table_gen++;
+	nused = 0;
+}
+
+static struct slot *
+table_get(uint32_t key)
+{
+	uint32_t h = (key * 2654435761u) & (TABLE_SIZE - 1);
+
+	while (table[h].gen == table_gen && table[h].key != key)
+		h = (h + 1) & (TABLE_SIZE - 1);
+	if (table[h].gen != table_gen) {
+		table[h].gen = table_gen;
+		table[h].key = key;
+		memset(&table[h].c, 0, sizeof(table[h].c));
+		used_slots[nused++] = h;
+	}
+	return &table[h];
+}
+
+/* The used slot with most packets (then cleared so the next call gives the next one). */
+static struct slot *
+table_take_largest(void)
+{
+	struct slot *best = NULL;
+
+	for (unsigned int i = 0; i < nused; i++) {
+		struct slot *s = &table[used_slots[i]];
+
+		if (s->c.packets > 0 && (best == NULL || s->c.packets > best->c.packets))
+			best = s;
+	}
+	return best;
+}
+
+static int
+u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct safem_feature_value
+feature_value(unsigned int feat, uint32_t key)
+{
+	struct safem_feature_value v;
+
+	memset(&v, 0, sizeof(v));
+	if (feat <= SAFEM_FEATURE_DST_ADDR) {
+		v.bytes[10] = v.bytes[11] = 0xff;
+		v.bytes[12] = (uint8_t)(key >> 24);
+		v.bytes[13] = (uint8_t)(key >> 16);
+		v.bytes[14] = (uint8_t)(key >> 8);
+		v.bytes[15] = (uint8_t)key;
+	} else {
+		v.bytes[14] = (uint8_t)(key >> 8);
+		v.bytes[15] = (uint8_t)key;
+	}
+	return v;
+}
+
+static uint64_t counts_scratch[MAX_FLOWS];
+static struct safem_count_class classes_scratch[MAX_FLOWS];
+
+static void
+fill_feature(struct safem_window_summary *w, unsigned int dir, unsigned int feat)
+{
+	struct safem_top_value *top = w->top[dir][feat];
+	unsigned int i, n = 0, weight, k, ntop = 0;
+	double space = feat <= SAFEM_FEATURE_DST_ADDR ? SAFEM_SPECTRUM_ADDR_SPACE
+						      : SAFEM_SPECTRUM_PORT_SPACE;
+
+	table_clear();
+	for (i = 0; i < nflows; i++) {
+		const struct flow *f = &flows[i];
+		uint32_t key = feat == SAFEM_FEATURE_SRC_ADDR	? f->src
+			       : feat == SAFEM_FEATURE_DST_ADDR ? f->dst
+			       : feat == SAFEM_FEATURE_SRC_PORT ? f->sport
+								: f->dport;
+		struct slot *s = table_get(key);
+
+		s->c.flows++;
+		s->c.packets += f->packets;
+		s->c.bytes += f->bytes;
+	}
+	for (weight = 0; weight < SAFEM_WEIGHT_COUNT; weight++) {
+		size_t ncl = 0;
+
+		n = 0;
+		for (i = 0; i < nused; i++)
+			counts_scratch[n++] =
+				safem_featdist_counts_weight(&table[used_slots[i]].c, weight);
+		qsort(counts_scratch, n, sizeof(counts_scratch[0]), u64_cmp);
+		for (i = 0; i < n; i++) {
+			if (ncl > 0 && classes_scratch[ncl - 1].count == counts_scratch[i])
+				classes_scratch[ncl - 1].values++;
+			else
+				classes_scratch[ncl++] =
+					(struct safem_count_class){counts_scratch[i], 1};
+		}
+		assert_int_equal(safem_tsallis_spectrum(classes_scratch, ncl, 0, 0, space, w->q,
+							w->nq, w->spectrum[dir][feat][weight]),
+				 0);
+	}
+	w->distinct[dir][feat] = n;
+	/* top by packets: repeated selection (n small enough for tests) */
+	for (k = 0; k < SAFEM_SUMMARY_TOP; k++) {
+		struct slot *best = table_take_largest();
+
+		if (best == NULL)
+			break;
+		top[ntop].value = feature_value(feat, best->key);
+		top[ntop].counts = best->c;
+		top[ntop].share = (double)best->c.packets / (double)w->volume[dir].packets;
+		ntop++;
+		best->c.packets = 0; /* taken */
+	}
+	w->ntop[dir][feat] = ntop;
+}
+
+/* /24 prefixes by packets as the SAFEM pruned view, entropy of the /24 shares */
+static void
+fill_prefixes(struct safem_window_summary *w, unsigned int side)
+{
+	unsigned int i, k;
+	double h = 0;
+
+	table_clear();
+	for (i = 0; i < nflows; i++)
+		table_get((side ? flows[i].dst : flows[i].src) >> 8)->c.packets += flows[i].packets;
+	for (i = 0; i < nused; i++) {
+		double p = (double)table[used_slots[i]].c.packets / (double)w->volume[0].packets;
+
+		h -= p * log(p);
+	}
+	for (k = 0; k < 3; k++)
+		w->tree_entropy[side][k] = h / log(4294967296.0);
+	w->nprefixes[side] = 0;
+	for (k = 0; k < 8; k++) {
+		struct slot *best = table_take_largest();
+		struct safem_feature_value v;
+
+		if (best == NULL || (double)best->c.packets < 0.05 * (double)w->volume[0].packets)
+			break;
+		v = feature_value(0, best->key << 8);
+		memcpy(w->prefixes[side][k].addr, v.bytes, 16);
+		w->prefixes[side][k].len = 96 + 24;
+		w->prefixes[side][k].counts.packets = best->c.packets;
+		w->prefixes[side][k].share = (double)best->c.packets / (double)w->volume[0].packets;
+		best->c.packets = 0;
+		w->nprefixes[side]++;
+	}
+}
+
+static const double q_default[] = SAFEM_SPECTRUM_Q_DEFAULT;
+#define WINDOW_MS 60000ULL
+#define T0_MS 1700000000000ULL
+
+/* The summary of the current flows; directional: IN, OUT and ALL all carry them. */
+static void
+build_summary(struct safem_window_summary *w, uint64_t index, bool directional)
+{
+	unsigned int i, dir, feat;
+
+	memset(w, 0, sizeof(*w));
+	w->start_ms = T0_MS + index * WINDOW_MS;
+	w->end_ms = w->start_ms + WINDOW_MS;
+	w->nq = SAFEM_SPECTRUM_Q_DEFAULT_COUNT;
+	memcpy(w->q, q_default, sizeof(q_default));
+	w->directions = directional ? (1u << SAFEM_DIR_ALL | 1u << SAFEM_DIR_IN) : 1u;
+	w->sample_rate = 1;
+	for (i = 0; i < nflows; i++) {
+		w->volume[0].flows++;
+		w->volume[0].packets += flows[i].packets;
+		w->volume[0].bytes += flows[i].bytes;
+		w->proto_flows[0][flows[i].proto]++;
+	}
+	for (feat = 0; feat < SAFEM_FEATURE_COUNT; feat++)
+		fill_feature(w, 0, feat);
+	fill_prefixes(w, 0);
+	fill_prefixes(w, 1);
+	if (directional) { /* every synthetic flow enters the home network */
+		dir = SAFEM_DIR_IN;
+		memcpy(w->spectrum[dir], w->spectrum[0], sizeof(w->spectrum[0]));
+		memcpy(w->distinct[dir], w->distinct[0], sizeof(w->distinct[0]));
+		w->volume[dir] = w->volume[0];
+		memcpy(w->proto_flows[dir], w->proto_flows[0], sizeof(w->proto_flows[0]));
+		memcpy(w->top[dir], w->top[0], sizeof(w->top[0]));
+		memcpy(w->ntop[dir], w->ntop[0], sizeof(w->ntop[0]));
+	}
+}
+
+/* ---- attacks, added to the current (clean) flows ---- */
+static void
+add_syn_flood(void)
+{
+	for (unsigned int i = 0; i < 5000; i++)
+		add_flow((uint32_t)rng_next(), VICTIM, (uint16_t)rng_next(), 80,
+			 SAFEM_PROTO_TCP_SYN, 1, 40);
+}
+
+static void
+add_udp_flood(void)
+{
+	for (unsigned int i = 0; i < 3000; i++)
+		add_flow(0x2d000000u + rng_below(300), VICTIM, (uint16_t)(1024 + rng_below(60000)),
+			 (uint16_t)(1 + rng_below(65000)), SAFEM_PROTO_UDP, 20, 20 * 1200);
+}
+
+static void
+add_reflection(void)
+{
+	for (unsigned int i = 0; i < 3000; i++)
+		add_flow((uint32_t)rng_next(), VICTIM, 123, (uint16_t)(1024 + rng_below(60000)),
+			 SAFEM_PROTO_UDP, 10, 10 * 468);
+}
+
+static void
+add_horizontal_scan(void)
+{
+	for (unsigned int i = 0; i < 4000; i++)
+		add_flow(SCANNER, HOME_NET + rng_below(65536), (uint16_t)(40000 + rng_below(1000)),
+			 3389, SAFEM_PROTO_TCP_SYN, 1, 44);
+}
+
+static void
+add_vertical_scan(void)
+{
+	for (unsigned int i = 0; i < 4000; i++)
+		add_flow(SCANNER, VICTIM, 50000, (uint16_t)(1 + i * 16), SAFEM_PROTO_TCP_SYN, 1,
+			 44);
+}
+
+static void
+add_blaster(void)
+{
+	for (unsigned int i = 0; i < 4000; i++)
+		add_flow(0x51000000u + (i % 25) * 977, HOME_NET + rng_below(65536),
+			 (uint16_t)(1024 + rng_below(4000)), 135, SAFEM_PROTO_TCP_SYN, 1, 48);
+}
+
+static void
+add_witty(void)
+{
+	for (unsigned int i = 0; i < 4000; i++)
+		add_flow(0x52000000u + (i % 25) * 977, HOME_NET + rng_below(65536), 4000,
+			 (uint16_t)(1 + rng_below(65535)), SAFEM_PROTO_UDP, 1, 1000);
+}
+
+/* ---- detector helpers ---- */
+static struct safem_window_summary summary;
+static uint64_t window_index;
+
+static struct safem_detector *
+moving_detector(FILE *alerts, bool directional)
+{
+	struct safem_detect_params p;
+	char err[256] = "";
+	struct safem_detector *d;
+
+	safem_detect_params_init(&p);
+	p.alerts = alerts;
+	if (directional)
+		p.directions = 1u << SAFEM_DIR_ALL | 1u << SAFEM_DIR_IN;
+	d = safem_detector_create(&p, err, sizeof(err));
+	if (d == NULL)
+		print_error("create: %s\n", err);
+	assert_non_null(d);
+	return d;
+}
+
+static void
+run_window(struct safem_detector *d, void (*attack)(void), bool directional,
+	   struct safem_detect_verdict *v)
+{
+	gen_clean();
+	if (attack)
+		attack();
+	build_summary(&summary, window_index++, directional);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, v), 0);
+}
+
+/* Windows that alerted among n clean ones. */
+static unsigned int
+run_clean(struct safem_detector *d, unsigned int n, bool directional)
+{
+	struct safem_detect_verdict v;
+	unsigned int alerts = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		run_window(d, NULL, directional, &v);
+		if (v.alerted) {
+			print_message("clean window %u alerted: score %.2f, %u metrics\n", i,
+				      v.score, v.deviating_metrics);
+			alerts++;
+		}
+	}
+	return alerts;
+}
+
+static void
+test_clean_traffic_no_alert(void **state)
+{
+	struct safem_detector *d = moving_detector(NULL, false);
+	struct safem_detect_totals t;
+	unsigned int alerts;
+
+	(void)state;
+	alerts = run_clean(d, 60 + 500, false);
+	safem_detector_totals(d, &t);
+	assert_int_equal(t.windows, 560);
+	/* goal: <= 0.5 % false-positive windows */
+	assert_true(alerts <= 2);
+	assert_int_equal(t.alerts, alerts);
+	safem_detector_free(d);
+}
+
+struct attack_case {
+	const char *name;
+	void (*add)(void);
+	enum safem_attack_class cls;
+	const char *involved; /* text the alert must contain */
+};
+
+static const struct attack_case attack_cases[] = {
+	{"syn_flood", add_syn_flood, SAFEM_CLASS_SYN_FLOOD, "\"value\":\"10.0.1.1\""},
+	{"udp_flood", add_udp_flood, SAFEM_CLASS_UDP_FLOOD, "\"value\":\"10.0.1.1\""},
+	{"reflection", add_reflection, SAFEM_CLASS_REFLECTION, "\"value\":123"},
+	{"horizontal_scan", add_horizontal_scan, SAFEM_CLASS_HORIZONTAL_SCAN,
+	 "\"value\":\"6.6.6.6\""},
+	{"vertical_scan", add_vertical_scan, SAFEM_CLASS_VERTICAL_SCAN, "\"value\":\"10.0.1.1\""},
+	{"blaster", add_blaster, SAFEM_CLASS_WORM, "\"value\":135"},
+	{"witty", add_witty, SAFEM_CLASS_WORM, "\"value\":4000"},
+};
+
+static void
+check_attack(const struct attack_case *c, bool directional)
+{
+	struct safem_detect_verdict v;
+	struct safem_detector *d;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *alerts = open_memstream(&text, &len);
+
+	assert_non_null(alerts);
+	d = moving_detector(alerts, directional);
+	assert_int_equal(run_clean(d, 80, directional), 0);
+	run_window(d, c->add, directional, &v);
+	fflush(alerts);
+	if (!v.alerted || v.cls != c->cls)
+		print_error("%s: alerted %d class %s score %.2f\n%s\n", c->name, v.alerted,
+			    safem_attack_class_name(v.cls), v.score, text ? text : "");
+	assert_true(v.anomalous);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, c->cls);
+	assert_int_equal(v.direction, directional ? SAFEM_DIR_IN : SAFEM_DIR_ALL);
+	assert_non_null(strstr(text, "\"record\":\"start\""));
+	assert_non_null(strstr(text, safem_attack_class_name(c->cls)));
+	if (strstr(text, c->involved) == NULL)
+		print_error("%s: '%s' not in %s\n", c->name, c->involved, text);
+	assert_non_null(strstr(text, c->involved));
+	assert_non_null(
+		strstr(text, directional ? "\"direction\":\"in\"" : "\"direction\":\"all\""));
+	safem_detector_free(d);
+	fclose(alerts);
+	free(text);
+}
+
+static void
+test_attack_classes(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(attack_cases) / sizeof(attack_cases[0]); i++)
+		check_attack(&attack_cases[i], false);
+}
+
+static void
+test_attack_directional(void **state)
+{
+	(void)state;
+	check_attack(&attack_cases[0], true);
+}
+
+static unsigned int
+count_of(const char *text, const char *needle)
+{
+	unsigned int n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+static void
+test_incident_sequence(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_detect_totals t;
+	struct safem_detector *d;
+	char *text = NULL, *line2;
+	size_t len = 0;
+	FILE *alerts = open_memstream(&text, &len);
+	uint64_t first_id;
+
+	(void)state;
+	d = moving_detector(alerts, false);
+	run_clean(d, 60, false);
+	run_window(d, add_syn_flood, false, &v);
+	first_id = v.incident_id;
+	assert_true(first_id > 0);
+	run_window(d, add_syn_flood, false, &v);
+	assert_int_equal(v.incident_id, first_id);
+	run_window(d, add_syn_flood, false, &v);
+	run_window(d, NULL, false, &v); /* gap 1: ends the incident */
+	assert_false(v.alerted);
+	run_window(d, add_udp_flood, false, &v);
+	assert_int_equal(v.cls, SAFEM_CLASS_UDP_FLOOD);
+	assert_int_equal(v.incident_id, first_id + 1);
+	run_window(d, add_syn_flood, false, &v); /* class change: end + start */
+	assert_int_equal(v.incident_id, first_id + 2);
+	assert_int_equal(safem_detector_finish(d, summary.end_ms), 0);
+	fflush(alerts);
+	assert_int_equal(count_of(text, "\"record\":\"start\""), 3);
+	assert_int_equal(count_of(text, "\"record\":\"update\""), 2);
+	assert_int_equal(count_of(text, "\"record\":\"end\""), 3);
+	assert_int_equal(count_of(text, "\n"), 8);
+	/* order: start update update end start end start end */
+	assert_non_null(strstr(text, "\"record\":\"start\""));
+	line2 = strchr(text, '\n') + 1;
+	assert_true(strncmp(strstr(line2, "\"record\""), "\"record\":\"update\"", 17) == 0);
+	assert_non_null(strstr(text, "\"event_type\":\"anomaly\""));
+	assert_non_null(strstr(text, "\"incident_start_ms\":"));
+	safem_detector_totals(d, &t);
+	assert_int_equal(t.incidents, 3);
+	assert_int_equal(t.alerts, 5);
+	assert_int_equal(t.anomalous_windows, 5);
+	safem_detector_free(d);
+	fclose(alerts);
+	free(text);
+}
+
+static void
+test_warmup_suppresses(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_detector *d = moving_detector(NULL, false);
+
+	(void)state;
+	run_clean(d, 20, false);
+	run_window(d, add_syn_flood, false, &v); /* window 21 of a 60-window warm-up */
+	assert_false(v.alerted);
+	assert_false(v.anomalous);
+	assert_int_equal(v.incident_id, 0);
+	safem_detector_free(d);
+}
+
+static void
+test_single_metric_never_alerts(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_detector *d = moving_detector(NULL, false);
+
+	(void)state;
+	run_clean(d, 60, false);
+	gen_clean();
+	build_summary(&summary, window_index++, false);
+	summary.volume[0].bytes *= 100; /* one metric far out */
+	assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+	assert_true(v.deviating_metrics >= 1);
+	assert_false(v.anomalous);
+	safem_detector_free(d);
+}
+
+static void
+test_report_members(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_detector *d = moving_detector(NULL, false);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *report = open_memstream(&text, &len);
+
+	(void)state;
+	run_clean(d, 60, false);
+	gen_clean();
+	add_syn_flood();
+	build_summary(&summary, window_index++, false);
+	assert_int_equal(safem_detector_window(d, &summary, report, &v), 0);
+	fclose(report);
+	assert_true(text[0] == ',');
+	assert_null(strchr(text, '\n'));
+	assert_non_null(strstr(text, "\"spectrum\":{\"q\":[-2,-1,-0.5,0,0.5,1,2],\"all\":{"));
+	assert_non_null(strstr(text, "\"patterns\":{\"src_addr\":{\"flows\":\""));
+	assert_non_null(strstr(text, "\"class\":\"syn_flood\""));
+	assert_non_null(strstr(text, "\"anomalous\":true"));
+	free(text);
+	safem_detector_free(d);
+}
+
+/* ---- trained profiles ---- */
+static char profile_path[64];
+
+static void
+train_profile(unsigned int windows, bool per_hour)
+{
+	struct safem_baseline_trainer *t = safem_baseline_trainer_create(per_hour);
+
+	assert_non_null(t);
+	for (unsigned int i = 0; i < windows; i++) {
+		gen_clean();
+		build_summary(&summary, window_index++, false);
+		safem_baseline_trainer_add(t, &summary);
+	}
+	assert_int_equal(safem_baseline_trainer_save(t, profile_path), 0);
+	safem_baseline_trainer_free(t);
+}
+
+static struct safem_detector *
+trained_detector(const char *path, const double *q, unsigned int nq, char *err, size_t errlen)
+{
+	struct safem_detect_params p;
+
+	safem_detect_params_init(&p);
+	p.kind = SAFEM_BASELINE_TRAINED;
+	p.profile_path = path;
+	p.warmup_windows = SAFEM_DETECT_WARMUP_AUTO;
+	if (q != NULL) {
+		p.nq = nq;
+		memcpy(p.q, q, nq * sizeof(q[0]));
+	}
+	return safem_detector_create(&p, err, errlen);
+}
+
+static void
+test_profile_round_trip(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_detector *d;
+	char err[256] = "";
+
+	(void)state;
+	snprintf(profile_path, sizeof(profile_path), "/tmp/safem-test-profile-%d", (int)getpid());
+	train_profile(300, true);
+	d = trained_detector(profile_path, NULL, 0, err, sizeof(err));
+	if (d == NULL)
+		print_error("%s\n", err);
+	assert_non_null(d);
+	assert_true(run_clean(d, 200, false) <= 1);
+	run_window(d, add_syn_flood, false, &v);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_SYN_FLOOD);
+	run_window(d, add_reflection, false, &v);
+	assert_int_equal(v.cls, SAFEM_CLASS_REFLECTION);
+	safem_detector_free(d);
+	unlink(profile_path);
+}
+
+static void
+test_profile_per_hour_and_sampling(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_baseline_trainer *t;
+	struct safem_detector *d;
+	char err[256] = "";
+	uint64_t first;
+
+	(void)state;
+	snprintf(profile_path, sizeof(profile_path), "/tmp/safem-test-profile-%d", (int)getpid());
+	first = window_index;
+	train_profile(300, true);
+	d = trained_detector(profile_path, NULL, 0, err, sizeof(err));
+	assert_non_null(d);
+	/* a window in the middle of training lies in an hour trained by 60 windows */
+	gen_clean();
+	build_summary(&summary, first + 150, false);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+	assert_int_equal(v.baseline_windows, 60);
+	/* an hour without training falls back to the all-hours band */
+	build_summary(&summary, first + 1000, false);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+	assert_int_equal(v.baseline_windows, 300);
+	/* bands trained without sampling do not hold for sampled windows */
+	summary.sample_rate = 10;
+	assert_int_equal(safem_detector_window(d, &summary, NULL, &v), -EINVAL);
+	safem_detector_free(d);
+
+	/* the trainer refuses to save after windows of another q set */
+	t = safem_baseline_trainer_create(false);
+	assert_non_null(t);
+	build_summary(&summary, window_index++, false);
+	safem_baseline_trainer_add(t, &summary);
+	summary.nq = 5;
+	safem_baseline_trainer_add(t, &summary);
+	assert_int_equal(safem_baseline_trainer_save(t, profile_path), -EINVAL);
+	safem_baseline_trainer_free(t);
+	unlink(profile_path);
+}
+
+/* Replace line `lineno` (1-based) of profile_path by `text`, into `out`. */
+static void
+rewrite_line(const char *out, unsigned int lineno, const char *text)
+{
+	FILE *in = fopen(profile_path, "r"), *o = fopen(out, "w");
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned int n = 0;
+
+	assert_non_null(in);
+	assert_non_null(o);
+	while (getline(&line, &cap, in) >= 0)
+		fputs(++n == lineno ? text : line, o);
+	free(line);
+	fclose(in);
+	fclose(o);
+}
+
+static void
+expect_error(const char *path, const double *q, unsigned int nq, const char *where,
+	     const char *what)
+{
+	char err[512] = "";
+	struct safem_detector *d = trained_detector(path, q, nq, err, sizeof(err));
+
+	assert_null(d);
+	if (strstr(err, where) == NULL || strstr(err, what) == NULL)
+		print_error("error '%s' lacks '%s' or '%s'\n", err, where, what);
+	assert_non_null(strstr(err, where));
+	assert_non_null(strstr(err, what));
+}
+
+static void
+test_profile_errors(void **state)
+{
+	static const double q5[] = {-2, -0.5, 0, 0.5, 2};
+	char bad[96], where[128];
+
+	(void)state;
+	snprintf(profile_path, sizeof(profile_path), "/tmp/safem-test-profile-%d", (int)getpid());
+	snprintf(bad, sizeof(bad), "%s.bad", profile_path);
+	train_profile(30, false);
+
+	rewrite_line(bad, 7, "band volume/all/packets all 3.5 abc 30\n");
+	snprintf(where, sizeof(where), "%s:7:", bad);
+	expect_error(bad, NULL, 0, where, "max");
+
+	rewrite_line(bad, 9, "band spectrum/all/nowhere/flows/q=-2 all 0 1 30\n");
+	snprintf(where, sizeof(where), "%s:9:", bad);
+	expect_error(bad, NULL, 0, where, "unknown metric");
+
+	rewrite_line(bad, 1, "safem-baseline 2 q=0 directions=all\n");
+	snprintf(where, sizeof(where), "%s:1:", bad);
+	expect_error(bad, NULL, 0, where, "version");
+
+	/* the run's q set differs from the profile's */
+	snprintf(where, sizeof(where), "%s:1:", profile_path);
+	expect_error(profile_path, q5, 5, where, "q set");
+
+	/* a missing band */
+	rewrite_line(bad, 5, "# removed\n");
+	expect_error(bad, NULL, 0, bad, "no band for");
+
+	expect_error("/nonexistent/profile", NULL, 0, "/nonexistent/profile", "No such file");
+	unlink(bad);
+	unlink(profile_path);
+}
+
+static void
+test_params_and_names(void **state)
+{
+	struct safem_detect_params p;
+	char err[128] = "";
+
+	(void)state;
+	safem_detect_params_init(&p);
+	p.moving_windows = 0;
+	assert_null(safem_detector_create(&p, err, sizeof(err)));
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(strstr(err, "moving_windows"));
+	safem_detect_params_init(&p);
+	p.alert_score = 0;
+	assert_null(safem_detector_create(&p, err, sizeof(err)));
+	assert_non_null(strstr(err, "alert_score"));
+	for (int c = 0; c < SAFEM_CLASS_COUNT; c++)
+		assert_int_equal(safem_attack_class_from_name(safem_attack_class_name(c)), c);
+	assert_string_equal(safem_attack_class_name(SAFEM_CLASS_HORIZONTAL_SCAN),
+			    "horizontal_scan");
+	assert_int_equal(safem_attack_class_from_name("ddos"), -EINVAL);
+	assert_null(safem_attack_class_name(SAFEM_CLASS_COUNT));
+
+	/* a window with another q set is refused */
+	{
+		struct safem_detector *d = moving_detector(NULL, false);
+		struct safem_detect_verdict v;
+
+		gen_clean();
+		build_summary(&summary, window_index++, false);
+		summary.nq = 5;
+		assert_int_equal(safem_detector_window(d, &summary, NULL, &v), -EINVAL);
+		summary.nq = SAFEM_SPECTRUM_Q_DEFAULT_COUNT;
+		summary.directions |= 1u << SAFEM_DIR_IN;
+		assert_int_equal(safem_detector_window(d, &summary, NULL, &v), -EINVAL);
+		safem_detector_free(d);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_params_and_names),
+		cmocka_unit_test(test_clean_traffic_no_alert),
+		cmocka_unit_test(test_attack_classes),
+		cmocka_unit_test(test_attack_directional),
+		cmocka_unit_test(test_incident_sequence),
+		cmocka_unit_test(test_warmup_suppresses),
+		cmocka_unit_test(test_single_metric_never_alerts),
+		cmocka_unit_test(test_report_members),
+		cmocka_unit_test(test_profile_round_trip),
+		cmocka_unit_test(test_profile_per_hour_and_sampling),
+		cmocka_unit_test(test_profile_errors),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
