@@ -25,6 +25,7 @@
 #include "safem_outfile.h"
 #include "safem_window.h"
 
+#include "probe_detect.h"
 #include "probe_options.h"
 #include "probe_port.h"
 #include "probe_stats.h"
@@ -214,6 +215,8 @@ setup_workers(const struct probe_config *cfg, struct probe_shared *s,
 				.producer = i,
 				.tree_nodes = (uint32_t)cfg->tree_nodes,
 				.buffers = WINDOW_PANE_BUFFERS,
+				.feature_values = (uint32_t)s->feature_values,
+				.home = s->home,
 				.socket_id = socket,
 			};
 
@@ -353,6 +356,8 @@ main(int argc, char **argv)
 {
 	static struct probe_config cfg;
 	static char eal_storage[SAFEM_OPT_STRING_MAX];
+	static struct probe_detect detect; /* zero until probe_detect_open() */
+	bool detect_on = false;
 	char *eal_argv[MAX_EAL_ARGS];
 	char err[2048];
 	struct probe_shared shared;
@@ -408,10 +413,21 @@ main(int argc, char **argv)
 		rte_eal_cleanup();
 		return EXIT_USAGE;
 	}
-	shared.pane_ms = cfg.windows_path[0] != '\0' ? cfg.slide_ms : 0;
+	shared.pane_ms = probe_options_windows_enabled(&cfg) ? cfg.slide_ms : 0;
+	shared.feature_values = shared.pane_ms != 0 ? cfg.feature_values : 0;
+	shared.sample_rate = (uint32_t)cfg.sample_rate;
+	shared.sample_random = strcmp(cfg.sample_mode, "random") == 0;
 	ret = probe_ports_start(&cfg, shared.worker_count, &ports, err, sizeof(err));
 	if (ret == 0)
 		ret = resolve_clock(&cfg, &ports, &shared, err, sizeof(err));
+	/* Before the workers: their panes split flows by the home prefixes. */
+	if (ret == 0 && shared.feature_values != 0) {
+		ret = probe_detect_open(&detect, &cfg, err, sizeof(err));
+		if (ret == 0) {
+			detect_on = true;
+			shared.home = &detect.home;
+		}
+	}
 	if (ret == 0)
 		ret = setup_workers(&cfg, &shared, &ports, err, sizeof(err));
 	if (ret == 0) {
@@ -445,7 +461,8 @@ main(int argc, char **argv)
 			snprintf(err, sizeof(err), "--trees %.400s: not a writable directory: %s",
 				 cfg.trees_dir, strerror(errno));
 			ret = -EINVAL;
-		} else if ((sinks.windows_file = safem_outfile_open(cfg.windows_path, "w")) == NULL) {
+		} else if (cfg.windows_path[0] != '\0' &&
+			   (sinks.windows_file = safem_outfile_open(cfg.windows_path, "w")) == NULL) {
 			snprintf(err, sizeof(err), "--windows %.400s: cannot create the file: %s",
 				 cfg.windows_path, strerror(errno));
 			ret = -EINVAL;
@@ -460,10 +477,21 @@ main(int argc, char **argv)
 				/* Room for every worker's tree without a fold on merge. */
 				.tree_nodes = (uint32_t)RTE_MIN(cfg.tree_nodes * shared.worker_count,
 								1ull << 26),
-				.report = safem_outfile_stream(sinks.windows_file),
+				.report = sinks.windows_file != NULL
+						  ? safem_outfile_stream(sinks.windows_file)
+						  : NULL,
 				.trees_dir = cfg.trees_dir[0] != '\0' ? cfg.trees_dir : NULL,
+				/* The merge of every worker's pane: room for more values. */
+				.feature_values = (uint32_t)RTE_MIN(shared.feature_values * 4,
+								    1ull << 24),
+				.directional = detect.home.count != 0,
+				.sample_rate = shared.sample_rate,
+				.summary_fn = detect_on ? probe_detect_window : NULL,
+				.summary_ctx = &detect,
 				.socket_id = (int)rte_socket_id(),
 			};
+
+			ap.nq = probe_options_q(&cfg, ap.q, SAFEM_SPECTRUM_Q_MAX);
 
 			sinks.windows = safem_window_analysis_create(&ap);
 			if (sinks.windows == NULL) {
@@ -495,6 +523,7 @@ main(int argc, char **argv)
 	ctx.ports = &ports;
 	ctx.output = &sinks.counters;
 	ctx.windows = sinks.windows;
+	ctx.detect = detect_on ? &detect : NULL;
 	ctx.ipfix = sinks.ipfix;
 	ctx.ipfix_target = (const char(*)[SAFEM_OPT_STRING_MAX])sinks.ipfix_target;
 	ctx.ipfix_count = sinks.ipfix_count;
@@ -544,6 +573,8 @@ main(int argc, char **argv)
 	flush_ipfix(&sinks);
 
 	status = EXIT_SUCCESS;
+	if (detect_on && probe_detect_close(&detect, sinks.windows_error == 0) != 0)
+		status = EXIT_RUNTIME;
 	if (sinks.windows_file != NULL) {
 		int err_no = sinks.windows_error;
 		int close_ret = safem_outfile_close(sinks.windows_file, err_no == 0);
@@ -584,6 +615,11 @@ main(int argc, char **argv)
 		printf("safem-probe: counters in %s\n", cfg.stats_path);
 	if (cfg.windows_path[0] != '\0' && status == EXIT_SUCCESS)
 		printf("safem-probe: window reports in %s\n", cfg.windows_path);
+	if (cfg.alerts_path[0] != '\0' && status == EXIT_SUCCESS)
+		printf("safem-probe: alerts in %s\n", cfg.alerts_path);
+	if (cfg.train_baseline_path[0] != '\0' && status == EXIT_SUCCESS)
+		printf("safem-probe: baseline profile in %s (%llu windows)\n",
+		       cfg.train_baseline_path, (unsigned long long)detect.trained_windows);
 
 cleanup:
 	if (sinks.flows != NULL)
@@ -591,6 +627,7 @@ cleanup:
 	if (sinks.windows_file != NULL)
 		safem_outfile_close(sinks.windows_file, false);
 	safem_window_analysis_free(sinks.windows);
+	probe_detect_free(&detect);
 	for (unsigned int c = 0; c < sinks.ipfix_count; c++)
 		safem_ipfix_exporter_free(sinks.ipfix[c]);
 	safem_handoff_free(shared.handoff);

@@ -7,11 +7,17 @@
 #include <string.h>
 
 #include "probe_options.h"
+#include "safem_detect.h"
+#include "safem_featdist.h"
+#include "safem_spectrum.h"
+
+static int probe_options_check_detect(const struct probe_config *cfg);
 
 #define OPT(field) offsetof(struct probe_config, field)
 #define DAY_MS (24ull * 3600 * 1000)
 
 static const char *const clock_choices[] = {"auto", "packet", "tsc", NULL};
+static const char *const sample_mode_choices[] = {"hash", "random", NULL};
 static const char *const software_rss_choices[] = {"auto", "on", "off", NULL};
 
 /* One table for the command line, the INI file and --help (safem_config.h). */
@@ -78,6 +84,41 @@ const struct safem_opt_def probe_options[] = {
 	{"tree-nodes", "window", "tree-nodes", SAFEM_OPT_UINT, "65536", 64, 1u << 24, NULL,
 	 OPT(tree_nodes), "prefix tree node bound per worker and tree (Aguri reclaim beyond)",
 	 "N"},
+	{"home", "detect", "home", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(home),
+	 "home prefixes, comma-separated (10.0.0.0/8,2001:db8::/32): feature distributions and "
+	 "detection per direction (in/out/internal); empty: all traffic as one", "CIDR[,CIDR]"},
+	{"feature-values", "detect", "feature-values", SAFEM_OPT_UINT, "8192", 0, 1u << 24, NULL,
+	 OPT(feature_values),
+	 "distinct values kept exactly per feature distribution and worker pane (the merged "
+	 "window keeps 4x); beyond, a counted remainder (docs/detection.md); 0: no spectrum", "N"},
+	{"q", "detect", "q", SAFEM_OPT_STRING, "-2,-1,-0.5,0,0.5,1,2", 0, 0, NULL, OPT(q),
+	 "Tsallis q values of the entropy spectrum (up to 16, each in [-10, 10])", "Q[,Q]"},
+	{"sample", "detect", "sample", SAFEM_OPT_UINT, "1", 1, 1u << 20, NULL, OPT(sample_rate),
+	 "keep 1 packet in N on the workers (volumes scaled back by N; 1: every packet)", "N"},
+	{"sample-mode", "detect", "sample-mode", SAFEM_OPT_CHOICE, "hash", 0, 0,
+	 sample_mode_choices, OPT(sample_mode),
+	 "packet selection: hash (deterministic, of flow, time and length) or random", NULL},
+	{"alerts", "output", "alerts", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(alerts_path),
+	 "write alerts as JSON lines to PATH (enables window analysis)", "PATH"},
+	{"baseline", "detect", "baseline", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(baseline_path),
+	 "compare windows with this trained profile (empty: moving baseline)", "PROFILE"},
+	{"train-baseline", "detect", "train-baseline", SAFEM_OPT_STRING, "", 0, 0, NULL,
+	 OPT(train_baseline_path),
+	 "learn the normal bands from this (clean) traffic and write them to PROFILE at the end",
+	 "PROFILE"},
+	{"baseline-per-hour", "detect", "baseline-per-hour", SAFEM_OPT_BOOL, "false", 0, 0, NULL,
+	 OPT(baseline_per_hour), "--train-baseline: also keep bands per hour of day (UTC)", NULL},
+	{"moving-windows", "detect", "moving-windows", SAFEM_OPT_UINT, "60", 2, 100000, NULL,
+	 OPT(moving_windows), "moving baseline: the last N normal windows", "N"},
+	{"warmup", "detect", "warmup", SAFEM_OPT_UINT, "0", 0, 1u << 24, NULL, OPT(warmup_windows),
+	 "windows without alerts at start (0: --moving-windows with a moving baseline, none with "
+	 "a trained one)", "N"},
+	{"band-margin", "detect", "band-margin", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(band_margin),
+	 "tolerance outside a band, in band widths (empty: 0.5; docs/detection.md)", "X"},
+	{"alert-score", "detect", "alert-score", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(alert_score),
+	 "score from which a window is anomalous (empty: 6; docs/detection.md)", "X"},
+	{"incident-gap", "detect", "incident-gap", SAFEM_OPT_UINT, "1", 1, 1u << 20, NULL,
+	 OPT(incident_gap), "normal windows that end an incident", "N"},
 	{"mbufs", "port", "mbufs", SAFEM_OPT_UINT, "16383", 1024, 1ull << 32, NULL, OPT(mbufs),
 	 "mbufs in each port's mempool (infinite_rx needs one per packet of the file)", "N"},
 	{"mbuf-data-room", "port", "mbuf-data-room", SAFEM_OPT_UINT, "2176", 192, 65535, NULL,
@@ -215,12 +256,169 @@ probe_options_parse(struct probe_config *cfg, int argc, char **argv, bool *check
 		fprintf(stderr, "safem-probe: --trees needs --windows\n");
 		return -EINVAL;
 	}
+	if (probe_options_check_detect(cfg) != 0)
+		return -EINVAL;
 	if (cfg->slide_ms == 0)
 		cfg->slide_ms = cfg->window_ms;
 	if (cfg->slide_ms > cfg->window_ms || cfg->window_ms % cfg->slide_ms != 0) {
 		fprintf(stderr,
 			"safem-probe: --slide (%llu ms) must divide --window (%llu ms)\n",
 			(unsigned long long)cfg->slide_ms, (unsigned long long)cfg->window_ms);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static double parse_positive_double(const char *s);
+
+bool
+probe_options_windows_enabled(const struct probe_config *cfg)
+{
+	return cfg->windows_path[0] != '\0' || cfg->alerts_path[0] != '\0' ||
+	       cfg->train_baseline_path[0] != '\0';
+}
+
+/* Split a comma-separated list in place; calls fn on each trimmed item. */
+static int
+for_each_item(const char *list, int (*fn)(const char *item, void *ctx), void *ctx)
+{
+	char buf[SAFEM_OPT_STRING_MAX], *save = NULL, *item;
+	int ret;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+		char *end;
+
+		while (*item == ' ' || *item == '\t')
+			item++;
+		end = item + strlen(item);
+		while (end > item && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		ret = fn(item, ctx);
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int
+home_item(const char *item, void *ctx)
+{
+	int ret = safem_home_add(ctx, item);
+
+	if (ret == -ENOSPC)
+		fprintf(stderr, "safem-probe: --home: more than %d prefixes\n",
+			SAFEM_HOME_PREFIXES_MAX);
+	else if (ret != 0)
+		fprintf(stderr,
+			"safem-probe: --home '%s': expected an address/length with zero host bits "
+			"(10.0.0.0/8, 2001:db8::/32)\n",
+			item);
+	return ret;
+}
+
+int
+probe_options_home(const struct probe_config *cfg, struct safem_home *h)
+{
+	memset(h, 0, sizeof(*h));
+	return for_each_item(cfg->home, home_item, h);
+}
+
+struct q_list {
+	double *q;
+	unsigned int n, max;
+	bool quiet;
+};
+
+static int
+q_item(const char *item, void *ctx)
+{
+	struct q_list *l = ctx;
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(item, &end);
+	if (errno != 0 || end == item || *end != '\0' || !(v >= -10 && v <= 10)) {
+		if (!l->quiet)
+			fprintf(stderr, "safem-probe: --q '%s': expected numbers in [-10, 10]\n",
+				item);
+		return -EINVAL;
+	}
+	if (l->n == l->max) {
+		if (!l->quiet)
+			fprintf(stderr, "safem-probe: --q: more than %u values\n", l->max);
+		return -EINVAL;
+	}
+	l->q[l->n++] = v;
+	return 0;
+}
+
+unsigned int
+probe_options_q(const struct probe_config *cfg, double *q, unsigned int max)
+{
+	struct q_list l = {q, 0, max, true};
+
+	return for_each_item(cfg->q, q_item, &l) == 0 ? l.n : 0;
+}
+
+static double
+optional_double(const char *s, double fallback)
+{
+	return s[0] == '\0' ? fallback : parse_positive_double(s);
+}
+
+double
+probe_options_band_margin(const struct probe_config *cfg)
+{
+	return optional_double(cfg->band_margin, SAFEM_DETECT_BAND_MARGIN_DEFAULT);
+}
+
+double
+probe_options_alert_score(const struct probe_config *cfg)
+{
+	return optional_double(cfg->alert_score, SAFEM_DETECT_ALERT_SCORE_DEFAULT);
+}
+
+static int
+probe_options_check_detect(const struct probe_config *cfg)
+{
+	double q[SAFEM_SPECTRUM_Q_MAX];
+	struct q_list l = {q, 0, SAFEM_SPECTRUM_Q_MAX, false};
+	struct safem_home home;
+
+	if (probe_options_home(cfg, &home) != 0)
+		return -EINVAL;
+	if (for_each_item(cfg->q, q_item, &l) != 0)
+		return -EINVAL;
+	if (l.n == 0) {
+		fprintf(stderr, "safem-probe: --q: no value\n");
+		return -EINVAL;
+	}
+	if (!(probe_options_band_margin(cfg) >= 0)) {
+		fprintf(stderr, "safem-probe: --band-margin '%s': expected a number >= 0\n",
+			cfg->band_margin);
+		return -EINVAL;
+	}
+	if (!(probe_options_alert_score(cfg) > 0)) {
+		fprintf(stderr, "safem-probe: --alert-score '%s': expected a number > 0\n",
+			cfg->alert_score);
+		return -EINVAL;
+	}
+	if (cfg->baseline_path[0] != '\0' && cfg->train_baseline_path[0] != '\0') {
+		fprintf(stderr, "safem-probe: --baseline and --train-baseline exclude each other\n");
+		return -EINVAL;
+	}
+	if (cfg->feature_values == 0 && (cfg->alerts_path[0] != '\0' ||
+					 cfg->baseline_path[0] != '\0' ||
+					 cfg->train_baseline_path[0] != '\0')) {
+		fprintf(stderr, "safem-probe: --alerts, --baseline and --train-baseline need the "
+				"feature distributions (--feature-values > 0)\n");
+		return -EINVAL;
+	}
+	if (cfg->feature_values != 0 && cfg->feature_values < 16) {
+		fprintf(stderr, "safem-probe: --feature-values %llu: at least 16 (or 0: off)\n",
+			(unsigned long long)cfg->feature_values);
 		return -EINVAL;
 	}
 	return 0;

@@ -37,6 +37,21 @@ struct probe_config {
 	char alpha[SAFEM_OPT_STRING_MAX];
 	char log_base[SAFEM_OPT_STRING_MAX];
 	uint64_t tree_nodes;
+	/* [detect] */
+	char home[SAFEM_OPT_STRING_MAX];
+	uint64_t feature_values;
+	char q[SAFEM_OPT_STRING_MAX];
+	uint64_t sample_rate;
+	char sample_mode[SAFEM_OPT_STRING_MAX];
+	char alerts_path[SAFEM_OPT_STRING_MAX];
+	char baseline_path[SAFEM_OPT_STRING_MAX];
+	char train_baseline_path[SAFEM_OPT_STRING_MAX];
+	bool baseline_per_hour;
+	uint64_t moving_windows;
+	uint64_t warmup_windows;
+	char band_margin[SAFEM_OPT_STRING_MAX];
+	char alert_score[SAFEM_OPT_STRING_MAX];
+	uint64_t incident_gap;
 	/* [port] */
 	uint64_t mbufs;
 	uint64_t mbuf_data_room;
@@ -73,6 +88,18 @@ int probe_options_parse(struct probe_config *cfg, int argc, char **argv, bool *c
  * use the default symmetric key), or -EINVAL with a message.
  */
 int probe_options_rss_key(const struct probe_config *cfg, uint8_t key[PROBE_RSS_KEY_MAX]);
+
+/** Window analysis runs: --windows, --alerts or --train-baseline. */
+bool probe_options_windows_enabled(const struct probe_config *cfg);
+
+struct safem_home;
+/** --home into h (validated by probe_options_parse). */
+int probe_options_home(const struct probe_config *cfg, struct safem_home *h);
+/** --q as numbers; returns how many (validated by probe_options_parse). */
+unsigned int probe_options_q(const struct probe_config *cfg, double *q, unsigned int max);
+/** --band-margin and --alert-score (validated; the library's default when empty). */
+double probe_options_band_margin(const struct probe_config *cfg);
+double probe_options_alert_score(const struct probe_config *cfg);
 
 /** --alpha and --log-base as numbers (validated by probe_options_parse). */
 double probe_options_alpha(const struct probe_config *cfg);

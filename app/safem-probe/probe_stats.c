@@ -117,9 +117,20 @@ write_json(FILE *f, const struct probe_context *ctx)
 		fprintf(f,
 			"  \"windows\": {\"reported\": %" PRIu64 ", \"packets\": %" PRIu64
 			", \"bytes\": %" PRIu64 ", \"flows\": %" PRIu64
-			", \"merge_ms_max\": %.3f, \"close_ms_max\": %.3f},\n",
+			", \"merge_ms_max\": %.3f, \"close_ms_max\": %.3f, \"summary_ms_max\": %.3f},\n",
 			wt.windows, wt.packets, wt.bytes, wt.flows, (double)wt.merge_ns_max / 1e6,
-			(double)wt.close_ns_max / 1e6);
+			(double)wt.close_ns_max / 1e6, (double)wt.summary_ns_max / 1e6);
+	}
+	if (ctx->detect != NULL) {
+		struct safem_detect_totals dt;
+
+		safem_detector_totals(ctx->detect->detector, &dt);
+		fprintf(f,
+			"  \"detection\": {\"windows\": %" PRIu64 ", \"anomalous_windows\": %" PRIu64
+			", \"alerts\": %" PRIu64 ", \"incidents\": %" PRIu64
+			", \"sample_rate\": %u, \"sampled_out\": %" PRIu64 "},\n",
+			dt.windows, dt.anomalous_windows, dt.alerts, dt.incidents, s->sample_rate,
+			t.worker.sampled_out);
 	}
 	if (ctx->ipfix_count != 0) {
 		fprintf(f, "  \"ipfix\": [");

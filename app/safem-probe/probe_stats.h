@@ -8,6 +8,7 @@
 #include "safem_ipfix.h"
 #include "safem_window.h"
 
+#include "probe_detect.h"
 #include "probe_port.h"
 #include "probe_worker.h"
 
@@ -32,6 +33,7 @@ struct probe_context {
 	struct probe_ports *ports;
 	struct probe_output_counters *output;
 	const struct safem_window_analysis *windows; /**< NULL: windows off */
+	const struct probe_detect *detect;            /**< NULL: detection off */
 	struct safem_ipfix_exporter *const *ipfix;    /**< ipfix_count exporters */
 	const char (*ipfix_target)[SAFEM_OPT_STRING_MAX];
 	unsigned int ipfix_count;

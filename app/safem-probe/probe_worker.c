@@ -20,6 +20,7 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_pause.h>
 #include <rte_prefetch.h>
+#include <rte_random.h>
 
 #include "probe_worker.h"
 
@@ -41,11 +42,14 @@ is_tick(const struct safem_packet *p)
 }
 
 static void
-window_add_flow(const struct safem_flow_key *key, uint64_t packets, uint64_t bytes, void *ctx)
+window_add_flow(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
+		uint64_t bytes, void *ctx)
 {
 	struct probe_worker *w = ctx;
+	uint64_t scale = w->shared->sample_rate;
 
-	safem_window_producer_add(w->window, key, packets, bytes);
+	/* Sampled traffic: volumes scaled back, flows as seen (seed 002). */
+	safem_window_producer_add(w->window, key, tcp_flags, packets * scale, bytes * scale);
 	w->stats.window_flows++;
 }
 
@@ -56,9 +60,41 @@ probe_worker_export(const struct safem_flow_record *record, void *ctx)
 
 	/* What the flow did since the last window boundary belongs to this window. */
 	if (w->window != NULL && record->window_packets != 0)
-		window_add_flow(&record->key, record->window_packets, record->window_bytes, w);
+		window_add_flow(&record->key, record->tcp_flags, record->window_packets,
+				record->window_bytes, w);
 	/* A drop (live mode, consumer too slow) is counted by the hand-off. */
+	if (unlikely(w->shared->sample_rate > 1)) {
+		struct safem_flow_record scaled = *record;
+
+		scaled.packets *= w->shared->sample_rate;
+		scaled.bytes *= w->shared->sample_rate;
+		safem_handoff_put(w->shared->handoff, w->index, &scaled);
+		return;
+	}
 	safem_handoff_put(w->shared->handoff, w->index, record);
+}
+
+/*
+ * 1-in-N packet selection (--sample). Hash mode is deterministic: a hash of
+ * the flow key hash, the packet time and its IP length (fields that differ
+ * between the packets of a flow), so a replay selects the same packets with
+ * any number of workers. Random mode draws from rte_rand(), per packet.
+ */
+static inline bool
+sample_keep(const struct probe_shared *s, const struct safem_packet *p)
+{
+	uint64_t h;
+
+	if (likely(s->sample_rate <= 1))
+		return true;
+	if (s->sample_random)
+		return rte_rand_max(s->sample_rate) == 0;
+	h = ((uint64_t)p->key_hash << 32 | p->ip_bytes) ^ p->ts_ns * UINT64_C(0x9e3779b97f4a7c15);
+	h ^= h >> 31;
+	h *= UINT64_C(0xbf58476d1ce4e5b9);
+	h ^= h >> 29;
+	/* Multiply-shift onto [0, rate): no division per packet. */
+	return (uint32_t)(((h >> 32) * s->sample_rate) >> 32) == 0;
 }
 
 /*
@@ -244,6 +280,10 @@ process_rx_burst(struct probe_worker *w, struct rte_mbuf **mbufs, unsigned int n
 		struct safem_packet *p = &parsed[i];
 
 		p->key_hash = safem_flow_key_hash(&p->key);
+		if (!sample_keep(s, p)) {
+			w->stats.sampled_out++;
+			continue;
+		}
 		if (s->software_rss) {
 			/* Multiply-shift maps the hash onto [0, workers) without a division. */
 			uint32_t sym = safem_flow_key_hash_symmetric(&p->key);

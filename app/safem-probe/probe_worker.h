@@ -26,7 +26,8 @@
 	X(dispatch_waits)  /* times a dispatch ring was full and the worker waited */          \
 	X(no_timestamp)    /* packet clock: frames without an RX timestamp (worker clock used) */ \
 	X(windows_closed)  /* window panes handed to the analysis lcore */                    \
-	X(window_flows)    /* flow contributions added to this worker's window trees */
+	X(window_flows)    /* flow contributions added to this worker's window trees */        \
+	X(sampled_out)     /* parsed packets left out by 1-in-N sampling (--sample) */
 
 struct probe_worker_stats {
 #define PROBE_WORKER_FIELD_(name) uint64_t name;
@@ -61,6 +62,10 @@ struct probe_shared {
 	uint64_t eof_idle_tsc;
 	uint64_t handoff_flush_tsc;
 	uint64_t pane_ms;        /**< window slide (0: windows off) */
+	uint64_t feature_values; /**< per pane feature distribution capacity (0: off) */
+	const struct safem_home *home; /**< home prefixes (read-only while workers run) */
+	uint32_t sample_rate;    /**< keep 1 packet in sample_rate (1: all) */
+	bool sample_random;      /**< random selection (rte_rand) instead of the packet hash */
 	uint64_t tsc_base;      /**< TSC at start ... */
 	uint64_t unix_ns_base;  /**< ... and the wall clock then */
 	double ns_per_tsc;

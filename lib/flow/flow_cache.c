@@ -720,7 +720,7 @@ safem_flow_cache_readout(struct safem_flow_cache *fc, safem_flow_window_fn fn, v
 			b = &fc->window_bases[idx];
 			if (e->packets == b->packets)
 				continue;
-			fn(&e->key, e->packets - b->packets, e->bytes - b->bytes, ctx);
+			fn(&e->key, e->tcp_flags, e->packets - b->packets, e->bytes - b->bytes, ctx);
 			b->packets = e->packets;
 			b->bytes = e->bytes;
 			reported++;

@@ -160,9 +160,9 @@ unsigned int safem_flow_cache_expire(struct safem_flow_cache *fc, uint64_t now_m
  */
 void safem_flow_cache_flush(struct safem_flow_cache *fc, uint64_t end_ms);
 
-/** A flow's activity since the previous readout (window accounting). */
-typedef void (*safem_flow_window_fn)(const struct safem_flow_key *key, uint64_t packets,
-				     uint64_t bytes, void *ctx);
+/** A flow's activity since the previous readout (window accounting); tcp_flags: OR of all its packets'. */
+typedef void (*safem_flow_window_fn)(const struct safem_flow_key *key, uint8_t tcp_flags,
+				     uint64_t packets, uint64_t bytes, void *ctx);
 
 /**
  * Window boundary (needs window_accounting): call fn for every flow in the

@@ -24,7 +24,9 @@
 #include <stdio.h>
 
 #include "safem_aggtree.h"
+#include "safem_featdist.h"
 #include "safem_flow.h"
+#include "safem_spectrum.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,6 +43,7 @@ struct safem_window_pane {
 	uint64_t bytes;
 	uint64_t flows;            /**< flow contributions (a flow active in the pane counts 1) */
 	uint64_t close_ns;         /**< worker time spent closing (readout + hand-over) */
+	struct safem_featset *features; /**< feature distributions; NULL when off */
 };
 
 struct safem_window_producer_params {
@@ -48,6 +51,8 @@ struct safem_window_producer_params {
 	unsigned int producer;  /**< index, reported in panes */
 	uint32_t tree_nodes;    /**< node bound of each tree */
 	unsigned int buffers;   /**< panes cycling between the producer and the analysis, >= 2 */
+	uint32_t feature_values; /**< distinct values kept per feature distribution; 0: none */
+	const struct safem_home *home; /**< home prefixes (read-only, shared); NULL or empty: ALL only */
 	int socket_id;
 };
 
@@ -58,9 +63,13 @@ struct safem_window_producer *
 safem_window_producer_create(const struct safem_window_producer_params *params);
 void safem_window_producer_free(struct safem_window_producer *wp);
 
-/** Producer lcore: a flow's packets/bytes in the current pane (counts as one flow). */
+/**
+ * Producer lcore: a flow's packets/bytes in the current pane (counts as one
+ * flow); tcp_flags (OR of its packets' flags so far) classifies it in the
+ * feature distributions.
+ */
 void safem_window_producer_add(struct safem_window_producer *wp, const struct safem_flow_key *key,
-			       uint64_t packets, uint64_t bytes);
+			       uint8_t tcp_flags, uint64_t packets, uint64_t bytes);
 
 /**
  * Producer lcore: finish the current pane [start_ms, end_ms) and start a new
@@ -76,6 +85,15 @@ uint64_t safem_window_producer_waits(const struct safem_window_producer *wp);
 /** Analysis lcore: give a pane back to its producer. */
 void safem_window_pane_release(struct safem_window_pane *pane);
 
+/**
+ * Called on the analysis lcore once per window with its summary (feature
+ * spectra, volumes, top values and prefixes). members: the window's report
+ * line being written, to append JSON members to (text starting with ',');
+ * NULL when no report is written. Returns 0 or -errno.
+ */
+typedef int (*safem_window_summary_fn)(void *ctx, const struct safem_window_summary *summary,
+				       FILE *members);
+
 struct safem_window_analysis_params {
 	const char *name;
 	unsigned int producers;
@@ -86,6 +104,14 @@ struct safem_window_analysis_params {
 	uint32_t tree_nodes;     /**< node bound of the merged trees */
 	FILE *report;            /**< one JSON object per line; NULL: no output */
 	const char *trees_dir;   /**< write each window's trees to DIR/window-START.tree; NULL: no */
+	/** Feature distributions (producers' feature_values != 0): values kept per merged distribution. */
+	uint32_t feature_values;
+	bool directional;        /**< producers split by direction (home prefixes set) */
+	unsigned int nq;         /**< Tsallis q values, 1..SAFEM_SPECTRUM_Q_MAX */
+	double q[SAFEM_SPECTRUM_Q_MAX];
+	unsigned int sample_rate; /**< 1 in N packet sampling, for the summary (1: none) */
+	safem_window_summary_fn summary_fn; /**< NULL: no summary */
+	void *summary_ctx;
 	int socket_id;
 };
 
@@ -150,6 +176,7 @@ struct safem_window_totals {
 	uint64_t merge_ns_max; /**< slowest merge on the analysis lcore */
 	uint64_t close_ns_max; /**< slowest whole window close on the analysis lcore */
 	uint64_t tree_files;   /**< --trees files written */
+	uint64_t summary_ns_max; /**< slowest summary (spectra) build */
 };
 void safem_window_analysis_totals(const struct safem_window_analysis *wa,
 				  struct safem_window_totals *out);

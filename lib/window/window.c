@@ -22,6 +22,7 @@
 
 struct safem_window_producer {
 	struct safem_window_pane *current;
+	const struct safem_home *home;
 	struct rte_ring *free; /* panes back from the analysis (MP enqueue, SC dequeue) */
 	struct safem_window_pane *panes;
 	unsigned int buffers;
@@ -41,6 +42,8 @@ window_pane_clear(struct safem_window_pane *p)
 	safem_aggtree_reset(p->dst);
 	p->packets = p->bytes = p->flows = 0;
 	p->close_ns = 0;
+	if (p->features != NULL)
+		safem_featset_clear(p->features);
 }
 
 /* Trees come from the heap (lib/mem); NUMA placement follows the first
@@ -72,6 +75,7 @@ safem_window_producer_create(const struct safem_window_producer_params *params)
 	if (wp == NULL)
 		goto nomem;
 	wp->buffers = params->buffers;
+	wp->home = params->home;
 	slots = rte_zmalloc_socket(params->name, sizeof(*slots) * params->buffers,
 				   RTE_CACHE_LINE_SIZE, params->socket_id);
 	wp->panes = (struct safem_window_pane *)slots;
@@ -89,6 +93,13 @@ safem_window_producer_create(const struct safem_window_producer_params *params)
 		p->dst = window_tree("wdst", params->tree_nodes);
 		if (p->src == NULL || p->dst == NULL)
 			goto nomem;
+		if (params->feature_values != 0) {
+			p->features = safem_featset_create(
+				params->feature_values,
+				params->home != NULL && params->home->count != 0, params->socket_id);
+			if (p->features == NULL)
+				goto nomem;
+		}
 		if (i == 0)
 			wp->current = p;
 		else
@@ -113,6 +124,7 @@ safem_window_producer_free(struct safem_window_producer *wp)
 	for (i = 0; slots != NULL && i < wp->buffers; i++) {
 		safem_aggtree_free(slots[i].pane.src);
 		safem_aggtree_free(slots[i].pane.dst);
+		safem_featset_free(slots[i].pane.features);
 	}
 	rte_free(slots);
 	rte_ring_free(wp->free);
@@ -121,7 +133,7 @@ safem_window_producer_free(struct safem_window_producer *wp)
 
 void
 safem_window_producer_add(struct safem_window_producer *wp, const struct safem_flow_key *key,
-			  uint64_t packets, uint64_t bytes)
+			  uint8_t tcp_flags, uint64_t packets, uint64_t bytes)
 {
 	struct safem_window_pane *p = wp->current;
 	struct safem_agg_counters c = {.bytes = bytes, .packets = packets, .flows = 1};
@@ -133,6 +145,8 @@ safem_window_producer_add(struct safem_window_producer *wp, const struct safem_f
 	p->packets += packets;
 	p->bytes += bytes;
 	p->flows++;
+	if (p->features != NULL)
+		safem_featset_add_flow(p->features, wp->home, key, tcp_flags, packets, bytes);
 }
 
 struct safem_window_pane *
@@ -187,6 +201,7 @@ struct window_fifo {
 struct window_merged {
 	uint64_t start_ms;
 	struct safem_aggtree *tree[2];
+	struct safem_featset *features; /* NULL: features off */
 	uint64_t packets, bytes, flows;
 	bool valid;
 };
@@ -198,9 +213,260 @@ struct safem_window_analysis {
 	struct window_merged *ring; /* the last panes_per_window merged panes */
 	unsigned int ring_next;
 	struct safem_aggtree *window_tree[2]; /* sliding windows: merge of the ring */
+	struct safem_featset *window_features; /* sliding windows: merge of the ring */
+	struct window_summary_scratch *scratch; /* summary build; NULL: no summary */
 	uint64_t *close_ns; /* per producer, of the pane being merged */
 	struct safem_window_totals totals;
 };
+
+/* One profile (tree x metric): its pruned view and entropies, from one walk. */
+struct window_profile {
+	struct safem_agg_node_out *out;
+	unsigned int n;
+	struct safem_agg_entropy e;
+};
+
+/* Both trees' profiles of a window, computed once for the report and the summary. */
+struct window_profiles {
+	struct window_profile p[2][SAFEM_AGG_METRICS];
+	struct safem_agg_node_out *nodes;
+};
+
+/* ---------------------------------------------------------------------- */
+/* Window summary: what detection and classification see of a window       */
+
+/*
+ * Counts below this go to a direct histogram (one class per count value);
+ * larger ones (bytes, heavy hitters) are sorted and grouped. Flow and packet
+ * counts of most values are small, so a window of 10^5 values usually
+ * becomes a few hundred classes and the spectrum costs that many pow().
+ */
+#define SUMMARY_HIST_COUNTS 4096
+
+struct window_summary_scratch {
+	uint32_t capacity;
+	uint64_t *counts[SAFEM_WEIGHT_COUNT]; /* per kept value */
+	uint64_t *large;                      /* counts >= SUMMARY_HIST_COUNTS, sorted */
+	uint64_t *hist;                       /* SUMMARY_HIST_COUNTS bins */
+	struct safem_count_class *classes;
+	struct safem_window_summary summary;
+};
+
+static void
+summary_scratch_free(struct window_summary_scratch *s)
+{
+	unsigned int w;
+
+	if (s == NULL)
+		return;
+	for (w = 0; w < SAFEM_WEIGHT_COUNT; w++)
+		free(s->counts[w]);
+	free(s->large);
+	free(s->hist);
+	free(s->classes);
+	free(s);
+}
+
+static struct window_summary_scratch *
+summary_scratch_create(uint32_t capacity)
+{
+	struct window_summary_scratch *s = calloc(1, sizeof(*s));
+	unsigned int w;
+	bool ok;
+
+	if (s == NULL)
+		return NULL;
+	s->capacity = capacity;
+	for (w = 0; w < SAFEM_WEIGHT_COUNT; w++)
+		s->counts[w] = calloc(capacity, sizeof(uint64_t));
+	s->large = calloc(capacity, sizeof(uint64_t));
+	s->hist = calloc(SUMMARY_HIST_COUNTS, sizeof(uint64_t));
+	s->classes = calloc((size_t)capacity + SUMMARY_HIST_COUNTS, sizeof(*s->classes));
+	ok = s->large != NULL && s->hist != NULL && s->classes != NULL;
+	for (w = 0; w < SAFEM_WEIGHT_COUNT; w++)
+		ok = ok && s->counts[w] != NULL;
+	if (!ok) {
+		summary_scratch_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+struct summary_collect {
+	struct window_summary_scratch *s;
+	uint32_t n;
+	struct safem_top_value *top; /* SAFEM_SUMMARY_TOP, by packets, largest first */
+	unsigned int ntop;
+};
+
+static void
+summary_collect_value(const struct safem_feature_value *v, const struct safem_featdist_counts *c,
+		      void *ctx)
+{
+	struct summary_collect *col = ctx;
+	unsigned int i;
+
+	col->s->counts[SAFEM_WEIGHT_FLOWS][col->n] = c->flows;
+	col->s->counts[SAFEM_WEIGHT_PACKETS][col->n] = c->packets;
+	col->s->counts[SAFEM_WEIGHT_BYTES][col->n] = c->bytes;
+	col->n++;
+	/* Insertion into a short sorted list: the top few by packets (ties: by
+	 * value bytes, so the list does not depend on table order). */
+	i = col->ntop;
+	while (i > 0 && (col->top[i - 1].counts.packets < c->packets ||
+			 (col->top[i - 1].counts.packets == c->packets &&
+			  memcmp(&col->top[i - 1].value, v, sizeof(*v)) > 0))) {
+		if (i < SAFEM_SUMMARY_TOP)
+			col->top[i] = col->top[i - 1];
+		i--;
+	}
+	if (i < SAFEM_SUMMARY_TOP) {
+		col->top[i].value = *v;
+		col->top[i].counts = *c;
+		if (col->ntop < SAFEM_SUMMARY_TOP)
+			col->ntop++;
+	}
+}
+
+static int
+compare_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Count classes of n counts: the histogram for small ones, sort + group the rest. */
+static size_t
+summary_count_classes(struct window_summary_scratch *s, const uint64_t *counts, uint32_t n)
+{
+	size_t nclasses = 0, nlarge = 0, i;
+
+	memset(s->hist, 0, SUMMARY_HIST_COUNTS * sizeof(uint64_t));
+	for (i = 0; i < n; i++) {
+		if (counts[i] == 0)
+			continue;
+		if (counts[i] < SUMMARY_HIST_COUNTS)
+			s->hist[counts[i]]++;
+		else
+			s->large[nlarge++] = counts[i];
+	}
+	for (i = 1; i < SUMMARY_HIST_COUNTS; i++)
+		if (s->hist[i] != 0)
+			s->classes[nclasses++] = (struct safem_count_class){i, s->hist[i]};
+	qsort(s->large, nlarge, sizeof(uint64_t), compare_u64);
+	for (i = 0; i < nlarge; i++) {
+		if (i > 0 && s->large[i] == s->large[i - 1])
+			s->classes[nclasses - 1].values++;
+		else
+			s->classes[nclasses++] = (struct safem_count_class){s->large[i], 1};
+	}
+	return nclasses;
+}
+
+static int
+summary_feature(struct window_summary_scratch *s, const struct safem_window_analysis_params *p,
+		const struct safem_featdist *fd, unsigned int d, unsigned int f)
+{
+	struct safem_window_summary *sum = &s->summary;
+	struct summary_collect col = {s, 0, sum->top[d][f], 0};
+	struct safem_featdist_counts rem, total;
+	double rem_values, space;
+	unsigned int w, i;
+	int ret;
+
+	space = f == SAFEM_FEATURE_SRC_ADDR || f == SAFEM_FEATURE_DST_ADDR
+			? SAFEM_SPECTRUM_ADDR_SPACE
+			: SAFEM_SPECTRUM_PORT_SPACE;
+	safem_featdist_foreach(fd, summary_collect_value, &col);
+	safem_featdist_remainder(fd, &rem, &rem_values);
+	safem_featdist_total(fd, &total);
+	sum->ntop[d][f] = col.ntop;
+	for (i = 0; i < col.ntop; i++)
+		col.top[i].share = total.packets != 0
+					   ? (double)col.top[i].counts.packets / (double)total.packets
+					   : 0.0;
+	sum->distinct[d][f] = safem_featdist_distinct(fd);
+	for (w = 0; w < SAFEM_WEIGHT_COUNT; w++) {
+		size_t nclasses = summary_count_classes(s, s->counts[w], col.n);
+
+		ret = safem_tsallis_spectrum(
+			s->classes, nclasses,
+			(double)safem_featdist_counts_weight(&rem, (enum safem_weight)w), rem_values,
+			space, p->q, p->nq, sum->spectrum[d][f][w]);
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Build the summary of a window from its merged feature set and tree profiles. */
+static int
+summary_build(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_ms,
+	      const struct safem_featset *fs, const struct window_profiles *prof)
+{
+	struct window_summary_scratch *s = wa->scratch;
+	struct safem_window_summary *sum = &s->summary;
+	unsigned int d, f, m, i;
+	int ret;
+
+	memset(sum, 0, sizeof(*sum));
+	sum->start_ms = start_ms;
+	sum->end_ms = end_ms;
+	sum->nq = wa->p.nq;
+	memcpy(sum->q, wa->p.q, sizeof(double) * wa->p.nq);
+	sum->sample_rate = wa->p.sample_rate != 0 ? wa->p.sample_rate : 1;
+	for (d = 0; d < SAFEM_DIR_COUNT; d++) {
+		if (fs->dist[d][0] == NULL)
+			continue;
+		sum->directions |= 1u << d;
+		sum->volume[d] = fs->volume[d];
+		memcpy(sum->proto_flows[d], fs->proto_flows[d], sizeof(sum->proto_flows[d]));
+		for (f = 0; f < SAFEM_FEATURE_COUNT; f++) {
+			ret = summary_feature(s, &wa->p, fs->dist[d][f], d, f);
+			if (ret != 0)
+				return ret;
+		}
+	}
+	for (d = 0; d < 2; d++) {
+		const struct window_profile *pp = &prof->p[d][SAFEM_AGG_PACKETS];
+		unsigned int n = 0;
+
+		for (m = 0; m < SAFEM_AGG_METRICS; m++)
+			sum->tree_entropy[d][m] = prof->p[d][m].e.aggregated_normalised;
+		/* The roots only hold what no significant prefix took: not "who".
+		 * Keep the largest shares (insertion into the short sorted list). */
+		for (i = 0; i < pp->n; i++) {
+			const struct safem_agg_node_out *o = &pp->out[i];
+			struct safem_top_prefix t, *list = sum->prefixes[d];
+			unsigned int k;
+
+			if (o->prefix.len == 0 || o->prefix.len == SAFEM_AGG_V4_ROOT_LEN ||
+			    o->counters.packets == 0)
+				continue;
+			memset(&t, 0, sizeof(t));
+			safem_agg_addr_to_bytes(&o->prefix.addr, t.addr);
+			t.len = o->prefix.len;
+			t.counts.flows = o->counters.flows;
+			t.counts.packets = o->counters.packets;
+			t.counts.bytes = o->counters.bytes;
+			t.share = o->share;
+			k = n;
+			while (k > 0 && list[k - 1].share < t.share) {
+				if (k < SAFEM_SUMMARY_TOP)
+					list[k] = list[k - 1];
+				k--;
+			}
+			if (k < SAFEM_SUMMARY_TOP) {
+				list[k] = t;
+				if (n < SAFEM_SUMMARY_TOP)
+					n++;
+			}
+		}
+		sum->nprefixes[d] = n;
+	}
+	return 0;
+}
 
 struct safem_window_analysis *
 safem_window_analysis_create(const struct safem_window_analysis_params *params)
@@ -210,7 +476,9 @@ safem_window_analysis_create(const struct safem_window_analysis_params *params)
 
 	if (params == NULL || params->producers == 0 || params->slide_ms == 0 ||
 	    params->window_ms % params->slide_ms != 0 || !(params->alpha > 0 && params->alpha < 1) ||
-	    !(params->log_base > 1)) {
+	    !(params->log_base > 1) ||
+	    (params->feature_values != 0 &&
+	     (params->nq == 0 || params->nq > SAFEM_SPECTRUM_Q_MAX))) {
 		rte_errno = EINVAL;
 		return NULL;
 	}
@@ -236,6 +504,23 @@ safem_window_analysis_create(const struct safem_window_analysis_params *params)
 			if (wa->window_tree[d] == NULL)
 				goto nomem;
 		}
+	if (params->feature_values != 0) {
+		for (i = 0; i < wa->panes_per_window; i++) {
+			wa->ring[i].features = safem_featset_create(
+				params->feature_values, params->directional, params->socket_id);
+			if (wa->ring[i].features == NULL)
+				goto nomem;
+		}
+		if (wa->panes_per_window > 1) {
+			wa->window_features = safem_featset_create(
+				params->feature_values, params->directional, params->socket_id);
+			if (wa->window_features == NULL)
+				goto nomem;
+		}
+		wa->scratch = summary_scratch_create(params->feature_values);
+		if (wa->scratch == NULL)
+			goto nomem;
+	}
 	return wa;
 nomem:
 	safem_window_analysis_free(wa);
@@ -250,11 +535,15 @@ safem_window_analysis_free(struct safem_window_analysis *wa)
 
 	if (wa == NULL)
 		return;
-	for (i = 0; wa->ring != NULL && i < wa->panes_per_window; i++)
+	for (i = 0; wa->ring != NULL && i < wa->panes_per_window; i++) {
 		for (d = 0; d < 2; d++)
 			safem_aggtree_free(wa->ring[i].tree[d]);
+		safem_featset_free(wa->ring[i].features);
+	}
 	for (d = 0; d < 2; d++)
 		safem_aggtree_free(wa->window_tree[d]);
+	safem_featset_free(wa->window_features);
+	summary_scratch_free(wa->scratch);
 	free(wa->ring);
 	free(wa->fifo);
 	free(wa->close_ns);
@@ -289,12 +578,6 @@ tree_folds(const struct safem_aggtree *t)
 	return st->folds + st->inherited_folds;
 }
 
-/* One profile (tree x metric): its pruned view and entropies, from one walk. */
-struct window_profile {
-	struct safem_agg_node_out *out;
-	unsigned int n;
-	struct safem_agg_entropy e;
-};
 
 static void
 json_entropy(FILE *f, const struct window_profile *p, unsigned int dir, unsigned int m,
@@ -336,32 +619,41 @@ json_prefixes(FILE *f, const struct window_profile *p, unsigned int dir, unsigne
 	fprintf(f, "]");
 }
 
-/* The report without its closing brace, so timing can be measured over it. */
+/* Pruned views and entropies of both trees x three metrics (one walk each). */
 static int
-window_write_body(FILE *f, double alpha, double log_base, uint64_t start_ms, uint64_t end_ms,
-		  struct safem_aggtree *const tree[2], const struct safem_window_counts *counts)
+window_profiles_compute(double alpha, double log_base, struct safem_aggtree *const tree[2],
+			struct window_profiles *prof)
 {
 	/* Every kept prefix but the two roots holds at least alpha of the total. */
 	unsigned int max = (unsigned int)ceil(1.0 / RTE_MAX(alpha, 1e-6)) + 4, d, m;
-	struct window_profile prof[2][SAFEM_AGG_METRICS];
-	struct safem_agg_node_out *nodes = calloc((size_t)2 * SAFEM_AGG_METRICS * max,
-						  sizeof(*nodes));
 	int ret = 0;
 
-	if (nodes == NULL)
+	prof->nodes = calloc((size_t)2 * SAFEM_AGG_METRICS * max, sizeof(*prof->nodes));
+	if (prof->nodes == NULL)
 		return -ENOMEM;
 	for (d = 0; d < 2 && ret == 0; d++)
 		for (m = 0; m < SAFEM_AGG_METRICS && ret == 0; m++) {
-			struct window_profile *p = &prof[d][m];
+			struct window_profile *p = &prof->p[d][m];
 
-			p->out = &nodes[(d * SAFEM_AGG_METRICS + m) * max];
+			p->out = &prof->nodes[(d * SAFEM_AGG_METRICS + m) * max];
 			ret = safem_aggtree_profile(tree[d], (enum safem_agg_metric)m, alpha,
 						    log_base, p->out, max, &p->n, &p->e);
 		}
 	if (ret != 0) {
-		free(nodes);
-		return ret;
+		free(prof->nodes);
+		prof->nodes = NULL;
 	}
+	return ret;
+}
+
+/* The report without its closing brace, so timing can be measured over it. */
+static int
+window_write_body(FILE *f, uint64_t start_ms, uint64_t end_ms, struct safem_aggtree *const tree[2],
+		  const struct safem_window_counts *counts, const struct window_profiles *profiles)
+{
+	const struct window_profile(*prof)[SAFEM_AGG_METRICS] = profiles->p;
+	unsigned int d, m;
+
 	fprintf(f,
 		"{\"start_ms\": %" PRIu64 ", \"end_ms\": %" PRIu64 ", \"packets\": %" PRIu64
 		", \"bytes\": %" PRIu64 ", \"flows\": %" PRIu64
@@ -383,7 +675,6 @@ window_write_body(FILE *f, double alpha, double log_base, uint64_t start_ms, uin
 		for (m = 0; m < SAFEM_AGG_METRICS; m++)
 			json_prefixes(f, &prof[d][m], d, m, d == 0 && m == 0);
 	fprintf(f, "}");
-	free(nodes);
 	return ferror(f) ? -EIO : 0;
 }
 
@@ -406,8 +697,13 @@ safem_window_write_report(FILE *f, double alpha, double log_base, uint64_t start
 			  const struct safem_window_counts *counts,
 			  const struct safem_window_timing *timing)
 {
-	int ret = window_write_body(f, alpha, log_base, start_ms, end_ms, tree, counts);
+	struct window_profiles prof;
+	int ret = window_profiles_compute(alpha, log_base, tree, &prof);
 
+	if (ret != 0)
+		return ret;
+	ret = window_write_body(f, start_ms, end_ms, tree, counts, &prof);
+	free(prof.nodes);
 	if (ret != 0)
 		return ret;
 	if (timing != NULL)
@@ -499,38 +795,61 @@ safem_window_read_trees(const char *path, uint64_t *start_ms, uint64_t *end_ms,
 }
 
 /*
- * Report one window: the JSON line and, with --trees, its tree file. The
- * body (prune, entropy, formatting) goes to memory first so close_us can
- * cover all the analysis work of the window, from its first merge on.
+ * Report one window: the JSON line (with the summary's members), the summary
+ * callback and, with --trees, its tree file. The body (prune, entropy,
+ * spectra, formatting) goes to memory first so close_us can cover all the
+ * analysis work of the window, from its first merge on.
  */
 static int
 window_report(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_ms,
-	      struct safem_aggtree *const tree[2], uint64_t packets, uint64_t bytes,
-	      uint64_t flows, uint64_t merge_ns, uint64_t start_tsc)
+	      struct safem_aggtree *const tree[2], const struct safem_featset *features,
+	      uint64_t packets, uint64_t bytes, uint64_t flows, uint64_t merge_ns,
+	      uint64_t start_tsc)
 {
 	struct safem_window_counts counts = {packets, bytes, flows};
 	struct safem_window_timing timing = {wa->close_ns, wa->p.producers, merge_ns, 0};
+	bool summary = wa->p.summary_fn != NULL && features != NULL;
+	struct window_profiles prof = {.nodes = NULL};
+	char *body = NULL;
+	size_t len = 0;
+	FILE *mem = NULL;
 	int ret = 0;
 
 	wa->totals.windows++;
 	wa->totals.packets += packets;
 	wa->totals.bytes += bytes;
 	wa->totals.flows += flows;
+	if (wa->p.report == NULL && !summary)
+		goto trees;
+	ret = window_profiles_compute(wa->p.alpha, wa->p.log_base, tree, &prof);
+	if (ret != 0)
+		return ret;
 	if (wa->p.report != NULL) {
-		char *body = NULL;
-		size_t len = 0;
-		FILE *mem = open_memstream(&body, &len);
-
-		if (mem == NULL)
+		mem = open_memstream(&body, &len);
+		if (mem == NULL) {
+			free(prof.nodes);
 			return -ENOMEM;
-		ret = window_write_body(mem, wa->p.alpha, wa->p.log_base, start_ms, end_ms, tree,
-					&counts);
+		}
+		ret = window_write_body(mem, start_ms, end_ms, tree, &counts, &prof);
+	}
+	if (ret == 0 && summary) {
+		uint64_t t0 = rte_rdtsc(), ns;
+
+		ret = summary_build(wa, start_ms, end_ms, features, &prof);
+		ns = (uint64_t)((double)(rte_rdtsc() - t0) * 1e9 / (double)rte_get_tsc_hz());
+		if (ns > wa->totals.summary_ns_max)
+			wa->totals.summary_ns_max = ns;
+		if (ret == 0)
+			ret = wa->p.summary_fn(wa->p.summary_ctx, &wa->scratch->summary, mem);
+	}
+	free(prof.nodes);
+	timing.close_ns = (uint64_t)((double)(rte_rdtsc() - start_tsc) * 1e9 /
+				     (double)rte_get_tsc_hz());
+	if (timing.close_ns > wa->totals.close_ns_max)
+		wa->totals.close_ns_max = timing.close_ns;
+	if (mem != NULL) {
 		if (fclose(mem) != 0 && ret == 0)
 			ret = -ENOMEM;
-		timing.close_ns = (uint64_t)((double)(rte_rdtsc() - start_tsc) * 1e9 /
-					     (double)rte_get_tsc_hz());
-		if (timing.close_ns > wa->totals.close_ns_max)
-			wa->totals.close_ns_max = timing.close_ns;
 		if (ret == 0) {
 			fwrite(body, 1, len, wa->p.report);
 			window_write_timing(wa->p.report, &timing);
@@ -539,6 +858,7 @@ window_report(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_
 		}
 		free(body);
 	}
+trees:
 	if (ret == 0 && wa->p.trees_dir != NULL) {
 		char path[4096];
 
@@ -562,6 +882,8 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 
 	for (d = 0; d < 2; d++)
 		safem_aggtree_reset(mp->tree[d]);
+	if (mp->features != NULL)
+		safem_featset_clear(mp->features);
 	mp->start_ms = start_ms;
 	mp->packets = mp->bytes = mp->flows = 0;
 	mp->valid = true;
@@ -578,6 +900,8 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 		q->count--;
 		safem_aggtree_merge(mp->tree[PROFILE_SRC], pane->src);
 		safem_aggtree_merge(mp->tree[PROFILE_DST], pane->dst);
+		if (mp->features != NULL && pane->features != NULL)
+			safem_featset_merge(mp->features, pane->features);
 		mp->packets += pane->packets;
 		mp->bytes += pane->bytes;
 		mp->flows += pane->flows;
@@ -588,8 +912,8 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 
 	if (wa->panes_per_window == 1) {
 		merge_ns = (uint64_t)((rte_rdtsc() - t0) * 1e9 / rte_get_tsc_hz());
-		ret = window_report(wa, start_ms, start_ms + wa->p.slide_ms, mp->tree, mp->packets,
-				    mp->bytes, mp->flows, merge_ns, t0);
+		ret = window_report(wa, start_ms, start_ms + wa->p.slide_ms, mp->tree, mp->features,
+				    mp->packets, mp->bytes, mp->flows, merge_ns, t0);
 	} else {
 		/* Sliding: the window ending with this pane merges the last panes. */
 		uint64_t packets = 0, bytes = 0, flows = 0;
@@ -597,6 +921,8 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 
 		for (d = 0; d < 2; d++)
 			safem_aggtree_reset(wa->window_tree[d]);
+		if (wa->window_features != NULL)
+			safem_featset_clear(wa->window_features);
 		for (i = 0; i < wa->panes_per_window; i++) {
 			const struct window_merged *r = &wa->ring[i];
 
@@ -604,13 +930,15 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 				continue;
 			for (d = 0; d < 2; d++)
 				safem_aggtree_merge(wa->window_tree[d], r->tree[d]);
+			if (wa->window_features != NULL)
+				safem_featset_merge(wa->window_features, r->features);
 			packets += r->packets;
 			bytes += r->bytes;
 			flows += r->flows;
 		}
 		merge_ns = (uint64_t)((rte_rdtsc() - t0) * 1e9 / rte_get_tsc_hz());
 		ret = window_report(wa, first_ms, start_ms + wa->p.slide_ms, wa->window_tree,
-				    packets, bytes, flows, merge_ns, t0);
+				    wa->window_features, packets, bytes, flows, merge_ns, t0);
 	}
 	if (merge_ns > wa->totals.merge_ns_max)
 		wa->totals.merge_ns_max = merge_ns;

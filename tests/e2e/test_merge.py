@@ -99,11 +99,19 @@ def parse_reports(text):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+# What the probe's detection adds to a window line from its feature
+# distributions, which tree files do not carry: safem-merge cannot write them.
+DETECTION_MEMBERS = ("spectrum", "patterns", "direction", "score", "deviating_metrics",
+                     "baseline_windows", "anomalous", "class", "incident")
+
+
 def without_timing(reports):
     out = []
     for r in reports:
         r = dict(r)
         r.pop("timing", None)
+        for k in DETECTION_MEMBERS:
+            r.pop(k, None)
         out.append(r)
     return out
 

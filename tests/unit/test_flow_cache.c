@@ -1193,14 +1193,17 @@ test_packet_counter_wrap(void **state)
  * through a readout at a boundary or through the window part of its record. */
 struct window_sum {
 	uint64_t packets, bytes, flows;
+	uint8_t tcp_flags;
 };
 
 static void
-sum_window(const struct safem_flow_key *key, uint64_t packets, uint64_t bytes, void *ctx)
+sum_window(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets, uint64_t bytes,
+	   void *ctx)
 {
 	struct window_sum *w = ctx;
 
 	(void)key;
+	w->tcp_flags |= tcp_flags;
 	assert_true(packets > 0);
 	w->packets += packets;
 	w->bytes += bytes;
@@ -1238,6 +1241,7 @@ test_window_readout(void **state)
 	assert_int_equal(safem_flow_cache_readout(fc, sum_window, &w1), 2);
 	assert_int_equal(w1.packets, 4);
 	assert_int_equal(w1.bytes, 280);
+	assert_int_equal(w1.tcp_flags, SYN | ACK);
 	/* Window 2: only a, which then ends with FIN: its record carries the
 	 * totals, but only the window-2 part as window_packets. */
 	send1(fc, &a, 1100, 60, ACK);

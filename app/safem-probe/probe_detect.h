@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef PROBE_DETECT_H
+#define PROBE_DETECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "probe_options.h"
+#include "safem_detect.h"
+#include "safem_featdist.h"
+#include "safem_outfile.h"
+
+/**
+ * Detection on the analysis (main) lcore: each window summary goes to the
+ * detector (moving or trained baseline, patterns, classes, incidents, alert
+ * lines) and, with --train-baseline, to the baseline trainer.
+ */
+struct probe_detect {
+	struct safem_home home;                 /**< --home (read by the workers' panes) */
+	struct safem_detector *detector;
+	struct safem_baseline_trainer *trainer; /**< NULL: not training */
+	struct safem_outfile *alerts_file;      /**< NULL: no --alerts */
+	const struct probe_config *cfg;
+	uint64_t last_end_ms;                   /**< end of the last window seen */
+	uint64_t trained_windows;
+	int error;                              /**< first -errno of a window */
+};
+
+/** Parse --home, create the detector (and trainer), open --alerts. 0 or -errno + message. */
+int probe_detect_open(struct probe_detect *pd, const struct probe_config *cfg, char *err,
+		      size_t errlen);
+
+/** safem_window_summary_fn: ctx is the struct probe_detect. */
+int probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE *members);
+
+/**
+ * End of input: close open incidents, complete (ok) or remove the alerts
+ * file, write the trained profile. Prints what failed; returns 0 or -errno.
+ */
+int probe_detect_close(struct probe_detect *pd, bool ok);
+
+/** Free what is left (after close, or on an error path: outputs removed). */
+void probe_detect_free(struct probe_detect *pd);
+
+#endif /* PROBE_DETECT_H */
