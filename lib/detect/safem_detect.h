@@ -125,7 +125,7 @@ struct safem_detect_verdict {
 int safem_detector_window(struct safem_detector *d, const struct safem_window_summary *w,
 			  FILE *report, struct safem_detect_verdict *v);
 
-/** End of input: end every open incident (end record). 0 or -EIO. */
+/** End of input: end every open incident (end record). 0, -EINVAL (d NULL) or -EIO. */
 int safem_detector_finish(struct safem_detector *d, uint64_t end_ms);
 
 struct safem_detect_totals {

@@ -559,6 +559,44 @@ test_incident_sequence(void **state)
 }
 
 static void
+test_incident_gap(void **state)
+{
+	struct safem_detect_params p;
+	struct safem_detect_verdict v;
+	struct safem_detector *d;
+	char err[128], *text = NULL;
+	size_t len = 0;
+	FILE *alerts = open_memstream(&text, &len);
+	uint64_t id;
+
+	(void)state;
+	safem_detect_params_init(&p);
+	p.alerts = alerts;
+	p.incident_gap_windows = 2;
+	d = safem_detector_create(&p, err, sizeof(err));
+	assert_non_null(d);
+	run_clean(d, 60, false);
+	run_window(d, add_syn_flood, false, &v);
+	id = v.incident_id;
+	run_window(d, NULL, false, &v); /* one normal window: still open */
+	run_window(d, add_syn_flood, false, &v);
+	assert_int_equal(v.incident_id, id);
+	run_window(d, NULL, false, &v);
+	run_window(d, NULL, false, &v); /* second normal window: ends */
+	run_window(d, add_syn_flood, false, &v);
+	assert_int_equal(v.incident_id, id + 1);
+	/* end of input ends the open incident */
+	assert_int_equal(safem_detector_finish(d, summary.end_ms), 0);
+	fflush(alerts);
+	assert_int_equal(count_of(text, "\"record\":\"start\""), 2);
+	assert_int_equal(count_of(text, "\"record\":\"update\""), 1);
+	assert_int_equal(count_of(text, "\"record\":\"end\""), 2);
+	safem_detector_free(d);
+	fclose(alerts);
+	free(text);
+}
+
+static void
 test_warmup_suppresses(void **state)
 {
 	struct safem_detect_verdict v;
@@ -831,6 +869,7 @@ main(void)
 		cmocka_unit_test(test_attack_classes),
 		cmocka_unit_test(test_attack_directional),
 		cmocka_unit_test(test_incident_sequence),
+		cmocka_unit_test(test_incident_gap),
 		cmocka_unit_test(test_warmup_suppresses),
 		cmocka_unit_test(test_single_metric_never_alerts),
 		cmocka_unit_test(test_report_members),
