@@ -511,6 +511,15 @@ count_of(const char *text, const char *needle)
 }
 
 static void
+assert_records(const char *text, unsigned int start, unsigned int update, unsigned int end)
+{
+	assert_int_equal(count_of(text, "\"record\":\"start\""), start);
+	assert_int_equal(count_of(text, "\"record\":\"update\""), update);
+	assert_int_equal(count_of(text, "\"record\":\"end\""), end);
+	assert_int_equal(count_of(text, "\n"), start + update + end);
+}
+
+static void
 test_incident_sequence(void **state)
 {
 	struct safem_detect_verdict v;
@@ -539,10 +548,7 @@ test_incident_sequence(void **state)
 	assert_int_equal(v.incident_id, first_id + 2);
 	assert_int_equal(safem_detector_finish(d, summary.end_ms), 0);
 	fflush(alerts);
-	assert_int_equal(count_of(text, "\"record\":\"start\""), 3);
-	assert_int_equal(count_of(text, "\"record\":\"update\""), 2);
-	assert_int_equal(count_of(text, "\"record\":\"end\""), 3);
-	assert_int_equal(count_of(text, "\n"), 8);
+	assert_records(text, 3, 2, 3);
 	/* order: start update update end start end start end */
 	assert_non_null(strstr(text, "\"record\":\"start\""));
 	line2 = strchr(text, '\n') + 1;
@@ -588,9 +594,7 @@ test_incident_gap(void **state)
 	/* end of input ends the open incident */
 	assert_int_equal(safem_detector_finish(d, summary.end_ms), 0);
 	fflush(alerts);
-	assert_int_equal(count_of(text, "\"record\":\"start\""), 2);
-	assert_int_equal(count_of(text, "\"record\":\"update\""), 1);
-	assert_int_equal(count_of(text, "\"record\":\"end\""), 2);
+	assert_records(text, 2, 1, 2);
 	safem_detector_free(d);
 	fclose(alerts);
 	free(text);
