@@ -64,6 +64,14 @@ prefix_text(FILE *f, const struct safem_feature_value *addr, uint8_t len, bool q
 	fprintf(f, "/%u%s", v4 ? len - 96u : len, quoted ? "\"" : "");
 }
 
+/* How far an item's share moved from its baseline, packets or flows. */
+static double
+share_change(const struct involved_item *it)
+{
+	return fmax(fabs(it->share.packets - it->baseline.packets),
+		    fabs(it->share.flows - it->baseline.flows));
+}
+
 /* Items whose share moved most from the baseline, largest change first. */
 static void
 involved_list(FILE *f, const char *key, unsigned int feat, bool prefix,
@@ -78,7 +86,7 @@ involved_list(FILE *f, const char *key, unsigned int feat, bool prefix,
 		int best = -1;
 
 		for (i = 0; i < n; i++) {
-			double change = fabs(items[i].share - items[i].baseline_share);
+			double change = share_change(&items[i]);
 
 			if (!listed[i] && change >= best_change) {
 				best_change = change;
@@ -98,9 +106,15 @@ involved_list(FILE *f, const char *key, unsigned int feat, bool prefix,
 			value_text(f, feat, items[best].value, true);
 		}
 		fputs(",\"share\":", f);
-		json_number(f, items[best].share);
+		json_number(f, items[best].share.packets);
 		fputs(",\"baseline_share\":", f);
-		json_number(f, items[best].baseline_share);
+		json_number(f, items[best].baseline.packets);
+		if (!prefix) {
+			fputs(",\"flow_share\":", f);
+			json_number(f, items[best].share.flows);
+			fputs(",\"baseline_flow_share\":", f);
+			json_number(f, items[best].baseline.flows);
+		}
 		fputc('}', f);
 	}
 	fputc(']', f);

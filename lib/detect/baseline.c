@@ -38,7 +38,7 @@ share_table_find(const struct share_table *t, const struct safem_feature_value *
 
 void
 share_table_add(struct share_table *t, const struct safem_feature_value *v, uint8_t len,
-		double share)
+		struct share_pair share)
 {
 	struct share_entry *e = (struct share_entry *)share_table_find(t, v, len);
 
@@ -48,15 +48,17 @@ share_table_add(struct share_table *t, const struct safem_feature_value *v, uint
 		e = &t->e[t->n++];
 		e->value = *v;
 		e->len = len;
-		e->sum = 0;
+		e->sum.packets = e->sum.flows = 0;
 	}
-	e->sum += share;
+	e->sum.packets += share.packets;
+	e->sum.flows += share.flows;
 }
 
 static int
 share_entry_larger_first(const void *a, const void *b)
 {
-	double x = ((const struct share_entry *)a)->sum, y = ((const struct share_entry *)b)->sum;
+	double x = ((const struct share_entry *)a)->sum.packets;
+	double y = ((const struct share_entry *)b)->sum.packets;
 
 	return x > y ? -1 : x < y ? 1 : 0;
 }
@@ -131,6 +133,7 @@ baseline_moving_add(struct baseline *b, const struct metric_layout *l, const dou
 	struct window_tops *tops = &b->tops[b->ring_next];
 	unsigned int m, s, f;
 
+	tops->flows = w->volume[l->focus].flows;
 	memcpy(&b->ring[(size_t)b->ring_next * b->metrics], x, b->metrics * sizeof(*x));
 	for (f = 0; f < FEATURES; f++) {
 		tops->ntop[f] = w->ntop[l->focus][f] < SAFEM_SUMMARY_TOP ? w->ntop[l->focus][f]
@@ -187,44 +190,57 @@ baseline_band(const struct baseline *b, uint64_t start_ms, const double **lo, co
 	return b->hour_windows[slot];
 }
 
-static double
+static struct share_pair
 window_share(const struct window_tops *t, unsigned int feat, const struct safem_feature_value *v,
 	     uint8_t len)
 {
+	struct share_pair share = {0, 0};
 	unsigned int i;
 
 	if (len == 0) {
 		for (i = 0; i < t->ntop[feat]; i++)
-			if (memcmp(&t->top[feat][i].value, v, sizeof(*v)) == 0)
-				return t->top[feat][i].share;
-		return 0;
+			if (memcmp(&t->top[feat][i].value, v, sizeof(*v)) == 0) {
+				share.packets = t->top[feat][i].share;
+				share.flows = t->flows ? (double)t->top[feat][i].counts.flows /
+								 (double)t->flows
+						       : 0;
+				break;
+			}
+		return share;
 	}
 	for (i = 0; i < t->nprefixes[feat]; i++)
 		if (t->prefixes[feat][i].len + 1 == len &&
-		    memcmp(t->prefixes[feat][i].addr, v->bytes, sizeof(v->bytes)) == 0)
-			return t->prefixes[feat][i].share;
-	return 0;
+		    memcmp(t->prefixes[feat][i].addr, v->bytes, sizeof(v->bytes)) == 0) {
+			share.packets = t->prefixes[feat][i].share;
+			break;
+		}
+	return share;
 }
 
-double
+struct share_pair
 baseline_share(const struct baseline *b, unsigned int feat, const struct safem_feature_value *v,
 	       uint8_t len)
 {
+	struct share_pair sum = {0, 0}, one;
 	const struct share_entry *e;
-	double sum = 0;
 	unsigned int s;
 
 	if (b->kind == SAFEM_BASELINE_TRAINED) {
 		e = share_table_find(len ? &b->trained.prefix[feat] : &b->trained.top[feat], v,
 				     len);
-		return e ? e->sum : 0;
+		return e ? e->sum : sum;
 	}
 	if (b->ring_count == 0)
-		return 0;
+		return sum;
 	/* a value outside a window's top list had a small share there: count it as 0 */
-	for (s = 0; s < b->ring_count; s++)
-		sum += window_share(&b->tops[s], feat, v, len);
-	return sum / b->ring_count;
+	for (s = 0; s < b->ring_count; s++) {
+		one = window_share(&b->tops[s], feat, v, len);
+		sum.packets += one.packets;
+		sum.flows += one.flows;
+	}
+	sum.packets /= b->ring_count;
+	sum.flows /= b->ring_count;
+	return sum;
 }
 
 void
@@ -242,9 +258,10 @@ involved_compute(const struct baseline *b, const struct metric_layout *l,
 
 			inv->top[f][i].value = &t->value;
 			inv->top[f][i].len = 0;
-			inv->top[f][i].share = t->share;
-			inv->top[f][i].baseline_share = baseline_share(b, f, &t->value, 0);
-			inv->top[f][i].flow_share = flows > 0 ? (double)t->counts.flows / flows : 0;
+			inv->top[f][i].share.packets = t->share;
+			inv->top[f][i].share.flows =
+				flows > 0 ? (double)t->counts.flows / flows : 0;
+			inv->top[f][i].baseline = baseline_share(b, f, &t->value, 0);
 		}
 	}
 	for (s = 0; s < TREE_SIDES; s++) {
@@ -256,9 +273,9 @@ involved_compute(const struct baseline *b, const struct metric_layout *l,
 
 			inv->prefix[s][i].value = a;
 			inv->prefix[s][i].len = p->len;
-			inv->prefix[s][i].share = p->share;
-			inv->prefix[s][i].baseline_share = baseline_share(b, s, a, p->len + 1);
-			inv->prefix[s][i].flow_share = 0;
+			inv->prefix[s][i].share.packets = p->share;
+			inv->prefix[s][i].share.flows = 0;
+			inv->prefix[s][i].baseline = baseline_share(b, s, a, p->len + 1);
 		}
 	}
 }

@@ -26,16 +26,17 @@ safem_attack_class_from_name(const char *name)
 	return i < 0 ? -EINVAL : i;
 }
 
-/* A value is dominant when its packet share rose by this much over the baseline, or
- * it holds at least DOMINANT_SHARE of the direction's packets or DOMINANT_FLOW_SHARE
- * of its flows. */
+/*
+ * Shares are judged by their rise over the baseline share, packets or flows whichever
+ * rose more: a busy server that always holds half the flows is not "dominant", a
+ * victim or scanner that appears is. A value dominates when it rose DOMINANT_RISE.
+ */
 #define DOMINANT_RISE 0.2
-#define DOMINANT_SHARE 0.5
-#define DOMINANT_FLOW_SHARE 0.3
-/* A source counts as one of several attack sources when its share rose this much. */
-#define SOURCE_RISE 0.05
-/* A port is "the" port of a concentration when it holds this share of packets or flows. */
+/* A value is rising (a victim candidate, one of several attack sources) from this rise. */
+#define RISING 0.05
+/* A port holds a feature when it has PORT_SHARE of packets or flows and rose PORT_RISE. */
 #define PORT_SHARE 0.3
+#define PORT_RISE 0.1
 
 /* UDP services abused as reflectors / amplifiers (source port of the replies). */
 static const uint16_t reflector_ports[] = {17,	19,  53,   111,	 123,  137,
@@ -49,7 +50,7 @@ struct feature_view {
 	bool concentrated; /* most q > 0 entries below the band: ++0-- family */
 	bool dispersed;	   /* count (q = 0) or distinct values above the band: ++++0 family */
 	bool dominant;	   /* one value dominates (share or rise) */
-	double top_rise;   /* largest share - baseline_share among the top values */
+	double top_rise;   /* largest rise of a top value's share over its baseline share */
 	unsigned int risers;
 };
 
@@ -68,6 +69,12 @@ port_in(uint16_t port, const uint16_t *set, size_t n)
 		if (set[i] == port)
 			return true;
 	return false;
+}
+
+static double
+share_rise(const struct involved_item *it)
+{
+	return fmax(it->share.packets - it->baseline.packets, it->share.flows - it->baseline.flows);
 }
 
 static void
@@ -98,28 +105,28 @@ feature_view(const struct metric_layout *l, const struct deviation *dev, const s
 		(positive > 0 && 2 * above > positive);
 	fv->top_rise = 0;
 	for (i = 0; i < inv->ntop[feat]; i++) {
-		double rise = inv->top[feat][i].share - inv->top[feat][i].baseline_share;
+		double rise = share_rise(&inv->top[feat][i]);
 
 		if (rise > fv->top_rise)
 			fv->top_rise = rise;
-		fv->risers += rise >= SOURCE_RISE;
+		fv->risers += rise >= RISING;
 	}
 	fv->dominant = fv->top_rise >= DOMINANT_RISE;
-	for (i = 0; i < inv->ntop[feat]; i++)
-		fv->dominant |= inv->top[feat][i].share >= DOMINANT_SHARE ||
-				inv->top[feat][i].flow_share >= DOMINANT_FLOW_SHARE;
 }
 
-/* The port of feature feat holding at least PORT_SHARE that is in set, or -1. */
+/* The port of set that holds feature feat, or -1. */
 static int
 port_from_set(const struct involved *inv, unsigned int feat, const uint16_t *set, size_t n)
 {
 	unsigned int i;
 
-	for (i = 0; i < inv->ntop[feat]; i++)
-		if (fmax(inv->top[feat][i].share, inv->top[feat][i].flow_share) >= PORT_SHARE &&
-		    port_in(port_of(inv->top[feat][i].value), set, n))
-			return port_of(inv->top[feat][i].value);
+	for (i = 0; i < inv->ntop[feat]; i++) {
+		const struct involved_item *it = &inv->top[feat][i];
+
+		if (fmax(it->share.packets, it->share.flows) >= PORT_SHARE &&
+		    share_rise(it) >= PORT_RISE && port_in(port_of(it->value), set, n))
+			return port_of(it->value);
+	}
 	return -1;
 }
 
@@ -141,7 +148,8 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 	feature_view(l, dev, inv, SAFEM_FEATURE_DST_PORT, &dport);
 	reflector = port_from_set(inv, SAFEM_FEATURE_SRC_PORT, reflector_ports,
 				  sizeof(reflector_ports) / sizeof(reflector_ports[0])) >= 0;
-	victim = dst.concentrated || dst.dominant;
+	/* a flood's victim: dst_addr concentrates, or one destination's share rises */
+	victim = dst.concentrated || dst.top_rise >= RISING;
 
 	if (victim && reflector && (udp_up || sport.concentrated || sport.dominant))
 		return SAFEM_CLASS_REFLECTION;

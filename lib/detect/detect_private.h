@@ -77,11 +77,16 @@ extern const char *const detect_weight_names[WEIGHTS];
 extern const char *const detect_proto_names[PROTOS];
 int detect_name_index(const char *const *names, unsigned int n, const char *name);
 
+/* A value's share of the direction's packets and of its flows (prefixes: packets only). */
+struct share_pair {
+	double packets, flows;
+};
+
 /* A bounded table of values (address, port or prefix) and summed shares. */
 struct share_entry {
 	struct safem_feature_value value;
 	uint8_t len; /* prefix length + 1; 0 for feature values */
-	double sum;
+	struct share_pair sum;
 };
 struct share_table {
 	unsigned int n, cap;
@@ -91,10 +96,10 @@ int share_table_init(struct share_table *t, unsigned int cap);
 void share_table_free(struct share_table *t);
 /* Add share to the value's sum; a new value is dropped when the table is full. */
 void share_table_add(struct share_table *t, const struct safem_feature_value *v, uint8_t len,
-		     double share);
+		     struct share_pair share);
 const struct share_entry *share_table_find(const struct share_table *t,
 					   const struct safem_feature_value *v, uint8_t len);
-/* Sort by sum, largest first. */
+/* Sort by packet share, largest first. */
 void share_table_sort(struct share_table *t);
 /* One table per feature (focus-direction top values) and per tree side (prefixes). */
 struct share_tables {
@@ -106,6 +111,7 @@ void share_tables_free(struct share_tables *st);
 
 /* Baseline top values of the focus direction and prefixes of one window. */
 struct window_tops {
+	uint64_t flows; /* of the focus direction */
 	struct safem_top_value top[FEATURES][SAFEM_SUMMARY_TOP];
 	unsigned int ntop[FEATURES];
 	struct safem_top_prefix prefixes[TREE_SIDES][SAFEM_SUMMARY_TOP];
@@ -145,8 +151,8 @@ uint64_t baseline_band(const struct baseline *b, uint64_t start_ms, const double
 		       const double **hi);
 /* Mean share of a value over the baseline windows. len 0: a value of feature feat; else
  * a prefix of length len - 1 of tree side feat (0 source, 1 destination). */
-double baseline_share(const struct baseline *b, unsigned int feat,
-		      const struct safem_feature_value *v, uint8_t len);
+struct share_pair baseline_share(const struct baseline *b, unsigned int feat,
+				 const struct safem_feature_value *v, uint8_t len);
 
 /* Profile file (profile.c). */
 int profile_load(struct baseline *b, const struct metric_layout *l, const char *path, char *err,
@@ -172,9 +178,9 @@ bool pattern_deviates(const struct metric_layout *l, const struct deviation *dev
 struct involved_item {
 	const struct safem_feature_value *value; /* for prefixes: address */
 	uint8_t len;                             /* prefixes only */
-	double share, baseline_share; /* of the direction's packets */
-	double flow_share;            /* of the direction's flows (values only; scans are
-					 one packet per flow, so they dominate flows first) */
+	/* of the direction's packets and flows (flows: values only; scans send one packet
+	 * per flow, so they dominate flows first) */
+	struct share_pair share, baseline;
 };
 struct involved {
 	struct involved_item top[FEATURES][SAFEM_SUMMARY_TOP];

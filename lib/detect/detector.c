@@ -137,9 +137,9 @@ int
 safem_detector_window(struct safem_detector *d, const struct safem_window_summary *w, FILE *report,
 		      struct safem_detect_verdict *v)
 {
-	const struct metric_layout *l = &d->layout;
-	struct safem_detect_verdict verdict = {.cls = SAFEM_CLASS_NORMAL, .direction = l->focus};
-	struct alert_context a = {.out = d->params.alerts, .layout = l, .w = w};
+	const struct metric_layout *l;
+	struct safem_detect_verdict verdict = {.cls = SAFEM_CLASS_NORMAL};
+	struct alert_context a;
 	const double *lo, *hi;
 	uint64_t band_windows;
 	bool have_band;
@@ -147,6 +147,9 @@ safem_detector_window(struct safem_detector *d, const struct safem_window_summar
 
 	if (d == NULL || w == NULL)
 		return -EINVAL;
+	l = &d->layout;
+	verdict.direction = l->focus;
+	a = (struct alert_context){.out = d->params.alerts, .layout = l, .w = w};
 	rc = metric_check_summary(l, w);
 	if (rc < 0)
 		return rc;
@@ -192,8 +195,11 @@ safem_detector_window(struct safem_detector *d, const struct safem_window_summar
 int
 safem_detector_finish(struct safem_detector *d, uint64_t end_ms)
 {
-	struct alert_context a = {.out = d->params.alerts, .layout = &d->layout};
+	struct alert_context a;
 
+	if (d == NULL)
+		return -EINVAL;
+	a = (struct alert_context){.out = d->params.alerts, .layout = &d->layout};
 	(void)end_ms; /* the end record spans the incident up to its last window */
 	return incident_finish(&d->incident, &a);
 }

@@ -113,13 +113,23 @@ safem_baseline_trainer_add(struct safem_baseline_trainer *t, const struct safem_
 	if (t->per_hour)
 		trainer_band_add(t, (unsigned int)((w->start_ms / 3600000) % TRAINED_HOURS));
 	for (f = 0; f < FEATURES; f++)
-		for (i = 0; i < w->ntop[l->focus][f] && i < SAFEM_SUMMARY_TOP; i++)
-			share_table_add(&t->shares.top[f], &w->top[l->focus][f][i].value, 0,
-					w->top[l->focus][f][i].share);
+		for (i = 0; i < w->ntop[l->focus][f] && i < SAFEM_SUMMARY_TOP; i++) {
+			const struct safem_top_value *v = &w->top[l->focus][f][i];
+			double flows = (double)w->volume[l->focus].flows;
+			struct share_pair share = {
+				.packets = v->share,
+				.flows = flows > 0 ? (double)v->counts.flows / flows : 0,
+			};
+
+			share_table_add(&t->shares.top[f], &v->value, 0, share);
+		}
 	for (s = 0; s < TREE_SIDES; s++)
-		for (i = 0; i < w->nprefixes[s] && i < SAFEM_SUMMARY_TOP; i++)
+		for (i = 0; i < w->nprefixes[s] && i < SAFEM_SUMMARY_TOP; i++) {
+			struct share_pair share = {.packets = w->prefixes[s][i].share};
+
 			share_table_add(&t->shares.prefix[s], (const void *)w->prefixes[s][i].addr,
-					w->prefixes[s][i].len + 1, w->prefixes[s][i].share);
+					w->prefixes[s][i].len + 1, share);
+		}
 	t->windows++;
 }
 
@@ -141,7 +151,7 @@ profile_write_header(FILE *f, const struct safem_baseline_trainer *t)
 	fprintf(f, " sample_rate=%u per_hour=%d windows=%llu\n", t->sample_rate,
 		t->per_hour ? 1 : 0, (unsigned long long)t->windows);
 	fputs("# band METRIC HOUR(all|0..23) MIN MAX WINDOWS\n"
-	      "# top FEATURE VALUE MEAN_SHARE (direction of the header's focus: in, else all)\n"
+	      "# top FEATURE VALUE MEAN_SHARE MEAN_FLOW_SHARE (direction: in, else all)\n"
 	      "# prefix src|dst PREFIX MEAN_SHARE\n",
 	      f);
 }
@@ -186,7 +196,9 @@ safem_baseline_trainer_save(struct safem_baseline_trainer *t, const char *path)
 		for (i = 0; i < t->shares.top[f].n && i < PROFILE_TOP_MAX; i++) {
 			fprintf(f_out, "top %s ", detect_feature_names[f]);
 			value_text(f_out, f, &t->shares.top[f].e[i].value, false);
-			fprintf(f_out, " %.17g\n", t->shares.top[f].e[i].sum / (double)t->windows);
+			fprintf(f_out, " %.17g %.17g\n",
+				t->shares.top[f].e[i].sum.packets / (double)t->windows,
+				t->shares.top[f].e[i].sum.flows / (double)t->windows);
 		}
 	}
 	for (s = 0; s < TREE_SIDES; s++) {
@@ -196,7 +208,7 @@ safem_baseline_trainer_save(struct safem_baseline_trainer *t, const char *path)
 			prefix_text(f_out, &t->shares.prefix[s].e[i].value,
 				    t->shares.prefix[s].e[i].len - 1, false);
 			fprintf(f_out, " %.17g\n",
-				t->shares.prefix[s].e[i].sum / (double)t->windows);
+				t->shares.prefix[s].e[i].sum.packets / (double)t->windows);
 		}
 	}
 	return safem_outfile_close(o, true);
@@ -373,18 +385,23 @@ profile_share(struct profile_reader *r, bool prefix, char *save, struct baseline
 {
 	char *key = strtok_r(NULL, " \t", &save), *text = strtok_r(NULL, " \t", &save);
 	char *share_text = strtok_r(NULL, " \t", &save), *slash;
+	char *flow_text = prefix ? NULL : strtok_r(NULL, " \t", &save);
+	struct share_pair share = {0, 0};
 	struct safem_feature_value v;
 	uint64_t port, len = 0;
-	double share;
 	bool v4;
 	int k;
 
-	if (share_text == NULL || strtok_r(NULL, " \t", &save) != NULL)
+	if (share_text == NULL || (!prefix && flow_text == NULL) ||
+	    strtok_r(NULL, " \t", &save) != NULL)
 		return profile_error(r, "%s: want '%s'", prefix ? "prefix" : "top",
 				     prefix ? "prefix src|dst PREFIX SHARE"
-					    : "top FEATURE VALUE SHARE");
-	if (!parse_double(share_text, &share) || share < 0 || share > 1)
+					    : "top FEATURE VALUE SHARE FLOW_SHARE");
+	if (!parse_double(share_text, &share.packets) || share.packets < 0 || share.packets > 1)
 		return profile_error(r, "field share '%s' (0..1)", share_text);
+	if (!prefix &&
+	    (!parse_double(flow_text, &share.flows) || share.flows < 0 || share.flows > 1))
+		return profile_error(r, "field flow_share '%s' (0..1)", flow_text);
 	k = prefix ? detect_name_index(tree_sides, TREE_SIDES, key)
 		   : detect_name_index(detect_feature_names, FEATURES, key);
 	if (k < 0)

@@ -106,7 +106,7 @@ struct safem_detect_verdict {
 	enum safem_attack_class cls;     /**< NORMAL when not anomalous */
 	double score;
 	bool anomalous;                  /**< score >= alert_score past warm-up */
-	bool alerted;                    /**< a start/update alert line was produced */
+	bool alerted;                    /**< in an incident: start/update record (written if alerts) */
 	uint64_t incident_id;            /**< 0: none */
 	enum safem_direction direction;  /**< the direction classified (IN, or ALL) */
 	unsigned int deviating_metrics;  /**< metrics outside their band */
@@ -125,7 +125,7 @@ struct safem_detect_verdict {
 int safem_detector_window(struct safem_detector *d, const struct safem_window_summary *w,
 			  FILE *report, struct safem_detect_verdict *v);
 
-/** End of input: end every open incident (end record). 0 or -EIO. */
+/** End of input: end every open incident (end record). 0, -EINVAL (d NULL) or -EIO. */
 int safem_detector_finish(struct safem_detector *d, uint64_t end_ms);
 
 struct safem_detect_totals {

@@ -511,6 +511,15 @@ count_of(const char *text, const char *needle)
 }
 
 static void
+assert_records(const char *text, unsigned int start, unsigned int update, unsigned int end)
+{
+	assert_int_equal(count_of(text, "\"record\":\"start\""), start);
+	assert_int_equal(count_of(text, "\"record\":\"update\""), update);
+	assert_int_equal(count_of(text, "\"record\":\"end\""), end);
+	assert_int_equal(count_of(text, "\n"), start + update + end);
+}
+
+static void
 test_incident_sequence(void **state)
 {
 	struct safem_detect_verdict v;
@@ -539,10 +548,7 @@ test_incident_sequence(void **state)
 	assert_int_equal(v.incident_id, first_id + 2);
 	assert_int_equal(safem_detector_finish(d, summary.end_ms), 0);
 	fflush(alerts);
-	assert_int_equal(count_of(text, "\"record\":\"start\""), 3);
-	assert_int_equal(count_of(text, "\"record\":\"update\""), 2);
-	assert_int_equal(count_of(text, "\"record\":\"end\""), 3);
-	assert_int_equal(count_of(text, "\n"), 8);
+	assert_records(text, 3, 2, 3);
 	/* order: start update update end start end start end */
 	assert_non_null(strstr(text, "\"record\":\"start\""));
 	line2 = strchr(text, '\n') + 1;
@@ -553,6 +559,42 @@ test_incident_sequence(void **state)
 	assert_int_equal(t.incidents, 3);
 	assert_int_equal(t.alerts, 5);
 	assert_int_equal(t.anomalous_windows, 5);
+	safem_detector_free(d);
+	fclose(alerts);
+	free(text);
+}
+
+static void
+test_incident_gap(void **state)
+{
+	struct safem_detect_params p;
+	struct safem_detect_verdict v;
+	struct safem_detector *d;
+	char err[128], *text = NULL;
+	size_t len = 0;
+	FILE *alerts = open_memstream(&text, &len);
+	uint64_t id;
+
+	(void)state;
+	safem_detect_params_init(&p);
+	p.alerts = alerts;
+	p.incident_gap_windows = 2;
+	d = safem_detector_create(&p, err, sizeof(err));
+	assert_non_null(d);
+	run_clean(d, 60, false);
+	run_window(d, add_syn_flood, false, &v);
+	id = v.incident_id;
+	run_window(d, NULL, false, &v); /* one normal window: still open */
+	run_window(d, add_syn_flood, false, &v);
+	assert_int_equal(v.incident_id, id);
+	run_window(d, NULL, false, &v);
+	run_window(d, NULL, false, &v); /* second normal window: ends */
+	run_window(d, add_syn_flood, false, &v);
+	assert_int_equal(v.incident_id, id + 1);
+	/* end of input ends the open incident */
+	assert_int_equal(safem_detector_finish(d, summary.end_ms), 0);
+	fflush(alerts);
+	assert_records(text, 2, 1, 2);
 	safem_detector_free(d);
 	fclose(alerts);
 	free(text);
@@ -831,6 +873,7 @@ main(void)
 		cmocka_unit_test(test_attack_classes),
 		cmocka_unit_test(test_attack_directional),
 		cmocka_unit_test(test_incident_sequence),
+		cmocka_unit_test(test_incident_gap),
 		cmocka_unit_test(test_warmup_suppresses),
 		cmocka_unit_test(test_single_metric_never_alerts),
 		cmocka_unit_test(test_report_members),
