@@ -149,6 +149,7 @@ struct safem_window_timing {
 	unsigned int workers;
 	uint64_t merge_ns;   /**< merging the workers' panes (and the sliding window) */
 	uint64_t close_ns;   /**< all analysis work of the window: merge, prune, entropy, format */
+	uint64_t summary_ns; /**< of which the summary (spectra) and detection */
 };
 int safem_window_write_report(FILE *f, double alpha, double log_base, uint64_t start_ms,
 			      uint64_t end_ms, struct safem_aggtree *const trees[2],

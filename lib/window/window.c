@@ -687,8 +687,9 @@ window_write_timing(FILE *f, const struct safem_window_timing *timing)
 	fprintf(f, ", \"timing\": {\"worker_close_us\": [");
 	for (i = 0; i < timing->workers; i++)
 		fprintf(f, "%s%.1f", i ? ", " : "", (double)timing->worker_close_ns[i] / 1000.0);
-	fprintf(f, "], \"merge_us\": %.1f, \"close_us\": %.1f}",
-		(double)timing->merge_ns / 1000.0, (double)timing->close_ns / 1000.0);
+	fprintf(f, "], \"merge_us\": %.1f, \"summary_us\": %.1f, \"close_us\": %.1f}",
+		(double)timing->merge_ns / 1000.0, (double)timing->summary_ns / 1000.0,
+		(double)timing->close_ns / 1000.0);
 }
 
 int
@@ -807,7 +808,7 @@ window_report(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_
 	      uint64_t start_tsc)
 {
 	struct safem_window_counts counts = {packets, bytes, flows};
-	struct safem_window_timing timing = {wa->close_ns, wa->p.producers, merge_ns, 0};
+	struct safem_window_timing timing = {wa->close_ns, wa->p.producers, merge_ns, 0, 0};
 	bool summary = wa->p.summary_fn != NULL && features != NULL;
 	struct window_profiles prof = {.nodes = NULL};
 	char *body = NULL;
@@ -836,11 +837,12 @@ window_report(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_
 		uint64_t t0 = rte_rdtsc(), ns;
 
 		ret = summary_build(wa, start_ms, end_ms, features, &prof);
+		if (ret == 0)
+			ret = wa->p.summary_fn(wa->p.summary_ctx, &wa->scratch->summary, mem);
 		ns = (uint64_t)((double)(rte_rdtsc() - t0) * 1e9 / (double)rte_get_tsc_hz());
 		if (ns > wa->totals.summary_ns_max)
 			wa->totals.summary_ns_max = ns;
-		if (ret == 0)
-			ret = wa->p.summary_fn(wa->p.summary_ctx, &wa->scratch->summary, mem);
+		timing.summary_ns = ns;
 	}
 	free(prof.nodes);
 	timing.close_ns = (uint64_t)((double)(rte_rdtsc() - start_tsc) * 1e9 /
