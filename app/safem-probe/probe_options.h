@@ -37,6 +37,21 @@ struct probe_config {
 	char alpha[SAFEM_OPT_STRING_MAX];
 	char log_base[SAFEM_OPT_STRING_MAX];
 	uint64_t tree_nodes;
+	/* [syslog], [kafka]: line outputs of the JSON-line streams (probe_sinks.c) */
+	bool windows_syslog;
+	char syslog_target[SAFEM_OPT_STRING_MAX];
+	char syslog_facility[SAFEM_OPT_STRING_MAX];
+	char syslog_ident[SAFEM_OPT_STRING_MAX];
+	char kafka_brokers[SAFEM_OPT_STRING_MAX];
+	char kafka_windows_topic[SAFEM_OPT_STRING_MAX];
+	char kafka_alerts_topic[SAFEM_OPT_STRING_MAX];
+	char kafka_flows_topic[SAFEM_OPT_STRING_MAX];
+	char kafka_properties[SAFEM_OPT_STRING_MAX]; /**< "k=v k=v" */
+	uint64_t kafka_queue_messages;
+	uint64_t kafka_flush_timeout_ms;
+	/* [prometheus] (probe_prometheus.c) */
+	uint64_t prometheus_port;
+	char prometheus_address[SAFEM_OPT_STRING_MAX];
 	/* [port] */
 	uint64_t mbufs;
 	uint64_t mbuf_data_room;

@@ -71,6 +71,30 @@ write_port_json(FILE *f, const struct probe_port *p)
 	fprintf(f, "]}");
 }
 
+/* The JSON-line streams that are open, with their syslog/Kafka counters. */
+static void
+write_streams_json(FILE *f, const struct probe_line_outputs *o)
+{
+	const char *sep = "";
+	unsigned int k;
+
+	fprintf(f, "  \"streams\": [");
+	for (k = 0; k < PROBE_STREAM_COUNT; k++) {
+		const struct safem_linesink_stats *st;
+
+		if (o->streams[k] == NULL)
+			continue;
+		st = safem_linesink_stats(o->streams[k]);
+		fprintf(f, "%s{\"stream\": \"%s\"", sep, probe_stream_name(k));
+#define FIELD_(name) fprintf(f, ", \"" #name "\": %" PRIu64, st->name);
+		SAFEM_LINESINK_COUNTERS(FIELD_)
+#undef FIELD_
+		fprintf(f, "}");
+		sep = ", ";
+	}
+	fprintf(f, "],\n");
+}
+
 static void
 write_json(FILE *f, const struct probe_context *ctx)
 {
@@ -135,6 +159,8 @@ write_json(FILE *f, const struct probe_context *ctx)
 		}
 		fprintf(f, "],\n");
 	}
+	if (ctx->lines != NULL)
+		write_streams_json(f, ctx->lines);
 	fprintf(f, "  \"workers\": [");
 	for (i = 0; i < s->worker_count; i++) {
 		const struct probe_worker *w = s->workers[i];
