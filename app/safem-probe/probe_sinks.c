@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Wires lib/linesink to the probe's options; see probe_sinks.h. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,11 +28,12 @@ probe_sinks_check_options(const struct probe_config *cfg)
 	static const struct {
 		const char *option;
 		size_t offset;
+		bool is_topic; /* names a stream to send, as opposed to a setting */
 	} kafka_options[] = {
-		{"--kafka-windows-topic", offsetof(struct probe_config, kafka_windows_topic)},
-		{"--kafka-alerts-topic", offsetof(struct probe_config, kafka_alerts_topic)},
-		{"--kafka-flows-topic", offsetof(struct probe_config, kafka_flows_topic)},
-		{"--kafka-property", offsetof(struct probe_config, kafka_properties)},
+		{"--kafka-windows-topic", offsetof(struct probe_config, kafka_windows_topic), true},
+		{"--kafka-alerts-topic", offsetof(struct probe_config, kafka_alerts_topic), true},
+		{"--kafka-flows-topic", offsetof(struct probe_config, kafka_flows_topic), true},
+		{"--kafka-property", offsetof(struct probe_config, kafka_properties), false},
 	};
 	bool any_topic = false;
 	unsigned int i;
@@ -51,7 +53,7 @@ probe_sinks_check_options(const struct probe_config *cfg)
 				kafka_options[i].option);
 			return -EINVAL;
 		}
-		any_topic = any_topic || i < 3;
+		any_topic = any_topic || kafka_options[i].is_topic;
 	}
 	if (cfg->kafka_brokers[0] != '\0' && !safem_linesink_kafka_available()) {
 		fprintf(stderr, "safem-probe: --kafka-brokers: built without librdkafka\n");
