@@ -28,6 +28,8 @@
 #include "probe_detect.h"
 #include "probe_options.h"
 #include "probe_port.h"
+#include "probe_prometheus.h"
+#include "probe_sinks.h"
 #include "probe_stats.h"
 #include "probe_worker.h"
 
@@ -63,7 +65,7 @@ struct output_sinks {
 	char ipfix_target[MAX_IPFIX_COLLECTORS][SAFEM_OPT_STRING_MAX];
 	unsigned int ipfix_count;
 	struct safem_window_analysis *windows;
-	struct safem_outfile *windows_file;
+	struct probe_line_outputs lines; /* window reports, flow JSON lines: file/syslog/Kafka */
 	struct probe_output_counters counters;
 	int write_error;   /* first -errno from the flow CSV */
 	int windows_error; /* first -errno from the window reports */
@@ -93,6 +95,7 @@ consume_records(unsigned int producer __rte_unused, const struct safem_flow_reco
 			for (i = 0; i < count; i++)
 				safem_ipfix_exporter_add(sinks->ipfix[c], &records[i], now_s);
 	}
+	probe_line_outputs_flow_records(&sinks->lines, records, count);
 	if (sinks->flows == NULL || sinks->write_error != 0)
 		return;
 	for (i = 0; i < count; i++) {
@@ -364,6 +367,7 @@ main(int argc, char **argv)
 	struct probe_ports ports = {NULL, 0};
 	struct output_sinks sinks;
 	struct probe_context ctx;
+	struct probe_prometheus *prometheus = NULL;
 	struct timespec wall;
 	bool check_only;
 	int split, eal_argc, ret, status = EXIT_RUNTIME;
@@ -422,7 +426,7 @@ main(int argc, char **argv)
 		ret = resolve_clock(&cfg, &ports, &shared, err, sizeof(err));
 	/* Before the workers: their panes split flows by the home prefixes. */
 	if (ret == 0 && shared.feature_values != 0) {
-		ret = probe_detect_open(&detect, &cfg, err, sizeof(err));
+		ret = probe_detect_home(&detect, &cfg, err, sizeof(err));
 		if (ret == 0) {
 			detect_on = true;
 			shared.home = &detect.home;
@@ -456,16 +460,33 @@ main(int argc, char **argv)
 	}
 	if (ret == 0 && cfg.ipfix[0] != '\0')
 		ret = open_ipfix(&cfg, &sinks, err, sizeof(err));
+	if (ret == 0)
+		ret = probe_line_outputs_open(&sinks.lines, &cfg,
+					      cfg.windows_syslog || cfg.alerts_syslog, err, sizeof(err));
+	if (ret == 0 && cfg.kafka_flows_topic[0] != '\0')
+		ret = probe_line_outputs_open_stream(&sinks.lines, PROBE_STREAM_FLOWS, NULL, false,
+						     cfg.kafka_flows_topic, err, sizeof(err));
 	if (ret == 0 && shared.pane_ms != 0) {
 		if (cfg.trees_dir[0] != '\0' && access(cfg.trees_dir, W_OK) != 0) {
 			snprintf(err, sizeof(err), "--trees %.400s: not a writable directory: %s",
 				 cfg.trees_dir, strerror(errno));
 			ret = -EINVAL;
 		} else if (cfg.windows_path[0] != '\0' &&
-			   (sinks.windows_file = safem_outfile_open(cfg.windows_path, "w")) == NULL) {
-			snprintf(err, sizeof(err), "--windows %.400s: cannot create the file: %s",
-				 cfg.windows_path, strerror(errno));
-			ret = -EINVAL;
+			   (ret = probe_line_outputs_open_stream(
+				    &sinks.lines, PROBE_STREAM_WINDOWS, cfg.windows_path,
+				    cfg.windows_syslog, cfg.kafka_windows_topic, err, sizeof(err))) != 0) {
+			/* err names the file */
+		} else if (detect_on && probe_options_alerts_enabled(&cfg) &&
+			   (ret = probe_line_outputs_open_stream(
+				    &sinks.lines, PROBE_STREAM_ALERTS, cfg.alerts_path,
+				    cfg.alerts_syslog, cfg.kafka_alerts_topic, err, sizeof(err))) != 0) {
+			/* err names the file */
+		} else if (detect_on &&
+			   (ret = probe_detect_open(
+				    &detect, &cfg,
+				    probe_line_outputs_file(&sinks.lines, PROBE_STREAM_ALERTS), err,
+				    sizeof(err))) != 0) {
+			/* err names the option or profile */
 		} else {
 			struct safem_window_analysis_params ap = {
 				.name = "windows",
@@ -477,9 +498,8 @@ main(int argc, char **argv)
 				/* Room for every worker's tree without a fold on merge. */
 				.tree_nodes = (uint32_t)RTE_MIN(cfg.tree_nodes * shared.worker_count,
 								1ull << 26),
-				.report = sinks.windows_file != NULL
-						  ? safem_outfile_stream(sinks.windows_file)
-						  : NULL,
+				.report = probe_line_outputs_file(&sinks.lines,
+								  PROBE_STREAM_WINDOWS),
 				.trees_dir = cfg.trees_dir[0] != '\0' ? cfg.trees_dir : NULL,
 				/* The merge of every worker's pane: room for more values. */
 				.feature_values = (uint32_t)RTE_MIN(shared.feature_values * 4,
@@ -527,8 +547,15 @@ main(int argc, char **argv)
 	ctx.ipfix = sinks.ipfix;
 	ctx.ipfix_target = (const char(*)[SAFEM_OPT_STRING_MAX])sinks.ipfix_target;
 	ctx.ipfix_count = sinks.ipfix_count;
+	ctx.lines = &sinks.lines;
 	ctx.clock_name = shared.packet_clock ? "packet" : "tsc";
 	probe_stats_register_telemetry(&ctx);
+	if (cfg.prometheus_port != 0 &&
+	    (prometheus = probe_prometheus_open(&cfg, &ctx, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "safem-probe: %s\n", err);
+		status = EXIT_USAGE;
+		goto cleanup;
+	}
 
 
 	printf("safem-probe: %u worker(s), %u port(s), %s clock, %s\n", shared.worker_count,
@@ -554,6 +581,9 @@ main(int argc, char **argv)
 		if (stop_signalled ||
 		    (cfg.duration_ms != 0 && rte_rdtsc() - start_tsc >= cfg.duration_ms * hz / 1000))
 			__atomic_store_n(&shared.stop, 1, __ATOMIC_RELAXED);
+		probe_line_outputs_poll(&sinks.lines);
+		if (prometheus != NULL)
+			probe_prometheus_poll(prometheus);
 		if (safem_handoff_consume(shared.handoff, 16, consume_records, &sinks) == 0)
 			rte_delay_us_sleep(MAIN_IDLE_SLEEP_US);
 	}
@@ -573,13 +603,27 @@ main(int argc, char **argv)
 	flush_ipfix(&sinks);
 
 	status = EXIT_SUCCESS;
-	if (detect_on && probe_detect_close(&detect, sinks.windows_error == 0) != 0)
-		status = EXIT_RUNTIME;
-	if (sinks.windows_file != NULL) {
-		int err_no = sinks.windows_error;
-		int close_ret = safem_outfile_close(sinks.windows_file, err_no == 0);
+	if (detect_on) {
+		int err_no = probe_detect_close(&detect, sinks.windows_error == 0);
 
-		sinks.windows_file = NULL;
+		if (probe_options_alerts_enabled(&cfg)) {
+			int close_ret = probe_line_outputs_close(&sinks.lines, PROBE_STREAM_ALERTS,
+								 err_no == 0);
+
+			if (err_no == 0 && close_ret != 0) {
+				err_no = close_ret;
+				fprintf(stderr, "safem-probe: --alerts %s: write failed: %s\n",
+					cfg.alerts_path, strerror(-close_ret));
+			}
+		}
+		if (err_no != 0)
+			status = EXIT_RUNTIME;
+	}
+	if (sinks.windows != NULL && cfg.windows_path[0] != '\0') {
+		int err_no = sinks.windows_error;
+		int close_ret = probe_line_outputs_close(&sinks.lines, PROBE_STREAM_WINDOWS,
+							 err_no == 0);
+
 		if (err_no == 0)
 			err_no = close_ret;
 		if (err_no != 0) {
@@ -600,6 +644,11 @@ main(int argc, char **argv)
 			status = EXIT_RUNTIME;
 		}
 	}
+	/* Bounded: a broker that is away costs at most --kafka-flush-timeout here. */
+	probe_line_outputs_finish(&sinks.lines, (unsigned int)cfg.kafka_flush_timeout_ms);
+	if (sinks.lines.kafka_undelivered != 0)
+		fprintf(stderr, "safem-probe: kafka: %llu messages not delivered at exit\n",
+			(unsigned long long)sinks.lines.kafka_undelivered);
 	if (cfg.stats_path[0] != '\0') {
 		ret = probe_stats_write_json(&ctx, cfg.stats_path);
 		if (ret != 0) {
@@ -624,8 +673,9 @@ main(int argc, char **argv)
 cleanup:
 	if (sinks.flows != NULL)
 		safem_flowcsv_close(sinks.flows, false);
-	if (sinks.windows_file != NULL)
-		safem_outfile_close(sinks.windows_file, false);
+	probe_prometheus_close(prometheus);
+	probe_line_outputs_finish(&sinks.lines, 0);
+	probe_line_outputs_free(&sinks.lines);
 	safem_window_analysis_free(sinks.windows);
 	probe_detect_free(&detect);
 	for (unsigned int c = 0; c < sinks.ipfix_count; c++)

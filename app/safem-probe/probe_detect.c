@@ -5,18 +5,25 @@
 #include "probe_detect.h"
 
 int
-probe_detect_open(struct probe_detect *pd, const struct probe_config *cfg, char *err,
+probe_detect_home(struct probe_detect *pd, const struct probe_config *cfg, char *err,
 		  size_t errlen)
 {
-	struct safem_detect_params p;
-	unsigned int d;
-
 	memset(pd, 0, sizeof(*pd));
 	pd->cfg = cfg;
 	if (probe_options_home(cfg, &pd->home) != 0) {
 		snprintf(err, errlen, "--home: invalid prefix list");
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int
+probe_detect_open(struct probe_detect *pd, const struct probe_config *cfg, FILE *alerts,
+		  char *err, size_t errlen)
+{
+	struct safem_detect_params p;
+	unsigned int d;
+
 	safem_detect_params_init(&p);
 	p.kind = cfg->baseline_path[0] != '\0' ? SAFEM_BASELINE_TRAINED : SAFEM_BASELINE_MOVING;
 	p.profile_path = cfg->baseline_path[0] != '\0' ? cfg->baseline_path : NULL;
@@ -31,15 +38,7 @@ probe_detect_open(struct probe_detect *pd, const struct probe_config *cfg, char 
 	if (pd->home.count != 0)
 		for (d = 0; d < SAFEM_DIR_COUNT; d++)
 			p.directions |= 1u << d;
-	if (cfg->alerts_path[0] != '\0') {
-		pd->alerts_file = safem_outfile_open(cfg->alerts_path, "w");
-		if (pd->alerts_file == NULL) {
-			snprintf(err, errlen, "--alerts %.400s: cannot create the file: %s",
-				 cfg->alerts_path, strerror(errno));
-			return -EINVAL;
-		}
-		p.alerts = safem_outfile_stream(pd->alerts_file);
-	}
+	p.alerts = alerts;
 	pd->detector = safem_detector_create(&p, err, errlen);
 	if (pd->detector == NULL) {
 		int e = errno == ENOMEM ? -ENOMEM : -EINVAL;
@@ -84,16 +83,8 @@ probe_detect_close(struct probe_detect *pd, bool ok)
 
 	if (pd->detector != NULL && ret == 0)
 		ret = safem_detector_finish(pd->detector, pd->last_end_ms);
-	if (pd->alerts_file != NULL) {
-		int close_ret = safem_outfile_close(pd->alerts_file, ok && ret == 0);
-
-		pd->alerts_file = NULL;
-		if (ret == 0)
-			ret = close_ret;
-		if (ret != 0)
-			fprintf(stderr, "safem-probe: --alerts %s: write failed: %s\n",
-				cfg->alerts_path, strerror(-ret));
-	}
+	if (ret != 0)
+		fprintf(stderr, "safem-probe: alerts: write failed: %s\n", strerror(-ret));
 	if (pd->trainer != NULL && ok && ret == 0) {
 		ret = safem_baseline_trainer_save(pd->trainer, cfg->train_baseline_path);
 		if (ret == -EINVAL)
@@ -111,9 +102,6 @@ probe_detect_close(struct probe_detect *pd, bool ok)
 void
 probe_detect_free(struct probe_detect *pd)
 {
-	if (pd->alerts_file != NULL)
-		safem_outfile_close(pd->alerts_file, false);
-	pd->alerts_file = NULL;
 	safem_detector_free(pd->detector);
 	pd->detector = NULL;
 	safem_baseline_trainer_free(pd->trainer);

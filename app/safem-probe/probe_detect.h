@@ -10,7 +10,6 @@
 #include "probe_options.h"
 #include "safem_detect.h"
 #include "safem_featdist.h"
-#include "safem_outfile.h"
 
 /**
  * Detection on the analysis (main) lcore: each window summary goes to the
@@ -21,27 +20,34 @@ struct probe_detect {
 	struct safem_home home;                 /**< --home (read by the workers' panes) */
 	struct safem_detector *detector;
 	struct safem_baseline_trainer *trainer; /**< NULL: not training */
-	struct safem_outfile *alerts_file;      /**< NULL: no --alerts */
 	const struct probe_config *cfg;
 	uint64_t last_end_ms;                   /**< end of the last window seen */
 	uint64_t trained_windows;
 	int error;                              /**< first -errno of a window */
 };
 
-/** Parse --home, create the detector (and trainer), open --alerts. 0 or -errno + message. */
-int probe_detect_open(struct probe_detect *pd, const struct probe_config *cfg, char *err,
+/** Parse --home (before the workers are set up: their panes read it). 0 or -EINVAL. */
+int probe_detect_home(struct probe_detect *pd, const struct probe_config *cfg, char *err,
 		      size_t errlen);
+
+/**
+ * Create the detector (alert lines to alerts, NULL: none) and the trainer.
+ * 0, or -EINVAL / -ENOMEM with a message naming the option or profile file:line.
+ */
+int probe_detect_open(struct probe_detect *pd, const struct probe_config *cfg, FILE *alerts,
+		      char *err, size_t errlen);
 
 /** safem_window_summary_fn: ctx is the struct probe_detect. */
 int probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE *members);
 
 /**
- * End of input: close open incidents, complete (ok) or remove the alerts
- * file, write the trained profile. Prints what failed; returns 0 or -errno.
+ * End of input: end open incidents (their end records go to the alerts
+ * stream, which the caller then closes) and, when ok, write the trained
+ * profile. Prints what failed; returns 0 or -errno.
  */
 int probe_detect_close(struct probe_detect *pd, bool ok);
 
-/** Free what is left (after close, or on an error path: outputs removed). */
+/** Free what is left (after close, or on an error path). */
 void probe_detect_free(struct probe_detect *pd);
 
 #endif /* PROBE_DETECT_H */

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "probe_options.h"
+#include "probe_prometheus.h"
+#include "probe_sinks.h"
 #include "safem_detect.h"
 #include "safem_featdist.h"
 #include "safem_spectrum.h"
@@ -19,6 +21,48 @@ static int probe_options_check_detect(const struct probe_config *cfg);
 static const char *const clock_choices[] = {"auto", "packet", "tsc", NULL};
 static const char *const sample_mode_choices[] = {"hash", "random", NULL};
 static const char *const software_rss_choices[] = {"auto", "on", "off", NULL};
+static const char *const syslog_facility_choices[] = {
+	"user", "daemon", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
+	"local7", NULL};
+
+/* Options a command line may repeat: the values add up, separated by spaces. */
+static const struct {
+	const char *name;
+	size_t offset;
+} repeatable_options[] = {
+	{"ipfix", OPT(ipfix)},
+	{"kafka-property", OPT(kafka_properties)},
+};
+#define REPEATABLE_COUNT (sizeof(repeatable_options) / sizeof(repeatable_options[0]))
+
+/* Index of the repeatable option argv[*i] names (its value in *value, *i advanced), -1 if
+ * none, -2 when its value is missing. */
+static int
+repeatable_option(int argc, char **argv, int *i, const char **value)
+{
+	const char *arg = argv[*i];
+	unsigned int r;
+
+	if (strncmp(arg, "--", 2) != 0)
+		return -1;
+	for (r = 0; r < REPEATABLE_COUNT; r++) {
+		size_t n = strlen(repeatable_options[r].name);
+
+		if (strncmp(arg + 2, repeatable_options[r].name, n) != 0)
+			continue;
+		if (arg[2 + n] == '=') {
+			*value = arg + 3 + n;
+			return (int)r;
+		}
+		if (arg[2 + n] != '\0')
+			continue;
+		if (*i + 1 >= argc)
+			return -2;
+		*value = argv[++*i];
+		return (int)r;
+	}
+	return -1;
+}
 
 /* One table for the command line, the INI file and --help (safem_config.h). */
 const struct safem_opt_def probe_options[] = {
@@ -72,6 +116,42 @@ const struct safem_opt_def probe_options[] = {
 	{"ipfix-mtu", "output", "ipfix-mtu", SAFEM_OPT_UINT, "1500", 576, 65535, NULL,
 	 OPT(ipfix_mtu), "path MTU towards the collectors: IPFIX messages are packed up to it",
 	 "BYTES"},
+	{"windows-syslog", "syslog", "windows", SAFEM_OPT_BOOL, "false", 0, 0, NULL,
+	 OPT(windows_syslog), "with --windows: also send each window report to syslog", NULL},
+	{"alerts-syslog", "syslog", "alerts", SAFEM_OPT_BOOL, "false", 0, 0, NULL,
+	 OPT(alerts_syslog), "send each alert line to syslog (enables window analysis)", NULL},
+	{"syslog", "syslog", "target", SAFEM_OPT_STRING, "unix:/dev/log", 0, 0, NULL,
+	 OPT(syslog_target), "syslog destination: unix:PATH (local daemon) or HOST:PORT (UDP, "
+	 "RFC 5424)", "TARGET"},
+	{"syslog-facility", "syslog", "facility", SAFEM_OPT_CHOICE, "local0", 0, 0,
+	 syslog_facility_choices, OPT(syslog_facility), "syslog facility of the messages", NULL},
+	{"syslog-ident", "syslog", "ident", SAFEM_OPT_STRING, "safem-probe", 0, 0, NULL,
+	 OPT(syslog_ident), "syslog tag (APP-NAME)", "NAME"},
+	{"kafka-brokers", "kafka", "brokers", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(kafka_brokers),
+	 "Kafka bootstrap servers for the --kafka-*-topic streams", "HOST:PORT[,..]"},
+	{"kafka-windows-topic", "kafka", "windows-topic", SAFEM_OPT_STRING, "", 0, 0, NULL,
+	 OPT(kafka_windows_topic), "with --windows: one message per window report to TOPIC",
+	 "TOPIC"},
+	{"kafka-alerts-topic", "kafka", "alerts-topic", SAFEM_OPT_STRING, "", 0, 0, NULL,
+	 OPT(kafka_alerts_topic), "one message per alert to TOPIC (enables window analysis)",
+	 "TOPIC"},
+	{"kafka-flows-topic", "kafka", "flows-topic", SAFEM_OPT_STRING, "", 0, 0, NULL,
+	 OPT(kafka_flows_topic), "one JSON message per flow record (the CSV columns) to TOPIC",
+	 "TOPIC"},
+	{"kafka-property", "kafka", "properties", SAFEM_OPT_STRING, "", 0, 0, NULL,
+	 OPT(kafka_properties), "librdkafka producer setting; repeat the option (or separate "
+	 "with spaces) for several", "KEY=VALUE"},
+	{"kafka-queue-messages", "kafka", "queue-messages", SAFEM_OPT_UINT, "100000", 1, 10000000,
+	 NULL, OPT(kafka_queue_messages),
+	 "messages waiting for the brokers at most; beyond, lines are dropped and counted", "N"},
+	{"kafka-flush-timeout", "kafka", "flush-timeout", SAFEM_OPT_DURATION, "5s", 0, 600000,
+	 NULL, OPT(kafka_flush_timeout_ms),
+	 "at exit, wait this long for queued messages (the rest is counted undelivered)", NULL},
+	{"prometheus", "prometheus", "port", SAFEM_OPT_UINT, "0", 0, 65535, NULL,
+	 OPT(prometheus_port), "serve GET /metrics (Prometheus text format) on this TCP port "
+	 "(0: off)", "PORT"},
+	{"prometheus-address", "prometheus", "address", SAFEM_OPT_STRING, "127.0.0.1", 0, 0, NULL,
+	 OPT(prometheus_address), "address the --prometheus endpoint binds to", "ADDR"},
 	{"window", "window", "length", SAFEM_OPT_DURATION, "1s", 10, 24 * 3600 * 1000ull, NULL,
 	 OPT(window_ms), "window length beta (SAFEM temporal aggregation)", NULL},
 	{"slide", "window", "slide", SAFEM_OPT_DURATION, "0", 0, 24 * 3600 * 1000ull, NULL,
@@ -168,11 +248,13 @@ probe_options_parse(struct probe_config *cfg, int argc, char **argv, bool *check
 {
 	char err[1024];
 	const char *config_path = NULL;
-	char ipfix_targets[SAFEM_OPT_STRING_MAX] = "";
+	char repeated[REPEATABLE_COUNT][SAFEM_OPT_STRING_MAX];
 	char *rest[argc + 1];
-	int nrest = 0, i;
+	const char *v;
+	int nrest = 0, i, r;
 
 	*check_only = false;
+	memset(repeated, 0, sizeof(repeated));
 	if (safem_config_set_defaults(probe_options, cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "safem-probe: internal error in option defaults: %s\n", err);
 		return -EINVAL;
@@ -193,23 +275,21 @@ probe_options_parse(struct probe_config *cfg, int argc, char **argv, bool *check
 			config_path = argv[++i];
 		} else if (strncmp(argv[i], "--config=", 9) == 0) {
 			config_path = argv[i] + 9;
-		} else if (strcmp(argv[i], "--ipfix") == 0 || strncmp(argv[i], "--ipfix=", 8) == 0) {
-			/* Repeatable: every collector given on the command line. */
-			const char *v = argv[i][7] == '=' ? argv[i] + 8 : NULL;
+		} else if ((r = repeatable_option(argc, argv, &i, &v)) != -1) {
+			char *acc = repeated[r < 0 ? 0 : r];
 
-			if (v == NULL && i + 1 >= argc) {
-				fprintf(stderr, "safem-probe: option '--ipfix' needs a value\n");
+			if (r == -2) {
+				fprintf(stderr, "safem-probe: option '%s' needs a value\n", argv[i]);
 				return -EINVAL;
 			}
-			if (v == NULL)
-				v = argv[++i];
-			if (strlen(ipfix_targets) + strlen(v) + 2 > sizeof(ipfix_targets)) {
-				fprintf(stderr, "safem-probe: --ipfix: too many collectors\n");
+			if (strlen(acc) + strlen(v) + 2 > SAFEM_OPT_STRING_MAX) {
+				fprintf(stderr, "safem-probe: --%s: too many values\n",
+					repeatable_options[r].name);
 				return -EINVAL;
 			}
-			if (ipfix_targets[0] != '\0')
-				strcat(ipfix_targets, " ");
-			strcat(ipfix_targets, v);
+			if (acc[0] != '\0')
+				strcat(acc, " ");
+			strcat(acc, v);
 		} else {
 			rest[nrest++] = argv[i];
 		}
@@ -224,8 +304,11 @@ probe_options_parse(struct probe_config *cfg, int argc, char **argv, bool *check
 		fprintf(stderr, "safem-probe: %s (see --help)\n", err);
 		return -EINVAL;
 	}
-	if (ipfix_targets[0] != '\0')
-		snprintf(cfg->ipfix, sizeof(cfg->ipfix), "%s", ipfix_targets);
+	/* Repeated on the command line: the command line wins over the file as a whole. */
+	for (r = 0; r < (int)REPEATABLE_COUNT; r++)
+		if (repeated[r][0] != '\0')
+			snprintf((char *)cfg + repeatable_options[r].offset, SAFEM_OPT_STRING_MAX, "%s",
+				 repeated[r]);
 	if (cfg->dispatch_ring_size & (cfg->dispatch_ring_size - 1)) {
 		fprintf(stderr, "safem-probe: --dispatch-ring-size %llu: must be a power of two\n",
 			(unsigned long long)cfg->dispatch_ring_size);
@@ -256,7 +339,8 @@ probe_options_parse(struct probe_config *cfg, int argc, char **argv, bool *check
 		fprintf(stderr, "safem-probe: --trees needs --windows\n");
 		return -EINVAL;
 	}
-	if (probe_options_check_detect(cfg) != 0)
+	if (probe_sinks_check_options(cfg) != 0 || probe_prometheus_check_options(cfg) != 0 ||
+	    probe_options_check_detect(cfg) != 0)
 		return -EINVAL;
 	if (cfg->slide_ms == 0)
 		cfg->slide_ms = cfg->window_ms;
@@ -274,8 +358,15 @@ static double parse_positive_double(const char *s);
 bool
 probe_options_windows_enabled(const struct probe_config *cfg)
 {
-	return cfg->windows_path[0] != '\0' || cfg->alerts_path[0] != '\0' ||
+	return cfg->windows_path[0] != '\0' || probe_options_alerts_enabled(cfg) ||
 	       cfg->train_baseline_path[0] != '\0';
+}
+
+bool
+probe_options_alerts_enabled(const struct probe_config *cfg)
+{
+	return cfg->alerts_path[0] != '\0' || cfg->alerts_syslog ||
+	       cfg->kafka_alerts_topic[0] != '\0';
 }
 
 /* Split a comma-separated list in place; calls fn on each trimmed item. */
@@ -409,10 +500,10 @@ probe_options_check_detect(const struct probe_config *cfg)
 		fprintf(stderr, "safem-probe: --baseline and --train-baseline exclude each other\n");
 		return -EINVAL;
 	}
-	if (cfg->feature_values == 0 && (cfg->alerts_path[0] != '\0' ||
+	if (cfg->feature_values == 0 && (probe_options_alerts_enabled(cfg) ||
 					 cfg->baseline_path[0] != '\0' ||
 					 cfg->train_baseline_path[0] != '\0')) {
-		fprintf(stderr, "safem-probe: --alerts, --baseline and --train-baseline need the "
+		fprintf(stderr, "safem-probe: alerts, --baseline and --train-baseline need the "
 				"feature distributions (--feature-values > 0)\n");
 		return -EINVAL;
 	}

@@ -52,6 +52,22 @@ struct probe_config {
 	char band_margin[SAFEM_OPT_STRING_MAX];
 	char alert_score[SAFEM_OPT_STRING_MAX];
 	uint64_t incident_gap;
+	/* [syslog], [kafka]: line outputs of the JSON-line streams (probe_sinks.c) */
+	bool windows_syslog;
+	bool alerts_syslog;
+	char syslog_target[SAFEM_OPT_STRING_MAX];
+	char syslog_facility[SAFEM_OPT_STRING_MAX];
+	char syslog_ident[SAFEM_OPT_STRING_MAX];
+	char kafka_brokers[SAFEM_OPT_STRING_MAX];
+	char kafka_windows_topic[SAFEM_OPT_STRING_MAX];
+	char kafka_alerts_topic[SAFEM_OPT_STRING_MAX];
+	char kafka_flows_topic[SAFEM_OPT_STRING_MAX];
+	char kafka_properties[SAFEM_OPT_STRING_MAX]; /**< "k=v k=v" */
+	uint64_t kafka_queue_messages;
+	uint64_t kafka_flush_timeout_ms;
+	/* [prometheus] (probe_prometheus.c) */
+	uint64_t prometheus_port;
+	char prometheus_address[SAFEM_OPT_STRING_MAX];
 	/* [port] */
 	uint64_t mbufs;
 	uint64_t mbuf_data_room;
@@ -89,8 +105,10 @@ int probe_options_parse(struct probe_config *cfg, int argc, char **argv, bool *c
  */
 int probe_options_rss_key(const struct probe_config *cfg, uint8_t key[PROBE_RSS_KEY_MAX]);
 
-/** Window analysis runs: --windows, --alerts or --train-baseline. */
+/** Window analysis runs: --windows, alerts or --train-baseline. */
 bool probe_options_windows_enabled(const struct probe_config *cfg);
+/** Alerts go somewhere: --alerts, --alerts-syslog or --kafka-alerts-topic. */
+bool probe_options_alerts_enabled(const struct probe_config *cfg);
 
 struct safem_home;
 /** --home into h (validated by probe_options_parse). */

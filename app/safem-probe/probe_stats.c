@@ -71,6 +71,30 @@ write_port_json(FILE *f, const struct probe_port *p)
 	fprintf(f, "]}");
 }
 
+/* The JSON-line streams that are open, with their syslog/Kafka counters. */
+static void
+write_streams_json(FILE *f, const struct probe_line_outputs *o)
+{
+	const char *sep = "";
+	unsigned int k;
+
+	fprintf(f, "  \"streams\": [");
+	for (k = 0; k < PROBE_STREAM_COUNT; k++) {
+		const struct safem_linesink_stats *st;
+
+		if (o->streams[k] == NULL)
+			continue;
+		st = safem_linesink_stats(o->streams[k]);
+		fprintf(f, "%s{\"stream\": \"%s\"", sep, probe_stream_name(k));
+#define FIELD_(name) fprintf(f, ", \"" #name "\": %" PRIu64, st->name);
+		SAFEM_LINESINK_COUNTERS(FIELD_)
+#undef FIELD_
+		fprintf(f, "}");
+		sep = ", ";
+	}
+	fprintf(f, "],\n");
+}
+
 static void
 write_json(FILE *f, const struct probe_context *ctx)
 {
@@ -146,6 +170,8 @@ write_json(FILE *f, const struct probe_context *ctx)
 		}
 		fprintf(f, "],\n");
 	}
+	if (ctx->lines != NULL)
+		write_streams_json(f, ctx->lines);
 	fprintf(f, "  \"workers\": [");
 	for (i = 0; i < s->worker_count; i++) {
 		const struct probe_worker *w = s->workers[i];
@@ -201,6 +227,100 @@ probe_stats_print_summary(const struct probe_context *ctx, FILE *out)
 
 static const struct probe_context *telemetry_ctx;
 
+/* DPDK 22.11 telemetry nests only arrays in a dict: per-item counters are
+ * parallel arrays, "<group>_<counter>"[i] belonging to "<group>_names"[i]. */
+static struct rte_tel_data *
+telemetry_array(enum rte_tel_value_type type)
+{
+	struct rte_tel_data *a = rte_tel_data_alloc();
+
+	if (a != NULL)
+		rte_tel_data_start_array(a, type);
+	return a;
+}
+
+static void
+telemetry_add_array(struct rte_tel_data *d, const char *name, struct rte_tel_data *a)
+{
+	if (a != NULL && rte_tel_data_add_dict_container(d, name, a, 0) != 0)
+		rte_tel_data_free(a);
+}
+
+/* Per port and RX queue (NIC counters): "rx_queue_names" are "pPORTqQUEUE". */
+static void
+telemetry_rx_queues(struct rte_tel_data *d, const struct probe_ports *ports)
+{
+	struct rte_tel_data *names = telemetry_array(RTE_TEL_STRING_VAL);
+	struct rte_tel_data *packets = telemetry_array(RTE_TEL_U64_VAL);
+	struct rte_tel_data *bytes = telemetry_array(RTE_TEL_U64_VAL);
+	uint16_t i, q;
+
+	for (i = 0; names != NULL && packets != NULL && bytes != NULL && i < ports->count; i++) {
+		struct rte_eth_stats st;
+
+		memset(&st, 0, sizeof(st));
+		rte_eth_stats_get(ports->ports[i].port_id, &st);
+		for (q = 0; q < ports->ports[i].rx_queues && q < RTE_ETHDEV_QUEUE_STAT_CNTRS; q++) {
+			char name[RTE_TEL_MAX_STRING_LEN];
+
+			snprintf(name, sizeof(name), "p%uq%u", ports->ports[i].port_id, q);
+			rte_tel_data_add_array_string(names, name);
+			rte_tel_data_add_array_u64(packets, st.q_ipackets[q]);
+			rte_tel_data_add_array_u64(bytes, st.q_ibytes[q]);
+		}
+	}
+	telemetry_add_array(d, "rx_queue_names", names);
+	telemetry_add_array(d, "rx_queue_packets", packets);
+	telemetry_add_array(d, "rx_queue_bytes", bytes);
+}
+
+/* IPFIX collectors, window timing and the JSON-line streams. */
+static void
+telemetry_outputs(struct rte_tel_data *d, const struct probe_context *ctx)
+{
+	struct rte_tel_data *names = telemetry_array(RTE_TEL_STRING_VAL);
+	unsigned int i;
+
+	for (i = 0; names != NULL && i < ctx->ipfix_count; i++)
+		rte_tel_data_add_array_string(names, ctx->ipfix_target[i]);
+	telemetry_add_array(d, "ipfix_names", names);
+#define TEL_(name)                                                                                 \
+	{                                                                                          \
+		struct rte_tel_data *a = telemetry_array(RTE_TEL_U64_VAL);                         \
+		for (i = 0; a != NULL && i < ctx->ipfix_count; i++)                                \
+			rte_tel_data_add_array_u64(a, safem_ipfix_exporter_stats(ctx->ipfix[i])->name); \
+		telemetry_add_array(d, "ipfix_" #name, a);                                         \
+	}
+	SAFEM_IPFIX_COUNTERS(TEL_)
+#undef TEL_
+	if (ctx->windows != NULL) {
+		struct safem_window_totals wt;
+
+		safem_window_analysis_totals(ctx->windows, &wt);
+		rte_tel_data_add_dict_u64(d, "windows_reported", wt.windows);
+		rte_tel_data_add_dict_u64(d, "window_close_us_max", wt.close_ns_max / 1000);
+		rte_tel_data_add_dict_u64(d, "window_merge_us_max", wt.merge_ns_max / 1000);
+	}
+	if (ctx->lines == NULL)
+		return;
+	names = telemetry_array(RTE_TEL_STRING_VAL);
+	for (i = 0; names != NULL && i < PROBE_STREAM_COUNT; i++)
+		if (ctx->lines->streams[i] != NULL)
+			rte_tel_data_add_array_string(names, probe_stream_name(i));
+	telemetry_add_array(d, "stream_names", names);
+#define TEL_(name)                                                                                 \
+	{                                                                                          \
+		struct rte_tel_data *a = telemetry_array(RTE_TEL_U64_VAL);                         \
+		for (i = 0; a != NULL && i < PROBE_STREAM_COUNT; i++)                              \
+			if (ctx->lines->streams[i] != NULL)                                        \
+				rte_tel_data_add_array_u64(                                        \
+					a, safem_linesink_stats(ctx->lines->streams[i])->name);    \
+		telemetry_add_array(d, "stream_" #name, a);                                        \
+	}
+	SAFEM_LINESINK_COUNTERS(TEL_)
+#undef TEL_
+}
+
 static int
 telemetry_stats(const char *cmd __rte_unused, const char *params __rte_unused,
 		struct rte_tel_data *d)
@@ -232,6 +352,8 @@ telemetry_stats(const char *cmd __rte_unused, const char *params __rte_unused,
 #undef TEL_
 	rte_tel_data_add_dict_u64(d, "records_written",
 				  __atomic_load_n(&ctx->output->records_written, __ATOMIC_RELAXED));
+	telemetry_rx_queues(d, ctx->ports);
+	telemetry_outputs(d, ctx);
 	return 0;
 }
 
@@ -240,6 +362,8 @@ probe_stats_register_telemetry(const struct probe_context *ctx)
 {
 	telemetry_ctx = ctx;
 	/* Per-port and per-queue NIC counters are already under /ethdev/stats. */
-	return rte_telemetry_register_cmd("/safem/stats", telemetry_stats,
-					  "safem-probe counters summed over workers. No parameters");
+	return rte_telemetry_register_cmd(
+		"/safem/stats", telemetry_stats,
+		"safem-probe counters summed over workers, per RX queue, per IPFIX collector and "
+		"per line stream. No parameters");
 }

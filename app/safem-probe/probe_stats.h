@@ -10,6 +10,7 @@
 
 #include "probe_detect.h"
 #include "probe_port.h"
+#include "probe_sinks.h"
 #include "probe_worker.h"
 
 /** Everything --stats and telemetry report, summed over workers. */
@@ -37,6 +38,7 @@ struct probe_context {
 	struct safem_ipfix_exporter *const *ipfix;    /**< ipfix_count exporters */
 	const char (*ipfix_target)[SAFEM_OPT_STRING_MAX];
 	unsigned int ipfix_count;
+	const struct probe_line_outputs *lines;      /**< JSON-line streams (NULL: none) */
 	const char *clock_name;
 };
 

@@ -34,6 +34,17 @@ extern "C" {
  */
 size_t safem_flowcsv_format(const struct safem_flow_record *record, char *buf, size_t len);
 
+/** Longest JSON line: the row plus the quoted column names. */
+#define SAFEM_FLOWCSV_JSON_MAX 512
+
+/**
+ * Format one record as a JSON object on one line, with trailing newline: the
+ * CSV columns as keys (same names, same order), numbers as JSON numbers,
+ * addresses and end_reason as strings. For line-oriented outputs (Kafka).
+ * @return the line length (< SAFEM_FLOWCSV_JSON_MAX).
+ */
+size_t safem_flowcsv_format_json(const struct safem_flow_record *record, char *buf, size_t len);
+
 struct safem_flowcsv;
 
 /**

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Telemetry: while safem-probe runs, dpdk-telemetry.py answers /safem/stats with live
-counters that grow, and /ethdev/stats with the NIC counters."""
+counters that grow, and /ethdev/stats with the NIC counters. /safem/stats also has the
+per-RX-queue breakdown, the IPFIX exporter counters per collector, the window close time
+and the line stream counters, consistent with the final --stats."""
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -36,8 +39,13 @@ class TelemetryTest(unittest.TestCase):
         e2e.gen_capture("--profile", "mixed", "--seed", "7", "--out", pcap)
         prefix = "safemtel%d" % os.getpid()
         stats_path = os.path.join(outdir, "stats.json")
+        collector = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        collector.bind(("127.0.0.1", 0))
+        target = "127.0.0.1:%d" % collector.getsockname()[1]
         argv = ([binary] + e2e.eal_args([pcap], 1, prefix, vdev_opts="infinite_rx=1")
-                + ["--", "--stats", stats_path, "--duration", "30s"])
+                + ["--", "--stats", stats_path, "--duration", "30s", "--ipfix", target,
+                   "--inactive-timeout", "100ms", "--windows", os.path.join(outdir, "w.jsonl"),
+                   "--window", "200ms"])
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             first = None
@@ -56,6 +64,7 @@ class TelemetryTest(unittest.TestCase):
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=60)
             shutil.rmtree(e2e._dpdk_runtime_dir(prefix), ignore_errors=True)
+            collector.close()
         self.assertEqual(proc.returncode, 0, err[-2000:])
         for name in ("rx_packets", "rx_bytes", "parsed_packets", "non_ip", "parse_errors_total",
                      "parse_error_truncated_l4", "flow_flows_created", "flow_packets",
@@ -67,6 +76,25 @@ class TelemetryTest(unittest.TestCase):
         with open(stats_path) as f:
             final = json.load(f)
         self.assertGreaterEqual(final["rx_packets"], second["rx_packets"])
+        # Per RX queue (NIC counters), parallel arrays named by "pPORTqQUEUE".
+        self.assertEqual(second["rx_queue_names"], ["p0q0"])
+        self.assertGreater(second["rx_queue_packets"][0], 0)
+        self.assertGreater(second["rx_queue_bytes"][0], 0)
+        # IPFIX exporter counters per collector.
+        self.assertEqual(second["ipfix_names"], [target])
+        for name in ("messages_sent", "records_sent", "records_dropped", "bytes_sent",
+                     "templates_sent", "send_errors", "reconnects"):
+            self.assertEqual(len(second["ipfix_" + name]), 1, name)
+            self.assertLessEqual(second["ipfix_" + name][0], final["ipfix"][0][name], name)
+        self.assertGreater(second["ipfix_records_sent"][0], 0, "no records exported live")
+        # Window close time and the window report stream.
+        self.assertGreater(second["windows_reported"], 0)
+        self.assertIn("window_close_us_max", second)
+        self.assertLessEqual(second["window_close_us_max"],
+                             final["windows"]["close_ms_max"] * 1000 + 1)
+        self.assertEqual(second["stream_names"], ["windows"])
+        # Read while the main lcore writes: a report may be between the two counters.
+        self.assertLessEqual(abs(second["stream_lines"][0] - second["windows_reported"]), 1)
 
 
 if __name__ == "__main__":

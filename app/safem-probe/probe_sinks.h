@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef PROBE_SINKS_H
+#define PROBE_SINKS_H
+
+/*
+ * The JSON-line streams of the probe (window reports, alerts, flow records)
+ * and their outputs: file, syslog, Kafka (lib/linesink). One syslog socket
+ * and one Kafka producer serve every stream.
+ *
+ * Use: probe_line_outputs_open() once, probe_line_outputs_open_stream() per
+ * stream, write to probe_line_outputs_file() (or give it to a library),
+ * probe_line_outputs_poll() every main loop, then at exit
+ * probe_line_outputs_close() each stream, probe_line_outputs_finish()
+ * (bounded Kafka flush), read the counters, probe_line_outputs_free().
+ */
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "safem_flow.h"
+#include "safem_linesink.h"
+
+#include "probe_options.h"
+
+enum probe_stream {
+	PROBE_STREAM_WINDOWS, /* --windows: one report per window */
+	PROBE_STREAM_ALERTS,  /* --alerts (coming): one alert per line */
+	PROBE_STREAM_FLOWS,   /* --kafka-flows-topic: one flow record per line */
+	PROBE_STREAM_COUNT
+};
+
+struct probe_line_outputs {
+	struct safem_linesink_syslog *syslog; /* opened when a stream asks for syslog */
+	struct safem_linesink_kafka *kafka;   /* opened with --kafka-brokers */
+	struct safem_linesink *streams[PROBE_STREAM_COUNT];
+	uint64_t kafka_undelivered; /* left when the exit flush timed out */
+};
+
+/** Stream name: "windows", "alerts", "flows". */
+const char *probe_stream_name(enum probe_stream which);
+
+/** Check the [syslog]/[kafka] options; prints a message naming the option. 0 or -EINVAL. */
+int probe_sinks_check_options(const struct probe_config *cfg);
+
+/**
+ * Open the shared syslog socket (if to_syslog_any) and Kafka producer (if
+ * --kafka-brokers). 0, or -EINVAL with err naming the option.
+ */
+int probe_line_outputs_open(struct probe_line_outputs *o, const struct probe_config *cfg,
+			    bool to_syslog_any, char *err, size_t errlen);
+
+/**
+ * Open a stream with a file (path, may be empty), syslog (to_syslog) and a
+ * Kafka topic (may be empty). 0 or -EINVAL with err naming the file.
+ */
+int probe_line_outputs_open_stream(struct probe_line_outputs *o, enum probe_stream which,
+				   const char *path, bool to_syslog, const char *kafka_topic,
+				   char *err, size_t errlen);
+
+/** The stream's FILE * (NULL when the stream is not open). */
+FILE *probe_line_outputs_file(struct probe_line_outputs *o, enum probe_stream which);
+
+/** Flow records to the flows stream, one JSON line each (no-op when it is not open). */
+void probe_line_outputs_flow_records(struct probe_line_outputs *o,
+				     const struct safem_flow_record *records, unsigned int count);
+
+/** Serve Kafka delivery reports; never waits. */
+void probe_line_outputs_poll(struct probe_line_outputs *o);
+
+/** Close one stream, committing its file unless failed. 0 or -errno of the file. */
+int probe_line_outputs_close(struct probe_line_outputs *o, enum probe_stream which, bool commit);
+
+/** Close what is still open (without commit) and flush Kafka for at most timeout_ms. */
+void probe_line_outputs_finish(struct probe_line_outputs *o, unsigned int timeout_ms);
+
+/** Free everything (after finish; a zeroed struct is fine). */
+void probe_line_outputs_free(struct probe_line_outputs *o);
+
+#endif /* PROBE_SINKS_H */

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef LINESINK_PRIVATE_H
+#define LINESINK_PRIVATE_H
+
+/* What the stream code (linesink.c) calls in the syslog and Kafka outputs. */
+
+#include <stddef.h>
+
+#include "safem_linesink.h"
+
+/** One datagram for one line. 0, or -errno when the kernel did not take it. */
+int linesink_syslog_send(struct safem_linesink_syslog *sl, int severity, const char *msgid,
+			 const char *line, size_t len);
+
+/**
+ * Queue one message (copied) on topic. Its delivery report lands in
+ * st->kafka_delivered / kafka_failed / kafka_undelivered. 0, or -errno when
+ * the producer refused it at once (ENOBUFS: queue full).
+ */
+int linesink_kafka_produce(struct safem_linesink_kafka *k, const char *topic, const char *line,
+			   size_t len, struct safem_linesink_stats *st);
+
+#endif /* LINESINK_PRIVATE_H */

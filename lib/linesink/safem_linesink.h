@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef SAFEM_LINESINK_H
+#define SAFEM_LINESINK_H
+
+/**
+ * @file
+ * Streams of JSON lines (window reports, alerts, flow records) fanned out to
+ * several outputs. A library that writes its lines to a FILE * (lib/window)
+ * gets one from safem_linesink_stream(); every complete line ('\n') written
+ * to it goes, as one unit, to each output the stream was opened with:
+ *
+ *  - a file, complete or absent (lib/outfile: PATH.tmp renamed at commit);
+ *  - syslog: one datagram per line, sent by this library to a unix datagram
+ *    socket (the local daemon, RFC 3164 "local" format as glibc's syslog(3)
+ *    sends it) or to a UDP collector (RFC 5424). Our own sender rather than
+ *    syslog(3): the target and facility are per probe, not per process, and
+ *    tests can point it at a socket of their own;
+ *  - Kafka: one message per line to the stream's topic, through one shared
+ *    librdkafka producer (safem_linesink_kafka_*).
+ *
+ * Nothing here blocks for long: syslog sockets are non-blocking (a full one
+ * is waited on at most 5 ms per line), the Kafka producer queue is bounded
+ * and never waited on; lines that cannot be handed over are dropped and
+ * counted per stream. Only the file output turns a failure into an error.
+ *
+ * Runs on the analysis (main) lcore, never on the packet path. Lines are
+ * assembled in a buffer that grows up to SAFEM_LINESINK_LINE_MAX bytes.
+ * librdkafka is optional at build time; without it the Kafka functions fail
+ * with -ENOTSUP and safem_linesink_kafka_available() says false.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Longest line sent to syslog or Kafka; longer ones reach the file only (counted). */
+#define SAFEM_LINESINK_LINE_MAX (1u << 20)
+
+/** Per-stream counters (X-macro: the probe's --stats, telemetry and /metrics read them). */
+#define SAFEM_LINESINK_COUNTERS(X)                                                                 \
+	X(lines)	     /* complete lines written to the stream */                            \
+	X(bytes)	     /* their bytes, newlines included */                                  \
+	X(lines_too_long)    /* lines over SAFEM_LINESINK_LINE_MAX: file only */                   \
+	X(syslog_sent)	     /* datagrams the kernel took */                                       \
+	X(syslog_dropped)    /* datagrams that failed or would block */                            \
+	X(kafka_queued)	     /* messages handed to the producer queue */                           \
+	X(kafka_delivered)   /* messages the brokers acknowledged */                               \
+	X(kafka_dropped)     /* messages refused at once (queue full, too large...) */             \
+	X(kafka_failed)	     /* messages the producer gave up on (delivery error, timeout) */      \
+	X(kafka_undelivered) /* messages still queued when the shutdown flush timed out */
+
+struct safem_linesink_stats {
+#define SAFEM_LINESINK_FIELD_(name) uint64_t name;
+	SAFEM_LINESINK_COUNTERS(SAFEM_LINESINK_FIELD_)
+#undef SAFEM_LINESINK_FIELD_
+};
+
+/* ---- syslog destination (shared by streams) ---------------------------- */
+
+struct safem_linesink_syslog;
+
+struct safem_linesink_syslog_params {
+	/** "unix:PATH" (datagram socket, e.g. unix:/dev/log) or "HOST:PORT" / "[V6]:PORT" (UDP). */
+	const char *target;
+	int facility;	   /**< 0..23 (see safem_linesink_syslog_facility) */
+	const char *ident; /**< APP-NAME / tag, e.g. "safem-probe" */
+};
+
+/** Facility code of a name ("daemon", "user", "local0".."local7"...), or -EINVAL. */
+int safem_linesink_syslog_facility(const char *name);
+
+/**
+ * Open the socket (non-blocking). A unix target must exist and accept
+ * datagrams now; a UDP target is resolved once. NULL with errno set and
+ * err filled with a reason naming the target.
+ */
+struct safem_linesink_syslog *
+safem_linesink_syslog_open(const struct safem_linesink_syslog_params *p, char *err, size_t errlen);
+
+void safem_linesink_syslog_close(struct safem_linesink_syslog *sl);
+
+/* ---- Kafka producer (shared by streams) -------------------------------- */
+
+struct safem_linesink_kafka;
+
+struct safem_linesink_kafka_params {
+	const char *brokers;	       /**< bootstrap.servers, "HOST:PORT[,HOST:PORT...]" */
+	const char *const *properties; /**< librdkafka "key=value" settings, applied last */
+	unsigned int property_count;
+	unsigned int queue_messages; /**< producer queue bound (queue.buffering.max.messages) */
+};
+
+/** True when built with librdkafka. */
+bool safem_linesink_kafka_available(void);
+
+/**
+ * Create the producer (it connects in the background). NULL with errno set
+ * (ENOTSUP: built without librdkafka; EINVAL: a property was refused) and err
+ * filled naming the property.
+ */
+struct safem_linesink_kafka *
+safem_linesink_kafka_create(const struct safem_linesink_kafka_params *p, char *err, size_t errlen);
+
+/** Serve delivery reports (counts them). Never waits; call every main loop. */
+void safem_linesink_kafka_poll(struct safem_linesink_kafka *k);
+
+/**
+ * Shutdown: wait at most timeout_ms for the queue to drain, then purge what
+ * is left; purged messages are counted as kafka_undelivered on their stream.
+ * Call after the streams are closed and before reading their final counters.
+ * Returns the number of undelivered messages.
+ */
+uint64_t safem_linesink_kafka_flush(struct safem_linesink_kafka *k, unsigned int timeout_ms);
+
+/** Destroy the producer (after safem_linesink_kafka_flush). NULL is fine. */
+void safem_linesink_kafka_free(struct safem_linesink_kafka *k);
+
+/* ---- streams ------------------------------------------------------------ */
+
+struct safem_linesink;
+
+struct safem_linesink_params {
+	const char *name;		      /**< stream name ("windows"): syslog MSGID */
+	const char *path;		      /**< file output, or NULL/"" for none */
+	struct safem_linesink_syslog *syslog; /**< or NULL */
+	int syslog_severity;		      /**< 0..7, e.g. 6 (info) for reports */
+	struct safem_linesink_kafka *kafka;   /**< or NULL */
+	const char *kafka_topic;	      /**< with kafka */
+};
+
+/**
+ * Open a stream; nothing is written yet. NULL with errno set (the file could
+ * not be created: the caller names the path; EINVAL: a bad parameter).
+ */
+struct safem_linesink *safem_linesink_open(const struct safem_linesink_params *p);
+
+/**
+ * The stream as a FILE * (glibc fopencookie, line buffered): every '\n'
+ * completes a line. Created on first call, owned by the sink. NULL with errno.
+ */
+FILE *safem_linesink_stream(struct safem_linesink *s);
+
+/** Send one complete line (len bytes, without or with a final '\n'). 0 or -errno (file). */
+int safem_linesink_write_line(struct safem_linesink *s, const char *line, size_t len);
+
+/**
+ * Close the FILE * (an unterminated last line still goes out) and the file:
+ * commit renames PATH.tmp to PATH unless a file write failed. Returns 0 or
+ * -errno of the file output. The counters stay readable until
+ * safem_linesink_free() (Kafka reports still arrive until the flush).
+ */
+int safem_linesink_close(struct safem_linesink *s, bool commit);
+
+/** The stream's counters (racy reads from another thread are fine). */
+const struct safem_linesink_stats *safem_linesink_stats(const struct safem_linesink *s);
+
+/** Free a closed stream, after safem_linesink_kafka_flush(). NULL is fine. */
+void safem_linesink_free(struct safem_linesink *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SAFEM_LINESINK_H */

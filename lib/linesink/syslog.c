@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Our own syslog sender, one datagram per line, never blocking.
+ *
+ * unix:PATH gets what glibc's syslog(3) sends to /dev/log (the RFC 3164
+ * "local" form: "<PRI>Mmm dd hh:mm:ss TAG[PID]: MSG"), because that is what
+ * rsyslog's imuxsock and journald parse on that socket. A UDP collector gets
+ * RFC 5424 ("<PRI>1 TIMESTAMP HOST APP PROCID MSGID - MSG"), whose timestamp
+ * has milliseconds and a zone and whose MSGID names the stream.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "safem_linesink.h"
+
+#include "linesink_private.h"
+
+/* "<191>1 2024-01-01T00:00:00.000Z host app 4194304 windows - " fits easily. */
+#define SYSLOG_HEADER_MAX 512
+#define SYSLOG_FACILITY_MAX 23
+#define SYSLOG_SEVERITY_MAX 7
+/*
+ * A full socket (the daemon lags) is waited on this long, once per line,
+ * before the line is dropped: reports come a few per second, so a short wait
+ * loses nothing to a burst and costs the main lcore little when a reader is
+ * stuck.
+ */
+#define SYSLOG_FULL_WAIT_MS 5
+/* Asked for, so a burst of long reports fits; the kernel caps it (wmem_max). */
+#define SYSLOG_SNDBUF_BYTES (4 << 20)
+
+struct safem_linesink_syslog {
+	int fd;
+	bool unix_socket;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	int facility;
+	char ident[48];
+	char hostname[256];
+	long pid;
+};
+
+static const struct {
+	const char *name;
+	int code;
+} facilities[] = {
+	{"kern", 0},	  {"user", 1},	  {"mail", 2},	  {"daemon", 3},  {"auth", 4},
+	{"syslog", 5},	  {"lpr", 6},	  {"news", 7},	  {"uucp", 8},	  {"cron", 9},
+	{"authpriv", 10}, {"ftp", 11},	  {"local0", 16}, {"local1", 17}, {"local2", 18},
+	{"local3", 19},	  {"local4", 20}, {"local5", 21}, {"local6", 22}, {"local7", 23},
+};
+
+int
+safem_linesink_syslog_facility(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
+		if (strcmp(name, facilities[i].name) == 0)
+			return facilities[i].code;
+	return -EINVAL;
+}
+
+static int
+connect_socket(struct safem_linesink_syslog *sl)
+{
+	int fd = socket(sl->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)&sl->addr, sl->addr_len) != 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){SYSLOG_SNDBUF_BYTES}, sizeof(int));
+	if (sl->fd >= 0)
+		close(sl->fd);
+	sl->fd = fd;
+	return 0;
+}
+
+/* "HOST:PORT" or "[V6]:PORT" into sl->addr. */
+static int
+resolve_udp(struct safem_linesink_syslog *sl, const char *target, char *err, size_t errlen)
+{
+	char host[256];
+	const char *port, *colon = strrchr(target, ':');
+	struct addrinfo hints, *res = NULL;
+	size_t hlen;
+	int rc;
+
+	if (colon == NULL || colon[1] == '\0') {
+		snprintf(err, errlen, "'%s': expected HOST:PORT or unix:PATH", target);
+		return -EINVAL;
+	}
+	port = colon + 1;
+	hlen = (size_t)(colon - target);
+	if (hlen >= 2 && target[0] == '[' && target[hlen - 1] == ']')
+		target++, hlen -= 2;
+	if (hlen == 0 || hlen >= sizeof(host)) {
+		snprintf(err, errlen, "'%s': expected HOST:PORT or unix:PATH", target);
+		return -EINVAL;
+	}
+	memcpy(host, target, hlen);
+	host[hlen] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_DGRAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "'%s:%s': %s", host, port, gai_strerror(rc));
+		return -EINVAL;
+	}
+	memcpy(&sl->addr, res->ai_addr, res->ai_addrlen);
+	sl->addr_len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+struct safem_linesink_syslog *
+safem_linesink_syslog_open(const struct safem_linesink_syslog_params *p, char *err, size_t errlen)
+{
+	struct safem_linesink_syslog *sl;
+	int ret;
+
+	if (p->facility < 0 || p->facility > SYSLOG_FACILITY_MAX || p->target == NULL) {
+		snprintf(err, errlen, "bad facility or no target");
+		errno = EINVAL;
+		return NULL;
+	}
+	sl = calloc(1, sizeof(*sl));
+	if (sl == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	sl->fd = -1;
+	sl->facility = p->facility;
+	sl->pid = (long)getpid();
+	snprintf(sl->ident, sizeof(sl->ident), "%s", p->ident != NULL ? p->ident : "safem");
+	if (gethostname(sl->hostname, sizeof(sl->hostname)) != 0 || sl->hostname[0] == '\0')
+		snprintf(sl->hostname, sizeof(sl->hostname), "-");
+	if (strncmp(p->target, "unix:", 5) == 0) {
+		struct sockaddr_un *un = (struct sockaddr_un *)&sl->addr;
+		const char *path = p->target + 5;
+
+		if (path[0] == '\0' || strlen(path) >= sizeof(un->sun_path)) {
+			snprintf(err, errlen, "'%s': socket path empty or too long", p->target);
+			ret = -EINVAL;
+			goto fail;
+		}
+		un->sun_family = AF_UNIX;
+		strcpy(un->sun_path, path);
+		sl->addr_len = sizeof(*un);
+		sl->unix_socket = true;
+	} else if ((ret = resolve_udp(sl, p->target, err, errlen)) != 0) {
+		goto fail;
+	}
+	ret = connect_socket(sl);
+	if (ret != 0) {
+		snprintf(err, errlen, "'%s': %s", p->target, strerror(-ret));
+		goto fail;
+	}
+	return sl;
+fail:
+	free(sl);
+	errno = -ret;
+	return NULL;
+}
+
+void
+safem_linesink_syslog_close(struct safem_linesink_syslog *sl)
+{
+	if (sl == NULL)
+		return;
+	if (sl->fd >= 0)
+		close(sl->fd);
+	free(sl);
+}
+
+static size_t
+format_header(const struct safem_linesink_syslog *sl, int severity, const char *msgid, char *buf,
+	      size_t len)
+{
+	int pri = sl->facility * 8 + (severity & SYSLOG_SEVERITY_MAX);
+	struct timespec now;
+	struct tm tm;
+	char stamp[64];
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (sl->unix_socket) {
+		localtime_r(&now.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%h %e %T", &tm);
+		n = snprintf(buf, len, "<%d>%s %s[%ld]: ", pri, stamp, sl->ident, sl->pid);
+	} else {
+		gmtime_r(&now.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		n = snprintf(buf, len, "<%d>1 %s.%03ldZ %s %s %ld %s - ", pri, stamp,
+			     now.tv_nsec / 1000000, sl->hostname, sl->ident, sl->pid, msgid);
+	}
+	return n < 0 ? 0 : ((size_t)n < len ? (size_t)n : len - 1);
+}
+
+int
+linesink_syslog_send(struct safem_linesink_syslog *sl, int severity, const char *msgid,
+		     const char *line, size_t len)
+{
+	char header[SYSLOG_HEADER_MAX];
+	struct iovec iov[2];
+	struct msghdr msg;
+	int attempt;
+
+	iov[0].iov_base = header;
+	iov[0].iov_len = format_header(sl, severity, msgid, header, sizeof(header));
+	iov[1].iov_base = (void *)(uintptr_t)line;
+	iov[1].iov_len = len;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = 2;
+	for (attempt = 0; attempt < 2; attempt++) {
+		struct pollfd pfd = {.fd = sl->fd, .events = POLLOUT};
+
+		if (sendmsg(sl->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+			return 0;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (poll(&pfd, 1, SYSLOG_FULL_WAIT_MS) == 1)
+				continue;
+			errno = EAGAIN;
+			break;
+		}
+		/* The local daemon restarted: its socket is new, connect again once. */
+		if (!sl->unix_socket || (errno != ECONNREFUSED && errno != ENOTCONN) ||
+		    connect_socket(sl) != 0)
+			break;
+	}
+	return -errno;
+}

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Line sinks: lines cut at '\n' however the FILE * writes arrive, one syslog
+ * datagram per line, the file complete or absent, the line length bound.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "safem_linesink.h"
+
+struct fixture {
+	char dir[64];
+	char file[128];
+	char sock_path[128];
+	int sock;
+	struct safem_linesink_syslog *syslog;
+};
+
+static int
+setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	struct safem_linesink_syslog_params sp = {
+		.facility = 16, /* local0 */
+		.ident = "test",
+	};
+	char target[160], err[256];
+
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/safem-linesink-XXXXXX");
+	assert_non_null(mkdtemp(fx->dir));
+	snprintf(fx->file, sizeof(fx->file), "%s/lines.jsonl", fx->dir);
+	snprintf(fx->sock_path, sizeof(fx->sock_path), "%s/log.sock", fx->dir);
+	fx->sock = socket(AF_UNIX, SOCK_DGRAM, 0);
+	strcpy(un.sun_path, fx->sock_path);
+	assert_int_equal(bind(fx->sock, (struct sockaddr *)&un, sizeof(un)), 0);
+	snprintf(target, sizeof(target), "unix:%s", fx->sock_path);
+	sp.target = target;
+	fx->syslog = safem_linesink_syslog_open(&sp, err, sizeof(err));
+	assert_non_null(fx->syslog);
+	*state = fx;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *fx = *state;
+	char tmp[160];
+
+	safem_linesink_syslog_close(fx->syslog);
+	close(fx->sock);
+	unlink(fx->sock_path);
+	unlink(fx->file);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", fx->file);
+	unlink(tmp);
+	rmdir(fx->dir);
+	free(fx);
+	return 0;
+}
+
+/* The payload of the next datagram (after "ident[pid]: "), or "" when none waits. */
+static const char *
+next_message(struct fixture *fx)
+{
+	static char buf[1 << 16];
+	ssize_t n = recv(fx->sock, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	char *p;
+
+	if (n < 0)
+		return "";
+	buf[n] = '\0';
+	assert_memory_equal(buf, "<134>", 5); /* local0.info */
+	p = strstr(buf, "]: ");
+	assert_non_null(p);
+	return p + 3;
+}
+
+static void
+test_lines_cut_at_newlines(void **state)
+{
+	struct fixture *fx = *state;
+	struct safem_linesink_params p = {
+		.name = "windows", .path = fx->file, .syslog = fx->syslog, .syslog_severity = 6};
+	struct safem_linesink *s = safem_linesink_open(&p);
+	const struct safem_linesink_stats *st;
+	char text[256];
+	FILE *f, *in;
+
+	assert_non_null(s);
+	f = safem_linesink_stream(s);
+	assert_non_null(f);
+	/* A line written in pieces, two lines in one write, an unterminated last line. */
+	fputs("{\"a\":", f);
+	fprintf(f, "%d", 1);
+	fputs("}\n{\"b\":2}\n{\"c\":", f);
+	fputs("3}", f);
+	assert_int_equal(safem_linesink_close(s, true), 0);
+	assert_string_equal(next_message(fx), "{\"a\":1}");
+	assert_string_equal(next_message(fx), "{\"b\":2}");
+	assert_string_equal(next_message(fx), "{\"c\":3}");
+	assert_string_equal(next_message(fx), "");
+	st = safem_linesink_stats(s);
+	assert_int_equal(st->lines, 3);
+	assert_int_equal(st->syslog_sent, 3);
+	assert_int_equal(st->syslog_dropped, 0);
+	safem_linesink_free(s);
+	in = fopen(fx->file, "r");
+	assert_non_null(in);
+	assert_int_equal(fread(text, 1, sizeof(text), in), strlen("{\"a\":1}\n{\"b\":2}\n{\"c\":3}"));
+	fclose(in);
+}
+
+static void
+test_write_line_and_no_commit(void **state)
+{
+	struct fixture *fx = *state;
+	struct safem_linesink_params p = {
+		.name = "flows", .path = fx->file, .syslog = fx->syslog, .syslog_severity = 6};
+	struct safem_linesink *s;
+
+	unlink(fx->file);
+	s = safem_linesink_open(&p);
+	assert_non_null(s);
+	assert_int_equal(safem_linesink_write_line(s, "x\n", 2), 0);
+	assert_int_equal(safem_linesink_write_line(s, "y", 1), 0);
+	assert_string_equal(next_message(fx), "x");
+	assert_string_equal(next_message(fx), "y");
+	assert_int_equal(safem_linesink_stats(s)->bytes, 4);
+	/* Not committed: the file stays absent, no .tmp left. */
+	assert_int_equal(safem_linesink_close(s, false), 0);
+	safem_linesink_free(s);
+	assert_int_not_equal(access(fx->file, F_OK), 0);
+}
+
+static void
+test_too_long_line_reaches_the_file_only(void **state)
+{
+	struct fixture *fx = *state;
+	struct safem_linesink_params p = {
+		.name = "windows", .path = fx->file, .syslog = fx->syslog, .syslog_severity = 6};
+	struct safem_linesink *s = safem_linesink_open(&p);
+	size_t long_len = SAFEM_LINESINK_LINE_MAX + 10;
+	char *big = malloc(long_len);
+	FILE *f = safem_linesink_stream(s);
+	long size;
+
+	memset(big, 'z', long_len);
+	fwrite(big, 1, long_len, f);
+	fputs("\nshort\n", f);
+	assert_int_equal(safem_linesink_close(s, true), 0);
+	assert_int_equal(safem_linesink_stats(s)->lines, 2);
+	assert_int_equal(safem_linesink_stats(s)->lines_too_long, 1);
+	assert_string_equal(next_message(fx), "short");
+	safem_linesink_free(s);
+	f = fopen(fx->file, "r");
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fclose(f);
+	assert_int_equal(size, (long)long_len + 7);
+	free(big);
+}
+
+static void
+test_bad_targets(void **state)
+{
+	struct safem_linesink_syslog_params sp = {.facility = 16, .ident = "t"};
+	char err[256];
+
+	(void)state;
+	sp.target = "unix:/nonexistent/dir/sock";
+	assert_null(safem_linesink_syslog_open(&sp, err, sizeof(err)));
+	assert_non_null(strstr(err, "/nonexistent"));
+	sp.target = "no-port";
+	assert_null(safem_linesink_syslog_open(&sp, err, sizeof(err)));
+	assert_int_equal(safem_linesink_syslog_facility("local7"), 23);
+	assert_int_equal(safem_linesink_syslog_facility("nope"), -EINVAL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_lines_cut_at_newlines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_line_and_no_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_too_long_line_reaches_the_file_only, setup,
+						teardown),
+		cmocka_unit_test(test_bad_targets),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
