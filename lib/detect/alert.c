@@ -64,12 +64,19 @@ prefix_text(FILE *f, const struct safem_feature_value *addr, uint8_t len, bool q
 	fprintf(f, "/%u%s", v4 ? len - 96u : len, quoted ? "\"" : "");
 }
 
-/* How far an item's share moved from its baseline, packets or flows. */
+/*
+ * How far an item's share moved from its baseline. Values whose flow share moved come
+ * first (largest move first): floods, scans and worms show in flows, and the class was
+ * judged on them; then values whose packet share moved (elephant flows, bursts).
+ */
 static double
 share_change(const struct involved_item *it)
 {
-	return fmax(fabs(it->share.packets - it->baseline.packets),
-		    fabs(it->share.flows - it->baseline.flows));
+	double flows = fabs(it->share.flows - it->baseline.flows);
+
+	if (flows >= INVOLVED_MIN_CHANGE)
+		return 1.0 + flows;
+	return fabs(it->share.packets - it->baseline.packets);
 }
 
 /* Items whose share moved most from the baseline, largest change first. */
@@ -77,7 +84,7 @@ static void
 involved_list(FILE *f, const char *key, unsigned int feat, bool prefix,
 	      const struct involved_item *items, unsigned int n)
 {
-	bool listed[SAFEM_SUMMARY_TOP] = {false};
+	bool listed[TOP_UNION] = {false};
 	unsigned int k, i, first = 1;
 
 	fprintf(f, "\"%s\":[", key);
@@ -122,19 +129,19 @@ involved_list(FILE *f, const char *key, unsigned int feat, bool prefix,
 
 static void
 patterns_write(FILE *f, const struct metric_layout *l, const struct deviation *dev,
-	       bool only_deviating)
+	       unsigned int dir, bool only_deviating)
 {
 	char pattern[SAFEM_SPECTRUM_Q_MAX + 1];
 	unsigned int feat, weight, first = 1;
 
 	fputs(",\"patterns\":{", f);
 	for (feat = 0; feat < FEATURES; feat++) {
-		if (only_deviating && !pattern_deviates(l, dev, l->focus, feat))
+		if (only_deviating && !pattern_deviates(l, dev, dir, feat))
 			continue;
 		fprintf(f, "%s\"%s\":{", first ? "" : ",", detect_feature_names[feat]);
 		first = 0;
 		for (weight = 0; weight < WEIGHTS; weight++) {
-			pattern_string(l, dev, l->focus, feat, weight, pattern);
+			pattern_string(l, dev, dir, feat, weight, pattern);
 			fprintf(f, "%s\"%s\":\"%s\"", weight ? "," : "",
 				detect_weight_names[weight], pattern);
 		}
@@ -160,11 +167,11 @@ alert_write(const struct alert_context *a, const struct incident *inc, const cha
 		(unsigned long long)start_ms, (unsigned long long)end_ms,
 		safem_attack_class_name(inc->cls), record, (unsigned long long)inc->id,
 		(unsigned long long)inc->start_ms, (unsigned long long)inc->last_seen_ms,
-		detect_direction_names[a->layout->focus]);
+		detect_direction_names[a->dir]);
 	if (a->dev != NULL) {
 		fputs(",\"score\":", f);
 		json_number(f, a->score);
-		patterns_write(f, a->layout, a->dev, true);
+		patterns_write(f, a->layout, a->dev, a->dir, true);
 		fputs(",\"involved\":{", f);
 		for (side = 0; side < TREE_SIDES; side++) {
 			involved_list(f, prefix_keys[side], 0, true, a->inv->prefix[side],
@@ -215,8 +222,8 @@ report_write(FILE *out, const struct metric_layout *l, const struct safem_window
 	}
 	fputc('}', out);
 	if (dev != NULL)
-		patterns_write(out, l, dev, false);
-	fprintf(out, ",\"direction\":\"%s\",\"score\":", detect_direction_names[l->focus]);
+		patterns_write(out, l, dev, v->direction, false);
+	fprintf(out, ",\"direction\":\"%s\",\"score\":", detect_direction_names[v->direction]);
 	json_number(out, v->score);
 	fprintf(out,
 		",\"deviating_metrics\":%u,\"baseline_windows\":%u,\"anomalous\":%s,"

@@ -126,20 +126,49 @@ baseline_free(struct baseline *b)
 	memset(b, 0, sizeof(*b));
 }
 
+static void
+top_share_add(struct top_share *list, uint8_t *n, const struct safem_top_value *t, double flows)
+{
+	unsigned int i;
+
+	for (i = 0; i < *n; i++)
+		if (memcmp(&list[i].value, &t->value, sizeof(t->value)) == 0)
+			return;
+	if (*n == TOP_UNION)
+		return;
+	list[*n].value = t->value;
+	list[*n].packets = (float)t->share;
+	list[*n].flows = flows > 0 ? (float)((double)t->counts.flows / flows) : 0.0f;
+	(*n)++;
+}
+
+/* The union of a window's top lists by packets and by flows for one direction. */
+static void
+window_tops_set(struct window_tops *tops, const struct metric_layout *l,
+		const struct safem_window_summary *w, unsigned int slot, unsigned int f)
+{
+	unsigned int dir = l->candidate[slot], i;
+	double flows = (double)w->volume[dir].flows;
+
+	tops->ntop[slot][f] = 0;
+	for (i = 0; i < w->ntop[dir][f] && i < SAFEM_SUMMARY_TOP; i++)
+		top_share_add(tops->top[slot][f], &tops->ntop[slot][f], &w->top[dir][f][i], flows);
+	for (i = 0; i < w->ntop_flows[dir][f] && i < SAFEM_SUMMARY_TOP; i++)
+		top_share_add(tops->top[slot][f], &tops->ntop[slot][f], &w->top_flows[dir][f][i],
+			      flows);
+}
+
 void
 baseline_moving_add(struct baseline *b, const struct metric_layout *l, const double *x,
 		    const struct safem_window_summary *w)
 {
 	struct window_tops *tops = &b->tops[b->ring_next];
-	unsigned int m, s, f;
+	unsigned int m, s, f, c;
 
-	tops->flows = w->volume[l->focus].flows;
 	memcpy(&b->ring[(size_t)b->ring_next * b->metrics], x, b->metrics * sizeof(*x));
-	for (f = 0; f < FEATURES; f++) {
-		tops->ntop[f] = w->ntop[l->focus][f] < SAFEM_SUMMARY_TOP ? w->ntop[l->focus][f]
-									 : SAFEM_SUMMARY_TOP;
-		memcpy(tops->top[f], w->top[l->focus][f], tops->ntop[f] * sizeof(tops->top[f][0]));
-	}
+	for (c = 0; c < l->ncandidates; c++)
+		for (f = 0; f < FEATURES; f++)
+			window_tops_set(tops, l, w, c, f);
 	for (s = 0; s < TREE_SIDES; s++) {
 		tops->nprefixes[s] =
 			w->nprefixes[s] < SAFEM_SUMMARY_TOP ? w->nprefixes[s] : SAFEM_SUMMARY_TOP;
@@ -191,19 +220,17 @@ baseline_band(const struct baseline *b, uint64_t start_ms, const double **lo, co
 }
 
 static struct share_pair
-window_share(const struct window_tops *t, unsigned int feat, const struct safem_feature_value *v,
-	     uint8_t len)
+window_share(const struct window_tops *t, unsigned int slot, unsigned int feat,
+	     const struct safem_feature_value *v, uint8_t len)
 {
 	struct share_pair share = {0, 0};
 	unsigned int i;
 
 	if (len == 0) {
-		for (i = 0; i < t->ntop[feat]; i++)
-			if (memcmp(&t->top[feat][i].value, v, sizeof(*v)) == 0) {
-				share.packets = t->top[feat][i].share;
-				share.flows = t->flows ? (double)t->top[feat][i].counts.flows /
-								 (double)t->flows
-						       : 0;
+		for (i = 0; i < t->ntop[slot][feat]; i++)
+			if (memcmp(&t->top[slot][feat][i].value, v, sizeof(*v)) == 0) {
+				share.packets = t->top[slot][feat][i].packets;
+				share.flows = t->top[slot][feat][i].flows;
 				break;
 			}
 		return share;
@@ -218,51 +245,75 @@ window_share(const struct window_tops *t, unsigned int feat, const struct safem_
 }
 
 struct share_pair
-baseline_share(const struct baseline *b, unsigned int feat, const struct safem_feature_value *v,
-	       uint8_t len)
+baseline_share(const struct baseline *b, unsigned int slot, unsigned int feat,
+	       const struct safem_feature_value *v, uint8_t len, struct share_pair *peak)
 {
-	struct share_pair sum = {0, 0}, one;
+	struct share_pair sum = {0, 0}, one, top = {0, 0};
 	const struct share_entry *e;
 	unsigned int s;
 
 	if (b->kind == SAFEM_BASELINE_TRAINED) {
 		e = share_table_find(len ? &b->trained.prefix[feat] : &b->trained.top[feat], v,
 				     len);
-		return e ? e->sum : sum;
+		if (e != NULL)
+			sum = e->sum;
+		if (peak != NULL)
+			*peak = sum;
+		return sum;
 	}
+	if (peak != NULL)
+		*peak = top;
 	if (b->ring_count == 0)
 		return sum;
-	/* a value outside a window's top list had a small share there: count it as 0 */
+	/* a value outside a window's top lists had a small share there: count it as 0 */
 	for (s = 0; s < b->ring_count; s++) {
-		one = window_share(&b->tops[s], feat, v, len);
+		one = window_share(&b->tops[s], slot, feat, v, len);
 		sum.packets += one.packets;
 		sum.flows += one.flows;
+		top.packets = fmax(top.packets, one.packets);
+		top.flows = fmax(top.flows, one.flows);
 	}
+	if (peak != NULL)
+		*peak = top;
 	sum.packets /= b->ring_count;
 	sum.flows /= b->ring_count;
 	return sum;
 }
 
+static void
+involved_add(const struct baseline *b, unsigned int slot, unsigned int f,
+	     const struct safem_top_value *t, double flows, struct involved *inv)
+{
+	struct involved_item *it;
+	unsigned int i;
+
+	for (i = 0; i < inv->ntop[f]; i++)
+		if (memcmp(inv->top[f][i].value, &t->value, sizeof(t->value)) == 0)
+			return;
+	if (inv->ntop[f] == TOP_UNION)
+		return;
+	it = &inv->top[f][inv->ntop[f]++];
+	it->value = &t->value;
+	it->len = 0;
+	it->share.packets = t->share;
+	it->share.flows = flows > 0 ? (double)t->counts.flows / flows : 0;
+	it->baseline = baseline_share(b, slot, f, &t->value, 0, &it->peak);
+}
+
 void
 involved_compute(const struct baseline *b, const struct metric_layout *l,
-		 const struct safem_window_summary *w, struct involved *inv)
+		 const struct safem_window_summary *w, unsigned int slot, struct involved *inv)
 {
-	double flows = (double)w->volume[l->focus].flows;
-	unsigned int f, s, i;
+	unsigned int dir = l->candidate[slot], f, s, i;
+	double flows = (double)w->volume[dir].flows;
 
+	inv->dir = (enum safem_direction)dir;
 	for (f = 0; f < FEATURES; f++) {
-		inv->ntop[f] = w->ntop[l->focus][f] < SAFEM_SUMMARY_TOP ? w->ntop[l->focus][f]
-									: SAFEM_SUMMARY_TOP;
-		for (i = 0; i < inv->ntop[f]; i++) {
-			const struct safem_top_value *t = &w->top[l->focus][f][i];
-
-			inv->top[f][i].value = &t->value;
-			inv->top[f][i].len = 0;
-			inv->top[f][i].share.packets = t->share;
-			inv->top[f][i].share.flows =
-				flows > 0 ? (double)t->counts.flows / flows : 0;
-			inv->top[f][i].baseline = baseline_share(b, f, &t->value, 0);
-		}
+		inv->ntop[f] = 0;
+		for (i = 0; i < w->ntop[dir][f] && i < SAFEM_SUMMARY_TOP; i++)
+			involved_add(b, slot, f, &w->top[dir][f][i], flows, inv);
+		for (i = 0; i < w->ntop_flows[dir][f] && i < SAFEM_SUMMARY_TOP; i++)
+			involved_add(b, slot, f, &w->top_flows[dir][f][i], flows, inv);
 	}
 	for (s = 0; s < TREE_SIDES; s++) {
 		inv->nprefix[s] =
@@ -275,7 +326,8 @@ involved_compute(const struct baseline *b, const struct metric_layout *l,
 			inv->prefix[s][i].len = p->len;
 			inv->prefix[s][i].share.packets = p->share;
 			inv->prefix[s][i].share.flows = 0;
-			inv->prefix[s][i].baseline = baseline_share(b, s, a, p->len + 1);
+			inv->prefix[s][i].baseline =
+				baseline_share(b, 0, s, a, p->len + 1, &inv->prefix[s][i].peak);
 		}
 	}
 }

@@ -27,16 +27,17 @@ safem_attack_class_from_name(const char *name)
 }
 
 /*
- * Shares are judged by their rise over the baseline share, packets or flows whichever
- * rose more: a busy server that always holds half the flows is not "dominant", a
- * victim or scanner that appears is. A value dominates when it rose DOMINANT_RISE.
+ * Who rose: a value's rise is how much its share of the direction's flows grew over its
+ * largest share in a baseline window (trained: its mean share). Floods, scans and worms
+ * add many flows, so their victims, scanners, infected hosts and ports rise in flows; an
+ * elephant flow or a busy server that always holds half the traffic does not rise.
+ * Rises are judged against the window's largest rise A (of any feature): a feature *leads*
+ * when its top value rose >= LEAD_OF_MAX * A, a value is a *riser* from RISER_OF_MAX * A.
+ * Nothing leads when A < RISE_MIN (no value stands out).
  */
-#define DOMINANT_RISE 0.2
-/* A value is rising (a victim candidate, one of several attack sources) from this rise. */
-#define RISING 0.05
-/* A port holds a feature when it has PORT_SHARE of packets or flows and rose PORT_RISE. */
-#define PORT_SHARE 0.3
-#define PORT_RISE 0.1
+#define RISE_MIN 0.08
+#define LEAD_OF_MAX 0.5
+#define RISER_OF_MAX 0.25
 
 /* UDP services abused as reflectors / amplifiers (source port of the replies). */
 static const uint16_t reflector_ports[] = {17,	19,  53,   111,	 123,  137,
@@ -49,8 +50,9 @@ static const uint16_t worm_ports[] = {135, 139, 445, 1433, 1434, 4444};
 struct feature_view {
 	bool concentrated; /* most q > 0 entries below the band: ++0-- family */
 	bool dispersed;	   /* count (q = 0) or distinct values above the band: ++++0 family */
-	bool dominant;	   /* one value dominates (share or rise) */
-	double top_rise;   /* largest rise of a top value's share over its baseline share */
+	double top_rise;   /* largest flow-share rise of a value */
+	const struct involved_item *top; /* the value that rose most (NULL: none) */
+	bool lead;	   /* its rise is among the window's largest */
 	unsigned int risers;
 };
 
@@ -72,9 +74,9 @@ port_in(uint16_t port, const uint16_t *set, size_t n)
 }
 
 static double
-share_rise(const struct involved_item *it)
+flow_rise(const struct involved_item *it)
 {
-	return fmax(it->share.packets - it->baseline.packets, it->share.flows - it->baseline.flows);
+	return it->share.flows - it->peak.flows;
 }
 
 static void
@@ -82,7 +84,7 @@ feature_view(const struct metric_layout *l, const struct deviation *dev, const s
 	     unsigned int feat, struct feature_view *fv)
 {
 	static const unsigned int weights[] = {SAFEM_WEIGHT_FLOWS, SAFEM_WEIGHT_PACKETS};
-	unsigned int dir = l->focus, below = 0, above = 0, positive = 0, i, qi, zero_qi = l->nq;
+	unsigned int dir = inv->dir, below = 0, above = 0, positive = 0, i, qi, zero_qi = l->nq;
 
 	memset(fv, 0, sizeof(*fv));
 	for (i = 0; i < 2; i++)
@@ -103,32 +105,37 @@ feature_view(const struct metric_layout *l, const struct deviation *dev, const s
 		(zero_qi < l->nq &&
 		 dev->sign[metric_spectrum(l, dir, feat, SAFEM_WEIGHT_FLOWS, zero_qi)] > 0) ||
 		(positive > 0 && 2 * above > positive);
-	fv->top_rise = 0;
 	for (i = 0; i < inv->ntop[feat]; i++) {
-		double rise = share_rise(&inv->top[feat][i]);
+		double rise = flow_rise(&inv->top[feat][i]);
 
-		if (rise > fv->top_rise)
+		if (rise > fv->top_rise) {
 			fv->top_rise = rise;
-		fv->risers += rise >= RISING;
+			fv->top = &inv->top[feat][i];
+		}
 	}
-	fv->dominant = fv->top_rise >= DOMINANT_RISE;
 }
 
-/* The port of set that holds feature feat, or -1. */
-static int
-port_from_set(const struct involved *inv, unsigned int feat, const uint16_t *set, size_t n)
+static void
+feature_rank(const struct involved *inv, unsigned int feat, double max_rise, struct feature_view *fv)
 {
 	unsigned int i;
 
-	for (i = 0; i < inv->ntop[feat]; i++) {
-		const struct involved_item *it = &inv->top[feat][i];
-
-		if (fmax(it->share.packets, it->share.flows) >= PORT_SHARE &&
-		    share_rise(it) >= PORT_RISE && port_in(port_of(it->value), set, n))
-			return port_of(it->value);
-	}
-	return -1;
+	fv->lead = max_rise >= RISE_MIN && fv->top_rise >= LEAD_OF_MAX * max_rise;
+	fv->risers = 0;
+	if (max_rise < RISE_MIN)
+		return;
+	for (i = 0; i < inv->ntop[feat]; i++)
+		fv->risers += flow_rise(&inv->top[feat][i]) >= RISER_OF_MAX * max_rise;
 }
+
+/* The leading port of a feature is in set. */
+static bool
+lead_port_in(const struct feature_view *fv, const uint16_t *set, size_t n)
+{
+	return fv->lead && fv->top != NULL && port_in(port_of(fv->top->value), set, n);
+}
+
+#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 enum safem_attack_class
 classify_window(const struct metric_layout *l, const struct deviation *dev,
@@ -136,39 +143,53 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 {
 	static const uint16_t witty[] = {WITTY_SRC_PORT};
 	struct feature_view src, dst, sport, dport;
-	unsigned int dir = l->focus;
+	unsigned int dir = inv->dir;
 	bool syn_up = dev->sign[metric_proto(l, dir, SAFEM_PROTO_TCP_SYN)] > 0;
 	bool udp_up = dev->sign[metric_proto(l, dir, SAFEM_PROTO_UDP)] > 0;
-	bool reflector, victim;
+	bool reflector, victim, spread_dst;
+	double max_rise;
 
 	(void)w;
 	feature_view(l, dev, inv, SAFEM_FEATURE_SRC_ADDR, &src);
 	feature_view(l, dev, inv, SAFEM_FEATURE_DST_ADDR, &dst);
 	feature_view(l, dev, inv, SAFEM_FEATURE_SRC_PORT, &sport);
 	feature_view(l, dev, inv, SAFEM_FEATURE_DST_PORT, &dport);
-	reflector = port_from_set(inv, SAFEM_FEATURE_SRC_PORT, reflector_ports,
-				  sizeof(reflector_ports) / sizeof(reflector_ports[0])) >= 0;
-	/* a flood's victim: dst_addr concentrates, or one destination's share rises */
-	victim = dst.concentrated || dst.top_rise >= RISING;
+	max_rise = fmax(fmax(src.top_rise, dst.top_rise), fmax(sport.top_rise, dport.top_rise));
+	feature_rank(inv, SAFEM_FEATURE_SRC_ADDR, max_rise, &src);
+	feature_rank(inv, SAFEM_FEATURE_DST_ADDR, max_rise, &dst);
+	feature_rank(inv, SAFEM_FEATURE_SRC_PORT, max_rise, &sport);
+	feature_rank(inv, SAFEM_FEATURE_DST_PORT, max_rise, &dport);
+	if (max_rise < RISE_MIN)
+		return SAFEM_CLASS_UNKNOWN;
+	reflector = lead_port_in(&sport, reflector_ports, COUNT_OF(reflector_ports));
+	/* a flood's victim: one destination's flows rise (dst_addr concentrates) */
+	victim = dst.lead;
+	/* many destinations, none rising: a sweep (++++0 on dst_addr, or no dst riser) */
+	spread_dst = !dst.lead;
 
-	if (victim && reflector && (udp_up || sport.concentrated || sport.dominant))
+	if (victim && reflector && (udp_up || sport.concentrated || !syn_up))
 		return SAFEM_CLASS_REFLECTION;
-	if (port_from_set(inv, SAFEM_FEATURE_SRC_PORT, witty, 1) >= 0 && dport.dispersed &&
-	    dst.dispersed)
+	if (lead_port_in(&sport, witty, 1) && spread_dst)
 		return SAFEM_CLASS_WORM;
-	if (dport.dispersed && dst.dominant && src.dominant && !src.dispersed)
+	if (src.lead && dst.lead && !dport.lead && src.risers <= 1 && dst.risers <= 1)
 		return SAFEM_CLASS_VERTICAL_SCAN;
-	if (victim && syn_up && src.dispersed)
+	if (victim && syn_up)
 		return SAFEM_CLASS_SYN_FLOOD;
-	if (victim && udp_up && !reflector)
+	/* the UDP share often stays inside its band (DNS and QUIC replies are UDP already):
+	 * a victim of something neither SYN, TCP, ICMP nor other rising is flooded with UDP */
+	if (victim && !reflector && !syn_up &&
+	    (udp_up || (dev->sign[metric_proto(l, dir, SAFEM_PROTO_TCP)] <= 0 &&
+			dev->sign[metric_proto(l, dir, SAFEM_PROTO_ICMP)] <= 0 &&
+			dev->sign[metric_proto(l, dir, SAFEM_PROTO_OTHER)] <= 0)))
 		return SAFEM_CLASS_UDP_FLOOD;
-	if (dst.dispersed && (dport.concentrated || dport.dominant)) {
-		if (port_from_set(inv, SAFEM_FEATURE_DST_PORT, worm_ports,
-				  sizeof(worm_ports) / sizeof(worm_ports[0])) >= 0)
+	if (spread_dst && dport.lead) {
+		if (lead_port_in(&dport, worm_ports, COUNT_OF(worm_ports)))
 			return SAFEM_CLASS_WORM;
-		if (src.dominant && src.risers <= 1)
+		if (src.lead && src.risers <= 1)
 			return SAFEM_CLASS_HORIZONTAL_SCAN;
-		return SAFEM_CLASS_WORM;
+		if (src.risers >= 2)
+			return SAFEM_CLASS_WORM;
 	}
+	(void)dst.dispersed;
 	return SAFEM_CLASS_UNKNOWN;
 }

@@ -20,6 +20,9 @@
 #define TREE_METRICS 3 /* bytes, packets, flows (enum safem_agg_metric order) */
 /* Distinct q values are equal when they differ by less than this (profile check). */
 #define Q_MATCH_TOLERANCE 1e-9
+#define CANDIDATES 2 /* directions classified: IN and OUT, or ALL */
+/* Values judged per feature: the union of the top lists by packets and by flows. */
+#define TOP_UNION (2 * SAFEM_SUMMARY_TOP)
 
 /*
  * Metric vector layout, in this order (docs/detection.md):
@@ -34,7 +37,11 @@ struct metric_layout {
 	unsigned int nq;
 	double q[SAFEM_SPECTRUM_Q_MAX];
 	unsigned int directions; /* bit d: direction d in use (ALL always) */
-	enum safem_direction focus; /* classified direction: IN when in use, else ALL */
+	enum safem_direction focus; /* IN when in use, else ALL: trained profile tops, reports */
+	/* Directions classified, each on its own (docs/detection.md, "Direction"): IN and OUT
+	 * when in use (attacks on the home network, and from infected home hosts), else ALL. */
+	unsigned int ncandidates;
+	enum safem_direction candidate[CANDIDATES];
 	unsigned int volume_base, tree_base, distinct_base, proto_base, count;
 };
 
@@ -61,6 +68,10 @@ unsigned int metric_direction(const struct metric_layout *l, unsigned int m);
 bool metric_in_use(const struct metric_layout *l, unsigned int m);
 /* 0 for metrics that repeat another one (q = 0 for packets and bytes equals flows). */
 bool metric_scored(const struct metric_layout *l, unsigned int m);
+/* How much a metric's deviation counts in the score: 1 for the flow-weighted ones (flows
+ * spectra, distinct values, protocol shares, flow volume), less for packets and bytes
+ * (docs/detection.md, "Score"); 0 when not scored. */
+double metric_weight(const struct metric_layout *l, unsigned int m);
 /* "spectrum/in/dst_addr/packets/q=-0.5", "volume/all/packets", ... */
 void metric_name(const struct metric_layout *l, unsigned int m, char *buf, size_t len);
 /* -1 when no metric has that name; hint: the index to try first. */
@@ -109,11 +120,17 @@ struct share_tables {
 int share_tables_init(struct share_tables *st, unsigned int cap);
 void share_tables_free(struct share_tables *st);
 
-/* Baseline top values of the focus direction and prefixes of one window. */
+/* A value's shares in one baseline window (of its direction's packets and flows). */
+struct top_share {
+	struct safem_feature_value value;
+	float packets, flows;
+};
+
+/* Baseline top values (by packets and by flows) of the classified directions and
+ * prefixes of one window. */
 struct window_tops {
-	uint64_t flows; /* of the focus direction */
-	struct safem_top_value top[FEATURES][SAFEM_SUMMARY_TOP];
-	unsigned int ntop[FEATURES];
+	struct top_share top[CANDIDATES][FEATURES][TOP_UNION];
+	uint8_t ntop[CANDIDATES][FEATURES];
 	struct safem_top_prefix prefixes[TREE_SIDES][SAFEM_SUMMARY_TOP];
 	unsigned int nprefixes[TREE_SIDES];
 };
@@ -143,16 +160,19 @@ struct baseline {
 
 int baseline_moving_init(struct baseline *b, unsigned int metrics, unsigned int k);
 void baseline_free(struct baseline *b);
-/* MOVING: learn one window (its metrics and focus-direction tops). */
+/* MOVING: learn one window (its metrics and the classified directions' tops). */
 void baseline_moving_add(struct baseline *b, const struct metric_layout *l, const double *x,
 			 const struct safem_window_summary *w);
 /* The band for a window starting at start_ms; windows behind it (0: no band yet). */
 uint64_t baseline_band(const struct baseline *b, uint64_t start_ms, const double **lo,
 		       const double **hi);
-/* Mean share of a value over the baseline windows. len 0: a value of feature feat; else
- * a prefix of length len - 1 of tree side feat (0 source, 1 destination). */
-struct share_pair baseline_share(const struct baseline *b, unsigned int feat,
-				 const struct safem_feature_value *v, uint8_t len);
+/* Mean share of a value over the baseline windows, and in peak (if not NULL) its largest
+ * share in one of them (TRAINED: the mean). len 0: a value of feature feat of candidate
+ * direction slot (TRAINED: the profile's, whatever the slot); else a prefix of length
+ * len - 1 of tree side feat (0 source, 1 destination). */
+struct share_pair baseline_share(const struct baseline *b, unsigned int slot, unsigned int feat,
+				 const struct safem_feature_value *v, uint8_t len,
+				 struct share_pair *peak);
 
 /* Profile file (profile.c). */
 int profile_load(struct baseline *b, const struct metric_layout *l, const char *path, char *err,
@@ -163,6 +183,7 @@ int profile_load(struct baseline *b, const struct metric_layout *l, const char *
 struct deviation {
 	int8_t *sign;      /* per metric: +1 above, -1 below, 0 inside (or unused) */
 	double score;
+	double dir_score[DIRS + 1]; /* the score's part per direction (DIRS: tree entropies) */
 	unsigned int deviating;
 };
 void deviation_compute(const struct metric_layout *l, const double *x, const double *lo,
@@ -179,19 +200,22 @@ struct involved_item {
 	const struct safem_feature_value *value; /* for prefixes: address */
 	uint8_t len;                             /* prefixes only */
 	/* of the direction's packets and flows (flows: values only; scans send one packet
-	 * per flow, so they dominate flows first) */
-	struct share_pair share, baseline;
+	 * per flow, so they dominate flows first); peak: largest share in a baseline window */
+	struct share_pair share, baseline, peak;
 };
 struct involved {
-	struct involved_item top[FEATURES][SAFEM_SUMMARY_TOP];
+	enum safem_direction dir;
+	struct involved_item top[FEATURES][TOP_UNION];
 	unsigned int ntop[FEATURES];
 	struct involved_item prefix[TREE_SIDES][SAFEM_SUMMARY_TOP];
 	unsigned int nprefix[TREE_SIDES];
 };
+/* Of candidate direction slot: the union of the top lists by packets and by flows. */
 void involved_compute(const struct baseline *b, const struct metric_layout *l,
-		      const struct safem_window_summary *w, struct involved *inv);
+		      const struct safem_window_summary *w, unsigned int slot,
+		      struct involved *inv);
 
-/* Classification (classify.c). */
+/* Classification (classify.c) of inv->dir. */
 enum safem_attack_class classify_window(const struct metric_layout *l, const struct deviation *dev,
 					const struct safem_window_summary *w,
 					const struct involved *inv);
@@ -200,6 +224,7 @@ enum safem_attack_class classify_window(const struct metric_layout *l, const str
 struct incident {
 	bool open;
 	enum safem_attack_class cls;
+	enum safem_direction dir; /* of its last window */
 	uint64_t id, start_ms, last_seen_ms;
 	unsigned int normal_run;
 };
@@ -209,6 +234,7 @@ struct alert_context {
 	const struct deviation *dev;
 	const struct safem_window_summary *w;
 	const struct involved *inv;
+	enum safem_direction dir; /* the classified direction */
 	double score;
 };
 int incident_window(struct incident *inc, uint64_t *next_id, const struct alert_context *a,

@@ -15,7 +15,7 @@ struct safem_detector {
 	struct baseline baseline;
 	double *x;
 	struct deviation dev;
-	struct involved inv;
+	struct involved inv, inv_other;
 	struct incident incident;
 	uint64_t next_incident_id;
 	struct safem_detect_totals totals;
@@ -133,6 +133,48 @@ safem_detector_free(struct safem_detector *d)
 	free(d);
 }
 
+/*
+ * A window no class rule explains alerts as unknown only from this multiple of
+ * alert_score: deviations without a coherent shape (an elephant flow, a burst of one
+ * service) are ordinary traffic far more often than unknown attacks.
+ */
+#define UNKNOWN_SCORE_FACTOR 8.0
+
+/*
+ * Classify each candidate direction (IN and OUT, or ALL) and keep the one a rule
+ * explains, the one with the larger part of the score when both or neither are.
+ * Attacks on the home network show IN, infected home hosts (worms) OUT.
+ */
+static enum safem_attack_class
+classify_directions(struct safem_detector *d, const struct safem_window_summary *w)
+{
+	const struct metric_layout *l = &d->layout;
+	enum safem_attack_class best = SAFEM_CLASS_UNKNOWN, cls;
+	double best_score = -1;
+	unsigned int c;
+
+	for (c = 0; c < l->ncandidates; c++) {
+		double score = d->dev.dir_score[l->candidate[c]];
+		bool better;
+
+		involved_compute(&d->baseline, l, w, c, &d->inv_other);
+		cls = classify_window(l, &d->dev, w, &d->inv_other);
+		better = best_score < 0 ||
+			 (cls != SAFEM_CLASS_UNKNOWN && best == SAFEM_CLASS_UNKNOWN) ||
+			 ((cls != SAFEM_CLASS_UNKNOWN) == (best != SAFEM_CLASS_UNKNOWN) &&
+			  score > best_score);
+		if (better) {
+			struct involved tmp = d->inv;
+
+			d->inv = d->inv_other;
+			d->inv_other = tmp;
+			best = cls;
+			best_score = score;
+		}
+	}
+	return best;
+}
+
 int
 safem_detector_window(struct safem_detector *d, const struct safem_window_summary *w, FILE *report,
 		      struct safem_detect_verdict *v)
@@ -142,7 +184,7 @@ safem_detector_window(struct safem_detector *d, const struct safem_window_summar
 	struct alert_context a;
 	const double *lo, *hi;
 	uint64_t band_windows;
-	bool have_band;
+	bool have_band, suspicious;
 	int rc, wrc = 0;
 
 	if (d == NULL || w == NULL)
@@ -165,11 +207,19 @@ safem_detector_window(struct safem_detector *d, const struct safem_window_summar
 		verdict.score = d->dev.score;
 		verdict.deviating_metrics = d->dev.deviating;
 	}
-	verdict.anomalous = have_band && d->totals.windows >= d->warmup_windows &&
-			    verdict.score >= d->params.alert_score;
+	suspicious = have_band && d->totals.windows >= d->warmup_windows &&
+		     verdict.score >= d->params.alert_score;
+	if (suspicious) {
+		enum safem_attack_class cls = classify_directions(d, w);
+
+		verdict.direction = d->inv.dir;
+		verdict.anomalous = cls != SAFEM_CLASS_UNKNOWN ||
+				    verdict.score >= UNKNOWN_SCORE_FACTOR * d->params.alert_score;
+		if (verdict.anomalous)
+			verdict.cls = cls;
+	}
+	a.dir = verdict.direction;
 	if (verdict.anomalous) {
-		involved_compute(&d->baseline, l, w, &d->inv);
-		verdict.cls = classify_window(l, &d->dev, w, &d->inv);
 		verdict.alerted = true;
 		a.dev = &d->dev;
 		a.inv = &d->inv;
@@ -184,7 +234,9 @@ safem_detector_window(struct safem_detector *d, const struct safem_window_summar
 		verdict.incident_id = d->incident.id;
 	if (report != NULL && report_write(report, l, w, have_band ? &d->dev : NULL, &verdict) < 0)
 		wrc = -EIO;
-	if (d->baseline.kind == SAFEM_BASELINE_MOVING && !verdict.anomalous)
+	/* a window that deviates but no rule explains is not learnt either: it may be the
+	 * edge of an attack, and one learnt attack window widens the bands for K windows */
+	if (d->baseline.kind == SAFEM_BASELINE_MOVING && !suspicious)
 		baseline_moving_add(&d->baseline, l, d->x, w);
 	d->totals.windows++;
 	if (v != NULL)

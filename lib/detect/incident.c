@@ -10,7 +10,7 @@ static int
 incident_end(struct incident *inc, const struct alert_context *a)
 {
 	/* the end record spans the incident: [incident start, last seen] */
-	struct alert_context end = {.out = a->out, .layout = a->layout};
+	struct alert_context end = {.out = a->out, .layout = a->layout, .dir = inc->dir};
 	int rc = alert_write(&end, inc, "end", inc->start_ms, inc->last_seen_ms);
 
 	inc->open = false;
@@ -41,6 +41,7 @@ incident_window(struct incident *inc, uint64_t *next_id, const struct alert_cont
 		record = "start";
 	}
 	inc->normal_run = 0;
+	inc->dir = a->dir;
 	inc->last_seen_ms = a->w->end_ms;
 	if (alert_write(a, inc, record, a->w->start_ms, a->w->end_ms) < 0)
 		rc = -EIO;

@@ -35,6 +35,12 @@ metric_layout_init(struct metric_layout *l, const double *q, unsigned int nq,
 	memcpy(l->q, q, nq * sizeof(q[0]));
 	l->directions = directions | (1u << SAFEM_DIR_ALL);
 	l->focus = (l->directions & (1u << SAFEM_DIR_IN)) ? SAFEM_DIR_IN : SAFEM_DIR_ALL;
+	if (l->directions & (1u << SAFEM_DIR_IN))
+		l->candidate[l->ncandidates++] = SAFEM_DIR_IN;
+	if (l->directions & (1u << SAFEM_DIR_OUT))
+		l->candidate[l->ncandidates++] = SAFEM_DIR_OUT;
+	if (l->ncandidates == 0)
+		l->candidate[l->ncandidates++] = SAFEM_DIR_ALL;
 	l->volume_base = DIRS * FEATURES * WEIGHTS * nq;
 	l->tree_base = l->volume_base + DIRS * VOLUMES;
 	l->distinct_base = l->tree_base + TREE_SIDES * TREE_METRICS;
@@ -74,6 +80,28 @@ metric_scored(const struct metric_layout *l, unsigned int m)
 	qi = m % l->nq;
 	weight = (m / l->nq) % WEIGHTS;
 	return !(l->q[qi] == 0.0 && weight != SAFEM_WEIGHT_FLOWS);
+}
+
+/*
+ * Packets and bytes weigh less than flows: an elephant flow, a bulk transfer or a burst
+ * moves the packet and byte spectra of a few values with no change in who talks to whom,
+ * while floods, scans and worms add many flows (one packet each, often). A lone change of
+ * packets/bytes only alerts when it is large on many metrics.
+ */
+#define WEIGHT_PACKETS_BYTES 0.25
+
+double
+metric_weight(const struct metric_layout *l, unsigned int m)
+{
+	if (!metric_scored(l, m))
+		return 0;
+	if (m < l->volume_base)
+		return (m / l->nq) % WEIGHTS == SAFEM_WEIGHT_FLOWS ? 1.0 : WEIGHT_PACKETS_BYTES;
+	if (m < l->tree_base)
+		return (m - l->volume_base) % VOLUMES == 2 ? 1.0 : WEIGHT_PACKETS_BYTES;
+	if (m < l->distinct_base) /* tree entropies: bytes, packets, flows */
+		return (m - l->tree_base) % TREE_METRICS == 2 ? 1.0 : WEIGHT_PACKETS_BYTES;
+	return 1.0;
 }
 
 void

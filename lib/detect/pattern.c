@@ -18,6 +18,8 @@ deviation_compute(const struct metric_layout *l, const double *x, const double *
 	unsigned int m;
 
 	dev->score = 0;
+	for (m = 0; m <= DIRS; m++)
+		dev->dir_score[m] = 0;
 	dev->deviating = 0;
 	for (m = 0; m < l->count; m++) {
 		double scale, distance;
@@ -38,8 +40,9 @@ deviation_compute(const struct metric_layout *l, const double *x, const double *
 			continue;
 		}
 		dev->deviating++;
-		if (metric_scored(l, m))
-			dev->score += fmin(distance, METRIC_SCORE_CAP);
+		distance = metric_weight(l, m) * fmin(distance, METRIC_SCORE_CAP);
+		dev->score += distance;
+		dev->dir_score[metric_direction(l, m)] += distance;
 	}
 }
 

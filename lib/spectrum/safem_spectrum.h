@@ -107,6 +107,14 @@ struct safem_window_summary {
 	/** Values with the largest packet share, largest first. */
 	struct safem_top_value top[SAFEM_DIR_COUNT][SAFEM_FEATURE_COUNT][SAFEM_SUMMARY_TOP];
 	unsigned int ntop[SAFEM_DIR_COUNT][SAFEM_FEATURE_COUNT];
+	/**
+	 * Values with the most flows, most first (ties: more packets, then value bytes);
+	 * share as in top (of the direction's packets). Scans and spoofed floods send
+	 * one packet per flow: their values lead this list long before the packet one.
+	 */
+	struct safem_top_value top_flows[SAFEM_DIR_COUNT][SAFEM_FEATURE_COUNT]
+					[SAFEM_SUMMARY_TOP];
+	unsigned int ntop_flows[SAFEM_DIR_COUNT][SAFEM_FEATURE_COUNT];
 	/** SAFEM tree entropies, [0 source, 1 destination][enum safem_agg_metric: bytes, packets, flows], normalised. */
 	double tree_entropy[2][3];
 	/** Kept prefixes of the source / destination trees by packets (alpha), largest share first. */

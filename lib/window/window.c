@@ -297,35 +297,65 @@ struct summary_collect {
 	uint32_t n;
 	struct safem_top_value *top; /* SAFEM_SUMMARY_TOP, by packets, largest first */
 	unsigned int ntop;
+	struct safem_top_value *top_flows; /* SAFEM_SUMMARY_TOP, by flows, largest first */
+	unsigned int ntop_flows;
 };
+
+/* t ranks before (v, c) by packets: more packets, then smaller value bytes */
+static bool
+summary_packets_before(const struct safem_top_value *t, const struct safem_feature_value *v,
+		       const struct safem_featdist_counts *c)
+{
+	if (t->counts.packets != c->packets)
+		return t->counts.packets > c->packets;
+	return memcmp(&t->value, v, sizeof(*v)) < 0;
+}
+
+/* t ranks before (v, c) by flows: more flows, then more packets, then smaller value bytes */
+static bool
+summary_flows_before(const struct safem_top_value *t, const struct safem_feature_value *v,
+		     const struct safem_featdist_counts *c)
+{
+	if (t->counts.flows != c->flows)
+		return t->counts.flows > c->flows;
+	return summary_packets_before(t, v, c);
+}
+
+/* Insertion into a short sorted list of SAFEM_SUMMARY_TOP; the order is total, so the
+ * list does not depend on table order. */
+static void
+summary_top_insert(struct safem_top_value *top, unsigned int *ntop,
+		   const struct safem_feature_value *v, const struct safem_featdist_counts *c,
+		   bool (*before)(const struct safem_top_value *, const struct safem_feature_value *,
+				  const struct safem_featdist_counts *))
+{
+	unsigned int i = *ntop;
+
+	while (i > 0 && !before(&top[i - 1], v, c)) {
+		if (i < SAFEM_SUMMARY_TOP)
+			top[i] = top[i - 1];
+		i--;
+	}
+	if (i < SAFEM_SUMMARY_TOP) {
+		top[i].value = *v;
+		top[i].counts = *c;
+		if (*ntop < SAFEM_SUMMARY_TOP)
+			(*ntop)++;
+	}
+}
 
 static void
 summary_collect_value(const struct safem_feature_value *v, const struct safem_featdist_counts *c,
 		      void *ctx)
 {
 	struct summary_collect *col = ctx;
-	unsigned int i;
 
 	col->s->counts[SAFEM_WEIGHT_FLOWS][col->n] = c->flows;
 	col->s->counts[SAFEM_WEIGHT_PACKETS][col->n] = c->packets;
 	col->s->counts[SAFEM_WEIGHT_BYTES][col->n] = c->bytes;
 	col->n++;
-	/* Insertion into a short sorted list: the top few by packets (ties: by
-	 * value bytes, so the list does not depend on table order). */
-	i = col->ntop;
-	while (i > 0 && (col->top[i - 1].counts.packets < c->packets ||
-			 (col->top[i - 1].counts.packets == c->packets &&
-			  memcmp(&col->top[i - 1].value, v, sizeof(*v)) > 0))) {
-		if (i < SAFEM_SUMMARY_TOP)
-			col->top[i] = col->top[i - 1];
-		i--;
-	}
-	if (i < SAFEM_SUMMARY_TOP) {
-		col->top[i].value = *v;
-		col->top[i].counts = *c;
-		if (col->ntop < SAFEM_SUMMARY_TOP)
-			col->ntop++;
-	}
+	summary_top_insert(col->top, &col->ntop, v, c, summary_packets_before);
+	summary_top_insert(col->top_flows, &col->ntop_flows, v, c, summary_flows_before);
 }
 
 static int
@@ -369,7 +399,7 @@ summary_feature(struct window_summary_scratch *s, const struct safem_window_anal
 		const struct safem_featdist *fd, unsigned int d, unsigned int f)
 {
 	struct safem_window_summary *sum = &s->summary;
-	struct summary_collect col = {s, 0, sum->top[d][f], 0};
+	struct summary_collect col = {s, 0, sum->top[d][f], 0, sum->top_flows[d][f], 0};
 	struct safem_featdist_counts rem, total;
 	double rem_values, space;
 	unsigned int w, i;
@@ -386,6 +416,12 @@ summary_feature(struct window_summary_scratch *s, const struct safem_window_anal
 		col.top[i].share = total.packets != 0
 					   ? (double)col.top[i].counts.packets / (double)total.packets
 					   : 0.0;
+	sum->ntop_flows[d][f] = col.ntop_flows;
+	for (i = 0; i < col.ntop_flows; i++)
+		col.top_flows[i].share =
+			total.packets != 0
+				? (double)col.top_flows[i].counts.packets / (double)total.packets
+				: 0.0;
 	sum->distinct[d][f] = safem_featdist_distinct(fd);
 	for (w = 0; w < SAFEM_WEIGHT_COUNT; w++) {
 		size_t nclasses = summary_count_classes(s, s->counts[w], col.n);

@@ -6,9 +6,10 @@ Captures come from scripts/gen-attacks: synthetic home-network background
 by clean gaps, each at 5 % of the packets of its windows.
 
 Checked:
-  * every attack is flagged: an alert record ("start" or "update") in one of
-    its windows with the attack's class, naming the victim / scanner /
-    infected hosts from the generator's ground truth;
+  * every attack is flagged: alert records ("start" or "update") in all its
+    windows but at most one with the attack's class, naming the victim /
+    scanner / infected host from the generator's ground truth (worms: the
+    infected home hosts, direction "out");
   * the alert contract: start_ms, end_ms (the window, Unix ms), event_type
     "anomaly", class; incidents have a start and an end record;
   * no alert in a clean window after warm-up, and none at all on a clean
@@ -69,12 +70,6 @@ def involved_hosts(window):
     return hosts
 
 
-# Detection quality (every class right, no false positive) is being tuned;
-# until then these run only on request. Tracked in the issue 4 closing note.
-QUALITY = os.environ.get("SAFEM_E2E_DETECT_QUALITY") == "1"
-quality = unittest.skipUnless(QUALITY, "detection quality tests: set SAFEM_E2E_DETECT_QUALITY=1")
-
-
 class Detect(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -125,27 +120,28 @@ class Detect(unittest.TestCase):
         ends = {a["incident"] for a in alerts if a.get("record") == "end"}
         self.assertEqual(starts, ends, "every incident must end (end of input closes them)")
 
-    @quality
     def test_every_attack_flagged_with_its_class_and_hosts(self):
         alerts = [a for a in self.alerts() if a.get("record") in ("start", "update")]
         by_window = {}
         for a in alerts:
             by_window.setdefault(a["start_ms"], []).append(a)
-        report = []
+        report, short = [], []
         for attack in self.truth["attacks"]:
             windows = [w for w in self.truth["windows"]
                        if any(x["id"] == attack["id"] for x in w.get("attacks", []))]
             hits = [(w, a) for w in windows for a in by_window.get(w["start_ms"], [])]
             right = [(w, a) for w, a in hits if a["class"] == w["class"]]
-            named = [(w, a) for w, a in right
+            named = {w["start_ms"] for w, a in right
                      if all(h in json.dumps(a.get("involved", {})) for h in
-                            involved_hosts(w)[:1])]
+                            involved_hosts(w)[:1])}
             report.append("%s: %d windows, %d alerted, %d right class, %d naming %s" % (
                 attack.get("attack"), len(windows), len(hits), len(right), len(named),
                 involved_hosts(windows[0])[:1] if windows else "-"))
-            self.assertTrue(named, "\n".join(report))
+            # every window but one (an attack's first window may hold its first flows only)
+            if len(named) < len(windows) - 1 or not named:
+                short.append(attack.get("attack"))
+        self.assertEqual(short, [], "\n".join(report))
 
-    @quality
     def test_no_alert_in_clean_windows_after_warmup(self):
         alerts = [a for a in self.alerts() if a.get("record") in ("start", "update")]
         clean = {w["start_ms"] for w in self.truth["windows"] if w["class"] == "normal"}
@@ -156,7 +152,6 @@ class Detect(unittest.TestCase):
         false = [a for a in false if a["start_ms"] not in attack_ends]
         self.assertEqual(false, [])
 
-    @quality
     def test_clean_capture_raises_nothing(self):
         alerts = os.path.join(self.dir, "clean-alerts.jsonl")
         run = e2e.run_probe(self.clean, flows=False, extra_opts=["--alerts", alerts] + MOVING)
