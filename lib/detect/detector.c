@@ -36,6 +36,8 @@ safem_detect_params_init(struct safem_detect_params *p)
 	p->nq = SAFEM_SPECTRUM_Q_DEFAULT_COUNT;
 	memcpy(p->q, q_default, sizeof(q_default));
 	p->directions = 1u << SAFEM_DIR_ALL;
+	p->svm_min_probability = SAFEM_DETECT_SVM_MIN_PROBABILITY_DEFAULT;
+	p->svm_novel_score_share = SAFEM_DETECT_SVM_NOVEL_SCORE_SHARE_DEFAULT;
 }
 
 static struct safem_detector *
@@ -78,7 +80,7 @@ params_invalid(const struct safem_detect_params *p)
 			return "q";
 	if (p->directions >= (1u << SAFEM_DIR_COUNT))
 		return "directions";
-	return NULL;
+	return hint_params_invalid(p);
 }
 
 struct safem_detector *
@@ -137,6 +139,15 @@ int
 safem_detector_window(struct safem_detector *d, const struct safem_window_summary *w, FILE *report,
 		      struct safem_detect_verdict *v)
 {
+	return safem_detector_window_hint(d, w, NULL, report, v);
+}
+
+int
+safem_detector_window_hint(struct safem_detector *d, const struct safem_window_summary *w,
+			   const struct safem_detect_hint *hint, FILE *report,
+			   struct safem_detect_verdict *v)
+{
+	enum safem_attack_class svm_cls = SAFEM_CLASS_NORMAL;
 	const struct metric_layout *l;
 	struct safem_detect_verdict verdict = {.cls = SAFEM_CLASS_NORMAL};
 	struct alert_context a;
@@ -146,6 +157,10 @@ safem_detector_window(struct safem_detector *d, const struct safem_window_summar
 	int rc, wrc = 0;
 
 	if (d == NULL || w == NULL)
+		return -EINVAL;
+	if (hint != NULL && !hint->present)
+		hint = NULL;
+	if (hint != NULL && hint_check(hint) < 0)
 		return -EINVAL;
 	l = &d->layout;
 	verdict.direction = l->focus;
@@ -167,9 +182,16 @@ safem_detector_window(struct safem_detector *d, const struct safem_window_summar
 	}
 	verdict.anomalous = have_band && d->totals.windows >= d->warmup_windows &&
 			    verdict.score >= d->params.alert_score;
+	verdict.spectrum_anomalous = verdict.anomalous;
+	if (hint != NULL)
+		svm_cls = hint_combine(&d->params, hint,
+				       have_band && d->totals.windows >= d->warmup_windows,
+				       verdict.score, &verdict);
+	a.hint = hint;
 	if (verdict.anomalous) {
 		involved_compute(&d->baseline, l, w, &d->inv);
-		verdict.cls = classify_window(l, &d->dev, w, &d->inv);
+		verdict.cls = svm_cls != SAFEM_CLASS_NORMAL ? svm_cls
+							    : classify_window(l, &d->dev, w, &d->inv);
 		verdict.alerted = true;
 		a.dev = &d->dev;
 		a.inv = &d->inv;
@@ -183,6 +205,8 @@ safem_detector_window(struct safem_detector *d, const struct safem_window_summar
 	if (verdict.alerted)
 		verdict.incident_id = d->incident.id;
 	if (report != NULL && report_write(report, l, w, have_band ? &d->dev : NULL, &verdict) < 0)
+		wrc = -EIO;
+	if (report != NULL && hint != NULL && hint_report_write(report, hint, &verdict) < 0)
 		wrc = -EIO;
 	if (d->baseline.kind == SAFEM_BASELINE_MOVING && !verdict.anomalous)
 		baseline_moving_add(&d->baseline, l, d->x, w);
