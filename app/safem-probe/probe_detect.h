@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "probe_options.h"
+#include "safem_classifier.h"
 #include "safem_detect.h"
 #include "safem_featdist.h"
 #include "safem_outfile.h"
@@ -15,7 +16,10 @@
 /**
  * Detection on the analysis (main) lcore: each window summary goes to the
  * detector (moving or trained baseline, patterns, classes, incidents, alert
- * lines) and, with --train-baseline, to the baseline trainer.
+ * lines) and, with --train-baseline, to the baseline trainer. With a model
+ * (--model, by default the shipped one) the window's feature vector is
+ * classified first and the SVM verdict goes to the detector as a hint (one
+ * verdict, one incident stream); --features writes the vectors.
  */
 struct probe_detect {
 	struct safem_home home;                 /**< --home (read by the workers' panes) */
@@ -26,6 +30,16 @@ struct probe_detect {
 	uint64_t last_end_ms;                   /**< end of the last window seen */
 	uint64_t trained_windows;
 	int error;                              /**< first -errno of a window */
+	/* SVM (lib/classifier) */
+	struct safem_classifier *model;         /**< NULL: spectrum only */
+	const char *model_path;                 /**< the file loaded */
+	enum safem_attack_class model_class[SAFEM_CLASSIFIER_CLASSES_MAX]; /**< by model class */
+	struct safem_classifier_baseline *svm_baseline; /**< mean of the recent normal windows */
+	struct safem_outfile *features_file;    /**< NULL: no --features */
+	double features[SAFEM_CLASSIFIER_FEATURES];
+	uint64_t classified_windows;
+	/** features + prediction per window, CPU time of the analysis thread */
+	uint64_t classify_ns_max, classify_ns_total;
 };
 
 /** Parse --home, create the detector (and trainer), open --alerts. 0 or -errno + message. */

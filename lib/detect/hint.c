@@ -8,7 +8,9 @@
  * the kinds it knows, so a confident attack verdict stands alone and names
  * the class; the spectrum bands catch what the SVM never saw but alert on
  * harmless shifts of a synthetic or real background too, so a confident
- * "normal" (not novel) vetoes them; the one-class SVM's "novel" alone flags
+ * "normal" (not novel) vetoes them, short of a far deviation (measured: clean
+ * synthetic windows reach a spectrum score of ~30, Blaster at 5 % ~200 while
+ * the SVM, which sees only the `in` direction, finds it normal); the one-class SVM's "novel" alone flags
  * ~nu of normal windows, so it needs some spectrum deviation as well.
  */
 #include <errno.h>
@@ -23,6 +25,8 @@ hint_params_invalid(const struct safem_detect_params *p)
 		return "svm_min_probability (0 < p <= 1)";
 	if (!(p->svm_novel_score_share >= 0) || !isfinite(p->svm_novel_score_share))
 		return "svm_novel_score_share (>= 0)";
+	if (!(p->svm_veto_score_share >= 0) || !isfinite(p->svm_veto_score_share))
+		return "svm_veto_score_share (>= 0)";
 	return NULL;
 }
 
@@ -41,7 +45,8 @@ hint_combine(const struct safem_detect_params *p, const struct safem_detect_hint
 {
 	bool confident = h->probability >= p->svm_min_probability;
 	bool svm_attack = confident && h->cls != SAFEM_CLASS_NORMAL;
-	bool svm_normal = confident && h->cls == SAFEM_CLASS_NORMAL && !h->novel;
+	bool svm_normal = confident && h->cls == SAFEM_CLASS_NORMAL && !h->novel &&
+			  score < p->svm_veto_score_share * p->alert_score;
 	bool novel = h->novel && score >= p->svm_novel_score_share * p->alert_score;
 
 	v->svm_anomalous = eligible && (svm_attack || novel);

@@ -98,10 +98,15 @@ struct safem_detect_params {
 	/** A novel window (one-class SVM) is anomalous when its spectrum score is at least
 	 *  this share of alert_score. Default SAFEM_DETECT_SVM_NOVEL_SCORE_SHARE_DEFAULT. */
 	double svm_novel_score_share;
+	/** A confident normal SVM verdict vetoes a spectrum alert only below this share of
+	 *  alert_score (a far deviation stands whatever the SVM says). Default
+	 *  SAFEM_DETECT_SVM_VETO_SCORE_SHARE_DEFAULT. */
+	double svm_veto_score_share;
 };
 
 #define SAFEM_DETECT_SVM_MIN_PROBABILITY_DEFAULT 0.8
 #define SAFEM_DETECT_SVM_NOVEL_SCORE_SHARE_DEFAULT 0.5
+#define SAFEM_DETECT_SVM_VETO_SCORE_SHARE_DEFAULT 10.0
 
 /** The defaults above, kind MOVING, alerts NULL. */
 void safem_detect_params_init(struct safem_detect_params *p);
@@ -160,7 +165,8 @@ int safem_detector_window(struct safem_detector *d, const struct safem_window_su
  * the window is anomalous when (docs/detection.md):
  *   - the SVM says a class other than normal with probability >= svm_min_probability, or
  *   - the spectrum score is >= alert_score, unless the SVM says normal with probability
- *     >= svm_min_probability and not novel, or
+ *     >= svm_min_probability and not novel and the score is below
+ *     svm_veto_score_share * alert_score, or
  *   - the SVM says novel and the score is >= svm_novel_score_share * alert_score.
  * Class: the SVM's in the first case, else the spectrum rules'. Alert and report lines
  * carry an "svm" member. Returns as safem_detector_window, and -EINVAL for a hint

@@ -874,7 +874,7 @@ hint_of(enum safem_attack_class cls, double probability, bool novel)
 
 /* A warmed-up detector (60 clean windows, SVM: confident normal). */
 static struct safem_detector *
-hinted_detector(FILE *alerts, double novel_score_share)
+hinted_detector(FILE *alerts, double novel_score_share, double veto_score_share)
 {
 	struct safem_detect_hint normal = hint_of(SAFEM_CLASS_NORMAL, 0.95, false);
 	struct safem_detect_params p;
@@ -885,6 +885,7 @@ hinted_detector(FILE *alerts, double novel_score_share)
 	safem_detect_params_init(&p);
 	p.alerts = alerts;
 	p.svm_novel_score_share = novel_score_share;
+	p.svm_veto_score_share = veto_score_share;
 	d = safem_detector_create(&p, err, sizeof(err));
 	assert_non_null(d);
 	for (unsigned int i = 0; i < 60; i++) {
@@ -915,7 +916,7 @@ test_hint_svm_attack_alone(void **state)
 	char *text = NULL;
 	size_t len = 0;
 	FILE *alerts = open_memstream(&text, &len);
-	struct safem_detector *d = hinted_detector(alerts, 0.5);
+	struct safem_detector *d = hinted_detector(alerts, 0.5, 10);
 
 	(void)state;
 	hinted_window(d, NULL, &h, NULL, &v); /* clean traffic, SVM confident: attack */
@@ -941,7 +942,8 @@ test_hint_normal_vetoes_spectrum(void **state)
 {
 	struct safem_detect_hint h = hint_of(SAFEM_CLASS_UDP_FLOOD, 0.6, false);
 	struct safem_detect_verdict v;
-	struct safem_detector *d = hinted_detector(NULL, 0.5);
+	/* the synthetic flood scores far above 10 x alert_score: veto limit raised */
+	struct safem_detector *d = hinted_detector(NULL, 0.5, 1000);
 	struct safem_detect_totals t;
 
 	(void)state;
@@ -967,6 +969,13 @@ test_hint_normal_vetoes_spectrum(void **state)
 	assert_int_equal(t.anomalous_windows, 3);
 	assert_int_equal(t.incidents, 3); /* syn_flood, udp_flood, syn_flood: one stream */
 	safem_detector_free(d);
+	/* default limit: a far deviation is not vetoed */
+	d = hinted_detector(NULL, 0.5, SAFEM_DETECT_SVM_VETO_SCORE_SHARE_DEFAULT);
+	hinted_window(d, add_syn_flood, &h, NULL, &v);
+	assert_true(v.score >= SAFEM_DETECT_SVM_VETO_SCORE_SHARE_DEFAULT * 6);
+	assert_true(v.anomalous);
+	assert_int_equal(v.cls, SAFEM_CLASS_SYN_FLOOD);
+	safem_detector_free(d);
 }
 
 static void
@@ -974,13 +983,13 @@ test_hint_novel_needs_deviation(void **state)
 {
 	struct safem_detect_hint h = hint_of(SAFEM_CLASS_NORMAL, 0.5, true);
 	struct safem_detect_verdict v;
-	struct safem_detector *d = hinted_detector(NULL, 0.5);
+	struct safem_detector *d = hinted_detector(NULL, 0.5, 10);
 
 	(void)state;
 	hinted_window(d, NULL, &h, NULL, &v); /* novel, clean spectrum: not anomalous */
 	assert_false(v.anomalous);
 	safem_detector_free(d);
-	d = hinted_detector(NULL, 0.0); /* share 0: novel alone is enough */
+	d = hinted_detector(NULL, 0.0, 10); /* share 0: novel alone is enough */
 	hinted_window(d, NULL, &h, NULL, &v);
 	assert_true(v.anomalous);
 	assert_true(v.svm_anomalous);
@@ -1032,6 +1041,10 @@ test_hint_warmup_and_errors(void **state)
 	p.svm_novel_score_share = -1;
 	assert_null(safem_detector_create(&p, err, sizeof(err)));
 	assert_non_null(strstr(err, "svm_novel_score_share"));
+	p.svm_novel_score_share = 0.5;
+	p.svm_veto_score_share = NAN;
+	assert_null(safem_detector_create(&p, err, sizeof(err)));
+	assert_non_null(strstr(err, "svm_veto_score_share"));
 }
 
 int
