@@ -1,8 +1,64 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "probe_detect.h"
+
+/* --model (or the shipped model) and --features; 0 or -errno + message. */
+static int
+open_classifier(struct probe_detect *pd, const struct probe_config *cfg, char *err, size_t errlen)
+{
+	char load_err[1024];
+	unsigned int i;
+
+	pd->model_path = cfg->model_path[0] != '\0' ? cfg->model_path
+						      : probe_options_default_model();
+	if (probe_options_model_off(cfg))
+		pd->model_path = NULL;
+	else if (pd->model_path == NULL)
+		/* a source tree without models/: detection still runs, spectrum only */
+		fprintf(stderr, "safem-probe: no shipped SVM model found (%s); spectrum detection "
+				"only (--model FILE to give one, --model none to silence this)\n",
+#ifdef SAFEM_INSTALLED_MODEL
+			SAFEM_INSTALLED_MODEL
+#else
+			"not installed"
+#endif
+		);
+	if (pd->model_path != NULL) {
+		pd->model = safem_classifier_load(pd->model_path, load_err, sizeof(load_err));
+		if (pd->model == NULL) {
+			snprintf(err, errlen, "--model %.400s: cannot use the model: %.500s",
+				 pd->model_path, load_err);
+			return errno == ENOMEM ? -ENOMEM : -EINVAL;
+		}
+		/* A class the detector does not know (a model trained on other names) is
+		 * reported as unknown. */
+		for (i = 0; i < safem_classifier_classes(pd->model); i++) {
+			int c = safem_attack_class_from_name(
+				safem_classifier_class_name(pd->model, i));
+
+			pd->model_class[i] = c < 0 ? SAFEM_CLASS_UNKNOWN : (enum safem_attack_class)c;
+		}
+	}
+	if (pd->model != NULL || cfg->features_path[0] != '\0') {
+		pd->svm_baseline = safem_classifier_baseline_create((unsigned int)cfg->moving_windows);
+		if (pd->svm_baseline == NULL) {
+			snprintf(err, errlen, "no memory for the classifier's baseline");
+			return -ENOMEM;
+		}
+	}
+	if (cfg->features_path[0] != '\0') {
+		pd->features_file = safem_outfile_open(cfg->features_path, "w");
+		if (pd->features_file == NULL) {
+			snprintf(err, errlen, "--features %.400s: cannot create the file: %s",
+				 cfg->features_path, strerror(errno));
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
 
 int
 probe_detect_home(struct probe_detect *pd, const struct probe_config *cfg, char *err,
@@ -14,7 +70,8 @@ probe_detect_home(struct probe_detect *pd, const struct probe_config *cfg, char 
 		snprintf(err, errlen, "--home: invalid prefix list");
 		return -EINVAL;
 	}
-	return 0;
+	/* The model first: a bad one must fail before any output file exists. */
+	return open_classifier(pd, cfg, err, errlen);
 }
 
 int
@@ -33,6 +90,7 @@ probe_detect_open(struct probe_detect *pd, const struct probe_config *cfg, FILE 
 	p.band_margin = probe_options_band_margin(cfg);
 	p.alert_score = probe_options_alert_score(cfg);
 	p.incident_gap_windows = (unsigned int)cfg->incident_gap;
+	p.svm_min_probability = probe_options_svm_min_probability(cfg);
 	p.nq = probe_options_q(cfg, p.q, SAFEM_SPECTRUM_Q_MAX);
 	p.directions = 1u << SAFEM_DIR_ALL;
 	if (pd->home.count != 0)
@@ -57,19 +115,76 @@ probe_detect_open(struct probe_detect *pd, const struct probe_config *cfg, FILE 
 	return 0;
 }
 
+/* CPU time of the analysis thread: the cost of a window, not the time another process on a
+ * shared CPU took from it. */
+static uint64_t
+thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The window's feature vector (against the mean of the recent normal windows) and, with a
+ * model, its SVM verdict as a detector hint. Timed: the cost per window is in --stats. */
+static int
+classify_window(struct probe_detect *pd, const struct safem_window_summary *summary,
+		struct safem_detect_hint *hint)
+{
+	struct safem_classifier_verdict cv;
+	uint64_t t0 = thread_cpu_ns(), ns;
+	int n;
+
+	n = safem_features_from_summary(summary, safem_classifier_baseline_mean(pd->svm_baseline),
+					pd->features, SAFEM_CLASSIFIER_FEATURES);
+	if (n < 0)
+		return n;
+	if (pd->model != NULL) {
+		n = safem_classifier_predict(pd->model, pd->features, SAFEM_CLASSIFIER_FEATURES, &cv);
+		if (n < 0)
+			return n;
+		*hint = (struct safem_detect_hint){
+			.present = true,
+			.cls = pd->model_class[cv.class_index],
+			.probability = cv.probability,
+			.novelty_score = cv.novelty_score,
+			.novel = cv.novel,
+		};
+	}
+	ns = thread_cpu_ns() - t0;
+	pd->classified_windows++;
+	pd->classify_ns_total += ns;
+	if (ns > pd->classify_ns_max)
+		pd->classify_ns_max = ns;
+	return 0;
+}
+
 int
 probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE *members)
 {
 	struct probe_detect *pd = ctx;
+	struct safem_detect_hint hint = {.present = false};
 	struct safem_detect_verdict v;
-	int ret;
+	int ret = 0;
 
 	pd->last_end_ms = summary->end_ms;
 	if (pd->trainer != NULL) {
 		safem_baseline_trainer_add(pd->trainer, summary);
 		pd->trained_windows++;
 	}
-	ret = safem_detector_window(pd->detector, summary, members, &v);
+	if (pd->svm_baseline != NULL)
+		ret = classify_window(pd, summary, &hint);
+	if (ret == 0)
+		ret = safem_detector_window_hint(pd->detector, summary, &hint, members, &v);
+	if (ret == 0 && pd->svm_baseline != NULL && !v.anomalous)
+		safem_classifier_baseline_add(pd->svm_baseline, summary);
+	if (ret == 0 && pd->features_file != NULL &&
+	    safem_features_write_line(safem_outfile_stream(pd->features_file),
+				      safem_attack_class_name(v.cls), pd->features,
+				      SAFEM_CLASSIFIER_FEATURES, summary->start_ms,
+				      summary->end_ms) < 0)
+		ret = -EIO;
 	if (ret != 0 && pd->error == 0)
 		pd->error = ret;
 	return ret;
@@ -85,6 +200,16 @@ probe_detect_close(struct probe_detect *pd, bool ok)
 		ret = safem_detector_finish(pd->detector, pd->last_end_ms);
 	if (ret != 0)
 		fprintf(stderr, "safem-probe: alerts: write failed: %s\n", strerror(-ret));
+	if (pd->features_file != NULL) {
+		int close_ret = safem_outfile_close(pd->features_file, ok && ret == 0);
+
+		pd->features_file = NULL;
+		if (close_ret != 0)
+			fprintf(stderr, "safem-probe: --features %s: write failed: %s\n",
+				cfg->features_path, strerror(-close_ret));
+		if (ret == 0)
+			ret = close_ret;
+	}
 	if (pd->trainer != NULL && ok && ret == 0) {
 		ret = safem_baseline_trainer_save(pd->trainer, cfg->train_baseline_path);
 		if (ret == -EINVAL)
@@ -106,4 +231,11 @@ probe_detect_free(struct probe_detect *pd)
 	pd->detector = NULL;
 	safem_baseline_trainer_free(pd->trainer);
 	pd->trainer = NULL;
+	if (pd->features_file != NULL)
+		safem_outfile_close(pd->features_file, false);
+	pd->features_file = NULL;
+	safem_classifier_free(pd->model);
+	pd->model = NULL;
+	safem_classifier_baseline_free(pd->svm_baseline);
+	pd->svm_baseline = NULL;
 }

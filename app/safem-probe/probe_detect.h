@@ -8,13 +8,18 @@
 #include <stdio.h>
 
 #include "probe_options.h"
+#include "safem_classifier.h"
 #include "safem_detect.h"
 #include "safem_featdist.h"
+#include "safem_outfile.h"
 
 /**
  * Detection on the analysis (main) lcore: each window summary goes to the
  * detector (moving or trained baseline, patterns, classes, incidents, alert
- * lines) and, with --train-baseline, to the baseline trainer.
+ * lines) and, with --train-baseline, to the baseline trainer. With a model
+ * (--model, by default the shipped one) the window's feature vector is
+ * classified first and the SVM verdict goes to the detector as a hint (one
+ * verdict, one incident stream); --features writes the vectors.
  */
 struct probe_detect {
 	struct safem_home home;                 /**< --home (read by the workers' panes) */
@@ -24,9 +29,23 @@ struct probe_detect {
 	uint64_t last_end_ms;                   /**< end of the last window seen */
 	uint64_t trained_windows;
 	int error;                              /**< first -errno of a window */
+	/* SVM (lib/classifier) */
+	struct safem_classifier *model;         /**< NULL: spectrum only */
+	const char *model_path;                 /**< the file loaded */
+	enum safem_attack_class model_class[SAFEM_CLASSIFIER_CLASSES_MAX]; /**< by model class */
+	struct safem_classifier_baseline *svm_baseline; /**< mean of the recent normal windows */
+	struct safem_outfile *features_file;    /**< NULL: no --features */
+	double features[SAFEM_CLASSIFIER_FEATURES];
+	uint64_t classified_windows;
+	/** features + prediction per window, CPU time of the analysis thread */
+	uint64_t classify_ns_max, classify_ns_total;
 };
 
-/** Parse --home (before the workers are set up: their panes read it). 0 or -EINVAL. */
+/**
+ * Parse --home (before the workers are set up: their panes read it), load the
+ * SVM model (a bad one fails before any output exists) and open --features.
+ * 0, or -EINVAL / -ENOMEM with a message naming the option or file.
+ */
 int probe_detect_home(struct probe_detect *pd, const struct probe_config *cfg, char *err,
 		      size_t errlen);
 

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "probe_options.h"
 #include "probe_prometheus.h"
@@ -199,6 +200,15 @@ const struct safem_opt_def probe_options[] = {
 	 "score from which a window is anomalous (empty: 6; docs/detection.md)", "X"},
 	{"incident-gap", "detect", "incident-gap", SAFEM_OPT_UINT, "1", 1, 1u << 20, NULL,
 	 OPT(incident_gap), "normal windows that end an incident", "N"},
+	{"features", "output", "features", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(features_path),
+	 "write one feature vector per window (libsvm text, label = the verdict's class, "
+	 "docs/classifier.md) to PATH (enables window analysis)", "PATH"},
+	{"model", "detect", "model", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(model_path),
+	 "SVM model classifying every window with the spectrum detector (empty: the shipped "
+	 "model; none: spectrum only; docs/detection.md)", "FILE|none"},
+	{"svm-min-probability", "detect", "svm-min-probability", SAFEM_OPT_STRING, "", 0, 0,
+	 NULL, OPT(svm_min_probability),
+	 "SVM probability from which its class decides a window (empty: 0.8)", "P"},
 	{"mbufs", "port", "mbufs", SAFEM_OPT_UINT, "16383", 1024, 1ull << 32, NULL, OPT(mbufs),
 	 "mbufs in each port's mempool (infinite_rx needs one per packet of the file)", "N"},
 	{"mbuf-data-room", "port", "mbuf-data-room", SAFEM_OPT_UINT, "2176", 192, 65535, NULL,
@@ -359,7 +369,27 @@ bool
 probe_options_windows_enabled(const struct probe_config *cfg)
 {
 	return cfg->windows_path[0] != '\0' || probe_options_alerts_enabled(cfg) ||
-	       cfg->train_baseline_path[0] != '\0';
+	       cfg->train_baseline_path[0] != '\0' || cfg->features_path[0] != '\0';
+}
+
+bool
+probe_options_model_off(const struct probe_config *cfg)
+{
+	return strcmp(cfg->model_path, "none") == 0;
+}
+
+const char *
+probe_options_default_model(void)
+{
+#ifdef SAFEM_INSTALLED_MODEL
+	if (access(SAFEM_INSTALLED_MODEL, R_OK) == 0)
+		return SAFEM_INSTALLED_MODEL;
+#endif
+#ifdef SAFEM_SOURCE_MODEL
+	if (access(SAFEM_SOURCE_MODEL, R_OK) == 0)
+		return SAFEM_SOURCE_MODEL;
+#endif
+	return NULL;
 }
 
 bool
@@ -471,6 +501,13 @@ probe_options_alert_score(const struct probe_config *cfg)
 	return optional_double(cfg->alert_score, SAFEM_DETECT_ALERT_SCORE_DEFAULT);
 }
 
+double
+probe_options_svm_min_probability(const struct probe_config *cfg)
+{
+	return optional_double(cfg->svm_min_probability,
+			       SAFEM_DETECT_SVM_MIN_PROBABILITY_DEFAULT);
+}
+
 static int
 probe_options_check_detect(const struct probe_config *cfg)
 {
@@ -496,15 +533,23 @@ probe_options_check_detect(const struct probe_config *cfg)
 			cfg->alert_score);
 		return -EINVAL;
 	}
+	if (!(probe_options_svm_min_probability(cfg) > 0 &&
+	      probe_options_svm_min_probability(cfg) <= 1)) {
+		fprintf(stderr,
+			"safem-probe: --svm-min-probability '%s': expected a number in (0, 1]\n",
+			cfg->svm_min_probability);
+		return -EINVAL;
+	}
 	if (cfg->baseline_path[0] != '\0' && cfg->train_baseline_path[0] != '\0') {
 		fprintf(stderr, "safem-probe: --baseline and --train-baseline exclude each other\n");
 		return -EINVAL;
 	}
 	if (cfg->feature_values == 0 && (probe_options_alerts_enabled(cfg) ||
 					 cfg->baseline_path[0] != '\0' ||
-					 cfg->train_baseline_path[0] != '\0')) {
-		fprintf(stderr, "safem-probe: alerts, --baseline and --train-baseline need the "
-				"feature distributions (--feature-values > 0)\n");
+					 cfg->train_baseline_path[0] != '\0' ||
+					 cfg->features_path[0] != '\0')) {
+		fprintf(stderr, "safem-probe: alerts, --baseline, --train-baseline and --features "
+				"need the feature distributions (--feature-values > 0)\n");
 		return -EINVAL;
 	}
 	if (cfg->feature_values != 0 && cfg->feature_values < 16) {

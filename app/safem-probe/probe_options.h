@@ -68,6 +68,9 @@ struct probe_config {
 	/* [prometheus] (probe_prometheus.c) */
 	uint64_t prometheus_port;
 	char prometheus_address[SAFEM_OPT_STRING_MAX];
+	char features_path[SAFEM_OPT_STRING_MAX];
+	char model_path[SAFEM_OPT_STRING_MAX];
+	char svm_min_probability[SAFEM_OPT_STRING_MAX];
 	/* [port] */
 	uint64_t mbufs;
 	uint64_t mbuf_data_room;
@@ -118,6 +121,19 @@ unsigned int probe_options_q(const struct probe_config *cfg, double *q, unsigned
 /** --band-margin and --alert-score (validated; the library's default when empty). */
 double probe_options_band_margin(const struct probe_config *cfg);
 double probe_options_alert_score(const struct probe_config *cfg);
+
+/** --svm-min-probability (validated; the library's default when empty). */
+double probe_options_svm_min_probability(const struct probe_config *cfg);
+
+/** --model: "none" turns the SVM off; empty: the shipped model. */
+bool probe_options_model_off(const struct probe_config *cfg);
+
+/**
+ * The shipped model's path: the installed one (SAFEM_INSTALLED_MODEL) when
+ * readable, else the source tree's (SAFEM_SOURCE_MODEL, for build-dir
+ * runs), else NULL.
+ */
+const char *probe_options_default_model(void);
 
 /** --alpha and --log-base as numbers (validated by probe_options_parse). */
 double probe_options_alpha(const struct probe_config *cfg);

@@ -152,9 +152,17 @@ write_json(FILE *f, const struct probe_context *ctx)
 		fprintf(f,
 			"  \"detection\": {\"windows\": %" PRIu64 ", \"anomalous_windows\": %" PRIu64
 			", \"alerts\": %" PRIu64 ", \"incidents\": %" PRIu64
-			", \"sample_rate\": %u, \"sampled_out\": %" PRIu64 "},\n",
+			", \"sample_rate\": %u, \"sampled_out\": %" PRIu64 ", \"svm\": %s"
+			", \"classified_windows\": %" PRIu64
+			", \"classify_ms_max\": %.3f, \"classify_ms_mean\": %.3f},\n",
 			dt.windows, dt.anomalous_windows, dt.alerts, dt.incidents, s->sample_rate,
-			t.worker.sampled_out);
+			t.worker.sampled_out, ctx->detect->model != NULL ? "true" : "false",
+			ctx->detect->classified_windows,
+			(double)ctx->detect->classify_ns_max / 1e6,
+			ctx->detect->classified_windows != 0
+				? (double)ctx->detect->classify_ns_total / 1e6 /
+					  (double)ctx->detect->classified_windows
+				: 0.0);
 	}
 	if (ctx->ipfix_count != 0) {
 		fprintf(f, "  \"ipfix\": [");

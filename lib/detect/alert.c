@@ -171,6 +171,8 @@ alert_write(const struct alert_context *a, const struct incident *inc, const cha
 	if (a->dev != NULL) {
 		fputs(",\"score\":", f);
 		json_number(f, a->score);
+		if (a->hint != NULL)
+			hint_write(f, a->hint);
 		patterns_write(f, a->layout, a->dev, a->dir, true);
 		fputs(",\"involved\":{", f);
 		for (side = 0; side < TREE_SIDES; side++) {

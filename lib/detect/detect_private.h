@@ -236,6 +236,7 @@ struct alert_context {
 	const struct involved *inv;
 	enum safem_direction dir; /* the classified direction */
 	double score;
+	const struct safem_detect_hint *hint; /* NULL: no SVM member */
 };
 int incident_window(struct incident *inc, uint64_t *next_id, const struct alert_context *a,
 		    bool alerted, enum safem_attack_class cls, unsigned int gap_windows,
@@ -250,5 +251,22 @@ void json_number(FILE *f, double v);
 void value_text(FILE *f, unsigned int feat, const struct safem_feature_value *v, bool quoted);
 /* "a.b.c.d/n" (v4-mapped, len 96 + n) or "x::/len". */
 void prefix_text(FILE *f, const struct safem_feature_value *addr, uint8_t len, bool quoted);
+
+/* SVM hints (hint.c). */
+/* NULL, or the SVM parameter that is out of range. */
+const char *hint_params_invalid(const struct safem_detect_params *p);
+/* 0, or -EINVAL for a class out of range or a non-finite number. */
+int hint_check(const struct safem_detect_hint *h);
+/* Combine: v->spectrum_anomalous is set; sets v->anomalous and v->svm_anomalous (eligible:
+ * past the warm-up with a band). Returns the SVM's class when it decides the class, else
+ * NORMAL (the spectrum rules classify). */
+enum safem_attack_class hint_combine(const struct safem_detect_params *p,
+				     const struct safem_detect_hint *h, bool eligible, double score,
+				     bool spectrum_explained, struct safem_detect_verdict *v);
+/* ,"svm":{...} */
+int hint_write(FILE *f, const struct safem_detect_hint *h);
+/* Report members: ,"spectrum_anomalous":..,"anomaly_source":"..","svm":{...} */
+int hint_report_write(FILE *f, const struct safem_detect_hint *h,
+		      const struct safem_detect_verdict *v);
 
 #endif /* SAFEM_DETECT_PRIVATE_H */

@@ -36,6 +36,9 @@ safem_detect_params_init(struct safem_detect_params *p)
 	p->nq = SAFEM_SPECTRUM_Q_DEFAULT_COUNT;
 	memcpy(p->q, q_default, sizeof(q_default));
 	p->directions = 1u << SAFEM_DIR_ALL;
+	p->svm_min_probability = SAFEM_DETECT_SVM_MIN_PROBABILITY_DEFAULT;
+	p->svm_novel_score_share = SAFEM_DETECT_SVM_NOVEL_SCORE_SHARE_DEFAULT;
+	p->svm_veto_score_share = SAFEM_DETECT_SVM_VETO_SCORE_SHARE_DEFAULT;
 }
 
 static struct safem_detector *
@@ -78,7 +81,7 @@ params_invalid(const struct safem_detect_params *p)
 			return "q";
 	if (p->directions >= (1u << SAFEM_DIR_COUNT))
 		return "directions";
-	return NULL;
+	return hint_params_invalid(p);
 }
 
 struct safem_detector *
@@ -179,15 +182,28 @@ int
 safem_detector_window(struct safem_detector *d, const struct safem_window_summary *w, FILE *report,
 		      struct safem_detect_verdict *v)
 {
+	return safem_detector_window_hint(d, w, NULL, report, v);
+}
+
+int
+safem_detector_window_hint(struct safem_detector *d, const struct safem_window_summary *w,
+			   const struct safem_detect_hint *hint, FILE *report,
+			   struct safem_detect_verdict *v)
+{
+	enum safem_attack_class svm_cls = SAFEM_CLASS_NORMAL, spectrum_cls = SAFEM_CLASS_UNKNOWN;
 	const struct metric_layout *l;
 	struct safem_detect_verdict verdict = {.cls = SAFEM_CLASS_NORMAL};
 	struct alert_context a;
 	const double *lo, *hi;
 	uint64_t band_windows;
-	bool have_band, suspicious;
+	bool have_band, eligible, suspicious;
 	int rc, wrc = 0;
 
 	if (d == NULL || w == NULL)
+		return -EINVAL;
+	if (hint != NULL && !hint->present)
+		hint = NULL;
+	if (hint != NULL && hint_check(hint) < 0)
 		return -EINVAL;
 	l = &d->layout;
 	verdict.direction = l->focus;
@@ -207,19 +223,33 @@ safem_detector_window(struct safem_detector *d, const struct safem_window_summar
 		verdict.score = d->dev.score;
 		verdict.deviating_metrics = d->dev.deviating;
 	}
-	suspicious = have_band && d->totals.windows >= d->warmup_windows &&
-		     verdict.score >= d->params.alert_score;
+	eligible = have_band && d->totals.windows >= d->warmup_windows;
+	suspicious = eligible && verdict.score >= d->params.alert_score;
 	if (suspicious) {
-		enum safem_attack_class cls = classify_directions(d, w);
-
+		spectrum_cls = classify_directions(d, w);
 		verdict.direction = d->inv.dir;
-		verdict.anomalous = cls != SAFEM_CLASS_UNKNOWN ||
-				    verdict.score >= UNKNOWN_SCORE_FACTOR * d->params.alert_score;
-		if (verdict.anomalous)
-			verdict.cls = cls;
+		verdict.spectrum_anomalous =
+			spectrum_cls != SAFEM_CLASS_UNKNOWN ||
+			verdict.score >= UNKNOWN_SCORE_FACTOR * d->params.alert_score;
+	}
+	verdict.anomalous = verdict.spectrum_anomalous;
+	if (hint != NULL)
+		svm_cls = hint_combine(&d->params, hint, eligible, verdict.score,
+				       spectrum_cls != SAFEM_CLASS_UNKNOWN, &verdict);
+	a.hint = hint;
+	if (verdict.anomalous && !suspicious) {
+		/* flagged by the SVM alone: "who" from the direction the rules like best */
+		classify_directions(d, w);
+		verdict.direction = d->inv.dir;
 	}
 	a.dir = verdict.direction;
 	if (verdict.anomalous) {
+		/* A matched spectrum rule names the class (it sees every direction and explains
+		 * itself with patterns); else a confident SVM class; else unknown. */
+		verdict.cls = verdict.spectrum_anomalous && spectrum_cls != SAFEM_CLASS_UNKNOWN
+				      ? spectrum_cls
+			      : svm_cls != SAFEM_CLASS_NORMAL ? svm_cls
+							      : SAFEM_CLASS_UNKNOWN;
 		verdict.alerted = true;
 		a.dev = &d->dev;
 		a.inv = &d->inv;
@@ -234,9 +264,11 @@ safem_detector_window(struct safem_detector *d, const struct safem_window_summar
 		verdict.incident_id = d->incident.id;
 	if (report != NULL && report_write(report, l, w, have_band ? &d->dev : NULL, &verdict) < 0)
 		wrc = -EIO;
+	if (report != NULL && hint != NULL && hint_report_write(report, hint, &verdict) < 0)
+		wrc = -EIO;
 	/* a window that deviates but no rule explains is not learnt either: it may be the
 	 * edge of an attack, and one learnt attack window widens the bands for K windows */
-	if (d->baseline.kind == SAFEM_BASELINE_MOVING && !suspicious)
+	if (d->baseline.kind == SAFEM_BASELINE_MOVING && !suspicious && !verdict.anomalous)
 		baseline_moving_add(&d->baseline, l, d->x, w);
 	d->totals.windows++;
 	if (v != NULL)

@@ -87,7 +87,29 @@ struct safem_detect_params {
 	unsigned int nq;
 	double q[SAFEM_SPECTRUM_Q_MAX];
 	unsigned int directions;
+	/**
+	 * SVM hints (safem_detector_window_hint, docs/detection.md "SVM verdict and
+	 * spectrum: one incident stream"): an SVM class other than normal with at least
+	 * this probability makes the window anomalous (with that class unless a
+	 * spectrum rule names one), a normal one with at least this probability (and
+	 * not novel) vetoes a spectrum alert that no spectrum rule explains.
+	 * Default SAFEM_DETECT_SVM_MIN_PROBABILITY_DEFAULT.
+	 */
+	double svm_min_probability;
+	/** A novel window (one-class SVM) is anomalous when its spectrum score is at least
+	 *  this share of alert_score. Default SAFEM_DETECT_SVM_NOVEL_SCORE_SHARE_DEFAULT: half
+	 *  of the score an unexplained deviation needs without the SVM (8 x alert_score),
+	 *  because the one-class SVM flags about nu of clean windows on its own. */
+	double svm_novel_score_share;
+	/** A confident normal SVM verdict vetoes a spectrum alert only below this share of
+	 *  alert_score (a far deviation stands whatever the SVM says). Default
+	 *  SAFEM_DETECT_SVM_VETO_SCORE_SHARE_DEFAULT. */
+	double svm_veto_score_share;
 };
+
+#define SAFEM_DETECT_SVM_MIN_PROBABILITY_DEFAULT 0.8
+#define SAFEM_DETECT_SVM_NOVEL_SCORE_SHARE_DEFAULT 4.0
+#define SAFEM_DETECT_SVM_VETO_SCORE_SHARE_DEFAULT 10.0
 
 /** The defaults above, kind MOVING, alerts NULL. */
 void safem_detect_params_init(struct safem_detect_params *p);
@@ -111,6 +133,21 @@ struct safem_detect_verdict {
 	enum safem_direction direction;  /**< the direction classified (IN, or ALL) */
 	unsigned int deviating_metrics;  /**< metrics outside their band */
 	unsigned int baseline_windows;   /**< windows behind the bands */
+	bool spectrum_anomalous;         /**< the spectrum score alone says anomalous */
+	bool svm_anomalous;              /**< the hint alone says anomalous (attack or novel) */
+};
+
+/**
+ * An optional per-window verdict from another classifier (the probe's SVM,
+ * lib/classifier), combined with the spectrum detector's into one verdict
+ * and one incident stream.
+ */
+struct safem_detect_hint {
+	bool present;                /**< false: as safem_detector_window */
+	enum safem_attack_class cls; /**< the classifier's class (NORMAL, ..., UNKNOWN) */
+	double probability;          /**< of cls, [0, 1] */
+	double novelty_score;        /**< one-class decision value, < 0 unlike normal */
+	bool novel;
 };
 
 /**
@@ -124,6 +161,23 @@ struct safem_detect_verdict {
  */
 int safem_detector_window(struct safem_detector *d, const struct safem_window_summary *w,
 			  FILE *report, struct safem_detect_verdict *v);
+
+/**
+ * As safem_detector_window, with the SVM's verdict on the same window
+ * (hint NULL or !hint->present: spectrum only). Past the warm-up, with a band,
+ * the window is anomalous when (docs/detection.md):
+ *   - the SVM says a class other than normal with probability >= svm_min_probability, or
+ *   - the spectrum score is >= alert_score, unless the SVM says normal with probability
+ *     >= svm_min_probability and not novel and the score is below
+ *     svm_veto_score_share * alert_score, or
+ *   - the SVM says novel and the score is >= svm_novel_score_share * alert_score.
+ * Class: the SVM's in the first case, else the spectrum rules'. Alert and report lines
+ * carry an "svm" member. Returns as safem_detector_window, and -EINVAL for a hint
+ * with a class out of range or a non-finite probability.
+ */
+int safem_detector_window_hint(struct safem_detector *d, const struct safem_window_summary *w,
+			       const struct safem_detect_hint *hint, FILE *report,
+			       struct safem_detect_verdict *v);
 
 /** End of input: end every open incident (end record). 0, -EINVAL (d NULL) or -EIO. */
 int safem_detector_finish(struct safem_detector *d, uint64_t end_ms);

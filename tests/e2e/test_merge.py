@@ -102,7 +102,8 @@ def parse_reports(text):
 # What the probe's detection adds to a window line from its feature
 # distributions, which tree files do not carry: safem-merge cannot write them.
 DETECTION_MEMBERS = ("spectrum", "patterns", "direction", "score", "deviating_metrics",
-                     "baseline_windows", "anomalous", "class", "incident")
+                     "baseline_windows", "anomalous", "class", "incident",
+                     "spectrum_anomalous", "anomaly_source", "svm")
 
 
 def without_timing(reports):

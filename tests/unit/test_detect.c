@@ -864,6 +864,190 @@ test_params_and_names(void **state)
 	}
 }
 
+/* ---- SVM hints (hint.c): one verdict, one incident stream ---- */
+static struct safem_detect_hint
+hint_of(enum safem_attack_class cls, double probability, bool novel)
+{
+	return (struct safem_detect_hint){.present = true, .cls = cls, .probability = probability,
+					  .novelty_score = novel ? -0.5 : 0.5, .novel = novel};
+}
+
+/* A warmed-up detector (60 clean windows, SVM: confident normal). */
+static struct safem_detector *
+hinted_detector(FILE *alerts, double novel_score_share, double veto_score_share)
+{
+	struct safem_detect_hint normal = hint_of(SAFEM_CLASS_NORMAL, 0.95, false);
+	struct safem_detect_params p;
+	struct safem_detect_verdict v;
+	struct safem_detector *d;
+	char err[256] = "";
+
+	safem_detect_params_init(&p);
+	p.alerts = alerts;
+	p.svm_novel_score_share = novel_score_share;
+	p.svm_veto_score_share = veto_score_share;
+	d = safem_detector_create(&p, err, sizeof(err));
+	assert_non_null(d);
+	for (unsigned int i = 0; i < 60; i++) {
+		gen_clean();
+		build_summary(&summary, window_index++, false);
+		assert_int_equal(safem_detector_window_hint(d, &summary, &normal, NULL, &v), 0);
+		assert_false(v.anomalous);
+	}
+	return d;
+}
+
+static void
+hinted_window(struct safem_detector *d, void (*attack)(void), const struct safem_detect_hint *h,
+	      FILE *report, struct safem_detect_verdict *v)
+{
+	gen_clean();
+	if (attack)
+		attack();
+	build_summary(&summary, window_index++, false);
+	assert_int_equal(safem_detector_window_hint(d, &summary, h, report, v), 0);
+}
+
+static void
+test_hint_svm_attack_alone(void **state)
+{
+	struct safem_detect_hint h = hint_of(SAFEM_CLASS_VERTICAL_SCAN, 0.9, false);
+	struct safem_detect_verdict v;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *alerts = open_memstream(&text, &len);
+	struct safem_detector *d = hinted_detector(alerts, 0.5, 10);
+
+	(void)state;
+	hinted_window(d, NULL, &h, NULL, &v); /* clean traffic, SVM confident: attack */
+	assert_true(v.anomalous);
+	assert_true(v.svm_anomalous);
+	assert_false(v.spectrum_anomalous);
+	assert_int_equal(v.cls, SAFEM_CLASS_VERTICAL_SCAN);
+	assert_true(v.alerted);
+	h.probability = 0.79; /* below svm_min_probability 0.8: the spectrum decides */
+	hinted_window(d, NULL, &h, NULL, &v);
+	assert_false(v.anomalous);
+	assert_int_equal(safem_detector_finish(d, 0), 0);
+	fclose(alerts);
+	assert_non_null(strstr(text, "\"class\":\"vertical_scan\",\"record\":\"start\""));
+	assert_non_null(strstr(text, "\"svm\":{\"class\":\"vertical_scan\",\"probability\":0.9,"
+				     "\"novelty_score\":0.5,\"novel\":false}"));
+	free(text);
+	safem_detector_free(d);
+}
+
+static void
+test_hint_normal_vetoes_spectrum(void **state)
+{
+	struct safem_detect_hint h = hint_of(SAFEM_CLASS_UDP_FLOOD, 0.6, false);
+	struct safem_detect_verdict v;
+	/* the synthetic flood scores far above 10 x alert_score: veto limit raised */
+	struct safem_detector *d = hinted_detector(NULL, 0.5, 1000);
+	struct safem_detect_totals t;
+
+	(void)state;
+	hinted_window(d, add_syn_flood, &h, NULL, &v); /* unsure SVM: spectrum class */
+	assert_true(v.anomalous);
+	assert_false(v.svm_anomalous);
+	assert_int_equal(v.cls, SAFEM_CLASS_SYN_FLOOD);
+	h.probability = 0.85; /* confident SVM, but a spectrum rule names the class: the rule's */
+	hinted_window(d, add_syn_flood, &h, NULL, &v);
+	assert_int_equal(v.cls, SAFEM_CLASS_SYN_FLOOD);
+	assert_true(v.svm_anomalous && v.spectrum_anomalous);
+	h = hint_of(SAFEM_CLASS_NORMAL, 0.95, true); /* novel: no veto; the spectrum classifies */
+	hinted_window(d, add_syn_flood, &h, NULL, &v);
+	assert_true(v.anomalous);
+	assert_int_equal(v.cls, SAFEM_CLASS_SYN_FLOOD);
+	/* confident normal, not novel: no veto either, a spectrum rule explains the
+	 * window (the SVM sees one direction only) */
+	h.novel = false;
+	hinted_window(d, add_syn_flood, &h, NULL, &v);
+	assert_true(v.spectrum_anomalous);
+	assert_true(v.anomalous);
+	assert_int_equal(v.cls, SAFEM_CLASS_SYN_FLOOD);
+	safem_detector_totals(d, &t);
+	assert_int_equal(t.anomalous_windows, 4);
+	assert_int_equal(t.incidents, 1); /* one class throughout: one incident */
+	safem_detector_free(d);
+	/* default limit: a far deviation is not vetoed */
+	d = hinted_detector(NULL, 0.5, SAFEM_DETECT_SVM_VETO_SCORE_SHARE_DEFAULT);
+	hinted_window(d, add_syn_flood, &h, NULL, &v);
+	assert_true(v.score >= SAFEM_DETECT_SVM_VETO_SCORE_SHARE_DEFAULT * 6);
+	assert_true(v.anomalous);
+	assert_int_equal(v.cls, SAFEM_CLASS_SYN_FLOOD);
+	safem_detector_free(d);
+}
+
+static void
+test_hint_novel_needs_deviation(void **state)
+{
+	struct safem_detect_hint h = hint_of(SAFEM_CLASS_NORMAL, 0.5, true);
+	struct safem_detect_verdict v;
+	struct safem_detector *d = hinted_detector(NULL, 0.5, 10);
+
+	(void)state;
+	hinted_window(d, NULL, &h, NULL, &v); /* novel, clean spectrum: not anomalous */
+	assert_false(v.anomalous);
+	safem_detector_free(d);
+	d = hinted_detector(NULL, 0.0, 10); /* share 0: novel alone is enough */
+	hinted_window(d, NULL, &h, NULL, &v);
+	assert_true(v.anomalous);
+	assert_true(v.svm_anomalous);
+	assert_int_not_equal(v.cls, SAFEM_CLASS_NORMAL);
+	safem_detector_free(d);
+}
+
+static void
+test_hint_warmup_and_errors(void **state)
+{
+	struct safem_detect_hint h = hint_of(SAFEM_CLASS_SYN_FLOOD, 1.0, true);
+	struct safem_detect_verdict v;
+	struct safem_detector *d = moving_detector(NULL, false);
+	struct safem_detect_params p;
+	char err[256] = "";
+	char *text = NULL;
+	size_t len = 0;
+	FILE *report;
+
+	(void)state;
+	gen_clean();
+	build_summary(&summary, window_index++, false);
+	assert_int_equal(safem_detector_window_hint(d, &summary, &h, NULL, &v), 0);
+	assert_false(v.anomalous); /* warm-up: never */
+	h.probability = NAN;
+	assert_int_equal(safem_detector_window_hint(d, &summary, &h, NULL, &v), -EINVAL);
+	h.probability = 1.0;
+	h.cls = SAFEM_CLASS_COUNT;
+	assert_int_equal(safem_detector_window_hint(d, &summary, &h, NULL, &v), -EINVAL);
+	h.present = false; /* absent: as without a hint, no svm member */
+	report = open_memstream(&text, &len);
+	assert_int_equal(safem_detector_window_hint(d, &summary, &h, report, &v), 0);
+	fclose(report);
+	assert_null(strstr(text, "\"svm\""));
+	free(text);
+	h = hint_of(SAFEM_CLASS_NORMAL, 0.99, false);
+	report = open_memstream(&text, &len);
+	assert_int_equal(safem_detector_window_hint(d, &summary, &h, report, &v), 0);
+	fclose(report);
+	assert_non_null(strstr(text, "\"spectrum_anomalous\":false,\"anomaly_source\":\"none\","
+				     "\"svm\":{\"class\":\"normal\""));
+	free(text);
+	safem_detector_free(d);
+	safem_detect_params_init(&p);
+	p.svm_min_probability = 0;
+	assert_null(safem_detector_create(&p, err, sizeof(err)));
+	assert_non_null(strstr(err, "svm_min_probability"));
+	p.svm_min_probability = 0.8;
+	p.svm_novel_score_share = -1;
+	assert_null(safem_detector_create(&p, err, sizeof(err)));
+	assert_non_null(strstr(err, "svm_novel_score_share"));
+	p.svm_novel_score_share = 0.5;
+	p.svm_veto_score_share = NAN;
+	assert_null(safem_detector_create(&p, err, sizeof(err)));
+	assert_non_null(strstr(err, "svm_veto_score_share"));
+}
+
 int
 main(void)
 {
@@ -879,6 +1063,10 @@ main(void)
 		cmocka_unit_test(test_report_members),
 		cmocka_unit_test(test_profile_round_trip),
 		cmocka_unit_test(test_profile_per_hour_and_sampling),
+		cmocka_unit_test(test_hint_svm_attack_alone),
+		cmocka_unit_test(test_hint_normal_vetoes_spectrum),
+		cmocka_unit_test(test_hint_novel_needs_deviation),
+		cmocka_unit_test(test_hint_warmup_and_errors),
 		cmocka_unit_test(test_profile_errors),
 	};
 

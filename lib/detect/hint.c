@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * SVM hints: the probe's SVM verdict on a window combined with the spectrum
+ * detector's, so both feed one verdict and one incident stream
+ * (docs/detection.md, "SVM verdict and spectrum: one incident stream").
+ *
+ * Why this rule: the C-SVC is trained on labelled attacks and is precise on
+ * the kinds it knows, so a confident attack verdict stands alone and names
+ * the class; the spectrum bands catch what the SVM never saw but alert on
+ * harmless shifts of a synthetic or real background too, so a confident
+ * "normal" (not novel) vetoes them, short of a far deviation (measured: clean
+ * synthetic windows reach a spectrum score of ~30, Blaster at 5 % ~200 while
+ * the SVM, which sees only the `in` direction, finds it normal); the one-class SVM's "novel" alone flags
+ * ~nu of normal windows, so it needs some spectrum deviation as well.
+ */
+#include <errno.h>
+#include <math.h>
+
+#include "detect_private.h"
+
+const char *
+hint_params_invalid(const struct safem_detect_params *p)
+{
+	if (!(p->svm_min_probability > 0 && p->svm_min_probability <= 1))
+		return "svm_min_probability (0 < p <= 1)";
+	if (!(p->svm_novel_score_share >= 0) || !isfinite(p->svm_novel_score_share))
+		return "svm_novel_score_share (>= 0)";
+	if (!(p->svm_veto_score_share >= 0) || !isfinite(p->svm_veto_score_share))
+		return "svm_veto_score_share (>= 0)";
+	return NULL;
+}
+
+int
+hint_check(const struct safem_detect_hint *h)
+{
+	if ((unsigned int)h->cls >= SAFEM_CLASS_COUNT || !(h->probability >= 0) ||
+	    !(h->probability <= 1) || !isfinite(h->novelty_score))
+		return -EINVAL;
+	return 0;
+}
+
+enum safem_attack_class
+hint_combine(const struct safem_detect_params *p, const struct safem_detect_hint *h,
+	     bool eligible, double score, bool spectrum_explained, struct safem_detect_verdict *v)
+{
+	bool confident = h->probability >= p->svm_min_probability;
+	bool svm_attack = confident && h->cls != SAFEM_CLASS_NORMAL;
+	/* The veto only silences what no spectrum rule explains: the SVM sees one
+	 * direction (in, or all) and misses e.g. worms leaving the home prefixes. */
+	bool svm_normal = confident && h->cls == SAFEM_CLASS_NORMAL && !h->novel &&
+			  !spectrum_explained &&
+			  score < p->svm_veto_score_share * p->alert_score;
+	bool novel = h->novel && score >= p->svm_novel_score_share * p->alert_score;
+
+	v->svm_anomalous = eligible && (svm_attack || novel);
+	v->anomalous = v->svm_anomalous || (v->spectrum_anomalous && !svm_normal);
+	return v->anomalous && svm_attack ? h->cls : SAFEM_CLASS_NORMAL;
+}
+
+static const char *
+source_name(const struct safem_detect_verdict *v)
+{
+	if (!v->anomalous)
+		return "none";
+	if (v->svm_anomalous && v->spectrum_anomalous)
+		return "both";
+	return v->svm_anomalous ? "svm" : "spectrum";
+}
+
+int
+hint_write(FILE *f, const struct safem_detect_hint *h)
+{
+	fprintf(f, ",\"svm\":{\"class\":\"%s\",\"probability\":", safem_attack_class_name(h->cls));
+	json_number(f, h->probability);
+	fputs(",\"novelty_score\":", f);
+	json_number(f, h->novelty_score);
+	fprintf(f, ",\"novel\":%s}", h->novel ? "true" : "false");
+	return ferror(f) ? -EIO : 0;
+}
+
+int
+hint_report_write(FILE *f, const struct safem_detect_hint *h, const struct safem_detect_verdict *v)
+{
+	fprintf(f, ",\"spectrum_anomalous\":%s,\"anomaly_source\":\"%s\"",
+		v->spectrum_anomalous ? "true" : "false", source_name(v));
+	return hint_write(f, h);
+}
