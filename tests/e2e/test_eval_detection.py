@@ -12,7 +12,6 @@ makes the run fail, exit 1, naming it), bad arguments and a missing probe exit 2
 """
 import json
 import os
-import subprocess
 import sys
 import unittest
 
@@ -24,16 +23,11 @@ SMOKE_ATTACKS = {"syn_flood", "reflection_dns", "horizontal_scan"}
 
 
 def run_eval(*args, timeout=300):
-    argv = [sys.executable, SCRIPT] + [str(a) for a in args]
     env = dict(os.environ, SAFEM_PROBE=e2e.probe_path())
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
-    res.argv = argv
-    return res
+    return e2e.run_script(SCRIPT, *args, env=env, timeout=timeout)
 
 
-def describe(res):
-    return "command: %s\nexit code: %d\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
-        " ".join(res.argv), res.returncode, res.stdout[-3000:], res.stderr[-3000:])
+describe = e2e.describe_script
 
 
 def in_unit(tc, value, what, allow_none=True):

@@ -15,7 +15,6 @@ Without gnuplot the drawing tests are skipped and the test reports skipped (77).
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import unittest
@@ -25,21 +24,15 @@ import safem_e2e as e2e  # noqa: E402
 
 SCRIPT = os.path.join(e2e.SOURCE_ROOT, "scripts", "plot-spectrum")
 GEN_ATTACKS = os.path.join(e2e.SOURCE_ROOT, "scripts", "gen-attacks")
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PNG_SIZE = (1200, 1400)
 HOME = "10.0.0.0/16"
 
 
 def run_plot(*args, env=None):
-    argv = [sys.executable, SCRIPT] + [str(a) for a in args]
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=180, env=env)
-    res.argv = argv
-    return res
+    return e2e.run_script(SCRIPT, *args, env=env)
 
 
-def describe(res):
-    return "command: %s\nexit code: %d\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
-        " ".join(res.argv), res.returncode, res.stdout[-2000:], res.stderr[-2000:])
+describe = e2e.describe_script
 
 
 class Plot(unittest.TestCase):
@@ -64,15 +57,8 @@ class Plot(unittest.TestCase):
         self.assertTrue(os.path.exists(self.windows), self.probe_run.describe())
 
     def assert_png(self, path):
-        self.assertTrue(os.path.isfile(path), "no PNG at %s" % path)
-        self.assertFalse(os.path.exists(path + ".tmp"), ".tmp left behind")
-        with open(path, "rb") as f:
-            blob = f.read()
-        self.assertEqual(blob[:8], PNG_MAGIC, "not a PNG")
-        self.assertEqual(blob[12:16], b"IHDR")
-        self.assertEqual(struct.unpack(">II", blob[16:24]), PNG_SIZE)
-        self.assertGreater(len(blob), 20000, "PNG suspiciously small")
-        self.assertLess(len(blob), 10000000, "PNG suspiciously large")
+        # Four panels of seven lines and bands: well over 20 KB.
+        e2e.assert_png(self, path, PNG_SIZE, 20000, 10000000)
 
     def test_report_has_what_the_script_reads(self):
         with open(self.windows) as f:
@@ -102,18 +88,9 @@ class Plot(unittest.TestCase):
             self.assert_png(out)
 
 
-class Errors(unittest.TestCase):
+class Errors(e2e.ScriptErrorsMixin, unittest.TestCase):
     """Input and environment errors (need neither the probe nor gnuplot)."""
-
-    def setUp(self):
-        self.dir = e2e.new_dir("plot-spectrum-errors")
-        self.out = os.path.join(self.dir, "out.png")
-
-    def write(self, name, text):
-        path = os.path.join(self.dir, name)
-        with open(path, "w") as f:
-            f.write(text)
-        return path
+    prog = "plot-spectrum"
 
     def good_line(self, start_ms, directions=("all", "in")):
         q = [-2, -1, 0, 1, 2]
@@ -124,13 +101,6 @@ class Errors(unittest.TestCase):
         return json.dumps({"start_ms": start_ms, "end_ms": start_ms + 1000, "packets": 10,
                            "spectrum": spec, "direction": directions[-1],
                            "anomalous": start_ms == 3000, "class": "normal"}) + "\n"
-
-    def assert_fails(self, res, code, *words):
-        self.assertEqual(res.returncode, code, describe(res))
-        for w in words:
-            self.assertIn(w, res.stderr, describe(res))
-        self.assertFalse(os.path.exists(self.out), "PNG written despite the error")
-        self.assertFalse(os.path.exists(self.out + ".tmp"), ".tmp left behind")
 
     def test_missing_and_empty(self):
         path = os.path.join(self.dir, "nope.jsonl")
@@ -182,20 +152,9 @@ class Errors(unittest.TestCase):
         res = run_plot(path, "-o", self.out)
         self.assertEqual(res.returncode, 0, describe(res))
         with open(self.out, "rb") as f:
-            self.assertEqual(f.read(8), PNG_MAGIC)
+            self.assertEqual(f.read(8), e2e.PNG_MAGIC)
         os.unlink(self.out)
 
 
-def main():
-    if shutil.which("gnuplot") is None:
-        prog = unittest.TestProgram(module="__main__", exit=False, verbosity=2)
-        if not prog.result.wasSuccessful():
-            sys.exit(1)
-        print("SKIP: gnuplot not installed (apt-get install gnuplot-nox): no PNG drawn",
-              file=sys.stderr)
-        sys.exit(e2e.EXIT_SKIP)
-    e2e.main()
-
-
 if __name__ == "__main__":
-    main()
+    e2e.main_needing_gnuplot()
