@@ -362,6 +362,83 @@ def diff_rows(expected, actual, limit=20):
 
 
 # ---------------------------------------------------------------------------
+# Scripts (plot-entropy, plot-spectrum, eval-detection)
+
+
+def run_script(script, *args, env=None, timeout=180):
+    """Run a Python script of scripts/ with args; the result has .argv for describe_script()."""
+    argv = [sys.executable, script] + [str(a) for a in args]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+    res.argv = argv
+    return res
+
+
+def describe_script(res):
+    return "command: %s\nexit code: %d\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
+        " ".join(res.argv), res.returncode, res.stdout[-3000:], res.stderr[-3000:])
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(tc, path, size, min_bytes, max_bytes):
+    """path is a whole PNG (signature, first chunk IHDR of size (width, height)) of a
+    plausible byte count, with no .tmp left; returns its bytes."""
+    tc.assertTrue(os.path.isfile(path), "no PNG at %s" % path)
+    tc.assertFalse(os.path.exists(path + ".tmp"), ".tmp left behind")
+    with open(path, "rb") as f:
+        blob = f.read()
+    tc.assertEqual(blob[:8], PNG_MAGIC, "not a PNG")
+    # First chunk IHDR: width, height (big-endian) after length and type.
+    tc.assertEqual(blob[12:16], b"IHDR")
+    tc.assertEqual(struct.unpack(">II", blob[16:24]), tuple(size))
+    tc.assertGreater(len(blob), min_bytes, "PNG suspiciously small")
+    tc.assertLess(len(blob), max_bytes, "PNG suspiciously large")
+    return blob
+
+
+def main_needing_gnuplot():
+    """main() for the plot tests: without gnuplot, run what needs none and report the
+    test skipped (77) if that passed, since its main purpose was not tested."""
+    if shutil.which("gnuplot") is None:
+        prog = unittest.TestProgram(module="__main__", exit=False, verbosity=2)
+        if not prog.result.wasSuccessful():
+            sys.exit(1)
+        print("SKIP: gnuplot not installed (apt-get install gnuplot-nox): no PNG drawn",
+              file=sys.stderr)
+        sys.exit(EXIT_SKIP)
+    main()
+
+
+class ScriptErrorsMixin:
+    """Input-error tests of a script that writes self.out (a PNG): a fresh directory per
+    test, write() for inputs, assert_fails() checking the exit code, the words of the
+    message and that neither the output nor its .tmp is left. Set `prog` to also require
+    messages other than argparse's (exit 2) to start with "PROG: "."""
+    prog = None
+
+    def setUp(self):
+        self.dir = new_dir("script-errors")
+        self.out = os.path.join(self.dir, "out.png")
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def assert_fails(self, res, code, *words):
+        self.assertEqual(res.returncode, code, describe_script(res))
+        if self.prog is not None:
+            self.assertTrue(res.stderr.startswith(self.prog + ": ") or code == 2,
+                            describe_script(res))
+        for w in words:
+            self.assertIn(w, res.stderr, describe_script(res))
+        self.assertFalse(os.path.exists(self.out), "output written despite the error")
+        self.assertFalse(os.path.exists(self.out + ".tmp"), ".tmp left behind")
+
+
+# ---------------------------------------------------------------------------
 # Shared assertions
 
 

@@ -17,8 +17,6 @@ reports skipped (exit 77), since its main purpose was not tested.
 import json
 import os
 import shutil
-import struct
-import subprocess
 import sys
 import unittest
 
@@ -27,20 +25,14 @@ import safem_e2e as e2e  # noqa: E402
 import test_windows  # noqa: E402
 
 SCRIPT = os.path.join(e2e.SOURCE_ROOT, "scripts", "plot-entropy")
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PNG_SIZE = (1200, 800)  # what the script asks gnuplot for
 
 
 def run_plot(*args, env=None):
-    argv = [sys.executable, SCRIPT] + [str(a) for a in args]
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=180, env=env)
-    res.argv = argv
-    return res
+    return e2e.run_script(SCRIPT, *args, env=env)
 
 
-def describe(res):
-    return "command: %s\nexit code: %d\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
-        " ".join(res.argv), res.returncode, res.stdout[-2000:], res.stderr[-2000:])
+describe = e2e.describe_script
 
 
 def require_gnuplot():
@@ -66,18 +58,8 @@ class Plot(unittest.TestCase):
         self.assertTrue(os.path.exists(self.windows), self.probe_run.describe())
 
     def assert_png(self, path):
-        self.assertTrue(os.path.isfile(path), "no PNG at %s" % path)
-        self.assertFalse(os.path.exists(path + ".tmp"), ".tmp left behind")
-        with open(path, "rb") as f:
-            blob = f.read()
-        self.assertEqual(blob[:8], PNG_MAGIC, "not a PNG")
-        # First chunk IHDR: width, height (big-endian) after length and type.
-        self.assertEqual(blob[12:16], b"IHDR")
-        self.assertEqual(struct.unpack(">II", blob[16:24]), PNG_SIZE)
         # Two panels of lines, axes and text: tens of KB; an empty canvas is a few KB.
-        self.assertGreater(len(blob), 10000, "PNG suspiciously small")
-        self.assertLess(len(blob), 5000000, "PNG suspiciously large")
-        return blob
+        return e2e.assert_png(self, path, PNG_SIZE, 10000, 5000000)
 
     def test_each_metric(self):
         out_dir = e2e.new_dir("png")
@@ -98,26 +80,9 @@ class Plot(unittest.TestCase):
         self.assert_png(out)
 
 
-class Errors(unittest.TestCase):
+class Errors(e2e.ScriptErrorsMixin, unittest.TestCase):
     """Input and environment errors (need neither the probe nor gnuplot)."""
-
-    def setUp(self):
-        self.dir = e2e.new_dir("plot-errors")
-        self.out = os.path.join(self.dir, "out.png")
-
-    def write(self, name, text):
-        path = os.path.join(self.dir, name)
-        with open(path, "w") as f:
-            f.write(text)
-        return path
-
-    def assert_fails(self, res, code, *words):
-        self.assertEqual(res.returncode, code, describe(res))
-        self.assertTrue(res.stderr.startswith("plot-entropy: ") or code == 2, describe(res))
-        for w in words:
-            self.assertIn(w, res.stderr, describe(res))
-        self.assertFalse(os.path.exists(self.out), "PNG written despite the error")
-        self.assertFalse(os.path.exists(self.out + ".tmp"), ".tmp left behind")
+    prog = "plot-entropy"
 
     def good_line(self, start_ms):
         ent = {"aggregated": 3.5, "normalised": 0.5, "exact": 3.0,
@@ -171,17 +136,5 @@ class Errors(unittest.TestCase):
         self.assert_fails(run_plot(path, self.out, env=env), 3, "gnuplot")
 
 
-def main():
-    if shutil.which("gnuplot") is None:
-        # Run what needs no gnuplot; report the test skipped if that passed.
-        prog = unittest.TestProgram(module="__main__", exit=False, verbosity=2)
-        if not prog.result.wasSuccessful():
-            sys.exit(1)
-        print("SKIP: gnuplot not installed (apt-get install gnuplot-nox): no PNG drawn",
-              file=sys.stderr)
-        sys.exit(e2e.EXIT_SKIP)
-    e2e.main()
-
-
 if __name__ == "__main__":
-    main()
+    e2e.main_needing_gnuplot()
