@@ -108,7 +108,9 @@ baseline_moving_init(struct baseline *b, unsigned int metrics, unsigned int k)
 	b->tops = calloc(k, sizeof(*b->tops));
 	b->lo = calloc(metrics, sizeof(double));
 	b->hi = calloc(metrics, sizeof(double));
-	if (b->ring == NULL || b->tops == NULL || b->lo == NULL || b->hi == NULL) {
+	b->column = calloc(k, sizeof(double));
+	if (b->ring == NULL || b->tops == NULL || b->lo == NULL || b->hi == NULL ||
+	    b->column == NULL) {
 		baseline_free(b);
 		return -ENOMEM;
 	}
@@ -122,6 +124,7 @@ baseline_free(struct baseline *b)
 	free(b->tops);
 	free(b->lo);
 	free(b->hi);
+	free(b->column);
 	share_tables_free(&b->trained);
 	memset(b, 0, sizeof(*b));
 }
@@ -158,12 +161,48 @@ window_tops_set(struct window_tops *tops, const struct metric_layout *l,
 			      flows);
 }
 
+/*
+ * The band of a metric is [lo, hi] over the ring with the BAND_TRIM_SHARE most extreme
+ * windows on each side left out (floor: rings under 1 / BAND_TRIM_SHARE windows keep
+ * [min, max]). One burst of real traffic (a backup, a gap in a low-rate link) or a few
+ * windows of a slow attack learnt as normal no longer set the band for K windows; a
+ * plain [min, max] is moved by every single window (docs/detection.md, "Band").
+ */
+#define BAND_TRIM_SHARE 0.05
+
+static int
+double_ascending(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * Recompute the bands over the ring: metrics * K log K per accepted window (600 x 60 by
+ * default, a few tens of microseconds), once per window on the analysis lcore.
+ */
+static void
+baseline_moving_bands(struct baseline *b)
+{
+	unsigned int trim = (unsigned int)(b->ring_count * BAND_TRIM_SHARE), m, s;
+	double *col = b->column;
+
+	for (m = 0; m < b->metrics; m++) {
+		for (s = 0; s < b->ring_count; s++)
+			col[s] = b->ring[(size_t)s * b->metrics + m];
+		qsort(col, b->ring_count, sizeof(*col), double_ascending);
+		b->lo[m] = col[trim];
+		b->hi[m] = col[b->ring_count - 1 - trim];
+	}
+}
+
 void
 baseline_moving_add(struct baseline *b, const struct metric_layout *l, const double *x,
 		    const struct safem_window_summary *w)
 {
 	struct window_tops *tops = &b->tops[b->ring_next];
-	unsigned int m, s, f, c;
+	unsigned int s, f, c;
 
 	memcpy(&b->ring[(size_t)b->ring_next * b->metrics], x, b->metrics * sizeof(*x));
 	for (c = 0; c < l->ncandidates; c++)
@@ -179,23 +218,7 @@ baseline_moving_add(struct baseline *b, const struct metric_layout *l, const dou
 	if (b->ring_count < b->ring_size)
 		b->ring_count++;
 
-	/*
-	 * Recompute [min, max] over the ring: ring_size * metrics comparisons
-	 * (60 x ~600 by default) once per accepted window, cheaper than keeping
-	 * monotonic queues per metric at these sizes.
-	 */
-	for (m = 0; m < b->metrics; m++) {
-		b->lo[m] = INFINITY;
-		b->hi[m] = -INFINITY;
-	}
-	for (s = 0; s < b->ring_count; s++) {
-		const double *row = &b->ring[(size_t)s * b->metrics];
-
-		for (m = 0; m < b->metrics; m++) {
-			b->lo[m] = fmin(b->lo[m], row[m]);
-			b->hi[m] = fmax(b->hi[m], row[m]);
-		}
-	}
+	baseline_moving_bands(b);
 }
 
 uint64_t

@@ -148,6 +148,7 @@ struct baseline {
 	/* MOVING: ring of the last K accepted windows */
 	unsigned int ring_size, ring_count, ring_next;
 	double *ring;              /* ring_size * metrics */
+	double *column;            /* ring_size: one metric's values, sorted for its band */
 	struct window_tops *tops;  /* ring_size */
 	/* current band (MOVING), or band per hour slot (TRAINED) */
 	double *lo, *hi;           /* MOVING: metrics; TRAINED: (TRAINED_HOURS + 1) * metrics */

@@ -17,6 +17,7 @@ struct safem_detector {
 	struct deviation dev;
 	struct involved inv, inv_other;
 	struct incident incident;
+	double last_score; /* the previous window's score (evidence over time; 0: no band) */
 	uint64_t next_incident_id;
 	struct safem_detect_totals totals;
 };
@@ -139,7 +140,9 @@ safem_detector_free(struct safem_detector *d)
 /*
  * A window no class rule explains alerts as unknown only from this multiple of
  * alert_score: deviations without a coherent shape (an elephant flow, a burst of one
- * service) are ordinary traffic far more often than unknown attacks.
+ * service) are ordinary traffic far more often than unknown attacks. It also takes two
+ * windows in a row at that score: a band trimmed of its extremes (baseline.c) leaves a lone
+ * burst of real traffic far outside it, while an attack lasts (delay: one window).
  */
 #define UNKNOWN_SCORE_FACTOR 8.0
 
@@ -228,9 +231,11 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 	if (suspicious) {
 		spectrum_cls = classify_directions(d, w);
 		verdict.direction = d->inv.dir;
+		/* unexplained: only when this and the previous window both score far out */
 		verdict.spectrum_anomalous =
 			spectrum_cls != SAFEM_CLASS_UNKNOWN ||
-			verdict.score >= UNKNOWN_SCORE_FACTOR * d->params.alert_score;
+			fmin(verdict.score, d->last_score) >=
+				UNKNOWN_SCORE_FACTOR * d->params.alert_score;
 	}
 	verdict.anomalous = verdict.spectrum_anomalous;
 	if (hint != NULL)
@@ -270,6 +275,7 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 	 * edge of an attack, and one learnt attack window widens the bands for K windows */
 	if (d->baseline.kind == SAFEM_BASELINE_MOVING && !suspicious && !verdict.anomalous)
 		baseline_moving_add(&d->baseline, l, d->x, w);
+	d->last_score = verdict.score;
 	d->totals.windows++;
 	if (v != NULL)
 		*v = verdict;

@@ -632,6 +632,39 @@ test_single_metric_never_alerts(void **state)
 	safem_detector_free(d);
 }
 
+/* The moving band leaves out its most extreme windows (docs/detection.md, "Band"): two
+ * windows with 100 times the bytes, learnt (one metric alone never alerts), do not widen
+ * the byte band, so 30 times the bytes still deviates. A [min, max] band would hold it. */
+static void
+test_band_trims_extremes(void **state)
+{
+	struct safem_detect_verdict v1, v2;
+	struct safem_detector *d1 = moving_detector(NULL, false);
+	struct safem_detector *d2 = moving_detector(NULL, false);
+	uint64_t bytes;
+
+	(void)state;
+	for (unsigned int i = 0; i < 62; i++) {
+		gen_clean();
+		build_summary(&summary, window_index++, false);
+		if (i >= 60)
+			summary.volume[0].bytes *= 100;
+		assert_int_equal(safem_detector_window(d1, &summary, NULL, &v1), 0);
+		assert_int_equal(safem_detector_window(d2, &summary, NULL, &v2), 0);
+		assert_false(v1.anomalous);
+	}
+	gen_clean();
+	build_summary(&summary, window_index++, false);
+	bytes = summary.volume[0].bytes;
+	assert_int_equal(safem_detector_window(d1, &summary, NULL, &v1), 0);
+	summary.volume[0].bytes = bytes * 30;
+	assert_int_equal(safem_detector_window(d2, &summary, NULL, &v2), 0);
+	assert_int_equal(v2.deviating_metrics, v1.deviating_metrics + 1);
+	assert_false(v2.anomalous);
+	safem_detector_free(d1);
+	safem_detector_free(d2);
+}
+
 static void
 test_report_members(void **state)
 {
@@ -1060,6 +1093,7 @@ main(void)
 		cmocka_unit_test(test_incident_gap),
 		cmocka_unit_test(test_warmup_suppresses),
 		cmocka_unit_test(test_single_metric_never_alerts),
+		cmocka_unit_test(test_band_trims_extremes),
 		cmocka_unit_test(test_report_members),
 		cmocka_unit_test(test_profile_round_trip),
 		cmocka_unit_test(test_profile_per_hour_and_sampling),
