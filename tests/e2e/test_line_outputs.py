@@ -172,6 +172,46 @@ class LineOutputsTest(unittest.TestCase):
             payloads.append(match.group(2))
         self.assertEqual(payloads, lines, "syslog messages differ from the --windows lines")
 
+    @unittest.skipIf(KAFKA_MOCK is None, "built without librdkafka (no kafka_mock_consume)")
+    def test_alerts_to_kafka_and_syslog(self):
+        outdir = e2e.new_dir("alert-lines")
+        pcap = os.path.join(outdir, "attack.pcap")
+        subprocess.run([sys.executable, os.path.join(e2e.SOURCE_ROOT, "scripts", "gen-attacks"),
+                        "--output", pcap, "--seed", "5", "--rate", "1000", "--duration", "45",
+                        "--home", "10.0.0.0/16", "--attack", "syn_flood:30:5:0.1"],
+                       check=True, stdout=subprocess.DEVNULL)
+        path = os.path.join(outdir, "log.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        rx = Receiver(sock)
+        helper = subprocess.Popen([KAFKA_MOCK, "safem.alerts"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        alerts = os.path.join(outdir, "alerts.jsonl")
+        try:
+            first = helper.stdout.readline().split()
+            self.assertEqual(first[:1], ["BOOTSTRAP"], "helper said %r" % first)
+            run = e2e.run_probe(pcap, flows=False, extra_opts=[
+                "--alerts", alerts, "--home", "10.0.0.0/16", "--moving-windows", "20",
+                "--alerts-syslog", "--syslog", "unix:" + path, "--kafka-brokers", first[1],
+                "--kafka-alerts-topic", "safem.alerts"])
+            out, err = helper.communicate("", timeout=120)
+        finally:
+            messages = rx.stop()
+            if helper.poll() is None:
+                helper.kill()
+                helper.communicate()
+        e2e.assert_run_ok(self, run)
+        lines = read_lines(alerts)
+        self.assertTrue(lines, "the SYN flood raised no alert\n" + run.describe())
+        kafka = [line.split("\t", 1)[1] for line in out.splitlines()
+                 if line.startswith("safem.alerts\t")]
+        self.assertEqual(kafka, lines, "Kafka alert messages differ from the --alerts lines")
+        payloads = [RFC3164_LOCAL.match(m).group(2) for m in messages]
+        self.assertEqual(payloads, lines, "syslog alert messages differ from the --alerts lines")
+        st = stream_stats(run.stats, "alerts")
+        self.assertEqual((st["lines"], st["kafka_delivered"], st["syslog_sent"]),
+                         (len(lines), len(lines), len(lines)), st)
+
     def test_syslog_udp_rfc5424(self):
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
