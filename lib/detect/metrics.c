@@ -89,19 +89,30 @@ metric_scored(const struct metric_layout *l, unsigned int m)
  * packets/bytes only alerts when it is large on many metrics.
  */
 #define WEIGHT_PACKETS_BYTES 0.25
+/*
+ * Under 1-in-N packet sampling (N > 1) the roles swap: most flows are seen through one
+ * sampled packet, so flow counts, distinct values and flow-weighted spectra collapse and
+ * jump with every sampled packet, while packet- and byte-weighted entropies are unbiased
+ * estimates that survive sampling (seed 002). Flow metrics then count
+ * WEIGHT_FLOWS_SAMPLED, packet and byte metrics 1.
+ */
+#define WEIGHT_FLOWS_SAMPLED 0.25
 
 double
-metric_weight(const struct metric_layout *l, unsigned int m)
+metric_weight(const struct metric_layout *l, unsigned int m, bool sampled)
 {
+	double flows = sampled ? WEIGHT_FLOWS_SAMPLED : 1.0;
+	double packets = sampled ? 1.0 : WEIGHT_PACKETS_BYTES;
+
 	if (!metric_scored(l, m))
 		return 0;
 	if (m < l->volume_base)
-		return (m / l->nq) % WEIGHTS == SAFEM_WEIGHT_FLOWS ? 1.0 : WEIGHT_PACKETS_BYTES;
+		return (m / l->nq) % WEIGHTS == SAFEM_WEIGHT_FLOWS ? flows : packets;
 	if (m < l->tree_base)
-		return (m - l->volume_base) % VOLUMES == 2 ? 1.0 : WEIGHT_PACKETS_BYTES;
+		return (m - l->volume_base) % VOLUMES == 2 ? flows : packets;
 	if (m < l->distinct_base) /* tree entropies: bytes, packets, flows */
-		return (m - l->tree_base) % TREE_METRICS == 2 ? 1.0 : WEIGHT_PACKETS_BYTES;
-	return 1.0;
+		return (m - l->tree_base) % TREE_METRICS == 2 ? flows : packets;
+	return flows; /* distinct values and protocol shares count flows */
 }
 
 void

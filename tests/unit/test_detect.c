@@ -275,6 +275,10 @@ static const double q_default[] = SAFEM_SPECTRUM_Q_DEFAULT;
 #define WINDOW_MS 60000ULL
 #define T0_MS 1700000000000ULL
 
+/* 1 in N packet sampling the next summaries claim (volumes are not rescaled: the flows
+ * stand for what the probe scaled back). */
+static unsigned int summary_sample_rate = 1;
+
 /* The summary of the current flows; directional: IN, OUT and ALL all carry them. */
 static void
 build_summary(struct safem_window_summary *w, uint64_t index, bool directional)
@@ -287,7 +291,7 @@ build_summary(struct safem_window_summary *w, uint64_t index, bool directional)
 	w->nq = SAFEM_SPECTRUM_Q_DEFAULT_COUNT;
 	memcpy(w->q, q_default, sizeof(q_default));
 	w->directions = directional ? (1u << SAFEM_DIR_ALL | 1u << SAFEM_DIR_IN) : 1u;
-	w->sample_rate = 1;
+	w->sample_rate = summary_sample_rate;
 	for (i = 0; i < nflows; i++) {
 		w->volume[0].flows++;
 		w->volume[0].packets += flows[i].packets;
@@ -1081,6 +1085,64 @@ test_hint_warmup_and_errors(void **state)
 	assert_non_null(strstr(err, "svm_veto_score_share"));
 }
 
+/* ---- sampling: the unsampled SVM model is not consulted, too few packets say nothing ---- */
+static void
+test_sampled_hint_ignored(void **state)
+{
+	struct safem_detect_hint h = hint_of(SAFEM_CLASS_VERTICAL_SCAN, 0.99, true);
+	struct safem_detect_verdict v;
+	struct safem_detector *d = moving_detector(NULL, false);
+
+	(void)state;
+	summary_sample_rate = 10; /* clean windows hold ~15000 packets: 1500 sampled */
+	assert_int_equal(run_clean(d, 80, false), 0);
+	hinted_window(d, NULL, &h, NULL, &v); /* a confident, novel SVM attack: ignored */
+	assert_false(v.anomalous);
+	assert_false(v.svm_anomalous);
+	hinted_window(d, add_syn_flood, &h, NULL, &v); /* the spectrum still finds the flood */
+	assert_true(v.anomalous);
+	assert_int_equal(v.cls, SAFEM_CLASS_SYN_FLOOD);
+	summary_sample_rate = 1;
+	safem_detector_free(d);
+}
+
+static void
+test_sampled_too_few_packets(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_detect_params p;
+	struct safem_detector *d;
+	char err[256] = "";
+	unsigned int learnt;
+
+	(void)state;
+	safem_detect_params_init(&p);
+	p.moving_windows = 100; /* ring not full: learnt windows show in baseline_windows */
+	p.warmup_windows = 60;
+	d = safem_detector_create(&p, err, sizeof(err));
+	assert_non_null(d);
+	summary_sample_rate = 100;
+	assert_int_equal(run_clean(d, 70, false), 0);
+	run_window(d, NULL, false, &v);
+	learnt = v.baseline_windows; /* 70 */
+	/* 1:100000: every window has fewer than 30 sampled packets, even a flood's */
+	summary_sample_rate = 100000;
+	run_window(d, add_syn_flood, false, &v);
+	assert_false(v.anomalous);
+	assert_true(v.score == 0);
+	run_window(d, NULL, false, &v);
+	assert_false(v.anomalous);
+	summary_sample_rate = 100;
+	run_window(d, NULL, false, &v);
+	/* the thin windows were not learnt: only the window at learnt was since */
+	assert_int_equal(v.baseline_windows, learnt + 1);
+	run_window(d, add_syn_flood, false, &v);
+	assert_true(v.anomalous);
+	assert_int_equal(v.cls, SAFEM_CLASS_SYN_FLOOD);
+	summary_sample_rate = 1;
+	safem_detector_free(d);
+}
+
 int
 main(void)
 {
@@ -1102,6 +1164,8 @@ main(void)
 		cmocka_unit_test(test_hint_novel_needs_deviation),
 		cmocka_unit_test(test_hint_warmup_and_errors),
 		cmocka_unit_test(test_profile_errors),
+		cmocka_unit_test(test_sampled_hint_ignored),
+		cmocka_unit_test(test_sampled_too_few_packets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
