@@ -88,6 +88,8 @@ extern const char *const detect_feature_names[FEATURES];
 extern const char *const detect_weight_names[WEIGHTS];
 extern const char *const detect_proto_names[PROTOS];
 int detect_name_index(const char *const *names, unsigned int n, const char *name);
+/* qsort comparator of doubles, smallest first. */
+int detect_double_ascending(const void *a, const void *b);
 
 /* A value's share of the direction's packets and of its flows (prefixes: packets only). */
 struct share_pair {

@@ -8,6 +8,27 @@
 
 #include "detect_private.h"
 
+/*
+ * The link's own spread of clean scores: the CLEAN_SCORE_QUANTILE quantile of the scores of
+ * the last CLEAN_SCORE_WINDOWS windows found normal (learnt or not: a suspicious window no
+ * rule explains is normal too) raises the bars of a bursty link. A 60-230 packets/s real
+ * link (bg_zeek_protomix) has clean windows scoring 20-150 against a 20-window band, which
+ * ordinary synthetic traffic at 1500 packets/s keeps under alert_score 9 windows in 10, so
+ * there the bars do not move. An unexplained window needs CLEAN_SCORE_UNKNOWN_FACTOR x the
+ * quantile as well as UNKNOWN_SCORE_FACTOR x alert_score, and the SVM's multiples of
+ * alert_score (novel, veto) count from max(alert_score, quantile). The bar of windows a
+ * class rule explains stays alert_score: raised too (tried), attack windows of a 1 %
+ * attack that stay under it enter the ring and lift it for the rest of the attack
+ * (quick evaluation: horizontal_scan at 1 % from 0.50 to 0.17 recall).
+ * 100 windows: long enough for a stable 90 % quantile (the 10th largest), short enough to
+ * follow the hour's traffic; used from CLEAN_SCORE_MIN_WINDOWS on. Windows enter once the
+ * band has half its windows (a band of two windows makes everything deviate).
+ */
+#define CLEAN_SCORE_WINDOWS 100
+#define CLEAN_SCORE_MIN_WINDOWS 20
+#define CLEAN_SCORE_QUANTILE 0.9
+#define CLEAN_SCORE_UNKNOWN_FACTOR 2.0
+
 struct safem_detector {
 	struct safem_detect_params params;
 	unsigned int warmup_windows;
@@ -19,6 +40,9 @@ struct safem_detector {
 	struct incident incident;
 	double last_score; /* the previous window's score (evidence over time; 0: no band) */
 	unsigned int skip_dirs; /* this window: directions with too few sampled packets */
+	/* scores of recent windows found normal (the link's own spread of clean scores) */
+	double clean_scores[CLEAN_SCORE_WINDOWS], sorted_scores[CLEAN_SCORE_WINDOWS];
+	unsigned int clean_count, clean_next;
 	uint64_t next_incident_id;
 	struct safem_detect_totals totals;
 };
@@ -159,6 +183,28 @@ safem_detector_free(struct safem_detector *d)
  */
 #define SAMPLED_PACKETS_MIN 30.0
 
+/* The CLEAN_SCORE_QUANTILE of the recent normal windows' scores; 0 with too few. */
+static double
+clean_score_quantile(struct safem_detector *d)
+{
+	unsigned int n = d->clean_count;
+
+	if (n < CLEAN_SCORE_MIN_WINDOWS)
+		return 0;
+	memcpy(d->sorted_scores, d->clean_scores, n * sizeof(d->sorted_scores[0]));
+	qsort(d->sorted_scores, n, sizeof(d->sorted_scores[0]), detect_double_ascending);
+	return d->sorted_scores[(unsigned int)(CLEAN_SCORE_QUANTILE * (n - 1) + 0.5)];
+}
+
+static void
+clean_score_add(struct safem_detector *d, double score)
+{
+	d->clean_scores[d->clean_next] = score;
+	d->clean_next = (d->clean_next + 1) % CLEAN_SCORE_WINDOWS;
+	if (d->clean_count < CLEAN_SCORE_WINDOWS)
+		d->clean_count++;
+}
+
 /* Bit d: direction d has too few sampled packets to be scored (0 when unsampled). */
 static unsigned int
 sampled_skip_dirs(const struct metric_layout *l, const struct safem_window_summary *w)
@@ -230,6 +276,8 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 	const double *lo, *hi;
 	uint64_t band_windows;
 	bool have_band, eligible, suspicious, too_few;
+	struct safem_detect_params hint_params;
+	double clean_quantile, alert_bar; /* alert_bar: SVM multiples (above) */
 	int rc, wrc = 0;
 
 	if (d == NULL || w == NULL)
@@ -264,6 +312,8 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 		verdict.deviating_metrics = d->dev.deviating;
 	}
 	eligible = have_band && d->totals.windows >= d->warmup_windows;
+	clean_quantile = clean_score_quantile(d);
+	alert_bar = fmax(d->params.alert_score, clean_quantile);
 	suspicious = eligible && verdict.score >= d->params.alert_score;
 	if (suspicious) {
 		spectrum_cls = classify_directions(d, w);
@@ -272,12 +322,16 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 		verdict.spectrum_anomalous =
 			spectrum_cls != SAFEM_CLASS_UNKNOWN ||
 			fmin(verdict.score, d->last_score) >=
-				UNKNOWN_SCORE_FACTOR * d->params.alert_score;
+				fmax(UNKNOWN_SCORE_FACTOR * d->params.alert_score,
+				     CLEAN_SCORE_UNKNOWN_FACTOR * clean_quantile);
 	}
 	verdict.anomalous = verdict.spectrum_anomalous;
-	if (hint != NULL)
-		svm_cls = hint_combine(&d->params, hint, eligible, verdict.score,
+	if (hint != NULL) {
+		hint_params = d->params;
+		hint_params.alert_score = alert_bar;
+		svm_cls = hint_combine(&hint_params, hint, eligible, verdict.score,
 				       spectrum_cls != SAFEM_CLASS_UNKNOWN, &verdict);
+	}
 	a.hint = hint;
 	if (verdict.anomalous && !suspicious) {
 		/* flagged by the SVM alone: "who" from the direction the rules like best */
@@ -313,6 +367,10 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 	if (d->baseline.kind == SAFEM_BASELINE_MOVING && !suspicious && !verdict.anomalous &&
 	    !too_few)
 		baseline_moving_add(&d->baseline, l, d->x, w);
+	if (have_band && !verdict.anomalous &&
+	    (d->baseline.kind != SAFEM_BASELINE_MOVING ||
+	     2 * band_windows >= d->params.moving_windows))
+		clean_score_add(d, verdict.score);
 	d->last_score = verdict.score;
 	d->totals.windows++;
 	if (v != NULL)
