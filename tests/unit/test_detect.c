@@ -1256,6 +1256,55 @@ test_one_packet_flows_found_by_flows(void **state)
 	free(text);
 }
 
+/* ---- a bursty link raises its own bar (the clean-score quantile) ---- */
+/* Clean traffic of a bursty low-rate link: one window in four is quiet (30-90 flows: a few
+ * hosts), the others carry the usual ~2000 flows. */
+static void
+gen_bursty(void)
+{
+	gen_clean();
+	if (rng_unit() < 0.25)
+		nflows = 30 + rng_below(60);
+}
+
+static void
+test_bursty_link_raises_bar(void **state)
+{
+	struct safem_detect_params p;
+	struct safem_detect_verdict v;
+	struct safem_detector *d;
+	char err[256] = "";
+	unsigned int unknown = 0, pairs = 0;
+	double last = 0;
+
+	(void)state;
+	safem_detect_params_init(&p);
+	p.moving_windows = 20;
+	d = safem_detector_create(&p, err, sizeof(err));
+	assert_non_null(d);
+	for (unsigned int i = 0; i < 400; i++) {
+		gen_bursty();
+		build_summary(&summary, window_index++, false);
+		assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+		/* two windows in a row over 8 x alert_score: unknown without the quantile */
+		pairs += i > 20 && fmin(v.score, last) >= 8 * p.alert_score;
+		last = v.score;
+		unknown += v.alerted && v.cls == SAFEM_CLASS_UNKNOWN;
+	}
+	print_message("bursty: %u pairs of windows over 8 x alert_score, %u unknown\n", pairs,
+		      unknown);
+	assert_true(pairs >= 10);
+	assert_true(unknown * 4 <= pairs);
+	/* an attack still stands out of such a link */
+	gen_bursty();
+	add_syn_flood();
+	build_summary(&summary, window_index++, false);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_SYN_FLOOD);
+	safem_detector_free(d);
+}
+
 /* ---- OUT: infected home hosts scanning outside ---- */
 static void
 test_worm_out(void **state)
@@ -1387,6 +1436,7 @@ main(void)
 		cmocka_unit_test(test_profile_errors),
 		cmocka_unit_test(test_one_packet_flows_found_by_flows),
 		cmocka_unit_test(test_worm_out),
+		cmocka_unit_test(test_bursty_link_raises_bar),
 		cmocka_unit_test(test_sampled_hint_ignored),
 		cmocka_unit_test(test_sampled_too_few_packets),
 	};
