@@ -69,10 +69,9 @@ bool metric_in_use(const struct metric_layout *l, unsigned int m);
 /* 0 for metrics that repeat another one (q = 0 for packets and bytes equals flows). */
 bool metric_scored(const struct metric_layout *l, unsigned int m);
 /* How much a metric's deviation counts in the score: 1 for the flow-weighted ones (flows
- * spectra, distinct values, protocol shares, flow volume), less for packets and bytes;
- * sampled (sample_rate > 1): the other way round (docs/detection.md, "Score"); 0 when not
- * scored. */
-double metric_weight(const struct metric_layout *l, unsigned int m, bool sampled);
+ * spectra, distinct values, protocol shares, flow volume), less for packets and bytes,
+ * sampled or not (docs/detection.md, "Score"); 0 when not scored. */
+double metric_weight(const struct metric_layout *l, unsigned int m);
 /* "spectrum/in/dst_addr/packets/q=-0.5", "volume/all/packets", ... */
 void metric_name(const struct metric_layout *l, unsigned int m, char *buf, size_t len);
 /* -1 when no metric has that name; hint: the index to try first. */
@@ -190,10 +189,10 @@ struct deviation {
 	double dir_score[DIRS + 1]; /* the score's part per direction (DIRS: tree entropies) */
 	unsigned int deviating;
 };
-/* sampled: the window's sample_rate > 1 (metric_weight); skip_dirs: bit d set, metrics of
- * direction d are not compared (too few sampled packets to say anything). */
+/* skip_dirs: bit d set, metrics of direction d are not compared (too few sampled packets
+ * to say anything). */
 void deviation_compute(const struct metric_layout *l, const double *x, const double *lo,
-		       const double *hi, double margin, bool sampled, unsigned int skip_dirs,
+		       const double *hi, double margin, unsigned int skip_dirs,
 		       struct deviation *dev);
 /* nq characters + NUL of '+', '0', '-'. */
 void pattern_string(const struct metric_layout *l, const struct deviation *dev, unsigned int dir,

@@ -239,8 +239,9 @@ classify_directions(struct safem_detector *d, const struct safem_window_summary 
 
 		involved_compute(&d->baseline, l, w, c, &d->inv_other);
 		/* too few sampled packets in the direction: not classified */
-		cls = (d->skip_dirs & (1u << l->candidate[c])) ? SAFEM_CLASS_UNKNOWN
-			: classify_window(l, &d->dev, w, &d->inv_other);
+		cls = (d->skip_dirs & (1u << l->candidate[c]))
+			      ? SAFEM_CLASS_UNKNOWN
+			      : classify_window(l, &d->dev, w, &d->inv_other);
 		better = best_score < 0 ||
 			 (cls != SAFEM_CLASS_UNKNOWN && best == SAFEM_CLASS_UNKNOWN) ||
 			 ((cls != SAFEM_CLASS_UNKNOWN) == (best != SAFEM_CLASS_UNKNOWN) &&
@@ -306,8 +307,7 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 	have_band = band_windows > 0 && !too_few;
 	verdict.baseline_windows = (unsigned int)band_windows;
 	if (have_band) {
-		deviation_compute(l, d->x, lo, hi, d->params.band_margin, w->sample_rate > 1,
-				  d->skip_dirs, &d->dev);
+		deviation_compute(l, d->x, lo, hi, d->params.band_margin, d->skip_dirs, &d->dev);
 		verdict.score = d->dev.score;
 		verdict.deviating_metrics = d->dev.deviating;
 	}

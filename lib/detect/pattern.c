@@ -13,8 +13,7 @@
 
 void
 deviation_compute(const struct metric_layout *l, const double *x, const double *lo,
-		  const double *hi, double margin, bool sampled, unsigned int skip_dirs,
-		  struct deviation *dev)
+		  const double *hi, double margin, unsigned int skip_dirs, struct deviation *dev)
 {
 	unsigned int m;
 
@@ -42,7 +41,7 @@ deviation_compute(const struct metric_layout *l, const double *x, const double *
 			continue;
 		}
 		dev->deviating++;
-		distance = metric_weight(l, m, sampled) * fmin(distance, METRIC_SCORE_CAP);
+		distance = metric_weight(l, m) * fmin(distance, METRIC_SCORE_CAP);
 		dev->score += distance;
 		dev->dir_score[metric_direction(l, m)] += distance;
 	}
