@@ -1286,12 +1286,12 @@ test_bursty_link_raises_bar(void **state)
 		gen_bursty();
 		build_summary(&summary, window_index++, false);
 		assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
-		/* two windows in a row over 8 x alert_score: unknown without the quantile */
-		pairs += i > 20 && fmin(v.score, last) >= 8 * p.alert_score;
+		/* two windows in a row over 12 x alert_score: unknown without the quantile */
+		pairs += i > 20 && fmin(v.score, last) >= 12 * p.alert_score;
 		last = v.score;
 		unknown += v.alerted && v.cls == SAFEM_CLASS_UNKNOWN;
 	}
-	print_message("bursty: %u pairs of windows over 8 x alert_score, %u unknown\n", pairs,
+	print_message("bursty: %u pairs of windows over 12 x alert_score, %u unknown\n", pairs,
 		      unknown);
 	assert_true(pairs >= 10);
 	assert_true(unknown * 4 <= pairs);
