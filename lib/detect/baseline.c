@@ -170,8 +170,8 @@ window_tops_set(struct window_tops *tops, const struct metric_layout *l,
  */
 #define BAND_TRIM_SHARE 0.05
 
-static int
-double_ascending(const void *a, const void *b)
+int
+detect_double_ascending(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 
@@ -191,7 +191,7 @@ baseline_moving_bands(struct baseline *b)
 	for (m = 0; m < b->metrics; m++) {
 		for (s = 0; s < b->ring_count; s++)
 			col[s] = b->ring[(size_t)s * b->metrics + m];
-		qsort(col, b->ring_count, sizeof(*col), double_ascending);
+		qsort(col, b->ring_count, sizeof(*col), detect_double_ascending);
 		b->lo[m] = col[trim];
 		b->hi[m] = col[b->ring_count - 1 - trim];
 	}

@@ -44,6 +44,11 @@ safem_attack_class_from_name(const char *name)
  */
 #define RISE_MIN 0.03
 #define RISE_MIN_FLOWS 8.0
+/*
+ * Under 1-in-N sampling the floor stays RISE_MIN_FLOWS *sampled* flows: scaled to 8 / N
+ * (tried, floor 2), 2-3 sampled flows of one clean host led and 36 % of clean 1:10 windows
+ * alerted (udp_flood, reflection); eight sampled flows are the same evidence as eight flows.
+ */
 #define LEAD_OF_MAX 0.5
 #define RISER_OF_MAX 0.25
 

@@ -69,8 +69,8 @@ bool metric_in_use(const struct metric_layout *l, unsigned int m);
 /* 0 for metrics that repeat another one (q = 0 for packets and bytes equals flows). */
 bool metric_scored(const struct metric_layout *l, unsigned int m);
 /* How much a metric's deviation counts in the score: 1 for the flow-weighted ones (flows
- * spectra, distinct values, protocol shares, flow volume), less for packets and bytes
- * (docs/detection.md, "Score"); 0 when not scored. */
+ * spectra, distinct values, protocol shares, flow volume), less for packets and bytes,
+ * sampled or not (docs/detection.md, "Score"); 0 when not scored. */
 double metric_weight(const struct metric_layout *l, unsigned int m);
 /* "spectrum/in/dst_addr/packets/q=-0.5", "volume/all/packets", ... */
 void metric_name(const struct metric_layout *l, unsigned int m, char *buf, size_t len);
@@ -87,6 +87,8 @@ extern const char *const detect_feature_names[FEATURES];
 extern const char *const detect_weight_names[WEIGHTS];
 extern const char *const detect_proto_names[PROTOS];
 int detect_name_index(const char *const *names, unsigned int n, const char *name);
+/* qsort comparator of doubles, smallest first. */
+int detect_double_ascending(const void *a, const void *b);
 
 /* A value's share of the direction's packets and of its flows (prefixes: packets only). */
 struct share_pair {
@@ -187,8 +189,11 @@ struct deviation {
 	double dir_score[DIRS + 1]; /* the score's part per direction (DIRS: tree entropies) */
 	unsigned int deviating;
 };
+/* skip_dirs: bit d set, metrics of direction d are not compared (too few sampled packets
+ * to say anything). */
 void deviation_compute(const struct metric_layout *l, const double *x, const double *lo,
-		       const double *hi, double margin, struct deviation *dev);
+		       const double *hi, double margin, unsigned int skip_dirs,
+		       struct deviation *dev);
 /* nq characters + NUL of '+', '0', '-'. */
 void pattern_string(const struct metric_layout *l, const struct deviation *dev, unsigned int dir,
 		    unsigned int feat, unsigned int weight, char *out);

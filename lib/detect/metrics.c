@@ -86,7 +86,11 @@ metric_scored(const struct metric_layout *l, unsigned int m)
  * Packets and bytes weigh less than flows: an elephant flow, a bulk transfer or a burst
  * moves the packet and byte spectra of a few values with no change in who talks to whom,
  * while floods, scans and worms add many flows (one packet each, often). A lone change of
- * packets/bytes only alerts when it is large on many metrics.
+ * packets/bytes only alerts when it is large on many metrics. The same under 1-in-N
+ * sampling: packet metrics weighing 1 and flow metrics 0.25 there (tried, 1:10, ~150
+ * sampled packets a window) alerted on 11 clean windows of 280 instead of 2 and found fewer
+ * 5 % attacks (2 windows of 60 instead of 5): an attack's sampled packets are still new
+ * flows, while packet spectra of ~150 packets follow every elephant.
  */
 #define WEIGHT_PACKETS_BYTES 0.25
 

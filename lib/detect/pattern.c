@@ -13,7 +13,7 @@
 
 void
 deviation_compute(const struct metric_layout *l, const double *x, const double *lo,
-		  const double *hi, double margin, struct deviation *dev)
+		  const double *hi, double margin, unsigned int skip_dirs, struct deviation *dev)
 {
 	unsigned int m;
 
@@ -25,7 +25,8 @@ deviation_compute(const struct metric_layout *l, const double *x, const double *
 		double scale, distance;
 
 		dev->sign[m] = 0;
-		if (!metric_in_use(l, m) || !(lo[m] <= hi[m]))
+		if (!metric_in_use(l, m) || !(lo[m] <= hi[m]) ||
+		    (skip_dirs & (1u << metric_direction(l, m))) != 0)
 			continue;
 		scale = fmax(hi[m] - lo[m],
 			     BAND_SCALE_RELATIVE_FLOOR * fmax(fabs(lo[m]), fabs(hi[m])) +

@@ -97,8 +97,8 @@ struct safem_detect_params {
 	 */
 	double svm_min_probability;
 	/** A novel window (one-class SVM) is anomalous when its spectrum score is at least
-	 *  this share of alert_score. Default SAFEM_DETECT_SVM_NOVEL_SCORE_SHARE_DEFAULT: half
-	 *  of the score an unexplained deviation needs without the SVM (8 x alert_score),
+	 *  this share of alert_score. Default SAFEM_DETECT_SVM_NOVEL_SCORE_SHARE_DEFAULT: a
+	 *  third of the score an unexplained deviation needs without the SVM (12 x alert_score),
 	 *  because the one-class SVM flags about nu of clean windows on its own. */
 	double svm_novel_score_share;
 	/** A confident normal SVM verdict vetoes a spectrum alert only below this share of

@@ -181,6 +181,61 @@ feature_value(unsigned int feat, uint32_t key)
 static uint64_t counts_scratch[MAX_FLOWS];
 static struct safem_count_class classes_scratch[MAX_FLOWS];
 
+/* Directions by the home prefix 10.0.0.0/16 (summaries with OUT only; else every flow
+ * counts in ALL and IN). */
+static bool flows_by_home;
+
+static bool
+is_home(uint32_t a)
+{
+	return (a & 0xffff0000u) == HOME_NET;
+}
+
+static bool
+flow_in_dir(const struct flow *f, unsigned int dir)
+{
+	if (!flows_by_home || dir == SAFEM_DIR_ALL)
+		return true;
+	if (dir == SAFEM_DIR_IN)
+		return !is_home(f->src) && is_home(f->dst);
+	if (dir == SAFEM_DIR_OUT)
+		return is_home(f->src) && !is_home(f->dst);
+	return is_home(f->src) && is_home(f->dst);
+}
+
+/* Top by flows as lib/window builds it: most flows first, ties more packets, then the
+ * smaller value (a scan's one-packet flows lead this list, not the packet one). */
+static const struct slot *flow_order[TABLE_SIZE];
+
+static int
+slot_more_flows_first(const void *a, const void *b)
+{
+	const struct slot *x = *(const struct slot *const *)a, *y = *(const struct slot *const *)b;
+
+	if (x->c.flows != y->c.flows)
+		return x->c.flows > y->c.flows ? -1 : 1;
+	if (x->c.packets != y->c.packets)
+		return x->c.packets > y->c.packets ? -1 : 1;
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+static void
+fill_top_flows(struct safem_window_summary *w, unsigned int dir, unsigned int feat)
+{
+	struct safem_top_value *top = w->top_flows[dir][feat];
+	unsigned int i, n = 0;
+
+	for (i = 0; i < nused; i++)
+		flow_order[i] = &table[used_slots[i]];
+	qsort(flow_order, nused, sizeof(flow_order[0]), slot_more_flows_first);
+	for (i = 0; i < nused && n < SAFEM_SUMMARY_TOP; i++, n++) {
+		top[n].value = feature_value(feat, flow_order[i]->key);
+		top[n].counts = flow_order[i]->c;
+		top[n].share = (double)flow_order[i]->c.packets / (double)w->volume[dir].packets;
+	}
+	w->ntop_flows[dir][feat] = n;
+}
+
 static void
 fill_feature(struct safem_window_summary *w, unsigned int dir, unsigned int feat)
 {
@@ -192,6 +247,9 @@ fill_feature(struct safem_window_summary *w, unsigned int dir, unsigned int feat
 	table_clear();
 	for (i = 0; i < nflows; i++) {
 		const struct flow *f = &flows[i];
+
+		if (!flow_in_dir(f, dir))
+			continue;
 		uint32_t key = feat == SAFEM_FEATURE_SRC_ADDR	? f->src
 			       : feat == SAFEM_FEATURE_DST_ADDR ? f->dst
 			       : feat == SAFEM_FEATURE_SRC_PORT ? f->sport
@@ -222,6 +280,7 @@ fill_feature(struct safem_window_summary *w, unsigned int dir, unsigned int feat
 				 0);
 	}
 	w->distinct[dir][feat] = n;
+	fill_top_flows(w, dir, feat); /* first: the selection below clears packets */
 	/* top by packets: repeated selection (n small enough for tests) */
 	for (k = 0; k < SAFEM_SUMMARY_TOP; k++) {
 		struct slot *best = table_take_largest();
@@ -275,6 +334,10 @@ static const double q_default[] = SAFEM_SPECTRUM_Q_DEFAULT;
 #define WINDOW_MS 60000ULL
 #define T0_MS 1700000000000ULL
 
+/* 1 in N packet sampling the next summaries claim (volumes are not rescaled: the flows
+ * stand for what the probe scaled back). */
+static unsigned int summary_sample_rate = 1;
+
 /* The summary of the current flows; directional: IN, OUT and ALL all carry them. */
 static void
 build_summary(struct safem_window_summary *w, uint64_t index, bool directional)
@@ -287,7 +350,7 @@ build_summary(struct safem_window_summary *w, uint64_t index, bool directional)
 	w->nq = SAFEM_SPECTRUM_Q_DEFAULT_COUNT;
 	memcpy(w->q, q_default, sizeof(q_default));
 	w->directions = directional ? (1u << SAFEM_DIR_ALL | 1u << SAFEM_DIR_IN) : 1u;
-	w->sample_rate = 1;
+	w->sample_rate = summary_sample_rate;
 	for (i = 0; i < nflows; i++) {
 		w->volume[0].flows++;
 		w->volume[0].packets += flows[i].packets;
@@ -306,7 +369,65 @@ build_summary(struct safem_window_summary *w, uint64_t index, bool directional)
 		memcpy(w->proto_flows[dir], w->proto_flows[0], sizeof(w->proto_flows[0]));
 		memcpy(w->top[dir], w->top[0], sizeof(w->top[0]));
 		memcpy(w->ntop[dir], w->ntop[0], sizeof(w->ntop[0]));
+		memcpy(w->top_flows[dir], w->top_flows[0], sizeof(w->top_flows[0]));
+		memcpy(w->ntop_flows[dir], w->ntop_flows[0], sizeof(w->ntop_flows[0]));
 	}
+}
+
+/* ALL, IN and OUT by the home prefix (a probe with --home 10.0.0.0/16). */
+static void
+build_summary_home(struct safem_window_summary *w, uint64_t index)
+{
+	static const unsigned int dirs[] = {SAFEM_DIR_ALL, SAFEM_DIR_IN, SAFEM_DIR_OUT};
+	unsigned int i, k, feat;
+
+	build_summary(w, index, false);
+	w->directions = 1u << SAFEM_DIR_ALL | 1u << SAFEM_DIR_IN | 1u << SAFEM_DIR_OUT;
+	flows_by_home = true;
+	for (k = 1; k < 3; k++) {
+		unsigned int dir = dirs[k];
+
+		for (i = 0; i < nflows; i++) {
+			if (!flow_in_dir(&flows[i], dir))
+				continue;
+			w->volume[dir].flows++;
+			w->volume[dir].packets += flows[i].packets;
+			w->volume[dir].bytes += flows[i].bytes;
+			w->proto_flows[dir][flows[i].proto]++;
+		}
+		for (feat = 0; feat < SAFEM_FEATURE_COUNT; feat++)
+			fill_feature(w, dir, feat);
+	}
+	flows_by_home = false;
+}
+
+/* Home clients 10.0.2.x browsing outside servers: the clean OUT direction. */
+static void
+add_clean_out(void)
+{
+	static const uint16_t services[] = {443, 80, 53, 993};
+	unsigned int n = 900 + rng_below(100);
+
+	for (unsigned int i = 0; i < n; i++) {
+		uint16_t port = services[rng_zipf(4)];
+		uint32_t packets = 1 + rng_zipf(60);
+
+		add_flow(HOME_NET + 0x200 + rng_zipf(100), 0x5db80000u + rng_zipf(300) * 11,
+			 (uint16_t)(32768 + rng_below(28000)), port,
+			 port == 53 ? SAFEM_PROTO_UDP : SAFEM_PROTO_TCP, packets,
+			 packets * (60 + rng_below(1400)));
+	}
+}
+
+/* Three infected home hosts (10.0.3.1-3) sweeping outside addresses on TCP/445. */
+#define INFECTED_BASE (HOME_NET | 0x0301)
+static void
+add_worm_out(void)
+{
+	add_clean_out();
+	for (unsigned int i = 0; i < 600; i++)
+		add_flow(INFECTED_BASE + i % 3, (uint32_t)rng_next() | 0x01000000u,
+			 (uint16_t)(1024 + rng_below(4000)), 445, SAFEM_PROTO_TCP_SYN, 1, 48);
 }
 
 /* ---- attacks, added to the current (clean) flows ---- */
@@ -338,6 +459,17 @@ static void
 add_horizontal_scan(void)
 {
 	for (unsigned int i = 0; i < 4000; i++)
+		add_flow(SCANNER, HOME_NET + rng_below(65536), (uint16_t)(40000 + rng_below(1000)),
+			 3389, SAFEM_PROTO_TCP_SYN, 1, 44);
+}
+
+/* A scanner of 100 one-packet flows: fewer packets than the 16th busiest client (~20 flows
+ * of ~15 packets), more flows: only the top list by flows names it. */
+#define QUIET_SCAN_FLOWS 100
+static void
+add_quiet_scan(void)
+{
+	for (unsigned int i = 0; i < QUIET_SCAN_FLOWS; i++)
 		add_flow(SCANNER, HOME_NET + rng_below(65536), (uint16_t)(40000 + rng_below(1000)),
 			 3389, SAFEM_PROTO_TCP_SYN, 1, 44);
 }
@@ -1081,6 +1213,206 @@ test_hint_warmup_and_errors(void **state)
 	assert_non_null(strstr(err, "svm_veto_score_share"));
 }
 
+/* ---- who rose through the top list by flows ---- */
+static bool
+in_top(const struct safem_top_value *list, unsigned int n, unsigned int feat, uint32_t key)
+{
+	struct safem_feature_value v = feature_value(feat, key);
+
+	for (unsigned int i = 0; i < n; i++)
+		if (memcmp(&list[i].value, &v, sizeof(v)) == 0)
+			return true;
+	return false;
+}
+
+static void
+test_one_packet_flows_found_by_flows(void **state)
+{
+	struct safem_detect_verdict v;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *alerts = open_memstream(&text, &len);
+	struct safem_detector *d = moving_detector(alerts, false);
+
+	(void)state;
+	assert_int_equal(run_clean(d, 80, false), 0);
+	run_window(d, add_quiet_scan, false, &v);
+	/* the scanner is not among the busiest sources by packets, it leads by flows */
+	assert_false(in_top(summary.top[0][SAFEM_FEATURE_SRC_ADDR],
+			    summary.ntop[0][SAFEM_FEATURE_SRC_ADDR], SAFEM_FEATURE_SRC_ADDR,
+			    SCANNER));
+	assert_true(in_top(summary.top_flows[0][SAFEM_FEATURE_SRC_ADDR],
+			   summary.ntop_flows[0][SAFEM_FEATURE_SRC_ADDR], SAFEM_FEATURE_SRC_ADDR,
+			   SCANNER));
+	fflush(alerts);
+	if (!v.alerted || v.cls != SAFEM_CLASS_HORIZONTAL_SCAN)
+		print_error("quiet scan: alerted %d class %s score %.2f\n%s\n", v.alerted,
+			    safem_attack_class_name(v.cls), v.score, text ? text : "");
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_HORIZONTAL_SCAN);
+	assert_non_null(strstr(text, "\"value\":\"6.6.6.6\""));
+	safem_detector_free(d);
+	fclose(alerts);
+	free(text);
+}
+
+/* ---- a bursty link raises its own bar (the clean-score quantile) ---- */
+/* Clean traffic of a bursty low-rate link: one window in four is quiet (30-90 flows: a few
+ * hosts), the others carry the usual ~2000 flows. */
+static void
+gen_bursty(void)
+{
+	gen_clean();
+	if (rng_unit() < 0.25)
+		nflows = 30 + rng_below(60);
+}
+
+static void
+test_bursty_link_raises_bar(void **state)
+{
+	struct safem_detect_params p;
+	struct safem_detect_verdict v;
+	struct safem_detector *d;
+	char err[256] = "";
+	unsigned int unknown = 0, pairs = 0;
+	double last = 0;
+
+	(void)state;
+	safem_detect_params_init(&p);
+	p.moving_windows = 20;
+	d = safem_detector_create(&p, err, sizeof(err));
+	assert_non_null(d);
+	for (unsigned int i = 0; i < 400; i++) {
+		gen_bursty();
+		build_summary(&summary, window_index++, false);
+		assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+		/* two windows in a row over 12 x alert_score: unknown without the quantile */
+		pairs += i > 20 && fmin(v.score, last) >= 12 * p.alert_score;
+		last = v.score;
+		unknown += v.alerted && v.cls == SAFEM_CLASS_UNKNOWN;
+	}
+	print_message("bursty: %u pairs of windows over 12 x alert_score, %u unknown\n", pairs,
+		      unknown);
+	assert_true(pairs >= 10);
+	assert_true(unknown * 4 <= pairs);
+	/* an attack still stands out of such a link */
+	gen_bursty();
+	add_syn_flood();
+	build_summary(&summary, window_index++, false);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_SYN_FLOOD);
+	safem_detector_free(d);
+}
+
+/* ---- OUT: infected home hosts scanning outside ---- */
+static void
+test_worm_out(void **state)
+{
+	struct safem_detect_params p;
+	struct safem_detect_verdict v;
+	struct safem_detector *d;
+	char err[256] = "";
+	char *text = NULL;
+	size_t len = 0;
+	FILE *alerts = open_memstream(&text, &len);
+
+	(void)state;
+	safem_detect_params_init(&p);
+	p.alerts = alerts;
+	p.directions = 1u << SAFEM_DIR_ALL | 1u << SAFEM_DIR_IN | 1u << SAFEM_DIR_OUT;
+	d = safem_detector_create(&p, err, sizeof(err));
+	assert_non_null(d);
+	for (unsigned int i = 0; i < 80; i++) {
+		gen_clean();
+		add_clean_out();
+		build_summary_home(&summary, window_index++);
+		assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+		assert_false(v.alerted);
+	}
+	gen_clean();
+	add_worm_out();
+	build_summary_home(&summary, window_index++);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+	fflush(alerts);
+	if (!v.alerted || v.cls != SAFEM_CLASS_WORM || v.direction != SAFEM_DIR_OUT)
+		print_error("worm out: alerted %d class %s direction %d score %.2f\n%s\n",
+			    v.alerted, safem_attack_class_name(v.cls), v.direction, v.score,
+			    text ? text : "");
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_WORM);
+	assert_int_equal(v.direction, SAFEM_DIR_OUT);
+	assert_non_null(strstr(text, "\"direction\":\"out\""));
+	assert_non_null(strstr(text, "\"value\":445"));
+	for (unsigned int i = 0; i < 3; i++) { /* the infected hosts are named as sources */
+		char host[32];
+
+		snprintf(host, sizeof(host), "\"value\":\"10.0.3.%u\"", i + 1);
+		assert_non_null(strstr(text, host));
+	}
+	safem_detector_free(d);
+	fclose(alerts);
+	free(text);
+}
+
+/* ---- sampling: the unsampled SVM model is not consulted, too few packets say nothing ---- */
+static void
+test_sampled_hint_ignored(void **state)
+{
+	struct safem_detect_hint h = hint_of(SAFEM_CLASS_VERTICAL_SCAN, 0.99, true);
+	struct safem_detect_verdict v;
+	struct safem_detector *d = moving_detector(NULL, false);
+
+	(void)state;
+	summary_sample_rate = 10; /* clean windows hold ~15000 packets: 1500 sampled */
+	assert_int_equal(run_clean(d, 80, false), 0);
+	hinted_window(d, NULL, &h, NULL, &v); /* a confident, novel SVM attack: ignored */
+	assert_false(v.anomalous);
+	assert_false(v.svm_anomalous);
+	hinted_window(d, add_syn_flood, &h, NULL, &v); /* the spectrum still finds the flood */
+	assert_true(v.anomalous);
+	assert_int_equal(v.cls, SAFEM_CLASS_SYN_FLOOD);
+	summary_sample_rate = 1;
+	safem_detector_free(d);
+}
+
+static void
+test_sampled_too_few_packets(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_detect_params p;
+	struct safem_detector *d;
+	char err[256] = "";
+	unsigned int learnt;
+
+	(void)state;
+	safem_detect_params_init(&p);
+	p.moving_windows = 100; /* ring not full: learnt windows show in baseline_windows */
+	p.warmup_windows = 60;
+	d = safem_detector_create(&p, err, sizeof(err));
+	assert_non_null(d);
+	summary_sample_rate = 100;
+	assert_int_equal(run_clean(d, 70, false), 0);
+	run_window(d, NULL, false, &v);
+	learnt = v.baseline_windows; /* 70 */
+	/* 1:100000: every window has fewer than 30 sampled packets, even a flood's */
+	summary_sample_rate = 100000;
+	run_window(d, add_syn_flood, false, &v);
+	assert_false(v.anomalous);
+	assert_true(v.score == 0);
+	run_window(d, NULL, false, &v);
+	assert_false(v.anomalous);
+	summary_sample_rate = 100;
+	run_window(d, NULL, false, &v);
+	/* the thin windows were not learnt: only the window at learnt was since */
+	assert_int_equal(v.baseline_windows, learnt + 1);
+	run_window(d, add_syn_flood, false, &v);
+	assert_true(v.anomalous);
+	assert_int_equal(v.cls, SAFEM_CLASS_SYN_FLOOD);
+	summary_sample_rate = 1;
+	safem_detector_free(d);
+}
+
 int
 main(void)
 {
@@ -1102,6 +1434,11 @@ main(void)
 		cmocka_unit_test(test_hint_novel_needs_deviation),
 		cmocka_unit_test(test_hint_warmup_and_errors),
 		cmocka_unit_test(test_profile_errors),
+		cmocka_unit_test(test_one_packet_flows_found_by_flows),
+		cmocka_unit_test(test_worm_out),
+		cmocka_unit_test(test_bursty_link_raises_bar),
+		cmocka_unit_test(test_sampled_hint_ignored),
+		cmocka_unit_test(test_sampled_too_few_packets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
