@@ -135,6 +135,37 @@ def gen_capture(*args):
     return pcap, truth
 
 
+GEN_ATTACKS = os.path.join(SOURCE_ROOT, "scripts", "gen-attacks")
+
+
+def gen_attack_sequence(path, attacks, seed, home, warmup_s, attack_s, gap_s, share, rate=1500,
+                        duration=None, extra=()):
+    """Run scripts/gen-attacks: clean traffic for warmup_s, then each of `attacks`
+    ("TYPE" or "TYPE,key=value,...") for attack_s at `share` of the packets, gap_s
+    apart; the capture ends after the last gap unless `duration` says otherwise (no
+    attack: a clean capture of `duration`). Writes path and path + ".json"; returns
+    the truth."""
+    truth = path + ".json"
+    argv = [sys.executable, GEN_ATTACKS, "--output", path, "--truth", truth, "--seed", str(seed),
+            "--rate", str(rate), "--home", home]
+    t = warmup_s
+    for a in attacks:
+        kind, _, opts = a.partition(",")
+        argv += ["--attack", "%s:%d:%d:%g%s" % (kind, t, attack_s, share,
+                                                 "," + opts if opts else "")]
+        t += attack_s + gap_s
+    argv += ["--duration", str(duration or t)] + list(extra)
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    with open(truth) as f:
+        return json.load(f)
+
+
+def read_json_lines(path):
+    """A JSON-lines output (--windows, --alerts) as a list of objects."""
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def truth_tuples(truth):
     """{(src, dst, sport, dport, proto): (packets, bytes)} from a truth file."""
     return {(f["src_addr"], f["dst_addr"], f["src_port"], f["dst_port"], f["proto"]):

@@ -20,14 +20,12 @@ Checked:
 """
 import json
 import os
-import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safem_e2e as e2e  # noqa: E402
 
-GEN_ATTACKS = os.path.join(e2e.SOURCE_ROOT, "scripts", "gen-attacks")
 HOME = "10.0.0.0/16"
 WARMUP_S = 30
 ATTACK_S = 5
@@ -36,27 +34,6 @@ SHARE = 0.05
 ATTACKS = ["syn_flood", "udp_flood", "reflection,proto=dns", "horizontal_scan",
            "vertical_scan", "blaster", "witty"]
 MOVING = ["--home", HOME, "--moving-windows", "20"]
-
-
-def gen(path, attacks, seed, duration=None, extra=()):
-    truth = path + ".json"
-    argv = [sys.executable, GEN_ATTACKS, "--output", path, "--truth", truth, "--seed", str(seed),
-            "--rate", "1500", "--home", HOME]
-    t = WARMUP_S
-    for a in attacks:
-        kind, _, opts = a.partition(",")
-        argv += ["--attack", "%s:%d:%d:%g%s" % (kind, t, ATTACK_S, SHARE,
-                                                 "," + opts if opts else "")]
-        t += ATTACK_S + GAP_S
-    argv += ["--duration", str(duration or t)] + list(extra)
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
-    with open(truth) as f:
-        return json.load(f)
-
-
-def read_lines(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def involved_hosts(window):
@@ -70,10 +47,16 @@ def involved_hosts(window):
     return hosts
 
 
+
+def gen(path, attacks, seed, duration=None):
+    return e2e.gen_attack_sequence(path, attacks, seed, HOME, WARMUP_S, ATTACK_S, GAP_S, SHARE,
+                                   duration=duration)
+
+
 class Detect(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if not os.path.exists(GEN_ATTACKS):
+        if not os.path.exists(e2e.GEN_ATTACKS):
             raise unittest.SkipTest("scripts/gen-attacks missing")
         cls.dir = e2e.new_dir("detect")
         cls.pcap = os.path.join(cls.dir, "attacks.pcap")
@@ -92,7 +75,7 @@ class Detect(unittest.TestCase):
         run, path, _ = self.runs[workers]
         e2e.assert_run_ok(self, run)
         self.assertTrue(os.path.exists(path), run.describe())
-        return read_lines(path)
+        return e2e.read_json_lines(path)
 
     def test_syn_flood_flagged(self):
         alerts = [a for a in self.alerts() if a.get("record") in ("start", "update")]
@@ -156,7 +139,7 @@ class Detect(unittest.TestCase):
         alerts = os.path.join(self.dir, "clean-alerts.jsonl")
         run = e2e.run_probe(self.clean, flows=False, extra_opts=["--alerts", alerts] + MOVING)
         e2e.assert_run_ok(self, run)
-        self.assertEqual(read_lines(alerts), [])
+        self.assertEqual(e2e.read_json_lines(alerts), [])
         self.assertEqual(run.stats["detection"]["alerts"], 0)
         self.assertGreater(run.stats["detection"]["windows"], 80)
 
@@ -165,7 +148,7 @@ class Detect(unittest.TestCase):
 
     def test_windows_carry_spectrum(self):
         _, _, windows = self.runs[1]
-        reports = read_lines(windows)
+        reports = e2e.read_json_lines(windows)
         self.assertTrue(reports)
         self.assertIn("spectrum", reports[-1])
         self.assertIn("class", reports[-1])
@@ -180,7 +163,8 @@ class Detect(unittest.TestCase):
         run = e2e.run_probe(self.pcap, flows=False, extra_opts=[
             "--alerts", alerts, "--baseline", profile, "--home", HOME])
         e2e.assert_run_ok(self, run)
-        flagged = {a["start_ms"] for a in read_lines(alerts) if a.get("record") != "end"}
+        flagged = {a["start_ms"] for a in e2e.read_json_lines(alerts)
+                   if a.get("record") != "end"}
         attack_windows = {w["start_ms"] for w in self.truth["windows"] if w["class"] != "normal"}
         self.assertGreaterEqual(len(flagged & attack_windows), 0.8 * len(attack_windows),
                                 "trained baseline flagged %d of %d attack windows"

@@ -176,10 +176,8 @@ class LineOutputsTest(unittest.TestCase):
     def test_alerts_to_kafka_and_syslog(self):
         outdir = e2e.new_dir("alert-lines")
         pcap = os.path.join(outdir, "attack.pcap")
-        subprocess.run([sys.executable, os.path.join(e2e.SOURCE_ROOT, "scripts", "gen-attacks"),
-                        "--output", pcap, "--seed", "5", "--rate", "1000", "--duration", "45",
-                        "--home", "10.0.0.0/16", "--attack", "syn_flood:30:5:0.1"],
-                       check=True, stdout=subprocess.DEVNULL)
+        e2e.gen_attack_sequence(pcap, ["syn_flood"], 5, "10.0.0.0/16", warmup_s=30, attack_s=5,
+                                gap_s=10, share=0.1, rate=1000)
         path = os.path.join(outdir, "log.sock")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(path)

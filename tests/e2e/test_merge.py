@@ -90,11 +90,6 @@ def split_capture(pcap, out0, out1):
     return counts
 
 
-def read_reports(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def parse_reports(text):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
@@ -161,7 +156,7 @@ class Merge(unittest.TestCase):
     def full_reports(self):
         e2e.assert_run_ok(self, self.full_run)
         self.assertTrue(os.path.exists(self.full_windows), self.full_run.describe())
-        return without_timing(read_reports(self.full_windows))
+        return without_timing(e2e.read_json_lines(self.full_windows))
 
     def half(self, i):
         run = self.half_runs[i]
@@ -171,7 +166,7 @@ class Merge(unittest.TestCase):
         self.assertTrue(files, "probe wrote no tree files\n" + run.describe())
         self.assertFalse([f for f in os.listdir(self.half_trees[i]) if f.endswith(".tmp")],
                          ".tmp tree files left behind")
-        return without_timing(read_reports(self.half_windows[i]))
+        return without_timing(e2e.read_json_lines(self.half_windows[i]))
 
     def merge_ok(self, *args):
         res = run_merge(*args)
@@ -196,7 +191,7 @@ class Merge(unittest.TestCase):
         out = os.path.join(e2e.new_dir("out"), "merged.jsonl")
         self.merge_ok("--windows", out, self.half_trees[0], self.half_trees[1])
         self.assertFalse(os.path.exists(out + ".tmp"))
-        merged = read_reports(out)
+        merged = e2e.read_json_lines(out)
         for r in merged:
             self.assertNotIn("timing", r)
         self.assertEqual(len(merged), test_windows.DURATION_S)
@@ -284,7 +279,7 @@ class Merge(unittest.TestCase):
                                             "--trees", trees] + opts)
             e2e.assert_run_ok(self, run)
             dirs.append(trees)
-        full = without_timing(read_reports(full_path))
+        full = without_timing(e2e.read_json_lines(full_path))
         self.assertTrue(all(r["end_ms"] - r["start_ms"] == 3000 for r in full))
         merged = parse_reports(self.merge_ok(*dirs).stdout)
         diff = first_difference(full, merged)
@@ -452,7 +447,7 @@ class Bounds(unittest.TestCase):
             e2e.assert_run_ok(self, run)
 
     def test_large_windows_merge_exactly(self):
-        full = without_timing(read_reports(self.full_windows))
+        full = without_timing(e2e.read_json_lines(self.full_windows))
         self.assertEqual(len(full), 2)
         for r in full:
             self.assertEqual(r["distinct_sources"], 10000)
@@ -464,7 +459,7 @@ class Bounds(unittest.TestCase):
         self.assertEqual(diff, "", diff)
 
     def test_tree_nodes_bound_folds_and_warns(self):
-        full = without_timing(read_reports(self.full_windows))
+        full = without_timing(e2e.read_json_lines(self.full_windows))
         res = run_merge("--tree-nodes", "1000", *self.trees)
         self.assertEqual(res.returncode, 0, describe(res))
         self.assertIn("warning: 2 of 2 windows had folded trees", res.stderr, describe(res))

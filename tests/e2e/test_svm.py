@@ -19,16 +19,13 @@ Checked:
   * a corrupt or missing --model exits 2 naming the file and leaves no output file;
   * --model none runs spectrum only (no svm member, svm false in --stats).
 """
-import json
 import os
-import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safem_e2e as e2e  # noqa: E402
 
-GEN_ATTACKS = os.path.join(e2e.SOURCE_ROOT, "scripts", "gen-attacks")
 MODEL = os.path.join(e2e.SOURCE_ROOT, "models", "default.model")
 HOME = "10.0.0.0/16"
 WARMUP_S = 65
@@ -44,29 +41,16 @@ CLASSIFY_MS_BUDGET = 1.0
 CLASSIFY_MS_MAX = 5.0
 
 
+
 def gen(path, attacks, seed, duration=None):
-    truth = path + ".json"
-    argv = [sys.executable, GEN_ATTACKS, "--output", path, "--truth", truth, "--seed", str(seed),
-            "--rate", "1500", "--home", HOME]
-    t = WARMUP_S
-    for a in attacks:
-        argv += ["--attack", "%s:%d:%d:%g" % (a, t, ATTACK_S, SHARE)]
-        t += ATTACK_S + GAP_S
-    argv += ["--duration", str(duration or t)]
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
-    with open(truth) as f:
-        return json.load(f)
-
-
-def read_lines(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return e2e.gen_attack_sequence(path, attacks, seed, HOME, WARMUP_S, ATTACK_S, GAP_S, SHARE,
+                                   duration=duration)
 
 
 class Svm(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if not os.path.exists(GEN_ATTACKS):
+        if not os.path.exists(e2e.GEN_ATTACKS):
             raise unittest.SkipTest("scripts/gen-attacks missing")
         if not os.path.exists(MODEL):
             raise unittest.SkipTest("models/default.model missing (scripts/train-model)")
@@ -83,7 +67,8 @@ class Svm(unittest.TestCase):
 
     def test_attacks_flagged_with_their_class(self):
         e2e.assert_run_ok(self, self.attack_run)
-        alerts = [a for a in read_lines(self.alerts) if a["record"] in ("start", "update")]
+        alerts = [a for a in e2e.read_json_lines(self.alerts)
+                  if a["record"] in ("start", "update")]
         by_window = {a["start_ms"]: a for a in alerts}
         report = []
         failed = False
@@ -104,7 +89,7 @@ class Svm(unittest.TestCase):
 
     def test_reports_and_stats(self):
         e2e.assert_run_ok(self, self.attack_run)
-        reports = read_lines(self.windows)
+        reports = e2e.read_json_lines(self.windows)
         self.assertIn("svm", reports[-1])
         self.assertIn(reports[-1]["anomaly_source"], ("none", "svm", "spectrum", "both"))
         det = self.attack_run.stats["detection"]
@@ -132,7 +117,7 @@ class Svm(unittest.TestCase):
             self.assertNotEqual(fields[0], "0")
         self.assertEqual(starts, sorted(starts))
         self.assertTrue(set(starts) <= set(classes) | {max(classes) + 1000})
-        alerts = {a["start_ms"]: a["class"] for a in read_lines(self.alerts)
+        alerts = {a["start_ms"]: a["class"] for a in e2e.read_json_lines(self.alerts)
                   if a["record"] != "end"}
         for line, start in zip(lines, starts):
             self.assertEqual(line.split()[0], alerts.get(start, "normal"))
@@ -141,7 +126,7 @@ class Svm(unittest.TestCase):
         alerts = os.path.join(self.dir, "clean-alerts.jsonl")
         run = e2e.run_probe(self.clean, flows=False, extra_opts=["--alerts", alerts])
         e2e.assert_run_ok(self, run)
-        self.assertEqual(read_lines(alerts), [])
+        self.assertEqual(e2e.read_json_lines(alerts), [])
         self.assertGreater(run.stats["detection"]["windows"], 100)
 
     def test_bad_model_exits_2(self):
@@ -168,9 +153,9 @@ class Svm(unittest.TestCase):
             "--model", "none", "--alerts", alerts, "--windows", windows])
         e2e.assert_run_ok(self, run)
         self.assertIs(run.stats["detection"]["svm"], False)
-        self.assertNotIn("svm", read_lines(windows)[-1])
-        self.assertTrue(all("svm" not in a for a in read_lines(alerts)))
-        self.assertTrue(read_lines(alerts), "spectrum alone flags the attacks too")
+        self.assertNotIn("svm", e2e.read_json_lines(windows)[-1])
+        self.assertTrue(all("svm" not in a for a in e2e.read_json_lines(alerts)))
+        self.assertTrue(e2e.read_json_lines(alerts), "spectrum alone flags the attacks too")
 
 
 if __name__ == "__main__":

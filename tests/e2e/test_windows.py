@@ -12,7 +12,6 @@ Checked:
   * destination-address entropy (SAFEM eq. 1) is lower in exactly the attack windows
     than in every clean window; source entropy is not lowered.
 """
-import json
 import os
 import random
 import struct
@@ -72,11 +71,6 @@ def build_capture(path, seed=3):
     return len(packets)
 
 
-def read_windows(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def without_timings(report):
     r = dict(report)
     r.pop("timing", None)
@@ -104,7 +98,7 @@ class Windows(unittest.TestCase):
         e2e.assert_run_ok(self, run)
         self.assertTrue(os.path.exists(path), "no windows file\n" + run.describe())
         self.assertFalse(os.path.exists(path + ".tmp"))
-        return run, read_windows(path)
+        return run, e2e.read_json_lines(path)
 
     def test_contract_and_totals(self):
         run, reports = self.reports(1)
@@ -172,7 +166,7 @@ class Windows(unittest.TestCase):
     def test_sliding_windows_sum_their_panes(self):
         _, tumbling = self.reports(1)
         e2e.assert_run_ok(self, self.sliding_run)
-        sliding = read_windows(self.sliding_path)
+        sliding = e2e.read_json_lines(self.sliding_path)
         by_start = {r["start_ms"]: r for r in tumbling}
         self.assertEqual(len(sliding), len(tumbling))
         for r in sliding:
