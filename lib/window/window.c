@@ -422,7 +422,9 @@ summary_feature(struct window_summary_scratch *s, const struct safem_window_anal
 			total.packets != 0
 				? (double)col.top_flows[i].counts.packets / (double)total.packets
 				: 0.0;
-	sum->distinct[d][f] = safem_featdist_distinct(fd);
+	/* kept values + the remainder estimate read above (safem_featdist_distinct would
+	 * estimate it again) */
+	sum->distinct[d][f] = safem_featdist_values(fd) + rem_values;
 	for (w = 0; w < SAFEM_WEIGHT_COUNT; w++) {
 		size_t nclasses = summary_count_classes(s, s->counts[w], col.n);
 
