@@ -119,8 +119,9 @@ window_advance(struct probe_worker *w, uint64_t now_ms)
 		if (w->cache_dirty)
 			safem_flow_cache_readout(w->cache, window_add_flow, w);
 		w->cache_dirty = false;
-		pane = safem_window_producer_close(w->window, w->pane_end_ms - s->pane_ms,
-						   w->pane_end_ms);
+		while ((pane = safem_window_producer_try_close(w->window, w->pane_end_ms - s->pane_ms,
+							       w->pane_end_ms)) == NULL)
+			rte_pause();
 		pane->close_ns = (uint64_t)((double)(rte_rdtsc() - start_tsc) * s->ns_per_tsc);
 		safem_handoff_mark(s->handoff, w->index, pane);
 		w->stats.windows_closed++;

@@ -73,14 +73,26 @@ void safem_window_producer_add(struct safem_window_producer *wp, const struct sa
 
 /**
  * Producer lcore: finish the current pane [start_ms, end_ms) and start a new
- * one. Returns the pane to hand over (safem_handoff_mark). Waits while every
- * buffer is still with the analysis lcore (counted in waits).
+ * one. Returns the pane to hand over (safem_handoff_mark), or NULL when every
+ * other buffer is still with the analysis lcore: the current pane then stays
+ * open and unchanged (counted in waits). Never waits itself; the caller
+ * retries within its own bound, or gives up with safem_window_producer_drop().
  */
-struct safem_window_pane *safem_window_producer_close(struct safem_window_producer *wp,
-						      uint64_t start_ms, uint64_t end_ms);
+struct safem_window_pane *safem_window_producer_try_close(struct safem_window_producer *wp,
+							  uint64_t start_ms, uint64_t end_ms);
 
-/** Times the producer had to wait for a buffer to come back. */
+/**
+ * Producer lcore: empty the current pane without handing it over (no buffer
+ * came back in time). The analysis merges that interval without this
+ * producer; counted in safem_window_producer_dropped().
+ */
+void safem_window_producer_drop(struct safem_window_producer *wp);
+
+/** Times try_close found no free buffer. */
 uint64_t safem_window_producer_waits(const struct safem_window_producer *wp);
+
+/** Panes emptied by safem_window_producer_drop(). */
+uint64_t safem_window_producer_dropped(const struct safem_window_producer *wp);
 
 /** Analysis lcore: give a pane back to its producer. */
 void safem_window_pane_release(struct safem_window_pane *pane);

@@ -26,7 +26,8 @@ struct safem_window_producer {
 	struct rte_ring *free; /* panes back from the analysis (MP enqueue, SC dequeue) */
 	struct safem_window_pane *panes;
 	unsigned int buffers;
-	uint64_t waits;
+	uint64_t waits;   /* try_close found no free buffer */
+	uint64_t dropped; /* panes cleared without a hand-over */
 };
 
 /* Panes carry a back pointer to their free ring just after the public struct. */
@@ -150,26 +151,42 @@ safem_window_producer_add(struct safem_window_producer *wp, const struct safem_f
 }
 
 struct safem_window_pane *
-safem_window_producer_close(struct safem_window_producer *wp, uint64_t start_ms, uint64_t end_ms)
+safem_window_producer_try_close(struct safem_window_producer *wp, uint64_t start_ms,
+				uint64_t end_ms)
 {
 	struct safem_window_pane *done = wp->current;
 	void *obj;
 
+	/* No spin here: the caller decides how long it may wait (a live worker
+	 * must not stop polling) and checks the stop flag meanwhile. */
+	if (rte_ring_dequeue(wp->free, &obj) != 0) {
+		wp->waits++;
+		return NULL;
+	}
 	done->start_ms = start_ms;
 	done->end_ms = end_ms;
-	while (rte_ring_dequeue(wp->free, &obj) != 0) {
-		wp->waits++;
-		rte_pause();
-	}
 	wp->current = obj;
 	window_pane_clear(wp->current);
 	return done;
+}
+
+void
+safem_window_producer_drop(struct safem_window_producer *wp)
+{
+	window_pane_clear(wp->current);
+	wp->dropped++;
 }
 
 uint64_t
 safem_window_producer_waits(const struct safem_window_producer *wp)
 {
 	return wp->waits;
+}
+
+uint64_t
+safem_window_producer_dropped(const struct safem_window_producer *wp)
+{
+	return wp->dropped;
 }
 
 void
