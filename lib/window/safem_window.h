@@ -17,6 +17,12 @@
  * ring), so closing a pane allocates nothing and takes no lock: the pane
  * travels behind the producer's records (release/acquire of the hand-off
  * rings) and comes back through the free ring when the analysis is done.
+ *
+ * Two sides, two source files: the producer side (window_pane.c:
+ * safem_window_producer_*, safem_window_pane_release) runs on a worker lcore;
+ * the analysis side (window_analysis.c: safem_window_analysis_*, reports and
+ * tree files) runs on one analysis thread. Only the pane buffers and their
+ * free ring cross between them.
  */
 
 #include <stdbool.h>

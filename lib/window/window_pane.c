@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Producer side of lib/window: the panes a worker lcore fills and hands over. */
+#include <stdio.h>
+
+#include <rte_common.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_ring.h>
+
+#include "safem_window.h"
+#include "window_private.h"
+
+struct safem_window_producer {
+	struct safem_window_pane *current;
+	const struct safem_home *home;
+	struct rte_ring *free; /* panes back from the analysis (MP enqueue, SC dequeue) */
+	struct safem_window_pane *panes;
+	unsigned int buffers;
+	uint64_t waits;   /* try_close found no free buffer */
+	uint64_t dropped; /* panes cleared without a hand-over */
+};
+
+/* Panes carry a back pointer to their free ring just after the public struct. */
+struct window_pane_slot {
+	struct safem_window_pane pane;
+	struct rte_ring *free;
+};
+
+static void
+window_pane_clear(struct safem_window_pane *p)
+{
+	safem_aggtree_reset(p->src);
+	safem_aggtree_reset(p->dst);
+	p->packets = p->bytes = p->flows = 0;
+	p->close_ns = 0;
+	if (p->features != NULL)
+		safem_featset_clear(p->features);
+}
+
+struct safem_window_producer *
+safem_window_producer_create(const struct safem_window_producer_params *params)
+{
+	struct safem_window_producer *wp;
+	struct window_pane_slot *slots;
+	char name[RTE_RING_NAMESIZE];
+	unsigned int i;
+
+	if (params == NULL || params->buffers < 2 || params->tree_nodes == 0) {
+		rte_errno = EINVAL;
+		return NULL;
+	}
+	wp = rte_zmalloc_socket(params->name, sizeof(*wp), RTE_CACHE_LINE_SIZE, params->socket_id);
+	if (wp == NULL)
+		goto nomem;
+	wp->buffers = params->buffers;
+	wp->home = params->home;
+	slots = rte_zmalloc_socket(params->name, sizeof(*slots) * params->buffers,
+				   RTE_CACHE_LINE_SIZE, params->socket_id);
+	wp->panes = (struct safem_window_pane *)slots;
+	snprintf(name, sizeof(name), "wfree%u", params->producer);
+	wp->free = rte_ring_create(name, rte_align32pow2(params->buffers + 1), params->socket_id,
+				   RING_F_SC_DEQ);
+	if (slots == NULL || wp->free == NULL)
+		goto nomem;
+	for (i = 0; i < params->buffers; i++) {
+		struct safem_window_pane *p = &slots[i].pane;
+
+		slots[i].free = wp->free;
+		p->producer = params->producer;
+		p->src = window_tree("wsrc", params->tree_nodes);
+		p->dst = window_tree("wdst", params->tree_nodes);
+		if (p->src == NULL || p->dst == NULL)
+			goto nomem;
+		if (params->feature_values != 0) {
+			p->features = safem_featset_create(
+				params->feature_values,
+				params->home != NULL && params->home->count != 0, params->socket_id);
+			if (p->features == NULL)
+				goto nomem;
+		}
+		if (i == 0)
+			wp->current = p;
+		else
+			rte_ring_enqueue(wp->free, p);
+	}
+	return wp;
+nomem:
+	safem_window_producer_free(wp);
+	rte_errno = ENOMEM;
+	return NULL;
+}
+
+void
+safem_window_producer_free(struct safem_window_producer *wp)
+{
+	struct window_pane_slot *slots;
+	unsigned int i;
+
+	if (wp == NULL)
+		return;
+	slots = (struct window_pane_slot *)wp->panes;
+	for (i = 0; slots != NULL && i < wp->buffers; i++) {
+		safem_aggtree_free(slots[i].pane.src);
+		safem_aggtree_free(slots[i].pane.dst);
+		safem_featset_free(slots[i].pane.features);
+	}
+	rte_free(slots);
+	rte_ring_free(wp->free);
+	rte_free(wp);
+}
+
+void
+safem_window_producer_add(struct safem_window_producer *wp, const struct safem_flow_key *key,
+			  uint8_t tcp_flags, uint64_t packets, uint64_t bytes)
+{
+	struct safem_window_pane *p = wp->current;
+	struct safem_agg_counters c = {.bytes = bytes, .packets = packets, .flows = 1};
+	struct safem_agg_addr src = safem_agg_addr_from_bytes(key->src_addr, key->ip_version);
+	struct safem_agg_addr dst = safem_agg_addr_from_bytes(key->dst_addr, key->ip_version);
+
+	safem_aggtree_add(p->src, &src, &c);
+	safem_aggtree_add(p->dst, &dst, &c);
+	p->packets += packets;
+	p->bytes += bytes;
+	p->flows++;
+	if (p->features != NULL)
+		safem_featset_add_flow(p->features, wp->home, key, tcp_flags, packets, bytes);
+}
+
+struct safem_window_pane *
+safem_window_producer_try_close(struct safem_window_producer *wp, uint64_t start_ms,
+				uint64_t end_ms)
+{
+	struct safem_window_pane *done = wp->current;
+	void *obj;
+
+	/* No spin here: the caller decides how long it may wait (a live worker
+	 * must not stop polling) and checks the stop flag meanwhile. */
+	if (rte_ring_dequeue(wp->free, &obj) != 0) {
+		wp->waits++;
+		return NULL;
+	}
+	done->start_ms = start_ms;
+	done->end_ms = end_ms;
+	wp->current = obj;
+	window_pane_clear(wp->current);
+	return done;
+}
+
+void
+safem_window_producer_drop(struct safem_window_producer *wp)
+{
+	window_pane_clear(wp->current);
+	wp->dropped++;
+}
+
+uint64_t
+safem_window_producer_waits(const struct safem_window_producer *wp)
+{
+	return wp->waits;
+}
+
+uint64_t
+safem_window_producer_dropped(const struct safem_window_producer *wp)
+{
+	return wp->dropped;
+}
+
+void
+safem_window_pane_release(struct safem_window_pane *pane)
+{
+	struct window_pane_slot *slot = (struct window_pane_slot *)pane;
+
+	/* Ring capacity exceeds the buffers: cannot fail. The enqueue is the
+	 * release that publishes "analysis is done with these trees". */
+	rte_ring_enqueue(slot->free, pane);
+}
