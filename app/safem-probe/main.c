@@ -42,6 +42,15 @@
 /* Records in a half-full hand-off batch wait at most this long (live ports). */
 #define HANDOFF_FLUSH_INTERVAL_MS 100
 #define MAX_EAL_ARGS 128
+/* Bounds of the workers' waits on other cores (probe_worker.c wait_expired):
+ * replay gives up after 10 s without progress (a wedge: a loaded 2-CPU CI box
+ * has been seen to starve a consumer for over a second), a live worker
+ * waits for a dispatch ring far less than a 4096-descriptor RX ring lasts at
+ * 14.88 Mpps (275 us), and after a stop nobody waits more than 1 s for a
+ * consumer that makes no progress, so the process ends. */
+#define WAIT_STALL_MS 10000
+#define LIVE_DISPATCH_WAIT_US 100
+#define STOP_WAIT_MS 1000
 /* Window panes per worker in flight to the analysis lcore. */
 #define WINDOW_PANE_BUFFERS 4
 /* IPFIX collectors per probe, and how often a half-full message leaves. */
@@ -239,7 +248,9 @@ setup_workers(const struct probe_config *cfg, struct probe_shared *s,
 							 RTE_CACHE_LINE_SIZE, socket);
 			w->staged = rte_zmalloc_socket(
 				"staged", s->worker_count * sizeof(unsigned int), 0, socket);
-			if (w->input == NULL || w->staging == NULL || w->staged == NULL)
+			w->dispatch_stalled = rte_zmalloc_socket("stalled", s->worker_count, 0, socket);
+			if (w->input == NULL || w->staging == NULL || w->staged == NULL ||
+			    w->dispatch_stalled == NULL)
 				goto nomem;
 		}
 		i++;
@@ -265,6 +276,7 @@ free_workers(struct probe_shared *s)
 		rte_ring_free(w->input);
 		rte_free(w->staging);
 		rte_free(w->staged);
+		rte_free(w->dispatch_stalled);
 		rte_free(w);
 	}
 	free(s->workers);
@@ -442,6 +454,11 @@ main(int argc, char **argv)
 			.socket_id = (int)rte_socket_id(),
 			/* Replays must lose nothing; live ports must never stall. */
 			.block_when_full = shared.packet_clock,
+			/* Window marks never drop: a batch for every pane buffer. */
+			.mark_reserve = shared.pane_ms != 0 ? WINDOW_PANE_BUFFERS : 0,
+			.stall_us = WAIT_STALL_MS * 1000,
+			.stop_wait_us = STOP_WAIT_MS * 1000,
+			.stop = &shared.stop,
 		};
 
 		shared.handoff = safem_handoff_create(&hp);
@@ -534,6 +551,10 @@ main(int argc, char **argv)
 	shared.sweep_ms = cfg.expiry_sweep_ms;
 	shared.eof_idle_tsc = cfg.eof_idle_ms * hz / 1000;
 	shared.handoff_flush_tsc = HANDOFF_FLUSH_INTERVAL_MS * hz / 1000;
+	shared.time_gap_ms = cfg.time_gap_ms;
+	shared.stall_tsc = WAIT_STALL_MS * hz / 1000;
+	shared.live_wait_tsc = LIVE_DISPATCH_WAIT_US * hz / 1000000;
+	shared.stop_wait_tsc = STOP_WAIT_MS * hz / 1000;
 	clock_gettime(CLOCK_REALTIME, &wall);
 	shared.tsc_base = rte_rdtsc();
 	shared.unix_ns_base = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
@@ -578,9 +599,12 @@ main(int argc, char **argv)
 			flush_ipfix(&sinks);
 			last_ipfix_flush_tsc = rte_rdtsc();
 		}
-		if (stop_signalled ||
-		    (cfg.duration_ms != 0 && rte_rdtsc() - start_tsc >= cfg.duration_ms * hz / 1000))
+		if (shared.stop_tsc == 0 &&
+		    (stop_signalled || (cfg.duration_ms != 0 &&
+					rte_rdtsc() - start_tsc >= cfg.duration_ms * hz / 1000))) {
+			shared.stop_tsc = rte_rdtsc();
 			__atomic_store_n(&shared.stop, 1, __ATOMIC_RELAXED);
+		}
 		probe_line_outputs_poll(&sinks.lines);
 		if (prometheus != NULL)
 			probe_prometheus_poll(prometheus);

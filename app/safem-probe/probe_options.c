@@ -100,8 +100,8 @@ const struct safem_opt_def probe_options[] = {
 	{"dispatch-ring-size", "probe", "dispatch-ring-size", SAFEM_OPT_UINT, "16384", 64,
 	 1u << 24, NULL, OPT(dispatch_ring_size),
 	 "software RSS: parsed packets queued per worker (power of two)", "N"},
-	{"handoff-batches", "probe", "handoff-batches", SAFEM_OPT_UINT, "1024", 2, 1u << 20, NULL,
-	 OPT(handoff_batches), "flow record batches (64 records) per worker hand-off", "N"},
+	{"handoff-batches", "probe", "handoff-batches", SAFEM_OPT_UINT, "1024", 8, 1u << 20, NULL,
+	 OPT(handoff_batches), "flow record batches (64 records) per worker hand-off (4 kept for window marks)", "N"},
 	{"windows", "output", "windows", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(windows_path),
 	 "write one JSON window report per line to PATH (enables window aggregation)", "PATH"},
 	{"trees", "output", "trees", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(trees_dir),
@@ -157,6 +157,10 @@ const struct safem_opt_def probe_options[] = {
 	 OPT(window_ms), "window length beta (SAFEM temporal aggregation)", NULL},
 	{"slide", "window", "slide", SAFEM_OPT_DURATION, "0", 0, 24 * 3600 * 1000ull, NULL,
 	 OPT(slide_ms), "report every this long over the last window (0: tumbling windows)", NULL},
+	{"time-gap", "window", "time-gap", SAFEM_OPT_DURATION, "0", 0, 366 * 24 * 3600 * 1000ull,
+	 NULL, OPT(time_gap_ms),
+	 "a clock jump longer than this skips the empty windows it spans, with one marker "
+	 "(0: 5 windows)", NULL},
 	{"alpha", "window", "alpha", SAFEM_OPT_STRING, "0.01", 0, 0, NULL, OPT(alpha),
 	 "prune prefixes below this share into their parent (SAFEM alpha, 0 < alpha < 1)",
 	 "SHARE"},
@@ -354,6 +358,8 @@ probe_options_parse(struct probe_config *cfg, int argc, char **argv, bool *check
 		return -EINVAL;
 	if (cfg->slide_ms == 0)
 		cfg->slide_ms = cfg->window_ms;
+	if (cfg->time_gap_ms == 0)
+		cfg->time_gap_ms = 5 * cfg->window_ms;
 	if (cfg->slide_ms > cfg->window_ms || cfg->window_ms % cfg->slide_ms != 0) {
 		fprintf(stderr,
 			"safem-probe: --slide (%llu ms) must divide --window (%llu ms)\n",

@@ -34,6 +34,7 @@ struct probe_config {
 	uint64_t ipfix_mtu;
 	uint64_t window_ms;
 	uint64_t slide_ms;
+	uint64_t time_gap_ms;
 	char alpha[SAFEM_OPT_STRING_MAX];
 	char log_base[SAFEM_OPT_STRING_MAX];
 	uint64_t tree_nodes;

@@ -329,6 +329,11 @@ render_workers(FILE *f, const struct probe_shared *s)
 			 s->workers[i]->stats.name);
 	PROBE_WORKER_COUNTERS(WORKER_)
 #undef WORKER_
+	head(f, "safem_worker_max_poll_gap_seconds", "gauge",
+	     "Longest time between two RX polls of the worker.");
+	for (i = 0; i < s->worker_count; i++)
+		fprintf(f, "safem_worker_max_poll_gap_seconds{worker=\"%s\"} %.9f\n", index[i],
+			probe_worker_max_poll_gap_us(s->workers[i]) / 1e6);
 }
 
 static void

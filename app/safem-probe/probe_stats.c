@@ -134,6 +134,11 @@ write_json(FILE *f, const struct probe_context *ctx)
 			safem_flow_cache_bytes_per_flow());
 	fprintf(f, "  \"clock\": \"%s\",\n  \"worker_count\": %u,\n  \"software_rss\": %s,\n",
 		ctx->clock_name, s->worker_count, s->software_rss ? "true" : "false");
+	/* How long the probe took from the stop request (signal, --duration) to
+	 * its final counters: the outputs are complete by then. */
+	if (s->stop_tsc != 0)
+		fprintf(f, "  \"shutdown\": {\"seconds\": %.3f},\n",
+			(double)(rte_rdtsc() - s->stop_tsc) / (double)rte_get_tsc_hz());
 	if (ctx->windows != NULL) {
 		struct safem_window_totals wt;
 
@@ -141,9 +146,10 @@ write_json(FILE *f, const struct probe_context *ctx)
 		fprintf(f,
 			"  \"windows\": {\"reported\": %" PRIu64 ", \"packets\": %" PRIu64
 			", \"bytes\": %" PRIu64 ", \"flows\": %" PRIu64
-			", \"merge_ms_max\": %.3f, \"close_ms_max\": %.3f, \"summary_ms_max\": %.3f},\n",
+			", \"merge_ms_max\": %.3f, \"close_ms_max\": %.3f, \"summary_ms_max\": %.3f"
+			", \"time_jumps\": %" PRIu64 "},\n",
 			wt.windows, wt.packets, wt.bytes, wt.flows, (double)wt.merge_ns_max / 1e6,
-			(double)wt.close_ns_max / 1e6, (double)wt.summary_ns_max / 1e6);
+			(double)wt.close_ns_max / 1e6, (double)wt.summary_ns_max / 1e6, wt.time_jumps);
 	}
 	if (ctx->detect != NULL) {
 		struct safem_detect_totals dt;
@@ -195,6 +201,7 @@ write_json(FILE *f, const struct probe_context *ctx)
 #define FIELD_(name) fprintf(f, ", \"flow_" #name "\": %" PRIu64, c->name);
 		SAFEM_FLOW_CACHE_COUNTERS(FIELD_)
 #undef FIELD_
+		fprintf(f, ", \"max_poll_gap_us\": %.1f", probe_worker_max_poll_gap_us(w));
 		fprintf(f, ", \"handoff_full_waits\": %" PRIu64 "}",
 			safem_handoff_stats(s->handoff, i)->full_waits);
 	}
@@ -329,6 +336,18 @@ telemetry_outputs(struct rte_tel_data *d, const struct probe_context *ctx)
 #undef TEL_
 }
 
+/* Per worker, in worker order: what its NIC RX rings had to absorb. */
+static void
+telemetry_workers(struct rte_tel_data *d, const struct probe_shared *s)
+{
+	struct rte_tel_data *gap = telemetry_array(RTE_TEL_U64_VAL);
+	unsigned int i;
+
+	for (i = 0; gap != NULL && i < s->worker_count; i++)
+		rte_tel_data_add_array_u64(gap, (uint64_t)probe_worker_max_poll_gap_us(s->workers[i]));
+	telemetry_add_array(d, "max_poll_gap_us", gap);
+}
+
 static int
 telemetry_stats(const char *cmd __rte_unused, const char *params __rte_unused,
 		struct rte_tel_data *d)
@@ -362,6 +381,7 @@ telemetry_stats(const char *cmd __rte_unused, const char *params __rte_unused,
 				  __atomic_load_n(&ctx->output->records_written, __ATOMIC_RELAXED));
 	telemetry_rx_queues(d, ctx->ports);
 	telemetry_outputs(d, ctx);
+	telemetry_workers(d, ctx->shared);
 	return 0;
 }
 

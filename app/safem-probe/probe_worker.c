@@ -97,10 +97,80 @@ sample_keep(const struct probe_shared *s, const struct safem_packet *p)
 	return (uint32_t)(((h >> 32) * s->sample_rate) >> 32) == 0;
 }
 
+static inline bool
+stop_requested(const struct probe_shared *s)
+{
+	return __atomic_load_n(&s->stop, __ATOMIC_RELAXED) != 0;
+}
+
+static inline uint64_t
+tsc_to_us(uint64_t tsc)
+{
+	return tsc * 1000000 / rte_get_tsc_hz();
+}
+
+/*
+ * How long a wait on another core may last. Replay (packet clock) must lose
+ * nothing, so it waits while the other side makes progress and gives up only
+ * when it has made none for stall_tsc: that is a wedge, and a counted loss
+ * beats a hung probe. Live ports wait at most live_tsc (0: not at all), far
+ * less than an RX ring lasts. Once stop is set, nobody waits longer than
+ * stop_wait_tsc, so a signal ends the run in any state.
+ */
+static inline bool
+wait_expired(const struct probe_shared *s, uint64_t now, uint64_t wait_start,
+	     uint64_t last_progress, uint64_t live_tsc)
+{
+	if (!s->packet_clock && now - wait_start >= live_tsc)
+		return true;
+	if (now - last_progress > s->stall_tsc)
+		return true;
+	return stop_requested(s) && now - last_progress > s->stop_wait_tsc;
+}
+
+/*
+ * Hand the current pane [pane_end - pane, pane_end) to the analysis, behind
+ * every record exported before it. A pane buffer comes back when the
+ * analysis has merged that pane from every worker; if none comes back within
+ * the wait bound, the pane's content is dropped (counted) and the worker goes
+ * on: the analysis merges that interval without it.
+ */
+static void
+window_hand_over(struct probe_worker *w, uint64_t start_tsc)
+{
+	const struct probe_shared *s = w->shared;
+	struct safem_window_pane *pane;
+	uint64_t wait_start = 0, now;
+
+	while ((pane = safem_window_producer_try_close(w->window, w->pane_end_ms - s->pane_ms,
+						       w->pane_end_ms)) == NULL) {
+		now = rte_rdtsc();
+		if (wait_start == 0)
+			wait_start = now;
+		if (wait_expired(s, now, wait_start, wait_start, 0)) {
+			safem_window_producer_drop(w->window);
+			w->stats.window_panes_dropped++;
+			break;
+		}
+		rte_pause();
+	}
+	if (wait_start != 0)
+		w->stats.window_wait_us += tsc_to_us(rte_rdtsc() - wait_start);
+	if (pane == NULL)
+		return;
+	pane->close_ns = (uint64_t)((double)(rte_rdtsc() - start_tsc) * s->ns_per_tsc);
+	/* Cannot fail: the hand-off keeps a batch per pane buffer for marks. */
+	safem_handoff_mark(s->handoff, w->index, pane);
+	w->stats.windows_closed++;
+}
+
 /*
  * Close window panes up to now_ms: read out the flows active since the last
- * boundary into this pane's trees and hand the pane to the analysis lcore,
- * behind every record exported before it.
+ * boundary into this pane's trees and hand the pane over. A clock that jumps
+ * further than time_gap_ms past the pane end (a bad timestamp, a capture
+ * with a hole, a suspended VM) closes the open pane and skips straight to
+ * the pane of now_ms, instead of handing over one empty pane per slide of
+ * the gap (five years of 1 s panes would be 157 million reports).
  */
 static void
 window_advance(struct probe_worker *w, uint64_t now_ms)
@@ -113,19 +183,17 @@ window_advance(struct probe_worker *w, uint64_t now_ms)
 	}
 	while (now_ms >= w->pane_end_ms) {
 		uint64_t start_tsc = rte_rdtsc();
-		struct safem_window_pane *pane;
 
 		/* Empty panes of an idle stretch cost no table walk. */
 		if (w->cache_dirty)
 			safem_flow_cache_readout(w->cache, window_add_flow, w);
 		w->cache_dirty = false;
-		while ((pane = safem_window_producer_try_close(w->window, w->pane_end_ms - s->pane_ms,
-							       w->pane_end_ms)) == NULL)
-			rte_pause();
-		pane->close_ns = (uint64_t)((double)(rte_rdtsc() - start_tsc) * s->ns_per_tsc);
-		safem_handoff_mark(s->handoff, w->index, pane);
-		w->stats.windows_closed++;
+		window_hand_over(w, start_tsc);
 		w->pane_end_ms += s->pane_ms;
+		if (now_ms >= w->pane_end_ms && now_ms - w->pane_end_ms >= s->time_gap_ms) {
+			w->pane_end_ms = now_ms - now_ms % s->pane_ms + s->pane_ms;
+			w->stats.time_jumps++;
+		}
 	}
 }
 
@@ -146,8 +214,12 @@ account_packets(struct probe_worker *w, const struct safem_packet *pkts, unsigne
 	for (i = 0; i < n; i++) {
 		uint64_t ms = pkts[i].ts_ns / NS_PER_MS;
 
-		if (!is_tick(&pkts[i]) && ms < w->pane_end_ms)
+		if (!is_tick(&pkts[i]) && ms < w->pane_end_ms) {
+			/* Stamped before the open pane: it lands in it, and is counted. */
+			if (unlikely(ms + w->shared->pane_ms < w->pane_end_ms))
+				w->stats.late_packets++;
 			continue;
+		}
 		if (i > start) {
 			safem_flow_cache_update_burst(w->cache, &pkts[start], i - start);
 			w->cache_dirty = true;
@@ -159,12 +231,6 @@ account_packets(struct probe_worker *w, const struct safem_packet *pkts, unsigne
 		safem_flow_cache_update_burst(w->cache, &pkts[start], n - start);
 		w->cache_dirty = true;
 	}
-}
-
-static inline bool
-stop_requested(const struct probe_shared *s)
-{
-	return __atomic_load_n(&s->stop, __ATOMIC_RELAXED) != 0;
 }
 
 static inline void
@@ -199,25 +265,53 @@ drain_input(struct probe_worker *w)
 /*
  * Send the staged packets of one destination. A full ring means that worker
  * is behind: wait, but keep draining our own ring meanwhile, so two
- * dispatchers feeding each other cannot deadlock.
+ * dispatchers feeding each other cannot deadlock. The wait is bounded
+ * (wait_expired): what is still staged then is dropped and counted.
  */
 static void
 dispatch_send(struct probe_worker *w, unsigned int dest)
 {
-	struct rte_ring *ring = w->shared->workers[dest]->input;
+	const struct probe_shared *s = w->shared;
+	struct rte_ring *ring = s->workers[dest]->input;
 	struct safem_packet *pkts = &w->staging[(size_t)dest * PROBE_STAGING_SLOTS];
-	unsigned int n = w->staged[dest], sent = 0;
+	unsigned int n = w->staged[dest], sent = 0, i;
+	uint64_t wait_start = 0, last_progress = 0, now;
 
-	while (sent < n) {
-		sent += rte_ring_enqueue_burst_elem(ring, &pkts[sent], sizeof(pkts[0]), n - sent,
-						    NULL);
-		if (sent < n) {
-			w->stats.dispatch_waits++;
-			if (drain_input(w) == 0)
-				rte_pause();
+	for (;;) {
+		unsigned int done = rte_ring_enqueue_burst_elem(ring, &pkts[sent], sizeof(pkts[0]),
+								n - sent, NULL);
+
+		sent += done;
+		if (sent == n) {
+			w->dispatch_stalled[dest] = 0;
+			break;
 		}
+		now = rte_rdtsc();
+		if (wait_start == 0) {
+			wait_start = last_progress = now;
+			w->stats.dispatch_waits++;
+		} else if (done != 0) {
+			last_progress = now;
+		}
+		/* After a wait on this ring ran out, a ring still full drops at
+		 * once: one bound per stall, not one per burst. */
+		if ((w->dispatch_stalled[dest] && sent == 0) ||
+		    wait_expired(s, now, wait_start, last_progress, s->live_wait_tsc)) {
+			w->dispatch_stalled[dest] = 1;
+			for (i = sent; i < n; i++) {
+				if (is_tick(&pkts[i]))
+					continue;
+				w->stats.dispatch_dropped++;
+				w->stats.dispatch_dropped_bytes += pkts[i].ip_bytes;
+			}
+			break;
+		}
+		if (drain_input(w) == 0)
+			rte_pause();
 	}
-	w->stats.dispatched_out += n;
+	if (wait_start != 0)
+		w->stats.dispatch_wait_us += tsc_to_us(rte_rdtsc() - wait_start);
+	w->stats.dispatched_out += sent;
 	w->staged[dest] = 0;
 }
 
@@ -243,8 +337,10 @@ process_rx_burst(struct probe_worker *w, struct rte_mbuf **mbufs, unsigned int n
 		 uint64_t now_tsc)
 {
 	const struct probe_shared *s = w->shared;
-	struct safem_packet parsed[PROBE_MAX_RX_BURST];
+	/* + 1: this worker's own time tick, after its packets */
+	struct safem_packet parsed[PROBE_MAX_RX_BURST + 1];
 	unsigned int nparsed = 0, nlocal, i;
+	bool own_tick = false;
 	uint64_t burst_ns = s->packet_clock ? 0 : probe_tsc_to_unix_ns(s, now_tsc);
 
 	for (i = 0; i < PREFETCH_AHEAD && i < n; i++)
@@ -319,10 +415,21 @@ process_rx_burst(struct probe_worker *w, struct rte_mbuf **mbufs, unsigned int n
 				tick->ts_ns = w->clock_ns;
 			}
 			w->tick_boundary_ms = now_ms - now_ms % s->pane_ms + s->pane_ms;
+			/* A dispatcher whose own flows are elsewhere must close its
+			 * panes too, or the analysis waits for them, holds the other
+			 * workers' pane buffers, and everyone stops. */
+			own_tick = true;
 		}
+		/* Ticks leave before this worker accounts (and may wait for a pane
+		 * buffer): a worker that lags behind always gets the time it needs
+		 * to close the pane everyone is waiting for. */
 		for (dest = 0; dest < s->worker_count; dest++)
 			if (w->staged[dest] != 0)
 				dispatch_send(w, dest);
+	}
+	if (own_tick) {
+		memset(&parsed[nlocal], 0, sizeof(parsed[nlocal]));
+		parsed[nlocal++].ts_ns = w->clock_ns;
 	}
 	account_packets(w, parsed, nlocal);
 }
@@ -334,6 +441,11 @@ poll_queues(struct probe_worker *w, uint64_t now_tsc)
 	struct rte_mbuf *mbufs[PROBE_MAX_RX_BURST];
 	unsigned int total = 0, q;
 
+	/* What a NIC RX ring must absorb: the time between two polls. */
+	if (w->last_poll_tsc != 0 && now_tsc - w->last_poll_tsc > w->max_poll_gap_tsc)
+		__atomic_store_n(&w->max_poll_gap_tsc, now_tsc - w->last_poll_tsc,
+				 __ATOMIC_RELAXED);
+	w->last_poll_tsc = now_tsc;
 	for (q = 0; q < w->queue_count; q++) {
 		struct probe_queue *queue = &w->queues[q];
 		uint16_t n = rte_eth_rx_burst(queue->port_id, queue->queue_id, mbufs,
@@ -455,6 +567,10 @@ probe_worker_main(void *arg)
 		    (w->input == NULL || rte_ring_empty(w->input)))
 			break;
 	}
+
+	/* The packet path has stopped: the final records may wait (bounded) for
+	 * the consumer instead of being dropped as on a live link. */
+	safem_handoff_set_blocking(s->handoff, w->index, true);
 
 	/*
 	 * Final flush. Every worker's flows end against the same end time (the

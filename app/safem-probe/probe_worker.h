@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include <rte_common.h>
+#include <rte_cycles.h>
 #include <rte_ring.h>
 
 #include "safem_flow.h"
@@ -27,7 +28,14 @@
 	X(no_timestamp)    /* packet clock: frames without an RX timestamp (worker clock used) */ \
 	X(windows_closed)  /* window panes handed to the analysis lcore */                    \
 	X(window_flows)    /* flow contributions added to this worker's window trees */        \
-	X(sampled_out)     /* parsed packets left out by 1-in-N sampling (--sample) */
+	X(sampled_out)     /* parsed packets left out by 1-in-N sampling (--sample) */ \
+	X(dispatch_dropped) /* parsed packets lost at a full dispatch ring after the wait bound */ \
+	X(dispatch_dropped_bytes) /* their IP bytes */ \
+	X(dispatch_wait_us) /* time spent waiting for room in other workers' dispatch rings */ \
+	X(late_packets)    /* packets stamped before the current window pane: accounted in it */ \
+	X(time_jumps)      /* clock jumps past --time-gap: open panes closed, empty ones skipped */ \
+	X(window_panes_dropped) /* panes emptied: no pane buffer came back within the bound */ \
+	X(window_wait_us)  /* time spent waiting for a pane buffer from the analysis */
 
 struct probe_worker_stats {
 #define PROBE_WORKER_FIELD_(name) uint64_t name;
@@ -62,6 +70,10 @@ struct probe_shared {
 	uint64_t eof_idle_tsc;
 	uint64_t handoff_flush_tsc;
 	uint64_t pane_ms;        /**< window slide (0: windows off) */
+	uint64_t time_gap_ms;    /**< a clock jump beyond this skips the empty panes */
+	uint64_t stall_tsc;      /**< replay: a wait with no progress for this long gives up */
+	uint64_t live_wait_tsc;  /**< live: longest wait for a dispatch ring */
+	uint64_t stop_wait_tsc;  /**< any wait, once stop is set */
 	uint64_t feature_values; /**< per pane feature distribution capacity (0: off) */
 	const struct safem_home *home; /**< home prefixes (read-only while workers run) */
 	uint32_t sample_rate;    /**< keep 1 packet in sample_rate (1: all) */
@@ -70,6 +82,7 @@ struct probe_shared {
 	uint64_t unix_ns_base;  /**< ... and the wall clock then */
 	double ns_per_tsc;
 	uint32_t stop;          /**< set by signals / --duration; read relaxed by workers */
+	uint64_t stop_tsc;      /**< main lcore: when stop was set (0: not yet) */
 };
 
 /** One per worker lcore; written only by that lcore except where marked. */
@@ -83,6 +96,7 @@ struct probe_worker {
 	struct safem_flow_cache *cache;
 	struct safem_packet *staging; /**< [worker_count][PROBE_STAGING_SLOTS] packets to dispatch */
 	unsigned int *staged;         /**< [worker_count] */
+	uint8_t *dispatch_stalled;    /**< [worker_count]: last wait on that ring ran out */
 	uint64_t clock_ns;            /**< latest packet time seen (packet clock) or TSC time */
 	uint64_t scan_clock_ms;       /**< flow time up to which scan credit was granted */
 	uint64_t scan_credit;         /**< lines owed to the expiry scan, x sweep_ms */
@@ -92,7 +106,10 @@ struct probe_worker {
 	uint64_t pane_end_ms;         /**< end of the current window pane, 0 before the first */
 	bool cache_dirty;             /**< packets accounted since the last readout */
 	uint64_t tick_boundary_ms;    /**< dispatcher: next window boundary to announce */
+	uint64_t last_poll_tsc;       /**< start of the previous RX poll (0: none yet) */
 	struct probe_worker_stats stats;
+	/** Longest time between the starts of two consecutive RX polls, TSC cycles: what the NIC's RX ring has to absorb. */
+	uint64_t max_poll_gap_tsc;
 
 	/* Published to the other lcores (release/acquire), on their own line. */
 	uint32_t polling_done __rte_cache_aligned; /**< no more dispatch from this worker */
@@ -111,6 +128,14 @@ void probe_worker_export(const struct safem_flow_record *record, void *ctx);
 
 /** lcore entry point (rte_eal_remote_launch). */
 int probe_worker_main(void *arg);
+
+/** Longest gap between two RX polls of this worker so far, µs (racy read: monitoring). */
+static inline double
+probe_worker_max_poll_gap_us(const struct probe_worker *w)
+{
+	return (double)__atomic_load_n(&w->max_poll_gap_tsc, __ATOMIC_RELAXED) * 1e6 /
+	       (double)rte_get_tsc_hz();
+}
 
 /** Unix ns for a TSC value, using the base taken at start. */
 static inline uint64_t

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <rte_common.h>
+#include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_malloc.h>
 #include <rte_pause.h>
@@ -23,12 +24,17 @@ struct handoff_channel {
 	struct handoff_batch *current;
 	struct rte_ring *full;
 	struct rte_ring *free;
+	bool block; /* producer-owned: wait (bounded) instead of dropping */
+	bool stalled; /* a wait ran out; no new wait until the consumer frees a batch */
 	struct safem_handoff_stats stats;
 } __rte_cache_aligned;
 
 struct safem_handoff {
 	unsigned int producers;
-	bool block_when_full;
+	unsigned int mark_reserve;
+	uint64_t stall_tsc;
+	uint64_t stop_wait_tsc;
+	const uint32_t *stop;
 	struct handoff_batch *batches;
 	struct handoff_channel channels[];
 };
@@ -50,7 +56,8 @@ safem_handoff_create(const struct safem_handoff_params *params)
 	unsigned int per_producer, p, b;
 
 	if (params == NULL || params->name == NULL || params->producers == 0 ||
-	    params->batches_per_producer < 2) {
+	    params->batches_per_producer < 2 ||
+	    params->mark_reserve + 1 >= params->batches_per_producer) {
 		rte_errno = EINVAL;
 		return NULL;
 	}
@@ -61,7 +68,12 @@ safem_handoff_create(const struct safem_handoff_params *params)
 	if (h == NULL)
 		goto nomem;
 	h->producers = params->producers;
-	h->block_when_full = params->block_when_full;
+	h->mark_reserve = params->mark_reserve;
+	h->stall_tsc = (params->stall_us != 0 ? params->stall_us : 10000000) * rte_get_tsc_hz() /
+		       1000000;
+	h->stop_wait_tsc = (params->stop_wait_us != 0 ? params->stop_wait_us : 200000) *
+			   rte_get_tsc_hz() / 1000000;
+	h->stop = params->stop;
 	h->batches = rte_malloc_socket(params->name,
 				       (size_t)params->producers * per_producer *
 					       sizeof(struct handoff_batch),
@@ -79,6 +91,7 @@ safem_handoff_create(const struct safem_handoff_params *params)
 					       params->socket_id);
 		if (ch->full == NULL || ch->free == NULL)
 			goto nomem;
+		ch->block = params->block_when_full;
 		for (b = 0; b < per_producer; b++) {
 			struct handoff_batch *batch = &h->batches[(size_t)p * per_producer + b];
 
@@ -117,18 +130,57 @@ handoff_send_current(struct handoff_channel *ch)
 	ch->stats.batches_sent++;
 }
 
-/* A free batch, waiting for one in blocking mode; NULL when none. */
-static struct handoff_batch *
-handoff_take_free(const struct safem_handoff *h, struct handoff_channel *ch)
+void
+safem_handoff_set_blocking(struct safem_handoff *h, unsigned int producer, bool block)
 {
+	h->channels[producer].block = block;
+}
+
+/*
+ * A free batch, leaving `keep` of them in the ring (the markers' reserve).
+ * Blocking: wait while the consumer keeps freeing batches, but give up once
+ * it freed none for stall_tsc (stuck), or for stop_wait_tsc after a stop: a
+ * probe that has been told to stop must exit, and a wait on another core is
+ * never unbounded. NULL when none.
+ */
+static struct handoff_batch *
+handoff_take_free(const struct safem_handoff *h, struct handoff_channel *ch, unsigned int keep)
+{
+	uint64_t start = 0, last_progress = 0, now;
+	unsigned int seen = 0;
 	void *obj;
 
-	while (rte_ring_dequeue(ch->free, &obj) != 0) {
-		if (!h->block_when_full)
+	for (;;) {
+		unsigned int avail = rte_ring_count(ch->free);
+
+		if (avail > keep && rte_ring_dequeue(ch->free, &obj) == 0)
+			break;
+		/* After a wait ran out, the next records drop at once until the
+		 * consumer is back: one bound per stall, not one per record. */
+		if (!ch->block || ch->stalled)
 			return NULL;
-		ch->stats.full_waits++;
+		now = rte_get_tsc_cycles();
+		if (start == 0) {
+			start = last_progress = now;
+			seen = avail;
+			ch->stats.full_waits++;
+		} else if (avail != seen) {
+			/* the consumer freed something (someone else's reserve) */
+			seen = avail;
+			last_progress = now;
+		}
+		if (now - last_progress > h->stall_tsc ||
+		    (h->stop != NULL && __atomic_load_n(h->stop, __ATOMIC_RELAXED) != 0 &&
+		     now - last_progress > h->stop_wait_tsc)) {
+			ch->stats.wait_us += (now - start) * 1000000 / rte_get_tsc_hz();
+			ch->stalled = true;
+			return NULL;
+		}
 		rte_pause();
 	}
+	ch->stalled = false;
+	if (start != 0)
+		ch->stats.wait_us += (rte_get_tsc_cycles() - start) * 1000000 / rte_get_tsc_hz();
 	((struct handoff_batch *)obj)->count = 0;
 	((struct handoff_batch *)obj)->mark = NULL;
 	return obj;
@@ -142,9 +194,11 @@ safem_handoff_put(struct safem_handoff *h, unsigned int producer,
 	struct handoff_batch *batch = ch->current;
 
 	if (unlikely(batch == NULL)) {
-		batch = handoff_take_free(h, ch);
+		batch = handoff_take_free(h, ch, h->mark_reserve);
 		if (batch == NULL) {
 			ch->stats.records_dropped++;
+			if (ch->block)
+				ch->stats.stall_drops++;
 			return -ENOBUFS;
 		}
 		ch->current = batch;
@@ -172,7 +226,7 @@ safem_handoff_mark(struct safem_handoff *h, unsigned int producer, void *mark)
 	struct handoff_batch *batch;
 
 	safem_handoff_flush(h, producer);
-	batch = handoff_take_free(h, ch);
+	batch = handoff_take_free(h, ch, 0);
 	if (batch == NULL) {
 		ch->stats.marks_dropped++;
 		return -ENOBUFS;

@@ -37,7 +37,10 @@ extern "C" {
 	X(batches_sent)                                                                           \
 	X(full_waits)       /* times the producer waited for a free batch (blocking mode) */   \
 	X(marks_sent)                                                                             \
-	X(marks_dropped)    /* markers lost: no free batch and block_when_full off */
+	X(marks_dropped)    /* markers lost: never, while at most mark_reserve are in flight */ \
+	X(wait_us)          /* time the producer spent waiting for a free batch */             \
+	X(stall_drops)      /* records dropped after a blocking wait ran out (consumer stuck, */ \
+	                    /* or stopping and the grace time is over) */
 
 struct safem_handoff_stats {
 #define SAFEM_HANDOFF_FIELD_(name) uint64_t name;
@@ -56,6 +59,21 @@ struct safem_handoff_params {
 	 * record is dropped and counted (live ports: never stall the packet path).
 	 */
 	bool block_when_full;
+	/**
+	 * Batches kept for markers: records never take the last mark_reserve
+	 * free batches, so a marker finds one as long as no more than
+	 * mark_reserve markers are in flight (the window panes a producer owns).
+	 * Must be < batches_per_producer - 1.
+	 */
+	unsigned int mark_reserve;
+	/**
+	 * Bounds of a blocking wait: the producer gives up (drops and counts)
+	 * when the consumer freed nothing for stall_us, or, once *stop is
+	 * non-zero, for stop_wait_us. 0: 10 s and 200 ms. stop may be NULL.
+	 */
+	uint64_t stall_us;
+	uint64_t stop_wait_us;
+	const uint32_t *stop;
 };
 
 struct safem_handoff;
@@ -66,6 +84,13 @@ struct safem_handoff;
  */
 struct safem_handoff *safem_handoff_create(const struct safem_handoff_params *params);
 void safem_handoff_free(struct safem_handoff *h);
+
+/**
+ * Producer side: wait (bounded, see params) or drop when no batch is free.
+ * Starts as params.block_when_full; a live producer switches to blocking for
+ * its final flush, when the packet path no longer runs.
+ */
+void safem_handoff_set_blocking(struct safem_handoff *h, unsigned int producer, bool block);
 
 /**
  * Producer side (only the lcore owning `producer`): append one record.
@@ -80,8 +105,9 @@ void safem_handoff_flush(struct safem_handoff *h, unsigned int producer);
 /**
  * Producer side: send a marker (e.g. "window ended, here is its state")
  * after every record put so far. The consumer sees it after those records
- * and before any later one. Waits for a free batch like put (blocking mode)
- * or returns -ENOBUFS (counted in marks_dropped).
+ * and before any later one. It may use the reserved batches (mark_reserve),
+ * so it never waits while fewer markers than that are in flight; beyond, it
+ * waits like put, or returns -ENOBUFS (counted in marks_dropped).
  */
 int safem_handoff_mark(struct safem_handoff *h, unsigned int producer, void *mark);
 

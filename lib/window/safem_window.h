@@ -196,6 +196,7 @@ struct safem_window_totals {
 	uint64_t close_ns_max; /**< slowest whole window close on the analysis lcore */
 	uint64_t tree_files;   /**< --trees files written */
 	uint64_t summary_ns_max; /**< slowest summary (spectra) build */
+	uint64_t time_jumps;     /**< skipped stretches of time: reports marked "time_jump" */
 };
 void safem_window_analysis_totals(const struct safem_window_analysis *wa,
 				  struct safem_window_totals *out);

@@ -48,6 +48,10 @@ struct safem_window_analysis {
 	struct window_summary_scratch *scratch; /* summary build; NULL: no summary */
 	uint64_t *close_ns; /* per producer, of the pane being merged */
 	struct safem_window_totals totals;
+	/* End of the last merged pane; a later pane starting after it follows a
+	 * clock jump the producers skipped (the next report says so). */
+	uint64_t last_end_ms;
+	uint64_t jump_from_ms, jump_to_ms; /* jump_to_ms 0: no jump pending */
 };
 
 /* One profile (tree x metric): its pruned view and entropies, from one walk. */
@@ -701,6 +705,9 @@ window_report(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_
 			return -ENOMEM;
 		}
 		ret = window_write_body(mem, start_ms, end_ms, tree, &counts, &prof);
+		if (ret == 0 && wa->jump_to_ms != 0)
+			fprintf(mem, ", \"time_jump\": {\"from_ms\": %" PRIu64 ", \"to_ms\": %" PRIu64 "}",
+				wa->jump_from_ms, wa->jump_to_ms);
 	}
 	if (ret == 0 && summary) {
 		uint64_t t0 = rte_rdtsc(), ns;
@@ -730,6 +737,7 @@ window_report(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_
 		free(body);
 	}
 trees:
+	wa->jump_to_ms = 0;
 	if (ret == 0 && wa->p.trees_dir != NULL) {
 		char path[4096];
 
@@ -757,6 +765,12 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 		safem_featset_clear(mp->features);
 	mp->start_ms = start_ms;
 	mp->packets = mp->bytes = mp->flows = 0;
+	if (wa->last_end_ms != 0 && start_ms > wa->last_end_ms) {
+		wa->jump_from_ms = wa->last_end_ms;
+		wa->jump_to_ms = start_ms;
+		wa->totals.time_jumps++;
+	}
+	wa->last_end_ms = start_ms + wa->p.slide_ms;
 	mp->valid = true;
 	/* Fixed producer order: the merged tree does not depend on arrival order. */
 	for (i = 0; i < wa->p.producers; i++) {
