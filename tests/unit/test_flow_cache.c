@@ -218,6 +218,24 @@ test_bytes_per_flow_and_capacity(void **state)
 	safem_flow_cache_free(NULL);
 }
 
+/* Sizing from a memory budget: the largest power of two that fits, within bounds. */
+static void
+test_capacity_for_bytes(void **state)
+{
+	const uint64_t window = 68 + SAFEM_FLOW_WINDOW_BYTES_PER_FLOW;
+
+	(void)state;
+	assert_int_equal(safem_flow_cache_capacity_for_bytes(0, false), SAFEM_FLOW_LINE_SLOTS);
+	assert_int_equal(safem_flow_cache_capacity_for_bytes(68 * 1024, false), 1024);
+	assert_int_equal(safem_flow_cache_capacity_for_bytes(68 * 1024 - 1, false), 512);
+	assert_int_equal(safem_flow_cache_capacity_for_bytes(68 * 2047, false), 1024);
+	assert_int_equal(safem_flow_cache_capacity_for_bytes(68 * 1024, true), 512);
+	assert_int_equal(safem_flow_cache_capacity_for_bytes(window * 1024, true), 1024);
+	assert_int_equal(safem_flow_cache_capacity_for_bytes(UINT64_MAX, false), UINT32_C(1) << 31);
+	/* Without EAL the table comes from the heap: MemAvailable, which Linux always has. */
+	assert_true(safem_flow_cache_memory_available(-1) > 0);
+}
+
 static void
 expect_params_error(const struct safem_flow_cache_params *p, const char *field)
 {
@@ -1599,6 +1617,7 @@ main(void)
 		cmocka_unit_test(test_end_reason_names),
 		cmocka_unit_test(test_window_readout),
 		cmocka_unit_test(test_bytes_per_flow_and_capacity),
+		cmocka_unit_test(test_capacity_for_bytes),
 		cmocka_unit_test(test_params_validation),
 		cmocka_unit_test(test_single_flow),
 		cmocka_unit_test(test_key_equality),
