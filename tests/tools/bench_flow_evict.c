@@ -749,8 +749,9 @@ print_throughput(uint64_t npackets, uint64_t seed)
 	printf("\n## update_burst throughput: %" PRIu64 " random flows, bursts of %d, "
 	       "%" PRIu64 " packets a run, %d runs of each rule alternated; best and median "
 	       "run\n\n"
-	       "| slots | load | shipped Mpps best (median) | lru Mpps best (median) | shipped / lru "
-	       "best (median) | shipped evicted share |\n|---|---|---|---|---|---|\n",
+	       "| slots | load | shipped Mpps best (median) | lru Mpps best (median) "
+	       "| shipped / lru best (median) | shipped evicted share |\n"
+	       "|---|---|---|---|---|---|\n",
 	       flows, BURST, npackets * PASSES, REPEATS);
 	for (s = 0; s < sizeof(slot_counts) / sizeof(slot_counts[0]); s++) {
 		struct real shipped = {real_create(false, slot_counts[s], INACTIVE_MS, ACTIVE_MS),
