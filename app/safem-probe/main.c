@@ -444,8 +444,10 @@ main(int argc, char **argv)
 			shared.home = &detect.home;
 		}
 	}
-	if (ret == 0)
+	if (ret == 0) {
+		probe_options_size_flow_cache(&cfg, shared.worker_count, shared.pane_ms != 0);
 		ret = setup_workers(&cfg, &shared, &ports, err, sizeof(err));
+	}
 	if (ret == 0) {
 		struct safem_handoff_params hp = {
 			.name = "handoff",

@@ -7,11 +7,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <rte_lcore.h>
+
 #include "probe_options.h"
 #include "probe_prometheus.h"
 #include "probe_sinks.h"
 #include "safem_detect.h"
 #include "safem_featdist.h"
+#include "safem_flow.h"
 #include "safem_spectrum.h"
 
 static int probe_options_check_detect(const struct probe_config *cfg);
@@ -76,8 +79,9 @@ const struct safem_opt_def probe_options[] = {
 	{"active-timeout", "flow", "active-timeout", SAFEM_OPT_DURATION, "300s", 1, 7 * DAY_MS,
 	 NULL, OPT(active_timeout_ms), "end (and restart) a flow this long after its first packet",
 	 NULL},
-	{"flow-cache-size", "flow", "cache-size", SAFEM_OPT_UINT, "1048576", 16, 1u << 30, NULL,
-	 OPT(flow_cache_size), "flow cache slots per worker (rounded up to a power of two)", "N"},
+	{"flow-cache-size", "flow", "cache-size", SAFEM_OPT_UINT, "0", 0, 1u << 30, NULL,
+	 OPT(flow_cache_size), "flow cache slots per worker (rounded up to a power of two, >= 16); "
+	 "0: sized from the memory available", "N"},
 	{"flow-key-vlan", "flow", "key-vlan", SAFEM_OPT_BOOL, "false", 0, 0, NULL,
 	 OPT(flow_key_vlan), "make the outer VLAN ID part of the flow key", NULL},
 	{"expiry-scan-lines", "flow", "scan-lines", SAFEM_OPT_UINT, "8", 1, 1u << 20, NULL,
@@ -326,6 +330,12 @@ probe_options_parse(struct probe_config *cfg, int argc, char **argv, bool *check
 	if (cfg->dispatch_ring_size & (cfg->dispatch_ring_size - 1)) {
 		fprintf(stderr, "safem-probe: --dispatch-ring-size %llu: must be a power of two\n",
 			(unsigned long long)cfg->dispatch_ring_size);
+		return -EINVAL;
+	}
+	if (cfg->flow_cache_size != 0 && cfg->flow_cache_size < SAFEM_FLOW_LINE_SLOTS) {
+		fprintf(stderr, "safem-probe: --flow-cache-size %llu: must be 0 (sized from memory) "
+				"or at least %d\n",
+			(unsigned long long)cfg->flow_cache_size, SAFEM_FLOW_LINE_SLOTS);
 		return -EINVAL;
 	}
 	if (cfg->inactive_timeout_ms > cfg->active_timeout_ms) {
@@ -638,4 +648,40 @@ probe_options_rss_key(const struct probe_config *cfg, uint8_t key[PROBE_RSS_KEY_
 		return -EINVAL;
 	}
 	return len;
+}
+
+/*
+ * The default flow cache: a quarter of the memory the tables can come from,
+ * shared by the workers. The rest is left to mbufs, rings, window trees and
+ * the rest of the machine. The floor keeps a starved probe usable (create
+ * then fails with a clear message if even that does not fit); the cap keeps
+ * the O(capacity) passes (flush, window readout) and start-up zeroing short.
+ */
+#define PROBE_FLOW_CACHE_MEMORY_SHARE 4
+#define PROBE_FLOW_CACHE_AUTO_MIN (UINT32_C(1) << 16)
+#define PROBE_FLOW_CACHE_AUTO_MAX (UINT32_C(1) << 22)
+
+void
+probe_options_size_flow_cache(struct probe_config *cfg, unsigned int workers,
+			      bool window_accounting)
+{
+	int socket = (int)rte_lcore_to_socket_id(rte_get_next_lcore(-1, 1, 0));
+	uint64_t available, per_worker;
+	uint32_t slots;
+
+	if (cfg->flow_cache_size != 0)
+		return;
+	available = safem_flow_cache_memory_available(socket);
+	per_worker = available / PROBE_FLOW_CACHE_MEMORY_SHARE / (workers > 0 ? workers : 1);
+	slots = safem_flow_cache_capacity_for_bytes(per_worker, window_accounting);
+	slots = RTE_MIN(RTE_MAX(slots, PROBE_FLOW_CACHE_AUTO_MIN), PROBE_FLOW_CACHE_AUTO_MAX);
+	cfg->flow_cache_size = slots;
+	printf("safem-probe: flow cache %u slots per worker (%llu MiB each), sized from %llu MiB "
+	       "available on socket %d; --flow-cache-size sets it\n",
+	       slots,
+	       (unsigned long long)(((uint64_t)slots *
+				     (safem_flow_cache_bytes_per_flow() +
+				      (window_accounting ? SAFEM_FLOW_WINDOW_BYTES_PER_FLOW : 0))) >>
+				    20),
+	       (unsigned long long)(available >> 20), socket);
 }

@@ -136,6 +136,14 @@ bool probe_options_model_off(const struct probe_config *cfg);
  */
 const char *probe_options_default_model(void);
 
+/**
+ * After EAL init: when --flow-cache-size is 0 (the default), set it from the
+ * memory the flow tables can come from (safem_flow_cache_memory_available),
+ * shared by the workers, and print what was chosen. An explicit size stays.
+ */
+void probe_options_size_flow_cache(struct probe_config *cfg, unsigned int workers,
+				   bool window_accounting);
+
 /** --alpha and --log-base as numbers (validated by probe_options_parse). */
 double probe_options_alpha(const struct probe_config *cfg);
 double probe_options_log_base(const struct probe_config *cfg);

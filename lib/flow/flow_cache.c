@@ -19,6 +19,7 @@
  * lower bound on the stored times so the cache can restore that before the
  * clock gets too far ahead (see flow_clock_advance()).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -149,6 +150,87 @@ size_t
 safem_flow_cache_bytes_per_flow(void)
 {
 	return sizeof(struct flow_entry) + sizeof(uint32_t);
+}
+
+uint32_t
+safem_flow_cache_capacity_for_bytes(uint64_t bytes, bool window_accounting)
+{
+	const uint64_t per_slot = safem_flow_cache_bytes_per_flow() +
+				  (window_accounting ? SAFEM_FLOW_WINDOW_BYTES_PER_FLOW : 0);
+	uint64_t slots = bytes / per_slot;
+
+	if (slots < SAFEM_FLOW_LINE_SLOTS)
+		return SAFEM_FLOW_LINE_SLOTS;
+	if (slots > FLOW_CAPACITY_MAX)
+		return FLOW_CAPACITY_MAX;
+	return rte_align32prevpow2((uint32_t)slots);
+}
+
+/* The first unsigned number in a file (sysfs, procfs), or 0. */
+static uint64_t
+flow_read_number(const char *path, const char *after)
+{
+	char line[256];
+	uint64_t value = 0;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		const char *p = line;
+
+		if (after != NULL) {
+			if (strncmp(line, after, strlen(after)) != 0)
+				continue;
+			p += strlen(after);
+		}
+		value = strtoull(p, NULL, 10);
+		break;
+	}
+	fclose(f);
+	return value;
+}
+
+/* Free hugepages under dir (one hugepages-<size>kB folder per page size), in bytes. */
+static uint64_t
+flow_free_hugepage_bytes(const char *dir)
+{
+	uint64_t bytes = 0;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		char path[512];
+		unsigned long long kb;
+
+		if (sscanf(de->d_name, "hugepages-%llukB", &kb) != 1)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/free_hugepages", dir, de->d_name);
+		bytes += flow_read_number(path, NULL) * kb * 1024;
+	}
+	closedir(d);
+	return bytes;
+}
+
+uint64_t
+safem_flow_cache_memory_available(int socket_id)
+{
+	/* Where create() takes the table from: see safem_flow_cache_create(). */
+	if (rte_lcore_count() > 0 && rte_eal_has_hugepages()) {
+		struct rte_malloc_socket_stats st;
+		uint64_t bytes = 0;
+		char dir[128];
+
+		if (socket_id >= 0 && rte_malloc_get_socket_stats(socket_id, &st) == 0)
+			bytes = st.heap_freesz_bytes;
+		/* The heap grows into free hugepages of its node (dynamic memory mode). */
+		snprintf(dir, sizeof(dir), "/sys/devices/system/node/node%d/hugepages",
+			 socket_id >= 0 ? socket_id : 0);
+		return bytes + flow_free_hugepage_bytes(dir);
+	}
+	return flow_read_number("/proc/meminfo", "MemAvailable:") * 1024;
 }
 
 uint32_t
@@ -505,44 +587,122 @@ flow_start(struct safem_flow_cache *fc, struct flow_entry *e, const struct safem
 }
 
 /*
+ * A flow silent for more than this many times its own mean packet gap has
+ * most likely ended (no FIN seen, e.g. UDP or one direction of TCP) and only
+ * waits for its inactive timeout: the first flow to make room. Of 4, 16 and
+ * 64 tried on the streams of tests/tools/bench_flow_evict, 4 cut live Zipf
+ * flows and 64 kept dead churned flows too long (docs/performance.md, "Flow
+ * cache eviction").
+ */
+#define FLOW_OVERDUE_GAPS UINT64_C(16)
+
+/*
+ * Which flow of a full line a new flow replaces (none is past its deadline).
+ * Reads only the packets and times of the 16 entries that stage 2 of
+ * update_burst prefetched, so it adds no miss; the per-packet path does not
+ * change. In order (docs/architecture.md, "Flow cache replacement"):
+ *
+ * 1. The least recently seen overdue flow: two or more packets and silent
+ *    for more than FLOW_OVERDUE_GAPS mean gaps (time is kept in ms, so the
+ *    gap counts one ms more than measured).
+ * 2. A one-packet flow: the oldest if it is older than the last packet of
+ *    every multi-packet flow of the line (a stale probe or scan), otherwise
+ *    the newest. Taking the newest is what stops thrashing: when more flows
+ *    than slots take turns on a line (a looped capture, round robin), LRU
+ *    evicts exactly the flow that comes next, so every packet becomes a
+ *    record; cutting the newcomer instead keeps the other flows whole and
+ *    cycles the surplus through one slot.
+ * 3. Otherwise (every flow has packets and is on time) the least recently
+ *    seen flow.
+ * Ties go to the lowest slot. The serial differences are exact: every stored
+ * time is within 2^32 ms of the clock and not after it.
+ */
+static unsigned int
+flow_line_victim(const struct safem_flow_cache *fc, const struct flow_entry *entries)
+{
+	const uint32_t clock32 = (uint32_t)fc->clock_ms;
+	unsigned int slot, overdue = SAFEM_FLOW_LINE_SLOTS, oldest_single = SAFEM_FLOW_LINE_SLOTS;
+	unsigned int newest_single = SAFEM_FLOW_LINE_SLOTS, oldest_multi = SAFEM_FLOW_LINE_SLOTS;
+	uint32_t overdue_idle = 0, oldest_single_idle = 0, newest_single_idle = 0;
+	uint32_t oldest_multi_idle = 0;
+
+	for (slot = 0; slot < SAFEM_FLOW_LINE_SLOTS; slot++) {
+		const struct flow_entry *e = &entries[slot];
+		uint32_t idle = clock32 - e->last_ms32;
+		uint64_t span;
+
+		if (e->packets == 1) {
+			if (oldest_single == SAFEM_FLOW_LINE_SLOTS || idle > oldest_single_idle) {
+				oldest_single = slot;
+				oldest_single_idle = idle;
+			}
+			if (newest_single == SAFEM_FLOW_LINE_SLOTS || idle < newest_single_idle) {
+				newest_single = slot;
+				newest_single_idle = idle;
+			}
+			continue;
+		}
+		if (oldest_multi == SAFEM_FLOW_LINE_SLOTS || idle > oldest_multi_idle) {
+			oldest_multi = slot;
+			oldest_multi_idle = idle;
+		}
+		/* idle > FLOW_OVERDUE_GAPS * span / (packets - 1), without a division. */
+		span = (uint64_t)(e->last_ms32 - e->first_ms32) + 1;
+		if ((uint64_t)idle * (e->packets - 1) > FLOW_OVERDUE_GAPS * span &&
+		    (overdue == SAFEM_FLOW_LINE_SLOTS || idle > overdue_idle)) {
+			overdue = slot;
+			overdue_idle = idle;
+		}
+	}
+	if (overdue != SAFEM_FLOW_LINE_SLOTS)
+		return overdue;
+	if (oldest_single != SAFEM_FLOW_LINE_SLOTS) {
+		if (oldest_multi != SAFEM_FLOW_LINE_SLOTS && oldest_single_idle > oldest_multi_idle)
+			return oldest_single;
+		return newest_single;
+	}
+	return oldest_multi;
+}
+
+/*
+ * scripts/bench-flow-evict builds this file a second time with the previous
+ * rule in place of flow_line_victim() to measure what the rule costs per
+ * packet in the same run (tests/tools/bench_flow_evict_lru.c).
+ */
+#ifndef FLOW_LINE_VICTIM
+#define FLOW_LINE_VICTIM flow_line_victim
+#endif
+
+/*
  * A new flow meets a full line. Flows already past their deadline are ended
  * with their own reason first, so the record does not depend on whether the
- * scan reached them; only when none has, the least recently seen flow is
- * evicted. Reads all 16 entries (stage 2 prefetched them).
+ * scan reached them; only when none has, flow_line_victim() chooses a flow to
+ * evict. Reads all 16 entries (stage 2 prefetched them).
  */
 static __rte_noinline unsigned int
 flow_line_make_room(struct safem_flow_cache *fc, struct flow_sig_line *sl,
 		    struct flow_entry *entries)
 {
-	uint32_t clock32 = (uint32_t)fc->clock_ms;
-	unsigned int slot, free_slot = SAFEM_FLOW_LINE_SLOTS, lru_slot = 0;
-	uint32_t lru_age = 0;
+	unsigned int slot, free_slot = SAFEM_FLOW_LINE_SLOTS;
 
 	for (slot = 0; slot < SAFEM_FLOW_LINE_SLOTS; slot++) {
 		const struct flow_entry *e = &entries[slot];
 		uint64_t first_ms = flow_time(fc, e->first_ms32);
 		uint64_t last_ms = flow_time(fc, e->last_ms32);
 		enum safem_flow_end_reason reason;
-		uint32_t age;
 
 		if (flow_deadline(fc, first_ms, last_ms, &reason) <= fc->clock_ms) {
 			flow_end(fc, sl, slot, e, first_ms, last_ms, reason);
 			if (free_slot == SAFEM_FLOW_LINE_SLOTS)
 				free_slot = slot;
-			continue;
-		}
-		/* Serial age against the clock; the first slot wins a tie. */
-		age = clock32 - e->last_ms32;
-		if (slot == 0 || age > lru_age) {
-			lru_age = age;
-			lru_slot = slot;
 		}
 	}
 	if (free_slot != SAFEM_FLOW_LINE_SLOTS)
 		return free_slot;
-	flow_end(fc, sl, lru_slot, &entries[lru_slot], flow_time(fc, entries[lru_slot].first_ms32),
-		 flow_time(fc, entries[lru_slot].last_ms32), SAFEM_FLOW_END_evicted);
-	return lru_slot;
+	slot = FLOW_LINE_VICTIM(fc, entries);
+	flow_end(fc, sl, slot, &entries[slot], flow_time(fc, entries[slot].first_ms32),
+		 flow_time(fc, entries[slot].last_ms32), SAFEM_FLOW_END_evicted);
+	return slot;
 }
 
 /* Stage 3 of update_burst: find or create the packet's flow and account it. */

@@ -33,7 +33,7 @@ extern "C" {
 	X(active, 2)       /* activeTimeout: flow older than active_timeout (or counter wrap) */ \
 	X(tcp_end, 3)      /* endOfFlowDetected: TCP FIN or RST seen */                          \
 	X(end_of_input, 4) /* forcedEnd: end of capture, SIGINT/SIGTERM, --duration */           \
-	X(evicted, 5)      /* lackOfResources: cache line full, least recently seen evicted */
+	X(evicted, 5)      /* lackOfResources: cache line full, replaced by a new flow */
 
 enum safem_flow_end_reason {
 #define SAFEM_FLOW_END_ENUM_(name, value) SAFEM_FLOW_END_##name = value,
@@ -131,9 +131,20 @@ void safem_flow_cache_free(struct safem_flow_cache *fc);
  * per flow; a packet whose time is at or past its flow's deadline first
  * exports the flow (reason of the deadline) and starts a new one. A packet
  * with TCP FIN or RST is accounted and then its flow is exported (tcp_end).
- * A new flow in a full line evicts the least recently seen flow of the line.
- * (Flows of that line already past their deadline at the cache clock are
- * ended with their own reason first; only if there are none is one evicted.)
+ * A new flow in a full line first ends the flows of that line already past
+ * their deadline at the cache clock, with their own reason. Only if there
+ * are none does it evict one flow (reason evicted, counted in evicted), in
+ * this order of preference:
+ *   1. a flow with two or more packets silent for more than 16 times its own
+ *      mean packet gap (it has most likely ended), the least recently seen;
+ *   2. a one-packet flow: the oldest one if it is older than the last packet
+ *      of every multi-packet flow of the line, otherwise the newest one;
+ *   3. the least recently seen flow.
+ * Rule 2 is what keeps a line from thrashing when more flows than slots take
+ * turns on it (a looped capture): LRU would evict exactly the flow that comes
+ * next and make every packet a record; this rule keeps the established flows
+ * whole and cycles the surplus through one slot. See docs/performance.md,
+ * "Flow cache eviction", for the measurements behind it.
  * The cache clock is the largest time seen by update/expire/flush; a packet
  * more than 2^31 ms (24.8 days) behind it has a broken timestamp and is
  * accounted at clock - 2^31 ms so that 32-bit stored times stay exact.
@@ -183,6 +194,23 @@ uint32_t safem_flow_cache_capacity(const struct safem_flow_cache *fc);
 
 /** Bytes of table memory per flow slot (entry + its signature), without window accounting. */
 size_t safem_flow_cache_bytes_per_flow(void);
+
+/**
+ * The largest power-of-two capacity whose table (with window accounting if
+ * asked) fits in bytes; at least SAFEM_FLOW_LINE_SLOTS, at most 2^31. For
+ * sizing a cache from a memory budget.
+ */
+uint32_t safem_flow_cache_capacity_for_bytes(uint64_t bytes, bool window_accounting);
+
+/**
+ * Bytes a cache table on socket_id could be allocated from, the way
+ * safem_flow_cache_create() allocates it: with EAL hugepages, the free DPDK
+ * heap of that socket plus the free hugepages of that NUMA node (the heap
+ * grows into them); otherwise (--no-huge, or no EAL) the system's
+ * MemAvailable, since the table then comes from transparent huge pages.
+ * 0 when it cannot be read. Reads sysfs/procfs: call at start-up only.
+ */
+uint64_t safem_flow_cache_memory_available(int socket_id);
 
 /** Extra bytes per slot when window_accounting is on. */
 #define SAFEM_FLOW_WINDOW_BYTES_PER_FLOW 16

@@ -22,7 +22,7 @@ import safem_e2e as e2e  # noqa: E402
 OPTIONS = {
     "--config": None, "--flows": None, "--stats": None,
     "--inactive-timeout": r"30\s?s", "--active-timeout": r"300\s?s|5\s?m",
-    "--flow-cache-size": r"1048576|1M(i)?\b", "--flow-key-vlan": r"false|no|off",
+    "--flow-cache-size": r"0", "--flow-key-vlan": r"false|no|off",
     "--expiry-scan-lines": r"8", "--expiry-sweep": r"1\s?s", "--clock": r"auto",
     "--duration": r"0\s?s?",
     "--eof-idle": r"100\s?ms", "--mbufs": r"16383", "--mbuf-data-room": r"2176",

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Flow cache: accounting, key equality, every expiry path and its exact
- * boundary, bounded scan work, TCP end, LRU eviction, burst pipeline hazards,
+ * boundary, bounded scan work, TCP end, the eviction rule (against a per-line
+ * reference model, and its properties), burst pipeline hazards,
  * 32-bit time wrap and clock jumps, conservation and equality with a naive
  * per-key reference model on random workloads, parameter errors.
  * No EAL: the cache falls back to heap memory. */
@@ -215,6 +216,24 @@ test_bytes_per_flow_and_capacity(void **state)
 	assert_int_equal(safem_flow_cache_stats(fc)->active_flows, 0);
 	safem_flow_cache_free(fc);
 	safem_flow_cache_free(NULL);
+}
+
+/* Sizing from a memory budget: the largest power of two that fits, within bounds. */
+static void
+test_capacity_for_bytes(void **state)
+{
+	const uint64_t window = 68 + SAFEM_FLOW_WINDOW_BYTES_PER_FLOW;
+
+	(void)state;
+	assert_int_equal(safem_flow_cache_capacity_for_bytes(0, false), SAFEM_FLOW_LINE_SLOTS);
+	assert_int_equal(safem_flow_cache_capacity_for_bytes(68 * 1024, false), 1024);
+	assert_int_equal(safem_flow_cache_capacity_for_bytes(68 * 1024 - 1, false), 512);
+	assert_int_equal(safem_flow_cache_capacity_for_bytes(68 * 2047, false), 1024);
+	assert_int_equal(safem_flow_cache_capacity_for_bytes(68 * 1024, true), 512);
+	assert_int_equal(safem_flow_cache_capacity_for_bytes(window * 1024, true), 1024);
+	assert_int_equal(safem_flow_cache_capacity_for_bytes(UINT64_MAX, false), UINT32_C(1) << 31);
+	/* Without EAL the table comes from the heap: MemAvailable, which Linux always has. */
+	assert_true(safem_flow_cache_memory_available(-1) > 0);
 }
 
 static void
@@ -672,6 +691,8 @@ test_eviction(void **state)
 	send1(fc, &keys[0], T0_MS + 20, 100, 0); /* keys[1] is now the least recently seen */
 	assert_int_equal(c.n, 0);
 
+	/* keys[1] is the oldest one-packet flow and older than keys[0], the only
+	 * flow with more packets: it is evicted (as LRU would too). */
 	send1(fc, &keys[SAFEM_FLOW_LINE_SLOTS], T0_MS + 21, 100, 0);
 	assert_int_equal(c.n, 1);
 	assert_memory_equal(&c.rec[0].key, &keys[1], sizeof(keys[1]));
@@ -682,7 +703,7 @@ test_eviction(void **state)
 			 0);
 	assert_int_equal(st->active_flows, SAFEM_FLOW_LINE_SLOTS);
 
-	/* The evicted flow comes back and pushes out the next oldest. */
+	/* The evicted flow comes back and pushes out the next oldest one-packet flow. */
 	send1(fc, &keys[1], T0_MS + 22, 100, 0);
 	assert_int_equal(c.n, 2);
 	assert_memory_equal(&c.rec[1].key, &keys[2], sizeof(keys[2]));
@@ -742,7 +763,11 @@ test_same_burst_hazards(void **state)
 	assert_int_equal(c.n, 1);
 	assert_record(&c.rec[0], 100, 100, T0_MS + 3, T0_MS + 102, SAFEM_FLOW_END_tcp_end);
 
-	/* 17 new flows of one line in one burst: exactly one eviction. */
+	/*
+	 * 17 new flows of one line in one burst: exactly one eviction, of the
+	 * newest one-packet flow (none is older than a multi-packet flow: there
+	 * is none), so the 15 older ones keep their slots.
+	 */
 	safem_flow_cache_flush(fc, T0_MS + 1000);
 	safem_flow_cache_free(fc);
 	collector_free(&c);
@@ -755,7 +780,7 @@ test_same_burst_hazards(void **state)
 	safem_flow_cache_update_burst(fc, pkts, SAFEM_FLOW_LINE_SLOTS + 2);
 	assert_int_equal(st->evicted, 1);
 	assert_int_equal(c.n, 1);
-	assert_memory_equal(&c.rec[0].key, &line[0], sizeof(line[0]));
+	assert_memory_equal(&c.rec[0].key, &line[SAFEM_FLOW_LINE_SLOTS - 1], sizeof(line[0]));
 	assert_int_equal(st->active_flows, SAFEM_FLOW_LINE_SLOTS);
 	safem_flow_cache_flush(fc, T0_MS + 1000);
 	assert_record(find_record(&c, &line[SAFEM_FLOW_LINE_SLOTS], 0), 2, 20,
@@ -1189,6 +1214,297 @@ test_packet_counter_wrap(void **state)
 	collector_free(&c);
 }
 
+/* ---- The replacement rule against a one-line reference model ---- */
+
+/* A one-line cache written from the rule's words in safem_flow.h. */
+struct line_model_slot {
+	int key; /* index into keys; -1: empty */
+	uint64_t packets, bytes, first_ms, last_ms;
+};
+
+struct line_model {
+	struct line_model_slot slot[SAFEM_FLOW_LINE_SLOTS];
+	const struct safem_flow_key *keys;
+	uint64_t clock_ms, inactive_ms, active_ms;
+	struct collector out;
+	/* Victims by the rule's class: overdue, stale one-packet, newest one-packet, LRU. */
+	unsigned int *victims_by_class;
+};
+
+static uint64_t
+line_model_deadline(const struct line_model *m, const struct line_model_slot *s,
+		    unsigned int *reason)
+{
+	uint64_t idle = s->last_ms + m->inactive_ms, age = s->first_ms + m->active_ms;
+
+	*reason = idle <= age ? SAFEM_FLOW_END_inactive : SAFEM_FLOW_END_active;
+	return idle <= age ? idle : age;
+}
+
+static void
+line_model_emit(struct line_model *m, unsigned int i, unsigned int reason)
+{
+	struct line_model_slot *s = &m->slot[i];
+	struct safem_flow_record r;
+
+	memset(&r, 0, sizeof(r));
+	r.key = m->keys[s->key];
+	r.packets = r.window_packets = s->packets;
+	r.bytes = r.window_bytes = s->bytes;
+	r.first_ms = s->first_ms;
+	r.last_ms = s->last_ms;
+	r.end_reason = (uint8_t)reason;
+	collect(&r, &m->out);
+	s->key = -1;
+}
+
+/* True when slot a was seen less recently than slot b (a lower slot wins a tie). */
+static bool
+line_model_older(const struct line_model *m, unsigned int a, int b)
+{
+	return b < 0 || m->slot[a].last_ms < m->slot[b].last_ms;
+}
+
+/* The rule, one class after the other: overdue, one-packet, least recently seen. */
+static unsigned int
+line_model_victim(const struct line_model *m)
+{
+	unsigned int *classes = m->victims_by_class;
+	int overdue = -1, oldest_single = -1, newest_single = -1, oldest_multi = -1;
+	unsigned int i;
+
+	for (i = 0; i < SAFEM_FLOW_LINE_SLOTS; i++) {
+		const struct line_model_slot *s = &m->slot[i];
+		/* Mean gap in ms, counting the clock's 1 ms resolution once. */
+		uint64_t gaps_span = s->last_ms - s->first_ms + 1;
+
+		if (s->packets >= 2 &&
+		    (m->clock_ms - s->last_ms) * (s->packets - 1) > 16 * gaps_span &&
+		    line_model_older(m, i, overdue))
+			overdue = (int)i;
+	}
+	if (overdue >= 0) {
+		classes[0]++;
+		return (unsigned int)overdue;
+	}
+	for (i = 0; i < SAFEM_FLOW_LINE_SLOTS; i++) {
+		const struct line_model_slot *s = &m->slot[i];
+
+		if (s->packets >= 2) {
+			if (line_model_older(m, i, oldest_multi))
+				oldest_multi = (int)i;
+			continue;
+		}
+		if (line_model_older(m, i, oldest_single))
+			oldest_single = (int)i;
+		if (newest_single < 0 || s->last_ms > m->slot[newest_single].last_ms)
+			newest_single = (int)i;
+	}
+	if (oldest_single >= 0 && oldest_multi >= 0 &&
+	    m->slot[oldest_single].last_ms < m->slot[oldest_multi].last_ms) {
+		classes[1]++;
+		return (unsigned int)oldest_single;
+	}
+	if (newest_single >= 0) {
+		classes[2]++;
+		return (unsigned int)newest_single;
+	}
+	classes[3]++;
+	return (unsigned int)oldest_multi;
+}
+
+static void
+line_model_packet(struct line_model *m, int key, uint64_t ms, uint32_t bytes)
+{
+	unsigned int i, reason, slot = SAFEM_FLOW_LINE_SLOTS;
+	struct line_model_slot *s;
+
+	m->clock_ms = ms > m->clock_ms ? ms : m->clock_ms;
+	for (i = 0; i < SAFEM_FLOW_LINE_SLOTS; i++) {
+		s = &m->slot[i];
+		if (s->key != key)
+			continue;
+		if (ms >= line_model_deadline(m, s, &reason)) {
+			line_model_emit(m, i, reason);
+			slot = i;
+			break;
+		}
+		s->packets++;
+		s->bytes += bytes;
+		s->last_ms = ms > s->last_ms ? ms : s->last_ms;
+		return;
+	}
+	for (i = 0; slot == SAFEM_FLOW_LINE_SLOTS && i < SAFEM_FLOW_LINE_SLOTS; i++)
+		if (m->slot[i].key < 0)
+			slot = i;
+	if (slot == SAFEM_FLOW_LINE_SLOTS) {
+		/* Full: flows past their deadline end with their own reason first. */
+		for (i = 0; i < SAFEM_FLOW_LINE_SLOTS; i++) {
+			if (line_model_deadline(m, &m->slot[i], &reason) > m->clock_ms)
+				continue;
+			line_model_emit(m, i, reason);
+			if (slot == SAFEM_FLOW_LINE_SLOTS)
+				slot = i;
+		}
+	}
+	if (slot == SAFEM_FLOW_LINE_SLOTS) {
+		slot = line_model_victim(m);
+		line_model_emit(m, slot, SAFEM_FLOW_END_evicted);
+	}
+	m->slot[slot] = (struct line_model_slot){key, 1, bytes, ms, ms};
+}
+
+/*
+ * Random sequences on a one-line cache: hot and cold keys, bursts, pauses
+ * long enough for flows to become overdue or pass their deadline. The cache
+ * must export exactly the model's records in the model's order, so every
+ * victim is the one the rule names.
+ */
+static void
+test_eviction_rule_model(void **state)
+{
+	enum { KEYS = 40, PACKETS = 4000, SEEDS = 40 };
+	struct safem_flow_key keys[KEYS];
+	unsigned int seed, i, victims_by_class[4] = {0};
+
+	(void)state;
+	keys_in_one_line(1, keys, KEYS);
+	for (seed = 1; seed <= SEEDS; seed++) {
+		struct line_model m = {.keys = keys,
+				       .inactive_ms = 200,
+				       .active_ms = 1000,
+				       .victims_by_class = victims_by_class};
+		struct collector c = {0};
+		struct safem_flow_cache *fc = new_cache(SAFEM_FLOW_LINE_SLOTS, 200, 1000, &c);
+		uint64_t s = seed * UINT64_C(0x9e3779b97f4a7c15), t = T0_MS;
+		/* Each seed its own mix: how many keys are hot and how often they win. */
+		unsigned int hot = 1 + (unsigned int)rng_below(&s, 20);
+		unsigned int hot_pct = (unsigned int)rng_below(&s, 101);
+
+		for (i = 0; i < SAFEM_FLOW_LINE_SLOTS; i++)
+			m.slot[i].key = -1;
+		for (i = 0; i < PACKETS; i++) {
+			int key = rng_below(&s, 100) < hot_pct ? (int)rng_below(&s, hot)
+							       : (int)rng_below(&s, KEYS);
+			uint32_t bytes = 40 + (uint32_t)rng_below(&s, 1000);
+			uint64_t r = rng_below(&s, 1000);
+
+			t += r < 600 ? 0 : r < 990 ? 1 + rng_below(&s, 10) : 20 + rng_below(&s, 400);
+			send1(fc, &keys[key], t, bytes, 0);
+			line_model_packet(&m, key, t, bytes);
+			assert_int_equal(c.n, m.out.n);
+		}
+		safem_flow_cache_flush(fc, t);
+		for (i = 0; i < SAFEM_FLOW_LINE_SLOTS; i++) {
+			unsigned int reason;
+
+			if (m.slot[i].key >= 0)
+				line_model_emit(&m, i,
+						line_model_deadline(&m, &m.slot[i], &reason) <= t
+							? reason
+							: SAFEM_FLOW_END_end_of_input);
+		}
+		assert_int_equal(c.n, m.out.n);
+		for (i = 0; i < c.n; i++)
+			if (memcmp(&c.rec[i], &m.out.rec[i], sizeof(c.rec[i])) != 0)
+				fail_msg("seed %u: record %u of %zu differs from the model: reason "
+					 "%u/%u packets %llu/%llu first %llu/%llu",
+					 seed, i, c.n, c.rec[i].end_reason, m.out.rec[i].end_reason,
+					 (unsigned long long)c.rec[i].packets,
+					 (unsigned long long)m.out.rec[i].packets,
+					 (unsigned long long)c.rec[i].first_ms,
+					 (unsigned long long)m.out.rec[i].first_ms);
+		check_invariants(fc, &c);
+		safem_flow_cache_free(fc);
+		collector_free(&c);
+		collector_free(&m.out);
+	}
+	/* The sequences reached every branch of the rule. */
+	for (i = 0; i < RTE_DIM(victims_by_class); i++)
+		assert_true(victims_by_class[i] > 0);
+}
+
+/*
+ * Flows that keep receiving packets are never evicted by a stream of
+ * one-packet flows into their line: the newcomers take turns in the one slot
+ * left. (LRU would evict each busy flow in turn.)
+ */
+static void
+test_eviction_spares_busy_flows(void **state)
+{
+	enum { BUSY = SAFEM_FLOW_LINE_SLOTS - 1, NEWCOMERS = 1000 };
+	struct safem_flow_key *keys = calloc(BUSY + NEWCOMERS, sizeof(*keys));
+	struct collector c = {0};
+	struct safem_flow_cache *fc = new_cache(SAFEM_FLOW_LINE_SLOTS, 30000, 300000, &c);
+	const struct safem_flow_cache_stats *st = safem_flow_cache_stats(fc);
+	uint64_t t = T0_MS;
+	unsigned int i;
+
+	(void)state;
+	assert_non_null(keys);
+	keys_in_one_line(1, keys, BUSY + NEWCOMERS);
+	/* Two packets each: established flows. */
+	for (i = 0; i < 2 * BUSY; i++)
+		send1(fc, &keys[i % BUSY], t++, 100, 0);
+	for (i = 0; i < NEWCOMERS; i++) {
+		send1(fc, &keys[i % BUSY], t, 100, 0);
+		send1(fc, &keys[BUSY + i], t++, 60, 0);
+	}
+	assert_int_equal(st->evicted, NEWCOMERS - 1);
+	for (i = 0; i < c.n; i++)
+		assert_true(memcmp(&c.rec[i].key, &keys[BUSY], sizeof(keys[0])) >= 0 ||
+			    c.rec[i].packets == 1);
+	safem_flow_cache_flush(fc, t);
+	for (i = 0; i < BUSY; i++) {
+		unsigned int packets = 2 + NEWCOMERS / BUSY + (i < NEWCOMERS % BUSY);
+
+		assert_record(find_record(&c, &keys[i], 0), packets, 100 * packets, T0_MS + i,
+			      find_record(&c, &keys[i], 0)->last_ms, SAFEM_FLOW_END_end_of_input);
+		assert_null(find_record(&c, &keys[i], 1));
+	}
+	check_invariants(fc, &c);
+	assert_int_equal(st->flows_created, st->evicted + st->expired_end_of_input);
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+	free(keys);
+}
+
+/*
+ * Cyclic traffic, the looped-capture case: 17 flows take turns on a 16-slot
+ * line. LRU evicts exactly the flow that comes next, so every packet would
+ * become a record; the rule keeps 15 flows whole and lets two share a slot.
+ */
+static void
+test_eviction_cyclic(void **state)
+{
+	enum { FLOWS = SAFEM_FLOW_LINE_SLOTS + 1, ROUNDS = 200 };
+	struct safem_flow_key keys[FLOWS];
+	struct collector c = {0};
+	struct safem_flow_cache *fc = new_cache(SAFEM_FLOW_LINE_SLOTS, 30000, 300000, &c);
+	const struct safem_flow_cache_stats *st = safem_flow_cache_stats(fc);
+	uint64_t t = T0_MS;
+	unsigned int i, whole = 0;
+
+	(void)state;
+	keys_in_one_line(1, keys, FLOWS);
+	for (i = 0; i < FLOWS * ROUNDS; i++)
+		send1(fc, &keys[i % FLOWS], t++, 100, 0);
+	/* Two evictions a round at most (LRU: one a packet, 17 a round). */
+	assert_true(st->evicted <= 2 * ROUNDS);
+	safem_flow_cache_flush(fc, t);
+	for (i = 0; i < FLOWS; i++)
+		if (find_record(&c, &keys[i], 1) == NULL) {
+			assert_record(find_record(&c, &keys[i], 0), ROUNDS, 100 * ROUNDS, T0_MS + i,
+				      T0_MS + i + (uint64_t)FLOWS * (ROUNDS - 1),
+				      SAFEM_FLOW_END_end_of_input);
+			whole++;
+		}
+	assert_int_equal(whole, SAFEM_FLOW_LINE_SLOTS - 1);
+	check_invariants(fc, &c);
+	safem_flow_cache_free(fc);
+	collector_free(&c);
+}
+
 /* Window accounting: every packet and byte reaches exactly one window, either
  * through a readout at a boundary or through the window part of its record. */
 struct window_sum {
@@ -1301,6 +1617,7 @@ main(void)
 		cmocka_unit_test(test_end_reason_names),
 		cmocka_unit_test(test_window_readout),
 		cmocka_unit_test(test_bytes_per_flow_and_capacity),
+		cmocka_unit_test(test_capacity_for_bytes),
 		cmocka_unit_test(test_params_validation),
 		cmocka_unit_test(test_single_flow),
 		cmocka_unit_test(test_key_equality),
@@ -1312,6 +1629,9 @@ main(void)
 		cmocka_unit_test(test_flush_reasons),
 		cmocka_unit_test(test_tcp_end),
 		cmocka_unit_test(test_eviction),
+		cmocka_unit_test(test_eviction_rule_model),
+		cmocka_unit_test(test_eviction_spares_busy_flows),
+		cmocka_unit_test(test_eviction_cyclic),
 		cmocka_unit_test(test_same_burst_hazards),
 		cmocka_unit_test(test_time_wrap),
 		cmocka_unit_test(test_clock_jump),
