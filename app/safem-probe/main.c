@@ -235,6 +235,7 @@ setup_workers(const struct probe_config *cfg, struct probe_shared *s,
 			w->window = safem_window_producer_create(&wp);
 			if (w->window == NULL)
 				goto nomem;
+			safem_pane_clock_init(&w->panes, s->pane_ms, s->time_gap_ms);
 		}
 		if (s->software_rss) {
 			snprintf(name, sizeof(name), "dispatch%u", i);
@@ -430,6 +431,7 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	shared.pane_ms = probe_options_windows_enabled(&cfg) ? cfg.slide_ms : 0;
+	shared.time_gap_ms = cfg.time_gap_ms;
 	shared.feature_values = shared.pane_ms != 0 ? cfg.feature_values : 0;
 	shared.sample_rate = (uint32_t)cfg.sample_rate;
 	shared.sample_random = strcmp(cfg.sample_mode, "random") == 0;
@@ -553,7 +555,6 @@ main(int argc, char **argv)
 	shared.sweep_ms = cfg.expiry_sweep_ms;
 	shared.eof_idle_tsc = cfg.eof_idle_ms * hz / 1000;
 	shared.handoff_flush_tsc = HANDOFF_FLUSH_INTERVAL_MS * hz / 1000;
-	shared.time_gap_ms = cfg.time_gap_ms;
 	shared.stall_tsc = WAIT_STALL_MS * hz / 1000;
 	shared.live_wait_tsc = LIVE_DISPATCH_WAIT_US * hz / 1000000;
 	shared.stop_wait_tsc = STOP_WAIT_MS * hz / 1000;

@@ -42,15 +42,23 @@ is_tick(const struct safem_packet *p)
 }
 
 static void
-window_add_flow(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
-		uint64_t bytes, void *ctx)
+window_add(struct probe_worker *w, enum safem_window_target target,
+	   const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets, uint64_t bytes)
 {
-	struct probe_worker *w = ctx;
 	uint64_t scale = w->shared->sample_rate;
 
 	/* Sampled traffic: volumes scaled back, flows as seen (seed 002). */
-	safem_window_producer_add(w->window, key, tcp_flags, packets * scale, bytes * scale);
+	safem_window_producer_add(w->window, target, key, tcp_flags, packets * scale,
+				  bytes * scale);
 	w->stats.window_flows++;
+}
+
+/* Readout at a boundary: what flows did before it belongs to the closing pane. */
+static void
+window_readout_flow(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
+		    uint64_t bytes, void *ctx)
+{
+	window_add(ctx, SAFEM_WINDOW_CLOSING, key, tcp_flags, packets, bytes);
 }
 
 void
@@ -60,8 +68,8 @@ probe_worker_export(const struct safem_flow_record *record, void *ctx)
 
 	/* What the flow did since the last window boundary belongs to this window. */
 	if (w->window != NULL && record->window_packets != 0)
-		window_add_flow(&record->key, record->tcp_flags, record->window_packets,
-				record->window_bytes, w);
+		window_add(w, SAFEM_WINDOW_CURRENT, &record->key, record->tcp_flags,
+			   record->window_packets, record->window_bytes);
 	/* A drop (live mode, consumer too slow) is counted by the hand-off. */
 	if (unlikely(w->shared->sample_rate > 1)) {
 		struct safem_flow_record scaled = *record;
@@ -129,21 +137,20 @@ wait_expired(const struct probe_shared *s, uint64_t now, uint64_t wait_start,
 }
 
 /*
- * Hand the current pane [pane_end - pane, pane_end) to the analysis, behind
- * every record exported before it. A pane buffer comes back when the
- * analysis has merged that pane from every worker; if none comes back within
- * the wait bound, the pane's content is dropped (counted) and the worker goes
- * on: the analysis merges that interval without it.
+ * Start closing the open pane: it becomes the closing pane and a new one
+ * opens. A pane buffer comes back when the analysis has merged that pane
+ * from every worker; if none comes back within the wait bound, the pane's
+ * content is dropped (counted) and the worker goes on: the analysis merges
+ * that interval without it.
  */
 static void
-window_hand_over(struct probe_worker *w, uint64_t start_tsc)
+window_rotate(struct probe_worker *w)
 {
 	const struct probe_shared *s = w->shared;
-	struct safem_window_pane *pane;
 	uint64_t wait_start = 0, now;
+	uint64_t start_ms = safem_pane_clock_start(&w->panes);
 
-	while ((pane = safem_window_producer_try_close(w->window, w->pane_end_ms - s->pane_ms,
-						       w->pane_end_ms)) == NULL) {
+	while (!safem_window_producer_try_rotate(w->window, start_ms, start_ms + s->pane_ms)) {
 		now = rte_rdtsc();
 		if (wait_start == 0)
 			wait_start = now;
@@ -156,44 +163,54 @@ window_hand_over(struct probe_worker *w, uint64_t start_tsc)
 	}
 	if (wait_start != 0)
 		w->stats.window_wait_us += tsc_to_us(rte_rdtsc() - wait_start);
+}
+
+/* Hand the closing pane to the analysis, behind every record exported before it. */
+static void
+window_finish(struct probe_worker *w, uint64_t close_ns)
+{
+	struct safem_window_pane *pane = safem_window_producer_finish(w->window);
+
 	if (pane == NULL)
 		return;
-	pane->close_ns = (uint64_t)((double)(rte_rdtsc() - start_tsc) * s->ns_per_tsc);
+	pane->close_ns = close_ns;
 	/* Cannot fail: the hand-off keeps a batch per pane buffer for marks. */
-	safem_handoff_mark(s->handoff, w->index, pane);
+	safem_handoff_mark(w->shared->handoff, w->index, pane);
 	w->stats.windows_closed++;
 }
 
 /*
- * Close window panes up to now_ms: read out the flows active since the last
- * boundary into this pane's trees and hand the pane over. A clock that jumps
- * further than time_gap_ms past the pane end (a bad timestamp, a capture
- * with a hole, a suspended VM) closes the open pane and skips straight to
- * the pane of now_ms, instead of handing over one empty pane per slide of
- * the gap (five years of 1 s panes would be 157 million reports).
+ * A boundary: read out the flows active since the last one into the closing
+ * pane and hand it over. Empty panes of an idle stretch cost no table walk.
+ */
+static void
+window_close_pane(struct probe_worker *w)
+{
+	uint64_t start_tsc = rte_rdtsc();
+
+	window_rotate(w);
+	/* After a drop there is no closing pane: the readout still marks the
+	 * flows reported, so the next pane does not get their old packets. */
+	if (w->cache_dirty)
+		safem_flow_cache_readout(w->cache, window_readout_flow, w);
+	w->cache_dirty = false;
+	window_finish(w, (uint64_t)((double)(rte_rdtsc() - start_tsc) * w->shared->ns_per_tsc));
+}
+
+/*
+ * Close window panes up to now_ms. A clock that jumps further than the gap
+ * past the pane end (a bad timestamp, a capture with a hole, a suspended VM)
+ * closes the open pane and skips straight to the pane of now_ms, instead of
+ * handing over one empty pane per slide of the gap (five years of 1 s panes
+ * would be 157 million reports).
  */
 static void
 window_advance(struct probe_worker *w, uint64_t now_ms)
 {
-	const struct probe_shared *s = w->shared;
-
-	if (w->pane_end_ms == 0) {
-		w->pane_end_ms = now_ms - now_ms % s->pane_ms + s->pane_ms;
-		return;
-	}
-	while (now_ms >= w->pane_end_ms) {
-		uint64_t start_tsc = rte_rdtsc();
-
-		/* Empty panes of an idle stretch cost no table walk. */
-		if (w->cache_dirty)
-			safem_flow_cache_readout(w->cache, window_add_flow, w);
-		w->cache_dirty = false;
-		window_hand_over(w, start_tsc);
-		w->pane_end_ms += s->pane_ms;
-		if (now_ms >= w->pane_end_ms && now_ms - w->pane_end_ms >= s->time_gap_ms) {
-			w->pane_end_ms = now_ms - now_ms % s->pane_ms + s->pane_ms;
+	while (safem_pane_clock_due(&w->panes, now_ms)) {
+		window_close_pane(w);
+		if (safem_pane_clock_next(&w->panes, now_ms))
 			w->stats.time_jumps++;
-		}
 	}
 }
 
@@ -214,12 +231,9 @@ account_packets(struct probe_worker *w, const struct safem_packet *pkts, unsigne
 	for (i = 0; i < n; i++) {
 		uint64_t ms = pkts[i].ts_ns / NS_PER_MS;
 
-		if (!is_tick(&pkts[i]) && ms < w->pane_end_ms) {
-			/* Stamped before the open pane: it lands in it, and is counted. */
-			if (unlikely(ms + w->shared->pane_ms < w->pane_end_ms))
-				w->stats.late_packets++;
+		/* A packet stamped before the open pane lands in it (counted late). */
+		if (!is_tick(&pkts[i]) && !safem_pane_clock_due(&w->panes, ms))
 			continue;
-		}
 		if (i > start) {
 			safem_flow_cache_update_burst(w->cache, &pkts[start], i - start);
 			w->cache_dirty = true;
@@ -231,6 +245,7 @@ account_packets(struct probe_worker *w, const struct safem_packet *pkts, unsigne
 		safem_flow_cache_update_burst(w->cache, &pkts[start], n - start);
 		w->cache_dirty = true;
 	}
+	w->stats.late_packets = w->panes.late;
 }
 
 static inline void
@@ -401,9 +416,7 @@ process_rx_burst(struct probe_worker *w, struct rte_mbuf **mbufs, unsigned int n
 
 		/* Crossing a window boundary: tell every worker the time, after the
 		 * packets it precedes, so workers with no traffic close it too. */
-		if (w->window != NULL && w->clock_ns / NS_PER_MS >= w->tick_boundary_ms) {
-			uint64_t now_ms = w->clock_ns / NS_PER_MS;
-
+		if (w->window != NULL && safem_pane_clock_tick_due(&w->panes, w->clock_ns / NS_PER_MS)) {
 			for (dest = 0; dest < s->worker_count; dest++) {
 				struct safem_packet *tick;
 
@@ -414,7 +427,6 @@ process_rx_burst(struct probe_worker *w, struct rte_mbuf **mbufs, unsigned int n
 				memset(tick, 0, sizeof(*tick));
 				tick->ts_ns = w->clock_ns;
 			}
-			w->tick_boundary_ms = now_ms - now_ms % s->pane_ms + s->pane_ms;
 			/* A dispatcher whose own flows are elsewhere must close its
 			 * panes too, or the analysis waits for them, holds the other
 			 * workers' pane buffers, and everyone stops. */
@@ -582,7 +594,7 @@ probe_worker_main(void *arg)
 	while (!all_workers_flag(s, offsetof(struct probe_worker, rx_done))) {
 		/* Others still run: keep our panes moving with them, or a worker
 		 * waiting for a pane buffer would wait for us forever. */
-		if (w->window != NULL && w->pane_end_ms != 0) {
+		if (w->window != NULL && w->panes.end_ms != 0) {
 			uint64_t others_ns = 0;
 
 			for (i = 0; i < s->worker_count; i++)
@@ -598,12 +610,12 @@ probe_worker_main(void *arg)
 		end_ns = RTE_MAX(end_ns, s->workers[i]->published_clock_ns);
 	if (!s->packet_clock)
 		end_ns = probe_tsc_to_unix_ns(s, rte_rdtsc());
-	if (w->window != NULL && w->pane_end_ms != 0) {
+	if (w->window != NULL && w->panes.end_ms != 0) {
 		/* Complete panes first, then the last one gets the flushed flows. */
 		window_advance(w, end_ns / NS_PER_MS);
 		safem_flow_cache_flush(w->cache, end_ns / NS_PER_MS);
 		w->cache_dirty = true;
-		window_advance(w, w->pane_end_ms);
+		window_advance(w, w->panes.end_ms);
 	} else {
 		safem_flow_cache_flush(w->cache, end_ns / NS_PER_MS);
 	}

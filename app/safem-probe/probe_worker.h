@@ -103,9 +103,8 @@ struct probe_worker {
 	uint64_t first_rx_tsc;
 	uint64_t last_rx_tsc;
 	struct safem_window_producer *window; /**< NULL: windows off */
-	uint64_t pane_end_ms;         /**< end of the current window pane, 0 before the first */
+	struct safem_pane_clock panes; /**< window pane boundaries and ticks (lib/window) */
 	bool cache_dirty;             /**< packets accounted since the last readout */
-	uint64_t tick_boundary_ms;    /**< dispatcher: next window boundary to announce */
 	uint64_t last_poll_tsc;       /**< start of the previous RX poll (0: none yet) */
 	struct probe_worker_stats stats;
 	/** Longest time between the starts of two consecutive RX polls, TSC cycles: what the NIC's RX ring has to absorb. */

@@ -69,23 +69,44 @@ struct safem_window_producer *
 safem_window_producer_create(const struct safem_window_producer_params *params);
 void safem_window_producer_free(struct safem_window_producer *wp);
 
-/**
- * Producer lcore: a flow's packets/bytes in the current pane (counts as one
- * flow); tcp_flags (OR of its packets' flags so far) classifies it in the
- * feature distributions.
- */
-void safem_window_producer_add(struct safem_window_producer *wp, const struct safem_flow_key *key,
-			       uint8_t tcp_flags, uint64_t packets, uint64_t bytes);
+/** Which open pane of a producer an add goes to. */
+enum safem_window_target {
+	SAFEM_WINDOW_CURRENT = 0, /**< the pane time is in now */
+	SAFEM_WINDOW_CLOSING = 1, /**< the previous pane, while the flow cache is read out into it */
+};
 
 /**
- * Producer lcore: finish the current pane [start_ms, end_ms) and start a new
- * one. Returns the pane to hand over (safem_handoff_mark), or NULL when every
- * other buffer is still with the analysis lcore: the current pane then stays
- * open and unchanged (counted in waits). Never waits itself; the caller
- * retries within its own bound, or gives up with safem_window_producer_drop().
+ * Producer lcore: a flow's packets/bytes in one of the open panes (counts as
+ * one flow); tcp_flags (OR of its packets' flags so far) classifies it in the
+ * feature distributions. An add to a pane that is not open (CLOSING with no
+ * closing pane, after a drop) is ignored.
  */
-struct safem_window_pane *safem_window_producer_try_close(struct safem_window_producer *wp,
-							  uint64_t start_ms, uint64_t end_ms);
+void safem_window_producer_add(struct safem_window_producer *wp, enum safem_window_target target,
+			       const struct safem_flow_key *key, uint8_t tcp_flags,
+			       uint64_t packets, uint64_t bytes);
+
+/**
+ * Producer lcore: a pane boundary. The current pane becomes the closing pane
+ * [start_ms, end_ms), which keeps taking CLOSING adds (the readout of what
+ * flows did before the boundary) until safem_window_producer_finish(); a new
+ * current pane starts. At most one pane is closing: finish it first.
+ * Returns false when every other buffer is still with the analysis (nothing
+ * changes, counted in waits), or when a pane is still closing (-EBUSY is not
+ * worth a distinct code: it is a caller bug, and it is asserted in tests).
+ * Never waits itself; the caller retries within its own bound, or gives up
+ * with safem_window_producer_drop().
+ */
+bool safem_window_producer_try_rotate(struct safem_window_producer *wp, uint64_t start_ms,
+				      uint64_t end_ms);
+
+/** Producer lcore: a closing pane is open. */
+bool safem_window_producer_closing(const struct safem_window_producer *wp);
+
+/**
+ * Producer lcore: the closing pane is complete; returns it for the hand-over
+ * (safem_handoff_mark), or NULL when none is closing.
+ */
+struct safem_window_pane *safem_window_producer_finish(struct safem_window_producer *wp);
 
 /**
  * Producer lcore: empty the current pane without handing it over (no buffer
@@ -94,11 +115,82 @@ struct safem_window_pane *safem_window_producer_try_close(struct safem_window_pr
  */
 void safem_window_producer_drop(struct safem_window_producer *wp);
 
-/** Times try_close found no free buffer. */
+/** Times try_rotate found no free buffer. */
 uint64_t safem_window_producer_waits(const struct safem_window_producer *wp);
 
 /** Panes emptied by safem_window_producer_drop(). */
 uint64_t safem_window_producer_dropped(const struct safem_window_producer *wp);
+
+/**
+ * Pane boundaries of one worker, on its own clock (packet time in replay).
+ * Time is cut into panes of pane_ms aligned to multiples of pane_ms since
+ * the epoch. A pane closes right before the worker accounts the first packet
+ * at or past its end, so every packet lands in the pane of its timestamp,
+ * except packets stamped before the open pane (the clock never goes back):
+ * they land in the open pane and are counted late. A jump of the clock by
+ * gap_ms or more past the end of the open pane skips the empty panes in
+ * between (counted in jumps). A dispatcher (software RSS) announces every
+ * boundary it crosses with a time tick to every worker, itself included.
+ * Pure arithmetic, no DPDK: the protocol is unit-tested on its own.
+ */
+struct safem_pane_clock {
+	uint64_t pane_ms;
+	uint64_t gap_ms;
+	uint64_t end_ms;  /**< end of the open pane; 0 before the first time seen */
+	uint64_t tick_ms; /**< dispatcher: next boundary to announce */
+	uint64_t late;    /**< packets stamped before the open pane */
+	uint64_t jumps;   /**< skipped stretches */
+};
+
+/** pane_ms > 0; gap_ms >= pane_ms (smaller values are raised to pane_ms). */
+void safem_pane_clock_init(struct safem_pane_clock *pc, uint64_t pane_ms, uint64_t gap_ms);
+
+/** Start of the open pane (valid once end_ms != 0). */
+static inline uint64_t
+safem_pane_clock_start(const struct safem_pane_clock *pc)
+{
+	return pc->end_ms - pc->pane_ms;
+}
+
+/**
+ * Before accounting something stamped ms: true when the open pane must close
+ * first (call safem_pane_clock_next() after closing it, and ask again). The
+ * first time seen opens the first pane and returns false. Counts late packets.
+ */
+static inline bool
+safem_pane_clock_due(struct safem_pane_clock *pc, uint64_t ms)
+{
+	if (pc->end_ms == 0) {
+		pc->end_ms = ms - ms % pc->pane_ms + pc->pane_ms;
+		return false;
+	}
+	if (ms >= pc->end_ms)
+		return true;
+	if (ms + pc->pane_ms < pc->end_ms)
+		pc->late++;
+	return false;
+}
+
+/**
+ * The open pane was closed with ms at or past its end: open the next one,
+ * or, when ms lies gap_ms or more beyond the closed pane's end, the pane of
+ * ms (a jump).
+ * Returns true on a jump.
+ */
+bool safem_pane_clock_next(struct safem_pane_clock *pc, uint64_t ms);
+
+/**
+ * Dispatcher: its clock is now_ms. True when it crossed a boundary since the
+ * last announcement: send a tick (time now_ms) to every worker, itself too.
+ */
+static inline bool
+safem_pane_clock_tick_due(struct safem_pane_clock *pc, uint64_t now_ms)
+{
+	if (now_ms < pc->tick_ms)
+		return false;
+	pc->tick_ms = now_ms - now_ms % pc->pane_ms + pc->pane_ms;
+	return true;
+}
 
 /** Analysis lcore: give a pane back to its producer. */
 void safem_window_pane_release(struct safem_window_pane *pane);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Producer side of lib/window: the panes a worker lcore fills and hands over. */
 #include <stdio.h>
+#include <string.h>
 
 #include <rte_common.h>
 #include <rte_errno.h>
@@ -12,11 +13,12 @@
 
 struct safem_window_producer {
 	struct safem_window_pane *current;
+	struct safem_window_pane *closing; /* NULL: none */
 	const struct safem_home *home;
 	struct rte_ring *free; /* panes back from the analysis (MP enqueue, SC dequeue) */
 	struct safem_window_pane *panes;
 	unsigned int buffers;
-	uint64_t waits;   /* try_close found no free buffer */
+	uint64_t waits;   /* try_rotate found no free buffer */
 	uint64_t dropped; /* panes cleared without a hand-over */
 };
 
@@ -110,14 +112,18 @@ safem_window_producer_free(struct safem_window_producer *wp)
 }
 
 void
-safem_window_producer_add(struct safem_window_producer *wp, const struct safem_flow_key *key,
-			  uint8_t tcp_flags, uint64_t packets, uint64_t bytes)
+safem_window_producer_add(struct safem_window_producer *wp, enum safem_window_target target,
+			  const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
+			  uint64_t bytes)
 {
-	struct safem_window_pane *p = wp->current;
+	struct safem_window_pane *p = target == SAFEM_WINDOW_CLOSING ? wp->closing : wp->current;
 	struct safem_agg_counters c = {.bytes = bytes, .packets = packets, .flows = 1};
-	struct safem_agg_addr src = safem_agg_addr_from_bytes(key->src_addr, key->ip_version);
-	struct safem_agg_addr dst = safem_agg_addr_from_bytes(key->dst_addr, key->ip_version);
+	struct safem_agg_addr src, dst;
 
+	if (p == NULL)
+		return;
+	src = safem_agg_addr_from_bytes(key->src_addr, key->ip_version);
+	dst = safem_agg_addr_from_bytes(key->dst_addr, key->ip_version);
 	safem_aggtree_add(p->src, &src, &c);
 	safem_aggtree_add(p->dst, &dst, &c);
 	p->packets += packets;
@@ -127,23 +133,41 @@ safem_window_producer_add(struct safem_window_producer *wp, const struct safem_f
 		safem_featset_add_flow(p->features, wp->home, key, tcp_flags, packets, bytes);
 }
 
-struct safem_window_pane *
-safem_window_producer_try_close(struct safem_window_producer *wp, uint64_t start_ms,
-				uint64_t end_ms)
+bool
+safem_window_producer_try_rotate(struct safem_window_producer *wp, uint64_t start_ms,
+				 uint64_t end_ms)
 {
-	struct safem_window_pane *done = wp->current;
 	void *obj;
 
+	if (wp->closing != NULL)
+		return false;
 	/* No spin here: the caller decides how long it may wait (a live worker
 	 * must not stop polling) and checks the stop flag meanwhile. */
 	if (rte_ring_dequeue(wp->free, &obj) != 0) {
 		wp->waits++;
-		return NULL;
+		return false;
 	}
-	done->start_ms = start_ms;
-	done->end_ms = end_ms;
+	wp->current->start_ms = start_ms;
+	wp->current->end_ms = end_ms;
+	wp->closing = wp->current;
+	/* Cleared by the analysis before it came back (safem_window_pane_release):
+	 * the worker does not pay for resetting trees and tables. */
 	wp->current = obj;
-	window_pane_clear(wp->current);
+	return true;
+}
+
+bool
+safem_window_producer_closing(const struct safem_window_producer *wp)
+{
+	return wp->closing != NULL;
+}
+
+struct safem_window_pane *
+safem_window_producer_finish(struct safem_window_producer *wp)
+{
+	struct safem_window_pane *done = wp->closing;
+
+	wp->closing = NULL;
 	return done;
 }
 
@@ -171,7 +195,33 @@ safem_window_pane_release(struct safem_window_pane *pane)
 {
 	struct window_pane_slot *slot = (struct window_pane_slot *)pane;
 
-	/* Ring capacity exceeds the buffers: cannot fail. The enqueue is the
-	 * release that publishes "analysis is done with these trees". */
+	/* Cleared here, on the analysis side, so the worker takes back an empty
+	 * pane and spends nothing on it. Ring capacity exceeds the buffers:
+	 * cannot fail. The enqueue is the release that publishes "analysis is
+	 * done with these trees". */
+	window_pane_clear(pane);
 	rte_ring_enqueue(slot->free, pane);
+}
+
+void
+safem_pane_clock_init(struct safem_pane_clock *pc, uint64_t pane_ms, uint64_t gap_ms)
+{
+	memset(pc, 0, sizeof(*pc));
+	pc->pane_ms = pane_ms;
+	pc->gap_ms = RTE_MAX(gap_ms, pane_ms);
+}
+
+bool
+safem_pane_clock_next(struct safem_pane_clock *pc, uint64_t ms)
+{
+	uint64_t closed_end = pc->end_ms;
+
+	pc->end_ms += pc->pane_ms;
+	/* Empty from closed_end to ms: a stretch of gap_ms or more is skipped. */
+	if (ms >= closed_end && ms - closed_end >= pc->gap_ms) {
+		pc->end_ms = ms - ms % pc->pane_ms + pc->pane_ms;
+		pc->jumps++;
+		return true;
+	}
+	return false;
 }

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* lib/window, producer side: pane boundaries (the clock every worker runs),
+ * the dispatch tick protocol, time jumps and late packets, and the pane
+ * buffers a worker rotates without ever waiting itself. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <rte_eal.h>
+#include <rte_memory.h>
+
+#include "safem_window.h"
+
+/* Close panes up to ms the way a worker does; returns how many closed. */
+static unsigned int
+advance(struct safem_pane_clock *pc, uint64_t ms, uint64_t *closed_starts, unsigned int max)
+{
+	unsigned int n = 0;
+
+	while (safem_pane_clock_due(pc, ms)) {
+		if (n < max)
+			closed_starts[n] = safem_pane_clock_start(pc);
+		n++;
+		safem_pane_clock_next(pc, ms);
+	}
+	return n;
+}
+
+static void
+test_first_time_opens_aligned_pane(void **state)
+{
+	struct safem_pane_clock pc;
+	uint64_t closed[4];
+
+	(void)state;
+	safem_pane_clock_init(&pc, 1000, 5000);
+	assert_int_equal(advance(&pc, 12345, closed, 4), 0);
+	assert_int_equal(pc.end_ms, 13000);
+	assert_int_equal(safem_pane_clock_start(&pc), 12000);
+	/* The boundary itself belongs to the next pane. */
+	assert_false(safem_pane_clock_due(&pc, 12999));
+	assert_true(safem_pane_clock_due(&pc, 13000));
+}
+
+static void
+test_each_pane_closes_once_in_order(void **state)
+{
+	struct safem_pane_clock pc;
+	uint64_t closed[8];
+
+	(void)state;
+	safem_pane_clock_init(&pc, 1000, 5000);
+	advance(&pc, 10000, closed, 8);
+	/* 10.0 .. 13.5 s: panes 10, 11, 12 close, 13 is open. */
+	assert_int_equal(advance(&pc, 13500, closed, 8), 3);
+	assert_int_equal(closed[0], 10000);
+	assert_int_equal(closed[1], 11000);
+	assert_int_equal(closed[2], 12000);
+	assert_int_equal(pc.end_ms, 14000);
+	assert_int_equal(pc.jumps, 0);
+}
+
+static void
+test_gap_below_bound_walks_empty_panes(void **state)
+{
+	struct safem_pane_clock pc;
+	uint64_t closed[8];
+
+	(void)state;
+	safem_pane_clock_init(&pc, 1000, 5000);
+	advance(&pc, 10000, closed, 8);
+	/* The open pane ends at 11 s; 15.9 s is 4.9 s past it: walked. */
+	assert_int_equal(advance(&pc, 15900, closed, 8), 5);
+	assert_int_equal(pc.jumps, 0);
+	assert_int_equal(pc.end_ms, 16000);
+}
+
+static void
+test_jump_closes_open_pane_and_skips(void **state)
+{
+	struct safem_pane_clock pc;
+	uint64_t closed[8], five_years = 5ull * 365 * 86400 * 1000;
+
+	(void)state;
+	safem_pane_clock_init(&pc, 1000, 5000);
+	advance(&pc, 10000, closed, 8);
+	/* Exactly the gap past the open pane's end: a jump. One pane closes
+	 * (the one with data), the rest is skipped. */
+	assert_int_equal(advance(&pc, 16000, closed, 8), 1);
+	assert_int_equal(closed[0], 10000);
+	assert_int_equal(pc.jumps, 1);
+	assert_int_equal(pc.end_ms, 17000);
+	assert_int_equal(advance(&pc, 16000 + five_years, closed, 8), 1);
+	assert_int_equal(pc.jumps, 2);
+	assert_int_equal(safem_pane_clock_start(&pc), 16000 + five_years);
+}
+
+static void
+test_late_packets_counted_not_closing(void **state)
+{
+	struct safem_pane_clock pc;
+	uint64_t closed[8];
+
+	(void)state;
+	safem_pane_clock_init(&pc, 1000, 5000);
+	advance(&pc, 20500, closed, 8);
+	assert_false(safem_pane_clock_due(&pc, 20000)); /* in the open pane */
+	assert_int_equal(pc.late, 0);
+	assert_false(safem_pane_clock_due(&pc, 19999)); /* before it: late */
+	assert_false(safem_pane_clock_due(&pc, 1000));  /* years before: late */
+	assert_int_equal(pc.late, 2);
+	assert_int_equal(pc.end_ms, 21000);
+}
+
+static void
+test_gap_never_below_pane(void **state)
+{
+	struct safem_pane_clock pc;
+	uint64_t closed[8];
+
+	(void)state;
+	safem_pane_clock_init(&pc, 1000, 10); /* raised to one pane */
+	assert_int_equal(pc.gap_ms, 1000);
+	advance(&pc, 0 + 5000, closed, 8);
+	assert_int_equal(advance(&pc, 6500, closed, 8), 1);
+	assert_int_equal(pc.jumps, 0);
+}
+
+static void
+test_tick_once_per_boundary(void **state)
+{
+	struct safem_pane_clock pc;
+	unsigned int ticks = 0;
+	uint64_t ms;
+
+	(void)state;
+	safem_pane_clock_init(&pc, 1000, 5000);
+	/* A dispatcher's clock moving 10 ms at a time over 5 s: the first time
+	 * seen ticks, then one tick per boundary crossed. */
+	for (ms = 100000; ms < 105000; ms += 10)
+		ticks += safem_pane_clock_tick_due(&pc, ms);
+	assert_int_equal(ticks, 5);
+	/* A jump crosses many boundaries with a single tick carrying the time. */
+	assert_true(safem_pane_clock_tick_due(&pc, 900000));
+	assert_false(safem_pane_clock_tick_due(&pc, 900500));
+}
+
+static void
+test_tick_closes_the_receivers_pane(void **state)
+{
+	/* The protocol: a receiver whose only input is the dispatcher's ticks
+	 * closes exactly the panes the dispatcher crossed, so the analysis never
+	 * waits for it. */
+	struct safem_pane_clock dispatcher, receiver;
+	uint64_t closed[16], ms;
+	unsigned int total = 0;
+
+	(void)state;
+	safem_pane_clock_init(&dispatcher, 1000, 5000);
+	safem_pane_clock_init(&receiver, 1000, 5000);
+	for (ms = 50000; ms <= 60010; ms += 7)
+		if (safem_pane_clock_tick_due(&dispatcher, ms))
+			total += advance(&receiver, ms, closed, 16);
+	assert_int_equal(total, 10);
+	assert_int_equal(receiver.end_ms, 61000);
+}
+
+static struct safem_window_producer *
+producer(unsigned int buffers)
+{
+	static unsigned int serial;
+	struct safem_window_producer_params p = {
+		.name = "wp",
+		.producer = serial++,
+		.tree_nodes = 256,
+		.buffers = buffers,
+		.socket_id = SOCKET_ID_ANY,
+	};
+
+	return safem_window_producer_create(&p);
+}
+
+static struct safem_flow_key
+key_of(uint8_t last)
+{
+	struct safem_flow_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.ip_version = 4;
+	k.src_addr[0] = 10;
+	k.src_addr[3] = last;
+	k.dst_addr[0] = 192;
+	k.dst_addr[3] = 1;
+	k.proto = 6;
+	return k;
+}
+
+static void
+test_rotate_keeps_closing_pane_open(void **state)
+{
+	struct safem_window_producer *wp = producer(3);
+	struct safem_flow_key k = key_of(1);
+	struct safem_window_pane *pane;
+
+	(void)state;
+	assert_non_null(wp);
+	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 3, 300);
+	/* Nothing closing: a CLOSING add goes nowhere. */
+	safem_window_producer_add(wp, SAFEM_WINDOW_CLOSING, &k, 0, 100, 100);
+	assert_null(safem_window_producer_finish(wp));
+	assert_true(safem_window_producer_try_rotate(wp, 1000, 2000));
+	assert_true(safem_window_producer_closing(wp));
+	/* One closing pane at a time. */
+	assert_false(safem_window_producer_try_rotate(wp, 2000, 3000));
+	/* The readout of what flows did before the boundary. */
+	safem_window_producer_add(wp, SAFEM_WINDOW_CLOSING, &k, 0, 2, 200);
+	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 5, 500);
+	pane = safem_window_producer_finish(wp);
+	assert_non_null(pane);
+	assert_false(safem_window_producer_closing(wp));
+	assert_int_equal(pane->start_ms, 1000);
+	assert_int_equal(pane->end_ms, 2000);
+	assert_int_equal(pane->packets, 5);
+	assert_int_equal(pane->bytes, 500);
+	assert_int_equal(pane->flows, 2);
+	assert_true(safem_window_producer_try_rotate(wp, 2000, 3000));
+	pane = safem_window_producer_finish(wp);
+	assert_int_equal(pane->packets, 5);
+	assert_int_equal(pane->flows, 1);
+	safem_window_pane_release(pane);
+	safem_window_producer_free(wp);
+}
+
+static void
+test_rotate_without_buffer_never_waits(void **state)
+{
+	struct safem_window_producer *wp = producer(2);
+	struct safem_flow_key k = key_of(2);
+	struct safem_window_pane *held;
+
+	(void)state;
+	assert_non_null(wp);
+	assert_true(safem_window_producer_try_rotate(wp, 0, 1000));
+	held = safem_window_producer_finish(wp); /* the analysis keeps it */
+	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 7, 700);
+	assert_false(safem_window_producer_try_rotate(wp, 1000, 2000));
+	assert_int_equal(safem_window_producer_waits(wp), 1);
+	/* The worker's bound ran out: the pane's content goes, counted. */
+	safem_window_producer_drop(wp);
+	assert_int_equal(safem_window_producer_dropped(wp), 1);
+	/* The analysis gives the buffer back, cleared on its side. */
+	safem_window_pane_release(held);
+	assert_true(safem_window_producer_try_rotate(wp, 2000, 3000));
+	held = safem_window_producer_finish(wp);
+	assert_int_equal(held->packets, 0);
+	safem_window_pane_release(held);
+	assert_true(safem_window_producer_try_rotate(wp, 3000, 4000));
+	assert_int_equal(safem_window_producer_finish(wp)->packets, 0);
+	safem_window_producer_free(wp);
+}
+
+int
+main(void)
+{
+	char prefix[64];
+	char *eal_args[] = {"test_window", "--no-huge", "--no-pci", "-m", "256", "-l", "0",
+			    "--log-level=lib.eal:error", prefix, NULL};
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_first_time_opens_aligned_pane),
+		cmocka_unit_test(test_each_pane_closes_once_in_order),
+		cmocka_unit_test(test_gap_below_bound_walks_empty_panes),
+		cmocka_unit_test(test_jump_closes_open_pane_and_skips),
+		cmocka_unit_test(test_late_packets_counted_not_closing),
+		cmocka_unit_test(test_gap_never_below_pane),
+		cmocka_unit_test(test_tick_once_per_boundary),
+		cmocka_unit_test(test_tick_closes_the_receivers_pane),
+		cmocka_unit_test(test_rotate_keeps_closing_pane_open),
+		cmocka_unit_test(test_rotate_without_buffer_never_waits),
+	};
+	int ret;
+
+	snprintf(prefix, sizeof(prefix), "--file-prefix=safem_test_window_%d", (int)getpid());
+	if (rte_eal_init(9, eal_args) < 0) {
+		fprintf(stderr, "test_window: EAL init failed\n");
+		return 1;
+	}
+	ret = cmocka_run_group_tests(tests, NULL, NULL);
+	rte_eal_cleanup();
+	return ret;
+}
