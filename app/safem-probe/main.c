@@ -2,7 +2,8 @@
 /*
  * safem-probe: wires the libraries together. Options and EAL, ports, one
  * flow cache and hand-off channel per worker lcore, then the main lcore
- * drains the hand-off into the outputs until the workers are done.
+ * drains the hand-off into the record outputs until the workers are done,
+ * and passes the window panes to the analysis thread (probe_analysis.h).
  */
 #include <errno.h>
 #include <signal.h>
@@ -25,6 +26,7 @@
 #include "safem_outfile.h"
 #include "safem_window.h"
 
+#include "probe_analysis.h"
 #include "probe_detect.h"
 #include "probe_options.h"
 #include "probe_port.h"
@@ -51,7 +53,7 @@
 #define WAIT_STALL_MS 10000
 #define LIVE_DISPATCH_WAIT_US 100
 #define STOP_WAIT_MS 1000
-/* Window panes per worker in flight to the analysis lcore. */
+/* Window panes per worker in flight to the analysis thread. */
 #define WINDOW_PANE_BUFFERS 4
 /* IPFIX collectors per probe, and how often a half-full message leaves. */
 #define MAX_IPFIX_COLLECTORS 4
@@ -73,11 +75,12 @@ struct output_sinks {
 	struct safem_ipfix_exporter *ipfix[MAX_IPFIX_COLLECTORS];
 	char ipfix_target[MAX_IPFIX_COLLECTORS][SAFEM_OPT_STRING_MAX];
 	unsigned int ipfix_count;
-	struct safem_window_analysis *windows;
+	struct safem_window_analysis *windows; /* used by the analysis thread only */
+	struct probe_analysis *analysis;       /* the thread; NULL: windows off */
 	struct probe_line_outputs lines; /* window reports, flow JSON lines: file/syslog/Kafka */
 	struct probe_output_counters counters;
 	int write_error;   /* first -errno from the flow CSV */
-	int windows_error; /* first -errno from the window reports */
+	int windows_error; /* first -errno from the window reports (the thread's, after the join) */
 };
 
 static void
@@ -88,8 +91,9 @@ consume_records(unsigned int producer __rte_unused, const struct safem_flow_reco
 	unsigned int i;
 
 	if (mark != NULL) {
-		/* A worker closed a window pane behind the records above. */
-		int ret = safem_window_analysis_pane(sinks->windows, mark);
+		/* A worker closed a window pane behind the records above. The
+		 * analysis thread takes it: never waits, a refusal is counted. */
+		int ret = probe_analysis_pane(sinks->analysis, mark);
 
 		if (ret != 0 && sinks->windows_error == 0)
 			sinks->windows_error = ret;
@@ -367,6 +371,66 @@ resolve_clock(const struct probe_config *cfg, const struct probe_ports *ports,
 	return 0;
 }
 
+/*
+ * One worker per worker lcore. When a launch fails the run cannot go on: the
+ * launched workers are told to stop, and the others are retired (their
+ * shutdown flags published as if they had run out of input at once, the
+ * analysis told they are done) so that nobody waits for them. Returns 0 or
+ * the launch's -errno with err filled; the caller still drains until the
+ * launched workers have finished.
+ */
+static int
+launch_workers(struct probe_shared *s, struct probe_analysis *analysis, char *err, size_t errlen)
+{
+	unsigned int lcore, i = 0, k;
+	int ret = 0;
+
+	RTE_LCORE_FOREACH_WORKER(lcore) {
+		ret = rte_eal_remote_launch(probe_worker_main, s->workers[i], lcore);
+		if (ret != 0)
+			break;
+		i++;
+	}
+	if (ret == 0)
+		return 0;
+	snprintf(err, errlen, "cannot launch worker %u on lcore %u: %s", i, lcore,
+		 strerror(-ret));
+	__atomic_store_n(&s->stop, 1, __ATOMIC_RELAXED);
+	/* The flags probe_worker_main() publishes on its way out. */
+	for (k = i; k < s->worker_count; k++) {
+		struct probe_worker *w = s->workers[k];
+
+		__atomic_store_n(&w->polling_done, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&w->rx_done, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&w->finished, 1, __ATOMIC_RELEASE);
+		if (analysis != NULL)
+			probe_analysis_producer_done(analysis, k);
+	}
+	return ret;
+}
+
+/*
+ * End of run, after every pane is queued: the thread finishes the complete
+ * windows. Meanwhile main keeps serving Kafka delivery reports and /metrics;
+ * the wait is bounded by the analysis work left in the queue.
+ */
+static int
+finish_analysis(struct output_sinks *sinks, unsigned int producers,
+		struct probe_prometheus *prometheus)
+{
+	unsigned int i;
+
+	for (i = 0; i < producers; i++)
+		probe_analysis_producer_done(sinks->analysis, i);
+	while (!probe_analysis_finished(sinks->analysis)) {
+		probe_line_outputs_poll(&sinks->lines);
+		if (prometheus != NULL)
+			probe_prometheus_poll(prometheus);
+		rte_delay_us_sleep(MAIN_IDLE_SLEEP_US);
+	}
+	return probe_analysis_join(sinks->analysis);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -383,7 +447,7 @@ main(int argc, char **argv)
 	struct probe_prometheus *prometheus = NULL;
 	struct timespec wall;
 	bool check_only;
-	int split, eal_argc, ret, status = EXIT_RUNTIME;
+	int split, eal_argc, ret, launch_ret, status = EXIT_RUNTIME;
 	uint64_t start_tsc, hz;
 
 	/* Probe options first: a bad option must not wait for EAL to start. */
@@ -542,6 +606,12 @@ main(int argc, char **argv)
 			}
 		}
 	}
+	if (ret == 0 && sinks.windows != NULL) {
+		sinks.analysis = probe_analysis_create(sinks.windows, shared.worker_count,
+						       WINDOW_PANE_BUFFERS, err, sizeof(err));
+		if (sinks.analysis == NULL)
+			ret = -ENOMEM;
+	}
 	if (ret != 0) {
 		fprintf(stderr, "safem-probe: %s\n", err);
 		status = ret == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
@@ -563,10 +633,16 @@ main(int argc, char **argv)
 	shared.unix_ns_base = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
 	shared.ns_per_tsc = 1e9 / (double)hz;
 
+	/* Before telemetry and /metrics: once they answer, the workers start at once. */
+	if (sinks.analysis != NULL && probe_analysis_start(sinks.analysis, err, sizeof(err)) != 0) {
+		fprintf(stderr, "safem-probe: %s\n", err);
+		status = EXIT_RUNTIME;
+		goto cleanup;
+	}
 	ctx.shared = &shared;
 	ctx.ports = &ports;
 	ctx.output = &sinks.counters;
-	ctx.windows = sinks.windows;
+	ctx.analysis = sinks.analysis;
 	ctx.detect = detect_on ? &detect : NULL;
 	ctx.ipfix = sinks.ipfix;
 	ctx.ipfix_target = (const char(*)[SAFEM_OPT_STRING_MAX])sinks.ipfix_target;
@@ -587,12 +663,9 @@ main(int argc, char **argv)
 	       shared.software_rss ? "software RSS dispatch" : "one RX queue per worker");
 	fflush(stdout);
 
-	{
-		unsigned int lcore, i = 0;
-
-		RTE_LCORE_FOREACH_WORKER(lcore)
-			rte_eal_remote_launch(probe_worker_main, shared.workers[i++], lcore);
-	}
+	launch_ret = launch_workers(&shared, sinks.analysis, err, sizeof(err));
+	if (launch_ret != 0)
+		fprintf(stderr, "safem-probe: %s; stopping\n", err);
 	start_tsc = rte_rdtsc();
 	uint64_t last_ipfix_flush_tsc = start_tsc;
 	while (!all_workers_finished(&shared)) {
@@ -617,14 +690,15 @@ main(int argc, char **argv)
 	rte_eal_mp_wait_lcore();
 	while (safem_handoff_consume(shared.handoff, 64, consume_records, &sinks) != 0)
 		;
-	if (sinks.windows != NULL) {
-		unsigned int i;
-
-		for (i = 0; i < shared.worker_count; i++) {
-			ret = safem_window_analysis_producer_done(sinks.windows, i);
-			if (ret != 0 && sinks.windows_error == 0)
-				sinks.windows_error = ret;
-		}
+	if (launch_ret != 0) {
+		/* Incomplete input: no output is committed. */
+		status = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	if (sinks.analysis != NULL) {
+		ret = finish_analysis(&sinks, shared.worker_count, prometheus);
+		if (ret != 0 && sinks.windows_error == 0)
+			sinks.windows_error = ret;
 	}
 
 	flush_ipfix(&sinks);
@@ -698,6 +772,10 @@ main(int argc, char **argv)
 		       cfg.train_baseline_path, (unsigned long long)detect.trained_windows);
 
 cleanup:
+	/* Telemetry reads what is freed below; it waits for a callback in flight. */
+	probe_stats_unregister_telemetry();
+	/* Stops the thread if an error path left it running: it uses detection and the streams. */
+	probe_analysis_free(sinks.analysis);
 	if (sinks.flows != NULL)
 		safem_flowcsv_close(sinks.flows, false);
 	probe_prometheus_close(prometheus);

@@ -14,7 +14,7 @@
 #include "safem_outfile.h"
 
 /**
- * Detection on the analysis (main) lcore: each window summary goes to the
+ * Detection on the analysis thread (probe_analysis.h): each window summary goes to the
  * detector (moving or trained baseline, patterns, classes, incidents, alert
  * lines) and, with --train-baseline, to the baseline trainer. With a model
  * (--model, by default the shipped one) the window's feature vector is

@@ -339,14 +339,19 @@ render_workers(FILE *f, const struct probe_shared *s)
 static void
 render_streams(FILE *f, const struct probe_line_outputs *o)
 {
+	struct safem_linesink_stats st[PROBE_STREAM_COUNT];
 	unsigned int k;
 
+	/* Window reports and alerts are written (and counted) by the analysis thread. */
+	for (k = 0; k < PROBE_STREAM_COUNT; k++)
+		if (o->streams[k] != NULL)
+			safem_linesink_stats_read(o->streams[k], &st[k]);
 #define STREAM_(name)                                                                              \
 	head(f, "safem_stream_" #name "_total", "counter", "JSON-line stream counter " #name "."); \
 	for (k = 0; k < PROBE_STREAM_COUNT; k++)                                                   \
 		if (o->streams[k] != NULL)                                                         \
 			labelled(f, "safem_stream_" #name "_total", "stream",                      \
-				 probe_stream_name(k), safem_linesink_stats(o->streams[k])->name);
+				 probe_stream_name(k), st[k].name);
 	SAFEM_LINESINK_COUNTERS(STREAM_)
 #undef STREAM_
 }
@@ -397,17 +402,30 @@ probe_prometheus_render(FILE *f, const struct probe_context *ctx)
 		SAFEM_IPFIX_COUNTERS(IPFIX_)
 	}
 #undef IPFIX_
-	if (ctx->windows != NULL) {
-		struct safem_window_totals wt;
+	if (ctx->analysis != NULL) {
+		struct probe_analysis_totals at;
 
-		safem_window_analysis_totals(ctx->windows, &wt);
+		/* Published by the analysis thread: one consistent snapshot. */
+		probe_analysis_read(ctx->analysis, &at);
 		head(f, "safem_windows_reported_total", "counter", "Window reports written.");
-		fprintf(f, "safem_windows_reported_total %" PRIu64 "\n", wt.windows);
+		fprintf(f, "safem_windows_reported_total %" PRIu64 "\n", at.windows.windows);
 		head(f, "safem_window_close_seconds_max", "gauge",
 		     "Slowest window close (merge, prune, entropies, report) so far.");
-		fprintf(f, "safem_window_close_seconds_max %.9f\n", (double)wt.close_ns_max / 1e9);
+		fprintf(f, "safem_window_close_seconds_max %.9f\n",
+			(double)at.windows.close_ns_max / 1e9);
 		head(f, "safem_window_merge_seconds_max", "gauge", "Slowest window merge so far.");
-		fprintf(f, "safem_window_merge_seconds_max %.9f\n", (double)wt.merge_ns_max / 1e9);
+		fprintf(f, "safem_window_merge_seconds_max %.9f\n",
+			(double)at.windows.merge_ns_max / 1e9);
+		single(f, "safem_analysis_panes_queued_total", "counter",
+		       "Window panes queued for the analysis thread.", at.panes_queued);
+		single(f, "safem_analysis_queue_full_total", "counter",
+		       "Window panes the analysis queue refused.", at.queue_full);
+		single(f, "safem_analysis_queue_high_water", "gauge",
+		       "Most panes seen waiting for the analysis thread.", at.queue_high_water);
+		head(f, "safem_analysis_busy_seconds_total", "counter",
+		     "Wall time the analysis thread spent on panes and windows.");
+		fprintf(f, "safem_analysis_busy_seconds_total %.9f\n",
+			(double)at.busy_ns_total / 1e9);
 	}
 	if (ctx->lines != NULL)
 		render_streams(f, ctx->lines);

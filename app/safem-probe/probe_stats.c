@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -80,13 +81,13 @@ write_streams_json(FILE *f, const struct probe_line_outputs *o)
 
 	fprintf(f, "  \"streams\": [");
 	for (k = 0; k < PROBE_STREAM_COUNT; k++) {
-		const struct safem_linesink_stats *st;
+		struct safem_linesink_stats st;
 
 		if (o->streams[k] == NULL)
 			continue;
-		st = safem_linesink_stats(o->streams[k]);
+		safem_linesink_stats_read(o->streams[k], &st);
 		fprintf(f, "%s{\"stream\": \"%s\"", sep, probe_stream_name(k));
-#define FIELD_(name) fprintf(f, ", \"" #name "\": %" PRIu64, st->name);
+#define FIELD_(name) fprintf(f, ", \"" #name "\": %" PRIu64, st.name);
 		SAFEM_LINESINK_COUNTERS(FIELD_)
 #undef FIELD_
 		fprintf(f, "}");
@@ -139,17 +140,26 @@ write_json(FILE *f, const struct probe_context *ctx)
 	if (s->stop_tsc != 0)
 		fprintf(f, "  \"shutdown\": {\"seconds\": %.3f},\n",
 			(double)(rte_rdtsc() - s->stop_tsc) / (double)rte_get_tsc_hz());
-	if (ctx->windows != NULL) {
-		struct safem_window_totals wt;
+	if (ctx->analysis != NULL) {
+		struct probe_analysis_totals at;
+		const struct safem_window_totals *wt = &at.windows;
 
-		safem_window_analysis_totals(ctx->windows, &wt);
+		probe_analysis_read(ctx->analysis, &at);
 		fprintf(f,
 			"  \"windows\": {\"reported\": %" PRIu64 ", \"packets\": %" PRIu64
 			", \"bytes\": %" PRIu64 ", \"flows\": %" PRIu64
 			", \"merge_ms_max\": %.3f, \"close_ms_max\": %.3f, \"summary_ms_max\": %.3f"
 			", \"time_jumps\": %" PRIu64 "},\n",
-			wt.windows, wt.packets, wt.bytes, wt.flows, (double)wt.merge_ns_max / 1e6,
-			(double)wt.close_ns_max / 1e6, (double)wt.summary_ns_max / 1e6, wt.time_jumps);
+			wt->windows, wt->packets, wt->bytes, wt->flows,
+			(double)wt->merge_ns_max / 1e6, (double)wt->close_ns_max / 1e6,
+			(double)wt->summary_ns_max / 1e6, wt->time_jumps);
+		fprintf(f,
+			"  \"analysis\": {\"thread\": \"control\", \"panes_queued\": %" PRIu64
+			", \"panes_analysed\": %" PRIu64 ", \"queue_size\": %" PRIu64
+			", \"queue_high_water\": %" PRIu64 ", \"queue_full\": %" PRIu64
+			", \"busy_ms_total\": %.3f, \"busy_ms_max\": %.3f},\n",
+			at.panes_queued, at.panes_analysed, at.queue_size, at.queue_high_water,
+			at.queue_full, (double)at.busy_ns_total / 1e6, (double)at.busy_ns_max / 1e6);
 	}
 	if (ctx->detect != NULL) {
 		struct safem_detect_totals dt;
@@ -240,6 +250,12 @@ probe_stats_print_summary(const struct probe_context *ctx, FILE *out)
 		t.handoff.records_dropped, ctx->output->records_written);
 }
 
+/*
+ * What the telemetry callback reads, NULL once main is about to free it. The
+ * lock makes "clear, then free" wait for a callback in flight; a callback
+ * holds it only while it reads counters.
+ */
+static pthread_mutex_t telemetry_lock = PTHREAD_MUTEX_INITIALIZER;
 static const struct probe_context *telemetry_ctx;
 
 /* DPDK 22.11 telemetry nests only arrays in a dict: per-item counters are
@@ -294,6 +310,7 @@ static void
 telemetry_outputs(struct rte_tel_data *d, const struct probe_context *ctx)
 {
 	struct rte_tel_data *names = telemetry_array(RTE_TEL_STRING_VAL);
+	struct safem_linesink_stats st[PROBE_STREAM_COUNT];
 	unsigned int i;
 
 	for (i = 0; names != NULL && i < ctx->ipfix_count; i++)
@@ -308,13 +325,19 @@ telemetry_outputs(struct rte_tel_data *d, const struct probe_context *ctx)
 	}
 	SAFEM_IPFIX_COUNTERS(TEL_)
 #undef TEL_
-	if (ctx->windows != NULL) {
-		struct safem_window_totals wt;
+	if (ctx->analysis != NULL) {
+		struct probe_analysis_totals at;
 
-		safem_window_analysis_totals(ctx->windows, &wt);
-		rte_tel_data_add_dict_u64(d, "windows_reported", wt.windows);
-		rte_tel_data_add_dict_u64(d, "window_close_us_max", wt.close_ns_max / 1000);
-		rte_tel_data_add_dict_u64(d, "window_merge_us_max", wt.merge_ns_max / 1000);
+		probe_analysis_read(ctx->analysis, &at);
+		rte_tel_data_add_dict_u64(d, "windows_reported", at.windows.windows);
+		rte_tel_data_add_dict_u64(d, "window_close_us_max", at.windows.close_ns_max / 1000);
+		rte_tel_data_add_dict_u64(d, "window_merge_us_max", at.windows.merge_ns_max / 1000);
+		rte_tel_data_add_dict_u64(d, "analysis_panes_queued", at.panes_queued);
+		rte_tel_data_add_dict_u64(d, "analysis_panes_analysed", at.panes_analysed);
+		rte_tel_data_add_dict_u64(d, "analysis_queue_high_water", at.queue_high_water);
+		rte_tel_data_add_dict_u64(d, "analysis_queue_full", at.queue_full);
+		rte_tel_data_add_dict_u64(d, "analysis_busy_us_total", at.busy_ns_total / 1000);
+		rte_tel_data_add_dict_u64(d, "analysis_busy_us_max", at.busy_ns_max / 1000);
 	}
 	if (ctx->lines == NULL)
 		return;
@@ -323,13 +346,15 @@ telemetry_outputs(struct rte_tel_data *d, const struct probe_context *ctx)
 		if (ctx->lines->streams[i] != NULL)
 			rte_tel_data_add_array_string(names, probe_stream_name(i));
 	telemetry_add_array(d, "stream_names", names);
+	for (i = 0; i < PROBE_STREAM_COUNT; i++)
+		if (ctx->lines->streams[i] != NULL)
+			safem_linesink_stats_read(ctx->lines->streams[i], &st[i]);
 #define TEL_(name)                                                                                 \
 	{                                                                                          \
 		struct rte_tel_data *a = telemetry_array(RTE_TEL_U64_VAL);                         \
 		for (i = 0; a != NULL && i < PROBE_STREAM_COUNT; i++)                              \
 			if (ctx->lines->streams[i] != NULL)                                        \
-				rte_tel_data_add_array_u64(                                        \
-					a, safem_linesink_stats(ctx->lines->streams[i])->name);    \
+				rte_tel_data_add_array_u64(a, st[i].name);                         \
 		telemetry_add_array(d, "stream_" #name, a);                                        \
 	}
 	SAFEM_LINESINK_COUNTERS(TEL_)
@@ -348,11 +373,9 @@ telemetry_workers(struct rte_tel_data *d, const struct probe_shared *s)
 	telemetry_add_array(d, "max_poll_gap_us", gap);
 }
 
-static int
-telemetry_stats(const char *cmd __rte_unused, const char *params __rte_unused,
-		struct rte_tel_data *d)
+static void
+telemetry_fill(struct rte_tel_data *d, const struct probe_context *ctx)
 {
-	const struct probe_context *ctx = telemetry_ctx;
 	struct probe_totals t;
 	unsigned int k;
 
@@ -382,13 +405,37 @@ telemetry_stats(const char *cmd __rte_unused, const char *params __rte_unused,
 	telemetry_rx_queues(d, ctx->ports);
 	telemetry_outputs(d, ctx);
 	telemetry_workers(d, ctx->shared);
-	return 0;
+}
+
+static int
+telemetry_stats(const char *cmd __rte_unused, const char *params __rte_unused,
+		struct rte_tel_data *d)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&telemetry_lock);
+	if (telemetry_ctx != NULL)
+		telemetry_fill(d, telemetry_ctx);
+	else
+		ret = -ENODEV; /* shutting down: telemetry answers null */
+	pthread_mutex_unlock(&telemetry_lock);
+	return ret;
+}
+
+void
+probe_stats_unregister_telemetry(void)
+{
+	pthread_mutex_lock(&telemetry_lock);
+	telemetry_ctx = NULL;
+	pthread_mutex_unlock(&telemetry_lock);
 }
 
 int
 probe_stats_register_telemetry(const struct probe_context *ctx)
 {
+	pthread_mutex_lock(&telemetry_lock);
 	telemetry_ctx = ctx;
+	pthread_mutex_unlock(&telemetry_lock);
 	/* Per-port and per-queue NIC counters are already under /ethdev/stats. */
 	return rte_telemetry_register_cmd(
 		"/safem/stats", telemetry_stats,

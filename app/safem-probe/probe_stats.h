@@ -6,8 +6,8 @@
 #include <stdio.h>
 
 #include "safem_ipfix.h"
-#include "safem_window.h"
 
+#include "probe_analysis.h"
 #include "probe_detect.h"
 #include "probe_port.h"
 #include "probe_sinks.h"
@@ -33,8 +33,9 @@ struct probe_context {
 	struct probe_shared *shared;
 	struct probe_ports *ports;
 	struct probe_output_counters *output;
-	const struct safem_window_analysis *windows; /**< NULL: windows off */
-	const struct probe_detect *detect;            /**< NULL: detection off */
+	const struct probe_analysis *analysis;        /**< analysis thread; NULL: windows off */
+	/** NULL: detection off. Written by the analysis thread: read once it has ended. */
+	const struct probe_detect *detect;
 	struct safem_ipfix_exporter *const *ipfix;    /**< ipfix_count exporters */
 	const char (*ipfix_target)[SAFEM_OPT_STRING_MAX];
 	unsigned int ipfix_count;
@@ -54,7 +55,17 @@ int probe_stats_write_json(const struct probe_context *ctx, const char *path);
 /** Human summary on stdout at exit. */
 void probe_stats_print_summary(const struct probe_context *ctx, FILE *out);
 
-/** Register /safem/stats with DPDK telemetry; ctx must outlive the EAL. */
+/**
+ * Register /safem/stats with DPDK telemetry (its callbacks run on DPDK's
+ * telemetry thread). ctx must stay valid until probe_stats_unregister_telemetry().
+ */
 int probe_stats_register_telemetry(const struct probe_context *ctx);
+
+/**
+ * Before freeing what ctx points to: later callbacks answer null, and one in
+ * flight is waited for (it only reads counters, so the wait is short).
+ * DPDK 22.11 cannot unregister a command; this is its stand-in.
+ */
+void probe_stats_unregister_telemetry(void);
 
 #endif /* PROBE_STATS_H */

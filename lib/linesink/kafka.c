@@ -3,6 +3,10 @@
  * One librdkafka producer shared by every stream; each message carries a
  * pointer to its stream's counters, so delivery reports are counted there.
  * Reports are served by rd_kafka_poll() on the calling (main) thread only.
+ * Streams may produce from other threads (the probe's analysis thread writes
+ * window reports and alerts): rd_kafka_producev() is thread-safe, and the
+ * report counters (kafka_delivered/failed/undelivered) are written only here,
+ * on the polling thread, while the producing thread writes the others.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,12 +39,12 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	if (st == NULL)
 		return;
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
-		st->kafka_delivered++;
+		linesink_count(&st->kafka_delivered, 1);
 	else if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
 		 m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
-		st->kafka_undelivered++;
+		linesink_count(&st->kafka_undelivered, 1);
 	else
-		st->kafka_failed++;
+		linesink_count(&st->kafka_failed, 1);
 }
 
 static int

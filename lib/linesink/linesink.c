@@ -39,15 +39,15 @@ fan_out(struct safem_linesink *s, const char *line, size_t len)
 {
 	if (s->syslog != NULL) {
 		if (linesink_syslog_send(s->syslog, s->syslog_severity, s->name, line, len) == 0)
-			s->stats.syslog_sent++;
+			linesink_count(&s->stats.syslog_sent, 1);
 		else
-			s->stats.syslog_dropped++;
+			linesink_count(&s->stats.syslog_dropped, 1);
 	}
 	if (s->kafka != NULL) {
 		if (linesink_kafka_produce(s->kafka, s->kafka_topic, line, len, &s->stats) == 0)
-			s->stats.kafka_queued++;
+			linesink_count(&s->stats.kafka_queued, 1);
 		else
-			s->stats.kafka_dropped++;
+			linesink_count(&s->stats.kafka_dropped, 1);
 	}
 }
 
@@ -85,9 +85,9 @@ line_reserve(struct safem_linesink *s)
 static void
 line_end(struct safem_linesink *s)
 {
-	s->stats.lines++;
+	linesink_count(&s->stats.lines, 1);
 	if (s->line_too_long)
-		s->stats.lines_too_long++;
+		linesink_count(&s->stats.lines_too_long, 1);
 	else
 		fan_out(s, s->line, s->line_len);
 	s->line_len = 0;
@@ -100,7 +100,7 @@ cookie_write(void *cookie, const char *buf, size_t size)
 	struct safem_linesink *s = cookie;
 	size_t i = 0;
 
-	s->stats.bytes += size;
+	linesink_count(&s->stats.bytes, size);
 	while (i < size) {
 		const char *nl = memchr(buf + i, '\n', size - i);
 		size_t n = (nl != NULL ? (size_t)(nl - buf) : size) - i;
@@ -199,10 +199,10 @@ safem_linesink_write_line(struct safem_linesink *s, const char *line, size_t len
 {
 	size_t text = len != 0 && line[len - 1] == '\n' ? len - 1 : len;
 
-	s->stats.lines++;
-	s->stats.bytes += text + 1;
+	linesink_count(&s->stats.lines, 1);
+	linesink_count(&s->stats.bytes, text + 1);
 	if (text > SAFEM_LINESINK_LINE_MAX)
-		s->stats.lines_too_long++;
+		linesink_count(&s->stats.lines_too_long, 1);
 	else
 		fan_out(s, line, text);
 	if (write_file(s, line, text) == 0)
@@ -235,6 +235,14 @@ const struct safem_linesink_stats *
 safem_linesink_stats(const struct safem_linesink *s)
 {
 	return &s->stats;
+}
+
+void
+safem_linesink_stats_read(const struct safem_linesink *s, struct safem_linesink_stats *out)
+{
+#define READ_(name) out->name = __atomic_load_n(&s->stats.name, __ATOMIC_RELAXED);
+	SAFEM_LINESINK_COUNTERS(READ_)
+#undef READ_
 }
 
 void

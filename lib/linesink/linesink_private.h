@@ -5,8 +5,21 @@
 /* What the stream code (linesink.c) calls in the syslog and Kafka outputs. */
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "safem_linesink.h"
+
+/*
+ * Add to a stream counter. Each counter has one writer thread (the one that
+ * writes the stream, or the one that serves Kafka reports), so a relaxed
+ * load and store suffice; they make the readers on other threads
+ * (safem_linesink_stats_read) race-free without a locked add.
+ */
+static inline void
+linesink_count(uint64_t *counter, uint64_t n)
+{
+	__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
 
 /** One datagram for one line. 0, or -errno when the kernel did not take it. */
 int linesink_syslog_send(struct safem_linesink_syslog *sl, int severity, const char *msgid,

@@ -23,7 +23,10 @@
  * and never waited on; lines that cannot be handed over are dropped and
  * counted per stream. Only the file output turns a failure into an error.
  *
- * Runs on the analysis (main) lcore, never on the packet path. Lines are
+ * Never on the packet path. A stream is written by one thread at a time; the
+ * syslog sender (a lock per line) and the Kafka producer may be shared by
+ * streams written from different threads, and Kafka reports are served by
+ * whichever thread calls safem_linesink_kafka_poll(). Lines are
  * assembled in a buffer that grows up to SAFEM_LINESINK_LINE_MAX bytes.
  * librdkafka is optional at build time; without it the Kafka functions fail
  * with -ENOTSUP and safem_linesink_kafka_available() says false.
@@ -156,8 +159,11 @@ int safem_linesink_write_line(struct safem_linesink *s, const char *line, size_t
  */
 int safem_linesink_close(struct safem_linesink *s, bool commit);
 
-/** The stream's counters (racy reads from another thread are fine). */
+/** The stream's counters, for the thread that writes the stream (or after it stopped). */
 const struct safem_linesink_stats *safem_linesink_stats(const struct safem_linesink *s);
+
+/** Copy the counters from any thread while the stream is written (relaxed atomic loads). */
+void safem_linesink_stats_read(const struct safem_linesink *s, struct safem_linesink_stats *out);
 
 /** Free a closed stream, after safem_linesink_kafka_flush(). NULL is fine. */
 void safem_linesink_free(struct safem_linesink *s);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,13 @@
 #define SYSLOG_SNDBUF_BYTES (4 << 20)
 
 struct safem_linesink_syslog {
+	/*
+	 * Streams written from different threads (window reports and alerts
+	 * from the analysis thread, others from the main lcore) share this
+	 * sender, and a send may reconnect (close and replace fd). Held for one
+	 * line, at most SYSLOG_FULL_WAIT_MS twice; never on the packet path.
+	 */
+	pthread_mutex_t lock;
 	int fd;
 	bool unix_socket;
 	struct sockaddr_storage addr;
@@ -145,6 +153,7 @@ safem_linesink_syslog_open(const struct safem_linesink_syslog_params *p, char *e
 		return NULL;
 	}
 	sl->fd = -1;
+	pthread_mutex_init(&sl->lock, NULL);
 	sl->facility = p->facility;
 	sl->pid = (long)getpid();
 	snprintf(sl->ident, sizeof(sl->ident), "%s", p->ident != NULL ? p->ident : "safem");
@@ -173,6 +182,7 @@ safem_linesink_syslog_open(const struct safem_linesink_syslog_params *p, char *e
 	}
 	return sl;
 fail:
+	pthread_mutex_destroy(&sl->lock);
 	free(sl);
 	errno = -ret;
 	return NULL;
@@ -185,6 +195,7 @@ safem_linesink_syslog_close(struct safem_linesink_syslog *sl)
 		return;
 	if (sl->fd >= 0)
 		close(sl->fd);
+	pthread_mutex_destroy(&sl->lock);
 	free(sl);
 }
 
@@ -219,7 +230,7 @@ linesink_syslog_send(struct safem_linesink_syslog *sl, int severity, const char 
 	char header[SYSLOG_HEADER_MAX];
 	struct iovec iov[2];
 	struct msghdr msg;
-	int attempt;
+	int attempt, ret = -EIO;
 
 	iov[0].iov_base = header;
 	iov[0].iov_len = format_header(sl, severity, msgid, header, sizeof(header));
@@ -228,21 +239,29 @@ linesink_syslog_send(struct safem_linesink_syslog *sl, int severity, const char 
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_iov = iov;
 	msg.msg_iovlen = 2;
+	pthread_mutex_lock(&sl->lock);
 	for (attempt = 0; attempt < 2; attempt++) {
 		struct pollfd pfd = {.fd = sl->fd, .events = POLLOUT};
 
-		if (sendmsg(sl->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
-			return 0;
+		if (sendmsg(sl->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
+			ret = 0;
+			break;
+		}
+		ret = -errno;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			if (poll(&pfd, 1, SYSLOG_FULL_WAIT_MS) == 1)
 				continue;
-			errno = EAGAIN;
+			ret = -EAGAIN;
 			break;
 		}
 		/* The local daemon restarted: its socket is new, connect again once. */
-		if (!sl->unix_socket || (errno != ECONNREFUSED && errno != ENOTCONN) ||
-		    connect_socket(sl) != 0)
+		if (!sl->unix_socket || (errno != ECONNREFUSED && errno != ENOTCONN))
 			break;
+		ret = connect_socket(sl);
+		if (ret != 0)
+			break;
+		ret = -ENOTCONN; /* if the loop ends here */
 	}
-	return -errno;
+	pthread_mutex_unlock(&sl->lock);
+	return ret;
 }

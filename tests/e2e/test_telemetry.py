@@ -50,7 +50,10 @@ class TelemetryTest(unittest.TestCase):
         try:
             first = None
             deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and first is None:
+            # The command answers from its registration on, a moment before the
+            # workers start (and on a loaded 2-CPU box that moment can last a
+            # query or two): wait for the first packets.
+            while time.monotonic() < deadline and (first is None or not first["rx_packets"]):
                 time.sleep(0.5)
                 try:
                     first = query(prefix, "/safem/stats")
@@ -93,8 +96,18 @@ class TelemetryTest(unittest.TestCase):
         self.assertLessEqual(second["window_close_us_max"],
                              final["windows"]["close_ms_max"] * 1000 + 1)
         self.assertEqual(second["stream_names"], ["windows"])
-        # Read while the main lcore writes: a report may be between the two counters.
+        # Read while the analysis thread writes: a report may be between the two counters.
         self.assertLessEqual(abs(second["stream_lines"][0] - second["windows_reported"]), 1)
+        # The analysis thread's queue (docs/formats.md): every pane queued is analysed
+        # or still waiting, and nothing was refused.
+        for name in ("analysis_panes_queued", "analysis_panes_analysed",
+                     "analysis_queue_high_water", "analysis_queue_full",
+                     "analysis_busy_us_total", "analysis_busy_us_max"):
+            self.assertIn(name, second)
+        self.assertGreater(second["analysis_panes_queued"], 0)
+        self.assertLessEqual(second["analysis_panes_analysed"], second["analysis_panes_queued"])
+        self.assertEqual(second["analysis_queue_full"], 0)
+        self.assertLessEqual(second["analysis_panes_queued"], final["analysis"]["panes_queued"])
 
 
 if __name__ == "__main__":
