@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -79,7 +80,16 @@ struct flow_entry {
 	uint32_t first_ms32; /* low 32 bits of Unix ms, see flow_time() */
 	uint32_t last_ms32;
 	uint8_t tcp_flags;
-	uint8_t pad[3];
+	/*
+	 * Window accounting: 0 when the flow has nothing unreported (counters ==
+	 * its window base), otherwise the cache epoch (window_epoch, 1..255) of
+	 * the pane its unreported packets were accounted in. Kept in the entry so
+	 * that the sweep and the per-packet "first packet of this pane?" check
+	 * read only the line they already have; window_bases is read only when
+	 * a flow reports.
+	 */
+	uint8_t window_mark;
+	uint8_t pad[2];
 } __rte_cache_aligned;
 static_assert(sizeof(struct flow_entry) == 64, "flow entry must be one cache line");
 
@@ -111,6 +121,20 @@ struct safem_flow_cache {
 	uint64_t oldest_first_ms; /* <= first_ms of every flow in the cache */
 	safem_flow_export_fn export_fn;
 	void *export_ctx;
+
+	/* Window panes (window accounting only). */
+	safem_flow_window_fn window_fn;
+	void *window_ctx;
+	/*
+	 * Epoch of the current pane, 1..255 cycling (0 is "nothing
+	 * unreported"). 8 bits are enough: pane_begin completes the sweep of
+	 * the previous pane before it advances, so every mark is then 0 or the
+	 * epoch being left; the new epoch differs from both.
+	 */
+	uint8_t window_epoch;
+	bool window_sweeping;   /* flows may still hold marks of the previous epoch */
+	bool window_pane_dirty; /* some flow was marked with window_epoch */
+	uint32_t window_cursor; /* next slot the sweep visits */
 
 	/* Expiry scan. */
 	uint32_t scan_cursor;
@@ -278,6 +302,8 @@ flow_params_check(const struct safem_flow_cache_params *params)
 					   FLOW_ACTIVE_TIMEOUT_MAX_MS, params->active_timeout_ms);
 	if (params->export_fn == NULL)
 		return flow_params_invalid("export_fn must not be NULL");
+	if (params->window_accounting && params->window_fn == NULL)
+		return flow_params_invalid("window_fn must not be NULL with window_accounting");
 	return 0;
 }
 
@@ -328,6 +354,12 @@ safem_flow_cache_create(const struct safem_flow_cache_params *params)
 	fc->active_timeout_ms = params->active_timeout_ms;
 	fc->export_fn = params->export_fn;
 	fc->export_ctx = params->export_ctx;
+	fc->window_fn = params->window_fn;
+	fc->window_ctx = params->window_ctx;
+	fc->window_epoch = 1;
+	fc->window_sweeping = false;
+	fc->window_pane_dirty = false;
+	fc->window_cursor = 0;
 	fc->clock_ms = 0;
 	fc->oldest_first_ms = 0;
 	fc->scan_cursor = 0;
@@ -422,6 +454,48 @@ flow_deadline(const struct safem_flow_cache *fc, uint64_t first_ms, uint64_t las
 	return age_end;
 }
 
+/* The pane a flow's unreported packets belong to, as callbacks and records name it. */
+static inline unsigned int
+flow_window_pane(const struct safem_flow_cache *fc, const struct flow_entry *e)
+{
+	return e->window_mark == fc->window_epoch ? SAFEM_FLOW_PANE_CURRENT
+						  : SAFEM_FLOW_PANE_PREVIOUS;
+}
+
+/*
+ * Hand a flow's unreported packets (window_mark != 0) to fn and mark them
+ * reported. The one place that reads a window base on the packet path: a
+ * flow's first packet of a pane, once per flow and pane.
+ */
+static void
+flow_window_report(struct safem_flow_cache *fc, struct flow_entry *e, safem_flow_window_fn fn,
+		   void *ctx, unsigned int pane)
+{
+	struct flow_window_base *b = &fc->window_bases[e - fc->entries];
+
+	fn(&e->key, e->tcp_flags, e->packets - b->packets, e->bytes - b->bytes, pane, ctx);
+	b->packets = e->packets;
+	b->bytes = e->bytes;
+	e->window_mark = 0;
+}
+
+/*
+ * A flow gets a packet in the current pane. Marked with an older epoch, it
+ * still holds packets of the previous pane (the sweep has not reached it):
+ * report them now, before this packet counts, so that each pane gets exactly
+ * its own packets. Only called when the mark is not the current epoch.
+ */
+static __rte_noinline void
+flow_window_touch(struct safem_flow_cache *fc, struct flow_entry *e)
+{
+	if (e->window_mark != 0) {
+		flow_window_report(fc, e, fc->window_fn, fc->window_ctx, SAFEM_FLOW_PANE_PREVIOUS);
+		fc->stats.window_touch_reports++;
+	}
+	e->window_mark = fc->window_epoch;
+	fc->window_pane_dirty = true;
+}
+
 static void
 flow_export(struct safem_flow_cache *fc, const struct flow_entry *e, uint64_t first_ms,
 	    uint64_t last_ms, enum safem_flow_end_reason reason)
@@ -434,15 +508,23 @@ flow_export(struct safem_flow_cache *fc, const struct flow_entry *e, uint64_t fi
 		.last_ms = last_ms,
 		.tcp_flags = e->tcp_flags,
 		.end_reason = (uint8_t)reason,
+		.window_pane = SAFEM_FLOW_PANE_CURRENT,
 		.window_packets = e->packets,
 		.window_bytes = e->bytes,
 	};
 
 	if (fc->window_bases != NULL) {
-		const struct flow_window_base *b = &fc->window_bases[e - fc->entries];
+		/* Mark 0: all reported, and the base need not be read. */
+		if (e->window_mark != 0) {
+			const struct flow_window_base *b = &fc->window_bases[e - fc->entries];
 
-		r.window_packets -= b->packets;
-		r.window_bytes -= b->bytes;
+			r.window_pane = (uint8_t)flow_window_pane(fc, e);
+			r.window_packets -= b->packets;
+			r.window_bytes -= b->bytes;
+		} else {
+			r.window_packets = 0;
+			r.window_bytes = 0;
+		}
 	}
 
 	fc->export_fn(&r, fc->export_ctx);
@@ -476,6 +558,25 @@ flow_end(struct safem_flow_cache *fc, struct flow_sig_line *sl, unsigned int slo
 	fc->stats.active_flows--;
 }
 
+/* Start the loads of n signature lines from first_line, then of their occupied entries. */
+static inline void
+flow_prefetch_lines(const struct safem_flow_cache *fc, uint32_t first_line, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		rte_prefetch0(&fc->sig_lines[first_line + i]);
+	for (i = 0; i < n; i++) {
+		const struct flow_entry *entries =
+			&fc->entries[(size_t)(first_line + i) * SAFEM_FLOW_LINE_SLOTS];
+		unsigned int used =
+			~flow_sig_match(&fc->sig_lines[first_line + i], 0) & FLOW_SLOT_MASK;
+
+		for (; used != 0; used &= used - 1)
+			rte_prefetch0(&entries[__builtin_ctz(used)]);
+	}
+}
+
 /*
  * Visit count lines from first_line (no wrap) and end the flows whose
  * deadline is <= now_ms; with flush, end every flow (end_of_input when its
@@ -491,17 +592,7 @@ flow_scan_lines(struct safem_flow_cache *fc, uint32_t first_line, uint32_t count
 
 	for (base = first_line; base < first_line + count; base += n) {
 		n = RTE_MIN((uint32_t)FLOW_SCAN_CHUNK, first_line + count - base);
-		for (i = 0; i < n; i++)
-			rte_prefetch0(&fc->sig_lines[base + i]);
-		for (i = 0; i < n; i++) {
-			const struct flow_entry *entries =
-				&fc->entries[(size_t)(base + i) * SAFEM_FLOW_LINE_SLOTS];
-			unsigned int used = ~flow_sig_match(&fc->sig_lines[base + i], 0) &
-					    FLOW_SLOT_MASK;
-
-			for (; used != 0; used &= used - 1)
-				rte_prefetch0(&entries[__builtin_ctz(used)]);
-		}
+		flow_prefetch_lines(fc, base, n);
 		for (i = 0; i < n; i++) {
 			struct flow_sig_line *sl = &fc->sig_lines[base + i];
 			const struct flow_entry *entries =
@@ -576,8 +667,11 @@ flow_start(struct safem_flow_cache *fc, struct flow_entry *e, const struct safem
 	e->first_ms32 = (uint32_t)pkt_ms;
 	e->last_ms32 = (uint32_t)pkt_ms;
 	e->tcp_flags = p->tcp_flags;
-	if (fc->window_bases != NULL)
+	if (fc->window_bases != NULL) {
 		fc->window_bases[e - fc->entries] = (struct flow_window_base){0, 0, 0};
+		e->window_mark = fc->window_epoch;
+		fc->window_pane_dirty = true;
+	}
 	fc->stats.flows_created++;
 	/* Keep the lower bounds on stored times (pkt_ms may be behind the clock). */
 	if (unlikely(pkt_ms < fc->oldest_first_ms))
@@ -749,6 +843,9 @@ found: {
 		flow_export(fc, e, first_ms, last_ms, reason);
 		flow_start(fc, e, p, pkt_ms);
 	} else {
+		/* Its first packet of this pane (first touch): see flow_window_touch(). */
+		if (fc->window_bases != NULL && unlikely(e->window_mark != fc->window_epoch))
+			flow_window_touch(fc, e);
 		e->packets++;
 		e->bytes += p->ip_bytes;
 		e->tcp_flags |= p->tcp_flags;
@@ -856,35 +953,123 @@ safem_flow_cache_flush(struct safem_flow_cache *fc, uint64_t end_ms)
 	flow_scan_lines(fc, 0, fc->line_mask + 1, end_ms, true);
 }
 
+/*
+ * Visit slots from *cursor on (to the end of the table at most) and report
+ * every flow whose unreported packets belong to pane (flow_window_pane()),
+ * through fn. Stops after max_lines lines begun or max_reports reports;
+ * *cursor is then the next slot to visit (the table's capacity once done).
+ * Prefetches a chunk ahead as the expiry scan does: signature lines, then
+ * occupied entries, then the window bases of the flows that will report
+ * (known once their entries are in; most flows of a busy pane report).
+ */
+static unsigned int
+flow_window_sweep(struct safem_flow_cache *fc, uint32_t *cursor, unsigned int max_lines,
+		  unsigned int max_reports, safem_flow_window_fn fn, void *ctx, unsigned int pane)
+{
+	const uint32_t nlines = fc->line_mask + 1;
+	uint32_t line = *cursor / SAFEM_FLOW_LINE_SLOTS;
+	/* Slots of the first line already visited by the previous call. */
+	unsigned int skip = (1u << (*cursor % SAFEM_FLOW_LINE_SLOTS)) - 1;
+	unsigned int report_mask[FLOW_SCAN_CHUNK];
+	unsigned int reports = 0, lines = 0;
+	uint32_t i, n;
+
+	/* No budget: keep the cursor where it is (it may be inside a line). */
+	if (max_lines == 0 || max_reports == 0)
+		return 0;
+	while (line < nlines && lines < max_lines && reports < max_reports) {
+		n = RTE_MIN((uint32_t)FLOW_SCAN_CHUNK, nlines - line);
+		n = RTE_MIN(n, max_lines - lines);
+		flow_prefetch_lines(fc, line, n);
+		for (i = 0; i < n; i++) {
+			const size_t first = (size_t)(line + i) * SAFEM_FLOW_LINE_SLOTS;
+			unsigned int used = ~flow_sig_match(&fc->sig_lines[line + i], 0) &
+					    FLOW_SLOT_MASK & ~(i == 0 ? skip : 0);
+
+			report_mask[i] = 0;
+			for (; used != 0; used &= used - 1) {
+				unsigned int slot = __builtin_ctz(used);
+				const struct flow_entry *e = &fc->entries[first + slot];
+
+				if (e->window_mark != 0 && flow_window_pane(fc, e) == pane) {
+					report_mask[i] |= 1u << slot;
+					flow_prefetch_write(&fc->window_bases[first + slot]);
+				}
+			}
+		}
+		for (i = 0; i < n; i++) {
+			const size_t first = (size_t)(line + i) * SAFEM_FLOW_LINE_SLOTS;
+			unsigned int todo = report_mask[i];
+
+			lines++;
+			for (; todo != 0; todo &= todo - 1) {
+				unsigned int slot = __builtin_ctz(todo);
+
+				flow_window_report(fc, &fc->entries[first + slot], fn, ctx, pane);
+				if (++reports == max_reports) {
+					*cursor = (uint32_t)(first + slot + 1);
+					goto out;
+				}
+			}
+		}
+		line += n;
+		skip = 0;
+	}
+	*cursor = line * SAFEM_FLOW_LINE_SLOTS;
+out:
+	if (pane == SAFEM_FLOW_PANE_PREVIOUS)
+		fc->stats.window_sweep_reports += reports;
+	return reports;
+}
+
+void
+safem_flow_cache_pane_begin(struct safem_flow_cache *fc)
+{
+	if (fc->window_bases == NULL)
+		return;
+	if (fc->window_sweeping) {
+		/* The caller did not finish it: the only O(capacity) step left. */
+		fc->stats.window_sweeps_forced++;
+		flow_window_sweep(fc, &fc->window_cursor, UINT_MAX, UINT_MAX, fc->window_fn,
+				  fc->window_ctx, SAFEM_FLOW_PANE_PREVIOUS);
+	}
+	/* No flow was marked in the pane now ending: there is nothing to sweep. */
+	fc->window_sweeping = fc->window_pane_dirty;
+	fc->window_pane_dirty = false;
+	fc->window_cursor = 0;
+	fc->window_epoch = fc->window_epoch == UINT8_MAX ? 1 : fc->window_epoch + 1;
+}
+
+bool
+safem_flow_cache_pane_sweep(struct safem_flow_cache *fc, unsigned int max_lines,
+			    unsigned int max_reports)
+{
+	if (!fc->window_sweeping)
+		return true;
+	flow_window_sweep(fc, &fc->window_cursor, max_lines, max_reports, fc->window_fn,
+			  fc->window_ctx, SAFEM_FLOW_PANE_PREVIOUS);
+	if (fc->window_cursor < safem_flow_cache_capacity(fc))
+		return false;
+	fc->window_sweeping = false;
+	return true;
+}
+
 unsigned int
 safem_flow_cache_readout(struct safem_flow_cache *fc, safem_flow_window_fn fn, void *ctx)
 {
-	uint32_t line, nlines = fc->line_mask + 1;
-	unsigned int reported = 0, slot;
+	uint32_t cursor = 0;
+	unsigned int reported;
 
 	if (fc->window_bases == NULL)
 		return 0;
-	for (line = 0; line < nlines; line++) {
-		const struct flow_sig_line *sl = &fc->sig_lines[line];
-
-		/* Sequential walk: the hardware prefetcher covers the signature
-		 * lines; entries are only touched for occupied slots. */
-		for (slot = 0; slot < SAFEM_FLOW_LINE_SLOTS; slot++) {
-			size_t idx = (size_t)line * SAFEM_FLOW_LINE_SLOTS + slot;
-			const struct flow_entry *e;
-			struct flow_window_base *b;
-
-			if (sl->sig[slot] == 0)
-				continue;
-			e = &fc->entries[idx];
-			b = &fc->window_bases[idx];
-			if (e->packets == b->packets)
-				continue;
-			fn(&e->key, e->tcp_flags, e->packets - b->packets, e->bytes - b->bytes, ctx);
-			b->packets = e->packets;
-			b->bytes = e->bytes;
-			reported++;
-		}
+	if (fc->window_sweeping) {
+		flow_window_sweep(fc, &fc->window_cursor, UINT_MAX, UINT_MAX, fc->window_fn,
+				  fc->window_ctx, SAFEM_FLOW_PANE_PREVIOUS);
+		fc->window_sweeping = false;
 	}
+	/* Every mark is now 0 or the current epoch. */
+	reported = flow_window_sweep(fc, &cursor, UINT_MAX, UINT_MAX, fn, ctx,
+				     SAFEM_FLOW_PANE_CURRENT);
+	fc->window_pane_dirty = false;
 	return reported;
 }

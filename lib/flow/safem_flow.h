@@ -54,11 +54,18 @@ struct safem_flow_record {
 	uint64_t last_ms;  /**< Unix ms of the last packet */
 	uint8_t tcp_flags; /**< union of TCP flags */
 	uint8_t end_reason; /**< enum safem_flow_end_reason */
-	uint8_t reserved[6];
 	/**
-	 * With window accounting: the part of packets/bytes not yet reported by
-	 * safem_flow_cache_readout(), i.e. what this flow adds to the current
-	 * window. Without it, equal to packets/bytes.
+	 * SAFEM_FLOW_PANE_CURRENT or SAFEM_FLOW_PANE_PREVIOUS: the pane that
+	 * window_packets/window_bytes belong to, seen from the moment of export
+	 * (PREVIOUS only while the sweep of the previous pane is unfinished).
+	 * CURRENT when window_packets is 0 or without window accounting.
+	 */
+	uint8_t window_pane;
+	uint8_t reserved[5];
+	/**
+	 * With window accounting: the part of packets/bytes not yet reported
+	 * through window_fn, i.e. what this flow adds to the pane named by
+	 * window_pane. Without it, equal to packets/bytes.
 	 */
 	uint64_t window_packets;
 	uint64_t window_bytes;
@@ -81,7 +88,10 @@ typedef void (*safem_flow_export_fn)(const struct safem_flow_record *record, voi
 	X(expired_tcp_end)                                                                        \
 	X(expired_end_of_input)                                                                   \
 	X(evicted)          /* flows pushed out of a full line (end reason evicted) */          \
-	X(scanned_lines)    /* lines visited by safem_flow_cache_expire() */
+	X(scanned_lines)    /* lines visited by safem_flow_cache_expire() */                    \
+	X(window_touch_reports) /* previous-pane reports by a flow's first packet of a pane */ \
+	X(window_sweep_reports) /* previous-pane reports by the sweep */                       \
+	X(window_sweeps_forced) /* pane_begin found the previous sweep unfinished */
 
 struct safem_flow_cache_stats {
 #define SAFEM_FLOW_CACHE_FIELD_(name) uint64_t name;
@@ -89,6 +99,21 @@ struct safem_flow_cache_stats {
 #undef SAFEM_FLOW_CACHE_FIELD_
 	uint64_t active_flows; /**< flows currently in the cache (gauge) */
 };
+
+/** Values of the pane argument of safem_flow_window_fn and of a record's window_pane. */
+#define SAFEM_FLOW_PANE_CURRENT 0  /**< the pane begun by the last safem_flow_cache_pane_begin() */
+#define SAFEM_FLOW_PANE_PREVIOUS 1 /**< the pane before it, while its sweep is unfinished */
+
+/**
+ * A flow's activity in one window pane that was not reported before (window
+ * accounting): packets and bytes > 0; tcp_flags is the OR of all the flow's
+ * packets' flags so far; pane is SAFEM_FLOW_PANE_CURRENT or _PREVIOUS.
+ * Called on the cache's lcore from update_burst, pane_begin, pane_sweep and
+ * readout; must not call back into the cache.
+ */
+typedef void (*safem_flow_window_fn)(const struct safem_flow_key *key, uint8_t tcp_flags,
+				     uint64_t packets, uint64_t bytes, unsigned int pane,
+				     void *ctx);
 
 struct safem_flow_cache_params {
 	const char *name;            /**< for rte_zmalloc accounting and messages */
@@ -100,11 +125,13 @@ struct safem_flow_cache_params {
 	void *export_ctx;
 	/**
 	 * Keep per-slot "already reported" counters (16 more bytes per slot,
-	 * outside the 64-byte entry and off the per-packet path) so that
-	 * safem_flow_cache_readout() can hand each window only what a flow did
-	 * since the previous readout.
+	 * outside the 64-byte entry, read only when a flow reports) so that each
+	 * window pane gets exactly what a flow did in it, through window_fn.
 	 */
 	bool window_accounting;
+	/** Window reports (required with window_accounting); see safem_flow_window_fn. */
+	safem_flow_window_fn window_fn;
+	void *window_ctx;
 };
 
 struct safem_flow_cache;
@@ -171,17 +198,45 @@ unsigned int safem_flow_cache_expire(struct safem_flow_cache *fc, uint64_t now_m
  */
 void safem_flow_cache_flush(struct safem_flow_cache *fc, uint64_t end_ms);
 
-/** A flow's activity since the previous readout (window accounting); tcp_flags: OR of all its packets'. */
-typedef void (*safem_flow_window_fn)(const struct safem_flow_key *key, uint8_t tcp_flags,
-				     uint64_t packets, uint64_t bytes, void *ctx);
+/**
+ * Window boundary (window accounting): pane i ends and pane i + 1 begins.
+ * From here on, "current" in reports and records means pane i + 1 and
+ * "previous" pane i. What flows did in pane i reaches window_fn (pane
+ * PREVIOUS) incrementally: from safem_flow_cache_pane_sweep(), or from a
+ * flow's first packet in pane i + 1 (reported before that packet counts), or
+ * as the window part of its record if it ends first (window_pane PREVIOUS).
+ * If the sweep of pane i - 1 is still unfinished, it is completed here first,
+ * synchronously (O(capacity): callers finish it with pane_sweep before the
+ * next boundary; counted in window_sweeps_forced). A pane in which no packet
+ * was accounted starts no sweep. No-op without window accounting.
+ *
+ * Exactness: for any sequence of packets, pane_begin, pane_sweep, expire and
+ * flush, each flow is reported at most once per pane, and the reports plus
+ * record window parts attributed to a pane add up to exactly the packets and
+ * bytes accounted between its begin and the next begin.
+ */
+void safem_flow_cache_pane_begin(struct safem_flow_cache *fc);
 
 /**
- * Window boundary (needs window_accounting): call fn for every flow in the
- * cache that had packets since the previous readout, with those packets and
- * bytes, and mark them reported. Visits the whole table: O(capacity), once
- * per window, on the owning lcore. Flows that end later carry only what came
- * after this readout in window_packets/window_bytes.
- * @return number of flows reported.
+ * Continue reading out the previous pane: visit slots from where the last
+ * call stopped, report (pane PREVIOUS) every flow with unreported packets of
+ * the previous pane and mark it reported. Stops after max_lines lines (a line
+ * the call starts or resumes counts as one) or max_reports reports, whichever
+ * comes first: bounded work per call, for the caller's poll loop.
+ * @return true when the whole table has been visited (or no sweep is
+ *   running): every report of the previous pane has then been made, and it
+ *   can be closed. False otherwise (also when a budget is 0).
+ */
+bool safem_flow_cache_pane_sweep(struct safem_flow_cache *fc, unsigned int max_lines,
+				 unsigned int max_reports);
+
+/**
+ * Everything at once, for callers that close a pane in one step (tests,
+ * tools): completes an unfinished sweep (through window_fn, pane PREVIOUS),
+ * then calls fn (pane CURRENT) for every flow with unreported packets and
+ * marks them reported, so the current pane starts again from empty.
+ * O(capacity). 0 without window accounting.
+ * @return number of flows reported to fn.
  */
 unsigned int safem_flow_cache_readout(struct safem_flow_cache *fc, safem_flow_window_fn fn,
 				      void *ctx);

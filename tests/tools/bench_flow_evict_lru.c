@@ -20,6 +20,8 @@
 #define safem_flow_cache_expire bench_lru_flow_cache_expire
 #define safem_flow_cache_flush bench_lru_flow_cache_flush
 #define safem_flow_cache_readout bench_lru_flow_cache_readout
+#define safem_flow_cache_pane_begin bench_lru_flow_cache_pane_begin
+#define safem_flow_cache_pane_sweep bench_lru_flow_cache_pane_sweep
 
 struct safem_flow_cache;
 struct flow_entry;

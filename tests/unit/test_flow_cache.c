@@ -6,6 +6,8 @@
  * per-key reference model on random workloads, parameter errors.
  * No EAL: the cache falls back to heap memory. */
 #include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -139,7 +141,7 @@ static void
 assert_record(const struct safem_flow_record *r, uint64_t packets, uint64_t bytes,
 	      uint64_t first_ms, uint64_t last_ms, unsigned int reason)
 {
-	static const uint8_t zero[6];
+	static const uint8_t zero[sizeof(r->reserved)];
 
 	assert_non_null(r);
 	assert_int_equal(r->packets, packets);
@@ -149,6 +151,8 @@ assert_record(const struct safem_flow_record *r, uint64_t packets, uint64_t byte
 	assert_string_equal(safem_flow_end_reason_name(r->end_reason),
 			    safem_flow_end_reason_name(reason));
 	assert_memory_equal(r->reserved, zero, sizeof(zero));
+	/* No pane was ever begun in these tests. */
+	assert_int_equal(r->window_pane, SAFEM_FLOW_PANE_CURRENT);
 }
 
 /* Counters agree with each other and with what was exported. */
@@ -1514,16 +1518,27 @@ struct window_sum {
 
 static void
 sum_window(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets, uint64_t bytes,
-	   void *ctx)
+	   unsigned int pane, void *ctx)
 {
 	struct window_sum *w = ctx;
 
 	(void)key;
+	/* readout() reports the pane still open. */
+	assert_int_equal(pane, SAFEM_FLOW_PANE_CURRENT);
 	w->tcp_flags |= tcp_flags;
 	assert_true(packets > 0);
 	w->packets += packets;
 	w->bytes += bytes;
 	w->flows++;
+}
+
+/* Without pane_begin nothing is ever left over from a previous pane. */
+static void
+no_previous_pane(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
+		 uint64_t bytes, unsigned int pane, void *ctx)
+{
+	(void)key, (void)tcp_flags, (void)packets, (void)bytes, (void)pane, (void)ctx;
+	fail_msg("window_fn called without pane_begin");
 }
 
 static void
@@ -1539,6 +1554,7 @@ test_window_readout(void **state)
 		.export_fn = collect,
 		.export_ctx = &c,
 		.window_accounting = true,
+		.window_fn = no_previous_pane,
 	};
 	struct safem_flow_cache *fc = safem_flow_cache_create(&p);
 	struct safem_flow_key a = key_v4(0x0a000001, 0x0a000002, 1000, 80, TCP);
@@ -1610,12 +1626,525 @@ test_window_readout(void **state)
 	collector_free(&c);
 }
 
+/*
+ * Window panes read out incrementally (pane_begin, first touch, pane_sweep).
+ * The test maps PREVIOUS/CURRENT to absolute pane numbers the way the worker
+ * does: pane_now counts pane_begin calls; CURRENT is pane_now, PREVIOUS
+ * pane_now - 1.
+ */
+#define PANE_FLOWS 300
+#define PANE_MAX 160
+
+struct pane_tally {
+	uint64_t packets[PANE_FLOWS][PANE_MAX];
+	uint64_t bytes[PANE_FLOWS][PANE_MAX];
+};
+
+struct pane_check {
+	struct pane_tally model; /* accounted while the pane was current */
+	struct pane_tally got;   /* reports + record window parts */
+	/* Last pane reported for the live instance of each flow, -1 for none:
+	 * reports of one instance must name strictly increasing panes. */
+	int last_pane[PANE_FLOWS];
+	unsigned int pane_now;
+	unsigned int reports;    /* window_fn calls */
+	unsigned int previous_reports;
+	/* safem_flow_cache_readout() splits the current pane: the flows it
+	 * reports may report that pane again later. */
+	bool in_readout;
+	struct collector records;
+};
+
+static unsigned int
+pane_flow_id(const struct safem_flow_key *k)
+{
+	unsigned int id = (unsigned int)k->src_addr[2] << 8 | k->src_addr[3];
+
+	assert_true(id < PANE_FLOWS);
+	return id;
+}
+
+static struct safem_flow_key
+pane_key(unsigned int id)
+{
+	/* A third of the flows are TCP, so FIN ends them. */
+	return key_v4(0x0d000000 + id, 0x0e000001, (uint16_t)(1000 + id), 443,
+		      id % 3 == 0 ? TCP : UDP);
+}
+
+static void
+pane_add(struct pane_check *pc, unsigned int id, unsigned int pane, uint64_t packets,
+	 uint64_t bytes)
+{
+	unsigned int abs_pane;
+
+	assert_true(pane == SAFEM_FLOW_PANE_CURRENT || pane == SAFEM_FLOW_PANE_PREVIOUS);
+	assert_true(pane == SAFEM_FLOW_PANE_CURRENT || pc->pane_now > 0);
+	abs_pane = pane == SAFEM_FLOW_PANE_CURRENT ? pc->pane_now : pc->pane_now - 1;
+	if (!pc->in_readout) {
+		assert_true((int)abs_pane > pc->last_pane[id]);
+		pc->last_pane[id] = (int)abs_pane;
+	}
+	pc->got.packets[id][abs_pane] += packets;
+	pc->got.bytes[id][abs_pane] += bytes;
+}
+
+static void
+pane_report(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
+	    uint64_t bytes, unsigned int pane, void *ctx)
+{
+	struct pane_check *pc = ctx;
+
+	(void)tcp_flags;
+	assert_true(packets > 0);
+	pane_add(pc, pane_flow_id(key), pane, packets, bytes);
+	pc->reports++;
+	pc->previous_reports += pane == SAFEM_FLOW_PANE_PREVIOUS;
+}
+
+/* readout()'s fn: the unfinished sweep it completes still goes to window_fn. */
+static void
+pane_readout_report(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
+		    uint64_t bytes, unsigned int pane, void *ctx)
+{
+	struct pane_check *pc = ctx;
+
+	assert_int_equal(pane, SAFEM_FLOW_PANE_CURRENT);
+	pc->in_readout = true;
+	pane_report(key, tcp_flags, packets, bytes, pane, ctx);
+	pc->in_readout = false;
+}
+
+static void
+pane_record(const struct safem_flow_record *r, void *ctx)
+{
+	struct pane_check *pc = ctx;
+	unsigned int id = pane_flow_id(&r->key);
+
+	collect(r, &pc->records);
+	assert_true(r->window_packets <= r->packets);
+	assert_true(r->window_bytes <= r->bytes);
+	if (r->window_packets != 0)
+		pane_add(pc, id, r->window_pane, r->window_packets, r->window_bytes);
+	else
+		assert_int_equal(r->window_pane, SAFEM_FLOW_PANE_CURRENT);
+	/* The next packet of this key starts a new instance. */
+	pc->last_pane[id] = -1;
+}
+
+static struct safem_flow_cache *
+pane_cache(struct pane_check *pc, uint32_t capacity, uint32_t inactive_ms, uint32_t active_ms)
+{
+	struct safem_flow_cache_params p = {
+		.name = "test_pane",
+		.capacity = capacity,
+		.inactive_timeout_ms = inactive_ms,
+		.active_timeout_ms = active_ms,
+		.socket_id = -1,
+		.export_fn = pane_record,
+		.export_ctx = pc,
+		.window_accounting = true,
+		.window_fn = pane_report,
+		.window_ctx = pc,
+	};
+	struct safem_flow_cache *fc = safem_flow_cache_create(&p);
+	unsigned int i;
+
+	assert_non_null(fc);
+	for (i = 0; i < PANE_FLOWS; i++)
+		pc->last_pane[i] = -1;
+	return fc;
+}
+
+static uint64_t
+pane_rng(uint64_t *state)
+{
+	*state = *state * 6364136223846793005ull + 1442695040888963407ull;
+	return *state >> 33;
+}
+
+/*
+ * Randomized equivalence with the full readout: random packets (bursts, so
+ * a flow can be touched twice in one chunk) over a few hundred flows,
+ * pane_begin at random, partial sweeps with small budgets, inactive and
+ * active expiry, FIN/RST, evictions in small caches, a final flush. Every
+ * (flow, pane) must get exactly what the reference model accounted while
+ * that pane was current, and each flow instance at most one report a pane.
+ */
+static void
+pane_equivalence_run(uint64_t seed, uint32_t capacity, uint32_t inactive_ms, uint32_t active_ms)
+{
+	struct pane_check *pc = calloc(1, sizeof(*pc));
+	struct safem_flow_cache *fc;
+	struct safem_packet burst[40];
+	uint64_t rng = seed, t = T0_MS, accounted = 0;
+	unsigned int step, id, pane;
+
+	assert_non_null(pc);
+	fc = pane_cache(pc, capacity, inactive_ms, active_ms);
+	for (step = 0; step < 6000 && pc->pane_now + 1 < PANE_MAX; step++) {
+		unsigned int action = (unsigned int)(pane_rng(&rng) % 100);
+
+		if (action < 70) {
+			unsigned int n = 1 + (unsigned int)(pane_rng(&rng) % RTE_DIM(burst)), i;
+			/* Few hot flows, many cold ones. */
+			unsigned int span = pane_rng(&rng) % 2 ? 20 : PANE_FLOWS;
+
+			for (i = 0; i < n; i++) {
+				struct safem_flow_key k;
+				uint32_t bytes = 40 + (uint32_t)(pane_rng(&rng) % 1460);
+				uint8_t flags = 0;
+
+				id = (unsigned int)(pane_rng(&rng) % span);
+				k = pane_key(id);
+				if (k.proto == TCP && pane_rng(&rng) % 40 == 0)
+					flags = pane_rng(&rng) % 2 ? FIN : RST;
+				else if (k.proto == TCP)
+					flags = ACK;
+				t += pane_rng(&rng) % 3;
+				burst[i] = make_pkt(&k, t, bytes, flags);
+				pc->model.packets[id][pc->pane_now]++;
+				pc->model.bytes[id][pc->pane_now] += bytes;
+			}
+			safem_flow_cache_update_burst(fc, burst, n);
+			accounted += n;
+		} else if (action < 80) {
+			safem_flow_cache_pane_begin(fc);
+			pc->pane_now++;
+		} else if (action < 95) {
+			safem_flow_cache_pane_sweep(fc, (unsigned int)(pane_rng(&rng) % 4),
+						    (unsigned int)(pane_rng(&rng) % 5));
+		} else if (action < 99) {
+			t += pane_rng(&rng) % 50;
+			safem_flow_cache_expire(fc, t, (unsigned int)(pane_rng(&rng) % 8));
+		} else {
+			/* One-step readout: what the pane has so far, CURRENT. */
+			safem_flow_cache_readout(fc, pane_readout_report, pc);
+		}
+	}
+	safem_flow_cache_flush(fc, t + 1);
+	assert_int_equal(safem_flow_cache_stats(fc)->packets, accounted);
+	assert_int_equal(safem_flow_cache_stats(fc)->active_flows, 0);
+	for (id = 0; id < PANE_FLOWS; id++)
+		for (pane = 0; pane <= pc->pane_now; pane++) {
+			if (pc->got.packets[id][pane] != pc->model.packets[id][pane] ||
+			    pc->got.bytes[id][pane] != pc->model.bytes[id][pane])
+				fail_msg("seed %" PRIu64 " flow %u pane %u: got %" PRIu64
+					 "/%" PRIu64 " want %" PRIu64 "/%" PRIu64,
+					 seed, id, pane, pc->got.packets[id][pane],
+					 pc->got.bytes[id][pane], pc->model.packets[id][pane],
+					 pc->model.bytes[id][pane]);
+		}
+	/* The workload must have exercised what it is meant to. */
+	assert_true(pc->pane_now > 20);
+	assert_true(pc->previous_reports > 0);
+	assert_true(safem_flow_cache_stats(fc)->window_touch_reports > 0);
+	assert_true(safem_flow_cache_stats(fc)->window_sweep_reports > 0);
+	safem_flow_cache_free(fc);
+	collector_free(&pc->records);
+	free(pc);
+}
+
+static void
+test_pane_equivalence(void **state)
+{
+	uint64_t seed;
+
+	(void)state;
+	for (seed = 1; seed <= 12; seed++) {
+		/* 64 slots: constant eviction; 1024: expiry and FIN only. */
+		pane_equivalence_run(seed, 64, 40, 200);
+		pane_equivalence_run(seed + 100, 1024, 300, 1000);
+		pane_equivalence_run(seed + 200, 16, 10, 30);
+	}
+}
+
+/*
+ * A flow's first packet of a pane reports the previous pane's part before
+ * it counts; a FIN that first-touches a flow reports the old part as
+ * previous and exports the FIN packet as the current window part; a flow
+ * that expires before the sweep reaches it carries the previous pane in its
+ * record; a flow with nothing unreported carries nothing.
+ */
+static void
+test_pane_first_touch(void **state)
+{
+	struct pane_check *pc = calloc(1, sizeof(*pc));
+	struct safem_flow_cache *fc;
+	struct safem_flow_key a = pane_key(1), b = pane_key(3), c = pane_key(4), d = pane_key(5);
+	const struct safem_flow_record *r;
+
+	(void)state;
+	assert_non_null(pc);
+	fc = pane_cache(pc, 1024, 1000, 60000);
+	/* Pane 0. */
+	send1(fc, &a, T0_MS, 100, 0);
+	send1(fc, &a, T0_MS + 1, 200, 0);
+	send1(fc, &b, T0_MS + 2, 60, SYN);
+	send1(fc, &b, T0_MS + 3, 60, ACK);
+	send1(fc, &c, T0_MS + 4, 10, 0);
+	send1(fc, &d, T0_MS + 5, 20, 0);
+	assert_int_equal(pc->reports, 0);
+
+	safem_flow_cache_pane_begin(fc);
+	pc->pane_now = 1;
+	assert_int_equal(pc->reports, 0);
+	/* Pane 1: a's packet reports pane 0 first. */
+	send1(fc, &a, T0_MS + 10, 1000, 0);
+	assert_int_equal(pc->reports, 1);
+	assert_int_equal(pc->got.packets[1][0], 2);
+	assert_int_equal(pc->got.bytes[1][0], 300);
+	assert_int_equal(pc->got.packets[1][1], 0);
+	assert_int_equal(safem_flow_cache_stats(fc)->window_touch_reports, 1);
+	/* A second packet in the same pane reports nothing. */
+	send1(fc, &a, T0_MS + 11, 1000, 0);
+	assert_int_equal(pc->reports, 1);
+	/* b's FIN: pane 0 part reported, then the record holds the FIN packet. */
+	send1(fc, &b, T0_MS + 12, 40, FIN | ACK);
+	assert_int_equal(pc->reports, 2);
+	assert_int_equal(pc->got.packets[3][0], 2);
+	assert_int_equal(pc->got.bytes[3][0], 120);
+	assert_int_equal(pc->records.n, 1);
+	r = &pc->records.rec[0];
+	assert_int_equal(r->packets, 3);
+	assert_int_equal(r->window_packets, 1);
+	assert_int_equal(r->window_bytes, 40);
+	assert_int_equal(r->window_pane, SAFEM_FLOW_PANE_CURRENT);
+	/* The sweep reports d, then c; both nothing new after. */
+	assert_true(safem_flow_cache_pane_sweep(fc, UINT_MAX, UINT_MAX));
+	assert_int_equal(pc->reports, 4);
+	assert_int_equal(pc->got.packets[4][0], 1);
+	assert_int_equal(pc->got.packets[5][0], 1);
+	assert_int_equal(safem_flow_cache_stats(fc)->window_sweep_reports, 2);
+	assert_true(safem_flow_cache_pane_sweep(fc, 1, 1));
+
+	/* Pane 2: c has a packet in pane 1? No: c's pane-0 part was swept; give
+	 * c a pane-1 packet and let it expire before any sweep of pane 1. */
+	send1(fc, &c, T0_MS + 20, 7, 0);
+	safem_flow_cache_pane_begin(fc);
+	pc->pane_now = 2;
+	safem_flow_cache_expire(fc, T0_MS + 20 + 1000, UINT_MAX);
+	/* c and d expired (a too: its last packet is at +11); a held pane-1
+	 * packets, c one, d nothing since the sweep. */
+	r = find_record(&pc->records, &c, 0);
+	assert_non_null(r);
+	assert_int_equal(r->window_packets, 1);
+	assert_int_equal(r->window_bytes, 7);
+	assert_int_equal(r->window_pane, SAFEM_FLOW_PANE_PREVIOUS);
+	r = find_record(&pc->records, &d, 0);
+	assert_non_null(r);
+	assert_int_equal(r->window_packets, 0);
+	assert_int_equal(r->window_pane, SAFEM_FLOW_PANE_CURRENT);
+	r = find_record(&pc->records, &a, 0);
+	assert_non_null(r);
+	assert_int_equal(r->window_packets, 2);
+	assert_int_equal(r->window_pane, SAFEM_FLOW_PANE_PREVIOUS);
+	assert_int_equal(pc->got.packets[1][1], 2);
+	assert_int_equal(pc->got.packets[4][1], 1);
+	/* Nothing left: the sweep of pane 1 finds nothing. */
+	assert_true(safem_flow_cache_pane_sweep(fc, UINT_MAX, UINT_MAX));
+	assert_int_equal(pc->reports, 4);
+	safem_flow_cache_free(fc);
+	collector_free(&pc->records);
+	free(pc);
+}
+
+/*
+ * pane_begin with the sweep unfinished completes it first (PREVIOUS, before
+ * the pane advances); a pane without packets starts no sweep.
+ */
+static void
+test_pane_forced_completion(void **state)
+{
+	struct pane_check *pc = calloc(1, sizeof(*pc));
+	struct safem_flow_cache *fc;
+	unsigned int id;
+
+	(void)state;
+	assert_non_null(pc);
+	fc = pane_cache(pc, 4096, 100000, 1000000);
+	for (id = 0; id < 100; id++) {
+		struct safem_flow_key k = pane_key(id);
+
+		send1(fc, &k, T0_MS + id, 100, 0);
+	}
+	safem_flow_cache_pane_begin(fc);
+	pc->pane_now = 1;
+	assert_false(safem_flow_cache_pane_sweep(fc, 1000, 10));
+	assert_int_equal(pc->reports, 10);
+	/* Pane 1 gets one packet; its begin must report the 90 left of pane 0. */
+	{
+		struct safem_flow_key k = pane_key(200);
+
+		send1(fc, &k, T0_MS + 200, 5, 0);
+	}
+	safem_flow_cache_pane_begin(fc);
+	assert_int_equal(pc->reports, 100);
+	assert_int_equal(safem_flow_cache_stats(fc)->window_sweeps_forced, 1);
+	pc->pane_now = 2;
+	for (id = 0; id < 100; id++)
+		assert_int_equal(pc->got.packets[id][0], 1);
+	/* Pane 1's sweep: only flow 200. */
+	assert_true(safem_flow_cache_pane_sweep(fc, UINT_MAX, UINT_MAX));
+	assert_int_equal(pc->reports, 101);
+	assert_int_equal(pc->got.packets[200][1], 1);
+	/* Pane 2 had no packets: pane 3 has nothing to sweep. */
+	safem_flow_cache_pane_begin(fc);
+	pc->pane_now = 3;
+	assert_true(safem_flow_cache_pane_sweep(fc, 0, 0));
+	assert_int_equal(pc->reports, 101);
+	safem_flow_cache_free(fc);
+	collector_free(&pc->records);
+	free(pc);
+}
+
+/* Reports of one pane_sweep call, in order. */
+struct budget_log {
+	struct pane_check *pc;
+	unsigned int ids[PANE_FLOWS];
+	unsigned int n;
+};
+
+static void
+budget_report(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
+	      uint64_t bytes, unsigned int pane, void *ctx)
+{
+	struct budget_log *log = ctx;
+
+	pane_report(key, tcp_flags, packets, bytes, pane, log->pc);
+	assert_true(log->n < PANE_FLOWS);
+	log->ids[log->n++] = pane_flow_id(key);
+}
+
+/*
+ * pane_sweep never reports more than max_reports nor visits more than
+ * max_lines lines a call. With no flow ever removed, a flow's slot is its
+ * rank among the flows of its line (line = hash & line mask; first free
+ * slot), so the test knows every flow's position and replays the sweep
+ * exactly: each call must report exactly the next pending flows in slot
+ * order that lie within max_lines lines of where the previous call stopped,
+ * and at most max_reports of them.
+ */
+static void
+test_pane_sweep_budgets(void **state)
+{
+	struct pane_check *pc = calloc(1, sizeof(*pc));
+	struct budget_log *log = calloc(1, sizeof(*log));
+	const uint32_t capacity = 512, nlines = capacity / SAFEM_FLOW_LINE_SLOTS;
+	uint32_t slot_of[PANE_FLOWS], per_line[512 / SAFEM_FLOW_LINE_SLOTS] = {0};
+	int flow_at[512];
+	struct safem_flow_cache_params p = {
+		.name = "test_budget",
+		.capacity = capacity,
+		.inactive_timeout_ms = 1000000,
+		.active_timeout_ms = 1000000,
+		.socket_id = -1,
+		.export_fn = pane_record,
+		.window_accounting = true,
+		.window_fn = budget_report,
+	};
+	struct safem_flow_cache *fc;
+	uint64_t rng = 99, t = T0_MS;
+	unsigned int id, round, i;
+
+	(void)state;
+	assert_non_null(pc);
+	assert_non_null(log);
+	p.export_ctx = pc;
+	p.window_ctx = log;
+	log->pc = pc;
+	fc = safem_flow_cache_create(&p);
+	assert_non_null(fc);
+	for (i = 0; i < PANE_FLOWS; i++)
+		pc->last_pane[i] = -1;
+	for (i = 0; i < capacity; i++)
+		flow_at[i] = -1;
+	for (id = 0; id < PANE_FLOWS; id++) {
+		struct safem_flow_key k = pane_key(id);
+		uint32_t line = safem_flow_key_hash(&k) & (nlines - 1);
+
+		if (per_line[line] == SAFEM_FLOW_LINE_SLOTS)
+			continue; /* keep every flow in place: no eviction */
+		slot_of[id] = line * SAFEM_FLOW_LINE_SLOTS + per_line[line]++;
+		flow_at[slot_of[id]] = (int)id;
+		send1(fc, &k, t++, 100, 0);
+	}
+	assert_int_equal(safem_flow_cache_stats(fc)->evicted, 0);
+	for (round = 0; round < 6; round++) {
+		bool pending[PANE_FLOWS] = {false};
+		uint32_t cursor = 0;
+		bool done = false;
+
+		safem_flow_cache_pane_begin(fc);
+		pc->pane_now++;
+		/* Packets of the new pane for some flows: those first-touch. Then
+		 * the ones still marked with the previous pane are pending. */
+		for (i = 0; i < capacity; i++)
+			if (flow_at[i] >= 0)
+				pending[flow_at[i]] = true;
+		while (!done) {
+			unsigned int max_lines = (unsigned int)(pane_rng(&rng) % 4);
+			unsigned int max_reports = (unsigned int)(pane_rng(&rng) % 6);
+			uint32_t start_line = cursor / SAFEM_FLOW_LINE_SLOTS;
+			uint32_t end_line = RTE_MIN(start_line + max_lines, nlines);
+			uint32_t end = end_line * SAFEM_FLOW_LINE_SLOTS;
+			unsigned int want[PANE_FLOWS], nwant = 0;
+
+			/* The model of this call: the next pending flows before end,
+			 * max_reports at most; the cursor stops after the last one
+			 * reported if the report budget ran out, else at end. */
+			for (i = cursor; i < end && nwant < max_reports; i++)
+				if (flow_at[i] >= 0 && pending[flow_at[i]])
+					want[nwant++] = (unsigned int)flow_at[i];
+			if (max_reports != 0 && max_lines != 0)
+				cursor = nwant == max_reports ? i : end;
+
+			log->n = 0;
+			done = safem_flow_cache_pane_sweep(fc, max_lines, max_reports);
+			assert_true(log->n <= max_reports);
+			assert_int_equal(log->n, nwant);
+			for (i = 0; i < nwant; i++) {
+				assert_int_equal(log->ids[i], want[i]);
+				pending[want[i]] = false;
+			}
+			assert_int_equal(done, cursor == capacity);
+			/* A first touch between calls: its report comes out of band. */
+			if (!done && pane_rng(&rng) % 3 == 0) {
+				id = (unsigned int)(pane_rng(&rng) % PANE_FLOWS);
+				if (pending[id]) {
+					struct safem_flow_key k = pane_key(id);
+
+					log->n = 0;
+					send1(fc, &k, t++, 100, 0);
+					assert_int_equal(log->n, 1);
+					pending[id] = false;
+				}
+			}
+		}
+		/* Give every flow a packet in the pane for the next round. */
+		for (id = 0; id < PANE_FLOWS; id++)
+			if (flow_at[slot_of[id]] == (int)id) {
+				struct safem_flow_key k = pane_key(id);
+
+				send1(fc, &k, t++, 100, 0);
+			}
+	}
+	safem_flow_cache_free(fc);
+	collector_free(&pc->records);
+	free(log);
+	free(pc);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_end_reason_names),
 		cmocka_unit_test(test_window_readout),
+		cmocka_unit_test(test_pane_equivalence),
+		cmocka_unit_test(test_pane_first_touch),
+		cmocka_unit_test(test_pane_forced_completion),
+		cmocka_unit_test(test_pane_sweep_budgets),
 		cmocka_unit_test(test_bytes_per_flow_and_capacity),
 		cmocka_unit_test(test_capacity_for_bytes),
 		cmocka_unit_test(test_params_validation),
