@@ -194,6 +194,8 @@ setup_workers(const struct probe_config *cfg, struct probe_shared *s,
 		w->lcore_id = lcore;
 		w->shared = s;
 		fp.export_ctx = w;
+		fp.window_fn = probe_worker_window_flow;
+		fp.window_ctx = w;
 		w->cache = safem_flow_cache_create(&fp);
 		if (w->cache == NULL) {
 			if (rte_errno == EINVAL) {

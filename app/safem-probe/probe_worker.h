@@ -35,7 +35,8 @@
 	X(late_packets)    /* packets stamped before the current window pane: accounted in it */ \
 	X(time_jumps)      /* clock jumps past --time-gap: open panes closed, empty ones skipped */ \
 	X(window_panes_dropped) /* panes emptied: no pane buffer came back within the bound */ \
-	X(window_wait_us)  /* time spent waiting for a pane buffer from the analysis */
+	X(window_wait_us)  /* time spent waiting for a pane buffer from the analysis */ \
+	X(window_sweeps_forced) /* readouts finished in one go: the next boundary came first */
 
 struct probe_worker_stats {
 #define PROBE_WORKER_FIELD_(name) uint64_t name;
@@ -104,7 +105,8 @@ struct probe_worker {
 	uint64_t last_rx_tsc;
 	struct safem_window_producer *window; /**< NULL: windows off */
 	struct safem_pane_clock panes; /**< window pane boundaries and ticks (lib/window) */
-	bool cache_dirty;             /**< packets accounted since the last readout */
+	bool sweeping;                /**< the flow cache is read out into the closing pane */
+	uint64_t close_tsc;           /**< TSC spent closing that pane (boundary + sweep slices) */
 	uint64_t last_poll_tsc;       /**< start of the previous RX poll (0: none yet) */
 	struct probe_worker_stats stats;
 	/** Longest time between the starts of two consecutive RX polls, TSC cycles: what the NIC's RX ring has to absorb. */
@@ -124,6 +126,10 @@ struct probe_worker {
 
 /** Flow cache export hook: hands the record to the main lcore. */
 void probe_worker_export(const struct safem_flow_record *record, void *ctx);
+
+/** Flow cache window hook: a flow's activity, read out into one of the open panes. */
+void probe_worker_window_flow(const struct safem_flow_key *key, uint8_t tcp_flags,
+			      uint64_t packets, uint64_t bytes, unsigned int pane, void *ctx);
 
 /** lcore entry point (rte_eal_remote_launch). */
 int probe_worker_main(void *arg);
