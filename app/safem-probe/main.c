@@ -48,11 +48,11 @@
  * replay gives up after 10 s without progress (a wedge: a loaded 2-CPU CI box
  * has been seen to starve a consumer for over a second), a live worker
  * waits for a dispatch ring far less than a 4096-descriptor RX ring lasts at
- * 14.88 Mpps (275 us), and after a stop nobody waits more than 1 s for a
+ * 14.88 Mpps (275 us), and after a stop nobody waits more than 2 s for a
  * consumer that makes no progress, so the process ends. */
 #define WAIT_STALL_MS 10000
 #define LIVE_DISPATCH_WAIT_US 100
-#define STOP_WAIT_MS 1000
+#define STOP_WAIT_MS 2000
 /* Window panes per worker in flight to the analysis thread. */
 #define WINDOW_PANE_BUFFERS 4
 /* IPFIX collectors per probe, and how often a half-full message leaves. */
@@ -79,6 +79,7 @@ struct output_sinks {
 	struct probe_analysis *analysis;       /* the thread; NULL: windows off */
 	struct probe_line_outputs lines; /* window reports, flow JSON lines: file/syslog/Kafka */
 	struct probe_output_counters counters;
+	bool analysis_abandoned; /* the analysis thread was stuck at exit and left running */
 	int write_error;   /* first -errno from the flow CSV */
 	int windows_error; /* first -errno from the window reports (the thread's, after the join) */
 };
@@ -235,6 +236,7 @@ setup_workers(const struct probe_config *cfg, struct probe_shared *s,
 				.buffers = WINDOW_PANE_BUFFERS,
 				.feature_values = (uint32_t)s->feature_values,
 				.home = s->home,
+				.flow_budget = (uint32_t)cfg->window_flow_budget,
 				.socket_id = socket,
 			};
 
@@ -242,6 +244,9 @@ setup_workers(const struct probe_config *cfg, struct probe_shared *s,
 			if (w->window == NULL)
 				goto nomem;
 			safem_pane_clock_init(&w->panes, s->pane_ms, s->time_gap_ms);
+			w->sweep_lines = RTE_MAX(WINDOW_SWEEP_LINES_MIN,
+						 safem_flow_cache_capacity(w->cache) /
+							 SAFEM_FLOW_LINE_SLOTS / WINDOW_SWEEP_SLICES);
 		}
 		if (s->software_rss) {
 			snprintf(name, sizeof(name), "dispatch%u", i);
@@ -255,7 +260,8 @@ setup_workers(const struct probe_config *cfg, struct probe_shared *s,
 							 RTE_CACHE_LINE_SIZE, socket);
 			w->staged = rte_zmalloc_socket(
 				"staged", s->worker_count * sizeof(unsigned int), 0, socket);
-			w->dispatch_stalled = rte_zmalloc_socket("stalled", s->worker_count, 0, socket);
+			w->dispatch_stalled = rte_zmalloc_socket(
+				"stalled", s->worker_count * sizeof(uint64_t), 0, socket);
 			if (w->input == NULL || w->staging == NULL || w->staged == NULL ||
 			    w->dispatch_stalled == NULL)
 				goto nomem;
@@ -397,6 +403,7 @@ launch_workers(struct probe_shared *s, struct probe_analysis *analysis, char *er
 		return 0;
 	snprintf(err, errlen, "cannot launch worker %u on lcore %u: %s", i, lcore,
 		 strerror(-ret));
+	s->stop_tsc = rte_rdtsc();
 	__atomic_store_n(&s->stop, 1, __ATOMIC_RELAXED);
 	/* The flags probe_worker_main() publishes on its way out. */
 	for (k = i; k < s->worker_count; k++) {
@@ -418,17 +425,38 @@ launch_workers(struct probe_shared *s, struct probe_analysis *analysis, char *er
  */
 static int
 finish_analysis(struct output_sinks *sinks, unsigned int producers,
-		struct probe_prometheus *prometheus)
+		struct probe_prometheus *prometheus, const struct probe_shared *shared)
 {
 	unsigned int i;
+
+	struct probe_analysis_totals t;
+	uint64_t hz = rte_get_tsc_hz(), last_tsc = rte_rdtsc(), last_panes = 0;
 
 	for (i = 0; i < producers; i++)
 		probe_analysis_producer_done(sinks->analysis, i);
 	while (!probe_analysis_finished(sinks->analysis)) {
+		uint64_t now = rte_rdtsc(), limit_ms;
+
 		probe_line_outputs_poll(&sinks->lines);
 		if (prometheus != NULL)
 			probe_prometheus_poll(prometheus);
 		rte_delay_us_sleep(MAIN_IDLE_SLEEP_US);
+		/* Bounded like every other wait: while the thread gets through
+		 * panes, let it finish; if it is stuck (a report file on a hung
+		 * mount, a FIFO nobody reads), give up, after a stop sooner. */
+		probe_analysis_read(sinks->analysis, &t);
+		if (t.panes_analysed != last_panes) {
+			last_panes = t.panes_analysed;
+			last_tsc = now;
+		}
+		limit_ms = stop_signalled || shared->stop_tsc != 0 ? STOP_WAIT_MS : WAIT_STALL_MS;
+		if (now - last_tsc > limit_ms * hz / 1000) {
+			fprintf(stderr, "safem-probe: the analysis thread made no progress for %llu ms: "
+					"window reports and alerts are left incomplete\n",
+				(unsigned long long)limit_ms);
+			sinks->analysis_abandoned = true;
+			return -ETIMEDOUT;
+		}
 	}
 	return probe_analysis_join(sinks->analysis);
 }
@@ -698,9 +726,23 @@ main(int argc, char **argv)
 		goto cleanup;
 	}
 	if (sinks.analysis != NULL) {
-		ret = finish_analysis(&sinks, shared.worker_count, prometheus);
+		ret = finish_analysis(&sinks, shared.worker_count, prometheus, &shared);
 		if (ret != 0 && sinks.windows_error == 0)
 			sinks.windows_error = ret;
+		if (sinks.analysis_abandoned) {
+			/* The thread may still be inside the streams and detection:
+			 * commit the flows and the counters, touch nothing it uses,
+			 * and leave its memory to the exit. */
+			status = EXIT_RUNTIME;
+			flush_ipfix(&sinks);
+			if (sinks.flows != NULL)
+				safem_flowcsv_close(sinks.flows, sinks.write_error == 0);
+			ctx.detect = NULL;
+			if (cfg.stats_path[0] != '\0')
+				probe_stats_write_json(&ctx, cfg.stats_path);
+			probe_stats_unregister_telemetry();
+			return status;
+		}
 	}
 
 	flush_ipfix(&sinks);

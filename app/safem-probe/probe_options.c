@@ -161,6 +161,10 @@ const struct safem_opt_def probe_options[] = {
 	 OPT(window_ms), "window length beta (SAFEM temporal aggregation)", NULL},
 	{"slide", "window", "slide", SAFEM_OPT_DURATION, "0", 0, 24 * 3600 * 1000ull, NULL,
 	 OPT(slide_ms), "report every this long over the last window (0: tumbling windows)", NULL},
+	{"window-flow-budget", "window", "flow-budget", SAFEM_OPT_UINT, "32768", 0, 1u << 30, NULL,
+	 OPT(window_flow_budget),
+	 "surge guard: flows per worker and window added to the trees and feature tables before "
+	 "they are sampled (volumes stay exact; 0: never sample)", "N"},
 	{"time-gap", "window", "time-gap", SAFEM_OPT_DURATION, "0", 0, 366 * 24 * 3600 * 1000ull,
 	 NULL, OPT(time_gap_ms),
 	 "a clock jump longer than this skips the empty windows it spans, with one marker "

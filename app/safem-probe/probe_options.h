@@ -35,6 +35,7 @@ struct probe_config {
 	uint64_t window_ms;
 	uint64_t slide_ms;
 	uint64_t time_gap_ms;
+	uint64_t window_flow_budget;
 	char alpha[SAFEM_OPT_STRING_MAX];
 	char log_base[SAFEM_OPT_STRING_MAX];
 	uint64_t tree_nodes;

@@ -34,11 +34,10 @@
 
 #define NS_PER_MS 1000000ull
 
-/* Readout slice per worker loop: 32 lines (512 flow slots) or 64 reported
- * flows (~0.5 us each into the trees and feature tables), whichever first:
- * tens of microseconds, against the 275 us a 4096-descriptor RX ring lasts
- * at 14.88 Mpps. */
-#define WINDOW_SWEEP_LINES 32
+/* Readout slice per worker loop: 64 reported flows (~0.5 us each into the
+ * trees and feature tables) or sweep_lines lines (probe_worker.h), whichever
+ * first: tens of microseconds, against the 275 us a 4096-descriptor RX ring
+ * lasts at 14.88 Mpps. */
 #define WINDOW_SWEEP_REPORTS 64
 
 /* A tick is a parsed-packet slot with no IP version: "time is now ts_ns". */
@@ -55,9 +54,11 @@ window_add(struct probe_worker *w, enum safem_window_target target,
 	uint64_t scale = w->shared->sample_rate;
 
 	/* Sampled traffic: volumes scaled back, flows as seen (seed 002). */
-	safem_window_producer_add(w->window, target, key, tcp_flags, packets * scale,
-				  bytes * scale);
-	w->stats.window_flows++;
+	if (safem_window_producer_add(w->window, target, key, tcp_flags, packets * scale,
+				      bytes * scale))
+		w->stats.window_flows++;
+	else
+		w->stats.window_flows_sampled_out++;
 }
 
 static inline enum safem_window_target
@@ -166,14 +167,19 @@ window_rotate(struct probe_worker *w)
 		now = rte_rdtsc();
 		if (wait_start == 0)
 			wait_start = now;
-		if (wait_expired(s, now, wait_start, wait_start, 0)) {
+		/* The last wait ran out and still no buffer: drop at once, one
+		 * bound per stall of the analysis, not one per pane. */
+		if (w->rotate_stalled || wait_expired(s, now, wait_start, wait_start, 0)) {
 			safem_window_producer_drop(w->window);
 			w->stats.window_panes_dropped++;
+			w->rotate_stalled = true;
 			break;
 		}
 		rte_pause();
 	}
-	if (wait_start != 0)
+	if (wait_start == 0)
+		w->rotate_stalled = false;
+	else
 		w->stats.window_wait_us += tsc_to_us(rte_rdtsc() - wait_start);
 }
 
@@ -203,8 +209,15 @@ static void
 window_sweep_step(struct probe_worker *w)
 {
 	uint64_t t0 = rte_rdtsc();
-	bool done = safem_flow_cache_pane_sweep(w->cache, WINDOW_SWEEP_LINES,
-						WINDOW_SWEEP_REPORTS);
+	/* Half the next pane gone and still sweeping (a busy or preempted
+	 * worker): bigger slices, so the sweep ends before the boundary would
+	 * force the rest in one go. */
+	unsigned int scale = w->clock_ns / NS_PER_MS >=
+					     safem_pane_clock_start(&w->panes) + w->shared->pane_ms / 2
+				     ? 4
+				     : 1;
+	bool done = safem_flow_cache_pane_sweep(w->cache, w->sweep_lines * scale,
+						WINDOW_SWEEP_REPORTS * scale);
 
 	w->close_tsc += rte_rdtsc() - t0;
 	if (done)
@@ -214,7 +227,7 @@ window_sweep_step(struct probe_worker *w)
 /* The closing pane must be complete now (next boundary, end of run): finish
  * its readout in one go. Rare: a sweep normally ends long before. */
 static void
-window_complete(struct probe_worker *w)
+window_complete(struct probe_worker *w, bool at_boundary)
 {
 	uint64_t t0 = rte_rdtsc();
 
@@ -222,7 +235,8 @@ window_complete(struct probe_worker *w)
 		return;
 	while (!safem_flow_cache_pane_sweep(w->cache, UINT32_MAX, UINT32_MAX))
 		;
-	w->stats.window_sweeps_forced++;
+	if (at_boundary)
+		w->stats.window_sweeps_forced++;
 	w->close_tsc += rte_rdtsc() - t0;
 	window_finish(w);
 }
@@ -237,7 +251,7 @@ window_close_pane(struct probe_worker *w)
 {
 	uint64_t t0 = rte_rdtsc();
 
-	window_complete(w);
+	window_complete(w, true);
 	window_rotate(w);
 	/* Even after a drop (no closing pane) the epoch moves on, so the next
 	 * pane does not get the old packets: their reports go nowhere. */
@@ -257,9 +271,13 @@ static void
 window_advance(struct probe_worker *w, uint64_t now_ms)
 {
 	while (safem_pane_clock_due(&w->panes, now_ms)) {
+		uint64_t closed_end_ms = w->panes.end_ms;
+
 		window_close_pane(w);
-		if (safem_pane_clock_next(&w->panes, now_ms))
+		if (safem_pane_clock_next(&w->panes, now_ms)) {
 			w->stats.time_jumps++;
+			safem_window_producer_note_jump(w->window, closed_end_ms);
+		}
 	}
 }
 
@@ -280,13 +298,18 @@ account_packets(struct probe_worker *w, const struct safem_packet *pkts, unsigne
 	for (i = 0; i < n; i++) {
 		uint64_t ms = pkts[i].ts_ns / NS_PER_MS;
 
+		bool tick = is_tick(&pkts[i]);
+
 		/* A packet stamped before the open pane lands in it (counted late). */
-		if (!is_tick(&pkts[i]) && !safem_pane_clock_due(&w->panes, ms))
+		if (!tick && !safem_pane_clock_due(&w->panes, ms))
 			continue;
 		if (i > start)
 			safem_flow_cache_update_burst(w->cache, &pkts[start], i - start);
-		window_advance(w, ms);
-		start = is_tick(&pkts[i]) ? i + 1 : i;
+		/* A tick is never accounted, and only moves time on: one from a
+		 * dispatcher that lags behind is no news (and not a late packet). */
+		if (!tick || w->panes.end_ms == 0 || ms >= w->panes.end_ms)
+			window_advance(w, ms);
+		start = tick ? i + 1 : i;
 	}
 	if (n > start)
 		safem_flow_cache_update_burst(w->cache, &pkts[start], n - start);
@@ -328,6 +351,13 @@ drain_input(struct probe_worker *w)
  * dispatchers feeding each other cannot deadlock. The wait is bounded
  * (wait_expired): what is still staged then is dropped and counted.
  */
+/* Packets (and ticks) the owner took from its dispatch ring so far. */
+static inline uint64_t
+owner_drained(const struct probe_shared *s, unsigned int dest)
+{
+	return __atomic_load_n(&s->workers[dest]->stats.dispatched_in, __ATOMIC_RELAXED);
+}
+
 static void
 dispatch_send(struct probe_worker *w, unsigned int dest)
 {
@@ -346,6 +376,10 @@ dispatch_send(struct probe_worker *w, unsigned int dest)
 			w->dispatch_stalled[dest] = 0;
 			break;
 		}
+		/* Still stalled only if the owner has drained nothing since. */
+		if (w->dispatch_stalled[dest] != 0 &&
+		    w->dispatch_stalled[dest] != owner_drained(s, dest) + 1)
+			w->dispatch_stalled[dest] = 0;
 		now = rte_rdtsc();
 		if (wait_start == 0) {
 			wait_start = last_progress = now;
@@ -355,9 +389,9 @@ dispatch_send(struct probe_worker *w, unsigned int dest)
 		}
 		/* After a wait on this ring ran out, a ring still full drops at
 		 * once: one bound per stall, not one per burst. */
-		if ((w->dispatch_stalled[dest] && sent == 0) ||
+		if ((w->dispatch_stalled[dest] != 0 && sent == 0) ||
 		    wait_expired(s, now, wait_start, last_progress, s->live_wait_tsc)) {
-			w->dispatch_stalled[dest] = 1;
+			w->dispatch_stalled[dest] = owner_drained(s, dest) + 1;
 			for (i = sent; i < n; i++) {
 				if (is_tick(&pkts[i]))
 					continue;
@@ -649,6 +683,8 @@ probe_worker_main(void *arg)
 						    __atomic_load_n(&s->workers[i]->live_clock_ns,
 								    __ATOMIC_RELAXED));
 			window_advance(w, others_ns / NS_PER_MS);
+			if (w->sweeping)
+				window_sweep_step(w);
 		}
 		rte_pause();
 	}
@@ -660,10 +696,10 @@ probe_worker_main(void *arg)
 	if (w->window != NULL && w->panes.end_ms != 0) {
 		/* Complete panes first, then the last one gets the flushed flows. */
 		window_advance(w, end_ns / NS_PER_MS);
-		window_complete(w);
+		window_complete(w, false);
 		safem_flow_cache_flush(w->cache, end_ns / NS_PER_MS);
 		window_advance(w, w->panes.end_ms);
-		window_complete(w);
+		window_complete(w, false);
 	} else {
 		safem_flow_cache_flush(w->cache, end_ns / NS_PER_MS);
 	}

@@ -28,6 +28,7 @@
 	X(no_timestamp)    /* packet clock: frames without an RX timestamp (worker clock used) */ \
 	X(windows_closed)  /* window panes handed to the analysis lcore */                    \
 	X(window_flows)    /* flow contributions added to this worker's window trees */        \
+	X(window_flows_sampled_out) /* contributions the surge guard left out (--window-flow-budget) */ \
 	X(sampled_out)     /* parsed packets left out by 1-in-N sampling (--sample) */ \
 	X(dispatch_dropped) /* parsed packets lost at a full dispatch ring after the wait bound */ \
 	X(dispatch_dropped_bytes) /* their IP bytes */ \
@@ -44,6 +45,12 @@ struct probe_worker_stats {
 #undef PROBE_WORKER_FIELD_
 	uint64_t parse_status[SAFEM_PARSE_STATUS_COUNT]; /**< frames by parse outcome */
 };
+
+/* Readout slice: 1/1024 of the flow cache's lines (at least 32) per worker
+ * loop, so a whole sweep takes about a thousand loops whatever the cache
+ * size: milliseconds live, long before the next boundary. */
+#define WINDOW_SWEEP_LINES_MIN 32u
+#define WINDOW_SWEEP_SLICES 1024u
 
 #define PROBE_MAX_QUEUES_PER_WORKER 16
 /* Dispatch staging per destination: a burst plus one time tick. */
@@ -97,7 +104,10 @@ struct probe_worker {
 	struct safem_flow_cache *cache;
 	struct safem_packet *staging; /**< [worker_count][PROBE_STAGING_SLOTS] packets to dispatch */
 	unsigned int *staged;         /**< [worker_count] */
-	uint8_t *dispatch_stalled;    /**< [worker_count]: last wait on that ring ran out */
+	/** [worker_count]: 0, or 1 + the owner's dispatched_in when the last wait on its ring ran out */
+	uint64_t *dispatch_stalled;
+	bool rotate_stalled;          /**< the last wait for a pane buffer ran out */
+	unsigned int sweep_lines;     /**< readout slice: lines per worker loop */
 	uint64_t clock_ns;            /**< latest packet time seen (packet clock) or TSC time */
 	uint64_t scan_clock_ms;       /**< flow time up to which scan credit was granted */
 	uint64_t scan_credit;         /**< lines owed to the expiry scan, x sweep_ms */

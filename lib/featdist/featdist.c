@@ -462,7 +462,7 @@ featset_add_direction(struct safem_featset *fs, unsigned int d,
 	for (f = 0; f < SAFEM_FEATURE_COUNT; f++)
 		safem_featdist_add(fs->dist[d][f], &values[f], c);
 	counts_add(&fs->volume[d], c);
-	fs->proto_flows[d][pc]++;
+	fs->proto_flows[d][pc] += c->flows;
 }
 
 void
@@ -470,8 +470,16 @@ safem_featset_add_flow(struct safem_featset *fs, const struct safem_home *home,
 		       const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
 		       uint64_t bytes)
 {
+	safem_featset_add_flow_weighted(fs, home, key, tcp_flags, 1, packets, bytes);
+}
+
+void
+safem_featset_add_flow_weighted(struct safem_featset *fs, const struct safem_home *home,
+				const struct safem_flow_key *key, uint8_t tcp_flags,
+				uint64_t flows, uint64_t packets, uint64_t bytes)
+{
 	struct safem_feature_value values[SAFEM_FEATURE_COUNT];
-	struct safem_featdist_counts c = {.flows = 1, .packets = packets, .bytes = bytes};
+	struct safem_featdist_counts c = {.flows = flows, .packets = packets, .bytes = bytes};
 	enum safem_proto_class pc = proto_class(key->proto, tcp_flags);
 
 	address_value(&values[SAFEM_FEATURE_SRC_ADDR], key->src_addr, key->ip_version);

@@ -158,6 +158,13 @@ void safem_featset_clear(struct safem_featset *fs);
 void safem_featset_add_flow(struct safem_featset *fs, const struct safem_home *home,
 			    const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
 			    uint64_t bytes);
+/**
+ * A flow sampled 1 in N stands for N flows: every count of it is weighted
+ * (flows = N, packets and bytes already scaled by the caller).
+ */
+void safem_featset_add_flow_weighted(struct safem_featset *fs, const struct safem_home *home,
+				     const struct safem_flow_key *key, uint8_t tcp_flags,
+				     uint64_t flows, uint64_t packets, uint64_t bytes);
 /** dst += src (same directional setting). */
 void safem_featset_merge(struct safem_featset *dst, const struct safem_featset *src);
 

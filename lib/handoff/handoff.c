@@ -153,8 +153,13 @@ handoff_take_free(const struct safem_handoff *h, struct handoff_channel *ch, uns
 	for (;;) {
 		unsigned int avail = rte_ring_count(ch->free);
 
-		if (avail > keep && rte_ring_dequeue(ch->free, &obj) == 0)
+		if (avail > keep && rte_ring_dequeue(ch->free, &obj) == 0) {
+			/* Back to normal only when the consumer freed a batch beyond
+			 * the marks' reserve; a mark taking a reserved one says nothing. */
+			if (avail > h->mark_reserve)
+				ch->stalled = false;
 			break;
+		}
 		/* After a wait ran out, the next records drop at once until the
 		 * consumer is back: one bound per stall, not one per record. */
 		if (!ch->block || ch->stalled)
@@ -178,7 +183,6 @@ handoff_take_free(const struct safem_handoff *h, struct handoff_channel *ch, uns
 		}
 		rte_pause();
 	}
-	ch->stalled = false;
 	if (start != 0)
 		ch->stats.wait_us += (rte_get_tsc_cycles() - start) * 1000000 / rte_get_tsc_hz();
 	((struct handoff_batch *)obj)->count = 0;

@@ -50,6 +50,11 @@ struct safem_window_pane {
 	uint64_t flows;            /**< flow contributions (a flow active in the pane counts 1) */
 	uint64_t close_ns;         /**< worker time spent closing (readout + hand-over) */
 	struct safem_featset *features; /**< feature distributions; NULL when off */
+	/* Surge guard: contributions past the pane's flow budget are sampled. */
+	uint64_t kept;             /**< contributions added to trees and features */
+	uint64_t sampled_out;      /**< contributions left out (volumes above stay exact) */
+	unsigned int sample_shift; /**< keeping 1 in 2^shift now */
+	uint64_t jump_from_ms;     /**< the producer's clock jumped here from this time (0: no) */
 };
 
 struct safem_window_producer_params {
@@ -59,6 +64,13 @@ struct safem_window_producer_params {
 	unsigned int buffers;   /**< panes cycling between the producer and the analysis, >= 2 */
 	uint32_t feature_values; /**< distinct values kept per feature distribution; 0: none */
 	const struct safem_home *home; /**< home prefixes (read-only, shared); NULL or empty: ALL only */
+	/**
+	 * Surge guard: once a pane holds this many contributions in its trees
+	 * and features, further ones are sampled by flow key hash (1 in 2, then
+	 * 1 in 4 after another budget's worth, ...) with weight 2^shift; the
+	 * pane's packets/bytes/flows stay exact. 0: off.
+	 */
+	uint32_t flow_budget;
 	int socket_id;
 };
 
@@ -79,9 +91,10 @@ enum safem_window_target {
  * Producer lcore: a flow's packets/bytes in one of the open panes (counts as
  * one flow); tcp_flags (OR of its packets' flags so far) classifies it in the
  * feature distributions. An add to a pane that is not open (CLOSING with no
- * closing pane, after a drop) is ignored.
+ * closing pane, after a drop) is ignored. Returns false when the surge guard
+ * left the flow out of the trees and features (flow_budget).
  */
-void safem_window_producer_add(struct safem_window_producer *wp, enum safem_window_target target,
+bool safem_window_producer_add(struct safem_window_producer *wp, enum safem_window_target target,
 			       const struct safem_flow_key *key, uint8_t tcp_flags,
 			       uint64_t packets, uint64_t bytes);
 
@@ -98,6 +111,13 @@ void safem_window_producer_add(struct safem_window_producer *wp, enum safem_wind
  */
 bool safem_window_producer_try_rotate(struct safem_window_producer *wp, uint64_t start_ms,
 				      uint64_t end_ms);
+
+/**
+ * Producer lcore: time jumped from from_ms (the end of the last pane closed)
+ * to the current pane, skipping the empty panes in between; the analysis
+ * marks the current pane's report with it.
+ */
+void safem_window_producer_note_jump(struct safem_window_producer *wp, uint64_t from_ms);
 
 /** Producer lcore: a closing pane is open. */
 bool safem_window_producer_closing(const struct safem_window_producer *wp);

@@ -34,6 +34,8 @@ struct window_merged {
 	struct safem_aggtree *tree[2];
 	struct safem_featset *features; /* NULL: features off */
 	uint64_t packets, bytes, flows;
+	uint64_t sampled_out;       /* surge guard: contributions left out of trees/features */
+	unsigned int sample_shift;  /* largest shift any producer reached */
 	bool valid;
 };
 
@@ -52,6 +54,9 @@ struct safem_window_analysis {
 	 * clock jump the producers skipped (the next report says so). */
 	uint64_t last_end_ms;
 	uint64_t jump_from_ms, jump_to_ms; /* jump_to_ms 0: no jump pending */
+	uint64_t missing_from_ms, missing_to_ms; /* missing_to_ms 0: no hole pending */
+	uint64_t surge_sampled_out;         /* of the window being reported */
+	unsigned int surge_shift;
 };
 
 /* One profile (tree x metric): its pruned view and entropies, from one walk. */
@@ -705,6 +710,14 @@ window_report(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_
 			return -ENOMEM;
 		}
 		ret = window_write_body(mem, start_ms, end_ms, tree, &counts, &prof);
+		if (ret == 0 && wa->surge_sampled_out != 0)
+			fprintf(mem, ", \"surge\": {\"sampled_out_flows\": %" PRIu64
+				", \"max_sample_rate\": %u}",
+				wa->surge_sampled_out, 1u << wa->surge_shift);
+		if (ret == 0 && wa->missing_to_ms != 0 && wa->jump_to_ms == 0)
+			fprintf(mem, ", \"panes_missing\": {\"from_ms\": %" PRIu64
+				", \"to_ms\": %" PRIu64 "}",
+				wa->missing_from_ms, wa->missing_to_ms);
 		if (ret == 0 && wa->jump_to_ms != 0)
 			fprintf(mem, ", \"time_jump\": {\"from_ms\": %" PRIu64 ", \"to_ms\": %" PRIu64 "}",
 				wa->jump_from_ms, wa->jump_to_ms);
@@ -738,6 +751,7 @@ window_report(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_
 	}
 trees:
 	wa->jump_to_ms = 0;
+	wa->missing_to_ms = 0;
 	if (ret == 0 && wa->p.trees_dir != NULL) {
 		char path[4096];
 
@@ -765,10 +779,13 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 		safem_featset_clear(mp->features);
 	mp->start_ms = start_ms;
 	mp->packets = mp->bytes = mp->flows = 0;
+	mp->sampled_out = 0;
+	mp->sample_shift = 0;
+	/* A stretch with no pane from any producer: a clock jump they skipped
+	 * (a pane says so), or panes every producer had to drop. */
 	if (wa->last_end_ms != 0 && start_ms > wa->last_end_ms) {
-		wa->jump_from_ms = wa->last_end_ms;
-		wa->jump_to_ms = start_ms;
-		wa->totals.time_jumps++;
+		wa->missing_from_ms = wa->last_end_ms;
+		wa->missing_to_ms = start_ms;
 	}
 	wa->last_end_ms = start_ms + wa->p.slide_ms;
 	mp->valid = true;
@@ -790,11 +807,28 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 		mp->packets += pane->packets;
 		mp->bytes += pane->bytes;
 		mp->flows += pane->flows;
+		mp->sampled_out += pane->sampled_out;
+		if (pane->jump_from_ms != 0 && wa->jump_to_ms == 0) {
+			wa->jump_from_ms = pane->jump_from_ms;
+			wa->jump_to_ms = start_ms;
+			wa->totals.time_jumps++;
+		}
+		mp->sample_shift = RTE_MAX(mp->sample_shift, pane->sample_shift);
 		wa->close_ns[i] = pane->close_ns;
 		safem_window_pane_release(pane);
 	}
 	wa->ring_next = (wa->ring_next + 1) % wa->panes_per_window;
 
+	wa->surge_sampled_out = 0;
+	wa->surge_shift = 0;
+	for (i = 0; i < wa->panes_per_window; i++) {
+		const struct window_merged *r = &wa->ring[i];
+
+		if (!r->valid || r->start_ms + wa->p.window_ms <= start_ms)
+			continue;
+		wa->surge_sampled_out += r->sampled_out;
+		wa->surge_shift = RTE_MAX(wa->surge_shift, r->sample_shift);
+	}
 	if (wa->panes_per_window == 1) {
 		merge_ns = (uint64_t)((rte_rdtsc() - t0) * 1e9 / rte_get_tsc_hz());
 		ret = window_report(wa, start_ms, start_ms + wa->p.slide_ms, mp->tree, mp->features,

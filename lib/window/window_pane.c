@@ -5,6 +5,7 @@
 
 #include <rte_common.h>
 #include <rte_errno.h>
+#include <rte_hash_crc.h>
 #include <rte_malloc.h>
 #include <rte_ring.h>
 
@@ -20,7 +21,12 @@ struct safem_window_producer {
 	unsigned int buffers;
 	uint64_t waits;   /* try_rotate found no free buffer */
 	uint64_t dropped; /* panes cleared without a hand-over */
+	uint32_t flow_budget;
 };
+
+/* Up to 1 in 2^16: beyond, a pane would keep too few flows to say anything. */
+#define SURGE_SHIFT_MAX 16
+#define SURGE_HASH_SEED 0x5afe3a11u
 
 /* Panes carry a back pointer to their free ring just after the public struct. */
 struct window_pane_slot {
@@ -35,6 +41,9 @@ window_pane_clear(struct safem_window_pane *p)
 	safem_aggtree_reset(p->dst);
 	p->packets = p->bytes = p->flows = 0;
 	p->close_ns = 0;
+	p->kept = p->sampled_out = 0;
+	p->sample_shift = 0;
+	p->jump_from_ms = 0;
 	if (p->features != NULL)
 		safem_featset_clear(p->features);
 }
@@ -56,6 +65,7 @@ safem_window_producer_create(const struct safem_window_producer_params *params)
 		goto nomem;
 	wp->buffers = params->buffers;
 	wp->home = params->home;
+	wp->flow_budget = params->flow_budget;
 	slots = rte_zmalloc_socket(params->name, sizeof(*slots) * params->buffers,
 				   RTE_CACHE_LINE_SIZE, params->socket_id);
 	wp->panes = (struct safem_window_pane *)slots;
@@ -111,7 +121,18 @@ safem_window_producer_free(struct safem_window_producer *wp)
 	rte_free(wp);
 }
 
-void
+/*
+ * The surge guard (Xu et al., section 4: sampling under flow surges). Adding
+ * a flow to two bounded prefix trees and the feature tables costs ~0.5-1 us
+ * under a spoofed-source flood (every add misses, the trees fold); 1M flows a
+ * second would take the worker's whole CPU. Past the pane's budget, flows
+ * are kept 1 in 2^shift by a hash of their key (so a flow's fate does not
+ * depend on the order of arrival) and weighted 2^shift: the totals stay
+ * unbiased, heavy values stay visible, the work per pane stays within about
+ * budget x (log2(flows / budget) + 1) adds. Each further budget's worth of
+ * kept flows halves the rate again.
+ */
+bool
 safem_window_producer_add(struct safem_window_producer *wp, enum safem_window_target target,
 			  const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
 			  uint64_t bytes)
@@ -121,16 +142,35 @@ safem_window_producer_add(struct safem_window_producer *wp, enum safem_window_ta
 	struct safem_agg_addr src, dst;
 
 	if (p == NULL)
-		return;
+		return false;
+	p->packets += packets;
+	p->bytes += bytes;
+	p->flows++;
+	if (wp->flow_budget != 0) {
+		if (p->kept >= (uint64_t)wp->flow_budget * (p->sample_shift + 1) &&
+		    p->sample_shift < SURGE_SHIFT_MAX)
+			p->sample_shift++;
+		if (p->sample_shift != 0) {
+			uint32_t h = rte_hash_crc(key, sizeof(*key), SURGE_HASH_SEED);
+
+			if ((h & ((1u << p->sample_shift) - 1)) != 0) {
+				p->sampled_out++;
+				return false;
+			}
+			c.flows <<= p->sample_shift;
+			c.packets <<= p->sample_shift;
+			c.bytes <<= p->sample_shift;
+		}
+	}
+	p->kept++;
 	src = safem_agg_addr_from_bytes(key->src_addr, key->ip_version);
 	dst = safem_agg_addr_from_bytes(key->dst_addr, key->ip_version);
 	safem_aggtree_add(p->src, &src, &c);
 	safem_aggtree_add(p->dst, &dst, &c);
-	p->packets += packets;
-	p->bytes += bytes;
-	p->flows++;
 	if (p->features != NULL)
-		safem_featset_add_flow(p->features, wp->home, key, tcp_flags, packets, bytes);
+		safem_featset_add_flow_weighted(p->features, wp->home, key, tcp_flags, c.flows,
+						c.packets, c.bytes);
+	return true;
 }
 
 bool
@@ -154,6 +194,12 @@ safem_window_producer_try_rotate(struct safem_window_producer *wp, uint64_t star
 	 * the worker does not pay for resetting trees and tables. */
 	wp->current = obj;
 	return true;
+}
+
+void
+safem_window_producer_note_jump(struct safem_window_producer *wp, uint64_t from_ms)
+{
+	wp->current->jump_from_ms = from_ms;
 }
 
 bool

@@ -325,7 +325,7 @@ test_slow_consumer_full_ring_loses_nothing(void **state)
 {
 	/* Replay mode against a slow consumer on another lcore: the producer
 	 * waits (counted) and nothing is lost; marks keep their place. */
-	struct safem_handoff *h = make_reserved(8, 2, true, 0, NULL);
+	struct safem_handoff *h = make_reserved(8, 2, true, 600ull * 1000000, NULL);
 	struct seen seen = {0};
 	uint32_t done = 0;
 	void *args[3] = {h, &seen, &done};
@@ -374,8 +374,10 @@ producer_main(void *arg)
 static void
 test_cross_core_blocking_loses_nothing(void **state)
 {
-	/* Few batches so the producer really waits for the consumer. */
-	struct safem_handoff *h = make(1, 4, true);
+	/* Few batches so the producer really waits for the consumer; a stall
+	 * bound of 10 minutes: this tests "nothing lost", not the bound, and a
+	 * loaded CI box has starved the consumer for seconds. */
+	struct safem_handoff *h = make_reserved(4, 0, true, 600ull * 1000000, NULL);
 	struct seen seen = {0};
 	unsigned int lcore = rte_get_next_lcore(-1, 1, 0);
 

@@ -265,6 +265,62 @@ test_rotate_without_buffer_never_waits(void **state)
 	safem_window_producer_free(wp);
 }
 
+static void
+test_surge_guard_bounds_work_keeps_volumes(void **state)
+{
+	/* 20,000 one-packet flows from distinct sources into a pane with a budget
+	 * of 1,000: the volumes stay exact, the trees take a bounded number of
+	 * adds, and the weighted tree totals still estimate the flows. */
+	static unsigned int serial;
+	struct safem_window_producer_params p = {
+		.name = "wps",
+		.producer = 100 + serial++,
+		.tree_nodes = 4096,
+		.buffers = 2,
+		.flow_budget = 1000,
+		.socket_id = SOCKET_ID_ANY,
+	};
+	struct safem_window_producer *wp = safem_window_producer_create(&p);
+	struct safem_window_pane *pane;
+	struct safem_agg_counters t;
+	unsigned int i, kept = 0;
+
+	(void)state;
+	assert_non_null(wp);
+	for (i = 0; i < 20000; i++) {
+		struct safem_flow_key k = key_of(0);
+
+		k.src_addr[1] = (uint8_t)(i >> 8);
+		k.src_addr[2] = (uint8_t)i;
+		kept += safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 1, 60);
+	}
+	assert_true(safem_window_producer_try_rotate(wp, 0, 1000));
+	pane = safem_window_producer_finish(wp);
+	assert_int_equal(pane->flows, 20000);
+	assert_int_equal(pane->packets, 20000);
+	assert_int_equal(pane->bytes, 20000 * 60);
+	assert_int_equal(pane->kept, kept);
+	assert_int_equal(pane->kept + pane->sampled_out, 20000);
+	/* budget x (log2(20000 / 1000) + 1) ~ 5,300 at most */
+	assert_true(kept <= 6000);
+	assert_true(pane->sample_shift >= 2);
+	safem_aggtree_totals(pane->src, &t);
+	assert_true(t.flows > 20000 * 0.8 && t.flows < 20000 * 1.2);
+	assert_int_equal(t.packets, t.flows);
+	safem_window_pane_release(pane);
+
+	/* The next pane starts unsampled; the same flows make the same choice
+	 * (a hash of the key), whatever their order. */
+	for (i = 0; i < 500; i++) {
+		struct safem_flow_key k = key_of(0);
+
+		k.src_addr[1] = (uint8_t)(i >> 8);
+		k.src_addr[2] = (uint8_t)i;
+		assert_true(safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 1, 60));
+	}
+	safem_window_producer_free(wp);
+}
+
 int
 main(void)
 {
@@ -282,6 +338,7 @@ main(void)
 		cmocka_unit_test(test_tick_closes_the_receivers_pane),
 		cmocka_unit_test(test_rotate_keeps_closing_pane_open),
 		cmocka_unit_test(test_rotate_without_buffer_never_waits),
+		cmocka_unit_test(test_surge_guard_bounds_work_keeps_volumes),
 	};
 	int ret;
 
