@@ -658,6 +658,7 @@ main(int argc, char **argv)
 	shared.stall_tsc = WAIT_STALL_MS * hz / 1000;
 	shared.live_wait_tsc = LIVE_DISPATCH_WAIT_US * hz / 1000000;
 	shared.stop_wait_tsc = STOP_WAIT_MS * hz / 1000;
+	shared.ring_time_tsc = 275 * hz / 1000000;
 	clock_gettime(CLOCK_REALTIME, &wall);
 	shared.tsc_base = rte_rdtsc();
 	shared.unix_ns_base = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;

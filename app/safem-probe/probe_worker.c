@@ -533,9 +533,16 @@ poll_queues(struct probe_worker *w, uint64_t now_tsc)
 	unsigned int total = 0, q;
 
 	/* What a NIC RX ring must absorb: the time between two polls. */
-	if (w->last_poll_tsc != 0 && now_tsc - w->last_poll_tsc > w->max_poll_gap_tsc)
-		__atomic_store_n(&w->max_poll_gap_tsc, now_tsc - w->last_poll_tsc,
-				 __ATOMIC_RELAXED);
+	if (w->last_poll_tsc != 0) {
+		uint64_t gap = now_tsc - w->last_poll_tsc;
+
+		if (gap > w->max_poll_gap_tsc)
+			__atomic_store_n(&w->max_poll_gap_tsc, gap, __ATOMIC_RELAXED);
+		/* The max alone is one preemption on a shared box; the count says
+		 * how often a NIC ring would have overflowed. */
+		if (unlikely(gap > s->ring_time_tsc))
+			w->stats.poll_gaps_over_275us++;
+	}
 	w->last_poll_tsc = now_tsc;
 	for (q = 0; q < w->queue_count; q++) {
 		struct probe_queue *queue = &w->queues[q];

@@ -37,6 +37,7 @@
 	X(time_jumps)      /* clock jumps past --time-gap: open panes closed, empty ones skipped */ \
 	X(window_panes_dropped) /* panes emptied: no pane buffer came back within the bound */ \
 	X(window_wait_us)  /* time spent waiting for a pane buffer from the analysis */ \
+	X(poll_gaps_over_275us) /* RX poll gaps longer than a 4096-descriptor ring lasts at 14.88 Mpps */ \
 	X(window_sweeps_forced) /* readouts finished in one go: the next boundary came first */
 
 struct probe_worker_stats {
@@ -82,6 +83,7 @@ struct probe_shared {
 	uint64_t stall_tsc;      /**< replay: a wait with no progress for this long gives up */
 	uint64_t live_wait_tsc;  /**< live: longest wait for a dispatch ring */
 	uint64_t stop_wait_tsc;  /**< any wait, once stop is set */
+	uint64_t ring_time_tsc;  /**< 275 us: a 4096-descriptor RX ring at 14.88 Mpps */
 	uint64_t feature_values; /**< per pane feature distribution capacity (0: off) */
 	const struct safem_home *home; /**< home prefixes (read-only while workers run) */
 	uint32_t sample_rate;    /**< keep 1 packet in sample_rate (1: all) */
