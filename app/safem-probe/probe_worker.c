@@ -135,8 +135,8 @@ tsc_to_us(uint64_t tsc)
  * nothing, so it waits while the other side makes progress and gives up only
  * when it has made none for stall_tsc: that is a wedge, and a counted loss
  * beats a hung probe. Live ports wait at most live_tsc (0: not at all), far
- * less than an RX ring lasts. Once stop is set, nobody waits longer than
- * stop_wait_tsc, so a signal ends the run in any state.
+ * less than an RX ring lasts. Once stop is set, a live worker waits no
+ * longer than stop_wait_tsc without progress, so a signal ends the run.
  */
 static inline bool
 wait_expired(const struct probe_shared *s, uint64_t now, uint64_t wait_start,
@@ -146,7 +146,9 @@ wait_expired(const struct probe_shared *s, uint64_t now, uint64_t wait_start,
 		return true;
 	if (now - last_progress > s->stall_tsc)
 		return true;
-	return stop_requested(s) && now - last_progress > s->stop_wait_tsc;
+	/* A replay must be complete even when stopped: a disk that stalls the
+	 * writer for seconds (dirty page throttling) is no reason to drop. */
+	return !s->packet_clock && stop_requested(s) && now - last_progress > s->stop_wait_tsc;
 }
 
 /*
