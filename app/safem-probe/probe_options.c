@@ -10,6 +10,7 @@
 #include <rte_lcore.h>
 
 #include "probe_options.h"
+#include "safem_mem.h"
 #include "probe_prometheus.h"
 #include "probe_sinks.h"
 #include "safem_detect.h"
@@ -675,7 +676,7 @@ probe_options_size_flow_cache(struct probe_config *cfg, unsigned int workers,
 
 	if (cfg->flow_cache_size != 0)
 		return;
-	available = safem_flow_cache_memory_available(socket);
+	available = safem_mem_table_available(socket);
 	per_worker = available / PROBE_FLOW_CACHE_MEMORY_SHARE / (workers > 0 ? workers : 1);
 	slots = safem_flow_cache_capacity_for_bytes(per_worker, window_accounting);
 	slots = RTE_MIN(RTE_MAX(slots, PROBE_FLOW_CACHE_AUTO_MIN), PROBE_FLOW_CACHE_AUTO_MAX);

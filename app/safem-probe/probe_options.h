@@ -139,7 +139,7 @@ const char *probe_options_default_model(void);
 
 /**
  * After EAL init: when --flow-cache-size is 0 (the default), set it from the
- * memory the flow tables can come from (safem_flow_cache_memory_available),
+ * memory the flow tables can come from (safem_mem_table_available, lib/mem),
  * shared by the workers, and print what was chosen. An explicit size stays.
  */
 void probe_options_size_flow_cache(struct probe_config *cfg, unsigned int workers,

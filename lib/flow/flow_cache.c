@@ -19,7 +19,6 @@
  * lower bound on the stored times so the cache can restore that before the
  * clock gets too far ahead (see flow_clock_advance()).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -188,73 +187,6 @@ safem_flow_cache_capacity_for_bytes(uint64_t bytes, bool window_accounting)
 	if (slots > FLOW_CAPACITY_MAX)
 		return FLOW_CAPACITY_MAX;
 	return rte_align32prevpow2((uint32_t)slots);
-}
-
-/* The first unsigned number in a file (sysfs, procfs), or 0. */
-static uint64_t
-flow_read_number(const char *path, const char *after)
-{
-	char line[256];
-	uint64_t value = 0;
-	FILE *f = fopen(path, "r");
-
-	if (f == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		const char *p = line;
-
-		if (after != NULL) {
-			if (strncmp(line, after, strlen(after)) != 0)
-				continue;
-			p += strlen(after);
-		}
-		value = strtoull(p, NULL, 10);
-		break;
-	}
-	fclose(f);
-	return value;
-}
-
-/* Free hugepages under dir (one hugepages-<size>kB folder per page size), in bytes. */
-static uint64_t
-flow_free_hugepage_bytes(const char *dir)
-{
-	uint64_t bytes = 0;
-	struct dirent *de;
-	DIR *d = opendir(dir);
-
-	if (d == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		char path[512];
-		unsigned long long kb;
-
-		if (sscanf(de->d_name, "hugepages-%llukB", &kb) != 1)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s/free_hugepages", dir, de->d_name);
-		bytes += flow_read_number(path, NULL) * kb * 1024;
-	}
-	closedir(d);
-	return bytes;
-}
-
-uint64_t
-safem_flow_cache_memory_available(int socket_id)
-{
-	/* Where create() takes the table from: see safem_flow_cache_create(). */
-	if (rte_lcore_count() > 0 && rte_eal_has_hugepages()) {
-		struct rte_malloc_socket_stats st;
-		uint64_t bytes = 0;
-		char dir[128];
-
-		if (socket_id >= 0 && rte_malloc_get_socket_stats(socket_id, &st) == 0)
-			bytes = st.heap_freesz_bytes;
-		/* The heap grows into free hugepages of its node (dynamic memory mode). */
-		snprintf(dir, sizeof(dir), "/sys/devices/system/node/node%d/hugepages",
-			 socket_id >= 0 ? socket_id : 0);
-		return bytes + flow_free_hugepage_bytes(dir);
-	}
-	return flow_read_number("/proc/meminfo", "MemAvailable:") * 1024;
 }
 
 uint32_t

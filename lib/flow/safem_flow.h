@@ -257,15 +257,6 @@ size_t safem_flow_cache_bytes_per_flow(void);
  */
 uint32_t safem_flow_cache_capacity_for_bytes(uint64_t bytes, bool window_accounting);
 
-/**
- * Bytes a cache table on socket_id could be allocated from, the way
- * safem_flow_cache_create() allocates it: with EAL hugepages, the free DPDK
- * heap of that socket plus the free hugepages of that NUMA node (the heap
- * grows into them); otherwise (--no-huge, or no EAL) the system's
- * MemAvailable, since the table then comes from transparent huge pages.
- * 0 when it cannot be read. Reads sysfs/procfs: call at start-up only.
- */
-uint64_t safem_flow_cache_memory_available(int socket_id);
 
 /** Extra bytes per slot when window_accounting is on. */
 #define SAFEM_FLOW_WINDOW_BYTES_PER_FLOW 16

@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include <rte_common.h>
+#include <rte_eal.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
 
 #include "safem_mem.h"
 
@@ -29,4 +35,70 @@ void
 safem_mem_table_free(void *mem)
 {
 	free(mem);
+}
+
+/* The first unsigned number in a file (sysfs, procfs), or 0. */
+static uint64_t
+mem_read_number(const char *path, const char *after)
+{
+	char line[256];
+	uint64_t value = 0;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		const char *p = line;
+
+		if (after != NULL) {
+			if (strncmp(line, after, strlen(after)) != 0)
+				continue;
+			p += strlen(after);
+		}
+		value = strtoull(p, NULL, 10);
+		break;
+	}
+	fclose(f);
+	return value;
+}
+
+/* Free hugepages under dir (one hugepages-<size>kB folder per page size), in bytes. */
+static uint64_t
+mem_free_hugepage_bytes(const char *dir)
+{
+	uint64_t bytes = 0;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		char path[512];
+		unsigned long long kb;
+
+		if (sscanf(de->d_name, "hugepages-%llukB", &kb) != 1)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/free_hugepages", dir, de->d_name);
+		bytes += mem_read_number(path, NULL) * kb * 1024;
+	}
+	closedir(d);
+	return bytes;
+}
+
+uint64_t
+safem_mem_table_available(int socket_id)
+{
+	if (rte_lcore_count() > 0 && rte_eal_has_hugepages()) {
+		struct rte_malloc_socket_stats st;
+		uint64_t bytes = 0;
+		char dir[128];
+
+		if (socket_id >= 0 && rte_malloc_get_socket_stats(socket_id, &st) == 0)
+			bytes = st.heap_freesz_bytes;
+		/* The heap grows into free hugepages of its node (dynamic memory mode). */
+		snprintf(dir, sizeof(dir), "/sys/devices/system/node/node%d/hugepages",
+			 socket_id >= 0 ? socket_id : 0);
+		return bytes + mem_free_hugepage_bytes(dir);
+	}
+	return mem_read_number("/proc/meminfo", "MemAvailable:") * 1024;
 }

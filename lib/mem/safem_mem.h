@@ -12,6 +12,7 @@
  */
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -21,6 +22,16 @@ extern "C" {
 void *safem_mem_table_alloc(size_t size);
 
 void safem_mem_table_free(void *mem);
+
+/**
+ * Bytes a big table on socket_id could be allocated from, the way the
+ * project's tables are (lib/flow's create, for one): with EAL hugepages, the
+ * free DPDK heap of that socket plus the free hugepages of that NUMA node
+ * (the heap grows into them); otherwise (--no-huge, or no EAL) the system's
+ * MemAvailable, since the table then comes from safem_mem_table_alloc().
+ * 0 when it cannot be read. Reads sysfs/procfs: call at start-up only.
+ */
+uint64_t safem_mem_table_available(int socket_id);
 
 #ifdef __cplusplus
 }
