@@ -245,7 +245,7 @@ setup_workers(const struct probe_config *cfg, struct probe_shared *s,
 			w->window = safem_window_producer_create(&wp);
 			if (w->window == NULL)
 				goto nomem;
-			safem_pane_clock_init(&w->panes, s->pane_ms, s->time_gap_ms);
+			safem_pane_clock_init(&w->panes, s->pane_ms, cfg->time_gap_ms);
 			w->sweep_lines = RTE_MAX(WINDOW_SWEEP_LINES_MIN,
 						 safem_flow_cache_capacity(w->cache) /
 							 SAFEM_FLOW_LINE_SLOTS / WINDOW_SWEEP_SLICES);
@@ -422,15 +422,15 @@ launch_workers(struct probe_shared *s, struct probe_analysis *analysis, char *er
 
 /*
  * End of run, after every pane is queued: the thread finishes the complete
- * windows. Meanwhile main keeps serving Kafka delivery reports and /metrics;
- * the wait is bounded by the analysis work left in the queue.
+ * windows. Meanwhile main keeps serving Kafka delivery reports and /metrics.
+ * The wait lasts while the thread gets through panes, and gives up when it
+ * makes no progress (WAIT_STALL_MS, or STOP_WAIT_MS once a live probe stops).
  */
 static int
 finish_analysis(struct output_sinks *sinks, unsigned int producers,
 		struct probe_prometheus *prometheus, const struct probe_shared *shared)
 {
 	unsigned int i;
-
 	struct probe_analysis_totals t;
 	uint64_t hz = rte_get_tsc_hz(), last_tsc = rte_rdtsc(), last_panes = 0;
 
@@ -529,7 +529,6 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	shared.pane_ms = probe_options_windows_enabled(&cfg) ? cfg.slide_ms : 0;
-	shared.time_gap_ms = cfg.time_gap_ms;
 	shared.feature_values = shared.pane_ms != 0 ? cfg.feature_values : 0;
 	shared.sample_rate = (uint32_t)cfg.sample_rate;
 	shared.sample_random = strcmp(cfg.sample_mode, "random") == 0;

@@ -347,12 +347,6 @@ drain_input(struct probe_worker *w)
 	return n;
 }
 
-/*
- * Send the staged packets of one destination. A full ring means that worker
- * is behind: wait, but keep draining our own ring meanwhile, so two
- * dispatchers feeding each other cannot deadlock. The wait is bounded
- * (wait_expired): what is still staged then is dropped and counted.
- */
 /* Packets (and ticks) the owner took from its dispatch ring so far. */
 static inline uint64_t
 owner_drained(const struct probe_shared *s, unsigned int dest)
@@ -360,6 +354,12 @@ owner_drained(const struct probe_shared *s, unsigned int dest)
 	return __atomic_load_n(&s->workers[dest]->stats.dispatched_in, __ATOMIC_RELAXED);
 }
 
+/*
+ * Send the staged packets of one destination. A full ring means that worker
+ * is behind: wait, but keep draining our own ring meanwhile, so two
+ * dispatchers feeding each other cannot deadlock. The wait is bounded
+ * (wait_expired): what is still staged then is dropped and counted.
+ */
 static void
 dispatch_send(struct probe_worker *w, unsigned int dest)
 {

@@ -79,7 +79,6 @@ struct probe_shared {
 	uint64_t eof_idle_tsc;
 	uint64_t handoff_flush_tsc;
 	uint64_t pane_ms;        /**< window slide (0: windows off) */
-	uint64_t time_gap_ms;    /**< a clock jump beyond this skips the empty panes */
 	uint64_t stall_tsc;      /**< replay: a wait with no progress for this long gives up */
 	uint64_t live_wait_tsc;  /**< live: longest wait for a dispatch ring */
 	uint64_t stop_wait_tsc;  /**< any wait, once stop is set */

@@ -50,8 +50,9 @@ struct safem_window_analysis {
 	struct window_summary_scratch *scratch; /* summary build; NULL: no summary */
 	uint64_t *close_ns; /* per producer, of the pane being merged */
 	struct safem_window_totals totals;
-	/* End of the last merged pane; a later pane starting after it follows a
-	 * clock jump the producers skipped (the next report says so). */
+	/* End of the last merged pane; a later pane starting after it leaves a
+	 * hole: a clock jump (a pane says so: time_jump) or panes every producer
+	 * dropped (panes_missing). */
 	uint64_t last_end_ms;
 	uint64_t jump_from_ms, jump_to_ms; /* jump_to_ms 0: no jump pending */
 	uint64_t missing_from_ms, missing_to_ms; /* missing_to_ms 0: no hole pending */
@@ -819,17 +820,9 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 	}
 	wa->ring_next = (wa->ring_next + 1) % wa->panes_per_window;
 
-	wa->surge_sampled_out = 0;
-	wa->surge_shift = 0;
-	for (i = 0; i < wa->panes_per_window; i++) {
-		const struct window_merged *r = &wa->ring[i];
-
-		if (!r->valid || r->start_ms + wa->p.window_ms <= start_ms)
-			continue;
-		wa->surge_sampled_out += r->sampled_out;
-		wa->surge_shift = RTE_MAX(wa->surge_shift, r->sample_shift);
-	}
 	if (wa->panes_per_window == 1) {
+		wa->surge_sampled_out = mp->sampled_out;
+		wa->surge_shift = mp->sample_shift;
 		merge_ns = (uint64_t)((rte_rdtsc() - t0) * 1e9 / rte_get_tsc_hz());
 		ret = window_report(wa, start_ms, start_ms + wa->p.slide_ms, mp->tree, mp->features,
 				    mp->packets, mp->bytes, mp->flows, merge_ns, t0);
@@ -842,6 +835,8 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 			safem_aggtree_reset(wa->window_tree[d]);
 		if (wa->window_features != NULL)
 			safem_featset_clear(wa->window_features);
+		wa->surge_sampled_out = 0;
+		wa->surge_shift = 0;
 		for (i = 0; i < wa->panes_per_window; i++) {
 			const struct window_merged *r = &wa->ring[i];
 
@@ -854,6 +849,8 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 			packets += r->packets;
 			bytes += r->bytes;
 			flows += r->flows;
+			wa->surge_sampled_out += r->sampled_out;
+			wa->surge_shift = RTE_MAX(wa->surge_shift, r->sample_shift);
 		}
 		merge_ns = (uint64_t)((rte_rdtsc() - t0) * 1e9 / rte_get_tsc_hz());
 		ret = window_report(wa, first_ms, start_ms + wa->p.slide_ms, wa->window_tree,

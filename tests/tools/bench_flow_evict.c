@@ -36,6 +36,8 @@
 
 #include "safem_flow.h"
 
+#include "bench_common.h"
+
 #include "bench_flow_evict_lru.h"
 
 #define WAYS SAFEM_FLOW_LINE_SLOTS
@@ -51,16 +53,6 @@
 #define EMPTY UINT64_MAX
 
 /* ---- Deterministic streams ---- */
-
-static uint64_t
-splitmix64(uint64_t *s)
-{
-	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
 
 static double
 uniform01(uint64_t *s)
@@ -692,10 +684,7 @@ print_table(uint32_t slots, double seconds, uint64_t seed)
 static double
 now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)bench_now_ns() / 1e9;
 }
 
 static int

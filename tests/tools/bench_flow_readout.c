@@ -30,6 +30,8 @@
 
 #include "safem_flow.h"
 
+#include "bench_common.h"
+
 #define NS_PER_MS UINT64_C(1000000)
 #define T0_MS UINT64_C(1700000000000)
 #define BURST 64
@@ -50,25 +52,6 @@ struct sink {
 	uint64_t reports;
 	uint64_t packets;
 };
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t
-splitmix64(uint64_t *s)
-{
-	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
 
 static void
 sink_window(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
@@ -187,23 +170,23 @@ bench_boundary(const struct bench_opts *o, struct safem_packet *pkts)
 		/* One-step readout of a pane in which every flow had a packet. */
 		touch_all(fc, pkts, o->flows, &ms);
 		s.reports = 0;
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		safem_flow_cache_readout(fc, sink_window, &s);
-		full_ns[r] = now_ns() - t0;
+		full_ns[r] = bench_now_ns() - t0;
 		reports_full = s.reports;
 
 		/* The same pane closed incrementally. */
 		touch_all(fc, pkts, o->flows, &ms);
 		s.reports = 0;
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		safem_flow_cache_pane_begin(fc);
-		begin_ns[r] = now_ns() - t0;
+		begin_ns[r] = bench_now_ns() - t0;
 		sweep_ns[r] = begin_ns[r];
 		calls[r] = 0;
 		while (!done && ncalls < max_calls) {
-			t0 = now_ns();
+			t0 = bench_now_ns();
 			done = safem_flow_cache_pane_sweep(fc, o->lines, o->reports);
-			t1 = now_ns() - t0;
+			t1 = bench_now_ns() - t0;
 			sweep_ns[r] += t1;
 			call_ns[ncalls++] = t1;
 			calls[r]++;
@@ -264,13 +247,13 @@ run_packets(struct mode_run *m, enum mode mode, const struct bench_opts *o,
 			burst[i] = pkts[splitmix64(rng) % o->flows];
 			burst[i].ts_ns = m->ms * NS_PER_MS;
 		}
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		safem_flow_cache_update_burst(m->fc, burst, BURST);
-		spent += now_ns() - t0;
+		spent += bench_now_ns() - t0;
 		if (mode != MODE_PANES)
 			continue;
 		/* The worker's pattern: a boundary, then sweep steps between bursts. */
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		*since_begin += BURST;
 		if (*since_begin >= o->flows) {
 			*since_begin = 0;
@@ -278,7 +261,7 @@ run_packets(struct mode_run *m, enum mode mode, const struct bench_opts *o,
 		} else {
 			safem_flow_cache_pane_sweep(m->fc, o->lines, o->reports);
 		}
-		m->sweep_ns += now_ns() - t0;
+		m->sweep_ns += bench_now_ns() - t0;
 	}
 	return spent;
 }
