@@ -101,7 +101,14 @@ probe_prometheus_open(const struct probe_config *cfg, const struct probe_context
 	p->ctx = ctx;
 	for (i = 0; i < PROM_CLIENTS_MAX; i++)
 		p->clients[i].fd = -1;
-	parse_address(cfg->prometheus_address, (uint16_t)cfg->prometheus_port, &ss, &len);
+	/* probe_prometheus_check_options() has accepted the address; checked
+	 * again so that ss and len are never used unset. */
+	if (!parse_address(cfg->prometheus_address, (uint16_t)cfg->prometheus_port, &ss, &len)) {
+		snprintf(err, errlen, "--prometheus-address '%s': expected an IPv4 or IPv6 address",
+			 cfg->prometheus_address);
+		free(p);
+		return NULL;
+	}
 	p->listen_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (p->listen_fd < 0 ||
 	    setsockopt(p->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
