@@ -60,6 +60,11 @@
 /* IPFIX collectors per probe, and how often a half-full message leaves. */
 #define MAX_IPFIX_COLLECTORS 4
 #define IPFIX_FLUSH_INTERVAL_MS 500
+/* Replay: stop taking records while a paced queue has less room than this. */
+#define IPFIX_BACKLOG_ROOM 0.25
+/* At exit, queued IPFIX messages may take this long to leave (a full 8 MB
+ * queue at the default 20 Mbit/s takes 3.4 s). */
+#define IPFIX_DRAIN_MS 30000
 
 /* Set from the signal handler; the main loop turns it into shared.stop. The
  * handlers go in before EAL starts, so a signal during start-up still ends
@@ -76,6 +81,7 @@ struct output_sinks {
 	struct safem_flowcsv *flows;
 	struct safem_ipfix_exporter *ipfix[MAX_IPFIX_COLLECTORS];
 	char ipfix_target[MAX_IPFIX_COLLECTORS][SAFEM_OPT_STRING_MAX];
+	bool ipfix_udp[MAX_IPFIX_COLLECTORS]; /* paced, so its queue always drains */
 	unsigned int ipfix_count;
 	struct safem_window_analysis *windows; /* used by the analysis thread only */
 	struct probe_analysis *analysis;       /* the thread; NULL: windows off */
@@ -321,6 +327,9 @@ open_ipfix(const struct probe_config *cfg, struct output_sinks *sinks, char *err
 		p.observation_domain_id = (uint32_t)cfg->observation_domain;
 		if (p.mtu == 0) /* a per-target ",mtu=N" wins over --ipfix-mtu */
 			p.mtu = (uint32_t)cfg->ipfix_mtu;
+		p.rate_bits_s = cfg->ipfix_rate != 0 ? cfg->ipfix_rate : SAFEM_IPFIX_RATE_UNLIMITED;
+		p.queue_bytes = (uint32_t)cfg->ipfix_queue;
+		sinks->ipfix_udp[c] = p.transport == SAFEM_IPFIX_UDP;
 		sinks->ipfix[c] = safem_ipfix_exporter_create(&p);
 		if (sinks->ipfix[c] == NULL) {
 			snprintf(err, errlen, "--ipfix '%.200s': %s", tok, safem_ipfix_error());
@@ -340,6 +349,78 @@ flush_ipfix(struct output_sinks *sinks)
 
 	for (c = 0; c < sinks->ipfix_count; c++)
 		safem_ipfix_exporter_flush(sinks->ipfix[c], now_s);
+}
+
+/* Send what the pacing and the sockets allow now; never waits. */
+static void
+pump_ipfix(struct output_sinks *sinks)
+{
+	uint32_t now_s = (uint32_t)time(NULL);
+	unsigned int c;
+
+	for (c = 0; c < sinks->ipfix_count; c++)
+		safem_ipfix_exporter_pump(sinks->ipfix[c], now_s);
+}
+
+/*
+ * Replay only: a UDP exporter's queue is filling faster than its rate
+ * drains it, so the main lcore stops taking records until it has room
+ * (the hand-off then holds the workers back: a replay loses nothing). A
+ * live probe never waits: a full queue drops records, counted. TCP is left
+ * out: a collector that is away would stall the replay.
+ */
+static bool
+ipfix_backlogged(const struct output_sinks *sinks)
+{
+	unsigned int c;
+
+	for (c = 0; c < sinks->ipfix_count; c++)
+		if (sinks->ipfix_udp[c] &&
+		    safem_ipfix_exporter_queue_room(sinks->ipfix[c]) < IPFIX_BACKLOG_ROOM)
+			return true;
+	return false;
+}
+
+/*
+ * At exit: let the queued IPFIX messages leave at the paced rate. Bounded:
+ * it gives up when nothing leaves for the stall bound, or after
+ * IPFIX_DRAIN_MS (STOP_WAIT_MS once a live probe was stopped); what is left
+ * is counted (records_unsent_at_exit). Serves /metrics meanwhile.
+ */
+static void
+drain_ipfix(struct output_sinks *sinks, const struct probe_shared *shared,
+	    struct probe_prometheus *prometheus)
+{
+	uint64_t hz = rte_get_tsc_hz(), start = rte_rdtsc(), last_progress = start;
+	uint64_t limit_ms = !shared->packet_clock && (stop_signalled || shared->stop_tsc != 0)
+				    ? STOP_WAIT_MS
+				    : IPFIX_DRAIN_MS;
+	uint64_t pending, last_pending = UINT64_MAX;
+	unsigned int c;
+
+	for (;;) {
+		uint64_t now = rte_rdtsc();
+
+		pump_ipfix(sinks);
+		for (pending = 0, c = 0; c < sinks->ipfix_count; c++)
+			pending += safem_ipfix_exporter_pending(sinks->ipfix[c]);
+		if (pending == 0)
+			return;
+		if (pending != last_pending) {
+			last_pending = pending;
+			last_progress = now;
+		}
+		if (now - start > limit_ms * hz / 1000 ||
+		    now - last_progress > WAIT_STALL_MS * hz / 1000)
+			break;
+		if (prometheus != NULL)
+			probe_prometheus_poll(prometheus);
+		rte_delay_us_sleep(MAIN_IDLE_SLEEP_US);
+	}
+	fprintf(stderr, "safem-probe: ipfix: %llu records not sent at exit (collector slow or away)\n",
+		(unsigned long long)pending);
+	for (c = 0; c < sinks->ipfix_count; c++)
+		safem_ipfix_exporter_discard(sinks->ipfix[c]);
 }
 
 static bool
@@ -440,6 +521,7 @@ finish_analysis(struct output_sinks *sinks, unsigned int producers,
 		uint64_t now = rte_rdtsc(), limit_ms;
 
 		probe_line_outputs_poll(&sinks->lines);
+		pump_ipfix(sinks);
 		if (prometheus != NULL)
 			probe_prometheus_poll(prometheus);
 		rte_delay_us_sleep(MAIN_IDLE_SLEEP_US);
@@ -720,12 +802,25 @@ main(int argc, char **argv)
 		probe_line_outputs_poll(&sinks.lines);
 		if (prometheus != NULL)
 			probe_prometheus_poll(prometheus);
+		pump_ipfix(&sinks);
+		if (shared.packet_clock && ipfix_backlogged(&sinks) && !stop_signalled) {
+			rte_delay_us_sleep(MAIN_IDLE_SLEEP_US);
+			continue;
+		}
 		if (safem_handoff_consume(shared.handoff, 16, consume_records, &sinks) == 0)
 			rte_delay_us_sleep(MAIN_IDLE_SLEEP_US);
 	}
 	rte_eal_mp_wait_lcore();
-	while (safem_handoff_consume(shared.handoff, 64, consume_records, &sinks) != 0)
-		;
+	for (;;) {
+		/* The same back-pressure as above: the queue drains at its rate. */
+		pump_ipfix(&sinks);
+		if (shared.packet_clock && ipfix_backlogged(&sinks) && !stop_signalled) {
+			rte_delay_us_sleep(MAIN_IDLE_SLEEP_US);
+			continue;
+		}
+		if (safem_handoff_consume(shared.handoff, 64, consume_records, &sinks) == 0)
+			break;
+	}
 	if (launch_ret != 0) {
 		/* Incomplete input: no output is committed. */
 		status = EXIT_RUNTIME;
@@ -741,6 +836,7 @@ main(int argc, char **argv)
 			 * and leave its memory to the exit. */
 			status = EXIT_RUNTIME;
 			flush_ipfix(&sinks);
+			drain_ipfix(&sinks, &shared, prometheus);
 			if (sinks.flows != NULL)
 				safem_flowcsv_close(sinks.flows, sinks.write_error == 0);
 			ctx.detect = NULL;
@@ -752,6 +848,7 @@ main(int argc, char **argv)
 	}
 
 	flush_ipfix(&sinks);
+	drain_ipfix(&sinks, &shared, prometheus);
 
 	status = EXIT_SUCCESS;
 	if (detect_on) {

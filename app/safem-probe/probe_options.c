@@ -122,6 +122,12 @@ const struct safem_opt_def probe_options[] = {
 	{"ipfix-mtu", "output", "ipfix-mtu", SAFEM_OPT_UINT, "1500", 576, 65535, NULL,
 	 OPT(ipfix_mtu), "path MTU towards the collectors: IPFIX messages are packed up to it",
 	 "BYTES"},
+	{"ipfix-rate", "output", "ipfix-rate", SAFEM_OPT_UINT, "20M", 0, 100000000000ull, NULL,
+	 OPT(ipfix_rate), "UDP collectors: send at most this many bits/s each (token bucket; "
+	 "0: unpaced), so a stock collector's socket buffer absorbs bursts", "BITS"},
+	{"ipfix-queue", "output", "ipfix-queue", SAFEM_OPT_UINT, "8M", 10000, 1000000000, NULL,
+	 OPT(ipfix_queue), "IPFIX messages waiting to be sent, bytes per collector; records "
+	 "beyond it are dropped and counted", "BYTES"},
 	{"windows-syslog", "syslog", "windows", SAFEM_OPT_BOOL, "false", 0, 0, NULL,
 	 OPT(windows_syslog), "with --windows: also send each window report to syslog", NULL},
 	{"alerts-syslog", "syslog", "alerts", SAFEM_OPT_BOOL, "false", 0, 0, NULL,

@@ -32,6 +32,8 @@ struct probe_config {
 	char ipfix[SAFEM_OPT_STRING_MAX];
 	uint64_t observation_domain;
 	uint64_t ipfix_mtu;
+	uint64_t ipfix_rate;  /* bits/s per UDP collector, 0: unpaced */
+	uint64_t ipfix_queue; /* bytes queued per collector */
 	uint64_t window_ms;
 	uint64_t slide_ms;
 	uint64_t time_gap_ms;

@@ -17,6 +17,7 @@
 #include <rte_errno.h>
 
 #include "safem_ipfix.h"
+#include "safem_pace.h"
 
 /* ------------------------------------------------------------------------- */
 /* Templates (RFC 7011 section 3.4.1; IE numbers and lengths from RFC 7012 / IANA). */
@@ -245,6 +246,11 @@ static void __rte_format_printf(2, 3) ipfix_fail(int err, const char *fmt, ...)
 #define IPFIX_CONNECT_ABANDON_S 5
 /* At free: how long a partly sent TCP message may wait for the collector. */
 #define IPFIX_CLOSE_DRAIN_MS 1000
+/* A queue holds at least this many messages, whatever queue_bytes says. */
+#define IPFIX_MIN_QUEUE_MESSAGES 4
+/* Messages one pump call sends at most: the main loop comes back within a
+ * millisecond, so this bounds the time of one call without bounding the rate. */
+#define IPFIX_PUMP_MAX_MESSAGES 256
 
 static int
 parse_uint(const char *s, size_t len, unsigned long min, unsigned long max, unsigned long *out)
@@ -382,8 +388,23 @@ struct safem_ipfix_exporter {
 	struct safem_ipfix_message msg[2];
 	struct safem_ipfix_message templates; /* prebuilt template-only message */
 	uint8_t template_buf[SAFEM_IPFIX_MESSAGE_HEADER_BYTES + SAFEM_IPFIX_TEMPLATE_SET_BYTES];
+	/*
+	 * Finished data messages waiting to be sent, oldest at queue_head. A
+	 * message is queued by swapping buffers with the free slot, so nothing
+	 * is copied; its header is written when it is sent (the export time and
+	 * the sequence number of the session it goes out on).
+	 */
+	struct safem_ipfix_message *queue;
+	uint32_t queue_slots;
+	uint32_t queue_head;
+	uint32_t queue_count;
+	uint64_t queue_records;
+	bool head_paced;   /* the head message has waited for tokens (counted once) */
+	bool head_blocked; /* the head message has found the socket full (counted once) */
+	bool paced;	   /* UDP with a rate */
+	struct safem_pace pace;
 	struct safem_ipfix_stats stats;
-	uint8_t *msg_buf[2];
+	uint8_t *buffers; /* every message buffer and the TCP tail, one block */
 };
 
 static uint32_t
@@ -556,40 +577,50 @@ tcp_flush_tail(struct safem_ipfix_exporter *exp)
 	return exp->tail_len == 0;
 }
 
-/*
- * Hand one finished message to the kernel without blocking. True when it is
- * the kernel's (TCP: possibly with a tail kept to send first next time).
- */
+enum ipfix_tx {
+	IPFIX_TX_SENT,	 /* the kernel has it (TCP: maybe with a tail to send first next time) */
+	IPFIX_TX_LATER,	 /* not sent, try again later: buffer full, TCP not connected */
+	IPFIX_TX_FAILED, /* not sent and never will be (UDP error): drop it */
+};
+
 static bool
+would_block(int err)
+{
+	/* ENOBUFS: a UDP socket whose device queue is full (Linux), transient. */
+	return err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ENOBUFS;
+}
+
+/* Hand one finished message to the kernel without blocking. */
+static enum ipfix_tx
 transmit(struct safem_ipfix_exporter *exp, const uint8_t *buf, uint32_t len, uint32_t records)
 {
 	ssize_t n;
 
-	if (is_tcp(exp) && !tcp_flush_tail(exp)) {
-		exp->stats.send_errors++;
-		return false;
-	}
-	if (exp->fd < 0) {
-		exp->stats.send_errors++;
-		return false;
-	}
+	if (exp->fd < 0 || (is_tcp(exp) && exp->tail_len != 0))
+		return IPFIX_TX_LATER;
 	n = send(exp->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n == (ssize_t)len)
-		return true;
+		return IPFIX_TX_SENT;
 	if (n > 0 && is_tcp(exp)) {
 		/* Partial write: the stream now holds half a message, so the rest
 		 * must follow before anything else. */
 		memcpy(exp->tail, buf + n, len - (uint32_t)n);
 		exp->tail_len = len - (uint32_t)n;
 		exp->tail_records = records;
-		return true;
+		return IPFIX_TX_SENT;
 	}
-	/* UDP: EAGAIN/ENOBUFS (buffer full), ECONNREFUSED (an ICMP port
-	 * unreachable came back for an earlier datagram): this one is lost. */
-	exp->stats.send_errors++;
-	if (n < 0 && is_tcp(exp) && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+	if (n < 0 && would_block(errno))
+		return IPFIX_TX_LATER;
+	if (is_tcp(exp)) {
+		/* The connection broke before any of this message went: it waits
+		 * in the queue for the next connection. */
 		tcp_disconnect(exp);
-	return false;
+		return IPFIX_TX_LATER;
+	}
+	/* UDP: ECONNREFUSED (an ICMP port unreachable came back for an earlier
+	 * datagram) or another error: this one is lost. */
+	exp->stats.send_errors++;
+	return IPFIX_TX_FAILED;
 }
 
 static bool
@@ -605,53 +636,131 @@ templates_due(struct safem_ipfix_exporter *exp, uint32_t now_s)
 	       exp->messages_since_templates >= exp->params.template_refresh_messages;
 }
 
-static void
+/* True when the templates left. */
+static bool
 send_templates(struct safem_ipfix_exporter *exp, uint32_t now_s)
 {
 	uint32_t len = safem_ipfix_message_finish(&exp->templates, now_s, exp->sequence,
 						  exp->params.observation_domain_id);
 
 	exp->templates_due = true;
-	if (!transmit(exp, exp->template_buf, len, 0))
-		return;
+	if (transmit(exp, exp->template_buf, len, 0) != IPFIX_TX_SENT)
+		return false;
+	if (exp->paced)
+		safem_pace_spend(&exp->pace, len);
 	exp->templates_due = false;
 	exp->last_template_s = now_s;
 	exp->messages_since_templates = 0;
 	exp->stats.messages_sent++;
 	exp->stats.bytes_sent += len;
 	exp->stats.templates_sent += 2;
+	return true;
 }
 
-/* Send a data message being packed (or count its records as dropped) and start a new one. */
-static void
-send_data(struct safem_ipfix_exporter *exp, unsigned int family, uint32_t now_s)
+/* May a message of len bytes leave now (UDP pacing)? */
+static bool
+pace_allows(struct safem_ipfix_exporter *exp, uint32_t len)
 {
-	struct safem_ipfix_message *m = &exp->msg[family];
-	uint32_t records = m->records;
-	uint32_t len;
-	bool sent = false;
+	return !exp->paced || safem_pace_ready(&exp->pace, len, safem_pace_now_ns());
+}
 
-	if (transport_ready(exp, now_s)) {
-		if (templates_due(exp, now_s))
-			send_templates(exp, now_s);
-		/* TCP: data never goes ahead of its templates on a connection. UDP:
-		 * it goes anyway; the collector may have them from a refresh. */
-		if (!(is_tcp(exp) && exp->templates_due)) {
-			len = safem_ipfix_message_finish(m, now_s, exp->sequence,
-							 exp->params.observation_domain_id);
-			sent = transmit(exp, m->buf, len, records);
-			if (sent) {
-				exp->sequence += records;
-				exp->messages_since_templates++;
-				exp->stats.messages_sent++;
-				exp->stats.records_sent += records;
-				exp->stats.bytes_sent += len;
-			}
-		}
+/* The socket refused the head message for now (back-pressure): counted once a message. */
+static void
+note_blocked(struct safem_ipfix_exporter *exp)
+{
+	if (exp->queue_count == 0 || exp->head_blocked || exp->fd < 0)
+		return; /* nothing waiting, already counted, or no connection (not back-pressure) */
+	exp->stats.messages_blocked++;
+	exp->head_blocked = true;
+}
+
+static void
+queue_pop(struct safem_ipfix_exporter *exp)
+{
+	exp->queue_records -= exp->queue[exp->queue_head].records;
+	exp->queue_head = (exp->queue_head + 1) % exp->queue_slots;
+	exp->queue_count--;
+	exp->head_paced = false;
+	exp->head_blocked = false;
+}
+
+/* Queue the data message being packed (or count its records as dropped) and start a new one. */
+static void
+queue_data(struct safem_ipfix_exporter *exp, unsigned int family)
+{
+	struct safem_ipfix_message *m = &exp->msg[family], *slot;
+	uint8_t *free_buf;
+
+	if (m->records == 0)
+		return;
+	if (exp->queue_count == exp->queue_slots) {
+		exp->stats.records_dropped += m->records;
+		exp->stats.records_queue_full += m->records;
+		safem_ipfix_message_init(m, m->buf, exp->max_message);
+		return;
 	}
-	if (!sent)
-		exp->stats.records_dropped += records;
-	safem_ipfix_message_init(m, exp->msg_buf[family], exp->max_message);
+	slot = &exp->queue[(exp->queue_head + exp->queue_count) % exp->queue_slots];
+	free_buf = slot->buf;
+	*slot = *m;
+	exp->queue_count++;
+	exp->queue_records += m->records;
+	safem_ipfix_message_init(m, free_buf, exp->max_message);
+}
+
+void
+safem_ipfix_exporter_pump(struct safem_ipfix_exporter *exp, uint32_t now_s)
+{
+	unsigned int sent;
+
+	for (sent = 0; sent < IPFIX_PUMP_MAX_MESSAGES; sent++) {
+		struct safem_ipfix_message *m;
+		uint32_t len, records;
+		enum ipfix_tx tx;
+
+		/* TCP: (re)connection, paced to one attempt a second. */
+		if (!transport_ready(exp, now_s))
+			return;
+		if (is_tcp(exp) && !tcp_flush_tail(exp)) {
+			note_blocked(exp); /* the window is closed */
+			return;
+		}
+		/* UDP (RFC 7011 section 10.3.6): refresh on a timer and a count.
+		 * TCP: once per connection, before any data on it. */
+		if (templates_due(exp, now_s)) {
+			if (!pace_allows(exp, sizeof(exp->template_buf)) ||
+			    !send_templates(exp, now_s))
+				return;
+		}
+		if (exp->queue_count == 0)
+			return;
+		m = &exp->queue[exp->queue_head];
+		records = m->records;
+		len = safem_ipfix_message_finish(m, now_s, exp->sequence,
+						 exp->params.observation_domain_id);
+		if (!pace_allows(exp, len)) {
+			if (!exp->head_paced)
+				exp->stats.messages_paced++;
+			exp->head_paced = true;
+			return;
+		}
+		tx = transmit(exp, m->buf, len, records);
+		if (tx == IPFIX_TX_LATER) {
+			note_blocked(exp);
+			return;
+		}
+		if (tx == IPFIX_TX_SENT) {
+			if (exp->paced)
+				safem_pace_spend(&exp->pace, len);
+			exp->sequence += records;
+			exp->messages_since_templates++;
+			exp->stats.messages_sent++;
+			exp->stats.records_sent += records;
+			exp->stats.bytes_sent += len;
+		} else {
+			exp->stats.records_dropped += records;
+		}
+		queue_pop(exp);
+	}
 }
 
 int
@@ -662,7 +771,8 @@ safem_ipfix_exporter_add(struct safem_ipfix_exporter *exp, const struct safem_fl
 	int ret = safem_ipfix_message_add_record(&exp->msg[family], record);
 
 	if (ret == -ENOSPC) {
-		send_data(exp, family, now_s);
+		queue_data(exp, family);
+		safem_ipfix_exporter_pump(exp, now_s);
 		/* An empty message always has room for one record (create checks). */
 		ret = safem_ipfix_message_add_record(&exp->msg[family], record);
 	}
@@ -679,18 +789,39 @@ safem_ipfix_exporter_flush(struct safem_ipfix_exporter *exp, uint32_t now_s)
 	unsigned int family;
 
 	for (family = 0; family < 2; family++)
-		if (exp->msg[family].records != 0)
-			send_data(exp, family, now_s);
+		queue_data(exp, family);
 	/* Periodic work, records or not: a TCP reconnect (paced), the rest of a
 	 * partly sent message, a UDP template refresh that fell due. */
-	if (transport_ready(exp, now_s)) {
-		if (is_tcp(exp))
-			tcp_flush_tail(exp);
-		if (templates_due(exp, now_s))
-			send_templates(exp, now_s);
-	}
+	safem_ipfix_exporter_pump(exp, now_s);
 	return exp->stats.records_dropped != dropped || exp->stats.send_errors != errors ? -EAGAIN
 											 : 0;
+}
+
+uint64_t
+safem_ipfix_exporter_pending(const struct safem_ipfix_exporter *exp)
+{
+	return exp->queue_records + exp->msg[0].records + exp->msg[1].records + exp->tail_records;
+}
+
+double
+safem_ipfix_exporter_queue_room(const struct safem_ipfix_exporter *exp)
+{
+	return (double)(exp->queue_slots - exp->queue_count) / (double)exp->queue_slots;
+}
+
+void
+safem_ipfix_exporter_discard(struct safem_ipfix_exporter *exp)
+{
+	unsigned int family;
+	uint64_t lost;
+
+	for (family = 0; family < 2; family++)
+		queue_data(exp, family);
+	lost = exp->queue_records;
+	while (exp->queue_count != 0)
+		queue_pop(exp);
+	exp->stats.records_dropped += lost;
+	exp->stats.records_unsent_at_exit += lost;
 }
 
 bool
@@ -749,6 +880,17 @@ params_check(const struct safem_ipfix_params *in, struct safem_ipfix_params *p)
 	}
 	if (p->sndbuf_bytes == 0)
 		p->sndbuf_bytes = IPFIX_DEFAULT_SNDBUF;
+	if (p->rate_bits_s == 0)
+		p->rate_bits_s = SAFEM_IPFIX_DEFAULT_RATE_BITS;
+	if (p->rate_bits_s < 8) {
+		ipfix_fail(EINVAL, "rate_bits_s: %llu is less than one byte per second",
+			   (unsigned long long)p->rate_bits_s);
+		return -EINVAL;
+	}
+	if (p->burst_bytes == 0)
+		p->burst_bytes = SAFEM_IPFIX_DEFAULT_BURST_BYTES;
+	if (p->queue_bytes == 0)
+		p->queue_bytes = SAFEM_IPFIX_DEFAULT_QUEUE_BYTES;
 	return 0;
 }
 
@@ -786,9 +928,8 @@ exporter_release(struct safem_ipfix_exporter *exp)
 {
 	if (exp->fd >= 0)
 		close(exp->fd);
-	free(exp->msg_buf[0]);
-	free(exp->msg_buf[1]);
-	free(exp->tail);
+	free(exp->queue);
+	free(exp->buffers);
 	free(exp);
 }
 
@@ -810,15 +951,31 @@ safem_ipfix_exporter_create(const struct safem_ipfix_params *params)
 	exp->max_message =
 		RTE_MIN(exp->params.mtu - transport_overhead(exp->family, exp->params.transport),
 			SAFEM_IPFIX_MESSAGE_MAX);
-	exp->msg_buf[0] = malloc(exp->max_message);
-	exp->msg_buf[1] = malloc(exp->max_message);
-	exp->tail = malloc(exp->max_message);
-	if (exp->msg_buf[0] == NULL || exp->msg_buf[1] == NULL || exp->tail == NULL) {
-		ipfix_fail(ENOMEM, "out of memory");
+	exp->queue_slots = RTE_MAX(exp->params.queue_bytes / exp->max_message,
+				   (uint32_t)IPFIX_MIN_QUEUE_MESSAGES);
+	exp->queue = calloc(exp->queue_slots, sizeof(*exp->queue));
+	/* Buffers: one per queue slot, the two being packed, the TCP tail. */
+	exp->buffers = malloc((size_t)(exp->queue_slots + 3) * exp->max_message);
+	if (exp->queue == NULL || exp->buffers == NULL) {
+		ipfix_fail(ENOMEM, "out of memory for a queue of %u bytes (queue_bytes)",
+			   exp->params.queue_bytes);
 		goto fail;
 	}
-	safem_ipfix_message_init(&exp->msg[0], exp->msg_buf[0], exp->max_message);
-	safem_ipfix_message_init(&exp->msg[1], exp->msg_buf[1], exp->max_message);
+	for (uint32_t i = 0; i < exp->queue_slots; i++)
+		safem_ipfix_message_init(&exp->queue[i],
+					 exp->buffers + (size_t)i * exp->max_message,
+					 exp->max_message);
+	safem_ipfix_message_init(&exp->msg[0],
+				 exp->buffers + (size_t)exp->queue_slots * exp->max_message,
+				 exp->max_message);
+	safem_ipfix_message_init(&exp->msg[1],
+				 exp->buffers + (size_t)(exp->queue_slots + 1) * exp->max_message,
+				 exp->max_message);
+	exp->tail = exp->buffers + (size_t)(exp->queue_slots + 2) * exp->max_message;
+	exp->paced = !is_tcp(exp) && exp->params.rate_bits_s != SAFEM_IPFIX_RATE_UNLIMITED;
+	if (exp->paced)
+		safem_pace_init(&exp->pace, exp->params.rate_bits_s / 8, exp->params.burst_bytes,
+				safem_pace_now_ns());
 	safem_ipfix_message_init(&exp->templates, exp->template_buf, sizeof(exp->template_buf));
 	safem_ipfix_message_add_templates(&exp->templates);
 	exp->templates_due = true;
@@ -858,6 +1015,7 @@ safem_ipfix_exporter_free(struct safem_ipfix_exporter *exp)
 	if (exp == NULL)
 		return;
 	safem_ipfix_exporter_flush(exp, (uint32_t)time(NULL));
+	safem_ipfix_exporter_discard(exp);
 	/* At exit, a message the kernel took only partly may wait a little
 	 * (bounded) for the collector, rather than being cut. */
 	while (is_tcp(exp) && exp->state == IPFIX_CONNECTED && exp->tail_len != 0) {

@@ -12,8 +12,20 @@
  *  - a pure encoder (safem_ipfix_message_*): builds one IPFIX message in a
  *    caller buffer, no sockets, no allocation; unit tests decode its bytes;
  *  - an exporter (safem_ipfix_exporter_*): packs records into messages of at
- *    most the path MTU, sends them without ever blocking, counts what could
- *    not be sent, refreshes templates (UDP) and reconnects (TCP).
+ *    most the path MTU, queues them (bounded), sends them without ever
+ *    blocking, counts what could not be sent, refreshes templates (UDP) and
+ *    reconnects (TCP).
+ *
+ * Pacing (UDP): a message leaves only when a token bucket (lib/pace) allows,
+ * at rate_bits_s with a burst of burst_bytes, so a burst of records (the
+ * flush at the end of a capture) reaches a collector at a rate its default
+ * socket buffer absorbs. Messages wait in a queue of queue_bytes; a message
+ * the queue cannot take loses its records (records_queue_full). A send the
+ * kernel refuses for now (socket buffer full, TCP window closed: back-
+ * pressure) keeps the message queued and is counted (messages_blocked). TCP
+ * is not paced (its congestion control paces it) but queues the same way,
+ * including while the collector is away: queued messages go out after the
+ * reconnect, with the new session's templates and sequence numbers.
  *
  * Templates (the exact field lists are docs/integration.md's contract):
  *
@@ -183,7 +195,28 @@ struct safem_ipfix_params {
 	uint32_t connect_timeout_ms;
 	/** Socket send buffer in bytes (0: 4 MiB, capped by net.core.wmem_max). */
 	uint32_t sndbuf_bytes;
+	/**
+	 * UDP: IPFIX bytes per second x 8 (0: SAFEM_IPFIX_DEFAULT_RATE_BITS,
+	 * SAFEM_IPFIX_RATE_UNLIMITED: no pacing). TCP ignores it.
+	 */
+	uint64_t rate_bits_s;
+	/** UDP: token bucket depth in bytes (0: SAFEM_IPFIX_DEFAULT_BURST_BYTES). */
+	uint32_t burst_bytes;
+	/** Messages waiting to be sent, in bytes (0: SAFEM_IPFIX_DEFAULT_QUEUE_BYTES). */
+	uint32_t queue_bytes;
 };
+
+/**
+ * 20 Mbit/s: a stock nfcapd (nfdump 1.7, default 208 KiB socket buffer) on
+ * the same 2-CPU host stores a 100,000-flow burst without loss at this rate
+ * (tests/e2e/test_ipfix.py); ~48,000 IPv4 records per second.
+ */
+#define SAFEM_IPFIX_DEFAULT_RATE_BITS 20000000ull
+#define SAFEM_IPFIX_RATE_UNLIMITED UINT64_MAX
+/** 32 KiB: ~22 full messages at once, a sixth of a default receive buffer. */
+#define SAFEM_IPFIX_DEFAULT_BURST_BYTES 32768u
+/** 8 MiB: ~160,000 IPv4 records, 3.4 s at the default rate. */
+#define SAFEM_IPFIX_DEFAULT_QUEUE_BYTES (8u << 20)
 
 /**
  * Parse a collector spec "HOST:PORT[,proto=udp|tcp][,mtu=N]" into p (the
@@ -199,11 +232,15 @@ int safem_ipfix_parse_target(const char *spec, struct safem_ipfix_params *p);
 #define SAFEM_IPFIX_COUNTERS(X)                                                                    \
 	X(messages_sent)   /* messages handed to the kernel, template-only ones included */        \
 	X(records_sent)	   /* data records in those messages */                                    \
-	X(records_dropped) /* records not sent: send failed or would block, no connection */       \
+	X(records_dropped) /* records not sent, whatever the reason (the two below included) */   \
 	X(bytes_sent)	   /* IPFIX message bytes handed to the kernel */                          \
 	X(templates_sent)  /* template records sent (two per template set) */                      \
-	X(send_errors)	   /* sends that failed or would block (their records dropped) */          \
-	X(reconnects)	   /* TCP connections made after the first one (collector restarts) */
+	X(send_errors)	   /* sends that failed (their records dropped) */                         \
+	X(reconnects)	   /* TCP connections made after the first one (collector restarts) */     \
+	X(records_queue_full) /* records dropped because the send queue was full */               \
+	X(records_unsent_at_exit) /* records still queued when the exit drain gave up */          \
+	X(messages_paced)  /* messages that waited for the rate limit (UDP) */                     \
+	X(messages_blocked) /* messages the kernel refused for a while: back-pressure, kept */
 
 struct safem_ipfix_stats {
 #define SAFEM_IPFIX_FIELD_(name) uint64_t name;
@@ -230,10 +267,12 @@ struct safem_ipfix_exporter *safem_ipfix_exporter_create(const struct safem_ipfi
 const char *safem_ipfix_error(void);
 
 /**
- * Encode one record into the current message; when it does not fit, send the
- * message first. Never blocks: a send that fails or would block drops that
- * message's records (counted). TCP: while not connected, messages are
- * dropped and a reconnect is tried at most once per second.
+ * Encode one record into the current message; when it does not fit, queue
+ * the message and send what the rate and the socket allow. Never blocks: a
+ * message the full queue cannot take drops its records (counted); a send
+ * that fails drops that message's records (counted). TCP: while not
+ * connected, messages stay queued and a reconnect is tried at most once per
+ * second.
  *
  * @param now_s wall clock, Unix seconds: the export time in message headers,
  *        and the clock for template refresh and reconnect pacing.
@@ -251,6 +290,29 @@ int safem_ipfix_exporter_add(struct safem_ipfix_exporter *exp,
  */
 int safem_ipfix_exporter_flush(struct safem_ipfix_exporter *exp, uint32_t now_s);
 
+/**
+ * Send queued messages as far as the rate and the socket allow, and do the
+ * periodic work of flush except closing the partly filled messages. Never
+ * blocks; sends at most a bounded number of messages per call. Call often
+ * (every main loop) so the paced rate is kept.
+ */
+void safem_ipfix_exporter_pump(struct safem_ipfix_exporter *exp, uint32_t now_s);
+
+/**
+ * Records not yet handed to the kernel: queued messages, the partly filled
+ * ones and (TCP) the rest of a partly sent message.
+ */
+uint64_t safem_ipfix_exporter_pending(const struct safem_ipfix_exporter *exp);
+
+/** Free queue space as a fraction of the queue, 0.0 (full) .. 1.0 (empty). */
+double safem_ipfix_exporter_queue_room(const struct safem_ipfix_exporter *exp);
+
+/**
+ * Give up on everything pending (an exit drain that ran out of time): the
+ * records count as dropped (records_dropped, records_unsent_at_exit).
+ */
+void safem_ipfix_exporter_discard(struct safem_ipfix_exporter *exp);
+
 /** TCP: currently connected. UDP: always true. */
 bool safem_ipfix_exporter_connected(const struct safem_ipfix_exporter *exp);
 
@@ -260,7 +322,11 @@ const struct safem_ipfix_stats *safem_ipfix_exporter_stats(const struct safem_ip
 /** Largest message the exporter builds (MTU minus headers). */
 uint32_t safem_ipfix_exporter_max_message(const struct safem_ipfix_exporter *exp);
 
-/** Flush (export time from the wall clock), close the socket and free. NULL is a no-op. */
+/**
+ * Flush (export time from the wall clock), send what can go at once, count
+ * the rest as dropped (drain with pump first to lose nothing), close the
+ * socket and free. NULL is a no-op.
+ */
 void safem_ipfix_exporter_free(struct safem_ipfix_exporter *exp);
 
 #ifdef __cplusplus

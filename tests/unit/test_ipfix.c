@@ -812,13 +812,16 @@ static void
 test_udp_no_listener(void **state)
 {
 	struct safem_ipfix_params p = udp_params("127.0.0.1", free_udp_port());
-	struct safem_ipfix_exporter *exp = safem_ipfix_exporter_create(&p);
+	struct safem_ipfix_exporter *exp;
 	const struct safem_ipfix_stats *st;
 	struct safem_flow_record r = make_record(1, 4);
 	double start = mono_s();
 	unsigned int i;
 
 	(void)state;
+	/* Unpaced: every message is tried at once, so the refusals show now. */
+	p.rate_bits_s = SAFEM_IPFIX_RATE_UNLIMITED;
+	exp = safem_ipfix_exporter_create(&p);
 	assert_non_null(exp);
 	for (i = 0; i < 27 * 200; i++) {
 		safem_ipfix_exporter_add(exp, &r, 1);
@@ -834,6 +837,110 @@ test_udp_no_listener(void **state)
 	assert_true(st->send_errors > 0);
 	assert_true(mono_s() - start < 2.0);
 	safem_ipfix_exporter_free(exp);
+}
+
+/*
+ * Pacing: over any interval the exporter sends at most burst + rate x time
+ * bytes, and with enough time everything arrives, in order. Only upper
+ * bounds on what was sent by a measured time: a slow machine cannot fail it.
+ */
+static void
+test_udp_paced(void **state)
+{
+	uint16_t port;
+	int fd = udp_receiver(AF_INET, &port);
+	struct safem_ipfix_params p = udp_params("127.0.0.1", port);
+	struct safem_ipfix_exporter *exp;
+	const struct safem_ipfix_stats *st;
+	struct decoder *d = decoder_new();
+	struct dec_message *msgs = calloc(MAX_MSGS, sizeof(*msgs));
+	struct safem_flow_record r[2000];
+	const double rate_bytes_s = 1e6; /* 8 Mbit/s */
+	const uint32_t burst = 16384;
+	uint32_t now = t0();
+	double start, elapsed;
+	unsigned int i, n = 0, k;
+
+	(void)state;
+	p.rate_bits_s = 8000000;
+	p.burst_bytes = burst;
+	exp = safem_ipfix_exporter_create(&p);
+	assert_non_null(exp);
+	st = safem_ipfix_exporter_stats(exp);
+	start = mono_s();
+	for (i = 0; i < 2000; i++) {
+		r[i] = make_record(i, 4);
+		safem_ipfix_exporter_add(exp, &r[i], now);
+	}
+	safem_ipfix_exporter_flush(exp, now);
+	elapsed = mono_s() - start;
+	/* ~74 messages, 104 KB: far more than the burst. */
+	assert_true((double)st->bytes_sent <= burst + rate_bytes_s * elapsed + 1500);
+	assert_true(safem_ipfix_exporter_pending(exp) > 0);
+	assert_true(st->messages_paced > 0);
+	while (safem_ipfix_exporter_pending(exp) != 0 && mono_s() - start < 30) {
+		usleep(1000);
+		n += udp_drain(fd, d, msgs + n, MAX_MSGS - n);
+		safem_ipfix_exporter_pump(exp, now);
+		elapsed = mono_s() - start;
+		assert_true((double)st->bytes_sent <= burst + rate_bytes_s * elapsed + 1500);
+	}
+	assert_int_equal(safem_ipfix_exporter_pending(exp), 0);
+	assert_int_equal(st->records_sent, 2000);
+	assert_int_equal(st->records_dropped, 0);
+	while ((k = udp_drain(fd, d, msgs + n, MAX_MSGS - n)) != 0)
+		n += k;
+	assert_int_equal(n, st->messages_sent);
+	for (i = 0; i < n; i++)
+		check_sequence(d, &msgs[i]);
+	assert_records_match(d, r, 2000);
+	safem_ipfix_exporter_free(exp);
+	close(fd);
+	free(msgs);
+	decoder_free(d);
+}
+
+/* The queue is bounded: what it cannot take is dropped and counted, never waited for. */
+static void
+test_udp_queue_bound(void **state)
+{
+	uint16_t port;
+	int fd = udp_receiver(AF_INET, &port);
+	struct safem_ipfix_params p = udp_params("127.0.0.1", port);
+	struct safem_ipfix_exporter *exp;
+	const struct safem_ipfix_stats *st;
+	struct safem_flow_record r;
+	uint64_t before;
+	unsigned int i;
+
+	(void)state;
+	p.rate_bits_s = 8000;		/* 1 KB/s: nothing beyond the burst leaves */
+	p.burst_bytes = 1472;		/* one message */
+	p.queue_bytes = 8 * 1472;	/* eight messages */
+	exp = safem_ipfix_exporter_create(&p);
+	assert_non_null(exp);
+	st = safem_ipfix_exporter_stats(exp);
+	for (i = 0; i < 27 * 100; i++) {
+		r = make_record(i, 4);
+		safem_ipfix_exporter_add(exp, &r, t0());
+	}
+	safem_ipfix_exporter_flush(exp, t0());
+	assert_true(st->records_queue_full > 0);
+	assert_int_equal(st->records_dropped, st->records_queue_full);
+	/* Eight queued messages of 27 records; at most two went (burst + refill). */
+	assert_true(safem_ipfix_exporter_pending(exp) <= 8 * 27);
+	assert_true(st->records_sent <= 2 * 27);
+	assert_int_equal(st->records_sent + st->records_dropped + safem_ipfix_exporter_pending(exp),
+			 27 * 100);
+	/* Exit: what is still queued is counted as lost at exit. */
+	before = st->records_dropped;
+	i = (unsigned int)safem_ipfix_exporter_pending(exp);
+	safem_ipfix_exporter_discard(exp);
+	assert_int_equal(safem_ipfix_exporter_pending(exp), 0);
+	assert_int_equal(st->records_unsent_at_exit, i);
+	assert_int_equal(st->records_dropped, before + i);
+	safem_ipfix_exporter_free(exp);
+	close(fd);
 }
 
 /* ---- TCP ---- */
@@ -928,7 +1035,7 @@ test_tcp_export_and_reconnect(void **state)
 	struct safem_flow_record r[100];
 	uint32_t now = t0() + 100; /* differs from create's own clock */
 	unsigned int i, n;
-	uint64_t dropped;
+	uint64_t dropped, sent, queued;
 
 	(void)state;
 	p.transport = SAFEM_IPFIX_TCP;
@@ -957,7 +1064,8 @@ test_tcp_export_and_reconnect(void **state)
 	}
 	assert_records_match(d, r, 100);
 
-	/* The collector goes away: noticed at the next second's check. */
+	/* The collector goes away: noticed at the next second's check; what
+	 * is not sent waits in the queue. */
 	close(cfd);
 	close(lfd);
 	now++;
@@ -966,14 +1074,18 @@ test_tcp_export_and_reconnect(void **state)
 	safem_ipfix_exporter_flush(exp, now);
 	assert_false(safem_ipfix_exporter_connected(exp));
 	st = safem_ipfix_exporter_stats(exp);
-	assert_true(st->records_dropped > 0);
-	assert_int_equal(st->records_sent + st->records_dropped, 200);
+	assert_int_equal(st->records_sent + st->records_dropped + safem_ipfix_exporter_pending(exp),
+			 200);
+	assert_true(safem_ipfix_exporter_pending(exp) > 0);
 	dropped = st->records_dropped;
-	/* Refused attempts, at most one a second; records keep being dropped. */
+	sent = st->records_sent;
+	/* Refused attempts, at most one a second; records keep being queued. */
 	now++;
 	safem_ipfix_exporter_add(exp, &r[0], now);
 	safem_ipfix_exporter_flush(exp, now);
-	assert_int_equal(st->records_dropped, dropped + 1);
+	assert_int_equal(st->records_dropped, dropped);
+	queued = safem_ipfix_exporter_pending(exp);
+	assert_int_equal(sent + dropped + queued, 201);
 	/* Back again, but in the second of a failed attempt: no new attempt yet. */
 	lfd = tcp_listener(&port);
 	safem_ipfix_exporter_flush(exp, now);
@@ -1003,7 +1115,11 @@ test_tcp_export_and_reconnect(void **state)
 	assert_int_equal(msgs[0].sequence, 0);
 	for (i = 0; i < n; i++)
 		check_sequence(d, &msgs[i]);
-	assert_records_match(d, r, 30);
+	/* The records queued while the collector was away, then the new ones. */
+	assert_int_equal(safem_ipfix_exporter_pending(exp), 0);
+	assert_int_equal(d->n_rec, queued + 30);
+	assert_int_equal(st->records_sent, sent + queued + 30);
+	assert_int_equal(st->records_dropped, dropped);
 	safem_ipfix_exporter_free(exp);
 	close(cfd);
 	close(lfd);
@@ -1036,12 +1152,15 @@ slow_collector(uint32_t mtu)
 	p.transport = SAFEM_IPFIX_TCP;
 	p.sndbuf_bytes = 4096;
 	p.mtu = mtu;
+	p.queue_bytes = 256 * 1024; /* ~1/8 of the records below */
 	exp = safem_ipfix_exporter_create(&p);
 	assert_non_null(exp);
 	cfd = accept_timeout(lfd, 2000);
 	assert_true(cfd >= 0);
 	setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-	/* Nobody reads: the buffers fill, sends would block; none may wait. */
+	/* Nobody reads: the buffers fill, sends would block (back-pressure,
+	 * counted), messages queue up to the bound, then records are dropped
+	 * (counted); none may wait. */
 	start = mono_s();
 	for (i = 0; i < 30000; i++) {
 		r = make_record(i, i & 1 ? 4 : 6);
@@ -1051,14 +1170,25 @@ slow_collector(uint32_t mtu)
 	assert_true(mono_s() - start < 2.0);
 	st = safem_ipfix_exporter_stats(exp);
 	assert_true(st->records_dropped > 0);
-	assert_true(st->send_errors > 0);
-	assert_int_equal(st->records_sent + st->records_dropped, 30000);
-	/* Now read everything; a partly sent message is completed by flush. */
-	for (i = 0; i < 100; i++) {
+	assert_int_equal(st->records_dropped, st->records_queue_full);
+	assert_true(st->messages_blocked > 0);
+	assert_int_equal(st->send_errors, 0);
+	assert_true(safem_ipfix_exporter_pending(exp) > 0);
+	assert_true(safem_ipfix_exporter_queue_room(exp) < 0.01);
+	assert_int_equal(st->records_sent + st->records_dropped + safem_ipfix_exporter_pending(exp),
+			 30000);
+	/* Now read everything: the queue drains, and a partly sent message
+	 * is completed first. */
+	for (i = 0; i < 1000 && safem_ipfix_exporter_pending(exp) != 0; i++) {
 		stream_read(cfd, &s, 10);
 		safem_ipfix_exporter_flush(exp, now);
 	}
-	stream_read(cfd, &s, 100);
+	assert_int_equal(safem_ipfix_exporter_pending(exp), 0);
+	assert_int_equal(st->records_sent + st->records_dropped, 30000);
+	/* The last bytes may still be in the sender's buffer: a 4 KB receive
+	 * window reopens on TCP's persist timer, hundreds of ms. */
+	for (i = 0; i < 100 && s.len < st->bytes_sent; i++)
+		stream_read(cfd, &s, 100);
 	n = stream_decode(&s, d, msgs, MAX_MSGS * 8);
 	assert_int_equal(n, st->messages_sent);
 	assert_int_equal(d->n_rec, st->records_sent);
@@ -1099,8 +1229,10 @@ test_tcp_no_collector_at_start(void **state)
 	assert_non_null(exp); /* not fatal: it will retry */
 	assert_false(safem_ipfix_exporter_connected(exp));
 	safem_ipfix_exporter_add(exp, &r, now);
-	assert_int_equal(safem_ipfix_exporter_flush(exp, now), -EAGAIN);
-	assert_int_equal(safem_ipfix_exporter_stats(exp)->records_dropped, 1);
+	/* Queued for the collector to come. */
+	assert_int_equal(safem_ipfix_exporter_flush(exp, now), 0);
+	assert_int_equal(safem_ipfix_exporter_stats(exp)->records_dropped, 0);
+	assert_int_equal(safem_ipfix_exporter_pending(exp), 1);
 	lfd = tcp_listener(&port);
 	now++;
 	safem_ipfix_exporter_flush(exp, now);
@@ -1112,6 +1244,9 @@ test_tcp_no_collector_at_start(void **state)
 	assert_int_equal(safem_ipfix_exporter_stats(exp)->reconnects, 0); /* first connection */
 	cfd = accept_timeout(lfd, 2000);
 	assert_true(cfd >= 0);
+	safem_ipfix_exporter_flush(exp, now);
+	assert_int_equal(safem_ipfix_exporter_pending(exp), 0);
+	assert_int_equal(safem_ipfix_exporter_stats(exp)->records_sent, 1);
 	safem_ipfix_exporter_free(exp);
 	close(cfd);
 	close(lfd);
@@ -1222,6 +1357,8 @@ main(void)
 		cmocka_unit_test(test_udp_export_v6_collector),
 		cmocka_unit_test(test_template_refresh),
 		cmocka_unit_test(test_udp_no_listener),
+		cmocka_unit_test(test_udp_paced),
+		cmocka_unit_test(test_udp_queue_bound),
 		cmocka_unit_test(test_tcp_export_and_reconnect),
 		cmocka_unit_test(test_tcp_slow_collector),
 		cmocka_unit_test(test_tcp_no_collector_at_start),
