@@ -373,7 +373,6 @@ struct safem_ipfix_exporter {
 	uint32_t last_template_s;
 	uint32_t messages_since_templates;
 	uint32_t connect_started_s; /* last connect attempt */
-	uint32_t last_alive_check_s;
 	bool connect_tried;
 	/* TCP: rest of a message the kernel took only partly; sent before anything else. */
 	uint8_t *tail;
@@ -507,9 +506,11 @@ tcp_connect_check(struct safem_ipfix_exporter *exp, int timeout_ms)
 
 /*
  * Collectors never send to an exporter, so a readable socket means the
- * collector closed (read returns 0) or reset it. Checked at most once per
- * second so a closed collector is noticed before many messages vanish into
- * the dead socket, without a syscall per message.
+ * collector closed (read returns 0) or reset it. Checked before every
+ * message (one non-blocking recv, next to the send it guards): a message
+ * sent after the collector's FIN would be taken by the kernel and lost
+ * uncounted; checked, it stays queued for the next connection. Only what
+ * the kernel had already taken when the collector went is lost unseen.
  */
 static void
 tcp_check_alive(struct safem_ipfix_exporter *exp)
@@ -535,10 +536,7 @@ transport_ready(struct safem_ipfix_exporter *exp, uint32_t now_s)
 		return true;
 	switch (exp->state) {
 	case IPFIX_CONNECTED:
-		if (now_s != exp->last_alive_check_s) {
-			exp->last_alive_check_s = now_s;
-			tcp_check_alive(exp);
-		}
+		tcp_check_alive(exp);
 		break;
 	case IPFIX_CONNECTING:
 		tcp_connect_check(exp, 0);
