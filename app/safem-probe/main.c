@@ -132,6 +132,40 @@ consume_records(unsigned int producer __rte_unused, const struct safem_flow_reco
 			 __ATOMIC_RELAXED);
 }
 
+static bool
+eal_no_huge(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--no-huge") == 0)
+			return true;
+	return false;
+}
+
+/* Hugepages reserved, all sizes (sysfs); 0 when none or unreadable. */
+static unsigned long
+hugepages_reserved(void)
+{
+	static const char *const sizes[] = {"hugepages-2048kB", "hugepages-1048576kB"};
+	unsigned long total = 0, n;
+	char path[128];
+	unsigned int i;
+
+	for (i = 0; i < RTE_DIM(sizes); i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/%s/nr_hugepages", sizes[i]);
+		f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		if (fscanf(f, "%lu", &n) == 1)
+			total += n;
+		fclose(f);
+	}
+	return total;
+}
+
 /* EAL argv: what precedes "--", or the profile's [eal] args when that is empty. */
 static int
 build_eal_argv(char **argv, int split, const struct probe_config *cfg, char **eal_argv,
@@ -594,11 +628,21 @@ main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	eal_argc = build_eal_argv(argv, split, &cfg, eal_argv, eal_storage);
+	if (probe_ports_check_devargs(eal_argc, eal_argv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "safem-probe: %s\n", err);
+		return EXIT_USAGE;
+	}
 	ret = rte_eal_init(eal_argc, eal_argv);
 	if (ret < 0) {
+		/* The first minute on a new box: say what to fix. Everything EAL
+		 * refuses at start-up is set-up, not a run-time failure: exit 2. */
 		fprintf(stderr, "safem-probe: EAL initialisation failed: %s\n",
 			rte_strerror(rte_errno));
-		return rte_errno == EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+		if (!eal_no_huge(eal_argc, eal_argv) && hugepages_reserved() == 0)
+			fprintf(stderr, "safem-probe: no hugepages reserved "
+					"(/sys/kernel/mm/hugepages/*/nr_hugepages are 0): run "
+					"scripts/setup-hugepages, or give EAL --no-huge for a test\n");
+		return EXIT_USAGE;
 	}
 
 	memset(&shared, 0, sizeof(shared));
@@ -615,6 +659,8 @@ main(int argc, char **argv)
 	shared.sample_rate = (uint32_t)cfg.sample_rate;
 	shared.sample_random = strcmp(cfg.sample_mode, "random") == 0;
 	ret = probe_ports_start(&cfg, shared.worker_count, &ports, err, sizeof(err));
+	if (ret != 0)
+		ret = -EINVAL; /* a port that does not start: set-up, exit 2 */
 	if (ret == 0)
 		ret = resolve_clock(&cfg, &ports, &shared, err, sizeof(err));
 	/* Before the workers: their panes split flows by the home prefixes. */

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
+#include <limits.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,8 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+
+#include <pcap/pcap.h>
 
 #include "probe_port.h"
 
@@ -102,14 +106,14 @@ port_start(const struct probe_config *cfg, unsigned int workers, uint16_t port_i
 	}
 	ret = rte_eth_dev_configure(port_id, p->rx_queues, 1, &conf);
 	if (ret != 0) {
-		snprintf(err, errlen, "port %u (%s): configure with %u RX queues failed: %s",
-			 port_id, info.driver_name, p->rx_queues, rte_strerror(-ret));
+		snprintf(err, errlen, "port %u (%s, %s): configure with %u RX queues failed: %s",
+			 port_id, p->name, info.driver_name, p->rx_queues, rte_strerror(-ret));
 		return -EIO;
 	}
 	ret = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rx_desc, &tx_desc);
 	if (ret != 0) {
-		snprintf(err, errlen, "port %u: descriptor counts refused: %s", port_id,
-			 rte_strerror(-ret));
+		snprintf(err, errlen, "port %u (%s): descriptor counts refused: %s", port_id,
+			 p->name, rte_strerror(-ret));
 		return -EIO;
 	}
 	snprintf(pool_name, sizeof(pool_name), "mbufs_p%u", port_id);
@@ -119,9 +123,9 @@ port_start(const struct probe_config *cfg, unsigned int workers, uint16_t port_i
 		(uint16_t)cfg->mbuf_data_room, socket);
 	if (p->pool == NULL) {
 		snprintf(err, errlen,
-			 "port %u: cannot allocate %llu mbufs of %llu bytes (--mbufs, "
+			 "port %u (%s): cannot allocate %llu mbufs of %llu bytes (--mbufs, "
 			 "--mbuf-data-room; EAL -m or hugepages too small?): %s",
-			 port_id, (unsigned long long)cfg->mbufs,
+			 port_id, p->name, (unsigned long long)cfg->mbufs,
 			 (unsigned long long)cfg->mbuf_data_room, rte_strerror(rte_errno));
 		return -EINVAL;
 	}
@@ -130,26 +134,95 @@ port_start(const struct probe_config *cfg, unsigned int workers, uint16_t port_i
 					     p->pool);
 		if (ret != 0) {
 			snprintf(err, errlen,
-				 "port %u: RX queue %u setup failed: %s (for infinite_rx, --mbufs "
-				 "must exceed the packets in the file)",
-				 port_id, q, rte_strerror(-ret));
+				 "port %u (%s): RX queue %u setup failed: %s (for infinite_rx, "
+				 "--mbufs must exceed the packets in the file)",
+				 port_id, p->name, q, rte_strerror(-ret));
 			return -EIO;
 		}
 	}
 	ret = rte_eth_tx_queue_setup(port_id, 0, tx_desc, (unsigned int)socket, NULL);
 	if (ret != 0) {
-		snprintf(err, errlen, "port %u: TX queue setup failed: %s", port_id,
+		snprintf(err, errlen, "port %u (%s): TX queue setup failed: %s", port_id, p->name,
 			 rte_strerror(-ret));
 		return -EIO;
 	}
 	ret = rte_eth_dev_start(port_id);
 	if (ret != 0) {
-		snprintf(err, errlen, "port %u (%s): start failed: %s", port_id,
+		snprintf(err, errlen, "port %u (%s, %s): start failed: %s (link down, "
+			 "interface missing or not permitted?)", port_id, p->name,
 			 info.driver_name, rte_strerror(-ret));
 		return -EIO;
 	}
 	/* A probe sees everything on the wire; drivers without the knob are fine. */
 	rte_eth_promiscuous_enable(port_id);
+	return 0;
+}
+
+/* The value of key= in a devargs string ("net_pcap0,rx_pcap=F,..."), copied into out. */
+static bool
+devargs_value(const char *args, const char *key, const char **from, char *out, size_t outlen)
+{
+	size_t klen = strlen(key);
+	const char *p = *from, *end;
+
+	for (; p != NULL && *p != '\0'; p = strchr(p, ',') != NULL ? strchr(p, ',') + 1 : NULL) {
+		if (strncmp(p, key, klen) != 0 || (p != args && p[-1] != ','))
+			continue;
+		p += klen;
+		end = strchr(p, ',');
+		snprintf(out, outlen, "%.*s", (int)(end != NULL ? (size_t)(end - p) : strlen(p)), p);
+		*from = end;
+		return true;
+	}
+	*from = NULL;
+	return false;
+}
+
+int
+probe_ports_check_devargs(int argc, char **argv, char *err, size_t errlen)
+{
+	/* Keys naming a capture file, and keys naming a network interface. */
+	static const char *const file_keys[] = {"rx_pcap="};
+	static const char *const iface_keys[] = {"rx_iface=", "rx_iface_in=", "iface="};
+	char value[PATH_MAX], pcap_err[PCAP_ERRBUF_SIZE];
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *args = NULL, *from;
+		unsigned int k;
+
+		if (strncmp(argv[i], "--vdev=", 7) == 0)
+			args = argv[i] + 7;
+		else if (strcmp(argv[i], "--vdev") == 0 && i + 1 < argc)
+			args = argv[++i];
+		if (args == NULL)
+			continue;
+		for (k = 0; k < RTE_DIM(file_keys); k++) {
+			for (from = args; devargs_value(args, file_keys[k], &from, value,
+							sizeof(value));) {
+				/* net_pcap only says "probe failed" and the probe then
+				 * finds no port: name the file and why here. */
+				pcap_t *pc = pcap_open_offline(value, pcap_err);
+
+				if (pc == NULL) {
+					snprintf(err, errlen, "--vdev %.200s: capture '%s' cannot be "
+							      "read: %s", args, value, pcap_err);
+					return -EINVAL;
+				}
+				pcap_close(pc);
+			}
+		}
+		for (k = 0; k < RTE_DIM(iface_keys); k++) {
+			for (from = args; devargs_value(args, iface_keys[k], &from, value,
+							sizeof(value));) {
+				if (if_nametoindex(value) == 0) {
+					snprintf(err, errlen, "--vdev %.200s: network interface '%s': %s",
+						 args, value, strerror(errno));
+					return -EINVAL;
+				}
+			}
+		}
+	}
 	return 0;
 }
 

@@ -35,4 +35,12 @@ int probe_ports_start(const struct probe_config *cfg, unsigned int workers,
 
 void probe_ports_stop(struct probe_ports *ports);
 
+/**
+ * Before EAL: check the files and interfaces the EAL arguments name in
+ * --vdev devargs (rx_pcap=FILE opens as a capture; rx_iface=, iface= exist),
+ * so that a wrong path is reported with its name and cause rather than as
+ * "no ports". 0, or -EINVAL with err naming the device, the file and why.
+ */
+int probe_ports_check_devargs(int argc, char **argv, char *err, size_t errlen);
+
 #endif /* PROBE_PORT_H */

@@ -205,9 +205,35 @@ class ConfigErrors(unittest.TestCase):
         flows = os.path.join(d, "flows.csv")
         run = e2e.run_probe(absent, flows=False, stats=False, timeout=60,
                             extra_opts=["--flows", flows])
-        self.assertNotEqual(run.rc, 0, "a missing capture must fail\n" + run.describe())
+        self.assertEqual(run.rc, 2, "a missing capture is a set-up error\n" + run.describe())
         self.assertIn(absent, output(run), "message must name the file\n" + run.describe())
+        self.assertIn("No such file or directory", output(run), "and the cause\n"
+                      + run.describe())
+        self.assertNotIn("no ports", output(run), run.describe())
         self.assertFalse(os.path.exists(flows + ".tmp"), ".tmp left behind")
+
+    def test_unreadable_capture(self):
+        d = e2e.new_dir("unreadable")
+        garbage = os.path.join(d, "not-a-capture.pcap")
+        with open(garbage, "w") as f:
+            f.write("this is not a pcap file\n")
+        # Root reads a mode-000 file, so "unreadable" here is a directory and a file
+        # that is no capture; each run names the file and libpcap's reason.
+        for path, cause in ((garbage, "unknown file format"), (d, "Is a directory")):
+            run = e2e.run_probe([self.pcap, path], flows=False, stats=False, timeout=60)
+            self.assertEqual(run.rc, 2, run.describe())
+            self.assertIn("'%s'" % path, output(run), "message must name the file\n"
+                          + run.describe())
+            self.assertIn(cause, output(run), run.describe())
+
+    def test_missing_interface(self):
+        prefix = "safem%dif" % os.getpid()
+        run = e2e.run_probe(self.pcap, flows=False, stats=False, timeout=60, eal=[
+            "-l", "0-1", "--no-huge", "--no-pci", "-m", "256", "--file-prefix", prefix,
+            "--vdev=net_af_packet0,iface=safemnosuch0"])
+        self.assertEqual(run.rc, 2, run.describe())
+        self.assertIn("'safemnosuch0'", output(run), run.describe())
+        self.assertIn("No such device", output(run), run.describe())
 
     def check_unwritable(self, flows_path, stats_path, named):
         run = self.probe(["--flows", flows_path, "--stats", stats_path])
