@@ -19,6 +19,8 @@
 /* Mempool per-lcore cache; DPDK's guidance is a divisor of the pool size
  * and well below it. */
 #define MBUF_CACHE_SIZE 256
+/* Frames per RX queue emptied from a fresh net_af_packet ring, at most. */
+#define AF_PACKET_DISCARD_MAX 65536u
 
 /*
  * 0x6d5a repeated makes the Toeplitz hash symmetric in (src, dst) and
@@ -44,6 +46,31 @@ devargs_replay_file(const struct rte_eth_dev_info *info)
 		return false;
 	return strstr(args, "rx_pcap=") != NULL && strstr(args, "infinite_rx=1") == NULL &&
 	       strstr(args, "rx_iface") == NULL;
+}
+
+/*
+ * net_af_packet (DPDK 22.11) opens its ETH_P_ALL socket and maps its ring
+ * before binding it to the interface, so frames of every interface on the
+ * host can land in the ring in between (seen on a busy host: hundreds of
+ * loopback and other-veth frames in the first burst). Nothing is captured
+ * yet at this point, so the ring is emptied and the counters start from zero:
+ * the port's counters and the workers' then count the same frames.
+ */
+static void
+discard_foreign_frames(uint16_t port_id, uint16_t rx_queues)
+{
+	struct rte_mbuf *burst[32];
+	unsigned int taken;
+	uint16_t q, n, i;
+
+	/* Bounded: on a busy link new frames keep coming; a ring holds fewer. */
+	for (q = 0; q < rx_queues; q++)
+		for (taken = 0; taken < AF_PACKET_DISCARD_MAX &&
+				(n = rte_eth_rx_burst(port_id, q, burst, RTE_DIM(burst))) != 0;
+		     taken += n)
+			for (i = 0; i < n; i++)
+				rte_pktmbuf_free(burst[i]);
+	rte_eth_stats_reset(port_id);
 }
 
 static int
@@ -155,6 +182,8 @@ port_start(const struct probe_config *cfg, unsigned int workers, uint16_t port_i
 	}
 	/* A probe sees everything on the wire; drivers without the knob are fine. */
 	rte_eth_promiscuous_enable(port_id);
+	if (strcmp(info.driver_name, "net_af_packet") == 0)
+		discard_foreign_frames(port_id, p->rx_queues);
 	return 0;
 }
 
