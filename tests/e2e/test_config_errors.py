@@ -10,6 +10,7 @@ clear message and leave no partial output behind.
 """
 
 import configparser
+import glob
 import os
 import re
 import sys
@@ -225,6 +226,22 @@ class ConfigErrors(unittest.TestCase):
             self.assertIn("'%s'" % path, output(run), "message must name the file\n"
                           + run.describe())
             self.assertIn(cause, output(run), run.describe())
+
+    def test_no_hugepages(self):
+        counts = []
+        for path in glob.glob("/sys/kernel/mm/hugepages/hugepages-*/nr_hugepages"):
+            with open(path) as f:
+                counts.append(int(f.read().strip() or 0))
+        if not counts or sum(counts) != 0:
+            self.skipTest("this machine has hugepages reserved (or no sysfs): cannot "
+                          "test the no-hugepages message")
+        prefix = "safem%dhp" % os.getpid()
+        run = e2e.run_probe(self.pcap, flows=False, stats=False, timeout=60, eal=[
+            "-l", "0-1", "--no-pci", "--file-prefix", prefix,
+            "--vdev=net_pcap0,rx_pcap=%s" % self.pcap])
+        self.assertEqual(run.rc, 2, run.describe())
+        self.assertIn("no hugepages reserved", output(run), run.describe())
+        self.assertIn("--no-huge", output(run), run.describe())
 
     def test_missing_interface(self):
         prefix = "safem%dif" % os.getpid()
