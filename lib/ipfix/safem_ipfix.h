@@ -299,8 +299,10 @@ int safem_ipfix_exporter_flush(struct safem_ipfix_exporter *exp, uint32_t now_s)
 void safem_ipfix_exporter_pump(struct safem_ipfix_exporter *exp, uint32_t now_s);
 
 /**
- * Records not yet handed to the kernel: queued messages, the partly filled
- * ones and (TCP) the rest of a partly sent message.
+ * Records not yet handed to the kernel: queued messages and the partly
+ * filled ones. At any time records_sent + records_dropped + pending is every
+ * record added. (The rest of a partly sent TCP message counts as sent; free
+ * finishes it, waiting at most 1 s.)
  */
 uint64_t safem_ipfix_exporter_pending(const struct safem_ipfix_exporter *exp);
 

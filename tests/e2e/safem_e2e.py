@@ -230,7 +230,7 @@ class ProbeRun:
 
 
 def run_probe(pcaps, workers=1, extra_opts=(), timeout=180, flows=True, stats=True, vdev_opts="",
-              signal_after=None, eal=None, probe_args=None):
+              signal_after=None, eal=None, probe_args=None, on_ready=None):
     """Run the probe once.
 
     pcaps: one path or a list (several rx_pcap in one vdev = several RX queues).
@@ -240,6 +240,9 @@ def run_probe(pcaps, workers=1, extra_opts=(), timeout=180, flows=True, stats=Tr
          line on stdout instead of from the start.
     eal: replaces the EAL arguments entirely (list), probe_args replaces
          everything after the binary (config error tests).
+    on_ready: called as on_ready(proc) in a thread once the probe has printed its first
+         line (ports started, workers launched); the run waits for it to return (fault
+         injection: start or stop a collector, send traffic, signal the probe).
     Returns a ProbeRun. A run that outlives `timeout` is killed and fails the test.
     """
     binary = require_probe()
@@ -277,6 +280,18 @@ def run_probe(pcaps, workers=1, extra_opts=(), timeout=180, flows=True, stats=Tr
                threading.Thread(target=drain, args=(proc.stderr, "err"), daemon=True)]
     for t in readers:
         t.start()
+    hook, hook_error = None, []
+    if on_ready is not None:
+        def call_when_ready():
+            while not first_output.wait(0.05):
+                if proc.poll() is not None:
+                    return
+            try:
+                on_ready(proc)
+            except Exception as e:  # noqa: BLE001  re-raised in the test's thread
+                hook_error.append(e)
+        hook = threading.Thread(target=call_when_ready, daemon=True)
+        hook.start()
     try:
         if signal_after is not None:
             delay, sig = signal_after[:2]
@@ -304,6 +319,10 @@ def run_probe(pcaps, workers=1, extra_opts=(), timeout=180, flows=True, stats=Tr
         shutil.rmtree(_dpdk_runtime_dir(prefix), ignore_errors=True)
     for t in readers:
         t.join(10)
+    if hook is not None:
+        hook.join(60)
+        if hook_error:
+            raise hook_error[0]
     out, err = "".join(chunks["out"]), "".join(chunks["err"])
     return ProbeRun(argv, proc.returncode, out, err, outdir, flows_path, stats_path,
                     time.monotonic() - start)

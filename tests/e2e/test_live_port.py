@@ -24,7 +24,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import unittest
 
@@ -101,61 +100,35 @@ class LivePort(unittest.TestCase):
         self.addCleanup(self.veth.delete)
 
     def run_live(self, outdir):
-        prefix = "safem%dlive" % os.getpid()
-        flows = os.path.join(outdir, "flows.csv")
-        stats = os.path.join(outdir, "stats.json")
         windows = os.path.join(outdir, "windows.jsonl")
-        argv = [e2e.require_probe(), "-l", "0-1", "--no-huge", "--no-pci", "-m", "512",
-                "--file-prefix=%s" % prefix,
-                "--vdev=net_af_packet0,iface=%s,framecnt=%d" % (self.veth.a, RING_FRAMES),
-                "--log-level=lib.*:error", "--log-level=pmd.*:error", "--",
-                "--flows", flows, "--stats", stats, "--windows", windows, "--window", WINDOW,
-                "--inactive-timeout", "2s", "--active-timeout", "5s"]
+        prefix = "safem%dlive" % os.getpid()
+        eal = ["-l", "0-1", "--no-huge", "--no-pci", "-m", "512", "--file-prefix=%s" % prefix,
+               "--vdev=net_af_packet0,iface=%s,framecnt=%d" % (self.veth.a, RING_FRAMES),
+               "--log-level=lib.*:error", "--log-level=pmd.*:error"]
         # The capture's size sets the loop count for ~SEND_SECONDS at RATE_MBPS.
-        wire_bytes = self.truth["frame_bytes"]
-        loops = max(1, math.ceil(SEND_SECONDS * RATE_MBPS * 1e6 / 8 / wire_bytes))
-        start = time.monotonic()
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, errors="replace", cwd=outdir)
-        out, err = [], []
-        ready = threading.Event()
+        loops = max(1, math.ceil(SEND_SECONDS * RATE_MBPS * 1e6 / 8 / self.truth["frame_bytes"]))
+        replay = {}
 
-        def drain(stream, sink, flag):
-            for line in stream:
-                sink.append(line)
-                if flag is not None:
-                    flag.set()
-
-        readers = [threading.Thread(target=drain, args=(proc.stdout, out, ready), daemon=True),
-                   threading.Thread(target=drain, args=(proc.stderr, err, None), daemon=True)]
-        for t in readers:
-            t.start()
-        replay = None
-        try:
-            # The first stdout line comes once the port is started and the workers run.
-            if not ready.wait(60) or proc.poll() is not None:
-                raise AssertionError("probe did not start\n%s%s" % ("".join(out),
-                                                                     "".join(err)))
+        def send_then_stop(proc):
+            # The probe's first line comes once the port is started and the workers run.
             time.sleep(0.5)
-            replay = sh("tcpreplay", "-i", self.veth.b, "--mbps", str(RATE_MBPS),
-                        "--loop", str(loops), self.pcap)
+            replay["res"] = sh("tcpreplay", "-i", self.veth.b, "--mbps", str(RATE_MBPS),
+                               "--loop", str(loops), self.pcap)
             time.sleep(1.5)  # the last frames through the port, one more window
             proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=60)
+
+        try:
+            run = e2e.run_probe(self.pcap, eal=eal, timeout=120, on_ready=send_then_stop,
+                                extra_opts=["--windows", windows, "--window", WINDOW,
+                                            "--inactive-timeout", "2s", "--active-timeout",
+                                            "5s"])
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            shutil.rmtree("/var/run/dpdk/%s" % prefix, ignore_errors=True)
-            for t in readers:
-                t.join(10)
-        run = e2e.ProbeRun(argv, proc.returncode, "".join(out), "".join(err), outdir, flows,
-                           stats, time.monotonic() - start)
-        return run, replay, loops, windows
+            shutil.rmtree(e2e._dpdk_runtime_dir(prefix), ignore_errors=True)
+        self.assertIn("res", replay, "tcpreplay did not run\n" + run.describe())
+        return run, replay["res"], loops, windows
 
     def test_live_port_accounts_for_every_frame(self):
-        outdir = e2e.new_dir("live")
-        run, replay, loops, windows = self.run_live(outdir)
+        run, replay, loops, windows = self.run_live(e2e.new_dir("live"))
         e2e.assert_run_ok(self, run)
         sent, failed = tcpreplay_count(replay.stdout + replay.stderr)
         self.assertEqual((sent, failed), (self.truth["frames"] * loops, 0),
