@@ -593,9 +593,14 @@ main(int argc, char **argv)
 	if (ret == 0)
 		ret = probe_line_outputs_open(&sinks.lines, &cfg,
 					      cfg.windows_syslog || cfg.alerts_syslog, err, sizeof(err));
-	if (ret == 0 && cfg.kafka_flows_topic[0] != '\0')
-		ret = probe_line_outputs_open_stream(&sinks.lines, PROBE_STREAM_FLOWS, NULL, false,
-						     cfg.kafka_flows_topic, err, sizeof(err));
+	if (ret == 0 && cfg.flows_json_path[0] != '\0')
+		ret = probe_files_open(&sinks.files, PROBE_FILE_FLOWS_JSON, cfg.flows_json_path, NULL,
+				       err, sizeof(err));
+	if (ret == 0 && (cfg.kafka_flows_topic[0] != '\0' || cfg.flows_json_path[0] != '\0'))
+		ret = probe_line_outputs_open_stream(
+			&sinks.lines, PROBE_STREAM_FLOWS,
+			probe_files_get(&sinks.files, PROBE_FILE_FLOWS_JSON), false,
+			cfg.kafka_flows_topic, err, sizeof(err));
 	if (ret == 0 && shared.pane_ms != 0) {
 		if (cfg.trees_dir[0] != '\0' && access(cfg.trees_dir, W_OK) != 0) {
 			snprintf(err, sizeof(err), "--trees %.400s: not a writable directory: %s",
@@ -730,6 +735,8 @@ main(int argc, char **argv)
 	       shared.software_rss ? "software RSS dispatch" : "one RX queue per worker");
 	fflush(stdout);
 
+	/* Everything is set up: the files replace (or rotate away) what an earlier run left. */
+	probe_files_start(&sinks.files);
 	launch_ret = launch_workers(&shared, sinks.analysis, err, sizeof(err));
 	if (launch_ret != 0)
 		fprintf(stderr, "safem-probe: %s; stopping\n", err);

@@ -12,7 +12,7 @@
 #define FILE_FLUSH_INTERVAL_MS 200
 
 static const char *const file_names[PROBE_FILE_COUNT] = {"flows", "windows", "alerts",
-							 "features"};
+							 "features", "flows-json"};
 
 const char *
 probe_file_name(enum probe_file which)
@@ -23,7 +23,9 @@ probe_file_name(enum probe_file which)
 static enum probe_file_owner
 file_owner(enum probe_file which)
 {
-	return which == PROBE_FILE_FLOWS ? PROBE_FILE_OWNER_MAIN : PROBE_FILE_OWNER_ANALYSIS;
+	return which == PROBE_FILE_FLOWS || which == PROBE_FILE_FLOWS_JSON
+		       ? PROBE_FILE_OWNER_MAIN
+		       : PROBE_FILE_OWNER_ANALYSIS;
 }
 
 void
@@ -57,6 +59,21 @@ probe_files_open(struct probe_files *pf, enum probe_file which, const char *path
 	}
 	pf->reopen_seen[which] = (unsigned int)*pf->reopen_requests;
 	return 0;
+}
+
+void
+probe_files_start(struct probe_files *pf)
+{
+	unsigned int k;
+
+	for (k = 0; k < PROBE_FILE_COUNT; k++) {
+		int ret = pf->file[k] != NULL ? safem_streamfile_start(pf->file[k]) : 0;
+
+		/* Counted, and retried at the next flush: the run goes on. */
+		if (ret != 0)
+			fprintf(stderr, "safem-probe: --%s %s: %s (retried at the next flush)\n",
+				file_names[k], safem_streamfile_path(pf->file[k]), strerror(-ret));
+	}
 }
 
 struct safem_streamfile *

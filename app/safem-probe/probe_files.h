@@ -3,10 +3,11 @@
 #define PROBE_FILES_H
 
 /*
- * The probe's line files (lib/streamfile): the flow CSV, window reports,
- * alerts and feature vectors. Each is written, flushed, rotated (--rotate)
- * and reopened (SIGHUP) by the one thread that writes it: the flow CSV by the
- * main lcore, the others by the analysis thread (probe_analysis.h). Never by
+ * The probe's line files (lib/streamfile): the flow CSV and JSON lines,
+ * window reports, alerts and feature vectors. Each is written, flushed,
+ * rotated (--rotate) and reopened (SIGHUP) by the one thread that writes it:
+ * the flow files by the main lcore, the others by the analysis thread
+ * (probe_analysis.h). Never by
  * a worker. Rotation follows the probe's clock: the workers' clock, i.e. the
  * capture time on a replay and the wall clock on a live port, the clock the
  * windows are cut on.
@@ -24,6 +25,7 @@ enum probe_file {
 	PROBE_FILE_WINDOWS,  /* --windows: analysis thread */
 	PROBE_FILE_ALERTS,   /* --alerts: analysis thread */
 	PROBE_FILE_FEATURES, /* --features: analysis thread */
+	PROBE_FILE_FLOWS_JSON, /* --flows-json: main lcore */
 	PROBE_FILE_COUNT
 };
 
@@ -44,7 +46,7 @@ struct probe_files {
 	const void *clock_ctx;
 };
 
-/** "flows", "windows", "alerts", "features". */
+/** "flows", "windows", "alerts", "features", "flows-json" (the option's name). */
 const char *probe_file_name(enum probe_file which);
 
 /** Set up (nothing open): rotation interval (0: none), SIGHUP count, clock. */
@@ -58,6 +60,13 @@ void probe_files_init(struct probe_files *pf, uint64_t rotate_ms,
  */
 int probe_files_open(struct probe_files *pf, enum probe_file which, const char *path,
 		     const char *header, char *err, size_t errlen);
+
+/**
+ * Once the run starts (everything set up): each open file replaces, or with
+ * --rotate rotates away, what an earlier run left, and gets its header. Until
+ * then a failed start-up leaves earlier files untouched (probe_files_free).
+ */
+void probe_files_start(struct probe_files *pf);
 
 /** The open file (NULL: not asked for). */
 struct safem_streamfile *probe_files_get(const struct probe_files *pf, enum probe_file which);

@@ -75,11 +75,14 @@ const struct safem_opt_def probe_options[] = {
 	 "write expired flow records as CSV to PATH", "PATH"},
 	{"stats", "output", "stats", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(stats_path),
 	 "write the final counters as one JSON object to PATH", "PATH"},
+	{"flows-json", "output", "flows-json", SAFEM_OPT_STRING, "", 0, 0, NULL,
+	 OPT(flows_json_path),
+	 "write expired flow records as JSON lines (the CSV columns as keys) to PATH", "PATH"},
 	{"rotate", "output", "rotate", SAFEM_OPT_DURATION, "0", 0, 7 * DAY_MS, NULL,
 	 OPT(rotate_ms),
-	 "rotate the line files (flows, windows, alerts, features) every DURATION of the probe's "
-	 "clock: PATH is renamed to PATH.YYYYmmddTHHMMSSZ (UTC start of the interval) and "
-	 "reopened; 0: never (SIGHUP reopens them either way)",
+	 "rotate the line files (flows, flows-json, windows, alerts, features) every DURATION "
+	 "of the probe's clock: PATH is renamed to PATH.YYYYmmddTHHMMSSZ (UTC start of the "
+	 "interval) and reopened; 0: never (SIGHUP reopens them either way)",
 	 NULL},
 	{"inactive-timeout", "flow", "inactive-timeout", SAFEM_OPT_DURATION, "30s", 1, DAY_MS,
 	 NULL, OPT(inactive_timeout_ms), "end a flow after this long without a packet", NULL},

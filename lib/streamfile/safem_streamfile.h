@@ -26,8 +26,9 @@
  * before stays), and the next flush or rotation tries again, reopening the
  * live file if it had to be closed.
  *
- * One thread writes, ticks, reopens and closes a stream; the counters may be
- * read from any thread (safem_streamfile_stats_read). Never on the packet
+ * One thread writes, ticks, reopens and closes a stream (start may come from
+ * another thread: ticks wait for it); the counters may be read from any
+ * thread (safem_streamfile_stats_read). Never on the packet
  * path: flushes are system calls and a rotation fsyncs.
  */
 
@@ -74,12 +75,20 @@ struct safem_streamfile_params {
 struct safem_streamfile;
 
 /**
- * Open the live file. Without rotation an existing file is replaced
- * (truncated). With rotation, a non-empty file left by an earlier run is
- * first rotated away, stamped with the interval of its last modification, so
- * a restart never loses it. NULL with errno set (the caller names the path).
+ * Check that the live file can be written (it is created if missing, an
+ * existing one is left as it is until start). NULL with errno set (the
+ * caller names the path).
  */
 struct safem_streamfile *safem_streamfile_open(const struct safem_streamfile_params *p);
+
+/**
+ * Begin the stream, before the first append: without rotation an existing
+ * file is replaced (truncated); with rotation, a non-empty file left by an
+ * earlier run is first rotated away, stamped with the interval of its last
+ * modification, so a restart never loses it. Then the header is written.
+ * 0 or -errno (counted; the next flush retries the open).
+ */
+int safem_streamfile_start(struct safem_streamfile *f);
 
 /**
  * Append bytes: any cut, lines complete when their '\n' arrives. Writes to
@@ -114,7 +123,11 @@ int safem_streamfile_reopen(struct safem_streamfile *f);
  */
 int safem_streamfile_close(struct safem_streamfile *f);
 
-/** Close if still open, and free. NULL is fine. */
+/**
+ * Close if still open, and free. NULL is fine. A stream never started (the
+ * run did not begin) removes the file if open created it, and leaves an
+ * earlier one untouched.
+ */
 void safem_streamfile_free(struct safem_streamfile *f);
 
 /** The live file's path. */

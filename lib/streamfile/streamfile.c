@@ -36,6 +36,10 @@ struct safem_streamfile {
 	bool discarding; /* dropping a line too long for the buffer, up to its '\n' */
 	uint64_t last_flush_ns;
 	int first_error;
+	/* safem_streamfile_start() done: the file is ours. Set last, with release:
+	 * start may run on another thread than the ticks that wait for it. */
+	bool started;
+	bool created;	     /* open created the file: free before start removes it */
 	struct safem_streamfile_stats stats;
 };
 
@@ -197,6 +201,8 @@ safem_streamfile_flush(struct safem_streamfile *f)
 	f->last_flush_ns = monotonic_ns();
 	if (f->complete == 0)
 		return 0;
+	if (!__atomic_load_n(&f->started, __ATOMIC_ACQUIRE))
+		safem_streamfile_start(f);
 	/* The file was closed by an earlier failure: try again now. */
 	if (f->fd < 0)
 		ret = open_live(f, false);
@@ -298,6 +304,8 @@ rotate(struct safem_streamfile *f, uint64_t next_start_ms)
 void
 safem_streamfile_tick(struct safem_streamfile *f, uint64_t now_ms)
 {
+	if (!__atomic_load_n(&f->started, __ATOMIC_ACQUIRE))
+		return;
 	if (f->rotate_ms != 0 && now_ms != 0) {
 		uint64_t start = now_ms - now_ms % f->rotate_ms;
 
@@ -372,11 +380,14 @@ safem_streamfile_open(const struct safem_streamfile_params *p)
 		ret = -ENOMEM;
 		goto fail;
 	}
-	ret = keep_earlier_file(f);
-	if (ret == 0)
-		ret = open_live(f, true);
-	if (ret != 0)
+	/* Checked now, touched at start: a run that fails to start leaves an
+	 * earlier file as it was. */
+	f->created = access(f->path, F_OK) != 0;
+	f->fd = open(f->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, FILE_MODE);
+	if (f->fd < 0) {
+		ret = -errno;
 		goto fail;
+	}
 	f->last_flush_ns = monotonic_ns();
 	return f;
 fail:
@@ -386,6 +397,24 @@ fail:
 	free(f);
 	errno = -ret;
 	return NULL;
+}
+
+int
+safem_streamfile_start(struct safem_streamfile *f)
+{
+	int ret;
+
+	if (__atomic_load_n(&f->started, __ATOMIC_ACQUIRE))
+		return 0;
+	close(f->fd);
+	f->fd = -1;
+	ret = keep_earlier_file(f);
+	if (ret == 0)
+		ret = open_live(f, true);
+	if (ret != 0)
+		note_error(f, -ret);
+	__atomic_store_n(&f->started, true, __ATOMIC_RELEASE);
+	return ret;
 }
 
 int
@@ -415,6 +444,13 @@ safem_streamfile_free(struct safem_streamfile *f)
 {
 	if (f == NULL)
 		return;
+	/* Never started: the run did not begin; leave nothing behind. */
+	if (!f->started && f->fd >= 0) {
+		close(f->fd);
+		f->fd = -1;
+		if (f->created)
+			unlink(f->path);
+	}
 	safem_streamfile_close(f);
 	free(f->header);
 	free(f->path);

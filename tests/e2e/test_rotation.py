@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safem_e2e as e2e  # noqa: E402
 
 STAMP = re.compile(r"^\.(\d{8}T\d{6}Z)(\.\d+)?$")
-SAMPLE = re.compile(r'^(safem_file_[a-z_]+_total)\{output="([a-z]+)"\} (\d+)$')
+SAMPLE = re.compile(r'^(safem_file_[a-z_]+_total)\{output="([a-z-]+)"\} (\d+)$')
 
 
 def free_port():
@@ -163,10 +163,11 @@ class Rotation(unittest.TestCase):
     def test_rotate_then_sigkill(self):
         d = e2e.new_dir("rotate")
         flows, windows = os.path.join(d, "flows.csv"), os.path.join(d, "windows.jsonl")
+        flows_json = os.path.join(d, "flows.jsonl")
         port = free_port()
         probe = LiveProbe(self.pcap, self.common_opts(d) + [
             "--windows", windows, "--window", "1s", "--rotate", "2s",
-            "--prometheus", str(port)])
+            "--flows-json", flows_json, "--prometheus", str(port)])
         try:
             probe.wait_started(self)
             start = time.monotonic()
@@ -175,13 +176,15 @@ class Rotation(unittest.TestCase):
             self.assertIsNone(probe.proc.poll(), probe.describe())
             csv_rows(self, flows)
             json_lines(self, windows)
-            self.assertGreaterEqual(len(rotated(flows)), 2, "rotated: %s" % os.listdir(d))
-            self.assertGreaterEqual(len(rotated(windows)), 2, "rotated: %s" % os.listdir(d))
+            json_lines(self, flows_json)
+            for path in (flows, windows, flows_json):
+                self.assertGreaterEqual(len(rotated(path)), 2, "rotated: %s" % os.listdir(d))
             time.sleep(max(0.0, 7.0 - (time.monotonic() - start)))
             counters = file_counters(port)
             self.assertIsNotNone(counters, "no /metrics\n" + probe.describe())
             written = counters[("safem_file_lines_written_total", "flows")]
             reports = counters[("safem_file_lines_written_total", "windows")]
+            json_written = counters[("safem_file_lines_written_total", "flows-json")]
             probe.proc.send_signal(signal.SIGKILL)
         finally:
             if probe.proc.poll() is None:
@@ -199,6 +202,10 @@ class Rotation(unittest.TestCase):
         lines += len(json_lines(self, windows))
         self.assertGreaterEqual(lines, reports)
         self.assertGreater(reports, 0)
+        records = sum(len(json_lines(self, p)) for _, p in rotated(flows_json))
+        records += len(json_lines(self, flows_json))
+        self.assertGreaterEqual(records, json_written)
+        self.assertGreater(json_written, 0)
         # One rotated file per interval: stamps 2 s apart, on even seconds (UTC epoch).
         stamps = [calendar.timegm(time.strptime(s[1:16], "%Y%m%dT%H%M%S"))
                   for s, _ in flow_files]

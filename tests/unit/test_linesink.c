@@ -76,6 +76,7 @@ open_file(struct fixture *fx)
 	struct safem_streamfile *file = safem_streamfile_open(&p);
 
 	assert_non_null(file);
+	assert_int_equal(safem_streamfile_start(file), 0);
 	return file;
 }
 

@@ -2,7 +2,8 @@
 /*
  * Stream files: the rotated name contract, whole lines only (a cut write is
  * taken back), the header once per file, rotation by the clock given, a
- * rotated name never replaced, an earlier run's file kept, SIGHUP-style
+ * rotated name never replaced, an earlier run's file kept (and untouched by
+ * a run that never started), SIGHUP-style
  * reopen, write errors counted and retried.
  */
 #include <errno.h>
@@ -79,6 +80,7 @@ open_file(const char *path, const char *header, uint64_t rotate_ms)
 	struct safem_streamfile *f = safem_streamfile_open(&p);
 
 	assert_non_null(f);
+	assert_int_equal(safem_streamfile_start(f), 0);
 	return f;
 }
 
@@ -205,6 +207,29 @@ test_earlier_file_kept_with_rotation(void **state)
 }
 
 static void
+test_no_start_leaves_nothing(void **state)
+{
+	struct fixture *fx = *state;
+	struct safem_streamfile_params p = {.path = fx->path, .header = "h", .rotate_ms = 2000};
+	struct safem_streamfile *f = safem_streamfile_open(&p);
+	FILE *old;
+
+	/* A run that fails before it starts: the file it created goes again... */
+	assert_non_null(f);
+	assert_int_equal(access(fx->path, F_OK), 0);
+	safem_streamfile_free(f);
+	assert_int_not_equal(access(fx->path, F_OK), 0);
+	/* ...and an earlier run's file stays as it was, neither truncated nor rotated. */
+	old = fopen(fx->path, "w");
+	fputs("h\nold\n", old);
+	fclose(old);
+	f = safem_streamfile_open(&p);
+	assert_non_null(f);
+	safem_streamfile_free(f);
+	assert_string_equal(slurp(fx->path), "h\nold\n");
+}
+
+static void
 test_reopen(void **state)
 {
 	struct fixture *fx = *state;
@@ -321,6 +346,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rotation_by_clock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_earlier_file_kept_with_rotation, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_no_start_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test(test_write_error_counted_and_retried),
 		cmocka_unit_test_setup_teardown(test_cut_write_taken_back, setup, teardown),
