@@ -27,7 +27,6 @@ struct safem_streamfile {
 	uint64_t rotate_ms;
 	uint64_t flush_interval_ns;
 	int fd;		  /* -1: closed after a failure, reopened by the next flush */
-	uint64_t size;	  /* bytes in the live file: a cut write is truncated back to it */
 	uint64_t start_ms; /* start of the current interval */
 	char *buf;
 	size_t len;	      /* bytes in buf */
@@ -136,6 +135,9 @@ rename_rotated(const char *path, uint64_t start_ms)
 static int
 write_whole(struct safem_streamfile *f, const char *buf, size_t len)
 {
+	/* Where the file ends now, whoever else changed it (copytruncate...);
+	 * -1 for a pipe or device, which cannot be taken back. */
+	off_t before = lseek(f->fd, 0, SEEK_END);
 	size_t done = 0;
 
 	while (done < len) {
@@ -146,13 +148,12 @@ write_whole(struct safem_streamfile *f, const char *buf, size_t len)
 		if (n <= 0) {
 			int err = n < 0 ? errno : ENOSPC;
 
-			if (done != 0 && ftruncate(f->fd, (off_t)f->size) != 0)
+			if (done != 0 && before >= 0 && ftruncate(f->fd, before) != 0)
 				err = errno;
 			return -err;
 		}
 		done += (size_t)n;
 	}
-	f->size += len;
 	return 0;
 }
 
@@ -173,8 +174,7 @@ open_live(struct safem_streamfile *f, bool truncate)
 		f->fd = -1;
 		return err;
 	}
-	f->size = (uint64_t)st.st_size;
-	if (f->size == 0 && f->header != NULL && (err = write_whole(f, f->header, f->header_len)) != 0) {
+	if (st.st_size == 0 && f->header != NULL && (err = write_whole(f, f->header, f->header_len)) != 0) {
 		close(f->fd);
 		f->fd = -1;
 		return err;
@@ -273,6 +273,20 @@ safem_streamfile_append(struct safem_streamfile *f, const void *data, size_t len
 	}
 }
 
+/* fsync and close the live file (after a flush): its lines are on disk. */
+static void
+sync_and_close(struct safem_streamfile *f)
+{
+	if (f->fd < 0)
+		return;
+	/* EINVAL: a device or pipe (/dev/null), nothing to sync. */
+	if (fsync(f->fd) != 0 && errno != EINVAL)
+		note_error(f, errno);
+	if (close(f->fd) != 0)
+		note_error(f, errno);
+	f->fd = -1;
+}
+
 /* End the interval: flush, fsync, close, rename to the stamp, open the next live file. */
 static void
 rotate(struct safem_streamfile *f, uint64_t next_start_ms)
@@ -280,14 +294,7 @@ rotate(struct safem_streamfile *f, uint64_t next_start_ms)
 	int ret;
 
 	safem_streamfile_flush(f);
-	if (f->fd >= 0) {
-		/* EINVAL: a device or pipe (/dev/null), nothing to sync. */
-		if (fsync(f->fd) != 0 && errno != EINVAL)
-			note_error(f, errno);
-		if (close(f->fd) != 0)
-			note_error(f, errno);
-		f->fd = -1;
-	}
+	sync_and_close(f);
 	/* A live file someone moved away (ENOENT) has nothing to rename. */
 	ret = rename_rotated(f->path, f->start_ms);
 	if (ret != 0 && ret != -ENOENT)
@@ -426,13 +433,7 @@ safem_streamfile_close(struct safem_streamfile *f)
 	if (f->len > f->complete && !f->discarding)
 		safem_streamfile_append(f, "\n", 1);
 	safem_streamfile_flush(f);
-	if (f->fd >= 0) {
-		if (fsync(f->fd) != 0 && errno != EINVAL)
-			note_error(f, errno);
-		if (close(f->fd) != 0)
-			note_error(f, errno);
-		f->fd = -1;
-	}
+	sync_and_close(f);
 	free(f->buf);
 	f->buf = NULL;
 	f->len = f->complete = 0;
