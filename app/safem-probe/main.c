@@ -533,7 +533,8 @@ main(int argc, char **argv)
 
 	memset(&shared, 0, sizeof(shared));
 	memset(&sinks, 0, sizeof(sinks));
-	probe_files_init(&sinks.files, cfg.rotate_ms, &reopen_requests, probe_clock_now_ms, &shared);
+	probe_files_init(&sinks.files, cfg.rotate_ms, cfg.rotate_bytes, &reopen_requests,
+			 probe_clock_now_ms, &shared);
 	shared.worker_count = rte_lcore_count() - 1;
 	if (shared.worker_count == 0) {
 		fprintf(stderr, "safem-probe: need a worker lcore besides the main one "

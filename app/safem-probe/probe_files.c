@@ -29,12 +29,13 @@ file_owner(enum probe_file which)
 }
 
 void
-probe_files_init(struct probe_files *pf, uint64_t rotate_ms,
+probe_files_init(struct probe_files *pf, uint64_t rotate_ms, uint64_t rotate_bytes,
 		 const volatile sig_atomic_t *reopen_requests, probe_files_clock_fn clock_ms,
 		 const void *clock_ctx)
 {
 	memset(pf, 0, sizeof(*pf));
 	pf->rotate_ms = rotate_ms;
+	pf->rotate_bytes = rotate_bytes;
 	pf->reopen_requests = reopen_requests;
 	pf->clock_ms = clock_ms;
 	pf->clock_ctx = clock_ctx;
@@ -48,6 +49,7 @@ probe_files_open(struct probe_files *pf, enum probe_file which, const char *path
 		.path = path,
 		.header = header,
 		.rotate_ms = pf->rotate_ms,
+		.rotate_bytes = pf->rotate_bytes,
 		.flush_interval_ms = FILE_FLUSH_INTERVAL_MS,
 	};
 

@@ -41,6 +41,7 @@ struct probe_files {
 	bool closed[PROBE_FILE_COUNT];
 	unsigned int reopen_seen[PROBE_FILE_COUNT]; /* by the owner thread */
 	uint64_t rotate_ms;
+	uint64_t rotate_bytes;
 	const volatile sig_atomic_t *reopen_requests; /* SIGHUPs so far */
 	probe_files_clock_fn clock_ms;
 	const void *clock_ctx;
@@ -49,8 +50,8 @@ struct probe_files {
 /** "flows", "windows", "alerts", "features", "flows-json" (the option's name). */
 const char *probe_file_name(enum probe_file which);
 
-/** Set up (nothing open): rotation interval (0: none), SIGHUP count, clock. */
-void probe_files_init(struct probe_files *pf, uint64_t rotate_ms,
+/** Set up (nothing open): rotation interval and size limit (0: none), SIGHUP count, clock. */
+void probe_files_init(struct probe_files *pf, uint64_t rotate_ms, uint64_t rotate_bytes,
 		      const volatile sig_atomic_t *reopen_requests, probe_files_clock_fn clock_ms,
 		      const void *clock_ctx);
 

@@ -84,6 +84,11 @@ const struct safem_opt_def probe_options[] = {
 	 "of the probe's clock: PATH is renamed to PATH.YYYYmmddTHHMMSSZ (UTC start of the "
 	 "interval) and reopened; 0: never (SIGHUP reopens them either way)",
 	 NULL},
+	{"rotate-size", "output", "rotate-size", SAFEM_OPT_UINT, "0", 0, 0, NULL,
+	 OPT(rotate_bytes),
+	 "also rotate a line file before it would pass this many bytes (e.g. 100M; lines are "
+	 "never split); 0: no limit",
+	 "BYTES"},
 	{"inactive-timeout", "flow", "inactive-timeout", SAFEM_OPT_DURATION, "30s", 1, DAY_MS,
 	 NULL, OPT(inactive_timeout_ms), "end a flow after this long without a packet", NULL},
 	{"active-timeout", "flow", "active-timeout", SAFEM_OPT_DURATION, "300s", 1, 7 * DAY_MS,

@@ -16,9 +16,11 @@
  *
  *     PATH.YYYYmmddTHHMMSSZ      (UTC start of the interval it covered)
  *
- * and a new live file is opened (with the header line, if any). An existing
- * name is never replaced: PATH.STAMP.1, .2 ... are used instead. That pattern
- * is a contract (docs/formats.md).
+ * and a new live file is opened (with the header line, if any). With a size
+ * limit, a flush that would take the live file past it rotates it first
+ * (stamped with its interval, or without time rotation with the clock when
+ * it began). An existing name is never replaced: PATH.STAMP.1, .2 ... are
+ * used instead. That pattern is a contract (docs/formats.md).
  *
  * Write errors (disk full, I/O error) never reach the caller as a failure of
  * the stream: the lines of the failed flush are dropped and counted, a write
@@ -69,6 +71,7 @@ struct safem_streamfile_params {
 	const char *path;	  /**< the live file */
 	const char *header;	  /**< first line of every file, without '\n'; NULL: none */
 	uint64_t rotate_ms;	  /**< rotation interval; 0: never rotate */
+	uint64_t rotate_bytes;	  /**< also rotate before a flush would pass this size; 0: no limit */
 	uint64_t flush_interval_ms; /**< tick flushes buffered lines this often (monotonic) */
 };
 

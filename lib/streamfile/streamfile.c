@@ -28,6 +28,10 @@ struct safem_streamfile {
 	uint64_t flush_interval_ns;
 	int fd;		  /* -1: closed after a failure, reopened by the next flush */
 	uint64_t start_ms; /* start of the current interval */
+	uint64_t rotate_bytes; /* size limit of a live file (0: none) */
+	uint64_t file_bytes;   /* size of the live file */
+	uint64_t clock_ms;     /* the clock at the last tick (0: not known yet) */
+	uint64_t opened_ms;    /* when the live file began: its stamp without time rotation */
 	char *buf;
 	size_t len;	      /* bytes in buf */
 	size_t complete;      /* buf[0, complete) are whole lines */
@@ -41,6 +45,8 @@ struct safem_streamfile {
 	bool created;	     /* open created the file: free before start removes it */
 	struct safem_streamfile_stats stats;
 };
+
+static void rotate_file(struct safem_streamfile *f);
 
 /*
  * One writer per counter (the stream's thread): a relaxed load and store make
@@ -154,6 +160,7 @@ write_whole(struct safem_streamfile *f, const char *buf, size_t len)
 		}
 		done += (size_t)n;
 	}
+	f->file_bytes += len;
 	return 0;
 }
 
@@ -174,6 +181,7 @@ open_live(struct safem_streamfile *f, bool truncate)
 		f->fd = -1;
 		return err;
 	}
+	f->file_bytes = (uint64_t)st.st_size;
 	if (st.st_size == 0 && f->header != NULL && (err = write_whole(f, f->header, f->header_len)) != 0) {
 		close(f->fd);
 		f->fd = -1;
@@ -206,6 +214,15 @@ safem_streamfile_flush(struct safem_streamfile *f)
 	/* The file was closed by an earlier failure: try again now. */
 	if (f->fd < 0)
 		ret = open_live(f, false);
+	/* Over the size limit with these lines: they start the next file (a file
+	 * holding more than its header is never left empty of lines by this). */
+	if (ret == 0 && f->rotate_bytes != 0 &&
+	    f->file_bytes > (f->header != NULL ? f->header_len : 0) &&
+	    f->file_bytes + f->complete > f->rotate_bytes) {
+		rotate_file(f);
+		if (f->fd < 0)
+			ret = open_live(f, false);
+	}
 	if (ret == 0)
 		ret = write_whole(f, f->buf, f->complete);
 	if (ret != 0) {
@@ -287,25 +304,48 @@ sync_and_close(struct safem_streamfile *f)
 	f->fd = -1;
 }
 
-/* End the interval: flush, fsync, close, rename to the stamp, open the next live file. */
-static void
-rotate(struct safem_streamfile *f, uint64_t next_start_ms)
+/* The clock now, or the wall clock while the stream's clock is not known. */
+static uint64_t
+clock_or_wall_ms(const struct safem_streamfile *f)
 {
+	struct timespec ts;
+
+	if (f->clock_ms != 0)
+		return f->clock_ms;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / NS_PER_MS;
+}
+
+/* fsync, close, rename to the file's stamp (the interval's start; without
+ * time rotation, when the file began), open the next live file. */
+static void
+rotate_file(struct safem_streamfile *f)
+{
+	uint64_t stamp_ms =
+		f->rotate_ms != 0 && f->start_ms != START_UNKNOWN ? f->start_ms : f->opened_ms;
 	int ret;
 
-	safem_streamfile_flush(f);
 	sync_and_close(f);
 	/* A live file someone moved away (ENOENT) has nothing to rename. */
-	ret = rename_rotated(f->path, f->start_ms);
+	ret = rename_rotated(f->path, stamp_ms);
 	if (ret != 0 && ret != -ENOENT)
 		note_error(f, -ret);
 	else if (ret == 0)
 		count(&f->stats.rotations, 1);
-	f->start_ms = next_start_ms;
+	f->opened_ms = clock_or_wall_ms(f);
 	/* Failing here leaves fd -1: the next flush retries. */
 	ret = open_live(f, false);
 	if (ret != 0)
 		note_error(f, -ret);
+}
+
+/* End the interval: its lines go to its file, which is renamed; the next one opens. */
+static void
+rotate(struct safem_streamfile *f, uint64_t next_start_ms)
+{
+	safem_streamfile_flush(f);
+	rotate_file(f);
+	f->start_ms = next_start_ms;
 }
 
 void
@@ -313,6 +353,8 @@ safem_streamfile_tick(struct safem_streamfile *f, uint64_t now_ms)
 {
 	if (!__atomic_load_n(&f->started, __ATOMIC_ACQUIRE))
 		return;
+	if (now_ms != 0)
+		f->clock_ms = now_ms;
 	if (f->rotate_ms != 0 && now_ms != 0) {
 		uint64_t start = now_ms - now_ms % f->rotate_ms;
 
@@ -372,6 +414,7 @@ safem_streamfile_open(const struct safem_streamfile_params *p)
 	f->fd = -1;
 	f->start_ms = START_UNKNOWN;
 	f->rotate_ms = p->rotate_ms;
+	f->rotate_bytes = p->rotate_bytes;
 	f->flush_interval_ns = p->flush_interval_ms * NS_PER_MS;
 	f->path = strdup(p->path);
 	f->buf = malloc(SAFEM_STREAMFILE_BUFFER);
@@ -415,6 +458,7 @@ safem_streamfile_start(struct safem_streamfile *f)
 		return 0;
 	close(f->fd);
 	f->fd = -1;
+	f->opened_ms = clock_or_wall_ms(f);
 	ret = keep_earlier_file(f);
 	if (ret == 0)
 		ret = open_live(f, true);

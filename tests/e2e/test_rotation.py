@@ -9,6 +9,7 @@ clock, as on a live port).
   exist; after SIGKILL every rotated file and every live line parse, and the
   flow files together hold at least every row /metrics said was written just
   before the kill.
+- --rotate-size: several files, none without rows, every row in one of them.
 - SIGHUP reopens: the live file moved away keeps its lines, a new one appears
   and receives lines; together they hold every row of the run.
 - SIGTERM right at a rotation boundary: clean exit, every file whole, every row
@@ -240,6 +241,25 @@ class Rotation(unittest.TestCase):
         files = {f["output"]: f for f in s["files"]}
         self.assertEqual(files["flows"]["reopens"], 1)
         self.assertEqual(files["flows"]["lines_written"], len(old) + len(new))
+
+    def test_rotate_by_size(self):
+        d = e2e.new_dir("size")
+        flows = os.path.join(d, "flows.csv")
+        probe = LiveProbe(self.pcap, self.common_opts(d) + ["--rotate-size", "50k",
+                                                             "--duration", "4s"])
+        self.assertEqual(probe.finish(60), 0, probe.describe())
+        with open(os.path.join(d, "stats.json")) as f:
+            s = json.load(f)
+        parts = rotated(flows)
+        self.assertGreaterEqual(len(parts), 2, "rotated: %s" % os.listdir(d))
+        self.assertEqual(s["files"][0]["rotations"], len(parts))
+        rows = 0
+        for _, p in parts:
+            n = len(csv_rows(self, p))
+            self.assertGreater(n, 0, "%s: a rotated file without rows" % p)
+            rows += n
+        rows += len(csv_rows(self, flows))
+        self.assertEqual(rows, s["records"]["written"])
 
     def test_sigterm_at_rotation(self):
         for offset_ms in (0, 3):

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Stream files: the rotated name contract, whole lines only (a cut write is
- * taken back), the header once per file, rotation by the clock given, a
+ * taken back), the header once per file, rotation by the clock given and by
+ * size, a
  * rotated name never replaced, an earlier run's file kept (and untouched by
  * a run that never started), SIGHUP-style
  * reopen, write errors counted and retried.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -178,6 +180,51 @@ test_rotation_by_clock(void **state)
 }
 
 static void
+test_rotation_by_size(void **state)
+{
+	struct fixture *fx = *state;
+	struct safem_streamfile_params p = {
+		.path = fx->path, .header = "h", .rotate_bytes = 10, .flush_interval_ms = 60000};
+	struct safem_streamfile *f = safem_streamfile_open(&p);
+	struct safem_streamfile_stats st;
+	char name[384], pattern[192];
+	unsigned int found = 0;
+	struct dirent *e;
+	DIR *dir;
+
+	assert_non_null(f);
+	assert_int_equal(safem_streamfile_start(f), 0);
+	safem_streamfile_append(f, "aaaa\n", 5);
+	safem_streamfile_flush(f);
+	safem_streamfile_tick(f, T0_MS + 500);
+	/* 7 + 5 bytes would pass 10: the file is rotated first, the lines start the next. */
+	safem_streamfile_append(f, "bbbb\n", 5);
+	safem_streamfile_flush(f);
+	assert_string_equal(slurp(fx->path), "h\nbbbb\n");
+	/* The first file began before any clock: stamped with the wall clock. */
+	snprintf(pattern, sizeof(pattern), "out.csv.");
+	dir = opendir(fx->dir);
+	while ((e = readdir(dir)) != NULL)
+		if (strncmp(e->d_name, pattern, strlen(pattern)) == 0) {
+			snprintf(name, sizeof(name), "%s/%s", fx->dir, e->d_name);
+			assert_string_equal(slurp(name), "h\naaaa\n");
+			found++;
+		}
+	closedir(dir);
+	assert_int_equal(found, 1);
+	/* A line longer than the limit is never split: it gets a file of its own. */
+	safem_streamfile_append(f, "ddddddddddddddd\n", 16);
+	safem_streamfile_flush(f);
+	safem_streamfile_rotated_name(fx->path, T0_MS + 500, 0, name, sizeof(name));
+	assert_string_equal(slurp(name), "h\nbbbb\n");
+	assert_string_equal(slurp(fx->path), "h\nddddddddddddddd\n");
+	safem_streamfile_stats_read(f, &st);
+	assert_int_equal(st.rotations, 2);
+	assert_int_equal(st.lines_written, 3);
+	safem_streamfile_free(f);
+}
+
+static void
 test_earlier_file_kept_with_rotation(void **state)
 {
 	struct fixture *fx = *state;
@@ -344,6 +391,7 @@ main(void)
 		cmocka_unit_test(test_rotated_name),
 		cmocka_unit_test_setup_teardown(test_whole_lines_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotation_by_clock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rotation_by_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_earlier_file_kept_with_rotation, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_no_start_leaves_nothing, setup, teardown),
