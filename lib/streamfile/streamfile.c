@@ -372,6 +372,9 @@ safem_streamfile_reopen(struct safem_streamfile *f)
 {
 	int ret;
 
+	/* Not started: start opens the file anyway (and may run on another thread). */
+	if (!__atomic_load_n(&f->started, __ATOMIC_ACQUIRE))
+		return 0;
 	safem_streamfile_flush(f);
 	if (f->fd >= 0)
 		close(f->fd);
