@@ -122,16 +122,28 @@ rename_rotated(const char *path, uint64_t start_ms)
 
 		if (n < 0)
 			return n;
-		/* link + unlink: never replaces an existing name (rename would), on
-		 * every file system that has hard links. */
+		/* Never replace an existing name (plain rename would): link + unlink
+		 * where hard links exist, else rename without replace, else a
+		 * check before the rename (one writer per path: no race with us). */
 		if (link(path, name) == 0) {
 			if (unlink(path) != 0)
 				return -errno;
-			sync_directory(path);
-			return 0;
+		} else if (errno == EEXIST) {
+			continue;
+		} else if (errno == ENOENT) {
+			return -ENOENT;
+		} else if (renameat2(AT_FDCWD, path, AT_FDCWD, name, RENAME_NOREPLACE) != 0) {
+			if (errno == EEXIST)
+				continue;
+			if (errno != EINVAL && errno != ENOSYS)
+				return -errno;
+			if (access(name, F_OK) == 0)
+				continue;
+			if (rename(path, name) != 0)
+				return -errno;
 		}
-		if (errno != EEXIST)
-			return -errno;
+		sync_directory(path);
+		return 0;
 	}
 	return -EEXIST;
 }
