@@ -777,11 +777,12 @@ main(int argc, char **argv)
 			sinks.windows_error = ret;
 		if (sinks.analysis_abandoned) {
 			/* The thread may still be inside the streams and detection:
-			 * commit the flows and the counters, touch nothing it uses,
+			 * close the flow files, write the counters, touch nothing it uses,
 			 * and leave its memory to the exit. */
 			status = EXIT_RUNTIME;
 			flush_ipfix(&sinks);
 			probe_files_close(&sinks.files, PROBE_FILE_FLOWS);
+			probe_files_close(&sinks.files, PROBE_FILE_FLOWS_JSON);
 			ctx.detect = NULL;
 			if (cfg.stats_path[0] != '\0')
 				probe_stats_write_json(&ctx, cfg.stats_path);
