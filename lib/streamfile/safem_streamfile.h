@@ -86,9 +86,10 @@ struct safem_streamfile *safem_streamfile_open(const struct safem_streamfile_par
 
 /**
  * Begin the stream, before the first append: without rotation an existing
- * file is replaced (truncated); with rotation, a non-empty file left by an
- * earlier run is first rotated away, stamped with the interval of its last
- * modification, so a restart never loses it. Then the header is written.
+ * file is replaced (truncated); with rotation (time or size), a non-empty
+ * file left by an earlier run is first rotated away, stamped with the
+ * interval of its last modification (without time rotation: that time), so a
+ * restart never loses it. Then the header is written.
  * 0 or -errno (counted; the next flush retries the open).
  */
 int safem_streamfile_start(struct safem_streamfile *f);

@@ -399,18 +399,20 @@ safem_streamfile_reopen(struct safem_streamfile *f)
 	return ret;
 }
 
-/* With rotation, a non-empty live file of an earlier run is rotated away first. */
+/* With rotation (by time or size), a non-empty live file of an earlier run is rotated
+ * away first: stamped with its interval, or the time it was last written. */
 static int
 keep_earlier_file(const struct safem_streamfile *f)
 {
 	struct stat st;
+	uint64_t mtime_ms;
 
-	if (f->rotate_ms == 0 || stat(f->path, &st) != 0 || st.st_size == 0 ||
-	    !S_ISREG(st.st_mode))
+	if ((f->rotate_ms == 0 && f->rotate_bytes == 0) || stat(f->path, &st) != 0 ||
+	    st.st_size == 0 || !S_ISREG(st.st_mode))
 		return 0;
-	uint64_t mtime_ms = (uint64_t)st.st_mtim.tv_sec * 1000;
-
-	return rename_rotated(f->path, mtime_ms - mtime_ms % f->rotate_ms);
+	mtime_ms = (uint64_t)st.st_mtim.tv_sec * 1000;
+	return rename_rotated(f->path,
+			      f->rotate_ms != 0 ? mtime_ms - mtime_ms % f->rotate_ms : mtime_ms);
 }
 
 struct safem_streamfile *

@@ -211,8 +211,10 @@ class Rotation(unittest.TestCase):
         stamps = [calendar.timegm(time.strptime(s[1:16], "%Y%m%dT%H%M%S"))
                   for s, _ in flow_files]
         self.assertTrue(3 <= len(stamps) <= 5, "%d rotated files in 7 s" % len(stamps))
+        # (An interval is skipped only if the main lcore stalled for longer than one.)
         for a, b in zip(stamps, stamps[1:]):
-            self.assertEqual(b - a, 2, "rotated stamps %s" % [s for s, _ in flow_files])
+            self.assertTrue(b > a and (b - a) % 2 == 0,
+                            "rotated stamps %s" % [s for s, _ in flow_files])
         self.assertTrue(all(int(s) % 2 == 0 for s in stamps))
 
     def test_sighup_reopens(self):

@@ -251,6 +251,23 @@ test_earlier_file_kept_with_rotation(void **state)
 	assert_string_equal(slurp(name), "h\nold\n");
 	assert_string_equal(slurp(fx->path), "h\n");
 	safem_streamfile_free(f);
+	/* With a size limit alone: stamped with the time it was last written. */
+	old = fopen(fx->path, "w");
+	fputs("h\nolder\n", old);
+	fclose(old);
+	assert_int_equal(stat(fx->path, &sb), 0);
+	struct safem_streamfile_params p = {.path = fx->path, .header = "h", .rotate_bytes = 1000};
+	f = safem_streamfile_open(&p);
+	assert_non_null(f);
+	assert_int_equal(safem_streamfile_start(f), 0);
+	safem_streamfile_rotated_name(fx->path, (uint64_t)sb.st_mtim.tv_sec * 1000,
+				      /* the name above, if the second write fell on it */
+				      (uint64_t)sb.st_mtim.tv_sec * 1000 == mtime_ms - mtime_ms % 60000,
+				      name,
+				      sizeof(name));
+	assert_string_equal(slurp(name), "h\nolder\n");
+	assert_string_equal(slurp(fx->path), "h\n");
+	safem_streamfile_free(f);
 }
 
 static void
