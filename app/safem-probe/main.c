@@ -23,11 +23,12 @@
 
 #include "safem_flowcsv.h"
 #include "safem_ipfix.h"
-#include "safem_outfile.h"
+#include "safem_streamfile.h"
 #include "safem_window.h"
 
 #include "probe_analysis.h"
 #include "probe_detect.h"
+#include "probe_files.h"
 #include "probe_options.h"
 #include "probe_port.h"
 #include "probe_prometheus.h"
@@ -70,6 +71,9 @@
  * handlers go in before EAL starts, so a signal during start-up still ends
  * the run cleanly (outputs complete, exit 0) instead of killing it. */
 static volatile sig_atomic_t stop_signalled;
+/* SIGHUPs so far: each file's writer reopens its live file when this moves
+ * (logrotate's create mode; probe_files.h). */
+static volatile sig_atomic_t reopen_requests;
 
 static void
 on_signal(int signum __rte_unused)
@@ -77,8 +81,15 @@ on_signal(int signum __rte_unused)
 	stop_signalled = 1;
 }
 
+static void
+on_hangup(int signum __rte_unused)
+{
+	reopen_requests++;
+}
+
 struct output_sinks {
-	struct safem_flowcsv *flows;
+	struct probe_files files;      /* every line file: flows CSV, windows, alerts, features */
+	struct safem_streamfile *flows; /* the flow CSV in files, or NULL */
 	struct safem_ipfix_exporter *ipfix[MAX_IPFIX_COLLECTORS];
 	char ipfix_target[MAX_IPFIX_COLLECTORS][SAFEM_OPT_STRING_MAX];
 	bool ipfix_udp[MAX_IPFIX_COLLECTORS]; /* paced, so its queue always drains */
@@ -88,8 +99,7 @@ struct output_sinks {
 	struct probe_line_outputs lines; /* window reports, flow JSON lines: file/syslog/Kafka */
 	struct probe_output_counters counters;
 	bool analysis_abandoned; /* the analysis thread was stuck at exit and left running */
-	int write_error;   /* first -errno from the flow CSV */
-	int windows_error; /* first -errno from the window reports (the thread's, after the join) */
+	int windows_error; /* first -errno of the window analysis (the thread's, after the join) */
 };
 
 static void
@@ -118,18 +128,18 @@ consume_records(unsigned int producer __rte_unused, const struct safem_flow_reco
 				safem_ipfix_exporter_add(sinks->ipfix[c], &records[i], now_s);
 	}
 	probe_line_outputs_flow_records(&sinks->lines, records, count);
-	if (sinks->flows == NULL || sinks->write_error != 0)
+	if (sinks->flows == NULL)
 		return;
+	/* Buffered: whole lines reach the file at the next flush (probe_files_tick);
+	 * write errors are the file's to count and retry. */
 	for (i = 0; i < count; i++) {
-		int ret = safem_flowcsv_write(sinks->flows, &records[i]);
+		char row[SAFEM_FLOWCSV_ROW_MAX];
 
-		if (ret != 0) {
-			sinks->write_error = ret;
-			return;
-		}
+		safem_streamfile_append(sinks->flows, row,
+					safem_flowcsv_format(&records[i], row, sizeof(row)));
 	}
-	__atomic_store_n(&sinks->counters.records_written, safem_flowcsv_rows(sinks->flows),
-			 __ATOMIC_RELAXED);
+	__atomic_store_n(&sinks->counters.records_written,
+			 sinks->counters.records_written + count, __ATOMIC_RELAXED);
 }
 
 static bool
@@ -555,6 +565,7 @@ finish_analysis(struct output_sinks *sinks, unsigned int producers,
 		uint64_t now = rte_rdtsc(), limit_ms;
 
 		probe_line_outputs_poll(&sinks->lines);
+		probe_files_tick(&sinks->files, PROBE_FILE_OWNER_MAIN);
 		pump_ipfix(sinks);
 		if (prometheus != NULL)
 			probe_prometheus_poll(prometheus);
@@ -627,6 +638,7 @@ main(int argc, char **argv)
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_hangup);
 	eal_argc = build_eal_argv(argv, split, &cfg, eal_argv, eal_storage);
 	if (probe_ports_check_devargs(eal_argc, eal_argv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "safem-probe: %s\n", err);
@@ -647,6 +659,8 @@ main(int argc, char **argv)
 
 	memset(&shared, 0, sizeof(shared));
 	memset(&sinks, 0, sizeof(sinks));
+	probe_files_init(&sinks.files, cfg.rotate_ms, cfg.rotate_bytes, &reopen_requests,
+			 probe_clock_now_ms, &shared);
 	shared.worker_count = rte_lcore_count() - 1;
 	if (shared.worker_count == 0) {
 		fprintf(stderr, "safem-probe: need a worker lcore besides the main one "
@@ -699,35 +713,52 @@ main(int argc, char **argv)
 		}
 	}
 	if (ret == 0 && cfg.flows_path[0] != '\0') {
-		sinks.flows = safem_flowcsv_open(cfg.flows_path);
-		if (sinks.flows == NULL) {
-			snprintf(err, sizeof(err), "--flows %.400s: cannot create the file: %s",
-				 cfg.flows_path, strerror(errno));
-			ret = -EINVAL;
-		}
+		ret = probe_files_open(&sinks.files, PROBE_FILE_FLOWS, cfg.flows_path,
+				       SAFEM_FLOWCSV_HEADER, err, sizeof(err));
+		sinks.flows = probe_files_get(&sinks.files, PROBE_FILE_FLOWS);
 	}
 	if (ret == 0 && cfg.ipfix[0] != '\0')
 		ret = open_ipfix(&cfg, &sinks, err, sizeof(err));
 	if (ret == 0)
 		ret = probe_line_outputs_open(&sinks.lines, &cfg,
 					      cfg.windows_syslog || cfg.alerts_syslog, err, sizeof(err));
-	if (ret == 0 && cfg.kafka_flows_topic[0] != '\0')
-		ret = probe_line_outputs_open_stream(&sinks.lines, PROBE_STREAM_FLOWS, NULL, false,
-						     cfg.kafka_flows_topic, err, sizeof(err));
+	if (ret == 0 && cfg.flows_json_path[0] != '\0')
+		ret = probe_files_open(&sinks.files, PROBE_FILE_FLOWS_JSON, cfg.flows_json_path, NULL,
+				       err, sizeof(err));
+	if (ret == 0 && (cfg.kafka_flows_topic[0] != '\0' || cfg.flows_json_path[0] != '\0'))
+		ret = probe_line_outputs_open_stream(
+			&sinks.lines, PROBE_STREAM_FLOWS,
+			probe_files_get(&sinks.files, PROBE_FILE_FLOWS_JSON), false,
+			cfg.kafka_flows_topic, err, sizeof(err));
 	if (ret == 0 && shared.pane_ms != 0) {
 		if (cfg.trees_dir[0] != '\0' && access(cfg.trees_dir, W_OK) != 0) {
 			snprintf(err, sizeof(err), "--trees %.400s: not a writable directory: %s",
 				 cfg.trees_dir, strerror(errno));
 			ret = -EINVAL;
 		} else if (cfg.windows_path[0] != '\0' &&
-			   (ret = probe_line_outputs_open_stream(
-				    &sinks.lines, PROBE_STREAM_WINDOWS, cfg.windows_path,
-				    cfg.windows_syslog, cfg.kafka_windows_topic, err, sizeof(err))) != 0) {
+			   ((ret = probe_files_open(&sinks.files, PROBE_FILE_WINDOWS, cfg.windows_path,
+						    NULL, err, sizeof(err))) != 0 ||
+			    (ret = probe_line_outputs_open_stream(
+				     &sinks.lines, PROBE_STREAM_WINDOWS,
+				     probe_files_get(&sinks.files, PROBE_FILE_WINDOWS),
+				     cfg.windows_syslog, cfg.kafka_windows_topic, err, sizeof(err))) != 0)) {
 			/* err names the file */
 		} else if (detect_on && probe_options_alerts_enabled(&cfg) &&
-			   (ret = probe_line_outputs_open_stream(
-				    &sinks.lines, PROBE_STREAM_ALERTS, cfg.alerts_path,
-				    cfg.alerts_syslog, cfg.kafka_alerts_topic, err, sizeof(err))) != 0) {
+			   ((cfg.alerts_path[0] != '\0' &&
+			     (ret = probe_files_open(&sinks.files, PROBE_FILE_ALERTS, cfg.alerts_path,
+						     NULL, err, sizeof(err))) != 0) ||
+			    (ret = probe_line_outputs_open_stream(
+				     &sinks.lines, PROBE_STREAM_ALERTS,
+				     probe_files_get(&sinks.files, PROBE_FILE_ALERTS),
+				     cfg.alerts_syslog, cfg.kafka_alerts_topic, err, sizeof(err))) != 0)) {
+			/* err names the file */
+		} else if (detect_on && cfg.features_path[0] != '\0' &&
+			   ((ret = probe_files_open(&sinks.files, PROBE_FILE_FEATURES,
+						    cfg.features_path, NULL, err, sizeof(err))) != 0 ||
+			    (ret = probe_line_outputs_open_stream(
+				     &sinks.lines, PROBE_STREAM_FEATURES,
+				     probe_files_get(&sinks.files, PROBE_FILE_FEATURES), false, NULL,
+				     err, sizeof(err))) != 0)) {
 			/* err names the file */
 		} else if (detect_on &&
 			   (ret = probe_detect_open(
@@ -769,6 +800,8 @@ main(int argc, char **argv)
 			}
 		}
 	}
+	if (ret == 0 && detect_on)
+		detect.features_out = probe_line_outputs_file(&sinks.lines, PROBE_STREAM_FEATURES);
 	if (ret == 0 && sinks.windows != NULL) {
 		sinks.analysis = probe_analysis_create(sinks.windows, shared.worker_count,
 						       WINDOW_PANE_BUFFERS, err, sizeof(err));
@@ -797,6 +830,9 @@ main(int argc, char **argv)
 	shared.unix_ns_base = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
 	shared.ns_per_tsc = 1e9 / (double)hz;
 
+	/* The analysis thread flushes, rotates and reopens the files it writes. */
+	if (sinks.analysis != NULL)
+		probe_analysis_set_tick(sinks.analysis, probe_files_tick_analysis, &sinks.files);
 	/* Before telemetry and /metrics: once they answer, the workers start at once. */
 	if (sinks.analysis != NULL && probe_analysis_start(sinks.analysis, err, sizeof(err)) != 0) {
 		fprintf(stderr, "safem-probe: %s\n", err);
@@ -812,6 +848,7 @@ main(int argc, char **argv)
 	ctx.ipfix_target = (const char(*)[SAFEM_OPT_STRING_MAX])sinks.ipfix_target;
 	ctx.ipfix_count = sinks.ipfix_count;
 	ctx.lines = &sinks.lines;
+	ctx.files = &sinks.files;
 	ctx.clock_name = shared.packet_clock ? "packet" : "tsc";
 	probe_stats_register_telemetry(&ctx);
 	if (cfg.prometheus_port != 0 &&
@@ -827,6 +864,8 @@ main(int argc, char **argv)
 	       shared.software_rss ? "software RSS dispatch" : "one RX queue per worker");
 	fflush(stdout);
 
+	/* Everything is set up: the files replace (or rotate away) what an earlier run left. */
+	probe_files_start(&sinks.files);
 	launch_ret = launch_workers(&shared, sinks.analysis, err, sizeof(err));
 	if (launch_ret != 0)
 		fprintf(stderr, "safem-probe: %s; stopping\n", err);
@@ -846,6 +885,7 @@ main(int argc, char **argv)
 			__atomic_store_n(&shared.stop, 1, __ATOMIC_RELAXED);
 		}
 		probe_line_outputs_poll(&sinks.lines);
+		probe_files_tick(&sinks.files, PROBE_FILE_OWNER_MAIN);
 		if (prometheus != NULL)
 			probe_prometheus_poll(prometheus);
 		pump_ipfix(&sinks);
@@ -868,7 +908,7 @@ main(int argc, char **argv)
 			break;
 	}
 	if (launch_ret != 0) {
-		/* Incomplete input: no output is committed. */
+		/* Incomplete input: the files keep the whole lines written so far. */
 		status = EXIT_RUNTIME;
 		goto cleanup;
 	}
@@ -878,13 +918,13 @@ main(int argc, char **argv)
 			sinks.windows_error = ret;
 		if (sinks.analysis_abandoned) {
 			/* The thread may still be inside the streams and detection:
-			 * commit the flows and the counters, touch nothing it uses,
+			 * close the flow files, write the counters, touch nothing it uses,
 			 * and leave its memory to the exit. */
 			status = EXIT_RUNTIME;
 			flush_ipfix(&sinks);
 			drain_ipfix(&sinks, &shared, prometheus);
-			if (sinks.flows != NULL)
-				safem_flowcsv_close(sinks.flows, sinks.write_error == 0);
+			probe_files_close(&sinks.files, PROBE_FILE_FLOWS);
+			probe_files_close(&sinks.files, PROBE_FILE_FLOWS_JSON);
 			ctx.detect = NULL;
 			if (cfg.stats_path[0] != '\0')
 				probe_stats_write_json(&ctx, cfg.stats_path);
@@ -897,47 +937,21 @@ main(int argc, char **argv)
 	drain_ipfix(&sinks, &shared, prometheus);
 
 	status = EXIT_SUCCESS;
-	if (detect_on) {
-		int err_no = probe_detect_close(&detect, sinks.windows_error == 0);
-
-		if (probe_options_alerts_enabled(&cfg)) {
-			int close_ret = probe_line_outputs_close(&sinks.lines, PROBE_STREAM_ALERTS,
-								 err_no == 0);
-
-			if (err_no == 0 && close_ret != 0) {
-				err_no = close_ret;
-				fprintf(stderr, "safem-probe: --alerts %s: write failed: %s\n",
-					cfg.alerts_path, strerror(-close_ret));
-			}
-		}
-		if (err_no != 0)
-			status = EXIT_RUNTIME;
+	/* Incident end records go to the alerts stream, which closes after. */
+	if (detect_on && probe_detect_close(&detect, sinks.windows_error == 0) != 0)
+		status = EXIT_RUNTIME;
+	if (sinks.windows_error != 0) {
+		fprintf(stderr, "safem-probe: window analysis failed: %s\n",
+			strerror(-sinks.windows_error));
+		status = EXIT_RUNTIME;
 	}
-	if (sinks.windows != NULL && cfg.windows_path[0] != '\0') {
-		int err_no = sinks.windows_error;
-		int close_ret = probe_line_outputs_close(&sinks.lines, PROBE_STREAM_WINDOWS,
-							 err_no == 0);
-
-		if (err_no == 0)
-			err_no = close_ret;
-		if (err_no != 0) {
-			fprintf(stderr, "safem-probe: --windows %s: write failed: %s\n",
-				cfg.windows_path, strerror(-err_no));
+	/* Each stream's last line goes to its file, then the files close: the
+	 * live files keep their names; a write error already cost lines. */
+	for (unsigned int k = 0; k < PROBE_STREAM_COUNT; k++)
+		probe_line_outputs_close(&sinks.lines, k);
+	for (unsigned int k = 0; k < PROBE_FILE_COUNT; k++)
+		if (probe_files_close(&sinks.files, k) != 0)
 			status = EXIT_RUNTIME;
-		}
-	}
-	if (sinks.flows != NULL) {
-		int close_ret = safem_flowcsv_close(sinks.flows, sinks.write_error == 0);
-
-		sinks.flows = NULL;
-		if (sinks.write_error == 0)
-			sinks.write_error = close_ret;
-		if (sinks.write_error != 0) {
-			fprintf(stderr, "safem-probe: --flows %s: write failed: %s\n",
-				cfg.flows_path, strerror(-sinks.write_error));
-			status = EXIT_RUNTIME;
-		}
-	}
 	/* Bounded: a broker that is away costs at most --kafka-flush-timeout here. */
 	probe_line_outputs_finish(&sinks.lines, (unsigned int)cfg.kafka_flush_timeout_ms);
 	if (sinks.lines.kafka_undelivered != 0)
@@ -969,11 +983,10 @@ cleanup:
 	probe_stats_unregister_telemetry();
 	/* Stops the thread if an error path left it running: it uses detection and the streams. */
 	probe_analysis_free(sinks.analysis);
-	if (sinks.flows != NULL)
-		safem_flowcsv_close(sinks.flows, false);
 	probe_prometheus_close(prometheus);
 	probe_line_outputs_finish(&sinks.lines, 0);
 	probe_line_outputs_free(&sinks.lines);
+	probe_files_free(&sinks.files);
 	safem_window_analysis_free(sinks.windows);
 	probe_detect_free(&detect);
 	for (unsigned int c = 0; c < sinks.ipfix_count; c++)

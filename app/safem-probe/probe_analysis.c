@@ -52,6 +52,8 @@ struct probe_analysis {
 	uint8_t *done_state; /* main, per producer: DONE_NOT_YET, DONE_PENDING, DONE_SENT */
 	pthread_t thread;
 	bool started;
+	void (*tick_fn)(void *ctx); /* the thread's file upkeep (probe_files.h), or NULL */
+	void *tick_ctx;
 
 	/* Main lcore's counters: one writer, relaxed stores, any reader. */
 	uint64_t panes_queued __rte_cache_aligned;
@@ -145,6 +147,8 @@ analysis_thread(void *arg)
 		unsigned int n = rte_ring_sc_dequeue_burst(pa->queue, msgs, ANALYSIS_BURST, NULL);
 		unsigned int i;
 
+		if (pa->tick_fn != NULL)
+			pa->tick_fn(pa->tick_ctx);
 		if (n == 0) {
 			rte_delay_us_sleep(ANALYSIS_IDLE_SLEEP_US);
 			continue;
@@ -186,6 +190,13 @@ nomem:
 	snprintf(err, errlen, "no memory for the analysis queue");
 	probe_analysis_free(pa);
 	return NULL;
+}
+
+void
+probe_analysis_set_tick(struct probe_analysis *pa, void (*tick_fn)(void *ctx), void *tick_ctx)
+{
+	pa->tick_fn = tick_fn;
+	pa->tick_ctx = tick_ctx;
 }
 
 int

@@ -46,6 +46,14 @@ struct probe_analysis *probe_analysis_create(struct safem_window_analysis *windo
 					     unsigned int panes_per_producer, char *err,
 					     size_t errlen);
 
+/**
+ * Before start: the thread calls tick_fn(tick_ctx) on every turn of its loop
+ * (at least every millisecond or so when idle), to flush, rotate and reopen
+ * the files it writes.
+ */
+void probe_analysis_set_tick(struct probe_analysis *pa, void (*tick_fn)(void *ctx),
+			     void *tick_ctx);
+
 /** Start the control thread ("safem-analysis"). 0, or -errno with err filled. */
 int probe_analysis_start(struct probe_analysis *pa, char *err, size_t errlen);
 

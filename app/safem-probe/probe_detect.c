@@ -5,7 +5,7 @@
 
 #include "probe_detect.h"
 
-/* --model (or the shipped model) and --features; 0 or -errno + message. */
+/* --model (or the shipped model) and the baseline the features need; 0 or -errno + message. */
 static int
 open_classifier(struct probe_detect *pd, const struct probe_config *cfg, char *err, size_t errlen)
 {
@@ -47,14 +47,6 @@ open_classifier(struct probe_detect *pd, const struct probe_config *cfg, char *e
 		if (pd->svm_baseline == NULL) {
 			snprintf(err, errlen, "no memory for the classifier's baseline");
 			return -ENOMEM;
-		}
-	}
-	if (cfg->features_path[0] != '\0') {
-		pd->features_file = safem_outfile_open(cfg->features_path, "w");
-		if (pd->features_file == NULL) {
-			snprintf(err, errlen, "--features %.400s: cannot create the file: %s",
-				 cfg->features_path, strerror(errno));
-			return -EINVAL;
 		}
 	}
 	return 0;
@@ -179,8 +171,8 @@ probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE 
 		ret = safem_detector_window_hint(pd->detector, summary, &hint, members, &v);
 	if (ret == 0 && pd->svm_baseline != NULL && !v.anomalous)
 		safem_classifier_baseline_add(pd->svm_baseline, summary);
-	if (ret == 0 && pd->features_file != NULL &&
-	    safem_features_write_line(safem_outfile_stream(pd->features_file),
+	if (ret == 0 && pd->features_out != NULL &&
+	    safem_features_write_line(pd->features_out,
 				      safem_attack_class_name(v.cls), pd->features,
 				      SAFEM_CLASSIFIER_FEATURES, summary->start_ms,
 				      summary->end_ms) < 0)
@@ -200,16 +192,6 @@ probe_detect_close(struct probe_detect *pd, bool ok)
 		ret = safem_detector_finish(pd->detector, pd->last_end_ms);
 	if (ret != 0)
 		fprintf(stderr, "safem-probe: alerts: write failed: %s\n", strerror(-ret));
-	if (pd->features_file != NULL) {
-		int close_ret = safem_outfile_close(pd->features_file, ok && ret == 0);
-
-		pd->features_file = NULL;
-		if (close_ret != 0)
-			fprintf(stderr, "safem-probe: --features %s: write failed: %s\n",
-				cfg->features_path, strerror(-close_ret));
-		if (ret == 0)
-			ret = close_ret;
-	}
 	if (pd->trainer != NULL && ok && ret == 0) {
 		ret = safem_baseline_trainer_save(pd->trainer, cfg->train_baseline_path);
 		if (ret == -EINVAL)
@@ -231,9 +213,7 @@ probe_detect_free(struct probe_detect *pd)
 	pd->detector = NULL;
 	safem_baseline_trainer_free(pd->trainer);
 	pd->trainer = NULL;
-	if (pd->features_file != NULL)
-		safem_outfile_close(pd->features_file, false);
-	pd->features_file = NULL;
+	pd->features_out = NULL; /* the caller's stream */
 	safem_classifier_free(pd->model);
 	pd->model = NULL;
 	safem_classifier_baseline_free(pd->svm_baseline);

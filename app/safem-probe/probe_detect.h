@@ -11,7 +11,6 @@
 #include "safem_classifier.h"
 #include "safem_detect.h"
 #include "safem_featdist.h"
-#include "safem_outfile.h"
 
 /**
  * Detection on the analysis thread (probe_analysis.h): each window summary goes to the
@@ -34,7 +33,7 @@ struct probe_detect {
 	const char *model_path;                 /**< the file loaded */
 	enum safem_attack_class model_class[SAFEM_CLASSIFIER_CLASSES_MAX]; /**< by model class */
 	struct safem_classifier_baseline *svm_baseline; /**< mean of the recent normal windows */
-	struct safem_outfile *features_file;    /**< NULL: no --features */
+	FILE *features_out;                     /**< --features stream (set by the caller), NULL: none */
 	double features[SAFEM_CLASSIFIER_FEATURES];
 	uint64_t classified_windows;
 	/** features + prediction per window, CPU time of the analysis thread */
@@ -42,8 +41,8 @@ struct probe_detect {
 };
 
 /**
- * Parse --home (before the workers are set up: their panes read it), load the
- * SVM model (a bad one fails before any output exists) and open --features.
+ * Parse --home (before the workers are set up: their panes read it) and load
+ * the SVM model (a bad one fails before any output exists).
  * 0, or -EINVAL / -ENOMEM with a message naming the option or file.
  */
 int probe_detect_home(struct probe_detect *pd, const struct probe_config *cfg, char *err,
@@ -61,8 +60,8 @@ int probe_detect_window(void *ctx, const struct safem_window_summary *summary, F
 
 /**
  * End of input: end open incidents (their end records go to the alerts
- * stream, which the caller then closes) and, when ok, write the trained
- * profile. Prints what failed; returns 0 or -errno.
+ * stream, which the caller then closes, like the features stream) and, when
+ * ok, write the trained profile. Prints what failed; returns 0 or -errno.
  */
 int probe_detect_close(struct probe_detect *pd, bool ok);
 

@@ -75,6 +75,20 @@ const struct safem_opt_def probe_options[] = {
 	 "write expired flow records as CSV to PATH", "PATH"},
 	{"stats", "output", "stats", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(stats_path),
 	 "write the final counters as one JSON object to PATH", "PATH"},
+	{"flows-json", "output", "flows-json", SAFEM_OPT_STRING, "", 0, 0, NULL,
+	 OPT(flows_json_path),
+	 "write expired flow records as JSON lines (the CSV columns as keys) to PATH", "PATH"},
+	{"rotate", "output", "rotate", SAFEM_OPT_DURATION, "0", 0, 7 * DAY_MS, NULL,
+	 OPT(rotate_ms),
+	 "rotate the line files (flows, flows-json, windows, alerts, features) every DURATION "
+	 "of the probe's clock: PATH is renamed to PATH.YYYYmmddTHHMMSSZ (UTC start of the "
+	 "interval) and reopened; 0: never (SIGHUP reopens them either way)",
+	 NULL},
+	{"rotate-size", "output", "rotate-size", SAFEM_OPT_UINT, "0", 0, 0, NULL,
+	 OPT(rotate_bytes),
+	 "also rotate a line file before it would pass this many bytes (e.g. 100M; lines are "
+	 "never split); 0: no limit",
+	 "BYTES"},
 	{"inactive-timeout", "flow", "inactive-timeout", SAFEM_OPT_DURATION, "30s", 1, DAY_MS,
 	 NULL, OPT(inactive_timeout_ms), "end a flow after this long without a packet", NULL},
 	{"active-timeout", "flow", "active-timeout", SAFEM_OPT_DURATION, "300s", 1, 7 * DAY_MS,
@@ -368,6 +382,12 @@ probe_options_parse(struct probe_config *cfg, int argc, char **argv, bool *check
 	if (!(probe_options_log_base(cfg) > 1)) {
 		fprintf(stderr, "safem-probe: --log-base '%s': expected a number > 1 or 'e'\n",
 			cfg->log_base);
+		return -EINVAL;
+	}
+	if (cfg->rotate_ms % 1000 != 0) {
+		fprintf(stderr, "safem-probe: --rotate %llu ms: must be whole seconds (the rotated "
+				"names have a resolution of one second)\n",
+			(unsigned long long)cfg->rotate_ms);
 		return -EINVAL;
 	}
 	if (cfg->trees_dir[0] != '\0' && cfg->windows_path[0] == '\0') {

@@ -12,6 +12,9 @@ struct probe_config {
 	/* [output] */
 	char flows_path[SAFEM_OPT_STRING_MAX];
 	char stats_path[SAFEM_OPT_STRING_MAX];
+	uint64_t rotate_ms; /**< rotation interval of the line files (0: none) */
+	uint64_t rotate_bytes; /**< size limit of a live line file (0: none) */
+	char flows_json_path[SAFEM_OPT_STRING_MAX];
 	/* [flow] */
 	uint64_t inactive_timeout_ms;
 	uint64_t active_timeout_ms;

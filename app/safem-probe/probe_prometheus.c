@@ -11,6 +11,7 @@
 
 #include <rte_ethdev.h>
 
+#include "probe_files.h"
 #include "probe_prometheus.h"
 
 /* Scrapers are one or two Prometheus servers and a curl now and then. */
@@ -363,6 +364,26 @@ render_streams(FILE *f, const struct probe_line_outputs *o)
 #undef STREAM_
 }
 
+static void
+render_files(FILE *f, const struct probe_files *pf)
+{
+	struct safem_streamfile_stats st[PROBE_FILE_COUNT];
+	bool open[PROBE_FILE_COUNT];
+	unsigned int k;
+
+	/* Each file is counted by the thread that writes it (relaxed loads here). */
+	for (k = 0; k < PROBE_FILE_COUNT; k++)
+		open[k] = probe_files_stats(pf, k, &st[k]);
+#define FILE_(name)                                                                                \
+	head(f, "safem_file_" #name "_total", "counter", "Line file counter " #name ".");          \
+	for (k = 0; k < PROBE_FILE_COUNT; k++)                                                     \
+		if (open[k])                                                                       \
+			labelled(f, "safem_file_" #name "_total", "output", probe_file_name(k),    \
+				 st[k].name);
+	SAFEM_STREAMFILE_COUNTERS(FILE_)
+#undef FILE_
+}
+
 void
 probe_prometheus_render(FILE *f, const struct probe_context *ctx)
 {
@@ -436,4 +457,6 @@ probe_prometheus_render(FILE *f, const struct probe_context *ctx)
 	}
 	if (ctx->lines != NULL)
 		render_streams(f, ctx->lines);
+	if (ctx->files != NULL)
+		render_files(f, ctx->files);
 }

@@ -14,7 +14,8 @@
 /* syslog severities (RFC 5424): reports are informational. */
 #define SYSLOG_SEVERITY_INFO 6
 
-static const char *const stream_names[PROBE_STREAM_COUNT] = {"windows", "alerts", "flows"};
+static const char *const stream_names[PROBE_STREAM_COUNT] = {"windows", "alerts", "flows",
+								   "features"};
 
 const char *
 probe_stream_name(enum probe_stream which)
@@ -134,13 +135,13 @@ probe_line_outputs_open(struct probe_line_outputs *o, const struct probe_config 
 
 int
 probe_line_outputs_open_stream(struct probe_line_outputs *o, enum probe_stream which,
-			       const char *path, bool to_syslog, const char *kafka_topic, char *err,
-			       size_t errlen)
+			       struct safem_streamfile *file, bool to_syslog, const char *kafka_topic,
+			       char *err, size_t errlen)
 {
 	bool to_kafka = kafka_topic != NULL && kafka_topic[0] != '\0';
 	struct safem_linesink_params p = {
 		.name = stream_names[which],
-		.path = path,
+		.file = file,
 		.syslog = to_syslog ? o->syslog : NULL,
 		.syslog_severity = SYSLOG_SEVERITY_INFO,
 		.kafka = to_kafka ? o->kafka : NULL,
@@ -149,9 +150,8 @@ probe_line_outputs_open_stream(struct probe_line_outputs *o, enum probe_stream w
 
 	o->streams[which] = safem_linesink_open(&p);
 	if (o->streams[which] == NULL) {
-		snprintf(err, errlen, "--%s %.400s: cannot create the file: %s",
-			 stream_names[which], path != NULL ? path : "", strerror(errno));
-		return -EINVAL;
+		snprintf(err, errlen, "%s stream: %s", stream_names[which], strerror(errno));
+		return errno == ENOMEM ? -ENOMEM : -EINVAL;
 	}
 	return 0;
 }
@@ -184,10 +184,11 @@ probe_line_outputs_poll(struct probe_line_outputs *o)
 		safem_linesink_kafka_poll(o->kafka);
 }
 
-int
-probe_line_outputs_close(struct probe_line_outputs *o, enum probe_stream which, bool commit)
+void
+probe_line_outputs_close(struct probe_line_outputs *o, enum probe_stream which)
 {
-	return o->streams[which] != NULL ? safem_linesink_close(o->streams[which], commit) : 0;
+	if (o->streams[which] != NULL)
+		safem_linesink_close(o->streams[which]);
 }
 
 void
@@ -197,7 +198,7 @@ probe_line_outputs_finish(struct probe_line_outputs *o, unsigned int timeout_ms)
 
 	for (i = 0; i < PROBE_STREAM_COUNT; i++)
 		if (o->streams[i] != NULL)
-			safem_linesink_close(o->streams[i], false);
+			safem_linesink_close(o->streams[i]);
 	if (o->kafka != NULL)
 		o->kafka_undelivered = safem_linesink_kafka_flush(o->kafka, timeout_ms);
 }

@@ -26,6 +26,7 @@ enum probe_stream {
 	PROBE_STREAM_WINDOWS, /* --windows: one report per window */
 	PROBE_STREAM_ALERTS,  /* --alerts (coming): one alert per line */
 	PROBE_STREAM_FLOWS,   /* --kafka-flows-topic: one flow record per line */
+	PROBE_STREAM_FEATURES, /* --features: one feature vector per window (file only) */
 	PROBE_STREAM_COUNT
 };
 
@@ -36,7 +37,7 @@ struct probe_line_outputs {
 	uint64_t kafka_undelivered; /* left when the exit flush timed out */
 };
 
-/** Stream name: "windows", "alerts", "flows". */
+/** Stream name: "windows", "alerts", "flows", "features". */
 const char *probe_stream_name(enum probe_stream which);
 
 /** Check the [syslog]/[kafka] options; prints a message naming the option. 0 or -EINVAL. */
@@ -50,11 +51,11 @@ int probe_line_outputs_open(struct probe_line_outputs *o, const struct probe_con
 			    bool to_syslog_any, char *err, size_t errlen);
 
 /**
- * Open a stream with a file (path, may be empty), syslog (to_syslog) and a
- * Kafka topic (may be empty). 0 or -EINVAL with err naming the file.
+ * Open a stream with a file (probe_files.h, may be NULL), syslog (to_syslog)
+ * and a Kafka topic (may be empty). 0 or -ENOMEM with err filled.
  */
 int probe_line_outputs_open_stream(struct probe_line_outputs *o, enum probe_stream which,
-				   const char *path, bool to_syslog, const char *kafka_topic,
+				   struct safem_streamfile *file, bool to_syslog, const char *kafka_topic,
 				   char *err, size_t errlen);
 
 /** The stream's FILE * (NULL when the stream is not open). */
@@ -67,10 +68,10 @@ void probe_line_outputs_flow_records(struct probe_line_outputs *o,
 /** Serve Kafka delivery reports; never waits. */
 void probe_line_outputs_poll(struct probe_line_outputs *o);
 
-/** Close one stream, committing its file unless failed. 0 or -errno of the file. */
-int probe_line_outputs_close(struct probe_line_outputs *o, enum probe_stream which, bool commit);
+/** Close one stream (its last line goes to its file, which the caller closes after). */
+void probe_line_outputs_close(struct probe_line_outputs *o, enum probe_stream which);
 
-/** Close what is still open (without commit) and flush Kafka for at most timeout_ms. */
+/** Close what is still open and flush Kafka for at most timeout_ms. */
 void probe_line_outputs_finish(struct probe_line_outputs *o, unsigned int timeout_ms);
 
 /** Free everything (after finish; a zeroed struct is fine). */

@@ -11,8 +11,26 @@
 #include <rte_telemetry.h>
 
 #include "safem_outfile.h"
+#include "safem_streamfile.h"
 
+#include "probe_files.h"
 #include "probe_stats.h"
+
+uint64_t
+probe_clock_now_ms(const void *ctx)
+{
+	const struct probe_shared *s = ctx;
+	uint64_t ns = 0;
+	unsigned int i;
+
+	for (i = 0; i < s->worker_count; i++) {
+		uint64_t w = __atomic_load_n(&s->workers[i]->live_clock_ns, __ATOMIC_RELAXED);
+
+		if (w > ns)
+			ns = w;
+	}
+	return ns / 1000000;
+}
 
 void
 probe_totals_collect(const struct probe_shared *s, struct probe_totals *t)
@@ -70,6 +88,46 @@ write_port_json(FILE *f, const struct probe_port *p)
 		fprintf(f, "%s{\"queue\": %u, \"ipackets\": %" PRIu64 ", \"ibytes\": %" PRIu64 "}",
 			q ? ", " : "", q, st.q_ipackets[q], st.q_ibytes[q]);
 	fprintf(f, "]}");
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void
+json_string(FILE *f, const char *v)
+{
+	fputc('"', f);
+	for (; *v != '\0'; v++) {
+		if (*v == '"' || *v == '\\')
+			fprintf(f, "\\%c", *v);
+		else if ((unsigned char)*v < 0x20)
+			fprintf(f, "\\u%04x", (unsigned int)(unsigned char)*v);
+		else
+			fputc(*v, f);
+	}
+	fputc('"', f);
+}
+
+/* The line files (open or closed), with their path and write counters. */
+static void
+write_files_json(FILE *f, const struct probe_files *pf)
+{
+	const char *sep = "";
+	unsigned int k;
+
+	fprintf(f, "  \"files\": [");
+	for (k = 0; k < PROBE_FILE_COUNT; k++) {
+		struct safem_streamfile_stats st;
+
+		if (!probe_files_stats(pf, k, &st))
+			continue;
+		fprintf(f, "%s{\"output\": \"%s\", \"path\": ", sep, probe_file_name(k));
+		json_string(f, safem_streamfile_path(pf->file[k]));
+#define FIELD_(name) fprintf(f, ", \"" #name "\": %" PRIu64, st.name);
+		SAFEM_STREAMFILE_COUNTERS(FIELD_)
+#undef FIELD_
+		fprintf(f, "}");
+		sep = ", ";
+	}
+	fprintf(f, "],\n");
 }
 
 /* The JSON-line streams that are open, with their syslog/Kafka counters. */
@@ -196,6 +254,8 @@ write_json(FILE *f, const struct probe_context *ctx)
 	}
 	if (ctx->lines != NULL)
 		write_streams_json(f, ctx->lines);
+	if (ctx->files != NULL)
+		write_files_json(f, ctx->files);
 	fprintf(f, "  \"workers\": [");
 	for (i = 0; i < s->worker_count; i++) {
 		const struct probe_worker *w = s->workers[i];
@@ -305,6 +365,33 @@ telemetry_rx_queues(struct rte_tel_data *d, const struct probe_ports *ports)
 	telemetry_add_array(d, "rx_queue_bytes", bytes);
 }
 
+/* The line files: file_names and one array per counter, in the same order. */
+static void
+telemetry_files(struct rte_tel_data *d, const struct probe_files *pf)
+{
+	struct rte_tel_data *names = telemetry_array(RTE_TEL_STRING_VAL);
+	struct safem_streamfile_stats st[PROBE_FILE_COUNT];
+	bool open[PROBE_FILE_COUNT];
+	unsigned int i;
+
+	for (i = 0; i < PROBE_FILE_COUNT; i++) {
+		open[i] = probe_files_stats(pf, i, &st[i]);
+		if (open[i] && names != NULL)
+			rte_tel_data_add_array_string(names, probe_file_name(i));
+	}
+	telemetry_add_array(d, "file_names", names);
+#define TEL_(name)                                                                                 \
+	{                                                                                          \
+		struct rte_tel_data *a = telemetry_array(RTE_TEL_U64_VAL);                         \
+		for (i = 0; a != NULL && i < PROBE_FILE_COUNT; i++)                                \
+			if (open[i])                                                               \
+				rte_tel_data_add_array_u64(a, st[i].name);                         \
+		telemetry_add_array(d, "file_" #name, a);                                          \
+	}
+	SAFEM_STREAMFILE_COUNTERS(TEL_)
+#undef TEL_
+}
+
 /* IPFIX collectors, window timing and the JSON-line streams. */
 static void
 telemetry_outputs(struct rte_tel_data *d, const struct probe_context *ctx)
@@ -339,6 +426,8 @@ telemetry_outputs(struct rte_tel_data *d, const struct probe_context *ctx)
 		rte_tel_data_add_dict_u64(d, "analysis_busy_us_total", at.busy_ns_total / 1000);
 		rte_tel_data_add_dict_u64(d, "analysis_busy_us_max", at.busy_ns_max / 1000);
 	}
+	if (ctx->files != NULL)
+		telemetry_files(d, ctx->files);
 	if (ctx->lines == NULL)
 		return;
 	names = telemetry_array(RTE_TEL_STRING_VAL);

@@ -40,8 +40,16 @@ struct probe_context {
 	const char (*ipfix_target)[SAFEM_OPT_STRING_MAX];
 	unsigned int ipfix_count;
 	const struct probe_line_outputs *lines;      /**< JSON-line streams (NULL: none) */
+	const struct probe_files *files;             /**< line files (NULL: none) */
 	const char *clock_name;
 };
+
+/**
+ * The probe's clock, Unix ms: the latest time any worker has reached (capture
+ * time on a replay, wall clock live); 0 before the first packet of a replay.
+ * Any thread (relaxed reads). ctx is the struct probe_shared.
+ */
+uint64_t probe_clock_now_ms(const void *ctx);
 
 /** Sum the counters of every worker (racy reads are fine while running). */
 void probe_totals_collect(const struct probe_shared *s, struct probe_totals *t);

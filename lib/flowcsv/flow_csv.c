@@ -1,25 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "safem_flowcsv.h"
-#include "safem_outfile.h"
-
-struct safem_flowcsv {
-	struct safem_outfile *out;
-	FILE *file; /* the outfile's stream */
-	uint64_t rows;
-	int write_error; /* first errno seen, reported at close */
-};
-
-/* Large stdio buffer: the analysis lcore writes millions of short rows. */
-#define FLOWCSV_STDIO_BUFFER (1u << 20)
 
 static void
 format_addr(const uint8_t addr[16], uint8_t ip_version, char *out, size_t len)
@@ -64,62 +49,4 @@ size_t
 safem_flowcsv_format_json(const struct safem_flow_record *r, char *buf, size_t len)
 {
 	return format_record(json_format, r, buf, len);
-}
-
-struct safem_flowcsv *
-safem_flowcsv_open(const char *path)
-{
-	struct safem_flowcsv *w = calloc(1, sizeof(*w));
-	int saved;
-
-	if (w == NULL)
-		return NULL;
-	w->out = safem_outfile_open(path, "w");
-	if (w->out == NULL)
-		goto fail;
-	w->file = safem_outfile_stream(w->out);
-	setvbuf(w->file, NULL, _IOFBF, FLOWCSV_STDIO_BUFFER);
-	if (fputs(SAFEM_FLOWCSV_HEADER "\n", w->file) == EOF) {
-		saved = errno;
-		safem_outfile_close(w->out, false);
-		errno = saved;
-		goto fail;
-	}
-	return w;
-fail:
-	saved = errno;
-	free(w);
-	errno = saved;
-	return NULL;
-}
-
-int
-safem_flowcsv_write(struct safem_flowcsv *w, const struct safem_flow_record *record)
-{
-	char row[SAFEM_FLOWCSV_ROW_MAX];
-	size_t n = safem_flowcsv_format(record, row, sizeof(row));
-
-	if (fwrite(row, 1, n, w->file) != n) {
-		if (w->write_error == 0)
-			w->write_error = errno ? errno : EIO;
-		return -w->write_error;
-	}
-	w->rows++;
-	return 0;
-}
-
-uint64_t
-safem_flowcsv_rows(const struct safem_flowcsv *w)
-{
-	return w->rows;
-}
-
-int
-safem_flowcsv_close(struct safem_flowcsv *w, bool commit)
-{
-	int err = -w->write_error;
-	int ret = safem_outfile_close(w->out, commit && err == 0);
-
-	free(w);
-	return err != 0 ? err : ret;
 }

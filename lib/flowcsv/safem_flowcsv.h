@@ -4,13 +4,12 @@
 
 /**
  * @file
- * Flow records as CSV (the `--flows` output; its columns are a contract read
- * by outside tools). The file is written as PATH.tmp and renamed to PATH only
- * when closed with commit, so PATH is either complete or absent.
- * Runs on the analysis lcore, never on the packet path.
+ * Flow records as CSV rows and JSON lines (the `--flows` output and the flow
+ * stream; the columns are a contract read by outside tools). Formatting only:
+ * the probe appends the rows to a lib/streamfile file (header once per file).
+ * Never on the packet path.
  */
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,26 +43,6 @@ size_t safem_flowcsv_format(const struct safem_flow_record *record, char *buf, s
  * @return the line length (< SAFEM_FLOWCSV_JSON_MAX).
  */
 size_t safem_flowcsv_format_json(const struct safem_flow_record *record, char *buf, size_t len);
-
-struct safem_flowcsv;
-
-/**
- * Create PATH.tmp and write the header. Returns NULL with errno set
- * (the caller names the path in its message).
- */
-struct safem_flowcsv *safem_flowcsv_open(const char *path);
-
-/** Append one record. Returns 0 or -errno (the write failed: disk full...). */
-int safem_flowcsv_write(struct safem_flowcsv *w, const struct safem_flow_record *record);
-
-/** Rows written so far. */
-uint64_t safem_flowcsv_rows(const struct safem_flowcsv *w);
-
-/**
- * Close. commit: flush, fsync and rename PATH.tmp to PATH; otherwise remove
- * PATH.tmp. Returns 0 or -errno (on failure nothing is left at PATH.tmp).
- */
-int safem_flowcsv_close(struct safem_flowcsv *w, bool commit);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A stream of lines: a FILE * from fopencookie whose writes go straight to
- * the file output and are cut into lines for syslog and Kafka.
+ * the file output (lib/streamfile, which only ever writes whole lines) and
+ * are cut into lines for syslog and Kafka.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,7 +11,7 @@
 #include <sys/types.h>
 
 #include "safem_linesink.h"
-#include "safem_outfile.h"
+#include "safem_streamfile.h"
 
 #include "linesink_private.h"
 
@@ -20,8 +21,7 @@
 struct safem_linesink {
 	char *name;
 	char *kafka_topic;
-	struct safem_outfile *out; /* NULL: no file */
-	FILE *file;		   /* out's stream */
+	struct safem_streamfile *file; /* NULL: no file (owned by the caller) */
 	struct safem_linesink_syslog *syslog;
 	int syslog_severity;
 	struct safem_linesink_kafka *kafka;
@@ -29,7 +29,6 @@ struct safem_linesink {
 	char *line;   /* the line being assembled */
 	size_t line_len, line_size;
 	bool line_too_long; /* the current line outgrew the buffer: file only */
-	int file_error;	    /* first errno of the file output */
 	struct safem_linesink_stats stats;
 };
 
@@ -51,14 +50,12 @@ fan_out(struct safem_linesink *s, const char *line, size_t len)
 	}
 }
 
-static int
+/* Write errors are the file's to count and retry (lib/streamfile): never the writer's. */
+static void
 write_file(struct safem_linesink *s, const char *buf, size_t len)
 {
-	if (s->file == NULL || s->file_error != 0)
-		return -s->file_error;
-	if (fwrite(buf, 1, len, s->file) != len)
-		s->file_error = errno != 0 ? errno : EIO;
-	return -s->file_error;
+	if (s->file != NULL)
+		safem_streamfile_append(s->file, buf, len);
 }
 
 /* Room for one more byte in the line buffer; false once the line is too long. */
@@ -121,10 +118,7 @@ cookie_write(void *cookie, const char *buf, size_t size)
 			i++;
 		}
 	}
-	if (write_file(s, buf, size) != 0) {
-		errno = s->file_error;
-		return -1;
-	}
+	write_file(s, buf, size);
 	return (ssize_t)size;
 }
 
@@ -156,12 +150,7 @@ safem_linesink_open(const struct safem_linesink_params *p)
 	s->kafka_topic = p->kafka != NULL ? strdup(p->kafka_topic) : NULL;
 	if (s->name == NULL || (p->kafka != NULL && s->kafka_topic == NULL))
 		goto fail;
-	if (p->path != NULL && p->path[0] != '\0') {
-		s->out = safem_outfile_open(p->path, "w");
-		if (s->out == NULL)
-			goto fail;
-		s->file = safem_outfile_stream(s->out);
-	}
+	s->file = p->file;
 	s->syslog = p->syslog;
 	s->syslog_severity = p->syslog_severity;
 	s->kafka = p->kafka;
@@ -194,7 +183,7 @@ safem_linesink_stream(struct safem_linesink *s)
 	return s->stream;
 }
 
-int
+void
 safem_linesink_write_line(struct safem_linesink *s, const char *line, size_t len)
 {
 	size_t text = len != 0 && line[len - 1] == '\n' ? len - 1 : len;
@@ -205,30 +194,21 @@ safem_linesink_write_line(struct safem_linesink *s, const char *line, size_t len
 		linesink_count(&s->stats.lines_too_long, 1);
 	else
 		fan_out(s, line, text);
-	if (write_file(s, line, text) == 0)
-		write_file(s, "\n", 1);
-	return -s->file_error;
+	write_file(s, line, text);
+	write_file(s, "\n", 1);
 }
 
-int
-safem_linesink_close(struct safem_linesink *s, bool commit)
+void
+safem_linesink_close(struct safem_linesink *s)
 {
-	int ret = 0;
-
 	if (s->stream != NULL) {
-		if (fclose(s->stream) != 0 && s->file_error == 0)
-			s->file_error = errno != 0 ? errno : EIO;
+		fclose(s->stream);
 		s->stream = NULL;
 	}
-	if (s->out != NULL) {
-		ret = safem_outfile_close(s->out, commit && s->file_error == 0);
-		s->out = NULL;
-		s->file = NULL;
-	}
+	s->file = NULL;
 	free(s->line);
 	s->line = NULL;
 	s->line_len = s->line_size = 0;
-	return s->file_error != 0 ? -s->file_error : ret;
 }
 
 const struct safem_linesink_stats *
@@ -250,8 +230,7 @@ safem_linesink_free(struct safem_linesink *s)
 {
 	if (s == NULL)
 		return;
-	if (s->stream != NULL || s->out != NULL)
-		safem_linesink_close(s, false);
+	safem_linesink_close(s);
 	free(s->kafka_topic);
 	free(s->name);
 	free(s);

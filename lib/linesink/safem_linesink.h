@@ -9,7 +9,8 @@
  * gets one from safem_linesink_stream(); every complete line ('\n') written
  * to it goes, as one unit, to each output the stream was opened with:
  *
- *  - a file, complete or absent (lib/outfile: PATH.tmp renamed at commit);
+ *  - a file (lib/streamfile, owned by the caller): appended as lines are
+ *    made, written in whole lines only, rotated and retried by that library;
  *  - syslog: one datagram per line, sent by this library to a unix datagram
  *    socket (the local daemon, RFC 3164 "local" format as glibc's syslog(3)
  *    sends it) or to a UDP collector (RFC 5424). Our own sender rather than
@@ -21,7 +22,7 @@
  * Nothing here blocks for long: syslog sockets are non-blocking (a full one
  * is waited on at most 5 ms per line), the Kafka producer queue is bounded
  * and never waited on; lines that cannot be handed over are dropped and
- * counted per stream. Only the file output turns a failure into an error.
+ * counted per stream. The file output counts its own write errors.
  *
  * Never on the packet path. A stream is written by one thread at a time; the
  * syslog sender (a lock per line) and the Kafka producer may be shared by
@@ -40,6 +41,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+struct safem_streamfile;
 
 /** Longest line sent to syslog or Kafka; longer ones reach the file only (counted). */
 #define SAFEM_LINESINK_LINE_MAX (1u << 20)
@@ -129,7 +132,7 @@ struct safem_linesink;
 
 struct safem_linesink_params {
 	const char *name;		      /**< stream name ("windows"): syslog MSGID */
-	const char *path;		      /**< file output, or NULL/"" for none */
+	struct safem_streamfile *file;	      /**< file output (the caller's), or NULL */
 	struct safem_linesink_syslog *syslog; /**< or NULL */
 	int syslog_severity;		      /**< 0..7, e.g. 6 (info) for reports */
 	struct safem_linesink_kafka *kafka;   /**< or NULL */
@@ -137,8 +140,8 @@ struct safem_linesink_params {
 };
 
 /**
- * Open a stream; nothing is written yet. NULL with errno set (the file could
- * not be created: the caller names the path; EINVAL: a bad parameter).
+ * Open a stream; nothing is written yet. NULL with errno set (EINVAL: a bad
+ * parameter).
  */
 struct safem_linesink *safem_linesink_open(const struct safem_linesink_params *p);
 
@@ -148,16 +151,15 @@ struct safem_linesink *safem_linesink_open(const struct safem_linesink_params *p
  */
 FILE *safem_linesink_stream(struct safem_linesink *s);
 
-/** Send one complete line (len bytes, without or with a final '\n'). 0 or -errno (file). */
-int safem_linesink_write_line(struct safem_linesink *s, const char *line, size_t len);
+/** Send one complete line (len bytes, without or with a final '\n'). */
+void safem_linesink_write_line(struct safem_linesink *s, const char *line, size_t len);
 
 /**
- * Close the FILE * (an unterminated last line still goes out) and the file:
- * commit renames PATH.tmp to PATH unless a file write failed. Returns 0 or
- * -errno of the file output. The counters stay readable until
- * safem_linesink_free() (Kafka reports still arrive until the flush).
+ * Close the FILE * (an unterminated last line still goes out). The file
+ * output is the caller's to close after this. The counters stay readable
+ * until safem_linesink_free() (Kafka reports still arrive until the flush).
  */
-int safem_linesink_close(struct safem_linesink *s, bool commit);
+void safem_linesink_close(struct safem_linesink *s);
 
 /** The stream's counters, for the thread that writes the stream (or after it stopped). */
 const struct safem_linesink_stats *safem_linesink_stats(const struct safem_linesink *s);

@@ -96,6 +96,12 @@ class TelemetryTest(unittest.TestCase):
         self.assertLessEqual(second["window_close_us_max"],
                              final["windows"]["close_ms_max"] * 1000 + 1)
         self.assertEqual(second["stream_names"], ["windows"])
+        # The window report file: written lines, live, never more than were made.
+        self.assertEqual(second["file_names"], ["windows"])
+        self.assertLessEqual(second["file_lines_written"][0], second["stream_lines"][0])
+        self.assertLessEqual(second["file_lines_written"][0],
+                             final["files"][0]["lines_written"])
+        self.assertEqual(second["file_write_errors"], [0])
         # Read while the analysis thread writes: a report may be between the two counters.
         self.assertLessEqual(abs(second["stream_lines"][0] - second["windows_reported"]), 1)
         # The analysis thread's queue (docs/formats.md): every pane queued is analysed

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Flow CSV: exact row text for v4/v6/ICMP, header, complete-or-absent file. */
+/* Flow CSV: exact row text for v4/v6/ICMP, header (the file itself: test_streamfile). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -94,66 +94,6 @@ test_longest_row_fits(void **state)
 	assert_true(safem_flowcsv_format(&r, row, sizeof(row)) < sizeof(row) - 1);
 }
 
-static char *
-temp_dir(void)
-{
-	static char dir[64];
-
-	snprintf(dir, sizeof(dir), "/tmp/safem_csv_XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	return dir;
-}
-
-static void
-test_file_complete_or_absent(void **state)
-{
-	char *dir = temp_dir(), path[128], tmp[160], buf[512];
-	struct safem_flow_record r = v4_record();
-	struct safem_flowcsv *w;
-	struct stat st;
-	FILE *f;
-
-	(void)state;
-	snprintf(path, sizeof(path), "%s/flows.csv", dir);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-
-	/* Aborted: nothing left behind. */
-	w = safem_flowcsv_open(path);
-	assert_non_null(w);
-	assert_int_equal(safem_flowcsv_write(w, &r), 0);
-	assert_int_equal(stat(path, &st), -1);
-	assert_int_equal(safem_flowcsv_close(w, false), 0);
-	assert_int_equal(stat(path, &st), -1);
-	assert_int_equal(stat(tmp, &st), -1);
-
-	/* Committed: header + rows at PATH, no temporary. */
-	w = safem_flowcsv_open(path);
-	assert_int_equal(safem_flowcsv_write(w, &r), 0);
-	assert_int_equal(safem_flowcsv_write(w, &r), 0);
-	assert_int_equal(safem_flowcsv_rows(w), 2);
-	assert_int_equal(safem_flowcsv_close(w, true), 0);
-	assert_int_equal(stat(tmp, &st), -1);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	assert_non_null(fgets(buf, sizeof(buf), f));
-	assert_string_equal(buf, SAFEM_FLOWCSV_HEADER "\n");
-	assert_non_null(fgets(buf, sizeof(buf), f));
-	assert_non_null(fgets(buf, sizeof(buf), f));
-	assert_null(fgets(buf, sizeof(buf), f));
-	fclose(f);
-	unlink(path);
-	rmdir(dir);
-}
-
-static void
-test_open_fails_in_missing_dir(void **state)
-{
-	(void)state;
-	errno = 0;
-	assert_null(safem_flowcsv_open("/nonexistent-dir-for-safem/flows.csv"));
-	assert_int_equal(errno, ENOENT);
-}
-
 int
 main(void)
 {
@@ -161,8 +101,6 @@ main(void)
 		cmocka_unit_test(test_format_v4),
 		cmocka_unit_test(test_format_v6_icmp_and_reasons),
 		cmocka_unit_test(test_longest_row_fits),
-		cmocka_unit_test(test_file_complete_or_absent),
-		cmocka_unit_test(test_open_fails_in_missing_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

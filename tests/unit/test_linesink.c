@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Line sinks: lines cut at '\n' however the FILE * writes arrive, one syslog
- * datagram per line, the file complete or absent, the line length bound.
+ * datagram per line, the file output (lib/streamfile) gets every byte, the
+ * line length bound.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 
 #include "safem_linesink.h"
+#include "safem_streamfile.h"
 
 struct fixture {
 	char dir[64];
@@ -57,17 +59,38 @@ static int
 teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char tmp[160];
 
 	safem_linesink_syslog_close(fx->syslog);
 	close(fx->sock);
 	unlink(fx->sock_path);
 	unlink(fx->file);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", fx->file);
-	unlink(tmp);
 	rmdir(fx->dir);
 	free(fx);
 	return 0;
+}
+
+static struct safem_streamfile *
+open_file(struct fixture *fx)
+{
+	struct safem_streamfile_params p = {.path = fx->file, .flush_interval_ms = 1000};
+	struct safem_streamfile *file = safem_streamfile_open(&p);
+
+	assert_non_null(file);
+	assert_int_equal(safem_streamfile_start(file), 0);
+	return file;
+}
+
+static long
+file_size(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long size;
+
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fclose(f);
+	return size;
 }
 
 /* The payload of the next datagram (after "ident[pid]: "), or "" when none waits. */
@@ -91,8 +114,9 @@ static void
 test_lines_cut_at_newlines(void **state)
 {
 	struct fixture *fx = *state;
+	struct safem_streamfile *file = open_file(fx);
 	struct safem_linesink_params p = {
-		.name = "windows", .path = fx->file, .syslog = fx->syslog, .syslog_severity = 6};
+		.name = "windows", .file = file, .syslog = fx->syslog, .syslog_severity = 6};
 	struct safem_linesink *s = safem_linesink_open(&p);
 	const struct safem_linesink_stats *st;
 	char text[256];
@@ -106,7 +130,10 @@ test_lines_cut_at_newlines(void **state)
 	fprintf(f, "%d", 1);
 	fputs("}\n{\"b\":2}\n{\"c\":", f);
 	fputs("3}", f);
-	assert_int_equal(safem_linesink_close(s, true), 0);
+	safem_linesink_close(s);
+	/* The file closes after the stream; its unterminated last line gets a '\n'. */
+	assert_int_equal(safem_streamfile_close(file), 0);
+	safem_streamfile_free(file);
 	assert_string_equal(next_message(fx), "{\"a\":1}");
 	assert_string_equal(next_message(fx), "{\"b\":2}");
 	assert_string_equal(next_message(fx), "{\"c\":3}");
@@ -118,57 +145,60 @@ test_lines_cut_at_newlines(void **state)
 	safem_linesink_free(s);
 	in = fopen(fx->file, "r");
 	assert_non_null(in);
-	assert_int_equal(fread(text, 1, sizeof(text), in), strlen("{\"a\":1}\n{\"b\":2}\n{\"c\":3}"));
+	text[fread(text, 1, sizeof(text) - 1, in)] = '\0';
+	assert_string_equal(text, "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
 	fclose(in);
 }
 
 static void
-test_write_line_and_no_commit(void **state)
+test_write_line(void **state)
 {
 	struct fixture *fx = *state;
+	struct safem_streamfile *file = open_file(fx);
 	struct safem_linesink_params p = {
-		.name = "flows", .path = fx->file, .syslog = fx->syslog, .syslog_severity = 6};
+		.name = "flows", .file = file, .syslog = fx->syslog, .syslog_severity = 6};
 	struct safem_linesink *s;
 
-	unlink(fx->file);
 	s = safem_linesink_open(&p);
 	assert_non_null(s);
-	assert_int_equal(safem_linesink_write_line(s, "x\n", 2), 0);
-	assert_int_equal(safem_linesink_write_line(s, "y", 1), 0);
+	safem_linesink_write_line(s, "x\n", 2);
+	safem_linesink_write_line(s, "y", 1);
 	assert_string_equal(next_message(fx), "x");
 	assert_string_equal(next_message(fx), "y");
 	assert_int_equal(safem_linesink_stats(s)->bytes, 4);
-	/* Not committed: the file stays absent, no .tmp left. */
-	assert_int_equal(safem_linesink_close(s, false), 0);
+	/* Buffered until a flush: nothing in the file yet, then both lines whole. */
+	assert_int_equal(file_size(fx->file), 0);
+	safem_linesink_close(s);
 	safem_linesink_free(s);
-	assert_int_not_equal(access(fx->file, F_OK), 0);
+	assert_int_equal(safem_streamfile_flush(file), 0);
+	assert_int_equal(file_size(fx->file), 4);
+	assert_int_equal(safem_streamfile_close(file), 0);
+	safem_streamfile_free(file);
 }
 
 static void
 test_too_long_line_reaches_the_file_only(void **state)
 {
 	struct fixture *fx = *state;
+	struct safem_streamfile *file = open_file(fx);
 	struct safem_linesink_params p = {
-		.name = "windows", .path = fx->file, .syslog = fx->syslog, .syslog_severity = 6};
+		.name = "windows", .file = file, .syslog = fx->syslog, .syslog_severity = 6};
 	struct safem_linesink *s = safem_linesink_open(&p);
 	size_t long_len = SAFEM_LINESINK_LINE_MAX + 10;
 	char *big = malloc(long_len);
 	FILE *f = safem_linesink_stream(s);
-	long size;
 
 	memset(big, 'z', long_len);
 	fwrite(big, 1, long_len, f);
 	fputs("\nshort\n", f);
-	assert_int_equal(safem_linesink_close(s, true), 0);
+	safem_linesink_close(s);
 	assert_int_equal(safem_linesink_stats(s)->lines, 2);
 	assert_int_equal(safem_linesink_stats(s)->lines_too_long, 1);
 	assert_string_equal(next_message(fx), "short");
 	safem_linesink_free(s);
-	f = fopen(fx->file, "r");
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	fclose(f);
-	assert_int_equal(size, (long)long_len + 7);
+	assert_int_equal(safem_streamfile_close(file), 0);
+	safem_streamfile_free(file);
+	assert_int_equal(file_size(fx->file), (long)long_len + 7);
 	free(big);
 }
 
@@ -193,7 +223,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_lines_cut_at_newlines, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_line_and_no_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_long_line_reaches_the_file_only, setup,
 						teardown),
 		cmocka_unit_test(test_bad_targets),
