@@ -42,6 +42,8 @@ struct probe_config {
 	/* [detect] */
 	char home[SAFEM_OPT_STRING_MAX];
 	uint64_t feature_values;
+	uint64_t profile_flows; /* behaviour profiling: flows logged per worker pane (0: off) */
+	uint64_t top_hosts;     /* Top-N host view in the window report */
 	char q[SAFEM_OPT_STRING_MAX];
 	uint64_t sample_rate;
 	char sample_mode[SAFEM_OPT_STRING_MAX];
