@@ -24,6 +24,11 @@
  * ACK, data); probes send 1 (2 with a retry or a RST). Flows averaging no more than
  * this carried no data: the "additional attribute" of the scan/exploit profile. */
 #define SCAN_MAX_PACKETS_PER_FLOW 2.0
+/* Free-dimension RU of a cluster from at most about this many of its logged flows: a
+ * larger cluster is thinned to 1 in 2^k by a hash of the flow (the same flows whatever
+ * the log order). Keeps the cost per cluster bounded (the counting tables stay in L2)
+ * at the price of RU measured on a sample (docs/detection.md). */
+#define RU_SAMPLE_FLOWS 4096
 /* Ports listed per host in the Top-N view. */
 #define HOST_PORTS 3
 /* Host lookup slots: at least twice the hosts of three top lists. */
@@ -208,10 +213,10 @@ mix64(uint64_t h)
 }
 
 /*
- * 64-bit hash of a value. Within one window, values of a free dimension are
- * told apart by this hash alone (a collision among 10^6 values has
- * probability 10^12 / 2^65, about 3e-8), so the counting tables hold 16
- * bytes per value instead of 32.
+ * 64-bit hash of a value, also its identity in the counting tables. Ports and IPv4
+ * addresses (v4-mapped) fit in 48 bits and go through mix64, a bijection: no two such
+ * values share a hash, and none is 0 (an empty slot). IPv6 addresses are folded to 64 bits first; two of 10^6 values
+ * collide with probability about 10^12 / 2^65 (3e-8) per window.
  */
 static uint64_t
 value_hash(const struct safem_feature_value *v)
@@ -220,6 +225,10 @@ value_hash(const struct safem_feature_value *v)
 
 	memcpy(&a, v->bytes, 8);
 	memcpy(&b, v->bytes + 8, 8);
+	/* bytes 0-9 zero (bytes 8-9 are b's low 16 bits on a little-endian host) */
+	if (a == 0 && (b & 0xffff) == 0)
+		/* port or v4-mapped: the value is the low 48 bits; mix64 maps only 0 to 0 */
+		return mix64(b + 1);
 	return mix64(a * UINT64_C(0x9e3779b97f4a7c15) ^ mix64(b + UINT64_C(0x632be59bd9b4e019))) | 1;
 }
 
@@ -261,12 +270,18 @@ safem_profile_value_format(enum safem_feature dim, const struct safem_feature_va
 /* ---------------------------------------------------------------------- */
 /* Scratch                                                                */
 
-/* Counting table: value hash -> weight, observations, first entry (for the mode's value). */
+/* Counting table: value hash -> weight. 16 bytes, so a cluster's table stays in cache. */
 struct count_slot {
 	uint64_t hash; /* 0: empty */
 	uint64_t weight;
-	uint32_t observations;
-	uint32_t first;
+};
+
+/* A logged flow as a cluster member: what its RU and dominant state read, copied so a
+ * cluster's members are read in sequence, not gathered from all over the log. */
+struct member {
+	uint64_t hash[SAFEM_FEATURE_COUNT];
+	uint32_t weight;
+	uint32_t flow; /* index into the log (fptr) */
 };
 
 /* Cluster lookup: (direction, dimension, value) -> cluster index. */
@@ -290,10 +305,25 @@ struct history_entry {
 	bool scan_exploit; /* in the window it was last seen */
 };
 
+struct host_port {
+	uint32_t key; /* host index << 16 | port */
+	uint64_t flows;
+};
+
+/* Distinct peers per host: HyperLogLog over the peers' hashes, 4.6 % standard error,
+ * near exact below a few hundred (linear counting); one L1-resident 512-byte array per
+ * host instead of a table of every (host, peer) pair. */
+#define HOST_PEER_BITS 9
+#define HOST_PEER_REGISTERS (1u << HOST_PEER_BITS)
+/* Ports per host are counted over at most about this many flows of the listed hosts
+ * (1 in 2^k by flow hash beyond, counts scaled back). */
+#define HOST_PORT_SAMPLE_FLOWS 16384
+
 struct host {
 	struct safem_feature_value value;
 	struct safem_featdist_counts counts; /* as source + as destination */
 	uint64_t peers;
+	uint8_t peer_hll[HOST_PEER_REGISTERS];
 	struct {
 		uint16_t port;
 		uint64_t flows;
@@ -318,9 +348,10 @@ struct safem_profiler {
 	/* per logged flow */
 	uint64_t (*fhash)[SAFEM_FEATURE_COUNT];
 	uint32_t *fweight;
+	uint64_t *fkey; /* hash of the flow's four values: sampling */
 	const struct safem_profile_flow **fptr;
 	uint32_t *member_start; /* per cluster + 1 */
-	uint32_t *members;      /* flow indices, grouped by cluster */
+	struct member *members; /* grouped by cluster */
 	uint32_t (*fclusters)[2 * SAFEM_FEATURE_COUNT];
 	uint8_t *fnclusters;
 	size_t fcap, mcap;
@@ -335,6 +366,8 @@ struct safem_profiler {
 	struct host *hosts;
 	unsigned int nhosts;
 	struct cluster_slot host_lookup[HOST_LOOKUP];
+	struct host_port *host_ports; /* (host, port) -> flows; flows 0: empty */
+	size_t host_ports_cap;
 	uint32_t rank[SAFEM_WEIGHT_COUNT][SAFEM_PROFILE_TOP_MAX];
 	struct safem_profiler_totals totals;
 	/* thresholds of the window, per direction and dimension */
@@ -394,6 +427,7 @@ safem_profiler_free(struct safem_profiler *p)
 	free(p->vorder);
 	free(p->fhash);
 	free(p->fweight);
+	free(p->fkey);
 	free(p->fptr);
 	free(p->member_start);
 	free(p->members);
@@ -403,6 +437,7 @@ safem_profiler_free(struct safem_profiler *p)
 	free(p->count_used);
 	free(p->history);
 	free(p->hosts);
+	free(p->host_ports);
 	free(p);
 }
 
@@ -439,6 +474,7 @@ ensure_flows(struct safem_profiler *p, size_t n)
 		return 0;
 	if (grow((void **)&p->fhash, sizeof(*p->fhash), n) != 0 ||
 	    grow((void **)&p->fweight, sizeof(*p->fweight), n) != 0 ||
+	    grow((void **)&p->fkey, sizeof(*p->fkey), n) != 0 ||
 	    grow((void **)&p->fptr, sizeof(*p->fptr), n) != 0 ||
 	    grow((void **)&p->fclusters, sizeof(*p->fclusters), n) != 0 ||
 	    grow((void **)&p->fnclusters, sizeof(*p->fnclusters), n) != 0)
@@ -501,10 +537,11 @@ compare_value_rank(const void *a, const void *b)
 	return memcmp(&p->vvalues[i], &p->vvalues[j], sizeof(p->vvalues[i]));
 }
 
+/* vh is already mixed: an odd multiple per (direction, dimension) added keeps it so. */
 static uint64_t
 cluster_key_hash(unsigned int d, unsigned int f, uint64_t vh)
 {
-	return mix64(vh ^ ((uint64_t)(d * SAFEM_FEATURE_COUNT + f + 1) << 56)) | 1;
+	return (vh + (uint64_t)(d * SAFEM_FEATURE_COUNT + f + 1) * UINT64_C(0x9e3779b97f4a7c15)) | 1;
 }
 
 static void
@@ -579,6 +616,10 @@ extract_clusters(struct safem_profiler *p, const struct safem_featset *fs, unsig
 		c->counts = p->vcounts[v];
 		c->share = total.flows != 0 ? (double)c->counts.flows / (double)total.flows : 0;
 		safem_profile_free_dims(c->dimension, c->free_dims);
+		/* weighted flows bound the logged ones: thin so that about RU_SAMPLE_FLOWS
+		 * or fewer remain */
+		while ((c->counts.flows >> c->ru_sampled) > RU_SAMPLE_FLOWS)
+			c->ru_sampled++;
 		lookup_insert(p, cluster_key_hash(d, f, value_hash(&c->value)), p->nclusters);
 		p->nclusters++;
 	}
@@ -638,6 +679,8 @@ assign_members(struct safem_profiler *p, const struct safem_featset *fs,
 				flow_value(&fl->key, (enum safem_feature)f, &v[f]);
 				p->fhash[n][f] = value_hash(&v[f]);
 			}
+			p->fkey[n] = mix64(p->fhash[n][0] ^ (p->fhash[n][1] << 1) ^
+					   (p->fhash[n][2] << 2) ^ (p->fhash[n][3] << 3) ^ fl->key.proto);
 			dirs[0] = SAFEM_DIR_ALL;
 			dir = flow_direction(p, &fl->key, &v[SAFEM_FEATURE_SRC_ADDR],
 					     &v[SAFEM_FEATURE_DST_ADDR]);
@@ -647,7 +690,12 @@ assign_members(struct safem_profiler *p, const struct safem_featset *fs,
 				for (f = 0; f < SAFEM_FEATURE_COUNT; f++) {
 					int ci = lookup_find(p, dirs[k], f, p->fhash[n][f], &v[f]);
 
-					if (ci >= 0) {
+					/* a large cluster keeps 1 in 2^thin of its flows,
+					 * by flow hash (profile_cluster) */
+					if (ci >= 0 &&
+					    (p->clusters[ci].ru_sampled == 0 ||
+					     (p->fkey[n] >> (64 - p->clusters[ci].ru_sampled)) ==
+						     0)) {
 						p->fclusters[n][nc++] = (uint32_t)ci;
 						p->member_start[ci + 1]++;
 					}
@@ -669,8 +717,13 @@ assign_members(struct safem_profiler *p, const struct safem_featset *fs,
 	for (i = 0; i < n; i++) {
 		unsigned int k;
 
-		for (k = 0; k < p->fnclusters[i]; k++)
-			p->members[p->member_start[p->fclusters[i][k]]++] = (uint32_t)i;
+		for (k = 0; k < p->fnclusters[i]; k++) {
+			struct member *m = &p->members[p->member_start[p->fclusters[i][k]]++];
+
+			memcpy(m->hash, p->fhash[i], sizeof(m->hash));
+			m->weight = p->fweight[i];
+			m->flow = (uint32_t)i;
+		}
 	}
 	for (c = p->nclusters; c > 0; c--)
 		p->member_start[c] = p->member_start[c - 1];
@@ -692,20 +745,30 @@ count_clear(struct safem_profiler *p, size_t used)
 		p->count[p->count_used[i]].hash = 0;
 }
 
-/* RU of free dimension f over the members; the mode's hash and weight. */
-static double
-free_dim_ru(struct safem_profiler *p, const uint32_t *mem, size_t nm, unsigned int f,
-	    uint64_t *mode_hash, uint32_t *mode_first, uint64_t *mode_weight)
+/* Slots for n distinct values at load <= 1/2 (within ensure_count's allocation). */
+static size_t
+count_mask(size_t n)
 {
-	size_t mask = p->count_cap - 1, used = 0, i;
+	size_t slots = 16;
+
+	while (slots < 2 * n)
+		slots <<= 1;
+	return slots - 1;
+}
+
+/* RU of free dimension f over the members; the mode's hash and weight. The table is
+ * sized for this cluster, not for the largest: small clusters count in L1. */
+static double
+free_dim_ru(struct safem_profiler *p, const struct member *mem, size_t nm, unsigned int f,
+	    uint64_t *mode_hash, uint64_t *mode_weight)
+{
+	size_t mask = count_mask(nm), used = 0, i;
 	double total = 0, sum = 0;
 
 	*mode_weight = 0;
 	*mode_hash = 0;
-	*mode_first = 0;
 	for (i = 0; i < nm; i++) {
-		uint32_t e = mem[i];
-		uint64_t h = p->fhash[e][f];
+		uint64_t h = mem[i].hash[f];
 		size_t s = (size_t)h & mask;
 
 		while (p->count[s].hash != 0 && p->count[s].hash != h)
@@ -713,12 +776,9 @@ free_dim_ru(struct safem_profiler *p, const uint32_t *mem, size_t nm, unsigned i
 		if (p->count[s].hash == 0) {
 			p->count[s].hash = h;
 			p->count[s].weight = 0;
-			p->count[s].observations = 0;
-			p->count[s].first = e;
 			p->count_used[used++] = (uint32_t)s;
 		}
-		p->count[s].weight += p->fweight[e];
-		p->count[s].observations++;
+		p->count[s].weight += mem[i].weight;
 	}
 	for (i = 0; i < used; i++) {
 		const struct count_slot *c = &p->count[p->count_used[i]];
@@ -730,7 +790,6 @@ free_dim_ru(struct safem_profiler *p, const uint32_t *mem, size_t nm, unsigned i
 		if (c->weight > *mode_weight || (c->weight == *mode_weight && c->hash < *mode_hash)) {
 			*mode_weight = c->weight;
 			*mode_hash = c->hash;
-			*mode_first = c->first;
 		}
 	}
 	count_clear(p, used);
@@ -787,32 +846,32 @@ cluster_profile(const struct safem_profile_cluster *c)
 static int
 profile_cluster(struct safem_profiler *p, struct safem_profile_cluster *c, unsigned int ci)
 {
-	const uint32_t *mem = &p->members[p->member_start[ci]];
+	const struct member *mem = &p->members[p->member_start[ci]];
 	size_t nm = p->member_start[ci + 1] - p->member_start[ci], i;
 	uint64_t mode_hash[3], mode_weight[3], cover[8] = {0}, total = 0;
-	uint32_t mode_first[3];
+	uint32_t mode_first[3] = {0, 0, 0};
 	unsigned int j, s, best = 0, best_bits = 0;
 	uint64_t best_cover = 0;
 	int ret = ensure_count(p, nm);
 
 	if (ret != 0)
 		return ret;
-	c->observations = nm;
+	c->observations = nm; /* after thinning */
 	for (j = 0; j < 3; j++)
-		c->ru[j] = free_dim_ru(p, mem, nm, c->free_dims[j], &mode_hash[j], &mode_first[j],
-				       &mode_weight[j]);
+		c->ru[j] = free_dim_ru(p, mem, nm, c->free_dims[j], &mode_hash[j], &mode_weight[j]);
 	c->cls = safem_profile_class(c->ru);
 	/* Dominant state: weight per "which free dims equal their mode" mask, then the
 	 * state with the most fixed dims covering more than DOMINANT_SHARE. */
 	for (i = 0; i < nm; i++) {
-		uint32_t e = mem[i];
 		unsigned int m = 0;
 
 		for (j = 0; j < 3; j++)
-			if (p->fhash[e][c->free_dims[j]] == mode_hash[j])
+			if (mem[i].hash[c->free_dims[j]] == mode_hash[j]) {
 				m |= 1u << j;
-		cover[m] += p->fweight[e];
-		total += p->fweight[e];
+				mode_first[j] = mem[i].flow; /* a flow holding the mode, for its value */
+			}
+		cover[m] += mem[i].weight;
+		total += mem[i].weight;
 	}
 	for (s = 1; s < 8; s++) {
 		uint64_t w = 0;
@@ -948,7 +1007,7 @@ history_update(struct safem_profiler *p, struct safem_profile_cluster *c)
 
 struct host_acc {
 	struct safem_profiler *p;
-	struct count_slot *table; /* hash -> index into p->vvalues */
+	struct cluster_slot *table; /* hash -> index into p->vvalues */
 	size_t mask;
 };
 
@@ -961,20 +1020,20 @@ host_add(struct host_acc *a, const struct safem_feature_value *v,
 	size_t s = (size_t)h & a->mask;
 
 	for (;;) {
-		struct count_slot *t = &a->table[s];
+		struct cluster_slot *t = &a->table[s];
 
 		if (t->hash == 0) {
 			t->hash = h;
-			t->first = (uint32_t)p->nv;
+			t->index = (uint32_t)p->nv;
 			p->vvalues[p->nv] = *v;
 			p->vcounts[p->nv] = *c;
 			p->nv++;
 			return;
 		}
-		if (t->hash == h && memcmp(&p->vvalues[t->first], v, sizeof(*v)) == 0) {
-			p->vcounts[t->first].flows += c->flows;
-			p->vcounts[t->first].packets += c->packets;
-			p->vcounts[t->first].bytes += c->bytes;
+		if (t->hash == h && memcmp(&p->vvalues[t->index], v, sizeof(*v)) == 0) {
+			p->vcounts[t->index].flows += c->flows;
+			p->vcounts[t->index].packets += c->packets;
+			p->vcounts[t->index].bytes += c->bytes;
 			return;
 		}
 		s = (s + 1) & a->mask;
@@ -1008,14 +1067,33 @@ compare_host_rank(const void *a, const void *b)
 static int
 host_details(struct safem_profiler *p)
 {
-	size_t n = p->logged, i, used = 0, mask;
-	unsigned int h, k, side;
-	/* up to a peer and a port slot per side of each flow */
-	int ret = ensure_count(p, 4 * n + 16);
+	size_t n = p->logged, i, used_ports = 0, mask, bound = 0, bound_slots;
+	unsigned int h, k, side, thin = 0;
+	uint32_t key;
+	int ret;
 
+	/* A port slot per sampled logged flow of a host: at most the hosts' flows (each
+	 * logged flow weighs at least one) and two per logged flow, thinned. */
+	for (h = 0; h < p->nhosts; h++)
+		bound += p->hosts[h].counts.flows;
+	bound = bound < 2 * n ? bound : 2 * n;
+	while ((bound >> thin) > HOST_PORT_SAMPLE_FLOWS)
+		thin++;
+	bound = (bound >> thin) + 16;
+	ret = ensure_count(p, 2 * bound);
 	if (ret != 0)
 		return ret;
-	mask = p->count_cap - 1;
+	mask = count_mask(bound);
+	bound_slots = mask + 1;
+	if (bound_slots > p->host_ports_cap) {
+		free(p->host_ports);
+		p->host_ports = calloc(bound_slots, sizeof(*p->host_ports));
+		if (p->host_ports == NULL) {
+			p->host_ports_cap = 0;
+			return -ENOMEM;
+		}
+		p->host_ports_cap = bound_slots;
+	}
 	/* host hash -> host, so each logged flow costs two probes */
 	memset(p->host_lookup, 0, sizeof(p->host_lookup));
 	for (h = 0; h < p->nhosts; h++) {
@@ -1045,55 +1123,52 @@ host_details(struct safem_profiler *p)
 				continue;
 			h = p->host_lookup[ls].index;
 			ho = &p->hosts[h];
-			/* distinct (host, peer) */
-			peer = mix64(peer ^ ((uint64_t)(h + 1) << 40)) | 1;
-			s = (size_t)peer & mask;
-			while (p->count[s].hash != 0 && p->count[s].hash != peer)
-				s = (s + 1) & mask;
-			if (p->count[s].hash == 0) {
-				p->count[s].hash = peer;
-				p->count[s].weight = 0; /* marks a peer slot */
-				p->count_used[used++] = (uint32_t)s;
-				ho->peers++;
+			/* distinct peers: HLL register = top bits, rank = leading zeros + 1 */
+			{
+				uint32_t reg = (uint32_t)(peer >> (64 - HOST_PEER_BITS));
+				uint64_t rest = peer << HOST_PEER_BITS;
+				uint8_t rank = rest == 0 ? (uint8_t)(65 - HOST_PEER_BITS)
+							 : (uint8_t)(__builtin_clzll(rest) + 1);
+
+				if (rank > ho->peer_hll[reg])
+					ho->peer_hll[reg] = rank;
 			}
-			/* flows per (host, port it used); the top HOST_PORTS kept below */
-			peer = mix64(((uint64_t)(h + 1) << 20 | port) + UINT64_C(0x51ed270b)) | 1;
-			s = (size_t)peer & mask;
-			while (p->count[s].hash != 0 && p->count[s].hash != peer)
+			if (thin != 0 && (p->fkey[i] >> (64 - thin)) != 0)
+				continue;
+			/* flows per (host, port it used), (host, port) itself as the key; the
+			 * top HOST_PORTS kept below */
+			key = (uint32_t)h << 16 | port;
+			s = (size_t)mix64(key + UINT64_C(0x51ed270b)) & mask;
+			while (p->host_ports[s].flows != 0 && p->host_ports[s].key != key)
 				s = (s + 1) & mask;
-			if (p->count[s].hash == 0) {
-				p->count[s].hash = peer;
-				p->count[s].weight = 0;
-				p->count[s].first = port | (uint32_t)h << 16;
-				p->count_used[used++] = (uint32_t)s;
+			if (p->host_ports[s].flows == 0) {
+				p->host_ports[s].key = key;
+				p->count_used[used_ports++] = (uint32_t)s;
 			}
-			p->count[s].weight += fl->flows;
+			p->host_ports[s].flows += (uint64_t)fl->flows << thin;
 		}
 	}
-	for (i = 0; i < used; i++) {
-		const struct count_slot *c = &p->count[p->count_used[i]];
-		struct host *ho;
-		uint16_t port;
-
-		if (c->weight == 0)
-			continue; /* a peer slot */
-		ho = &p->hosts[c->first >> 16];
-		port = (uint16_t)c->first;
+	for (h = 0; h < p->nhosts; h++)
+		p->hosts[h].peers = (uint64_t)llround(
+			safem_hll_estimate(p->hosts[h].peer_hll, HOST_PEER_REGISTERS));
+	for (i = 0; i < used_ports; i++) {
+		const struct host_port *c = &p->host_ports[p->count_used[i]];
+		struct host *ho = &p->hosts[c->key >> 16];
+		uint16_t port = (uint16_t)c->key;
+		uint64_t weight = c->flows;
 		for (k = 0; k < HOST_PORTS; k++)
-			if (c->weight > ho->ports[k].flows ||
-			    (c->weight == ho->ports[k].flows && port < ho->ports[k].port))
+			if (weight > ho->ports[k].flows ||
+			    (weight == ho->ports[k].flows && port < ho->ports[k].port))
 				break;
 		if (k == HOST_PORTS)
 			continue;
 		memmove(&ho->ports[k + 1], &ho->ports[k],
 			(HOST_PORTS - 1 - k) * sizeof(ho->ports[0]));
 		ho->ports[k].port = port;
-		ho->ports[k].flows = c->weight;
+		ho->ports[k].flows = weight;
 	}
-	for (i = 0; i < used; i++) {
-		p->count[p->count_used[i]].hash = 0;
-		p->count[p->count_used[i]].weight = 0;
-	}
+	for (i = 0; i < used_ports; i++)
+		p->host_ports[p->count_used[i]].flows = 0;
 	return 0;
 }
 
@@ -1143,14 +1218,28 @@ top_hosts(struct safem_profiler *p, const struct safem_featset *fs, uint32_t ran
 	safem_featdist_foreach(src, host_collect, &a);
 	safem_featdist_foreach(dst, host_collect, &a);
 	free(a.table);
-	for (i = 0; i < p->nv; i++)
-		p->vorder[i] = (uint32_t)i;
 	p->nhosts = 0;
 	sort_ctx = p;
 	for (w = 0; w < SAFEM_WEIGHT_COUNT; w++) {
+		unsigned int top = 0;
+
+		/* one pass keeping the best top_hosts in order (most values lose to the
+		 * last kept one at once): no sort of every host */
 		host_rank_weight = (enum safem_weight)w;
-		qsort(p->vorder, p->nv, sizeof(*p->vorder), compare_host_rank);
-		nrank[w] = (unsigned int)(p->nv < p->p.top_hosts ? p->nv : p->p.top_hosts);
+		for (i = 0; i < p->nv; i++) {
+			uint32_t v = (uint32_t)i;
+
+			if (top == p->p.top_hosts &&
+			    compare_host_rank(&v, &p->vorder[top - 1]) >= 0)
+				continue;
+			k = top < p->p.top_hosts ? top++ : top - 1;
+			while (k > 0 && compare_host_rank(&v, &p->vorder[k - 1]) < 0) {
+				p->vorder[k] = p->vorder[k - 1];
+				k--;
+			}
+			p->vorder[k] = v;
+		}
+		nrank[w] = top;
 		for (k = 0; k < nrank[w]; k++) {
 			uint32_t v = p->vorder[k];
 
@@ -1220,8 +1309,9 @@ safem_profile_cluster_json(FILE *f, const struct safem_profile_cluster *c)
 		fprintf(f, "\"share\": %.4f}", c->dominant_share);
 	}
 	fprintf(f,
-		", \"observed_flows\": %" PRIu64 ", \"windows\": %u, \"stability\": %.4f",
-		c->observations, c->consecutive, c->stability);
+		", \"observed_flows\": %" PRIu64 ", \"ru_sample\": %u, \"windows\": %u"
+		", \"stability\": %.4f",
+		c->observations, 1u << c->ru_sampled, c->consecutive, c->stability);
 }
 
 static void

@@ -131,7 +131,8 @@ struct safem_profile_cluster {
 	enum safem_feature free_dims[3];
 	double ru[3];
 	unsigned int cls;
-	uint64_t observations;               /**< logged contributions of the cluster */
+	uint64_t observations;               /**< logged contributions the RU was measured on */
+	unsigned int ru_sampled;             /**< 1 in 2^ru_sampled of them, by flow hash (0: all) */
 	enum safem_profile_kind profile;
 	uint8_t dominant_mask;               /**< bit j: free dim j fixed in the dominant state; 0: none */
 	struct safem_feature_value dominant[3];
