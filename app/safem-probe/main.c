@@ -645,6 +645,7 @@ main(int argc, char **argv)
 				};
 
 				profiler = safem_profiler_create(&pp);
+				detect.profiler = profiler;
 				/* every worker's log fits: results do not depend on the
 				 * number of workers while no log overflows */
 				ap.profiler = profiler;

@@ -17,6 +17,10 @@
 /* A class change counts once the new class held this many windows in a row, after the
  * old one did: one window of a changed mix is noise, two in a row a behaviour. */
 #define CLASS_PERSIST_WINDOWS 2
+/* A class change also needs every free dimension whose level changed to be this far
+ * past the boundary it crossed (0.2 or 0.8): an RU wandering around a boundary flips
+ * the level without any change of behaviour (seen on port clusters of clean traffic). */
+#define CLASS_CHANGE_MARGIN 0.1
 /* Dominant state: the most specific state covering more than half the cluster's flows
  * ("explains most of the flows"; the seed gives no number). */
 #define DOMINANT_SHARE 0.5
@@ -302,7 +306,7 @@ struct history_entry {
 	int stable_class;  /* held for CLASS_PERSIST_WINDOWS in a row; -1: none yet */
 	int run_class;
 	unsigned int run;
-	bool scan_exploit; /* in the window it was last seen */
+	unsigned int scan_run; /* windows in a row with profile scan_exploit */
 };
 
 struct host_port {
@@ -958,6 +962,28 @@ history_expire(struct safem_profiler *p)
 	free(old);
 }
 
+/* Every level that changed from class old is CLASS_CHANGE_MARGIN past its boundary. */
+static bool
+class_change_clear(const struct safem_profile_cluster *c, unsigned int old)
+{
+	static const unsigned int weight[3] = {9, 3, 1};
+	unsigned int j;
+
+	for (j = 0; j < 3; j++) {
+		unsigned int was = old / weight[j] % 3, now = c->cls / weight[j] % 3;
+
+		if (now > was && c->ru[j] < (now == SAFEM_PROFILE_LEVEL_H ? SAFEM_PROFILE_RU_HIGH
+									    : SAFEM_PROFILE_RU_LOW) +
+						     CLASS_CHANGE_MARGIN)
+			return false;
+		if (now < was && c->ru[j] > (now == SAFEM_PROFILE_LEVEL_L ? SAFEM_PROFILE_RU_LOW
+									    : SAFEM_PROFILE_RU_HIGH) -
+						     CLASS_CHANGE_MARGIN)
+			return false;
+	}
+	return true;
+}
+
 static void
 history_update(struct safem_profiler *p, struct safem_profile_cluster *c)
 {
@@ -969,7 +995,7 @@ history_update(struct safem_profiler *p, struct safem_profile_cluster *c)
 		p->totals.history_full++;
 		c->consecutive = 1;
 		c->stability = 1;
-		c->new_scan_exploit = scan;
+		c->new_scan_exploit = false; /* not remembered: cannot persist */
 		return;
 	}
 	if (e->nclasses != 0 && e->last_window + 1 == p->window_no) {
@@ -978,7 +1004,7 @@ history_update(struct safem_profiler *p, struct safem_profile_cluster *c)
 		/* absent in between: runs start again, so a change needs consecutive windows */
 		e->consecutive = 1;
 		e->run = 0;
-		e->scan_exploit = false;
+		e->scan_run = 0;
 	}
 	e->last_window = p->window_no;
 	e->classes[e->nclasses % HISTORY_WINDOWS] = (uint8_t)c->cls;
@@ -995,11 +1021,13 @@ history_update(struct safem_profiler *p, struct safem_profile_cluster *c)
 	c->previous_class = e->stable_class >= 0 ? (unsigned int)e->stable_class : c->cls;
 	if (e->run == CLASS_PERSIST_WINDOWS) {
 		/* the first stable class is a baseline, not a change */
-		c->class_changed = e->stable_class >= 0 && e->stable_class != e->run_class;
+		c->class_changed = e->stable_class >= 0 && e->stable_class != e->run_class &&
+				   class_change_clear(c, (unsigned int)e->stable_class);
 		e->stable_class = e->run_class;
 	}
-	c->new_scan_exploit = scan && !e->scan_exploit;
-	e->scan_exploit = scan;
+	e->scan_run = scan ? e->scan_run + 1 : 0;
+	/* like a class change: a profile must hold two windows in a row to count */
+	c->new_scan_exploit = e->scan_run == CLASS_PERSIST_WINDOWS;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -142,7 +142,7 @@ struct safem_profile_cluster {
 	double stability;         /**< share of its remembered windows with the same class */
 	bool class_changed;       /**< a persistent class change completed this window */
 	unsigned int previous_class;
-	bool new_scan_exploit;    /**< scan_exploit now, not in the previous window */
+	bool new_scan_exploit;    /**< scan_exploit for the second window in a row (once per run) */
 };
 
 struct safem_profiler_params {

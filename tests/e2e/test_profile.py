@@ -12,7 +12,11 @@ Captures from scripts/gen-attacks (synthetic home-network background, home
     it is busy, and a server in the Top-N host view;
   * a SYN-flood victim is a significant destination cluster in every flood window;
   * 1 and 2 workers give identical `clusters` members;
-  * the `clusters` contract fields are present and well-formed.
+  * the `clusters` contract fields are present and well-formed;
+  * behaviour alerts (after a 25 s clean warm-up, moving baseline of 20 windows):
+    one `scan_exploit` record for the scanner (class horizontal_scan, "who" the
+    source cluster), none outside the attack, every record with the alert contract
+    fields; the detector's alerts of the attack are `explained_by` the scanner.
 """
 
 import ipaddress
@@ -107,6 +111,10 @@ class Profile(unittest.TestCase):
         cls.server_start_ms = truth["start_ms"] + 2000
         write_merged(cls.server, clean, server_frames(cls.server_start_ms * 1000, 6, 200, 5))
         cls.server_end_ms = cls.server_start_ms + 6000
+        cls.scan2 = os.path.join(cls.dir, "scan2.pcap")
+        cls.scan2_truth = e2e.gen_attack_sequence(cls.scan2, ["horizontal_scan"], seed=24,
+                                                  home=HOME, warmup_s=25, attack_s=10, gap_s=5,
+                                                  share=0.05)
 
     def windows(self, pcap, workers=1, extra=()):
         path = os.path.join(self.dir, "w-%s-%d-%d.jsonl" % (os.path.basename(pcap), workers,
@@ -180,6 +188,36 @@ class Profile(unittest.TestCase):
         for w in flood:
             c = by_start[w["start_ms"]]
             self.assertEqual(c["ru"][2] >= 0.8, True, c)  # spoofed sources: RU(src_addr) high
+
+    def test_behaviour_alerts(self):
+        alerts = os.path.join(self.dir, "alerts.jsonl")
+        self.windows(self.scan2, extra=["--alerts", alerts, "--moving-windows", "20"])
+        records = e2e.read_json_lines(alerts)
+        scan = [w for w in self.scan2_truth["windows"] if w["class"] == "horizontal_scan"]
+        scanner = scan[0]["involved"]["scanners"][0]
+        first, last = scan[0]["start_ms"], scan[-1]["end_ms"]
+        for r in records:
+            for k in ("start_ms", "end_ms", "event_type", "class"):
+                self.assertIn(k, r)
+        mine = [r for r in records if r["event_type"] in ("scan_exploit", "behaviour_change",
+                                                            "explained_by")]
+        scans = [r for r in mine if r["event_type"] == "scan_exploit"]
+        of_scanner = [r for r in scans if r["who"]["dimension"] == "src_addr" and
+                      r["who"]["value"] == scanner]
+        self.assertEqual(len(of_scanner), 1, scans)
+        self.assertEqual(of_scanner[0]["class"], "horizontal_scan")
+        self.assertTrue(first <= of_scanner[0]["start_ms"] < last)
+        outside = [r for r in scans if not first <= r["start_ms"] < last + 1000]
+        self.assertEqual(outside, [], "scan_exploit records outside the attack")
+        anomalies = [r for r in records if r["event_type"] == "anomaly" and
+                     first <= r["start_ms"] < last]
+        explained = [r for r in mine if r["event_type"] == "explained_by" and
+                     r["who"]["value"] == scanner]
+        if anomalies:
+            self.assertTrue(explained, "detector alerts %s, none explained by %s" % (
+                [a["start_ms"] for a in anomalies], scanner))
+        for r in explained:
+            self.assertIn("incident", r)
 
     def test_one_and_two_workers_identical(self):
         one = self.windows(self.scan, workers=1)
