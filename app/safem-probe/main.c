@@ -645,7 +645,7 @@ main(int argc, char **argv)
 				};
 
 				profiler = safem_profiler_create(&pp);
-				detect.profiler = profiler;
+				detect.profiler = cfg.behaviour_alerts ? profiler : NULL;
 				/* every worker's log fits: results do not depend on the
 				 * number of workers while no log overflows */
 				ap.profiler = profiler;

@@ -13,7 +13,7 @@ Captures from scripts/gen-attacks (synthetic home-network background, home
   * a SYN-flood victim is a significant destination cluster in every flood window;
   * 1 and 2 workers give identical `clusters` members;
   * the `clusters` contract fields are present and well-formed;
-  * behaviour alerts (after a 25 s clean warm-up, moving baseline of 20 windows):
+  * behaviour alerts (--behaviour-alerts; after a 25 s clean warm-up, moving baseline of 20 windows):
     one `scan_exploit` record for the scanner (class horizontal_scan, "who" the
     source cluster), none outside the attack, every record with the alert contract
     fields; the detector's alerts of the attack are `explained_by` the scanner.
@@ -191,7 +191,8 @@ class Profile(unittest.TestCase):
 
     def test_behaviour_alerts(self):
         alerts = os.path.join(self.dir, "alerts.jsonl")
-        self.windows(self.scan2, extra=["--alerts", alerts, "--moving-windows", "20"])
+        self.windows(self.scan2, extra=["--alerts", alerts, "--moving-windows", "20",
+                                          "--behaviour-alerts"])
         records = e2e.read_json_lines(alerts)
         scan = [w for w in self.scan2_truth["windows"] if w["class"] == "horizontal_scan"]
         scanner = scan[0]["involved"]["scanners"][0]
