@@ -1140,7 +1140,9 @@ host_details(struct safem_profiler *p)
 			unsigned int me = side == 0 ? SAFEM_FEATURE_SRC_ADDR : SAFEM_FEATURE_DST_ADDR;
 			unsigned int other = side == 0 ? SAFEM_FEATURE_DST_ADDR : SAFEM_FEATURE_SRC_ADDR;
 			uint64_t hh = p->fhash[i][me], peer = p->fhash[i][other];
-			uint16_t port = side == 0 ? fl->key.src_port : fl->key.dst_port;
+			/* the destination port either way: the service the host uses (as
+			 * source) or offers (as destination), not its ephemeral ports */
+			uint16_t port = fl->key.dst_port;
 			uint32_t ls = (uint32_t)hh & (HOST_LOOKUP - 1);
 			struct host *ho;
 			size_t s;
