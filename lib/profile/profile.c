@@ -130,8 +130,8 @@ safem_profile_class(const double ru[3])
 
 int
 safem_profile_threshold_search(const uint64_t *flows, size_t n, uint64_t remainder_flows,
-			       double remainder_values, double space, double alpha0, double beta,
-			       struct safem_profile_threshold *out)
+			       double remainder_values, double space, double flow_weight,
+			       double alpha0, double beta, struct safem_profile_threshold *out)
 {
 	/* Per step k: the flows and sum f log f of the values first extracted at alpha0 2^-k,
 	 * so the whole search is one pass over the values plus SEARCH_STEPS updates. */
@@ -142,7 +142,7 @@ safem_profile_threshold_search(const uint64_t *flows, size_t n, uint64_t remaind
 	unsigned int k;
 
 	if (out == NULL || (flows == NULL && n != 0) || !(alpha0 > 0 && alpha0 <= 1) ||
-	    !(beta > 0 && beta <= 1))
+	    !(beta > 0 && beta <= 1) || !(flow_weight >= 1))
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	out->alpha = alpha0;
@@ -177,15 +177,16 @@ safem_profile_threshold_search(const uint64_t *flows, size_t n, uint64_t remaind
 		rest_flogf += r * log(r / rv);
 	}
 	rest_flows = total;
-	theta = ru_of(log(rest_flows) - rest_flogf / rest_flows, rest_flows, space);
+	/* RU's normaliser is the number of observations: weighted flows / mean weight */
+	theta = ru_of(log(rest_flows) - rest_flogf / rest_flows, rest_flows / flow_weight, space);
 	for (k = 0; k < SEARCH_STEPS && theta <= beta && kept != 0; k++) {
 		out->iterations = k + 1;
 		out->alpha = ldexp(alpha0, -(int)k);
 		rest_flows -= step_flows[k];
 		rest_flogf -= step_flogf[k];
 		kept -= step_values[k];
-		theta = rest_flows > 0 ? ru_of(log(rest_flows) - rest_flogf / rest_flows, rest_flows,
-					       space)
+		theta = rest_flows > 0 ? ru_of(log(rest_flows) - rest_flogf / rest_flows,
+					       rest_flows / flow_weight, space)
 				       : 1.0;
 	}
 	out->ru_remaining = theta;
@@ -377,6 +378,7 @@ struct safem_profiler {
 	/* thresholds of the window, per direction and dimension */
 	struct safem_profile_threshold thr[SAFEM_DIR_COUNT][SAFEM_FEATURE_COUNT];
 	uint64_t logged, unlogged;
+	double flow_weight; /* mean weight of a flow in the window's features (surge guard) */
 };
 
 struct safem_profiler *
@@ -598,8 +600,8 @@ extract_clusters(struct safem_profiler *p, const struct safem_featset *fs, unsig
 	safem_featdist_remainder(fd, &rem, &rem_values);
 	safem_featdist_total(fd, &total);
 	ret = safem_profile_threshold_search(p->vflows, p->nv, rem.flows, rem_values,
-					     dim_space((enum safem_feature)f), p->p.alpha0,
-					     p->p.beta, thr);
+					     dim_space((enum safem_feature)f), p->flow_weight,
+					     p->p.alpha0, p->p.beta, thr);
 	if (ret != 0)
 		return ret;
 	for (i = 0; i < p->nv; i++)
@@ -1430,6 +1432,9 @@ safem_profiler_window(struct safem_profiler *p, const struct safem_featset *fs,
 	p->nclusters = 0;
 	memset(p->lookup, 0, ((size_t)p->lookup_mask + 1) * sizeof(*p->lookup));
 	memset(p->thr, 0, sizeof(p->thr));
+	p->flow_weight = 1.0;
+	if (flows->observed != 0 && fs->volume[SAFEM_DIR_ALL].flows > flows->observed)
+		p->flow_weight = (double)fs->volume[SAFEM_DIR_ALL].flows / (double)flows->observed;
 	for (d = 0; d < SAFEM_DIR_COUNT && ret == 0; d++)
 		for (f = 0; f < SAFEM_FEATURE_COUNT && ret == 0; f++)
 			if (fs->dist[d][f] != NULL)

@@ -107,11 +107,14 @@ struct safem_profile_threshold {
  * equal share, and never extracted.
  * @param flows  flows per exactly kept value
  * @param space  possible values of the dimension (2^32 addresses, 65536 ports)
- * @return 0, or -EINVAL (alpha0 or beta out of (0, 1], NULL)
+ * @param flow_weight  mean weight of an observed flow (1; more when the surge guard
+ *               sampled and weighted them): RU is normalised by log(min(space,
+ *               flows / flow_weight)), the number of observations, as the paper's m
+ * @return 0, or -EINVAL (alpha0 or beta out of (0, 1], flow_weight < 1, NULL)
  */
 int safem_profile_threshold_search(const uint64_t *flows, size_t n, uint64_t remainder_flows,
-				   double remainder_values, double space, double alpha0,
-				   double beta, struct safem_profile_threshold *out);
+				   double remainder_values, double space, double flow_weight,
+				   double alpha0, double beta, struct safem_profile_threshold *out);
 
 /** What the windows' flow logs hold: segments (a pane each), in a fixed order. */
 struct safem_profile_flows {
@@ -119,6 +122,7 @@ struct safem_profile_flows {
 	const uint32_t *n;
 	unsigned int segments;
 	uint64_t unlogged; /**< contributions past the log bound (RU from the rest) */
+	uint64_t observed; /**< contributions behind the features (weighted or not); 0: unknown */
 };
 
 /** A significant cluster of the last window. */

@@ -141,7 +141,7 @@ main(int argc, char **argv)
 		struct safem_profiler *p = safem_profiler_create(&pp);
 		const struct safem_profile_flow *seg[1] = {log};
 		uint32_t segn[1];
-		struct safem_profile_flows flows = {seg, segn, 1, 0};
+		struct safem_profile_flows flows = {seg, segn, 1, 0, 0};
 		const struct safem_profile_cluster *cl;
 		unsigned int nclusters = 0;
 

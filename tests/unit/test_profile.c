@@ -86,7 +86,7 @@ test_threshold_search_steps(void **state)
 		flows[i] = 10;
 	for (i = 21; i < 221; i++)
 		flows[i] = 1;
-	assert_int_equal(safem_profile_threshold_search(flows, 221, 0, 0, 4294967296.0, 0.02, 0.9,
+	assert_int_equal(safem_profile_threshold_search(flows, 221, 0, 0, 4294967296.0, 1.0, 0.02, 0.9,
 							&t),
 			 0);
 	assert_int_equal(t.iterations, 2);
@@ -99,14 +99,31 @@ test_threshold_search_steps(void **state)
 
 	/* The 200 single flows in the remainder instead (200 values of equal share): the
 	 * same search, same result. */
-	assert_int_equal(safem_profile_threshold_search(flows, 21, 200, 200.0, 4294967296.0, 0.02,
+	assert_int_equal(safem_profile_threshold_search(flows, 21, 200, 200.0, 4294967296.0, 1.0, 0.02,
 							0.9, &t),
 			 0);
 	assert_int_equal(t.iterations, 2);
 	assert_int_equal(t.min_flows, 10);
 
+	/* Every flow seen 1 in 4 and weighted 4 (the surge guard): the same shape over the
+	 * same number of observations, so the same search, thresholds times 4. Without the
+	 * weight, RU would be normalised by ln 4000 instead of ln 1000 and never pass beta. */
+	for (i = 0; i < 221; i++)
+		flows[i] *= 4;
+	assert_int_equal(safem_profile_threshold_search(flows, 221, 0, 0, 4294967296.0, 4.0, 0.02,
+							0.9, &t),
+			 0);
+	assert_int_equal(t.iterations, 2);
+	assert_int_equal(t.min_flows, 40);
+	assert_int_equal(safem_profile_threshold_search(flows, 221, 0, 0, 4294967296.0, 1.0, 0.02,
+							0.9, &t),
+			 0);
+	assert_true(t.iterations > 2);
+	for (i = 0; i < 221; i++)
+		flows[i] /= 4;
+
 	/* beta 0.8: after A leaves theta = 0.808 > 0.8, the search stops at 2 %. */
-	assert_int_equal(safem_profile_threshold_search(flows, 221, 0, 0, 4294967296.0, 0.02, 0.8,
+	assert_int_equal(safem_profile_threshold_search(flows, 221, 0, 0, 4294967296.0, 1.0, 0.02, 0.8,
 							&t),
 			 0);
 	assert_int_equal(t.iterations, 1);
@@ -127,18 +144,18 @@ test_threshold_search_edges(void **state)
 	(void)state;
 	for (i = 0; i < 100; i++)
 		flows[i] = 1;
-	assert_int_equal(safem_profile_threshold_search(flows, 100, 0, 0, 65536, 0.02, 0.9, &t), 0);
+	assert_int_equal(safem_profile_threshold_search(flows, 100, 0, 0, 65536, 1.0, 0.02, 0.9, &t), 0);
 	assert_int_equal(t.iterations, 0);
 	assert_true(t.min_flows == UINT64_MAX);
-	assert_int_equal(safem_profile_threshold_search(&single, 1, 0, 0, 65536, 0.02, 0.9, &t), 0);
+	assert_int_equal(safem_profile_threshold_search(&single, 1, 0, 0, 65536, 1.0, 0.02, 0.9, &t), 0);
 	assert_int_equal(t.iterations, 1);
 	assert_int_equal(t.min_flows, 1);
 	/* only a remainder: nothing can be extracted, the search ends */
-	assert_int_equal(safem_profile_threshold_search(NULL, 0, 500, 3.0, 65536, 0.02, 0.9, &t), 0);
+	assert_int_equal(safem_profile_threshold_search(NULL, 0, 500, 3.0, 65536, 1.0, 0.02, 0.9, &t), 0);
 	assert_true(t.min_flows == UINT64_MAX);
-	assert_int_equal(safem_profile_threshold_search(flows, 100, 0, 0, 65536, 0.0, 0.9, &t),
+	assert_int_equal(safem_profile_threshold_search(flows, 100, 0, 0, 65536, 1.0, 0.0, 0.9, &t),
 			 -EINVAL);
-	assert_int_equal(safem_profile_threshold_search(flows, 100, 0, 0, 65536, 0.02, 1.5, &t),
+	assert_int_equal(safem_profile_threshold_search(flows, 100, 0, 0, 65536, 1.0, 0.02, 1.5, &t),
 			 -EINVAL);
 }
 
@@ -224,7 +241,7 @@ test_window_scanner(void **state)
 	struct safem_profiler *p = safem_profiler_create(&pp);
 	const struct safem_profile_flow *seg[1] = {log};
 	uint32_t segn[1];
-	struct safem_profile_flows flows = {seg, segn, 1, 0};
+	struct safem_profile_flows flows = {seg, segn, 1, 0, 0};
 	const struct safem_profile_cluster *c;
 	char *text = NULL;
 	size_t len = 0;
