@@ -371,6 +371,8 @@ struct safem_profiler {
 	struct host *hosts;
 	unsigned int nhosts;
 	struct cluster_slot host_lookup[HOST_LOOKUP];
+	struct cluster_slot *host_table; /* host value hash -> index while joining src and dst */
+	size_t host_table_cap;
 	struct host_port *host_ports; /* (host, port) -> flows; flows 0: empty */
 	size_t host_ports_cap;
 	uint32_t rank[SAFEM_WEIGHT_COUNT][SAFEM_PROFILE_TOP_MAX];
@@ -444,6 +446,7 @@ safem_profiler_free(struct safem_profiler *p)
 	free(p->history);
 	free(p->hosts);
 	free(p->host_ports);
+	free(p->host_table);
 	free(p);
 }
 
@@ -1242,14 +1245,21 @@ top_hosts(struct safem_profiler *p, const struct safem_featset *fs, uint32_t ran
 		return ret;
 	while (slots < 2 * n)
 		slots <<= 1;
-	a.table = calloc(slots, sizeof(*a.table));
-	if (a.table == NULL)
-		return -ENOMEM;
+	/* kept across windows: a fresh calloc of megabytes per window costs more in page
+	 * faults than the join itself */
+	if (slots > p->host_table_cap) {
+		free(p->host_table);
+		p->host_table = calloc(slots, sizeof(*p->host_table));
+		p->host_table_cap = p->host_table != NULL ? slots : 0;
+		if (p->host_table == NULL)
+			return -ENOMEM;
+	}
+	a.table = p->host_table;
 	a.mask = slots - 1;
 	p->nv = 0;
 	safem_featdist_foreach(src, host_collect, &a);
 	safem_featdist_foreach(dst, host_collect, &a);
-	free(a.table);
+	memset(a.table, 0, slots * sizeof(*a.table));
 	p->nhosts = 0;
 	sort_ctx = p;
 	for (w = 0; w < SAFEM_WEIGHT_COUNT; w++) {
