@@ -56,6 +56,8 @@
 #define WAIT_STALL_MS 10000
 #define LIVE_DISPATCH_WAIT_US 100
 #define STOP_WAIT_MS 2000
+/* Significant clusters reported per direction and dimension (largest first). */
+#define PROFILE_MAX_CLUSTERS 64
 /* Window panes per worker in flight to the analysis thread. */
 #define WINDOW_PANE_BUFFERS 4
 /* IPFIX collectors per probe, and how often a half-full message leaves. */
@@ -289,6 +291,7 @@ setup_workers(const struct probe_config *cfg, struct probe_shared *s,
 				.feature_values = (uint32_t)s->feature_values,
 				.home = s->home,
 				.flow_budget = (uint32_t)cfg->window_flow_budget,
+				.profile_flows = (uint32_t)s->profile_flows,
 				.socket_id = socket,
 			};
 
@@ -598,6 +601,7 @@ main(int argc, char **argv)
 	static struct probe_config cfg;
 	static char eal_storage[SAFEM_OPT_STRING_MAX];
 	static struct probe_detect detect; /* zero until probe_detect_open() */
+	struct safem_profiler *profiler = NULL; /* behaviour profiling of the windows */
 	bool detect_on = false;
 	char *eal_argv[MAX_EAL_ARGS];
 	char err[2048];
@@ -670,6 +674,7 @@ main(int argc, char **argv)
 	}
 	shared.pane_ms = probe_options_windows_enabled(&cfg) ? cfg.slide_ms : 0;
 	shared.feature_values = shared.pane_ms != 0 ? cfg.feature_values : 0;
+	shared.profile_flows = shared.feature_values != 0 ? cfg.profile_flows : 0;
 	shared.sample_rate = (uint32_t)cfg.sample_rate;
 	shared.sample_random = strcmp(cfg.sample_mode, "random") == 0;
 	ret = probe_ports_start(&cfg, shared.worker_count, &ports, err, sizeof(err));
@@ -791,8 +796,25 @@ main(int argc, char **argv)
 			};
 
 			ap.nq = probe_options_q(&cfg, ap.q, SAFEM_SPECTRUM_Q_MAX);
+			if (shared.profile_flows != 0) {
+				struct safem_profiler_params pp = {
+					.max_clusters = PROFILE_MAX_CLUSTERS,
+					.top_hosts = (unsigned int)cfg.top_hosts,
+					.home = &detect.home,
+				};
 
-			sinks.windows = safem_window_analysis_create(&ap);
+				profiler = safem_profiler_create(&pp);
+				detect.profiler = cfg.behaviour_alerts ? profiler : NULL;
+				/* every worker's log fits: results do not depend on the
+				 * number of workers while no log overflows */
+				ap.profiler = profiler;
+				ap.profile_flows = (uint32_t)RTE_MIN(
+					shared.profile_flows * shared.worker_count, 1ull << 26);
+			}
+
+			sinks.windows = (shared.profile_flows != 0 && profiler == NULL)
+						? NULL
+						: safem_window_analysis_create(&ap);
 			if (sinks.windows == NULL) {
 				snprintf(err, sizeof(err), "no memory for window analysis trees "
 							   "(--tree-nodes)");
@@ -988,6 +1010,7 @@ cleanup:
 	probe_line_outputs_free(&sinks.lines);
 	probe_files_free(&sinks.files);
 	safem_window_analysis_free(sinks.windows);
+	safem_profiler_free(profiler);
 	probe_detect_free(&detect);
 	for (unsigned int c = 0; c < sinks.ipfix_count; c++)
 		safem_ipfix_exporter_free(sinks.ipfix[c]);

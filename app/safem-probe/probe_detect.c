@@ -89,6 +89,7 @@ probe_detect_open(struct probe_detect *pd, const struct probe_config *cfg, FILE 
 		for (d = 0; d < SAFEM_DIR_COUNT; d++)
 			p.directions |= 1u << d;
 	p.alerts = alerts;
+	pd->alerts = alerts;
 	pd->detector = safem_detector_create(&p, err, errlen);
 	if (pd->detector == NULL) {
 		int e = errno == ENOMEM ? -ENOMEM : -EINVAL;
@@ -152,6 +153,101 @@ classify_window(struct probe_detect *pd, const struct safem_window_summary *summ
 	return 0;
 }
 
+/*
+ * Behaviour profiles in the incident stream (docs/detection.md, "Behaviour alerts").
+ * Flood rule: only direction "all"; a class change counts once the new class held two
+ * windows in a row after the old one did (lib/profile); a scan_exploit profile once it
+ * held two windows in a row; at most BEHAVIOUR_ALERTS_PER_WINDOW records a window (the
+ * largest clusters first, as lib/profile lists them; the rest counted).
+ */
+#define BEHAVIOUR_ALERTS_PER_WINDOW 8
+
+/* What a scan_exploit cluster's dominant state says it scans. */
+static enum safem_attack_class
+scan_class(const struct safem_profile_cluster *c)
+{
+	unsigned int j, fixed_port = 0, fixed_host = 0;
+
+	for (j = 0; j < 3; j++) {
+		bool fixed = (c->dominant_mask >> j) & 1;
+
+		if (c->free_dims[j] == SAFEM_FEATURE_DST_PORT)
+			fixed_port = fixed;
+		if (c->free_dims[j] == SAFEM_FEATURE_DST_ADDR)
+			fixed_host = fixed;
+	}
+	if (c->dimension == SAFEM_FEATURE_DST_PORT || (fixed_port && !fixed_host))
+		return SAFEM_CLASS_HORIZONTAL_SCAN;
+	if (fixed_host && !fixed_port)
+		return SAFEM_CLASS_VERTICAL_SCAN;
+	return SAFEM_CLASS_UNKNOWN;
+}
+
+static void
+behaviour_record(FILE *f, const struct safem_window_summary *w, const char *event,
+		 enum safem_attack_class cls, const struct safem_profile_cluster *c,
+		 const struct safem_detect_verdict *v)
+{
+	fprintf(f, "{\"start_ms\":%llu,\"end_ms\":%llu,\"event_type\":\"%s\",\"class\":\"%s\"",
+		(unsigned long long)w->start_ms, (unsigned long long)w->end_ms, event,
+		safem_attack_class_name(cls));
+	if (c->class_changed)
+		fprintf(f, ",\"previous_class\":%u", c->previous_class);
+	if (v != NULL && v->alerted)
+		fprintf(f, ",\"incident\":%llu", (unsigned long long)v->incident_id);
+	fputs(",\"who\":{", f);
+	safem_profile_cluster_json(f, c);
+	fputs("}}\n", f);
+}
+
+/* The cluster that explains a spectrum/SVM alert: the largest new (first window
+ * significant), changed or scan_exploit cluster of the alert's direction, else none. */
+static const struct safem_profile_cluster *
+explaining_cluster(const struct safem_profile_cluster *c, unsigned int n,
+		   enum safem_direction dir)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) /* lib/profile lists the largest first per dimension */
+		if (c[i].direction == dir && c[i].dimension <= SAFEM_FEATURE_DST_ADDR &&
+		    (c[i].consecutive == 1 || c[i].class_changed ||
+		     c[i].profile == SAFEM_PROFILE_SCAN_EXPLOIT))
+			return &c[i];
+	return NULL;
+}
+
+static int
+behaviour_alerts(struct probe_detect *pd, const struct safem_window_summary *w,
+		 const struct safem_detect_verdict *v)
+{
+	const struct safem_profile_cluster *c, *why;
+	unsigned int n = safem_profiler_clusters(pd->profiler, &c), i, written = 0;
+
+	if (pd->alerts == NULL)
+		return 0;
+	for (i = 0; i < n; i++) {
+		const char *event = c[i].new_scan_exploit ? "scan_exploit"
+				    : c[i].class_changed   ? "behaviour_change"
+							   : NULL;
+
+		if (event == NULL || c[i].direction != SAFEM_DIR_ALL)
+			continue;
+		if (written == BEHAVIOUR_ALERTS_PER_WINDOW) {
+			pd->behaviour_alerts_capped++;
+			continue;
+		}
+		behaviour_record(pd->alerts, w, event,
+				 c[i].new_scan_exploit ? scan_class(&c[i]) : SAFEM_CLASS_UNKNOWN,
+				 &c[i], v);
+		written++;
+		pd->behaviour_alerts++;
+	}
+	/* the detector's alert of this window: the cluster that explains it, same incident */
+	if (v->alerted && (why = explaining_cluster(c, n, v->direction)) != NULL)
+		behaviour_record(pd->alerts, w, "explained_by", v->cls, why, v);
+	return ferror(pd->alerts) ? -EIO : 0;
+}
+
 int
 probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE *members)
 {
@@ -171,6 +267,8 @@ probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE 
 		ret = safem_detector_window_hint(pd->detector, summary, &hint, members, &v);
 	if (ret == 0 && pd->svm_baseline != NULL && !v.anomalous)
 		safem_classifier_baseline_add(pd->svm_baseline, summary);
+	if (ret == 0 && pd->profiler != NULL)
+		ret = behaviour_alerts(pd, summary, &v);
 	if (ret == 0 && pd->features_out != NULL &&
 	    safem_features_write_line(pd->features_out,
 				      safem_attack_class_name(v.cls), pd->features,

@@ -10,6 +10,7 @@
 #include "probe_options.h"
 #include "safem_classifier.h"
 #include "safem_detect.h"
+#include "safem_profile.h"
 #include "safem_featdist.h"
 
 /**
@@ -38,6 +39,12 @@ struct probe_detect {
 	uint64_t classified_windows;
 	/** features + prediction per window, CPU time of the analysis thread */
 	uint64_t classify_ns_max, classify_ns_total;
+	/* Behaviour profiles (lib/profile) in the incident stream: set by main when
+	 * profiling is on; NULL: none. */
+	struct safem_profiler *profiler;
+	FILE *alerts;                     /**< the incident stream (NULL: no alerts) */
+	uint64_t behaviour_alerts;        /**< behaviour_change / scan_exploit records */
+	uint64_t behaviour_alerts_capped; /**< events past the per-window cap */
 };
 
 /**

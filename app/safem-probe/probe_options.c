@@ -205,6 +205,17 @@ const struct safem_opt_def probe_options[] = {
 	 OPT(feature_values),
 	 "distinct values kept exactly per feature distribution and worker pane (the merged "
 	 "window keeps 4x); beyond, a counted remainder (docs/detection.md); 0: no spectrum", "N"},
+	{"profile-flows", "detect", "profile-flows", SAFEM_OPT_UINT, "32768", 0, 1u << 24, NULL,
+	 OPT(profile_flows),
+	 "behaviour profiling (clusters in the window report): flow contributions logged per "
+	 "worker pane, 64 bytes each (docs/detection.md); 0: no clusters", "N"},
+	{"behaviour-alerts", "detect", "behaviour-alerts", SAFEM_OPT_BOOL, "false", 0, 0, NULL,
+	 OPT(behaviour_alerts),
+	 "with --alerts: behaviour profile records in the incident stream (scan_exploit, "
+	 "behaviour_change, explained_by; docs/detection.md)", NULL},
+	{"top", "detect", "top", SAFEM_OPT_UINT, "10", 0, 1000, NULL, OPT(top_hosts),
+	 "Top-N host view in the window report (hosts by flows, packets and bytes; 0: none)",
+	 "N"},
 	{"q", "detect", "q", SAFEM_OPT_STRING, "-2,-1,-0.5,0,0.5,1,2", 0, 0, NULL, OPT(q),
 	 "Tsallis q values of the entropy spectrum (up to 16, each in [-10, 10])", "Q[,Q]"},
 	{"sample", "detect", "sample", SAFEM_OPT_UINT, "1", 1, 1u << 20, NULL, OPT(sample_rate),

@@ -84,6 +84,7 @@ struct probe_shared {
 	uint64_t stop_wait_tsc;  /**< any wait, once stop is set */
 	uint64_t ring_time_tsc;  /**< 275 us: a 4096-descriptor RX ring at 14.88 Mpps */
 	uint64_t feature_values; /**< per pane feature distribution capacity (0: off) */
+	uint64_t profile_flows;  /**< flow log per pane for behaviour profiling (0: off) */
 	const struct safem_home *home; /**< home prefixes (read-only while workers run) */
 	uint32_t sample_rate;    /**< keep 1 packet in sample_rate (1: all) */
 	bool sample_random;      /**< random selection (rte_rand) instead of the packet hash */

@@ -232,14 +232,14 @@ safem_featdist_total(const struct safem_featdist *fd, struct safem_featdist_coun
 }
 
 /* HyperLogLog estimate with the small-range (linear counting) correction. */
-static double
-hll_estimate(const uint8_t *hll)
+double
+safem_hll_estimate(const uint8_t *hll, unsigned int registers)
 {
-	const double m = HLL_REGISTERS, alpha = 0.7213 / (1.0 + 1.079 / m);
+	const double m = registers, alpha = 0.7213 / (1.0 + 1.079 / m);
 	double sum = 0, estimate;
 	unsigned int i, zeros = 0;
 
-	for (i = 0; i < HLL_REGISTERS; i++) {
+	for (i = 0; i < registers; i++) {
 		sum += ldexp(1.0, -(int)hll[i]);
 		zeros += hll[i] == 0;
 	}
@@ -247,6 +247,12 @@ hll_estimate(const uint8_t *hll)
 	if (estimate <= 2.5 * m && zeros != 0)
 		estimate = m * log(m / zeros);
 	return estimate;
+}
+
+static double
+hll_estimate(const uint8_t *hll)
+{
+	return safem_hll_estimate(hll, HLL_REGISTERS);
 }
 
 void

@@ -115,6 +115,13 @@ void safem_featdist_total(const struct safem_featdist *fd, struct safem_featdist
  */
 void safem_featdist_remainder(const struct safem_featdist *fd, struct safem_featdist_counts *mass,
 			      double *distinct_estimate);
+/**
+ * HyperLogLog estimate (Flajolet et al. 2007, small-range correction) of
+ * `registers` (a power of two >= 16) registers, each the largest rank seen:
+ * for other bounded distinct counts (lib/profile's host peers).
+ */
+double safem_hll_estimate(const uint8_t *registers, unsigned int count);
+
 /** Distinct values: kept + remainder estimate. */
 double safem_featdist_distinct(const struct safem_featdist *fd);
 

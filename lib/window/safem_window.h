@@ -32,6 +32,7 @@
 #include "safem_aggtree.h"
 #include "safem_featdist.h"
 #include "safem_flow.h"
+#include "safem_profile.h"
 #include "safem_spectrum.h"
 
 #ifdef __cplusplus
@@ -55,6 +56,12 @@ struct safem_window_pane {
 	uint64_t sampled_out;      /**< contributions left out (volumes above stay exact) */
 	unsigned int sample_shift; /**< keeping 1 in 2^shift now */
 	uint64_t jump_from_ms;     /**< the producer's clock jumped here from this time (0: no) */
+	/* Flow log for behaviour profiling (lib/profile): the contributions kept
+	 * above, in the order added, up to flow_log_capacity. */
+	struct safem_profile_flow *flow_log; /**< NULL: profiling off */
+	uint32_t flow_logged;
+	uint32_t flow_log_capacity;
+	uint64_t flow_unlogged;    /**< kept contributions past the capacity (weighted flows) */
 };
 
 struct safem_window_producer_params {
@@ -71,6 +78,11 @@ struct safem_window_producer_params {
 	 * pane's packets/bytes/flows stay exact. 0: off.
 	 */
 	uint32_t flow_budget;
+	/**
+	 * Behaviour profiling: flow contributions logged per pane (64 bytes each,
+	 * preallocated per pane buffer); 0: none. Needs feature_values != 0.
+	 */
+	uint32_t profile_flows;
 	int socket_id;
 };
 
@@ -241,6 +253,14 @@ struct safem_window_analysis_params {
 	double q[SAFEM_SPECTRUM_Q_MAX];
 	unsigned int sample_rate; /**< 1 in N packet sampling, for the summary (1: none) */
 	safem_window_summary_fn summary_fn; /**< NULL: no summary */
+	/**
+	 * Behaviour profiling of each window (lib/profile) before the summary
+	 * callback, so detection can name clusters; NULL: none. Needs
+	 * feature_values != 0. profile_flows: logged flows kept per merged pane
+	 * (the producers' logs are copied up to it).
+	 */
+	struct safem_profiler *profiler;
+	uint32_t profile_flows;
 	void *summary_ctx;
 	int socket_id;
 };

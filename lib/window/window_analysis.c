@@ -37,6 +37,10 @@ struct window_merged {
 	uint64_t sampled_out;       /* surge guard: contributions left out of trees/features */
 	unsigned int sample_shift;  /* largest shift any producer reached */
 	bool valid;
+	struct safem_profile_flow *flow_log; /* producers' flow logs, in producer order; NULL: off */
+	uint32_t nflow_log;
+	uint64_t unlogged;
+	uint64_t kept; /* contributions in the features (the surge guard's kept) */
 };
 
 struct safem_window_analysis {
@@ -58,6 +62,10 @@ struct safem_window_analysis {
 	uint64_t missing_from_ms, missing_to_ms; /* missing_to_ms 0: no hole pending */
 	uint64_t surge_sampled_out;         /* of the window being reported */
 	unsigned int surge_shift;
+	/* the window's flow logs as lib/profile reads them: one segment per merged pane */
+	const struct safem_profile_flow **flow_seg;
+	uint32_t *flow_seg_n;
+	struct safem_profile_flows profile_flows;
 };
 
 /* One profile (tree x metric): its pruned view and entropies, from one walk. */
@@ -400,6 +408,17 @@ safem_window_analysis_create(const struct safem_window_analysis_params *params)
 		if (wa->scratch == NULL)
 			goto nomem;
 	}
+	if (params->profiler != NULL && params->feature_values != 0 && params->profile_flows != 0) {
+		wa->flow_seg = calloc(wa->panes_per_window, sizeof(*wa->flow_seg));
+		wa->flow_seg_n = calloc(wa->panes_per_window, sizeof(*wa->flow_seg_n));
+		if (wa->flow_seg == NULL || wa->flow_seg_n == NULL)
+			goto nomem;
+		for (i = 0; i < wa->panes_per_window; i++) {
+			wa->ring[i].flow_log = malloc(sizeof(*wa->ring[i].flow_log) * params->profile_flows);
+			if (wa->ring[i].flow_log == NULL)
+				goto nomem;
+		}
+	}
 	return wa;
 nomem:
 	safem_window_analysis_free(wa);
@@ -418,7 +437,10 @@ safem_window_analysis_free(struct safem_window_analysis *wa)
 		for (d = 0; d < 2; d++)
 			safem_aggtree_free(wa->ring[i].tree[d]);
 		safem_featset_free(wa->ring[i].features);
+		free(wa->ring[i].flow_log);
 	}
+	free(wa->flow_seg);
+	free(wa->flow_seg_n);
 	for (d = 0; d < 2; d++)
 		safem_aggtree_free(wa->window_tree[d]);
 	safem_featset_free(wa->window_features);
@@ -723,6 +745,13 @@ window_report(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_
 			fprintf(mem, ", \"time_jump\": {\"from_ms\": %" PRIu64 ", \"to_ms\": %" PRIu64 "}",
 				wa->jump_from_ms, wa->jump_to_ms);
 	}
+	if (ret == 0 && wa->p.profiler != NULL && features != NULL) {
+		struct safem_profile_flows none = {NULL, NULL, 0, 0, 0};
+
+		ret = safem_profiler_window(wa->p.profiler, features,
+					    wa->flow_seg != NULL ? &wa->profile_flows : &none,
+					    start_ms, end_ms, mem);
+	}
 	if (ret == 0 && summary) {
 		uint64_t t0 = rte_rdtsc(), ns;
 
@@ -782,6 +811,9 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 	mp->packets = mp->bytes = mp->flows = 0;
 	mp->sampled_out = 0;
 	mp->sample_shift = 0;
+	mp->nflow_log = 0;
+	mp->unlogged = 0;
+	mp->kept = 0;
 	/* A stretch with no pane from any producer: a clock jump they skipped
 	 * (a pane says so), or panes every producer had to drop. */
 	if (wa->last_end_ms != 0 && start_ms > wa->last_end_ms) {
@@ -809,6 +841,20 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 		mp->bytes += pane->bytes;
 		mp->flows += pane->flows;
 		mp->sampled_out += pane->sampled_out;
+		mp->kept += pane->kept;
+		if (mp->flow_log != NULL && pane->flow_log != NULL) {
+			/* up to the merged pane's bound; producer order, so the log does not
+			 * depend on arrival order */
+			uint32_t room = wa->p.profile_flows - mp->nflow_log;
+			uint32_t n = RTE_MIN(room, pane->flow_logged), j;
+
+			memcpy(&mp->flow_log[mp->nflow_log], pane->flow_log,
+			       sizeof(*mp->flow_log) * n);
+			mp->nflow_log += n;
+			mp->unlogged += pane->flow_unlogged;
+			for (j = n; j < pane->flow_logged; j++)
+				mp->unlogged += pane->flow_log[j].flows;
+		}
 		if (pane->jump_from_ms != 0 && wa->jump_to_ms == 0) {
 			wa->jump_from_ms = pane->jump_from_ms;
 			wa->jump_to_ms = start_ms;
@@ -821,6 +867,12 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 	wa->ring_next = (wa->ring_next + 1) % wa->panes_per_window;
 
 	if (wa->panes_per_window == 1) {
+		if (wa->flow_seg != NULL) {
+			wa->flow_seg[0] = mp->flow_log;
+			wa->flow_seg_n[0] = mp->nflow_log;
+			wa->profile_flows = (struct safem_profile_flows){
+				wa->flow_seg, wa->flow_seg_n, 1, mp->unlogged, mp->kept};
+		}
 		wa->surge_sampled_out = mp->sampled_out;
 		wa->surge_shift = mp->sample_shift;
 		merge_ns = (uint64_t)((rte_rdtsc() - t0) * 1e9 / rte_get_tsc_hz());
@@ -837,11 +889,21 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 			safem_featset_clear(wa->window_features);
 		wa->surge_sampled_out = 0;
 		wa->surge_shift = 0;
+		wa->profile_flows = (struct safem_profile_flows){wa->flow_seg, wa->flow_seg_n, 0, 0, 0};
 		for (i = 0; i < wa->panes_per_window; i++) {
 			const struct window_merged *r = &wa->ring[i];
 
 			if (!r->valid || r->start_ms < first_ms)
 				continue;
+			if (wa->flow_seg != NULL) {
+				struct safem_profile_flows *pf = &wa->profile_flows;
+
+				wa->flow_seg[pf->segments] = r->flow_log;
+				wa->flow_seg_n[pf->segments] = r->nflow_log;
+				pf->segments++;
+				pf->unlogged += r->unlogged;
+				pf->observed += r->kept;
+			}
 			for (d = 0; d < 2; d++)
 				safem_aggtree_merge(wa->window_tree[d], r->tree[d]);
 			if (wa->window_features != NULL)

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <rte_branch_prediction.h>
 #include <rte_common.h>
 #include <rte_errno.h>
 #include <rte_hash_crc.h>
@@ -44,6 +45,8 @@ window_pane_clear(struct safem_window_pane *p)
 	p->kept = p->sampled_out = 0;
 	p->sample_shift = 0;
 	p->jump_from_ms = 0;
+	p->flow_logged = 0;
+	p->flow_unlogged = 0;
 	if (p->features != NULL)
 		safem_featset_clear(p->features);
 }
@@ -90,6 +93,14 @@ safem_window_producer_create(const struct safem_window_producer_params *params)
 			if (p->features == NULL)
 				goto nomem;
 		}
+		if (params->profile_flows != 0 && params->feature_values != 0) {
+			p->flow_log = rte_malloc_socket("wflowlog",
+							sizeof(*p->flow_log) * params->profile_flows,
+							RTE_CACHE_LINE_SIZE, params->socket_id);
+			if (p->flow_log == NULL)
+				goto nomem;
+			p->flow_log_capacity = params->profile_flows;
+		}
 		if (i == 0)
 			wp->current = p;
 		else
@@ -115,6 +126,7 @@ safem_window_producer_free(struct safem_window_producer *wp)
 		safem_aggtree_free(slots[i].pane.src);
 		safem_aggtree_free(slots[i].pane.dst);
 		safem_featset_free(slots[i].pane.features);
+		rte_free(slots[i].pane.flow_log);
 	}
 	rte_free(slots);
 	rte_ring_free(wp->free);
@@ -170,6 +182,23 @@ safem_window_producer_add(struct safem_window_producer *wp, enum safem_window_ta
 	if (p->features != NULL)
 		safem_featset_add_flow_weighted(p->features, wp->home, key, tcp_flags, c.flows,
 						c.packets, c.bytes);
+	/* Profiling needs who talked to whom per cluster, which the per-feature tables
+	 * do not keep: log the contribution (one 64-byte store into a preallocated
+	 * array; the analysis side does all the work). */
+	if (p->flow_log != NULL) {
+		if (likely(p->flow_logged < p->flow_log_capacity)) {
+			struct safem_profile_flow *e = &p->flow_log[p->flow_logged++];
+
+			e->key = *key;
+			e->flows = (uint32_t)c.flows;
+			e->tcp_flags = tcp_flags;
+			memset(e->pad, 0, sizeof(e->pad));
+			e->packets = c.packets;
+			e->bytes = c.bytes;
+		} else {
+			p->flow_unlogged += c.flows;
+		}
+	}
 	return true;
 }
 

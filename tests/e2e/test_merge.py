@@ -98,7 +98,9 @@ def parse_reports(text):
 # distributions, which tree files do not carry: safem-merge cannot write them.
 DETECTION_MEMBERS = ("spectrum", "patterns", "direction", "score", "deviating_metrics",
                      "baseline_windows", "anomalous", "class", "incident",
-                     "spectrum_anomalous", "anomaly_source", "svm")
+                     "spectrum_anomalous", "anomaly_source", "svm",
+                     # behaviour profiles need the flow log, which tree files do not carry
+                     "clusters", "profile", "hosts")
 
 
 def without_timing(reports):

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef SAFEM_PROFILE_H
+#define SAFEM_PROFILE_H
+
+/**
+ * @file
+ * Behaviour profiling of significant clusters (Xu, Zhang, Bhattacharyya,
+ * seed 003 and its SIGCOMM'05 methodology), on the analysis side.
+ *
+ * Per window and direction, for each of the four dimensions (source /
+ * destination address, source / destination port):
+ *   1. significant clusters: the values holding at least alpha of the flows,
+ *      alpha found by the entropy-based adaptive threshold search
+ *      (safem_profile_threshold_search) over the window's feature
+ *      distribution (lib/featdist);
+ *   2. their behaviour class: the relative uncertainty (RU) of the three free
+ *      dimensions over the cluster's flows, each quantised to L/M/H, 27
+ *      classes numbered 9 l0 + 3 l1 + l2;
+ *   3. the dominant state (the most specific <value|*, value|*, value|*> that
+ *      covers most of the cluster's flows) and a profile: server,
+ *      heavy_hitter or scan_exploit;
+ *   4. a bounded history per cluster across windows (class stability,
+ *      behaviour changes) and a Top-N host view.
+ * The per-cluster distributions come from the window's flow log: the flow
+ * contributions the workers added to the window's feature tables, logged in
+ * their panes up to a bound (lib/window); docs/detection.md says why and
+ * what the bound does.
+ *
+ * One thread at a time (the analysis thread); allocates only when a window
+ * has more logged flows than any before (scratch grows, never shrinks).
+ */
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "safem_featdist.h"
+#include "safem_packet.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** One flow's contribution to a window, as a worker added it to its pane. */
+struct safem_profile_flow {
+	struct safem_flow_key key;
+	uint32_t flows;    /**< weight: 2^shift under the surge guard, else 1 */
+	uint8_t tcp_flags; /**< OR of the flow's TCP flags */
+	uint8_t pad[3];
+	uint64_t packets;  /**< already weighted like flows */
+	uint64_t bytes;
+};
+static_assert(sizeof(struct safem_profile_flow) == 64, "one cache line per logged flow");
+
+/** The paper's initial threshold and RU bound (docs/detection.md, "Behaviour profiles"). */
+#define SAFEM_PROFILE_ALPHA0 0.02
+#define SAFEM_PROFILE_BETA 0.9
+/** RU quantisation (SIGCOMM'05): L <= 0.2 < M < 0.8 <= H. */
+#define SAFEM_PROFILE_RU_LOW 0.2
+#define SAFEM_PROFILE_RU_HIGH 0.8
+#define SAFEM_PROFILE_CLASSES 27
+/** Largest Top-N of the host view. */
+#define SAFEM_PROFILE_TOP_MAX 1000
+
+enum safem_profile_level { SAFEM_PROFILE_LEVEL_L = 0, SAFEM_PROFILE_LEVEL_M = 1, SAFEM_PROFILE_LEVEL_H = 2 };
+
+enum safem_profile_kind {
+	SAFEM_PROFILE_NONE = 0,
+	SAFEM_PROFILE_SERVER,
+	SAFEM_PROFILE_HEAVY_HITTER,
+	SAFEM_PROFILE_SCAN_EXPLOIT,
+};
+/** "server", "heavy_hitter", "scan_exploit"; NULL for NONE. */
+const char *safem_profile_kind_name(enum safem_profile_kind k);
+
+/** The three free dimensions of a cluster on dimension dim, in RU order (docs/formats.md). */
+void safem_profile_free_dims(enum safem_feature dim, enum safem_feature free_dims[3]);
+
+/**
+ * Relative uncertainty RU = H(p) / log(min(space, observations)) of a
+ * distribution given as weights (any order, zeros ignored). 0 when
+ * min(space, observations) <= 1 (one observation says nothing).
+ */
+double safem_profile_ru(const uint64_t *weights, size_t n, uint64_t observations, double space);
+
+enum safem_profile_level safem_profile_ru_level(double ru);
+/** Class 0..26 of an RU vector: 9 level(ru[0]) + 3 level(ru[1]) + level(ru[2]). */
+unsigned int safem_profile_class(const double ru[3]);
+
+/** Result of the threshold search. */
+struct safem_profile_threshold {
+	double alpha;          /**< final threshold share (alpha0 when nothing was extracted) */
+	unsigned int iterations; /**< times alpha was applied (0: the distribution was already random) */
+	double ru_remaining;   /**< RU of what was left when the search stopped */
+	uint64_t min_flows;    /**< a value is significant iff flows >= min_flows (UINT64_MAX: none) */
+};
+
+/**
+ * Entropy-based adaptive threshold (Xu et al. SIGCOMM'05, algorithm 1):
+ * theta = RU of the remaining values; while theta <= beta, apply alpha =
+ * alpha0 2^-k (k = 0, 1, ...): every remaining value with at least alpha of
+ * all flows becomes significant; recompute theta over what remains. Stops
+ * when no exactly kept value remains. The remainder (remainder_flows spread
+ * over remainder_values unknown values) is counted as that many values of
+ * equal share, and never extracted.
+ * @param flows  flows per exactly kept value
+ * @param space  possible values of the dimension (2^32 addresses, 65536 ports)
+ * @param flow_weight  mean weight of an observed flow (1; more when the surge guard
+ *               sampled and weighted them): RU is normalised by log(min(space,
+ *               flows / flow_weight)), the number of observations, as the paper's m
+ * @return 0, or -EINVAL (alpha0 or beta out of (0, 1], flow_weight < 1, NULL)
+ */
+int safem_profile_threshold_search(const uint64_t *flows, size_t n, uint64_t remainder_flows,
+				   double remainder_values, double space, double flow_weight,
+				   double alpha0, double beta, struct safem_profile_threshold *out);
+
+/** What the windows' flow logs hold: segments (a pane each), in a fixed order. */
+struct safem_profile_flows {
+	const struct safem_profile_flow *const *flow;
+	const uint32_t *n;
+	unsigned int segments;
+	uint64_t unlogged; /**< contributions past the log bound (RU from the rest) */
+	uint64_t observed; /**< contributions behind the features (weighted or not); 0: unknown */
+};
+
+/** A significant cluster of the last window. */
+struct safem_profile_cluster {
+	enum safem_direction direction;
+	enum safem_feature dimension;
+	struct safem_feature_value value;
+	struct safem_featdist_counts counts; /**< from the feature distribution (exact) */
+	double share;                        /**< of the direction's flows */
+	enum safem_feature free_dims[3];
+	double ru[3];
+	unsigned int cls;
+	uint64_t observations;               /**< logged contributions the RU was measured on */
+	unsigned int ru_sampled;             /**< 1 in 2^ru_sampled of them, by flow hash (0: all) */
+	enum safem_profile_kind profile;
+	uint8_t dominant_mask;               /**< bit j: free dim j fixed in the dominant state; 0: none */
+	struct safem_feature_value dominant[3];
+	double dominant_share;
+	/* history */
+	unsigned int consecutive; /**< windows in a row it was significant, this one included */
+	double stability;         /**< share of its remembered windows with the same class */
+	bool class_changed;       /**< a persistent class change completed this window */
+	unsigned int previous_class;
+	bool new_scan_exploit;    /**< scan_exploit for the second window in a row (once per run) */
+};
+
+struct safem_profiler_params {
+	uint32_t max_clusters;         /**< per direction and dimension, largest first; >= 1 */
+	unsigned int top_hosts;        /**< Top-N host view (0: none, <= SAFEM_PROFILE_TOP_MAX) */
+	const struct safem_home *home; /**< directions of logged flows (NULL: ALL only) */
+	double alpha0;                 /**< 0: SAFEM_PROFILE_ALPHA0 */
+	double beta;                   /**< 0: SAFEM_PROFILE_BETA */
+};
+
+struct safem_profiler;
+
+/** NULL with errno EINVAL / ENOMEM. */
+struct safem_profiler *safem_profiler_create(const struct safem_profiler_params *p);
+void safem_profiler_free(struct safem_profiler *p);
+
+/**
+ * Profile one window from its merged feature distributions and flow logs;
+ * with members != NULL append the report members (", \"clusters\": [...],
+ * \"profile\": {...}, \"hosts\": {...}", docs/formats.md). 0 or -errno
+ * (-ENOMEM: scratch; -EIO: write).
+ */
+int safem_profiler_window(struct safem_profiler *p, const struct safem_featset *fs,
+			  const struct safem_profile_flows *flows, uint64_t start_ms,
+			  uint64_t end_ms, FILE *members);
+
+/** The last window's significant clusters (valid until the next window). */
+unsigned int safem_profiler_clusters(const struct safem_profiler *p,
+				     const struct safem_profile_cluster **out);
+
+/** Format a cluster value ("10.0.0.1", "2001:db8::1" or a port number) into buf. */
+void safem_profile_value_format(enum safem_feature dim, const struct safem_feature_value *v,
+				char *buf, size_t len);
+
+/**
+ * Write a cluster as a JSON object (the members of the report's "clusters"
+ * entries) to f: what alerts name as "who".
+ */
+void safem_profile_cluster_json(FILE *f, const struct safem_profile_cluster *c);
+
+/** Totals for --stats and the benchmark. */
+struct safem_profiler_totals {
+	uint64_t windows;
+	uint64_t clusters;
+	uint64_t ns_total; /**< profiling time, all windows */
+	uint64_t ns_max;
+	uint64_t history_full; /**< clusters not remembered: history table full */
+};
+void safem_profiler_totals(const struct safem_profiler *p, struct safem_profiler_totals *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SAFEM_PROFILE_H */
