@@ -323,15 +323,19 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 		/* unexplained: only when this and the previous window both score far out */
 		verdict.spectrum_anomalous =
 			spectrum_cls != SAFEM_CLASS_UNKNOWN ||
-			fmin(verdict.score, d->last_score) >=
-				fmax(UNKNOWN_SCORE_FACTOR * d->params.alert_score,
-				     CLEAN_SCORE_UNKNOWN_FACTOR * clean_quantile);
+			(fmin(verdict.score, d->last_score) >=
+				 fmax(UNKNOWN_SCORE_FACTOR * d->params.alert_score,
+				      CLEAN_SCORE_UNKNOWN_FACTOR * clean_quantile) &&
+			 /* packets and bytes alone (an elephant, a backup) are no attack: an
+			  * unexplained window needs new flows, peers or ports behind it */
+			 d->dev.flow_score >= d->params.alert_score);
 	}
 	verdict.anomalous = verdict.spectrum_anomalous;
 	if (hint != NULL) {
 		hint_params = d->params;
 		hint_params.alert_score = alert_bar;
 		svm_cls = hint_combine(&hint_params, hint, eligible, verdict.score,
+				       have_band ? d->dev.flow_score : 0,
 				       spectrum_cls != SAFEM_CLASS_UNKNOWN, &verdict);
 	}
 	a.hint = hint;
