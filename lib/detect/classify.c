@@ -63,10 +63,6 @@ safem_attack_class_from_name(const char *name)
 #define SINGLE_OF_FEW 0.75
 /* A SYN flood: SYN-only flows make at least half of what the victim's flow share rose. */
 #define SYN_OF_VICTIM 0.5
-/* The port side of a vertical scan: no destination port holds this share of the rise
- * (a flood aims at one port; with the replies of a SYN scan in the same direction, the
- * scanner's own port holds about half). */
-#define SCAN_PORT_LEAD_MAX 0.75
 /* A window with too few flows to lead may still show a SYN flood by packets: spoofed
  * sources that retry their SYN (one source port, ten SYNs each) add few flows and many
  * SYN-only packets. SYN-only flows with retries have no benign reason to surge; the
@@ -199,7 +195,9 @@ feature_rank(const struct involved *inv, unsigned int feat, double max_rise, str
 	}
 	for (j = 0; j < FEW_VALUES; j++)
 		fv->few_rise += few[j];
-	fv->few = fv->few_rise >= FEW_OF_MAX * max_rise;
+	/* and the largest is a riser: in a window of 15 one-flow probes to random ports, any
+	 * four ports hold a quarter of the rise or more */
+	fv->few = fv->few_rise >= FEW_OF_MAX * max_rise && few[0] >= RISER_OF_MAX * max_rise;
 }
 
 /* The rise of the flows that carry ports: A less what port-less fragment flows added. */
@@ -254,7 +252,7 @@ internal_sweep_of(const struct metric_layout *l, const struct safem_window_summa
 
 enum safem_attack_class
 classify_window(const struct metric_layout *l, const struct deviation *dev,
-		const struct safem_window_summary *w, const struct involved *inv)
+		const struct safem_window_summary *w, const struct involved *inv, double evidence)
 {
 	struct feature_view src, dst, sport, dport;
 	unsigned int dir = inv->dir;
@@ -273,14 +271,15 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 	feature_rank(inv, SAFEM_FEATURE_DST_ADDR, max_rise, &dst);
 	feature_rank(inv, SAFEM_FEATURE_SRC_PORT, port_base, &sport);
 	feature_rank(inv, SAFEM_FEATURE_DST_PORT, port_base, &dport);
-	if (max_rise < RISE_MIN || max_rise * (double)w->volume[dir].flows < RISE_MIN_FLOWS) {
+	if (max_rise < evidence * RISE_MIN ||
+	    max_rise * (double)w->volume[dir].flows < evidence * RISE_MIN_FLOWS) {
 		/* few flows, many SYN-only packets to one destination: SYN retries */
 		if (syn_up && dst.top != NULL &&
-		    dst.top_rise * (double)w->volume[dir].flows >= SYN_RETRY_MIN_FLOWS &&
-		    dst.top->share.packets - dst.top->peak.packets >= RISE_MIN &&
+		    dst.top_rise * (double)w->volume[dir].flows >= evidence * SYN_RETRY_MIN_FLOWS &&
+		    dst.top->share.packets - dst.top->peak.packets >= evidence * RISE_MIN &&
 		    (dst.top->share.packets - dst.top->peak.packets) *
 				    (double)w->volume[dir].packets >=
-			    RISE_MIN_PACKETS)
+			    evidence * RISE_MIN_PACKETS)
 			return SAFEM_CLASS_SYN_FLOOD;
 		return SAFEM_CLASS_UNKNOWN;
 	}
@@ -303,28 +302,34 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 	 * UDP amplification, SYN-ACK or RST reflection, whatever the service port */
 	if (victim && !src.few && sport.few && !syn_surge)
 		return SAFEM_CLASS_REFLECTION;
-	/* one source, one destination, the destination ports spread (no port leads as a
-	 * flood's would), small packets */
-	if (victim && one_source && dst.risers <= 2 && dport.top_rise < SCAN_PORT_LEAD_MAX * port_base &&
-	    !dport.few && bytes_per_packet(src.top) <= SCAN_PACKET_BYTES_MAX)
+	/* one source, one destination, the destination ports spread: no port rose over its
+	 * peak share by a riser's part (a flood aims at one port; each probed port gets a
+	 * flow or two), small packets */
+	if (victim && one_source && dst.risers <= 2 && dport.top_rise < RISER_OF_MAX * port_base &&
+	    bytes_per_packet(src.top) <= SCAN_PACKET_BYTES_MAX)
 		return SAFEM_CLASS_VERTICAL_SCAN;
 	if (victim && syn_surge)
 		return SAFEM_CLASS_SYN_FLOOD;
 	/* the UDP share often stays inside its band (DNS and QUIC replies are UDP already):
-	 * a victim of something neither SYN, TCP, ICMP nor other rising is flooded with UDP */
-	if (victim && !syn_surge &&
+	 * a victim of something neither SYN, TCP, ICMP nor other rising is flooded with UDP;
+	 * a flood's new flows come from random ports on one side at least (a client's
+	 * sessions to one service keep both sides few) */
+	if (victim && !syn_surge && (!sport.few || !dport.few) &&
 	    (udp_up || (dev->sign[metric_proto(l, dir, SAFEM_PROTO_TCP)] <= 0 &&
 			dev->sign[metric_proto(l, dir, SAFEM_PROTO_ICMP)] <= 0 &&
 			dev->sign[metric_proto(l, dir, SAFEM_PROTO_OTHER)] <= 0)))
 		return SAFEM_CLASS_UDP_FLOOD;
 	if (fan_out) {
-		/* several sources each sweeping many destinations: infected hosts, seen from
-		 * the home side (OUT) or without home prefixes (ALL); from outside (IN) a
-		 * distributed scan */
-		if (!single_source && dir != SAFEM_DIR_IN)
+		/* a few sources each sweeping many destinations on a port that leads (over its
+		 * peak share: clients of many HTTPS servers do not; Blaster: one destination
+		 * port; Witty: one source port): infected hosts, seen from the home
+		 * side (OUT) or without home prefixes (ALL); from outside (IN) a distributed
+		 * scan. */
+		if (!single_source && (dport.lead || sport.lead) && dir != SAFEM_DIR_IN)
 			return SAFEM_CLASS_WORM;
-		/* one or few sources sweeping many destinations on a few ports */
-		if (dport.few && (src.lead || src.few)) {
+		/* one or few sources sweeping many destinations on a port that leads (over
+		 * its peak share, as for worms: a client of many servers on 443 does not) */
+		if (dport.lead && dport.few && (src.lead || src.few)) {
 			if (dir == SAFEM_DIR_OUT && internal_sweep_of(l, w, &src, &dport))
 				return SAFEM_CLASS_WORM;
 			return SAFEM_CLASS_HORIZONTAL_SCAN;

@@ -226,10 +226,13 @@ void involved_compute(const struct baseline *b, const struct metric_layout *l,
 		      const struct safem_window_summary *w, unsigned int slot,
 		      struct involved *inv);
 
-/* Classification (classify.c) of inv->dir. */
+/* Classification (classify.c) of inv->dir. evidence: how many times the rise floors
+ * (RISE_MIN, RISE_MIN_FLOWS...) the window must reach: 1 for a window the score flags,
+ * RISE_ONLY_EVIDENCE for one it does not (docs/detection.md, "Anomalous"). */
+#define RISE_ONLY_EVIDENCE 2.0
 enum safem_attack_class classify_window(const struct metric_layout *l, const struct deviation *dev,
 					const struct safem_window_summary *w,
-					const struct involved *inv);
+					const struct involved *inv, double evidence);
 
 /* Incidents (incident.c) and alert lines (alert.c). */
 struct incident {
