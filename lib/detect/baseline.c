@@ -320,6 +320,7 @@ involved_add(const struct baseline *b, unsigned int slot, unsigned int f,
 	it->len = 0;
 	it->share.packets = t->share;
 	it->share.flows = flows > 0 ? (double)t->counts.flows / flows : 0;
+	it->counts = &t->counts;
 	it->baseline = baseline_share(b, slot, f, &t->value, 0, &it->peak);
 }
 
@@ -349,6 +350,7 @@ involved_compute(const struct baseline *b, const struct metric_layout *l,
 			inv->prefix[s][i].len = p->len;
 			inv->prefix[s][i].share.packets = p->share;
 			inv->prefix[s][i].share.flows = 0;
+			inv->prefix[s][i].counts = NULL;
 			inv->prefix[s][i].baseline =
 				baseline_share(b, 0, s, a, p->len + 1, &inv->prefix[s][i].peak);
 		}

@@ -32,7 +32,10 @@ safem_attack_class_from_name(const char *name)
  * add many flows, so their victims, scanners, infected hosts and ports rise in flows; an
  * elephant flow or a busy server that always holds half the traffic does not rise.
  * Rises are judged against the window's largest rise A (of any feature): a feature *leads*
- * when its top value rose >= LEAD_OF_MAX * A, a value is a *riser* from RISER_OF_MAX * A.
+ * when its top value rose >= LEAD_OF_MAX * A, a value is a *riser* from RISER_OF_MAX * A,
+ * and a feature is held by *few* values when its FEW_VALUES largest rises add up to
+ * >= FEW_OF_MAX * A (the attack's flows share one or a few values of it) — else its rise is
+ * spread over *many* values (spoofed sources, random ports, swept addresses).
  * Nothing leads when A < RISE_MIN (no value stands out) or when A is fewer than
  * RISE_MIN_FLOWS flows: a low-rate link (60 packets/s of real lab traffic) has windows of
  * a few dozen flows, where one new host with two connections is a large "rise"; the `in`
@@ -51,21 +54,34 @@ safem_attack_class_from_name(const char *name)
  */
 #define LEAD_OF_MAX 0.5
 #define RISER_OF_MAX 0.25
-
-/* UDP services abused as reflectors / amplifiers (source port of the replies). */
-static const uint16_t reflector_ports[] = {17,	19,  53,   111,	 123,  137,
-					   161, 389, 1900, 3702, 5353, 11211};
-/* Destination ports of well-known scanning worms (Blaster 135, Sasser/Conficker 445, ...). */
-static const uint16_t worm_ports[] = {135, 139, 445, 1433, 1434, 4444};
-/* Witty: UDP source port 4000, random destination ports. */
-#define WITTY_SRC_PORT 4000
+/* "One or few" values of a feature: up to four (a reflection answers from one service
+ * port, SYN-ACK reflectors from 22/80/443; a victim may be a handful of addresses). */
+#define FEW_VALUES 4
+#define FEW_OF_MAX 0.5
+/* One of the few values holds most of their rise: a single scanner, not three infected
+ * hosts (Witty's hosts each carry a third, and their own clean traffic lowers the rise). */
+#define SINGLE_OF_FEW 0.75
+/* A SYN flood: SYN-only flows make at least half of what the victim's flow share rose. */
+#define SYN_OF_VICTIM 0.5
+/* A window with too few flows to lead may still show a SYN flood by packets: spoofed
+ * sources that retry their SYN (one source port, ten SYNs each) add few flows and many
+ * SYN-only packets. SYN-only flows with retries have no benign reason to surge; the
+ * victim's packet share must rise by RISE_MIN and by this many packets. */
+#define RISE_MIN_PACKETS 30.0
+/* ... from at least a few new connections (an elephant flow is one) */
+#define SYN_RETRY_MIN_FLOWS 3.0
+/* Bytes per packet from which a one-source stream of random ports is a flood rather than
+ * a port scan (probes are headers and at most a few dozen payload bytes). */
+#define SCAN_PACKET_BYTES_MAX 200.0
 
 struct feature_view {
 	bool concentrated; /* most q > 0 entries below the band: ++0-- family */
 	bool dispersed;	   /* count (q = 0) or distinct values above the band: ++++0 family */
 	double top_rise;   /* largest flow-share rise of a value */
+	double few_rise;   /* sum of the FEW_VALUES largest rises */
 	const struct involved_item *top; /* the value that rose most (NULL: none) */
 	bool lead;	   /* its rise is among the window's largest */
+	bool few;	   /* a few values hold the rise */
 	unsigned int risers;
 };
 
@@ -76,20 +92,40 @@ port_of(const struct safem_feature_value *v)
 }
 
 static bool
-port_in(uint16_t port, const uint16_t *set, size_t n)
+is_port_feature(unsigned int feat)
 {
-	size_t i;
+	return feat == SAFEM_FEATURE_SRC_PORT || feat == SAFEM_FEATURE_DST_PORT;
+}
 
-	for (i = 0; i < n; i++)
-		if (set[i] == port)
-			return true;
-	return false;
+/* Non-first IP fragments carry no ports: lib/packet keys them with ports 0 under their
+ * addresses, so they count for the address features and are left out of the port ones
+ * (fragmented amplification would otherwise lead the ports with 0). */
+static bool
+judged(unsigned int feat, const struct involved_item *it)
+{
+	return !is_port_feature(feat) || port_of(it->value) != 0;
 }
 
 static double
 flow_rise(const struct involved_item *it)
 {
 	return it->share.flows - it->peak.flows;
+}
+
+/*
+ * How much of the rise a value carries, for "few values hold it": addresses over their
+ * peak share, as for leading (a busy server does not become a victim); ports over their
+ * mean share. Service ports are busy in every window (DNS answers from 53 are a fifth of
+ * the inbound flows of the synthetic link, HTTPS answers from 443 more): over its peak,
+ * a reflection from 53 or a SYN-ACK reflection from 80/443 rose by a tenth of the
+ * victim's rise and the reflection read as a UDP flood.
+ */
+static double
+carried_rise(unsigned int feat, const struct involved_item *it)
+{
+	if (is_port_feature(feat))
+		return it->share.flows - it->baseline.flows;
+	return flow_rise(it);
 }
 
 static void
@@ -119,11 +155,14 @@ feature_view(const struct metric_layout *l, const struct deviation *dev, const s
 		 dev->sign[metric_spectrum(l, dir, feat, SAFEM_WEIGHT_FLOWS, zero_qi)] > 0) ||
 		(positive > 0 && 2 * above > positive);
 	for (i = 0; i < inv->ntop[feat]; i++) {
-		double rise = flow_rise(&inv->top[feat][i]);
+		const struct involved_item *it = &inv->top[feat][i];
+		double rise = flow_rise(it);
 
+		if (!judged(feat, it))
+			continue;
 		if (rise > fv->top_rise) {
 			fv->top_rise = rise;
-			fv->top = &inv->top[feat][i];
+			fv->top = it;
 		}
 	}
 }
@@ -131,77 +170,170 @@ feature_view(const struct metric_layout *l, const struct deviation *dev, const s
 static void
 feature_rank(const struct involved *inv, unsigned int feat, double max_rise, struct feature_view *fv)
 {
-	unsigned int i;
+	double few[FEW_VALUES] = {0};
+	unsigned int i, j;
 
 	fv->lead = max_rise >= RISE_MIN && fv->top_rise >= LEAD_OF_MAX * max_rise;
 	fv->risers = 0;
+	fv->few_rise = 0;
 	if (max_rise < RISE_MIN)
 		return;
-	for (i = 0; i < inv->ntop[feat]; i++)
-		fv->risers += flow_rise(&inv->top[feat][i]) >= RISER_OF_MAX * max_rise;
+	for (i = 0; i < inv->ntop[feat]; i++) {
+		const struct involved_item *it = &inv->top[feat][i];
+		double rise = carried_rise(feat, it);
+
+		if (!judged(feat, it))
+			continue;
+		fv->risers += rise >= RISER_OF_MAX * max_rise;
+		/* keep the FEW_VALUES largest rises, largest first */
+		for (j = 0; j < FEW_VALUES && rise <= few[j]; j++)
+			;
+		if (j == FEW_VALUES)
+			continue;
+		memmove(&few[j + 1], &few[j], (FEW_VALUES - 1 - j) * sizeof(few[0]));
+		few[j] = rise;
+	}
+	for (j = 0; j < FEW_VALUES; j++)
+		fv->few_rise += few[j];
+	/* and the largest is a riser: in a window of 15 one-flow probes to random ports, any
+	 * four ports hold a quarter of the rise or more */
+	fv->few = fv->few_rise >= FEW_OF_MAX * max_rise && few[0] >= RISER_OF_MAX * max_rise;
 }
 
-/* The leading port of a feature is in set. */
-static bool
-lead_port_in(const struct feature_view *fv, const uint16_t *set, size_t n)
+/* The rise of the flows that carry ports: A less what port-less fragment flows added. */
+static double
+port_rise_base(const struct involved *inv, double max_rise)
 {
-	return fv->lead && fv->top != NULL && port_in(port_of(fv->top->value), set, n);
+	double fragments = 0;
+	unsigned int i;
+
+	for (i = 0; i < inv->ntop[SAFEM_FEATURE_SRC_PORT]; i++) {
+		const struct involved_item *it = &inv->top[SAFEM_FEATURE_SRC_PORT][i];
+
+		if (port_of(it->value) == 0)
+			fragments = fmax(fragments, carried_rise(SAFEM_FEATURE_SRC_PORT, it));
+	}
+	return fmax(max_rise - fragments, 0.5 * max_rise);
 }
 
-#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+static double
+bytes_per_packet(const struct involved_item *it)
+{
+	return it != NULL && it->counts != NULL && it->counts->packets > 0
+		       ? (double)it->counts->bytes / (double)it->counts->packets
+		       : 0;
+}
+
+/*
+ * A home host sweeping outside addresses on a port is one source in OUT; other infected
+ * home hosts may sweep their own network at the same time (Blaster: 40 % of them start in
+ * their own /16), which is INTERNAL. Several sweepers of the same port make a worm: the
+ * port leads INTERNAL's destination ports by flows, from a source other than the
+ * outward one.
+ */
+static bool
+internal_sweep_of(const struct metric_layout *l, const struct safem_window_summary *w,
+		  const struct feature_view *sport_scanner, const struct feature_view *dport)
+{
+	const unsigned int in = SAFEM_DIR_INTERNAL;
+	const struct safem_top_value *p, *s;
+
+	if (!(l->directions & (1u << in)) || dport->top == NULL || sport_scanner->top == NULL ||
+	    w->ntop_flows[in][SAFEM_FEATURE_DST_PORT] == 0 ||
+	    w->ntop_flows[in][SAFEM_FEATURE_SRC_ADDR] == 0)
+		return false;
+	p = &w->top_flows[in][SAFEM_FEATURE_DST_PORT][0];
+	s = &w->top_flows[in][SAFEM_FEATURE_SRC_ADDR][0];
+	return memcmp(&p->value, dport->top->value, sizeof(p->value)) == 0 &&
+	       (double)p->counts.flows >= RISE_MIN_FLOWS &&
+	       memcmp(&s->value, sport_scanner->top->value, sizeof(s->value)) != 0 &&
+	       (double)s->counts.flows >= RISE_MIN_FLOWS;
+}
 
 enum safem_attack_class
 classify_window(const struct metric_layout *l, const struct deviation *dev,
-		const struct safem_window_summary *w, const struct involved *inv)
+		const struct safem_window_summary *w, const struct involved *inv, double evidence)
 {
-	static const uint16_t witty[] = {WITTY_SRC_PORT};
 	struct feature_view src, dst, sport, dport;
 	unsigned int dir = inv->dir;
 	bool syn_up = dev->sign[metric_proto(l, dir, SAFEM_PROTO_TCP_SYN)] > 0;
 	bool udp_up = dev->sign[metric_proto(l, dir, SAFEM_PROTO_UDP)] > 0;
-	bool reflector, victim, spread_dst;
-	double max_rise;
+	bool victim, one_source, single_source, fan_out, syn_surge;
+	double max_rise, port_base;
 
 	feature_view(l, dev, inv, SAFEM_FEATURE_SRC_ADDR, &src);
 	feature_view(l, dev, inv, SAFEM_FEATURE_DST_ADDR, &dst);
 	feature_view(l, dev, inv, SAFEM_FEATURE_SRC_PORT, &sport);
 	feature_view(l, dev, inv, SAFEM_FEATURE_DST_PORT, &dport);
 	max_rise = fmax(fmax(src.top_rise, dst.top_rise), fmax(sport.top_rise, dport.top_rise));
+	port_base = port_rise_base(inv, max_rise);
 	feature_rank(inv, SAFEM_FEATURE_SRC_ADDR, max_rise, &src);
 	feature_rank(inv, SAFEM_FEATURE_DST_ADDR, max_rise, &dst);
-	feature_rank(inv, SAFEM_FEATURE_SRC_PORT, max_rise, &sport);
-	feature_rank(inv, SAFEM_FEATURE_DST_PORT, max_rise, &dport);
-	if (max_rise < RISE_MIN || max_rise * (double)w->volume[dir].flows < RISE_MIN_FLOWS)
+	feature_rank(inv, SAFEM_FEATURE_SRC_PORT, port_base, &sport);
+	feature_rank(inv, SAFEM_FEATURE_DST_PORT, port_base, &dport);
+	if (max_rise < evidence * RISE_MIN ||
+	    max_rise * (double)w->volume[dir].flows < evidence * RISE_MIN_FLOWS) {
+		/* few flows, many SYN-only packets to one destination: SYN retries */
+		if (syn_up && dst.top != NULL &&
+		    dst.top_rise * (double)w->volume[dir].flows >= evidence * SYN_RETRY_MIN_FLOWS &&
+		    dst.top->share.packets - dst.top->peak.packets >= evidence * RISE_MIN &&
+		    (dst.top->share.packets - dst.top->peak.packets) *
+				    (double)w->volume[dir].packets >=
+			    evidence * RISE_MIN_PACKETS)
+			return SAFEM_CLASS_SYN_FLOOD;
 		return SAFEM_CLASS_UNKNOWN;
-	reflector = lead_port_in(&sport, reflector_ports, COUNT_OF(reflector_ports));
-	/* a flood's victim: one destination's flows rise (dst_addr concentrates) */
-	victim = dst.lead;
-	/* many destinations, none rising: a sweep (++++0 on dst_addr, or no dst riser) */
-	spread_dst = !dst.lead;
+	}
+	/* the victim's new flows are SYN-only ones (a flood), not a chance rise of the SYN
+	 * share while a reflection adds UDP or SYN-ACK flows */
+	syn_surge = syn_up && w->volume[dir].flows > 0 &&
+		    (double)w->proto_flows[dir][SAFEM_PROTO_TCP_SYN] /
+				    (double)w->volume[dir].flows >=
+			    SYN_OF_VICTIM * dst.top_rise;
+	/* fan-in: one or a few destinations hold the rise */
+	victim = dst.lead && dst.few;
+	/* one source (in `all`, a scan's target answers: the pair shows on both sides) */
+	one_source = src.lead && src.risers <= 2;
+	/* one source holds most of what the sources' rise (infected hosts share it) */
+	single_source = src.few && src.top_rise >= SINGLE_OF_FEW * src.few_rise;
+	/* fan-out: the rise spreads over many destinations */
+	fan_out = !dst.lead;
 
-	if (victim && reflector && (udp_up || sport.concentrated || !syn_up))
+	/* many sources answering from one or a few ports to one victim, no SYN of their own:
+	 * UDP amplification, SYN-ACK or RST reflection, whatever the service port */
+	if (victim && !src.few && sport.few && !syn_surge)
 		return SAFEM_CLASS_REFLECTION;
-	if (lead_port_in(&sport, witty, 1) && spread_dst)
-		return SAFEM_CLASS_WORM;
-	if (src.lead && dst.lead && !dport.lead && src.risers <= 1 && dst.risers <= 1)
+	/* one source, one destination, the destination ports spread: no port rose over its
+	 * peak share by a riser's part (a flood aims at one port; each probed port gets a
+	 * flow or two), small packets */
+	if (victim && one_source && dst.risers <= 2 && dport.top_rise < RISER_OF_MAX * port_base &&
+	    bytes_per_packet(src.top) <= SCAN_PACKET_BYTES_MAX)
 		return SAFEM_CLASS_VERTICAL_SCAN;
-	if (victim && syn_up)
+	if (victim && syn_surge)
 		return SAFEM_CLASS_SYN_FLOOD;
 	/* the UDP share often stays inside its band (DNS and QUIC replies are UDP already):
-	 * a victim of something neither SYN, TCP, ICMP nor other rising is flooded with UDP */
-	if (victim && !reflector && !syn_up &&
+	 * a victim of something neither SYN, TCP, ICMP nor other rising is flooded with UDP;
+	 * a flood's new flows come from random ports on one side at least (a client's
+	 * sessions to one service keep both sides few) */
+	if (victim && !syn_surge && (!sport.few || !dport.few) &&
 	    (udp_up || (dev->sign[metric_proto(l, dir, SAFEM_PROTO_TCP)] <= 0 &&
 			dev->sign[metric_proto(l, dir, SAFEM_PROTO_ICMP)] <= 0 &&
 			dev->sign[metric_proto(l, dir, SAFEM_PROTO_OTHER)] <= 0)))
 		return SAFEM_CLASS_UDP_FLOOD;
-	if (spread_dst && dport.lead) {
-		if (lead_port_in(&dport, worm_ports, COUNT_OF(worm_ports)))
+	if (fan_out) {
+		/* a few sources each sweeping many destinations on a port that leads (over its
+		 * peak share: clients of many HTTPS servers do not; Blaster: one destination
+		 * port; Witty: one source port): infected hosts, seen from the home
+		 * side (OUT) or without home prefixes (ALL); from outside (IN) a distributed
+		 * scan. */
+		if (!single_source && (dport.lead || sport.lead) && dir != SAFEM_DIR_IN)
 			return SAFEM_CLASS_WORM;
-		if (src.lead && src.risers <= 1)
+		/* one or few sources sweeping many destinations on a port that leads (over
+		 * its peak share, as for worms: a client of many servers on 443 does not) */
+		if (dport.lead && dport.few && (src.lead || src.few)) {
+			if (dir == SAFEM_DIR_OUT && internal_sweep_of(l, w, &src, &dport))
+				return SAFEM_CLASS_WORM;
 			return SAFEM_CLASS_HORIZONTAL_SCAN;
-		if (src.risers >= 2)
-			return SAFEM_CLASS_WORM;
+		}
 	}
-	(void)dst.dispersed;
 	return SAFEM_CLASS_UNKNOWN;
 }

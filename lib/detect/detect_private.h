@@ -186,6 +186,9 @@ int profile_load(struct baseline *b, const struct metric_layout *l, const char *
 struct deviation {
 	int8_t *sign;      /* per metric: +1 above, -1 below, 0 inside (or unused) */
 	double score;
+	/* the part of the score from flow-weighted metrics (weight 1): new flows, peers, ports,
+	 * protocol mix. Packets and bytes alone (an elephant, a bulk transfer) leave it at 0. */
+	double flow_score;
 	double dir_score[DIRS + 1]; /* the score's part per direction (DIRS: tree entropies) */
 	unsigned int deviating;
 };
@@ -208,6 +211,8 @@ struct involved_item {
 	/* of the direction's packets and flows (flows: values only; scans send one packet
 	 * per flow, so they dominate flows first); peak: largest share in a baseline window */
 	struct share_pair share, baseline, peak;
+	/* the value's own flows, packets and bytes in the window (prefixes: NULL) */
+	const struct safem_featdist_counts *counts;
 };
 struct involved {
 	enum safem_direction dir;
@@ -221,10 +226,13 @@ void involved_compute(const struct baseline *b, const struct metric_layout *l,
 		      const struct safem_window_summary *w, unsigned int slot,
 		      struct involved *inv);
 
-/* Classification (classify.c) of inv->dir. */
+/* Classification (classify.c) of inv->dir. evidence: how many times the rise floors
+ * (RISE_MIN, RISE_MIN_FLOWS...) the window must reach: 1 for a window the score flags,
+ * RISE_ONLY_EVIDENCE for one it does not (docs/detection.md, "Anomalous"). */
+#define RISE_ONLY_EVIDENCE 2.0
 enum safem_attack_class classify_window(const struct metric_layout *l, const struct deviation *dev,
 					const struct safem_window_summary *w,
-					const struct involved *inv);
+					const struct involved *inv, double evidence);
 
 /* Incidents (incident.c) and alert lines (alert.c). */
 struct incident {
@@ -263,12 +271,14 @@ void prefix_text(FILE *f, const struct safem_feature_value *addr, uint8_t len, b
 const char *hint_params_invalid(const struct safem_detect_params *p);
 /* 0, or -EINVAL for a class out of range or a non-finite number. */
 int hint_check(const struct safem_detect_hint *h);
-/* Combine: v->spectrum_anomalous is set; sets v->anomalous and v->svm_anomalous (eligible:
+/* Combine: v->spectrum_anomalous is set; the SVM's attack class or novelty counts only
+ * when score and flow_score reach alert_score (a deviation behind it); sets v->anomalous and v->svm_anomalous (eligible:
  * past the warm-up with a band). Returns the SVM's class when it decides the class, else
  * NORMAL (the spectrum rules classify). */
 enum safem_attack_class hint_combine(const struct safem_detect_params *p,
 				     const struct safem_detect_hint *h, bool eligible, double score,
-				     bool spectrum_explained, struct safem_detect_verdict *v);
+				     double flow_score, bool spectrum_explained,
+				     struct safem_detect_verdict *v);
 /* ,"svm":{...} */
 int hint_write(FILE *f, const struct safem_detect_hint *h);
 /* Report members: ,"spectrum_anomalous":..,"anomaly_source":"..","svm":{...} */

@@ -18,6 +18,7 @@ deviation_compute(const struct metric_layout *l, const double *x, const double *
 	unsigned int m;
 
 	dev->score = 0;
+	dev->flow_score = 0;
 	for (m = 0; m <= DIRS; m++)
 		dev->dir_score[m] = 0;
 	dev->deviating = 0;
@@ -43,6 +44,8 @@ deviation_compute(const struct metric_layout *l, const double *x, const double *
 		dev->deviating++;
 		distance = metric_weight(l, m) * fmin(distance, METRIC_SCORE_CAP);
 		dev->score += distance;
+		if (metric_weight(l, m) >= 1.0)
+			dev->flow_score += distance;
 		dev->dir_score[metric_direction(l, m)] += distance;
 	}
 }

@@ -1073,6 +1073,9 @@ hinted_window(struct safem_detector *d, void (*attack)(void), const struct safem
 	assert_int_equal(safem_detector_window_hint(d, &summary, h, report, v), 0);
 }
 
+/* An SVM attack class alone, with no deviation behind it, does not alert (issue 12: the
+ * shipped model called a fifth of the clean windows of a slow link syn_flood at score 0);
+ * on a window that deviates it is counted, and a spectrum rule still names the class. */
 static void
 test_hint_svm_attack_alone(void **state)
 {
@@ -1084,19 +1087,22 @@ test_hint_svm_attack_alone(void **state)
 	struct safem_detector *d = hinted_detector(alerts, 0.5, 10);
 
 	(void)state;
-	hinted_window(d, NULL, &h, NULL, &v); /* clean traffic, SVM confident: attack */
-	assert_true(v.anomalous);
-	assert_true(v.svm_anomalous);
-	assert_false(v.spectrum_anomalous);
-	assert_int_equal(v.cls, SAFEM_CLASS_VERTICAL_SCAN);
-	assert_true(v.alerted);
-	h.probability = 0.79; /* below svm_min_probability 0.8: the spectrum decides */
+	hinted_window(d, NULL, &h, NULL, &v); /* clean traffic, SVM confident: no alert */
+	assert_false(v.anomalous);
+	assert_false(v.svm_anomalous);
+	assert_false(v.alerted);
+	h.probability = 1.0;
 	hinted_window(d, NULL, &h, NULL, &v);
 	assert_false(v.anomalous);
+	hinted_window(d, add_vertical_scan, &h, NULL, &v); /* a deviation: the SVM counts */
+	assert_true(v.anomalous);
+	assert_true(v.svm_anomalous);
+	assert_true(v.spectrum_anomalous);
+	assert_int_equal(v.cls, SAFEM_CLASS_VERTICAL_SCAN);
 	assert_int_equal(safem_detector_finish(d, 0), 0);
 	fclose(alerts);
 	assert_non_null(strstr(text, "\"class\":\"vertical_scan\",\"record\":\"start\""));
-	assert_non_null(strstr(text, "\"svm\":{\"class\":\"vertical_scan\",\"probability\":0.9,"
+	assert_non_null(strstr(text, "\"svm\":{\"class\":\"vertical_scan\",\"probability\":1,"
 				     "\"novelty_score\":0.5,\"novel\":false}"));
 	free(text);
 	safem_detector_free(d);
@@ -1155,8 +1161,11 @@ test_hint_novel_needs_deviation(void **state)
 	hinted_window(d, NULL, &h, NULL, &v); /* novel, clean spectrum: not anomalous */
 	assert_false(v.anomalous);
 	safem_detector_free(d);
-	d = hinted_detector(NULL, 0.0, 10); /* share 0: novel alone is enough */
+	d = hinted_detector(NULL, 0.0, 10); /* share 0: still a deviation is needed */
 	hinted_window(d, NULL, &h, NULL, &v);
+	assert_false(v.anomalous);
+	assert_false(v.svm_anomalous);
+	hinted_window(d, add_vertical_scan, &h, NULL, &v);
 	assert_true(v.anomalous);
 	assert_true(v.svm_anomalous);
 	assert_int_not_equal(v.cls, SAFEM_CLASS_NORMAL);
