@@ -12,7 +12,9 @@
  * and entries by index then gives each value its line for error messages.
  *
  * Comments: a line whose first non-blank character is ';' or '#', and, as
- * in rte_cfgfile, the rest of a line after a ';' ("\;" is a literal ';').
+ * in rte_cfgfile, the rest of a line after its first ';' unless that one is
+ * written "\;": then the line has no comment and every "\;" in it is a
+ * literal ';' (rte_cfgfile looks at the first ';' only).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -918,14 +920,33 @@ safem_config_print_help(FILE *out, const struct safem_opt_def *defs)
 	}
 }
 
-/* A string value as rte_cfgfile reads it back: ';' would start a comment. */
-static void
-print_ini_string(FILE *out, const char *s)
+/*
+ * A ';' of a string value that must be written "\;" for rte_cfgfile to read
+ * the value back: the value's first ';' (only a line's first ';' can start a
+ * comment) and any ';' after a backslash (rte_cfgfile turns every "\;" into
+ * ';'). Escaping every ';' made a 255-character value (the most a file can
+ * hold) print as a line too long to load (found by fuzzing).
+ */
+static bool
+ini_needs_escape(const char *value, const char *c)
 {
-	for (; *s != '\0'; s++) {
-		if (*s == INI_COMMENT)
+	return *c == INI_COMMENT && (c == strchr(value, INI_COMMENT) || (c > value && c[-1] == '\\'));
+}
+
+/* " = value", or "=value" when the spaces would make the line too long to load. */
+static void
+print_ini_string(FILE *out, const char *key, const char *value)
+{
+	size_t len = strlen(key) + strlen(" = ") + strlen(value);
+	const char *c;
+
+	for (c = value; *c != '\0'; c++)
+		len += ini_needs_escape(value, c);
+	fputs(len > INI_LINE_MAX_CHARS ? "=" : " = ", out);
+	for (c = value; *c != '\0'; c++) {
+		if (ini_needs_escape(value, c))
 			fputc('\\', out);
-		fputc(*s, out);
+		fputc(*c, out);
 	}
 }
 
@@ -952,7 +973,14 @@ safem_config_print_ini(FILE *out, const struct safem_opt_def *defs, const void *
 			if (e->section == NULL || strcmp(e->section, d->section) != 0)
 				continue;
 			field = (const char *)cfg + e->offset;
-			fprintf(out, "%s =", opt_key(e));
+			fputs(opt_key(e), out);
+			if ((e->type == SAFEM_OPT_STRING || e->type == SAFEM_OPT_CHOICE) &&
+			    field[0] != '\0') {
+				print_ini_string(out, opt_key(e), field);
+				fputc('\n', out);
+				continue;
+			}
+			fputs(" =", out);
 			switch (e->type) {
 			case SAFEM_OPT_BOOL:
 				fprintf(out, " %s", *(const bool *)field ? "true" : "false");
@@ -966,11 +994,7 @@ safem_config_print_ini(FILE *out, const struct safem_opt_def *defs, const void *
 				break;
 			case SAFEM_OPT_STRING:
 			case SAFEM_OPT_CHOICE:
-				if (field[0] != '\0') {
-					fputc(' ', out);
-					print_ini_string(out, field);
-				}
-				break;
+				break; /* empty: "key =" */
 			}
 			fputc('\n', out);
 		}

@@ -53,8 +53,10 @@ int safem_config_set_defaults(const struct safem_opt_def *defs, void *cfg, char 
  * Apply an INI file. Every [section] key must be in the table, every value
  * must parse and be in bounds. Errors read like
  *   "FILE:LINE: [flow] inactive-timeout = 'abc': not a duration (e.g. 30s, 250ms, 5m)".
- * Comments: lines starting with ';' or '#', and the rest of a line after ';'
- * ("\;" is a literal ';'). A value may have up to 255 characters
+ * Comments: lines starting with ';' or '#', and the rest of a line after its
+ * first ';' unless that one is written "\;": then, as rte_cfgfile reads it,
+ * the line has no comment and every "\;" is a literal ';'. A value may have
+ * up to 255 characters
  * (rte_cfgfile's CFG_VALUE_LEN). Later lines win over earlier ones.
  * Returns 0, or -EINVAL / -ENOENT (or another -errno from opening or reading
  * the file) with err filled.

@@ -93,8 +93,8 @@ static const char *const pattern_about[PAT_COUNT] = {
 	"flows visited round robin, like a looped capture",
 	"each packet picks a flow uniformly",
 	"each packet picks flow k with probability ~ 1/k (Zipf s = 1)",
-	"zipf, and each packet ends its flow with probability 1/64 (a new flow takes its "
-	"rank; the old one goes silent without a FIN)",
+	("zipf, and each packet ends its flow with probability 1/64 (a new flow takes its "
+	 "rank; the old one goes silent without a FIN)"),
 	"half the packets zipf, half one-packet flows never seen again (a scan)",
 };
 

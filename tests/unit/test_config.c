@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <rte_cfgfile.h>
 
 #include "safem_config.h"
 
@@ -641,6 +642,57 @@ test_round_trip(void **state)
 	assert_string_equal(first, second);
 	free(first);
 	free(second);
+
+	/*
+	 * A file value of 255 characters, most of them ';' (after an escaped first ';'
+	 * rte_cfgfile takes the rest of the line literally): printed, it must still fit
+	 * a line load_file accepts (fuzzing found it printed twice too long).
+	 */
+	{
+		char ini[512], value[CFG_VALUE_LEN];
+		unsigned int i;
+		size_t n;
+
+		memset(value, ';', sizeof(value) - 1);
+		value[0] = 'a';
+		value[sizeof(value) - 1] = '\0';
+		snprintf(ini, sizeof(ini), "[main]\nname = a\\%s\n", value + 1);
+		path = write_ini(f, "semicolons.ini", ini);
+		assert_int_equal(safem_config_load_file(defs, &f->cfg, path, f->err, sizeof(f->err)),
+				 0);
+		assert_string_equal(f->cfg.name, value);
+		first = print_to_string(&f->cfg);
+		path = write_ini(f, "semicolons-printed.ini", first);
+		memset(&back, 0x5a, sizeof(back));
+		assert_int_equal(safem_config_set_defaults(defs, &back, f->err, sizeof(f->err)), 0);
+		if (safem_config_load_file(defs, &back, path, f->err, sizeof(f->err)) != 0)
+			print_error("%s\n", f->err);
+		assert_string_equal(back.name, value);
+		second = print_to_string(&back);
+		assert_string_equal(first, second);
+		free(first);
+		free(second);
+
+		/* 61 literal "\;" (each "\\;" in the file) and 133 'b': 255 characters in a
+		 * line of 321 written "name=..."; " = " would make it 323, too long. */
+		strcpy(ini, "[main]\nname=");
+		for (i = 0; i < 61; i++)
+			strcat(ini, "\\\\;");
+		n = strlen(ini);
+		memset(ini + n, 'b', 133);
+		strcpy(ini + n + 133, "\n");
+		path = write_ini(f, "backslashes.ini", ini);
+		assert_int_equal(safem_config_load_file(defs, &f->cfg, path, f->err, sizeof(f->err)),
+				 0);
+		assert_int_equal(strlen(f->cfg.name), 255);
+		first = print_to_string(&f->cfg);
+		path = write_ini(f, "backslashes-printed.ini", first);
+		assert_int_equal(safem_config_set_defaults(defs, &back, f->err, sizeof(f->err)), 0);
+		if (safem_config_load_file(defs, &back, path, f->err, sizeof(f->err)) != 0)
+			print_error("%s\n", f->err);
+		assert_string_equal(back.name, f->cfg.name);
+		free(first);
+	}
 
 	/* the defaults round-trip too (empty strings, durations in ms) */
 	assert_int_equal(safem_config_set_defaults(defs, &back, f->err, sizeof(f->err)), 0);

@@ -1,0 +1,247 @@
+safem-baseline 1 q=-2,-1,-0.5,0,0.5,1,2 directions=all sample_rate=1 per_hour=1 windows=2
+# band METRIC HOUR(all|0..23) MIN MAX WINDOWS
+# top FEATURE VALUE MEAN_SHARE MEAN_FLOW_SHARE (direction: in, else all)
+# prefix src|dst PREFIX MEAN_SHARE
+band spectrum/all/src_addr/flows/q=-2 10 0 0.20359895524124008 2
+band spectrum/all/src_addr/flows/q=-1 10 0 0.080042707673536773 2
+band spectrum/all/src_addr/flows/q=-0.5 10 0 0.033770856462024511 2
+band spectrum/all/src_addr/flows/q=0 10 0.072560252965230068 0.080780078147536127 2
+band spectrum/all/src_addr/flows/q=0.5 10 1.8468656916839529e-05 2.2117795724165387e-05 2
+band spectrum/all/src_addr/flows/q=1 10 0.07036341148086947 0.080780078147536127 2
+band spectrum/all/src_addr/flows/q=2 10 0.77777777795886827 0.83333333352735883 2
+band spectrum/all/src_addr/packets/q=-2 10 0.1755155023249545 17.177423576024761 2
+band spectrum/all/src_addr/packets/q=-1 10 0.068992871486951629 8.356954997075789 2
+band spectrum/all/src_addr/packets/q=-0.5 10 0.028973044419449985 4.0627225163067546 2
+band spectrum/all/src_addr/packets/q=0 10 0.072560252965230068 0.080780078147536127 2
+band spectrum/all/src_addr/packets/q=0.5 10 5.5351589500766653e-07 2.1734109237369122e-05 2
+band spectrum/all/src_addr/packets/q=1 10 0.00020175223564997721 0.07880126988572872 2
+band spectrum/all/src_addr/packets/q=2 10 0.00095365763384051968 0.81632653080231088 2
+band spectrum/all/src_addr/bytes/q=-2 10 0.75021625448477136 17.243823579437951 2
+band spectrum/all/src_addr/bytes/q=-1 10 0.30718756707603789 8.3778629133952442 2
+band spectrum/all/src_addr/bytes/q=-0.5 10 0.13186920963703402 4.0570431267367093 2
+band spectrum/all/src_addr/bytes/q=0 10 0.072560252965230068 0.080780078147536127 2
+band spectrum/all/src_addr/bytes/q=0.5 10 6.3601144296018324e-07 2.0358333846924891e-05 2
+band spectrum/all/src_addr/bytes/q=1 10 0.00028883756167695122 0.071656952943930749 2
+band spectrum/all/src_addr/bytes/q=2 10 0.0014634436128294701 0.74944526644668319 2
+band spectrum/all/dst_addr/flows/q=-2 10 0 0.20359895524124008 2
+band spectrum/all/dst_addr/flows/q=-1 10 0 0.080042707673536773 2
+band spectrum/all/dst_addr/flows/q=-0.5 10 0 0.033770856462024511 2
+band spectrum/all/dst_addr/flows/q=0 10 0.072560252965230068 0.080780078147536127 2
+band spectrum/all/dst_addr/flows/q=0.5 10 1.8468656916839529e-05 2.2117795724165387e-05 2
+band spectrum/all/dst_addr/flows/q=1 10 0.07036341148086947 0.080780078147536127 2
+band spectrum/all/dst_addr/flows/q=2 10 0.77777777795886827 0.83333333352735883 2
+band spectrum/all/dst_addr/packets/q=-2 10 0.1755155023249545 17.177423576024761 2
+band spectrum/all/dst_addr/packets/q=-1 10 0.068992871486951629 8.356954997075789 2
+band spectrum/all/dst_addr/packets/q=-0.5 10 0.028973044419449985 4.0627225163067546 2
+band spectrum/all/dst_addr/packets/q=0 10 0.072560252965230068 0.080780078147536127 2
+band spectrum/all/dst_addr/packets/q=0.5 10 5.5351589500766653e-07 2.1734109237369122e-05 2
+band spectrum/all/dst_addr/packets/q=1 10 0.00020175223564997721 0.07880126988572872 2
+band spectrum/all/dst_addr/packets/q=2 10 0.00095365763384051968 0.81632653080231088 2
+band spectrum/all/dst_addr/bytes/q=-2 10 0.75021625448477136 17.243823579437951 2
+band spectrum/all/dst_addr/bytes/q=-1 10 0.30718756707603789 8.3778629133952442 2
+band spectrum/all/dst_addr/bytes/q=-0.5 10 0.13186920963703402 4.0570431267367093 2
+band spectrum/all/dst_addr/bytes/q=0 10 0.072560252965230068 0.080780078147536127 2
+band spectrum/all/dst_addr/bytes/q=0.5 10 6.3601144296018324e-07 2.0358333846924891e-05 2
+band spectrum/all/dst_addr/bytes/q=1 10 0.00028883756167695122 0.071656952943930749 2
+band spectrum/all/dst_addr/bytes/q=2 10 0.0014634436128294701 0.74944526644668319 2
+band spectrum/all/src_port/flows/q=-2 10 0 1.6497569233364442 2
+band spectrum/all/src_port/flows/q=-1 10 0 0.72593700338293632 2
+band spectrum/all/src_port/flows/q=-0.5 10 0 0.33064895092124902 2
+band spectrum/all/src_port/flows/q=0 10 0 0.0625 2
+band spectrum/all/src_port/flows/q=0.5 10 0 0.0012592910574083921 2
+band spectrum/all/src_port/flows/q=1 10 0 0.040626401353022146 2
+band spectrum/all/src_port/flows/q=2 10 0 0.2777820163949713 2
+band spectrum/all/src_port/packets/q=-2 10 0 1.9532527406432281 2
+band spectrum/all/src_port/packets/q=-1 10 0 0.87082835779739776 2
+band spectrum/all/src_port/packets/q=-0.5 10 0 0.39933328713706057 2
+band spectrum/all/src_port/packets/q=0 10 0 0.0625 2
+band spectrum/all/src_port/packets/q=0.5 10 0 0.0011913120501246225 2
+band spectrum/all/src_port/packets/q=1 10 0 0.03697954866139546 2
+band spectrum/all/src_port/packets/q=2 10 0 0.24490169608699511 2
+band spectrum/all/src_port/bytes/q=-2 10 0 2.376751145925287 2
+band spectrum/all/src_port/bytes/q=-1 10 0 1.0758099977941298 2
+band spectrum/all/src_port/bytes/q=-0.5 10 0 0.49753314383537978 2
+band spectrum/all/src_port/bytes/q=0 10 0 0.0625 2
+band spectrum/all/src_port/bytes/q=0.5 10 0 0.0010989139347817212 2
+band spectrum/all/src_port/bytes/q=1 10 0 0.032246683125465435 2
+band spectrum/all/src_port/bytes/q=2 10 0 0.2041451268417479 2
+band spectrum/all/dst_port/flows/q=-2 10 0 0.34550164334060751 2
+band spectrum/all/dst_port/flows/q=-1 10 0 0.12516314295400599 2
+band spectrum/all/dst_port/flows/q=-0.5 10 0 0.050568323898354257 2
+band spectrum/all/dst_port/flows/q=0 10 0.125 0.16156015629507225 2
+band spectrum/all/dst_port/flows/q=0.5 10 0.0038086161541450109 0.0056842735011105039 2
+band spectrum/all/dst_port/flows/q=1 10 0.1198934896284056 0.16156015629507225 2
+band spectrum/all/dst_port/flows/q=2 10 0.72223324262692545 0.83334604918491384 2
+band spectrum/all/dst_port/packets/q=-2 10 0.1755155023249545 16.357369273454722 2
+band spectrum/all/dst_port/packets/q=-1 10 0.068992871486951629 7.9488891138322151 2
+band spectrum/all/dst_port/packets/q=-0.5 10 0.028973044419449985 3.8645581231897808 2
+band spectrum/all/dst_port/packets/q=0 10 0.125 0.16156015629507225 2
+band spectrum/all/dst_port/packets/q=0.5 10 0.00013074323508404994 0.0055856660740038633 2
+band spectrum/all/dst_port/packets/q=1 10 0.00040036621215506726 0.15760253977145744 2
+band spectrum/all/dst_port/packets/q=2 10 0.00095367092485213736 0.81633898695665053 2
+band spectrum/all/dst_port/bytes/q=-2 10 0.75021625448477136 16.420309183773558 2
+band spectrum/all/dst_port/bytes/q=-1 10 0.30718756707603789 7.9546301282557401 2
+band spectrum/all/dst_port/bytes/q=-0.5 10 0.13186920963703402 3.8424247705985635 2
+band spectrum/all/dst_port/bytes/q=0 10 0.125 0.16156015629507225 2
+band spectrum/all/dst_port/bytes/q=0.5 10 0.00015210471831398554 0.005232091798659696 2
+band spectrum/all/dst_port/bytes/q=1 10 0.00057461969528062318 0.1433139058878615 2
+band spectrum/all/dst_port/bytes/q=2 10 0.0014634647418302368 0.74945670207391779 2
+band volume/all/packets 10 0.90308998699194354 4.6002321132674027 2
+band volume/all/bytes 10 2.9206450014067875 6.4454302950045879 2
+band volume/all/flows 10 0.84509804001425681 0.84509804001425681 2
+band tree_entropy/src/bytes 10 0.00080002189169668908 0.017914238235982687 2
+band tree_entropy/src/packets 10 0.00052350958614998436 0.019700317471432173 2
+band tree_entropy/src/flows 10 0.017590852870217364 0.020195019536884032 2
+band tree_entropy/dst/bytes 10 0.00080002189169668908 0.017914238235982687 2
+band tree_entropy/dst/packets 10 0.00052350958614998436 0.019700317471432173 2
+band tree_entropy/dst/flows 10 0.017590852870217364 0.020195019536884032 2
+band distinct/all/src_addr 10 1.791759469228055 1.9459101490553132 2
+band distinct/all/dst_addr 10 1.791759469228055 1.9459101490553132 2
+band distinct/all/src_port 10 0.69314718055994529 1.0986122886681096 2
+band distinct/all/dst_port 10 1.6094379124341003 1.9459101490553132 2
+band proto_share/all/tcp_syn 10 0 0 2
+band proto_share/all/tcp 10 0 0 2
+band proto_share/all/udp 10 0 0.16666666666666666 2
+band proto_share/all/icmp 10 0.83333333333333337 1 2
+band proto_share/all/other 10 0 0 2
+band spectrum/all/src_addr/flows/q=-2 all 0 0.20359895524124008 2
+band spectrum/all/src_addr/flows/q=-1 all 0 0.080042707673536773 2
+band spectrum/all/src_addr/flows/q=-0.5 all 0 0.033770856462024511 2
+band spectrum/all/src_addr/flows/q=0 all 0.072560252965230068 0.080780078147536127 2
+band spectrum/all/src_addr/flows/q=0.5 all 1.8468656916839529e-05 2.2117795724165387e-05 2
+band spectrum/all/src_addr/flows/q=1 all 0.07036341148086947 0.080780078147536127 2
+band spectrum/all/src_addr/flows/q=2 all 0.77777777795886827 0.83333333352735883 2
+band spectrum/all/src_addr/packets/q=-2 all 0.1755155023249545 17.177423576024761 2
+band spectrum/all/src_addr/packets/q=-1 all 0.068992871486951629 8.356954997075789 2
+band spectrum/all/src_addr/packets/q=-0.5 all 0.028973044419449985 4.0627225163067546 2
+band spectrum/all/src_addr/packets/q=0 all 0.072560252965230068 0.080780078147536127 2
+band spectrum/all/src_addr/packets/q=0.5 all 5.5351589500766653e-07 2.1734109237369122e-05 2
+band spectrum/all/src_addr/packets/q=1 all 0.00020175223564997721 0.07880126988572872 2
+band spectrum/all/src_addr/packets/q=2 all 0.00095365763384051968 0.81632653080231088 2
+band spectrum/all/src_addr/bytes/q=-2 all 0.75021625448477136 17.243823579437951 2
+band spectrum/all/src_addr/bytes/q=-1 all 0.30718756707603789 8.3778629133952442 2
+band spectrum/all/src_addr/bytes/q=-0.5 all 0.13186920963703402 4.0570431267367093 2
+band spectrum/all/src_addr/bytes/q=0 all 0.072560252965230068 0.080780078147536127 2
+band spectrum/all/src_addr/bytes/q=0.5 all 6.3601144296018324e-07 2.0358333846924891e-05 2
+band spectrum/all/src_addr/bytes/q=1 all 0.00028883756167695122 0.071656952943930749 2
+band spectrum/all/src_addr/bytes/q=2 all 0.0014634436128294701 0.74944526644668319 2
+band spectrum/all/dst_addr/flows/q=-2 all 0 0.20359895524124008 2
+band spectrum/all/dst_addr/flows/q=-1 all 0 0.080042707673536773 2
+band spectrum/all/dst_addr/flows/q=-0.5 all 0 0.033770856462024511 2
+band spectrum/all/dst_addr/flows/q=0 all 0.072560252965230068 0.080780078147536127 2
+band spectrum/all/dst_addr/flows/q=0.5 all 1.8468656916839529e-05 2.2117795724165387e-05 2
+band spectrum/all/dst_addr/flows/q=1 all 0.07036341148086947 0.080780078147536127 2
+band spectrum/all/dst_addr/flows/q=2 all 0.77777777795886827 0.83333333352735883 2
+band spectrum/all/dst_addr/packets/q=-2 all 0.1755155023249545 17.177423576024761 2
+band spectrum/all/dst_addr/packets/q=-1 all 0.068992871486951629 8.356954997075789 2
+band spectrum/all/dst_addr/packets/q=-0.5 all 0.028973044419449985 4.0627225163067546 2
+band spectrum/all/dst_addr/packets/q=0 all 0.072560252965230068 0.080780078147536127 2
+band spectrum/all/dst_addr/packets/q=0.5 all 5.5351589500766653e-07 2.1734109237369122e-05 2
+band spectrum/all/dst_addr/packets/q=1 all 0.00020175223564997721 0.07880126988572872 2
+band spectrum/all/dst_addr/packets/q=2 all 0.00095365763384051968 0.81632653080231088 2
+band spectrum/all/dst_addr/bytes/q=-2 all 0.75021625448477136 17.243823579437951 2
+band spectrum/all/dst_addr/bytes/q=-1 all 0.30718756707603789 8.3778629133952442 2
+band spectrum/all/dst_addr/bytes/q=-0.5 all 0.13186920963703402 4.0570431267367093 2
+band spectrum/all/dst_addr/bytes/q=0 all 0.072560252965230068 0.080780078147536127 2
+band spectrum/all/dst_addr/bytes/q=0.5 all 6.3601144296018324e-07 2.0358333846924891e-05 2
+band spectrum/all/dst_addr/bytes/q=1 all 0.00028883756167695122 0.071656952943930749 2
+band spectrum/all/dst_addr/bytes/q=2 all 0.0014634436128294701 0.74944526644668319 2
+band spectrum/all/src_port/flows/q=-2 all 0 1.6497569233364442 2
+band spectrum/all/src_port/flows/q=-1 all 0 0.72593700338293632 2
+band spectrum/all/src_port/flows/q=-0.5 all 0 0.33064895092124902 2
+band spectrum/all/src_port/flows/q=0 all 0 0.0625 2
+band spectrum/all/src_port/flows/q=0.5 all 0 0.0012592910574083921 2
+band spectrum/all/src_port/flows/q=1 all 0 0.040626401353022146 2
+band spectrum/all/src_port/flows/q=2 all 0 0.2777820163949713 2
+band spectrum/all/src_port/packets/q=-2 all 0 1.9532527406432281 2
+band spectrum/all/src_port/packets/q=-1 all 0 0.87082835779739776 2
+band spectrum/all/src_port/packets/q=-0.5 all 0 0.39933328713706057 2
+band spectrum/all/src_port/packets/q=0 all 0 0.0625 2
+band spectrum/all/src_port/packets/q=0.5 all 0 0.0011913120501246225 2
+band spectrum/all/src_port/packets/q=1 all 0 0.03697954866139546 2
+band spectrum/all/src_port/packets/q=2 all 0 0.24490169608699511 2
+band spectrum/all/src_port/bytes/q=-2 all 0 2.376751145925287 2
+band spectrum/all/src_port/bytes/q=-1 all 0 1.0758099977941298 2
+band spectrum/all/src_port/bytes/q=-0.5 all 0 0.49753314383537978 2
+band spectrum/all/src_port/bytes/q=0 all 0 0.0625 2
+band spectrum/all/src_port/bytes/q=0.5 all 0 0.0010989139347817212 2
+band spectrum/all/src_port/bytes/q=1 all 0 0.032246683125465435 2
+band spectrum/all/src_port/bytes/q=2 all 0 0.2041451268417479 2
+band spectrum/all/dst_port/flows/q=-2 all 0 0.34550164334060751 2
+band spectrum/all/dst_port/flows/q=-1 all 0 0.12516314295400599 2
+band spectrum/all/dst_port/flows/q=-0.5 all 0 0.050568323898354257 2
+band spectrum/all/dst_port/flows/q=0 all 0.125 0.16156015629507225 2
+band spectrum/all/dst_port/flows/q=0.5 all 0.0038086161541450109 0.0056842735011105039 2
+band spectrum/all/dst_port/flows/q=1 all 0.1198934896284056 0.16156015629507225 2
+band spectrum/all/dst_port/flows/q=2 all 0.72223324262692545 0.83334604918491384 2
+band spectrum/all/dst_port/packets/q=-2 all 0.1755155023249545 16.357369273454722 2
+band spectrum/all/dst_port/packets/q=-1 all 0.068992871486951629 7.9488891138322151 2
+band spectrum/all/dst_port/packets/q=-0.5 all 0.028973044419449985 3.8645581231897808 2
+band spectrum/all/dst_port/packets/q=0 all 0.125 0.16156015629507225 2
+band spectrum/all/dst_port/packets/q=0.5 all 0.00013074323508404994 0.0055856660740038633 2
+band spectrum/all/dst_port/packets/q=1 all 0.00040036621215506726 0.15760253977145744 2
+band spectrum/all/dst_port/packets/q=2 all 0.00095367092485213736 0.81633898695665053 2
+band spectrum/all/dst_port/bytes/q=-2 all 0.75021625448477136 16.420309183773558 2
+band spectrum/all/dst_port/bytes/q=-1 all 0.30718756707603789 7.9546301282557401 2
+band spectrum/all/dst_port/bytes/q=-0.5 all 0.13186920963703402 3.8424247705985635 2
+band spectrum/all/dst_port/bytes/q=0 all 0.125 0.16156015629507225 2
+band spectrum/all/dst_port/bytes/q=0.5 all 0.00015210471831398554 0.005232091798659696 2
+band spectrum/all/dst_port/bytes/q=1 all 0.00057461969528062318 0.1433139058878615 2
+band spectrum/all/dst_port/bytes/q=2 all 0.0014634647418302368 0.74945670207391779 2
+band volume/all/packets all 0.90308998699194354 4.6002321132674027 2
+band volume/all/bytes all 2.9206450014067875 6.4454302950045879 2
+band volume/all/flows all 0.84509804001425681 0.84509804001425681 2
+band tree_entropy/src/bytes all 0.00080002189169668908 0.017914238235982687 2
+band tree_entropy/src/packets all 0.00052350958614998436 0.019700317471432173 2
+band tree_entropy/src/flows all 0.017590852870217364 0.020195019536884032 2
+band tree_entropy/dst/bytes all 0.00080002189169668908 0.017914238235982687 2
+band tree_entropy/dst/packets all 0.00052350958614998436 0.019700317471432173 2
+band tree_entropy/dst/flows all 0.017590852870217364 0.020195019536884032 2
+band distinct/all/src_addr all 1.791759469228055 1.9459101490553132 2
+band distinct/all/dst_addr all 1.791759469228055 1.9459101490553132 2
+band distinct/all/src_port all 0.69314718055994529 1.0986122886681096 2
+band distinct/all/dst_port all 1.6094379124341003 1.9459101490553132 2
+band proto_share/all/tcp_syn all 0 0 2
+band proto_share/all/tcp all 0 0 2
+band proto_share/all/udp all 0 0.16666666666666666 2
+band proto_share/all/icmp all 0.83333333333333337 1 2
+band proto_share/all/other all 0 0 2
+top src_addr 2001:db8:1::2 0.57119006373355996 0.16666666666666666
+top src_addr fe80::250:b6ff:fe19:e650 0.14285714285714285 0.083333333333333329
+top src_addr 2001:db8:1::1 0.071616866977264659 0.16666666666666666
+top src_addr fe80::6600:6aff:fe5b:8eb3 0.071453677501730525 0.25
+top src_addr 2001:db8:1:0:ec4:7aff:feab:9ce0 0.071441124465150968 0.16666666666666666
+top src_addr 2001:db8:1::3 0.071428571428571425 0.083333333333333329
+top src_addr fe80::ec4:7aff:feab:9ce0 1.2553036579548592e-05 0.083333333333333329
+top dst_addr 2001:db8:1::1 0.49976149230498856 0.083333333333333329
+top dst_addr ff02::16 0.14285714285714285 0.083333333333333329
+top dst_addr 2001:db8:1::2 0.071616866977264659 0.16666666666666666
+top dst_addr 2001:db8:1:0:ec4:7aff:feab:9ce0 0.071441124465150968 0.16666666666666666
+top dst_addr 2001:67c:1560:8003::c7 0.071428571428571425 0.083333333333333329
+top dst_addr ff02::1 0.071428571428571425 0.083333333333333329
+top dst_addr ff02::1:ff00:1 0.071428571428571425 0.083333333333333329
+top dst_addr fe80::6600:6aff:fe5b:8eb3 2.5106073159097185e-05 0.16666666666666666
+top dst_addr fe80::ec4:7aff:feab:9ce0 1.2553036579548592e-05 0.083333333333333329
+top src_port 0 0.9285714285714286 0.91666666666666674
+top src_port 37099 0.071428571428571425 0.083333333333333329
+top dst_port 33536 0.49976149230498856 0.083333333333333329
+top dst_port 36608 0.14285714285714285 0.083333333333333329
+top dst_port 34560 0.071453677501730525 0.25
+top dst_port 34816 0.071453677501730525 0.25
+top dst_port 123 0.071428571428571425 0.083333333333333329
+top dst_port 256 0.071428571428571425 0.083333333333333329
+top dst_port 34304 0.071428571428571425 0.083333333333333329
+top dst_port 1024 0.0001882955486932289 0.083333333333333329
+prefix src 2001:db8:1::2/128 0.57119006373355996
+prefix src fe80::250:b6ff:fe19:e650/128 0.14285714285714285
+prefix src 2001:db8:1::1/128 0.071428571428571425
+prefix src 2001:db8:1::3/128 0.071428571428571425
+prefix src 2001:db8:1:0:ec4:7aff:feab:9ce0/128 0.071428571428571425
+prefix src fe80::6600:6aff:fe5b:8eb3/128 0.071428571428571425
+prefix dst 2001:db8:1::1/128 0.49976149230498856
+prefix dst ff02::16/128 0.14285714285714285
+prefix dst 2001:67c:1560:8003::c7/128 0.071428571428571425
+prefix dst 2001:db8:1::2/128 0.071428571428571425
+prefix dst 2001:db8:1:0:ec4:7aff:feab:9ce0/128 0.071428571428571425
+prefix dst ff02::1/128 0.071428571428571425
+prefix dst ff02::1:ff00:1/128 0.071428571428571425
