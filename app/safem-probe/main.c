@@ -23,6 +23,7 @@
 
 #include "safem_flowcsv.h"
 #include "safem_ipfix.h"
+#include "safem_mem.h"
 #include "safem_outfile.h"
 #include "safem_window.h"
 
@@ -148,6 +149,15 @@ build_eal_argv(char **argv, int split, const struct probe_config *cfg, char **ea
 	return n;
 }
 
+/* A worker's software RSS ring and staging buffers: --stats memory.queues. */
+static size_t
+dispatch_bytes(const struct probe_shared *s, const struct probe_worker *w)
+{
+	return safem_mem_ring_bytes(w->input) +
+	       (size_t)s->worker_count * PROBE_STAGING_SLOTS * sizeof(struct safem_packet) +
+	       s->worker_count * sizeof(unsigned int) + s->worker_count * sizeof(uint64_t);
+}
+
 static int
 setup_workers(const struct probe_config *cfg, struct probe_shared *s,
 	      const struct probe_ports *ports, char *err, size_t errlen)
@@ -267,6 +277,7 @@ setup_workers(const struct probe_config *cfg, struct probe_shared *s,
 			if (w->input == NULL || w->staging == NULL || w->staged == NULL ||
 			    w->dispatch_stalled == NULL)
 				goto nomem;
+			safem_mem_account(SAFEM_MEM_queues, (int64_t)dispatch_bytes(s, w));
 		}
 		i++;
 	}
@@ -288,6 +299,9 @@ free_workers(struct probe_shared *s)
 			continue;
 		safem_flow_cache_free(w->cache);
 		safem_window_producer_free(w->window);
+		if (w->input != NULL && w->staging != NULL && w->staged != NULL &&
+		    w->dispatch_stalled != NULL)
+			safem_mem_account(SAFEM_MEM_queues, -(int64_t)dispatch_bytes(s, w));
 		rte_ring_free(w->input);
 		rte_free(w->staging);
 		rte_free(w->staged);
@@ -478,6 +492,7 @@ main(int argc, char **argv)
 	struct probe_ports ports = {NULL, 0};
 	struct output_sinks sinks;
 	struct probe_context ctx;
+	struct probe_memory_marks memory = {0, 0, 0};
 	struct probe_prometheus *prometheus = NULL;
 	struct timespec wall;
 	bool check_only;
@@ -519,6 +534,9 @@ main(int argc, char **argv)
 		return rte_errno == EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
 	}
 
+	/* Before the probe allocates anything: the base of the memory budget. */
+	memory.rss_start = safem_mem_process_rss();
+	memory.heap_start = safem_mem_heap_in_use();
 	memset(&shared, 0, sizeof(shared));
 	memset(&sinks, 0, sizeof(sinks));
 	shared.worker_count = rte_lcore_count() - 1;
@@ -675,6 +693,8 @@ main(int argc, char **argv)
 		status = EXIT_RUNTIME;
 		goto cleanup;
 	}
+	memory.heap_setup = safem_mem_heap_in_use();
+	ctx.memory = &memory;
 	ctx.shared = &shared;
 	ctx.ports = &ports;
 	ctx.output = &sinks.counters;

@@ -51,6 +51,42 @@ probe_totals_collect(const struct probe_shared *s, struct probe_totals *t)
 		t->elapsed_s = (double)(last_tsc - first_tsc) / (double)rte_get_tsc_hz();
 }
 
+void
+probe_memory_collect(const struct probe_memory_marks *marks, struct probe_memory *m)
+{
+	uint64_t named = 0, set_up;
+	unsigned int k;
+
+	memset(m, 0, sizeof(*m));
+	for (k = 0; k < SAFEM_MEM_USE_COUNT; k++) {
+		m->use[k] = safem_mem_accounted(k);
+		named += m->use[k];
+	}
+	/* Set-up allocated heap_setup - heap_start in all; what no library
+	 * named is "other". Only a reading, so clamp a skew at zero. */
+	set_up = marks->heap_setup > marks->heap_start ? marks->heap_setup - marks->heap_start : 0;
+	m->other = set_up > named ? set_up - named : 0;
+	m->process_start = marks->rss_start;
+	m->total = m->process_start + named + m->other;
+	m->rss = safem_mem_process_rss();
+}
+
+static void
+write_memory_json(FILE *f, const struct probe_memory_marks *marks)
+{
+	struct probe_memory m;
+	unsigned int k;
+
+	probe_memory_collect(marks, &m);
+	fprintf(f, "  \"memory\": {");
+	for (k = 0; k < SAFEM_MEM_USE_COUNT; k++)
+		fprintf(f, "\"%s\": %" PRIu64 ", ", safem_mem_use_name(k), m.use[k]);
+	fprintf(f,
+		"\"other\": %" PRIu64 ", \"process_start\": %" PRIu64 ", \"total\": %" PRIu64
+		", \"rss\": %" PRIu64 "},\n",
+		m.other, m.process_start, m.total, m.rss);
+}
+
 static void
 write_port_json(FILE *f, const struct probe_port *p)
 {
@@ -133,6 +169,8 @@ write_json(FILE *f, const struct probe_context *ctx)
 		safem_flow_cache_capacity(s->workers[0]->cache), safem_flow_cache_bytes_per_flow(),
 		(size_t)safem_flow_cache_capacity(s->workers[0]->cache) *
 			safem_flow_cache_bytes_per_flow());
+	if (ctx->memory != NULL)
+		write_memory_json(f, ctx->memory);
 	fprintf(f, "  \"clock\": \"%s\",\n  \"worker_count\": %u,\n  \"software_rss\": %s,\n",
 		ctx->clock_name, s->worker_count, s->software_rss ? "true" : "false");
 	/* How long the probe took from the stop request (signal, --duration) to
@@ -402,6 +440,21 @@ telemetry_fill(struct rte_tel_data *d, const struct probe_context *ctx)
 #undef TEL_
 	rte_tel_data_add_dict_u64(d, "records_written",
 				  __atomic_load_n(&ctx->output->records_written, __ATOMIC_RELAXED));
+	if (ctx->memory != NULL) {
+		struct probe_memory m;
+
+		probe_memory_collect(ctx->memory, &m);
+		for (k = 0; k < SAFEM_MEM_USE_COUNT; k++) {
+			char name[RTE_TEL_MAX_STRING_LEN];
+
+			snprintf(name, sizeof(name), "memory_%s", safem_mem_use_name(k));
+			rte_tel_data_add_dict_u64(d, name, m.use[k]);
+		}
+		rte_tel_data_add_dict_u64(d, "memory_other", m.other);
+		rte_tel_data_add_dict_u64(d, "memory_process_start", m.process_start);
+		rte_tel_data_add_dict_u64(d, "memory_total", m.total);
+		rte_tel_data_add_dict_u64(d, "memory_rss", m.rss);
+	}
 	telemetry_rx_queues(d, ctx->ports);
 	telemetry_outputs(d, ctx);
 	telemetry_workers(d, ctx->shared);

@@ -518,6 +518,7 @@ def assert_conservation(tc, run):
     ctx = "\nstats: %s" % json.dumps({k: s.get(k) for k in (
         "rx_packets", "rx_bytes", "parsed_packets", "parsed_bytes", "non_ip",
         "parse_errors_total", "flows", "records")}, sort_keys=True)
+    assert_frames_accounted(tc, s)
     errors = s["parse_errors"]
     tc.assertEqual(s["parse_errors_total"], sum(errors.values()),
                    "parse_errors_total != sum of parse_errors" + ctx)
@@ -545,6 +546,70 @@ def assert_conservation(tc, run):
     tc.assertEqual(rec["dropped"], 0, "records dropped" + ctx)
     tc.assertEqual(rec["written"], len(rows), "records.written != CSV rows" + ctx)
     tc.assertEqual(rec["exported"], len(rows), "records.exported != CSV rows" + ctx)
+
+
+def frame_accounting_violations(s):
+    """Conservation from --stats alone (no flow CSV needed), for every run,
+    whatever its outputs or faults: each frame received is counted once as
+    parsed, non-IP or a parse error; each parsed packet is in a flow, sampled
+    out, or counted as dropped at a dispatch ring; each flow created has ended
+    (by a reason) or is still active; each ended flow's record was handed off
+    or counted as dropped; the NIC counters agree with the workers'. Returns a
+    list of violations, each a readable sentence ([] when all hold)."""
+    bad = []
+
+    def check(ok, what, *values):
+        if not ok:
+            bad.append(what % values)
+
+    workers = s.get("workers", [])
+    wsum = lambda key: sum(w.get(key, 0) for w in workers)  # noqa: E731
+    errors = s.get("parse_errors", {})
+    check(s["parse_errors_total"] == sum(errors.values()),
+          "parse_errors_total %d != sum of parse_errors %d", s["parse_errors_total"],
+          sum(errors.values()))
+    accounted = s["parsed_packets"] + s["non_ip"] + s["parse_errors_total"]
+    check(s["rx_packets"] == accounted,
+          "rx_packets %d != parsed_packets + non_ip + parse_errors_total = %d",
+          s["rx_packets"], accounted)
+    check(s["rx_packets"] == wsum("rx_packets"), "rx_packets %d != sum over workers %d",
+          s["rx_packets"], wsum("rx_packets"))
+    ports = s.get("ports", [])
+    nic = sum(p["ipackets"] for p in ports)
+    check(not ports or nic == s["rx_packets"], "ports ipackets %d != rx_packets %d", nic,
+          s["rx_packets"])
+    flows = s["flows"]
+    in_flows = flows["packets"] + wsum("sampled_out") + wsum("dispatch_dropped")
+    check(s["parsed_packets"] == in_flows,
+          "parsed_packets %d != flows.packets + sampled_out + dispatch_dropped = %d",
+          s["parsed_packets"], in_flows)
+    if wsum("sampled_out") == 0:
+        in_bytes = flows["bytes"] + wsum("dispatch_dropped_bytes")
+        check(s["parsed_bytes"] == in_bytes,
+              "parsed_bytes %d != flows.bytes + dispatch_dropped_bytes = %d",
+              s["parsed_bytes"], in_bytes)
+    ended = sum(flows["expired"].values())
+    check(flows["created"] == ended + flows["active"],
+          "flows.created %d != sum of flows.expired %d + flows.active %d", flows["created"],
+          ended, flows["active"])
+    rec = s["records"]
+    check(rec["exported"] + rec["dropped"] == ended,
+          "records.exported %d + records.dropped %d != flows ended %d", rec["exported"],
+          rec["dropped"], ended)
+    check(rec["written"] <= rec["exported"], "records.written %d > records.exported %d",
+          rec["written"], rec["exported"])
+    for c in s.get("ipfix", []):
+        check(c["records_sent"] + c["records_dropped"] <= rec["exported"],
+              "ipfix %s: records_sent %d + records_dropped %d > records.exported %d",
+              c["collector"], c["records_sent"], c["records_dropped"], rec["exported"])
+    return bad
+
+
+def assert_frames_accounted(tc, s):
+    """frame_accounting_violations() as a test assertion."""
+    tc.assertIsInstance(s, dict, "no --stats to check conservation on")
+    bad = frame_accounting_violations(s)
+    tc.assertEqual(bad, [], "conservation violated:\n  " + "\n  ".join(bad))
 
 
 def assert_stats_shape(tc, s, workers):

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -144,6 +145,42 @@ test_write_line_and_no_commit(void **state)
 	assert_int_not_equal(access(fx->file, F_OK), 0);
 }
 
+/* Bytes in the sink's file while it is open (path.tmp until committed, or path). */
+static long
+file_size_now(const struct fixture *fx)
+{
+	char tmp[160];
+	struct stat st;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", fx->file);
+	if (stat(tmp, &st) == 0 || stat(fx->file, &st) == 0)
+		return (long)st.st_size;
+	return -1;
+}
+
+static void
+test_stream_line_whole_in_file_once_written(void **state)
+{
+	struct fixture *fx = *state;
+	struct safem_linesink_params p = {.name = "windows", .path = fx->file};
+	struct safem_linesink *s = safem_linesink_open(&p);
+	size_t len = 3 * BUFSIZ + 100; /* more than one stdio buffer: a tail would stay */
+	char *line = malloc(len + 1);
+	FILE *f = safem_linesink_stream(s);
+
+	assert_non_null(f);
+	memset(line, 'r', len);
+	line[len] = '\n';
+	fwrite(line, 1, len + 1, f);
+	/* A reader tailing the file sees the whole report now, not when the next comes. */
+	assert_int_equal(file_size_now(fx), (long)len + 1);
+	fputs("{\"a\":1}\n", f);
+	assert_int_equal(file_size_now(fx), (long)len + 1 + 8);
+	assert_int_equal(safem_linesink_close(s, true), 0);
+	safem_linesink_free(s);
+	free(line);
+}
+
 static void
 test_too_long_line_reaches_the_file_only(void **state)
 {
@@ -194,6 +231,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_lines_cut_at_newlines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_line_and_no_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_line_whole_in_file_once_written, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_too_long_line_reaches_the_file_only, setup,
 						teardown),
 		cmocka_unit_test(test_bad_targets),
