@@ -309,6 +309,100 @@ def run_probe(pcaps, workers=1, extra_opts=(), timeout=180, flows=True, stats=Tr
                     time.monotonic() - start)
 
 
+class LiveProbe:
+    """A probe run that a test acts on while it runs (fault tests): started
+    by start_probe(), watched (first output, lines of a JSON-lines output so
+    far), signalled, then finish()ed into a ProbeRun."""
+
+    def __init__(self, argv, outdir, prefix, flows_path, stats_path):
+        self.argv, self.outdir, self.prefix = argv, outdir, prefix
+        self.flows_path, self.stats_path = flows_path, stats_path
+        self.start = time.monotonic()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, errors="replace", cwd=outdir)
+        self.chunks = {"out": [], "err": []}
+        self.first_output = threading.Event()
+        self.readers = [threading.Thread(target=self._drain, args=(self.proc.stdout, "out"),
+                                         daemon=True),
+                        threading.Thread(target=self._drain, args=(self.proc.stderr, "err"),
+                                         daemon=True)]
+        for t in self.readers:
+            t.start()
+
+    def _drain(self, stream, name):
+        for line in stream:
+            self.chunks[name].append(line)
+            if name == "out":
+                self.first_output.set()
+        stream.close()
+
+    def wait_started(self, timeout=60):
+        """Until the probe's first line on stdout (it is set up); False if it ended first."""
+        end = time.monotonic() + timeout
+        while not self.first_output.wait(0.05):
+            if self.proc.poll() is not None or time.monotonic() > end:
+                return False
+        return True
+
+    @staticmethod
+    def lines_so_far(path):
+        """Complete lines of a JSON-lines output while it is written (path.tmp
+        until the probe commits it, or path)."""
+        for p in (path + ".tmp", path):
+            try:
+                with open(p, "rb") as f:
+                    return f.read().count(b"\n")
+            except OSError:
+                continue
+        return 0
+
+    def wait_lines(self, path, n, timeout=60):
+        """Until path has n complete lines; False on timeout or exit."""
+        end = time.monotonic() + timeout
+        while self.lines_so_far(path) < n:
+            if self.proc.poll() is not None or time.monotonic() > end:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def finish(self, timeout=60):
+        """Wait for the exit (killed after timeout: AssertionError); the ProbeRun."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("probe did not finish within %s s (killed)\ncommand: %s\n%s"
+                                 % (timeout, " ".join(self.argv),
+                                    "".join(self.chunks["err"])[-3000:]))
+        finally:
+            shutil.rmtree(_dpdk_runtime_dir(self.prefix), ignore_errors=True)
+        for t in self.readers:
+            t.join(10)
+        return ProbeRun(self.argv, self.proc.returncode, "".join(self.chunks["out"]),
+                        "".join(self.chunks["err"]), self.outdir, self.flows_path,
+                        self.stats_path, time.monotonic() - self.start)
+
+
+def start_probe(pcaps, workers=1, extra_opts=(), flows=True, stats=True, vdev_opts=""):
+    """Start the probe (same arguments as run_probe) without waiting: a LiveProbe."""
+    binary = require_probe()
+    if isinstance(pcaps, str):
+        pcaps = [pcaps]
+    outdir = new_dir("live")
+    prefix = "safem%dr%d" % (os.getpid(), next(_run_counter))
+    flows_path = os.path.join(outdir, "flows.csv") if flows else None
+    stats_path = os.path.join(outdir, "stats.json") if stats else None
+    opts = (["--flows", flows_path] if flows_path else []) + (
+        ["--stats", stats_path] if stats_path else []) + list(extra_opts)
+    argv = [binary] + eal_args(pcaps, workers, prefix, vdev_opts) + ["--"] + opts
+    return LiveProbe(argv, outdir, prefix, flows_path, stats_path)
+
+
 # ---------------------------------------------------------------------------
 # Outputs
 
