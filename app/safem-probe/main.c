@@ -61,6 +61,8 @@
 /* IPFIX collectors per probe, and how often a half-full message leaves. */
 #define MAX_IPFIX_COLLECTORS 4
 #define IPFIX_FLUSH_INTERVAL_MS 500
+/* How often the live clock's TSC rate is re-measured (probe_live_clock_calibrate). */
+#define CLOCK_CALIBRATION_INTERVAL_MS 1000
 
 /* Set from the signal handler; the main loop turns it into shared.stop. The
  * handlers go in before EAL starts, so a signal during start-up still ends
@@ -494,7 +496,7 @@ main(int argc, char **argv)
 	struct probe_context ctx;
 	struct probe_memory_marks memory = {0, 0, 0};
 	struct probe_prometheus *prometheus = NULL;
-	struct timespec wall;
+	struct timespec wall, mono;
 	bool check_only;
 	int split, eal_argc, ret, launch_ret, status = EXIT_RUNTIME;
 	uint64_t start_tsc, hz;
@@ -684,8 +686,11 @@ main(int argc, char **argv)
 	shared.ring_time_tsc = 275 * hz / 1000000;
 	clock_gettime(CLOCK_REALTIME, &wall);
 	shared.tsc_base = rte_rdtsc();
+	clock_gettime(CLOCK_MONOTONIC, &mono);
 	shared.unix_ns_base = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
+	shared.mono_ns_base = (uint64_t)mono.tv_sec * 1000000000ull + (uint64_t)mono.tv_nsec;
 	shared.ns_per_tsc = 1e9 / (double)hz;
+	shared.unix_ns_per_tsc = shared.ns_per_tsc; /* until the first calibration */
 
 	/* Before telemetry and /metrics: once they answer, the workers start at once. */
 	if (sinks.analysis != NULL && probe_analysis_start(sinks.analysis, err, sizeof(err)) != 0) {
@@ -723,8 +728,13 @@ main(int argc, char **argv)
 	if (launch_ret != 0)
 		fprintf(stderr, "safem-probe: %s; stopping\n", err);
 	start_tsc = rte_rdtsc();
-	uint64_t last_ipfix_flush_tsc = start_tsc;
+	uint64_t last_ipfix_flush_tsc = start_tsc, last_calibration_tsc = start_tsc;
 	while (!all_workers_finished(&shared)) {
+		if (!shared.packet_clock &&
+		    rte_rdtsc() - last_calibration_tsc > CLOCK_CALIBRATION_INTERVAL_MS * hz / 1000) {
+			probe_live_clock_calibrate(&shared);
+			last_calibration_tsc = rte_rdtsc();
+		}
 		/* A quiet link must not hold records in a half-full IPFIX message. */
 		if (sinks.ipfix_count != 0 &&
 		    rte_rdtsc() - last_ipfix_flush_tsc > IPFIX_FLUSH_INTERVAL_MS * hz / 1000) {

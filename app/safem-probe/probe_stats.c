@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -171,6 +172,22 @@ write_json(FILE *f, const struct probe_context *ctx)
 			safem_flow_cache_bytes_per_flow());
 	if (ctx->memory != NULL)
 		write_memory_json(f, ctx->memory);
+	if (!s->packet_clock) {
+		struct timespec wall;
+		uint64_t probe_ns = probe_tsc_to_unix_ns(s, rte_rdtsc());
+		double rate;
+
+		clock_gettime(CLOCK_REALTIME, &wall);
+		__atomic_load(&s->unix_ns_per_tsc, &rate, __ATOMIC_RELAXED);
+		/* How far the probe's clock is from the wall clock now, and the TSC
+		 * frequency it measured against EAL's (docs/formats.md). */
+		fprintf(f,
+			"  \"live_clock\": {\"offset_ms\": %.3f, \"tsc_hz\": %.0f, \"eal_tsc_hz\": %" PRIu64
+			"},\n",
+			((double)probe_ns -
+			 ((double)wall.tv_sec * 1e9 + (double)wall.tv_nsec)) / 1e6,
+			1e9 / rate, rte_get_tsc_hz());
+	}
 	fprintf(f, "  \"clock\": \"%s\",\n  \"worker_count\": %u,\n  \"software_rss\": %s,\n",
 		ctx->clock_name, s->worker_count, s->software_rss ? "true" : "false");
 	/* How long the probe took from the stop request (signal, --duration) to

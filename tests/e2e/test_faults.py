@@ -219,8 +219,6 @@ class Faults(unittest.TestCase):
             self.assertTrue(option in run.stderr or write_error_counted(run.stats),
                             "the full disk under %s was neither reported nor counted\n%s"
                             % (option, run.describe()))
-        self.assertGreater(run.stats["records"]["exported"], run.stats["records"]["written"],
-                           "64 KB cannot hold every flow row")
 
     # -----------------------------------------------------------------------
     # SIGTERM
