@@ -24,6 +24,8 @@
 #include "safem_flowcsv.h"
 #include "safem_ipfix.h"
 #include "safem_streamfile.h"
+#include "safem_mem.h"
+#include "safem_outfile.h"
 #include "safem_window.h"
 
 #include "probe_analysis.h"
@@ -68,6 +70,8 @@
 /* At exit, queued IPFIX messages may take this long to leave (a full 8 MB
  * queue at the default 20 Mbit/s takes 3.4 s). */
 #define IPFIX_DRAIN_MS 30000
+/* How often the live clock's TSC rate is re-measured (probe_live_clock_calibrate). */
+#define CLOCK_CALIBRATION_INTERVAL_MS 1000
 
 /* Set from the signal handler; the main loop turns it into shared.stop. The
  * handlers go in before EAL starts, so a signal during start-up still ends
@@ -200,6 +204,15 @@ build_eal_argv(char **argv, int split, const struct probe_config *cfg, char **ea
 	return n;
 }
 
+/* A worker's software RSS ring and staging buffers: --stats memory.queues. */
+static size_t
+dispatch_bytes(const struct probe_shared *s, const struct probe_worker *w)
+{
+	return safem_mem_ring_bytes(w->input) +
+	       (size_t)s->worker_count * PROBE_STAGING_SLOTS * sizeof(struct safem_packet) +
+	       s->worker_count * sizeof(unsigned int) + s->worker_count * sizeof(uint64_t);
+}
+
 static int
 setup_workers(const struct probe_config *cfg, struct probe_shared *s,
 	      const struct probe_ports *ports, char *err, size_t errlen)
@@ -320,6 +333,7 @@ setup_workers(const struct probe_config *cfg, struct probe_shared *s,
 			if (w->input == NULL || w->staging == NULL || w->staged == NULL ||
 			    w->dispatch_stalled == NULL)
 				goto nomem;
+			safem_mem_account(SAFEM_MEM_queues, (int64_t)dispatch_bytes(s, w));
 		}
 		i++;
 	}
@@ -341,6 +355,9 @@ free_workers(struct probe_shared *s)
 			continue;
 		safem_flow_cache_free(w->cache);
 		safem_window_producer_free(w->window);
+		if (w->input != NULL && w->staging != NULL && w->staged != NULL &&
+		    w->dispatch_stalled != NULL)
+			safem_mem_account(SAFEM_MEM_queues, -(int64_t)dispatch_bytes(s, w));
 		rte_ring_free(w->input);
 		rte_free(w->staging);
 		rte_free(w->staged);
@@ -609,8 +626,9 @@ main(int argc, char **argv)
 	struct probe_ports ports = {NULL, 0};
 	struct output_sinks sinks;
 	struct probe_context ctx;
+	struct probe_memory_marks memory = {0, 0, 0};
 	struct probe_prometheus *prometheus = NULL;
-	struct timespec wall;
+	struct timespec wall, mono;
 	bool check_only;
 	int split, eal_argc, ret, launch_ret, status = EXIT_RUNTIME;
 	uint64_t start_tsc, hz;
@@ -661,6 +679,9 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
+	/* Before the probe allocates anything: the base of the memory budget. */
+	memory.rss_start = safem_mem_process_rss();
+	memory.heap_start = safem_mem_heap_in_use();
 	memset(&shared, 0, sizeof(shared));
 	memset(&sinks, 0, sizeof(sinks));
 	probe_files_init(&sinks.files, cfg.rotate_ms, cfg.rotate_bytes, &reopen_requests,
@@ -849,8 +870,11 @@ main(int argc, char **argv)
 	shared.ring_time_tsc = 275 * hz / 1000000;
 	clock_gettime(CLOCK_REALTIME, &wall);
 	shared.tsc_base = rte_rdtsc();
+	clock_gettime(CLOCK_MONOTONIC, &mono);
 	shared.unix_ns_base = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
+	shared.mono_ns_base = (uint64_t)mono.tv_sec * 1000000000ull + (uint64_t)mono.tv_nsec;
 	shared.ns_per_tsc = 1e9 / (double)hz;
+	shared.unix_ns_per_tsc = shared.ns_per_tsc; /* until the first calibration */
 
 	/* The analysis thread flushes, rotates and reopens the files it writes. */
 	if (sinks.analysis != NULL)
@@ -861,6 +885,8 @@ main(int argc, char **argv)
 		status = EXIT_RUNTIME;
 		goto cleanup;
 	}
+	memory.heap_setup = safem_mem_heap_in_use();
+	ctx.memory = &memory;
 	ctx.shared = &shared;
 	ctx.ports = &ports;
 	ctx.output = &sinks.counters;
@@ -892,8 +918,13 @@ main(int argc, char **argv)
 	if (launch_ret != 0)
 		fprintf(stderr, "safem-probe: %s; stopping\n", err);
 	start_tsc = rte_rdtsc();
-	uint64_t last_ipfix_flush_tsc = start_tsc;
+	uint64_t last_ipfix_flush_tsc = start_tsc, last_calibration_tsc = start_tsc;
 	while (!all_workers_finished(&shared)) {
+		if (!shared.packet_clock &&
+		    rte_rdtsc() - last_calibration_tsc > CLOCK_CALIBRATION_INTERVAL_MS * hz / 1000) {
+			probe_live_clock_calibrate(&shared);
+			last_calibration_tsc = rte_rdtsc();
+		}
 		/* A quiet link must not hold records in a half-full IPFIX message. */
 		if (sinks.ipfix_count != 0 &&
 		    rte_rdtsc() - last_ipfix_flush_tsc > IPFIX_FLUSH_INTERVAL_MS * hz / 1000) {

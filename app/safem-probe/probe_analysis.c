@@ -15,6 +15,8 @@
 #include <rte_pause.h>
 #include <rte_ring.h>
 
+#include "safem_mem.h"
+
 #include "probe_analysis.h"
 
 /* The thread sleeps this long when the ring is empty: windows close once per
@@ -184,6 +186,7 @@ probe_analysis_create(struct safem_window_analysis *windows, unsigned int produc
 				    RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
 	if (pa->queue == NULL)
 		goto nomem;
+	safem_mem_account(SAFEM_MEM_queues, (int64_t)safem_mem_ring_bytes(pa->queue));
 	publish(pa);
 	return pa;
 nomem:
@@ -315,6 +318,7 @@ probe_analysis_free(struct probe_analysis *pa)
 		__atomic_store_n(&pa->stop, 1, __ATOMIC_RELEASE);
 		pthread_join(pa->thread, NULL);
 	}
+	safem_mem_account(SAFEM_MEM_queues, -(int64_t)safem_mem_ring_bytes(pa->queue));
 	rte_ring_free(pa->queue);
 	free(pa->done_state);
 	free(pa->done_token);

@@ -13,8 +13,27 @@
 #include <rte_mbuf.h>
 
 #include <pcap/pcap.h>
+#include "safem_mem.h"
 
 #include "probe_port.h"
+
+static void
+add_chunk_bytes(struct rte_mempool *mp __rte_unused, void *opaque,
+		struct rte_mempool_memhdr *memhdr, unsigned int idx __rte_unused)
+{
+	*(size_t *)opaque += memhdr->len;
+}
+
+/* A pool's real allocation: its memory chunks (the objects) and its memzone
+ * (header, per-lcore caches, private data). */
+static size_t
+mempool_bytes(struct rte_mempool *mp)
+{
+	size_t bytes = mp->mz != NULL ? mp->mz->len : 0;
+
+	rte_mempool_mem_iter(mp, add_chunk_bytes, &bytes);
+	return bytes;
+}
 
 /* Mempool per-lcore cache; DPDK's guidance is a divisor of the pool size
  * and well below it. */
@@ -156,6 +175,7 @@ port_start(const struct probe_config *cfg, unsigned int workers, uint16_t port_i
 			 (unsigned long long)cfg->mbuf_data_room, rte_strerror(rte_errno));
 		return -EINVAL;
 	}
+	safem_mem_account(SAFEM_MEM_mbufs, (int64_t)mempool_bytes(p->pool));
 	for (q = 0; q < p->rx_queues; q++) {
 		ret = rte_eth_rx_queue_setup(port_id, q, rx_desc, (unsigned int)socket, NULL,
 					     p->pool);
@@ -291,6 +311,9 @@ probe_ports_stop(struct probe_ports *ports)
 	for (i = 0; i < ports->count; i++) {
 		rte_eth_dev_stop(ports->ports[i].port_id);
 		rte_eth_dev_close(ports->ports[i].port_id);
+		if (ports->ports[i].pool != NULL)
+			safem_mem_account(SAFEM_MEM_mbufs,
+					  -(int64_t)mempool_bytes(ports->ports[i].pool));
 		rte_mempool_free(ports->ports[i].pool);
 	}
 	free(ports->ports);

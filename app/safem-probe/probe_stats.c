@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -67,6 +68,42 @@ probe_totals_collect(const struct probe_shared *s, struct probe_totals *t)
 		t->parse_errors += t->worker.parse_status[k];
 	if (last_tsc > first_tsc)
 		t->elapsed_s = (double)(last_tsc - first_tsc) / (double)rte_get_tsc_hz();
+}
+
+void
+probe_memory_collect(const struct probe_memory_marks *marks, struct probe_memory *m)
+{
+	uint64_t named = 0, set_up;
+	unsigned int k;
+
+	memset(m, 0, sizeof(*m));
+	for (k = 0; k < SAFEM_MEM_USE_COUNT; k++) {
+		m->use[k] = safem_mem_accounted(k);
+		named += m->use[k];
+	}
+	/* Set-up allocated heap_setup - heap_start in all; what no library
+	 * named is "other". Only a reading, so clamp a skew at zero. */
+	set_up = marks->heap_setup > marks->heap_start ? marks->heap_setup - marks->heap_start : 0;
+	m->other = set_up > named ? set_up - named : 0;
+	m->process_start = marks->rss_start;
+	m->total = m->process_start + named + m->other;
+	m->rss = safem_mem_process_rss();
+}
+
+static void
+write_memory_json(FILE *f, const struct probe_memory_marks *marks)
+{
+	struct probe_memory m;
+	unsigned int k;
+
+	probe_memory_collect(marks, &m);
+	fprintf(f, "  \"memory\": {");
+	for (k = 0; k < SAFEM_MEM_USE_COUNT; k++)
+		fprintf(f, "\"%s\": %" PRIu64 ", ", safem_mem_use_name(k), m.use[k]);
+	fprintf(f,
+		"\"other\": %" PRIu64 ", \"process_start\": %" PRIu64 ", \"total\": %" PRIu64
+		", \"rss\": %" PRIu64 "},\n",
+		m.other, m.process_start, m.total, m.rss);
 }
 
 static void
@@ -191,6 +228,24 @@ write_json(FILE *f, const struct probe_context *ctx)
 		safem_flow_cache_capacity(s->workers[0]->cache), safem_flow_cache_bytes_per_flow(),
 		(size_t)safem_flow_cache_capacity(s->workers[0]->cache) *
 			safem_flow_cache_bytes_per_flow());
+	if (ctx->memory != NULL)
+		write_memory_json(f, ctx->memory);
+	if (!s->packet_clock) {
+		struct timespec wall;
+		uint64_t probe_ns = probe_tsc_to_unix_ns(s, rte_rdtsc());
+		double rate;
+
+		clock_gettime(CLOCK_REALTIME, &wall);
+		__atomic_load(&s->unix_ns_per_tsc, &rate, __ATOMIC_RELAXED);
+		/* How far the probe's clock is from the wall clock now, and the TSC
+		 * frequency it measured against EAL's (docs/formats.md). */
+		fprintf(f,
+			"  \"live_clock\": {\"offset_ms\": %.3f, \"tsc_hz\": %.0f, \"eal_tsc_hz\": %" PRIu64
+			"},\n",
+			((double)probe_ns -
+			 ((double)wall.tv_sec * 1e9 + (double)wall.tv_nsec)) / 1e6,
+			1e9 / rate, rte_get_tsc_hz());
+	}
 	fprintf(f, "  \"clock\": \"%s\",\n  \"worker_count\": %u,\n  \"software_rss\": %s,\n",
 		ctx->clock_name, s->worker_count, s->software_rss ? "true" : "false");
 	/* How long the probe took from the stop request (signal, --duration) to
@@ -491,6 +546,21 @@ telemetry_fill(struct rte_tel_data *d, const struct probe_context *ctx)
 #undef TEL_
 	rte_tel_data_add_dict_u64(d, "records_written",
 				  __atomic_load_n(&ctx->output->records_written, __ATOMIC_RELAXED));
+	if (ctx->memory != NULL) {
+		struct probe_memory m;
+
+		probe_memory_collect(ctx->memory, &m);
+		for (k = 0; k < SAFEM_MEM_USE_COUNT; k++) {
+			char name[RTE_TEL_MAX_STRING_LEN];
+
+			snprintf(name, sizeof(name), "memory_%s", safem_mem_use_name(k));
+			rte_tel_data_add_dict_u64(d, name, m.use[k]);
+		}
+		rte_tel_data_add_dict_u64(d, "memory_other", m.other);
+		rte_tel_data_add_dict_u64(d, "memory_process_start", m.process_start);
+		rte_tel_data_add_dict_u64(d, "memory_total", m.total);
+		rte_tel_data_add_dict_u64(d, "memory_rss", m.rss);
+	}
 	telemetry_rx_queues(d, ctx->ports);
 	telemetry_outputs(d, ctx);
 	telemetry_workers(d, ctx->shared);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "safem_ipfix.h"
+#include "safem_mem.h"
 
 #include "probe_analysis.h"
 #include "probe_detect.h"
@@ -29,6 +30,28 @@ struct probe_output_counters {
 	uint64_t records_written;
 };
 
+/**
+ * Readings that frame the memory budget: taken right after EAL start-up and
+ * once everything the run needs is allocated (before the workers start).
+ */
+struct probe_memory_marks {
+	uint64_t rss_start;  /**< VmRSS after rte_eal_init(): code, libraries, EAL */
+	uint64_t heap_start; /**< safem_mem_heap_in_use() at the same moment */
+	uint64_t heap_setup; /**< safem_mem_heap_in_use() once set up */
+};
+
+/** The memory the probe is configured with, as --stats "memory" reports it. */
+struct probe_memory {
+	uint64_t use[SAFEM_MEM_USE_COUNT]; /**< bytes per use (lib/mem accounting) */
+	uint64_t other;         /**< the rest of what set-up allocated (models, buffers...) */
+	uint64_t process_start; /**< rss_start */
+	uint64_t total;         /**< the sum of the above: the budget the soak checks RSS against */
+	uint64_t rss;           /**< VmRSS now */
+};
+
+/** Fill m from the accounting of lib/mem and the marks. */
+void probe_memory_collect(const struct probe_memory_marks *marks, struct probe_memory *m);
+
 struct probe_context {
 	struct probe_shared *shared;
 	struct probe_ports *ports;
@@ -42,6 +65,7 @@ struct probe_context {
 	const struct probe_line_outputs *lines;      /**< JSON-line streams (NULL: none) */
 	const struct probe_files *files;             /**< line files (NULL: none) */
 	const char *clock_name;
+	const struct probe_memory_marks *memory;
 };
 
 /**

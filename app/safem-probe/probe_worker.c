@@ -13,6 +13,7 @@
  * end-of-run flags.
  */
 #include <string.h>
+#include <time.h>
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -652,7 +653,8 @@ probe_worker_main(void *arg)
 		}
 		drain_input(w);
 		if (!s->packet_clock) {
-			w->clock_ns = probe_tsc_to_unix_ns(s, now_tsc);
+			/* Never backwards, not even by a rate correction. */
+			w->clock_ns = RTE_MAX(w->clock_ns, probe_tsc_to_unix_ns(s, now_tsc));
 			if (w->window != NULL)
 				window_advance(w, w->clock_ns / NS_PER_MS);
 		}
@@ -715,4 +717,20 @@ probe_worker_main(void *arg)
 	safem_handoff_flush(s->handoff, w->index);
 	__atomic_store_n(&w->finished, 1, __ATOMIC_RELEASE);
 	return 0;
+}
+
+void
+probe_live_clock_calibrate(struct probe_shared *s)
+{
+	struct timespec mono;
+	uint64_t tsc, mono_ns;
+	double rate;
+
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	tsc = rte_rdtsc();
+	mono_ns = (uint64_t)mono.tv_sec * 1000000000ull + (uint64_t)mono.tv_nsec;
+	if (tsc <= s->tsc_base || mono_ns <= s->mono_ns_base)
+		return;
+	rate = (double)(mono_ns - s->mono_ns_base) / (double)(tsc - s->tsc_base);
+	__atomic_store(&s->unix_ns_per_tsc, &rate, __ATOMIC_RELAXED);
 }

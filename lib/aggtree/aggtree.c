@@ -134,6 +134,7 @@ struct safem_aggtree {
 	size_t rec_bytes;
 	size_t node_bytes;
 	char name[32];
+	size_t memory_bytes; /* what create asked for, in --stats memory.trees */
 };
 
 /* A frame of the prune walk: a Patricia node and what it has accumulated. */
@@ -914,6 +915,9 @@ safem_aggtree_create(const struct safem_aggtree_params *params)
 	t->scratch->rec[1] = safem_mem_table_alloc(t->rec_bytes);
 	if (t->scratch->rec[0] == NULL || t->scratch->rec[1] == NULL)
 		goto nomem;
+	t->memory_bytes = sizeof(*t) + t->node_bytes + t->table_bytes + sizeof(*t->scratch) +
+			  (params->max_nodes + 63) / 64 * sizeof(uint64_t) + 2 * t->rec_bytes;
+	safem_mem_account(SAFEM_MEM_trees, (int64_t)t->memory_bytes);
 	safem_aggtree_reset(t);
 	return t;
 
@@ -927,8 +931,10 @@ nomem:
 void
 safem_aggtree_free(struct safem_aggtree *t)
 {
-	if (t != NULL)
+	if (t != NULL) {
+		safem_mem_account(SAFEM_MEM_trees, -(int64_t)t->memory_bytes);
 		agg_free_memory(t);
+	}
 }
 
 void

@@ -8,6 +8,7 @@
 #include <rte_errno.h>
 
 #include "safem_featdist.h"
+#include "safem_mem.h"
 
 /*
  * Open addressing with linear probing at load <= 3/4. Each slot has a 32-bit
@@ -39,6 +40,7 @@ struct safem_featdist {
 	struct safem_featdist_counts total;
 	struct safem_featdist_counts remainder;
 	uint8_t hll[HLL_REGISTERS];
+	size_t memory_bytes; /* what create asked for, in --stats memory.distributions */
 };
 
 static const char *const direction_names[SAFEM_DIR_COUNT] = {"all", "in", "out", "internal"};
@@ -113,6 +115,9 @@ safem_featdist_create(uint32_t capacity, int socket_id)
 	fd->entries = calloc(slots, sizeof(*fd->entries));
 	if (fd->tags == NULL || fd->used == NULL || fd->entries == NULL)
 		goto nomem;
+	fd->memory_bytes = sizeof(*fd) + slots * sizeof(*fd->tags) + capacity * sizeof(*fd->used) +
+			   slots * sizeof(*fd->entries);
+	safem_mem_account(SAFEM_MEM_distributions, (int64_t)fd->memory_bytes);
 	return fd;
 nomem:
 	safem_featdist_free(fd);
@@ -125,6 +130,7 @@ safem_featdist_free(struct safem_featdist *fd)
 {
 	if (fd == NULL)
 		return;
+	safem_mem_account(SAFEM_MEM_distributions, -(int64_t)fd->memory_bytes);
 	free(fd->tags);
 	free(fd->used);
 	free(fd->entries);

@@ -144,6 +144,7 @@ struct safem_flow_cache {
 
 	/* Where the memory came from, for free(). */
 	bool rte_memory;
+	size_t memory_bytes; /* what create asked for, in --stats memory.flow_tables */
 } __rte_cache_aligned;
 
 static const char *const flow_end_reason_names[SAFEM_FLOW_END_REASON_MAX + 1] = {
@@ -297,6 +298,8 @@ safem_flow_cache_create(const struct safem_flow_cache_params *params)
 	fc->scan_cursor = 0;
 	fc->revolution_oldest_ms = UINT64_MAX;
 	fc->rte_memory = rte_memory;
+	fc->memory_bytes = size;
+	safem_mem_account(SAFEM_MEM_flow_tables, (int64_t)size);
 	return fc;
 }
 
@@ -305,6 +308,7 @@ safem_flow_cache_free(struct safem_flow_cache *fc)
 {
 	if (fc == NULL)
 		return;
+	safem_mem_account(SAFEM_MEM_flow_tables, -(int64_t)fc->memory_bytes);
 	if (fc->rte_memory)
 		rte_free(fc);
 	else

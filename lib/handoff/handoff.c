@@ -11,6 +11,7 @@
 #include <rte_ring.h>
 
 #include "safem_handoff.h"
+#include "safem_mem.h"
 
 struct handoff_batch {
 	unsigned int count;
@@ -36,6 +37,7 @@ struct safem_handoff {
 	uint64_t stop_wait_tsc;
 	const uint32_t *stop;
 	struct handoff_batch *batches;
+	size_t memory_bytes; /* rings, batches and this struct: --stats memory.queues */
 	struct handoff_channel channels[];
 };
 
@@ -98,7 +100,11 @@ safem_handoff_create(const struct safem_handoff_params *params)
 			batch->count = 0;
 			rte_ring_enqueue(ch->free, batch);
 		}
+		h->memory_bytes += safem_mem_ring_bytes(ch->full) + safem_mem_ring_bytes(ch->free);
 	}
+	h->memory_bytes += sizeof(*h) + params->producers * sizeof(struct handoff_channel) +
+			   (size_t)params->producers * per_producer * sizeof(struct handoff_batch);
+	safem_mem_account(SAFEM_MEM_queues, (int64_t)h->memory_bytes);
 	return h;
 nomem:
 	safem_handoff_free(h);
@@ -113,6 +119,7 @@ safem_handoff_free(struct safem_handoff *h)
 
 	if (h == NULL)
 		return;
+	safem_mem_account(SAFEM_MEM_queues, -(int64_t)h->memory_bytes);
 	for (p = 0; p < h->producers; p++) {
 		rte_ring_free(h->channels[p].full);
 		rte_ring_free(h->channels[p].free);

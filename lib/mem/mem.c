@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <dirent.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,8 @@
 #include <rte_eal.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_memzone.h>
+#include <rte_ring.h>
 
 #include "safem_mem.h"
 
@@ -101,4 +104,61 @@ safem_mem_table_available(int socket_id)
 		return bytes + mem_free_hugepage_bytes(dir);
 	}
 	return mem_read_number("/proc/meminfo", "MemAvailable:") * 1024;
+}
+
+static uint64_t mem_accounted[SAFEM_MEM_USE_COUNT];
+
+const char *
+safem_mem_use_name(enum safem_mem_use use)
+{
+	static const char *const names[] = {
+#define NAME_(name) #name,
+		SAFEM_MEM_USES(NAME_)
+#undef NAME_
+	};
+
+	return (unsigned int)use < SAFEM_MEM_USE_COUNT ? names[use] : NULL;
+}
+
+void
+safem_mem_account(enum safem_mem_use use, int64_t bytes)
+{
+	if ((unsigned int)use < SAFEM_MEM_USE_COUNT)
+		__atomic_fetch_add(&mem_accounted[use], (uint64_t)bytes, __ATOMIC_RELAXED);
+}
+
+uint64_t
+safem_mem_accounted(enum safem_mem_use use)
+{
+	return (unsigned int)use < SAFEM_MEM_USE_COUNT
+		       ? __atomic_load_n(&mem_accounted[use], __ATOMIC_RELAXED)
+		       : 0;
+}
+
+uint64_t
+safem_mem_heap_in_use(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+	uint64_t bytes = (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
+	unsigned int i;
+
+	for (i = 0; rte_lcore_count() > 0 && i < rte_socket_count(); i++) {
+		struct rte_malloc_socket_stats st;
+
+		if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &st) == 0)
+			bytes += st.heap_allocsz_bytes;
+	}
+	return bytes;
+}
+
+uint64_t
+safem_mem_process_rss(void)
+{
+	return mem_read_number("/proc/self/status", "VmRSS:") * 1024;
+}
+
+size_t
+safem_mem_ring_bytes(const struct rte_ring *r)
+{
+	return r != NULL && r->memzone != NULL ? r->memzone->len : 0;
 }

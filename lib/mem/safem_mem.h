@@ -33,6 +33,54 @@ void safem_mem_table_free(void *mem);
  */
 uint64_t safem_mem_table_available(int socket_id);
 
+/**
+ * What the probe's memory is for, as --stats "memory" breaks it down. Each
+ * library adds the bytes it actually asked an allocator for when it creates a
+ * table and takes them back when it frees it, so the figures follow the real
+ * allocations (including rounding to powers of two) instead of a formula.
+ */
+#define SAFEM_MEM_USES(X)                                                                          \
+	X(flow_tables)   /* per-worker flow caches */                                              \
+	X(trees)         /* aggregation trees (panes, merge, scratch) */                           \
+	X(distributions) /* feature distributions */                                              \
+	X(queues)        /* rings and their batches between cores */                              \
+	X(mbufs)         /* packet buffer pools */
+
+enum safem_mem_use {
+#define ENUM_(name) SAFEM_MEM_##name,
+	SAFEM_MEM_USES(ENUM_)
+#undef ENUM_
+	SAFEM_MEM_USE_COUNT
+};
+
+/** Name of a use as in --stats ("flow_tables"...), NULL when out of range. */
+const char *safem_mem_use_name(enum safem_mem_use use);
+
+/**
+ * Count bytes (negative: released) for a use. Atomic; call where tables are
+ * created and freed, never on the packet path.
+ */
+void safem_mem_account(enum safem_mem_use use, int64_t bytes);
+
+/** Bytes currently accounted for a use. */
+uint64_t safem_mem_accounted(enum safem_mem_use use);
+
+/**
+ * Bytes the process has asked allocators for and not given back: glibc's
+ * heap and mmap chunks in use (mallinfo2) plus the DPDK heap's allocated
+ * bytes on every socket (mempools, rings, rte_malloc). The difference of two
+ * readings is what was allocated in between, whatever the allocator.
+ */
+uint64_t safem_mem_heap_in_use(void);
+
+struct rte_ring;
+
+/** Bytes of the memzone that holds a DPDK ring (its real allocation), 0 for NULL. */
+size_t safem_mem_ring_bytes(const struct rte_ring *r);
+
+/** The process's resident set (VmRSS of /proc/self/status) in bytes, 0 if unreadable. */
+uint64_t safem_mem_process_rss(void);
+
 #ifdef __cplusplus
 }
 #endif

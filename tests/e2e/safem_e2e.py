@@ -328,6 +328,100 @@ def run_probe(pcaps, workers=1, extra_opts=(), timeout=180, flows=True, stats=Tr
                     time.monotonic() - start)
 
 
+class LiveProbe:
+    """A probe run that a test acts on while it runs (fault tests): started
+    by start_probe(), watched (first output, lines of a JSON-lines output so
+    far), signalled, then finish()ed into a ProbeRun."""
+
+    def __init__(self, argv, outdir, prefix, flows_path, stats_path):
+        self.argv, self.outdir, self.prefix = argv, outdir, prefix
+        self.flows_path, self.stats_path = flows_path, stats_path
+        self.start = time.monotonic()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, errors="replace", cwd=outdir)
+        self.chunks = {"out": [], "err": []}
+        self.first_output = threading.Event()
+        self.readers = [threading.Thread(target=self._drain, args=(self.proc.stdout, "out"),
+                                         daemon=True),
+                        threading.Thread(target=self._drain, args=(self.proc.stderr, "err"),
+                                         daemon=True)]
+        for t in self.readers:
+            t.start()
+
+    def _drain(self, stream, name):
+        for line in stream:
+            self.chunks[name].append(line)
+            if name == "out":
+                self.first_output.set()
+        stream.close()
+
+    def wait_started(self, timeout=60):
+        """Until the probe's first line on stdout (it is set up); False if it ended first."""
+        end = time.monotonic() + timeout
+        while not self.first_output.wait(0.05):
+            if self.proc.poll() is not None or time.monotonic() > end:
+                return False
+        return True
+
+    @staticmethod
+    def lines_so_far(path):
+        """Complete lines of a JSON-lines output while it is written (path.tmp
+        until the probe commits it, or path)."""
+        for p in (path + ".tmp", path):
+            try:
+                with open(p, "rb") as f:
+                    return f.read().count(b"\n")
+            except OSError:
+                continue
+        return 0
+
+    def wait_lines(self, path, n, timeout=60):
+        """Until path has n complete lines; False on timeout or exit."""
+        end = time.monotonic() + timeout
+        while self.lines_so_far(path) < n:
+            if self.proc.poll() is not None or time.monotonic() > end:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def finish(self, timeout=60):
+        """Wait for the exit (killed after timeout: AssertionError); the ProbeRun."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("probe did not finish within %s s (killed)\ncommand: %s\n%s"
+                                 % (timeout, " ".join(self.argv),
+                                    "".join(self.chunks["err"])[-3000:]))
+        finally:
+            shutil.rmtree(_dpdk_runtime_dir(self.prefix), ignore_errors=True)
+        for t in self.readers:
+            t.join(10)
+        return ProbeRun(self.argv, self.proc.returncode, "".join(self.chunks["out"]),
+                        "".join(self.chunks["err"]), self.outdir, self.flows_path,
+                        self.stats_path, time.monotonic() - self.start)
+
+
+def start_probe(pcaps, workers=1, extra_opts=(), flows=True, stats=True, vdev_opts=""):
+    """Start the probe (same arguments as run_probe) without waiting: a LiveProbe."""
+    binary = require_probe()
+    if isinstance(pcaps, str):
+        pcaps = [pcaps]
+    outdir = new_dir("live")
+    prefix = "safem%dr%d" % (os.getpid(), next(_run_counter))
+    flows_path = os.path.join(outdir, "flows.csv") if flows else None
+    stats_path = os.path.join(outdir, "stats.json") if stats else None
+    opts = (["--flows", flows_path] if flows_path else []) + (
+        ["--stats", stats_path] if stats_path else []) + list(extra_opts)
+    argv = [binary] + eal_args(pcaps, workers, prefix, vdev_opts) + ["--"] + opts
+    return LiveProbe(argv, outdir, prefix, flows_path, stats_path)
+
+
 # ---------------------------------------------------------------------------
 # Outputs
 
@@ -537,6 +631,7 @@ def assert_conservation(tc, run):
     ctx = "\nstats: %s" % json.dumps({k: s.get(k) for k in (
         "rx_packets", "rx_bytes", "parsed_packets", "parsed_bytes", "non_ip",
         "parse_errors_total", "flows", "records")}, sort_keys=True)
+    assert_frames_accounted(tc, s)
     errors = s["parse_errors"]
     tc.assertEqual(s["parse_errors_total"], sum(errors.values()),
                    "parse_errors_total != sum of parse_errors" + ctx)
@@ -564,6 +659,70 @@ def assert_conservation(tc, run):
     tc.assertEqual(rec["dropped"], 0, "records dropped" + ctx)
     tc.assertEqual(rec["written"], len(rows), "records.written != CSV rows" + ctx)
     tc.assertEqual(rec["exported"], len(rows), "records.exported != CSV rows" + ctx)
+
+
+def frame_accounting_violations(s):
+    """Conservation from --stats alone (no flow CSV needed), for every run,
+    whatever its outputs or faults: each frame received is counted once as
+    parsed, non-IP or a parse error; each parsed packet is in a flow, sampled
+    out, or counted as dropped at a dispatch ring; each flow created has ended
+    (by a reason) or is still active; each ended flow's record was handed off
+    or counted as dropped; the NIC counters agree with the workers'. Returns a
+    list of violations, each a readable sentence ([] when all hold)."""
+    bad = []
+
+    def check(ok, what, *values):
+        if not ok:
+            bad.append(what % values)
+
+    workers = s.get("workers", [])
+    wsum = lambda key: sum(w.get(key, 0) for w in workers)  # noqa: E731
+    errors = s.get("parse_errors", {})
+    check(s["parse_errors_total"] == sum(errors.values()),
+          "parse_errors_total %d != sum of parse_errors %d", s["parse_errors_total"],
+          sum(errors.values()))
+    accounted = s["parsed_packets"] + s["non_ip"] + s["parse_errors_total"]
+    check(s["rx_packets"] == accounted,
+          "rx_packets %d != parsed_packets + non_ip + parse_errors_total = %d",
+          s["rx_packets"], accounted)
+    check(s["rx_packets"] == wsum("rx_packets"), "rx_packets %d != sum over workers %d",
+          s["rx_packets"], wsum("rx_packets"))
+    ports = s.get("ports", [])
+    nic = sum(p["ipackets"] for p in ports)
+    check(not ports or nic == s["rx_packets"], "ports ipackets %d != rx_packets %d", nic,
+          s["rx_packets"])
+    flows = s["flows"]
+    in_flows = flows["packets"] + wsum("sampled_out") + wsum("dispatch_dropped")
+    check(s["parsed_packets"] == in_flows,
+          "parsed_packets %d != flows.packets + sampled_out + dispatch_dropped = %d",
+          s["parsed_packets"], in_flows)
+    if wsum("sampled_out") == 0:
+        in_bytes = flows["bytes"] + wsum("dispatch_dropped_bytes")
+        check(s["parsed_bytes"] == in_bytes,
+              "parsed_bytes %d != flows.bytes + dispatch_dropped_bytes = %d",
+              s["parsed_bytes"], in_bytes)
+    ended = sum(flows["expired"].values())
+    check(flows["created"] == ended + flows["active"],
+          "flows.created %d != sum of flows.expired %d + flows.active %d", flows["created"],
+          ended, flows["active"])
+    rec = s["records"]
+    check(rec["exported"] + rec["dropped"] == ended,
+          "records.exported %d + records.dropped %d != flows ended %d", rec["exported"],
+          rec["dropped"], ended)
+    check(rec["written"] <= rec["exported"], "records.written %d > records.exported %d",
+          rec["written"], rec["exported"])
+    for c in s.get("ipfix", []):
+        check(c["records_sent"] + c["records_dropped"] <= rec["exported"],
+              "ipfix %s: records_sent %d + records_dropped %d > records.exported %d",
+              c["collector"], c["records_sent"], c["records_dropped"], rec["exported"])
+    return bad
+
+
+def assert_frames_accounted(tc, s):
+    """frame_accounting_violations() as a test assertion."""
+    tc.assertIsInstance(s, dict, "no --stats to check conservation on")
+    bad = frame_accounting_violations(s)
+    tc.assertEqual(bad, [], "conservation violated:\n  " + "\n  ".join(bad))
 
 
 def assert_stats_shape(tc, s, workers):

@@ -9,6 +9,11 @@
  * were produced in), prints "BOOTSTRAP host:port" on stdout, then waits for
  * end of input on stdin (the probe has exited) and prints every message of
  * every topic as "TOPIC<TAB>PAYLOAD", then "END TOPIC COUNT" per topic.
+ *
+ * Lines on stdin before that are faults for tests/e2e/test_faults.py, each
+ * answered "OK LINE" once in effect: "down" (the broker drops its
+ * connections and refuses new ones), "up" (it is back), "rtt MS" (it answers
+ * every request MS milliseconds late: a slow broker).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,8 +110,30 @@ main(int argc, char **argv)
 	snprintf(bootstrap, sizeof(bootstrap), "%s", rd_kafka_mock_cluster_bootstraps(mc));
 	printf("BOOTSTRAP %s\n", bootstrap);
 	fflush(stdout);
-	while (fgets(buf, sizeof(buf), stdin) != NULL)
-		;
+	while (fgets(buf, sizeof(buf), stdin) != NULL) {
+		rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+		int rtt_ms;
+
+		buf[strcspn(buf, "\n")] = '\0';
+		if (strcmp(buf, "down") == 0)
+			err = rd_kafka_mock_broker_set_down(mc, 1);
+		else if (strcmp(buf, "up") == 0)
+			err = rd_kafka_mock_broker_set_up(mc, 1);
+		else if (sscanf(buf, "rtt %d", &rtt_ms) == 1)
+			err = rd_kafka_mock_broker_set_rtt(mc, 1, rtt_ms);
+		else if (buf[0] != '\0') {
+			fprintf(stderr, "kafka_mock_consume: unknown command %s\n", buf);
+			return 1;
+		}
+		if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			fprintf(stderr, "kafka_mock_consume: %s: %s\n", buf, rd_kafka_err2str(err));
+			return 1;
+		}
+		if (buf[0] != '\0') {
+			printf("OK %s\n", buf);
+			fflush(stdout);
+		}
+	}
 	for (i = 1; i < argc; i++) {
 		long n = consume_topic(bootstrap, argv[i]);
 
