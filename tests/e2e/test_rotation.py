@@ -357,7 +357,10 @@ class Rotation(unittest.TestCase):
         fl = files["flows"]
         self.assertGreater(fl["write_errors"], 0)
         self.assertGreater(fl["lines_lost"], 0)
-        self.assertGreater(files["windows"]["write_errors"], 0)
+        # The window reports share the disk: they may or may not have hit it full;
+        # a lost line is always a counted error.
+        if files["windows"]["lines_lost"] > 0:
+            self.assertGreater(files["windows"]["write_errors"], 0, files["windows"])
         # Lost lines make the exit status 1, the file named on stderr with the counts.
         self.assertEqual(rc, 1, probe.describe())
         self.assertRegex("".join(probe.chunks["err"]),
