@@ -1010,6 +1010,9 @@ main(int argc, char **argv)
 	if (sinks.lines.kafka_undelivered != 0)
 		fprintf(stderr, "safem-probe: kafka: %llu messages not delivered at exit\n",
 			(unsigned long long)sinks.lines.kafka_undelivered);
+	if (sinks.lines.syslog_undelivered != 0)
+		fprintf(stderr, "safem-probe: syslog: %llu paced messages not sent at exit\n",
+			(unsigned long long)sinks.lines.syslog_undelivered);
 	if (cfg.stats_path[0] != '\0') {
 		ret = probe_stats_write_json(&ctx, cfg.stats_path);
 		if (ret != 0) {

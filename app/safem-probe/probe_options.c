@@ -151,6 +151,10 @@ const struct safem_opt_def probe_options[] = {
 	 "RFC 5424)", "TARGET"},
 	{"syslog-facility", "syslog", "facility", SAFEM_OPT_CHOICE, "local0", 0, 0,
 	 syslog_facility_choices, OPT(syslog_facility), "syslog facility of the messages", NULL},
+	{"syslog-rate", "syslog", "rate", SAFEM_OPT_UINT, "10M", 0, 100000000000ull, NULL,
+	 OPT(syslog_rate), "UDP syslog: send at most this many bits/s (token bucket, 4 MiB "
+	 "queue behind it; 0: unpaced), so a collector's socket buffer absorbs bursts of "
+	 "alerts and reports", "BITS"},
 	{"syslog-ident", "syslog", "ident", SAFEM_OPT_STRING, "safem-probe", 0, 0, NULL,
 	 OPT(syslog_ident), "syslog tag (APP-NAME)", "NAME"},
 	{"kafka-brokers", "kafka", "brokers", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(kafka_brokers),

@@ -36,6 +36,7 @@ struct probe_config {
 	uint64_t observation_domain;
 	uint64_t ipfix_mtu;
 	uint64_t ipfix_rate;  /* bits/s per UDP collector, 0: unpaced */
+	uint64_t syslog_rate; /* bits/s to a UDP syslog target, 0: unpaced */
 	uint64_t ipfix_queue; /* bytes queued per collector */
 	uint64_t window_ms;
 	uint64_t slide_ms;

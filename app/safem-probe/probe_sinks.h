@@ -35,6 +35,7 @@ struct probe_line_outputs {
 	struct safem_linesink_kafka *kafka;   /* opened with --kafka-brokers */
 	struct safem_linesink *streams[PROBE_STREAM_COUNT];
 	uint64_t kafka_undelivered; /* left when the exit flush timed out */
+	uint64_t syslog_undelivered; /* paced syslog datagrams dropped at the exit drain */
 };
 
 /** Stream name: "windows", "alerts", "flows", "features". */

@@ -36,12 +36,8 @@ struct safem_linesink {
 static void
 fan_out(struct safem_linesink *s, const char *line, size_t len)
 {
-	if (s->syslog != NULL) {
-		if (linesink_syslog_send(s->syslog, s->syslog_severity, s->name, line, len) == 0)
-			linesink_count(&s->stats.syslog_sent, 1);
-		else
-			linesink_count(&s->stats.syslog_dropped, 1);
-	}
+	if (s->syslog != NULL)
+		linesink_syslog_send(s->syslog, s->syslog_severity, s->name, line, len, &s->stats);
 	if (s->kafka != NULL) {
 		if (linesink_kafka_produce(s->kafka, s->kafka_topic, line, len, &s->stats) == 0)
 			linesink_count(&s->stats.kafka_queued, 1);

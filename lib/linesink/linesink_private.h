@@ -21,9 +21,14 @@ linesink_count(uint64_t *counter, uint64_t n)
 	__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
-/** One datagram for one line. 0, or -errno when the kernel did not take it. */
-int linesink_syslog_send(struct safem_linesink_syslog *sl, int severity, const char *msgid,
-			 const char *line, size_t len);
+/**
+ * One datagram for one line, counted in st->syslog_sent or st->syslog_dropped
+ * (under the sender's lock: the pacing queue's pump, on another thread, counts
+ * the same stream). A paced sender may queue it; it is counted when it leaves
+ * or when the queue gives up on it (safem_linesink_syslog_drain).
+ */
+void linesink_syslog_send(struct safem_linesink_syslog *sl, int severity, const char *msgid,
+			  const char *line, size_t len, struct safem_linesink_stats *st);
 
 /**
  * Queue one message (copied) on topic. Its delivery report lands in

@@ -52,8 +52,8 @@ struct safem_streamfile;
 	X(lines)	     /* complete lines written to the stream */                            \
 	X(bytes)	     /* their bytes, newlines included */                                  \
 	X(lines_too_long)    /* lines over SAFEM_LINESINK_LINE_MAX: file only */                   \
-	X(syslog_sent)	     /* datagrams the kernel took */                                       \
-	X(syslog_dropped)    /* datagrams that failed or would block */                            \
+	X(syslog_sent)	     /* datagrams the kernel took (at once or from the pacing queue) */    \
+	X(syslog_dropped)    /* failed, would block, or the pacing queue gave up */                \
 	X(kafka_queued)	     /* messages handed to the producer queue */                           \
 	X(kafka_delivered)   /* messages the brokers acknowledged */                               \
 	X(kafka_dropped)     /* messages refused at once (queue full, too large...) */             \
@@ -75,6 +75,17 @@ struct safem_linesink_syslog_params {
 	const char *target;
 	int facility;	   /**< 0..23 (see safem_linesink_syslog_facility) */
 	const char *ident; /**< APP-NAME / tag, e.g. "safem-probe" */
+	/**
+	 * UDP targets: send at most this many bytes/s (token bucket, bursts of
+	 * burst_bytes); 0: unpaced. A collector's socket buffer drops what
+	 * arrives faster than it reads (a burst of alerts, reports grown by
+	 * clusters and hosts), so datagrams wait in a queue of at most
+	 * queue_bytes instead; what does not fit is dropped and counted. A unix
+	 * target is never paced: the local daemon pushes back (EAGAIN).
+	 */
+	uint64_t rate_bytes_s;
+	uint64_t burst_bytes; /**< 0: 32 KiB */
+	uint64_t queue_bytes; /**< 0: 4 MiB */
 };
 
 /** Facility code of a name ("daemon", "user", "local0".."local7"...), or -EINVAL. */
@@ -88,6 +99,24 @@ int safem_linesink_syslog_facility(const char *name);
 struct safem_linesink_syslog *
 safem_linesink_syslog_open(const struct safem_linesink_syslog_params *p, char *err, size_t errlen);
 
+/**
+ * Send queued datagrams the rate allows now (non-blocking). The owner calls
+ * it often (the probe: every main-loop pass); sends also pump first.
+ */
+void safem_linesink_syslog_pump(struct safem_linesink_syslog *sl);
+
+/** Datagrams waiting in the pacing queue. */
+uint64_t safem_linesink_syslog_pending(struct safem_linesink_syslog *sl);
+
+/**
+ * Send what is queued at the paced rate for at most timeout_ms, then drop
+ * the rest, counted in each stream's syslog_dropped. Returns how many were
+ * dropped. Call before the streams that wrote to it are freed (the queue
+ * counts into their stats).
+ */
+uint64_t safem_linesink_syslog_drain(struct safem_linesink_syslog *sl, unsigned int timeout_ms);
+
+/** Close the socket; anything still queued is discarded uncounted (drain first). */
 void safem_linesink_syslog_close(struct safem_linesink_syslog *sl);
 
 /* ---- Kafka producer (shared by streams) -------------------------------- */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "safem_linesink.h"
+#include "safem_pace.h"
 
 #include "linesink_private.h"
 
@@ -38,6 +39,18 @@
 #define SYSLOG_FULL_WAIT_MS 5
 /* Asked for, so a burst of long reports fits; the kernel caps it (wmem_max). */
 #define SYSLOG_SNDBUF_BYTES (4 << 20)
+/* Pacing defaults (UDP): the bucket depth and the queue behind it. */
+#define SYSLOG_BURST_DEFAULT (32u << 10)
+#define SYSLOG_QUEUE_DEFAULT (4u << 20)
+/* The drain at exit sleeps at most this long between pumps. */
+#define SYSLOG_DRAIN_STEP_US 10000
+
+/* A queued datagram: this header, then len bytes (header and line, formatted
+ * when the line was written, so its timestamp is the line's). */
+struct queued {
+	struct safem_linesink_stats *st;
+	uint32_t len;
+};
 
 struct safem_linesink_syslog {
 	/*
@@ -55,6 +68,14 @@ struct safem_linesink_syslog {
 	char ident[48];
 	char hostname[256];
 	long pid;
+	/* Pacing (UDP only; paced false: every datagram goes at once). The
+	 * queue is a byte FIFO: entries from q_head to q_tail, compacted to the
+	 * front when the tail reaches the end. */
+	bool paced;
+	struct safem_pace pace;
+	char *q;
+	size_t q_cap, q_head, q_tail;
+	uint64_t q_count;
 };
 
 static const struct {
@@ -180,8 +201,23 @@ safem_linesink_syslog_open(const struct safem_linesink_syslog_params *p, char *e
 		snprintf(err, errlen, "'%s': %s", p->target, strerror(-ret));
 		goto fail;
 	}
+	if (!sl->unix_socket && p->rate_bytes_s != 0) {
+		sl->q_cap = p->queue_bytes != 0 ? p->queue_bytes : SYSLOG_QUEUE_DEFAULT;
+		sl->q = malloc(sl->q_cap);
+		if (sl->q == NULL) {
+			snprintf(err, errlen, "'%s': out of memory for the pacing queue", p->target);
+			ret = -ENOMEM;
+			goto fail;
+		}
+		sl->paced = true;
+		safem_pace_init(&sl->pace, p->rate_bytes_s,
+				p->burst_bytes != 0 ? p->burst_bytes : SYSLOG_BURST_DEFAULT,
+				safem_pace_now_ns());
+	}
 	return sl;
 fail:
+	if (sl->fd >= 0)
+		close(sl->fd);
 	pthread_mutex_destroy(&sl->lock);
 	free(sl);
 	errno = -ret;
@@ -196,6 +232,7 @@ safem_linesink_syslog_close(struct safem_linesink_syslog *sl)
 	if (sl->fd >= 0)
 		close(sl->fd);
 	pthread_mutex_destroy(&sl->lock);
+	free(sl->q);
 	free(sl);
 }
 
@@ -223,36 +260,22 @@ format_header(const struct safem_linesink_syslog *sl, int severity, const char *
 	return n < 0 ? 0 : ((size_t)n < len ? (size_t)n : len - 1);
 }
 
-int
-linesink_syslog_send(struct safem_linesink_syslog *sl, int severity, const char *msgid,
-		     const char *line, size_t len)
+/* One datagram now, under the lock: 0, or -errno when the kernel did not take it. */
+static int
+send_locked(struct safem_linesink_syslog *sl, struct msghdr *msg)
 {
-	char header[SYSLOG_HEADER_MAX];
-	struct iovec iov[2];
-	struct msghdr msg;
 	int attempt, ret = -EIO;
 
-	iov[0].iov_base = header;
-	iov[0].iov_len = format_header(sl, severity, msgid, header, sizeof(header));
-	iov[1].iov_base = (void *)(uintptr_t)line;
-	iov[1].iov_len = len;
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = iov;
-	msg.msg_iovlen = 2;
-	pthread_mutex_lock(&sl->lock);
 	for (attempt = 0; attempt < 2; attempt++) {
 		struct pollfd pfd = {.fd = sl->fd, .events = POLLOUT};
 
-		if (sendmsg(sl->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
-			ret = 0;
-			break;
-		}
+		if (sendmsg(sl->fd, msg, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+			return 0;
 		ret = -errno;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			if (poll(&pfd, 1, SYSLOG_FULL_WAIT_MS) == 1)
 				continue;
-			ret = -EAGAIN;
-			break;
+			return -EAGAIN;
 		}
 		/* The local daemon restarted: its socket is new, connect again once. */
 		if (!sl->unix_socket || (errno != ECONNREFUSED && errno != ENOTCONN))
@@ -262,6 +285,167 @@ linesink_syslog_send(struct safem_linesink_syslog *sl, int severity, const char 
 			break;
 		ret = -ENOTCONN; /* if the loop ends here */
 	}
-	pthread_mutex_unlock(&sl->lock);
 	return ret;
+}
+
+static int
+send_buffer_locked(struct safem_linesink_syslog *sl, const char *buf, size_t len)
+{
+	struct iovec iov = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	return send_locked(sl, &msg);
+}
+
+/* Send queued datagrams while the bucket allows; stops at a full socket. */
+static void
+pump_locked(struct safem_linesink_syslog *sl, uint64_t now_ns)
+{
+	while (sl->q_head < sl->q_tail) {
+		struct queued e;
+		int ret;
+
+		memcpy(&e, sl->q + sl->q_head, sizeof(e));
+		if (!safem_pace_ready(&sl->pace, e.len, now_ns))
+			return;
+		ret = send_buffer_locked(sl, sl->q + sl->q_head + sizeof(e), e.len);
+		if (ret == -EAGAIN)
+			return; /* the socket is full: keep it for the next pump */
+		safem_pace_spend(&sl->pace, e.len);
+		linesink_count(ret == 0 ? &e.st->syslog_sent : &e.st->syslog_dropped, 1);
+		sl->q_head += sizeof(e) + e.len;
+		sl->q_count--;
+	}
+	sl->q_head = sl->q_tail = 0;
+}
+
+/* Copy one datagram (header + line) to the tail; false when the queue is full. */
+static bool
+enqueue_locked(struct safem_linesink_syslog *sl, const struct iovec *iov,
+	       struct safem_linesink_stats *st)
+{
+	struct queued e = {.st = st, .len = (uint32_t)(iov[0].iov_len + iov[1].iov_len)};
+	size_t need = sizeof(e) + e.len;
+
+	if (sl->q_tail + need > sl->q_cap && sl->q_head != 0) {
+		memmove(sl->q, sl->q + sl->q_head, sl->q_tail - sl->q_head);
+		sl->q_tail -= sl->q_head;
+		sl->q_head = 0;
+	}
+	if (sl->q_tail + need > sl->q_cap)
+		return false;
+	memcpy(sl->q + sl->q_tail, &e, sizeof(e));
+	memcpy(sl->q + sl->q_tail + sizeof(e), iov[0].iov_base, iov[0].iov_len);
+	memcpy(sl->q + sl->q_tail + sizeof(e) + iov[0].iov_len, iov[1].iov_base, iov[1].iov_len);
+	sl->q_tail += need;
+	sl->q_count++;
+	return true;
+}
+
+void
+linesink_syslog_send(struct safem_linesink_syslog *sl, int severity, const char *msgid,
+		     const char *line, size_t len, struct safem_linesink_stats *st)
+{
+	char header[SYSLOG_HEADER_MAX];
+	struct iovec iov[2];
+	struct msghdr msg;
+	uint64_t now_ns;
+	int ret;
+
+	iov[0].iov_base = header;
+	iov[0].iov_len = format_header(sl, severity, msgid, header, sizeof(header));
+	iov[1].iov_base = (void *)(uintptr_t)line;
+	iov[1].iov_len = len;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = 2;
+	pthread_mutex_lock(&sl->lock);
+	if (sl->paced) {
+		/* In order: what waits goes first; a line waits when the bucket is
+		 * empty, and is dropped only when the queue is full. */
+		now_ns = safem_pace_now_ns();
+		pump_locked(sl, now_ns);
+		if (sl->q_head != sl->q_tail ||
+		    !safem_pace_ready(&sl->pace, iov[0].iov_len + len, now_ns)) {
+			if (!enqueue_locked(sl, iov, st))
+				linesink_count(&st->syslog_dropped, 1);
+			pthread_mutex_unlock(&sl->lock);
+			return;
+		}
+		safem_pace_spend(&sl->pace, iov[0].iov_len + len);
+	}
+	ret = send_locked(sl, &msg);
+	linesink_count(ret == 0 ? &st->syslog_sent : &st->syslog_dropped, 1);
+	pthread_mutex_unlock(&sl->lock);
+}
+
+void
+safem_linesink_syslog_pump(struct safem_linesink_syslog *sl)
+{
+	if (sl == NULL || !sl->paced)
+		return;
+	pthread_mutex_lock(&sl->lock);
+	if (sl->q_head != sl->q_tail)
+		pump_locked(sl, safem_pace_now_ns());
+	pthread_mutex_unlock(&sl->lock);
+}
+
+uint64_t
+safem_linesink_syslog_pending(struct safem_linesink_syslog *sl)
+{
+	uint64_t n;
+
+	if (sl == NULL)
+		return 0;
+	pthread_mutex_lock(&sl->lock);
+	n = sl->q_count;
+	pthread_mutex_unlock(&sl->lock);
+	return n;
+}
+
+uint64_t
+safem_linesink_syslog_drain(struct safem_linesink_syslog *sl, unsigned int timeout_ms)
+{
+	uint64_t deadline, dropped = 0;
+
+	if (sl == NULL || !sl->paced)
+		return 0;
+	deadline = safem_pace_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	for (;;) {
+		uint64_t now = safem_pace_now_ns(), wait_ns = 0;
+		bool empty;
+
+		pthread_mutex_lock(&sl->lock);
+		pump_locked(sl, now);
+		empty = sl->q_head == sl->q_tail;
+		if (!empty) {
+			struct queued e;
+
+			memcpy(&e, sl->q + sl->q_head, sizeof(e));
+			wait_ns = safem_pace_wait_ns(&sl->pace, e.len, now);
+		}
+		if (empty || now >= deadline) {
+			/* Out of time: what is left is lost, and says so. */
+			while (sl->q_head < sl->q_tail) {
+				struct queued e;
+
+				memcpy(&e, sl->q + sl->q_head, sizeof(e));
+				linesink_count(&e.st->syslog_dropped, 1);
+				sl->q_head += sizeof(e) + e.len;
+				dropped++;
+			}
+			sl->q_head = sl->q_tail = 0;
+			sl->q_count = 0;
+			pthread_mutex_unlock(&sl->lock);
+			return dropped;
+		}
+		pthread_mutex_unlock(&sl->lock);
+		if (wait_ns < 1000)
+			wait_ns = 1000; /* a full socket: let the reader catch up */
+		if (wait_ns > SYSLOG_DRAIN_STEP_US * 1000ull)
+			wait_ns = SYSLOG_DRAIN_STEP_US * 1000ull;
+		if (now + wait_ns > deadline)
+			wait_ns = deadline - now;
+		nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = (long)wait_ns}, NULL);
+	}
 }

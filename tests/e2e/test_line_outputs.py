@@ -23,6 +23,7 @@ import json
 import os
 import re
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -33,6 +34,8 @@ import safem_e2e as e2e  # noqa: E402
 
 KAFKA_MOCK = os.environ.get("SAFEM_KAFKA_MOCK")
 SEED = 1
+# Kernel receive timestamps (Linux; Python does not name the constant).
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 SHORT = ("--inactive-timeout", "2s", "--active-timeout", "10s")
 FACILITY_LOCAL3 = 19
 SEVERITY_INFO = 6
@@ -209,6 +212,63 @@ class LineOutputsTest(unittest.TestCase):
         st = stream_stats(run.stats, "alerts")
         self.assertEqual((st["lines"], st["kafka_delivered"], st["syslog_sent"]),
                          (len(lines), len(lines), len(lines)), st)
+
+    def test_syslog_udp_paced(self):
+        """--syslog-rate: a UDP collector never gets more than burst + rate x T bytes
+        (kernel arrival times), every report still arrives, whole and in order, and
+        sent + dropped = lines."""
+        rate_bits = 8000000  # 1 MB/s: the replay writes its ~2.6 MB of reports much faster
+        burst = 32 << 10    # the sender's default bucket depth
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        arrivals = []
+        done = threading.Event()
+
+        def receive():
+            sock.settimeout(0.2)
+            while True:
+                try:
+                    data, anc, _, _ = sock.recvmsg(1 << 20, 1024)
+                except socket.timeout:
+                    if done.is_set():
+                        return
+                    continue
+                ts = None
+                for level, kind, raw in anc:
+                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                        sec, nsec = struct.unpack("qq", raw[:16])
+                        ts = sec + nsec / 1e9
+                arrivals.append((ts, data.decode()))
+
+        thread = threading.Thread(target=receive, daemon=True)
+        thread.start()
+        try:
+            run, lines = self.run_windows(["--windows-syslog", "--syslog",
+                                           "127.0.0.1:%d" % port,
+                                           "--syslog-rate", str(rate_bits)])
+        finally:
+            done.set()
+            thread.join(10)
+            sock.close()
+        st = stream_stats(run.stats, "windows")
+        total = sum(len(m.encode()) for _, m in arrivals)
+        self.assertGreater(total, 3 * burst, "too few report bytes to see the pacing")
+        self.assertEqual(st["syslog_sent"] + st["syslog_dropped"], len(lines), st)
+        self.assertEqual(st["syslog_dropped"], 0, st)
+        self.assertEqual(len(arrivals), len(lines))
+        payloads = [RFC5424.match(m).group(2) for _, m in arrivals]
+        self.assertEqual(payloads, lines, "paced syslog messages differ from the --windows lines")
+        # The bound, from kernel timestamps: load can only make the sender slower.
+        t0 = arrivals[0][0]
+        largest = max(len(m.encode()) for _, m in arrivals)
+        seen = 0
+        for ts, m in arrivals:
+            seen += len(m.encode())
+            allowed = burst + rate_bits / 8 * (ts - t0) + largest
+            self.assertLessEqual(seen, allowed, "faster than --syslog-rate at %.3f s" % (ts - t0))
 
     def test_syslog_udp_rfc5424(self):
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

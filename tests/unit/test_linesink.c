@@ -15,11 +15,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "safem_linesink.h"
+#include "safem_pace.h"
 #include "safem_streamfile.h"
 
 struct fixture {
@@ -203,6 +205,98 @@ test_too_long_line_reaches_the_file_only(void **state)
 	free(big);
 }
 
+/* Bytes of the datagrams waiting on a UDP socket now, and how many. */
+static uint64_t
+drain_udp(int sock, unsigned int *count)
+{
+	static char buf[1 << 16];
+	uint64_t bytes = 0;
+	ssize_t n;
+
+	while ((n = recv(sock, buf, sizeof(buf), MSG_DONTWAIT)) >= 0) {
+		bytes += (uint64_t)n;
+		(*count)++;
+	}
+	return bytes;
+}
+
+/*
+ * A paced UDP target: a burst of lines leaves at most burst + rate x T bytes
+ * (checked as an upper bound, which a slow machine cannot break: it only
+ * sends less), the rest waits in the queue in order, the pump sends it as the
+ * rate allows, and what the drain cannot send in time is dropped and counted.
+ */
+static void
+test_syslog_udp_paced(void **state)
+{
+	struct fixture *fx = *state;
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(in);
+	int rx = socket(AF_INET, SOCK_DGRAM, 0), rcvbuf = 1 << 22;
+	char target[64], err[256], line[1000];
+	const uint64_t rate = 200000, burst = 8000; /* bytes/s, bytes */
+	struct safem_linesink_syslog_params sp = {
+		.target = target, .facility = 16, .ident = "t",
+		.rate_bytes_s = rate, .burst_bytes = burst, .queue_bytes = 40000};
+	struct safem_linesink_syslog *sl;
+	struct safem_linesink_params p = {.name = "alerts", .syslog_severity = 6};
+	struct safem_linesink *s;
+	const struct safem_linesink_stats *st;
+	unsigned int i, got = 0;
+	uint64_t t0, bytes = 0, elapsed;
+	FILE *f;
+
+	(void)fx;
+	setsockopt(rx, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	assert_int_equal(bind(rx, (struct sockaddr *)&in, sizeof(in)), 0);
+	assert_int_equal(getsockname(rx, (struct sockaddr *)&in, &len), 0);
+	snprintf(target, sizeof(target), "127.0.0.1:%u", ntohs(in.sin_port));
+	sl = safem_linesink_syslog_open(&sp, err, sizeof(err));
+	assert_non_null(sl);
+	p.syslog = sl;
+	s = safem_linesink_open(&p);
+	assert_non_null(s);
+	f = safem_linesink_stream(s);
+	memset(line, 'x', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\0';
+	/* 60 lines of ~1 KB at once: ~8 leave with the burst, 40 KB of queue
+	 * holds ~38 more, the rest is dropped at once and counted. */
+	t0 = safem_pace_now_ns();
+	for (i = 0; i < 60; i++)
+		fprintf(f, "%s\n", line);
+	fflush(f);
+	bytes = drain_udp(rx, &got);
+	elapsed = safem_pace_now_ns() - t0;
+	assert_true((double)bytes <= (double)burst + (double)rate * (double)elapsed / 1e9 + 1100);
+	st = safem_linesink_stats(s);
+	assert_true(safem_linesink_syslog_pending(sl) >= 30);
+	assert_int_equal(st->syslog_sent + st->syslog_dropped + safem_linesink_syslog_pending(sl),
+			 60);
+	assert_true(st->syslog_dropped > 0); /* the queue is bounded */
+	/* The pump sends what waits, never faster than the rate. */
+	while (safem_linesink_syslog_pending(sl) != 0 && safem_pace_now_ns() - t0 < 5000000000ull) {
+		safem_linesink_syslog_pump(sl);
+		usleep(1000);
+	}
+	assert_int_equal(safem_linesink_syslog_pending(sl), 0);
+	bytes += drain_udp(rx, &got);
+	elapsed = safem_pace_now_ns() - t0;
+	assert_true((double)bytes <= (double)burst + (double)rate * (double)elapsed / 1e9 + 1100);
+	assert_int_equal(got, st->syslog_sent);
+	assert_int_equal(st->syslog_sent + st->syslog_dropped, 60);
+	/* More than the drain can send in no time: the rest is counted dropped. */
+	for (i = 0; i < 20; i++)
+		fprintf(f, "%s\n", line);
+	fflush(f);
+	assert_true(safem_linesink_syslog_drain(sl, 0) > 0);
+	assert_int_equal(safem_linesink_syslog_pending(sl), 0);
+	assert_int_equal(st->syslog_sent + st->syslog_dropped, 80);
+	safem_linesink_close(s);
+	safem_linesink_free(s);
+	safem_linesink_syslog_close(sl);
+	close(rx);
+}
+
 static void
 test_bad_targets(void **state)
 {
@@ -227,6 +321,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_write_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_long_line_reaches_the_file_only, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_syslog_udp_paced, setup, teardown),
 		cmocka_unit_test(test_bad_targets),
 	};
 
