@@ -479,6 +479,7 @@ drain_ipfix(struct output_sinks *sinks, const struct probe_shared *shared,
 			break;
 		if (prometheus != NULL)
 			probe_prometheus_poll(prometheus);
+		probe_line_outputs_poll(&sinks->lines); /* Kafka reports, paced syslog */
 		rte_delay_us_sleep(MAIN_IDLE_SLEEP_US);
 	}
 	fprintf(stderr, "safem-probe: ipfix: %llu records not sent at exit (collector slow or away)\n",
@@ -622,9 +623,11 @@ main(int argc, char **argv)
 	bool detect_on = false;
 	char *eal_argv[MAX_EAL_ARGS];
 	char err[2048];
-	struct probe_shared shared;
+	/* static: an abandoned analysis thread may still read these (its tick
+	 * hook, the clock) after main has written the counters and exited. */
+	static struct probe_shared shared;
 	struct probe_ports ports = {NULL, 0};
-	struct output_sinks sinks;
+	static struct output_sinks sinks;
 	struct probe_context ctx;
 	struct probe_memory_marks memory = {0, 0, 0};
 	struct probe_prometheus *prometheus = NULL;
@@ -951,7 +954,12 @@ main(int argc, char **argv)
 	}
 	rte_eal_mp_wait_lcore();
 	for (;;) {
-		/* The same back-pressure as above: the queue drains at its rate. */
+		/* The same back-pressure as above: the queue drains at its rate;
+		 * the same upkeep too (files, Kafka reports, syslog, /metrics). */
+		probe_line_outputs_poll(&sinks.lines);
+		probe_files_tick(&sinks.files, PROBE_FILE_OWNER_MAIN);
+		if (prometheus != NULL)
+			probe_prometheus_poll(prometheus);
 		pump_ipfix(&sinks);
 		if (shared.packet_clock && ipfix_backlogged(&sinks) && !stop_signalled) {
 			rte_delay_us_sleep(MAIN_IDLE_SLEEP_US);
@@ -978,11 +986,17 @@ main(int argc, char **argv)
 			drain_ipfix(&sinks, &shared, prometheus);
 			probe_files_close(&sinks.files, PROBE_FILE_FLOWS);
 			probe_files_close(&sinks.files, PROBE_FILE_FLOWS_JSON);
+			/* Queued syslog lines: sent or counted before the counters. */
+			probe_line_outputs_drain_syslog(&sinks.lines, STOP_WAIT_MS);
 			ctx.detect = NULL;
 			if (cfg.stats_path[0] != '\0')
 				probe_stats_write_json(&ctx, cfg.stats_path);
 			probe_stats_unregister_telemetry();
-			return status;
+			/* No exit handlers: stdio's exit-time flush would race the
+			 * thread still writing its streams. */
+			fflush(stdout);
+			fflush(stderr);
+			_exit(status);
 		}
 	}
 
@@ -1006,7 +1020,8 @@ main(int argc, char **argv)
 		if (probe_files_close(&sinks.files, k) != 0)
 			status = EXIT_RUNTIME;
 	/* Bounded: a broker that is away costs at most --kafka-flush-timeout here. */
-	probe_line_outputs_finish(&sinks.lines, (unsigned int)cfg.kafka_flush_timeout_ms);
+	probe_line_outputs_finish(&sinks.lines, (unsigned int)cfg.kafka_flush_timeout_ms,
+				  PROBE_SYSLOG_DRAIN_MS);
 	if (sinks.lines.kafka_undelivered != 0)
 		fprintf(stderr, "safem-probe: kafka: %llu messages not delivered at exit\n",
 			(unsigned long long)sinks.lines.kafka_undelivered);
@@ -1040,7 +1055,7 @@ cleanup:
 	/* Stops the thread if an error path left it running: it uses detection and the streams. */
 	probe_analysis_free(sinks.analysis);
 	probe_prometheus_close(prometheus);
-	probe_line_outputs_finish(&sinks.lines, 0);
+	probe_line_outputs_finish(&sinks.lines, 0, 0);
 	probe_line_outputs_free(&sinks.lines);
 	probe_files_free(&sinks.files);
 	safem_window_analysis_free(sinks.windows);

@@ -94,9 +94,10 @@ probe_files_tick(struct probe_files *pf, enum probe_file_owner owner)
 	unsigned int k;
 
 	for (k = 0; k < PROBE_FILE_COUNT; k++) {
-		struct safem_streamfile *f = probe_files_get(pf, k);
+		struct safem_streamfile *f;
 
-		if (f == NULL || file_owner(k) != owner)
+		/* The owner first: the other thread may be closing its own files. */
+		if (file_owner(k) != owner || (f = probe_files_get(pf, k)) == NULL)
 			continue;
 		if (reopen != pf->reopen_seen[k]) {
 			pf->reopen_seen[k] = reopen;

@@ -5,13 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <rte_common.h>
+
 #include "safem_flowcsv.h"
 
 #include "probe_sinks.h"
-
-/* At exit, paced syslog datagrams get this long to leave (a full 4 MiB queue
- * at the default 10 Mbit/s takes 3.4 s); the rest is counted dropped. */
-#define SYSLOG_DRAIN_MS 5000
 
 /* Most --kafka-property settings. */
 #define KAFKA_PROPERTIES_MAX 32
@@ -123,7 +121,8 @@ probe_line_outputs_open(struct probe_line_outputs *o, const struct probe_config 
 			.target = cfg->syslog_target,
 			.facility = safem_linesink_syslog_facility(cfg->syslog_facility),
 			.ident = cfg->syslog_ident,
-			.rate_bytes_s = cfg->syslog_rate / 8,
+			/* 1-7 bits/s is a (tiny) rate, not "unpaced". */
+			.rate_bytes_s = cfg->syslog_rate == 0 ? 0 : RTE_MAX(cfg->syslog_rate / 8, 1ull),
 		};
 		char why[512];
 
@@ -198,17 +197,24 @@ probe_line_outputs_close(struct probe_line_outputs *o, enum probe_stream which)
 }
 
 void
-probe_line_outputs_finish(struct probe_line_outputs *o, unsigned int timeout_ms)
+probe_line_outputs_finish(struct probe_line_outputs *o, unsigned int timeout_ms,
+			  unsigned int syslog_drain_ms)
 {
 	unsigned int i;
 
 	for (i = 0; i < PROBE_STREAM_COUNT; i++)
 		if (o->streams[i] != NULL)
 			safem_linesink_close(o->streams[i]);
-	/* Paced syslog datagrams leave at their rate, for at most SYSLOG_DRAIN_MS. */
-	o->syslog_undelivered = safem_linesink_syslog_drain(o->syslog, SYSLOG_DRAIN_MS);
+	/* Paced syslog datagrams leave at their rate, for at most syslog_drain_ms. */
+	probe_line_outputs_drain_syslog(o, syslog_drain_ms);
 	if (o->kafka != NULL)
 		o->kafka_undelivered = safem_linesink_kafka_flush(o->kafka, timeout_ms);
+}
+
+void
+probe_line_outputs_drain_syslog(struct probe_line_outputs *o, unsigned int timeout_ms)
+{
+	o->syslog_undelivered += safem_linesink_syslog_drain(o->syslog, timeout_ms);
 }
 
 void

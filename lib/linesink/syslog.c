@@ -288,13 +288,13 @@ send_locked(struct safem_linesink_syslog *sl, struct msghdr *msg)
 	return ret;
 }
 
+/* A queued datagram, never waiting: -EAGAIN keeps it for the next pump. */
 static int
-send_buffer_locked(struct safem_linesink_syslog *sl, const char *buf, size_t len)
+send_queued_locked(struct safem_linesink_syslog *sl, const char *buf, size_t len)
 {
-	struct iovec iov = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-
-	return send_locked(sl, &msg);
+	if (send(sl->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+		return 0;
+	return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 }
 
 /* Send queued datagrams while the bucket allows; stops at a full socket. */
@@ -308,10 +308,11 @@ pump_locked(struct safem_linesink_syslog *sl, uint64_t now_ns)
 		memcpy(&e, sl->q + sl->q_head, sizeof(e));
 		if (!safem_pace_ready(&sl->pace, e.len, now_ns))
 			return;
-		ret = send_buffer_locked(sl, sl->q + sl->q_head + sizeof(e), e.len);
+		ret = send_queued_locked(sl, sl->q + sl->q_head + sizeof(e), e.len);
 		if (ret == -EAGAIN)
 			return; /* the socket is full: keep it for the next pump */
-		safem_pace_spend(&sl->pace, e.len);
+		if (ret == 0) /* tokens pay for what left, not for a refusal */
+			safem_pace_spend(&sl->pace, e.len);
 		linesink_count(ret == 0 ? &e.st->syslog_sent : &e.st->syslog_dropped, 1);
 		sl->q_head += sizeof(e) + e.len;
 		sl->q_count--;
@@ -372,9 +373,15 @@ linesink_syslog_send(struct safem_linesink_syslog *sl, int severity, const char 
 			pthread_mutex_unlock(&sl->lock);
 			return;
 		}
-		safem_pace_spend(&sl->pace, iov[0].iov_len + len);
 	}
 	ret = send_locked(sl, &msg);
+	if (sl->paced && ret == 0)
+		safem_pace_spend(&sl->pace, iov[0].iov_len + len);
+	if (sl->paced && ret == -EAGAIN && enqueue_locked(sl, iov, st)) {
+		/* The socket is full: the queue is there for exactly this. */
+		pthread_mutex_unlock(&sl->lock);
+		return;
+	}
 	linesink_count(ret == 0 ? &st->syslog_sent : &st->syslog_dropped, 1);
 	pthread_mutex_unlock(&sl->lock);
 }
@@ -384,7 +391,10 @@ safem_linesink_syslog_pump(struct safem_linesink_syslog *sl)
 {
 	if (sl == NULL || !sl->paced)
 		return;
-	pthread_mutex_lock(&sl->lock);
+	/* The main lcore never waits here: a holder of the lock is sending,
+	 * and pumps the queue itself first. */
+	if (pthread_mutex_trylock(&sl->lock) != 0)
+		return;
 	if (sl->q_head != sl->q_tail)
 		pump_locked(sl, safem_pace_now_ns());
 	pthread_mutex_unlock(&sl->lock);

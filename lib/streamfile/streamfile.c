@@ -172,7 +172,9 @@ write_whole(struct safem_streamfile *f, const char *buf, size_t len)
 		}
 		done += (size_t)n;
 	}
-	f->file_bytes += len;
+	/* From where the file really ended: someone may have truncated it
+	 * (logrotate's copytruncate), and the size limit must see that. */
+	f->file_bytes = before >= 0 ? (uint64_t)before + len : f->file_bytes + len;
 	return 0;
 }
 
@@ -392,10 +394,12 @@ safem_streamfile_reopen(struct safem_streamfile *f)
 		close(f->fd);
 	f->fd = -1;
 	ret = open_live(f, false);
-	if (ret != 0)
+	if (ret != 0) {
 		note_error(f, -ret);
-	else
+	} else {
 		count(&f->stats.reopens, 1);
+		f->opened_ms = clock_or_wall_ms(f); /* a new file: its own stamp */
+	}
 	return ret;
 }
 
