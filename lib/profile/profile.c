@@ -611,7 +611,10 @@ extract_clusters(struct safem_profiler *p, const struct safem_featset *fs, unsig
 		if (p->vflows[i] >= thr->min_flows)
 			p->vorder[nsig++] = (uint32_t)i;
 	sort_ctx = p;
-	qsort(p->vorder, nsig, sizeof(*p->vorder), compare_value_rank);
+	/* vorder is NULL until a window has values (an idle live link): qsort's
+	 * base must not be NULL even for 0 elements. */
+	if (nsig > 1)
+		qsort(p->vorder, nsig, sizeof(*p->vorder), compare_value_rank);
 	if (nsig > p->p.max_clusters)
 		nsig = p->p.max_clusters;
 	for (i = 0; i < nsig; i++) {

@@ -297,6 +297,36 @@ test_window_scanner(void **state)
 	safem_featset_free(fs);
 }
 
+/* An idle window first (a live link before its traffic): no clusters, no
+ * hosts, nothing read from tables that were never sized (UBSan in CI). */
+static void
+test_window_empty(void **state)
+{
+	struct safem_featset *fs = safem_featset_create(4096, false, 0);
+	struct safem_profiler_params pp = {.max_clusters = 16, .top_hosts = 3};
+	struct safem_profiler *p = safem_profiler_create(&pp);
+	const struct safem_profile_flow *seg[1] = {NULL};
+	uint32_t segn[1] = {0};
+	struct safem_profile_flows flows = {seg, segn, 1, 0, 0};
+	const struct safem_profile_cluster *c;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem;
+
+	(void)state;
+	assert_non_null(fs);
+	assert_non_null(p);
+	safem_featset_clear(fs);
+	mem = open_memstream(&text, &len);
+	assert_int_equal(safem_profiler_window(p, fs, &flows, 0, 1000, mem), 0);
+	fclose(mem);
+	assert_int_equal(safem_profiler_clusters(p, &c), 0);
+	assert_non_null(strstr(text, "\"clusters\": []"));
+	free(text);
+	safem_profiler_free(p);
+	safem_featset_free(fs);
+}
+
 int
 main(void)
 {
@@ -306,6 +336,7 @@ main(void)
 		cmocka_unit_test(test_threshold_search_steps),
 		cmocka_unit_test(test_threshold_search_edges),
 		cmocka_unit_test(test_window_scanner),
+		cmocka_unit_test(test_window_empty),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
