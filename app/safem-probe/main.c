@@ -405,25 +405,22 @@ open_ipfix(const struct probe_config *cfg, struct output_sinks *sinks, char *err
 	return 0;
 }
 
+/*
+ * flush: also send the partly filled messages (every 100 ms to 1 s and at
+ * exit); otherwise only what the pacing and the sockets allow now (every
+ * loop). Neither waits.
+ */
 static void
-flush_ipfix(struct output_sinks *sinks)
+send_ipfix(struct output_sinks *sinks, bool flush)
 {
 	uint32_t now_s = (uint32_t)time(NULL);
 	unsigned int c;
 
 	for (c = 0; c < sinks->ipfix_count; c++)
-		safem_ipfix_exporter_flush(sinks->ipfix[c], now_s);
-}
-
-/* Send what the pacing and the sockets allow now; never waits. */
-static void
-pump_ipfix(struct output_sinks *sinks)
-{
-	uint32_t now_s = (uint32_t)time(NULL);
-	unsigned int c;
-
-	for (c = 0; c < sinks->ipfix_count; c++)
-		safem_ipfix_exporter_pump(sinks->ipfix[c], now_s);
+		if (flush)
+			safem_ipfix_exporter_flush(sinks->ipfix[c], now_s);
+		else
+			safem_ipfix_exporter_pump(sinks->ipfix[c], now_s);
 }
 
 /*
@@ -465,7 +462,7 @@ drain_ipfix(struct output_sinks *sinks, const struct probe_shared *shared,
 	for (;;) {
 		uint64_t now = rte_rdtsc();
 
-		pump_ipfix(sinks);
+		send_ipfix(sinks, false);
 		for (pending = 0, c = 0; c < sinks->ipfix_count; c++)
 			pending += safem_ipfix_exporter_pending(sinks->ipfix[c]);
 		if (pending == 0)
@@ -587,7 +584,7 @@ finish_analysis(struct output_sinks *sinks, unsigned int producers,
 
 		probe_line_outputs_poll(&sinks->lines);
 		probe_files_tick(&sinks->files, PROBE_FILE_OWNER_MAIN);
-		pump_ipfix(sinks);
+		send_ipfix(sinks, false);
 		if (prometheus != NULL)
 			probe_prometheus_poll(prometheus);
 		rte_delay_us_sleep(MAIN_IDLE_SLEEP_US);
@@ -931,7 +928,7 @@ main(int argc, char **argv)
 		/* A quiet link must not hold records in a half-full IPFIX message. */
 		if (sinks.ipfix_count != 0 &&
 		    rte_rdtsc() - last_ipfix_flush_tsc > IPFIX_FLUSH_INTERVAL_MS * hz / 1000) {
-			flush_ipfix(&sinks);
+			send_ipfix(&sinks, true);
 			last_ipfix_flush_tsc = rte_rdtsc();
 		}
 		if (shared.stop_tsc == 0 &&
@@ -944,7 +941,7 @@ main(int argc, char **argv)
 		probe_files_tick(&sinks.files, PROBE_FILE_OWNER_MAIN);
 		if (prometheus != NULL)
 			probe_prometheus_poll(prometheus);
-		pump_ipfix(&sinks);
+		send_ipfix(&sinks, false);
 		if (shared.packet_clock && ipfix_backlogged(&sinks) && !stop_signalled) {
 			rte_delay_us_sleep(MAIN_IDLE_SLEEP_US);
 			continue;
@@ -960,7 +957,7 @@ main(int argc, char **argv)
 		probe_files_tick(&sinks.files, PROBE_FILE_OWNER_MAIN);
 		if (prometheus != NULL)
 			probe_prometheus_poll(prometheus);
-		pump_ipfix(&sinks);
+		send_ipfix(&sinks, false);
 		if (shared.packet_clock && ipfix_backlogged(&sinks) && !stop_signalled) {
 			rte_delay_us_sleep(MAIN_IDLE_SLEEP_US);
 			continue;
@@ -982,7 +979,7 @@ main(int argc, char **argv)
 			 * close the flow files, write the counters, touch nothing it uses,
 			 * and leave its memory to the exit. */
 			status = EXIT_RUNTIME;
-			flush_ipfix(&sinks);
+			send_ipfix(&sinks, true);
 			drain_ipfix(&sinks, &shared, prometheus);
 			probe_files_close(&sinks.files, PROBE_FILE_FLOWS);
 			probe_files_close(&sinks.files, PROBE_FILE_FLOWS_JSON);
@@ -1000,7 +997,7 @@ main(int argc, char **argv)
 		}
 	}
 
-	flush_ipfix(&sinks);
+	send_ipfix(&sinks, true);
 	drain_ipfix(&sinks, &shared, prometheus);
 
 	status = EXIT_SUCCESS;

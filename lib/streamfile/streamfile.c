@@ -510,8 +510,10 @@ safem_streamfile_free(struct safem_streamfile *f)
 {
 	if (f == NULL)
 		return;
-	/* Never started: the run did not begin; leave nothing behind. */
-	if (!f->started && f->fd >= 0) {
+	/* Never started and nothing appended: the run did not begin; leave nothing
+	 * behind. Lines appended without a start are output all the same: the
+	 * close below starts the file for them (nothing is lost). */
+	if (!f->started && f->fd >= 0 && f->len == 0) {
 		close(f->fd);
 		f->fd = -1;
 		if (f->created)

@@ -541,6 +541,17 @@ def assert_png(tc, path, size, min_bytes, max_bytes):
     return blob
 
 
+def require_gnuplot():
+    """In a plot test's setUpClass: skip the drawing tests when gnuplot is missing."""
+    if shutil.which("gnuplot") is None:
+        raise unittest.SkipTest("gnuplot not installed (apt-get install gnuplot-nox)")
+
+
+def run_script_without_gnuplot(script, *args):
+    """Run a plot script with a PATH that holds no gnuplot (it must exit 3 naming it)."""
+    return run_script(script, *args, env=dict(os.environ, PATH=new_dir("empty-path")))
+
+
 def main_needing_gnuplot():
     """main() for the plot tests: without gnuplot, run what needs none and report the
     test skipped (77) if that passed, since its main purpose was not tested."""

@@ -277,15 +277,17 @@ class UdpCollector(threading.Thread):
 
 
 class TcpCollector(threading.Thread):
-    """Accepts connections one after the other, keeps each stream's bytes."""
+    """A TCP collector (port 0: any free one) accepting connections one after the other,
+    keeping each stream's bytes; stop() closes the connection and the listener
+    (test_ipfix_faults uses it too)."""
 
-    def __init__(self):
+    def __init__(self, port=0):
         super().__init__(daemon=True)
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.bind(("127.0.0.1", port))
         self.lsock.listen(4)
-        self.lsock.settimeout(0.2)
+        self.lsock.settimeout(0.1)
         self.port = self.lsock.getsockname()[1]
         self.streams = []
         self.stopping = threading.Event()
@@ -297,25 +299,39 @@ class TcpCollector(threading.Thread):
                 conn, _ = self.lsock.accept()
             except socket.timeout:
                 continue
+            except OSError:
+                break  # the listener is closed: going away
             chunks = []
-            conn.settimeout(0.2)
+            conn.settimeout(0.1)
+            closing_since = None
             while True:
+                if self.stopping.is_set() and closing_since is None:
+                    # Going away cleanly: half-close, then read until the exporter
+                    # has seen it and closed its end, so nothing it sent is lost
+                    # unseen. (A killed collector loses what its socket held, which
+                    # no exporter can count: TCP gives the sender no receipt.)
+                    # The listener first, so that the exporter's reconnection
+                    # is refused instead of landing in a backlog about to vanish.
+                    self.lsock.close()
+                    conn.shutdown(socket.SHUT_WR)
+                    closing_since = time.monotonic()
+                if closing_since is not None and time.monotonic() - closing_since > 10:
+                    break  # the exporter never closed: the test fails on the count
                 try:
                     b = conn.recv(1 << 20)
                 except socket.timeout:
-                    if self.stopping.is_set():
-                        break
                     continue
                 if not b:
-                    break  # the exporter closed: end of the Transport Session
+                    break
                 chunks.append(b)
             conn.close()
             self.streams.append(b"".join(chunks))
 
-    def stop(self):
-        time.sleep(0.3)
+    def stop(self, linger=0.0):
+        """linger: keep reading this long first (the exporter's last messages)."""
+        time.sleep(linger)
         self.stopping.set()
-        self.join(10)
+        self.join(15)
         self.lsock.close()
 
 
@@ -423,7 +439,7 @@ class IpfixExport(unittest.TestCase):
             run = self.run_probe(["127.0.0.1:%d,proto=tcp" % collector.port])
         finally:
             cap.stop()
-            collector.stop()
+            collector.stop(linger=0.3)
         self.assertEqual(len(collector.streams), 1, "one connection for the whole run")
         dec = Decoder(self)
         dec.stream(collector.streams[0])

@@ -28,7 +28,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safem_e2e as e2e  # noqa: E402
-import test_ipfix  # noqa: E402  (its RFC 7011 decoder, independent of lib/ipfix)
+import test_ipfix  # noqa: E402  (its RFC 7011 decoder and TCP collector, independent of lib/ipfix)
 
 FLUSH_FLOWS = 100000
 
@@ -37,62 +37,6 @@ def free_port(kind):
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class Collector(threading.Thread):
-    """A TCP collector on a given port; stop() closes the connection and the listener."""
-
-    def __init__(self, port):
-        super().__init__(daemon=True)
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", port))
-        self.lsock.listen(4)
-        self.lsock.settimeout(0.1)
-        self.streams = []
-        self.stopping = threading.Event()
-        self.start()
-
-    def run(self):
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                break  # the listener is closed: going away
-            chunks = []
-            conn.settimeout(0.1)
-            closing_since = None
-            while True:
-                if self.stopping.is_set() and closing_since is None:
-                    # Going away cleanly: half-close, then read until the exporter
-                    # has seen it and closed its end, so nothing it sent is lost
-                    # unseen. (A killed collector loses what its socket held, which
-                    # no exporter can count: TCP gives the sender no receipt.)
-                    # The listener first, so that the exporter's reconnection
-                    # is refused instead of landing in a backlog about to vanish.
-                    self.lsock.close()
-                    conn.shutdown(socket.SHUT_WR)
-                    closing_since = time.monotonic()
-                if closing_since is not None and time.monotonic() - closing_since > 10:
-                    break  # the exporter never closed: the test fails on the count
-                try:
-                    b = conn.recv(1 << 20)
-                except socket.timeout:
-                    continue
-                if not b:
-                    break
-                chunks.append(b)
-            conn.close()
-            self.streams.append(b"".join(chunks))
-
-    def stop(self, linger=0.0):
-        """linger: keep reading this long first (the exporter's last messages)."""
-        time.sleep(linger)
-        self.stopping.set()
-        self.join(15)
-        self.lsock.close()
 
 
 class IpfixFaults(unittest.TestCase):
@@ -145,7 +89,7 @@ class IpfixFaults(unittest.TestCase):
             # Nobody listens for the first 3 s of the run: records queue up.
             time.sleep(3.0)
             coll["start_ms"] = time.time() * 1000
-            coll["c"] = Collector(port)
+            coll["c"] = test_ipfix.TcpCollector(port)
 
         run = self.run_live("127.0.0.1:%d,proto=tcp" % port, during)
         c_thread = coll.get("c")
@@ -166,14 +110,14 @@ class IpfixFaults(unittest.TestCase):
 
     def test_tcp_collector_disappears_and_returns(self):
         port = free_port(socket.SOCK_STREAM)
-        colls = [Collector(port)]
+        colls = [test_ipfix.TcpCollector(port)]
 
         def during(proc):
             time.sleep(2.0)
             colls[0].stop()
             time.sleep(2.0)
             if proc.poll() is None:
-                colls.append(Collector(port))
+                colls.append(test_ipfix.TcpCollector(port))
 
         run = self.run_live("127.0.0.1:%d,proto=tcp" % port, during, seconds=10)
         colls[-1].stop(linger=0.5)

@@ -28,16 +28,11 @@ SCRIPT = os.path.join(e2e.SOURCE_ROOT, "scripts", "plot-entropy")
 PNG_SIZE = (1200, 800)  # what the script asks gnuplot for
 
 
-def run_plot(*args, env=None):
-    return e2e.run_script(SCRIPT, *args, env=env)
+def run_plot(*args):
+    return e2e.run_script(SCRIPT, *args)
 
 
 describe = e2e.describe_script
-
-
-def require_gnuplot():
-    if shutil.which("gnuplot") is None:
-        raise unittest.SkipTest("gnuplot not installed (apt-get install gnuplot-nox)")
 
 
 class Plot(unittest.TestCase):
@@ -45,7 +40,7 @@ class Plot(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        require_gnuplot()
+        e2e.require_gnuplot()
         cls.dir = e2e.new_dir("plot")
         pcap = os.path.join(cls.dir, "synflood.pcap")
         test_windows.build_capture(pcap)
@@ -132,8 +127,7 @@ class Errors(e2e.ScriptErrorsMixin, unittest.TestCase):
 
     def test_no_gnuplot(self):
         path = self.write("ok.jsonl", self.good_line(1000))
-        env = dict(os.environ, PATH=e2e.new_dir("empty-path"))
-        self.assert_fails(run_plot(path, self.out, env=env), 3, "gnuplot")
+        self.assert_fails(e2e.run_script_without_gnuplot(SCRIPT, path, self.out), 3, "gnuplot")
 
 
 if __name__ == "__main__":

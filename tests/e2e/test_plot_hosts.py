@@ -14,7 +14,6 @@ Without gnuplot the drawing tests are skipped and the whole test reports skipped
 """
 import json
 import os
-import shutil
 import sys
 import unittest
 
@@ -26,8 +25,8 @@ PNG_SIZE = (1200, 900)
 HOME = "10.0.0.0/16"
 
 
-def run_plot(*args, env=None):
-    return e2e.run_script(SCRIPT, *args, env=env)
+def run_plot(*args):
+    return e2e.run_script(SCRIPT, *args)
 
 
 describe = e2e.describe_script
@@ -36,8 +35,7 @@ describe = e2e.describe_script
 class Plot(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if shutil.which("gnuplot") is None:
-            raise unittest.SkipTest("gnuplot not installed (apt-get install gnuplot-nox)")
+        e2e.require_gnuplot()
         if not os.path.exists(e2e.GEN_ATTACKS):
             raise unittest.SkipTest("scripts/gen-attacks missing")
         cls.dir = e2e.new_dir("plot-hosts")
@@ -121,8 +119,7 @@ class Errors(e2e.ScriptErrorsMixin, unittest.TestCase):
 
     def test_no_gnuplot(self):
         path = self.write("ok.jsonl", self.good_line(1000))
-        env = dict(os.environ, PATH=e2e.new_dir("empty-path"))
-        self.assert_fails(run_plot(path, self.out, env=env), 3, "gnuplot")
+        self.assert_fails(e2e.run_script_without_gnuplot(SCRIPT, path, self.out), 3, "gnuplot")
 
 
 if __name__ == "__main__":

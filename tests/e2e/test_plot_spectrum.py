@@ -28,8 +28,8 @@ PNG_SIZE = (1200, 1400)
 HOME = "10.0.0.0/16"
 
 
-def run_plot(*args, env=None):
-    return e2e.run_script(SCRIPT, *args, env=env)
+def run_plot(*args):
+    return e2e.run_script(SCRIPT, *args)
 
 
 describe = e2e.describe_script
@@ -38,8 +38,7 @@ describe = e2e.describe_script
 class Plot(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if shutil.which("gnuplot") is None:
-            raise unittest.SkipTest("gnuplot not installed (apt-get install gnuplot-nox)")
+        e2e.require_gnuplot()
         cls.dir = e2e.new_dir("plot-spectrum")
         pcap = os.path.join(cls.dir, "syn.pcap")
         subprocess.run([sys.executable, GEN_ATTACKS, "--output", pcap, "--seed", "5",
@@ -142,8 +141,7 @@ class Errors(e2e.ScriptErrorsMixin, unittest.TestCase):
 
     def test_no_gnuplot(self):
         path = self.write("ok.jsonl", self.good_line(1000))
-        env = dict(os.environ, PATH=e2e.new_dir("empty-path"))
-        self.assert_fails(run_plot(path, "-o", self.out, env=env), 3, "gnuplot")
+        self.assert_fails(e2e.run_script_without_gnuplot(SCRIPT, path, "-o", self.out), 3, "gnuplot")
 
     def test_synthetic_report_draws(self):
         if shutil.which("gnuplot") is None:

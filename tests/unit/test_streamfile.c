@@ -291,6 +291,14 @@ test_no_start_leaves_nothing(void **state)
 	assert_non_null(f);
 	safem_streamfile_free(f);
 	assert_string_equal(slurp(fx->path), "h\nold\n");
+	/* Lines appended but never flushed nor started are output at free, not lost
+	 * (the earlier run's file is kept aside as a start keeps it). */
+	unlink(fx->path);
+	f = safem_streamfile_open(&p);
+	assert_non_null(f);
+	safem_streamfile_append(f, "a\nb", 3);
+	safem_streamfile_free(f);
+	assert_string_equal(slurp(fx->path), "h\na\nb\n");
 }
 
 static void
