@@ -10,8 +10,11 @@
  * min(N, --log) flows: --log 0 (default) logs every flow (exact profiling).
  * Prints one JSON object per size.
  *
+ * --report FILE writes each size's report members (clusters, profile, hosts) to FILE, one
+ * line per size: what an optimisation must leave bit-identical.
+ *
  * usage: bench_profile [--flows N[,N...]] [--repeat R] [--log N] [--home] [--flood]
- *                      [--feature-values N]
+ *                      [--feature-values N] [--report FILE]
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -106,6 +109,7 @@ main(int argc, char **argv)
 	bool home_on = false, flood = false;
 	struct safem_home home;
 	char *list, *tok, *save = NULL;
+	FILE *report = NULL;
 
 	for (i = 1; i < (unsigned int)argc; i++) {
 		if (strcmp(argv[i], "--flows") == 0 && i + 1 < (unsigned int)argc)
@@ -116,7 +120,13 @@ main(int argc, char **argv)
 			log_cap = strtoull(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--feature-values") == 0 && i + 1 < (unsigned int)argc)
 			feature_values = strtoull(argv[++i], NULL, 10);
-		else if (strcmp(argv[i], "--home") == 0)
+		else if (strcmp(argv[i], "--report") == 0 && i + 1 < (unsigned int)argc) {
+			report = fopen(argv[++i], "w");
+			if (report == NULL) {
+				perror(argv[i]);
+				return 2;
+			}
+		} else if (strcmp(argv[i], "--home") == 0)
 			home_on = true;
 		else if (strcmp(argv[i], "--flood") == 0)
 			flood = true;
@@ -170,6 +180,10 @@ main(int argc, char **argv)
 			}
 			ns[r] = cpu_now_ns() - t0;
 		}
+		if (report != NULL) {
+			safem_profiler_window(p, fs, &flows, 0, 1000, report);
+			fputc('\n', report);
+		}
 		nclusters = safem_profiler_clusters(p, &cl);
 		qsort(ns, repeat, sizeof(*ns), compare_u64);
 		printf("{\"flows\": %llu, \"logged\": %llu, \"home\": %s, \"flood\": %s, "
@@ -185,5 +199,9 @@ main(int argc, char **argv)
 		free(ns);
 	}
 	free(list);
+	if (report != NULL && fclose(report) != 0) {
+		perror("bench_profile: report");
+		return 1;
+	}
 	return 0;
 }
