@@ -460,7 +460,6 @@ struct safem_profiler {
 	/* thresholds of the window, per direction and dimension */
 	struct safem_profile_threshold thr[SAFEM_DIR_COUNT][SAFEM_FEATURE_COUNT];
 	uint64_t logged, unlogged;
-	double flow_weight; /* mean weight of a flow in the window's features (surge guard) */
 };
 
 struct safem_profiler *
@@ -699,7 +698,8 @@ extract_clusters(struct safem_profiler *p, const struct safem_featset *fs, unsig
 	struct safem_featdist_counts rem, total;
 	struct collect_ctx ctx = {p};
 	struct safem_profile_threshold *thr = &p->thr[d][f];
-	double rem_values;
+	double rem_values, flow_weight;
+	uint64_t observations;
 	size_t i, nsig = 0;
 	int ret;
 
@@ -710,8 +710,14 @@ extract_clusters(struct safem_profiler *p, const struct safem_featset *fs, unsig
 	safem_featdist_foreach(fd, collect_value, &ctx);
 	safem_featdist_remainder(fd, &rem, &rem_values);
 	safem_featdist_total(fd, &total);
+	/* mean weight of this distribution's observations: above 1 where the surge guard
+	 * sampled it, 1 where it did not (lib/featdist, per-distribution guard) */
+	observations = safem_featdist_observations(fd);
+	flow_weight = observations != 0 && total.flows > observations
+			      ? (double)total.flows / (double)observations
+			      : 1.0;
 	ret = safem_profile_threshold_search(p->vflows, p->nv, rem.flows, rem_values,
-					     dim_space((enum safem_feature)f), p->flow_weight,
+					     dim_space((enum safem_feature)f), flow_weight,
 					     p->p.alpha0, p->p.beta, thr);
 	if (ret != 0)
 		return ret;
@@ -1392,6 +1398,7 @@ top_hosts(struct safem_profiler *p, const struct safem_featset *fs, uint32_t ran
 	sort_ctx = p;
 	for (w = 0; w < SAFEM_WEIGHT_COUNT; w++) {
 		unsigned int top = 0;
+		uint64_t last = 0; /* weight of the last kept host once top_hosts are kept */
 
 		/* one pass keeping the best top_hosts in order (most values lose to the
 		 * last kept one at once): no sort of every host */
@@ -1399,6 +1406,10 @@ top_hosts(struct safem_profiler *p, const struct safem_featset *fs, uint32_t ran
 		for (i = 0; i < p->nv; i++) {
 			uint32_t v = (uint32_t)i;
 
+			/* most values weigh less than the last kept one: no full compare */
+			if (top == p->p.top_hosts &&
+			    safem_featdist_counts_weight(&p->vcounts[v], host_rank_weight) < last)
+				continue;
 			if (top == p->p.top_hosts &&
 			    compare_host_rank(&v, &p->vorder[top - 1]) >= 0)
 				continue;
@@ -1408,6 +1419,9 @@ top_hosts(struct safem_profiler *p, const struct safem_featset *fs, uint32_t ran
 				k--;
 			}
 			p->vorder[k] = v;
+			if (top == p->p.top_hosts)
+				last = safem_featdist_counts_weight(&p->vcounts[p->vorder[top - 1]],
+								    host_rank_weight);
 		}
 		nrank[w] = top;
 		for (k = 0; k < nrank[w]; k++) {
@@ -1571,9 +1585,6 @@ safem_profiler_window(struct safem_profiler *p, const struct safem_featset *fs,
 	memset(p->lookup, 0, ((size_t)p->lookup_mask + 1) * sizeof(*p->lookup));
 	memset(p->thr, 0, sizeof(p->thr));
 	memset(p->cluster_filter, 0, sizeof(p->cluster_filter));
-	p->flow_weight = 1.0;
-	if (flows->observed != 0 && fs->volume[SAFEM_DIR_ALL].flows > flows->observed)
-		p->flow_weight = (double)fs->volume[SAFEM_DIR_ALL].flows / (double)flows->observed;
 	for (d = 0; d < SAFEM_DIR_COUNT && ret == 0; d++)
 		for (f = 0; f < SAFEM_FEATURE_COUNT && ret == 0; f++)
 			if (fs->dist[d][f] != NULL)
