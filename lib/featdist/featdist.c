@@ -39,6 +39,7 @@ struct safem_featdist {
 	struct featdist_entry *entries;
 	struct safem_featdist_counts total;
 	struct safem_featdist_counts remainder;
+	uint64_t observations; /* adds behind total (each flow once, whatever its weight) */
 	uint8_t hll[HLL_REGISTERS];
 	size_t memory_bytes; /* what create asked for, in --stats memory.distributions */
 };
@@ -147,6 +148,7 @@ safem_featdist_clear(struct safem_featdist *fd)
 	fd->values = 0;
 	memset(&fd->total, 0, sizeof(fd->total));
 	memset(&fd->remainder, 0, sizeof(fd->remainder));
+	fd->observations = 0;
 	memset(fd->hll, 0, sizeof(fd->hll));
 }
 
@@ -171,7 +173,8 @@ remainder_add(struct safem_featdist *fd, uint64_t hash, const struct safem_featd
 	counts_add(&fd->remainder, c);
 }
 
-static void
+/* Returns true when v was not kept before (inserted, or added to the remainder). */
+static bool
 featdist_add_hashed(struct safem_featdist *fd, const struct safem_feature_value *v, uint64_t hash,
 		    const struct safem_featdist_counts *c)
 {
@@ -186,25 +189,33 @@ featdist_add_hashed(struct safem_featdist *fd, const struct safem_feature_value 
 			break;
 		if (t == tag && memcmp(&fd->entries[slot].value, v, sizeof(*v)) == 0) {
 			counts_add(&fd->entries[slot].counts, c);
-			return;
+			return false;
 		}
 		slot = (slot + 1) & fd->mask;
 	}
 	if (fd->values == fd->capacity) {
 		remainder_add(fd, hash, c);
-		return;
+		return true;
 	}
 	fd->tags[slot] = tag;
 	fd->entries[slot].value = *v;
 	fd->entries[slot].counts = *c;
 	fd->used[fd->values++] = slot;
+	return true;
 }
 
 void
 safem_featdist_add(struct safem_featdist *fd, const struct safem_feature_value *v,
 		   const struct safem_featdist_counts *c)
 {
+	fd->observations++;
 	featdist_add_hashed(fd, v, value_hash(v), c);
+}
+
+uint64_t
+safem_featdist_observations(const struct safem_featdist *fd)
+{
+	return fd->observations;
 }
 
 void
@@ -217,6 +228,7 @@ safem_featdist_merge(struct safem_featdist *dst, const struct safem_featdist *sr
 
 		featdist_add_hashed(dst, &e->value, value_hash(&e->value), &e->counts);
 	}
+	dst->observations += src->observations;
 	/* The source's remainder stays a remainder: its values are unknown. */
 	counts_add(&dst->total, &src->remainder);
 	counts_add(&dst->remainder, &src->remainder);
@@ -291,6 +303,8 @@ safem_featdist_distinct(const struct safem_featdist *fd)
 	return fd->values + n;
 }
 
+#define FOREACH_PREFETCH 16
+
 void
 safem_featdist_foreach(const struct safem_featdist *fd, safem_featdist_fn fn, void *ctx)
 {
@@ -299,6 +313,11 @@ safem_featdist_foreach(const struct safem_featdist *fd, safem_featdist_fn fn, vo
 	for (i = 0; i < fd->values; i++) {
 		const struct featdist_entry *e = &fd->entries[fd->used[i]];
 
+		/* entries sit at their hash slots, the walk is in insertion order: fetch a few
+		 * ahead, or a large table costs a cache miss per value (lib/profile reads every
+		 * value of every distribution per window) */
+		if (i + FOREACH_PREFETCH < fd->values)
+			__builtin_prefetch(&fd->entries[fd->used[i + FOREACH_PREFETCH]]);
 		fn(&e->value, &e->counts, ctx);
 	}
 }
@@ -419,6 +438,8 @@ safem_featset_clear(struct safem_featset *fs)
 				safem_featdist_clear(fs->dist[d][f]);
 	memset(fs->volume, 0, sizeof(fs->volume));
 	memset(fs->proto_flows, 0, sizeof(fs->proto_flows));
+	memset(fs->guard_inserts, 0, sizeof(fs->guard_inserts));
+	memset(fs->guard_shift, 0, sizeof(fs->guard_shift));
 }
 
 #define TCP_FLAG_SYN 0x02
@@ -510,6 +531,81 @@ safem_featset_add_flow_weighted(struct safem_featset *fs, const struct safem_hom
 		else if (src_home)
 			featset_add_direction(fs, SAFEM_DIR_OUT, values, &c, pc);
 		/* transit (outside -> outside): in ALL only */
+	}
+}
+
+/* Up to 1 in 2^16, as the pane's own guard (lib/window). */
+#define GUARD_SHIFT_MAX 16
+
+/*
+ * The surge guard of the feature distributions, per distribution. A distribution takes
+ * every flow until it has taken `budget` new values in the pane; past that, 1 flow in 2^k
+ * by a hash of the flow, weighted 2^k (counts stay unbiased), k + 1 after each further
+ * budget's worth of new values. Only a distribution a surge floods with new values (the
+ * spoofed sources, their random ports) is ever sampled; the others (the victim, its port,
+ * the background's servers and services) stay exact, and so do the significant clusters
+ * lib/profile finds in them. Cost per flow: one add per distribution not sampling, one
+ * hash test per distribution sampling; new values per pane and distribution within about
+ * budget x (log2(new values / budget) + 1).
+ */
+void
+safem_featset_add_flow_guarded(struct safem_featset *fs, const struct safem_home *home,
+			       const struct safem_flow_key *key, uint8_t tcp_flags,
+			       uint64_t packets, uint64_t bytes, uint32_t budget)
+{
+	struct safem_feature_value values[SAFEM_FEATURE_COUNT];
+	const struct safem_featdist_counts one = {.flows = 1, .packets = packets, .bytes = bytes};
+	enum safem_proto_class pc = proto_class(key->proto, tcp_flags);
+	unsigned int dirs[2] = {SAFEM_DIR_ALL, SAFEM_DIR_ALL}, nd = 1, k, f;
+	uint64_t h[SAFEM_FEATURE_COUNT], flow_hash;
+
+	address_value(&values[SAFEM_FEATURE_SRC_ADDR], key->src_addr, key->ip_version);
+	address_value(&values[SAFEM_FEATURE_DST_ADDR], key->dst_addr, key->ip_version);
+	port_value(&values[SAFEM_FEATURE_SRC_PORT], key->src_port);
+	port_value(&values[SAFEM_FEATURE_DST_PORT], key->dst_port);
+	for (f = 0; f < SAFEM_FEATURE_COUNT; f++)
+		h[f] = value_hash(&values[f]);
+	/* which flows a sampling distribution takes: by the flow's values, so not by
+	 * arrival order (the protocol too: a TCP and a UDP flow of the same ports differ) */
+	flow_hash = h[0] ^ (h[1] * 3) ^ (h[2] * 5) ^ (h[3] * 7) ^ key->proto;
+	flow_hash ^= flow_hash >> 29;
+	flow_hash *= UINT64_C(0xbf58476d1ce4e5b9);
+	flow_hash ^= flow_hash >> 32;
+	if (fs->directional && home != NULL) {
+		bool src_home = safem_home_contains(home, &values[SAFEM_FEATURE_SRC_ADDR]);
+		bool dst_home = safem_home_contains(home, &values[SAFEM_FEATURE_DST_ADDR]);
+
+		/* transit (outside -> outside): in ALL only */
+		if (src_home || dst_home)
+			dirs[nd++] = src_home && dst_home ? SAFEM_DIR_INTERNAL
+				     : dst_home		      ? SAFEM_DIR_IN
+							      : SAFEM_DIR_OUT;
+	}
+	for (k = 0; k < nd; k++) {
+		for (f = 0; f < SAFEM_FEATURE_COUNT; f++) {
+			struct safem_featdist *fd = fs->dist[dirs[k]][f];
+			uint8_t *shift = &fs->guard_shift[dirs[k]][f];
+			uint32_t *inserts = &fs->guard_inserts[dirs[k]][f];
+			struct safem_featdist_counts c = one;
+
+			if (*shift != 0) {
+				if ((flow_hash & ((UINT64_C(1) << *shift) - 1)) != 0)
+					continue; /* sampled out of this distribution */
+				c.flows <<= *shift;
+				c.packets <<= *shift;
+				c.bytes <<= *shift;
+			}
+			fd->observations++;
+			if (!featdist_add_hashed(fd, &values[f], h[f], &c))
+				continue;
+			(*inserts)++;
+			if (budget != 0 && *inserts >= (uint64_t)budget * (*shift + 1u) &&
+			    *shift < GUARD_SHIFT_MAX)
+				(*shift)++;
+		}
+		/* volumes and flow classes are counters: exact, whatever the guard does */
+		counts_add(&fs->volume[dirs[k]], &one);
+		fs->proto_flows[dirs[k]][pc]++;
 	}
 }
 

@@ -122,6 +122,13 @@ void safem_featdist_remainder(const struct safem_featdist *fd, struct safem_feat
  */
 double safem_hll_estimate(const uint8_t *registers, unsigned int count);
 
+/**
+ * Adds behind the counts: each flow once whatever its weight (1 per add, sums under
+ * merge). Total flows / observations is the mean weight of an observation, which the
+ * surge guard raises above 1 (lib/profile normalises RU by observations, not flows).
+ */
+uint64_t safem_featdist_observations(const struct safem_featdist *fd);
+
 /** Distinct values: kept + remainder estimate. */
 double safem_featdist_distinct(const struct safem_featdist *fd);
 
@@ -155,6 +162,10 @@ struct safem_featset {
 	struct safem_featdist *dist[SAFEM_DIR_COUNT][SAFEM_FEATURE_COUNT]; /**< NULL when unused */
 	struct safem_featdist_counts volume[SAFEM_DIR_COUNT];
 	uint64_t proto_flows[SAFEM_DIR_COUNT][SAFEM_PROTO_COUNT];
+	/** Surge guard (safem_featset_add_flow_guarded), per distribution: new values
+	 *  inserted since the last clear, and the sampling shift of further new ones. */
+	uint32_t guard_inserts[SAFEM_DIR_COUNT][SAFEM_FEATURE_COUNT];
+	uint8_t guard_shift[SAFEM_DIR_COUNT][SAFEM_FEATURE_COUNT];
 };
 
 /** NULL with rte_errno. home may be NULL or empty: ALL only. */
@@ -172,6 +183,17 @@ void safem_featset_add_flow(struct safem_featset *fs, const struct safem_home *h
 void safem_featset_add_flow_weighted(struct safem_featset *fs, const struct safem_home *home,
 				     const struct safem_flow_key *key, uint8_t tcp_flags,
 				     uint64_t flows, uint64_t packets, uint64_t bytes);
+/**
+ * A flow's activity under the surge guard (lib/window's flow budget), per
+ * distribution: each distribution takes every flow until it has taken budget
+ * new values in this pane (since the last clear), then 1 flow in 2^k by a hash
+ * of the flow's values, weighted 2^k (k + 1 after each further budget of new
+ * values). Volumes and flow classes are exact. budget 0: never sample (as
+ * safem_featset_add_flow).
+ */
+void safem_featset_add_flow_guarded(struct safem_featset *fs, const struct safem_home *home,
+				    const struct safem_flow_key *key, uint8_t tcp_flags,
+				    uint64_t packets, uint64_t bytes, uint32_t budget);
 /** dst += src (same directional setting). */
 void safem_featset_merge(struct safem_featset *dst, const struct safem_featset *src);
 

@@ -35,6 +35,9 @@
 #define RU_SAMPLE_FLOWS 4096
 /* Ports listed per host in the Top-N view. */
 #define HOST_PORTS 3
+/* Words of the per-dimension cluster filter: 4096 bits for at most 64 clusters (1.6 %
+ * false positives at the default --profile-clusters). */
+#define CLUSTER_FILTER_WORDS 64
 /* Host lookup slots: at least twice the hosts of three top lists. */
 #define HOST_LOOKUP 8192
 
@@ -127,6 +130,22 @@ safem_profile_class(const double ru[3])
 /* Threshold search                                                       */
 
 #define SEARCH_STEPS 64 /* alpha0 2^-63 is below one flow of any window */
+/* Flow counts below this have their step and f log f memoised per search. */
+#define SEARCH_SMALL 256
+
+/* The first k with alpha0 2^-k <= share. */
+static unsigned int
+search_step(double share, double alpha0)
+{
+	unsigned int k = share >= alpha0 ? 0 : (unsigned int)ceil(log2(alpha0 / share) - 1e-12);
+
+	if (k >= SEARCH_STEPS)
+		k = SEARCH_STEPS - 1;
+	/* rounding: make sure alpha0 2^-k <= share holds */
+	while (k + 1 < SEARCH_STEPS && ldexp(alpha0, -(int)k) > share)
+		k++;
+	return k;
+}
 
 int
 safem_profile_threshold_search(const uint64_t *flows, size_t n, uint64_t remainder_flows,
@@ -138,6 +157,8 @@ safem_profile_threshold_search(const uint64_t *flows, size_t n, uint64_t remaind
 	double step_flows[SEARCH_STEPS] = {0}, step_flogf[SEARCH_STEPS] = {0};
 	uint32_t step_values[SEARCH_STEPS] = {0};
 	double total = (double)remainder_flows, rest_flows, rest_flogf = 0, theta;
+	double small_flogf[SEARCH_SMALL];
+	uint8_t small_step[SEARCH_SMALL];
 	size_t i, kept = 0;
 	unsigned int k;
 
@@ -151,22 +172,29 @@ safem_profile_threshold_search(const uint64_t *flows, size_t n, uint64_t remaind
 		total += (double)flows[i];
 	if (total <= 0)
 		return 0;
+	/* Most values of a window hold a few flows: their step and f log f are computed once
+	 * per distinct count (the same expressions, so the sums are bit-identical). */
+	memset(small_step, 0xff, sizeof(small_step));
 	for (i = 0; i < n; i++) {
-		double f = (double)flows[i], share = f / total;
+		double f = (double)flows[i], flogf;
 
 		if (flows[i] == 0)
 			continue;
-		/* first k with alpha0 2^-k <= share */
-		k = share >= alpha0 ? 0 : (unsigned int)ceil(log2(alpha0 / share) - 1e-12);
-		if (k >= SEARCH_STEPS)
-			k = SEARCH_STEPS - 1;
-		/* rounding: make sure alpha0 2^-k <= share holds */
-		while (k + 1 < SEARCH_STEPS && ldexp(alpha0, -(int)k) > share)
-			k++;
+		if (flows[i] < SEARCH_SMALL && small_step[flows[i]] != 0xff) {
+			k = small_step[flows[i]];
+			flogf = small_flogf[flows[i]];
+		} else {
+			k = search_step(f / total, alpha0);
+			flogf = f * log(f);
+			if (flows[i] < SEARCH_SMALL) {
+				small_step[flows[i]] = (uint8_t)k;
+				small_flogf[flows[i]] = flogf;
+			}
+		}
 		step_flows[k] += f;
-		step_flogf[k] += f * log(f);
+		step_flogf[k] += flogf;
 		step_values[k]++;
-		rest_flogf += f * log(f);
+		rest_flogf += flogf;
 		kept++;
 	}
 	if (remainder_flows != 0) {
@@ -258,6 +286,49 @@ flow_value(const struct safem_flow_key *k, enum safem_feature f, struct safem_fe
 	}
 }
 
+/* value_hash of a value whose bytes 8-15 are w (bytes 0-7 zero), without forming it. */
+static uint64_t
+short_value_hash(const uint8_t w[8])
+{
+	uint64_t b;
+
+	memcpy(&b, w, 8);
+	return mix64(b + 1);
+}
+
+/*
+ * value_hash(flow_value(k, f)) for the four features of a logged flow, without forming
+ * the values for ports and IPv4 (the per-flow cost of the profile). Returns true when
+ * each hash identifies its value (ports, IPv4: the bijective case of value_hash).
+ */
+static bool
+flow_hashes(const struct safem_flow_key *k, uint64_t h[SAFEM_FEATURE_COUNT])
+{
+	uint8_t w[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+	bool exact = k->ip_version == 4;
+	unsigned int f;
+
+	w[6] = (uint8_t)(k->src_port >> 8), w[7] = (uint8_t)k->src_port;
+	h[SAFEM_FEATURE_SRC_PORT] = short_value_hash(w);
+	w[6] = (uint8_t)(k->dst_port >> 8), w[7] = (uint8_t)k->dst_port;
+	h[SAFEM_FEATURE_DST_PORT] = short_value_hash(w);
+	if (exact) {
+		w[2] = w[3] = 0xff; /* v4-mapped */
+		memcpy(&w[4], k->src_addr, 4);
+		h[SAFEM_FEATURE_SRC_ADDR] = short_value_hash(w);
+		memcpy(&w[4], k->dst_addr, 4);
+		h[SAFEM_FEATURE_DST_ADDR] = short_value_hash(w);
+		return true;
+	}
+	for (f = SAFEM_FEATURE_SRC_ADDR; f <= SAFEM_FEATURE_DST_ADDR; f++) {
+		struct safem_feature_value v;
+
+		flow_value(k, (enum safem_feature)f, &v);
+		h[f] = value_hash(&v);
+	}
+	return false;
+}
+
 void
 safem_profile_value_format(enum safem_feature dim, const struct safem_feature_value *v,
 			   char *buf, size_t len)
@@ -284,7 +355,7 @@ struct count_slot {
 /* A logged flow as a cluster member: what its RU and dominant state read, copied so a
  * cluster's members are read in sequence, not gathered from all over the log. */
 struct member {
-	uint64_t hash[SAFEM_FEATURE_COUNT];
+	uint64_t hash[3]; /* of the cluster's free dimensions, in RU order */
 	uint32_t weight;
 	uint32_t flow; /* index into the log (fptr) */
 };
@@ -344,8 +415,17 @@ struct safem_profiler {
 	unsigned int nclusters, cluster_cap;
 	struct cluster_slot *lookup;
 	uint32_t lookup_mask;
+	uint64_t *cluster_vh; /* value_hash of each cluster's value */
+	/* per direction and dimension, bit (value hash >> 52) set for each cluster: most
+	 * logged flows' values are no cluster, and a miss here costs no table probe */
+	uint64_t cluster_filter[SAFEM_DIR_COUNT][SAFEM_FEATURE_COUNT][CLUSTER_FILTER_WORDS];
 	/* per direction x dimension: kept values of the distribution */
 	uint64_t *vflows;
+	/* the values of the distribution being searched, where lib/featdist keeps them (the
+	 * feature set does not change during safem_profiler_window): only the significant
+	 * ones are read again, so they are not copied */
+	const struct safem_feature_value **vvalue_ref;
+	const struct safem_featdist_counts **vcounts_ref;
 	struct safem_feature_value *vvalues;
 	struct safem_featdist_counts *vcounts;
 	uint32_t *vorder;
@@ -380,7 +460,6 @@ struct safem_profiler {
 	/* thresholds of the window, per direction and dimension */
 	struct safem_profile_threshold thr[SAFEM_DIR_COUNT][SAFEM_FEATURE_COUNT];
 	uint64_t logged, unlogged;
-	double flow_weight; /* mean weight of a flow in the window's features (surge guard) */
 };
 
 struct safem_profiler *
@@ -409,10 +488,12 @@ safem_profiler_create(const struct safem_profiler_params *params)
 		;
 	p->lookup_mask = n - 1;
 	p->lookup = calloc(n, sizeof(*p->lookup));
+	p->cluster_vh = calloc(p->cluster_cap, sizeof(*p->cluster_vh));
 	p->member_start = calloc(p->cluster_cap + 1, sizeof(*p->member_start));
 	p->history = calloc(HISTORY_CAPACITY, sizeof(*p->history));
 	p->hosts = calloc(3 * (size_t)p->p.top_hosts + 1, sizeof(*p->hosts));
-	if (p->clusters == NULL || p->lookup == NULL || p->member_start == NULL ||
+	if (p->clusters == NULL || p->lookup == NULL || p->cluster_vh == NULL ||
+	    p->member_start == NULL ||
 	    p->history == NULL || p->hosts == NULL)
 		goto nomem;
 	return p;
@@ -429,8 +510,11 @@ safem_profiler_free(struct safem_profiler *p)
 		return;
 	free(p->clusters);
 	free(p->lookup);
+	free(p->cluster_vh);
 	free(p->vflows);
 	free(p->vvalues);
+	free(p->vvalue_ref);
+	free(p->vcounts_ref);
 	free(p->vcounts);
 	free(p->vorder);
 	free(p->fhash);
@@ -469,6 +553,8 @@ ensure_values(struct safem_profiler *p, size_t n)
 		return 0;
 	if (grow((void **)&p->vflows, sizeof(*p->vflows), n) != 0 ||
 	    grow((void **)&p->vvalues, sizeof(*p->vvalues), n) != 0 ||
+	    grow((void **)&p->vvalue_ref, sizeof(*p->vvalue_ref), n) != 0 ||
+	    grow((void **)&p->vcounts_ref, sizeof(*p->vcounts_ref), n) != 0 ||
 	    grow((void **)&p->vcounts, sizeof(*p->vcounts), n) != 0 ||
 	    grow((void **)&p->vorder, sizeof(*p->vorder), n) != 0)
 		return -ENOMEM;
@@ -523,8 +609,8 @@ collect_value(const struct safem_feature_value *v, const struct safem_featdist_c
 {
 	struct safem_profiler *p = ((struct collect_ctx *)ctx)->p;
 
-	p->vvalues[p->nv] = *v;
-	p->vcounts[p->nv] = *c;
+	p->vvalue_ref[p->nv] = v;
+	p->vcounts_ref[p->nv] = c;
 	p->vflows[p->nv] = c->flows;
 	p->nv++;
 }
@@ -539,11 +625,13 @@ compare_value_rank(const void *a, const void *b)
 	const struct safem_profiler *p = sort_ctx;
 	uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
 
-	if (p->vcounts[i].flows != p->vcounts[j].flows)
-		return p->vcounts[i].flows > p->vcounts[j].flows ? -1 : 1;
-	if (p->vcounts[i].packets != p->vcounts[j].packets)
-		return p->vcounts[i].packets > p->vcounts[j].packets ? -1 : 1;
-	return memcmp(&p->vvalues[i], &p->vvalues[j], sizeof(p->vvalues[i]));
+	const struct safem_featdist_counts *x = p->vcounts_ref[i], *y = p->vcounts_ref[j];
+
+	if (x->flows != y->flows)
+		return x->flows > y->flows ? -1 : 1;
+	if (x->packets != y->packets)
+		return x->packets > y->packets ? -1 : 1;
+	return memcmp(p->vvalue_ref[i], p->vvalue_ref[j], sizeof(*p->vvalue_ref[i]));
 }
 
 /* vh is already mixed: an odd multiple per (direction, dimension) added keeps it so. */
@@ -551,6 +639,18 @@ static uint64_t
 cluster_key_hash(unsigned int d, unsigned int f, uint64_t vh)
 {
 	return (vh + (uint64_t)(d * SAFEM_FEATURE_COUNT + f + 1) * UINT64_C(0x9e3779b97f4a7c15)) | 1;
+}
+
+static void
+filter_set(uint64_t *filter, uint64_t vh)
+{
+	filter[vh >> 58] |= UINT64_C(1) << ((vh >> 52) & 63);
+}
+
+static bool
+filter_has(const uint64_t *filter, uint64_t vh)
+{
+	return (filter[vh >> 58] >> ((vh >> 52) & 63)) & 1;
 }
 
 static void
@@ -564,21 +664,28 @@ lookup_insert(struct safem_profiler *p, uint64_t h, uint32_t index)
 	p->lookup[s].index = index;
 }
 
-/* The cluster (d, f, value) or -1. Hash match, then the value itself. */
+/* The cluster (d, f, value of feature f of flow key k) or -1: hash match, then the value
+ * hash, then (unless the value hash identifies the value: exact) the value itself. */
 static int
 lookup_find(const struct safem_profiler *p, unsigned int d, unsigned int f, uint64_t vh,
-	    const struct safem_feature_value *v)
+	    const struct safem_flow_key *k, bool exact)
 {
 	uint64_t h = cluster_key_hash(d, f, vh);
 	uint32_t s = (uint32_t)h & p->lookup_mask;
 
 	for (; p->lookup[s].hash != 0; s = (s + 1) & p->lookup_mask) {
-		const struct safem_profile_cluster *c = &p->clusters[p->lookup[s].index];
+		uint32_t ci = p->lookup[s].index;
+		const struct safem_profile_cluster *c = &p->clusters[ci];
+		struct safem_feature_value v;
 
-		if (p->lookup[s].hash == h && c->direction == (enum safem_direction)d &&
-		    c->dimension == (enum safem_feature)f &&
-		    memcmp(&c->value, v, sizeof(*v)) == 0)
-			return (int)p->lookup[s].index;
+		if (p->lookup[s].hash != h || p->cluster_vh[ci] != vh ||
+		    c->direction != (enum safem_direction)d || c->dimension != (enum safem_feature)f)
+			continue;
+		if (exact || f == SAFEM_FEATURE_SRC_PORT || f == SAFEM_FEATURE_DST_PORT)
+			return (int)ci;
+		flow_value(k, (enum safem_feature)f, &v);
+		if (memcmp(&c->value, &v, sizeof(v)) == 0)
+			return (int)ci;
 	}
 	return -1;
 }
@@ -591,7 +698,8 @@ extract_clusters(struct safem_profiler *p, const struct safem_featset *fs, unsig
 	struct safem_featdist_counts rem, total;
 	struct collect_ctx ctx = {p};
 	struct safem_profile_threshold *thr = &p->thr[d][f];
-	double rem_values;
+	double rem_values, flow_weight;
+	uint64_t observations;
 	size_t i, nsig = 0;
 	int ret;
 
@@ -602,8 +710,14 @@ extract_clusters(struct safem_profiler *p, const struct safem_featset *fs, unsig
 	safem_featdist_foreach(fd, collect_value, &ctx);
 	safem_featdist_remainder(fd, &rem, &rem_values);
 	safem_featdist_total(fd, &total);
+	/* mean weight of this distribution's observations: above 1 where the surge guard
+	 * sampled it, 1 where it did not (lib/featdist, per-distribution guard) */
+	observations = safem_featdist_observations(fd);
+	flow_weight = observations != 0 && total.flows > observations
+			      ? (double)total.flows / (double)observations
+			      : 1.0;
 	ret = safem_profile_threshold_search(p->vflows, p->nv, rem.flows, rem_values,
-					     dim_space((enum safem_feature)f), p->flow_weight,
+					     dim_space((enum safem_feature)f), flow_weight,
 					     p->p.alpha0, p->p.beta, thr);
 	if (ret != 0)
 		return ret;
@@ -624,15 +738,17 @@ extract_clusters(struct safem_profiler *p, const struct safem_featset *fs, unsig
 		memset(c, 0, sizeof(*c));
 		c->direction = (enum safem_direction)d;
 		c->dimension = (enum safem_feature)f;
-		c->value = p->vvalues[v];
-		c->counts = p->vcounts[v];
+		c->value = *p->vvalue_ref[v];
+		c->counts = *p->vcounts_ref[v];
 		c->share = total.flows != 0 ? (double)c->counts.flows / (double)total.flows : 0;
 		safem_profile_free_dims(c->dimension, c->free_dims);
 		/* weighted flows bound the logged ones: thin so that about RU_SAMPLE_FLOWS
 		 * or fewer remain */
 		while ((c->counts.flows >> c->ru_sampled) > RU_SAMPLE_FLOWS)
 			c->ru_sampled++;
-		lookup_insert(p, cluster_key_hash(d, f, value_hash(&c->value)), p->nclusters);
+		p->cluster_vh[p->nclusters] = value_hash(&c->value);
+		filter_set(p->cluster_filter[d][f], p->cluster_vh[p->nclusters]);
+		lookup_insert(p, cluster_key_hash(d, f, p->cluster_vh[p->nclusters]), p->nclusters);
 		p->nclusters++;
 	}
 	return 0;
@@ -666,6 +782,7 @@ assign_members(struct safem_profiler *p, const struct safem_featset *fs,
 	       const struct safem_profile_flows *flows)
 {
 	size_t n = 0, i, total_members = 0;
+	bool directional = p->p.home != NULL && p->p.home->count != 0;
 	unsigned int s, c;
 	int ret;
 
@@ -681,26 +798,33 @@ assign_members(struct safem_profiler *p, const struct safem_featset *fs,
 
 		for (j = 0; j < flows->n[s]; j++, n++) {
 			const struct safem_profile_flow *fl = &flows->flow[s][j];
-			struct safem_feature_value v[SAFEM_FEATURE_COUNT];
-			unsigned int f, dirs[2], nd = 1, k, dir;
+			unsigned int f, dirs[2], nd = 1, k;
 			uint8_t nc = 0;
+			bool exact;
 
 			p->fptr[n] = fl;
 			p->fweight[n] = fl->flows;
-			for (f = 0; f < SAFEM_FEATURE_COUNT; f++) {
-				flow_value(&fl->key, (enum safem_feature)f, &v[f]);
-				p->fhash[n][f] = value_hash(&v[f]);
-			}
+			exact = flow_hashes(&fl->key, p->fhash[n]);
 			p->fkey[n] = mix64(p->fhash[n][0] ^ (p->fhash[n][1] << 1) ^
 					   (p->fhash[n][2] << 2) ^ (p->fhash[n][3] << 3) ^ fl->key.proto);
 			dirs[0] = SAFEM_DIR_ALL;
-			dir = flow_direction(p, &fl->key, &v[SAFEM_FEATURE_SRC_ADDR],
-					     &v[SAFEM_FEATURE_DST_ADDR]);
-			if (dir != SAFEM_DIR_ALL && fs->dist[dir][0] != NULL)
-				dirs[nd++] = dir;
+			if (directional) {
+				struct safem_feature_value src, dst;
+				unsigned int dir;
+
+				flow_value(&fl->key, SAFEM_FEATURE_SRC_ADDR, &src);
+				flow_value(&fl->key, SAFEM_FEATURE_DST_ADDR, &dst);
+				dir = flow_direction(p, &fl->key, &src, &dst);
+				if (dir != SAFEM_DIR_ALL && fs->dist[dir][0] != NULL)
+					dirs[nd++] = dir;
+			}
 			for (k = 0; k < nd; k++)
 				for (f = 0; f < SAFEM_FEATURE_COUNT; f++) {
-					int ci = lookup_find(p, dirs[k], f, p->fhash[n][f], &v[f]);
+					int ci = filter_has(p->cluster_filter[dirs[k]][f],
+							    p->fhash[n][f])
+							 ? lookup_find(p, dirs[k], f, p->fhash[n][f],
+								       &fl->key, exact)
+							 : -1;
 
 					/* a large cluster keeps 1 in 2^thin of its flows,
 					 * by flow hash (profile_cluster) */
@@ -730,9 +854,13 @@ assign_members(struct safem_profiler *p, const struct safem_featset *fs,
 		unsigned int k;
 
 		for (k = 0; k < p->fnclusters[i]; k++) {
-			struct member *m = &p->members[p->member_start[p->fclusters[i][k]]++];
+			uint32_t ci = p->fclusters[i][k];
+			struct member *m = &p->members[p->member_start[ci]++];
+			const enum safem_feature *fd = p->clusters[ci].free_dims;
 
-			memcpy(m->hash, p->fhash[i], sizeof(m->hash));
+			m->hash[0] = p->fhash[i][fd[0]];
+			m->hash[1] = p->fhash[i][fd[1]];
+			m->hash[2] = p->fhash[i][fd[2]];
 			m->weight = p->fweight[i];
 			m->flow = (uint32_t)i;
 		}
@@ -768,10 +896,12 @@ count_mask(size_t n)
 	return slots - 1;
 }
 
-/* RU of free dimension f over the members; the mode's hash and weight. The table is
+/* RU of free dimension f (the members' hash j) over the members; the mode's hash and
+ * weight. The table is
  * sized for this cluster, not for the largest: small clusters count in L1. */
 static double
-free_dim_ru(struct safem_profiler *p, const struct member *mem, size_t nm, unsigned int f,
+free_dim_ru(struct safem_profiler *p, const struct member *mem, size_t nm, unsigned int j,
+	    unsigned int f,
 	    uint64_t *mode_hash, uint64_t *mode_weight)
 {
 	size_t mask = count_mask(nm), used = 0, i;
@@ -780,7 +910,7 @@ free_dim_ru(struct safem_profiler *p, const struct member *mem, size_t nm, unsig
 	*mode_weight = 0;
 	*mode_hash = 0;
 	for (i = 0; i < nm; i++) {
-		uint64_t h = mem[i].hash[f];
+		uint64_t h = mem[i].hash[j];
 		size_t s = (size_t)h & mask;
 
 		while (p->count[s].hash != 0 && p->count[s].hash != h)
@@ -870,7 +1000,8 @@ profile_cluster(struct safem_profiler *p, struct safem_profile_cluster *c, unsig
 		return ret;
 	c->observations = nm; /* after thinning */
 	for (j = 0; j < 3; j++)
-		c->ru[j] = free_dim_ru(p, mem, nm, c->free_dims[j], &mode_hash[j], &mode_weight[j]);
+		c->ru[j] = free_dim_ru(p, mem, nm, j, c->free_dims[j], &mode_hash[j],
+				       &mode_weight[j]);
 	c->cls = safem_profile_class(c->ru);
 	/* Dominant state: weight per "which free dims equal their mode" mask, then the
 	 * state with the most fixed dims covering more than DOMINANT_SHARE. */
@@ -878,7 +1009,7 @@ profile_cluster(struct safem_profiler *p, struct safem_profile_cluster *c, unsig
 		unsigned int m = 0;
 
 		for (j = 0; j < 3; j++)
-			if (mem[i].hash[c->free_dims[j]] == mode_hash[j]) {
+			if (mem[i].hash[j] == mode_hash[j]) {
 				m |= 1u << j;
 				mode_first[j] = mem[i].flow; /* a flow holding the mode, for its value */
 			}
@@ -1267,6 +1398,7 @@ top_hosts(struct safem_profiler *p, const struct safem_featset *fs, uint32_t ran
 	sort_ctx = p;
 	for (w = 0; w < SAFEM_WEIGHT_COUNT; w++) {
 		unsigned int top = 0;
+		uint64_t last = 0; /* weight of the last kept host once top_hosts are kept */
 
 		/* one pass keeping the best top_hosts in order (most values lose to the
 		 * last kept one at once): no sort of every host */
@@ -1274,6 +1406,10 @@ top_hosts(struct safem_profiler *p, const struct safem_featset *fs, uint32_t ran
 		for (i = 0; i < p->nv; i++) {
 			uint32_t v = (uint32_t)i;
 
+			/* most values weigh less than the last kept one: no full compare */
+			if (top == p->p.top_hosts &&
+			    safem_featdist_counts_weight(&p->vcounts[v], host_rank_weight) < last)
+				continue;
 			if (top == p->p.top_hosts &&
 			    compare_host_rank(&v, &p->vorder[top - 1]) >= 0)
 				continue;
@@ -1283,6 +1419,9 @@ top_hosts(struct safem_profiler *p, const struct safem_featset *fs, uint32_t ran
 				k--;
 			}
 			p->vorder[k] = v;
+			if (top == p->p.top_hosts)
+				last = safem_featdist_counts_weight(&p->vcounts[p->vorder[top - 1]],
+								    host_rank_weight);
 		}
 		nrank[w] = top;
 		for (k = 0; k < nrank[w]; k++) {
@@ -1445,9 +1584,7 @@ safem_profiler_window(struct safem_profiler *p, const struct safem_featset *fs,
 	p->nclusters = 0;
 	memset(p->lookup, 0, ((size_t)p->lookup_mask + 1) * sizeof(*p->lookup));
 	memset(p->thr, 0, sizeof(p->thr));
-	p->flow_weight = 1.0;
-	if (flows->observed != 0 && fs->volume[SAFEM_DIR_ALL].flows > flows->observed)
-		p->flow_weight = (double)fs->volume[SAFEM_DIR_ALL].flows / (double)flows->observed;
+	memset(p->cluster_filter, 0, sizeof(p->cluster_filter));
 	for (d = 0; d < SAFEM_DIR_COUNT && ret == 0; d++)
 		for (f = 0; f < SAFEM_FEATURE_COUNT && ret == 0; f++)
 			if (fs->dist[d][f] != NULL)

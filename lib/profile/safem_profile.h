@@ -122,7 +122,6 @@ struct safem_profile_flows {
 	const uint32_t *n;
 	unsigned int segments;
 	uint64_t unlogged; /**< contributions past the log bound (RU from the rest) */
-	uint64_t observed; /**< contributions behind the features (weighted or not); 0: unknown */
 };
 
 /** A significant cluster of the last window. */

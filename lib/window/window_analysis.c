@@ -40,7 +40,6 @@ struct window_merged {
 	struct safem_profile_flow *flow_log; /* producers' flow logs, in producer order; NULL: off */
 	uint32_t nflow_log;
 	uint64_t unlogged;
-	uint64_t kept; /* contributions in the features (the surge guard's kept) */
 };
 
 struct safem_window_analysis {
@@ -746,7 +745,7 @@ window_report(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_
 				wa->jump_from_ms, wa->jump_to_ms);
 	}
 	if (ret == 0 && wa->p.profiler != NULL && features != NULL) {
-		struct safem_profile_flows none = {NULL, NULL, 0, 0, 0};
+		struct safem_profile_flows none = {NULL, NULL, 0, 0};
 
 		ret = safem_profiler_window(wa->p.profiler, features,
 					    wa->flow_seg != NULL ? &wa->profile_flows : &none,
@@ -813,7 +812,6 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 	mp->sample_shift = 0;
 	mp->nflow_log = 0;
 	mp->unlogged = 0;
-	mp->kept = 0;
 	/* A stretch with no pane from any producer: a clock jump they skipped
 	 * (a pane says so), or panes every producer had to drop. */
 	if (wa->last_end_ms != 0 && start_ms > wa->last_end_ms) {
@@ -841,7 +839,6 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 		mp->bytes += pane->bytes;
 		mp->flows += pane->flows;
 		mp->sampled_out += pane->sampled_out;
-		mp->kept += pane->kept;
 		if (mp->flow_log != NULL && pane->flow_log != NULL) {
 			/* up to the merged pane's bound; producer order, so the log does not
 			 * depend on arrival order */
@@ -871,7 +868,7 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 			wa->flow_seg[0] = mp->flow_log;
 			wa->flow_seg_n[0] = mp->nflow_log;
 			wa->profile_flows = (struct safem_profile_flows){
-				wa->flow_seg, wa->flow_seg_n, 1, mp->unlogged, mp->kept};
+				wa->flow_seg, wa->flow_seg_n, 1, mp->unlogged};
 		}
 		wa->surge_sampled_out = mp->sampled_out;
 		wa->surge_shift = mp->sample_shift;
@@ -889,7 +886,7 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 			safem_featset_clear(wa->window_features);
 		wa->surge_sampled_out = 0;
 		wa->surge_shift = 0;
-		wa->profile_flows = (struct safem_profile_flows){wa->flow_seg, wa->flow_seg_n, 0, 0, 0};
+		wa->profile_flows = (struct safem_profile_flows){wa->flow_seg, wa->flow_seg_n, 0, 0};
 		for (i = 0; i < wa->panes_per_window; i++) {
 			const struct window_merged *r = &wa->ring[i];
 
@@ -902,7 +899,6 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 				wa->flow_seg_n[pf->segments] = r->nflow_log;
 				pf->segments++;
 				pf->unlogged += r->unlogged;
-				pf->observed += r->kept;
 			}
 			for (d = 0; d < 2; d++)
 				safem_aggtree_merge(wa->window_tree[d], r->tree[d]);

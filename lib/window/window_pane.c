@@ -143,6 +143,11 @@ safem_window_producer_free(struct safem_window_producer *wp)
  * unbiased, heavy values stay visible, the work per pane stays within about
  * budget x (log2(flows / budget) + 1) adds. Each further budget's worth of
  * kept flows halves the rate again.
+ * The feature distributions get every flow and a guard of their own, per
+ * distribution (safem_featset_add_flow_guarded): only a distribution that
+ * has taken a budget's worth of new values samples (the flooded dimensions
+ * of a spoofed-source flood), so the others, and the clusters lib/profile
+ * finds in them, stay those of an unguarded run.
  */
 bool
 safem_window_producer_add(struct safem_window_producer *wp, enum safem_window_target target,
@@ -158,6 +163,9 @@ safem_window_producer_add(struct safem_window_producer *wp, enum safem_window_ta
 	p->packets += packets;
 	p->bytes += bytes;
 	p->flows++;
+	if (p->features != NULL && wp->flow_budget != 0)
+		safem_featset_add_flow_guarded(p->features, wp->home, key, tcp_flags, packets,
+					       bytes, wp->flow_budget);
 	if (wp->flow_budget != 0) {
 		if (p->kept >= (uint64_t)wp->flow_budget * (p->sample_shift + 1) &&
 		    p->sample_shift < SURGE_SHIFT_MAX)
@@ -179,7 +187,7 @@ safem_window_producer_add(struct safem_window_producer *wp, enum safem_window_ta
 	dst = safem_agg_addr_from_bytes(key->dst_addr, key->ip_version);
 	safem_aggtree_add(p->src, &src, &c);
 	safem_aggtree_add(p->dst, &dst, &c);
-	if (p->features != NULL)
+	if (p->features != NULL && wp->flow_budget == 0)
 		safem_featset_add_flow_weighted(p->features, wp->home, key, tcp_flags, c.flows,
 						c.packets, c.bytes);
 	/* Profiling needs who talked to whom per cluster, which the per-feature tables

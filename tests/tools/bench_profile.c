@@ -10,8 +10,17 @@
  * min(N, --log) flows: --log 0 (default) logs every flow (exact profiling).
  * Prints one JSON object per size.
  *
+ * --guard-cost N: instead, the worker side of the surge guard's feature distributions
+ * under a spoofed-source flood of N flows (every flow a new source; home 10.0.0.0/16, so
+ * eight distributions; capacity 32768, budget 32768, the defaults): CPU ns per flow of
+ * the former guard (a flow sampled out of the pane skips the features, a kept one is
+ * added weighted) and of safem_featset_add_flow_guarded (every flow probes every
+ * distribution; new values sampled per distribution), side by side.
+ * --report FILE writes each size's report members (clusters, profile, hosts) to FILE, one
+ * line per size: what an optimisation must leave bit-identical.
+ *
  * usage: bench_profile [--flows N[,N...]] [--repeat R] [--log N] [--home] [--flood]
- *                      [--feature-values N]
+ *                      [--feature-values N] [--report FILE] [--guard-cost N]
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -89,6 +98,66 @@ cpu_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The pane-wide sampling decision of the former feature guard (lib/window's for the
+ * trees): kept while under budget x (shift + 1) kept flows, then 1 in 2^shift. */
+static bool
+pane_keeps(uint64_t *kept, unsigned int *shift, uint32_t budget, uint64_t flow_hash)
+{
+	if (*kept >= (uint64_t)budget * (*shift + 1) && *shift < 16)
+		(*shift)++;
+	if (*shift != 0 && (flow_hash & ((UINT64_C(1) << *shift) - 1)) != 0)
+		return false;
+	(*kept)++;
+	return true;
+}
+
+static int
+guard_cost(uint64_t n)
+{
+	const uint32_t budget = 32768;
+	struct safem_featset *before = safem_featset_create(32768, true, 0);
+	struct safem_featset *after = safem_featset_create(32768, true, 0);
+	struct safem_flow_key *keys = malloc(sizeof(*keys) * (n ? n : 1));
+	uint64_t i, seed = 7, kept = 0, t0, before_ns, after_ns;
+	unsigned int shift = 0;
+	struct safem_home home;
+
+	if (before == NULL || after == NULL || keys == NULL || n == 0) {
+		fprintf(stderr, "bench_profile: no memory for %llu flows\n", (unsigned long long)n);
+		return 1;
+	}
+	memset(&home, 0, sizeof(home));
+	safem_home_add(&home, "10.0.0.0/16");
+	for (i = 0; i < n; i++) {
+		struct safem_profile_flow f;
+
+		make_flow(&f, &seed, true);
+		keys[i] = f.key;
+	}
+	t0 = cpu_now_ns();
+	for (i = 0; i < n; i++) {
+		uint64_t h = i * UINT64_C(0x9e3779b97f4a7c15);
+
+		if (pane_keeps(&kept, &shift, budget, h >> 32))
+			safem_featset_add_flow_weighted(before, &home, &keys[i], 0x02,
+							UINT64_C(1) << shift, UINT64_C(1) << shift,
+							UINT64_C(60) << shift);
+	}
+	before_ns = cpu_now_ns() - t0;
+	t0 = cpu_now_ns();
+	for (i = 0; i < n; i++)
+		safem_featset_add_flow_guarded(after, &home, &keys[i], 0x02, 1, 60, budget);
+	after_ns = cpu_now_ns() - t0;
+	printf("{\"guard_cost_flows\": %llu, \"former_ns_per_flow\": %.1f, "
+	       "\"guarded_ns_per_flow\": %.1f, \"ratio\": %.2f}\n",
+	       (unsigned long long)n, (double)before_ns / (double)n, (double)after_ns / (double)n,
+	       before_ns ? (double)after_ns / (double)before_ns : 0);
+	safem_featset_free(before);
+	safem_featset_free(after);
+	free(keys);
+	return 0;
+}
+
 static int
 compare_u64(const void *a, const void *b)
 {
@@ -106,6 +175,7 @@ main(int argc, char **argv)
 	bool home_on = false, flood = false;
 	struct safem_home home;
 	char *list, *tok, *save = NULL;
+	FILE *report = NULL;
 
 	for (i = 1; i < (unsigned int)argc; i++) {
 		if (strcmp(argv[i], "--flows") == 0 && i + 1 < (unsigned int)argc)
@@ -116,7 +186,15 @@ main(int argc, char **argv)
 			log_cap = strtoull(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--feature-values") == 0 && i + 1 < (unsigned int)argc)
 			feature_values = strtoull(argv[++i], NULL, 10);
-		else if (strcmp(argv[i], "--home") == 0)
+		else if (strcmp(argv[i], "--report") == 0 && i + 1 < (unsigned int)argc) {
+			report = fopen(argv[++i], "w");
+			if (report == NULL) {
+				perror(argv[i]);
+				return 2;
+			}
+		} else if (strcmp(argv[i], "--guard-cost") == 0 && i + 1 < (unsigned int)argc) {
+			return guard_cost(strtoull(argv[++i], NULL, 10));
+		} else if (strcmp(argv[i], "--home") == 0)
 			home_on = true;
 		else if (strcmp(argv[i], "--flood") == 0)
 			flood = true;
@@ -141,7 +219,7 @@ main(int argc, char **argv)
 		struct safem_profiler *p = safem_profiler_create(&pp);
 		const struct safem_profile_flow *seg[1] = {log};
 		uint32_t segn[1];
-		struct safem_profile_flows flows = {seg, segn, 1, 0, 0};
+		struct safem_profile_flows flows = {seg, segn, 1, 0};
 		const struct safem_profile_cluster *cl;
 		unsigned int nclusters = 0;
 
@@ -170,6 +248,10 @@ main(int argc, char **argv)
 			}
 			ns[r] = cpu_now_ns() - t0;
 		}
+		if (report != NULL) {
+			safem_profiler_window(p, fs, &flows, 0, 1000, report);
+			fputc('\n', report);
+		}
 		nclusters = safem_profiler_clusters(p, &cl);
 		qsort(ns, repeat, sizeof(*ns), compare_u64);
 		printf("{\"flows\": %llu, \"logged\": %llu, \"home\": %s, \"flood\": %s, "
@@ -185,5 +267,9 @@ main(int argc, char **argv)
 		free(ns);
 	}
 	free(list);
+	if (report != NULL && fclose(report) != 0) {
+		perror("bench_profile: report");
+		return 1;
+	}
 	return 0;
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -284,6 +285,123 @@ test_bad_capacity(void **state)
 	assert_null(safem_featdist_create(15, 0));
 }
 
+/* Fingerprint of a distribution: values, volume, sum of squared flows, and flows weighted
+ * by the values' bytes (equal fingerprints: equal per-value counts, for these tests). */
+struct fingerprint {
+	uint64_t values, flows, packets, bytes, flows_sq, flows_by_value;
+};
+
+static void
+fingerprint_value(const struct safem_feature_value *v, const struct safem_featdist_counts *c,
+		  void *ctx)
+{
+	struct fingerprint *f = ctx;
+	uint64_t id = 0;
+	unsigned int i;
+
+	for (i = 0; i < 16; i++)
+		id = id * 131 + v->bytes[i];
+	f->values++;
+	f->flows += c->flows;
+	f->packets += c->packets;
+	f->bytes += c->bytes;
+	f->flows_sq += c->flows * c->flows;
+	f->flows_by_value += c->flows * id;
+}
+
+static struct fingerprint
+fingerprint_of(const struct safem_featdist *fd)
+{
+	struct fingerprint f;
+
+	memset(&f, 0, sizeof(f));
+	safem_featdist_foreach(fd, fingerprint_value, &f);
+	return f;
+}
+
+static void
+test_featset_guard_samples_only_flooded_distributions(void **state)
+{
+	/* A background of 100 home clients talking to 7 outside servers, then a spoofed-source
+	 * SYN flood to one home victim (every flow a new source and source port) with the
+	 * background going on: with a budget of 256 new values per distribution, only the
+	 * flooded distributions (source address, source port) sample; the others are exactly
+	 * those of the unguarded add, value by value; the sampled ones stay within the insert
+	 * bound and estimate the flows without bias (within 4 standard deviations). */
+	enum { BUDGET = 256, BACKGROUND = 200, FLOOD = 20000 };
+	struct safem_featset *guarded = safem_featset_create(65536, true, 0);
+	struct safem_featset *exact = safem_featset_create(65536, true, 0);
+	const struct safem_featdist *src;
+	struct safem_featdist_counts total;
+	struct safem_home h;
+	unsigned int i, d, f, shift;
+	uint64_t flows = 0;
+
+	(void)state;
+	assert_non_null(guarded);
+	assert_non_null(exact);
+	memset(&h, 0, sizeof(h));
+	assert_int_equal(safem_home_add(&h, "10.0.0.0/8"), 0);
+	for (i = 0; i < BACKGROUND + FLOOD; i++) {
+		struct safem_flow_key k;
+		uint8_t flags = 0x1a;
+		uint64_t packets = 6, bytes = 2000;
+
+		if (i < BACKGROUND || i % 10 == 0) { /* background, repeating its hosts */
+			k = key4((uint8_t)(i % 100), 10, (uint8_t)(i % 7), 93,
+				 (uint16_t)(40000 + i % BACKGROUND), i % 3 ? 443 : 80, 6);
+		} else {
+			k = key4(0, 0, 80, 10, (uint16_t)(i * 7919u), 80, 6);
+			k.src_addr[0] = (uint8_t)(100 + (i >> 16));
+			k.src_addr[1] = (uint8_t)(i >> 8);
+			k.src_addr[2] = (uint8_t)i;
+			flags = 0x02, packets = 1, bytes = 60;
+		}
+		safem_featset_add_flow_guarded(guarded, &h, &k, flags, packets, bytes, BUDGET);
+		safem_featset_add_flow(exact, &h, &k, flags, packets, bytes);
+		flows++;
+	}
+	/* volumes and flow classes exact */
+	for (d = 0; d < SAFEM_DIR_COUNT; d++) {
+		assert_memory_equal(&guarded->volume[d], &exact->volume[d], sizeof(exact->volume[d]));
+		assert_memory_equal(guarded->proto_flows[d], exact->proto_flows[d],
+				    sizeof(exact->proto_flows[d]));
+	}
+	for (d = 0; d < SAFEM_DIR_COUNT; d++) {
+		for (f = 0; f < SAFEM_FEATURE_COUNT; f++) {
+			const struct safem_featdist *g = guarded->dist[d][f], *e = exact->dist[d][f];
+			bool flooded = (d == SAFEM_DIR_ALL || d == SAFEM_DIR_IN) &&
+				       (f == SAFEM_FEATURE_SRC_ADDR || f == SAFEM_FEATURE_SRC_PORT);
+			struct fingerprint fg = fingerprint_of(g), fe = fingerprint_of(e);
+
+			assert_int_equal(guarded->guard_shift[d][f] != 0, flooded);
+			if (flooded)
+				continue;
+			/* the others are exact throughout, value by value */
+			assert_memory_equal(&fg, &fe, sizeof(fe));
+			safem_featdist_total(g, &total);
+			assert_int_equal(safem_featdist_observations(g), total.flows);
+		}
+	}
+	src = guarded->dist[SAFEM_DIR_ALL][SAFEM_FEATURE_SRC_ADDR];
+	shift = guarded->guard_shift[SAFEM_DIR_ALL][SAFEM_FEATURE_SRC_ADDR];
+	/* each budget of inserts raises the shift once */
+	assert_true(safem_featdist_values(src) <= (uint64_t)BUDGET * (shift + 1));
+	assert_true(safem_featdist_observations(src) < flows);
+	safem_featdist_total(src, &total);
+	/* unbiased: each flow adds 2^k with probability 2^-k (k <= shift) or is held exactly;
+	 * variance at most flows x 2^shift */
+	assert_true(fabs((double)total.flows - (double)flows) <=
+		    4 * sqrt((double)flows * (double)(1u << shift)));
+	/* clear resets the guard */
+	safem_featset_clear(guarded);
+	assert_int_equal(guarded->guard_shift[SAFEM_DIR_ALL][SAFEM_FEATURE_SRC_ADDR], 0);
+	assert_int_equal(guarded->guard_inserts[SAFEM_DIR_ALL][SAFEM_FEATURE_SRC_ADDR], 0);
+	assert_int_equal(safem_featdist_observations(src), 0);
+	safem_featset_free(guarded);
+	safem_featset_free(exact);
+}
+
 int
 main(void)
 {
@@ -295,6 +413,7 @@ main(void)
 		cmocka_unit_test(test_home_prefixes),
 		cmocka_unit_test(test_featset_directions),
 		cmocka_unit_test(test_featset_all_only),
+		cmocka_unit_test(test_featset_guard_samples_only_flooded_distributions),
 		cmocka_unit_test(test_bad_capacity),
 	};
 

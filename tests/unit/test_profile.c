@@ -241,7 +241,7 @@ test_window_scanner(void **state)
 	struct safem_profiler *p = safem_profiler_create(&pp);
 	const struct safem_profile_flow *seg[1] = {log};
 	uint32_t segn[1];
-	struct safem_profile_flows flows = {seg, segn, 1, 0, 0};
+	struct safem_profile_flows flows = {seg, segn, 1, 0};
 	const struct safem_profile_cluster *c;
 	char *text = NULL;
 	size_t len = 0;
@@ -307,7 +307,7 @@ test_window_empty(void **state)
 	struct safem_profiler *p = safem_profiler_create(&pp);
 	const struct safem_profile_flow *seg[1] = {NULL};
 	uint32_t segn[1] = {0};
-	struct safem_profile_flows flows = {seg, segn, 1, 0, 0};
+	struct safem_profile_flows flows = {seg, segn, 1, 0};
 	const struct safem_profile_cluster *c;
 	char *text = NULL;
 	size_t len = 0;
