@@ -34,9 +34,9 @@
  * K windows (a full band), then, when the link's clean-score quantile is known, until it
  * has settled: its value now and WARMUP_SETTLE_WINDOWS windows ago within a factor
  * WARMUP_SETTLE_RATIO of each other (both under alert_score counts as settled: a quiet
- * link such as the synthetic one ends its warm-up at K, as before). The bars of unexplained and
- * SVM-only windows count from that quantile, and a bursty link whose first K windows were
- * one quiet stretch has a quantile that still climbs when the first bursts are learnt.
+ * link such as the synthetic one ends its warm-up at K, as before). The bars of unexplained
+ * and SVM-only windows count from that quantile, and a bursty link whose first K windows
+ * were one quiet stretch has a quantile that still climbs when the first bursts are learnt.
  * A link that never settles is judged from WARMUP_MAX_FACTOR x K windows on (a probe is
  * never blind for long). An explicit warmup_windows stays a plain count.
  */
@@ -45,19 +45,18 @@
 #define WARMUP_MAX_FACTOR 4
 
 /*
- * Low-rate links (docs/detection.md, "Low-rate links"). A band's scale has a floor of 2 %
- * of its value (pattern.c, BAND_SCALE_RELATIVE_FLOOR); in a window of n flows one flow more
- * or less moves every flow share by 1/n, which passes that floor for n < 1 / 0.02 = 50.
- * A window of fewer than LOW_RATE_FLOWS flows is low-rate; so is one judged against a band
- * whose busiest windows hold fewer than LOW_RATE_FLOWS flows (a quiet stretch: its spectra
- * are those of a handful of values) unless it holds LOW_RATE_FLOWS flows more than they
- * do. On a low-rate window a deviation no class rule explains is what one new connection
- * does and says nothing: it alerts only through a class rule (whose floors are counts: 8
- * flows of one value, 30 SYN-only packets), never as `unknown` or by the SVM alone.
- * Against a quiet band such windows are also learnt, suspicious or not: a band learnt on a
- * quiet stretch of a bursty link (one session for minutes: 2 flows a window) would
- * otherwise never learn the busy windows that follow, and every one of them would deviate
- * (bg_zeek_protomix: 158 of 530 clean windows alerted). Not right after an alert, though:
+ * Low-rate links (docs/detection.md, "Warm-up and low-rate links"). A band's scale has a
+ * floor of 2 % of its value (pattern.c, BAND_SCALE_RELATIVE_FLOOR); in a window of n flows one flow
+ * more or less moves every flow share by 1/n, which passes that floor for n < 1 / 0.02 = 50. A
+ * window of fewer than LOW_RATE_FLOWS flows is low-rate; so is one judged against a band whose
+ * busiest windows hold fewer than LOW_RATE_FLOWS flows (a quiet stretch: its spectra are those of a
+ * handful of values) unless it holds LOW_RATE_FLOWS flows more than they do. On a low-rate window a
+ * deviation no class rule explains is what one new connection does and says nothing: it alerts only
+ * through a class rule (whose floors are counts: 8 flows of one value, 30 SYN-only packets), never
+ * as `unknown` or by the SVM alone. Against a quiet band such windows are also learnt, suspicious
+ * or not: a band learnt on a quiet stretch of a bursty link (one session for minutes: 2 flows a
+ * window) would otherwise never learn the busy windows that follow, and every one of them would
+ * deviate (bg_zeek_protomix: 158 of 530 clean windows alerted). Not right after an alert, though:
  * the windows of an attack that follow its first alerted ones, unnamed (a reflection of
  * 5-25 packets a window on a 20 packets/s link), would widen the band for the rest of it;
  * suspicious windows are not learnt until a window under the score, or K windows after the
@@ -70,7 +69,7 @@ struct safem_detector {
 	struct safem_detect_params params;
 	unsigned int warmup_windows;
 	bool warmup_learns; /* AUTO, moving: the warm-up lasts until the quantile settles */
-	bool warm;          /* the warm-up is over */
+	bool warm;	    /* the warm-up is over */
 	double warm_quantiles[WARMUP_SETTLE_WINDOWS]; /* the quantile of the last windows */
 	unsigned int warm_next;
 	/* suspicious low-rate windows are not learnt for this many windows more: the tail of
@@ -83,7 +82,7 @@ struct safem_detector {
 	struct deviation dev;
 	struct involved inv, inv_other;
 	struct incident incident;
-	double last_score; /* the previous window's score (evidence over time; 0: no band) */
+	double last_score;	/* the previous window's score (evidence over time; 0: no band) */
 	unsigned int skip_dirs; /* this window: directions with too few sampled packets */
 	/* scores of recent windows found normal (the link's own spread of clean scores) */
 	double clean_scores[CLEAN_SCORE_WINDOWS], sorted_scores[CLEAN_SCORE_WINDOWS];
@@ -313,8 +312,7 @@ sampled_skip_dirs(const struct metric_layout *l, const struct safem_window_summa
  * Attacks on the home network show IN, infected home hosts (worms) OUT.
  */
 static enum safem_attack_class
-classify_directions(struct safem_detector *d, const struct safem_window_summary *w,
-		    double evidence)
+classify_directions(struct safem_detector *d, const struct safem_window_summary *w, double evidence)
 {
 	const struct metric_layout *l = &d->layout;
 	enum safem_attack_class best = SAFEM_CLASS_UNKNOWN, cls;
@@ -413,15 +411,15 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 	if (suspicious) {
 		/* a deviation of packets and bytes alone (an elephant, a backup) says nothing
 		 * of new flows: the rules then need the evidence of a window under the score */
-		spectrum_cls = classify_directions(d, w,
-						   d->dev.flow_score >= d->params.alert_score
-							   ? 1.0
-							   : RISE_ONLY_EVIDENCE);
+		spectrum_cls = classify_directions(
+			d, w,
+			d->dev.flow_score >= d->params.alert_score ? 1.0 : RISE_ONLY_EVIDENCE);
 		verdict.direction = d->inv.dir;
 		/* unexplained: only when this and the previous window both score far out */
 		verdict.spectrum_anomalous =
 			spectrum_cls != SAFEM_CLASS_UNKNOWN ||
-			(!low_rate && fmin(verdict.score, d->last_score) >=
+			(!low_rate &&
+			 fmin(verdict.score, d->last_score) >=
 				 fmax(UNKNOWN_SCORE_FACTOR * d->params.alert_score,
 				      CLEAN_SCORE_UNKNOWN_FACTOR * clean_quantile) &&
 			 /* packets and bytes alone (an elephant, a backup) are no attack: an
@@ -444,11 +442,11 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 		hint_params = d->params;
 		hint_params.alert_score = alert_bar;
 		/* low-rate: the SVM alone judges the same noisy spectra (LOW_RATE_FLOWS) */
-		svm_cls = hint_combine(&hint_params, hint,
-				       eligible && !(low_rate && spectrum_cls == SAFEM_CLASS_UNKNOWN),
-				       verdict.score,
-				       have_band ? d->dev.flow_score : 0,
-				       spectrum_cls != SAFEM_CLASS_UNKNOWN, &verdict);
+		svm_cls =
+			hint_combine(&hint_params, hint,
+				     eligible && !(low_rate && spectrum_cls == SAFEM_CLASS_UNKNOWN),
+				     verdict.score, have_band ? d->dev.flow_score : 0,
+				     spectrum_cls != SAFEM_CLASS_UNKNOWN, &verdict);
 	}
 	a.hint = hint;
 	if (verdict.anomalous && !suspicious) {
@@ -481,7 +479,8 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 	if (report != NULL && hint != NULL && hint_report_write(report, hint, &verdict) < 0)
 		wrc = -EIO;
 	/* a window that deviates but no rule explains is not learnt either: it may be the
-	 * edge of an attack, and one learnt attack window widens the bands for K windows */
+	 * edge of an attack, and one learnt attack window widens the bands for K windows
+	 * (except a low-rate one against a quiet band, outside the hold: LOW_RATE_FLOWS) */
 	if (!suspicious) {
 		d->learn_hold = 0;
 		d->learn_hold_armed = true;
@@ -493,8 +492,8 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 		d->learn_hold_armed = false;
 	}
 	if (d->baseline.kind == SAFEM_BASELINE_MOVING &&
-	    (!suspicious || (low_rate && quiet_band && d->learn_hold == 0)) &&
-	    !verdict.anomalous && !too_few)
+	    (!suspicious || (low_rate && quiet_band && d->learn_hold == 0)) && !verdict.anomalous &&
+	    !too_few)
 		baseline_moving_add(&d->baseline, l, d->x, w);
 	if (have_band && !verdict.anomalous &&
 	    (d->baseline.kind != SAFEM_BASELINE_MOVING ||

@@ -137,7 +137,7 @@ struct safem_detect_verdict {
 	bool svm_anomalous;              /**< the hint alone says anomalous (attack or novel) */
 	bool warmup;                     /**< still in the warm-up: never anomalous */
 	bool low_rate;                   /**< too few flows for an unexplained deviation to
-					      count (docs/detection.md, "Low-rate links") */
+					      count (docs/detection.md, "Warm-up and low-rate links") */
 };
 
 /**
