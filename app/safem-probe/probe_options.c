@@ -240,8 +240,8 @@ const struct safem_opt_def probe_options[] = {
 	{"moving-windows", "detect", "moving-windows", SAFEM_OPT_UINT, "60", 2, 100000, NULL,
 	 OPT(moving_windows), "moving baseline: the last N normal windows", "N"},
 	{"warmup", "detect", "warmup", SAFEM_OPT_UINT, "0", 0, 1u << 24, NULL, OPT(warmup_windows),
-	 "windows without alerts at start (0: --moving-windows with a moving baseline, none with "
-	 "a trained one)", "N"},
+	 "windows without alerts at start (0: learnt with a moving baseline: --moving-windows, "
+	 "then until the link's clean scores settle, at most 4x; none with a trained one)", "N"},
 	{"band-margin", "detect", "band-margin", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(band_margin),
 	 "tolerance outside a band, in band widths (empty: 0.5; docs/detection.md)", "X"},
 	{"alert-score", "detect", "alert-score", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(alert_score),

@@ -232,5 +232,7 @@ report_write(FILE *out, const struct metric_layout *l, const struct safem_window
 		"\"class\":\"%s\",\"incident\":%llu",
 		v->deviating_metrics, v->baseline_windows, v->anomalous ? "true" : "false",
 		safem_attack_class_name(v->cls), (unsigned long long)v->incident_id);
+	fprintf(out, ",\"warmup\":%s,\"low_rate\":%s", v->warmup ? "true" : "false",
+		v->low_rate ? "true" : "false");
 	return ferror(out) ? -EIO : 0;
 }

@@ -29,16 +29,60 @@
 #define CLEAN_SCORE_QUANTILE 0.9
 #define CLEAN_SCORE_UNKNOWN_FACTOR 2.0
 
+/*
+ * Warm-up that learns the link (SAFEM_DETECT_WARMUP_AUTO with a moving baseline): at least
+ * K windows (a full band), then, when the link's clean-score quantile is known, until it
+ * has settled: its value now and WARMUP_SETTLE_WINDOWS windows ago within a factor
+ * WARMUP_SETTLE_RATIO of each other (both under alert_score counts as settled: a quiet
+ * link such as the synthetic one ends its warm-up at K, as before). The bars of unexplained
+ * and SVM-only windows count from that quantile, and a bursty link whose first K windows
+ * were one quiet stretch has a quantile that still climbs when the first bursts are learnt.
+ * A link that never settles is judged from WARMUP_MAX_FACTOR x K windows on (a probe is
+ * never blind for long). An explicit warmup_windows stays a plain count.
+ */
+#define WARMUP_SETTLE_WINDOWS 10
+#define WARMUP_SETTLE_RATIO 1.5
+#define WARMUP_MAX_FACTOR 4
+
+/*
+ * Low-rate links (docs/detection.md, "Warm-up and low-rate links"). A band's scale has a
+ * floor of 2 % of its value (pattern.c, BAND_SCALE_RELATIVE_FLOOR); in a window of n flows one flow
+ * more or less moves every flow share by 1/n, which passes that floor for n < 1 / 0.02 = 50. A
+ * window of fewer than LOW_RATE_FLOWS flows is low-rate; so is one judged against a band whose
+ * busiest windows hold fewer than LOW_RATE_FLOWS flows (a quiet stretch: its spectra are those of a
+ * handful of values) unless it holds LOW_RATE_FLOWS flows more than they do. On a low-rate window a
+ * deviation no class rule explains is what one new connection does and says nothing: it alerts only
+ * through a class rule (whose floors are counts: 8 flows of one value, 30 SYN-only packets), never
+ * as `unknown` or by the SVM alone. Against a quiet band such windows are also learnt, suspicious
+ * or not: a band learnt on a quiet stretch of a bursty link (one session for minutes: 2 flows a
+ * window) would otherwise never learn the busy windows that follow, and every one of them would
+ * deviate (bg_zeek_protomix: 158 of 530 clean windows alerted). Not right after an alert, though:
+ * the windows of an attack that follow its first alerted ones, unnamed (a reflection of
+ * 5-25 packets a window on a 20 packets/s link), would widen the band for the rest of it;
+ * suspicious windows are not learnt until a window under the score, or K windows after the
+ * first alert of a stretch of suspicious windows (a lasting change of the link, alerted or
+ * not, is learnt in the end).
+ */
+#define LOW_RATE_FLOWS 50.0
+
 struct safem_detector {
 	struct safem_detect_params params;
 	unsigned int warmup_windows;
+	bool warmup_learns; /* AUTO, moving: the warm-up lasts until the quantile settles */
+	bool warm;	    /* the warm-up is over */
+	double warm_quantiles[WARMUP_SETTLE_WINDOWS]; /* the quantile of the last windows */
+	unsigned int warm_next;
+	/* suspicious low-rate windows are not learnt for this many windows more: the tail of
+	 * an alerted attack (LOW_RATE_FLOWS) */
+	unsigned int learn_hold;
+	bool learn_hold_armed; /* a window under the score since the hold was last set */
 	struct metric_layout layout;
 	struct baseline baseline;
 	double *x;
 	struct deviation dev;
 	struct involved inv, inv_other;
 	struct incident incident;
-	double last_score; /* the previous window's score (evidence over time; 0: no band) */
+	double last_score;	/* the previous window's score (evidence over time; 0: no band) */
 	unsigned int skip_dirs; /* this window: directions with too few sampled packets */
 	/* scores of recent windows found normal (the link's own spread of clean scores) */
 	double clean_scores[CLEAN_SCORE_WINDOWS], sorted_scores[CLEAN_SCORE_WINDOWS];
@@ -133,9 +177,12 @@ safem_detector_create(const struct safem_detect_params *p, char *err, size_t err
 	else
 		metric_layout_init(&d->layout, p->q, p->nq, p->directions);
 	d->warmup_windows = p->warmup_windows;
-	if (p->warmup_windows == SAFEM_DETECT_WARMUP_AUTO)
+	if (p->warmup_windows == SAFEM_DETECT_WARMUP_AUTO) {
 		d->warmup_windows = p->kind == SAFEM_BASELINE_MOVING ? p->moving_windows : 0;
+		d->warmup_learns = p->kind == SAFEM_BASELINE_MOVING;
+	}
 	d->next_incident_id = 1;
+	d->learn_hold_armed = true;
 	d->x = calloc(d->layout.count, sizeof(*d->x));
 	d->dev.sign = calloc(d->layout.count, sizeof(*d->dev.sign));
 	if (d->x == NULL || d->dev.sign == NULL)
@@ -207,6 +254,43 @@ clean_score_add(struct safem_detector *d, double score)
 		d->clean_count++;
 }
 
+/*
+ * Is the warm-up over after this window? Called once per window with the window's
+ * clean-score quantile (see WARMUP_SETTLE_WINDOWS).
+ */
+static bool
+warmup_over(struct safem_detector *d, double quantile)
+{
+	double then;
+	uint64_t seen = d->totals.windows;
+
+	if (d->warm)
+		return true;
+	if (!d->warmup_learns) {
+		d->warm = seen >= d->warmup_windows;
+		return d->warm;
+	}
+	then = d->warm_quantiles[d->warm_next];
+	d->warm_quantiles[d->warm_next] = quantile;
+	d->warm_next = (d->warm_next + 1) % WARMUP_SETTLE_WINDOWS;
+	if (seen >= (uint64_t)WARMUP_MAX_FACTOR * d->warmup_windows)
+		d->warm = true;
+	else if (seen >= d->warmup_windows)
+		/* no quantile yet (a short band): the count alone, as an explicit warm-up */
+		d->warm = d->clean_count < CLEAN_SCORE_MIN_WINDOWS ||
+			  fmax(quantile, then) < d->params.alert_score ||
+			  (fmin(quantile, then) > 0 &&
+			   fmax(quantile, then) <= WARMUP_SETTLE_RATIO * fmin(quantile, then));
+	return d->warm;
+}
+
+/* Flows of the ALL direction in a window (x) or at a band edge: log10(1 + flows) metric. */
+static double
+metric_flows(const struct metric_layout *l, const double *x)
+{
+	return pow(10.0, x[l->volume_base + SAFEM_DIR_ALL * VOLUMES + 2]) - 1;
+}
+
 /* Bit d: direction d has too few sampled packets to be scored (0 when unsampled). */
 static unsigned int
 sampled_skip_dirs(const struct metric_layout *l, const struct safem_window_summary *w)
@@ -228,8 +312,7 @@ sampled_skip_dirs(const struct metric_layout *l, const struct safem_window_summa
  * Attacks on the home network show IN, infected home hosts (worms) OUT.
  */
 static enum safem_attack_class
-classify_directions(struct safem_detector *d, const struct safem_window_summary *w,
-		    double evidence)
+classify_directions(struct safem_detector *d, const struct safem_window_summary *w, double evidence)
 {
 	const struct metric_layout *l = &d->layout;
 	enum safem_attack_class best = SAFEM_CLASS_UNKNOWN, cls;
@@ -279,7 +362,7 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 	struct alert_context a;
 	const double *lo, *hi;
 	uint64_t band_windows;
-	bool have_band, eligible, suspicious, too_few;
+	bool have_band, eligible, suspicious, too_few, warm, low_rate = false, quiet_band = false;
 	struct safem_detect_params hint_params;
 	double clean_quantile, alert_bar; /* alert_bar: SVM multiples (above) */
 	int rc, wrc = 0;
@@ -313,23 +396,30 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 		deviation_compute(l, d->x, lo, hi, d->params.band_margin, d->skip_dirs, &d->dev);
 		verdict.score = d->dev.score;
 		verdict.deviating_metrics = d->dev.deviating;
+		/* LOW_RATE_FLOWS: a quiet band, or a window of a few dozen flows */
+		quiet_band = metric_flows(l, hi) < LOW_RATE_FLOWS;
+		low_rate = metric_flows(l, d->x) <
+			   LOW_RATE_FLOWS + (quiet_band ? metric_flows(l, hi) : 0);
 	}
-	eligible = have_band && d->totals.windows >= d->warmup_windows;
 	clean_quantile = clean_score_quantile(d);
+	warm = warmup_over(d, clean_quantile);
+	eligible = have_band && warm;
+	verdict.warmup = !warm;
+	verdict.low_rate = low_rate;
 	alert_bar = fmax(d->params.alert_score, clean_quantile);
 	suspicious = eligible && verdict.score >= d->params.alert_score;
 	if (suspicious) {
 		/* a deviation of packets and bytes alone (an elephant, a backup) says nothing
 		 * of new flows: the rules then need the evidence of a window under the score */
-		spectrum_cls = classify_directions(d, w,
-						   d->dev.flow_score >= d->params.alert_score
-							   ? 1.0
-							   : RISE_ONLY_EVIDENCE);
+		spectrum_cls = classify_directions(
+			d, w,
+			d->dev.flow_score >= d->params.alert_score ? 1.0 : RISE_ONLY_EVIDENCE);
 		verdict.direction = d->inv.dir;
 		/* unexplained: only when this and the previous window both score far out */
 		verdict.spectrum_anomalous =
 			spectrum_cls != SAFEM_CLASS_UNKNOWN ||
-			(fmin(verdict.score, d->last_score) >=
+			(!low_rate &&
+			 fmin(verdict.score, d->last_score) >=
 				 fmax(UNKNOWN_SCORE_FACTOR * d->params.alert_score,
 				      CLEAN_SCORE_UNKNOWN_FACTOR * clean_quantile) &&
 			 /* packets and bytes alone (an elephant, a backup) are no attack: an
@@ -351,9 +441,12 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 	if (hint != NULL) {
 		hint_params = d->params;
 		hint_params.alert_score = alert_bar;
-		svm_cls = hint_combine(&hint_params, hint, eligible, verdict.score,
-				       have_band ? d->dev.flow_score : 0,
-				       spectrum_cls != SAFEM_CLASS_UNKNOWN, &verdict);
+		/* low-rate: the SVM alone judges the same noisy spectra (LOW_RATE_FLOWS) */
+		svm_cls =
+			hint_combine(&hint_params, hint,
+				     eligible && !(low_rate && spectrum_cls == SAFEM_CLASS_UNKNOWN),
+				     verdict.score, have_band ? d->dev.flow_score : 0,
+				     spectrum_cls != SAFEM_CLASS_UNKNOWN, &verdict);
 	}
 	a.hint = hint;
 	if (verdict.anomalous && !suspicious) {
@@ -386,8 +479,20 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 	if (report != NULL && hint != NULL && hint_report_write(report, hint, &verdict) < 0)
 		wrc = -EIO;
 	/* a window that deviates but no rule explains is not learnt either: it may be the
-	 * edge of an attack, and one learnt attack window widens the bands for K windows */
-	if (d->baseline.kind == SAFEM_BASELINE_MOVING && !suspicious && !verdict.anomalous &&
+	 * edge of an attack, and one learnt attack window widens the bands for K windows
+	 * (except a low-rate one against a quiet band, outside the hold: LOW_RATE_FLOWS) */
+	if (!suspicious) {
+		d->learn_hold = 0;
+		d->learn_hold_armed = true;
+	} else if (d->learn_hold > 0) {
+		d->learn_hold--;
+	}
+	if (verdict.alerted && d->learn_hold_armed) { /* once per stretch of suspicious windows */
+		d->learn_hold = d->params.moving_windows;
+		d->learn_hold_armed = false;
+	}
+	if (d->baseline.kind == SAFEM_BASELINE_MOVING &&
+	    (!suspicious || (low_rate && quiet_band && d->learn_hold == 0)) && !verdict.anomalous &&
 	    !too_few)
 		baseline_moving_add(&d->baseline, l, d->x, w);
 	if (have_band && !verdict.anomalous &&

@@ -135,6 +135,9 @@ struct safem_detect_verdict {
 	unsigned int baseline_windows;   /**< windows behind the bands */
 	bool spectrum_anomalous;         /**< the spectrum score alone says anomalous */
 	bool svm_anomalous;              /**< the hint alone says anomalous (attack or novel) */
+	bool warmup;                     /**< still in the warm-up: never anomalous */
+	bool low_rate;                   /**< too few flows for an unexplained deviation to
+					      count (docs/detection.md, "Warm-up and low-rate links") */
 };
 
 /**

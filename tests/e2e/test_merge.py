@@ -99,6 +99,7 @@ def parse_reports(text):
 DETECTION_MEMBERS = ("spectrum", "patterns", "direction", "score", "deviating_metrics",
                      "baseline_windows", "anomalous", "class", "incident",
                      "spectrum_anomalous", "anomaly_source", "svm",
+                     "warmup", "low_rate",
                      # behaviour profiles need the flow log, which tree files do not carry
                      "clusters", "profile", "hosts")
 

@@ -1422,6 +1422,161 @@ test_sampled_too_few_packets(void **state)
 	safem_detector_free(d);
 }
 
+/* ---- low-rate links and the warm-up that learns the link (docs/detection.md, "Warm-up
+ * and low-rate links") ---- */
+
+/* One long session (a Modbus poll, as in a real lab trace): two flows a window. */
+static void
+gen_one_session(void)
+{
+	nflows = 0;
+	add_flow(HOME_NET + 0x105, HOME_NET + 0x209, 50100, 502, SAFEM_PROTO_TCP, 6, 400);
+	add_flow(HOME_NET + 0x209, HOME_NET + 0x105, 502, 50100, SAFEM_PROTO_TCP, 6, 450);
+}
+
+/* The session and an ordinary burst of 10-39 flows: unrelated clients and servers, none
+ * with more than a few flows (nothing a class rule should name). */
+static void
+gen_small_burst(void)
+{
+	static const uint16_t services[] = {443, 80, 53, 22, 25, 993, 123, 8080};
+	unsigned int n = 10 + rng_below(30);
+
+	gen_one_session();
+	for (unsigned int i = 0; i < n; i++) {
+		uint16_t port = services[rng_below(8)];
+		uint32_t packets = 1 + rng_below(20);
+
+		add_flow(0xc0a80000u + rng_below(200) * 7 + 1, HOME_NET + 0x100 + rng_below(60) * 3,
+			 (uint16_t)(32768 + rng_below(28000)), port,
+			 port == 53 || port == 123 ? SAFEM_PROTO_UDP : SAFEM_PROTO_TCP, packets,
+			 packets * (60 + rng_below(1400)));
+	}
+}
+
+static void
+run_gen(struct safem_detector *d, void (*gen)(void), struct safem_detect_verdict *v)
+{
+	gen();
+	build_summary(&summary, window_index++, false);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, v), 0);
+}
+
+/* A band learnt on two flows a window: the bursts that follow deviate far (pairs of windows
+ * over 12 x alert_score: `unknown` without the low-rate rule) but are a few dozen flows,
+ * so they never alert as `unknown` and do not stay outside: after the hold that follows
+ * the first alert (K windows) they are learnt and the scores fall. A SYN flood of 40 flows
+ * on such a link is still named by its class rule. */
+static void
+test_low_rate_link_quiet(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_detector *d = moving_detector(NULL, false);
+	unsigned int alerts = 0, unknown = 0, pairs = 0, i;
+	double last = 0, first_scores = 0, last_scores = 0;
+
+	(void)state;
+	for (i = 0; i < 70; i++) {
+		run_gen(d, gen_one_session, &v);
+		assert_false(v.alerted);
+	}
+	for (i = 0; i < 80; i++) {
+		run_gen(d, gen_small_burst, &v);
+		assert_true(v.low_rate);
+		alerts += v.alerted;
+		unknown += v.alerted && v.cls == SAFEM_CLASS_UNKNOWN;
+		pairs += fmin(v.score, last) >= 12 * SAFEM_DETECT_ALERT_SCORE_DEFAULT;
+		last = v.score;
+		if (i < 10)
+			first_scores += v.score;
+		if (i >= 70)
+			last_scores += v.score;
+	}
+	print_message("low-rate bursts: %u alerts (%u unknown), %u pairs over 12 x alert_score, "
+		      "mean score %.1f (first 10) %.1f (last 10)\n",
+		      alerts, unknown, pairs, first_scores / 10, last_scores / 10);
+	/* class rules may still name a burst against a band of two flows (a service port
+	 * gaining 8 flows from several clients reads as a worm; the rules' business), but
+	 * no window is unexplained-and-alerted, and the band learns the bursts */
+	assert_int_equal(unknown, 0);
+	assert_true(pairs >= 1);
+	assert_true(last_scores * 2 < first_scores);
+	gen_small_burst();
+	for (i = 0; i < 40; i++)
+		add_flow((uint32_t)rng_next(), VICTIM, (uint16_t)rng_next(), 80,
+			 SAFEM_PROTO_TCP_SYN, 1, 40);
+	build_summary(&summary, window_index++, false);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+	assert_true(v.low_rate);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_SYN_FLOOD);
+	safem_detector_free(d);
+}
+
+/* Against a band of two flows a window, a window with LOW_RATE_FLOWS (50) flows more is not
+ * low-rate: two such windows alert even when no class rule names them. */
+static void
+test_low_rate_evidence_in_flows(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_detector *d = moving_detector(NULL, false);
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < 70; i++)
+		run_gen(d, gen_one_session, &v);
+	for (i = 0; i < 2; i++) {
+		gen_one_session();
+		for (unsigned int k = 0; k < 300; k++)
+			add_flow(0x2d000000u + rng_below(1000) * 13, HOME_NET + 0x100 + rng_below(60),
+				 (uint16_t)(1024 + rng_below(60000)), (uint16_t)(1 + rng_below(9)),
+				 SAFEM_PROTO_TCP, 4, 800);
+		build_summary(&summary, window_index++, false);
+		assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+		assert_false(v.low_rate);
+	}
+	assert_true(v.alerted);
+	safem_detector_free(d);
+}
+
+/* The warm-up learns the link: a steady link is judged from window K on; one that turns
+ * bursty just before K (its clean-score quantile still climbing: 5 quiet windows among the
+ * 30 scores at K, none 10 windows earlier) stays in the warm-up until the quantile
+ * settles, and at most until 4 K. */
+static void
+test_warmup_learns_link(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_detector *steady = moving_detector(NULL, false);
+	struct safem_detector *bursty = moving_detector(NULL, false);
+	unsigned int i, end = 0;
+
+	(void)state;
+	for (i = 0; i < 60; i++) {
+		run_gen(steady, gen_clean, &v);
+		assert_true(v.warmup);
+	}
+	run_gen(steady, gen_clean, &v);
+	assert_false(v.warmup);
+	for (i = 0; i < 4 * SAFEM_DETECT_MOVING_WINDOWS_DEFAULT; i++) {
+		/* from window 50 on, one window in two is quiet (60 flows) */
+		gen_clean();
+		if (i >= 50 && i % 2 == 0)
+			nflows = 60;
+		build_summary(&summary, window_index++, false);
+		assert_int_equal(safem_detector_window(bursty, &summary, NULL, &v), 0);
+		if (!v.warmup && end == 0)
+			end = i;
+		if (end != 0)
+			assert_false(v.warmup);
+	}
+	print_message("bursty link: warm-up over at window %u\n", end);
+	assert_true(end > SAFEM_DETECT_MOVING_WINDOWS_DEFAULT);
+	assert_true(end <= 4 * SAFEM_DETECT_MOVING_WINDOWS_DEFAULT);
+	safem_detector_free(steady);
+	safem_detector_free(bursty);
+}
+
 int
 main(void)
 {
@@ -1448,6 +1603,9 @@ main(void)
 		cmocka_unit_test(test_bursty_link_raises_bar),
 		cmocka_unit_test(test_sampled_hint_ignored),
 		cmocka_unit_test(test_sampled_too_few_packets),
+		cmocka_unit_test(test_low_rate_link_quiet),
+		cmocka_unit_test(test_low_rate_evidence_in_flows),
+		cmocka_unit_test(test_warmup_learns_link),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
