@@ -154,11 +154,13 @@ classify_window(struct probe_detect *pd, const struct safem_window_summary *summ
 }
 
 /*
- * Behaviour profiles in the incident stream (docs/detection.md, "Behaviour alerts").
- * Flood rule: only direction "all"; a class change counts once the new class held two
- * windows in a row after the old one did (lib/profile); a scan_exploit profile once it
- * held two windows in a row; at most BEHAVIOUR_ALERTS_PER_WINDOW records a window (the
- * largest clusters first, as lib/profile lists them; the rest counted).
+ * Behaviour profiles in the incident stream (docs/detection.md, "Behaviour alerts"), on
+ * unless --behaviour-alerts off. lib/profile decides what is an event: a class change of
+ * a stable cluster into a class new to it, clear of the level boundaries for the flows it
+ * was measured on (safem_profile_class_change); a scan_exploit profile that held two
+ * windows on enough flows. Flood rule here: only direction "all" (the directional
+ * clusters repeat it); at most BEHAVIOUR_ALERTS_PER_WINDOW records a window (the largest
+ * clusters first, as lib/profile lists them; the rest counted).
  */
 #define BEHAVIOUR_ALERTS_PER_WINDOW 8
 
