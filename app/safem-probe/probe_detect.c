@@ -203,7 +203,11 @@ behaviour_record(FILE *f, const struct safem_window_summary *w, const char *even
 }
 
 /* The cluster that explains a spectrum/SVM alert: the largest new (first window
- * significant), changed or scan_exploit cluster of the alert's direction, else none. */
+ * significant), changed or scan_exploit cluster of the alert's direction, else none. A new
+ * or scan_exploit cluster needs the flows that make its class evidence
+ * (SAFEM_PROFILE_ALERT_MIN_OBSERVATIONS; a scan over its run of windows): a link's churn
+ * brings new 3-flow clusters every window, some of them scan-shaped, and naming one for an
+ * attack it has no part in misleads the operator. */
 static const struct safem_profile_cluster *
 explaining_cluster(const struct safem_profile_cluster *c, unsigned int n,
 		   enum safem_direction dir)
@@ -212,8 +216,10 @@ explaining_cluster(const struct safem_profile_cluster *c, unsigned int n,
 
 	for (i = 0; i < n; i++) /* lib/profile lists the largest first per dimension */
 		if (c[i].direction == dir && c[i].dimension <= SAFEM_FEATURE_DST_ADDR &&
-		    (c[i].consecutive == 1 || c[i].class_changed ||
-		     c[i].profile == SAFEM_PROFILE_SCAN_EXPLOIT))
+		    ((c[i].consecutive == 1 &&
+		      c[i].observations >= SAFEM_PROFILE_ALERT_MIN_OBSERVATIONS) ||
+		     c[i].class_changed ||
+		     c[i].scan_run_observations >= SAFEM_PROFILE_ALERT_MIN_OBSERVATIONS))
 			return &c[i];
 	return NULL;
 }

@@ -1049,6 +1049,7 @@ history_update(struct safem_profiler *p, struct safem_profile_cluster *c)
 		c->consecutive = 1;
 		c->stability = 1;
 		c->new_scan_exploit = false; /* not remembered: cannot persist */
+		c->scan_run_observations = scan ? c->observations : 0;
 		return;
 	}
 	if (e->nclasses != 0 && e->last_window + 1 == p->window_no) {
@@ -1101,6 +1102,7 @@ history_update(struct safem_profiler *p, struct safem_profile_cluster *c)
 		e->scan_observations = 0;
 		e->scan_reported = false;
 	}
+	c->scan_run_observations = e->scan_observations;
 	c->new_scan_exploit = !e->scan_reported && e->scan_run >= CLASS_PERSIST_WINDOWS &&
 			      e->scan_observations >= SAFEM_PROFILE_ALERT_MIN_OBSERVATIONS;
 	if (c->new_scan_exploit)

@@ -183,6 +183,8 @@ struct safem_profile_cluster {
 	unsigned int previous_class;
 	bool new_scan_exploit; /**< scan_exploit held two windows in a row on, together, at least
 				    SAFEM_PROFILE_ALERT_MIN_OBSERVATIONS flows (once per run) */
+	uint64_t scan_run_observations; /**< flows of its run of scan_exploit windows, this one
+					     included (0: not scan_exploit) */
 };
 
 struct safem_profiler_params {

@@ -376,6 +376,7 @@ test_scan_alert_evidence(void **state)
 		assert_non_null(c);
 		assert_int_equal(c->profile, SAFEM_PROFILE_SCAN_EXPLOIT);
 		assert_int_equal(c->observations, 12);
+		assert_int_equal(c->scan_run_observations, 12 * (w + 1));
 		assert_int_equal(c->new_scan_exploit, expect[w]);
 	}
 	/* 300 probes a window (a new profiler): reported in the run's second window */
