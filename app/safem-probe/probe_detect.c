@@ -154,11 +154,13 @@ classify_window(struct probe_detect *pd, const struct safem_window_summary *summ
 }
 
 /*
- * Behaviour profiles in the incident stream (docs/detection.md, "Behaviour alerts").
- * Flood rule: only direction "all"; a class change counts once the new class held two
- * windows in a row after the old one did (lib/profile); a scan_exploit profile once it
- * held two windows in a row; at most BEHAVIOUR_ALERTS_PER_WINDOW records a window (the
- * largest clusters first, as lib/profile lists them; the rest counted).
+ * Behaviour profiles in the incident stream (docs/detection.md, "Behaviour alerts"), on
+ * unless --behaviour-alerts off. lib/profile decides what is an event: a class change of
+ * a stable cluster into a class new to it, clear of the level boundaries for the flows it
+ * was measured on (safem_profile_class_change); a scan_exploit profile that held two
+ * windows on enough flows. Flood rule here: only direction "all" (the directional
+ * clusters repeat it); at most BEHAVIOUR_ALERTS_PER_WINDOW records a window (the largest
+ * clusters first, as lib/profile lists them; the rest counted).
  */
 #define BEHAVIOUR_ALERTS_PER_WINDOW 8
 
@@ -201,7 +203,11 @@ behaviour_record(FILE *f, const struct safem_window_summary *w, const char *even
 }
 
 /* The cluster that explains a spectrum/SVM alert: the largest new (first window
- * significant), changed or scan_exploit cluster of the alert's direction, else none. */
+ * significant), changed or scan_exploit cluster of the alert's direction, else none. A new
+ * or scan_exploit cluster needs the flows that make its class evidence
+ * (SAFEM_PROFILE_ALERT_MIN_OBSERVATIONS; a scan over its run of windows): a link's churn
+ * brings new 3-flow clusters every window, some of them scan-shaped, and naming one for an
+ * attack it has no part in misleads the operator. */
 static const struct safem_profile_cluster *
 explaining_cluster(const struct safem_profile_cluster *c, unsigned int n,
 		   enum safem_direction dir)
@@ -210,8 +216,10 @@ explaining_cluster(const struct safem_profile_cluster *c, unsigned int n,
 
 	for (i = 0; i < n; i++) /* lib/profile lists the largest first per dimension */
 		if (c[i].direction == dir && c[i].dimension <= SAFEM_FEATURE_DST_ADDR &&
-		    (c[i].consecutive == 1 || c[i].class_changed ||
-		     c[i].profile == SAFEM_PROFILE_SCAN_EXPLOIT))
+		    ((c[i].consecutive == 1 &&
+		      c[i].observations >= SAFEM_PROFILE_ALERT_MIN_OBSERVATIONS) ||
+		     c[i].class_changed ||
+		     c[i].scan_run_observations >= SAFEM_PROFILE_ALERT_MIN_OBSERVATIONS))
 			return &c[i];
 	return NULL;
 }

@@ -213,10 +213,10 @@ const struct safem_opt_def probe_options[] = {
 	 OPT(profile_flows),
 	 "behaviour profiling (clusters in the window report): flow contributions logged per "
 	 "worker pane, 64 bytes each (docs/detection.md); 0: no clusters", "N"},
-	{"behaviour-alerts", "detect", "behaviour-alerts", SAFEM_OPT_BOOL, "false", 0, 0, NULL,
+	{"behaviour-alerts", "detect", "behaviour-alerts", SAFEM_OPT_BOOL, "true", 0, 0, NULL,
 	 OPT(behaviour_alerts),
 	 "with --alerts: behaviour profile records in the incident stream (scan_exploit, "
-	 "behaviour_change, explained_by; docs/detection.md)", NULL},
+	 "behaviour_change, explained_by; docs/detection.md); off: the detector's only", NULL},
 	{"top", "detect", "top", SAFEM_OPT_UINT, "10", 0, 1000, NULL, OPT(top_hosts),
 	 "Top-N host view in the window report (hosts by flows, packets and bytes; 0: none)",
 	 "N"},

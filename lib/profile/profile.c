@@ -12,6 +12,8 @@
 
 /* A remembered cluster keeps its classes of this many windows (stability). */
 #define HISTORY_WINDOWS 16
+static_assert(SAFEM_PROFILE_CHANGE_MIN_HISTORY * 2 == HISTORY_WINDOWS,
+	      "a change needs half a history of windows before it");
 /* Clusters remembered across windows; beyond, new ones are not (counted). */
 #define HISTORY_CAPACITY 8192
 /* A class change counts once the new class held this many windows in a row, after the
@@ -28,6 +30,13 @@
  * ACK, data); probes send 1 (2 with a retry or a RST). Flows averaging no more than
  * this carried no data: the "additional attribute" of the scan/exploit profile. */
 #define SCAN_MAX_PACKETS_PER_FLOW 2.0
+/* The largest header-only IP packet: IPv4 with options (60 bytes) + TCP with options (60).
+ * A port probe carries no payload, so a vertical scan's packets average no more (bytes
+ * are IP bytes); a service answering one client's many ports from one port does (a
+ * Kerberos KDC's UDP replies, ~800 bytes, read [L, H, L] like a vertical scan). A
+ * one-port exploit to many hosts may carry its payload in its one packet (Slammer): the
+ * horizontal case has no such bound. */
+#define PROBE_MAX_BYTES_PER_PACKET 120.0
 /* Free-dimension RU of a cluster from at most about this many of its logged flows: a
  * larger cluster is thinned to 1 in 2^k by a hash of the flow (the same flows whatever
  * the log order). Keeps the cost per cluster bounded (the counting tables stay in L2)
@@ -379,6 +388,8 @@ struct history_entry {
 	int run_class;
 	unsigned int run;
 	unsigned int scan_run; /* windows in a row with profile scan_exploit */
+	uint64_t scan_observations; /* flows the run's profiles were measured on */
+	bool scan_reported;	    /* the run has had its alert */
 };
 
 struct host_port {
@@ -947,6 +958,9 @@ cluster_profile(const struct safem_profile_cluster *c)
 	enum safem_profile_level l[3];
 	double ppf = c->counts.flows != 0 ? (double)c->counts.packets / (double)c->counts.flows : 0;
 	bool no_data = ppf <= SCAN_MAX_PACKETS_PER_FLOW;
+	bool no_payload =
+		c->counts.packets != 0 &&
+		(double)c->counts.bytes / (double)c->counts.packets <= PROBE_MAX_BYTES_PER_PACKET;
 	unsigned int j;
 
 	for (j = 0; j < 3; j++)
@@ -956,7 +970,8 @@ cluster_profile(const struct safem_profile_cluster *c)
 		/* probes to many hosts on one port (horizontal), or to many ports of one
 		 * host (vertical), carrying no data */
 		if (no_data && ((l[1] == SAFEM_PROFILE_LEVEL_L && l[2] == SAFEM_PROFILE_LEVEL_H) ||
-				(l[1] == SAFEM_PROFILE_LEVEL_H && l[2] == SAFEM_PROFILE_LEVEL_L)))
+				(no_payload && l[1] == SAFEM_PROFILE_LEVEL_H &&
+				 l[2] == SAFEM_PROFILE_LEVEL_L)))
 			return SAFEM_PROFILE_SCAN_EXPLOIT;
 		/* BC6-8: answers from one service port to ephemeral client ports */
 		if (l[0] == SAFEM_PROFILE_LEVEL_L && l[1] == SAFEM_PROFILE_LEVEL_H)
@@ -1101,26 +1116,56 @@ history_expire(struct safem_profiler *p)
 	free(old);
 }
 
-/* Every level that changed from class old is CLASS_CHANGE_MARGIN past its boundary. */
+/* Every level that changed from class old is margin past the boundary it crossed. */
 static bool
-class_change_clear(const struct safem_profile_cluster *c, unsigned int old)
+class_change_clear(const double ru[3], unsigned int old, unsigned int cls, double margin)
 {
 	static const unsigned int weight[3] = {9, 3, 1};
 	unsigned int j;
 
 	for (j = 0; j < 3; j++) {
-		unsigned int was = old / weight[j] % 3, now = c->cls / weight[j] % 3;
+		unsigned int was = old / weight[j] % 3, now = cls / weight[j] % 3;
 
-		if (now > was && c->ru[j] < (now == SAFEM_PROFILE_LEVEL_H ? SAFEM_PROFILE_RU_HIGH
-									    : SAFEM_PROFILE_RU_LOW) +
-						     CLASS_CHANGE_MARGIN)
+		if (now > was && ru[j] < (now == SAFEM_PROFILE_LEVEL_H ? SAFEM_PROFILE_RU_HIGH
+								       : SAFEM_PROFILE_RU_LOW) +
+						 margin)
 			return false;
-		if (now < was && c->ru[j] > (now == SAFEM_PROFILE_LEVEL_L ? SAFEM_PROFILE_RU_LOW
-									    : SAFEM_PROFILE_RU_HIGH) -
-						     CLASS_CHANGE_MARGIN)
+		if (now < was && ru[j] > (now == SAFEM_PROFILE_LEVEL_L ? SAFEM_PROFILE_RU_LOW
+								       : SAFEM_PROFILE_RU_HIGH) -
+						 margin)
 			return false;
 	}
 	return true;
+}
+
+double
+safem_profile_level_margin(uint64_t observations)
+{
+	/* two standard errors of a share measured on m observations (binomial, p(1-p) <= 1/4):
+	 * 2 sqrt(1/(4m)) = 1/sqrt(m) */
+	double margin = observations != 0 ? 1.0 / sqrt((double)observations) : 1.0;
+
+	return margin < CLASS_CHANGE_MARGIN ? CLASS_CHANGE_MARGIN : margin;
+}
+
+bool
+safem_profile_class_change(const uint8_t *before, unsigned int nbefore, unsigned int old_class,
+			   unsigned int new_class, const double ru[3], uint64_t observations)
+{
+	unsigned int i, old_windows = 0;
+
+	if (old_class == new_class || nbefore < SAFEM_PROFILE_CHANGE_MIN_HISTORY)
+		return false;
+	for (i = 0; i < nbefore; i++) {
+		if (before[i] == new_class)
+			return false; /* a class it visits: no new behaviour */
+		old_windows += before[i] == old_class;
+	}
+	/* stable: the old class was its behaviour most of the time (2 x share >= 1) */
+	if (2 * old_windows < nbefore)
+		return false;
+	return class_change_clear(ru, old_class, new_class,
+				  safem_profile_level_margin(observations));
 }
 
 static void
@@ -1135,6 +1180,7 @@ history_update(struct safem_profiler *p, struct safem_profile_cluster *c)
 		c->consecutive = 1;
 		c->stability = 1;
 		c->new_scan_exploit = false; /* not remembered: cannot persist */
+		c->scan_run_observations = scan ? c->observations : 0;
 		return;
 	}
 	if (e->nclasses != 0 && e->last_window + 1 == p->window_no) {
@@ -1144,6 +1190,8 @@ history_update(struct safem_profiler *p, struct safem_profile_cluster *c)
 		e->consecutive = 1;
 		e->run = 0;
 		e->scan_run = 0;
+		e->scan_observations = 0;
+		e->scan_reported = false;
 	}
 	e->last_window = p->window_no;
 	e->classes[e->nclasses % HISTORY_WINDOWS] = (uint8_t)c->cls;
@@ -1160,13 +1208,36 @@ history_update(struct safem_profiler *p, struct safem_profile_cluster *c)
 	c->previous_class = e->stable_class >= 0 ? (unsigned int)e->stable_class : c->cls;
 	if (e->run == CLASS_PERSIST_WINDOWS) {
 		/* the first stable class is a baseline, not a change */
-		c->class_changed = e->stable_class >= 0 && e->stable_class != e->run_class &&
-				   class_change_clear(c, (unsigned int)e->stable_class);
+		if (e->stable_class >= 0 && e->stable_class != e->run_class) {
+			uint8_t before[HISTORY_WINDOWS];
+			unsigned int nbefore = n - e->run;
+
+			/* the ring's windows before the run: the oldest n - run of the last n */
+			for (i = 0; i < nbefore; i++)
+				before[i] = e->classes[(e->nclasses - n + i) % HISTORY_WINDOWS];
+			c->class_changed = safem_profile_class_change(
+				before, nbefore, (unsigned int)e->stable_class, c->cls, c->ru,
+				c->observations);
+		}
 		e->stable_class = e->run_class;
 	}
-	e->scan_run = scan ? e->scan_run + 1 : 0;
-	/* like a class change: a profile must hold two windows in a row to count */
-	c->new_scan_exploit = e->scan_run == CLASS_PERSIST_WINDOWS;
+	/* like a class change: a profile must hold two windows in a row to count, and on
+	 * enough flows for its L and H levels to be told from M (a scan of a handful of flows
+	 * is no evidence): the run's windows together hold SAFEM_PROFILE_ALERT_MIN_OBSERVATIONS.
+	 * Once per run. */
+	if (scan) {
+		e->scan_run++;
+		e->scan_observations += c->observations;
+	} else {
+		e->scan_run = 0;
+		e->scan_observations = 0;
+		e->scan_reported = false;
+	}
+	c->scan_run_observations = e->scan_observations;
+	c->new_scan_exploit = !e->scan_reported && e->scan_run >= CLASS_PERSIST_WINDOWS &&
+			      e->scan_observations >= SAFEM_PROFILE_ALERT_MIN_OBSERVATIONS;
+	if (c->new_scan_exploit)
+		e->scan_reported = true;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -89,6 +89,41 @@ enum safem_profile_level safem_profile_ru_level(double ru);
 /** Class 0..26 of an RU vector: 9 level(ru[0]) + 3 level(ru[1]) + level(ru[2]). */
 unsigned int safem_profile_class(const double ru[3]);
 
+/** Remembered windows the behaviour-change rule needs before a change (half a history). */
+#define SAFEM_PROFILE_CHANGE_MIN_HISTORY 8
+/**
+ * Observations a cluster needs before its L or H levels count as evidence for an alert:
+ * the L and H bands are 0.2 wide, and RU measured on m observations is only told apart
+ * from the next level at two standard errors of a share, 2 sqrt(1/(4m)) = 1/sqrt(m), so
+ * 1/sqrt(m) <= 0.2: m >= 25.
+ */
+#define SAFEM_PROFILE_ALERT_MIN_OBSERVATIONS 25
+
+/**
+ * How far past a level boundary an RU measured on `observations` flows must lie for the
+ * level change to count: two standard errors of a share, 1/sqrt(observations), and never
+ * less than 0.1 (an RU wandering around a boundary on a large cluster flips the level
+ * without any change of behaviour). 1 for no observation.
+ */
+double safem_profile_level_margin(uint64_t observations);
+
+/**
+ * The behaviour-change rule (docs/detection.md, "Behaviour alerts"; Xu et al.: the
+ * temporal stability of a cluster's class). A cluster whose class moved from old_class
+ * to new_class, the new class having held its persistence run, changed behaviour iff
+ *   - it was stable: at least SAFEM_PROFILE_CHANGE_MIN_HISTORY remembered windows
+ *     before the run, and old_class the class of at least half of them;
+ *   - the new class is new to it: none of those windows had it (a cluster moving
+ *     between two classes it visits anyway is not changing behaviour);
+ *   - every level that changed is clear of the boundary it crossed by
+ *     safem_profile_level_margin(observations): what sampling alone moves an RU.
+ * @param before  classes of the remembered windows before the run, any order
+ * @param ru      the cluster's RU vector of this window (new_class's)
+ * @param observations  flows the RU was measured on
+ */
+bool safem_profile_class_change(const uint8_t *before, unsigned int nbefore, unsigned int old_class,
+				unsigned int new_class, const double ru[3], uint64_t observations);
+
 /** Result of the threshold search. */
 struct safem_profile_threshold {
 	double alpha;          /**< final threshold share (alpha0 when nothing was extracted) */
@@ -145,7 +180,10 @@ struct safem_profile_cluster {
 	double stability;         /**< share of its remembered windows with the same class */
 	bool class_changed;       /**< a persistent class change completed this window */
 	unsigned int previous_class;
-	bool new_scan_exploit;    /**< scan_exploit for the second window in a row (once per run) */
+	bool new_scan_exploit; /**< scan_exploit held two windows in a row on, together, at least
+				    SAFEM_PROFILE_ALERT_MIN_OBSERVATIONS flows (once per run) */
+	uint64_t scan_run_observations; /**< flows of its run of scan_exploit windows, this one
+					     included (0: not scan_exploit) */
 };
 
 struct safem_profiler_params {

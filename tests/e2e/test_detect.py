@@ -96,7 +96,11 @@ class Detect(unittest.TestCase):
         for a in alerts:
             for field in ("start_ms", "end_ms", "event_type", "class"):
                 self.assertIn(field, a)
-            self.assertEqual(a["event_type"], "anomaly")
+            # the detector's records, and the behaviour records (on by default) naming a cluster
+            self.assertIn(a["event_type"], ("anomaly", "scan_exploit", "behaviour_change",
+                                            "explained_by"))
+            if a["event_type"] != "anomaly":
+                self.assertIn("who", a)
             self.assertIsInstance(a["start_ms"], int)
             self.assertGreater(a["end_ms"], a["start_ms"])
         starts = {a["incident"] for a in alerts if a.get("record") == "start"}

@@ -20,6 +20,7 @@ Captures from scripts/gen-attacks (synthetic home-network background, home
 """
 
 import ipaddress
+import json
 import os
 import random
 import struct
@@ -44,6 +45,8 @@ gc = importlib.util.module_from_spec(_spec)
 _loader.exec_module(gc)
 
 SERVER = ipaddress.IPv4Address("10.0.7.80")
+TURNING = ipaddress.IPv4Address("10.0.7.90")  # an HTTPS client that turns into a server
+BEHAVIOUR = ("scan_exploit", "behaviour_change")
 MAC_A, MAC_B = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
 
 
@@ -52,21 +55,23 @@ def frame(src, dst, sport, dport, flags, payload=b""):
     return gc.ethernet(MAC_A, MAC_B, 0x0800, gc.ipv4(src, dst, 6, seg))
 
 
-def server_frames(start_us, seconds, per_second, seed):
+def server_frames(start_us, seconds, per_second, seed, server=SERVER, client=None):
     """HTTPS sessions from distinct outside clients: SYN, SYN-ACK, ACK, request, three
-    response segments, FINs (4 packets client -> server, 5 back)."""
+    response segments, FINs (4 packets client -> server, 5 back). With `client`, the
+    sessions go from that host to distinct outside servers instead."""
     rng = random.Random(seed)
     out = []
     for i in range(seconds * per_second):
         t = start_us + i * 1000000 // per_second
-        client = ipaddress.IPv4Address(0x64400000 + rng.randrange(1 << 20))
+        peer = ipaddress.IPv4Address(0x64400000 + rng.randrange(1 << 20))
         cport = 1024 + rng.randrange(60000)
+        srv, cli = (peer, client) if client is not None else (server, peer)
         S, A, P, F = gc.TCP_SYN, gc.TCP_ACK, gc.TCP_PSH, gc.TCP_FIN
-        steps = [(client, SERVER, cport, 443, S, b""), (SERVER, client, 443, cport, S | A, b""),
-                 (client, SERVER, cport, 443, A, b""),
-                 (client, SERVER, cport, 443, P | A, b"x" * 300)]
-        steps += [(SERVER, client, 443, cport, A, b"y" * 1200)] * 3
-        steps += [(client, SERVER, cport, 443, F | A, b""), (SERVER, client, 443, cport, F | A, b"")]
+        steps = [(cli, srv, cport, 443, S, b""), (srv, cli, 443, cport, S | A, b""),
+                 (cli, srv, cport, 443, A, b""),
+                 (cli, srv, cport, 443, P | A, b"x" * 300)]
+        steps += [(srv, cli, 443, cport, A, b"y" * 1200)] * 3
+        steps += [(cli, srv, cport, 443, F | A, b""), (srv, cli, 443, cport, F | A, b"")]
         for k, (s, d, sp, dp, fl, pl) in enumerate(steps):
             out.append((t + k * 300, frame(s, d, sp, dp, fl, pl)))
     return out
@@ -115,6 +120,15 @@ class Profile(unittest.TestCase):
         cls.scan2_truth = e2e.gen_attack_sequence(cls.scan2, ["horizontal_scan"], seed=24,
                                                   home=HOME, warmup_s=25, attack_s=10, gap_s=5,
                                                   share=0.05)
+        cls.quiet = os.path.join(cls.dir, "quiet.pcap")
+        quiet = e2e.gen_attack_sequence(cls.quiet, [], seed=26, home=HOME, warmup_s=0,
+                                        attack_s=0, gap_s=0, share=0, duration=40)
+        # TURNING browses 60 HTTPS sites a second for 24 s, then serves 60 clients a second
+        cls.turn = os.path.join(cls.dir, "turn.pcap")
+        cls.turn_ms = quiet["start_ms"] + 24000
+        write_merged(cls.turn, cls.quiet,
+                     server_frames(quiet["start_ms"] * 1000, 24, 60, 6, client=TURNING) +
+                     server_frames(cls.turn_ms * 1000, 10, 60, 7, server=TURNING))
 
     def windows(self, pcap, workers=1, extra=()):
         path = os.path.join(self.dir, "w-%s-%d-%d.jsonl" % (os.path.basename(pcap), workers,
@@ -219,6 +233,47 @@ class Profile(unittest.TestCase):
                 [a["start_ms"] for a in anomalies], scanner))
         for r in explained:
             self.assertIn("incident", r)
+
+    def alerts(self, pcap, extra=()):
+        path = os.path.join(self.dir, "a-%s-%d.jsonl" % (os.path.basename(pcap), len(extra)))
+        ws = self.windows(pcap, extra=["--alerts", path] + list(extra))
+        return ws, e2e.read_json_lines(path)
+
+    def test_clean_capture_quiet(self):
+        # behaviour alerts are on by default: 40 clean windows raise no behaviour record
+        ws, records = self.alerts(self.quiet)
+        self.assertEqual(len(ws), 40)
+        mine = [(r["start_ms"], r["event_type"], r["who"]["dimension"], r["who"]["value"])
+                for r in records if r["event_type"] in BEHAVIOUR]
+        self.assertEqual(mine, [])
+
+    def test_host_turning_server_is_a_behaviour_change(self):
+        ws, records = self.alerts(self.turn)
+        host = str(TURNING)
+        by_start = clusters(ws, "src_addr", host)
+        before = [c["class"] for s, c in by_start.items() if c is not None and s < self.turn_ms]
+        self.assertGreaterEqual(len(before), 16, "the client is a significant source cluster")
+        client_class = max(set(before), key=before.count)
+        mine = [r for r in records if r["event_type"] in BEHAVIOUR]
+        changes = [r for r in mine if r["event_type"] == "behaviour_change" and
+                   r["who"]["dimension"] == "src_addr" and r["who"]["value"] == host]
+        self.assertEqual(len(changes), 1, mine)
+        r = changes[0]
+        # the new class held two windows: reported in the second window of the server
+        self.assertTrue(self.turn_ms + 1000 <= r["start_ms"] <= self.turn_ms + 3000, r)
+        self.assertEqual(r["previous_class"], client_class)
+        self.assertEqual(r["who"]["profile"], "server")
+        for k in ("start_ms", "end_ms", "event_type", "class"):
+            self.assertIn(k, r)
+        # nothing before the change; after it, only clusters the host explains (the host
+        # itself, or its service port whose dominant state names it)
+        self.maxDiff = None
+        self.assertEqual([x for x in mine if x["start_ms"] < self.turn_ms or
+                          host not in json.dumps(x["who"])], [])
+
+    def test_behaviour_alerts_off(self):
+        _, records = self.alerts(self.scan2, extra=["--behaviour-alerts", "off"])
+        self.assertEqual([r for r in records if "who" in r and r["event_type"] != "anomaly"], [])
 
     def test_one_and_two_workers_identical(self):
         one = self.windows(self.scan, workers=1)

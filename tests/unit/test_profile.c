@@ -169,16 +169,17 @@ v4(uint8_t a[16], uint32_t addr)
 	a[3] = (uint8_t)addr;
 }
 
-/* One window: a scanner 192.0.2.1 sends one SYN to each of 300 hosts of 10.0.0.0/16 on
- * port 22 from changing source ports; 300 other flows between random hosts and ports
- * with 10 packets each. */
+/* One window: a scanner 192.0.2.1 sends one SYN to each of scan_flows hosts of
+ * 10.0.0.0/16 on port 22 from changing source ports; other_flows flows between random
+ * hosts and ports with 10 packets each. */
 static unsigned int
-build_window(struct safem_featset *fs, struct safem_profile_flow *log, bool scan_port_varies)
+build_scan_window(struct safem_featset *fs, struct safem_profile_flow *log, bool scan_port_varies,
+		  unsigned int scan_flows, unsigned int other_flows)
 {
 	unsigned int n = 0, i;
 	uint64_t x = 88172645463325252ull;
 
-	for (i = 0; i < 300; i++) {
+	for (i = 0; i < scan_flows; i++) {
 		struct safem_profile_flow *f = &log[n++];
 
 		memset(f, 0, sizeof(*f));
@@ -195,7 +196,7 @@ build_window(struct safem_featset *fs, struct safem_profile_flow *log, bool scan
 		f->packets = 1;
 		f->bytes = 60;
 	}
-	for (i = 0; i < 300; i++) {
+	for (i = 0; i < other_flows; i++) {
 		struct safem_profile_flow *f = &log[n++];
 
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
@@ -215,6 +216,12 @@ build_window(struct safem_featset *fs, struct safem_profile_flow *log, bool scan
 		safem_featset_add_flow_weighted(fs, NULL, &log[i].key, log[i].tcp_flags,
 						log[i].flows, log[i].packets, log[i].bytes);
 	return n;
+}
+
+static unsigned int
+build_window(struct safem_featset *fs, struct safem_profile_flow *log, bool scan_port_varies)
+{
+	return build_scan_window(fs, log, scan_port_varies, 300, 300);
 }
 
 static const struct safem_profile_cluster *
@@ -274,8 +281,9 @@ test_window_scanner(void **state)
 	assert_non_null(strstr(text, "\"hosts\": {\"by_flows\": [{\"host\": \"192.0.2.1\""));
 	free(text);
 
-	/* A behaviour change (horizontal -> vertical scan) counts once it held two windows. */
-	for (w = 0; w < 2; w++) {
+	/* A behaviour change (horizontal -> vertical scan) counts once it held two windows,
+	 * after the old class held half a history (8 windows, this one included). */
+	for (w = 0; w < 7; w++) {
 		segn[0] = build_window(fs, log, false);
 		assert_int_equal(safem_profiler_window(p, fs, &flows, 0, 1000, NULL), 0);
 		c = find_cluster(p, SAFEM_FEATURE_SRC_ADDR, "192.0.2.1");
@@ -292,7 +300,95 @@ test_window_scanner(void **state)
 	c = find_cluster(p, SAFEM_FEATURE_SRC_ADDR, "192.0.2.1");
 	assert_true(c->class_changed);
 	assert_int_equal(c->previous_class, 20);
-	assert_int_equal(c->consecutive, 5);
+	assert_int_equal(c->consecutive, 10);
+	/* back to the horizontal scan: a class it showed in its history, no change */
+	for (w = 0; w < 3; w++) {
+		segn[0] = build_window(fs, log, false);
+		assert_int_equal(safem_profiler_window(p, fs, &flows, 0, 1000, NULL), 0);
+		c = find_cluster(p, SAFEM_FEATURE_SRC_ADDR, "192.0.2.1");
+		assert_int_equal(c->cls, 20);
+		assert_false(c->class_changed);
+	}
+	safem_profiler_free(p);
+	safem_featset_free(fs);
+}
+
+/* The behaviour-change rule on hand-made histories (docs/detection.md, "Behaviour alerts"). */
+static void
+test_class_change_rule(void **state)
+{
+	/* horizontal scan [H, L, H] = 20 -> vertical scan [H, H, L] = 24 */
+	const double vertical[3] = {1.0, 1.0, 0.0}, vertical_near[3] = {1.0, 0.95, 0.0};
+	uint8_t before[14];
+
+	(void)state;
+	/* margins: two standard errors 1/sqrt(m), at least 0.1 */
+	assert_true(fabs(safem_profile_level_margin(25) - 0.2) < EPS);
+	assert_true(fabs(safem_profile_level_margin(64) - 0.125) < EPS);
+	assert_true(fabs(safem_profile_level_margin(100) - 0.1) < EPS);
+	assert_true(fabs(safem_profile_level_margin(10000) - 0.1) < EPS);
+	assert_true(fabs(safem_profile_level_margin(0) - 1.0) < EPS);
+
+	memset(before, 20, sizeof(before));
+	assert_true(safem_profile_class_change(before, 8, 20, 24, vertical, 300));
+	assert_false(safem_profile_class_change(before, 8, 20, 20, vertical, 300));
+	/* half a history before the run is needed: 7 windows are not enough */
+	assert_false(safem_profile_class_change(before, 7, 20, 24, vertical, 300));
+	/* stable: the old class held at least half of them (4 of 8 yes, 3 of 8 no) */
+	memset(before, 2, 4);
+	assert_true(safem_profile_class_change(before, 8, 20, 24, vertical, 300));
+	memset(before, 2, 5);
+	assert_false(safem_profile_class_change(before, 8, 20, 24, vertical, 300));
+	/* new to the cluster: one earlier window in class 24 and it is no change */
+	memset(before, 20, sizeof(before));
+	before[13] = 24;
+	assert_false(safem_profile_class_change(before, 14, 20, 24, vertical, 300));
+	assert_true(safem_profile_class_change(before, 13, 20, 24, vertical, 300));
+	/* clear of the boundary: RU(dst_port) 0.95 is H by 0.15: enough on 100 flows
+	 * (margin 0.1), not on 16 (margin 0.25) */
+	assert_true(safem_profile_class_change(before, 13, 20, 24, vertical_near, 100));
+	assert_false(safem_profile_class_change(before, 13, 20, 24, vertical_near, 16));
+}
+
+/* A scan profile is alerted once its run holds two windows and 25 flows together. */
+static void
+test_scan_alert_evidence(void **state)
+{
+	static struct safem_profile_flow log[600];
+	struct safem_featset *fs = safem_featset_create(4096, false, 0);
+	struct safem_profiler_params pp = {.max_clusters = 16};
+	struct safem_profiler *p = safem_profiler_create(&pp);
+	const struct safem_profile_flow *seg[1] = {log};
+	uint32_t segn[1];
+	struct safem_profile_flows flows = {seg, segn, 1, 0};
+	const struct safem_profile_cluster *c;
+	/* 12 probes a window: 12, 24 (< 25), 36 flows; reported in the third window only */
+	const bool expect[5] = {false, false, true, false, false};
+	unsigned int w;
+
+	(void)state;
+	assert_non_null(fs);
+	assert_non_null(p);
+	for (w = 0; w < 5; w++) {
+		segn[0] = build_scan_window(fs, log, false, 12, 30);
+		assert_int_equal(safem_profiler_window(p, fs, &flows, 0, 1000, NULL), 0);
+		c = find_cluster(p, SAFEM_FEATURE_SRC_ADDR, "192.0.2.1");
+		assert_non_null(c);
+		assert_int_equal(c->profile, SAFEM_PROFILE_SCAN_EXPLOIT);
+		assert_int_equal(c->observations, 12);
+		assert_int_equal(c->scan_run_observations, 12 * (w + 1));
+		assert_int_equal(c->new_scan_exploit, expect[w]);
+	}
+	/* 300 probes a window (a new profiler): reported in the run's second window */
+	safem_profiler_free(p);
+	p = safem_profiler_create(&pp);
+	assert_non_null(p);
+	for (w = 0; w < 2; w++) {
+		segn[0] = build_window(fs, log, false);
+		assert_int_equal(safem_profiler_window(p, fs, &flows, 0, 1000, NULL), 0);
+		c = find_cluster(p, SAFEM_FEATURE_SRC_ADDR, "192.0.2.1");
+		assert_int_equal(c->new_scan_exploit, w == 1);
+	}
 	safem_profiler_free(p);
 	safem_featset_free(fs);
 }
@@ -336,6 +432,8 @@ main(void)
 		cmocka_unit_test(test_threshold_search_steps),
 		cmocka_unit_test(test_threshold_search_edges),
 		cmocka_unit_test(test_window_scanner),
+		cmocka_unit_test(test_class_change_rule),
+		cmocka_unit_test(test_scan_alert_evidence),
 		cmocka_unit_test(test_window_empty),
 	};
 
