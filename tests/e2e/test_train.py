@@ -217,10 +217,26 @@ class TrainTest(unittest.TestCase):
         truth = bad_file("bad.json", '{"windows": [\n {"start_ms": 1, "end_ms": 2, '
                          '"class": "normal"},\n {"start_ms": 5, "class": "x"}\n]}\n')
         res = run_train("--labels", truth, "-o", out, self.train_file)
-        self.check_usage_error(res, "bad.json:3:", "start_ms, end_ms and class")
+        # jansson keeps no position of a value: a bad window is named by its index
+        self.check_usage_error(res, "bad.json: windows[1]:", "start_ms, end_ms and class")
+        # a syntax error: FILE:LINE:COLUMN (jansson's)
         truth = bad_file("bad2.json", '{"windows": [\n {"start_ms": 1, "end_ms": 2,,\n]}')
         self.check_usage_error(run_train("--labels", truth, "-o", out, self.train_file),
                                "bad2.json:2:")
+        for name, text, needle in [
+                ("dup.json", '{"windows": [\n {"start_ms": 1, "start_ms": 2, "end_ms": 3, '
+                 '"class": "normal"}]}', "dup.json:2:"),
+                ("frac.json", '{"windows": [{"start_ms": 1.5, "end_ms": 3, "class": "a"}]}',
+                 "frac.json: windows[0]: start_ms"),
+                ("order.json", '{"windows": [{"start_ms": 1, "end_ms": 3, "class": "a"},'
+                 '{"start_ms": 9, "end_ms": 9, "class": "a"}]}', "order.json: windows[1]: end_ms"),
+                ("blank.json", '{"windows": [{"start_ms": 1, "end_ms": 3, "class": "a b"}]}',
+                 "blank.json: windows[0]: class"),
+                ("nowin.json", '{"window": []}', "nowin.json: no \"windows\""),
+                ("tail.json", '{"windows": []}\n{}', "tail.json:2:")]:
+            with self.subTest(json=name):
+                self.check_usage_error(run_train("--labels", bad_file(name, text), "-o", out,
+                                                 self.train_file), needle)
         csv = bad_file("bad.csv", "start_ms,class\n1000,normal\nabc,normal\n")
         self.check_usage_error(run_train("--labels-csv", csv, "-o", out, self.train_file),
                                "bad.csv:3:")
