@@ -57,7 +57,8 @@ extern "C" {
 /**
  * The feature vector of window w, in the layout above, for its primary
  * direction (IN when w->directions has it, else ALL).
- * @param baseline_mean  mean summary of the recent normal windows, or NULL
+ * @param baseline_mean  mean summary of the normal windows (the probe passes the
+ *                       detector's, safem_detector_baseline_mean: one baseline), or NULL
  * @return SAFEM_CLASSIFIER_FEATURES, or -EINVAL (NULL w/out) / -ENOSPC (max too small)
  */
 int safem_features_from_summary(const struct safem_window_summary *w,
@@ -74,33 +75,6 @@ const char *safem_feature_name_at(unsigned int i);
  */
 int safem_features_write_line(FILE *f, const char *label, const double *x, unsigned int n,
 			      uint64_t start_ms, uint64_t end_ms);
-
-/* ---- Baseline mean ------------------------------------------------------ */
-
-/** Most windows a baseline mean may span. */
-#define SAFEM_CLASSIFIER_BASELINE_MAX 100000
-
-/**
- * The baseline_mean of safem_features_from_summary: the mean summary of the
- * last K windows added (the probe adds the windows it did not find
- * anomalous, K = --moving-windows). Averaged: spectra, distinct values,
- * volumes, protocol flows, top-1 shares, tree entropies (what the feature
- * vector reads); the q set, directions and sample rate are the newest
- * window's. One thread; memory allocated at create, none per window.
- */
-struct safem_classifier_baseline;
-
-/** NULL with errno EINVAL (windows 0 or > SAFEM_CLASSIFIER_BASELINE_MAX) or ENOMEM. */
-struct safem_classifier_baseline *safem_classifier_baseline_create(unsigned int windows);
-void safem_classifier_baseline_free(struct safem_classifier_baseline *b);
-/** Learn one window (the oldest leaves once K are held). */
-void safem_classifier_baseline_add(struct safem_classifier_baseline *b,
-				   const struct safem_window_summary *w);
-/** Windows behind the mean (0..K). */
-unsigned int safem_classifier_baseline_windows(const struct safem_classifier_baseline *b);
-/** The mean summary, valid until the next add; NULL before the first window. */
-const struct safem_window_summary *
-safem_classifier_baseline_mean(const struct safem_classifier_baseline *b);
 
 /* ---- Model --------------------------------------------------------------- */
 

@@ -179,6 +179,21 @@ int safem_detector_window_hint(struct safem_detector *d, const struct safem_wind
 			       const struct safem_detect_hint *hint, FILE *report,
 			       struct safem_detect_verdict *v);
 
+/**
+ * The one baseline of normal windows, for a second reader (the probe's SVM feature vector,
+ * lib/classifier, docs/detection.md "One baseline"): the mean of exactly the windows the
+ * detector's bands are made of (MOVING: the windows it learnt, by its own decision; TRAINED:
+ * the midpoints of the bands of start_ms's hour and the profile's top shares), as a summary
+ * with the fields a feature vector reads: spectra (q < 0: geometric mean, as the detector
+ * compares logs), distinct values, volumes, protocol flow shares (as flows per 10^6),
+ * tree entropies, and top[focus][f][0].share (the mean top-1 packet share; ntop 1 or 0).
+ * The header: start_ms, the detector's q set and directions, sample_rate 1 or the
+ * profile's. Call it before the window of start_ms is given to the detector.
+ * @return windows behind the mean; 0: no baseline yet (mean untouched).
+ */
+unsigned int safem_detector_baseline_mean(struct safem_detector *d, uint64_t start_ms,
+					  struct safem_window_summary *mean);
+
 /** End of input: end every open incident (end record). 0, -EINVAL (d NULL) or -EIO. */
 int safem_detector_finish(struct safem_detector *d, uint64_t end_ms);
 

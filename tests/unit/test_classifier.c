@@ -750,83 +750,6 @@ test_predict_cost(void **state)
 
 /* ---- Baseline mean ------------------------------------------------------------- */
 
-static void
-baseline_window(struct safem_window_summary *w, uint64_t packets, double spectrum, double top1)
-{
-	memset(w, 0, sizeof(*w));
-	w->start_ms = 1700000000000ull + packets;
-	w->end_ms = w->start_ms + 1000;
-	w->directions = 1u;
-	w->nq = 1;
-	w->q[0] = 2;
-	w->sample_rate = 1;
-	w->volume[0].packets = packets;
-	w->volume[0].flows = packets / 10;
-	w->proto_flows[0][SAFEM_PROTO_UDP] = packets / 10;
-	w->spectrum[0][SAFEM_FEATURE_DST_PORT][SAFEM_WEIGHT_PACKETS][0] = spectrum;
-	w->distinct[0][SAFEM_FEATURE_DST_PORT] = (double)packets;
-	w->tree_entropy[1][2] = spectrum;
-	w->ntop[0][SAFEM_FEATURE_SRC_ADDR] = top1 > 0 ? 1 : 0;
-	w->top[0][SAFEM_FEATURE_SRC_ADDR][0].share = top1;
-}
-
-static void
-test_baseline_mean(void **state)
-{
-	struct safem_classifier_baseline *b;
-	const struct safem_window_summary *m;
-	struct safem_window_summary w;
-	double x[NF];
-	unsigned int i;
-
-	(void)state;
-	errno = 0;
-	assert_null(safem_classifier_baseline_create(0));
-	assert_int_equal(errno, EINVAL);
-	assert_null(safem_classifier_baseline_create(SAFEM_CLASSIFIER_BASELINE_MAX + 1));
-	b = safem_classifier_baseline_create(3);
-	assert_non_null(b);
-	assert_null(safem_classifier_baseline_mean(b));
-	assert_int_equal(safem_classifier_baseline_windows(b), 0);
-	baseline_window(&w, 1000, 0.9, 0.5);
-	safem_classifier_baseline_add(b, &w);
-	m = safem_classifier_baseline_mean(b);
-	assert_non_null(m);
-	assert_int_equal(m->volume[0].packets, 1000);
-	/* K = 3: after 1000, 2000, 3000, 4000 only the last three are in the mean */
-	for (i = 2; i <= 4; i++) {
-		baseline_window(&w, 1000 * i, 0.1 * i, i == 4 ? 0.0 : 0.3);
-		w.spectrum[0][0][0][0] = NAN; /* non-finite: counts as 0 */
-		safem_classifier_baseline_add(b, &w);
-	}
-	assert_int_equal(safem_classifier_baseline_windows(b), 3);
-	m = safem_classifier_baseline_mean(b);
-	assert_int_equal(m->volume[0].packets, 3000);
-	assert_int_equal(m->volume[0].flows, 300);
-	assert_int_equal(m->proto_flows[0][SAFEM_PROTO_UDP], 300);
-	assert_true(fabs(m->spectrum[0][SAFEM_FEATURE_DST_PORT][SAFEM_WEIGHT_PACKETS][0] - 0.3) <
-		    1e-12);
-	assert_true(fabs(m->distinct[0][SAFEM_FEATURE_DST_PORT] - 3000) < 1e-9);
-	assert_true(fabs(m->tree_entropy[1][2] - 0.3) < 1e-12);
-	assert_true(fabs(m->top[0][SAFEM_FEATURE_SRC_ADDR][0].share - 0.2) < 1e-12);
-	assert_int_equal(m->spectrum[0][0][0][0], 0.0);
-	assert_int_equal(m->start_ms, w.start_ms); /* header of the newest window */
-	assert_int_equal(m->nq, 1);
-	/* the deviations read the mean: log10(1 + 4000) - log10(1 + 3000) */
-	assert_int_equal(safem_features_from_summary(&w, m, x, NF), NF);
-	assert_true(fabs(x[F_DEVIATION + F_VOLUME] - (log10(4001.0) - log10(3001.0))) < 1e-12);
-	assert_int_equal(x[F_FLAGS + 2], 0.0); /* flag_no_baseline */
-	/* many more windows (the sums are re-added every K windows): still the exact mean */
-	for (i = 0; i < 1000; i++) {
-		baseline_window(&w, 1000 + i % 7, 0.1 * (i % 3), 0.25);
-		safem_classifier_baseline_add(b, &w);
-	}
-	m = safem_classifier_baseline_mean(b);
-	assert_true(fabs(m->top[0][SAFEM_FEATURE_SRC_ADDR][0].share - 0.25) < 1e-12);
-	safem_classifier_baseline_free(b);
-	safem_classifier_baseline_free(NULL);
-}
-
 int
 main(void)
 {
@@ -841,7 +764,6 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt_models, setup_model_path,
 						remove_model_path),
 		cmocka_unit_test(test_predict_cost),
-		cmocka_unit_test(test_baseline_mean),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1029,6 +1029,113 @@ test_params_and_names(void **state)
 	}
 }
 
+/* ---- One baseline (docs/detection.md): the SVM features read the detector's ---- */
+
+/* The learnt-window sums a mean is checked against (direction ALL). */
+struct mean_sums {
+	double log_packets, log_distinct, tree, top1, spectrum[SAFEM_FEATURE_COUNT]
+						      [SAFEM_SPECTRUM_Q_DEFAULT_COUNT];
+	unsigned int n;
+};
+
+static void
+mean_sums_add(struct mean_sums *s, const struct safem_window_summary *w)
+{
+	unsigned int f, qi;
+
+	s->log_packets += log10(1.0 + (double)w->volume[0].packets);
+	s->log_distinct += log1p(w->distinct[0][SAFEM_FEATURE_DST_PORT]);
+	s->tree += w->tree_entropy[1][2];
+	s->top1 += w->top[0][SAFEM_FEATURE_SRC_ADDR][0].share;
+	for (f = 0; f < SAFEM_FEATURE_COUNT; f++)
+		for (qi = 0; qi < SAFEM_SPECTRUM_Q_DEFAULT_COUNT; qi++) {
+			double x = w->spectrum[0][f][SAFEM_WEIGHT_FLOWS][qi];
+
+			s->spectrum[f][qi] += q_default[qi] < 0 ? log(x) : x;
+		}
+	s->n++;
+}
+
+static void
+mean_sums_check(const struct mean_sums *s, const struct safem_window_summary *m)
+{
+	unsigned int f, qi;
+	double n = s->n;
+
+	/* volumes are whole packets: the mean's log within rounding */
+	assert_true(fabs(log10(1.0 + (double)m->volume[0].packets) - s->log_packets / n) < 1e-3);
+	assert_true(fabs(log1p(m->distinct[0][SAFEM_FEATURE_DST_PORT]) - s->log_distinct / n) <
+		    1e-9);
+	assert_true(fabs(m->tree_entropy[1][2] - s->tree / n) < 1e-12);
+	/* the ring keeps top shares as float */
+	assert_int_equal(m->ntop[0][SAFEM_FEATURE_SRC_ADDR], 1);
+	assert_true(fabs(m->top[0][SAFEM_FEATURE_SRC_ADDR][0].share - s->top1 / n) < 1e-6);
+	for (f = 0; f < SAFEM_FEATURE_COUNT; f++)
+		for (qi = 0; qi < SAFEM_SPECTRUM_Q_DEFAULT_COUNT; qi++) {
+			double x = m->spectrum[0][f][SAFEM_WEIGHT_FLOWS][qi];
+
+			assert_true(fabs((q_default[qi] < 0 ? log(x) : x) - s->spectrum[f][qi] / n) <
+				    1e-9);
+		}
+	assert_int_equal(m->nq, SAFEM_SPECTRUM_Q_DEFAULT_COUNT);
+}
+
+/*
+ * The mean the probe's SVM features read is the mean of exactly the windows behind the
+ * detector's bands: an attack window the detector does not learn leaves it unchanged, a clean
+ * window it learns pushes the oldest out (K = 4).
+ */
+static void
+test_baseline_mean_is_the_detectors(void **state)
+{
+	struct safem_window_summary m, m2, kept[6];
+	struct safem_detect_params p;
+	struct safem_detect_verdict v;
+	struct safem_detector *d;
+	struct mean_sums sums;
+	char err[256] = "";
+	unsigned int i;
+
+	(void)state;
+	safem_detect_params_init(&p);
+	p.moving_windows = 4;
+	d = safem_detector_create(&p, err, sizeof(err));
+	assert_non_null(d);
+	assert_int_equal(safem_detector_baseline_mean(d, T0_MS, &m), 0); /* nothing learnt */
+	assert_int_equal(safem_detector_baseline_mean(NULL, T0_MS, &m), 0);
+	for (i = 0; i < 4; i++) { /* the warm-up: every window learnt */
+		gen_clean();
+		build_summary(&kept[i], window_index++, false);
+		assert_int_equal(safem_detector_window(d, &kept[i], NULL, &v), 0);
+	}
+	memset(&sums, 0, sizeof(sums));
+	for (i = 0; i < 4; i++)
+		mean_sums_add(&sums, &kept[i]);
+	assert_int_equal(safem_detector_baseline_mean(d, T0_MS + window_index * WINDOW_MS, &m), 4);
+	mean_sums_check(&sums, &m);
+	/* an attack: anomalous, not learnt, the mean stays */
+	gen_clean();
+	add_syn_flood();
+	build_summary(&summary, window_index++, false);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+	assert_true(v.anomalous);
+	assert_int_equal(safem_detector_baseline_mean(d, T0_MS + window_index * WINDOW_MS, &m2), 4);
+	assert_memory_equal(m.spectrum, m2.spectrum, sizeof(m.spectrum));
+	assert_memory_equal(&m.volume, &m2.volume, sizeof(m.volume));
+	/* a clean window under the score is learnt: the oldest leaves the mean */
+	gen_clean();
+	build_summary(&kept[4], window_index++, false);
+	assert_int_equal(safem_detector_window(d, &kept[4], NULL, &v), 0);
+	assert_false(v.anomalous);
+	assert_true(v.score < p.alert_score);
+	memset(&sums, 0, sizeof(sums));
+	for (i = 1; i < 5; i++)
+		mean_sums_add(&sums, &kept[i]);
+	assert_int_equal(safem_detector_baseline_mean(d, T0_MS + window_index * WINDOW_MS, &m), 4);
+	mean_sums_check(&sums, &m);
+	safem_detector_free(d);
+}
+
 /* ---- SVM hints (hint.c): one verdict, one incident stream ---- */
 static struct safem_detect_hint
 hint_of(enum safem_attack_class cls, double probability, bool novel)
@@ -1428,6 +1535,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_params_and_names),
 		cmocka_unit_test(test_clean_traffic_no_alert),
+		cmocka_unit_test(test_baseline_mean_is_the_detectors),
 		cmocka_unit_test(test_attack_classes),
 		cmocka_unit_test(test_attack_directional),
 		cmocka_unit_test(test_incident_sequence),
