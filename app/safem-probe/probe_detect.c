@@ -42,6 +42,7 @@ open_classifier(struct probe_detect *pd, const struct probe_config *cfg, char *e
 
 			pd->model_class[i] = c < 0 ? SAFEM_CLASS_UNKNOWN : (enum safem_attack_class)c;
 		}
+		safem_classifier_get_holdout(pd->model, &pd->holdout);
 	}
 	if (pd->model != NULL || cfg->features_path[0] != '\0') {
 		/* the features' baseline is the detector's (one baseline): room for its mean */
@@ -151,6 +152,11 @@ classify_window(struct probe_detect *pd, const struct safem_window_summary *summ
 			.novelty_score = cv.novelty_score,
 			.novel = cv.novel,
 		};
+		/* the held-out precision applies to verdicts as confident as those it counted */
+		if (pd->holdout.windows > 0 && cv.probability >= pd->holdout.min_probability) {
+			hint->holdout_verdicts = pd->holdout.predicted[cv.class_index];
+			hint->holdout_correct = pd->holdout.correct[cv.class_index];
+		}
 	}
 	ns = thread_cpu_ns() - t0;
 	pd->classified_windows++;

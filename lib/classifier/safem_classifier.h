@@ -133,6 +133,27 @@ int safem_classifier_class_index(const struct safem_classifier *c, const char *n
 void safem_classifier_support_vectors(const struct safem_classifier *c, unsigned int *csvc,
 				      unsigned int *ocsvm);
 
+/**
+ * Held-out precision (docs/classifier.md, "Held-out precision"): how often the model was
+ * right when it named a class, on windows it never trained on. safem-train measures it
+ * and the bundle keeps it; the probe lets a class's SVM verdict alone raise an alert only
+ * when this precision meets the detector's bar (docs/detection.md).
+ */
+struct safem_classifier_holdout {
+	uint64_t windows;	/**< held-out windows; 0: never measured */
+	double min_probability; /**< a verdict counted when its probability is at least this */
+	uint64_t predicted[SAFEM_CLASSIFIER_CLASSES_MAX]; /**< counted verdicts per class */
+	uint64_t correct[SAFEM_CLASSIFIER_CLASSES_MAX];	  /**< of those, the true class */
+};
+
+/** Record h (counts checked: correct <= predicted, sum of predicted <= windows,
+ *  0 < min_probability <= 1 when windows > 0). 0 or -EINVAL. */
+int safem_classifier_set_holdout(struct safem_classifier *c,
+				 const struct safem_classifier_holdout *h);
+/** The recorded held-out figures (windows 0: none, e.g. a format 1 bundle). */
+void safem_classifier_get_holdout(const struct safem_classifier *c,
+				  struct safem_classifier_holdout *h);
+
 /** Write the bundle to path (PATH.tmp then rename). 0 or -errno. */
 int safem_classifier_save(const struct safem_classifier *c, const char *path);
 

@@ -281,8 +281,11 @@ void prefix_text(FILE *f, const struct safem_feature_value *addr, uint8_t len, b
 const char *hint_params_invalid(const struct safem_detect_params *p);
 /* 0, or -EINVAL for a class out of range or a non-finite number. */
 int hint_check(const struct safem_detect_hint *h);
+/* Lower bound of the 95 % Wilson interval of the precision correct / verdicts (0: none). */
+double hint_precision_lower_bound(uint64_t correct, uint64_t verdicts);
 /* Combine: v->spectrum_anomalous is set; the SVM's attack class or novelty counts only
- * when score and flow_score reach alert_score (a deviation behind it); sets v->anomalous and v->svm_anomalous (eligible:
+ * when score and flow_score reach alert_score (a deviation behind it), or (the class)
+ * when its held-out precision earns a verdict alone; sets v->anomalous and v->svm_anomalous (eligible:
  * past the warm-up with a band). Returns the SVM's class when it decides the class, else
  * NORMAL (the spectrum rules classify). */
 enum safem_attack_class hint_combine(const struct safem_detect_params *p,

@@ -66,6 +66,7 @@ safem_detect_params_init(struct safem_detect_params *p)
 	p->svm_min_probability = SAFEM_DETECT_SVM_MIN_PROBABILITY_DEFAULT;
 	p->svm_novel_score_share = SAFEM_DETECT_SVM_NOVEL_SCORE_SHARE_DEFAULT;
 	p->svm_veto_score_share = SAFEM_DETECT_SVM_VETO_SCORE_SHARE_DEFAULT;
+	p->svm_alone_min_precision = SAFEM_DETECT_SVM_ALONE_MIN_PRECISION_DEFAULT;
 }
 
 static struct safem_detector *

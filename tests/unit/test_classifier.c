@@ -599,7 +599,14 @@ test_corrupt_models(void **state)
 	char err[512], *good, *bad, what[64];
 	size_t len, off, line_start, nlines = 0;
 	static const char *const edits[][2] = {
-		{"safem-model 1", "safem-model 2"},
+		{"safem-model 2", "safem-model 3"},
+		{"safem-model 2", "safem-model 0"},
+		{"holdout_class 1 3 2", "holdout_class 1 3 4"}, /* more correct than counted */
+		{"holdout 10 ", "holdout 4 "},			/* more verdicts than windows */
+		{"holdout 10 0.8", "holdout 10 1.5"},
+		{"holdout_class 1 ", "holdout_class 2 "},
+		{"holdout_class 3 0 0\n", "holdout_class 3 1 0\n"}, /* 11 verdicts of 10 */
+		{"holdout_class 3 0 0\n", "holdout_class 3 0\n"},
 		{"features 2", "features 21"},
 		{"feature 3 f3", "feature 3 g3"},
 		{"classes 4", "classes 5"},
@@ -628,9 +635,48 @@ test_corrupt_models(void **state)
 	p = params_for(&train, DIM, generic_names);
 	c = safem_classifier_train(&p, err, sizeof(err));
 	assert_non_null(c);
-	assert_int_equal(safem_classifier_save(c, model_path), 0);
+	/* held-out figures: inconsistent ones refused, consistent ones saved and read back */
+	{
+		struct safem_classifier_holdout h = {.windows = 10, .min_probability = 0.8}, h2;
+
+		h.predicted[1] = 3;
+		h.correct[1] = 2;
+		h.predicted[2] = 7;
+		h.correct[2] = 8;
+		assert_int_equal(safem_classifier_set_holdout(c, &h), -EINVAL);
+		h.correct[2] = 7;
+		h.predicted[9] = 1; /* the model has 4 classes */
+		assert_int_equal(safem_classifier_set_holdout(c, &h), -EINVAL);
+		h.predicted[9] = 0;
+		h.windows = 9;
+		assert_int_equal(safem_classifier_set_holdout(c, &h), -EINVAL);
+		h.windows = 10;
+		assert_int_equal(safem_classifier_set_holdout(c, &h), 0);
+		assert_int_equal(safem_classifier_save(c, model_path), 0);
+		safem_classifier_free(c);
+		c = safem_classifier_load_layout(model_path, generic_names, DIM, err, sizeof(err));
+		assert_non_null(c);
+		safem_classifier_get_holdout(c, &h2);
+		assert_memory_equal(&h, &h2, sizeof(h));
+	}
 	safem_classifier_free(c);
 	good = slurp(model_path, &len);
+	/* format 1 (no held-out lines) still loads, with no held-out figures */
+	{
+		struct safem_classifier_holdout h;
+		char *v1 = strdup(good), *from = strstr(v1, "holdout "), *to = strstr(v1, "scale ");
+
+		assert_non_null(v1);
+		memcpy(v1, "safem-model 1", 13);
+		memmove(from, to, strlen(to) + 1);
+		spit(model_path, v1, strlen(v1));
+		c = safem_classifier_load_layout(model_path, generic_names, DIM, err, sizeof(err));
+		assert_non_null(c);
+		safem_classifier_get_holdout(c, &h);
+		assert_int_equal(h.windows, 0);
+		safem_classifier_free(c);
+		free(v1);
+	}
 
 	/* Truncated at every line end and in the middle of every line. */
 	for (off = 0, line_start = 0; off < len; off++) {
