@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -41,10 +42,12 @@ open_classifier(struct probe_detect *pd, const struct probe_config *cfg, char *e
 
 			pd->model_class[i] = c < 0 ? SAFEM_CLASS_UNKNOWN : (enum safem_attack_class)c;
 		}
+		safem_classifier_get_holdout(pd->model, &pd->holdout);
 	}
 	if (pd->model != NULL || cfg->features_path[0] != '\0') {
-		pd->svm_baseline = safem_classifier_baseline_create((unsigned int)cfg->moving_windows);
-		if (pd->svm_baseline == NULL) {
+		/* the features' baseline is the detector's (one baseline): room for its mean */
+		pd->baseline_mean = calloc(1, sizeof(*pd->baseline_mean));
+		if (pd->baseline_mean == NULL) {
 			snprintf(err, errlen, "no memory for the classifier's baseline");
 			return -ENOMEM;
 		}
@@ -119,8 +122,9 @@ thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* The window's feature vector (against the mean of the recent normal windows) and, with a
- * model, its SVM verdict as a detector hint. Timed: the cost per window is in --stats. */
+/* The window's feature vector (against the mean of the windows the detector learnt: one
+ * baseline, docs/detection.md "One baseline") and, with a model, its SVM verdict as a
+ * detector hint. Timed: the cost per window is in --stats. */
 static int
 classify_window(struct probe_detect *pd, const struct safem_window_summary *summary,
 		struct safem_detect_hint *hint)
@@ -129,8 +133,12 @@ classify_window(struct probe_detect *pd, const struct safem_window_summary *summ
 	uint64_t t0 = thread_cpu_ns(), ns;
 	int n;
 
-	n = safem_features_from_summary(summary, safem_classifier_baseline_mean(pd->svm_baseline),
-					pd->features, SAFEM_CLASSIFIER_FEATURES);
+	n = safem_features_from_summary(
+		summary,
+		safem_detector_baseline_mean(pd->detector, summary->start_ms, pd->baseline_mean) > 0
+			? pd->baseline_mean
+			: NULL,
+		pd->features, SAFEM_CLASSIFIER_FEATURES);
 	if (n < 0)
 		return n;
 	if (pd->model != NULL) {
@@ -144,6 +152,11 @@ classify_window(struct probe_detect *pd, const struct safem_window_summary *summ
 			.novelty_score = cv.novelty_score,
 			.novel = cv.novel,
 		};
+		/* the held-out precision applies to verdicts as confident as those it counted */
+		if (pd->holdout.windows > 0 && cv.probability >= pd->holdout.min_probability) {
+			hint->holdout_verdicts = pd->holdout.predicted[cv.class_index];
+			hint->holdout_correct = pd->holdout.correct[cv.class_index];
+		}
 	}
 	ns = thread_cpu_ns() - t0;
 	pd->classified_windows++;
@@ -269,12 +282,10 @@ probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE 
 		safem_baseline_trainer_add(pd->trainer, summary);
 		pd->trained_windows++;
 	}
-	if (pd->svm_baseline != NULL)
+	if (pd->baseline_mean != NULL)
 		ret = classify_window(pd, summary, &hint);
 	if (ret == 0)
 		ret = safem_detector_window_hint(pd->detector, summary, &hint, members, &v);
-	if (ret == 0 && pd->svm_baseline != NULL && !v.anomalous)
-		safem_classifier_baseline_add(pd->svm_baseline, summary);
 	if (ret == 0 && pd->profiler != NULL)
 		ret = behaviour_alerts(pd, summary, &v);
 	if (ret == 0 && pd->features_out != NULL &&
@@ -322,6 +333,6 @@ probe_detect_free(struct probe_detect *pd)
 	pd->features_out = NULL; /* the caller's stream */
 	safem_classifier_free(pd->model);
 	pd->model = NULL;
-	safem_classifier_baseline_free(pd->svm_baseline);
-	pd->svm_baseline = NULL;
+	free(pd->baseline_mean);
+	pd->baseline_mean = NULL;
 }

@@ -33,7 +33,10 @@ struct probe_detect {
 	struct safem_classifier *model;         /**< NULL: spectrum only */
 	const char *model_path;                 /**< the file loaded */
 	enum safem_attack_class model_class[SAFEM_CLASSIFIER_CLASSES_MAX]; /**< by model class */
-	struct safem_classifier_baseline *svm_baseline; /**< mean of the recent normal windows */
+	struct safem_classifier_holdout holdout; /**< the model's held-out precision figures */
+	/** the detector's baseline mean (safem_detector_baseline_mean) the features read;
+	 *  NULL: no feature vector (no model, no --features) */
+	struct safem_window_summary *baseline_mean;
 	FILE *features_out;                     /**< --features stream (set by the caller), NULL: none */
 	double features[SAFEM_CLASSIFIER_FEATURES];
 	uint64_t classified_windows;

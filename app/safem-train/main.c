@@ -38,6 +38,9 @@
 #define DEFAULT_NORMAL "normal"
 #define DEFAULT_GRID_WINDOWS 2000UL
 #define DEFAULT_SEED 1U
+/* The probe's --svm-min-probability default: held-out verdicts are counted at the
+ * confidence the probe acts on. */
+#define DEFAULT_HOLDOUT_MIN_PROBABILITY 0.8
 #define GRID_MAX_POINTS 64
 #define ERR_BYTES 512
 #define SHORT_USAGE                                                                                \
@@ -59,6 +62,9 @@ struct train_options {
 	unsigned int seed;
 	const char **test;
 	unsigned int ntest;
+	const char **holdout;
+	unsigned int nholdout;
+	double holdout_min_probability;
 };
 
 static void
@@ -86,6 +92,13 @@ print_usage(FILE *out)
 		"                       (default %lu; the final model uses every window)\n"
 		"  --nu NU              one-class SVM nu, 0 < NU <= 1 (default %g)\n"
 		"  --seed N             random seed (default %u)\n"
+		"  --holdout FILE       held-out feature file (repeat): never trained on; the\n"
+		"                       model's per-class precision on it is measured and\n"
+		"                       written into the bundle (the probe lets a class's SVM\n"
+		"                       verdict alert alone only when it earns it)\n"
+		"  --holdout-min-probability P\n"
+		"                       count held-out verdicts of probability >= P (default "
+		"%g)\n"
 		"  --model MODEL        with --test: the model to evaluate\n"
 		"  --test FILE          evaluate the model on held-out feature files (repeat);\n"
 		"                       after training, the model just trained\n"
@@ -93,7 +106,7 @@ print_usage(FILE *out)
 		"\n"
 		"Exit status: 0 done, 1 training or writing failed, 2 bad usage or input.\n",
 		SHORT_USAGE, DEFAULT_NORMAL, DEFAULT_LOG2C, DEFAULT_LOG2G, DEFAULT_FOLDS,
-		DEFAULT_GRID_WINDOWS, DEFAULT_NU, DEFAULT_SEED);
+		DEFAULT_GRID_WINDOWS, DEFAULT_NU, DEFAULT_SEED, DEFAULT_HOLDOUT_MIN_PROBABILITY);
 }
 
 static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ...)
@@ -186,6 +199,8 @@ parse_options(int argc, char **argv, struct train_options *o)
 		OPT_SEED,
 		OPT_MODEL,
 		OPT_TEST,
+		OPT_HOLDOUT,
+		OPT_HOLDOUT_MIN_PROBABILITY,
 	};
 	static const struct option long_options[] = {
 		{"output", required_argument, NULL, 'o'},
@@ -203,6 +218,8 @@ parse_options(int argc, char **argv, struct train_options *o)
 		{"seed", required_argument, NULL, OPT_SEED},
 		{"model", required_argument, NULL, OPT_MODEL},
 		{"test", required_argument, NULL, OPT_TEST},
+		{"holdout", required_argument, NULL, OPT_HOLDOUT},
+		{"holdout-min-probability", required_argument, NULL, OPT_HOLDOUT_MIN_PROBABILITY},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -217,8 +234,10 @@ parse_options(int argc, char **argv, struct train_options *o)
 	o->seed = DEFAULT_SEED;
 	parse_range(DEFAULT_LOG2C, o->log2c);
 	parse_range(DEFAULT_LOG2G, o->log2g);
+	o->holdout_min_probability = DEFAULT_HOLDOUT_MIN_PROBABILITY;
 	o->test = calloc((size_t)argc, sizeof(*o->test));
-	if (o->test == NULL)
+	o->holdout = calloc((size_t)argc, sizeof(*o->holdout));
+	if (o->test == NULL || o->holdout == NULL)
 		return EXIT_RUNTIME;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":ho:", long_options, NULL)) != -1) {
@@ -286,6 +305,16 @@ parse_options(int argc, char **argv, struct train_options *o)
 		case OPT_TEST:
 			o->test[o->ntest++] = optarg;
 			break;
+		case OPT_HOLDOUT:
+			o->holdout[o->nholdout++] = optarg;
+			break;
+		case OPT_HOLDOUT_MIN_PROBABILITY:
+			if (!parse_double(optarg, &o->holdout_min_probability) ||
+			    !(o->holdout_min_probability > 0) || !(o->holdout_min_probability <= 1))
+				return usage_error("--holdout-min-probability '%s': expected 0 < P "
+						   "<= 1",
+						   optarg);
+			break;
 		case 'h':
 			print_usage(stdout);
 			return -1;
@@ -311,6 +340,8 @@ parse_options(int argc, char **argv, struct train_options *o)
 			return usage_error("--test without training needs --model MODEL");
 		if (o->output != NULL)
 			return usage_error("-o MODEL: no FEATURES file to train on");
+		if (o->nholdout > 0)
+			return usage_error("--holdout: only when training (FEATURES files)");
 	}
 	return 0;
 }
@@ -596,6 +627,10 @@ subsample(const struct labelled *all, unsigned int nfeatures, size_t max, unsign
 }
 
 static int evaluate(const struct train_options *o, const char *model_path);
+static int measure(const struct train_options *o, const struct safem_classifier *c,
+		   const char **files, unsigned int nfiles, const char *title,
+		   const char *model_path, double min_probability,
+		   struct safem_classifier_holdout *h);
 
 static int
 train(const struct train_options *o, char **files, int nfiles)
@@ -710,6 +745,17 @@ train(const struct train_options *o, char **files, int nfiles)
 		rc = EXIT_RUNTIME;
 		goto out;
 	}
+	if (o->nholdout > 0) {
+		struct safem_classifier_holdout h;
+
+		/* the model as shipped, on windows it never saw: its precision goes into it */
+		rc = measure(o, model, o->holdout, o->nholdout, "held-out", "(just trained)",
+			     o->holdout_min_probability, &h);
+		if (rc == 0 && safem_classifier_set_holdout(model, &h) != 0)
+			rc = EXIT_RUNTIME;
+		if (rc != 0)
+			goto out;
+	}
 	rc = safem_classifier_save(model, o->output);
 	if (rc != 0) {
 		fprintf(stderr, "safem-train: %s: %s\n", o->output, strerror(-rc));
@@ -736,10 +782,16 @@ out:
 
 /* ---- Evaluation ------------------------------------------------------------------- */
 
+/*
+ * Predict every labelled window of files with model c, print the confusion matrix under
+ * title and, if h, count per class the verdicts of probability >= min_probability and how
+ * many named the true class (a window of a class the model lacks: a wrong verdict).
+ */
 static int
-evaluate(const struct train_options *o, const char *model_path)
+measure(const struct train_options *o, const struct safem_classifier *c, const char **files,
+	unsigned int nfiles, const char *title, const char *model_path, double min_probability,
+	struct safem_classifier_holdout *h)
 {
-	struct safem_classifier *c;
 	struct sample_set set = {0};
 	struct truth_set truth = {0};
 	struct class_list model_classes = {0}, rows = {0};
@@ -749,15 +801,16 @@ evaluate(const struct train_options *o, const char *model_path)
 	unsigned int k, nc;
 	int rc;
 
-	c = safem_classifier_load(model_path, err, sizeof(err));
-	if (c == NULL)
-		return input_error(err);
 	nc = safem_classifier_classes(c);
 	for (k = 0; k < nc; k++) {
 		class_add(&model_classes, safem_classifier_class_name(c, k));
 		class_add(&rows, safem_classifier_class_name(c, k));
 	}
-	rc = read_all(o, (char **)o->test, (int)o->ntest, &set, &truth);
+	if (h != NULL) {
+		memset(h, 0, sizeof(*h));
+		h->min_probability = min_probability;
+	}
+	rc = read_all(o, (char **)files, (int)nfiles, &set, &truth);
 	if (rc != 0)
 		goto out;
 	m = calloc((size_t)SAFEM_CLASSIFIER_CLASSES_MAX * 2 * nc, sizeof(*m));
@@ -795,16 +848,45 @@ evaluate(const struct train_options *o, const char *model_path)
 		safem_classifier_predict(c, &set.x[i * set.nfeatures], set.nfeatures, &v);
 		m[(size_t)r * nc + v.class_index]++;
 		novel[r] += v.novel;
+		if (h != NULL) {
+			h->windows++;
+			if (v.probability >= min_probability) {
+				h->predicted[v.class_index]++;
+				h->correct[v.class_index] += (unsigned int)r == v.class_index;
+			}
+		}
 	}
 	if (skipped > 0)
-		fprintf(stderr, "safem-train: %zu test windows outside the ground truth skipped\n",
-			skipped);
-	printf("test: %zu windows, model %s\n", set.n - skipped, model_path);
-	print_confusion("test", rows.ptr, rows.n, model_classes.ptr, nc, m, novel);
+		fprintf(stderr, "safem-train: %zu %s windows outside the ground truth skipped\n",
+			skipped, title);
+	printf("%s: %zu windows, model %s\n", title, set.n - skipped, model_path);
+	print_confusion(title, rows.ptr, rows.n, model_classes.ptr, nc, m, novel);
+	if (h != NULL) {
+		printf("%s verdicts at probability >= %g (right/counted):", title,
+		       min_probability);
+		for (k = 0; k < nc; k++)
+			printf(" %s=%" PRIu64 "/%" PRIu64, model_classes.name[k], h->correct[k],
+			       h->predicted[k]);
+		printf("\n");
+	}
 out:
 	free(m);
 	samples_free(&set);
 	truth_free(&truth);
+	return rc;
+}
+
+static int
+evaluate(const struct train_options *o, const char *model_path)
+{
+	struct safem_classifier *c;
+	char err[ERR_BYTES];
+	int rc;
+
+	c = safem_classifier_load(model_path, err, sizeof(err));
+	if (c == NULL)
+		return input_error(err);
+	rc = measure(o, c, o->test, o->ntest, "test", model_path, 0, NULL);
 	safem_classifier_free(c);
 	return rc;
 }
@@ -819,5 +901,6 @@ main(int argc, char **argv)
 		rc = optind < argc ? train(&o, &argv[optind], argc - optind)
 				   : evaluate(&o, o.model);
 	free(o.test);
+	free(o.holdout);
 	return rc < 0 ? 0 : rc;
 }

@@ -3,8 +3,9 @@
  * safem-train's readers. Feature files are what the probe writes with
  * safem_features_write_line (libsvm text, docs/classifier.md); the ground
  * truth is the attack generator's JSON ({"windows":[{"start_ms", "end_ms",
- * "class"}...]}) or a two-column CSV. Each reader names FILE:LINE of the
- * first problem; none accepts a file partly.
+ * "class"}...]}, read with jansson) or a two-column CSV. Each reader names
+ * FILE:LINE of the first problem (a JSON syntax error FILE:LINE:COLUMN, a bad
+ * JSON window FILE: windows[I]); none accepts a file partly.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -15,10 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "train_input.h"
 
-/* Nesting a ground-truth file may use (the generator's is 3 deep). */
-#define JSON_MAX_DEPTH 32
+/* Largest start_ms/end_ms: 2^53, exact in the double the old reader parsed into. */
+#define JSON_MS_MAX 9007199254740992LL
 
 static bool __attribute__((format(printf, 3, 4)))
 set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -231,261 +234,99 @@ truth_add(struct truth_set *t, const struct truth *w)
 	return true;
 }
 
-struct json {
-	const char *buf;
-	const char *p;
-	const char *path;
-	char *err;
-	size_t errlen;
-};
-
-static bool __attribute__((format(printf, 2, 3))) json_fail(struct json *j, const char *fmt, ...)
-{
-	unsigned long line = 1;
-	const char *q;
-	char msg[200];
-	va_list ap;
-
-	for (q = j->buf; q < j->p; q++)
-		line += *q == '\n';
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return set_err(j->err, j->errlen, "%s:%lu: %s", j->path, line, msg);
-}
-
-static void
-json_ws(struct json *j)
-{
-	j->p += strspn(j->p, " \t\r\n");
-}
-
+/*
+ * A whole number of milliseconds: a JSON integer >= 0, or a real with no fraction
+ * (a generator writing 1.7e12), both at most 2^53 (exact in a double).
+ */
 static bool
-json_expect(struct json *j, char c)
+json_ms(json_t *v, uint64_t *out)
 {
-	json_ws(j);
-	if (*j->p != c)
-		return json_fail(j, "expected '%c'", c);
-	j->p++;
-	return true;
-}
+	double d;
 
-/* A string into out (cap bytes; longer: an error). \u escapes become '?'. */
-static bool
-json_string(struct json *j, char *out, size_t cap)
-{
-	size_t n = 0;
+	if (json_is_integer(v)) {
+		json_int_t i = json_integer_value(v);
 
-	json_ws(j);
-	if (*j->p != '"')
-		return json_fail(j, "expected a string");
-	j->p++;
-	while (*j->p != '"') {
-		char c = *j->p;
-
-		if (c == '\0' || (unsigned char)c < 0x20)
-			return json_fail(j, "unterminated string");
-		if (c == '\\') {
-			j->p++;
-			c = *j->p;
-			if (c == 'u') {
-				if (strspn(j->p + 1, "0123456789abcdefABCDEF") < 4)
-					return json_fail(j, "bad \\u escape");
-				j->p += 4;
-				c = '?';
-			} else if (strchr("\"\\/bfnrt", c) == NULL || c == '\0') {
-				return json_fail(j, "bad escape in a string");
-			} else {
-				c = c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' : c;
-			}
-		}
-		if (out != NULL) {
-			if (n + 1 >= cap)
-				return json_fail(j, "string longer than %zu characters", cap - 1);
-			out[n++] = c;
-		}
-		j->p++;
+		if (i < 0 || i > JSON_MS_MAX)
+			return false;
+		*out = (uint64_t)i;
+		return true;
 	}
-	j->p++;
-	if (out != NULL)
-		out[n] = '\0';
-	return true;
-}
-
-static bool
-json_number(struct json *j, double *out)
-{
-	char *end;
-
-	json_ws(j);
-	if (*j->p != '-' && !isdigit((unsigned char)*j->p))
-		return json_fail(j, "expected a number");
-	*out = strtod(j->p, &end);
-	if (end == j->p || !isfinite(*out))
-		return json_fail(j, "expected a number");
-	j->p = end;
-	return true;
-}
-
-static bool
-json_skip(struct json *j, int depth)
-{
-	double v;
-
-	if (depth > JSON_MAX_DEPTH)
-		return json_fail(j, "nested too deep");
-	json_ws(j);
-	switch (*j->p) {
-	case '"':
-		return json_string(j, NULL, 0);
-	case '{':
-	case '[': {
-		char close = *j->p == '{' ? '}' : ']';
-		bool object = close == '}';
-
-		j->p++;
-		json_ws(j);
-		if (*j->p == close) {
-			j->p++;
-			return true;
-		}
-		for (;;) {
-			if (object && (!json_string(j, NULL, 0) || !json_expect(j, ':')))
-				return false;
-			if (!json_skip(j, depth + 1))
-				return false;
-			json_ws(j);
-			if (*j->p == close) {
-				j->p++;
-				return true;
-			}
-			if (!json_expect(j, ','))
-				return false;
-		}
-	}
-	default:
-		if (strncmp(j->p, "true", 4) == 0 || strncmp(j->p, "null", 4) == 0) {
-			j->p += 4;
-			return true;
-		}
-		if (strncmp(j->p, "false", 5) == 0) {
-			j->p += 5;
-			return true;
-		}
-		return json_number(j, &v);
-	}
-}
-
-static bool
-json_ms(struct json *j, const char *key, uint64_t *out)
-{
-	double v;
-
-	if (!json_number(j, &v))
+	if (!json_is_real(v))
 		return false;
-	if (v < 0 || v > 9007199254740992.0 || v != floor(v))
-		return json_fail(j, "%s: expected a whole number of milliseconds", key);
-	*out = (uint64_t)v;
+	d = json_real_value(v);
+	if (!(d >= 0) || d > (double)JSON_MS_MAX || d != floor(d))
+		return false;
+	*out = (uint64_t)d;
 	return true;
 }
 
-/* {"start_ms":N,"end_ms":N,"class":"NAME",...} */
+/* windows[i] = {"start_ms":N,"end_ms":N,"class":"NAME",...}: false with err naming it. */
 static bool
-json_window(struct json *j, struct truth_set *t)
+json_window(json_t *o, size_t i, const char *path, struct truth_set *t, char *err, size_t errlen)
 {
 	struct truth w = {.start_ms = NO_START_MS, .end_ms = NO_START_MS};
-	char key[64];
+	json_t *cls;
+	const char *name;
 
-	if (!json_expect(j, '{'))
-		return false;
-	json_ws(j);
-	if (*j->p != '}') {
-		for (;;) {
-			if (!json_string(j, key, sizeof(key)) || !json_expect(j, ':'))
-				return false;
-			if (strcmp(key, "start_ms") == 0) {
-				if (!json_ms(j, key, &w.start_ms))
-					return false;
-			} else if (strcmp(key, "end_ms") == 0) {
-				if (!json_ms(j, key, &w.end_ms))
-					return false;
-			} else if (strcmp(key, "class") == 0) {
-				if (!json_string(j, w.cls, sizeof(w.cls)))
-					return false;
-			} else if (!json_skip(j, 2)) {
-				return false;
-			}
-			json_ws(j);
-			if (*j->p == '}')
-				break;
-			if (!json_expect(j, ','))
-				return false;
-		}
-	}
-	if (w.start_ms == NO_START_MS || w.end_ms == NO_START_MS || w.cls[0] == '\0')
-		return json_fail(j, "a window needs start_ms, end_ms and class");
+	/* jansson keeps no position of a value: the window is named by its index (from 0) */
+	if (!json_is_object(o))
+		return set_err(err, errlen, "%s: windows[%zu]: expected an object", path, i);
+	cls = json_object_get(o, "class");
+	if (json_object_get(o, "start_ms") == NULL || json_object_get(o, "end_ms") == NULL ||
+	    cls == NULL)
+		return set_err(err, errlen, "%s: windows[%zu]: a window needs start_ms, end_ms and class",
+			       path, i);
+	if (!json_ms(json_object_get(o, "start_ms"), &w.start_ms))
+		return set_err(err, errlen,
+			       "%s: windows[%zu]: start_ms: expected a whole number of milliseconds",
+			       path, i);
+	if (!json_ms(json_object_get(o, "end_ms"), &w.end_ms))
+		return set_err(err, errlen,
+			       "%s: windows[%zu]: end_ms: expected a whole number of milliseconds",
+			       path, i);
 	if (w.end_ms <= w.start_ms)
-		return json_fail(j, "end_ms %" PRIu64 " is not after start_ms %" PRIu64, w.end_ms,
-				 w.start_ms);
-	if (strpbrk(w.cls, " \t\r\n") != NULL)
-		return json_fail(j, "class '%s': no blanks in a class name", w.cls);
-	j->p++;
+		return set_err(err, errlen,
+			       "%s: windows[%zu]: end_ms %" PRIu64 " is not after start_ms %" PRIu64,
+			       path, i, w.end_ms, w.start_ms);
+	name = json_string_value(cls);
+	if (name == NULL || name[0] == '\0' || json_string_length(cls) >= sizeof(w.cls))
+		return set_err(err, errlen, "%s: windows[%zu]: class: expected a name of 1..%zu characters",
+			       path, i, sizeof(w.cls) - 1);
+	if (strpbrk(name, " \t\r\n") != NULL)
+		return set_err(err, errlen, "%s: windows[%zu]: class '%s': no blanks in a class name",
+			       path, i, name);
+	memcpy(w.cls, name, json_string_length(cls) + 1);
 	if (!truth_add(t, &w))
-		return json_fail(j, "out of memory");
+		return set_err(err, errlen, "%s: out of memory", path);
 	return true;
 }
 
 bool
 truth_read_json(struct truth_set *t, const char *path, char *err, size_t errlen)
 {
-	struct json j = {.path = path, .err = err, .errlen = errlen};
-	char *buf, key[64];
-	size_t len;
-	bool ok = false, seen = false;
+	json_error_t je;
+	json_t *root, *windows;
+	size_t i, before = t->n;
+	bool ok = true;
 
-	if (!read_file(path, &buf, &len, err, errlen))
-		return false;
-	j.buf = j.p = buf;
-	if (!json_expect(&j, '{'))
-		goto out;
-	json_ws(&j);
-	while (*j.p != '}') {
-		if (!json_string(&j, key, sizeof(key)) || !json_expect(&j, ':'))
-			goto out;
-		if (strcmp(key, "windows") == 0) {
-			seen = true;
-			if (!json_expect(&j, '['))
-				goto out;
-			json_ws(&j);
-			while (*j.p != ']') {
-				if (!json_window(&j, t))
-					goto out;
-				json_ws(&j);
-				if (*j.p != ']' && !json_expect(&j, ','))
-					goto out;
-			}
-			j.p++;
-		} else if (!json_skip(&j, 1)) {
-			goto out;
-		}
-		json_ws(&j);
-		if (*j.p != '}' && !json_expect(&j, ','))
-			goto out;
-		json_ws(&j);
+	/* a key twice would make the file mean what the last one says: refused */
+	root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (root == NULL) {
+		if (je.line > 0)
+			return set_err(err, errlen, "%s:%d:%d: %s", path, je.line, je.column,
+				       je.text);
+		return set_err(err, errlen, "%s: %s", path, je.text);
 	}
-	j.p++;
-	json_ws(&j);
-	if (*j.p != '\0') {
-		json_fail(&j, "text after the top-level object");
-		goto out;
-	}
-	if (!seen) {
-		json_fail(&j, "no \"windows\" array");
-		goto out;
-	}
-	ok = true;
-out:
-	free(buf);
+	windows = json_is_object(root) ? json_object_get(root, "windows") : NULL;
+	if (!json_is_object(root))
+		ok = set_err(err, errlen, "%s: expected a JSON object at the top", path);
+	else if (!json_is_array(windows))
+		ok = set_err(err, errlen, "%s: no \"windows\" array", path);
+	for (i = 0; ok && i < json_array_size(windows); i++)
+		ok = json_window(json_array_get(windows, i), i, path, t, err, errlen);
+	json_decref(root);
+	if (!ok)
+		t->n = before; /* nothing of a bad file */
 	return ok;
 }
 

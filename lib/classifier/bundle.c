@@ -6,6 +6,8 @@
  *   features N            then N lines  feature I NAME       (I from 1)
  *   classes K             then K lines  class I NAME         (I from 0)
  *   normal_class I
+ *   holdout W P           (format 2) W held-out windows, verdicts counted at probability >= P
+ *   then K lines          holdout_class I PREDICTED CORRECT   (I from 0)
  *   scale N               then N lines  scale I MIN MAX
  *   csvc                  then a libsvm model text (svm_type c_svc ... SV, total_sv lines)
  *   ocsvm                 then a libsvm model text (svm_type one_class ...)
@@ -30,7 +32,9 @@
 #include "classifier_private.h"
 
 #define BUNDLE_MAGIC "safem-model"
-#define BUNDLE_VERSION 1UL
+#define BUNDLE_VERSION 2UL
+/* Format 1 (no held-out precision) is still read: its SVM verdicts never alert alone. */
+#define BUNDLE_VERSION_MIN 1UL
 /* Bounds that keep a corrupt count from asking for an absurd allocation. */
 #define MAX_SUPPORT_VECTORS 10000000UL
 #define MAX_PAIRS (SAFEM_CLASSIFIER_CLASSES_MAX * (SAFEM_CLASSIFIER_CLASSES_MAX - 1) / 2)
@@ -112,7 +116,13 @@ safem_classifier_save(const struct safem_classifier *c, const char *path)
 	fprintf(f, "classes %u\n", c->nclasses);
 	for (i = 0; i < c->nclasses; i++)
 		fprintf(f, "class %u %s\n", i, c->class_names[i]);
-	fprintf(f, "normal_class %u\nscale %u\n", c->normal_class, c->nfeatures);
+	fprintf(f, "normal_class %u\nholdout %llu %.17g\n", c->normal_class,
+		(unsigned long long)c->holdout.windows, c->holdout.min_probability);
+	for (i = 0; i < c->nclasses; i++)
+		fprintf(f, "holdout_class %u %llu %llu\n", i,
+			(unsigned long long)c->holdout.predicted[i],
+			(unsigned long long)c->holdout.correct[i]);
+	fprintf(f, "scale %u\n", c->nfeatures);
 	for (i = 0; i < c->nfeatures; i++)
 		fprintf(f, "scale %u %.17g %.17g\n", i + 1, c->scale_min[i], c->scale_max[i]);
 	fputs("csvc\n", f);
@@ -529,12 +539,55 @@ read_keyword(struct reader *r, const char *key)
 	return true;
 }
 
+/* "holdout W P" then "holdout_class I PREDICTED CORRECT" per class (format 2). */
+static bool
+read_holdout(struct reader *r, struct safem_classifier *c)
+{
+	struct safem_classifier_holdout h = {0};
+	const char *line = next_line(r, "holdout"), *s, *bad;
+	unsigned long v, i, predicted, correct;
+
+	if (line == NULL)
+		return false;
+	s = after_key(line, "holdout");
+	if (s == NULL || !take_ulong(&s, ULONG_MAX, &v) || !take_double(&s, &h.min_probability) ||
+	    !at_end(s)) {
+		fail(r, "expected 'holdout WINDOWS MIN_PROBABILITY'");
+		return false;
+	}
+	h.windows = v;
+	for (i = 0; i < c->nclasses; i++) {
+		line = next_line(r, "holdout_class");
+		if (line == NULL)
+			return false;
+		s = after_key(line, "holdout_class");
+		if (s == NULL || !take_ulong(&s, ULONG_MAX, &v) || v != i) {
+			fail(r, "expected 'holdout_class %lu PREDICTED CORRECT'", i);
+			return false;
+		}
+		if (!take_ulong(&s, ULONG_MAX, &predicted) || !take_ulong(&s, ULONG_MAX, &correct) ||
+		    !at_end(s)) {
+			fail(r, "holdout_class %lu: expected two whole numbers", i);
+			return false;
+		}
+		h.predicted[i] = predicted;
+		h.correct[i] = correct;
+	}
+	bad = classifier_holdout_invalid(&h, c->nclasses);
+	if (bad != NULL) {
+		fail(r, "held-out figures: %s", bad);
+		return false;
+	}
+	c->holdout = h;
+	return true;
+}
+
 /* Every part of the bundle, in order; false with r->err set. */
 static struct safem_classifier *
 read_bundle(struct reader *r, const char *const *names, unsigned int expected_features)
 {
 	struct safem_classifier *c = NULL;
-	unsigned long nfeatures, nclasses, normal, v;
+	unsigned long nfeatures, nclasses, normal, v, version;
 	const char *line, *s;
 	unsigned long i;
 
@@ -546,10 +599,12 @@ read_bundle(struct reader *r, const char *const *names, unsigned int expected_fe
 		fail(r, "not a safem model (expected '%s %lu')", BUNDLE_MAGIC, BUNDLE_VERSION);
 		return NULL;
 	}
-	if (v != BUNDLE_VERSION) {
-		fail(r, "model format version %lu, this program reads %lu", v, BUNDLE_VERSION);
+	if (v < BUNDLE_VERSION_MIN || v > BUNDLE_VERSION) {
+		fail(r, "model format version %lu, this program reads %lu..%lu", v,
+		     BUNDLE_VERSION_MIN, BUNDLE_VERSION);
 		return NULL;
 	}
+	version = v;
 	if (!read_count(r, "features", SAFEM_CLASSIFIER_FEATURES_MAX, &nfeatures))
 		return NULL;
 	if (nfeatures == 0) {
@@ -593,6 +648,8 @@ read_bundle(struct reader *r, const char *const *names, unsigned int expected_fe
 	if (!read_count(r, "normal_class", nclasses - 1, &normal))
 		goto fail;
 	c->normal_class = (unsigned int)normal;
+	if (version >= 2 && !read_holdout(r, c))
+		goto fail;
 	if (!read_count(r, "scale", nfeatures, &v))
 		goto fail;
 	if (v != nfeatures) {

@@ -202,6 +202,43 @@ safem_classifier_free(struct safem_classifier *c)
 	free(c);
 }
 
+const char *
+classifier_holdout_invalid(const struct safem_classifier_holdout *h, unsigned int nclasses)
+{
+	uint64_t sum = 0;
+	unsigned int k;
+
+	if (h->windows > 0 && !(h->min_probability > 0 && h->min_probability <= 1))
+		return "min_probability (0 < p <= 1)";
+	for (k = 0; k < SAFEM_CLASSIFIER_CLASSES_MAX; k++) {
+		if (h->correct[k] > h->predicted[k])
+			return "a class with more correct than counted verdicts";
+		if (k >= nclasses && h->predicted[k] != 0)
+			return "verdicts for a class the model does not have";
+		if (h->predicted[k] > h->windows - sum)
+			return "more verdicts than held-out windows";
+		sum += h->predicted[k];
+	}
+	return NULL;
+}
+
+int
+safem_classifier_set_holdout(struct safem_classifier *c, const struct safem_classifier_holdout *h)
+{
+	if (c == NULL || h == NULL || classifier_holdout_invalid(h, c->nclasses) != NULL)
+		return -EINVAL;
+	c->holdout = *h;
+	return 0;
+}
+
+void
+safem_classifier_get_holdout(const struct safem_classifier *c, struct safem_classifier_holdout *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (c != NULL)
+		*h = c->holdout;
+}
+
 unsigned int
 safem_classifier_features(const struct safem_classifier *c)
 {

@@ -20,6 +20,7 @@ struct safem_classifier {
 	double *scale_max;
 	struct svm_model *csvc;	 /* labels are class indices */
 	struct svm_model *ocsvm; /* trained on normal_class windows */
+	struct safem_classifier_holdout holdout; /* windows 0: not measured */
 };
 
 void classifier_set_error(char *err, size_t errlen, const char *fmt, ...)
@@ -28,6 +29,9 @@ void classifier_quiet_libsvm(void);
 /* A class or feature name: 1..NAME_MAX-1 printable characters, no blank. */
 bool classifier_name_ok(const char *name);
 
+/* NULL when h is consistent for nclasses, else what is wrong. */
+const char *classifier_holdout_invalid(const struct safem_classifier_holdout *h,
+				       unsigned int nclasses);
 struct safem_classifier *classifier_alloc(unsigned int nfeatures, unsigned int nclasses);
 struct svm_model *model_alloc(int svm_type, double gamma, int nr_class, int l, size_t nodes,
 			      bool classification, bool probability);

@@ -57,7 +57,8 @@ extern "C" {
 /**
  * The feature vector of window w, in the layout above, for its primary
  * direction (IN when w->directions has it, else ALL).
- * @param baseline_mean  mean summary of the recent normal windows, or NULL
+ * @param baseline_mean  mean summary of the normal windows (the probe passes the
+ *                       detector's, safem_detector_baseline_mean: one baseline), or NULL
  * @return SAFEM_CLASSIFIER_FEATURES, or -EINVAL (NULL w/out) / -ENOSPC (max too small)
  */
 int safem_features_from_summary(const struct safem_window_summary *w,
@@ -74,33 +75,6 @@ const char *safem_feature_name_at(unsigned int i);
  */
 int safem_features_write_line(FILE *f, const char *label, const double *x, unsigned int n,
 			      uint64_t start_ms, uint64_t end_ms);
-
-/* ---- Baseline mean ------------------------------------------------------ */
-
-/** Most windows a baseline mean may span. */
-#define SAFEM_CLASSIFIER_BASELINE_MAX 100000
-
-/**
- * The baseline_mean of safem_features_from_summary: the mean summary of the
- * last K windows added (the probe adds the windows it did not find
- * anomalous, K = --moving-windows). Averaged: spectra, distinct values,
- * volumes, protocol flows, top-1 shares, tree entropies (what the feature
- * vector reads); the q set, directions and sample rate are the newest
- * window's. One thread; memory allocated at create, none per window.
- */
-struct safem_classifier_baseline;
-
-/** NULL with errno EINVAL (windows 0 or > SAFEM_CLASSIFIER_BASELINE_MAX) or ENOMEM. */
-struct safem_classifier_baseline *safem_classifier_baseline_create(unsigned int windows);
-void safem_classifier_baseline_free(struct safem_classifier_baseline *b);
-/** Learn one window (the oldest leaves once K are held). */
-void safem_classifier_baseline_add(struct safem_classifier_baseline *b,
-				   const struct safem_window_summary *w);
-/** Windows behind the mean (0..K). */
-unsigned int safem_classifier_baseline_windows(const struct safem_classifier_baseline *b);
-/** The mean summary, valid until the next add; NULL before the first window. */
-const struct safem_window_summary *
-safem_classifier_baseline_mean(const struct safem_classifier_baseline *b);
 
 /* ---- Model --------------------------------------------------------------- */
 
@@ -158,6 +132,27 @@ int safem_classifier_class_index(const struct safem_classifier *c, const char *n
 /** Support vectors of the C-SVC and of the one-class SVM (for cost reports). */
 void safem_classifier_support_vectors(const struct safem_classifier *c, unsigned int *csvc,
 				      unsigned int *ocsvm);
+
+/**
+ * Held-out precision (docs/classifier.md, "Held-out precision"): how often the model was
+ * right when it named a class, on windows it never trained on. safem-train measures it
+ * and the bundle keeps it; the probe lets a class's SVM verdict alone raise an alert only
+ * when this precision meets the detector's bar (docs/detection.md).
+ */
+struct safem_classifier_holdout {
+	uint64_t windows;	/**< held-out windows; 0: never measured */
+	double min_probability; /**< a verdict counted when its probability is at least this */
+	uint64_t predicted[SAFEM_CLASSIFIER_CLASSES_MAX]; /**< counted verdicts per class */
+	uint64_t correct[SAFEM_CLASSIFIER_CLASSES_MAX];	  /**< of those, the true class */
+};
+
+/** Record h (counts checked: correct <= predicted, sum of predicted <= windows,
+ *  0 < min_probability <= 1 when windows > 0). 0 or -EINVAL. */
+int safem_classifier_set_holdout(struct safem_classifier *c,
+				 const struct safem_classifier_holdout *h);
+/** The recorded held-out figures (windows 0: none, e.g. a format 1 bundle). */
+void safem_classifier_get_holdout(const struct safem_classifier *c,
+				  struct safem_classifier_holdout *h);
 
 /** Write the bundle to path (PATH.tmp then rename). 0 or -errno. */
 int safem_classifier_save(const struct safem_classifier *c, const char *path);

@@ -356,3 +356,116 @@ involved_compute(const struct baseline *b, const struct metric_layout *l,
 		}
 	}
 }
+
+/* The focus-direction slot of the ring's top lists, or -1 (the classifier reads IN, else ALL). */
+static int
+mean_top_slot(const struct metric_layout *l, enum safem_direction dir)
+{
+	unsigned int c;
+
+	for (c = 0; c < l->ncandidates; c++)
+		if (l->candidate[c] == dir)
+			return (int)c;
+	return -1;
+}
+
+/* Largest mean packet share of a value of feature f in a trained profile. */
+static double
+trained_top1(const struct baseline *b, unsigned int f)
+{
+	double top = 0;
+	unsigned int i;
+
+	for (i = 0; i < b->trained.top[f].n; i++)
+		top = fmax(top, b->trained.top[f].e[i].sum.packets);
+	return top;
+}
+
+/*
+ * One metric vector (the ring's mean, or a trained band's midpoint) back into the summary
+ * fields it came from (metric_flatten's transforms undone). Only what a reader of the
+ * baseline needs: spectra, distinct values, volumes, protocol shares, tree entropies.
+ */
+static void
+summary_from_metrics(const struct metric_layout *l, const double *x,
+		     struct safem_window_summary *m)
+{
+	unsigned int dir, feat, weight, qi, p, k;
+
+	for (dir = 0; dir < DIRS; dir++) {
+		if (!(l->directions & (1u << dir)))
+			continue;
+		for (feat = 0; feat < FEATURES; feat++) {
+			for (weight = 0; weight < WEIGHTS; weight++)
+				for (qi = 0; qi < l->nq; qi++) {
+					double s = x[metric_spectrum(l, dir, feat, weight, qi)];
+
+					/* q < 0: the detector keeps logs; the mean of logs is the
+					 * geometric mean of the values */
+					m->spectrum[dir][feat][weight][qi] = l->q[qi] < 0 ? exp(s) : s;
+				}
+			m->distinct[dir][feat] = expm1(x[metric_distinct(l, dir, feat)]);
+		}
+		m->volume[dir].packets = (uint64_t)llround(
+			fmax(exp10(x[l->volume_base + dir * VOLUMES + 0]) - 1.0, 0));
+		m->volume[dir].bytes = (uint64_t)llround(
+			fmax(exp10(x[l->volume_base + dir * VOLUMES + 1]) - 1.0, 0));
+		m->volume[dir].flows = (uint64_t)llround(
+			fmax(exp10(x[l->volume_base + dir * VOLUMES + 2]) - 1.0, 0));
+		/* shares as flows per MEAN_PROTO_SCALE: a reader divides by their sum */
+		for (p = 0; p < PROTOS; p++)
+			m->proto_flows[dir][p] = (uint64_t)llround(
+				fmax(x[metric_proto(l, dir, p)], 0) * MEAN_PROTO_SCALE);
+	}
+	for (k = 0; k < TREE_SIDES * TREE_METRICS; k++)
+		m->tree_entropy[k / TREE_METRICS][k % TREE_METRICS] = x[l->tree_base + k];
+}
+
+unsigned int
+baseline_mean_summary(const struct baseline *b, const struct metric_layout *l, uint64_t start_ms,
+		      double *scratch, struct safem_window_summary *m)
+{
+	enum safem_direction dir = l->focus;
+	int slot = mean_top_slot(l, dir);
+	const double *lo, *hi;
+	uint64_t windows;
+	unsigned int s, i, f;
+	double top1[FEATURES] = {0};
+
+	windows = baseline_band(b, start_ms, &lo, &hi);
+	if (windows == 0)
+		return 0;
+	memset(m, 0, sizeof(*m));
+	m->start_ms = start_ms;
+	m->directions = l->directions;
+	m->nq = l->nq;
+	memcpy(m->q, l->q, sizeof(m->q));
+	m->sample_rate = b->sample_rate != 0 ? b->sample_rate : 1;
+	if (b->kind == SAFEM_BASELINE_MOVING) {
+		/* the mean of exactly the windows behind the bands: one decision what is learnt */
+		memset(scratch, 0, b->metrics * sizeof(*scratch));
+		for (s = 0; s < b->ring_count; s++)
+			for (i = 0; i < b->metrics; i++)
+				scratch[i] += b->ring[(size_t)s * b->metrics + i];
+		for (i = 0; i < b->metrics; i++)
+			scratch[i] /= b->ring_count;
+		for (f = 0; f < FEATURES && slot >= 0; f++) {
+			for (s = 0; s < b->ring_count; s++)
+				if (b->tops[s].ntop[slot][f] > 0) /* packets list first: its top 1 */
+					top1[f] += b->tops[s].top[slot][f][0].packets;
+			top1[f] /= b->ring_count;
+		}
+	} else {
+		/* a trained profile keeps bands, not means: their midpoints */
+		for (i = 0; i < b->metrics; i++)
+			scratch[i] = (lo[i] + hi[i]) / 2;
+		for (f = 0; f < FEATURES; f++)
+			top1[f] = trained_top1(b, f);
+	}
+	summary_from_metrics(l, scratch, m);
+	for (f = 0; f < FEATURES; f++) {
+		m->ntop[dir][f] = top1[f] > 0 ? 1 : 0;
+		m->top[dir][f][0].share = top1[f];
+	}
+	return (unsigned int)(windows < UINT32_MAX ? windows : UINT32_MAX);
+}

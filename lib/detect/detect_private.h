@@ -169,6 +169,16 @@ void baseline_moving_add(struct baseline *b, const struct metric_layout *l, cons
 /* The band for a window starting at start_ms; windows behind it (0: no band yet). */
 uint64_t baseline_band(const struct baseline *b, uint64_t start_ms, const double **lo,
 		       const double **hi);
+/* Protocol shares of a mean summary are written as flows per this many flows. */
+#define MEAN_PROTO_SCALE 1000000.0
+/*
+ * The mean summary of the windows behind the band at start_ms (MOVING: the ring; TRAINED:
+ * band midpoints, top shares from the profile), as safem_detector_baseline_mean documents;
+ * scratch: b->metrics doubles. Returns the windows behind it; 0: none (m untouched).
+ */
+unsigned int baseline_mean_summary(const struct baseline *b, const struct metric_layout *l,
+				   uint64_t start_ms, double *scratch,
+				   struct safem_window_summary *m);
 /* Mean share of a value over the baseline windows, and in peak (if not NULL) its largest
  * share in one of them (TRAINED: the mean). len 0: a value of feature feat of candidate
  * direction slot (TRAINED: the profile's, whatever the slot); else a prefix of length
@@ -271,8 +281,11 @@ void prefix_text(FILE *f, const struct safem_feature_value *addr, uint8_t len, b
 const char *hint_params_invalid(const struct safem_detect_params *p);
 /* 0, or -EINVAL for a class out of range or a non-finite number. */
 int hint_check(const struct safem_detect_hint *h);
+/* Lower bound of the 95 % Wilson interval of the precision correct / verdicts (0: none). */
+double hint_precision_lower_bound(uint64_t correct, uint64_t verdicts);
 /* Combine: v->spectrum_anomalous is set; the SVM's attack class or novelty counts only
- * when score and flow_score reach alert_score (a deviation behind it); sets v->anomalous and v->svm_anomalous (eligible:
+ * when score and flow_score reach alert_score (a deviation behind it), or (the class)
+ * when its held-out precision earns a verdict alone; sets v->anomalous and v->svm_anomalous (eligible:
  * past the warm-up with a band). Returns the SVM's class when it decides the class, else
  * NORMAL (the spectrum rules classify). */
 enum safem_attack_class hint_combine(const struct safem_detect_params *p,

@@ -79,6 +79,7 @@ struct safem_detector {
 	struct metric_layout layout;
 	struct baseline baseline;
 	double *x;
+	double *mean_x; /* safem_detector_baseline_mean's scratch: the baseline's mean metrics */
 	struct deviation dev;
 	struct involved inv, inv_other;
 	struct incident incident;
@@ -109,6 +110,7 @@ safem_detect_params_init(struct safem_detect_params *p)
 	p->svm_min_probability = SAFEM_DETECT_SVM_MIN_PROBABILITY_DEFAULT;
 	p->svm_novel_score_share = SAFEM_DETECT_SVM_NOVEL_SCORE_SHARE_DEFAULT;
 	p->svm_veto_score_share = SAFEM_DETECT_SVM_VETO_SCORE_SHARE_DEFAULT;
+	p->svm_alone_min_precision = SAFEM_DETECT_SVM_ALONE_MIN_PRECISION_DEFAULT;
 }
 
 static struct safem_detector *
@@ -185,7 +187,8 @@ safem_detector_create(const struct safem_detect_params *p, char *err, size_t err
 	d->learn_hold_armed = true;
 	d->x = calloc(d->layout.count, sizeof(*d->x));
 	d->dev.sign = calloc(d->layout.count, sizeof(*d->dev.sign));
-	if (d->x == NULL || d->dev.sign == NULL)
+	d->mean_x = calloc(d->layout.count, sizeof(*d->mean_x));
+	if (d->x == NULL || d->dev.sign == NULL || d->mean_x == NULL)
 		return create_fail(d, ENOMEM, err, errlen, "detector: out of memory");
 	if (p->kind == SAFEM_BASELINE_MOVING) {
 		if (baseline_moving_init(&d->baseline, d->layout.count, p->moving_windows) < 0)
@@ -205,6 +208,7 @@ safem_detector_free(struct safem_detector *d)
 		return;
 	baseline_free(&d->baseline);
 	free(d->x);
+	free(d->mean_x);
 	free(d->dev.sign);
 	free(d);
 }
@@ -522,4 +526,13 @@ void
 safem_detector_totals(const struct safem_detector *d, struct safem_detect_totals *t)
 {
 	*t = d->totals;
+}
+
+unsigned int
+safem_detector_baseline_mean(struct safem_detector *d, uint64_t start_ms,
+			     struct safem_window_summary *mean)
+{
+	if (d == NULL || mean == NULL)
+		return 0;
+	return baseline_mean_summary(&d->baseline, &d->layout, start_ms, d->mean_x, mean);
 }

@@ -105,11 +105,20 @@ struct safem_detect_params {
 	 *  alert_score (a far deviation stands whatever the SVM says). Default
 	 *  SAFEM_DETECT_SVM_VETO_SCORE_SHARE_DEFAULT. */
 	double svm_veto_score_share;
+	/**
+	 * An SVM attack class with no deviation behind it (score under the bar) raises an
+	 * alert only when the model's held-out precision for that class earns it: the
+	 * lower bound of its 95 % Wilson interval is at least this (docs/detection.md, "SVM
+	 * verdict"). Default SAFEM_DETECT_SVM_ALONE_MIN_PRECISION_DEFAULT (the class
+	 * accuracy goal, 0.9: it takes at least 35 held-out verdicts, all right); > 1: never.
+	 */
+	double svm_alone_min_precision;
 };
 
 #define SAFEM_DETECT_SVM_MIN_PROBABILITY_DEFAULT 0.8
 #define SAFEM_DETECT_SVM_NOVEL_SCORE_SHARE_DEFAULT 4.0
 #define SAFEM_DETECT_SVM_VETO_SCORE_SHARE_DEFAULT 10.0
+#define SAFEM_DETECT_SVM_ALONE_MIN_PRECISION_DEFAULT 0.9
 
 /** The defaults above, kind MOVING, alerts NULL. */
 void safem_detect_params_init(struct safem_detect_params *p);
@@ -151,6 +160,10 @@ struct safem_detect_hint {
 	double probability;          /**< of cls, [0, 1] */
 	double novelty_score;        /**< one-class decision value, < 0 unlike normal */
 	bool novel;
+	/** Held-out verdicts of the model for cls at this verdict's confidence and how many
+	 *  were right (safem-train, the model bundle); 0: not measured, the verdict alone
+	 *  never alerts. */
+	uint64_t holdout_verdicts, holdout_correct;
 };
 
 /**
@@ -169,7 +182,9 @@ int safem_detector_window(struct safem_detector *d, const struct safem_window_su
  * As safem_detector_window, with the SVM's verdict on the same window
  * (hint NULL or !hint->present: spectrum only). Past the warm-up, with a band,
  * the window is anomalous when (docs/detection.md):
- *   - the SVM says a class other than normal with probability >= svm_min_probability, or
+ *   - the SVM says a class other than normal with probability >= svm_min_probability and
+ *     the window deviates (score and flow score at the bar), or the class's held-out
+ *     precision earns a verdict alone (svm_alone_min_precision), or
  *   - the spectrum score is >= alert_score, unless the SVM says normal with probability
  *     >= svm_min_probability and not novel and the score is below
  *     svm_veto_score_share * alert_score, or
@@ -181,6 +196,21 @@ int safem_detector_window(struct safem_detector *d, const struct safem_window_su
 int safem_detector_window_hint(struct safem_detector *d, const struct safem_window_summary *w,
 			       const struct safem_detect_hint *hint, FILE *report,
 			       struct safem_detect_verdict *v);
+
+/**
+ * The one baseline of normal windows, for a second reader (the probe's SVM feature vector,
+ * lib/classifier, docs/detection.md "One baseline"): the mean of exactly the windows the
+ * detector's bands are made of (MOVING: the windows it learnt, by its own decision; TRAINED:
+ * the midpoints of the bands of start_ms's hour and the profile's top shares), as a summary
+ * with the fields a feature vector reads: spectra (q < 0: geometric mean, as the detector
+ * compares logs), distinct values, volumes, protocol flow shares (as flows per 10^6),
+ * tree entropies, and top[focus][f][0].share (the mean top-1 packet share; ntop 1 or 0).
+ * The header: start_ms, the detector's q set and directions, sample_rate 1 or the
+ * profile's. Call it before the window of start_ms is given to the detector.
+ * @return windows behind the mean; 0: no baseline yet (mean untouched).
+ */
+unsigned int safem_detector_baseline_mean(struct safem_detector *d, uint64_t start_ms,
+					  struct safem_window_summary *mean);
 
 /** End of input: end every open incident (end record). 0, -EINVAL (d NULL) or -EIO. */
 int safem_detector_finish(struct safem_detector *d, uint64_t end_ms);

@@ -17,9 +17,15 @@ Checked:
   * --features: one line per window, 219 features at most, a start_ms comment, the label
     the verdict's class;
   * a corrupt or missing --model exits 2 naming the file and leaves no output file;
-  * --model none runs spectrum only (no svm member, svm false in --stats).
+  * --model none runs spectrum only (no svm member, svm false in --stats);
+  * an SVM verdict alone (no deviation) alerts only when the model's held-out precision
+    earns it: a model trained (safem-train) to call every clean window of this link
+    syn_flood alerts on the clean capture (source "svm") when its held-out windows said
+    it was right, and not at all when they said it was wrong.
 """
 import os
+import random
+import subprocess
 import sys
 import unittest
 
@@ -85,7 +91,8 @@ class Svm(unittest.TestCase):
             failed = failed or len(right) < len(windows) - 1
         self.assertFalse(failed, "\n".join(report))
         for a in alerts:
-            self.assertEqual(set(a["svm"]), {"class", "probability", "novelty_score", "novel"})
+            keys = set(a["svm"]) - {"holdout_precision", "holdout_verdicts"}
+            self.assertEqual(keys, {"class", "probability", "novelty_score", "novel"})
 
     def test_reports_and_stats(self):
         e2e.assert_run_ok(self, self.attack_run)
@@ -156,6 +163,56 @@ class Svm(unittest.TestCase):
         self.assertNotIn("svm", e2e.read_json_lines(windows)[-1])
         self.assertTrue(all("svm" not in a for a in e2e.read_json_lines(alerts)))
         self.assertTrue(e2e.read_json_lines(alerts), "spectrum alone flags the attacks too")
+
+    def test_svm_alone_needs_holdout_precision(self):
+        train = os.environ.get("SAFEM_TRAIN") or os.path.join(e2e.BUILD_ROOT, "app",
+                                                             "safem-train")
+        if not os.access(train, os.X_OK):
+            self.skipTest("safem-train not found at %s (set SAFEM_TRAIN)" % train)
+        feats = os.path.join(self.dir, "clean.features")
+        run = e2e.run_probe(self.clean, flows=False, stats=False, extra_opts=[
+            "--model", "none", "--features", feats])
+        e2e.assert_run_ok(self, run)
+        with open(feats) as f:
+            lines = [line.split(" ", 1)[1] for line in f.read().splitlines()]
+        self.assertGreater(len(lines), 100)
+        half = len(lines) // 2
+        # this link's clean windows are "syn_flood" to the model; "normal" is far away
+        rng = random.Random(7)
+        far = ["normal 1:%.4f 2:%.4f # start_ms=%d end_ms=%d\n" % (
+            rng.uniform(0, 0.01), rng.uniform(0, 0.01), i, i + 1) for i in range(40)]
+        train_file = os.path.join(self.dir, "alone.train")
+        with open(train_file, "w") as f:
+            f.writelines(far + ["syn_flood " + line + "\n" for line in lines[:half]])
+        results = {}
+        for truth in ("syn_flood", "normal"):
+            held = os.path.join(self.dir, "alone-%s.held" % truth)
+            with open(held, "w") as f:
+                f.writelines(truth + " " + line + "\n" for line in lines[half:])
+            model = os.path.join(self.dir, "alone-%s.model" % truth)
+            res = subprocess.run([train, "--c", "1", "--gamma", "0.01", "--folds", "2",
+                                  "--holdout", held, "-o", model, train_file],
+                                 capture_output=True, text=True, timeout=300)
+            self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+            with open(model) as f:
+                text = f.read()
+            self.assertIn("\nholdout %d 0.80000000000000004\n" % (len(lines) - half), text)
+            alerts = os.path.join(self.dir, "alone-%s.alerts" % truth)
+            windows = os.path.join(self.dir, "alone-%s.windows" % truth)
+            run = e2e.run_probe(self.clean, flows=False, stats=False, extra_opts=[
+                "--model", model, "--alerts", alerts, "--windows", windows])
+            e2e.assert_run_ok(self, run)
+            reports = e2e.read_json_lines(windows)
+            said = [r for r in reports if r.get("svm", {}).get("class") == "syn_flood"]
+            self.assertGreater(len(said), len(reports) // 2, "the model calls this link "
+                               "syn_flood")
+            results[truth] = [a for a in e2e.read_json_lines(alerts)
+                              if a["record"] in ("start", "update")]
+        earned = results["syn_flood"]
+        self.assertGreater(len(earned), 20, "held-out precision 1: the SVM alone alerts")
+        self.assertTrue(all(a["class"] == "syn_flood" and a["svm"]["holdout_precision"] == 1
+                            for a in earned))
+        self.assertEqual(results["normal"], [], "held-out precision 0: never alone")
 
 
 if __name__ == "__main__":

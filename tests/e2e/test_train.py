@@ -8,11 +8,14 @@ are generated here: three classes whose windows differ on a few features of the 
 
 Checked:
   * training with a small grid prints the grid, the CV confusion matrix (rows per
-    class, recall, precision, accuracy) and writes a `safem-model 1` bundle;
+    class, recall, precision, accuracy) and writes a `safem-model 2` bundle;
     --test on a held-out file prints the test confusion matrix and an accuracy >= 0.9
     (measured 1.0: the classes are well apart); --model MODEL --test gives the same;
   * labels from a ground-truth JSON (the attack generator's shape) or CSV matched on
     start_ms; integer labels index --classes; a class the model never saw gets a row;
+  * --holdout FILE: the held-out windows are never trained on; the model's verdicts there
+    (probability >= 0.8) per class, and how many were right, go into the bundle: windows
+    of syn_flood labelled normal in the held-out file make every syn_flood verdict wrong;
   * bad input exits 2 with a message naming FILE:LINE (feature files, JSON) or the
     option, and leaves no model file behind.
 """
@@ -129,13 +132,53 @@ class TrainTest(unittest.TestCase):
         self.assertGreaterEqual(acc[1], FLOOR_ACCURACY, out)
         self.assertRegex(out, r"accuracy [0-9.]+ \(\d+/90\)")
         with open(self.model) as f:
-            self.assertEqual(f.readline(), "safem-model 1\n")
+            self.assertEqual(f.readline(), "safem-model 2\n")
             self.assertEqual(f.readline(), "features 219\n")
             self.assertEqual(f.readline(), "feature 1 tree_src_bytes\n")
         # Evaluating the saved model gives the same figures.
         res2 = run_train("--model", self.model, "--test", self.test_file)
         self.check_ok(res2)
         self.assertEqual(accuracies(res2.stdout), acc[1:], res2.stdout)
+
+    def test_holdout_precision(self):
+        rng = random.Random(99)
+        fair = self.path("held-fair.libsvm")
+        wrong = self.path("held-wrong.libsvm")
+        write_windows(fair, rng, 30, lambda c: c, start=2 * 10 ** 6)
+        # syn_flood windows whose ground truth says normal: each syn_flood verdict wrong
+        write_windows(wrong, rng, 30, lambda c: "normal" if c == "syn_flood" else c,
+                      start=3 * 10 ** 6)
+        counts = {}
+        for name, held in (("fair", fair), ("wrong", wrong)):
+            model = self.path("held-%s.model" % name)
+            res = run_train("--c", "4", "--gamma", "0.01", "--folds", "3", "--holdout", held,
+                            "-o", model, self.train_file)
+            self.check_ok(res)
+            # trained on the 180 training windows only
+            self.assertIn("windows 180, features 219", res.stdout)
+            self.assertIn("held-out (rows: true class, columns: predicted)", res.stdout)
+            with open(model) as f:
+                text = f.read()
+            self.assertIn("\nholdout 90 0.80000000000000004\n", text)
+            counts[name] = {int(m[0]): (int(m[1]), int(m[2])) for m in re.findall(
+                r"(?m)^holdout_class (\d) (\d+) (\d+)$", text)}
+            self.assertEqual(sorted(counts[name]), [0, 1, 2])
+            self.assertRegex(res.stdout, r"held-out verdicts at probability >= 0.8 "
+                             r"\(right/counted\): normal=\d+/\d+ port_scan=\d+/\d+")
+        syn = CLASSES.index("syn_flood")
+        predicted, correct = counts["fair"][syn]
+        self.assertGreaterEqual(predicted, 25)
+        self.assertGreaterEqual(correct, predicted - 1)
+        predicted, correct = counts["wrong"][syn]
+        self.assertGreaterEqual(predicted, 25)
+        self.assertEqual(correct, 0)
+        # the normal class is still right in both
+        self.assertGreaterEqual(counts["wrong"][0][1], counts["wrong"][0][0] - 1)
+        # no training, no held-out measurement
+        self.check_usage_error(run_train("--model", self.model, "--holdout", fair, "--test",
+                                         fair), "--holdout")
+        self.check_usage_error(run_train("--holdout-min-probability", "0", "-o", model,
+                                         self.train_file), "--holdout-min-probability")
 
     def test_labels_json_and_csv(self):
         rng = random.Random(7)
@@ -217,10 +260,26 @@ class TrainTest(unittest.TestCase):
         truth = bad_file("bad.json", '{"windows": [\n {"start_ms": 1, "end_ms": 2, '
                          '"class": "normal"},\n {"start_ms": 5, "class": "x"}\n]}\n')
         res = run_train("--labels", truth, "-o", out, self.train_file)
-        self.check_usage_error(res, "bad.json:3:", "start_ms, end_ms and class")
+        # jansson keeps no position of a value: a bad window is named by its index
+        self.check_usage_error(res, "bad.json: windows[1]:", "start_ms, end_ms and class")
+        # a syntax error: FILE:LINE:COLUMN (jansson's)
         truth = bad_file("bad2.json", '{"windows": [\n {"start_ms": 1, "end_ms": 2,,\n]}')
         self.check_usage_error(run_train("--labels", truth, "-o", out, self.train_file),
                                "bad2.json:2:")
+        for name, text, needle in [
+                ("dup.json", '{"windows": [\n {"start_ms": 1, "start_ms": 2, "end_ms": 3, '
+                 '"class": "normal"}]}', "dup.json:2:"),
+                ("frac.json", '{"windows": [{"start_ms": 1.5, "end_ms": 3, "class": "a"}]}',
+                 "frac.json: windows[0]: start_ms"),
+                ("order.json", '{"windows": [{"start_ms": 1, "end_ms": 3, "class": "a"},'
+                 '{"start_ms": 9, "end_ms": 9, "class": "a"}]}', "order.json: windows[1]: end_ms"),
+                ("blank.json", '{"windows": [{"start_ms": 1, "end_ms": 3, "class": "a b"}]}',
+                 "blank.json: windows[0]: class"),
+                ("nowin.json", '{"window": []}', "nowin.json: no \"windows\""),
+                ("tail.json", '{"windows": []}\n{}', "tail.json:2:")]:
+            with self.subTest(json=name):
+                self.check_usage_error(run_train("--labels", bad_file(name, text), "-o", out,
+                                                 self.train_file), needle)
         csv = bad_file("bad.csv", "start_ms,class\n1000,normal\nabc,normal\n")
         self.check_usage_error(run_train("--labels-csv", csv, "-o", out, self.train_file),
                                "bad.csv:3:")

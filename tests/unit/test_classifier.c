@@ -599,7 +599,14 @@ test_corrupt_models(void **state)
 	char err[512], *good, *bad, what[64];
 	size_t len, off, line_start, nlines = 0;
 	static const char *const edits[][2] = {
-		{"safem-model 1", "safem-model 2"},
+		{"safem-model 2", "safem-model 3"},
+		{"safem-model 2", "safem-model 0"},
+		{"holdout_class 1 3 2", "holdout_class 1 3 4"}, /* more correct than counted */
+		{"holdout 10 ", "holdout 4 "},			/* more verdicts than windows */
+		{"holdout 10 0.8", "holdout 10 1.5"},
+		{"holdout_class 1 ", "holdout_class 2 "},
+		{"holdout_class 3 0 0\n", "holdout_class 3 1 0\n"}, /* 11 verdicts of 10 */
+		{"holdout_class 3 0 0\n", "holdout_class 3 0\n"},
 		{"features 2", "features 21"},
 		{"feature 3 f3", "feature 3 g3"},
 		{"classes 4", "classes 5"},
@@ -628,9 +635,48 @@ test_corrupt_models(void **state)
 	p = params_for(&train, DIM, generic_names);
 	c = safem_classifier_train(&p, err, sizeof(err));
 	assert_non_null(c);
-	assert_int_equal(safem_classifier_save(c, model_path), 0);
+	/* held-out figures: inconsistent ones refused, consistent ones saved and read back */
+	{
+		struct safem_classifier_holdout h = {.windows = 10, .min_probability = 0.8}, h2;
+
+		h.predicted[1] = 3;
+		h.correct[1] = 2;
+		h.predicted[2] = 7;
+		h.correct[2] = 8;
+		assert_int_equal(safem_classifier_set_holdout(c, &h), -EINVAL);
+		h.correct[2] = 7;
+		h.predicted[9] = 1; /* the model has 4 classes */
+		assert_int_equal(safem_classifier_set_holdout(c, &h), -EINVAL);
+		h.predicted[9] = 0;
+		h.windows = 9;
+		assert_int_equal(safem_classifier_set_holdout(c, &h), -EINVAL);
+		h.windows = 10;
+		assert_int_equal(safem_classifier_set_holdout(c, &h), 0);
+		assert_int_equal(safem_classifier_save(c, model_path), 0);
+		safem_classifier_free(c);
+		c = safem_classifier_load_layout(model_path, generic_names, DIM, err, sizeof(err));
+		assert_non_null(c);
+		safem_classifier_get_holdout(c, &h2);
+		assert_memory_equal(&h, &h2, sizeof(h));
+	}
 	safem_classifier_free(c);
 	good = slurp(model_path, &len);
+	/* format 1 (no held-out lines) still loads, with no held-out figures */
+	{
+		struct safem_classifier_holdout h;
+		char *v1 = strdup(good), *from = strstr(v1, "holdout "), *to = strstr(v1, "scale ");
+
+		assert_non_null(v1);
+		memcpy(v1, "safem-model 1", 13);
+		memmove(from, to, strlen(to) + 1);
+		spit(model_path, v1, strlen(v1));
+		c = safem_classifier_load_layout(model_path, generic_names, DIM, err, sizeof(err));
+		assert_non_null(c);
+		safem_classifier_get_holdout(c, &h);
+		assert_int_equal(h.windows, 0);
+		safem_classifier_free(c);
+		free(v1);
+	}
 
 	/* Truncated at every line end and in the middle of every line. */
 	for (off = 0, line_start = 0; off < len; off++) {
@@ -750,83 +796,6 @@ test_predict_cost(void **state)
 
 /* ---- Baseline mean ------------------------------------------------------------- */
 
-static void
-baseline_window(struct safem_window_summary *w, uint64_t packets, double spectrum, double top1)
-{
-	memset(w, 0, sizeof(*w));
-	w->start_ms = 1700000000000ull + packets;
-	w->end_ms = w->start_ms + 1000;
-	w->directions = 1u;
-	w->nq = 1;
-	w->q[0] = 2;
-	w->sample_rate = 1;
-	w->volume[0].packets = packets;
-	w->volume[0].flows = packets / 10;
-	w->proto_flows[0][SAFEM_PROTO_UDP] = packets / 10;
-	w->spectrum[0][SAFEM_FEATURE_DST_PORT][SAFEM_WEIGHT_PACKETS][0] = spectrum;
-	w->distinct[0][SAFEM_FEATURE_DST_PORT] = (double)packets;
-	w->tree_entropy[1][2] = spectrum;
-	w->ntop[0][SAFEM_FEATURE_SRC_ADDR] = top1 > 0 ? 1 : 0;
-	w->top[0][SAFEM_FEATURE_SRC_ADDR][0].share = top1;
-}
-
-static void
-test_baseline_mean(void **state)
-{
-	struct safem_classifier_baseline *b;
-	const struct safem_window_summary *m;
-	struct safem_window_summary w;
-	double x[NF];
-	unsigned int i;
-
-	(void)state;
-	errno = 0;
-	assert_null(safem_classifier_baseline_create(0));
-	assert_int_equal(errno, EINVAL);
-	assert_null(safem_classifier_baseline_create(SAFEM_CLASSIFIER_BASELINE_MAX + 1));
-	b = safem_classifier_baseline_create(3);
-	assert_non_null(b);
-	assert_null(safem_classifier_baseline_mean(b));
-	assert_int_equal(safem_classifier_baseline_windows(b), 0);
-	baseline_window(&w, 1000, 0.9, 0.5);
-	safem_classifier_baseline_add(b, &w);
-	m = safem_classifier_baseline_mean(b);
-	assert_non_null(m);
-	assert_int_equal(m->volume[0].packets, 1000);
-	/* K = 3: after 1000, 2000, 3000, 4000 only the last three are in the mean */
-	for (i = 2; i <= 4; i++) {
-		baseline_window(&w, 1000 * i, 0.1 * i, i == 4 ? 0.0 : 0.3);
-		w.spectrum[0][0][0][0] = NAN; /* non-finite: counts as 0 */
-		safem_classifier_baseline_add(b, &w);
-	}
-	assert_int_equal(safem_classifier_baseline_windows(b), 3);
-	m = safem_classifier_baseline_mean(b);
-	assert_int_equal(m->volume[0].packets, 3000);
-	assert_int_equal(m->volume[0].flows, 300);
-	assert_int_equal(m->proto_flows[0][SAFEM_PROTO_UDP], 300);
-	assert_true(fabs(m->spectrum[0][SAFEM_FEATURE_DST_PORT][SAFEM_WEIGHT_PACKETS][0] - 0.3) <
-		    1e-12);
-	assert_true(fabs(m->distinct[0][SAFEM_FEATURE_DST_PORT] - 3000) < 1e-9);
-	assert_true(fabs(m->tree_entropy[1][2] - 0.3) < 1e-12);
-	assert_true(fabs(m->top[0][SAFEM_FEATURE_SRC_ADDR][0].share - 0.2) < 1e-12);
-	assert_int_equal(m->spectrum[0][0][0][0], 0.0);
-	assert_int_equal(m->start_ms, w.start_ms); /* header of the newest window */
-	assert_int_equal(m->nq, 1);
-	/* the deviations read the mean: log10(1 + 4000) - log10(1 + 3000) */
-	assert_int_equal(safem_features_from_summary(&w, m, x, NF), NF);
-	assert_true(fabs(x[F_DEVIATION + F_VOLUME] - (log10(4001.0) - log10(3001.0))) < 1e-12);
-	assert_int_equal(x[F_FLAGS + 2], 0.0); /* flag_no_baseline */
-	/* many more windows (the sums are re-added every K windows): still the exact mean */
-	for (i = 0; i < 1000; i++) {
-		baseline_window(&w, 1000 + i % 7, 0.1 * (i % 3), 0.25);
-		safem_classifier_baseline_add(b, &w);
-	}
-	m = safem_classifier_baseline_mean(b);
-	assert_true(fabs(m->top[0][SAFEM_FEATURE_SRC_ADDR][0].share - 0.25) < 1e-12);
-	safem_classifier_baseline_free(b);
-	safem_classifier_baseline_free(NULL);
-}
-
 int
 main(void)
 {
@@ -841,7 +810,6 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt_models, setup_model_path,
 						remove_model_path),
 		cmocka_unit_test(test_predict_cost),
-		cmocka_unit_test(test_baseline_mean),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
