@@ -343,6 +343,60 @@ class GenAttacks(unittest.TestCase):
             self.assertLessEqual(abs(w["attack_share"] - 0.1), 0.1 * SHARE_REL_TOL +
                                  1.5 / w["total_packets"])
 
+    def test_pcap_attack_victim_and_stretch(self):
+        """victim= moves the capture's victim into the mix's network (both directions,
+        checksums still valid); timing=stretch plays the file once over DURATION_S with
+        its own gaps scaled."""
+        if not os.path.isfile(REAL_ATTACK):
+            self.skipTest("real capture %s absent (shared pcaps not mounted)" % REAL_ATTACK)
+        src = list(e2e.read_pcap(REAL_ATTACK))
+        pcap, t = gen(self.dir, "pcapstretch", "--duration", 40, "--rate", 200,
+                      "--home", "192.168.0.0/16",
+                      "--attack", "pcap:%s:5:30:0.5,timing=stretch,victim=192.168.7.9"
+                      % REAL_ATTACK)
+        a = t["attacks"][0]
+        self.assertEqual(a["involved"]["victims"], ["192.168.7.9"])
+        self.assertEqual(a["involved"]["victim_in_file"], "10.10.10.10")
+        self.assertEqual(a["packets"], len(src))  # once, no loop
+        frames = list(e2e.read_pcap(pcap))
+        pkts = load(pcap)
+        att = [(f, p) for f, p in zip(frames, pkts) if p.dport == 25565]
+        self.assertEqual(len(att), len(src))
+        self.assertFalse(any(p.dst == "10.10.10.10" or p.src == "10.10.10.10" for p in pkts))
+        for (ts, data, _), p in att:
+            self.assertEqual(p.dst, "192.168.7.9")
+            # Real frames keep their own trailer: checksums over the IPv4 total length.
+            ihl = (data[14] & 15) * 4
+            total = struct.unpack_from("!H", data, 16)[0]
+            self.assertEqual(fold(words_sum(data[14:14 + ihl])), 0xFFFF, "IPv4 checksum %d" % ts)
+            l4 = data[14 + ihl:14 + total]
+            ph = data[26:34] + struct.pack("!BBH", 0, 6, len(l4))
+            self.assertEqual(fold(words_sum(ph + l4)), 0xFFFF, "TCP checksum %d" % ts)
+        # Stretched: first packet at START_S, last just before START_S + DURATION_S, the
+        # file's gaps scaled by one factor (an inner packet lands where it should).
+        t0 = t["start_ms"] * 1000
+        stamps = sorted(ts for (ts, _, _), _p in att)
+        self.assertEqual(stamps[0], t0 + 5000000)
+        self.assertGreater(stamps[-1], t0 + 34900000)
+        self.assertLess(stamps[-1], t0 + 35000000)
+        span_in = src[-1][0] - src[0][0]
+        mid = sorted(ts for ts, _, _ in src)[len(src) // 2]
+        want = t0 + 5000000 + (mid - src[0][0]) * (30000000 - 1) // span_in
+        self.assertLessEqual(abs(stamps[len(src) // 2] - want), 1)
+        self.assertAlmostEqual(a["involved"]["stretch"], (30000000 - 1) / span_in, places=6)
+        # victim=home picks a home server; a bad timing or option is refused.
+        _, t2 = gen(self.dir, "pcaphome", "--duration", 5, "--rate", 200,
+                    "--home", "172.16.0.0/16",
+                    "--attack", "pcap:%s:1:3:0.1,victim=home" % REAL_ATTACK)
+        self.assertTrue(t2["attacks"][0]["involved"]["victims"][0].startswith("172.16."))
+        for bad in ("timing=warp", "remap=1", "victim=nowhere"):
+            res = subprocess.run([sys.executable, SCRIPT, "-o", os.path.join(self.dir, "x.pcap"),
+                                  "--duration", "5", "--attack",
+                                  "pcap:%s:1:3:0.1,%s" % (REAL_ATTACK, bad)],
+                                 capture_output=True, text=True, timeout=60)
+            self.assertEqual(res.returncode, 2, bad)
+            self.assertIn(bad.split("=")[0], res.stderr, bad)
+
     def test_pcap_formats(self):
         # Frames of the synthetic capture written as a big-endian nanosecond pcap.
         ns = os.path.join(self.dir, "be_ns.pcap")
