@@ -419,6 +419,7 @@ safem_featset_clear(struct safem_featset *fs)
 				safem_featdist_clear(fs->dist[d][f]);
 	memset(fs->volume, 0, sizeof(fs->volume));
 	memset(fs->proto_flows, 0, sizeof(fs->proto_flows));
+	memset(fs->proto_packets, 0, sizeof(fs->proto_packets));
 }
 
 #define TCP_FLAG_SYN 0x02
@@ -475,6 +476,7 @@ featset_add_direction(struct safem_featset *fs, unsigned int d,
 		safem_featdist_add(fs->dist[d][f], &values[f], c);
 	counts_add(&fs->volume[d], c);
 	fs->proto_flows[d][pc] += c->flows;
+	fs->proto_packets[d][pc] += c->packets;
 }
 
 void
@@ -523,7 +525,9 @@ safem_featset_merge(struct safem_featset *dst, const struct safem_featset *src)
 			if (dst->dist[d][f] != NULL && src->dist[d][f] != NULL)
 				safem_featdist_merge(dst->dist[d][f], src->dist[d][f]);
 		counts_add(&dst->volume[d], &src->volume[d]);
-		for (p = 0; p < SAFEM_PROTO_COUNT; p++)
+		for (p = 0; p < SAFEM_PROTO_COUNT; p++) {
 			dst->proto_flows[d][p] += src->proto_flows[d][p];
+			dst->proto_packets[d][p] += src->proto_packets[d][p];
+		}
 	}
 }

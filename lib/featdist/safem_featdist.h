@@ -155,6 +155,9 @@ struct safem_featset {
 	struct safem_featdist *dist[SAFEM_DIR_COUNT][SAFEM_FEATURE_COUNT]; /**< NULL when unused */
 	struct safem_featdist_counts volume[SAFEM_DIR_COUNT];
 	uint64_t proto_flows[SAFEM_DIR_COUNT][SAFEM_PROTO_COUNT];
+	/** packets of the flows of each class: SYN-only packets show a flood of SYN retries
+	 *  (few flows, many packets) that the flow counts miss */
+	uint64_t proto_packets[SAFEM_DIR_COUNT][SAFEM_PROTO_COUNT];
 };
 
 /** NULL with rte_errno. home may be NULL or empty: ALL only. */
