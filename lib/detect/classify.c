@@ -31,27 +31,42 @@ safem_attack_class_from_name(const char *name)
  * largest share in a baseline window (trained: its mean share). Floods, scans and worms
  * add many flows, so their victims, scanners, infected hosts and ports rise in flows; an
  * elephant flow or a busy server that always holds half the traffic does not rise.
- * Rises are judged against the window's largest rise A (of any feature): a feature *leads*
- * when its top value rose >= LEAD_OF_MAX * A, a value is a *riser* from RISER_OF_MAX * A,
- * and a feature is held by *few* values when its FEW_VALUES largest rises add up to
- * >= FEW_OF_MAX * A (the attack's flows share one or a few values of it) — else its rise is
- * spread over *many* values (spoofed sources, random ports, swept addresses).
- * Nothing leads when A < RISE_MIN (no value stands out) or when A is fewer than
- * RISE_MIN_FLOWS flows: a low-rate link (60 packets/s of real lab traffic) has windows of
- * a few dozen flows, where one new host with two connections is a large "rise"; the `in`
- * direction of a 1500 packets/s synthetic link has ~120 flows, where 3 flows (tried) let
- * clean windows lead at 0.03. Cost: a 5 % attack on a 60 packets/s link (3-4 packets a
- * second) is mostly unknown (docs/detection.md, "Detection limits").
- * RISE_MIN 0.03: a 1 % attack (one flow per packet) against ~300-600 flows of a
- * 1500 packets/s link rises by 0.03-0.1; clean new hosts of such a link stay under 0.02.
+ * Only a value whose count the baseline does not explain rises (evidence per value,
+ * below). Rises are judged against the window's largest rise A (of any feature): a
+ * feature *leads* when its top value rose >= LEAD_OF_MAX * A, a value is a *riser* from
+ * RISER_OF_MAX * A, and a feature is held by *few* values when its FEW_VALUES largest
+ * rises add up to >= FEW_OF_MAX * A (the attack's flows share one or a few values of it)
+ * — else its rise is spread over *many* values (spoofed sources, random ports, swept
+ * addresses). Nothing leads when no value's count is significant.
  */
-#define RISE_MIN 0.03
-#define RISE_MIN_FLOWS 8.0
 /*
- * Under 1-in-N sampling the floor stays RISE_MIN_FLOWS *sampled* flows: scaled to 8 / N
- * (tried, floor 2), 2-3 sampled flows of one clean host led and 36 % of clean 1:10 windows
- * alerted (udp_flood, reflection); eight sampled flows are the same evidence as eight flows.
+ * Evidence per value (docs/detection.md, "Evidence per value"): is the value's flow count
+ * in the window, k, more than its baseline explains? lambda = its mean share over the
+ * baseline windows times the window's flows (a value absent from a baseline window's top
+ * lists counts 0 there), and the value is significant when P(X >= k) <= SIGNIFICANCE^
+ * evidence for X ~ Poisson(lambda). The test is on the value's own counts, whatever the
+ * link's total: a home host that gets 0-2 outside flows a window and now gets 12 is a
+ * victim on a link of 300 flows a window as on one of 30000, and a busy server's 30 more
+ * flows over its 600 are not. The mean, not the peak: the first window of an attack that
+ * stays under every bar is learnt, and its peak then explains the rest of the attack
+ * (tuning seed 100: an NTP reflection at 1 % found in 0 of 6 windows with the peak, 4
+ * with the mean); a learnt window moves the mean by 1/K of itself.
+ * SIGNIFICANCE is the knob: 1e-6 per value; a few hundred values are judged per window
+ * (32 per feature and direction), so by Poisson alone one value in several thousand
+ * windows, before the class rules ask for a shape (fan-in, one source port...). It takes
+ * 10 flows against lambda = 1, 13 against 2.
+ * The former share floors (A >= 0.03 and >= 8 flows, doubled under the score) missed
+ * every 1 % reflection: 12-15 flows against ~450 of a 1500 packets/s link, A = 0.03.
  */
+#define SIGNIFICANCE 1e-6
+/* A value no baseline window listed may still come with a flow by chance (a new client's
+ * first connection): lambda is at least one flow a window. */
+#define LAMBDA_MIN 1.0
+/* A value carries part of a rise (few / many, risers) when its count is this unlikely
+ * against its mean: one in a hundred ordinary values passes, a third of one of the 32
+ * judged per feature. Without it the rises of four ordinary values of a few flows each
+ * add up to half of a 12-flow attack's, and spoofed sources read as "few". */
+#define CARRY_SIGNIFICANCE 0.01
 #define LEAD_OF_MAX 0.5
 #define RISER_OF_MAX 0.25
 /* "One or few" values of a feature: up to four (a reflection answers from one service
@@ -63,13 +78,21 @@ safem_attack_class_from_name(const char *name)
 #define SINGLE_OF_FEW 0.75
 /* A SYN flood: SYN-only flows make at least half of what the victim's flow share rose. */
 #define SYN_OF_VICTIM 0.5
-/* A window with too few flows to lead may still show a SYN flood by packets: spoofed
- * sources that retry their SYN (one source port, ten SYNs each) add few flows and many
- * SYN-only packets. SYN-only flows with retries have no benign reason to surge; the
- * victim's packet share must rise by RISE_MIN and by this many packets. */
-#define RISE_MIN_PACKETS 30.0
-/* ... from at least a few new connections (an elephant flow is one) */
+/* A window no flow rule explains may still show a SYN flood by packets: spoofed sources
+ * that retry their SYN (one source port, six to ten SYNs each) add few flows and many
+ * SYN-only packets. The victim's packets are tested as flows are, against its peak packet
+ * count (packets are burstier than flows: an elephant), and only as many excess packets
+ * count as the direction has SYN retries (SYN-only packets past the first of each SYN-only
+ * flow, lib/featdist): a scan's or a spoofed flood's one-SYN flows add none, so their
+ * SYNs are not taken for another host's packets. The packets come from several
+ * connections (a client retrying one dead server is one). */
 #define SYN_RETRY_MIN_FLOWS 3.0
+/* A worm is several infected hosts: at least this many sources carry part of the rise (a
+ * port that gains flows by chance with no source behind it is no worm; tuning clean
+ * capture seed 100: two such windows in `out` were called worm). */
+#define WORM_MIN_SOURCES 2
+/* An inside sweeper of the worm rule (internal_sweep_of) has at least this many flows. */
+#define SWEEP_MIN_FLOWS 8.0
 /* Bytes per packet from which a one-source stream of random ports is a flood rather than
  * a port scan (probes are headers and at most a few dozen payload bytes). */
 #define SCAN_PACKET_BYTES_MAX 200.0
@@ -77,12 +100,15 @@ safem_attack_class_from_name(const char *name)
 struct feature_view {
 	bool concentrated; /* most q > 0 entries below the band: ++0-- family */
 	bool dispersed;	   /* count (q = 0) or distinct values above the band: ++++0 family */
-	double top_rise;   /* largest flow-share rise of a value */
+	double top_rise;   /* largest flow-share rise of a value whose count is significant */
+	double any_rise;   /* largest flow-share rise of any value, significant or not */
 	double few_rise;   /* sum of the FEW_VALUES largest rises */
+	double few_top;	   /* the largest of them */
 	const struct involved_item *top; /* the value that rose most (NULL: none) */
 	bool lead;	   /* its rise is among the window's largest */
 	bool few;	   /* a few values hold the rise */
 	unsigned int risers;
+	unsigned int carriers; /* values whose count is beyond chance (CARRY_SIGNIFICANCE) */
 };
 
 static uint16_t
@@ -128,9 +154,37 @@ carried_rise(unsigned int feat, const struct involved_item *it)
 	return flow_rise(it);
 }
 
+/*
+ * Is count k of a value beyond chance: P(X >= k) <= e^log_level for X ~ Poisson(lambda),
+ * lambda = base_share (the value's share of the direction in the baseline) times total
+ * (the direction's count, flows or packets, in this window), at least LAMBDA_MIN? Under
+ * 1-in-N sampling counts are taken in sampled units: a flow sampled 1 in N stands for N
+ * in the summary, but it is one observation.
+ */
+static bool
+count_significant(double k, double base_share, double total, unsigned int sample_rate,
+		  double log_level)
+{
+	double n = sample_rate > 1 ? (double)sample_rate : 1.0;
+	double lambda = fmax(base_share * total / n, LAMBDA_MIN);
+
+	return detect_poisson_log_tail(k / n, lambda) <= log_level;
+}
+
+/* A value's flows in the window against its mean share (Evidence per value, above). */
+static bool
+flows_significant(const struct involved_item *it, const struct safem_window_summary *w,
+		  unsigned int dir, double log_level)
+{
+	return it->counts != NULL &&
+	       count_significant((double)it->counts->flows, it->flow_bound,
+				 (double)w->volume[dir].flows, w->sample_rate, log_level);
+}
+
 static void
 feature_view(const struct metric_layout *l, const struct deviation *dev, const struct involved *inv,
-	     unsigned int feat, struct feature_view *fv)
+	     const struct safem_window_summary *w, double evidence, unsigned int feat,
+	     struct feature_view *fv)
 {
 	static const unsigned int weights[] = {SAFEM_WEIGHT_FLOWS, SAFEM_WEIGHT_PACKETS};
 	unsigned int dir = inv->dir, below = 0, above = 0, positive = 0, i, qi, zero_qi = l->nq;
@@ -160,6 +214,9 @@ feature_view(const struct metric_layout *l, const struct deviation *dev, const s
 
 		if (!judged(feat, it))
 			continue;
+		fv->any_rise = fmax(fv->any_rise, rise);
+		if (!flows_significant(it, w, dir, evidence * log(SIGNIFICANCE)))
+			continue;
 		if (rise > fv->top_rise) {
 			fv->top_rise = rise;
 			fv->top = it;
@@ -168,22 +225,27 @@ feature_view(const struct metric_layout *l, const struct deviation *dev, const s
 }
 
 static void
-feature_rank(const struct involved *inv, unsigned int feat, double max_rise, struct feature_view *fv)
+feature_rank(const struct involved *inv, const struct safem_window_summary *w, unsigned int feat,
+	     double max_rise, struct feature_view *fv)
 {
 	double few[FEW_VALUES] = {0};
 	unsigned int i, j;
 
-	fv->lead = max_rise >= RISE_MIN && fv->top_rise >= LEAD_OF_MAX * max_rise;
+	fv->lead = max_rise > 0 && fv->top_rise >= LEAD_OF_MAX * max_rise;
 	fv->risers = 0;
+	fv->carriers = 0;
 	fv->few_rise = 0;
-	if (max_rise < RISE_MIN)
+	if (!(max_rise > 0))
 		return;
 	for (i = 0; i < inv->ntop[feat]; i++) {
 		const struct involved_item *it = &inv->top[feat][i];
 		double rise = carried_rise(feat, it);
 
-		if (!judged(feat, it))
+		if (!judged(feat, it) ||
+		    (!is_port_feature(feat) &&
+		     !flows_significant(it, w, inv->dir, log(CARRY_SIGNIFICANCE))))
 			continue;
+		fv->carriers++;
 		fv->risers += rise >= RISER_OF_MAX * max_rise;
 		/* keep the FEW_VALUES largest rises, largest first */
 		for (j = 0; j < FEW_VALUES && rise <= few[j]; j++)
@@ -195,6 +257,7 @@ feature_rank(const struct involved *inv, unsigned int feat, double max_rise, str
 	}
 	for (j = 0; j < FEW_VALUES; j++)
 		fv->few_rise += few[j];
+	fv->few_top = few[0];
 	/* and the largest is a riser: in a window of 15 one-flow probes to random ports, any
 	 * four ports hold a quarter of the rise or more */
 	fv->few = fv->few_rise >= FEW_OF_MAX * max_rise && few[0] >= RISER_OF_MAX * max_rise;
@@ -245,9 +308,40 @@ internal_sweep_of(const struct metric_layout *l, const struct safem_window_summa
 	p = &w->top_flows[in][SAFEM_FEATURE_DST_PORT][0];
 	s = &w->top_flows[in][SAFEM_FEATURE_SRC_ADDR][0];
 	return memcmp(&p->value, dport->top->value, sizeof(p->value)) == 0 &&
-	       (double)p->counts.flows >= RISE_MIN_FLOWS &&
+	       (double)p->counts.flows >= SWEEP_MIN_FLOWS &&
 	       memcmp(&s->value, sport_scanner->top->value, sizeof(s->value)) != 0 &&
-	       (double)s->counts.flows >= RISE_MIN_FLOWS;
+	       (double)s->counts.flows >= SWEEP_MIN_FLOWS;
+}
+
+/*
+ * SYN retries: a destination, reached by several connections, whose packets over its
+ * baseline peak -- counting no more of them than the direction's SYN retries -- are
+ * significant (SYN_RETRY_MIN_FLOWS above).
+ */
+static bool
+syn_retry_victim(const struct involved *inv, const struct safem_window_summary *w, double evidence)
+{
+	unsigned int dir = inv->dir, i;
+	double packets = (double)w->volume[dir].packets;
+	/* retries: SYN-only packets past the first of each SYN-only flow (a scan's or a
+	 * spoofed flood's one-SYN flows add none, a client's lone retransmit one) */
+	double retries = (double)w->proto_packets[dir][SAFEM_PROTO_TCP_SYN] -
+			 (double)w->proto_flows[dir][SAFEM_PROTO_TCP_SYN];
+
+	for (i = 0; i < inv->ntop[SAFEM_FEATURE_DST_ADDR]; i++) {
+		const struct involved_item *it = &inv->top[SAFEM_FEATURE_DST_ADDR][i];
+		double lambda, excess;
+
+		if (it->counts == NULL || (double)it->counts->flows < SYN_RETRY_MIN_FLOWS)
+			continue;
+		/* only as many excess packets as there were retries count as evidence */
+		lambda = it->peak.packets * packets;
+		excess = fmin((double)it->counts->packets - lambda, retries);
+		if (excess > 0 && count_significant(lambda + excess, it->peak.packets, packets,
+						    w->sample_rate, evidence * log(SIGNIFICANCE)))
+			return true;
+	}
+	return false;
 }
 
 enum safem_attack_class
@@ -261,25 +355,20 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 	bool victim, one_source, single_source, fan_out, syn_surge;
 	double max_rise, port_base;
 
-	feature_view(l, dev, inv, SAFEM_FEATURE_SRC_ADDR, &src);
-	feature_view(l, dev, inv, SAFEM_FEATURE_DST_ADDR, &dst);
-	feature_view(l, dev, inv, SAFEM_FEATURE_SRC_PORT, &sport);
-	feature_view(l, dev, inv, SAFEM_FEATURE_DST_PORT, &dport);
+	feature_view(l, dev, inv, w, evidence, SAFEM_FEATURE_SRC_ADDR, &src);
+	feature_view(l, dev, inv, w, evidence, SAFEM_FEATURE_DST_ADDR, &dst);
+	feature_view(l, dev, inv, w, evidence, SAFEM_FEATURE_SRC_PORT, &sport);
+	feature_view(l, dev, inv, w, evidence, SAFEM_FEATURE_DST_PORT, &dport);
 	max_rise = fmax(fmax(src.top_rise, dst.top_rise), fmax(sport.top_rise, dport.top_rise));
 	port_base = port_rise_base(inv, max_rise);
-	feature_rank(inv, SAFEM_FEATURE_SRC_ADDR, max_rise, &src);
-	feature_rank(inv, SAFEM_FEATURE_DST_ADDR, max_rise, &dst);
-	feature_rank(inv, SAFEM_FEATURE_SRC_PORT, port_base, &sport);
-	feature_rank(inv, SAFEM_FEATURE_DST_PORT, port_base, &dport);
-	if (max_rise < evidence * RISE_MIN ||
-	    max_rise * (double)w->volume[dir].flows < evidence * RISE_MIN_FLOWS) {
-		/* few flows, many SYN-only packets to one destination: SYN retries */
-		if (syn_up && dst.top != NULL &&
-		    dst.top_rise * (double)w->volume[dir].flows >= evidence * SYN_RETRY_MIN_FLOWS &&
-		    dst.top->share.packets - dst.top->peak.packets >= evidence * RISE_MIN &&
-		    (dst.top->share.packets - dst.top->peak.packets) *
-				    (double)w->volume[dir].packets >=
-			    evidence * RISE_MIN_PACKETS)
+	feature_rank(inv, w, SAFEM_FEATURE_SRC_ADDR, max_rise, &src);
+	feature_rank(inv, w, SAFEM_FEATURE_DST_ADDR, max_rise, &dst);
+	feature_rank(inv, w, SAFEM_FEATURE_SRC_PORT, port_base, &sport);
+	feature_rank(inv, w, SAFEM_FEATURE_DST_PORT, port_base, &dport);
+	if (!(max_rise > 0)) {
+		/* no value's flows are significant: few flows, many SYN-only packets to one
+		 * destination may still be a flood of SYN retries */
+		if (syn_up && syn_retry_victim(inv, w, evidence))
 			return SAFEM_CLASS_SYN_FLOOD;
 		return SAFEM_CLASS_UNKNOWN;
 	}
@@ -294,7 +383,7 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 	/* one source (in `all`, a scan's target answers: the pair shows on both sides) */
 	one_source = src.lead && src.risers <= 2;
 	/* one source holds most of what the sources' rise (infected hosts share it) */
-	single_source = src.few && src.top_rise >= SINGLE_OF_FEW * src.few_rise;
+	single_source = src.few && src.few_top >= SINGLE_OF_FEW * src.few_rise;
 	/* fan-out: the rise spreads over many destinations */
 	fan_out = !dst.lead;
 
@@ -305,7 +394,7 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 	/* one source, one destination, the destination ports spread: no port rose over its
 	 * peak share by a riser's part (a flood aims at one port; each probed port gets a
 	 * flow or two), small packets */
-	if (victim && one_source && dst.risers <= 2 && dport.top_rise < RISER_OF_MAX * port_base &&
+	if (victim && one_source && dst.risers <= 2 && dport.any_rise < RISER_OF_MAX * port_base &&
 	    bytes_per_packet(src.top) <= SCAN_PACKET_BYTES_MAX)
 		return SAFEM_CLASS_VERTICAL_SCAN;
 	if (victim && syn_surge)
@@ -325,7 +414,8 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 		 * port; Witty: one source port): infected hosts, seen from the home
 		 * side (OUT) or without home prefixes (ALL); from outside (IN) a distributed
 		 * scan. */
-		if (!single_source && (dport.lead || sport.lead) && dir != SAFEM_DIR_IN)
+		if (!single_source && src.carriers >= WORM_MIN_SOURCES &&
+		    (dport.lead || sport.lead) && dir != SAFEM_DIR_IN)
 			return SAFEM_CLASS_WORM;
 		/* one or few sources sweeping many destinations on a port that leads (over
 		 * its peak share, as for worms: a client of many servers on 443 does not) */
@@ -335,5 +425,6 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 			return SAFEM_CLASS_HORIZONTAL_SCAN;
 		}
 	}
-	return SAFEM_CLASS_UNKNOWN;
+	return syn_up && syn_retry_victim(inv, w, evidence) ? SAFEM_CLASS_SYN_FLOOD
+							    : SAFEM_CLASS_UNKNOWN;
 }

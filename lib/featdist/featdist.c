@@ -440,6 +440,7 @@ safem_featset_clear(struct safem_featset *fs)
 	memset(fs->proto_flows, 0, sizeof(fs->proto_flows));
 	memset(fs->guard_inserts, 0, sizeof(fs->guard_inserts));
 	memset(fs->guard_shift, 0, sizeof(fs->guard_shift));
+	memset(fs->proto_packets, 0, sizeof(fs->proto_packets));
 }
 
 #define TCP_FLAG_SYN 0x02
@@ -496,6 +497,7 @@ featset_add_direction(struct safem_featset *fs, unsigned int d,
 		safem_featdist_add(fs->dist[d][f], &values[f], c);
 	counts_add(&fs->volume[d], c);
 	fs->proto_flows[d][pc] += c->flows;
+	fs->proto_packets[d][pc] += c->packets;
 }
 
 void
@@ -606,6 +608,7 @@ safem_featset_add_flow_guarded(struct safem_featset *fs, const struct safem_home
 		/* volumes and flow classes are counters: exact, whatever the guard does */
 		counts_add(&fs->volume[dirs[k]], &one);
 		fs->proto_flows[dirs[k]][pc]++;
+		fs->proto_packets[dirs[k]][pc] += packets;
 	}
 }
 
@@ -619,7 +622,9 @@ safem_featset_merge(struct safem_featset *dst, const struct safem_featset *src)
 			if (dst->dist[d][f] != NULL && src->dist[d][f] != NULL)
 				safem_featdist_merge(dst->dist[d][f], src->dist[d][f]);
 		counts_add(&dst->volume[d], &src->volume[d]);
-		for (p = 0; p < SAFEM_PROTO_COUNT; p++)
+		for (p = 0; p < SAFEM_PROTO_COUNT; p++) {
 			dst->proto_flows[d][p] += src->proto_flows[d][p];
+			dst->proto_packets[d][p] += src->proto_packets[d][p];
+		}
 	}
 }

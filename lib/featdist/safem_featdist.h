@@ -166,6 +166,9 @@ struct safem_featset {
 	 *  inserted since the last clear, and the sampling shift of further new ones. */
 	uint32_t guard_inserts[SAFEM_DIR_COUNT][SAFEM_FEATURE_COUNT];
 	uint8_t guard_shift[SAFEM_DIR_COUNT][SAFEM_FEATURE_COUNT];
+	/** packets of the flows of each class: SYN-only packets show a flood of SYN retries
+	 *  (few flows, many packets) that the flow counts miss */
+	uint64_t proto_packets[SAFEM_DIR_COUNT][SAFEM_PROTO_COUNT];
 };
 
 /** NULL with rte_errno. home may be NULL or empty: ALL only. */

@@ -104,6 +104,7 @@ struct safem_window_summary {
 	double distinct[SAFEM_DIR_COUNT][SAFEM_FEATURE_COUNT]; /**< distinct values (estimate past capacity) */
 	struct safem_featdist_counts volume[SAFEM_DIR_COUNT];
 	uint64_t proto_flows[SAFEM_DIR_COUNT][SAFEM_PROTO_COUNT];
+	uint64_t proto_packets[SAFEM_DIR_COUNT][SAFEM_PROTO_COUNT]; /**< packets of those flows */
 	/** Values with the largest packet share, largest first. */
 	struct safem_top_value top[SAFEM_DIR_COUNT][SAFEM_FEATURE_COUNT][SAFEM_SUMMARY_TOP];
 	unsigned int ntop[SAFEM_DIR_COUNT][SAFEM_FEATURE_COUNT];

@@ -308,6 +308,7 @@ summary_build(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_
 		sum->directions |= 1u << d;
 		sum->volume[d] = fs->volume[d];
 		memcpy(sum->proto_flows[d], fs->proto_flows[d], sizeof(sum->proto_flows[d]));
+		memcpy(sum->proto_packets[d], fs->proto_packets[d], sizeof(sum->proto_packets[d]));
 		for (f = 0; f < SAFEM_FEATURE_COUNT; f++) {
 			ret = summary_feature(s, &wa->p, fs->dist[d][f], d, f);
 			if (ret != 0)

@@ -160,6 +160,21 @@ def gen_attack_sequence(path, attacks, seed, home, warmup_s, attack_s, gap_s, sh
         return json.load(f)
 
 
+def alert_classes(path):
+    """{window start_ms: class} of the first start/update alert record of each window."""
+    flagged = {}
+    for a in read_json_lines(path):
+        if a.get("record") in ("start", "update"):
+            flagged.setdefault(a["start_ms"], a["class"])
+    return flagged
+
+
+def attack_truth_windows(truth, attack):
+    """The truth windows of one attack holding at least half its requested share."""
+    return [w for w in truth["windows"] for x in w.get("attacks", [])
+            if x["id"] == attack["id"] and x["share"] >= 0.5 * attack["share_requested"]]
+
+
 def read_json_lines(path):
     """A JSON-lines output (--windows, --alerts) as a list of objects."""
     with open(path) as f:

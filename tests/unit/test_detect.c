@@ -20,6 +20,8 @@
 #include <cmocka.h>
 
 #include "safem_detect.h"
+/* detect_poisson_log_tail: the statistic of evidence per value (lib/detect/significance.c) */
+#include "detect_private.h"
 
 /* ---- deterministic random numbers ---- */
 static uint64_t rng_state = 88172645463325252ULL;
@@ -1719,6 +1721,30 @@ test_warmup_learns_link(void **state)
 	safem_detector_free(bursty);
 }
 
+/* ---- evidence per value: ln P(X >= k), X ~ Poisson(lambda) ---- */
+static void
+test_poisson_log_tail(void **state)
+{
+	(void)state;
+	/* by hand: P(X >= 1; 1) = 1 - e^-1; P(X >= 2; 3) = 1 - 4 e^-3 (the head branch) */
+	assert_float_equal(detect_poisson_log_tail(1, 1), log(1 - exp(-1.0)), 1e-12);
+	assert_float_equal(detect_poisson_log_tail(2, 3), log(1 - 4 * exp(-3.0)), 1e-12);
+	assert_float_equal(detect_poisson_log_tail(5, 5), -0.580699749631421, 1e-12);
+	/* tails: 1 - sum_{i<10} e^-1 / i! = 1.114e-7 (ln -16.0099), the threshold region of
+	 * SIGNIFICANCE 1e-6 (ln -13.8); values from a 50-digit sum of the series */
+	assert_float_equal(detect_poisson_log_tail(10, 1), -16.009909825202022, 1e-9);
+	assert_float_equal(detect_poisson_log_tail(12, 1.5), -16.500202983916413, 1e-9);
+	/* far below double's 1e-308 as a probability: still exact in logs */
+	assert_float_equal(detect_poisson_log_tail(50, 2), -115.78043452642226, 1e-9);
+	assert_true(detect_poisson_log_tail(400, 1) < -1500);
+	/* edges: nothing is certain, something from nothing is impossible */
+	assert_float_equal(detect_poisson_log_tail(0, 2), 0.0, 0);
+	assert_true(isinf(detect_poisson_log_tail(1, 0)) && detect_poisson_log_tail(1, 0) < 0);
+	/* monotone: more observed, less likely; more expected, more likely */
+	assert_true(detect_poisson_log_tail(13, 2) < detect_poisson_log_tail(12, 2));
+	assert_true(detect_poisson_log_tail(12, 3) > detect_poisson_log_tail(12, 2));
+}
+
 int
 main(void)
 {
@@ -1749,6 +1775,7 @@ main(void)
 		cmocka_unit_test(test_low_rate_link_quiet),
 		cmocka_unit_test(test_low_rate_evidence_in_flows),
 		cmocka_unit_test(test_warmup_learns_link),
+		cmocka_unit_test(test_poisson_log_tail),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

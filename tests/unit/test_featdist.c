@@ -234,17 +234,23 @@ test_featset_directions(void **state)
 	memset(&h, 0, sizeof(h));
 	assert_int_equal(safem_home_add(&h, "10.0.0.0/8"), 0);
 	safem_featset_add_flow(fs, &h, &in, 0x02, 1, 60);       /* SYN only */
+	safem_featset_add_flow(fs, &h, &in, 0x02 | 0x40 | 0x80, 7, 420); /* SYN+ECE+CWR, 7 tries */
 	safem_featset_add_flow(fs, &h, &in, 0x12, 5, 600);      /* SYN+ACK: tcp */
 	safem_featset_add_flow(fs, &h, &out, 0, 2, 200);
 	safem_featset_add_flow(fs, &h, &inside, 0, 3, 300);
 	safem_featset_add_flow(fs, &h, &transit, 0, 4, 400);
-	assert_int_equal(fs->volume[SAFEM_DIR_ALL].flows, 5);
-	assert_int_equal(fs->volume[SAFEM_DIR_ALL].packets, 15);
-	assert_int_equal(fs->volume[SAFEM_DIR_IN].packets, 6);
+	assert_int_equal(fs->volume[SAFEM_DIR_ALL].flows, 6);
+	assert_int_equal(fs->volume[SAFEM_DIR_ALL].packets, 22);
+	assert_int_equal(fs->volume[SAFEM_DIR_IN].packets, 13);
 	assert_int_equal(fs->volume[SAFEM_DIR_OUT].packets, 2);
 	assert_int_equal(fs->volume[SAFEM_DIR_INTERNAL].packets, 3);
-	assert_int_equal(fs->proto_flows[SAFEM_DIR_IN][SAFEM_PROTO_TCP_SYN], 1);
+	assert_int_equal(fs->proto_flows[SAFEM_DIR_IN][SAFEM_PROTO_TCP_SYN], 2);
 	assert_int_equal(fs->proto_flows[SAFEM_DIR_IN][SAFEM_PROTO_TCP], 1);
+	/* SYN-only packets: retries show here, not in the flow counts */
+	assert_int_equal(fs->proto_packets[SAFEM_DIR_IN][SAFEM_PROTO_TCP_SYN], 8);
+	assert_int_equal(fs->proto_packets[SAFEM_DIR_IN][SAFEM_PROTO_TCP], 5);
+	assert_int_equal(fs->proto_packets[SAFEM_DIR_ALL][SAFEM_PROTO_TCP_SYN], 8);
+	assert_int_equal(fs->proto_packets[SAFEM_DIR_OUT][SAFEM_PROTO_UDP], 2);
 	assert_int_equal(fs->proto_flows[SAFEM_DIR_OUT][SAFEM_PROTO_UDP], 1);
 	assert_int_equal(fs->proto_flows[SAFEM_DIR_INTERNAL][SAFEM_PROTO_ICMP], 1);
 	assert_int_equal(fs->proto_flows[SAFEM_DIR_ALL][SAFEM_PROTO_OTHER], 1);
@@ -252,10 +258,12 @@ test_featset_directions(void **state)
 	assert_int_equal(safem_featdist_values(fs->dist[SAFEM_DIR_ALL][SAFEM_FEATURE_DST_PORT]), 4);
 	safem_featset_merge(sum, fs);
 	safem_featset_merge(sum, fs);
-	assert_int_equal(sum->volume[SAFEM_DIR_IN].packets, 12);
-	assert_int_equal(sum->proto_flows[SAFEM_DIR_IN][SAFEM_PROTO_TCP_SYN], 2);
+	assert_int_equal(sum->volume[SAFEM_DIR_IN].packets, 26);
+	assert_int_equal(sum->proto_flows[SAFEM_DIR_IN][SAFEM_PROTO_TCP_SYN], 4);
+	assert_int_equal(sum->proto_packets[SAFEM_DIR_IN][SAFEM_PROTO_TCP_SYN], 16);
 	safem_featset_clear(fs);
 	assert_int_equal(fs->volume[SAFEM_DIR_ALL].flows, 0);
+	assert_int_equal(fs->proto_packets[SAFEM_DIR_IN][SAFEM_PROTO_TCP_SYN], 0);
 	assert_int_equal(safem_featdist_values(fs->dist[SAFEM_DIR_ALL][SAFEM_FEATURE_DST_PORT]), 0);
 	safem_featset_free(fs);
 	safem_featset_free(sum);
@@ -366,6 +374,8 @@ test_featset_guard_samples_only_flooded_distributions(void **state)
 		assert_memory_equal(&guarded->volume[d], &exact->volume[d], sizeof(exact->volume[d]));
 		assert_memory_equal(guarded->proto_flows[d], exact->proto_flows[d],
 				    sizeof(exact->proto_flows[d]));
+		assert_memory_equal(guarded->proto_packets[d], exact->proto_packets[d],
+				    sizeof(exact->proto_packets[d]));
 	}
 	for (d = 0; d < SAFEM_DIR_COUNT; d++) {
 		for (f = 0; f < SAFEM_FEATURE_COUNT; f++) {
