@@ -308,8 +308,8 @@ double hint_precision_lower_bound(uint64_t correct, uint64_t verdicts);
  * NORMAL (the spectrum rules classify). */
 enum safem_attack_class hint_combine(const struct safem_detect_params *p,
 				     const struct safem_detect_hint *h, bool eligible, double score,
-				     double flow_score, bool spectrum_explained,
-				     struct safem_detect_verdict *v);
+				     double last_score, double flow_score,
+				     bool spectrum_explained, struct safem_detect_verdict *v);
 /* ,"svm":{...} */
 int hint_write(FILE *f, const struct safem_detect_hint *h);
 /* Report members: ,"spectrum_anomalous":..,"anomaly_source":"..","svm":{...} */

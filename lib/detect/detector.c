@@ -449,7 +449,7 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 		svm_cls =
 			hint_combine(&hint_params, hint,
 				     eligible && !(low_rate && spectrum_cls == SAFEM_CLASS_UNKNOWN),
-				     verdict.score, have_band ? d->dev.flow_score : 0,
+				     verdict.score, d->last_score, have_band ? d->dev.flow_score : 0,
 				     spectrum_cls != SAFEM_CLASS_UNKNOWN, &verdict);
 	}
 	a.hint = hint;

@@ -183,8 +183,9 @@ int safem_detector_window(struct safem_detector *d, const struct safem_window_su
  * (hint NULL or !hint->present: spectrum only). Past the warm-up, with a band,
  * the window is anomalous when (docs/detection.md):
  *   - the SVM says a class other than normal with probability >= svm_min_probability and
- *     the window deviates (score and flow score at the bar), or the class's held-out
- *     precision earns a verdict alone (svm_alone_min_precision), or
+ *     the window deviates (score and flow score at the bar) and the class's held-out
+ *     precision, where measured, is more often right than wrong (95 % lower bound >= 0.5),
+ *     or that precision earns a verdict alone (svm_alone_min_precision), or
  *   - the spectrum score is >= alert_score, unless the SVM says normal with probability
  *     >= svm_min_probability and not novel and the score is below
  *     svm_veto_score_share * alert_score, or

@@ -1211,6 +1211,18 @@ test_hint_svm_attack_alone(void **state)
 	assert_true(v.svm_anomalous);
 	assert_true(v.spectrum_anomalous);
 	assert_int_equal(v.cls, SAFEM_CLASS_VERTICAL_SCAN);
+	/* behind a deviation, a class the held-out windows found wrong more often than right
+	 * (10 of 21: bound 0.28) does not count; the spectrum's rule still does */
+	h.holdout_verdicts = 21;
+	h.holdout_correct = 10;
+	hinted_window(d, add_vertical_scan, &h, NULL, &v);
+	assert_false(v.svm_anomalous);
+	assert_true(v.anomalous);
+	h.holdout_verdicts = 21;
+	h.holdout_correct = 19; /* bound 0.71: names it */
+	hinted_window(d, add_vertical_scan, &h, NULL, &v);
+	assert_true(v.svm_anomalous);
+	h.holdout_verdicts = h.holdout_correct = 0;
 	/* held-out precision: alone only when it earns it */
 	h.holdout_verdicts = h.holdout_correct = 34;
 	hinted_window(d, NULL, &h, NULL, &v);
@@ -1313,6 +1325,15 @@ test_hint_novel_needs_deviation(void **state)
 	assert_true(v.anomalous);
 	assert_true(v.svm_anomalous);
 	assert_int_not_equal(v.cls, SAFEM_CLASS_NORMAL);
+	safem_detector_free(d);
+	/* at a bar over 0, novelty needs two windows at it, as `unknown` does: the first scan
+	 * window after clean ones is the spectrum rule's alone, the second also the SVM's */
+	d = hinted_detector(NULL, 0.5, 10);
+	hinted_window(d, add_vertical_scan, &h, NULL, &v);
+	assert_true(v.anomalous);
+	assert_false(v.svm_anomalous);
+	hinted_window(d, add_vertical_scan, &h, NULL, &v);
+	assert_true(v.svm_anomalous);
 	safem_detector_free(d);
 }
 
@@ -1743,6 +1764,12 @@ test_poisson_log_tail(void **state)
 	/* monotone: more observed, less likely; more expected, more likely */
 	assert_true(detect_poisson_log_tail(13, 2) < detect_poisson_log_tail(12, 2));
 	assert_true(detect_poisson_log_tail(12, 3) > detect_poisson_log_tail(12, 2));
+	/* a busy value at or below its mean (a server's 5e5 flows against 6e5 expected):
+	 * bounded cost (normal approximation), a tail near 1, never evidence; at the mean
+	 * about one half, as the exact tail (0.5 + O(1/sqrt(lambda))) */
+	assert_float_equal(detect_poisson_log_tail(5e5, 6e5), 0.0, 1e-9);
+	assert_float_equal(detect_poisson_log_tail(6e5, 6e5), log(0.5), 0.01);
+	assert_true(detect_poisson_log_tail(2000, 2000) > detect_poisson_log_tail(2001, 2000));
 }
 
 int
