@@ -52,7 +52,7 @@
  * busiest windows hold fewer than LOW_RATE_FLOWS flows (a quiet stretch: its spectra are those of a
  * handful of values) unless it holds LOW_RATE_FLOWS flows more than they do. On a low-rate window a
  * deviation no class rule explains is what one new connection does and says nothing: it alerts only
- * through a class rule (whose floors are counts: 8 flows of one value, 30 SYN-only packets), never
+ * through a class rule (whose evidence is counts: a value's flows against its baseline), never
  * as `unknown` or by the SVM alone. Against a quiet band such windows are also learnt, suspicious
  * or not: a band learnt on a quiet stretch of a bursty link (one session for minutes: 2 flows a
  * window) would otherwise never learn the busy windows that follow, and every one of them would
