@@ -158,8 +158,9 @@ carried_rise(unsigned int feat, const struct involved_item *it)
  * Is count k of a value beyond chance: P(X >= k) <= e^log_level for X ~ Poisson(lambda),
  * lambda = base_share (the value's share of the direction in the baseline) times total
  * (the direction's count, flows or packets, in this window), at least LAMBDA_MIN? Under
- * 1-in-N sampling counts are taken in sampled units: a flow sampled 1 in N stands for N
- * in the summary, but it is one observation.
+ * 1-in-N sampling counts are taken in sampled units: the summary's packets are scaled
+ * back by N (a sampled packet stands for N, but it is one observation), its flows are not
+ * (flows as seen, seed 002): flows are judged with sample_rate 1.
  */
 static bool
 count_significant(double k, double base_share, double total, unsigned int sample_rate,
@@ -178,7 +179,7 @@ flows_significant(const struct involved_item *it, const struct safem_window_summ
 {
 	return it->counts != NULL &&
 	       count_significant((double)it->counts->flows, it->flow_bound,
-				 (double)w->volume[dir].flows, w->sample_rate, log_level);
+				 (double)w->volume[dir].flows, 1, log_level);
 }
 
 static void

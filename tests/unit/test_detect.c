@@ -1587,6 +1587,33 @@ test_sampled_too_few_packets(void **state)
 	safem_detector_free(d);
 }
 
+/* Under 1-in-N sampling the summary's flows are as seen (only packets and bytes are scaled
+ * back by N): 60 sampled reflector flows to one victim are 60 observations, not 60 / N
+ * (judged as 0.6 at 1:100, a reflection at 5 % of a 25,000 packets/s link was never found). */
+static void
+add_small_reflection(void)
+{
+	for (unsigned int i = 0; i < 60; i++)
+		add_flow((uint32_t)rng_next(), VICTIM, 123, (uint16_t)(1024 + rng_below(60000)),
+			 SAFEM_PROTO_UDP, 100, 100 * 468);
+}
+
+static void
+test_sampled_flows_are_observations(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_detector *d = moving_detector(NULL, false);
+
+	(void)state;
+	summary_sample_rate = 100;
+	assert_int_equal(run_clean(d, 70, false), 0);
+	run_window(d, add_small_reflection, false, &v);
+	assert_true(v.anomalous);
+	assert_int_equal(v.cls, SAFEM_CLASS_REFLECTION);
+	summary_sample_rate = 1;
+	safem_detector_free(d);
+}
+
 /* ---- low-rate links and the warm-up that learns the link (docs/detection.md, "Warm-up
  * and low-rate links") ---- */
 
@@ -1803,6 +1830,7 @@ main(void)
 		cmocka_unit_test(test_low_rate_evidence_in_flows),
 		cmocka_unit_test(test_warmup_learns_link),
 		cmocka_unit_test(test_poisson_log_tail),
+		cmocka_unit_test(test_sampled_flows_are_observations),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
