@@ -486,6 +486,46 @@ port_value(struct safem_feature_value *v, uint16_t port)
 	v->bytes[15] = (uint8_t)port;
 }
 
+/* A flow's four feature values (both add paths). */
+static void
+flow_values(const struct safem_flow_key *key, struct safem_feature_value values[SAFEM_FEATURE_COUNT])
+{
+	address_value(&values[SAFEM_FEATURE_SRC_ADDR], key->src_addr, key->ip_version);
+	address_value(&values[SAFEM_FEATURE_DST_ADDR], key->dst_addr, key->ip_version);
+	port_value(&values[SAFEM_FEATURE_SRC_PORT], key->src_port);
+	port_value(&values[SAFEM_FEATURE_DST_PORT], key->dst_port);
+}
+
+/* The direction a flow counts in besides ALL; SAFEM_DIR_ALL when none (no home
+ * prefixes, or transit: outside -> outside counts in ALL only). */
+static unsigned int
+flow_direction(const struct safem_featset *fs, const struct safem_home *home,
+	       const struct safem_feature_value values[SAFEM_FEATURE_COUNT])
+{
+	bool src_home, dst_home;
+
+	if (!fs->directional || home == NULL)
+		return SAFEM_DIR_ALL;
+	src_home = safem_home_contains(home, &values[SAFEM_FEATURE_SRC_ADDR]);
+	dst_home = safem_home_contains(home, &values[SAFEM_FEATURE_DST_ADDR]);
+	if (src_home && dst_home)
+		return SAFEM_DIR_INTERNAL;
+	if (dst_home)
+		return SAFEM_DIR_IN;
+	return src_home ? SAFEM_DIR_OUT : SAFEM_DIR_ALL;
+}
+
+/* Volumes and flow classes are counters: exact on both add paths, whatever the guard
+ * does to the distributions. */
+static void
+featset_count(struct safem_featset *fs, unsigned int d, const struct safem_featdist_counts *c,
+	      enum safem_proto_class pc)
+{
+	counts_add(&fs->volume[d], c);
+	fs->proto_flows[d][pc] += c->flows;
+	fs->proto_packets[d][pc] += c->packets;
+}
+
 static void
 featset_add_direction(struct safem_featset *fs, unsigned int d,
 		      const struct safem_feature_value values[SAFEM_FEATURE_COUNT],
@@ -495,9 +535,7 @@ featset_add_direction(struct safem_featset *fs, unsigned int d,
 
 	for (f = 0; f < SAFEM_FEATURE_COUNT; f++)
 		safem_featdist_add(fs->dist[d][f], &values[f], c);
-	counts_add(&fs->volume[d], c);
-	fs->proto_flows[d][pc] += c->flows;
-	fs->proto_packets[d][pc] += c->packets;
+	featset_count(fs, d, c, pc);
 }
 
 void
@@ -517,23 +555,13 @@ safem_featset_add_flow_weighted(struct safem_featset *fs, const struct safem_hom
 	struct safem_featdist_counts c = {.flows = flows, .packets = packets, .bytes = bytes};
 	enum safem_proto_class pc = proto_class(key->proto, tcp_flags);
 
-	address_value(&values[SAFEM_FEATURE_SRC_ADDR], key->src_addr, key->ip_version);
-	address_value(&values[SAFEM_FEATURE_DST_ADDR], key->dst_addr, key->ip_version);
-	port_value(&values[SAFEM_FEATURE_SRC_PORT], key->src_port);
-	port_value(&values[SAFEM_FEATURE_DST_PORT], key->dst_port);
-	featset_add_direction(fs, SAFEM_DIR_ALL, values, &c, pc);
-	if (fs->directional && home != NULL) {
-		bool src_home = safem_home_contains(home, &values[SAFEM_FEATURE_SRC_ADDR]);
-		bool dst_home = safem_home_contains(home, &values[SAFEM_FEATURE_DST_ADDR]);
+	unsigned int d;
 
-		if (src_home && dst_home)
-			featset_add_direction(fs, SAFEM_DIR_INTERNAL, values, &c, pc);
-		else if (dst_home)
-			featset_add_direction(fs, SAFEM_DIR_IN, values, &c, pc);
-		else if (src_home)
-			featset_add_direction(fs, SAFEM_DIR_OUT, values, &c, pc);
-		/* transit (outside -> outside): in ALL only */
-	}
+	flow_values(key, values);
+	featset_add_direction(fs, SAFEM_DIR_ALL, values, &c, pc);
+	d = flow_direction(fs, home, values);
+	if (d != SAFEM_DIR_ALL)
+		featset_add_direction(fs, d, values, &c, pc);
 }
 
 /* Up to 1 in 2^16, as the pane's own guard (lib/window). */
@@ -561,10 +589,7 @@ safem_featset_add_flow_guarded(struct safem_featset *fs, const struct safem_home
 	unsigned int dirs[2] = {SAFEM_DIR_ALL, SAFEM_DIR_ALL}, nd = 1, k, f;
 	uint64_t h[SAFEM_FEATURE_COUNT], flow_hash;
 
-	address_value(&values[SAFEM_FEATURE_SRC_ADDR], key->src_addr, key->ip_version);
-	address_value(&values[SAFEM_FEATURE_DST_ADDR], key->dst_addr, key->ip_version);
-	port_value(&values[SAFEM_FEATURE_SRC_PORT], key->src_port);
-	port_value(&values[SAFEM_FEATURE_DST_PORT], key->dst_port);
+	flow_values(key, values);
 	for (f = 0; f < SAFEM_FEATURE_COUNT; f++)
 		h[f] = value_hash(&values[f]);
 	/* which flows a sampling distribution takes: by the flow's values, so not by
@@ -573,16 +598,9 @@ safem_featset_add_flow_guarded(struct safem_featset *fs, const struct safem_home
 	flow_hash ^= flow_hash >> 29;
 	flow_hash *= UINT64_C(0xbf58476d1ce4e5b9);
 	flow_hash ^= flow_hash >> 32;
-	if (fs->directional && home != NULL) {
-		bool src_home = safem_home_contains(home, &values[SAFEM_FEATURE_SRC_ADDR]);
-		bool dst_home = safem_home_contains(home, &values[SAFEM_FEATURE_DST_ADDR]);
-
-		/* transit (outside -> outside): in ALL only */
-		if (src_home || dst_home)
-			dirs[nd++] = src_home && dst_home ? SAFEM_DIR_INTERNAL
-				     : dst_home		      ? SAFEM_DIR_IN
-							      : SAFEM_DIR_OUT;
-	}
+	dirs[1] = flow_direction(fs, home, values);
+	if (dirs[1] != SAFEM_DIR_ALL)
+		nd = 2;
 	for (k = 0; k < nd; k++) {
 		for (f = 0; f < SAFEM_FEATURE_COUNT; f++) {
 			struct safem_featdist *fd = fs->dist[dirs[k]][f];
@@ -605,10 +623,7 @@ safem_featset_add_flow_guarded(struct safem_featset *fs, const struct safem_home
 			    *shift < GUARD_SHIFT_MAX)
 				(*shift)++;
 		}
-		/* volumes and flow classes are counters: exact, whatever the guard does */
-		counts_add(&fs->volume[dirs[k]], &one);
-		fs->proto_flows[dirs[k]][pc]++;
-		fs->proto_packets[dirs[k]][pc] += packets;
+		featset_count(fs, dirs[k], &one, pc);
 	}
 }
 
