@@ -86,6 +86,7 @@ probe_detect_open(struct probe_detect *pd, const struct probe_config *cfg, FILE 
 	p.alert_score = probe_options_alert_score(cfg);
 	p.incident_gap_windows = (unsigned int)cfg->incident_gap;
 	p.svm_min_probability = probe_options_svm_min_probability(cfg);
+	p.svm_alone_min_precision = probe_options_svm_alone_min_precision(cfg);
 	p.nq = probe_options_q(cfg, p.q, SAFEM_SPECTRUM_Q_MAX);
 	p.directions = 1u << SAFEM_DIR_ALL;
 	if (pd->home.count != 0)

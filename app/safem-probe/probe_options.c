@@ -257,6 +257,10 @@ const struct safem_opt_def probe_options[] = {
 	{"svm-min-probability", "detect", "svm-min-probability", SAFEM_OPT_STRING, "", 0, 0,
 	 NULL, OPT(svm_min_probability),
 	 "SVM probability from which its class decides a window (empty: 0.8)", "P"},
+	{"svm-alone-min-precision", "detect", "svm-alone-min-precision", SAFEM_OPT_STRING, "", 0,
+	 0, NULL, OPT(svm_alone_min_precision),
+	 "lower 95 % Wilson bound of a class's held-out precision from which an SVM verdict "
+	 "alone (no deviation) alerts (empty: 0.9; docs/detection.md)", "P"},
 	{"mbufs", "port", "mbufs", SAFEM_OPT_UINT, "16383", 1024, 1ull << 32, NULL, OPT(mbufs),
 	 "mbufs in each port's mempool (infinite_rx needs one per packet of the file)", "N"},
 	{"mbuf-data-room", "port", "mbuf-data-room", SAFEM_OPT_UINT, "2176", 192, 65535, NULL,
@@ -570,6 +574,13 @@ probe_options_svm_min_probability(const struct probe_config *cfg)
 			       SAFEM_DETECT_SVM_MIN_PROBABILITY_DEFAULT);
 }
 
+double
+probe_options_svm_alone_min_precision(const struct probe_config *cfg)
+{
+	return optional_double(cfg->svm_alone_min_precision,
+			       SAFEM_DETECT_SVM_ALONE_MIN_PRECISION_DEFAULT);
+}
+
 static int
 probe_options_check_detect(const struct probe_config *cfg)
 {
@@ -600,6 +611,14 @@ probe_options_check_detect(const struct probe_config *cfg)
 		fprintf(stderr,
 			"safem-probe: --svm-min-probability '%s': expected a number in (0, 1]\n",
 			cfg->svm_min_probability);
+		return -EINVAL;
+	}
+	/* (0, 1]: 1 is never reached by a Wilson bound, so 1 means "never alone" */
+	if (!(probe_options_svm_alone_min_precision(cfg) > 0 &&
+	      probe_options_svm_alone_min_precision(cfg) <= 1)) {
+		fprintf(stderr,
+			"safem-probe: --svm-alone-min-precision '%s': expected a number in (0, 1]\n",
+			cfg->svm_alone_min_precision);
 		return -EINVAL;
 	}
 	if (cfg->baseline_path[0] != '\0' && cfg->train_baseline_path[0] != '\0') {

@@ -82,6 +82,7 @@ struct probe_config {
 	char features_path[SAFEM_OPT_STRING_MAX];
 	char model_path[SAFEM_OPT_STRING_MAX];
 	char svm_min_probability[SAFEM_OPT_STRING_MAX];
+	char svm_alone_min_precision[SAFEM_OPT_STRING_MAX];
 	/* [port] */
 	uint64_t mbufs;
 	uint64_t mbuf_data_room;
@@ -135,6 +136,7 @@ double probe_options_alert_score(const struct probe_config *cfg);
 
 /** --svm-min-probability (validated; the library's default when empty). */
 double probe_options_svm_min_probability(const struct probe_config *cfg);
+double probe_options_svm_alone_min_precision(const struct probe_config *cfg);
 
 /** --model: "none" turns the SVM off; empty: the shipped model. */
 bool probe_options_model_off(const struct probe_config *cfg);

@@ -111,6 +111,14 @@ class ConfigErrors(unittest.TestCase):
         self.assert_usage_error(self.probe(["--rss-key", "6d5a"]), "rss-key")
         self.assert_usage_error(self.probe(["--rss-key", "zz" * 40]), "rss-key")
 
+    def test_bad_detector_numbers(self):
+        """Detector thresholds out of range name the option (and the value)."""
+        for opt, bad in (("--alert-score", "0"), ("--svm-min-probability", "1.5"),
+                         ("--svm-alone-min-precision", "0"),
+                         ("--svm-alone-min-precision", "1.01"),
+                         ("--svm-alone-min-precision", "high")):
+            self.assert_usage_error(self.probe([opt, bad]), opt, bad)
+
     def test_missing_value(self):
         self.assert_usage_error(self.probe(["--inactive-timeout"]), "inactive-timeout")
 

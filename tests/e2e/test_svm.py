@@ -21,7 +21,8 @@ Checked:
   * an SVM verdict alone (no deviation) alerts only when the model's held-out precision
     earns it: a model trained (safem-train) to call every clean window of this link
     syn_flood alerts on the clean capture (source "svm") when its held-out windows said
-    it was right, and not at all when they said it was wrong.
+    it was right, and not at all when they said it was wrong, nor with
+    --svm-alone-min-precision 1 (a bar no Wilson bound reaches).
 """
 import os
 import random
@@ -208,11 +209,20 @@ class Svm(unittest.TestCase):
                                "syn_flood")
             results[truth] = [a for a in e2e.read_json_lines(alerts)
                               if a["record"] in ("start", "update")]
+            if truth == "syn_flood":
+                # the same model with the bar at 1, which no Wilson bound reaches
+                run = e2e.run_probe(self.clean, flows=False, stats=False, extra_opts=[
+                    "--model", model, "--alerts", alerts + ".bar1",
+                    "--svm-alone-min-precision", "1"])
+                e2e.assert_run_ok(self, run)
+                results["bar1"] = [a for a in e2e.read_json_lines(alerts + ".bar1")
+                                   if a["record"] in ("start", "update")]
         earned = results["syn_flood"]
         self.assertGreater(len(earned), 20, "held-out precision 1: the SVM alone alerts")
         self.assertTrue(all(a["class"] == "syn_flood" and a["svm"]["holdout_precision"] == 1
                             for a in earned))
         self.assertEqual(results["normal"], [], "held-out precision 0: never alone")
+        self.assertEqual(results["bar1"], [], "--svm-alone-min-precision 1: never alone")
 
 
 if __name__ == "__main__":
