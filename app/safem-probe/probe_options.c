@@ -581,6 +581,16 @@ probe_options_svm_alone_min_precision(const struct probe_config *cfg)
 			       SAFEM_DETECT_SVM_ALONE_MIN_PRECISION_DEFAULT);
 }
 
+/* A probability or precision option: a number in (0, 1]. */
+static int
+check_unit_interval(const char *name, const char *text, double value)
+{
+	if (value > 0 && value <= 1)
+		return 0;
+	fprintf(stderr, "safem-probe: --%s '%s': expected a number in (0, 1]\n", name, text);
+	return -EINVAL;
+}
+
 static int
 probe_options_check_detect(const struct probe_config *cfg)
 {
@@ -606,21 +616,13 @@ probe_options_check_detect(const struct probe_config *cfg)
 			cfg->alert_score);
 		return -EINVAL;
 	}
-	if (!(probe_options_svm_min_probability(cfg) > 0 &&
-	      probe_options_svm_min_probability(cfg) <= 1)) {
-		fprintf(stderr,
-			"safem-probe: --svm-min-probability '%s': expected a number in (0, 1]\n",
-			cfg->svm_min_probability);
+	if (check_unit_interval("svm-min-probability", cfg->svm_min_probability,
+				probe_options_svm_min_probability(cfg)) != 0)
 		return -EINVAL;
-	}
-	/* (0, 1]: 1 is never reached by a Wilson bound, so 1 means "never alone" */
-	if (!(probe_options_svm_alone_min_precision(cfg) > 0 &&
-	      probe_options_svm_alone_min_precision(cfg) <= 1)) {
-		fprintf(stderr,
-			"safem-probe: --svm-alone-min-precision '%s': expected a number in (0, 1]\n",
-			cfg->svm_alone_min_precision);
+	/* 1 is never reached by a Wilson bound, so 1 means "never alone" */
+	if (check_unit_interval("svm-alone-min-precision", cfg->svm_alone_min_precision,
+				probe_options_svm_alone_min_precision(cfg)) != 0)
 		return -EINVAL;
-	}
 	if (cfg->baseline_path[0] != '\0' && cfg->train_baseline_path[0] != '\0') {
 		fprintf(stderr, "safem-probe: --baseline and --train-baseline exclude each other\n");
 		return -EINVAL;
