@@ -415,45 +415,46 @@ listed_flows(const struct safem_window_summary *w, unsigned int dir, unsigned in
 		       : 0;
 }
 
-/* A value's flows in the reverse direction beyond its baseline mean there (a trained
- * profile keeps one direction's tops: in another, the mean is taken as 0). */
+/* A value's mean flow share in the reverse direction's baseline (a trained profile keeps
+ * one direction's tops: in another, the mean is taken as 0). */
 static double
-reverse_excess_flows(const struct involved *inv, const struct safem_window_summary *w,
-		     unsigned int feat, const struct safem_feature_value *v)
+reverse_mean_share(const struct involved *inv, unsigned int feat,
+		   const struct safem_feature_value *v)
 {
-	unsigned int rev = inv->reverse;
-	double mean = 0;
-
-	if (inv->reverse_slot >= 0 &&
-	    (inv->baseline->kind == SAFEM_BASELINE_MOVING || rev == (unsigned int)inv->dir))
-		mean = baseline_flow_share_bound(inv->baseline, (unsigned int)inv->reverse_slot,
-						 feat, v) *
-		       (double)w->volume[rev].flows;
-	return listed_flows(w, rev, feat, v) - mean;
+	if (inv->reverse_slot < 0 || (inv->baseline->kind != SAFEM_BASELINE_MOVING &&
+				      inv->reverse != inv->dir))
+		return 0;
+	return baseline_flow_share_bound(inv->baseline, (unsigned int)inv->reverse_slot, feat, v);
 }
 
 /*
  * Did the victim ask for what it gets from port P (the source port that holds the
  * answers' rise)? Its requests to P are at most its own new flows as a source and at
- * most the new flows to P, both in the reverse direction (the same one in `all`):
- * solicited when that bound reaches REQUESTS_OF_ANSWERS of the victim's flow rise. A
- * spoofed victim sends nothing (or ICMP errors, which go to no port P); a client that
- * asked 40 servers on P sent 40 new flows to P.
+ * most the new flows to P, both in the reverse direction (the same one in `all`), each
+ * beyond its baseline mean: solicited when that bound reaches REQUESTS_OF_ANSWERS of the
+ * victim's flow rise and the victim's own count is beyond chance (CARRY_SIGNIFICANCE: a
+ * home host's usual few requests are no answer to a reflection of 4 flows, tuning seed
+ * 100, fragments at 1 %). A spoofed victim sends nothing (or ICMP errors, which go to no
+ * port P); a client that asked 40 servers on P sent 40 new flows to P.
  */
 static bool
 answers_solicited(const struct metric_layout *l, const struct involved *inv,
 		  const struct safem_window_summary *w, const struct feature_view *dst,
 		  const struct feature_view *sport)
 {
-	double answers = victim_flows(dst, w, inv->dir), requests;
+	double answers = victim_flows(dst, w, inv->dir), flows, own, own_share, to_port;
+	unsigned int rev = inv->reverse;
 
 	if (dst->top == NULL || sport->few_item == NULL || !(answers > 0) ||
-	    !(l->directions & (1u << inv->reverse)))
+	    !(l->directions & (1u << rev)))
 		return false;
-	requests = fmin(
-		reverse_excess_flows(inv, w, SAFEM_FEATURE_SRC_ADDR, dst->top->value),
-		reverse_excess_flows(inv, w, SAFEM_FEATURE_DST_PORT, sport->few_item->value));
-	return requests >= REQUESTS_OF_ANSWERS * answers;
+	flows = (double)w->volume[rev].flows;
+	own = listed_flows(w, rev, SAFEM_FEATURE_SRC_ADDR, dst->top->value);
+	own_share = reverse_mean_share(inv, SAFEM_FEATURE_SRC_ADDR, dst->top->value);
+	to_port = listed_flows(w, rev, SAFEM_FEATURE_DST_PORT, sport->few_item->value) -
+		  reverse_mean_share(inv, SAFEM_FEATURE_DST_PORT, sport->few_item->value) * flows;
+	return fmin(own - own_share * flows, to_port) >= REQUESTS_OF_ANSWERS * answers &&
+	       count_significant(own, own_share, flows, 1, log(CARRY_SIGNIFICANCE));
 }
 
 /*
