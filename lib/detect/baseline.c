@@ -363,14 +363,42 @@ involved_add(const struct baseline *b, unsigned int slot, unsigned int f,
 	it->flow_bound = baseline_flow_share_bound(b, slot, f, &t->value);
 }
 
+/* A metric's mean over the windows behind the band at start_ms (MOVING: the ring, as
+ * baseline_mean_summary; TRAINED: the band's midpoint); 0 without a band. */
+static double
+baseline_metric_mean(const struct baseline *b, uint64_t start_ms, unsigned int m)
+{
+	const double *lo, *hi;
+	double sum = 0;
+	unsigned int s;
+
+	if (baseline_band(b, start_ms, &lo, &hi) == 0)
+		return 0;
+	if (b->kind != SAFEM_BASELINE_MOVING)
+		return (lo[m] + hi[m]) / 2;
+	for (s = 0; s < b->ring_count; s++)
+		sum += b->ring[(size_t)s * b->metrics + m];
+	return sum / b->ring_count;
+}
+
 void
 involved_compute(const struct baseline *b, const struct metric_layout *l,
 		 const struct safem_window_summary *w, unsigned int slot, struct involved *inv)
 {
-	unsigned int dir = l->candidate[slot], f, s, i;
+	unsigned int dir = l->candidate[slot], f, s, i, c;
 	double flows = (double)w->volume[dir].flows;
 
 	inv->dir = (enum safem_direction)dir;
+	inv->baseline = b;
+	for (i = 0; i < PROTOS; i++)
+		inv->proto_mean[i] = baseline_metric_mean(b, w->start_ms, metric_proto(l, dir, i));
+	inv->reverse = dir == SAFEM_DIR_IN    ? SAFEM_DIR_OUT
+		       : dir == SAFEM_DIR_OUT ? SAFEM_DIR_IN
+					      : (enum safem_direction)dir;
+	inv->reverse_slot = -1;
+	for (c = 0; c < l->ncandidates; c++)
+		if (l->candidate[c] == inv->reverse)
+			inv->reverse_slot = (int)c;
 	for (f = 0; f < FEATURES; f++) {
 		inv->ntop[f] = 0;
 		for (i = 0; i < w->ntop[dir][f] && i < SAFEM_SUMMARY_TOP; i++)

@@ -10,6 +10,7 @@
 static const char *const class_names[SAFEM_CLASS_COUNT] = {
 	"normal",	   "syn_flood",	    "udp_flood", "reflection",
 	"horizontal_scan", "vertical_scan", "worm",	 "unknown",
+	"brute_force",
 };
 
 const char *
@@ -96,6 +97,22 @@ safem_attack_class_from_name(const char *name)
 /* Bytes per packet from which a one-source stream of random ports is a flood rather than
  * a port scan (probes are headers and at most a few dozen payload bytes). */
 #define SCAN_PACKET_BYTES_MAX 200.0
+/* A flood or a reflection is of a protocol: the direction's flows of that class beyond their
+ * baseline mean share (UDP; completed TCP for a brute force) make at least this part of
+ * the victim's flow rise, as SYN_OF_VICTIM for SYN floods. A victim of many TCP
+ * connections on a link whose bulk is TCP is no UDP flood (the real SSH brute force of
+ * ../shared/pcaps was called udp_flood while the rule accepted "no other share rose"). */
+#define PROTO_OF_VICTIM 0.5
+/* Answers a victim asked for: its own flows to the answering port in the reverse
+ * direction, beyond its baseline, make at least this part of the answers' rise (a client
+ * that asked 40 servers and got 40 answers; busy link, 3 of 90 clean windows). */
+#define REQUESTS_OF_ANSWERS 0.5
+/* Packets per flow of a client's connections: more than the one packet of a probe or of
+ * a scanned host's reply (SYN-ACK, RST), whose flows are one a port. A brute force
+ * attempt (SSH, RDP, HTTP login) is a handshake, a request or two and the close (6-20
+ * packets), but a window cuts connections that span its edges: the real nmap ssh-brute
+ * capture (../shared/pcaps) shows 3.4-6 packets per flow a 1 s window, 1.5 in its last. */
+#define CONNECTION_PACKETS_MIN 2.0
 
 struct feature_view {
 	bool concentrated; /* most q > 0 entries below the band: ++0-- family */
@@ -105,6 +122,7 @@ struct feature_view {
 	double few_rise;   /* sum of the FEW_VALUES largest rises */
 	double few_top;	   /* the largest of them */
 	const struct involved_item *top; /* the value that rose most (NULL: none) */
+	const struct involved_item *few_item; /* the value of few_top (NULL: none) */
 	bool lead;	   /* its rise is among the window's largest */
 	bool few;	   /* a few values hold the rise */
 	unsigned int risers;
@@ -233,6 +251,7 @@ feature_rank(const struct involved *inv, const struct safem_window_summary *w, u
 	unsigned int i, j;
 
 	fv->lead = max_rise > 0 && fv->top_rise >= LEAD_OF_MAX * max_rise;
+	fv->few_item = NULL;
 	fv->risers = 0;
 	fv->carriers = 0;
 	fv->few_rise = 0;
@@ -253,6 +272,8 @@ feature_rank(const struct involved *inv, const struct safem_window_summary *w, u
 			;
 		if (j == FEW_VALUES)
 			continue;
+		if (j == 0)
+			fv->few_item = it;
 		memmove(&few[j + 1], &few[j], (FEW_VALUES - 1 - j) * sizeof(few[0]));
 		few[j] = rise;
 	}
@@ -345,6 +366,120 @@ syn_retry_victim(const struct involved *inv, const struct safem_window_summary *
 	return false;
 }
 
+/* The victim's flow rise in flows (its share's rise times the direction's flows). */
+static double
+victim_flows(const struct feature_view *dst, const struct safem_window_summary *w, unsigned int dir)
+{
+	return dst->top != NULL ? flow_rise(dst->top) * (double)w->volume[dir].flows : 0;
+}
+
+/*
+ * Flows of a protocol class in the direction beyond what its baseline mean share of the
+ * other flows explains: the share is applied to the window's flows less the victim's
+ * rise (the new flows whose class is asked), so a rise entirely of that class counts in
+ * full, whatever the class's usual share (300 TCP connections on a link that is 80 %
+ * TCP: 300, not the 60 by which they move the share times the window's flows).
+ */
+static double
+proto_excess_flows(const struct involved *inv, const struct safem_window_summary *w,
+		   unsigned int proto, double rise_flows)
+{
+	double flows = 0;
+	unsigned int p;
+
+	for (p = 0; p < PROTOS; p++)
+		flows += (double)w->proto_flows[inv->dir][p];
+	return (double)w->proto_flows[inv->dir][proto] -
+	       inv->proto_mean[proto] * fmax(flows - rise_flows, 0);
+}
+
+/*
+ * A value's flows in direction dir: from the top lists (by flows, then by packets); one
+ * neither lists had between 0 and the flow list's floor when that list is full (counted
+ * as half of it, as the baseline counts unlisted values), else none.
+ */
+static double
+listed_flows(const struct safem_window_summary *w, unsigned int dir, unsigned int feat,
+	     const struct safem_feature_value *v)
+{
+	unsigned int i, n = w->ntop_flows[dir][feat];
+
+	for (i = 0; i < n && i < SAFEM_SUMMARY_TOP; i++)
+		if (memcmp(&w->top_flows[dir][feat][i].value, v, sizeof(*v)) == 0)
+			return (double)w->top_flows[dir][feat][i].counts.flows;
+	for (i = 0; i < w->ntop[dir][feat] && i < SAFEM_SUMMARY_TOP; i++)
+		if (memcmp(&w->top[dir][feat][i].value, v, sizeof(*v)) == 0)
+			return (double)w->top[dir][feat][i].counts.flows;
+	return n >= SAFEM_SUMMARY_TOP
+		       ? 0.5 * (double)w->top_flows[dir][feat][SAFEM_SUMMARY_TOP - 1].counts.flows
+		       : 0;
+}
+
+/* A value's mean flow share in the reverse direction's baseline (a trained profile keeps
+ * one direction's tops: in another, the mean is taken as 0). */
+static double
+reverse_mean_share(const struct involved *inv, unsigned int feat,
+		   const struct safem_feature_value *v)
+{
+	if (inv->reverse_slot < 0 || (inv->baseline->kind != SAFEM_BASELINE_MOVING &&
+				      inv->reverse != inv->dir))
+		return 0;
+	return baseline_flow_share_bound(inv->baseline, (unsigned int)inv->reverse_slot, feat, v);
+}
+
+/*
+ * Did the victim ask for what it gets from port P (the source port that holds the
+ * answers' rise)? Its requests to P are at most its own new flows as a source and at
+ * most the new flows to P, both in the reverse direction (the same one in `all`), each
+ * beyond its baseline mean: solicited when that bound reaches REQUESTS_OF_ANSWERS of the
+ * victim's flow rise and the victim's own count is beyond chance (CARRY_SIGNIFICANCE: a
+ * home host's usual few requests are no answer to a reflection of 4 flows, tuning seed
+ * 100, fragments at 1 %). A spoofed victim sends nothing (or ICMP errors, which go to no
+ * port P); a client that asked 40 servers on P sent 40 new flows to P.
+ */
+static bool
+answers_solicited(const struct metric_layout *l, const struct involved *inv,
+		  const struct safem_window_summary *w, const struct feature_view *dst,
+		  const struct feature_view *sport)
+{
+	double answers = victim_flows(dst, w, inv->dir), flows, own, own_share, to_port;
+	unsigned int rev = inv->reverse;
+
+	if (dst->top == NULL || sport->few_item == NULL || !(answers > 0) ||
+	    !(l->directions & (1u << rev)))
+		return false;
+	flows = (double)w->volume[rev].flows;
+	own = listed_flows(w, rev, SAFEM_FEATURE_SRC_ADDR, dst->top->value);
+	own_share = reverse_mean_share(inv, SAFEM_FEATURE_SRC_ADDR, dst->top->value);
+	to_port = listed_flows(w, rev, SAFEM_FEATURE_DST_PORT, sport->few_item->value) -
+		  reverse_mean_share(inv, SAFEM_FEATURE_DST_PORT, sport->few_item->value) * flows;
+	return fmin(own - own_share * flows, to_port) >= REQUESTS_OF_ANSWERS * answers &&
+	       count_significant(own, own_share, flows, 1, log(CARRY_SIGNIFICANCE));
+}
+
+/*
+ * Brute force: one or few sources, one destination, one or few ports on one side (the
+ * service; in `all` the client's requests and the server's answers show both), many
+ * TCP connections that complete (flows with ACKs beyond the baseline's share make the
+ * victim's rise, not SYN-only ones) and that carry more than a probe's packets. Each
+ * connection between one pair on one service port has a new client port, so the other
+ * side's ports are many. The port may name the service; it never decides the class.
+ */
+static bool
+brute_force_of(const struct involved *inv, const struct safem_window_summary *w,
+	       const struct feature_view *src, const struct feature_view *dst,
+	       const struct feature_view *sport, const struct feature_view *dport)
+{
+	const struct involved_item *client = src->top;
+
+	return src->lead && src->few && (sport->few || dport->few) && client != NULL &&
+	       client->counts != NULL && client->counts->flows > 0 &&
+	       (double)client->counts->packets / (double)client->counts->flows >=
+		       CONNECTION_PACKETS_MIN &&
+	       proto_excess_flows(inv, w, SAFEM_PROTO_TCP, victim_flows(dst, w, inv->dir)) >=
+		       PROTO_OF_VICTIM * victim_flows(dst, w, inv->dir);
+}
+
 enum safem_attack_class
 classify_window(const struct metric_layout *l, const struct deviation *dev,
 		const struct safem_window_summary *w, const struct involved *inv, double evidence)
@@ -353,7 +488,7 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 	unsigned int dir = inv->dir;
 	bool syn_up = dev->sign[metric_proto(l, dir, SAFEM_PROTO_TCP_SYN)] > 0;
 	bool udp_up = dev->sign[metric_proto(l, dir, SAFEM_PROTO_UDP)] > 0;
-	bool victim, one_source, single_source, fan_out, syn_surge;
+	bool victim, one_source, single_source, fan_out, syn_surge, solicited;
 	double max_rise, port_base;
 
 	feature_view(l, dev, inv, w, evidence, SAFEM_FEATURE_SRC_ADDR, &src);
@@ -388,10 +523,15 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 	/* fan-out: the rise spreads over many destinations */
 	fan_out = !dst.lead;
 
-	/* many sources answering from one or a few ports to one victim, no SYN of their own:
-	 * UDP amplification, SYN-ACK or RST reflection, whatever the service port */
-	if (victim && !src.few && sport.few && !syn_surge)
+	/* many sources answering from one or a few ports to one victim, no SYN of their own,
+	 * answers the victim did not ask for: UDP amplification, SYN-ACK or RST reflection,
+	 * whatever the service port */
+	solicited = victim && sport.few && answers_solicited(l, inv, w, &dst, &sport);
+	if (victim && !src.few && sport.few && !syn_surge && !solicited)
 		return SAFEM_CLASS_REFLECTION;
+	/* one client, many completed short TCP connections to one service of one server */
+	if (victim && !syn_surge && brute_force_of(inv, w, &src, &dst, &sport, &dport))
+		return SAFEM_CLASS_BRUTE_FORCE;
 	/* one source, one destination, the destination ports spread: no port rose over its
 	 * peak share by a riser's part (a flood aims at one port; each probed port gets a
 	 * flow or two), small packets */
@@ -401,13 +541,12 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 	if (victim && syn_surge)
 		return SAFEM_CLASS_SYN_FLOOD;
 	/* the UDP share often stays inside its band (DNS and QUIC replies are UDP already):
-	 * a victim of something neither SYN, TCP, ICMP nor other rising is flooded with UDP;
-	 * a flood's new flows come from random ports on one side at least (a client's
-	 * sessions to one service keep both sides few) */
-	if (victim && !syn_surge && (!sport.few || !dport.few) &&
-	    (udp_up || (dev->sign[metric_proto(l, dir, SAFEM_PROTO_TCP)] <= 0 &&
-			dev->sign[metric_proto(l, dir, SAFEM_PROTO_ICMP)] <= 0 &&
-			dev->sign[metric_proto(l, dir, SAFEM_PROTO_OTHER)] <= 0)))
+	 * the victim's rise must be UDP flows, beyond the direction's usual share of them; a
+	 * flood's new flows come from random ports on one side at least (a client's sessions
+	 * to one service keep both sides few), and nobody asked for them */
+	if (victim && !syn_surge && (!sport.few || !dport.few) && !solicited &&
+	    (udp_up || proto_excess_flows(inv, w, SAFEM_PROTO_UDP, victim_flows(&dst, w, dir)) >=
+			       PROTO_OF_VICTIM * victim_flows(&dst, w, dir)))
 		return SAFEM_CLASS_UDP_FLOOD;
 	if (fan_out) {
 		/* a few sources each sweeping many destinations on a port that leads (over its

@@ -240,6 +240,15 @@ struct involved {
 	unsigned int ntop[FEATURES];
 	struct involved_item prefix[TREE_SIDES][SAFEM_SUMMARY_TOP];
 	unsigned int nprefix[TREE_SIDES];
+	/* the direction's mean flow share of each protocol class in the baseline (MOVING: the
+	 * ring's windows; TRAINED: the band's midpoint): whose flows a victim's rise is */
+	double proto_mean[PROTOS];
+	/* The reverse direction (IN <-> OUT; ALL: itself), where a victim's own requests show
+	 * (did it ask for the answers it gets?), its candidate slot (-1: not classified, no
+	 * baseline tops) and the baseline its values are judged against. */
+	enum safem_direction reverse;
+	int reverse_slot;
+	const struct baseline *baseline;
 };
 /* Of candidate direction slot: the union of the top lists by packets and by flows. */
 void involved_compute(const struct baseline *b, const struct metric_layout *l,

@@ -44,11 +44,12 @@ enum safem_attack_class {
 	SAFEM_CLASS_VERTICAL_SCAN,
 	SAFEM_CLASS_WORM,
 	SAFEM_CLASS_UNKNOWN,
+	SAFEM_CLASS_BRUTE_FORCE, /**< appended: the SVM model's class numbers stay */
 	SAFEM_CLASS_COUNT
 };
 
 /** "normal", "syn_flood", "udp_flood", "reflection", "horizontal_scan", "vertical_scan",
- *  "worm", "unknown"; NULL when out of range. */
+ *  "worm", "unknown", "brute_force"; NULL when out of range. */
 const char *safem_attack_class_name(enum safem_attack_class c);
 /** The class of a name as above, or -EINVAL. */
 int safem_attack_class_from_name(const char *name);

@@ -500,6 +500,69 @@ add_witty(void)
 			 (uint16_t)(1 + rng_below(65535)), SAFEM_PROTO_UDP, 1, 1000);
 }
 
+/* One client opening 300 SSH-like connections to the victim's port 2222 (no service of the
+ * clean mix), each from a new ephemeral port, each completed: 12 packets from the client. */
+#define BRUTE_CLIENT 0x2e010203u
+static void
+add_brute_force(void)
+{
+	for (unsigned int i = 0; i < 300; i++)
+		add_flow(BRUTE_CLIENT, VICTIM, (uint16_t)(40000 + i), 2222, SAFEM_PROTO_TCP, 12,
+			 12 * 90);
+}
+
+/* The same connections with the server's answers (home: IN the client's, OUT the server's). */
+static void
+add_brute_force_both(void)
+{
+	add_clean_out();
+	for (unsigned int i = 0; i < 300; i++) {
+		add_flow(BRUTE_CLIENT, VICTIM, (uint16_t)(40000 + i), 2222, SAFEM_PROTO_TCP, 12,
+			 12 * 90);
+		add_flow(VICTIM, BRUTE_CLIENT, 2222, (uint16_t)(40000 + i), SAFEM_PROTO_TCP, 10,
+			 10 * 300);
+	}
+}
+
+/* 150 completed TCP connections to the victim from three sources, random ports on both
+ * sides: a victim of TCP flows on a link whose bulk is TCP (the share stays in its band). */
+static void
+add_tcp_connections(void)
+{
+	for (unsigned int i = 0; i < 150; i++)
+		add_flow(0x2f000001u + i % 3, VICTIM, (uint16_t)(1024 + rng_below(60000)),
+			 (uint16_t)(1 + rng_below(65000)), SAFEM_PROTO_TCP, 8, 8 * 500);
+}
+
+/* Home host 10.0.2.200 gets 200 UDP answers from port 3478 of 200 outside servers; asked:
+ * it sent each of them a request first (OUT), as a client does. */
+#define ASKING_HOST (HOME_NET | 0x02c8)
+static void
+add_answers(bool asked)
+{
+	add_clean_out();
+	for (unsigned int i = 0; i < 200; i++) {
+		uint32_t server = 0x5e000000u + i * 13;
+		uint16_t port = (uint16_t)(50000 + i);
+
+		if (asked)
+			add_flow(ASKING_HOST, server, port, 3478, SAFEM_PROTO_UDP, 1, 60);
+		add_flow(server, ASKING_HOST, 3478, port, SAFEM_PROTO_UDP, 1, 300);
+	}
+}
+
+static void
+add_asked_answers(void)
+{
+	add_answers(true);
+}
+
+static void
+add_unasked_answers(void)
+{
+	add_answers(false);
+}
+
 /* ---- detector helpers ---- */
 static struct safem_window_summary summary;
 static uint64_t window_index;
@@ -584,6 +647,7 @@ static const struct attack_case attack_cases[] = {
 	{"vertical_scan", add_vertical_scan, SAFEM_CLASS_VERTICAL_SCAN, "\"value\":\"10.0.1.1\""},
 	{"blaster", add_blaster, SAFEM_CLASS_WORM, "\"value\":135"},
 	{"witty", add_witty, SAFEM_CLASS_WORM, "\"value\":4000"},
+	{"brute_force", add_brute_force, SAFEM_CLASS_BRUTE_FORCE, "\"value\":2222"},
 };
 
 static void
@@ -1529,6 +1593,102 @@ test_worm_out(void **state)
 	free(text);
 }
 
+/* 80 clean windows (IN and OUT by the home prefix), then one with attack: its verdict. */
+static void
+run_home_attack(void (*attack)(void), struct safem_detect_verdict *v, char **text)
+{
+	struct safem_detect_params p;
+	struct safem_detector *d;
+	char err[256] = "";
+	size_t len = 0;
+	FILE *alerts = open_memstream(text, &len);
+
+	assert_non_null(alerts);
+	safem_detect_params_init(&p);
+	p.alerts = alerts;
+	p.directions = 1u << SAFEM_DIR_ALL | 1u << SAFEM_DIR_IN | 1u << SAFEM_DIR_OUT;
+	d = safem_detector_create(&p, err, sizeof(err));
+	assert_non_null(d);
+	for (unsigned int i = 0; i < 80; i++) {
+		gen_clean();
+		add_clean_out();
+		build_summary_home(&summary, window_index++);
+		assert_int_equal(safem_detector_window(d, &summary, NULL, v), 0);
+		assert_false(v->alerted);
+	}
+	gen_clean();
+	attack();
+	build_summary_home(&summary, window_index++);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, v), 0);
+	safem_detector_free(d);
+	fclose(alerts);
+	print_message("alerted %d class %s direction %d score %.2f\n%s", v->alerted,
+		      safem_attack_class_name(v->cls), v->direction, v->score, *text);
+}
+
+/* Brute force with the server's answers: the client's connections (IN) or the server's
+ * answers to one client from one port (OUT) are one attack, never a scan or a flood. */
+static void
+test_brute_force_home(void **state)
+{
+	struct safem_detect_verdict v;
+	char *text = NULL;
+
+	(void)state;
+	run_home_attack(add_brute_force_both, &v, &text);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_BRUTE_FORCE);
+	assert_non_null(strstr(text, "\"class\":\"brute_force\""));
+	free(text);
+}
+
+/* A udp_flood needs UDP flows behind its victim: many TCP connections to one host while
+ * the TCP share stays in its band are no UDP flood (the rule once accepted any victim
+ * when no other protocol share rose). */
+static void
+test_udp_flood_needs_udp(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_detector *d = moving_detector(NULL, false);
+
+	(void)state;
+	assert_int_equal(run_clean(d, 80, false), 0);
+	run_window(d, add_tcp_connections, false, &v);
+	print_message("tcp connections: alerted %d class %s score %.2f\n", v.alerted,
+		      safem_attack_class_name(v.cls), v.score);
+	assert_int_not_equal(v.cls, SAFEM_CLASS_UDP_FLOOD);
+	assert_int_equal(v.cls == SAFEM_CLASS_NORMAL ? 0 : 1, v.alerted);
+	safem_detector_free(d);
+	/* the same window's volume in UDP flows is one */
+	d = moving_detector(NULL, false);
+	assert_int_equal(run_clean(d, 80, false), 0);
+	run_window(d, add_udp_flood, false, &v);
+	assert_int_equal(v.cls, SAFEM_CLASS_UDP_FLOOD);
+	safem_detector_free(d);
+}
+
+/* Reflection needs answers nobody asked for: 200 answers from port 3478 to a home host are
+ * a reflection, the same answers to the 200 requests it sent (OUT) are not (nor a flood). */
+static void
+test_reflection_unsolicited(void **state)
+{
+	struct safem_detect_verdict v;
+	char *text = NULL;
+
+	(void)state;
+	run_home_attack(add_unasked_answers, &v, &text);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_REFLECTION);
+	assert_int_equal(v.direction, SAFEM_DIR_IN);
+	assert_non_null(strstr(text, "\"value\":3478"));
+	free(text);
+	text = NULL;
+	run_home_attack(add_asked_answers, &v, &text);
+	assert_int_not_equal(v.cls, SAFEM_CLASS_REFLECTION);
+	assert_int_not_equal(v.cls, SAFEM_CLASS_UDP_FLOOD);
+	free(text);
+}
+
 /* ---- sampling: the unsampled SVM model is not consulted, too few packets say nothing ---- */
 static void
 test_sampled_hint_ignored(void **state)
@@ -1823,6 +1983,9 @@ main(void)
 		cmocka_unit_test(test_profile_errors),
 		cmocka_unit_test(test_one_packet_flows_found_by_flows),
 		cmocka_unit_test(test_worm_out),
+		cmocka_unit_test(test_brute_force_home),
+		cmocka_unit_test(test_udp_flood_needs_udp),
+		cmocka_unit_test(test_reflection_unsolicited),
 		cmocka_unit_test(test_bursty_link_raises_bar),
 		cmocka_unit_test(test_sampled_hint_ignored),
 		cmocka_unit_test(test_sampled_too_few_packets),
