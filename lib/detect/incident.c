@@ -36,7 +36,8 @@ incident_window(struct incident *inc, uint64_t *next_id, const struct alert_cont
 		inc->open = true;
 		inc->cls = cls;
 		inc->id = (*next_id)++;
-		inc->start_ms = a->w->start_ms;
+		/* an incident a horizon of several windows starts begins with its first window */
+		inc->start_ms = a->horizon_windows > 1 ? a->horizon_start_ms : a->w->start_ms;
 		(*incidents)++;
 		record = "start";
 	}

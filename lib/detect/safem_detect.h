@@ -147,6 +147,10 @@ struct safem_detect_verdict {
 	bool warmup;                     /**< still in the warm-up: never anomalous */
 	bool low_rate;                   /**< too few flows for an unexplained deviation to
 					      count (docs/detection.md, "Warm-up and low-rate links") */
+	/** Windows whose evidence decided an anomalous window: 1 this window alone, 2, 4, ...
+	 *  the newest that many windows judged as one (docs/detection.md, "Evidence over
+	 *  several windows"); 0 when not anomalous. */
+	unsigned int horizon_windows;
 };
 
 /**
