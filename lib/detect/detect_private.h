@@ -286,6 +286,10 @@ double horizon_evidence(double evidence);
 const struct safem_window_summary *horizon_accumulate(struct horizon *h, unsigned int m,
 						      const struct baseline *b,
 						      const struct metric_layout *l);
+struct involved;
+/* The chance floor of a horizon's values: lambda at least one flow a window (m flows). */
+void horizon_involved_floor(struct involved *inv, unsigned int m,
+			    const struct safem_window_summary *acc);
 
 /* Classification (classify.c) of inv->dir. evidence: the power of SIGNIFICANCE a value's
  * count must reach (classify.c): 1 for a window the score flags, RISE_ONLY_EVIDENCE for

@@ -327,7 +327,7 @@ sampled_skip_dirs(const struct metric_layout *l, const struct safem_window_summa
  */
 static enum safem_attack_class
 classify_directions(struct safem_detector *d, const struct safem_window_summary *w,
-		    const struct deviation *dev, double evidence)
+		    const struct deviation *dev, double evidence, unsigned int horizon_windows)
 {
 	const struct metric_layout *l = &d->layout;
 	enum safem_attack_class best = SAFEM_CLASS_UNKNOWN, cls;
@@ -339,6 +339,8 @@ classify_directions(struct safem_detector *d, const struct safem_window_summary 
 		bool better;
 
 		involved_compute(&d->baseline, l, w, c, &d->inv_other);
+		if (horizon_windows > 1)
+			horizon_involved_floor(&d->inv_other, horizon_windows, w);
 		/* too few sampled packets in the direction: not classified */
 		cls = (d->skip_dirs & (1u << l->candidate[c]))
 			      ? SAFEM_CLASS_UNKNOWN
@@ -394,7 +396,7 @@ horizon_classify(struct safem_detector *d, const double *lo, const double *hi,
 		deviation_compute(l, d->horizon_x, lo, hi, d->params.band_margin, d->skip_dirs,
 				  &d->horizon_dev);
 		cls = classify_directions(d, acc, &d->horizon_dev,
-					  horizon_evidence(RISE_ONLY_EVIDENCE));
+					  horizon_evidence(RISE_ONLY_EVIDENCE), m);
 		if (cls != SAFEM_CLASS_UNKNOWN) {
 			*windows = m;
 			return cls;
@@ -476,7 +478,8 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 			d, w, &d->dev,
 			horizon_evidence(d->dev.flow_score >= d->params.alert_score
 						 ? 1.0
-						 : RISE_ONLY_EVIDENCE));
+						 : RISE_ONLY_EVIDENCE),
+			1);
 		verdict.direction = d->inv.dir;
 		/* unexplained: only when this and the previous window both score far out */
 		verdict.spectrum_anomalous =
@@ -495,7 +498,7 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 		 * (one source sweeping 445 at 3 %: 1 of 5 windows). Who rose is itself a
 		 * deviation from the baseline, measured on the attack's own values. */
 		spectrum_cls = classify_directions(d, w, &d->dev,
-						   horizon_evidence(RISE_ONLY_EVIDENCE));
+						   horizon_evidence(RISE_ONLY_EVIDENCE), 1);
 		if (spectrum_cls != SAFEM_CLASS_UNKNOWN) {
 			verdict.spectrum_anomalous = true;
 			verdict.direction = d->inv.dir;
@@ -515,7 +518,7 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 	a.hint = hint;
 	if (verdict.anomalous && !suspicious) {
 		/* flagged by the SVM alone: "who" from the direction the rules like best */
-		classify_directions(d, w, &d->dev, 1.0);
+		classify_directions(d, w, &d->dev, 1.0, 1);
 		verdict.direction = d->inv.dir;
 	}
 	/* nothing in this window alone: the same rules over several windows. Moving baseline
