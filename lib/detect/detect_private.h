@@ -256,14 +256,14 @@ double detect_poisson_log_tail(double k, double lambda);
 
 /*
  * Evidence over several windows (horizon.c, docs/detection.md "Evidence over several
- * windows"): the class rules also judge the newest m = 2, 4, ... HORIZON_WINDOWS_MAX
- * windows as one, counts summed, each horizon (and the single window) at the level
- * SIGNIFICANCE^evidence / horizon_count(). 8 windows: at 1 % of a 1500 packets/s link
+ * windows"): the class rules also judge the newest m = 2, 4, ... M windows as one
+ * (params.horizon_windows, at most HORIZON_WINDOWS_MAX), counts summed, each horizon (and
+ * the single window) at the level SIGNIFICANCE^evidence / horizon_count(M). 8 windows: at 1 % of a 1500 packets/s link
  * (~12 attack flows a window against a busy host's own) or one sampled probe per target
  * at 1:100, 4-8 windows hold the counts one window lacks; longer horizons cost delay
  * (an attack is judged when it ends its horizon) and lift the level for every horizon.
  */
-#define HORIZON_WINDOWS_MAX 8
+#define HORIZON_WINDOWS_MAX SAFEM_DETECT_HORIZON_WINDOWS_MAX
 struct horizon {
 	struct safem_window_summary *ring; /* HORIZON_WINDOWS_MAX, whatever was decided */
 	unsigned int count, next;
@@ -276,10 +276,10 @@ void horizon_free(struct horizon *h);
 void horizon_add(struct horizon *h, const struct safem_window_summary *w);
 /* Newest windows in the ring from floor_ms on (the longest horizon possible). */
 unsigned int horizon_available(const struct horizon *h);
-/* Horizons tested per window: 1, 2, 4, ... HORIZON_WINDOWS_MAX. */
-unsigned int horizon_count(void);
-/* The evidence (power of SIGNIFICANCE) of one test corrected for horizon_count() tests. */
-double horizon_evidence(double evidence);
+/* Horizons tested per window with longest horizon longest: 1, 2, 4, ... longest. */
+unsigned int horizon_count(unsigned int longest);
+/* The evidence (power of SIGNIFICANCE) of one test corrected for horizon_count(longest) tests. */
+double horizon_evidence(double evidence, unsigned int longest);
 /* The newest m windows (m <= horizon_available) as one summary: volumes, protocol counts
  * and the newest window's listed values with their counts summed (spectra, prefixes: the
  * newest window's). Points to h->acc, valid until the next call. */

@@ -115,6 +115,7 @@ safem_detect_params_init(struct safem_detect_params *p)
 	p->svm_novel_score_share = SAFEM_DETECT_SVM_NOVEL_SCORE_SHARE_DEFAULT;
 	p->svm_veto_score_share = SAFEM_DETECT_SVM_VETO_SCORE_SHARE_DEFAULT;
 	p->svm_alone_min_precision = SAFEM_DETECT_SVM_ALONE_MIN_PRECISION_DEFAULT;
+	p->horizon_windows = SAFEM_DETECT_HORIZON_WINDOWS_DEFAULT;
 }
 
 static struct safem_detector *
@@ -157,6 +158,9 @@ params_invalid(const struct safem_detect_params *p)
 			return "q";
 	if (p->directions >= (1u << SAFEM_DIR_COUNT))
 		return "directions";
+	if (p->horizon_windows == 0 || p->horizon_windows > SAFEM_DETECT_HORIZON_WINDOWS_MAX ||
+	    (p->horizon_windows & (p->horizon_windows - 1)) != 0)
+		return "horizon_windows (1, 2, 4 or 8)";
 	return hint_params_invalid(p);
 }
 
@@ -377,7 +381,7 @@ horizon_classify(struct safem_detector *d, const double *lo, const double *hi,
 	unsigned int available = horizon_available(&d->horizon), m, dir, p;
 	enum safem_attack_class cls;
 
-	for (m = 2; m <= HORIZON_WINDOWS_MAX && m <= available; m *= 2) {
+	for (m = 2; m <= d->params.horizon_windows && m <= available; m *= 2) {
 		const struct safem_window_summary *acc =
 			horizon_accumulate(&d->horizon, m, &d->baseline, l);
 
@@ -396,7 +400,7 @@ horizon_classify(struct safem_detector *d, const double *lo, const double *hi,
 		deviation_compute(l, d->horizon_x, lo, hi, d->params.band_margin, d->skip_dirs,
 				  &d->horizon_dev);
 		cls = classify_directions(d, acc, &d->horizon_dev,
-					  horizon_evidence(RISE_ONLY_EVIDENCE), m);
+					  horizon_evidence(RISE_ONLY_EVIDENCE, d->params.horizon_windows), m);
 		if (cls != SAFEM_CLASS_UNKNOWN) {
 			*windows = m;
 			return cls;
@@ -478,7 +482,8 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 			d, w, &d->dev,
 			horizon_evidence(d->dev.flow_score >= d->params.alert_score
 						 ? 1.0
-						 : RISE_ONLY_EVIDENCE),
+						 : RISE_ONLY_EVIDENCE,
+					 d->params.horizon_windows),
 			1);
 		verdict.direction = d->inv.dir;
 		/* unexplained: only when this and the previous window both score far out */
@@ -497,8 +502,9 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 		 * alert_score, its first windows were learnt and widened the band for the rest
 		 * (one source sweeping 445 at 3 %: 1 of 5 windows). Who rose is itself a
 		 * deviation from the baseline, measured on the attack's own values. */
-		spectrum_cls = classify_directions(d, w, &d->dev,
-						   horizon_evidence(RISE_ONLY_EVIDENCE), 1);
+		spectrum_cls = classify_directions(
+			d, w, &d->dev, horizon_evidence(RISE_ONLY_EVIDENCE, d->params.horizon_windows),
+			1);
 		if (spectrum_cls != SAFEM_CLASS_UNKNOWN) {
 			verdict.spectrum_anomalous = true;
 			verdict.direction = d->inv.dir;

@@ -57,20 +57,20 @@ horizon_available(const struct horizon *h)
 }
 
 unsigned int
-horizon_count(void)
+horizon_count(unsigned int longest)
 {
 	unsigned int n = 1, m;
 
-	for (m = 2; m <= HORIZON_WINDOWS_MAX; m *= 2)
+	for (m = 2; m <= longest && m <= HORIZON_WINDOWS_MAX; m *= 2)
 		n++;
 	return n;
 }
 
 double
-horizon_evidence(double evidence)
+horizon_evidence(double evidence, unsigned int longest)
 {
 	/* SIGNIFICANCE^e' = SIGNIFICANCE^e / H  <=>  e' = e + ln H / ln(1 / SIGNIFICANCE) */
-	return evidence + log((double)horizon_count()) / -log(SIGNIFICANCE);
+	return evidence + log((double)horizon_count(longest)) / -log(SIGNIFICANCE);
 }
 
 /* The value's counts in window w (either of its lists), or NULL when it is listed in neither. */

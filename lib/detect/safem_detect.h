@@ -113,7 +113,18 @@ struct safem_detect_params {
 	 * accuracy goal, 0.9: it takes at least 35 held-out verdicts, all right); > 1: never.
 	 */
 	double svm_alone_min_precision;
+	/**
+	 * Longest horizon M of evidence over several windows (docs/detection.md, "Evidence over
+	 * several windows"): when no rule names a window alone, the newest 2, 4, ... M windows
+	 * are judged as one, every test at the level corrected for 1 + log2(M) horizons.
+	 * 1, 2, 4 or 8 (SAFEM_DETECT_HORIZON_WINDOWS_MAX); 1: the window alone, uncorrected.
+	 * Default SAFEM_DETECT_HORIZON_WINDOWS_DEFAULT.
+	 */
+	unsigned int horizon_windows;
 };
+
+#define SAFEM_DETECT_HORIZON_WINDOWS_MAX 8
+#define SAFEM_DETECT_HORIZON_WINDOWS_DEFAULT 8
 
 #define SAFEM_DETECT_SVM_MIN_PROBABILITY_DEFAULT 0.8
 #define SAFEM_DETECT_SVM_NOVEL_SCORE_SHARE_DEFAULT 4.0

@@ -1008,6 +1008,11 @@ test_params_and_names(void **state)
 	p.alert_score = 0;
 	assert_null(safem_detector_create(&p, err, sizeof(err)));
 	assert_non_null(strstr(err, "alert_score"));
+	safem_detect_params_init(&p);
+	assert_int_equal(p.horizon_windows, 8);
+	p.horizon_windows = 3;
+	assert_null(safem_detector_create(&p, err, sizeof(err)));
+	assert_non_null(strstr(err, "horizon_windows"));
 	for (int c = 0; c < SAFEM_CLASS_COUNT; c++)
 		assert_int_equal(safem_attack_class_from_name(safem_attack_class_name(c)), c);
 	assert_string_equal(safem_attack_class_name(SAFEM_CLASS_HORIZONTAL_SCAN),
@@ -1809,12 +1814,17 @@ static void
 test_horizon_corrected_significance(void **state)
 {
 	(void)state;
-	assert_int_equal(horizon_count(), 4);
-	assert_float_equal(horizon_evidence(1.0), 1.1003433318, 1e-9);
-	assert_float_equal(exp(horizon_evidence(1.0) * log(SIGNIFICANCE)), 2.5e-7, 1e-15);
+	assert_int_equal(horizon_count(8), 4);
+	assert_float_equal(horizon_evidence(1.0, 8), 1.1003433318, 1e-9);
+	assert_float_equal(exp(horizon_evidence(1.0, 8) * log(SIGNIFICANCE)), 2.5e-7, 1e-15);
 	/* 1e-7.5 / 4 for the rise-only evidence 1.25 */
-	assert_float_equal(exp(horizon_evidence(1.25) * log(SIGNIFICANCE)),
+	assert_float_equal(exp(horizon_evidence(1.25, 8) * log(SIGNIFICANCE)),
 			   pow(10, -7.5) / 4, 1e-18);
+	/* M = 2: two tests (1e-6 / 2); M = 1: the window alone, uncorrected */
+	assert_int_equal(horizon_count(2), 2);
+	assert_float_equal(exp(horizon_evidence(1.0, 2) * log(SIGNIFICANCE)), 5e-7, 1e-15);
+	assert_int_equal(horizon_count(1), 1);
+	assert_float_equal(horizon_evidence(1.25, 1), 1.25, 0);
 }
 
 /* One listed value in a hand-made window of the ALL direction. */
@@ -1915,23 +1925,46 @@ add_slow_reflection(void)
 			 SAFEM_PROTO_UDP, 2, 2 * 468);
 }
 
+/* The same windows to a detector of the window alone (horizon_windows 1) and to d. */
+static void
+run_both(struct safem_detector *alone, struct safem_detector *d, void (*attack)(void),
+	 struct safem_detect_verdict *v_alone, struct safem_detect_verdict *v)
+{
+	gen_clean();
+	if (attack)
+		attack();
+	build_summary(&summary, window_index++, true);
+	assert_int_equal(safem_detector_window(alone, &summary, NULL, v_alone), 0);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, v), 0);
+}
+
 static void
 test_slow_attack_over_windows(void **state)
 {
-	struct safem_detect_verdict v;
+	struct safem_detect_verdict v, v_alone;
 	struct safem_detect_totals t;
+	struct safem_detect_params p;
 	FILE *alerts = tmpfile();
-	struct safem_detector *d;
-	unsigned int i, first = 0, found = 0, after = 0;
-	char line[16384];
+	struct safem_detector *d, *alone;
+	unsigned int i, first = 0, found = 0, after = 0, found_alone = 0;
+	char line[16384], err[256] = "";
 	bool start_seen = false;
 
 	(void)state;
 	assert_non_null(alerts);
 	d = moving_detector(alerts, true);
-	assert_int_equal(run_clean(d, 70, true), 0);
+	safem_detect_params_init(&p);
+	p.directions = 1u << SAFEM_DIR_ALL | 1u << SAFEM_DIR_IN;
+	p.horizon_windows = 1;
+	alone = safem_detector_create(&p, err, sizeof(err));
+	assert_non_null(alone);
+	for (i = 0; i < 70; i++) {
+		run_both(alone, d, NULL, &v_alone, &v);
+		assert_false(v.alerted || v_alone.alerted);
+	}
 	for (i = 1; i <= 12; i++) {
-		run_window(d, add_slow_reflection, true, &v);
+		run_both(alone, d, add_slow_reflection, &v_alone, &v);
+		found_alone += v_alone.alerted;
 		if (v.alerted) {
 			assert_int_equal(v.cls, SAFEM_CLASS_REFLECTION);
 			assert_true(v.horizon_windows > 1);
@@ -1939,12 +1972,14 @@ test_slow_attack_over_windows(void **state)
 			found++;
 		}
 	}
-	print_message("slow reflection: first found in window %u, %u of 12\n", first, found);
+	print_message("slow reflection: first found in window %u, %u of 12 (window alone: %u)\n",
+		      first, found, found_alone);
 	assert_true(first > 1 && first <= 4);
 	assert_true(found >= 9);
+	assert_int_equal(found_alone, 0);
 	for (i = 0; i < 20; i++) {
-		run_window(d, NULL, true, &v);
-		after += v.alerted;
+		run_both(alone, d, NULL, &v_alone, &v);
+		after += v.alerted + v_alone.alerted;
 	}
 	assert_int_equal(after, 0);
 	safem_detector_totals(d, &t);
@@ -1971,6 +2006,7 @@ test_slow_attack_over_windows(void **state)
 	assert_true(start_seen);
 	fclose(alerts);
 	safem_detector_free(d);
+	safem_detector_free(alone);
 }
 
 int
