@@ -399,8 +399,9 @@ horizon_classify(struct safem_detector *d, const double *lo, const double *hi,
 		}
 		deviation_compute(l, d->horizon_x, lo, hi, d->params.band_margin, d->skip_dirs,
 				  &d->horizon_dev);
-		cls = classify_directions(d, acc, &d->horizon_dev,
-					  horizon_evidence(RISE_ONLY_EVIDENCE, d->params.horizon_windows), m);
+		cls = classify_directions(
+			d, acc, &d->horizon_dev,
+			horizon_evidence(RISE_ONLY_EVIDENCE, d->params.horizon_windows), m);
 		if (cls != SAFEM_CLASS_UNKNOWN) {
 			*windows = m;
 			return cls;
@@ -503,8 +504,8 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 		 * (one source sweeping 445 at 3 %: 1 of 5 windows). Who rose is itself a
 		 * deviation from the baseline, measured on the attack's own values. */
 		spectrum_cls = classify_directions(
-			d, w, &d->dev, horizon_evidence(RISE_ONLY_EVIDENCE, d->params.horizon_windows),
-			1);
+			d, w, &d->dev,
+			horizon_evidence(RISE_ONLY_EVIDENCE, d->params.horizon_windows), 1);
 		if (spectrum_cls != SAFEM_CLASS_UNKNOWN) {
 			verdict.spectrum_anomalous = true;
 			verdict.direction = d->inv.dir;

@@ -162,7 +162,8 @@ accumulate_values(const struct horizon *h, unsigned int m, const struct baseline
 	double now_flows = (double)now->volume[dir].flows;
 
 	for (list = 0; list < 2; list++) {
-		const struct safem_top_value *src = list ? now->top_flows[dir][f] : now->top[dir][f];
+		const struct safem_top_value *src =
+			list ? now->top_flows[dir][f] : now->top[dir][f];
 		unsigned int nsrc = list ? now->ntop_flows[dir][f] : now->ntop[dir][f];
 
 		for (i = 0; i < nsrc && i < SAFEM_SUMMARY_TOP && n < TOP_UNION; i++) {
@@ -199,10 +200,10 @@ accumulate_values(const struct horizon *h, unsigned int m, const struct baseline
 			cand[k].counts.packets += c->packets;
 			cand[k].counts.bytes += c->bytes;
 		}
-		cand[k].share = acc->volume[dir].packets > 0
-					? (double)cand[k].counts.packets /
-						  (double)acc->volume[dir].packets
-					: 0;
+		cand[k].share =
+			acc->volume[dir].packets > 0
+				? (double)cand[k].counts.packets / (double)acc->volume[dir].packets
+				: 0;
 		if (slot >= 0 && is_address_feature(f) &&
 		    now_count[k] * m < NOW_OF_HORIZON_MEAN * (double)cand[k].counts.flows)
 			continue;
@@ -247,7 +248,8 @@ horizon_accumulate(struct horizon *h, unsigned int m, const struct baseline *b,
 		/* SYN retries are counted per direction, not per host: summed over a horizon
 		 * they would lend an ended flood's retries to any busy server (the retry rule,
 		 * classify.c). A horizon has none: floods of retries are fast. */
-		acc->proto_packets[dir][SAFEM_PROTO_TCP_SYN] = acc->proto_flows[dir][SAFEM_PROTO_TCP_SYN];
+		acc->proto_packets[dir][SAFEM_PROTO_TCP_SYN] =
+			acc->proto_flows[dir][SAFEM_PROTO_TCP_SYN];
 	}
 	return acc;
 }
