@@ -181,6 +181,10 @@ safem_detector_create(const struct safem_detect_params *p, char *err, size_t err
 	if (d == NULL)
 		return create_fail(NULL, ENOMEM, err, errlen, "detector: out of memory");
 	d->params = *p;
+	/* horizons run with the moving baseline only (below): a trained detector judges the
+	 * window alone, at the uncorrected level */
+	if (p->kind != SAFEM_BASELINE_MOVING)
+		d->params.horizon_windows = 1;
 	if (p->nq == 0)
 		metric_layout_init(&d->layout, q_default, SAFEM_SPECTRUM_Q_DEFAULT_COUNT,
 				   p->directions);
@@ -529,10 +533,10 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 		verdict.direction = d->inv.dir;
 	}
 	/* nothing in this window alone: the same rules over several windows. Moving baseline
-	 * only: its mean share counts half the list floor where a value was not listed; a
+	 * only (a trained detector has horizon_windows 1, create): its mean share counts half the list floor where a value was not listed; a
 	 * profile's counts 0 there (low for values the lists hold now and then), and a sum
 	 * over m windows multiplies that bias (test_detect: clean windows alerted) */
-	if (eligible && !verdict.anomalous && d->baseline.kind == SAFEM_BASELINE_MOVING) {
+	if (eligible && !verdict.anomalous && d->params.horizon_windows > 1) {
 		spectrum_cls = horizon_classify(d, lo, hi, &a.horizon_windows);
 		if (spectrum_cls != SAFEM_CLASS_UNKNOWN) {
 			verdict.spectrum_anomalous = verdict.anomalous = true;

@@ -118,7 +118,8 @@ struct safem_detect_params {
 	 * several windows"): when no rule names a window alone, the newest 2, 4, ... M windows
 	 * are judged as one, every test at the level corrected for 1 + log2(M) horizons.
 	 * 1, 2, 4 or 8 (SAFEM_DETECT_HORIZON_WINDOWS_MAX); 1: the window alone, uncorrected.
-	 * Default SAFEM_DETECT_HORIZON_WINDOWS_DEFAULT.
+	 * Default SAFEM_DETECT_HORIZON_WINDOWS_DEFAULT. A TRAINED baseline always judges the
+	 * window alone (as 1).
 	 */
 	unsigned int horizon_windows;
 };
