@@ -168,6 +168,9 @@ alert_write(const struct alert_context *a, const struct incident *inc, const cha
 		safem_attack_class_name(inc->cls), record, (unsigned long long)inc->id,
 		(unsigned long long)inc->start_ms, (unsigned long long)inc->last_seen_ms,
 		detect_direction_names[a->dir]);
+	if (a->horizon_windows > 1)
+		fprintf(f, ",\"horizon_windows\":%u,\"horizon_start_ms\":%llu", a->horizon_windows,
+			(unsigned long long)a->horizon_start_ms);
 	if (a->dev != NULL) {
 		fputs(",\"score\":", f);
 		json_number(f, a->score);
@@ -234,5 +237,6 @@ report_write(FILE *out, const struct metric_layout *l, const struct safem_window
 		safem_attack_class_name(v->cls), (unsigned long long)v->incident_id);
 	fprintf(out, ",\"warmup\":%s,\"low_rate\":%s", v->warmup ? "true" : "false",
 		v->low_rate ? "true" : "false");
+	fprintf(out, ",\"horizon_windows\":%u", v->horizon_windows);
 	return ferror(out) ? -EIO : 0;
 }

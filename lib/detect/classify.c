@@ -59,7 +59,6 @@ safem_attack_class_from_name(const char *name)
  * The former share floors (A >= 0.03 and >= 8 flows, doubled under the score) missed
  * every 1 % reflection: 12-15 flows against ~450 of a 1500 packets/s link, A = 0.03.
  */
-#define SIGNIFICANCE 1e-6
 /* A value no baseline window listed may still come with a flow by chance (a new client's
  * first connection): lambda is at least one flow a window. */
 #define LAMBDA_MIN 1.0

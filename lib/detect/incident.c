@@ -36,7 +36,14 @@ incident_window(struct incident *inc, uint64_t *next_id, const struct alert_cont
 		inc->open = true;
 		inc->cls = cls;
 		inc->id = (*next_id)++;
+		/* an incident a horizon of several windows starts begins with its first window,
+		 * never before the incident it follows ended (a class change within a horizon) */
 		inc->start_ms = a->w->start_ms;
+		if (a->horizon_windows > 1 && a->horizon_start_ms < inc->start_ms)
+			/* last_seen_ms: the end of the previous incident (0: none yet) */
+			inc->start_ms = a->horizon_start_ms < inc->last_seen_ms
+						? inc->last_seen_ms
+						: a->horizon_start_ms;
 		(*incidents)++;
 		record = "start";
 	}

@@ -114,7 +114,19 @@ struct safem_detect_params {
 	 * accuracy goal, 0.9: it takes at least 35 held-out verdicts, all right); > 1: never.
 	 */
 	double svm_alone_min_precision;
+	/**
+	 * Longest horizon M of evidence over several windows (docs/detection.md, "Evidence over
+	 * several windows"): when no rule names a window alone, the newest 2, 4, ... M windows
+	 * are judged as one, every test at the level corrected for 1 + log2(M) horizons.
+	 * 1, 2, 4 or 8 (SAFEM_DETECT_HORIZON_WINDOWS_MAX); 1: the window alone, uncorrected.
+	 * Default SAFEM_DETECT_HORIZON_WINDOWS_DEFAULT. A TRAINED baseline always judges the
+	 * window alone (as 1).
+	 */
+	unsigned int horizon_windows;
 };
+
+#define SAFEM_DETECT_HORIZON_WINDOWS_MAX 8
+#define SAFEM_DETECT_HORIZON_WINDOWS_DEFAULT 8
 
 #define SAFEM_DETECT_SVM_MIN_PROBABILITY_DEFAULT 0.8
 #define SAFEM_DETECT_SVM_NOVEL_SCORE_SHARE_DEFAULT 4.0
@@ -148,6 +160,10 @@ struct safem_detect_verdict {
 	bool warmup;                     /**< still in the warm-up: never anomalous */
 	bool low_rate;                   /**< too few flows for an unexplained deviation to
 					      count (docs/detection.md, "Warm-up and low-rate links") */
+	/** Windows whose evidence decided an anomalous window: 1 this window alone, 2, 4, ...
+	 *  the newest that many windows judged as one (docs/detection.md, "Evidence over
+	 *  several windows"); 0 when not anomalous. */
+	unsigned int horizon_windows;
 };
 
 /**

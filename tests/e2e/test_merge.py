@@ -100,6 +100,7 @@ DETECTION_MEMBERS = ("spectrum", "patterns", "direction", "score", "deviating_me
                      "baseline_windows", "anomalous", "class", "incident",
                      "spectrum_anomalous", "anomaly_source", "svm",
                      "warmup", "low_rate",
+                     "horizon_windows",
                      # behaviour profiles need the flow log, which tree files do not carry
                      "clusters", "profile", "hosts")
 
