@@ -4,12 +4,15 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "detect_private.h"
 
 static const char *const class_names[SAFEM_CLASS_COUNT] = {
 	"normal",	   "syn_flood",	    "udp_flood", "reflection",
 	"horizontal_scan", "vertical_scan", "worm",	 "unknown",
+	"icmp_flood",
 };
 
 const char *
@@ -345,6 +348,130 @@ syn_retry_victim(const struct involved *inv, const struct safem_window_summary *
 	return false;
 }
 
+/*
+ * ICMP floods (docs/detection.md, "ICMP floods: evidence by packets"): one or a few
+ * destinations receiving a surge of ICMP or ICMPv6 packets of any type (echo, errors,
+ * anything a host must read), from one source or many, whatever the flow count. Spoofed
+ * sources add flows and their victim rises by flows as in the other floods; one source
+ * (the real ICMPv6 flood capture: ~5,700 packets/s, one flow) adds packets only, which the
+ * flow evidence never sees. Packets are bursty (an elephant, a burst of answers), so their
+ * bar is not a count test against a mean: it is the link's own band of ICMP's packet share
+ * (metrics.c, proto_packet_share: the order statistics of the baseline windows), and the
+ * packets past its upper edge must be held by one or a few destinations, each over its own
+ * peak packet share in a baseline window (as addresses rise by flows over their peak).
+ * An elephant (a backup, a download: one TCP or UDP flow) moves no ICMP share; a burst of
+ * ICMP spread over many destinations (pings of many hosts) has no victim.
+ */
+/* A destination (or an ICMP type) carries the ICMP surge when at least half of its own packet
+ * rise could be ICMP: a host whose packets rose by more than twice the ICMP excess got
+ * something else (an elephant that happens to arrive with a few pings). */
+#define ICMP_OF_VALUE_RISE 0.5
+
+/* A class's flows past its band's upper edge, as a count: (share - hi) times the
+ * direction's flows; 0 inside the band or without one. */
+static double
+class_excess(const struct deviation *dev, unsigned int m, double count, double total)
+{
+	if (dev->hi == NULL || !(total > 0))
+		return 0;
+	return fmax(count / total - dev->hi[m], 0) * total;
+}
+
+/*
+ * The ICMP packets past their band's upper edge (as a count), when they are evidence: past
+ * the band with its margin (hi + margin x scale, where the metric turns '+') there are at
+ * least as many as make a new value's flows evidence (10 packets at 1e-6: packets are
+ * burstier than flows, so a surge smaller than the flow bar is never evidence; in sampled
+ * units under sampling). Counted from the margin, the ordinary spread of a link's pings (a
+ * 20-window band understates it) is not evidence; counted from the edge, the excess is what
+ * the victims must hold. 0 otherwise.
+ */
+static double
+icmp_packet_excess(const struct metric_layout *l, const struct deviation *dev,
+		   const struct safem_window_summary *w, unsigned int dir, double evidence)
+{
+	unsigned int m = metric_proto_packets(l, dir, SAFEM_PROTO_ICMP);
+	double packets = (double)w->volume[dir].packets, share, bar;
+
+	if (dev->sign[m] <= 0 || dev->hi == NULL || !(packets > 0))
+		return 0;
+	share = (double)w->proto_packets[dir][SAFEM_PROTO_ICMP] / packets;
+	bar = dev->hi[m] + dev->margin * band_scale(dev->lo[m], dev->hi[m]);
+	return count_significant((share - bar) * packets, 0, packets, w->sample_rate,
+				 evidence * log(SIGNIFICANCE))
+		       ? (share - dev->hi[m]) * packets
+		       : 0;
+}
+
+/*
+ * A few values of a feature hold the ICMP packet surge: the FEW_VALUES largest packet rises
+ * over the peak share (as counts) among values that may carry it (ICMP_OF_VALUE_RISE) add
+ * up to FEW_OF_MAX of the excess, the largest at least RISER_OF_MAX of it. Destination
+ * addresses: the victims. Destination ports: for ICMP flows they hold the type and code
+ * (lib/packet, NetFlow convention; an echo reply is 0), so the surge is ICMP of one or a
+ * few types, not a host's other packets rising by chance while its pings vary.
+ * outside != NULL: only values outside those home prefixes count (a transit victim).
+ */
+static bool
+icmp_packet_holders(const struct involved *inv, const struct safem_window_summary *w,
+		    unsigned int feat, double excess, const struct safem_home *outside)
+{
+	double packets = (double)w->volume[inv->dir].packets, few[FEW_VALUES] = {0}, sum = 0;
+	unsigned int i, j;
+
+	for (i = 0; i < inv->ntop[feat]; i++) {
+		const struct involved_item *it = &inv->top[feat][i];
+		double rise = (it->share.packets - it->peak.packets) * packets;
+
+		if (!(rise > 0) || ICMP_OF_VALUE_RISE * rise > excess ||
+		    (outside != NULL && safem_home_contains(outside, it->value)))
+			continue;
+		for (j = 0; j < FEW_VALUES && rise <= few[j]; j++)
+			;
+		if (j == FEW_VALUES)
+			continue;
+		memmove(&few[j + 1], &few[j], (FEW_VALUES - 1 - j) * sizeof(few[0]));
+		few[j] = rise;
+	}
+	for (j = 0; j < FEW_VALUES; j++)
+		sum += few[j];
+	return excess > 0 && few[0] >= RISER_OF_MAX * excess && sum >= FEW_OF_MAX * excess;
+}
+
+/* By packets: ICMP past its band, of one or a few types, held by one or a few destinations
+ * (outside: as icmp_packet_holders). */
+static bool
+icmp_packet_victims(const struct metric_layout *l, const struct deviation *dev,
+		    const struct safem_window_summary *w, const struct involved *inv,
+		    double evidence, const struct safem_home *outside)
+{
+	double excess = icmp_packet_excess(l, dev, w, inv->dir, evidence);
+
+	return excess > 0 && icmp_packet_holders(inv, w, SAFEM_FEATURE_DST_PORT, excess, NULL) &&
+	       icmp_packet_holders(inv, w, SAFEM_FEATURE_DST_ADDR, excess, outside);
+}
+
+static bool
+icmp_packet_flood(const struct metric_layout *l, const struct deviation *dev,
+		  const struct safem_window_summary *w, const struct involved *inv, double evidence)
+{
+	return icmp_packet_victims(l, dev, w, inv, evidence, NULL);
+}
+
+/* By flows: the victim's new flows are ICMP ones, past what the link's ICMP share ever
+ * was in a baseline window (half of the victim's rise, as SYN_OF_VICTIM for SYN floods). */
+static bool
+icmp_flow_surge(const struct metric_layout *l, const struct deviation *dev,
+		const struct safem_window_summary *w, unsigned int dir, double victim_rise)
+{
+	double flows = (double)w->volume[dir].flows;
+
+	return dev->sign[metric_proto(l, dir, SAFEM_PROTO_ICMP)] > 0 &&
+	       class_excess(dev, metric_proto(l, dir, SAFEM_PROTO_ICMP),
+			    (double)w->proto_flows[dir][SAFEM_PROTO_ICMP], flows) >=
+		       SYN_OF_VICTIM * victim_rise * flows;
+}
+
 enum safem_attack_class
 classify_window(const struct metric_layout *l, const struct deviation *dev,
 		const struct safem_window_summary *w, const struct involved *inv, double evidence)
@@ -371,6 +498,8 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 		 * destination may still be a flood of SYN retries */
 		if (syn_up && syn_retry_victim(inv, w, evidence))
 			return SAFEM_CLASS_SYN_FLOOD;
+		if (icmp_packet_flood(l, dev, w, inv, evidence))
+			return SAFEM_CLASS_ICMP_FLOOD;
 		return SAFEM_CLASS_UNKNOWN;
 	}
 	/* the victim's new flows are SYN-only ones (a flood), not a chance rise of the SYN
@@ -400,6 +529,8 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 		return SAFEM_CLASS_VERTICAL_SCAN;
 	if (victim && syn_surge)
 		return SAFEM_CLASS_SYN_FLOOD;
+	if (victim && !syn_surge && !udp_up && icmp_flow_surge(l, dev, w, dir, dst.top_rise))
+		return SAFEM_CLASS_ICMP_FLOOD;
 	/* the UDP share often stays inside its band (DNS and QUIC replies are UDP already):
 	 * a victim of something neither SYN, TCP, ICMP nor other rising is flooded with UDP;
 	 * a flood's new flows come from random ports on one side at least (a client's
@@ -426,6 +557,60 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 			return SAFEM_CLASS_HORIZONTAL_SCAN;
 		}
 	}
-	return syn_up && syn_retry_victim(inv, w, evidence) ? SAFEM_CLASS_SYN_FLOOD
-							    : SAFEM_CLASS_UNKNOWN;
+	if (syn_up && syn_retry_victim(inv, w, evidence))
+		return SAFEM_CLASS_SYN_FLOOD;
+	return icmp_packet_flood(l, dev, w, inv, evidence) ? SAFEM_CLASS_ICMP_FLOOD
+							   : SAFEM_CLASS_UNKNOWN;
+}
+
+/*
+ * Transit (docs/detection.md, "Transit"): with home prefixes, flows between two outside
+ * hosts count in ALL only. A class found there names transit traffic when the value it is
+ * about is outside home: the destination whose flows rose most (floods, reflection, a
+ * vertical scan's victim; for an ICMP flood by packets, destinations outside home that
+ * hold the ICMP surge) or the source whose flows rose most (horizontal scans, worms). An attack on a
+ * home host shows in IN (or OUT) as well; ALL is only asked when they explain nothing, and
+ * a home victim there is left to them.
+ */
+static bool
+top_riser_outside(const struct involved *inv, unsigned int feat, const struct safem_home *home)
+{
+	const struct involved_item *top = NULL;
+	double best = 0;
+	unsigned int i;
+
+	for (i = 0; i < inv->ntop[feat]; i++) {
+		const struct involved_item *it = &inv->top[feat][i];
+		double rise = flow_rise(it);
+
+		if (rise > best) {
+			best = rise;
+			top = it;
+		}
+	}
+	return top != NULL && !safem_home_contains(home, top->value);
+}
+
+bool
+classify_transit(const struct metric_layout *l, const struct deviation *dev,
+		 const struct safem_window_summary *w, const struct involved *inv,
+		 enum safem_attack_class cls, const struct safem_home *home, double evidence)
+{
+	if (home == NULL || home->count == 0)
+		return false;
+	switch (cls) {
+	case SAFEM_CLASS_ICMP_FLOOD:
+		return icmp_packet_victims(l, dev, w, inv, evidence, home) ||
+		       top_riser_outside(inv, SAFEM_FEATURE_DST_ADDR, home);
+	case SAFEM_CLASS_SYN_FLOOD:
+	case SAFEM_CLASS_UDP_FLOOD:
+	case SAFEM_CLASS_REFLECTION:
+	case SAFEM_CLASS_VERTICAL_SCAN:
+		return top_riser_outside(inv, SAFEM_FEATURE_DST_ADDR, home);
+	case SAFEM_CLASS_HORIZONTAL_SCAN:
+	case SAFEM_CLASS_WORM:
+		return top_riser_outside(inv, SAFEM_FEATURE_SRC_ADDR, home);
+	default:
+		return false;
+	}
 }

@@ -178,6 +178,8 @@ safem_detector_create(const struct safem_detect_params *p, char *err, size_t err
 				   p->directions);
 	else
 		metric_layout_init(&d->layout, p->q, p->nq, p->directions);
+	if (p->home != NULL && p->home->count > 0)
+		metric_layout_add_transit(&d->layout);
 	d->warmup_windows = p->warmup_windows;
 	if (p->warmup_windows == SAFEM_DETECT_WARMUP_AUTO) {
 		d->warmup_windows = p->kind == SAFEM_BASELINE_MOVING ? p->moving_windows : 0;
@@ -327,11 +329,22 @@ classify_directions(struct safem_detector *d, const struct safem_window_summary 
 		double score = d->dev.dir_score[l->candidate[c]];
 		bool better;
 
+		/* transit (docs/detection.md, "Transit"): only what IN and OUT leave unexplained */
+		if (c == l->transit_slot && best != SAFEM_CLASS_UNKNOWN)
+			break;
 		involved_compute(&d->baseline, l, w, c, &d->inv_other);
 		/* too few sampled packets in the direction: not classified */
 		cls = (d->skip_dirs & (1u << l->candidate[c]))
 			      ? SAFEM_CLASS_UNKNOWN
 			      : classify_window(l, &d->dev, w, &d->inv_other, evidence);
+		if (c == l->transit_slot) {
+			/* an attack on a home host is IN's or OUT's to name; the transit candidate
+			 * only names one between outside hosts, and reports nothing else */
+			if (cls == SAFEM_CLASS_UNKNOWN ||
+			    !classify_transit(l, &d->dev, w, &d->inv_other, cls, d->params.home,
+					      evidence))
+				break;
+		}
 		better = best_score < 0 ||
 			 (cls != SAFEM_CLASS_UNKNOWN && best == SAFEM_CLASS_UNKNOWN) ||
 			 ((cls != SAFEM_CLASS_UNKNOWN) == (best != SAFEM_CLASS_UNKNOWN) &&

@@ -44,11 +44,12 @@ enum safem_attack_class {
 	SAFEM_CLASS_VERTICAL_SCAN,
 	SAFEM_CLASS_WORM,
 	SAFEM_CLASS_UNKNOWN,
+	SAFEM_CLASS_ICMP_FLOOD, /**< appended: class numbers of existing ones stay */
 	SAFEM_CLASS_COUNT
 };
 
 /** "normal", "syn_flood", "udp_flood", "reflection", "horizontal_scan", "vertical_scan",
- *  "worm", "unknown"; NULL when out of range. */
+ *  "worm", "unknown", "icmp_flood"; NULL when out of range. */
 const char *safem_attack_class_name(enum safem_attack_class c);
 /** The class of a name as above, or -EINVAL. */
 int safem_attack_class_from_name(const char *name);
@@ -113,6 +114,14 @@ struct safem_detect_params {
 	 * accuracy goal, 0.9: it takes at least 35 held-out verdicts, all right); > 1: never.
 	 */
 	double svm_alone_min_precision;
+	/**
+	 * The home prefixes the window summaries were split by (NULL or empty: not known). With
+	 * IN and OUT in use, a window no rule explains in IN or OUT is also classified in ALL,
+	 * where flows between two outside hosts (transit) are counted, and named when its
+	 * victim or sources are outside these prefixes (docs/detection.md, "Transit").
+	 * Not copied: it must outlive the detector.
+	 */
+	const struct safem_home *home;
 };
 
 #define SAFEM_DETECT_SVM_MIN_PROBABILITY_DEFAULT 0.8

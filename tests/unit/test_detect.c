@@ -358,6 +358,7 @@ build_summary(struct safem_window_summary *w, uint64_t index, bool directional)
 		w->volume[0].packets += flows[i].packets;
 		w->volume[0].bytes += flows[i].bytes;
 		w->proto_flows[0][flows[i].proto]++;
+		w->proto_packets[0][flows[i].proto] += flows[i].packets;
 	}
 	for (feat = 0; feat < SAFEM_FEATURE_COUNT; feat++)
 		fill_feature(w, 0, feat);
@@ -369,6 +370,7 @@ build_summary(struct safem_window_summary *w, uint64_t index, bool directional)
 		memcpy(w->distinct[dir], w->distinct[0], sizeof(w->distinct[0]));
 		w->volume[dir] = w->volume[0];
 		memcpy(w->proto_flows[dir], w->proto_flows[0], sizeof(w->proto_flows[0]));
+		memcpy(w->proto_packets[dir], w->proto_packets[0], sizeof(w->proto_packets[0]));
 		memcpy(w->top[dir], w->top[0], sizeof(w->top[0]));
 		memcpy(w->ntop[dir], w->ntop[0], sizeof(w->ntop[0]));
 		memcpy(w->top_flows[dir], w->top_flows[0], sizeof(w->top_flows[0]));
@@ -396,6 +398,7 @@ build_summary_home(struct safem_window_summary *w, uint64_t index)
 			w->volume[dir].packets += flows[i].packets;
 			w->volume[dir].bytes += flows[i].bytes;
 			w->proto_flows[dir][flows[i].proto]++;
+			w->proto_packets[dir][flows[i].proto] += flows[i].packets;
 		}
 		for (feat = 0; feat < SAFEM_FEATURE_COUNT; feat++)
 			fill_feature(w, dir, feat);
@@ -1529,6 +1532,175 @@ test_worm_out(void **state)
 	free(text);
 }
 
+/* ---- ICMP floods: evidence by packets, and transit victims (docs/detection.md) ---- */
+#define ICMP_ECHO_REQUEST 0x0800 /* type 8, code 0: what lib/packet keys as the port */
+#define OUTSIDE_VICTIM 0x2e000001u
+
+/* Packets of the current flows. */
+static uint64_t
+current_packets(void)
+{
+	uint64_t n = 0;
+
+	for (unsigned int i = 0; i < nflows; i++)
+		n += flows[i].packets;
+	return n;
+}
+
+/* One source flooding dst with echo requests: one flow, a fifth of the window's packets. */
+static void
+add_icmp_one_flow_to(uint32_t dst)
+{
+	uint32_t packets = (uint32_t)(current_packets() / 4);
+
+	add_flow(0x2d000001u, dst, 0, ICMP_ECHO_REQUEST, SAFEM_PROTO_ICMP, packets, packets * 84);
+}
+
+static void
+add_icmp_one_flow(void)
+{
+	add_icmp_one_flow_to(VICTIM);
+}
+
+/* The same packets from spoofed sources, one each: the victim rises by flows. */
+static void
+add_icmp_spoofed(void)
+{
+	for (unsigned int i = 0; i < 3000; i++)
+		add_flow((uint32_t)rng_next(), VICTIM, 0, ICMP_ECHO_REQUEST, SAFEM_PROTO_ICMP, 1, 84);
+}
+
+/* An elephant: one TCP download to a host never seen before, answered by its ACKs. */
+static void
+add_elephant(void)
+{
+	uint32_t packets = (uint32_t)(current_packets() / 4);
+
+	add_flow(0x5db80001u, VICTIM, 443, 40000, SAFEM_PROTO_TCP, packets, packets * 1500);
+	add_flow(VICTIM, 0x5db80001u, 40000, 443, SAFEM_PROTO_TCP, packets / 2, packets / 2 * 52);
+}
+
+/* As many ICMP packets spread over 40 destinations (a monitoring host pinging its fleet). */
+static void
+add_icmp_spread(void)
+{
+	uint32_t packets = (uint32_t)(current_packets() / 4 / 40);
+
+	for (unsigned int i = 0; i < 40; i++)
+		add_flow(0x2d000001u, HOME_NET + 0x400 + i * 5, 0, ICMP_ECHO_REQUEST,
+			 SAFEM_PROTO_ICMP, packets, packets * 84);
+}
+
+/* After 80 clean windows, one window with attack: the verdict. */
+static void
+icmp_case(void (*attack)(void), struct safem_detect_verdict *v)
+{
+	struct safem_detector *d = moving_detector(NULL, false);
+
+	assert_int_equal(run_clean(d, 80, false), 0);
+	run_window(d, attack, false, v);
+	safem_detector_free(d);
+}
+
+static void
+test_icmp_flood_by_packets(void **state)
+{
+	struct safem_detect_verdict v;
+
+	(void)state;
+	/* one flow: no value's flows rise, its packets do */
+	icmp_case(add_icmp_one_flow, &v);
+	if (!v.alerted || v.cls != SAFEM_CLASS_ICMP_FLOOD)
+		print_error("one flow: alerted %d class %s score %.2f\n", v.alerted,
+			    safem_attack_class_name(v.cls), v.score);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_ICMP_FLOOD);
+	/* spoofed sources: by flows, named ICMP flood, not a UDP flood */
+	icmp_case(add_icmp_spoofed, &v);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_ICMP_FLOOD);
+}
+
+static void
+test_icmp_packets_need_a_victim(void **state)
+{
+	struct safem_detect_verdict v;
+
+	(void)state;
+	/* the same share of packets in one TCP flow (answered): no ICMP surge, no alert */
+	icmp_case(add_elephant, &v);
+	if (v.alerted)
+		print_error("elephant: class %s score %.2f\n", safem_attack_class_name(v.cls),
+			    v.score);
+	assert_false(v.alerted);
+	/* ICMP past its band but spread over 40 destinations: no victim */
+	icmp_case(add_icmp_spread, &v);
+	assert_true(!v.alerted || v.cls != SAFEM_CLASS_ICMP_FLOOD);
+}
+
+/* A detector with home 10.0.0.0/16 (directions ALL, IN, OUT); home NULL: not told. */
+static struct safem_detector *
+home_detector(const struct safem_home *home)
+{
+	struct safem_detect_params p;
+	char err[256] = "";
+	struct safem_detector *d;
+
+	safem_detect_params_init(&p);
+	p.directions = 1u << SAFEM_DIR_ALL | 1u << SAFEM_DIR_IN | 1u << SAFEM_DIR_OUT;
+	p.home = home;
+	d = safem_detector_create(&p, err, sizeof(err));
+	assert_non_null(d);
+	return d;
+}
+
+static void
+transit_case(const struct safem_home *home, uint32_t victim, struct safem_detect_verdict *v)
+{
+	struct safem_detector *d = home_detector(home);
+
+	for (unsigned int i = 0; i < 80; i++) {
+		gen_clean();
+		add_clean_out();
+		build_summary_home(&summary, window_index++);
+		assert_int_equal(safem_detector_window(d, &summary, NULL, v), 0);
+		assert_false(v->alerted);
+	}
+	gen_clean();
+	add_clean_out();
+	add_icmp_one_flow_to(victim);
+	build_summary_home(&summary, window_index++);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, v), 0);
+	safem_detector_free(d);
+}
+
+static void
+test_icmp_flood_transit(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_home home;
+
+	(void)state;
+	memset(&home, 0, sizeof(home));
+	assert_int_equal(safem_home_add(&home, "10.0.0.0/16"), 0);
+	/* outside -> outside: counted in ALL only, named there as transit */
+	transit_case(&home, OUTSIDE_VICTIM, &v);
+	if (!v.alerted || v.cls != SAFEM_CLASS_ICMP_FLOOD || v.direction != SAFEM_DIR_ALL)
+		print_error("transit: alerted %d class %s direction %d\n", v.alerted,
+			    safem_attack_class_name(v.cls), v.direction);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_ICMP_FLOOD);
+	assert_int_equal(v.direction, SAFEM_DIR_ALL);
+	/* without the home prefixes the detector cannot tell transit: IN and OUT only */
+	transit_case(NULL, OUTSIDE_VICTIM, &v);
+	assert_false(v.alerted);
+	/* a home victim is IN's */
+	transit_case(&home, VICTIM, &v);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_ICMP_FLOOD);
+	assert_int_equal(v.direction, SAFEM_DIR_IN);
+}
+
 /* ---- sampling: the unsampled SVM model is not consulted, too few packets say nothing ---- */
 static void
 test_sampled_hint_ignored(void **state)
@@ -1808,6 +1980,9 @@ main(void)
 		cmocka_unit_test(test_baseline_mean_is_the_detectors),
 		cmocka_unit_test(test_attack_classes),
 		cmocka_unit_test(test_attack_directional),
+		cmocka_unit_test(test_icmp_flood_by_packets),
+		cmocka_unit_test(test_icmp_packets_need_a_victim),
+		cmocka_unit_test(test_icmp_flood_transit),
 		cmocka_unit_test(test_incident_sequence),
 		cmocka_unit_test(test_incident_gap),
 		cmocka_unit_test(test_warmup_suppresses),
