@@ -565,15 +565,22 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 
 /*
  * Transit (docs/detection.md, "Transit"): with home prefixes, flows between two outside
- * hosts count in ALL only. A class found there names transit traffic when the value it is
- * about is outside home: the destination whose flows rose most (floods, reflection, a
- * vertical scan's victim; for an ICMP flood by packets, destinations outside home that
- * hold the ICMP surge) or the source whose flows rose most (horizontal scans, worms). An attack on a
- * home host shows in IN (or OUT) as well; ALL is only asked when they explain nothing, and
- * a home victim there is left to them.
+ * hosts count in ALL only. A flood found there names transit traffic when its victim is
+ * outside home: for an ICMP flood by packets, destinations outside home hold the ICMP
+ * surge; else the destination whose flows rose most is outside home and unanswered. ALL
+ * holds both sides of every conversation between outside hosts, so a client opening
+ * connections leads its destinations by flows as much as its sources (bg_ndpi_appmix,
+ * tuning part: a VirtualBox guest's SYNs and their answers read as a SYN flood in ALL); a
+ * flood's victim receives far more than it sends. Scans and worms are not named in
+ * transit: the same mixing read ordinary transit clients as horizontal scans (4 clean
+ * windows of that capture's tuning part). An attack on a home host shows in IN (or OUT)
+ * as well; ALL is only asked when they explain nothing.
  */
-static bool
-top_riser_outside(const struct involved *inv, unsigned int feat, const struct safem_home *home)
+/* A victim is unanswered when it sends fewer than this share of the flows it receives. */
+#define TRANSIT_ANSWER_MAX 0.5
+
+static const struct involved_item *
+top_flow_riser(const struct involved *inv, unsigned int feat)
 {
 	const struct involved_item *top = NULL;
 	double best = 0;
@@ -581,14 +588,34 @@ top_riser_outside(const struct involved *inv, unsigned int feat, const struct sa
 
 	for (i = 0; i < inv->ntop[feat]; i++) {
 		const struct involved_item *it = &inv->top[feat][i];
-		double rise = flow_rise(it);
 
-		if (rise > best) {
-			best = rise;
+		if (flow_rise(it) > best) {
+			best = flow_rise(it);
 			top = it;
 		}
 	}
-	return top != NULL && !safem_home_contains(home, top->value);
+	return top;
+}
+
+/* The destination whose flows rose most: outside home, and its flows as a source (0 when
+ * the window's source lists leave it out) under TRANSIT_ANSWER_MAX of those it received. */
+static bool
+transit_victim(const struct involved *inv, const struct safem_home *home)
+{
+	const struct involved_item *v = top_flow_riser(inv, SAFEM_FEATURE_DST_ADDR);
+	unsigned int i;
+
+	if (v == NULL || v->counts == NULL || safem_home_contains(home, v->value))
+		return false;
+	for (i = 0; i < inv->ntop[SAFEM_FEATURE_SRC_ADDR]; i++) {
+		const struct involved_item *it = &inv->top[SAFEM_FEATURE_SRC_ADDR][i];
+
+		if (memcmp(it->value, v->value, sizeof(*v->value)) == 0)
+			return it->counts != NULL &&
+			       (double)it->counts->flows <
+				       TRANSIT_ANSWER_MAX * (double)v->counts->flows;
+	}
+	return true;
 }
 
 bool
@@ -601,15 +628,11 @@ classify_transit(const struct metric_layout *l, const struct deviation *dev,
 	switch (cls) {
 	case SAFEM_CLASS_ICMP_FLOOD:
 		return icmp_packet_victims(l, dev, w, inv, evidence, home) ||
-		       top_riser_outside(inv, SAFEM_FEATURE_DST_ADDR, home);
+		       transit_victim(inv, home);
 	case SAFEM_CLASS_SYN_FLOOD:
 	case SAFEM_CLASS_UDP_FLOOD:
 	case SAFEM_CLASS_REFLECTION:
-	case SAFEM_CLASS_VERTICAL_SCAN:
-		return top_riser_outside(inv, SAFEM_FEATURE_DST_ADDR, home);
-	case SAFEM_CLASS_HORIZONTAL_SCAN:
-	case SAFEM_CLASS_WORM:
-		return top_riser_outside(inv, SAFEM_FEATURE_SRC_ADDR, home);
+		return transit_victim(inv, home);
 	default:
 		return false;
 	}

@@ -281,9 +281,9 @@ double detect_poisson_log_tail(double k, double lambda);
 enum safem_attack_class classify_window(const struct metric_layout *l, const struct deviation *dev,
 					const struct safem_window_summary *w,
 					const struct involved *inv, double evidence);
-/* Does a class found in the transit candidate (ALL) name traffic between outside hosts: its
- * victim (floods, reflection, vertical scans) or its sources (horizontal scans, worms)
- * outside the home prefixes? (classify.c, docs/detection.md "Transit") */
+/* Does a class found in the transit candidate (ALL) name a flood between outside hosts: its
+ * victim outside the home prefixes (and unanswered)? Scans and worms: never. (classify.c,
+ * docs/detection.md "Transit") */
 bool classify_transit(const struct metric_layout *l, const struct deviation *dev,
 		      const struct safem_window_summary *w, const struct involved *inv,
 		      enum safem_attack_class cls, const struct safem_home *home, double evidence);

@@ -117,8 +117,8 @@ struct safem_detect_params {
 	/**
 	 * The home prefixes the window summaries were split by (NULL or empty: not known). With
 	 * IN and OUT in use, a window no rule explains in IN or OUT is also classified in ALL,
-	 * where flows between two outside hosts (transit) are counted, and named when its
-	 * victim or sources are outside these prefixes (docs/detection.md, "Transit").
+	 * where flows between two outside hosts (transit) are counted, and named when it is a
+	 * flood whose victim is outside these prefixes (docs/detection.md, "Transit").
 	 * Not copied: it must outlive the detector.
 	 */
 	const struct safem_home *home;

@@ -995,6 +995,50 @@ test_profile_errors(void **state)
 	unlink(profile_path);
 }
 
+/* A profile written before the packet shares of the protocol classes existed (no band for
+ * proto_packet_share/...) still loads; other missing bands stay errors (above). */
+static void
+test_profile_without_packet_shares(void **state)
+{
+	char old[96], *line = NULL, err[512] = "";
+	size_t cap = 0;
+	unsigned int dropped = 0;
+	struct safem_detect_verdict v;
+	struct safem_detector *d;
+	FILE *in, *o;
+
+	(void)state;
+	snprintf(profile_path, sizeof(profile_path), "/tmp/safem-test-profile-%d", (int)getpid());
+	snprintf(old, sizeof(old), "%s.old", profile_path);
+	train_profile(30, false);
+	in = fopen(profile_path, "r");
+	o = fopen(old, "w");
+	assert_non_null(in);
+	assert_non_null(o);
+	while (getline(&line, &cap, in) >= 0) {
+		if (strstr(line, "band proto_packet_share/") == line) {
+			dropped++;
+			continue;
+		}
+		fputs(line, o);
+	}
+	free(line);
+	fclose(in);
+	fclose(o);
+	assert_true(dropped > 0);
+	d = trained_detector(old, NULL, 0, err, sizeof(err));
+	if (d == NULL)
+		print_error("old profile: %s\n", err);
+	assert_non_null(d);
+	gen_clean();
+	build_summary(&summary, window_index++, false);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+	assert_false(v.alerted);
+	safem_detector_free(d);
+	unlink(old);
+	unlink(profile_path);
+}
+
 static void
 test_params_and_names(void **state)
 {
@@ -1674,6 +1718,61 @@ transit_case(const struct safem_home *home, uint32_t victim, struct safem_detect
 	safem_detector_free(d);
 }
 
+/* Spoofed SYNs on an outside host, unanswered; with answers: the victim sends a SYN-ACK to
+ * every source, as many flows as it receives. */
+static bool transit_answers;
+
+static void
+add_transit_syn_flood(void)
+{
+	for (unsigned int i = 0; i < 3000; i++) {
+		uint32_t src = 0x30000000u | (uint32_t)(rng_next() & 0x0fffffffu);
+		uint16_t sport = (uint16_t)(1024 + rng_below(60000));
+
+		add_flow(src, OUTSIDE_VICTIM, sport, 80, SAFEM_PROTO_TCP_SYN, 1, 40);
+		if (transit_answers)
+			add_flow(OUTSIDE_VICTIM, src, 80, sport, SAFEM_PROTO_TCP, 1, 40);
+	}
+}
+
+static void
+test_syn_flood_transit(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_detector *d;
+	struct safem_home home;
+
+	(void)state;
+	memset(&home, 0, sizeof(home));
+	assert_int_equal(safem_home_add(&home, "10.0.0.0/16"), 0);
+	for (int answered = 0; answered < 2; answered++) {
+		d = home_detector(&home);
+		for (unsigned int i = 0; i < 80; i++) {
+			gen_clean();
+			add_clean_out();
+			build_summary_home(&summary, window_index++);
+			assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+			assert_false(v.alerted);
+		}
+		transit_answers = answered;
+		gen_clean();
+		add_clean_out();
+		add_transit_syn_flood();
+		build_summary_home(&summary, window_index++);
+		assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+		transit_answers = false;
+		if (!answered) {
+			assert_true(v.alerted);
+			assert_int_equal(v.cls, SAFEM_CLASS_SYN_FLOOD);
+			assert_int_equal(v.direction, SAFEM_DIR_ALL);
+		} else {
+			/* both sides of every connection in ALL: not named as a transit flood */
+			assert_true(v.cls != SAFEM_CLASS_SYN_FLOOD);
+		}
+		safem_detector_free(d);
+	}
+}
+
 static void
 test_icmp_flood_transit(void **state)
 {
@@ -1983,6 +2082,7 @@ main(void)
 		cmocka_unit_test(test_icmp_flood_by_packets),
 		cmocka_unit_test(test_icmp_packets_need_a_victim),
 		cmocka_unit_test(test_icmp_flood_transit),
+		cmocka_unit_test(test_syn_flood_transit),
 		cmocka_unit_test(test_incident_sequence),
 		cmocka_unit_test(test_incident_gap),
 		cmocka_unit_test(test_warmup_suppresses),
@@ -1991,6 +2091,7 @@ main(void)
 		cmocka_unit_test(test_report_members),
 		cmocka_unit_test(test_profile_round_trip),
 		cmocka_unit_test(test_profile_per_hour_and_sampling),
+		cmocka_unit_test(test_profile_without_packet_shares),
 		cmocka_unit_test(test_hint_svm_attack_alone),
 		cmocka_unit_test(test_hint_normal_vetoes_spectrum),
 		cmocka_unit_test(test_hint_novel_needs_deviation),
