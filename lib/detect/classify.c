@@ -228,6 +228,20 @@ feature_view(const struct metric_layout *l, const struct deviation *dev, const s
 	}
 }
 
+/* Keep rise among the FEW_VALUES largest of few (largest first). */
+static void
+few_keep(double few[FEW_VALUES], double rise)
+{
+	unsigned int j;
+
+	for (j = 0; j < FEW_VALUES && rise <= few[j]; j++)
+		;
+	if (j == FEW_VALUES)
+		return;
+	memmove(&few[j + 1], &few[j], (FEW_VALUES - 1 - j) * sizeof(few[0]));
+	few[j] = rise;
+}
+
 static void
 feature_rank(const struct involved *inv, const struct safem_window_summary *w, unsigned int feat,
 	     double max_rise, struct feature_view *fv)
@@ -251,13 +265,7 @@ feature_rank(const struct involved *inv, const struct safem_window_summary *w, u
 			continue;
 		fv->carriers++;
 		fv->risers += rise >= RISER_OF_MAX * max_rise;
-		/* keep the FEW_VALUES largest rises, largest first */
-		for (j = 0; j < FEW_VALUES && rise <= few[j]; j++)
-			;
-		if (j == FEW_VALUES)
-			continue;
-		memmove(&few[j + 1], &few[j], (FEW_VALUES - 1 - j) * sizeof(few[0]));
-		few[j] = rise;
+		few_keep(few, rise);
 	}
 	for (j = 0; j < FEW_VALUES; j++)
 		fv->few_rise += few[j];
@@ -426,12 +434,7 @@ icmp_packet_holders(const struct involved *inv, const struct safem_window_summar
 		if (!(rise > 0) || ICMP_OF_VALUE_RISE * rise > excess ||
 		    (outside != NULL && safem_home_contains(outside, it->value)))
 			continue;
-		for (j = 0; j < FEW_VALUES && rise <= few[j]; j++)
-			;
-		if (j == FEW_VALUES)
-			continue;
-		memmove(&few[j + 1], &few[j], (FEW_VALUES - 1 - j) * sizeof(few[0]));
-		few[j] = rise;
+		few_keep(few, rise);
 	}
 	for (j = 0; j < FEW_VALUES; j++)
 		sum += few[j];

@@ -1527,6 +1527,21 @@ test_bursty_link_raises_bar(void **state)
 }
 
 /* ---- OUT: infected home hosts scanning outside ---- */
+/* n clean windows, IN and OUT by the home prefix: none may alert. */
+static void
+run_clean_home(struct safem_detector *d, unsigned int n)
+{
+	struct safem_detect_verdict v;
+
+	for (unsigned int i = 0; i < n; i++) {
+		gen_clean();
+		add_clean_out();
+		build_summary_home(&summary, window_index++);
+		assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+		assert_false(v.alerted);
+	}
+}
+
 static void
 test_worm_out(void **state)
 {
@@ -1544,13 +1559,7 @@ test_worm_out(void **state)
 	p.directions = 1u << SAFEM_DIR_ALL | 1u << SAFEM_DIR_IN | 1u << SAFEM_DIR_OUT;
 	d = safem_detector_create(&p, err, sizeof(err));
 	assert_non_null(d);
-	for (unsigned int i = 0; i < 80; i++) {
-		gen_clean();
-		add_clean_out();
-		build_summary_home(&summary, window_index++);
-		assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
-		assert_false(v.alerted);
-	}
+	run_clean_home(d, 80);
 	gen_clean();
 	add_worm_out();
 	build_summary_home(&summary, window_index++);
@@ -1682,6 +1691,14 @@ test_icmp_packets_need_a_victim(void **state)
 	assert_true(!v.alerted || v.cls != SAFEM_CLASS_ICMP_FLOOD);
 }
 
+/* The test's home prefix, as the probe's --home 10.0.0.0/16. */
+static void
+home_prefix(struct safem_home *home)
+{
+	memset(home, 0, sizeof(*home));
+	assert_int_equal(safem_home_add(home, "10.0.0.0/16"), 0);
+}
+
 /* A detector with home 10.0.0.0/16 (directions ALL, IN, OUT); home NULL: not told. */
 static struct safem_detector *
 home_detector(const struct safem_home *home)
@@ -1703,13 +1720,7 @@ transit_case(const struct safem_home *home, uint32_t victim, struct safem_detect
 {
 	struct safem_detector *d = home_detector(home);
 
-	for (unsigned int i = 0; i < 80; i++) {
-		gen_clean();
-		add_clean_out();
-		build_summary_home(&summary, window_index++);
-		assert_int_equal(safem_detector_window(d, &summary, NULL, v), 0);
-		assert_false(v->alerted);
-	}
+	run_clean_home(d, 80);
 	gen_clean();
 	add_clean_out();
 	add_icmp_one_flow_to(victim);
@@ -1743,17 +1754,10 @@ test_syn_flood_transit(void **state)
 	struct safem_home home;
 
 	(void)state;
-	memset(&home, 0, sizeof(home));
-	assert_int_equal(safem_home_add(&home, "10.0.0.0/16"), 0);
+	home_prefix(&home);
 	for (int answered = 0; answered < 2; answered++) {
 		d = home_detector(&home);
-		for (unsigned int i = 0; i < 80; i++) {
-			gen_clean();
-			add_clean_out();
-			build_summary_home(&summary, window_index++);
-			assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
-			assert_false(v.alerted);
-		}
+		run_clean_home(d, 80);
 		transit_answers = answered;
 		gen_clean();
 		add_clean_out();
@@ -1780,8 +1784,7 @@ test_icmp_flood_transit(void **state)
 	struct safem_home home;
 
 	(void)state;
-	memset(&home, 0, sizeof(home));
-	assert_int_equal(safem_home_add(&home, "10.0.0.0/16"), 0);
+	home_prefix(&home);
 	/* outside -> outside: counted in ALL only, named there as transit */
 	transit_case(&home, OUTSIDE_VICTIM, &v);
 	if (!v.alerted || v.cls != SAFEM_CLASS_ICMP_FLOOD || v.direction != SAFEM_DIR_ALL)
