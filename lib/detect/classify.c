@@ -587,6 +587,13 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 	/* fan-out: the rise spreads over many destinations */
 	fan_out = !dst.lead;
 
+	/* the victim's new flows are ICMP (of any type, spoofed sources or not): an ICMP flood.
+	 * First: ICMP flows carry no source port (lib/packet keys them with port 0, as
+	 * fragments), so the source-port test of a reflection judges the chance rises of
+	 * other ports (test set, seed 300: a 1 % timestamp flood from spoofed sources was
+	 * called reflection in 6 of 6 windows) */
+	if (victim && !syn_surge && !udp_up && icmp_flow_surge(l, dev, w, dir, dst.top_rise))
+		return SAFEM_CLASS_ICMP_FLOOD;
 	/* many sources answering from one or a few ports to one victim, no SYN of their own:
 	 * UDP amplification, SYN-ACK or RST reflection, whatever the service port */
 	if (victim && !src.few && sport.few && !syn_surge)
@@ -599,8 +606,6 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 		return SAFEM_CLASS_VERTICAL_SCAN;
 	if (victim && syn_surge)
 		return SAFEM_CLASS_SYN_FLOOD;
-	if (victim && !syn_surge && !udp_up && icmp_flow_surge(l, dev, w, dir, dst.top_rise))
-		return SAFEM_CLASS_ICMP_FLOOD;
 	/* the UDP share often stays inside its band (DNS and QUIC replies are UDP already):
 	 * a victim of something neither SYN, TCP, ICMP nor other rising is flooded with UDP;
 	 * a flood's new flows come from random ports on one side at least (a client's
