@@ -470,6 +470,13 @@ icmp_packet_excess(const struct metric_layout *l, const struct deviation *dev,
 
 	if (dev->sign[m] <= 0 || dev->hi == NULL || !(packets > 0))
 		return 0;
+	/* not on a low-rate window (a few dozen flows, detector.c LOW_RATE_FLOWS): there one
+	 * host's burst (a traceroute's answers, a neighbour discovery storm) is what one new
+	 * connection does, and such windows alert only on flow counts (bg_zeek_protomix's test
+	 * part: 12 ICMPv6 packets to one IPv6 host, in a window of 14 flows and after an ICMP
+	 * window before it, were named a transit ICMP flood) */
+	if (dev->low_rate)
+		return 0;
 	icmp = (double)w->proto_packets[dir][SAFEM_PROTO_ICMP];
 	return count_significant(icmp, dev->hi[m], packets, w->sample_rate,
 				 evidence * log(SIGNIFICANCE))

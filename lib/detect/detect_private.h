@@ -228,6 +228,9 @@ struct deviation {
 	 * a protocol class's packets went past its upper edge (classify.c, ICMP floods) */
 	const double *lo, *hi;
 	double margin; /* deviation_compute's margin: '+' is past hi + margin x scale */
+	/* set by the detector before the class rules: the window is low-rate (detector.c,
+	 * LOW_RATE_FLOWS; classify.c, ICMP floods by packets are not judged there) */
+	bool low_rate;
 };
 /* A band's scale s: its width, at least 2 % of its magnitude plus 0.001 ("Deviation"). */
 double band_scale(double lo, double hi);

@@ -418,6 +418,7 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 		low_rate = metric_flows(l, d->x) <
 			   LOW_RATE_FLOWS + (quiet_band ? metric_flows(l, hi) : 0);
 	}
+	d->dev.low_rate = low_rate;
 	clean_quantile = clean_score_quantile(d);
 	warm = warmup_over(d, clean_quantile);
 	eligible = have_band && warm;
@@ -517,6 +518,7 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 	     2 * band_windows >= d->params.moving_windows))
 		clean_score_add(d, verdict.score);
 	d->last_score = verdict.score;
+
 	d->totals.windows++;
 	if (v != NULL)
 		*v = verdict;
