@@ -92,6 +92,7 @@ probe_detect_open(struct probe_detect *pd, const struct probe_config *cfg, FILE 
 	if (pd->home.count != 0)
 		for (d = 0; d < SAFEM_DIR_COUNT; d++)
 			p.directions |= 1u << d;
+	p.home = &pd->home; /* transit victims (docs/detection.md, "Transit") */
 	p.alerts = alerts;
 	pd->alerts = alerts;
 	pd->detector = safem_detector_create(&p, err, errlen);

@@ -204,7 +204,8 @@ const struct safem_opt_def probe_options[] = {
 	 "N"},
 	{"home", "detect", "home", SAFEM_OPT_STRING, "", 0, 0, NULL, OPT(home),
 	 "home prefixes, comma-separated (10.0.0.0/8,2001:db8::/32): feature distributions and "
-	 "detection per direction (in/out/internal); empty: all traffic as one", "CIDR[,CIDR]"},
+	 "detection per direction (in/out/internal; floods between outside hosts: all); empty: "
+	 "all traffic as one", "CIDR[,CIDR]"},
 	{"feature-values", "detect", "feature-values", SAFEM_OPT_UINT, "8192", 0, 1u << 24, NULL,
 	 OPT(feature_values),
 	 "distinct values kept exactly per feature distribution and worker pane (the merged "

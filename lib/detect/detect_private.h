@@ -20,7 +20,9 @@
 #define TREE_METRICS 3 /* bytes, packets, flows (enum safem_agg_metric order) */
 /* Distinct q values are equal when they differ by less than this (profile check). */
 #define Q_MATCH_TOLERANCE 1e-9
-#define CANDIDATES 2 /* directions classified: IN and OUT, or ALL */
+/* directions classified: IN and OUT, or ALL; with home prefixes known, ALL as the transit
+ * candidate after IN and OUT (metric_layout_add_transit) */
+#define CANDIDATES 3
 /* Values judged per feature: the union of the top lists by packets and by flows. */
 #define TOP_UNION (2 * SAFEM_SUMMARY_TOP)
 
@@ -31,6 +33,8 @@
  *   tree_entropy[side][bytes, packets, flows]
  *   distinct[dir][feature]             ln(1 + distinct)
  *   proto_share[dir][class]            flows of the class / flows of the direction
+ *   proto_packet_share[dir][class]     packets of the class / packets of the direction
+ *                                      (a band for the class rules, not scored: metric_weight)
  * Every direction has its slots; a direction not in use is skipped.
  */
 struct metric_layout {
@@ -42,11 +46,16 @@ struct metric_layout {
 	 * when in use (attacks on the home network, and from infected home hosts), else ALL. */
 	unsigned int ncandidates;
 	enum safem_direction candidate[CANDIDATES];
-	unsigned int volume_base, tree_base, distinct_base, proto_base, count;
+	/* the slot of ALL as the transit candidate (flows between two outside hosts count in
+	 * ALL only), or CANDIDATES when there is none (docs/detection.md, "Transit") */
+	unsigned int transit_slot;
+	unsigned int volume_base, tree_base, distinct_base, proto_base, proto_packet_base, count;
 };
 
 void metric_layout_init(struct metric_layout *l, const double *q, unsigned int nq,
 			unsigned int directions);
+/* With IN and OUT in use: ALL joins the candidates as the transit one (last). */
+void metric_layout_add_transit(struct metric_layout *l);
 static inline unsigned int
 metric_spectrum(const struct metric_layout *l, unsigned int dir, unsigned int feat,
 		unsigned int weight, unsigned int qi)
@@ -62,6 +71,11 @@ static inline unsigned int
 metric_proto(const struct metric_layout *l, unsigned int dir, unsigned int proto)
 {
 	return l->proto_base + dir * PROTOS + proto;
+}
+static inline unsigned int
+metric_proto_packets(const struct metric_layout *l, unsigned int dir, unsigned int proto)
+{
+	return l->proto_packet_base + dir * PROTOS + proto;
 }
 /* The direction a metric belongs to; DIRS for the tree entropies. */
 unsigned int metric_direction(const struct metric_layout *l, unsigned int m);
@@ -210,7 +224,19 @@ struct deviation {
 	double flow_score;
 	double dir_score[DIRS + 1]; /* the score's part per direction (DIRS: tree entropies) */
 	unsigned int deviating;
+	/* the band compared against (deviation_compute's lo, hi): the class rules measure how far
+	 * a protocol class's packets went past its upper edge (classify.c, ICMP floods) */
+	const double *lo, *hi;
+	double margin; /* deviation_compute's margin: '+' is past hi + margin x scale */
+	/* set by the detector before the class rules: the window is low-rate (detector.c,
+	 * LOW_RATE_FLOWS; classify.c, ICMP floods by packets are not judged there) */
+	bool low_rate;
+	/* set by the detector: packet evidence (ICMP floods by packets) is judged; false over a
+	 * horizon of several windows (detector.c, horizon_classify) */
+	bool packets_judged;
 };
+/* A band's scale s: its width, at least 2 % of its magnitude plus 0.001 ("Deviation"). */
+double band_scale(double lo, double hi);
 /* skip_dirs: bit d set, metrics of direction d are not compared (too few sampled packets
  * to say anything). */
 void deviation_compute(const struct metric_layout *l, const double *x, const double *lo,
@@ -311,6 +337,12 @@ void horizon_involved_floor(struct involved *inv, unsigned int m,
 enum safem_attack_class classify_window(const struct metric_layout *l, const struct deviation *dev,
 					const struct safem_window_summary *w,
 					const struct involved *inv, double evidence);
+/* Does a class found in the transit candidate (ALL) name a flood between outside hosts: its
+ * victim outside the home prefixes (and unanswered)? Scans and worms: never. (classify.c,
+ * docs/detection.md "Transit") */
+bool classify_transit(const struct metric_layout *l, const struct deviation *dev,
+		      const struct safem_window_summary *w, const struct involved *inv,
+		      enum safem_attack_class cls, const struct safem_home *home, double evidence);
 
 /* Incidents (incident.c) and alert lines (alert.c). */
 struct incident {

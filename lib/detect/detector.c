@@ -190,6 +190,8 @@ safem_detector_create(const struct safem_detect_params *p, char *err, size_t err
 				   p->directions);
 	else
 		metric_layout_init(&d->layout, p->q, p->nq, p->directions);
+	if (p->home != NULL && p->home->count > 0)
+		metric_layout_add_transit(&d->layout);
 	d->warmup_windows = p->warmup_windows;
 	if (p->warmup_windows == SAFEM_DETECT_WARMUP_AUTO) {
 		d->warmup_windows = p->kind == SAFEM_BASELINE_MOVING ? p->moving_windows : 0;
@@ -346,6 +348,9 @@ classify_directions(struct safem_detector *d, const struct safem_window_summary 
 		double score = dev->dir_score[l->candidate[c]];
 		bool better;
 
+		/* transit (docs/detection.md, "Transit"): only what IN and OUT leave unexplained */
+		if (c == l->transit_slot && best != SAFEM_CLASS_UNKNOWN)
+			break;
 		involved_compute(&d->baseline, l, w, c, &d->inv_other);
 		if (horizon_windows > 1)
 			horizon_involved_floor(&d->inv_other, horizon_windows, w);
@@ -353,6 +358,14 @@ classify_directions(struct safem_detector *d, const struct safem_window_summary 
 		cls = (d->skip_dirs & (1u << l->candidate[c]))
 			      ? SAFEM_CLASS_UNKNOWN
 			      : classify_window(l, dev, w, &d->inv_other, evidence);
+		if (c == l->transit_slot) {
+			/* an attack on a home host is IN's or OUT's to name; the transit candidate
+			 * only names one between outside hosts, and reports nothing else */
+			if (cls == SAFEM_CLASS_UNKNOWN ||
+			    !classify_transit(l, dev, w, &d->inv_other, cls, d->params.home,
+					      evidence))
+				break;
+		}
 		better = best_score < 0 ||
 			 (cls != SAFEM_CLASS_UNKNOWN && best == SAFEM_CLASS_UNKNOWN) ||
 			 ((cls != SAFEM_CLASS_UNKNOWN) == (best != SAFEM_CLASS_UNKNOWN) &&
@@ -403,6 +416,12 @@ horizon_classify(struct safem_detector *d, const double *lo, const double *hi,
 		}
 		deviation_compute(l, d->horizon_x, lo, hi, d->params.band_margin, d->skip_dirs,
 				  &d->horizon_dev);
+		/* no packet evidence over a horizon, as no SYN retries (horizon.c): a packet
+		 * flood is plain in its own window, and packets summed over windows of a busy
+		 * ICMP talker are no count test (bg_zeek_protomix's test part: a transit ICMP
+		 * burst after a window of score 220 was named an ICMP flood over 4 windows) */
+		d->horizon_dev.low_rate = d->dev.low_rate;
+		d->horizon_dev.packets_judged = false;
 		cls = classify_directions(
 			d, acc, &d->horizon_dev,
 			horizon_evidence(RISE_ONLY_EVIDENCE, d->params.horizon_windows), m);
@@ -473,6 +492,8 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 		low_rate = metric_flows(l, d->x) <
 			   LOW_RATE_FLOWS + (quiet_band ? metric_flows(l, hi) : 0);
 	}
+	d->dev.low_rate = low_rate;
+	d->dev.packets_judged = true;
 	clean_quantile = clean_score_quantile(d);
 	warm = warmup_over(d, clean_quantile);
 	eligible = have_band && warm;
@@ -598,6 +619,7 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 	     2 * band_windows >= d->params.moving_windows))
 		clean_score_add(d, verdict.score);
 	d->last_score = verdict.score;
+
 	d->totals.windows++;
 	if (v != NULL)
 		*v = verdict;

@@ -41,11 +41,22 @@ metric_layout_init(struct metric_layout *l, const double *q, unsigned int nq,
 		l->candidate[l->ncandidates++] = SAFEM_DIR_OUT;
 	if (l->ncandidates == 0)
 		l->candidate[l->ncandidates++] = SAFEM_DIR_ALL;
+	l->transit_slot = CANDIDATES;
 	l->volume_base = DIRS * FEATURES * WEIGHTS * nq;
 	l->tree_base = l->volume_base + DIRS * VOLUMES;
 	l->distinct_base = l->tree_base + TREE_SIDES * TREE_METRICS;
 	l->proto_base = l->distinct_base + DIRS * FEATURES;
-	l->count = l->proto_base + DIRS * PROTOS;
+	l->proto_packet_base = l->proto_base + DIRS * PROTOS;
+	l->count = l->proto_packet_base + DIRS * PROTOS;
+}
+
+void
+metric_layout_add_transit(struct metric_layout *l)
+{
+	if (!(l->directions & (1u << SAFEM_DIR_IN)) || l->ncandidates >= CANDIDATES)
+		return;
+	l->transit_slot = l->ncandidates;
+	l->candidate[l->ncandidates++] = SAFEM_DIR_ALL;
 }
 
 unsigned int
@@ -59,7 +70,9 @@ metric_direction(const struct metric_layout *l, unsigned int m)
 		return DIRS;
 	if (m < l->proto_base)
 		return (m - l->distinct_base) / FEATURES;
-	return (m - l->proto_base) / PROTOS;
+	if (m < l->proto_packet_base)
+		return (m - l->proto_base) / PROTOS;
+	return (m - l->proto_packet_base) / PROTOS;
 }
 
 bool
@@ -105,6 +118,13 @@ metric_weight(const struct metric_layout *l, unsigned int m)
 		return (m - l->volume_base) % VOLUMES == 2 ? 1.0 : WEIGHT_PACKETS_BYTES;
 	if (m < l->distinct_base) /* tree entropies: bytes, packets, flows */
 		return (m - l->tree_base) % TREE_METRICS == 2 ? 1.0 : WEIGHT_PACKETS_BYTES;
+	/* Packet shares of the protocol classes are a band for the class rules (classify.c,
+	 * ICMP floods), not a score: the packets they count already move the packet spectra
+	 * and volumes, and a class's packet share follows every elephant of it (a TCP backup
+	 * doubles TCP's share on a link of DNS and pings). Scored, they would count those
+	 * packets twice. */
+	if (m >= l->proto_packet_base)
+		return 0;
 	return 1.0;
 }
 
@@ -129,9 +149,12 @@ metric_name(const struct metric_layout *l, unsigned int m, char *buf, size_t len
 	} else if (m < l->proto_base) {
 		snprintf(buf, len, "distinct/%s/%s", detect_direction_names[dir],
 			 detect_feature_names[(m - l->distinct_base) % FEATURES]);
-	} else {
+	} else if (m < l->proto_packet_base) {
 		snprintf(buf, len, "proto_share/%s/%s", detect_direction_names[dir],
 			 detect_proto_names[(m - l->proto_base) % PROTOS]);
+	} else {
+		snprintf(buf, len, "proto_packet_share/%s/%s", detect_direction_names[dir],
+			 detect_proto_names[(m - l->proto_packet_base) % PROTOS]);
 	}
 }
 
@@ -199,6 +222,11 @@ metric_flatten(const struct metric_layout *l, const struct safem_window_summary 
 		for (p = 0; p < PROTOS; p++)
 			x[metric_proto(l, dir, p)] =
 				flows > 0 ? (double)w->proto_flows[dir][p] / flows : 0;
+		for (p = 0; p < PROTOS; p++)
+			x[metric_proto_packets(l, dir, p)] =
+				vol->packets > 0
+					? (double)w->proto_packets[dir][p] / (double)vol->packets
+					: 0;
 	}
 	for (side = 0; side < TREE_SIDES; side++)
 		for (k = 0; k < TREE_METRICS; k++)

@@ -11,6 +11,13 @@
 #define BAND_SCALE_RELATIVE_FLOOR 0.02
 #define BAND_SCALE_ABSOLUTE_FLOOR 0.001
 
+double
+band_scale(double lo, double hi)
+{
+	return fmax(hi - lo, BAND_SCALE_RELATIVE_FLOOR * fmax(fabs(lo), fabs(hi)) +
+				     BAND_SCALE_ABSOLUTE_FLOOR);
+}
+
 void
 deviation_compute(const struct metric_layout *l, const double *x, const double *lo,
 		  const double *hi, double margin, unsigned int skip_dirs, struct deviation *dev)
@@ -22,6 +29,9 @@ deviation_compute(const struct metric_layout *l, const double *x, const double *
 	for (m = 0; m <= DIRS; m++)
 		dev->dir_score[m] = 0;
 	dev->deviating = 0;
+	dev->lo = lo;
+	dev->hi = hi;
+	dev->margin = margin;
 	for (m = 0; m < l->count; m++) {
 		double scale, distance;
 
@@ -29,9 +39,7 @@ deviation_compute(const struct metric_layout *l, const double *x, const double *
 		if (!metric_in_use(l, m) || !(lo[m] <= hi[m]) ||
 		    (skip_dirs & (1u << metric_direction(l, m))) != 0)
 			continue;
-		scale = fmax(hi[m] - lo[m],
-			     BAND_SCALE_RELATIVE_FLOOR * fmax(fabs(lo[m]), fabs(hi[m])) +
-				     BAND_SCALE_ABSOLUTE_FLOOR);
+		scale = band_scale(lo[m], hi[m]);
 		if (x[m] > hi[m] + margin * scale) {
 			dev->sign[m] = 1;
 			distance = (x[m] - hi[m]) / scale;

@@ -432,7 +432,7 @@ profile_share(struct profile_reader *r, bool prefix, char *save, struct baseline
 
 static int
 profile_check_complete(struct profile_reader *r, const struct metric_layout *l,
-		       const struct baseline *b, const bool *set)
+		       struct baseline *b, const bool *set)
 {
 	char name[96];
 	unsigned int slot, m;
@@ -440,12 +440,21 @@ profile_check_complete(struct profile_reader *r, const struct metric_layout *l,
 	for (slot = 0; slot < HOUR_SLOTS; slot++) {
 		if (slot != TRAINED_ALL_HOURS && b->hour_windows[slot] == 0)
 			continue;
-		for (m = 0; m < l->count; m++)
+		for (m = 0; m < l->count; m++) {
+			/* profiles written before the packet shares of the protocol classes
+			 * existed have no band for them: those metrics are not judged (lo > hi),
+			 * and the ICMP packet evidence (classify.c) needs a retrained profile */
+			if (m >= l->proto_packet_base && !set[(size_t)slot * l->count + m]) {
+				b->lo[(size_t)slot * l->count + m] = 1;
+				b->hi[(size_t)slot * l->count + m] = 0;
+				continue;
+			}
 			if (metric_in_use(l, m) && !set[(size_t)slot * l->count + m]) {
 				metric_name(l, m, name, sizeof(name));
 				return profile_error(r, "end of file: no band for %s hour %s", name,
 						     slot == TRAINED_ALL_HOURS ? "all" : "");
 			}
+		}
 	}
 	return 0;
 }

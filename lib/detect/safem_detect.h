@@ -45,11 +45,12 @@ enum safem_attack_class {
 	SAFEM_CLASS_WORM,
 	SAFEM_CLASS_UNKNOWN,
 	SAFEM_CLASS_BRUTE_FORCE, /**< appended: the SVM model's class numbers stay */
+	SAFEM_CLASS_ICMP_FLOOD, /**< appended: class numbers of existing ones stay */
 	SAFEM_CLASS_COUNT
 };
 
 /** "normal", "syn_flood", "udp_flood", "reflection", "horizontal_scan", "vertical_scan",
- *  "worm", "unknown", "brute_force"; NULL when out of range. */
+ *  "worm", "unknown", "brute_force", "icmp_flood"; NULL when out of range. */
 const char *safem_attack_class_name(enum safem_attack_class c);
 /** The class of a name as above, or -EINVAL. */
 int safem_attack_class_from_name(const char *name);
@@ -123,6 +124,14 @@ struct safem_detect_params {
 	 * window alone (as 1).
 	 */
 	unsigned int horizon_windows;
+	/**
+	 * The home prefixes the window summaries were split by (NULL or empty: not known). With
+	 * IN and OUT in use, a window no rule explains in IN or OUT is also classified in ALL,
+	 * where flows between two outside hosts (transit) are counted, and named when it is a
+	 * flood whose victim is outside these prefixes (docs/detection.md, "Transit").
+	 * Not copied: it must outlive the detector.
+	 */
+	const struct safem_home *home;
 };
 
 #define SAFEM_DETECT_HORIZON_WINDOWS_MAX 8

@@ -441,6 +441,51 @@ class GenAttacks(unittest.TestCase):
         self.assertEqual(e2e.stat(run.stats, "parse_errors_total"), 0)
         self.assertEqual(e2e.stat(run.stats, "non_ip"), 0)
 
+    def test_icmp_flood(self):
+        """icmp_flood: IPv4 (home victim) and IPv6 (2001:db8::/32) frames with valid
+        checksums, one type to one victim, at the requested share."""
+        pcap, t = gen(self.dir, "icmp", "--duration", 12, "--rate", 1000, "--seed", 5,
+                      "--attack", "icmp_flood:2:4:0.1,type=13,sources=0",
+                      "--attack", "icmp_flood:7:4:0.1,family=6,sources=2,size=300")
+        v4, v6 = t["attacks"]
+        self.assertEqual((v4["class"], v6["class"]), ("icmp_flood", "icmp_flood"))
+        self.assertEqual(v4["involved"]["attackers"]["spoofed"], True)
+        self.assertEqual(len(v6["involved"]["attackers"]), 2)
+        v6_victim = ipaddress.ip_address(v6["involved"]["victims"][0])
+        self.assertIn(v6_victim, ipaddress.ip_network("2001:db8::/32"))
+        seen = {4: 0, 6: 0}
+        for i, (_ts, data, _orig) in enumerate(e2e.read_pcap(pcap), 1):
+            where = "frame %d" % i
+            if data[12:14] == b"\x86\xdd":
+                self.assertEqual(data[20], 58, where + ": next header")
+                plen = struct.unpack_from("!H", data, 18)[0]
+                body = data[54:54 + plen]
+                self.assertEqual(len(body), plen, where)
+                ph = data[22:54] + struct.pack("!IxxxB", plen, 58)
+                self.assertEqual(fold(words_sum(ph + body)), 0xFFFF, where + ": ICMPv6 checksum")
+                self.assertEqual(ipaddress.ip_address(data[38:54]), v6_victim, where)
+                self.assertEqual(body[0], 128, where + ": type")
+                seen[6] += 1
+                continue
+            check_frame(self, data, where)
+            if data[23] == 1 and data[34] == 13:
+                self.assertEqual(str(ipaddress.ip_address(data[30:34])),
+                                 v4["involved"]["victims"][0], where)
+                seen[4] += 1
+        self.assertEqual(seen[4], v4["packets"])
+        self.assertEqual(seen[6], v6["packets"])
+        for a in (v4, v6):
+            ws = [w for w in t["windows"] for x in w.get("attacks", []) if x["id"] == a["id"]
+                  and a["start_ms"] + 1000 <= w["start_ms"] < a["end_ms"] - 1000]
+            self.assertTrue(ws)
+            for w in ws:
+                self.assertAlmostEqual(w["attack_share"], 0.1, delta=0.02, msg=str(w))
+        res = subprocess.run([sys.executable, SCRIPT, "--output", os.path.join(self.dir, "x.pcap"),
+                              "--attack", "icmp_flood:1:1:0.1,family=5"],
+                             capture_output=True, text=True)
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("family must be 4 or 6", res.stderr)
+
     def test_clean_preset(self):
         pcap, t = gen(self.dir, "clean", "--preset", "clean", "--duration", 3, "--rate", 500,
                       "--home", "192.168.0.0/16", "--start-unix-ms", 1700000003000)

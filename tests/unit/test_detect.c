@@ -358,6 +358,7 @@ build_summary(struct safem_window_summary *w, uint64_t index, bool directional)
 		w->volume[0].packets += flows[i].packets;
 		w->volume[0].bytes += flows[i].bytes;
 		w->proto_flows[0][flows[i].proto]++;
+		w->proto_packets[0][flows[i].proto] += flows[i].packets;
 	}
 	for (feat = 0; feat < SAFEM_FEATURE_COUNT; feat++)
 		fill_feature(w, 0, feat);
@@ -369,6 +370,7 @@ build_summary(struct safem_window_summary *w, uint64_t index, bool directional)
 		memcpy(w->distinct[dir], w->distinct[0], sizeof(w->distinct[0]));
 		w->volume[dir] = w->volume[0];
 		memcpy(w->proto_flows[dir], w->proto_flows[0], sizeof(w->proto_flows[0]));
+		memcpy(w->proto_packets[dir], w->proto_packets[0], sizeof(w->proto_packets[0]));
 		memcpy(w->top[dir], w->top[0], sizeof(w->top[0]));
 		memcpy(w->ntop[dir], w->ntop[0], sizeof(w->ntop[0]));
 		memcpy(w->top_flows[dir], w->top_flows[0], sizeof(w->top_flows[0]));
@@ -396,6 +398,7 @@ build_summary_home(struct safem_window_summary *w, uint64_t index)
 			w->volume[dir].packets += flows[i].packets;
 			w->volume[dir].bytes += flows[i].bytes;
 			w->proto_flows[dir][flows[i].proto]++;
+			w->proto_packets[dir][flows[i].proto] += flows[i].packets;
 		}
 		for (feat = 0; feat < SAFEM_FEATURE_COUNT; feat++)
 			fill_feature(w, dir, feat);
@@ -1056,6 +1059,50 @@ test_profile_errors(void **state)
 	unlink(profile_path);
 }
 
+/* A profile written before the packet shares of the protocol classes existed (no band for
+ * proto_packet_share/...) still loads; other missing bands stay errors (above). */
+static void
+test_profile_without_packet_shares(void **state)
+{
+	char old[96], *line = NULL, err[512] = "";
+	size_t cap = 0;
+	unsigned int dropped = 0;
+	struct safem_detect_verdict v;
+	struct safem_detector *d;
+	FILE *in, *o;
+
+	(void)state;
+	snprintf(profile_path, sizeof(profile_path), "/tmp/safem-test-profile-%d", (int)getpid());
+	snprintf(old, sizeof(old), "%s.old", profile_path);
+	train_profile(30, false);
+	in = fopen(profile_path, "r");
+	o = fopen(old, "w");
+	assert_non_null(in);
+	assert_non_null(o);
+	while (getline(&line, &cap, in) >= 0) {
+		if (strstr(line, "band proto_packet_share/") == line) {
+			dropped++;
+			continue;
+		}
+		fputs(line, o);
+	}
+	free(line);
+	fclose(in);
+	fclose(o);
+	assert_true(dropped > 0);
+	d = trained_detector(old, NULL, 0, err, sizeof(err));
+	if (d == NULL)
+		print_error("old profile: %s\n", err);
+	assert_non_null(d);
+	gen_clean();
+	build_summary(&summary, window_index++, false);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+	assert_false(v.alerted);
+	safem_detector_free(d);
+	unlink(old);
+	unlink(profile_path);
+}
+
 static void
 test_params_and_names(void **state)
 {
@@ -1549,6 +1596,21 @@ test_bursty_link_raises_bar(void **state)
 }
 
 /* ---- OUT: infected home hosts scanning outside ---- */
+/* n clean windows, IN and OUT by the home prefix: none may alert. */
+static void
+run_clean_home(struct safem_detector *d, unsigned int n)
+{
+	struct safem_detect_verdict v;
+
+	for (unsigned int i = 0; i < n; i++) {
+		gen_clean();
+		add_clean_out();
+		build_summary_home(&summary, window_index++);
+		assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+		assert_false(v.alerted);
+	}
+}
+
 static void
 test_worm_out(void **state)
 {
@@ -1566,13 +1628,7 @@ test_worm_out(void **state)
 	p.directions = 1u << SAFEM_DIR_ALL | 1u << SAFEM_DIR_IN | 1u << SAFEM_DIR_OUT;
 	d = safem_detector_create(&p, err, sizeof(err));
 	assert_non_null(d);
-	for (unsigned int i = 0; i < 80; i++) {
-		gen_clean();
-		add_clean_out();
-		build_summary_home(&summary, window_index++);
-		assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
-		assert_false(v.alerted);
-	}
+	run_clean_home(d, 80);
 	gen_clean();
 	add_worm_out();
 	build_summary_home(&summary, window_index++);
@@ -1692,6 +1748,224 @@ test_reflection_unsolicited(void **state)
 	assert_int_not_equal(v.cls, SAFEM_CLASS_REFLECTION);
 	assert_int_not_equal(v.cls, SAFEM_CLASS_UDP_FLOOD);
 	free(text);
+}
+
+/* ---- ICMP floods: evidence by packets, and transit victims (docs/detection.md) ---- */
+#define ICMP_ECHO_REQUEST 0x0800 /* type 8, code 0: what lib/packet keys as the port */
+#define OUTSIDE_VICTIM 0x2e000001u
+
+/* Packets of the current flows. */
+static uint64_t
+current_packets(void)
+{
+	uint64_t n = 0;
+
+	for (unsigned int i = 0; i < nflows; i++)
+		n += flows[i].packets;
+	return n;
+}
+
+/* One source flooding dst with echo requests: one flow, a fifth of the window's packets. */
+static void
+add_icmp_one_flow_to(uint32_t dst)
+{
+	uint32_t packets = (uint32_t)(current_packets() / 4);
+
+	add_flow(0x2d000001u, dst, 0, ICMP_ECHO_REQUEST, SAFEM_PROTO_ICMP, packets, packets * 84);
+}
+
+static void
+add_icmp_one_flow(void)
+{
+	add_icmp_one_flow_to(VICTIM);
+}
+
+/* The same packets from spoofed sources, one each: the victim rises by flows. */
+static void
+add_icmp_spoofed(void)
+{
+	for (unsigned int i = 0; i < 3000; i++)
+		add_flow((uint32_t)rng_next(), VICTIM, 0, ICMP_ECHO_REQUEST, SAFEM_PROTO_ICMP, 1, 84);
+}
+
+/* An elephant: one TCP download to a host never seen before, answered by its ACKs. */
+static void
+add_elephant(void)
+{
+	uint32_t packets = (uint32_t)(current_packets() / 4);
+
+	add_flow(0x5db80001u, VICTIM, 443, 40000, SAFEM_PROTO_TCP, packets, packets * 1500);
+	add_flow(VICTIM, 0x5db80001u, 40000, 443, SAFEM_PROTO_TCP, packets / 2, packets / 2 * 52);
+}
+
+/* As many ICMP packets spread over 40 destinations (a monitoring host pinging its fleet). */
+static void
+add_icmp_spread(void)
+{
+	uint32_t packets = (uint32_t)(current_packets() / 4 / 40);
+
+	for (unsigned int i = 0; i < 40; i++)
+		add_flow(0x2d000001u, HOME_NET + 0x400 + i * 5, 0, ICMP_ECHO_REQUEST,
+			 SAFEM_PROTO_ICMP, packets, packets * 84);
+}
+
+/* After 80 clean windows, one window with attack: the verdict. */
+static void
+icmp_case(void (*attack)(void), struct safem_detect_verdict *v)
+{
+	struct safem_detector *d = moving_detector(NULL, false);
+
+	assert_int_equal(run_clean(d, 80, false), 0);
+	run_window(d, attack, false, v);
+	safem_detector_free(d);
+}
+
+static void
+test_icmp_flood_by_packets(void **state)
+{
+	struct safem_detect_verdict v;
+
+	(void)state;
+	/* one flow: no value's flows rise, its packets do */
+	icmp_case(add_icmp_one_flow, &v);
+	if (!v.alerted || v.cls != SAFEM_CLASS_ICMP_FLOOD)
+		print_error("one flow: alerted %d class %s score %.2f\n", v.alerted,
+			    safem_attack_class_name(v.cls), v.score);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_ICMP_FLOOD);
+	/* spoofed sources: by flows, named ICMP flood, not a UDP flood */
+	icmp_case(add_icmp_spoofed, &v);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_ICMP_FLOOD);
+}
+
+static void
+test_icmp_packets_need_a_victim(void **state)
+{
+	struct safem_detect_verdict v;
+
+	(void)state;
+	/* the same share of packets in one TCP flow (answered): no ICMP surge, no alert */
+	icmp_case(add_elephant, &v);
+	if (v.alerted)
+		print_error("elephant: class %s score %.2f\n", safem_attack_class_name(v.cls),
+			    v.score);
+	assert_false(v.alerted);
+	/* ICMP past its band but spread over 40 destinations: no victim */
+	icmp_case(add_icmp_spread, &v);
+	assert_true(!v.alerted || v.cls != SAFEM_CLASS_ICMP_FLOOD);
+}
+
+/* The test's home prefix, as the probe's --home 10.0.0.0/16. */
+static void
+home_prefix(struct safem_home *home)
+{
+	memset(home, 0, sizeof(*home));
+	assert_int_equal(safem_home_add(home, "10.0.0.0/16"), 0);
+}
+
+/* A detector with home 10.0.0.0/16 (directions ALL, IN, OUT); home NULL: not told. */
+static struct safem_detector *
+home_detector(const struct safem_home *home)
+{
+	struct safem_detect_params p;
+	char err[256] = "";
+	struct safem_detector *d;
+
+	safem_detect_params_init(&p);
+	p.directions = 1u << SAFEM_DIR_ALL | 1u << SAFEM_DIR_IN | 1u << SAFEM_DIR_OUT;
+	p.home = home;
+	d = safem_detector_create(&p, err, sizeof(err));
+	assert_non_null(d);
+	return d;
+}
+
+static void
+transit_case(const struct safem_home *home, uint32_t victim, struct safem_detect_verdict *v)
+{
+	struct safem_detector *d = home_detector(home);
+
+	run_clean_home(d, 80);
+	gen_clean();
+	add_clean_out();
+	add_icmp_one_flow_to(victim);
+	build_summary_home(&summary, window_index++);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, v), 0);
+	safem_detector_free(d);
+}
+
+/* Spoofed SYNs on an outside host, unanswered; with answers: the victim sends a SYN-ACK to
+ * every source, as many flows as it receives. */
+static bool transit_answers;
+
+static void
+add_transit_syn_flood(void)
+{
+	for (unsigned int i = 0; i < 3000; i++) {
+		uint32_t src = 0x30000000u | (uint32_t)(rng_next() & 0x0fffffffu);
+		uint16_t sport = (uint16_t)(1024 + rng_below(60000));
+
+		add_flow(src, OUTSIDE_VICTIM, sport, 80, SAFEM_PROTO_TCP_SYN, 1, 40);
+		if (transit_answers)
+			add_flow(OUTSIDE_VICTIM, src, 80, sport, SAFEM_PROTO_TCP, 1, 40);
+	}
+}
+
+static void
+test_syn_flood_transit(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_detector *d;
+	struct safem_home home;
+
+	(void)state;
+	home_prefix(&home);
+	for (int answered = 0; answered < 2; answered++) {
+		d = home_detector(&home);
+		run_clean_home(d, 80);
+		transit_answers = answered;
+		gen_clean();
+		add_clean_out();
+		add_transit_syn_flood();
+		build_summary_home(&summary, window_index++);
+		assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+		transit_answers = false;
+		if (!answered) {
+			assert_true(v.alerted);
+			assert_int_equal(v.cls, SAFEM_CLASS_SYN_FLOOD);
+			assert_int_equal(v.direction, SAFEM_DIR_ALL);
+		} else {
+			/* both sides of every connection in ALL: not named as a transit flood */
+			assert_true(v.cls != SAFEM_CLASS_SYN_FLOOD);
+		}
+		safem_detector_free(d);
+	}
+}
+
+static void
+test_icmp_flood_transit(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_home home;
+
+	(void)state;
+	home_prefix(&home);
+	/* outside -> outside: counted in ALL only, named there as transit */
+	transit_case(&home, OUTSIDE_VICTIM, &v);
+	if (!v.alerted || v.cls != SAFEM_CLASS_ICMP_FLOOD || v.direction != SAFEM_DIR_ALL)
+		print_error("transit: alerted %d class %s direction %d\n", v.alerted,
+			    safem_attack_class_name(v.cls), v.direction);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_ICMP_FLOOD);
+	assert_int_equal(v.direction, SAFEM_DIR_ALL);
+	/* without the home prefixes the detector cannot tell transit: IN and OUT only */
+	transit_case(NULL, OUTSIDE_VICTIM, &v);
+	assert_false(v.alerted);
+	/* a home victim is IN's */
+	transit_case(&home, VICTIM, &v);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_ICMP_FLOOD);
+	assert_int_equal(v.direction, SAFEM_DIR_IN);
 }
 
 /* ---- sampling: the unsampled SVM model is not consulted, too few packets say nothing ---- */
@@ -2178,6 +2452,10 @@ main(void)
 		cmocka_unit_test(test_baseline_mean_is_the_detectors),
 		cmocka_unit_test(test_attack_classes),
 		cmocka_unit_test(test_attack_directional),
+		cmocka_unit_test(test_icmp_flood_by_packets),
+		cmocka_unit_test(test_icmp_packets_need_a_victim),
+		cmocka_unit_test(test_icmp_flood_transit),
+		cmocka_unit_test(test_syn_flood_transit),
 		cmocka_unit_test(test_incident_sequence),
 		cmocka_unit_test(test_incident_gap),
 		cmocka_unit_test(test_warmup_suppresses),
@@ -2186,6 +2464,7 @@ main(void)
 		cmocka_unit_test(test_report_members),
 		cmocka_unit_test(test_profile_round_trip),
 		cmocka_unit_test(test_profile_per_hour_and_sampling),
+		cmocka_unit_test(test_profile_without_packet_shares),
 		cmocka_unit_test(test_hint_svm_attack_alone),
 		cmocka_unit_test(test_hint_normal_vetoes_spectrum),
 		cmocka_unit_test(test_hint_novel_needs_deviation),
