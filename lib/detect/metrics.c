@@ -53,7 +53,9 @@ metric_layout_init(struct metric_layout *l, const double *q, unsigned int nq,
 void
 metric_layout_add_transit(struct metric_layout *l)
 {
-	if (!(l->directions & (1u << SAFEM_DIR_IN)) || l->ncandidates >= CANDIDATES)
+	/* OUT too: a transit destination is one home hosts send little to (classify.c) */
+	if (!(l->directions & (1u << SAFEM_DIR_IN)) || !(l->directions & (1u << SAFEM_DIR_OUT)) ||
+	    l->ncandidates >= CANDIDATES)
 		return;
 	l->transit_slot = l->ncandidates;
 	l->candidate[l->ncandidates++] = SAFEM_DIR_ALL;
