@@ -412,15 +412,11 @@ static double
 listed_flows(const struct safem_window_summary *w, unsigned int dir, unsigned int feat,
 	     const struct safem_feature_value *v)
 {
-	unsigned int i, n = w->ntop_flows[dir][feat];
+	const struct safem_featdist_counts *c = summary_listed_counts(w, dir, feat, v);
 
-	for (i = 0; i < n && i < SAFEM_SUMMARY_TOP; i++)
-		if (memcmp(&w->top_flows[dir][feat][i].value, v, sizeof(*v)) == 0)
-			return (double)w->top_flows[dir][feat][i].counts.flows;
-	for (i = 0; i < w->ntop[dir][feat] && i < SAFEM_SUMMARY_TOP; i++)
-		if (memcmp(&w->top[dir][feat][i].value, v, sizeof(*v)) == 0)
-			return (double)w->top[dir][feat][i].counts.flows;
-	return n >= SAFEM_SUMMARY_TOP
+	if (c != NULL)
+		return (double)c->flows;
+	return w->ntop_flows[dir][feat] >= SAFEM_SUMMARY_TOP
 		       ? 0.5 * (double)w->top_flows[dir][feat][SAFEM_SUMMARY_TOP - 1].counts.flows
 		       : 0;
 }
@@ -503,23 +499,18 @@ out_destination_count(const struct safem_window_summary *w, const struct safem_f
 		      bool packets)
 {
 	const unsigned int out = SAFEM_DIR_OUT, f = SAFEM_FEATURE_DST_ADDR;
-	const struct safem_top_value *lists[2] = {w->top[out][f], w->top_flows[out][f]};
-	const unsigned int n[2] = {w->ntop[out][f], w->ntop_flows[out][f]};
-	double floor = 0;
-	unsigned int k, i;
+	const struct safem_featdist_counts *c;
+	const struct safem_top_value *list = packets ? w->top[out][f] : w->top_flows[out][f];
+	unsigned int n = packets ? w->ntop[out][f] : w->ntop_flows[out][f];
 
 	if (!(w->directions & (1u << out)))
 		return 0;
-	for (k = 0; k < 2; k++) {
-		for (i = 0; i < n[k] && i < SAFEM_SUMMARY_TOP; i++)
-			if (memcmp(&lists[k][i].value, v, sizeof(*v)) == 0)
-				return packets ? (double)lists[k][i].counts.packets
-					       : (double)lists[k][i].counts.flows;
-		if (n[k] >= SAFEM_SUMMARY_TOP && k == (packets ? 0u : 1u))
-			floor = packets ? (double)lists[k][SAFEM_SUMMARY_TOP - 1].counts.packets
-					: (double)lists[k][SAFEM_SUMMARY_TOP - 1].counts.flows;
-	}
-	return floor;
+	c = summary_listed_counts(w, out, f, v);
+	if (c == NULL)
+		c = n >= SAFEM_SUMMARY_TOP ? &list[SAFEM_SUMMARY_TOP - 1].counts : NULL;
+	if (c == NULL)
+		return 0;
+	return packets ? (double)c->packets : (double)c->flows;
 }
 
 /* Outside home, and what it receives in ALL is mostly transit (TRANSIT_FROM_HOME_MAX). */

@@ -235,6 +235,11 @@ struct deviation {
 	 * horizon of several windows (detector.c, horizon_classify) */
 	bool packets_judged;
 };
+/* A value's counts in a window summary's top lists of direction dir, feature f (either
+ * list), or NULL when neither lists it (metrics.c). */
+const struct safem_featdist_counts *summary_listed_counts(const struct safem_window_summary *w,
+							  unsigned int dir, unsigned int f,
+							  const struct safem_feature_value *v);
 /* A band's scale s: its width, at least 2 % of its magnitude plus 0.001 ("Deviation"). */
 double band_scale(double lo, double hi);
 /* skip_dirs: bit d set, metrics of direction d are not compared (too few sampled packets

@@ -73,22 +73,6 @@ horizon_evidence(double evidence, unsigned int longest)
 	return evidence + log((double)horizon_count(longest)) / -log(SIGNIFICANCE);
 }
 
-/* The value's counts in window w (either of its lists), or NULL when it is listed in neither. */
-static const struct safem_featdist_counts *
-listed_counts(const struct safem_window_summary *w, unsigned int dir, unsigned int f,
-	      const struct safem_feature_value *v)
-{
-	unsigned int i;
-
-	for (i = 0; i < w->ntop[dir][f] && i < SAFEM_SUMMARY_TOP; i++)
-		if (memcmp(&w->top[dir][f][i].value, v, sizeof(*v)) == 0)
-			return &w->top[dir][f][i].counts;
-	for (i = 0; i < w->ntop_flows[dir][f] && i < SAFEM_SUMMARY_TOP; i++)
-		if (memcmp(&w->top_flows[dir][f][i].value, v, sizeof(*v)) == 0)
-			return &w->top_flows[dir][f][i].counts;
-	return NULL;
-}
-
 static int
 value_more_packets(const void *a, const void *b)
 {
@@ -192,7 +176,8 @@ accumulate_values(const struct horizon *h, unsigned int m, const struct baseline
 	for (k = 0, kept = 0; k < n; k++) {
 		for (i = 0; i < m; i++) {
 			const struct safem_featdist_counts *c =
-				listed_counts(horizon_window(h, i), dir, f, &cand[k].value);
+				summary_listed_counts(horizon_window(h, i), dir, f,
+						      &cand[k].value);
 
 			if (c == NULL)
 				continue;

@@ -234,3 +234,20 @@ metric_flatten(const struct metric_layout *l, const struct safem_window_summary 
 		for (k = 0; k < TREE_METRICS; k++)
 			x[l->tree_base + side * TREE_METRICS + k] = w->tree_entropy[side][k];
 }
+
+/* The value's counts in window w (either of its top lists: both hold a listed value's full
+ * counts), or NULL when it is listed in neither. */
+const struct safem_featdist_counts *
+summary_listed_counts(const struct safem_window_summary *w, unsigned int dir, unsigned int f,
+		      const struct safem_feature_value *v)
+{
+	unsigned int i;
+
+	for (i = 0; i < w->ntop[dir][f] && i < SAFEM_SUMMARY_TOP; i++)
+		if (memcmp(&w->top[dir][f][i].value, v, sizeof(*v)) == 0)
+			return &w->top[dir][f][i].counts;
+	for (i = 0; i < w->ntop_flows[dir][f] && i < SAFEM_SUMMARY_TOP; i++)
+		if (memcmp(&w->top_flows[dir][f][i].value, v, sizeof(*v)) == 0)
+			return &w->top_flows[dir][f][i].counts;
+	return NULL;
+}
