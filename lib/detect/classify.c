@@ -574,6 +574,29 @@ class_excess(const struct deviation *dev, unsigned int m, double count, double t
 }
 
 /*
+ * Low-rate windows (a few dozen flows, detector.c LOW_RATE_FLOWS; docs/detection.md, "ICMP
+ * floods on low-rate links"). There one host's burst (a traceroute's answers, a neighbour
+ * discovery storm) is what one new connection does: bg_zeek_protomix's test part had 12
+ * ICMPv6 packets to one IPv6 host, in a window of 14 flows after an ICMP window before it,
+ * named a transit ICMP flood when packets were judged there as on any window. A flood is
+ * told from it by the link's own structure, not by a count: its ICMP packets past their
+ * band's edge are more than the link's busiest baseline windows carried in all (the upper
+ * edge of the direction's packet volume band, volume/<dir>/packets). One connection's burst
+ * stays inside what the link's own windows hold; a flood that outweighs the whole link does
+ * not (the real ICMPv6 flood capture: ~5,700 packets/s, one flow, on 15-270 packets/s
+ * links). Under sampling both sides are sampled counts.
+ */
+static bool
+low_rate_icmp_outweighs(const struct metric_layout *l, const struct deviation *dev,
+			unsigned int dir, double excess)
+{
+	/* volume/<dir>/packets is log10(1 + packets) (metrics.c, metric_flatten) */
+	double busiest = pow(10.0, dev->hi[l->volume_base + dir * VOLUMES + 0]) - 1;
+
+	return excess > 0 && excess >= busiest;
+}
+
+/*
  * The ICMP packets past their band's upper edge (as a count), when they are evidence: past
  * the band with its margin (the metric is '+'), and more than the packets at the band's
  * upper edge explain as a count (P(X >= k) <= SIGNIFICANCE^evidence, X ~ Poisson(hi x
@@ -593,20 +616,19 @@ icmp_packet_excess(const struct metric_layout *l, const struct deviation *dev,
 	unsigned int m = metric_proto_packets(l, dir, SAFEM_PROTO_ICMP);
 	double packets = (double)w->volume[dir].packets, icmp;
 
-	if (dev->sign[m] <= 0 || dev->hi == NULL || !(packets > 0))
-		return 0;
-	/* not on a low-rate window (a few dozen flows, detector.c LOW_RATE_FLOWS): there one
-	 * host's burst (a traceroute's answers, a neighbour discovery storm) is what one new
-	 * connection does, and such windows alert only on flow counts (bg_zeek_protomix's test
-	 * part: 12 ICMPv6 packets to one IPv6 host, in a window of 14 flows and after an ICMP
-	 * window before it, were named a transit ICMP flood) */
-	if (dev->low_rate || !dev->packets_judged)
+	double excess;
+
+	if (dev->sign[m] <= 0 || dev->hi == NULL || !(packets > 0) || !dev->packets_judged)
 		return 0;
 	icmp = (double)w->proto_packets[dir][SAFEM_PROTO_ICMP];
-	return count_significant(icmp, dev->hi[m], packets, w->sample_rate,
-				 evidence * log(SIGNIFICANCE))
-		       ? icmp - dev->hi[m] * packets
-		       : 0;
+	if (!count_significant(icmp, dev->hi[m], packets, w->sample_rate,
+			       evidence * log(SIGNIFICANCE)))
+		return 0;
+	excess = icmp - dev->hi[m] * packets;
+	/* a low-rate window: only a surge that outweighs the link (low_rate_icmp_outweighs) */
+	if (dev->low_rate && !low_rate_icmp_outweighs(l, dev, dir, excess))
+		return 0;
+	return excess;
 }
 
 /*

@@ -2170,6 +2170,52 @@ test_low_rate_evidence_in_flows(void **state)
 	safem_detector_free(d);
 }
 
+/* ICMP floods on a low-rate link (docs/detection.md, "ICMP floods on low-rate links"): on a
+ * link of a few dozen flows (gen_small_burst: 12-41 flows, ~10-500 packets a window), one
+ * host flooding another with echo requests outweighs the whole link (5,000 packets in one
+ * flow, as the real ICMPv6 flood capture on the real backgrounds) and is named an ICMP
+ * flood; one connection's burst of pings (40 packets to one host, which the link's ICMP
+ * band never held: past it by the count test's floor) is what one new connection does there
+ * and is not named. */
+static void
+low_rate_icmp_case(uint32_t packets, struct safem_detect_verdict *v)
+{
+	struct safem_detector *d = moving_detector(NULL, false);
+	unsigned int i;
+
+	for (i = 0; i < 100; i++)
+		run_gen(d, gen_small_burst, v);
+	gen_small_burst();
+	add_flow(0x2d000001u, VICTIM, 0, ICMP_ECHO_REQUEST, SAFEM_PROTO_ICMP, packets,
+		 packets * 84);
+	build_summary(&summary, window_index++, false);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, v), 0);
+	safem_detector_free(d);
+}
+
+static void
+test_low_rate_icmp_flood(void **state)
+{
+	struct safem_detect_verdict v;
+
+	(void)state;
+	low_rate_icmp_case(5000, &v);
+	if (!v.alerted || v.cls != SAFEM_CLASS_ICMP_FLOOD)
+		print_error("low-rate flood: alerted %d class %s score %.2f low_rate %d\n",
+			    v.alerted, safem_attack_class_name(v.cls), v.score, v.low_rate);
+	assert_true(v.low_rate);
+	assert_true(v.warmup == false);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_ICMP_FLOOD);
+	low_rate_icmp_case(40, &v);
+	if (v.alerted)
+		print_error("low-rate burst: class %s score %.2f\n", safem_attack_class_name(v.cls),
+			    v.score);
+	assert_true(v.low_rate);
+	assert_true(v.warmup == false);
+	assert_false(v.alerted);
+}
+
 /* The warm-up learns the link: a steady link is judged from window K on; one that turns
  * bursty just before K (its clean-score quantile still climbing: 5 quiet windows among the
  * 30 scores at K, none 10 windows earlier) stays in the warm-up until the quantile
@@ -2479,6 +2525,7 @@ main(void)
 		cmocka_unit_test(test_sampled_hint_ignored),
 		cmocka_unit_test(test_sampled_too_few_packets),
 		cmocka_unit_test(test_low_rate_link_quiet),
+		cmocka_unit_test(test_low_rate_icmp_flood),
 		cmocka_unit_test(test_low_rate_evidence_in_flows),
 		cmocka_unit_test(test_warmup_learns_link),
 		cmocka_unit_test(test_poisson_log_tail),
