@@ -56,7 +56,12 @@
  * as `unknown` or by the SVM alone. Against a quiet band such windows are also learnt, suspicious
  * or not: a band learnt on a quiet stretch of a bursty link (one session for minutes: 2 flows a
  * window) would otherwise never learn the busy windows that follow, and every one of them would
- * deviate (bg_zeek_protomix: 158 of 530 clean windows alerted). Not right after an alert, though:
+ * deviate (bg_zeek_protomix: 158 of 530 clean windows alerted). Only windows busier than the band
+ * (more flows than its upper edge): what a quiet stretch never showed. A window of the band's own
+ * size that deviates holds other hosts and ports, not more of them: learning it taught the band
+ * an attack's slow tail (the real spoofed SYN flood stretched over 120 s on bg_zeek_protomix:
+ * 9-24 SYNs a window to one victim, learnt once the hold ended, then never named). Not right
+ * after an alert, though:
  * the windows of an attack that follow its first alerted ones, unnamed (a reflection of
  * 5-25 packets a window on a 20 packets/s link), would widen the band for the rest of it;
  * suspicious windows are not learnt until a window under the score, or K windows after the
@@ -455,6 +460,7 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 	const double *lo = NULL, *hi = NULL;
 	uint64_t band_windows;
 	bool have_band, eligible, suspicious, too_few, warm, low_rate = false, quiet_band = false;
+	bool outgrows_band = false;
 	bool was_open;
 	struct safem_detect_params hint_params;
 	double clean_quantile, alert_bar; /* alert_bar: SVM multiples (above) */
@@ -494,6 +500,8 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 		quiet_band = metric_flows(l, hi) < LOW_RATE_FLOWS;
 		low_rate = metric_flows(l, d->x) <
 			   LOW_RATE_FLOWS + (quiet_band ? metric_flows(l, hi) : 0);
+		/* LOW_RATE_FLOWS: what a quiet band learns although it deviates */
+		outgrows_band = metric_flows(l, d->x) > metric_flows(l, hi);
 	}
 	d->dev.low_rate = low_rate;
 	d->dev.packets_judged = true;
@@ -616,7 +624,8 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 		d->learn_hold_armed = false;
 	}
 	if (d->baseline.kind == SAFEM_BASELINE_MOVING &&
-	    (!suspicious || (low_rate && quiet_band && d->learn_hold == 0)) && !verdict.anomalous &&
+	    (!suspicious || (low_rate && quiet_band && outgrows_band && d->learn_hold == 0)) &&
+	    !verdict.anomalous &&
 	    !too_few)
 		baseline_moving_add(&d->baseline, l, d->x, w);
 	if (have_band && !verdict.anomalous &&

@@ -2216,6 +2216,69 @@ test_low_rate_icmp_flood(void **state)
 	assert_false(v.alerted);
 }
 
+/* What a quiet band learns although it deviates (docs/detection.md, "Warm-up and low-rate
+ * links"): windows busier than the band (more flows than its upper edge), what a quiet stretch
+ * never showed; not a window of the band's own size whose hosts and ports are new (the real
+ * spoofed SYN flood stretched over 120 s on bg_zeek_protomix: its unnamed windows of 9-24 SYNs
+ * were learnt and the flood became the victim's baseline). A band learnt on a link of 12-41
+ * TCP flows a window (gen_small_burst); then windows of 20 unrelated UDP flows (deviating,
+ * unnamed, low-rate) are not learnt; a window of 60 such flows is. The ring is longer than the run, so
+ * baseline_windows counts the learnt windows. */
+static void
+gen_udp_spread(unsigned int n)
+{
+	gen_one_session();
+	for (unsigned int i = 0; i < n; i++)
+		add_flow(0xc0a80000u + rng_below(5000) * 7 + 1, HOME_NET + 0x100 + rng_below(60) * 3,
+			 (uint16_t)(1024 + rng_below(60000)), (uint16_t)(1024 + rng_below(60000)),
+			 SAFEM_PROTO_UDP, 1 + rng_below(3), 200);
+}
+
+static void
+test_low_rate_learns_only_busier(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_detect_params p;
+	struct safem_detector *d;
+	char err[256] = "";
+	unsigned int i, learnt, suspicious = 0;
+
+	(void)state;
+	safem_detect_params_init(&p);
+	p.moving_windows = 200;
+	p.warmup_windows = 60;
+	d = safem_detector_create(&p, err, sizeof(err));
+	assert_non_null(d);
+	for (i = 0; i < 70; i++)
+		run_gen(d, gen_small_burst, &v);
+	learnt = v.baseline_windows;
+	for (i = 0; i < 10; i++) {
+		gen_udp_spread(20);
+		build_summary(&summary, window_index++, false);
+		assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+		assert_true(v.low_rate);
+		assert_false(v.alerted);
+		suspicious += v.score >= p.alert_score;
+	}
+	print_message("quiet band: %u of 10 windows of its own size suspicious, %u learnt\n",
+		      suspicious, v.baseline_windows - learnt - 1);
+	assert_int_equal(suspicious, 10);
+	/* the window of the first loop step was judged against the band of `learnt` */
+	assert_int_equal(v.baseline_windows, learnt + 1);
+	gen_udp_spread(60);
+	build_summary(&summary, window_index++, false);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+	assert_true(v.low_rate);
+	assert_true(v.score >= p.alert_score);
+	assert_false(v.alerted);
+	gen_udp_spread(60);
+	build_summary(&summary, window_index++, false);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, &v), 0);
+	/* the busier window before it was learnt */
+	assert_int_equal(v.baseline_windows, learnt + 2);
+	safem_detector_free(d);
+}
+
 /* The warm-up learns the link: a steady link is judged from window K on; one that turns
  * bursty just before K (its clean-score quantile still climbing: 5 quiet windows among the
  * 30 scores at K, none 10 windows earlier) stays in the warm-up until the quantile
@@ -2526,6 +2589,7 @@ main(void)
 		cmocka_unit_test(test_sampled_too_few_packets),
 		cmocka_unit_test(test_low_rate_link_quiet),
 		cmocka_unit_test(test_low_rate_icmp_flood),
+		cmocka_unit_test(test_low_rate_learns_only_busier),
 		cmocka_unit_test(test_low_rate_evidence_in_flows),
 		cmocka_unit_test(test_warmup_learns_link),
 		cmocka_unit_test(test_poisson_log_tail),
