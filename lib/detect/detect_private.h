@@ -229,7 +229,8 @@ struct deviation {
 	const double *lo, *hi;
 	double margin; /* deviation_compute's margin: '+' is past hi + margin x scale */
 	/* set by the detector before the class rules: the window is low-rate (detector.c,
-	 * LOW_RATE_FLOWS; classify.c, ICMP floods by packets are not judged there) */
+	 * LOW_RATE_FLOWS; classify.c, ICMP floods by packets count there only when they
+	 * outweigh the link: low_rate_icmp_outweighs) */
 	bool low_rate;
 	/* set by the detector: packet evidence (ICMP floods by packets) is judged; false over a
 	 * horizon of several windows (detector.c, horizon_classify) */

@@ -60,7 +60,7 @@
  * (more flows than its upper edge): what a quiet stretch never showed. A window of the band's own
  * size that deviates holds other hosts and ports, not more of them: learning it taught the band
  * an attack's slow tail (the real spoofed SYN flood stretched over 120 s on bg_zeek_protomix:
- * 9-24 SYNs a window to one victim, learnt once the hold ended, then never named). Not right
+ * 9-24 SYNs a window to one victim, learnt once the hold ended, then named in 8 of 58). Not right
  * after an alert, though:
  * the windows of an attack that follow its first alerted ones, unnamed (a reflection of
  * 5-25 packets a window on a 20 packets/s link), would widen the band for the rest of it;
