@@ -311,6 +311,15 @@ port_rise_base(const struct involved *inv, double max_rise)
 	return fmax(max_rise - fragments, 0.5 * max_rise);
 }
 
+/* A value's packets per flow in the window (0 without counts). */
+static double
+packets_per_flow(const struct involved_item *it)
+{
+	return it != NULL && it->counts != NULL && it->counts->flows > 0
+		       ? (double)it->counts->packets / (double)it->counts->flows
+		       : 0;
+}
+
 static double
 bytes_per_packet(const struct involved_item *it)
 {
@@ -464,6 +473,33 @@ answers_solicited(const struct metric_layout *l, const struct involved *inv,
 }
 
 /*
+ * Did the victim answer its source? Its own new flows to the source that rose most, in the
+ * reverse direction (the same one in `all`) and beyond its baseline mean (as
+ * answers_solicited counts), reach REQUESTS_OF_ANSWERS of the victim's flow rise: one
+ * conversation per flow, a server's answers to a client's connections, not a flood. A
+ * flood's victim sends nothing back, or ICMP errors: lib/packet keys those by type and
+ * code, one flow per source whatever the number of datagrams. Per value, not per
+ * protocol: the summary keeps no protocol per value, and the direction's UDP count varies
+ * by as much as a 5 % brute force's connections (generated RDP brute force, seed 202: 10
+ * UDP flows over their share against a rise of 14 connections, named udp_flood).
+ */
+static bool
+victim_answered(const struct metric_layout *l, const struct involved *inv,
+		const struct safem_window_summary *w, const struct feature_view *src,
+		const struct feature_view *dst)
+{
+	double rise = victim_flows(dst, w, inv->dir), back;
+	unsigned int rev = inv->reverse;
+
+	if (src->top == NULL || !(rise > 0) || !(l->directions & (1u << rev)))
+		return false;
+	back = listed_flows(w, rev, SAFEM_FEATURE_DST_ADDR, src->top->value) -
+	       reverse_mean_share(inv, SAFEM_FEATURE_DST_ADDR, src->top->value) *
+		       (double)w->volume[rev].flows;
+	return back >= REQUESTS_OF_ANSWERS * rise;
+}
+
+/*
  * Brute force: one or few sources, one destination, one or few ports on one side (the
  * service; in `all` the client's requests and the server's answers show both), many
  * TCP connections that complete (flows with ACKs beyond the baseline's share make the
@@ -478,10 +514,8 @@ brute_force_of(const struct involved *inv, const struct safem_window_summary *w,
 {
 	const struct involved_item *client = src->top;
 
-	return src->lead && src->few && (sport->few || dport->few) && client != NULL &&
-	       client->counts != NULL && client->counts->flows > 0 &&
-	       (double)client->counts->packets / (double)client->counts->flows >=
-		       CONNECTION_PACKETS_MIN &&
+	return src->lead && src->few && (sport->few || dport->few) &&
+	       packets_per_flow(client) >= CONNECTION_PACKETS_MIN &&
 	       proto_excess_flows(inv, w, SAFEM_PROTO_TCP, victim_flows(dst, w, inv->dir)) >=
 		       PROTO_OF_VICTIM * victim_flows(dst, w, inv->dir);
 }
@@ -492,20 +526,20 @@ brute_force_of(const struct involved *inv, const struct safem_window_summary *w,
  * talk to are destinations outside home too. */
 #define TRANSIT_FROM_HOME_MAX 0.5
 
-/* A value's count (packets or flows) as a destination in OUT: from OUT's top lists; a value
+/* A value's count (packets or flows) of feature f in direction dir (a destination in OUT for
+ * transit destinations, a source in IN for transit scanners): from dir's top lists; a value
  * they leave out had at most the smallest count of a full list, else none. */
 static double
-out_destination_count(const struct safem_window_summary *w, const struct safem_feature_value *v,
-		      bool packets)
+direction_count_at_most(const struct safem_window_summary *w, unsigned int dir, unsigned int f,
+			const struct safem_feature_value *v, bool packets)
 {
-	const unsigned int out = SAFEM_DIR_OUT, f = SAFEM_FEATURE_DST_ADDR;
 	const struct safem_featdist_counts *c;
-	const struct safem_top_value *list = packets ? w->top[out][f] : w->top_flows[out][f];
-	unsigned int n = packets ? w->ntop[out][f] : w->ntop_flows[out][f];
+	const struct safem_top_value *list = packets ? w->top[dir][f] : w->top_flows[dir][f];
+	unsigned int n = packets ? w->ntop[dir][f] : w->ntop_flows[dir][f];
 
-	if (!(w->directions & (1u << out)))
+	if (!(w->directions & (1u << dir)))
 		return 0;
-	c = summary_listed_counts(w, out, f, v);
+	c = summary_listed_counts(w, dir, f, v);
 	if (c == NULL)
 		c = n >= SAFEM_SUMMARY_TOP ? &list[SAFEM_SUMMARY_TOP - 1].counts : NULL;
 	if (c == NULL)
@@ -523,7 +557,8 @@ transit_destination(const struct safem_window_summary *w, const struct involved_
 	if (it->counts == NULL || safem_home_contains(home, it->value))
 		return false;
 	all = packets ? (double)it->counts->packets : (double)it->counts->flows;
-	return out_destination_count(w, it->value, packets) < TRANSIT_FROM_HOME_MAX * all;
+	return direction_count_at_most(w, SAFEM_DIR_OUT, SAFEM_FEATURE_DST_ADDR, it->value,
+				       packets) < TRANSIT_FROM_HOME_MAX * all;
 }
 
 static const struct involved_item *
@@ -738,8 +773,10 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 	one_source = src.lead && src.risers <= 2;
 	/* one source holds most of what the sources' rise (infected hosts share it) */
 	single_source = src.few && src.few_top >= SINGLE_OF_FEW * src.few_rise;
-	/* fan-out: the rise spreads over many destinations */
-	fan_out = !dst.lead;
+	/* fan-out: the rise spreads over many destinations, no few of them hold it (a client
+	 * whose server's count is short of the lead's evidence is one destination, not a
+	 * sweep: a brute force's first windows were named horizontal_scan) */
+	fan_out = !dst.lead && !dst.few;
 
 	/* the victim's new flows are ICMP (of any type, spoofed sources or not): an ICMP flood.
 	 * First: ICMP flows carry no source port (lib/packet keys them with port 0, as
@@ -759,17 +796,24 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 		return SAFEM_CLASS_BRUTE_FORCE;
 	/* one source, one destination, the destination ports spread: no port rose over its
 	 * peak share by a riser's part (a flood aims at one port; each probed port gets a
-	 * flow or two), small packets */
+	 * flow or two), small packets, probes: under CONNECTION_PACKETS_MIN packets a flow
+	 * (a probe is one packet), or SYN-only (a scanner that retries its SYNs). A server
+	 * answering a brute force from its service port to the client's new ports has the
+	 * same shape, but each flow is a connection (generated RDP brute force: the server's
+	 * 2.1-2.6 packets a flow in `out` were named vertical_scan, 1.00 for scans) */
 	if (victim && one_source && dst.risers <= 2 && dport.any_rise < RISER_OF_MAX * port_base &&
-	    bytes_per_packet(src.top) <= SCAN_PACKET_BYTES_MAX)
+	    bytes_per_packet(src.top) <= SCAN_PACKET_BYTES_MAX &&
+	    (packets_per_flow(src.top) < CONNECTION_PACKETS_MIN || syn_surge))
 		return SAFEM_CLASS_VERTICAL_SCAN;
 	if (victim && syn_surge)
 		return SAFEM_CLASS_SYN_FLOOD;
 	/* the UDP share often stays inside its band (DNS and QUIC replies are UDP already):
 	 * the victim's rise must be UDP flows, beyond the direction's usual share of them; a
 	 * flood's new flows come from random ports on one side at least (a client's sessions
-	 * to one service keep both sides few), and nobody asked for them */
+	 * to one service keep both sides few), nobody asked for them, and the victim does
+	 * not answer each of them */
 	if (victim && !syn_surge && (!sport.few || !dport.few) && !solicited &&
+	    !victim_answered(l, inv, w, &src, &dst) &&
 	    (udp_up || proto_excess_flows(inv, w, SAFEM_PROTO_UDP, victim_flows(&dst, w, dir)) >=
 			       PROTO_OF_VICTIM * victim_flows(&dst, w, dir)))
 		return SAFEM_CLASS_UDP_FLOOD;
@@ -783,8 +827,11 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 		    (dport.lead || sport.lead) && dir != SAFEM_DIR_IN)
 			return SAFEM_CLASS_WORM;
 		/* one or few sources sweeping many destinations on a port that leads (over
-		 * its peak share, as for worms: a client of many servers on 443 does not) */
-		if (dport.lead && dport.few && (src.lead || src.few)) {
+		 * its peak share, as for worms: a client of many servers on 443 does not),
+		 * with probes (as vertical scans: a brute force's client over a horizon of 8
+		 * windows, its busy server short of the evidence, was named horizontal_scan) */
+		if (dport.lead && dport.few && (src.lead || src.few) &&
+		    (packets_per_flow(src.top) < CONNECTION_PACKETS_MIN || syn_surge)) {
 			if (dir == SAFEM_DIR_OUT && internal_sweep_of(l, w, &src, &dport))
 				return SAFEM_CLASS_WORM;
 			return SAFEM_CLASS_HORIZONTAL_SCAN;
@@ -833,6 +880,80 @@ transit_victim(const struct safem_window_summary *w, const struct involved *inv,
 	return true;
 }
 
+/*
+ * Transit scans (docs/detection.md, "Transit scans"): one or a few outside sources sweeping
+ * many outside destinations on one or a few ports, mostly unanswered. The class rule of ALL
+ * has found the shape (the destinations spread, their port leads and is few, the sources
+ * lead or are few); in transit the source that rose most must be
+ * - outside home, and sweep mostly outside: its flows into home (as a source in IN) are
+ *   under TRANSIT_FROM_HOME_MAX of its flows in ALL (a scan of the home network is IN's to
+ *   name), and
+ * - unanswered: it receives (as a destination in ALL; 0 when the window's destination lists
+ *   leave it out) under TRANSIT_ANSWER_MAX of the flows it sends. Most swept addresses hold
+ *   no host, or a host that drops the probe; a transit client of many servers (a proxy, a
+ *   NAT, a VirtualBox guest in bg_ndpi_appmix) gets an answer for each connection, and is
+ *   what read four clean windows of that capture's tuning part as horizontal scans when
+ *   every class was allowed in transit, and
+ * - a prober: under CONNECTION_PACKETS_MIN packets a flow (one SYN or datagram a target),
+ *   as a transit client's connections are not, and
+ * - sweeping one or a few ports: the destination ports that each rose by a riser's part of
+ *   its rise (RISER_OF_MAX) hold TRANSIT_SCAN_PORTS of it. A peer-to-peer client reaches
+ *   its peers on their own ports: bg_ndpi_appmix's VirtualBox guest (outside its home
+ *   prefix) sends Gnutella pings to ~20 peers a window, unanswered for the most part, one
+ *   packet each, half of them to 6346 and the rest to as many ports (tuning part: three
+ *   clean windows named transit horizontal scans without this test; their ratio 0.5-0.65,
+ *   a sweep of one port's 1.0).
+ * Worms are not named in transit: several outside hosts sweeping outside addresses are
+ * another network's infection or a distributed scan, and nothing here tells them apart.
+ */
+#define TRANSIT_SCAN_PORTS 0.75
+
+/* The rise of the destination ports that each carry a riser's part of rise (see above). */
+static double
+swept_port_rise(const struct involved *inv, double rise)
+{
+	double sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < inv->ntop[SAFEM_FEATURE_DST_PORT]; i++) {
+		const struct involved_item *it = &inv->top[SAFEM_FEATURE_DST_PORT][i];
+		double r = carried_rise(SAFEM_FEATURE_DST_PORT, it);
+
+		if (judged(SAFEM_FEATURE_DST_PORT, it) && r >= RISER_OF_MAX * rise)
+			sum += r;
+	}
+	return sum;
+}
+
+static bool
+transit_scanner(const struct safem_window_summary *w, const struct involved *inv,
+		const struct safem_home *home)
+{
+	const struct involved_item *s = top_flow_riser(inv, SAFEM_FEATURE_SRC_ADDR);
+	double sent, rise, answers = 0;
+	unsigned int i;
+
+	if (s == NULL || s->counts == NULL || safem_home_contains(home, s->value))
+		return false;
+	/* over its mean share, as ports rise (carried_rise): a peer-to-peer client is busy in
+	 * some baseline windows, and its rise over its peak is no measure of its flows */
+	rise = s->share.flows - s->baseline.flows;
+	if (!(rise > 0) || swept_port_rise(inv, rise) < TRANSIT_SCAN_PORTS * rise)
+		return false;
+	sent = (double)s->counts->flows;
+	if (!(sent > 0) || packets_per_flow(s) >= CONNECTION_PACKETS_MIN ||
+	    direction_count_at_most(w, SAFEM_DIR_IN, SAFEM_FEATURE_SRC_ADDR, s->value, false) >=
+		    TRANSIT_FROM_HOME_MAX * sent)
+		return false;
+	for (i = 0; i < inv->ntop[SAFEM_FEATURE_DST_ADDR]; i++) {
+		const struct involved_item *it = &inv->top[SAFEM_FEATURE_DST_ADDR][i];
+
+		if (memcmp(it->value, s->value, sizeof(*s->value)) == 0 && it->counts != NULL)
+			answers = (double)it->counts->flows;
+	}
+	return answers < TRANSIT_ANSWER_MAX * sent;
+}
+
 bool
 classify_transit(const struct metric_layout *l, const struct deviation *dev,
 		 const struct safem_window_summary *w, const struct involved *inv,
@@ -848,6 +969,8 @@ classify_transit(const struct metric_layout *l, const struct deviation *dev,
 	case SAFEM_CLASS_UDP_FLOOD:
 	case SAFEM_CLASS_REFLECTION:
 		return transit_victim(w, inv, home);
+	case SAFEM_CLASS_HORIZONTAL_SCAN:
+		return transit_scanner(w, inv, home);
 	default:
 		return false;
 	}

@@ -1968,6 +1968,113 @@ test_icmp_flood_transit(void **state)
 	assert_int_equal(v.direction, SAFEM_DIR_IN);
 }
 
+/* ---- transit scans (docs/detection.md, "Transit scans") ---- */
+#define TRANSIT_SCANNER 0x2f000001u
+#define TRANSIT_TARGETS 300
+/* what the transit scanner's targets do: nothing, answer each probe, or the "scanner" is a
+ * client (connections) or a peer-to-peer host (its peers on their own ports) */
+enum transit_shape { TRANSIT_UNANSWERED, TRANSIT_ANSWERED, TRANSIT_CONNECTIONS, TRANSIT_P2P };
+static enum transit_shape transit_shape;
+
+/* One outside host to 300 outside addresses (outside 10.0.0.0/16), port 2323. */
+static void
+add_transit_sweep(void)
+{
+	for (unsigned int i = 0; i < TRANSIT_TARGETS; i++) {
+		uint32_t dst = 0x30000000u | (uint32_t)(rng_next() & 0x0fffffffu);
+		uint16_t sport = (uint16_t)(40000 + i);
+		/* P2P: 60 % to one port (it leads the ports), the rest to as many ports */
+		uint16_t dport = transit_shape == TRANSIT_P2P && i % 5 >= 3
+					 ? (uint16_t)(10000 + i)
+					 : 2323;
+
+		if (transit_shape == TRANSIT_CONNECTIONS)
+			add_flow(TRANSIT_SCANNER, dst, sport, dport, SAFEM_PROTO_TCP, 8, 8 * 90);
+		else
+			add_flow(TRANSIT_SCANNER, dst, sport, dport, SAFEM_PROTO_TCP_SYN, 1, 44);
+		if (transit_shape == TRANSIT_ANSWERED)
+			add_flow(dst, TRANSIT_SCANNER, dport, sport, SAFEM_PROTO_TCP, 1, 40);
+	}
+}
+
+static void
+transit_sweep_case(const struct safem_home *home, enum transit_shape shape,
+		   struct safem_detect_verdict *v)
+{
+	struct safem_detector *d = home_detector(home);
+
+	run_clean_home(d, 80);
+	transit_shape = shape;
+	gen_clean();
+	add_clean_out();
+	add_transit_sweep();
+	build_summary_home(&summary, window_index++);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, v), 0);
+	transit_shape = TRANSIT_UNANSWERED;
+	safem_detector_free(d);
+	print_message("transit sweep %d: alerted %d class %s direction %d\n", shape, v->alerted,
+		      safem_attack_class_name(v->cls), v->direction);
+}
+
+/* An outside scanner sweeping port 2323 across outside addresses, unanswered: a horizontal
+ * scan, named in ALL. Answered probes (300 answers for 300 probes: over half of what it
+ * sent), connections (8 packets a flow: not probes) and a peer-to-peer host (180 of its 300
+ * flows to 2323: 0.6 of its rise on the swept port, under 0.75) are not named in transit. */
+static void
+test_horizontal_scan_transit(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_home home;
+
+	(void)state;
+	home_prefix(&home);
+	transit_sweep_case(&home, TRANSIT_UNANSWERED, &v);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_HORIZONTAL_SCAN);
+	assert_int_equal(v.direction, SAFEM_DIR_ALL);
+	transit_sweep_case(&home, TRANSIT_ANSWERED, &v);
+	assert_true(v.cls != SAFEM_CLASS_HORIZONTAL_SCAN);
+	transit_sweep_case(&home, TRANSIT_CONNECTIONS, &v);
+	assert_true(v.cls != SAFEM_CLASS_HORIZONTAL_SCAN);
+	transit_sweep_case(&home, TRANSIT_P2P, &v);
+	assert_true(v.cls != SAFEM_CLASS_HORIZONTAL_SCAN);
+	/* without home prefixes nothing is transit: IN and OUT hold none of it */
+	transit_sweep_case(NULL, TRANSIT_UNANSWERED, &v);
+	assert_false(v.alerted);
+}
+
+/* One source to 300 ports of one home host, UDP from one port: one 60-byte datagram a port
+ * is a vertical scan; six a port (a stream: a server's answers, a flood) are no probes. */
+static uint32_t udp_port_packets;
+
+static void
+add_udp_ports(void)
+{
+	for (unsigned int i = 0; i < 300; i++)
+		add_flow(SCANNER, VICTIM, 50000, (uint16_t)(2000 + i * 7), SAFEM_PROTO_UDP,
+			 udp_port_packets, udp_port_packets * 60);
+}
+
+static void
+test_vertical_scan_needs_probes(void **state)
+{
+	struct safem_detect_verdict v;
+	char *text = NULL;
+
+	(void)state;
+	udp_port_packets = 1;
+	run_home_attack(add_udp_ports, &v, &text);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_VERTICAL_SCAN);
+	free(text);
+	text = NULL;
+	udp_port_packets = 6;
+	run_home_attack(add_udp_ports, &v, &text);
+	assert_true(v.alerted);
+	assert_int_not_equal(v.cls, SAFEM_CLASS_VERTICAL_SCAN);
+	free(text);
+}
+
 /* ---- sampling: the unsampled SVM model is not consulted, too few packets say nothing ---- */
 static void
 test_sampled_hint_ignored(void **state)
@@ -2565,6 +2672,8 @@ main(void)
 		cmocka_unit_test(test_icmp_packets_need_a_victim),
 		cmocka_unit_test(test_icmp_flood_transit),
 		cmocka_unit_test(test_syn_flood_transit),
+		cmocka_unit_test(test_horizontal_scan_transit),
+		cmocka_unit_test(test_vertical_scan_needs_probes),
 		cmocka_unit_test(test_incident_sequence),
 		cmocka_unit_test(test_incident_gap),
 		cmocka_unit_test(test_warmup_suppresses),
