@@ -310,7 +310,17 @@ struct horizon {
 	/* windows starting before this are left out: they belong to an incident that ended */
 	uint64_t floor_ms;
 	struct safem_window_summary *acc; /* horizon_accumulate's result */
+	/* scratch of horizon_accumulate: the listings of one feature over the horizon, and
+	 * the values they merge into (HORIZON_LISTINGS each) */
+	struct horizon_listing *listing;
+	struct horizon_value *cand;
+	/* per entry of acc's lists: an address that does not go on now, listed with its counts
+	 * (the rules read what a host asked for) but not judged (horizon_involved_floor) */
+	bool stale_top[DIRS][FEATURES][SAFEM_SUMMARY_TOP];
+	bool stale_flows[DIRS][FEATURES][SAFEM_SUMMARY_TOP];
 };
+/* Listings of one direction and feature over the longest horizon: both lists, every window. */
+#define HORIZON_LISTINGS (HORIZON_WINDOWS_MAX * 2 * SAFEM_SUMMARY_TOP)
 int horizon_init(struct horizon *h);
 void horizon_free(struct horizon *h);
 void horizon_add(struct horizon *h, const struct safem_window_summary *w);
@@ -328,7 +338,7 @@ const struct safem_window_summary *horizon_accumulate(struct horizon *h, unsigne
 						      const struct metric_layout *l);
 struct involved;
 /* The chance floor of a horizon's values: lambda at least one flow a window (m flows). */
-void horizon_involved_floor(struct involved *inv, unsigned int m,
+void horizon_involved_floor(const struct horizon *h, struct involved *inv, unsigned int m,
 			    const struct safem_window_summary *acc);
 
 /* Classification (classify.c) of inv->dir. evidence: the power of SIGNIFICANCE a value's
