@@ -331,13 +331,15 @@ unsigned int horizon_count(unsigned int longest);
 /* The evidence (power of SIGNIFICANCE) of one test corrected for horizon_count(longest) tests. */
 double horizon_evidence(double evidence, unsigned int longest);
 /* The newest m windows (m <= horizon_available) as one summary: volumes, protocol counts
- * and the newest window's listed values with their counts summed (spectra, prefixes: the
- * newest window's). Points to h->acc, valid until the next call. */
+ * and the values any of the m windows listed, with their counts summed over the windows
+ * that listed them (addresses that do not go on now marked in h->stale_*; spectra,
+ * prefixes: the newest window's). Points to h->acc, valid until the next call. */
 const struct safem_window_summary *horizon_accumulate(struct horizon *h, unsigned int m,
 						      const struct baseline *b,
 						      const struct metric_layout *l);
 struct involved;
-/* The chance floor of a horizon's values: lambda at least one flow a window (m flows). */
+/* The chance floor of a horizon's values: lambda at least one flow a window (m flows);
+ * a stale address (h, horizon_accumulate) at least its own count: never significant. */
 void horizon_involved_floor(const struct horizon *h, struct involved *inv, unsigned int m,
 			    const struct safem_window_summary *acc);
 
