@@ -311,7 +311,17 @@ struct horizon {
 	/* windows starting before this are left out: they belong to an incident that ended */
 	uint64_t floor_ms;
 	struct safem_window_summary *acc; /* horizon_accumulate's result */
+	/* scratch of horizon_accumulate: the listings of one feature over the horizon, and
+	 * the values they merge into (HORIZON_LISTINGS each) */
+	struct horizon_listing *listing;
+	struct horizon_value *cand;
+	/* per entry of acc's lists: an address that does not go on now, listed with its counts
+	 * (the rules read what a host asked for) but not judged (horizon_involved_floor) */
+	bool stale_top[DIRS][FEATURES][SAFEM_SUMMARY_TOP];
+	bool stale_flows[DIRS][FEATURES][SAFEM_SUMMARY_TOP];
 };
+/* Listings of one direction and feature over the longest horizon: both lists, every window. */
+#define HORIZON_LISTINGS (HORIZON_WINDOWS_MAX * 2 * SAFEM_SUMMARY_TOP)
 int horizon_init(struct horizon *h);
 void horizon_free(struct horizon *h);
 void horizon_add(struct horizon *h, const struct safem_window_summary *w);
@@ -322,14 +332,16 @@ unsigned int horizon_count(unsigned int longest);
 /* The evidence (power of SIGNIFICANCE) of one test corrected for horizon_count(longest) tests. */
 double horizon_evidence(double evidence, unsigned int longest);
 /* The newest m windows (m <= horizon_available) as one summary: volumes, protocol counts
- * and the newest window's listed values with their counts summed (spectra, prefixes: the
- * newest window's). Points to h->acc, valid until the next call. */
+ * and the values any of the m windows listed, with their counts summed over the windows
+ * that listed them (addresses that do not go on now marked in h->stale_*; spectra,
+ * prefixes: the newest window's). Points to h->acc, valid until the next call. */
 const struct safem_window_summary *horizon_accumulate(struct horizon *h, unsigned int m,
 						      const struct baseline *b,
 						      const struct metric_layout *l);
 struct involved;
-/* The chance floor of a horizon's values: lambda at least one flow a window (m flows). */
-void horizon_involved_floor(struct involved *inv, unsigned int m,
+/* The chance floor of a horizon's values: lambda at least one flow a window (m flows);
+ * a stale address (h, horizon_accumulate) at least its own count: never significant. */
+void horizon_involved_floor(const struct horizon *h, struct involved *inv, unsigned int m,
 			    const struct safem_window_summary *acc);
 
 /* Classification (classify.c) of inv->dir. evidence: the power of SIGNIFICANCE a value's

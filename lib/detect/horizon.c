@@ -3,11 +3,26 @@
  * a ring of the last HORIZON_WINDOWS_MAX window summaries, whatever the detector made of
  * them, and the summary of the newest m of them that the class rules judge as one window. */
 #include <errno.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "detect_private.h"
+
+/* One listing of a value: its counts in one of a window's two top lists */
+struct horizon_listing {
+	struct safem_feature_value value;
+	struct safem_featdist_counts counts;
+	unsigned int window; /* 0: the newest */
+};
+
+/* A value of the horizon, and whether it is judged (an address that does not go on now is
+ * listed with its counts, for the rules that read what a host asked for, but not judged) */
+struct horizon_value {
+	struct safem_top_value top; /* first: the list comparators read it */
+	bool stale;
+};
 
 int
 horizon_init(struct horizon *h)
@@ -15,7 +30,9 @@ horizon_init(struct horizon *h)
 	memset(h, 0, sizeof(*h));
 	h->ring = calloc(HORIZON_WINDOWS_MAX, sizeof(*h->ring));
 	h->acc = calloc(1, sizeof(*h->acc));
-	if (h->ring == NULL || h->acc == NULL) {
+	h->listing = calloc(HORIZON_LISTINGS, sizeof(*h->listing));
+	h->cand = calloc(HORIZON_LISTINGS, sizeof(*h->cand));
+	if (h->ring == NULL || h->acc == NULL || h->listing == NULL || h->cand == NULL) {
 		horizon_free(h);
 		return -ENOMEM;
 	}
@@ -27,6 +44,8 @@ horizon_free(struct horizon *h)
 {
 	free(h->ring);
 	free(h->acc);
+	free(h->listing);
+	free(h->cand);
 	memset(h, 0, sizeof(*h));
 }
 
@@ -128,79 +147,135 @@ is_address_feature(unsigned int f)
 	return f == SAFEM_FEATURE_SRC_ADDR || f == SAFEM_FEATURE_DST_ADDR;
 }
 
+/* By value, then window: a value's listings are adjacent, oldest last. */
+static int
+listing_order(const void *a, const void *b)
+{
+	const struct horizon_listing *x = a, *y = b;
+	int c = memcmp(&x->value, &y->value, sizeof(x->value));
+
+	if (c != 0)
+		return c;
+	return x->window < y->window ? -1 : x->window > y->window;
+}
+
+/* Judged values first, each part in the order of a list (by packets, by flows) */
+static int
+judged_first(const void *a, const void *b, int (*order)(const void *, const void *))
+{
+	const struct horizon_value *x = a, *y = b;
+
+	if (x->stale != y->stale)
+		return x->stale ? 1 : -1;
+	return order(a, b);
+}
+
+static int
+judged_first_packets(const void *a, const void *b)
+{
+	return judged_first(a, b, value_more_packets);
+}
+
+static int
+judged_first_flows(const void *a, const void *b)
+{
+	return judged_first(a, b, value_more_flows);
+}
+
 /*
- * The values of one direction and feature judged over the horizon: those of the newest
- * window's lists, each with its counts summed over the m windows that listed it;
- * addresses while they go on now (NOW_OF_HORIZON_MEAN).
+ * One of the horizon's lists: the SAFEM_SUMMARY_TOP first values in order, the values that
+ * are judged before those only listed (busy hosts that do not go on now, summed over m
+ * windows, would crowd a victim of a few flows a window out of the list), in order.
  */
 static void
-accumulate_values(const struct horizon *h, unsigned int m, const struct baseline *b,
+keep_list(struct horizon_value *cand, unsigned int n, bool by_flows, struct safem_top_value *list,
+	  unsigned int *nlist, bool *stale)
+{
+	unsigned int i, k = n < SAFEM_SUMMARY_TOP ? n : SAFEM_SUMMARY_TOP;
+
+	qsort(cand, n, sizeof(cand[0]), by_flows ? judged_first_flows : judged_first_packets);
+	qsort(cand, k, sizeof(cand[0]), by_flows ? value_more_flows : value_more_packets);
+	for (i = 0; i < k; i++) {
+		list[i] = cand[i].top;
+		stale[i] = cand[i].stale;
+	}
+	*nlist = k;
+}
+
+/*
+ * The values of one direction and feature judged over the horizon: every value either
+ * list of any of the m windows holds (a sampled victim is listed in some windows, not
+ * always in the newest), each with its counts summed over the windows that listed it;
+ * addresses while they go on now (NOW_OF_HORIZON_MEAN). The listings are sorted by value
+ * and merged: m x 2 x SAFEM_SUMMARY_TOP of them, whatever the flows of the windows.
+ */
+static void
+accumulate_values(struct horizon *h, unsigned int m, const struct baseline *b,
 		  const struct metric_layout *l, unsigned int dir, unsigned int f,
 		  struct safem_window_summary *acc)
 {
-	const struct safem_window_summary *now = horizon_window(h, 0);
-	struct safem_top_value cand[TOP_UNION];
-	double now_count[TOP_UNION];
-	unsigned int n = 0, i, k, list, kept;
+	struct horizon_listing *ls = h->listing;
+	struct horizon_value *cand = h->cand;
+	unsigned int n = 0, nl = 0, i, j, list;
 	int slot = candidate_slot(l, dir);
-	double now_flows = (double)now->volume[dir].flows;
+	double now_flows = (double)horizon_window(h, 0)->volume[dir].flows;
 
-	for (list = 0; list < 2; list++) {
-		const struct safem_top_value *src =
-			list ? now->top_flows[dir][f] : now->top[dir][f];
-		unsigned int nsrc = list ? now->ntop_flows[dir][f] : now->ntop[dir][f];
+	for (i = 0; i < m; i++) {
+		const struct safem_window_summary *w = horizon_window(h, i);
 
-		for (i = 0; i < nsrc && i < SAFEM_SUMMARY_TOP && n < TOP_UNION; i++) {
-			const struct safem_feature_value *v = &src[i].value;
-			bool seen = false;
+		for (list = 0; list < 2; list++) {
+			const struct safem_top_value *src =
+				list ? w->top_flows[dir][f] : w->top[dir][f];
+			unsigned int nsrc = list ? w->ntop_flows[dir][f] : w->ntop[dir][f];
 
-			for (k = 0; k < n && !seen; k++)
-				seen = memcmp(&cand[k].value, v, sizeof(*v)) == 0;
-			if (seen)
-				continue;
-			if (slot >= 0 && is_address_feature(f) &&
-			    detect_poisson_log_tail(
-				    (double)src[i].counts.flows,
-				    fmax(baseline_flow_share_bound(b, (unsigned int)slot, f, v) *
-						 now_flows,
-					 NOW_LAMBDA_MIN)) > log(NOW_SIGNIFICANCE))
-				continue;
-			cand[n].value = *v;
-			memset(&cand[n].counts, 0, sizeof(cand[n].counts));
-			now_count[n] = (double)src[i].counts.flows;
-			n++;
+			for (j = 0; j < nsrc && j < SAFEM_SUMMARY_TOP; j++) {
+				ls[nl].value = src[j].value;
+				ls[nl].counts = src[j].counts;
+				ls[nl].window = i;
+				nl++;
+			}
 		}
 	}
-	/* a window that listed the value in neither list counts 0 for it (it had between 0
-	 * and the list floor there): the horizon's count is a lower bound */
-	for (k = 0, kept = 0; k < n; k++) {
-		for (i = 0; i < m; i++) {
-			const struct safem_featdist_counts *c =
-				summary_listed_counts(horizon_window(h, i), dir, f,
-						      &cand[k].value);
+	qsort(ls, nl, sizeof(ls[0]), listing_order);
+	for (i = 0; i < nl; i = j) {
+		double now_count = 0;
 
-			if (c == NULL)
-				continue;
-			cand[k].counts.flows += c->flows;
-			cand[k].counts.packets += c->packets;
-			cand[k].counts.bytes += c->bytes;
+		cand[n].top.value = ls[i].value;
+		memset(&cand[n].top.counts, 0, sizeof(cand[n].top.counts));
+		/* a window that listed the value in neither list counts 0 for it (it had between
+		 * 0 and the list floor there): the horizon's count is a lower bound */
+		for (j = i; j < nl && memcmp(&ls[j].value, &ls[i].value, sizeof(ls[i].value)) == 0;
+		     j++) {
+			if (j > i && ls[j].window == ls[j - 1].window)
+				continue; /* listed by packets and by flows: one window's counts */
+			if (ls[j].window == 0)
+				now_count = (double)ls[j].counts.flows;
+			cand[n].top.counts.flows += ls[j].counts.flows;
+			cand[n].top.counts.packets += ls[j].counts.packets;
+			cand[n].top.counts.bytes += ls[j].counts.bytes;
 		}
-		cand[k].share =
-			acc->volume[dir].packets > 0
-				? (double)cand[k].counts.packets / (double)acc->volume[dir].packets
-				: 0;
-		if (slot >= 0 && is_address_feature(f) &&
-		    now_count[k] * m < NOW_OF_HORIZON_MEAN * (double)cand[k].counts.flows)
-			continue;
-		cand[kept++] = cand[k];
+		cand[n].stale = false;
+		if (slot >= 0 && is_address_feature(f))
+			/* goes on now: beyond chance in the newest window (a value it did not list
+			 * had at most its list floor there: not beyond chance), and at least
+			 * NOW_OF_HORIZON_MEAN of its mean over the horizon */
+			cand[n].stale =
+				detect_poisson_log_tail(
+					now_count,
+					fmax(baseline_flow_share_bound(b, (unsigned int)slot, f,
+								       &cand[n].top.value) *
+						     now_flows,
+					     NOW_LAMBDA_MIN)) > log(NOW_SIGNIFICANCE) ||
+				now_count * m < NOW_OF_HORIZON_MEAN * (double)cand[n].top.counts.flows;
+		cand[n].top.share = acc->volume[dir].packets > 0
+					    ? (double)cand[n].top.counts.packets /
+						      (double)acc->volume[dir].packets
+					    : 0;
+		n++;
 	}
-	n = kept;
-	qsort(cand, n, sizeof(cand[0]), value_more_packets);
-	acc->ntop[dir][f] = n < SAFEM_SUMMARY_TOP ? n : SAFEM_SUMMARY_TOP;
-	memcpy(acc->top[dir][f], cand, acc->ntop[dir][f] * sizeof(cand[0]));
-	qsort(cand, n, sizeof(cand[0]), value_more_flows);
-	acc->ntop_flows[dir][f] = n < SAFEM_SUMMARY_TOP ? n : SAFEM_SUMMARY_TOP;
-	memcpy(acc->top_flows[dir][f], cand, acc->ntop_flows[dir][f] * sizeof(cand[0]));
+	keep_list(cand, n, false, acc->top[dir][f], &acc->ntop[dir][f], h->stale_top[dir][f]);
+	keep_list(cand, n, true, acc->top_flows[dir][f], &acc->ntop_flows[dir][f],
+		  h->stale_flows[dir][f]);
 }
 
 const struct safem_window_summary *
@@ -247,16 +322,38 @@ horizon_accumulate(struct horizon *h, unsigned int m, const struct baseline *b,
  */
 #define HORIZON_LAMBDA_MIN_PER_WINDOW 1.0
 
+/* Is v (a pointer into list, n entries) one of its entries marked in stale? */
+static bool
+stale_entry(const struct safem_feature_value *v, const struct safem_top_value *list,
+	    unsigned int n, const bool *stale)
+{
+	uintptr_t p = (uintptr_t)v, first = (uintptr_t)&list[0].value;
+
+	if (p < first || p >= first + n * sizeof(list[0]))
+		return false;
+	return stale[(p - first) / sizeof(list[0])];
+}
+
 void
-horizon_involved_floor(struct involved *inv, unsigned int m, const struct safem_window_summary *acc)
+horizon_involved_floor(const struct horizon *h, struct involved *inv, unsigned int m,
+		       const struct safem_window_summary *acc)
 {
 	double flows = (double)acc->volume[inv->dir].flows, floor;
-	unsigned int f, i;
+	unsigned int dir = inv->dir, f, i;
 
 	if (!(flows > 0))
 		return;
 	floor = m * HORIZON_LAMBDA_MIN_PER_WINDOW / flows;
 	for (f = 0; f < FEATURES; f++)
-		for (i = 0; i < inv->ntop[f]; i++)
-			inv->top[f][i].flow_bound = fmax(inv->top[f][i].flow_bound, floor);
+		for (i = 0; i < inv->ntop[f]; i++) {
+			struct involved_item *it = &inv->top[f][i];
+
+			it->flow_bound = fmax(it->flow_bound, floor);
+			/* an address that does not go on now: its count is what it is, no rise */
+			if (stale_entry(it->value, acc->top[dir][f], acc->ntop[dir][f],
+					h->stale_top[dir][f]) ||
+			    stale_entry(it->value, acc->top_flows[dir][f], acc->ntop_flows[dir][f],
+					h->stale_flows[dir][f]))
+				it->flow_bound = fmax(it->flow_bound, it->share.flows);
+		}
 }

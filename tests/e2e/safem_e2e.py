@@ -160,6 +160,17 @@ def gen_attack_sequence(path, attacks, seed, home, warmup_s, attack_s, gap_s, sh
         return json.load(f)
 
 
+def clean_windows_alerted(truth, flagged, warmup_s):
+    """Start times of the clean windows after the warm-up that were alerted (flagged: as
+    alert_classes), leaving out the window right after each attack window (it may hold the
+    attack's last packets)."""
+    warm_end = truth["start_ms"] + warmup_s * 1000
+    attack_ends = {w["end_ms"] for w in truth["windows"] if w.get("attacks")}
+    return [w["start_ms"] for w in truth["windows"]
+            if not w.get("attacks") and w["start_ms"] >= warm_end
+            and w["start_ms"] not in attack_ends and w["start_ms"] in flagged]
+
+
 def alert_classes(path):
     """{window start_ms: class} of the first start/update alert record of each window."""
     flagged = {}

@@ -2510,8 +2510,13 @@ horizon_window_init(struct safem_window_summary *w, uint64_t index, uint64_t flo
  * (5 flows) and the newest (7 flows, by packets and by flows: counted once), not in the
  * middle one (counts 0 there: a lower bound); address 9 listed in the oldest (40 flows)
  * and the newest (2 flows: against at least one, P = 0.26 > 0.01, and under half its
- * mean over the horizon, 42 / 3 / 2 = 7: it does not go on now and is left out); port 5
- * listed only in the middle one (not in the newest: not judged). */
+ * mean over the horizon, 42 / 3 / 2 = 7: it does not go on now); address 11 listed in the
+ * two older ones only (12 + 20 flows: it does not go on now). Values that do not go on now
+ * are listed with their counts (the rules read what a host asked for) and marked stale:
+ * not judged;
+ * port 5 listed only in the middle one (30 flows, and 4 more by packets there: one window's
+ * counts, not 34): a value any window of the horizon lists is judged, ports whether or not
+ * the newest lists them. */
 static void
 test_horizon_accumulate_by_hand(void **state)
 {
@@ -2533,6 +2538,10 @@ test_horizon_accumulate_by_hand(void **state)
 	horizon_list(&w[0], SAFEM_FEATURE_DST_ADDR, true, 7, 5, 50);
 	horizon_list(&w[0], SAFEM_FEATURE_DST_ADDR, true, 9, 40, 400);
 	horizon_list(&w[1], SAFEM_FEATURE_DST_PORT, true, 5, 30, 300);
+	horizon_list(&w[1], SAFEM_FEATURE_DST_PORT, false, 5, 30, 300);
+	horizon_list(&w[1], SAFEM_FEATURE_DST_PORT, true, 4, 4, 40);
+	horizon_list(&w[0], SAFEM_FEATURE_DST_ADDR, true, 11, 12, 120);
+	horizon_list(&w[1], SAFEM_FEATURE_DST_ADDR, true, 11, 20, 200);
 	horizon_list(&w[2], SAFEM_FEATURE_DST_ADDR, false, 7, 7, 70);
 	horizon_list(&w[2], SAFEM_FEATURE_DST_ADDR, true, 7, 7, 70);
 	horizon_list(&w[2], SAFEM_FEATURE_DST_ADDR, true, 9, 2, 20);
@@ -2543,19 +2552,83 @@ test_horizon_accumulate_by_hand(void **state)
 	assert_true(acc->start_ms == w[1].start_ms && acc->end_ms == w[2].end_ms);
 	assert_int_equal(acc->volume[0].flows, 200);
 	assert_int_equal(acc->proto_flows[0][SAFEM_PROTO_UDP], 200);
-	assert_int_equal(acc->ntop_flows[0][SAFEM_FEATURE_DST_ADDR], 1);
+	/* by flows: 11 (20, stale), 7 (7), 9 (2, stale) */
+	assert_int_equal(acc->ntop_flows[0][SAFEM_FEATURE_DST_ADDR], 3);
+	assert_int_equal(acc->top_flows[0][SAFEM_FEATURE_DST_ADDR][0].value.bytes[15], 11);
+	assert_int_equal(acc->top_flows[0][SAFEM_FEATURE_DST_ADDR][0].counts.flows, 20);
+	assert_true(h.stale_flows[0][SAFEM_FEATURE_DST_ADDR][0]);
+	assert_int_equal(acc->top_flows[0][SAFEM_FEATURE_DST_ADDR][1].value.bytes[15], 7);
+	assert_false(h.stale_flows[0][SAFEM_FEATURE_DST_ADDR][1]);
+	assert_int_equal(acc->top_flows[0][SAFEM_FEATURE_DST_ADDR][2].counts.flows, 2);
+	assert_true(h.stale_flows[0][SAFEM_FEATURE_DST_ADDR][2]);
+	assert_int_equal(acc->ntop_flows[0][SAFEM_FEATURE_DST_PORT], 2);
+	assert_int_equal(acc->top_flows[0][SAFEM_FEATURE_DST_PORT][0].value.bytes[15], 5);
+	assert_int_equal(acc->top_flows[0][SAFEM_FEATURE_DST_PORT][0].counts.flows, 30);
+	assert_int_equal(acc->top[0][SAFEM_FEATURE_DST_PORT][1].value.bytes[15], 4);
 	acc = horizon_accumulate(&h, 3, &b, &l);
 	assert_int_equal(acc->volume[0].flows, 300);
 	assert_int_equal(acc->volume[0].packets, 3000);
-	assert_int_equal(acc->ntop_flows[0][SAFEM_FEATURE_DST_ADDR], 1);
-	assert_int_equal(acc->top_flows[0][SAFEM_FEATURE_DST_ADDR][0].value.bytes[15], 7);
-	assert_int_equal(acc->top_flows[0][SAFEM_FEATURE_DST_ADDR][0].counts.flows, 12);
-	assert_int_equal(acc->top_flows[0][SAFEM_FEATURE_DST_ADDR][0].counts.packets, 120);
-	assert_float_equal(acc->top[0][SAFEM_FEATURE_DST_ADDR][0].share, 120.0 / 3000, 1e-12);
-	assert_int_equal(acc->ntop_flows[0][SAFEM_FEATURE_DST_PORT], 0);
+	/* by flows: 9 (42, stale), 11 (32, stale), 7 (5 + 7 = 12, judged) */
+	assert_int_equal(acc->ntop_flows[0][SAFEM_FEATURE_DST_ADDR], 3);
+	assert_int_equal(acc->top_flows[0][SAFEM_FEATURE_DST_ADDR][0].counts.flows, 42);
+	assert_true(h.stale_flows[0][SAFEM_FEATURE_DST_ADDR][0]);
+	assert_int_equal(acc->top_flows[0][SAFEM_FEATURE_DST_ADDR][1].counts.flows, 32);
+	assert_true(h.stale_flows[0][SAFEM_FEATURE_DST_ADDR][1]);
+	assert_int_equal(acc->top_flows[0][SAFEM_FEATURE_DST_ADDR][2].value.bytes[15], 7);
+	assert_int_equal(acc->top_flows[0][SAFEM_FEATURE_DST_ADDR][2].counts.flows, 12);
+	assert_int_equal(acc->top_flows[0][SAFEM_FEATURE_DST_ADDR][2].counts.packets, 120);
+	assert_false(h.stale_flows[0][SAFEM_FEATURE_DST_ADDR][2]);
+	assert_int_equal(acc->top[0][SAFEM_FEATURE_DST_ADDR][2].value.bytes[15], 7);
+	assert_float_equal(acc->top[0][SAFEM_FEATURE_DST_ADDR][2].share, 120.0 / 3000, 1e-12);
+	assert_false(h.stale_top[0][SAFEM_FEATURE_DST_ADDR][2]);
+	assert_int_equal(acc->ntop_flows[0][SAFEM_FEATURE_DST_PORT], 2);
+	assert_int_equal(acc->top_flows[0][SAFEM_FEATURE_DST_PORT][0].counts.flows, 30);
+	assert_int_equal(acc->top_flows[0][SAFEM_FEATURE_DST_PORT][0].counts.packets, 300);
 	/* the windows of an incident that ended count for no later horizon */
 	h.floor_ms = w[2].start_ms;
 	assert_int_equal(horizon_available(&h), 1);
+	horizon_free(&h);
+	baseline_free(&b);
+	free(w);
+}
+
+/* A horizon's list keeps the values it judges before those it only lists: 32 addresses of
+ * 100 flows each in the older of two windows only (they do not go on now) and address 7 with
+ * 10 flows in the newest (against at least one flow: P = 1.1e-7, it goes on). The list by
+ * flows holds 7 (judged, the last by flows) and 31 of the 32 (stale), not the 32. */
+static void
+test_horizon_list_keeps_judged(void **state)
+{
+	static const double q[] = SAFEM_SPECTRUM_Q_DEFAULT;
+	struct safem_window_summary *w = calloc(2, sizeof(*w));
+	const struct safem_window_summary *acc;
+	struct metric_layout l;
+	struct baseline b;
+	struct horizon h;
+	unsigned int i, f = SAFEM_FEATURE_DST_ADDR;
+
+	(void)state;
+	assert_non_null(w);
+	metric_layout_init(&l, q, SAFEM_SPECTRUM_Q_DEFAULT_COUNT, 1u);
+	assert_int_equal(baseline_moving_init(&b, l.count, 4), 0);
+	assert_int_equal(horizon_init(&h), 0);
+	for (i = 0; i < 2; i++)
+		horizon_window_init(&w[i], 700 + i, 4000);
+	for (i = 0; i < SAFEM_SUMMARY_TOP; i++)
+		horizon_list(&w[0], f, true, (uint8_t)(100 + i), 100, 1000);
+	horizon_list(&w[1], f, true, 7, 10, 100);
+	for (i = 0; i < 2; i++)
+		horizon_add(&h, &w[i]);
+	acc = horizon_accumulate(&h, 2, &b, &l);
+	assert_int_equal(acc->ntop_flows[0][f], SAFEM_SUMMARY_TOP);
+	assert_int_equal(acc->top_flows[0][f][SAFEM_SUMMARY_TOP - 1].value.bytes[15], 7);
+	assert_false(h.stale_flows[0][f][SAFEM_SUMMARY_TOP - 1]);
+	for (i = 0; i + 1 < SAFEM_SUMMARY_TOP; i++) {
+		assert_int_equal(acc->top_flows[0][f][i].counts.flows, 100);
+		assert_true(h.stale_flows[0][f][i]);
+	}
+	assert_int_equal(acc->top[0][f][SAFEM_SUMMARY_TOP - 1].value.bytes[15], 7);
+	assert_false(h.stale_top[0][f][SAFEM_SUMMARY_TOP - 1]);
 	horizon_free(&h);
 	baseline_free(&b);
 	free(w);
@@ -2705,6 +2778,7 @@ main(void)
 		cmocka_unit_test(test_sampled_flows_are_observations),
 		cmocka_unit_test(test_horizon_corrected_significance),
 		cmocka_unit_test(test_horizon_accumulate_by_hand),
+		cmocka_unit_test(test_horizon_list_keeps_judged),
 		cmocka_unit_test(test_slow_attack_over_windows),
 	};
 
