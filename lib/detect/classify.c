@@ -311,12 +311,20 @@ port_rise_base(const struct involved *inv, double max_rise)
 	return fmax(max_rise - fragments, 0.5 * max_rise);
 }
 
-/* A value's packets per flow in the window (0 without counts). */
+/* A value's packets per flow in the window, as seen (0 without counts). Under 1-in-N
+ * sampling the summary's packets are scaled back by N and its flows are not
+ * (count_significant): the packets are taken in sampled units again, or every sampled
+ * probe would count N packets and no scan would be a prober at 1:N. What is left is
+ * sampled packets per sampled flow: a connection's flow is mostly seen by one packet too,
+ * so under sampling the ratio tells probes from connections less (docs/detection.md,
+ * "Sampling"). */
 static double
-packets_per_flow(const struct involved_item *it)
+packets_per_flow(const struct involved_item *it, const struct safem_window_summary *w)
 {
+	double n = w->sample_rate > 1 ? (double)w->sample_rate : 1.0;
+
 	return it != NULL && it->counts != NULL && it->counts->flows > 0
-		       ? (double)it->counts->packets / (double)it->counts->flows
+		       ? (double)it->counts->packets / n / (double)it->counts->flows
 		       : 0;
 }
 
@@ -515,7 +523,7 @@ brute_force_of(const struct involved *inv, const struct safem_window_summary *w,
 	const struct involved_item *client = src->top;
 
 	return src->lead && src->few && (sport->few || dport->few) &&
-	       packets_per_flow(client) >= CONNECTION_PACKETS_MIN &&
+	       packets_per_flow(client, w) >= CONNECTION_PACKETS_MIN &&
 	       proto_excess_flows(inv, w, SAFEM_PROTO_TCP, victim_flows(dst, w, inv->dir)) >=
 		       PROTO_OF_VICTIM * victim_flows(dst, w, inv->dir);
 }
@@ -803,7 +811,7 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 	 * 2.1-2.6 packets a flow in `out` were named vertical_scan, 1.00 for scans) */
 	if (victim && one_source && dst.risers <= 2 && dport.any_rise < RISER_OF_MAX * port_base &&
 	    bytes_per_packet(src.top) <= SCAN_PACKET_BYTES_MAX &&
-	    (packets_per_flow(src.top) < CONNECTION_PACKETS_MIN || syn_surge))
+	    (packets_per_flow(src.top, w) < CONNECTION_PACKETS_MIN || syn_surge))
 		return SAFEM_CLASS_VERTICAL_SCAN;
 	if (victim && syn_surge)
 		return SAFEM_CLASS_SYN_FLOOD;
@@ -831,7 +839,7 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 		 * with probes (as vertical scans: a brute force's client over a horizon of 8
 		 * windows, its busy server short of the evidence, was named horizontal_scan) */
 		if (dport.lead && dport.few && (src.lead || src.few) &&
-		    (packets_per_flow(src.top) < CONNECTION_PACKETS_MIN || syn_surge)) {
+		    (packets_per_flow(src.top, w) < CONNECTION_PACKETS_MIN || syn_surge)) {
 			if (dir == SAFEM_DIR_OUT && internal_sweep_of(l, w, &src, &dport))
 				return SAFEM_CLASS_WORM;
 			return SAFEM_CLASS_HORIZONTAL_SCAN;
@@ -941,7 +949,7 @@ transit_scanner(const struct safem_window_summary *w, const struct involved *inv
 	if (!(rise > 0) || swept_port_rise(inv, rise) < TRANSIT_SCAN_PORTS * rise)
 		return false;
 	sent = (double)s->counts->flows;
-	if (!(sent > 0) || packets_per_flow(s) >= CONNECTION_PACKETS_MIN ||
+	if (!(sent > 0) || packets_per_flow(s, w) >= CONNECTION_PACKETS_MIN ||
 	    direction_count_at_most(w, SAFEM_DIR_IN, SAFEM_FEATURE_SRC_ADDR, s->value, false) >=
 		    TRANSIT_FROM_HOME_MAX * sent)
 		return false;
