@@ -160,6 +160,49 @@ def gen_attack_sequence(path, attacks, seed, home, warmup_s, attack_s, gap_s, sh
         return json.load(f)
 
 
+def attack_sequence_run(cls, name, attacks, seed, home, warmup_s, attack_s, gap_s, share, opts,
+                        rate=1500, windows=False):
+    """setUpClass of a detection test on one generated attack sequence: skips without
+    scripts/gen-attacks, writes the capture (gen_attack_sequence) and replays it through the
+    probe (two workers) with --alerts (and --windows) plus `opts`. Sets cls.dir, cls.pcap,
+    cls.truth, cls.alerts, cls.windows (None without `windows`) and cls.probe_run; the
+    tests check the run with assert_run_ok."""
+    if not os.path.exists(GEN_ATTACKS):
+        raise unittest.SkipTest("scripts/gen-attacks missing")
+    cls.dir = new_dir(name)
+    cls.pcap = os.path.join(cls.dir, name + ".pcap")
+    cls.truth = gen_attack_sequence(cls.pcap, attacks, seed, home, warmup_s, attack_s, gap_s,
+                                    share, rate=rate)
+    cls.alerts = os.path.join(cls.dir, name + ".alerts.jsonl")
+    cls.windows = os.path.join(cls.dir, name + ".windows.jsonl") if windows else None
+    extra = ["--alerts", cls.alerts] + (["--windows", cls.windows] if windows else [])
+    cls.probe_run = run_probe(cls.pcap, workers=2, flows=False, stats=False,
+                              extra_opts=extra + list(opts))
+
+
+def alert_horizons(records):
+    """{window start_ms: horizon_windows} of the start/update alert records (1 when a
+    window alone decided)."""
+    return {a["start_ms"]: a.get("horizon_windows", 1) for a in records
+            if a.get("record") in ("start", "update")}
+
+
+def attack_horizon_rows(truth, alerts_path):
+    """What the probe said on each attack of a generated sequence: (records, flagged, rows),
+    records the alert records, flagged as alert_classes, and one row per attack
+    (attack, windows, classes, horizons): its truth windows (attack_truth_windows), the
+    class alerted on each ("-": none) and the horizon that decided it ("-": none)."""
+    records = read_json_lines(alerts_path)
+    flagged = alert_classes(alerts_path)
+    horizon = alert_horizons(records)
+    rows = []
+    for att in truth["attacks"]:
+        wins = attack_truth_windows(truth, att)
+        rows.append((att, wins, [flagged.get(w["start_ms"], "-") for w in wins],
+                     [horizon.get(w["start_ms"], "-") for w in wins]))
+    return records, flagged, rows
+
+
 def clean_windows_alerted(truth, flagged, warmup_s):
     """Start times of the clean windows after the warm-up that were alerted (flagged: as
     alert_classes), leaving out the window right after each attack window (it may hold the

@@ -33,31 +33,17 @@ OPTS = ["--home", HOME, "--moving-windows", "20", "--sample", "20", "--sample-mo
 class DetectSampled(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if not os.path.exists(e2e.GEN_ATTACKS):
-            raise unittest.SkipTest("scripts/gen-attacks missing")
-        cls.dir = e2e.new_dir("sampled")
-        cls.pcap = os.path.join(cls.dir, "sampled.pcap")
-        cls.truth = e2e.gen_attack_sequence(cls.pcap, ATTACKS, SEED, HOME, WARMUP_S, ATTACK_S,
-                                            GAP_S, SHARE, rate=RATE)
-        cls.alerts = os.path.join(cls.dir, "sampled.alerts.jsonl")
-        cls.probe_run = e2e.run_probe(cls.pcap, workers=2, flows=False, stats=False, extra_opts=[
-            "--alerts", cls.alerts] + OPTS)
+        e2e.attack_sequence_run(cls, "sampled", ATTACKS, SEED, HOME, WARMUP_S, ATTACK_S, GAP_S,
+                                SHARE, OPTS, rate=RATE)
 
     def test_sampled_scans_found_over_windows(self):
         e2e.assert_run_ok(self, self.probe_run)
-        records = e2e.read_json_lines(self.alerts)
-        flagged = e2e.alert_classes(self.alerts)
-        horizon = {a["start_ms"]: a.get("horizon_windows", 1) for a in records
-                   if a.get("record") in ("start", "update")}
+        _, flagged, rows = e2e.attack_horizon_rows(self.truth, self.alerts)
         report, short = [], []
-        for att in self.truth["attacks"]:
-            wins = e2e.attack_truth_windows(self.truth, att)
-            got = [flagged.get(w["start_ms"], "-") for w in wins]
-            report.append("%s: %s (horizons %s)" % (
-                att["spec"], " ".join(got),
-                " ".join(str(horizon.get(w["start_ms"], "-")) for w in wins)))
-            by_horizon = [w for w in wins if flagged.get(w["start_ms"]) == att["class"]
-                          and horizon.get(w["start_ms"], 1) > 1]
+        for att, wins, got, hz in rows:
+            report.append("%s: %s (horizons %s)" % (att["spec"], " ".join(got),
+                                                    " ".join(map(str, hz))))
+            by_horizon = [c for c, h in zip(got, hz) if c == att["class"] and h != "-" and h > 1]
             wrong = [c for c in got if c not in ("-", att["class"])]
             if not by_horizon or wrong:
                 short.append(att["spec"])

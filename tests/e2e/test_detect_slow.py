@@ -34,35 +34,22 @@ OPTS = ["--home", HOME, "--moving-windows", "20"]
 class DetectSlow(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if not os.path.exists(e2e.GEN_ATTACKS):
-            raise unittest.SkipTest("scripts/gen-attacks missing")
-        cls.dir = e2e.new_dir("slow")
-        cls.pcap = os.path.join(cls.dir, "slow.pcap")
-        cls.truth = e2e.gen_attack_sequence(cls.pcap, ATTACKS, SEED, HOME, WARMUP_S, ATTACK_S,
-                                            GAP_S, SHARE)
-        cls.alerts = os.path.join(cls.dir, "slow.alerts.jsonl")
-        cls.windows = os.path.join(cls.dir, "slow.windows.jsonl")
-        cls.probe_run = e2e.run_probe(cls.pcap, workers=2, flows=False, stats=False, extra_opts=[
-            "--alerts", cls.alerts, "--windows", cls.windows] + OPTS)
+        e2e.attack_sequence_run(cls, "slow", ATTACKS, SEED, HOME, WARMUP_S, ATTACK_S, GAP_S,
+                                SHARE, OPTS, windows=True)
 
     def test_slow_attacks_found_over_windows(self):
         e2e.assert_run_ok(self, self.probe_run)
-        records = e2e.read_json_lines(self.alerts)
-        flagged = e2e.alert_classes(self.alerts)
-        horizon = {a["start_ms"]: a.get("horizon_windows", 1) for a in records
-                   if a.get("record") in ("start", "update")}
+        records, flagged, rows = e2e.attack_horizon_rows(self.truth, self.alerts)
         report, short, by_horizon = [], [], 0
-        for att in self.truth["attacks"]:
-            wins = e2e.attack_truth_windows(self.truth, att)
-            got = [flagged.get(w["start_ms"], "-") for w in wins]
+        for att, wins, got, hz in rows:
             right = got.count(att["class"])
-            by_horizon += sum(1 for w in wins if horizon.get(w["start_ms"], 1) > 1)
+            by_horizon += sum(1 for h in hz if h != "-" and h > 1)
             span = (wins[0]["start_ms"], wins[-1]["end_ms"] + 1000) if wins else (0, 0)
             starts = [a for a in records if a.get("record") == "start"
                       and span[0] <= a["start_ms"] < span[1]]
             report.append("%s: %s (horizons %s; %d incident(s))" % (
                 att["spec"], " ".join(got),
-                " ".join(str(horizon.get(w["start_ms"], "-")) for w in wins), len(starts)))
+                " ".join(map(str, hz)), len(starts)))
             # one incident, or two when a window in its middle is missed (an incident ends
             # after incident_gap_windows = 1 normal window): never one per window
             if right < len(wins) / 2 or not 1 <= len(starts) <= 2:
@@ -72,11 +59,7 @@ class DetectSlow(unittest.TestCase):
                 if a.get("horizon_windows", 1) > 1:
                     self.assertEqual(a["incident_start_ms"], a["horizon_start_ms"])
                     self.assertLess(a["horizon_start_ms"], a["start_ms"])
-        warm_end = self.truth["start_ms"] + WARMUP_S * 1000
-        attack_ends = {w["end_ms"] for w in self.truth["windows"] if w.get("attacks")}
-        false = [w["start_ms"] for w in self.truth["windows"]
-                 if not w.get("attacks") and w["start_ms"] >= warm_end
-                 and w["start_ms"] not in attack_ends and w["start_ms"] in flagged]
+        false = e2e.clean_windows_alerted(self.truth, flagged, WARMUP_S)
         report.append("clean windows alerted: %d" % len(false))
         msg = "\n".join(report)
         print(msg)
@@ -87,7 +70,7 @@ class DetectSlow(unittest.TestCase):
         reports = e2e.read_json_lines(self.windows)
         decided = {r["start_ms"]: r.get("horizon_windows") for r in reports}
         self.assertTrue(all(isinstance(v, int) for v in decided.values()), "horizon_windows")
-        for start, h in horizon.items():
+        for start, h in e2e.alert_horizons(records).items():
             if start in decided:
                 self.assertEqual(decided[start], h)
         self.assertTrue(all(decided[r["start_ms"]] == 0 for r in reports
