@@ -95,7 +95,9 @@ involved_list(FILE *f, const char *key, unsigned int feat, bool prefix,
 		for (i = 0; i < n; i++) {
 			double change = share_change(&items[i]);
 
-			if (!listed[i] && change >= best_change) {
+			/* a horizon's stale address ended before the newest window: not who is
+			 * involved now, however large its summed counts */
+			if (!listed[i] && !items[i].stale && change >= best_change) {
 				best_change = change;
 				best = (int)i;
 			}

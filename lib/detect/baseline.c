@@ -361,6 +361,7 @@ involved_add(const struct baseline *b, unsigned int slot, unsigned int f,
 	it->counts = &t->counts;
 	it->baseline = baseline_share(b, slot, f, &t->value, 0, &it->peak);
 	it->flow_bound = baseline_flow_share_bound(b, slot, f, &t->value);
+	it->stale = false;
 }
 
 /* A metric's mean over the windows behind the band at start_ms (MOVING: the ring, as
@@ -429,6 +430,7 @@ involved_compute(const struct baseline *b, const struct metric_layout *l,
 			inv->prefix[s][i].share.flows = 0;
 			inv->prefix[s][i].counts = NULL;
 			inv->prefix[s][i].flow_bound = 0;
+			inv->prefix[s][i].stale = false;
 			inv->prefix[s][i].baseline =
 				baseline_share(b, 0, s, a, p->len + 1, &inv->prefix[s][i].peak);
 		}

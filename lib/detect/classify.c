@@ -311,21 +311,38 @@ port_rise_base(const struct involved *inv, double max_rise)
 	return fmax(max_rise - fragments, 0.5 * max_rise);
 }
 
-/* A value's packets per flow in the window, as seen (0 without counts). Under 1-in-N
- * sampling the summary's packets are scaled back by N and its flows are not
- * (count_significant): the packets are taken in sampled units again, or every sampled
- * probe would count N packets and no scan would be a prober at 1:N. What is left is
- * sampled packets per sampled flow: a connection's flow is mostly seen by one packet too,
- * so under sampling the ratio tells probes from connections less (docs/detection.md,
- * "Sampling"). */
+/*
+ * Probes or connections: a value's packets per flow, under or at least
+ * CONNECTION_PACKETS_MIN (a probe is one packet). Unsampled only: under 1-in-N packet
+ * sampling (both modes pick packets) a flow is seen through about one sampled packet
+ * whatever it carried, a connection of 10-20 packets as much as a probe, so the ratio
+ * says nothing and neither test excludes: each rule decides on its other conditions, as
+ * before these tests (docs/detection.md, "Sampling"). Taking the summary's packets as
+ * they are (scaled back by N, flows not: count_significant) made every sampled probe N
+ * packets and no scan a prober at 1:N. Without the value's counts: neither.
+ */
 static double
-packets_per_flow(const struct involved_item *it, const struct safem_window_summary *w)
+packets_per_flow(const struct involved_item *it)
 {
-	double n = w->sample_rate > 1 ? (double)w->sample_rate : 1.0;
-
 	return it != NULL && it->counts != NULL && it->counts->flows > 0
-		       ? (double)it->counts->packets / n / (double)it->counts->flows
+		       ? (double)it->counts->packets / (double)it->counts->flows
 		       : 0;
+}
+
+static bool
+sends_probes(const struct involved_item *it, const struct safem_window_summary *w)
+{
+	if (it == NULL || it->counts == NULL || it->counts->flows == 0)
+		return false;
+	return w->sample_rate > 1 || packets_per_flow(it) < CONNECTION_PACKETS_MIN;
+}
+
+static bool
+sends_connections(const struct involved_item *it, const struct safem_window_summary *w)
+{
+	if (it == NULL || it->counts == NULL || it->counts->flows == 0)
+		return false;
+	return w->sample_rate > 1 || packets_per_flow(it) >= CONNECTION_PACKETS_MIN;
 }
 
 static double
@@ -523,7 +540,7 @@ brute_force_of(const struct involved *inv, const struct safem_window_summary *w,
 	const struct involved_item *client = src->top;
 
 	return src->lead && src->few && (sport->few || dport->few) &&
-	       packets_per_flow(client, w) >= CONNECTION_PACKETS_MIN &&
+	       sends_connections(client, w) &&
 	       proto_excess_flows(inv, w, SAFEM_PROTO_TCP, victim_flows(dst, w, inv->dir)) >=
 		       PROTO_OF_VICTIM * victim_flows(dst, w, inv->dir);
 }
@@ -579,7 +596,7 @@ top_flow_riser(const struct involved *inv, unsigned int feat)
 	for (i = 0; i < inv->ntop[feat]; i++) {
 		const struct involved_item *it = &inv->top[feat][i];
 
-		if (flow_rise(it) > best) {
+		if (!it->stale && flow_rise(it) > best) {
 			best = flow_rise(it);
 			top = it;
 		}
@@ -627,7 +644,7 @@ class_excess(const struct deviation *dev, unsigned int m, double count, double t
  * edge of the direction's packet volume band, volume/<dir>/packets). One connection's burst
  * stays inside what the link's own windows hold; a flood that outweighs the whole link does
  * not (the real ICMPv6 flood capture: ~5,700 packets/s, one flow, on 15-270 packets/s
- * links). Under sampling both sides are sampled counts.
+ * links). Under sampling both sides are counts scaled back by N: the units agree.
  */
 static bool
 low_rate_icmp_outweighs(const struct metric_layout *l, const struct deviation *dev,
@@ -811,7 +828,7 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 	 * 2.1-2.6 packets a flow in `out` were named vertical_scan, 1.00 for scans) */
 	if (victim && one_source && dst.risers <= 2 && dport.any_rise < RISER_OF_MAX * port_base &&
 	    bytes_per_packet(src.top) <= SCAN_PACKET_BYTES_MAX &&
-	    (packets_per_flow(src.top, w) < CONNECTION_PACKETS_MIN || syn_surge))
+	    (sends_probes(src.top, w) || syn_surge))
 		return SAFEM_CLASS_VERTICAL_SCAN;
 	if (victim && syn_surge)
 		return SAFEM_CLASS_SYN_FLOOD;
@@ -839,7 +856,7 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 		 * with probes (as vertical scans: a brute force's client over a horizon of 8
 		 * windows, its busy server short of the evidence, was named horizontal_scan) */
 		if (dport.lead && dport.few && (src.lead || src.few) &&
-		    (packets_per_flow(src.top, w) < CONNECTION_PACKETS_MIN || syn_surge)) {
+		    (sends_probes(src.top != NULL ? src.top : src.few_item, w) || syn_surge)) {
 			if (dir == SAFEM_DIR_OUT && internal_sweep_of(l, w, &src, &dport))
 				return SAFEM_CLASS_WORM;
 			return SAFEM_CLASS_HORIZONTAL_SCAN;
@@ -859,10 +876,11 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
  * holds both sides of every conversation between outside hosts, so a client opening
  * connections leads its destinations by flows as much as its sources (bg_ndpi_appmix,
  * tuning part: a VirtualBox guest's SYNs and their answers read as a SYN flood in ALL); a
- * flood's victim receives far more than it sends. Scans and worms are not named in
- * transit: the same mixing read ordinary transit clients as horizontal scans (4 clean
- * windows of that capture's tuning part). An attack on a home host shows in IN (or OUT)
- * as well; ALL is only asked when they explain nothing.
+ * flood's victim receives far more than it sends. Scans are named in transit only as
+ * transit_scanner (below) defines them, worms never: the same mixing read ordinary
+ * transit clients as horizontal scans (4 clean windows of that capture's tuning part).
+ * An attack on a home host shows in IN (or OUT) as well; ALL is only asked when they
+ * explain nothing.
  */
 /* A victim is unanswered when it sends fewer than this share of the flows it receives. */
 #define TRANSIT_ANSWER_MAX 0.5
@@ -949,7 +967,7 @@ transit_scanner(const struct safem_window_summary *w, const struct involved *inv
 	if (!(rise > 0) || swept_port_rise(inv, rise) < TRANSIT_SCAN_PORTS * rise)
 		return false;
 	sent = (double)s->counts->flows;
-	if (!(sent > 0) || packets_per_flow(s, w) >= CONNECTION_PACKETS_MIN ||
+	if (!(sent > 0) || !sends_probes(s, w) ||
 	    direction_count_at_most(w, SAFEM_DIR_IN, SAFEM_FEATURE_SRC_ADDR, s->value, false) >=
 		    TRANSIT_FROM_HOME_MAX * sent)
 		return false;

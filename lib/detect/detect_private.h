@@ -265,6 +265,11 @@ struct involved_item {
 	double flow_bound; /* baseline_flow_share_bound: the mean flow share, at most */
 	/* the value's own flows, packets and bytes in the window (prefixes: NULL) */
 	const struct safem_featdist_counts *counts;
+	/* over a horizon: an address listed in an older window that does not go on now
+	 * (horizon_involved_floor). It is never judged (flow_bound at its own share), rules
+	 * that look for a host's requests may still find it, and alerts and the transit
+	 * rules never name it */
+	bool stale;
 };
 struct involved {
 	enum safem_direction dir;

@@ -354,7 +354,7 @@ classify_directions(struct safem_detector *d, const struct safem_window_summary 
 		bool better;
 
 		/* transit (docs/detection.md, "Transit"): only what IN and OUT leave unexplained,
-		 * in one window: transit names floods, plain in their own window; over horizons,
+		 * in one window: transit names floods and scans, plain in their own window; over horizons,
 		 * the transit alerts of bg_ndpi_appmix's test part (a reflection over 8 windows
 		 * in its first 100 s) left 4 home-host windows alerted later (1 without) */
 		if (c == l->transit_slot && (best != SAFEM_CLASS_UNKNOWN || horizon_windows > 1))
@@ -500,7 +500,8 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 		quiet_band = metric_flows(l, hi) < LOW_RATE_FLOWS;
 		low_rate = metric_flows(l, d->x) <
 			   LOW_RATE_FLOWS + (quiet_band ? metric_flows(l, hi) : 0);
-		/* LOW_RATE_FLOWS: what a quiet band learns although it deviates */
+		/* what a quiet band learns although it deviates: windows busier than its upper
+		 * edge of flows (docs/detection.md, "Low-rate links: ... slow tails not learnt") */
 		outgrows_band = metric_flows(l, d->x) > metric_flows(l, hi);
 	}
 	d->dev.low_rate = low_rate;

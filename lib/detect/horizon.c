@@ -353,7 +353,9 @@ horizon_involved_floor(const struct horizon *h, struct involved *inv, unsigned i
 			if (stale_entry(it->value, acc->top[dir][f], acc->ntop[dir][f],
 					h->stale_top[dir][f]) ||
 			    stale_entry(it->value, acc->top_flows[dir][f], acc->ntop_flows[dir][f],
-					h->stale_flows[dir][f]))
+					h->stale_flows[dir][f])) {
 				it->flow_bound = fmax(it->flow_bound, it->share.flows);
+				it->stale = true;
+			}
 		}
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Sampled scans found over several windows (issue 12): evidence over several windows
 under packet sampling.
 

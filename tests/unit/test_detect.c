@@ -2592,16 +2592,18 @@ test_horizon_accumulate_by_hand(void **state)
 	free(w);
 }
 
-/* A horizon's list keeps the values it judges before those it only lists: 32 addresses of
- * 100 flows each in the older of two windows only (they do not go on now) and address 7 with
- * 10 flows in the newest (against at least one flow: P = 1.1e-7, it goes on). The list by
- * flows holds 7 (judged, the last by flows) and 31 of the 32 (stale), not the 32. */
+/* A horizon's list keeps the values it judges before those it only lists: SAFEM_SUMMARY_TOP
+ * (16) addresses of 100 flows each in the older of two windows only (they do not go on now)
+ * and address 7 with 10 flows in the newest (against at least one flow: P = 1.1e-7, it goes
+ * on). The list by flows holds 7 (judged, the last by flows) and 15 of the 16 (stale), not
+ * the 16. */
 static void
 test_horizon_list_keeps_judged(void **state)
 {
 	static const double q[] = SAFEM_SPECTRUM_Q_DEFAULT;
 	struct safem_window_summary *w = calloc(2, sizeof(*w));
 	const struct safem_window_summary *acc;
+	struct involved *inv;
 	struct metric_layout l;
 	struct baseline b;
 	struct horizon h;
@@ -2629,6 +2631,22 @@ test_horizon_list_keeps_judged(void **state)
 	}
 	assert_int_equal(acc->top[0][f][SAFEM_SUMMARY_TOP - 1].value.bytes[15], 7);
 	assert_false(h.stale_top[0][f][SAFEM_SUMMARY_TOP - 1]);
+	/* what the rules and the alert read: the stale addresses are marked, never judged
+	 * (their flow bound is their own share) and left out of alerts; 7 is not */
+	inv = calloc(1, sizeof(*inv));
+	assert_non_null(inv);
+	involved_compute(&b, &l, acc, 0, inv);
+	horizon_involved_floor(&h, inv, 2, acc);
+	assert_int_equal(inv->ntop[f], SAFEM_SUMMARY_TOP);
+	for (i = 0; i < inv->ntop[f]; i++) {
+		const struct involved_item *it = &inv->top[f][i];
+		bool seven = it->value->bytes[15] == 7;
+
+		assert_int_equal(it->stale, !seven);
+		if (!seven)
+			assert_true(it->flow_bound >= it->share.flows);
+	}
+	free(inv);
 	horizon_free(&h);
 	baseline_free(&b);
 	free(w);
