@@ -808,35 +808,53 @@ mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/*
+ * No collector listens: the kernel answers each datagram with ICMP port unreachable, which
+ * comes back as ECONNREFUSED on a later send. Those messages are counted, none is retried,
+ * nothing waits. The kernel sends those ICMP errors from one global budget (net.ipv4.
+ * icmp_msgs_per_sec, 1000/s with a burst of 50) shared with every other process, and a
+ * test running next to us that sends to closed ports can spend it, or bind the port we
+ * found free: then no refusal comes back and the exporter has nothing to count. So a run
+ * that saw no refusal is tried again, on a new port, after the budget refills (up to 5
+ * runs); what each run must hold (every record sent or dropped, in under 2 s) holds in
+ * every run.
+ */
 static void
 test_udp_no_listener(void **state)
 {
-	struct safem_ipfix_params p = udp_params("127.0.0.1", free_udp_port());
-	struct safem_ipfix_exporter *exp;
-	const struct safem_ipfix_stats *st;
 	struct safem_flow_record r = make_record(1, 4);
-	double start = mono_s();
-	unsigned int i;
+	uint64_t dropped = 0, errors = 0;
+	unsigned int i, run;
 
 	(void)state;
-	/* Unpaced: every message is tried at once, so the refusals show now. */
-	p.rate_bits_s = SAFEM_IPFIX_RATE_UNLIMITED;
-	exp = safem_ipfix_exporter_create(&p);
-	assert_non_null(exp);
-	for (i = 0; i < 27 * 200; i++) {
-		safem_ipfix_exporter_add(exp, &r, 1);
-		if (i % 100 == 0)
-			safem_ipfix_exporter_flush(exp, 1);
+	for (run = 0; run < 5 && dropped == 0; run++) {
+		struct safem_ipfix_params p = udp_params("127.0.0.1", free_udp_port());
+		struct safem_ipfix_exporter *exp;
+		const struct safem_ipfix_stats *st;
+		double start;
+
+		if (run > 0)
+			usleep(200 * 1000);
+		start = mono_s();
+		/* Unpaced: every message is tried at once, so the refusals show now. */
+		p.rate_bits_s = SAFEM_IPFIX_RATE_UNLIMITED;
+		exp = safem_ipfix_exporter_create(&p);
+		assert_non_null(exp);
+		for (i = 0; i < 27 * 200; i++) {
+			safem_ipfix_exporter_add(exp, &r, 1);
+			if (i % 100 == 0)
+				safem_ipfix_exporter_flush(exp, 1);
+		}
+		safem_ipfix_exporter_flush(exp, 1);
+		st = safem_ipfix_exporter_stats(exp);
+		assert_int_equal(st->records_sent + st->records_dropped, 27 * 200);
+		assert_true(mono_s() - start < 2.0);
+		dropped = st->records_dropped;
+		errors = st->send_errors;
+		safem_ipfix_exporter_free(exp);
 	}
-	safem_ipfix_exporter_flush(exp, 1);
-	st = safem_ipfix_exporter_stats(exp);
-	/* ICMP port unreachable comes back as ECONNREFUSED on a later send:
-	 * those messages are counted, none is retried, nothing waits. */
-	assert_int_equal(st->records_sent + st->records_dropped, 27 * 200);
-	assert_true(st->records_dropped > 0);
-	assert_true(st->send_errors > 0);
-	assert_true(mono_s() - start < 2.0);
-	safem_ipfix_exporter_free(exp);
+	assert_true(dropped > 0);
+	assert_true(errors > 0);
 }
 
 /*
