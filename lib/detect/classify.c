@@ -321,28 +321,28 @@ port_rise_base(const struct involved *inv, double max_rise)
  * they are (scaled back by N, flows not: count_significant) made every sampled probe N
  * packets and no scan a prober at 1:N. Without the value's counts: neither.
  */
-static double
-packets_per_flow(const struct involved_item *it)
+static bool
+sends_flows_of(const struct involved_item *it, const struct safem_window_summary *w,
+	       bool probes)
 {
-	return it != NULL && it->counts != NULL && it->counts->flows > 0
-		       ? (double)it->counts->packets / (double)it->counts->flows
-		       : 0;
+	if (it == NULL || it->counts == NULL || it->counts->flows == 0)
+		return false;
+	if (w->sample_rate > 1)
+		return true;
+	return ((double)it->counts->packets / (double)it->counts->flows <
+		CONNECTION_PACKETS_MIN) == probes;
 }
 
 static bool
 sends_probes(const struct involved_item *it, const struct safem_window_summary *w)
 {
-	if (it == NULL || it->counts == NULL || it->counts->flows == 0)
-		return false;
-	return w->sample_rate > 1 || packets_per_flow(it) < CONNECTION_PACKETS_MIN;
+	return sends_flows_of(it, w, true);
 }
 
 static bool
 sends_connections(const struct involved_item *it, const struct safem_window_summary *w)
 {
-	if (it == NULL || it->counts == NULL || it->counts->flows == 0)
-		return false;
-	return w->sample_rate > 1 || packets_per_flow(it) >= CONNECTION_PACKETS_MIN;
+	return sends_flows_of(it, w, false);
 }
 
 static double
@@ -956,8 +956,8 @@ transit_scanner(const struct safem_window_summary *w, const struct involved *inv
 		const struct safem_home *home)
 {
 	const struct involved_item *s = top_flow_riser(inv, SAFEM_FEATURE_SRC_ADDR);
-	double sent, rise, answers = 0;
-	unsigned int i;
+	const struct safem_featdist_counts *back;
+	double sent, rise;
 
 	if (s == NULL || s->counts == NULL || safem_home_contains(home, s->value))
 		return false;
@@ -971,13 +971,10 @@ transit_scanner(const struct safem_window_summary *w, const struct involved *inv
 	    direction_count_at_most(w, SAFEM_DIR_IN, SAFEM_FEATURE_SRC_ADDR, s->value, false) >=
 		    TRANSIT_FROM_HOME_MAX * sent)
 		return false;
-	for (i = 0; i < inv->ntop[SAFEM_FEATURE_DST_ADDR]; i++) {
-		const struct involved_item *it = &inv->top[SAFEM_FEATURE_DST_ADDR][i];
-
-		if (memcmp(it->value, s->value, sizeof(*s->value)) == 0 && it->counts != NULL)
-			answers = (double)it->counts->flows;
-	}
-	return answers < TRANSIT_ANSWER_MAX * sent;
+	/* what it receives: its counts as a destination of the same window's lists (0 when
+	 * they leave it out) */
+	back = summary_listed_counts(w, inv->dir, SAFEM_FEATURE_DST_ADDR, s->value);
+	return (back != NULL ? (double)back->flows : 0) < TRANSIT_ANSWER_MAX * sent;
 }
 
 bool
