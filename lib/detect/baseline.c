@@ -213,6 +213,7 @@ baseline_moving_add(struct baseline *b, const struct metric_layout *l, const dou
 	for (c = 0; c < l->ncandidates; c++)
 		for (f = 0; f < FEATURES; f++)
 			window_tops_set(tops, l, w, c, f);
+	tops->start_ms = w->start_ms;
 	for (s = 0; s < TREE_SIDES; s++) {
 		tops->nprefixes[s] =
 			w->nprefixes[s] < SAFEM_SUMMARY_TOP ? w->nprefixes[s] : SAFEM_SUMMARY_TOP;
@@ -247,6 +248,31 @@ baseline_band(const struct baseline *b, uint64_t start_ms, const double **lo, co
 	return b->hour_windows[slot];
 }
 
+/*
+ * Does learnt window s count for values' shares? While a horizon is judged (before_ms), only
+ * the windows before its first do: a window of the horizon that no rule named was learnt,
+ * and its counts are what the horizon sums. Judged against itself, a sampled vertical
+ * scan's first window (9 of its victim's flows against a mean of 1, not named alone) set
+ * the victim's peak share above its share over the 4 windows of the scan, so the victim
+ * never rose (docs/detection.md, "Sampled scans: a horizon is not its own baseline").
+ */
+static bool
+ring_window_counts(const struct baseline *b, unsigned int s)
+{
+	return b->before_ms == 0 || b->tops[s].start_ms < b->before_ms;
+}
+
+/* The learnt windows that count (ring_window_counts); all of them when none would. */
+static unsigned int
+ring_windows_counted(const struct baseline *b)
+{
+	unsigned int s, n = 0;
+
+	for (s = 0; s < b->ring_count; s++)
+		n += ring_window_counts(b, s);
+	return n;
+}
+
 static struct share_pair
 window_share(const struct window_tops *t, unsigned int slot, unsigned int feat,
 	     const struct safem_feature_value *v, uint8_t len)
@@ -278,7 +304,7 @@ baseline_share(const struct baseline *b, unsigned int slot, unsigned int feat,
 {
 	struct share_pair sum = {0, 0}, one, top = {0, 0};
 	const struct share_entry *e;
-	unsigned int s;
+	unsigned int s, n;
 
 	if (b->kind == SAFEM_BASELINE_TRAINED) {
 		e = share_table_find(len ? &b->trained.prefix[feat] : &b->trained.top[feat], v,
@@ -293,8 +319,11 @@ baseline_share(const struct baseline *b, unsigned int slot, unsigned int feat,
 		*peak = top;
 	if (b->ring_count == 0)
 		return sum;
+	n = ring_windows_counted(b);
 	/* a value outside a window's top lists had a small share there: count it as 0 */
 	for (s = 0; s < b->ring_count; s++) {
+		if (n > 0 && !ring_window_counts(b, s))
+			continue;
 		one = window_share(&b->tops[s], slot, feat, v, len);
 		sum.packets += one.packets;
 		sum.flows += one.flows;
@@ -303,8 +332,9 @@ baseline_share(const struct baseline *b, unsigned int slot, unsigned int feat,
 	}
 	if (peak != NULL)
 		*peak = top;
-	sum.packets /= b->ring_count;
-	sum.flows /= b->ring_count;
+	n = n > 0 ? n : b->ring_count;
+	sum.packets /= n;
+	sum.flows /= n;
 	return sum;
 }
 
@@ -323,13 +353,17 @@ baseline_flow_share_bound(const struct baseline *b, unsigned int slot, unsigned 
 			  const struct safem_feature_value *v)
 {
 	double sum = 0;
-	unsigned int s, i;
+	unsigned int s, i, n;
 
 	if (b->kind == SAFEM_BASELINE_TRAINED || b->ring_count == 0)
 		return baseline_share(b, slot, feat, v, 0, NULL).flows;
+	n = ring_windows_counted(b);
 	for (s = 0; s < b->ring_count; s++) {
 		const struct window_tops *t = &b->tops[s];
 		double one = FLOOR_SHARE_UNLISTED * t->flow_floor[slot][feat];
+
+		if (n > 0 && !ring_window_counts(b, s))
+			continue;
 
 		for (i = 0; i < t->ntop[slot][feat]; i++)
 			if (memcmp(&t->top[slot][feat][i].value, v, sizeof(*v)) == 0) {
@@ -338,7 +372,7 @@ baseline_flow_share_bound(const struct baseline *b, unsigned int slot, unsigned 
 			}
 		sum += one;
 	}
-	return sum / b->ring_count;
+	return sum / (n > 0 ? n : b->ring_count);
 }
 
 static void
@@ -361,6 +395,7 @@ involved_add(const struct baseline *b, unsigned int slot, unsigned int f,
 	it->counts = &t->counts;
 	it->baseline = baseline_share(b, slot, f, &t->value, 0, &it->peak);
 	it->flow_bound = baseline_flow_share_bound(b, slot, f, &t->value);
+	it->own_bound = it->flow_bound;
 	it->stale = false;
 }
 
@@ -371,15 +406,17 @@ baseline_metric_mean(const struct baseline *b, uint64_t start_ms, unsigned int m
 {
 	const double *lo, *hi;
 	double sum = 0;
-	unsigned int s;
+	unsigned int s, n;
 
 	if (baseline_band(b, start_ms, &lo, &hi) == 0)
 		return 0;
 	if (b->kind != SAFEM_BASELINE_MOVING)
 		return (lo[m] + hi[m]) / 2;
+	n = ring_windows_counted(b);
 	for (s = 0; s < b->ring_count; s++)
-		sum += b->ring[(size_t)s * b->metrics + m];
-	return sum / b->ring_count;
+		if (n == 0 || ring_window_counts(b, s))
+			sum += b->ring[(size_t)s * b->metrics + m];
+	return sum / (n > 0 ? n : b->ring_count);
 }
 
 void

@@ -152,6 +152,7 @@ struct window_tops {
 	float flow_floor[CANDIDATES][FEATURES];
 	struct safem_top_prefix prefixes[TREE_SIDES][SAFEM_SUMMARY_TOP];
 	unsigned int nprefixes[TREE_SIDES];
+	uint64_t start_ms; /* of the learnt window (baseline.before_ms) */
 };
 
 #define TRAINED_HOURS 24
@@ -176,6 +177,10 @@ struct baseline {
 	struct share_tables trained; /* TRAINED: mean shares from the profile */
 	uint64_t trained_windows;
 	unsigned int sample_rate; /* TRAINED: the training's 1-in-N sampling (0: not recorded) */
+	/* MOVING, while a horizon is judged (detector.c): values' shares (mean, peak, flow
+	 * bound) and protocol means come from the learnt windows that started before this,
+	 * not from the horizon's own windows (0: every learnt window) */
+	uint64_t before_ms;
 };
 
 int baseline_moving_init(struct baseline *b, unsigned int metrics, unsigned int k);
@@ -270,6 +275,9 @@ struct involved_item {
 	 * that look for a host's requests may still find it, and alerts and the transit
 	 * rules never name it */
 	bool stale;
+	/* flow_bound before a horizon marked the address stale: whether it holds part of the
+	 * rise (classify.c, carries_rise), never evidence */
+	double own_bound;
 };
 struct involved {
 	enum safem_direction dir;
@@ -332,6 +340,8 @@ void horizon_free(struct horizon *h);
 void horizon_add(struct horizon *h, const struct safem_window_summary *w);
 /* Newest windows in the ring from floor_ms on (the longest horizon possible). */
 unsigned int horizon_available(const struct horizon *h);
+/* Start of the oldest of the newest m windows (m <= horizon_available). */
+uint64_t horizon_start_ms(const struct horizon *h, unsigned int m);
 /* Horizons tested per window with longest horizon longest: 1, 2, 4, ... longest. */
 unsigned int horizon_count(unsigned int longest);
 /* The evidence (power of SIGNIFICANCE) of one test corrected for horizon_count(longest) tests. */

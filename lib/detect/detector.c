@@ -400,15 +400,24 @@ classify_directions(struct safem_detector *d, const struct safem_window_summary 
  */
 static enum safem_attack_class
 horizon_classify(struct safem_detector *d, const double *lo, const double *hi,
-		 unsigned int *windows)
+		 unsigned int sample_rate, unsigned int *windows)
 {
 	const struct metric_layout *l = &d->layout;
 	unsigned int available = horizon_available(&d->horizon), m, dir, p;
 	enum safem_attack_class cls;
 
 	for (m = 2; m <= d->params.horizon_windows && m <= available; m *= 2) {
-		const struct safem_window_summary *acc =
-			horizon_accumulate(&d->horizon, m, &d->baseline, l);
+		const struct safem_window_summary *acc;
+
+		/* sampled: the horizon is judged against the learnt windows before it, not
+		 * against its own windows that no rule named and the baseline learnt
+		 * (baseline.before_ms; docs/detection.md, "Sampled scans: a horizon is not its
+		 * own baseline"). Unsampled windows keep the whole ring: leaving the
+		 * horizon's windows out there made new clients of the last windows "new"
+		 * (development seeds 200-202, busy link at 1:1: gap windows alerted 1, 0, 0 ->
+		 * 3, 5, 1) */
+		d->baseline.before_ms = sample_rate > 1 ? horizon_start_ms(&d->horizon, m) : 0;
+		acc = horizon_accumulate(&d->horizon, m, &d->baseline, l);
 
 		memcpy(d->horizon_x, d->x, l->count * sizeof(*d->x));
 		for (dir = 0; dir < DIRS; dir++) {
@@ -434,10 +443,12 @@ horizon_classify(struct safem_detector *d, const double *lo, const double *hi,
 			d, acc, &d->horizon_dev,
 			horizon_evidence(RISE_ONLY_EVIDENCE, d->params.horizon_windows), m);
 		if (cls != SAFEM_CLASS_UNKNOWN) {
+			d->baseline.before_ms = 0;
 			*windows = m;
 			return cls;
 		}
 	}
+	d->baseline.before_ms = 0;
 	return SAFEM_CLASS_UNKNOWN;
 }
 
@@ -571,7 +582,7 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 	 * profile's counts 0 there (low for values the lists hold now and then), and a sum
 	 * over m windows multiplies that bias (test_detect: clean windows alerted) */
 	if (eligible && !verdict.anomalous && d->params.horizon_windows > 1) {
-		spectrum_cls = horizon_classify(d, lo, hi, &a.horizon_windows);
+		spectrum_cls = horizon_classify(d, lo, hi, w->sample_rate, &a.horizon_windows);
 		if (spectrum_cls != SAFEM_CLASS_UNKNOWN) {
 			verdict.spectrum_anomalous = verdict.anomalous = true;
 			verdict.direction = d->inv.dir;

@@ -75,6 +75,12 @@ horizon_available(const struct horizon *h)
 	return n;
 }
 
+uint64_t
+horizon_start_ms(const struct horizon *h, unsigned int m)
+{
+	return horizon_window(h, m - 1)->start_ms;
+}
+
 unsigned int
 horizon_count(unsigned int longest)
 {
@@ -349,6 +355,7 @@ horizon_involved_floor(const struct horizon *h, struct involved *inv, unsigned i
 			struct involved_item *it = &inv->top[f][i];
 
 			it->flow_bound = fmax(it->flow_bound, floor);
+			it->own_bound = it->flow_bound;
 			/* an address that does not go on now: its count is what it is, no rise */
 			if (stale_entry(it->value, acc->top[dir][f], acc->ntop[dir][f],
 					h->stale_top[dir][f]) ||

@@ -2652,6 +2652,219 @@ test_horizon_list_keeps_judged(void **state)
 	free(w);
 }
 
+/* A horizon is judged against the learnt windows before it (baseline.before_ms). Three
+ * learnt windows of 100 flows; destination 7 has 2, 2 and 10 flows (the last: a scan's first
+ * window that no rule named, learnt). Over all three its mean share is 14 / 300 = 0.0467 and
+ * its peak 0.10; from the windows before the third, 0.02 and 0.02 (a horizon that holds the
+ * third window is not judged against it); before the first, no window is left: all count. */
+static void
+test_horizon_baseline_before(void **state)
+{
+	static const double q[] = SAFEM_SPECTRUM_Q_DEFAULT;
+	static const uint64_t flows7[] = {2, 2, 10};
+	struct safem_window_summary *w = calloc(3, sizeof(*w));
+	struct safem_feature_value v;
+	struct share_pair mean, peak;
+	struct metric_layout l;
+	struct baseline b;
+	double *x;
+	unsigned int i, f = SAFEM_FEATURE_DST_ADDR;
+
+	(void)state;
+	assert_non_null(w);
+	metric_layout_init(&l, q, SAFEM_SPECTRUM_Q_DEFAULT_COUNT, 1u);
+	x = calloc(l.count, sizeof(*x));
+	assert_non_null(x);
+	assert_int_equal(baseline_moving_init(&b, l.count, 4), 0);
+	for (i = 0; i < 3; i++) {
+		horizon_window_init(&w[i], 900 + i, 100);
+		horizon_list(&w[i], f, true, 7, flows7[i], 10 * flows7[i]);
+		baseline_moving_add(&b, &l, x, &w[i]);
+	}
+	memset(&v, 0, sizeof(v));
+	v.bytes[15] = 7;
+	mean = baseline_share(&b, 0, f, &v, 0, &peak);
+	assert_float_equal(mean.flows, 14.0 / 300, 1e-6);
+	assert_float_equal(peak.flows, 0.10, 1e-6);
+	assert_float_equal(baseline_flow_share_bound(&b, 0, f, &v), 14.0 / 300, 1e-6);
+	b.before_ms = w[2].start_ms;
+	mean = baseline_share(&b, 0, f, &v, 0, &peak);
+	assert_float_equal(mean.flows, 0.02, 1e-6);
+	assert_float_equal(peak.flows, 0.02, 1e-6);
+	assert_float_equal(baseline_flow_share_bound(&b, 0, f, &v), 0.02, 1e-6);
+	b.before_ms = w[0].start_ms;
+	assert_float_equal(baseline_flow_share_bound(&b, 0, f, &v), 14.0 / 300, 1e-6);
+	baseline_free(&b);
+	free(x);
+	free(w);
+}
+
+/* One involved value of a hand-made horizon: its flows (packets 20 a flow: sampled 1:20,
+ * scaled back), share of the direction's flows, peak share, flow bound; stale with its own
+ * bound (horizon_involved_floor). */
+static void
+involved_value(struct involved *inv, unsigned int f, struct safem_feature_value *v,
+	       struct safem_featdist_counts *c, uint8_t id, uint64_t flows, double total,
+	       double peak, double bound, bool stale)
+{
+	struct involved_item *it = &inv->top[f][inv->ntop[f]++];
+
+	memset(v, 0, sizeof(*v));
+	v->bytes[10] = v->bytes[11] = 0xff;
+	v->bytes[12] = 10;
+	v->bytes[15] = id;
+	if (f == SAFEM_FEATURE_SRC_PORT || f == SAFEM_FEATURE_DST_PORT) {
+		v->bytes[14] = (uint8_t)(id + 100); /* port (id + 100) * 256 + id: never 0 */
+	}
+	c->flows = flows;
+	c->packets = 20 * flows;
+	c->bytes = 60 * c->packets;
+	memset(it, 0, sizeof(*it));
+	it->value = v;
+	it->counts = c;
+	it->share.flows = (double)flows / total;
+	it->baseline.flows = 0;
+	it->peak.flows = peak;
+	it->own_bound = bound;
+	it->flow_bound = stale ? fmax(bound, it->share.flows) : bound;
+	it->stale = stale;
+}
+
+/*
+ * A sampled vertical scan over a horizon of 4 windows (340 flows; the e2e capture of
+ * test_detect_sampled, seed 95, 1:20, by hand), direction ALL at the corrected level of a
+ * horizon (evidence 1.35: ln P <= -18.65):
+ * - the victim (destination 1): 22 flows against 0.0129 x 340 = 4.39, ln P = -20.1:
+ *   significant; its rise over its peak 22 / 340 - 0.0446 = 0.0201 leads;
+ * - the scanner (source 2): 20 flows, stale (its newest window held 2 of its probes), its
+ *   own bound 0.0118 (lambda 4.0): ln P = -18.4, beyond chance (0.01) but no evidence; its
+ *   rise 20 / 340 - 0.0446 = 0.0142 is the only source rise: one source carries it;
+ * - its source port 50176-like (port 3): 20 flows, rise 0.0588 over a mean of 0;
+ * - the probed ports: 17 of 1 flow, and a background port of 3 flows (rise 0.0088, more
+ *   than a quarter of the victim's 0.0201, but 3 against at least 4 is no rise beyond
+ *   chance: P = 0.76).
+ * Sampled (1:20): vertical_scan. Unsampled (the same counts at 1:1): the stale scanner
+ * carries nothing, the victim's flows come from "many sources" through one port: the
+ * former reading, reflection. A flood's port instead (15 flows against 4: beyond chance,
+ * rise 0.044): not a vertical scan.
+ */
+static void
+test_sampled_vertical_scan_horizon(void **state)
+{
+	static const double q[] = SAFEM_SPECTRUM_Q_DEFAULT;
+	const double total = 340;
+	struct safem_window_summary *w = calloc(1, sizeof(*w));
+	struct involved *inv = calloc(1, sizeof(*inv));
+	struct safem_feature_value v[24];
+	struct safem_featdist_counts c[24];
+	struct metric_layout l;
+	struct deviation dev;
+	double evidence = horizon_evidence(RISE_ONLY_EVIDENCE, 8);
+	unsigned int i, n = 0;
+
+	(void)state;
+	assert_non_null(w);
+	assert_non_null(inv);
+	metric_layout_init(&l, q, SAFEM_SPECTRUM_Q_DEFAULT_COUNT, 1u);
+	memset(&dev, 0, sizeof(dev));
+	dev.sign = calloc(l.count, sizeof(*dev.sign));
+	assert_non_null(dev.sign);
+	w->directions = 1u;
+	w->sample_rate = 20;
+	w->volume[0].flows = (uint64_t)total;
+	w->volume[0].packets = 20 * (uint64_t)total;
+	w->proto_flows[0][SAFEM_PROTO_TCP] = (uint64_t)total;
+	inv->dir = SAFEM_DIR_ALL;
+	inv->reverse = SAFEM_DIR_ALL;
+	inv->reverse_slot = -1;
+	involved_value(inv, SAFEM_FEATURE_DST_ADDR, &v[n], &c[n], 1, 22, total, 0.0446, 0.0129,
+		       false);
+	n++;
+	involved_value(inv, SAFEM_FEATURE_SRC_ADDR, &v[n], &c[n], 2, 20, total, 0.0446, 0.0118,
+		       true);
+	n++;
+	involved_value(inv, SAFEM_FEATURE_SRC_PORT, &v[n], &c[n], 3, 20, total, 0, 0.0118, false);
+	n++;
+	for (i = 0; i < 17; i++, n++)
+		involved_value(inv, SAFEM_FEATURE_DST_PORT, &v[n], &c[n], (uint8_t)(10 + i), 1,
+			       total, 0, 0.0118, false);
+	involved_value(inv, SAFEM_FEATURE_DST_PORT, &v[n], &c[n], 40, 3, total, 0, 0.0118, false);
+	n++;
+	assert_true(detect_poisson_log_tail(22, 0.0129 * total) < evidence * log(SIGNIFICANCE));
+	assert_true(detect_poisson_log_tail(20, 0.0118 * total) > evidence * log(SIGNIFICANCE));
+	assert_true(detect_poisson_log_tail(20, 0.0118 * total) < log(0.01));
+	assert_int_equal(classify_window(&l, &dev, w, inv, evidence), SAFEM_CLASS_VERTICAL_SCAN);
+	w->sample_rate = 1;
+	assert_int_equal(classify_window(&l, &dev, w, inv, evidence), SAFEM_CLASS_REFLECTION);
+	/* a port beyond chance that rose by more than a quarter of the victim's rise */
+	w->sample_rate = 20;
+	involved_value(inv, SAFEM_FEATURE_DST_PORT, &v[n], &c[n], 41, 15, total, 0, 0.0118, false);
+	n++;
+	assert_true(detect_poisson_log_tail(15, 0.0118 * total) < log(0.01));
+	assert_int_not_equal(classify_window(&l, &dev, w, inv, evidence), SAFEM_CLASS_VERTICAL_SCAN);
+	assert_true(n <= 24);
+	free(dev.sign);
+	free(inv);
+	free(w);
+}
+
+/*
+ * SYN retries under 1-in-N sampling (classify.c, syn_retry_victim): packets are scaled back
+ * by N, flows are as seen. A window at 1:10 of 500 sampled flows (5000 packets scaled back),
+ * the SYN share above its band, 50 SYN-only flows seen through 50 sampled SYNs (500 scaled
+ * back): no retry (50 / 1 sampled packets a flow); packets less flows gave 450 "retries",
+ * and a busy server (destination 1: 5 flows, 20 sampled packets, 200 scaled back, peak
+ * share 0) held 200 of them: 20 sampled packets against at least 1, a SYN flood (busy
+ * link, test capture, 1:10: two clean windows). With 150 sampled SYNs in the 50 flows (100
+ * sampled retries, 1000 scaled back) the same destination is a SYN flood of retries.
+ */
+static void
+test_sampled_syn_retries(void **state)
+{
+	static const double q[] = SAFEM_SPECTRUM_Q_DEFAULT;
+	struct safem_window_summary *w = calloc(1, sizeof(*w));
+	struct involved *inv = calloc(1, sizeof(*inv));
+	struct safem_feature_value v;
+	struct safem_featdist_counts c;
+	struct metric_layout l;
+	struct deviation dev;
+	double evidence = horizon_evidence(RISE_ONLY_EVIDENCE, 8);
+
+	(void)state;
+	assert_non_null(w);
+	assert_non_null(inv);
+	metric_layout_init(&l, q, SAFEM_SPECTRUM_Q_DEFAULT_COUNT, 1u);
+	memset(&dev, 0, sizeof(dev));
+	dev.sign = calloc(l.count, sizeof(*dev.sign));
+	assert_non_null(dev.sign);
+	dev.sign[metric_proto(&l, SAFEM_DIR_ALL, SAFEM_PROTO_TCP_SYN)] = 1;
+	w->directions = 1u;
+	w->sample_rate = 10;
+	w->volume[0].flows = 500;
+	w->volume[0].packets = 5000;
+	w->proto_flows[0][SAFEM_PROTO_TCP_SYN] = 50;
+	w->proto_packets[0][SAFEM_PROTO_TCP_SYN] = 500;
+	inv->dir = SAFEM_DIR_ALL;
+	inv->reverse = SAFEM_DIR_ALL;
+	inv->reverse_slot = -1;
+	memset(&v, 0, sizeof(v));
+	v.bytes[15] = 1;
+	c.flows = 5;
+	c.packets = 200;
+	c.bytes = 200 * 60;
+	inv->ntop[SAFEM_FEATURE_DST_ADDR] = 1;
+	inv->top[SAFEM_FEATURE_DST_ADDR][0].value = &v;
+	inv->top[SAFEM_FEATURE_DST_ADDR][0].counts = &c;
+	inv->top[SAFEM_FEATURE_DST_ADDR][0].share.flows = 5.0 / 500;
+	inv->top[SAFEM_FEATURE_DST_ADDR][0].share.packets = 200.0 / 5000;
+	assert_int_equal(classify_window(&l, &dev, w, inv, evidence), SAFEM_CLASS_UNKNOWN);
+	w->proto_packets[0][SAFEM_PROTO_TCP_SYN] = 1500;
+	assert_int_equal(classify_window(&l, &dev, w, inv, evidence), SAFEM_CLASS_SYN_FLOOD);
+	free(dev.sign);
+	free(inv);
+	free(w);
+}
+
 /* A reflection too slow for one window: 30 reflected flows a window onto a home host that
  * never had any, against ~2000 flows a window whose 16th value has ~25 (the host counts
  * half that list floor, ~12 flows, in every baseline window). One window is 30 against 12
@@ -2797,6 +3010,9 @@ main(void)
 		cmocka_unit_test(test_horizon_corrected_significance),
 		cmocka_unit_test(test_horizon_accumulate_by_hand),
 		cmocka_unit_test(test_horizon_list_keeps_judged),
+		cmocka_unit_test(test_horizon_baseline_before),
+		cmocka_unit_test(test_sampled_vertical_scan_horizon),
+		cmocka_unit_test(test_sampled_syn_retries),
 		cmocka_unit_test(test_slow_attack_over_windows),
 	};
 
