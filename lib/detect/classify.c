@@ -345,6 +345,26 @@ sends_connections(const struct involved_item *it, const struct safem_window_summ
 	return sends_flows_of(it, w, false);
 }
 
+/*
+ * Connections of a pair over recent windows (horizon.c, horizon_pair_connected): src made
+ * connections (CONNECTION_PACKETS_MIN packets a flow, several flows, most of them to dst)
+ * in this window or in one of the ring's windows before it. A window cuts the connections
+ * that span its edges: at the ends of a brute force's bursts the client's, or the
+ * server's answers, show under 2 packets a flow (the real nmap ssh-brute capture: 1.5 in
+ * its last window), and the server answering one client from one port to many ports is
+ * then a vertical scan's shape. A scanner's probes are one packet a flow in every window;
+ * a scanned host's replies are too, and its own connections to others leave the scanner
+ * under half its flows. Unsampled only, as the packets-per-flow tests (sends_flows_of).
+ */
+static bool
+pair_connected(const struct involved *inv, const struct involved_item *src,
+	       const struct involved_item *dst, const struct safem_window_summary *w)
+{
+	return src != NULL && dst != NULL && w->sample_rate <= 1 &&
+	       horizon_pair_connected(inv->horizon, inv->dir, src->value, dst->value,
+				      CONNECTION_PACKETS_MIN);
+}
+
 static double
 bytes_per_packet(const struct involved_item *it)
 {
@@ -531,6 +551,8 @@ victim_answered(const struct metric_layout *l, const struct involved *inv,
  * victim's rise, not SYN-only ones) and that carry more than a probe's packets. Each
  * connection between one pair on one service port has a new client port, so the other
  * side's ports are many. The port may name the service; it never decides the class.
+ * Connections: in this window, or the pair's in a recent one (pair_connected: a window that
+ * cuts them shows under 2 packets a flow).
  */
 static bool
 brute_force_of(const struct involved *inv, const struct safem_window_summary *w,
@@ -540,7 +562,7 @@ brute_force_of(const struct involved *inv, const struct safem_window_summary *w,
 	const struct involved_item *client = src->top;
 
 	return src->lead && src->few && (sport->few || dport->few) &&
-	       sends_connections(client, w) &&
+	       (sends_connections(client, w) || pair_connected(inv, client, dst->top, w)) &&
 	       proto_excess_flows(inv, w, SAFEM_PROTO_TCP, victim_flows(dst, w, inv->dir)) >=
 		       PROTO_OF_VICTIM * victim_flows(dst, w, inv->dir);
 }
@@ -825,10 +847,12 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 	 * (a probe is one packet), or SYN-only (a scanner that retries its SYNs). A server
 	 * answering a brute force from its service port to the client's new ports has the
 	 * same shape, but each flow is a connection (generated RDP brute force: the server's
-	 * 2.1-2.6 packets a flow in `out` were named vertical_scan, 1.00 for scans) */
+	 * 2.1-2.6 packets a flow in `out` were named vertical_scan, 1.00 for scans); in the
+	 * windows that cut its connections, the pair made connections in a recent window
+	 * (pair_connected) */
 	if (victim && one_source && dst.risers <= 2 && dport.any_rise < RISER_OF_MAX * port_base &&
 	    bytes_per_packet(src.top) <= SCAN_PACKET_BYTES_MAX &&
-	    (sends_probes(src.top, w) || syn_surge))
+	    ((sends_probes(src.top, w) && !pair_connected(inv, src.top, dst.top, w)) || syn_surge))
 		return SAFEM_CLASS_VERTICAL_SCAN;
 	if (victim && syn_surge)
 		return SAFEM_CLASS_SYN_FLOOD;
