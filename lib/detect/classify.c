@@ -119,7 +119,6 @@ struct feature_view {
 	bool concentrated; /* most q > 0 entries below the band: ++0-- family */
 	bool dispersed;	   /* count (q = 0) or distinct values above the band: ++++0 family */
 	double top_rise;   /* largest flow-share rise of a value whose count is significant */
-	double any_rise;   /* largest flow-share rise of any value, significant or not */
 	double chance_rise; /* largest flow-share rise of a value beyond chance (CARRY_SIGNIFICANCE) */
 	double few_rise;   /* sum of the FEW_VALUES largest rises */
 	double few_top;	   /* the largest of them */
@@ -235,7 +234,6 @@ feature_view(const struct metric_layout *l, const struct deviation *dev, const s
 
 		if (!judged(feat, it))
 			continue;
-		fv->any_rise = fmax(fv->any_rise, rise);
 		if (flows_significant(it, w, dir, log(CARRY_SIGNIFICANCE)))
 			fv->chance_rise = fmax(fv->chance_rise, rise);
 		if (!flows_significant(it, w, dir, evidence * log(SIGNIFICANCE)))
@@ -368,6 +366,26 @@ static bool
 sends_connections(const struct involved_item *it, const struct safem_window_summary *w)
 {
 	return sends_flows_of(it, w, false);
+}
+
+/*
+ * Connections of a pair over recent windows (horizon.c, horizon_pair_connected): src made
+ * connections (CONNECTION_PACKETS_MIN packets a flow, several flows, most of them to dst)
+ * in this window or in one of the ring's windows before it. A window cuts the connections
+ * that span its edges: at the ends of a brute force's bursts the client's, or the
+ * server's answers, show under 2 packets a flow (the real nmap ssh-brute capture: 1.5 in
+ * its last window), and the server answering one client from one port to many ports is
+ * then a vertical scan's shape. A scanner's probes are one packet a flow in every window;
+ * a scanned host's replies are too, and its own connections to others leave the scanner
+ * under half its flows. Unsampled only, as the packets-per-flow tests (sends_flows_of).
+ */
+static bool
+pair_connected(const struct involved *inv, const struct involved_item *src,
+	       const struct involved_item *dst, const struct safem_window_summary *w)
+{
+	return src != NULL && dst != NULL && w->sample_rate <= 1 &&
+	       horizon_pair_connected(inv->horizon, inv->dir, src->value, dst->value,
+				      CONNECTION_PACKETS_MIN);
 }
 
 static double
@@ -563,6 +581,8 @@ victim_answered(const struct metric_layout *l, const struct involved *inv,
  * victim's rise, not SYN-only ones) and that carry more than a probe's packets. Each
  * connection between one pair on one service port has a new client port, so the other
  * side's ports are many. The port may name the service; it never decides the class.
+ * Connections: in this window, or the pair's in a recent one (pair_connected: a window that
+ * cuts them shows under 2 packets a flow).
  */
 static bool
 brute_force_of(const struct involved *inv, const struct safem_window_summary *w,
@@ -572,7 +592,7 @@ brute_force_of(const struct involved *inv, const struct safem_window_summary *w,
 	const struct involved_item *client = src->top;
 
 	return src->lead && src->few && (sport->few || dport->few) &&
-	       sends_connections(client, w) &&
+	       (sends_connections(client, w) || pair_connected(inv, client, dst->top, w)) &&
 	       proto_excess_flows(inv, w, SAFEM_PROTO_TCP, victim_flows(dst, w, inv->dir)) >=
 		       PROTO_OF_VICTIM * victim_flows(dst, w, inv->dir);
 }
@@ -797,6 +817,7 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 	bool syn_up = dev->sign[metric_proto(l, dir, SAFEM_PROTO_TCP_SYN)] > 0;
 	bool udp_up = dev->sign[metric_proto(l, dir, SAFEM_PROTO_UDP)] > 0;
 	bool victim, one_source, single_source, one_carrier, fan_out, syn_surge, solicited;
+	const struct involved_item *scanner;
 	double max_rise, port_base;
 
 	feature_view(l, dev, inv, w, evidence, SAFEM_FEATURE_SRC_ADDR, &src);
@@ -868,11 +889,13 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 	 * SYN-only (a scanner that retries its SYNs). A server answering a brute force from
 	 * its service port to the client's new ports has the same shape, but each flow is a
 	 * connection (generated RDP brute force: the server's 2.1-2.6 packets a flow in `out`
-	 * were named vertical_scan, 1.00 for scans) */
+	 * were named vertical_scan, 1.00 for scans); in the windows that cut its connections,
+	 * the pair made connections in a recent window (pair_connected) */
+	scanner = src.top != NULL ? src.top : src.few_item;
 	if (victim && (one_source || one_carrier) && dst.risers <= 2 &&
 	    dport.chance_rise < RISER_OF_MAX * port_base &&
-	    bytes_per_packet(src.top != NULL ? src.top : src.few_item) <= SCAN_PACKET_BYTES_MAX &&
-	    (sends_probes(src.top != NULL ? src.top : src.few_item, w) || syn_surge))
+	    bytes_per_packet(scanner) <= SCAN_PACKET_BYTES_MAX &&
+	    ((sends_probes(scanner, w) && !pair_connected(inv, scanner, dst.top, w)) || syn_surge))
 		return SAFEM_CLASS_VERTICAL_SCAN;
 	if (victim && syn_surge)
 		return SAFEM_CLASS_SYN_FLOOD;

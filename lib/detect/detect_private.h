@@ -150,6 +150,9 @@ struct window_tops {
 	/* the smallest flow share the top list by flows held when it was full (a value it
 	 * left out had at most that), else 0 (every value with a flow was listed) */
 	float flow_floor[CANDIDATES][FEATURES];
+	/* the direction's flows in the window: a value's count there is its share times these
+	 * (baseline_peak_flow_share) */
+	float flows[CANDIDATES];
 	struct safem_top_prefix prefixes[TREE_SIDES][SAFEM_SUMMARY_TOP];
 	unsigned int nprefixes[TREE_SIDES];
 	uint64_t start_ms; /* of the learnt window (baseline.before_ms) */
@@ -214,6 +217,24 @@ struct share_pair baseline_share(const struct baseline *b, unsigned int slot, un
  * classify-time, at least the window's own list floor). */
 double baseline_flow_share_bound(const struct baseline *b, unsigned int slot, unsigned int feat,
 				 const struct safem_feature_value *v);
+/*
+ * A window of fewer flows than this is low-rate: one flow more or less moves every flow
+ * share by 1/n, which passes the band scale's floor of 2 % (pattern.c) for n < 1 / 0.02
+ * (detector.c, docs/detection.md "Warm-up and low-rate links"). Its shares are as coarse
+ * as that: a value that held 2 of its 2 flows had a share of 1 (baseline_peak_flow_share).
+ */
+#define LOW_RATE_FLOWS 50.0
+/*
+ * The largest flow share of value v (feature feat of candidate slot) that one baseline
+ * window explains now: its count there (share times that window's flows) in each of the
+ * `windows` windows now judged, over their `flows` flows; or, in a window of at least
+ * LOW_RATE_FLOWS flows, its share there if larger (a low-rate window's share is a count
+ * over a handful). TRAINED: the profile's mean share (no counts are kept).
+ * docs/detection.md, "Brute force on low-rate links and across cut connections".
+ */
+double baseline_peak_flow_share(const struct baseline *b, unsigned int slot, unsigned int feat,
+				const struct safem_feature_value *v, double flows,
+				unsigned int windows);
 
 /* Profile file (profile.c). */
 int profile_load(struct baseline *b, const struct metric_layout *l, const char *path, char *err,
@@ -268,6 +289,9 @@ struct involved_item {
 	 * per flow, so they dominate flows first); peak: largest share in a baseline window */
 	struct share_pair share, baseline, peak;
 	double flow_bound; /* baseline_flow_share_bound: the mean flow share, at most */
+	/* baseline_peak_flow_share: the peak flow share with low-rate baseline windows
+	 * explaining their counts, no more (the brute force's second look, detector.c) */
+	double count_peak;
 	/* the value's own flows, packets and bytes in the window (prefixes: NULL) */
 	const struct safem_featdist_counts *counts;
 	/* over a horizon: an address listed in an older window that does not go on now
@@ -281,6 +305,7 @@ struct involved_item {
 };
 struct involved {
 	enum safem_direction dir;
+	unsigned int slot; /* dir's candidate slot (the baseline tops it is judged against) */
 	struct involved_item top[FEATURES][TOP_UNION];
 	unsigned int ntop[FEATURES];
 	struct involved_item prefix[TREE_SIDES][SAFEM_SUMMARY_TOP];
@@ -294,7 +319,15 @@ struct involved {
 	enum safem_direction reverse;
 	int reverse_slot;
 	const struct baseline *baseline;
+	/* the detector's ring of recent windows (NULL: none; involved_compute leaves it NULL):
+	 * what a pair did in the windows before (horizon_pair_connected) */
+	const struct horizon *horizon;
 };
+/* Rises over count_peak instead of the share peak (detector.c, brute force on low-rate
+ * links): to is from with peak.flows set to count_peak for each value whose count_peak is
+ * under its peak share and whose count is beyond chance against it (baseline.c). False
+ * (to not written) when there is none: nothing would change. */
+bool involved_count_peaks(const struct involved *from, struct involved *to);
 /* Of candidate direction slot: the union of the top lists by packets and by flows. */
 void involved_compute(const struct baseline *b, const struct metric_layout *l,
 		      const struct safem_window_summary *w, unsigned int slot,
@@ -353,6 +386,16 @@ double horizon_evidence(double evidence, unsigned int longest);
 const struct safem_window_summary *horizon_accumulate(struct horizon *h, unsigned int m,
 						      const struct baseline *b,
 						      const struct metric_layout *l);
+/*
+ * Did source src make connections to destination dst in direction dir in a recent window
+ * (the ring's windows from its floor on, the newest included): a window whose lists hold
+ * src with at least min_packets packets a flow over at least PAIR_CONNECTIONS_MIN flows,
+ * and dst, as a destination, with at least half of src's flows (most of them went to
+ * dst). docs/detection.md, "Brute force over several windows".
+ */
+bool horizon_pair_connected(const struct horizon *h, unsigned int dir,
+			    const struct safem_feature_value *src,
+			    const struct safem_feature_value *dst, double min_packets);
 struct involved;
 /* The chance floor of a horizon's values: lambda at least one flow a window (m flows);
  * a stale address (h, horizon_accumulate) at least its own count: never significant. */

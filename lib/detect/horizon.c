@@ -321,6 +321,35 @@ horizon_accumulate(struct horizon *h, unsigned int m, const struct baseline *b,
 }
 
 /*
+ * A pair's connections in one window: more than one (a client's lone connection to a
+ * server says nothing of what it does next), so that the packets per flow are those of
+ * several connections, not of one long session.
+ */
+#define PAIR_CONNECTIONS_MIN 2
+
+bool
+horizon_pair_connected(const struct horizon *h, unsigned int dir,
+		       const struct safem_feature_value *src,
+		       const struct safem_feature_value *dst, double min_packets)
+{
+	unsigned int n = h != NULL ? horizon_available(h) : 0, i;
+
+	for (i = 0; i < n; i++) {
+		const struct safem_window_summary *w = horizon_window(h, i);
+		const struct safem_featdist_counts *s =
+			summary_listed_counts(w, dir, SAFEM_FEATURE_SRC_ADDR, src);
+		const struct safem_featdist_counts *d =
+			summary_listed_counts(w, dir, SAFEM_FEATURE_DST_ADDR, dst);
+
+		if (s != NULL && d != NULL && s->flows >= PAIR_CONNECTIONS_MIN &&
+		    (double)s->packets >= min_packets * (double)s->flows &&
+		    2 * d->flows >= s->flows)
+			return true;
+	}
+	return false;
+}
+
+/*
  * A value no baseline window listed may come with a flow a window by chance (classify.c,
  * LAMBDA_MIN: one flow a window): over m windows, m flows. Without it a new client's 4
  * flows over two windows were beyond chance (P = 0.02 against 1) where each window's 2
@@ -356,6 +385,9 @@ horizon_involved_floor(const struct horizon *h, struct involved *inv, unsigned i
 
 			it->flow_bound = fmax(it->flow_bound, floor);
 			it->own_bound = it->flow_bound;
+			/* a low-rate baseline window explains its count in each of the m windows */
+			it->count_peak = baseline_peak_flow_share(inv->baseline, inv->slot, f,
+								  it->value, flows, m);
 			/* an address that does not go on now: its count is what it is, no rise */
 			if (stale_entry(it->value, acc->top[dir][f], acc->ntop[dir][f],
 					h->stale_top[dir][f]) ||

@@ -2277,6 +2277,74 @@ test_low_rate_evidence_in_flows(void **state)
 	safem_detector_free(d);
 }
 
+/* A brute force on a low-rate link whose peak share was set by a quiet window (docs/detection.md,
+ * "Brute force on low-rate links and across cut connections"). The band is learnt on one
+ * session (2 flows a window); one window busier than the band (learnt: a quiet band learns
+ * those) holds the session and 6 connections of BRUTE_CLIENT to the victim's port 2222:
+ * the client's share there is 6 / 8 = 0.75, its count 6. Then the session, 12 ordinary
+ * flows (12 clients, 12 servers) and 14 connections of the client (12 packets each): its
+ * share, 14 / 28 = 0.5, is under 0.75 (no rise over the share peak: nothing named), its
+ * count 14 is over 6 and beyond its mean (0.75 / 71 of the window's flows, at least 1:
+ * P < 1e-11), and beyond its count peak by chance (against 6: P = 0.0036 <= 0.01). Named
+ * `brute_force` by the rules' second look with count peaks. */
+static void
+add_low_rate_brute(unsigned int connections)
+{
+	for (unsigned int i = 0; i < connections; i++)
+		add_flow(BRUTE_CLIENT, VICTIM, (uint16_t)(40000 + i), 2222, SAFEM_PROTO_TCP, 12,
+			 12 * 90);
+}
+
+static void
+gen_session_and_six(void)
+{
+	gen_one_session();
+	add_low_rate_brute(6);
+}
+
+static void
+low_rate_brute_case(unsigned int connections, struct safem_detect_verdict *v_out)
+{
+	struct safem_detect_verdict v;
+	struct safem_detector *d = moving_detector(NULL, false);
+	unsigned int i;
+
+	for (i = 0; i < 70; i++)
+		run_gen(d, gen_one_session, &v);
+	run_gen(d, gen_session_and_six, &v);
+	assert_false(v.alerted);
+	gen_one_session();
+	for (i = 0; i < 12; i++)
+		add_flow(0xc0a80000u + i * 7 + 1, HOME_NET + 0x100 + i * 3,
+			 (uint16_t)(33000 + i), 443, SAFEM_PROTO_TCP, 8, 8 * 700);
+	add_low_rate_brute(connections);
+	build_summary(&summary, window_index++, false);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, v_out), 0);
+	safem_detector_free(d);
+}
+
+static void
+test_low_rate_brute_force_count_peak(void **state)
+{
+	struct safem_detect_verdict v;
+
+	(void)state;
+	low_rate_brute_case(14, &v);
+	if (!v.alerted || v.cls != SAFEM_CLASS_BRUTE_FORCE)
+		print_error("low-rate brute force: alerted %d class %s score %.2f\n", v.alerted,
+			    safem_attack_class_name(v.cls), v.score);
+	assert_true(v.low_rate);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_BRUTE_FORCE);
+	/* 10 connections against the 6 it made in a learnt window: P = 0.084 > 0.01 (its
+	 * share, 10 / 24, is under 0.75 too): what the pair did before, not named */
+	low_rate_brute_case(10, &v);
+	if (v.alerted)
+		print_error("10 against 6: alerted class %s score %.2f\n",
+			    safem_attack_class_name(v.cls), v.score);
+	assert_false(v.alerted);
+}
+
 /* ICMP floods on a low-rate link (docs/detection.md, "ICMP floods on low-rate links"): on a
  * link of a few dozen flows (gen_small_burst: 12-41 flows, ~10-500 packets a window), one
  * host flooding another with echo requests outweighs the whole link (5,000 packets in one
@@ -2865,6 +2933,110 @@ test_sampled_syn_retries(void **state)
 	free(w);
 }
 
+/* Count peaks (docs/detection.md, "Brute force on low-rate links and across cut
+ * connections"), by hand. Source address 7 held 2 of the 2 flows of a quiet baseline window
+ * (share 1, count 2). Now, with 14 flows, that window explains its count, 2 / 14, not a
+ * share of 1; over a horizon of 4 windows of 56 flows, 2 in each of them: 8 / 56; with one
+ * flow now, its 2 (no rise). A window of 200 flows where 7 had 20 (share 0.1, not
+ * low-rate) explains its share or its count, whichever is more: 20 / 14 with 14 flows
+ * now, 0.1 with 400 (over 20 / 400); a window of exactly LOW_RATE_FLOWS (50) flows is not
+ * low-rate either (25 of them: 0.5 with 1000 flows now). */
+static void
+test_peak_count_low_rate(void **state)
+{
+	static const double q[] = SAFEM_SPECTRUM_Q_DEFAULT;
+	struct safem_window_summary *w = calloc(3, sizeof(*w));
+	struct safem_feature_value v;
+	struct share_pair peak;
+	struct metric_layout l;
+	struct baseline b;
+	double *x;
+	unsigned int f = SAFEM_FEATURE_SRC_ADDR;
+
+	(void)state;
+	assert_non_null(w);
+	metric_layout_init(&l, q, SAFEM_SPECTRUM_Q_DEFAULT_COUNT, 1u);
+	x = calloc(l.count, sizeof(*x));
+	assert_non_null(x);
+	memset(&v, 0, sizeof(v));
+	v.bytes[15] = 7;
+	assert_int_equal(baseline_moving_init(&b, l.count, 4), 0);
+	horizon_window_init(&w[0], 800, 2);
+	horizon_list(&w[0], f, true, 7, 2, 12);
+	baseline_moving_add(&b, &l, x, &w[0]);
+	/* the share peak: 1, over which nothing rises */
+	(void)baseline_share(&b, 0, f, &v, 0, &peak);
+	assert_float_equal(peak.flows, 1.0, 1e-6);
+	assert_float_equal(baseline_peak_flow_share(&b, 0, f, &v, 14, 1), 2.0 / 14, 1e-6);
+	assert_float_equal(baseline_peak_flow_share(&b, 0, f, &v, 56, 4), 8.0 / 56, 1e-6);
+	assert_float_equal(baseline_peak_flow_share(&b, 0, f, &v, 1, 1), 2.0, 1e-6);
+	horizon_window_init(&w[1], 801, 200);
+	horizon_list(&w[1], f, true, 7, 20, 100);
+	baseline_moving_add(&b, &l, x, &w[1]);
+	assert_float_equal(baseline_peak_flow_share(&b, 0, f, &v, 14, 1), 20.0 / 14, 1e-6);
+	assert_float_equal(baseline_peak_flow_share(&b, 0, f, &v, 400, 1), 0.1, 1e-6);
+	horizon_window_init(&w[2], 802, (uint64_t)LOW_RATE_FLOWS);
+	horizon_list(&w[2], f, true, 7, 25, 100);
+	baseline_moving_add(&b, &l, x, &w[2]);
+	assert_float_equal(baseline_peak_flow_share(&b, 0, f, &v, 1000, 1), 0.5, 1e-6);
+	baseline_free(&b);
+	free(x);
+	free(w);
+}
+
+/* A pair's connections in a recent window, by hand (horizon_pair_connected, direction ALL,
+ * 2 packets a flow). Source 5 and destination 6: in the newest window 4 flows of 1 packet
+ * (a window that cuts the connections); in the one before, 4 flows of 20 packets, all to 6
+ * (6 has 4 flows as a destination): connected. Not when that window is behind the floor
+ * (an incident ended), nor when most of 5's flows went elsewhere (6 with 1 of 4), nor with
+ * one connection (1 flow of 20 packets). */
+static void
+test_pair_connected(void **state)
+{
+	struct safem_window_summary *w = calloc(2, sizeof(*w));
+	struct safem_feature_value s, d;
+	struct horizon h;
+
+	(void)state;
+	assert_non_null(w);
+	memset(&s, 0, sizeof(s));
+	memset(&d, 0, sizeof(d));
+	s.bytes[15] = 5;
+	d.bytes[15] = 6;
+	horizon_window_init(&w[0], 900, 40);
+	horizon_list(&w[0], SAFEM_FEATURE_SRC_ADDR, true, 5, 4, 20);
+	horizon_list(&w[0], SAFEM_FEATURE_DST_ADDR, true, 6, 4, 20);
+	horizon_window_init(&w[1], 901, 40);
+	horizon_list(&w[1], SAFEM_FEATURE_SRC_ADDR, true, 5, 4, 4);
+	horizon_list(&w[1], SAFEM_FEATURE_DST_ADDR, true, 6, 4, 4);
+	assert_int_equal(horizon_init(&h), 0);
+	horizon_add(&h, &w[1]);
+	assert_false(horizon_pair_connected(&h, 0, &s, &d, 2.0));
+	horizon_free(&h);
+	assert_int_equal(horizon_init(&h), 0);
+	horizon_add(&h, &w[0]);
+	horizon_add(&h, &w[1]);
+	assert_true(horizon_pair_connected(&h, 0, &s, &d, 2.0));
+	h.floor_ms = w[1].start_ms;
+	assert_false(horizon_pair_connected(&h, 0, &s, &d, 2.0));
+	horizon_free(&h);
+	w[0].top_flows[0][SAFEM_FEATURE_DST_ADDR][0].counts.flows = 1;
+	assert_int_equal(horizon_init(&h), 0);
+	horizon_add(&h, &w[0]);
+	horizon_add(&h, &w[1]);
+	assert_false(horizon_pair_connected(&h, 0, &s, &d, 2.0));
+	horizon_free(&h);
+	w[0].top_flows[0][SAFEM_FEATURE_DST_ADDR][0].counts.flows = 4;
+	w[0].top_flows[0][SAFEM_FEATURE_SRC_ADDR][0].counts.flows = 1;
+	assert_int_equal(horizon_init(&h), 0);
+	horizon_add(&h, &w[0]);
+	horizon_add(&h, &w[1]);
+	assert_false(horizon_pair_connected(&h, 0, &s, &d, 2.0));
+	assert_false(horizon_pair_connected(NULL, 0, &s, &d, 2.0));
+	horizon_free(&h);
+	free(w);
+}
+
 /* A reflection too slow for one window: 30 reflected flows a window onto a home host that
  * never had any, against ~2000 flows a window whose 16th value has ~25 (the host counts
  * half that list floor, ~12 flows, in every baseline window). One window is 30 against 12
@@ -3013,6 +3185,9 @@ main(void)
 		cmocka_unit_test(test_horizon_baseline_before),
 		cmocka_unit_test(test_sampled_vertical_scan_horizon),
 		cmocka_unit_test(test_sampled_syn_retries),
+		cmocka_unit_test(test_peak_count_low_rate),
+		cmocka_unit_test(test_low_rate_brute_force_count_peak),
+		cmocka_unit_test(test_pair_connected),
 		cmocka_unit_test(test_slow_attack_over_windows),
 	};
 
