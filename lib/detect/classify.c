@@ -698,14 +698,111 @@ class_excess(const struct deviation *dev, unsigned int m, double count, double t
  * not (the real ICMPv6 flood capture: ~5,700 packets/s, one flow, on 15-270 packets/s
  * links). Under sampling both sides are counts scaled back by N: the units agree.
  */
+/* The packets of the link's busiest baseline windows: the upper edge of volume/<dir>/packets,
+ * which is log10(1 + packets) (metrics.c, metric_flatten). */
+static double
+busiest_packets(const struct metric_layout *l, const struct deviation *dev, unsigned int dir)
+{
+	return pow(10.0, dev->hi[l->volume_base + dir * VOLUMES + 0]) - 1;
+}
+
 static bool
 low_rate_icmp_outweighs(const struct metric_layout *l, const struct deviation *dev,
 			unsigned int dir, double excess)
 {
-	/* volume/<dir>/packets is log10(1 + packets) (metrics.c, metric_flatten) */
-	double busiest = pow(10.0, dev->hi[l->volume_base + dir * VOLUMES + 0]) - 1;
+	return excess > 0 && excess >= busiest_packets(l, dev, dir);
+}
 
-	return excess > 0 && excess >= busiest;
+/*
+ * Low-rate windows, the other bar (docs/detection.md, "Low-rate links: unanswered ICMP
+ * queries"): a surge of ICMP queries nobody answers, or of answers nobody asked for, more
+ * than the link's ICMP ever carried. The link's own ICMP on such links is pings (each
+ * request answered by the host it asked), traceroutes and unreachables (errors: no query
+ * type) and neighbour discovery (no query type either), which is why one connection's
+ * burst stays out; a flood's victim does not answer every request (it is flooded, or the
+ * sources are spoofed), and a reflected or forged echo-reply flood was asked by nobody. The
+ * link's bar is its own: the ICMP packets its busiest baseline window could have carried at
+ * ICMP's highest share (the upper edges of volume/<dir>/packets and
+ * proto_packet_share/<dir>/icmp; an upper bound of what any baseline window held, as both
+ * edges need not come from one window). The bar of the whole link's volume
+ * (low_rate_icmp_outweighs) still names any ICMP surge larger than that, answered or not.
+ */
+/* The query/answer types of ICMP (RFC 792, 950: echo, timestamp, information, address
+ * mask) and ICMPv6 (RFC 4443: echo), each with its other half, all of code 0. lib/packet
+ * keys an ICMP flow's type and code as its destination port (NetFlow convention): type 8
+ * code 0 is port 2048. */
+static const uint8_t icmp_query_pairs[][2] = {{8, 0}, {13, 14}, {15, 16}, {17, 18}, {128, 129}};
+
+/* The destination port of the type that answers the port's type or asks for it; -1: not a
+ * query/answer type of code 0 (an error, a neighbour discovery message, a TCP or UDP port
+ * that is no such value). */
+static int
+icmp_other_half(uint16_t port)
+{
+	size_t i;
+
+	if ((port & 0xff) != 0)
+		return -1;
+	for (i = 0; i < sizeof(icmp_query_pairs) / sizeof(icmp_query_pairs[0]); i++) {
+		if (icmp_query_pairs[i][0] == port >> 8)
+			return icmp_query_pairs[i][1] << 8;
+		if (icmp_query_pairs[i][1] == port >> 8)
+			return icmp_query_pairs[i][0] << 8;
+	}
+	return -1;
+}
+
+/* A query/answer type's packets are unanswered when its other half in the reverse direction
+ * (the same one in `all`) carries fewer than this share of them. */
+#define ICMP_ANSWERED_MIN 0.5
+
+/*
+ * The packet rise (over the peak share in a baseline window, as a count: as
+ * icmp_packet_holders) of the query/answer types whose other half the reverse direction did
+ * not carry (ICMP_ANSWERED_MIN). The other half is counted at most (direction_count_at_most:
+ * a full list's floor when the list leaves it out), so a type is called unanswered only when
+ * it surely was. The rise, not the count: a TCP or UDP port equal to a type's value (port 0
+ * of non-first fragments, 2048, 32768) has its own peak share; on the answer side it only
+ * makes a type look answered.
+ */
+static double
+icmp_unanswered_rise(const struct involved *inv, const struct safem_window_summary *w)
+{
+	double packets = (double)w->volume[inv->dir].packets, sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < inv->ntop[SAFEM_FEATURE_DST_PORT]; i++) {
+		const struct involved_item *it = &inv->top[SAFEM_FEATURE_DST_PORT][i];
+		struct safem_feature_value other = *it->value;
+		double rise = (it->share.packets - it->peak.packets) * packets;
+		int half = icmp_other_half(port_of(it->value));
+
+		if (half < 0 || !(rise > 0) || it->counts == NULL)
+			continue;
+		other.bytes[14] = (uint8_t)(half >> 8);
+		other.bytes[15] = 0;
+		if (direction_count_at_most(w, inv->reverse, SAFEM_FEATURE_DST_PORT, &other, true) <
+		    ICMP_ANSWERED_MIN * (double)it->counts->packets)
+			sum += rise;
+	}
+	return sum;
+}
+
+/* On a low-rate window: more ICMP than the link's ICMP band ever carried (above), and the
+ * surge past the band (excess) is mostly unanswered queries or unasked answers (as the
+ * other rules ask a shape to hold half of the rise: SYN_OF_VICTIM). */
+#define UNANSWERED_OF_EXCESS 0.5
+
+static bool
+low_rate_icmp_unanswered(const struct metric_layout *l, const struct deviation *dev,
+			 const struct safem_window_summary *w, const struct involved *inv,
+			 double icmp, double excess)
+{
+	unsigned int m = metric_proto_packets(l, inv->dir, SAFEM_PROTO_ICMP);
+
+	if (!(excess > 0) || icmp <= dev->hi[m] * busiest_packets(l, dev, inv->dir))
+		return false;
+	return icmp_unanswered_rise(inv, w) >= UNANSWERED_OF_EXCESS * excess;
 }
 
 /*
@@ -723,9 +820,10 @@ low_rate_icmp_outweighs(const struct metric_layout *l, const struct deviation *d
  */
 static double
 icmp_packet_excess(const struct metric_layout *l, const struct deviation *dev,
-		   const struct safem_window_summary *w, unsigned int dir, double evidence)
+		   const struct safem_window_summary *w, const struct involved *inv,
+		   double evidence)
 {
-	unsigned int m = metric_proto_packets(l, dir, SAFEM_PROTO_ICMP);
+	unsigned int dir = inv->dir, m = metric_proto_packets(l, dir, SAFEM_PROTO_ICMP);
 	double packets = (double)w->volume[dir].packets, icmp;
 
 	double excess;
@@ -737,8 +835,10 @@ icmp_packet_excess(const struct metric_layout *l, const struct deviation *dev,
 			       evidence * log(SIGNIFICANCE)))
 		return 0;
 	excess = icmp - dev->hi[m] * packets;
-	/* a low-rate window: only a surge that outweighs the link (low_rate_icmp_outweighs) */
-	if (dev->low_rate && !low_rate_icmp_outweighs(l, dev, dir, excess))
+	/* a low-rate window: only a surge that outweighs the link (low_rate_icmp_outweighs),
+	 * or more than its ICMP band carried and unanswered (low_rate_icmp_unanswered) */
+	if (dev->low_rate && !low_rate_icmp_outweighs(l, dev, dir, excess) &&
+	    !low_rate_icmp_unanswered(l, dev, w, inv, icmp, excess))
 		return 0;
 	return excess;
 }
@@ -781,7 +881,7 @@ icmp_packet_victims(const struct metric_layout *l, const struct deviation *dev,
 		    const struct safem_window_summary *w, const struct involved *inv,
 		    double evidence, const struct safem_home *outside)
 {
-	double excess = icmp_packet_excess(l, dev, w, inv->dir, evidence);
+	double excess = icmp_packet_excess(l, dev, w, inv, evidence);
 
 	return excess > 0 && icmp_packet_holders(inv, w, SAFEM_FEATURE_DST_PORT, excess, NULL) &&
 	       icmp_packet_holders(inv, w, SAFEM_FEATURE_DST_ADDR, excess, outside);

@@ -2345,15 +2345,22 @@ test_low_rate_brute_force_count_peak(void **state)
 	assert_false(v.alerted);
 }
 
-/* ICMP floods on a low-rate link (docs/detection.md, "ICMP floods on low-rate links"): on a
- * link of a few dozen flows (gen_small_burst: 12-41 flows, ~10-500 packets a window), one
- * host flooding another with echo requests outweighs the whole link (5,000 packets in one
- * flow, as the real ICMPv6 flood capture on the real backgrounds) and is named an ICMP
- * flood; one connection's burst of pings (40 packets to one host, which the link's ICMP
- * band never held: past it by the count test's floor) is what one new connection does there
- * and is not named. */
+/* ICMP floods on a low-rate link (docs/detection.md, "ICMP floods on low-rate links" and
+ * "unanswered ICMP queries"): on a link of a few dozen flows (gen_small_burst: 12-41 TCP and
+ * UDP flows, ~10-500 packets a window, no ICMP), one host flooding another with echo
+ * requests outweighs the whole link (5,000 packets in one flow, as the real ICMPv6 flood
+ * capture on the real backgrounds) and is named an ICMP flood, answered or not. Under the
+ * link's busiest window, only a surge of queries nobody answers (or answers nobody asked
+ * for) past what the link's ICMP band ever carried counts (here that band is empty: the
+ * count test's floor is the bar): 40 unanswered echo requests to one host are named; the
+ * same 40 with the host's echo replies (a ping: one connection's burst) are not, nor 40 ICMP
+ * errors (time exceeded: a traceroute's answers, no query type). answer: the type the
+ * victim sends back to the source with as many packets (0: nothing). */
+#define ICMP_ECHO_REPLY 0x0000	   /* type 0, code 0 */
+#define ICMP_TIME_EXCEEDED 0x0b00 /* type 11, code 0: an error, no query/answer type */
+
 static void
-low_rate_icmp_case(uint32_t packets, struct safem_detect_verdict *v)
+low_rate_icmp_case(uint32_t packets, uint16_t type, bool answered, struct safem_detect_verdict *v)
 {
 	struct safem_detector *d = moving_detector(NULL, false);
 	unsigned int i;
@@ -2361,34 +2368,55 @@ low_rate_icmp_case(uint32_t packets, struct safem_detect_verdict *v)
 	for (i = 0; i < 100; i++)
 		run_gen(d, gen_small_burst, v);
 	gen_small_burst();
-	add_flow(0x2d000001u, VICTIM, 0, ICMP_ECHO_REQUEST, SAFEM_PROTO_ICMP, packets,
-		 packets * 84);
+	add_flow(0x2d000001u, VICTIM, 0, type, SAFEM_PROTO_ICMP, packets, packets * 84);
+	if (answered)
+		add_flow(VICTIM, 0x2d000001u, 0, ICMP_ECHO_REPLY, SAFEM_PROTO_ICMP, packets,
+			 packets * 84);
 	build_summary(&summary, window_index++, false);
 	assert_int_equal(safem_detector_window(d, &summary, NULL, v), 0);
 	safem_detector_free(d);
 }
 
 static void
-test_low_rate_icmp_flood(void **state)
+assert_low_rate_icmp(uint32_t packets, uint16_t type, bool answered, bool named)
 {
 	struct safem_detect_verdict v;
 
+	low_rate_icmp_case(packets, type, answered, &v);
+	if (v.alerted != named || (named && v.cls != SAFEM_CLASS_ICMP_FLOOD))
+		print_error("low-rate ICMP, %u packets of type %u, answered %d: alerted %d class %s "
+			    "score %.2f low_rate %d\n",
+			    packets, type >> 8, answered, v.alerted, safem_attack_class_name(v.cls),
+			    v.score, v.low_rate);
+	assert_true(v.low_rate);
+	assert_true(v.warmup == false);
+	assert_int_equal(v.alerted, named);
+	if (named)
+		assert_int_equal(v.cls, SAFEM_CLASS_ICMP_FLOOD);
+}
+
+/* Both bars of a low-rate window: the flood that outweighs the link, answered or not; under
+ * it, only unanswered queries or unasked answers past what the link's ICMP carried. */
+static void
+test_low_rate_icmp_flood(void **state)
+{
+	static const struct {
+		uint32_t packets;
+		uint16_t type;
+		bool answered, named;
+	} cases[] = {
+		{5000, ICMP_ECHO_REQUEST, false, true},
+		{5000, ICMP_ECHO_REQUEST, true, true},
+		{40, ICMP_ECHO_REQUEST, true, false},	 /* a ping: one connection's burst */
+		{40, ICMP_ECHO_REQUEST, false, true},	 /* unanswered requests */
+		{40, ICMP_ECHO_REPLY, false, true},	 /* replies nobody asked for */
+		{40, ICMP_TIME_EXCEEDED, false, false}, /* errors: no query type */
+	};
+
 	(void)state;
-	low_rate_icmp_case(5000, &v);
-	if (!v.alerted || v.cls != SAFEM_CLASS_ICMP_FLOOD)
-		print_error("low-rate flood: alerted %d class %s score %.2f low_rate %d\n",
-			    v.alerted, safem_attack_class_name(v.cls), v.score, v.low_rate);
-	assert_true(v.low_rate);
-	assert_true(v.warmup == false);
-	assert_true(v.alerted);
-	assert_int_equal(v.cls, SAFEM_CLASS_ICMP_FLOOD);
-	low_rate_icmp_case(40, &v);
-	if (v.alerted)
-		print_error("low-rate burst: class %s score %.2f\n", safem_attack_class_name(v.cls),
-			    v.score);
-	assert_true(v.low_rate);
-	assert_true(v.warmup == false);
-	assert_false(v.alerted);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_low_rate_icmp(cases[i].packets, cases[i].type, cases[i].answered,
+				     cases[i].named);
 }
 
 /* What a quiet band learns although it deviates (docs/detection.md, "Warm-up and low-rate
