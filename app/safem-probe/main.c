@@ -793,6 +793,7 @@ main(int argc, char **argv)
 				    sizeof(err))) != 0) {
 			/* err names the option or profile */
 		} else {
+			bool seqscan_nomem = false;
 			struct safem_window_analysis_params ap = {
 				.name = "windows",
 				.producers = shared.worker_count,
@@ -831,14 +832,28 @@ main(int argc, char **argv)
 				ap.profiler = profiler;
 				ap.profile_flows = (uint32_t)RTE_MIN(
 					shared.profile_flows * shared.worker_count, 1ull << 26);
+				if (profiler != NULL && cfg.scan_test) {
+					struct safem_seqscan_params sp = {
+						.pane_flows = ap.profile_flows,
+						.home = &detect.home,
+					};
+
+					detect.seqscan = safem_seqscan_create(&sp);
+					seqscan_nomem = detect.seqscan == NULL;
+				}
 			}
 
 			sinks.windows = (shared.profile_flows != 0 && profiler == NULL)
 						? NULL
 						: safem_window_analysis_create(&ap);
+			detect.windows = sinks.windows;
 			if (sinks.windows == NULL) {
 				snprintf(err, sizeof(err), "no memory for window analysis trees "
 							   "(--tree-nodes)");
+				ret = -ENOMEM;
+			} else if (seqscan_nomem) {
+				snprintf(err, sizeof(err), "no memory for the scan test (--scan-test "
+							   "off, or a smaller --profile-flows)");
 				ret = -ENOMEM;
 			}
 		}

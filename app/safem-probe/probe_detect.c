@@ -271,12 +271,74 @@ behaviour_alerts(struct probe_detect *pd, const struct safem_window_summary *w,
 	return ferror(pd->alerts) ? -EIO : 0;
 }
 
+static enum safem_attack_class
+finding_class(enum safem_seqscan_shape s)
+{
+	switch (s) {
+	case SAFEM_SEQSCAN_HORIZONTAL:
+		return SAFEM_CLASS_HORIZONTAL_SCAN;
+	case SAFEM_SEQSCAN_VERTICAL:
+		return SAFEM_CLASS_VERTICAL_SCAN;
+	case SAFEM_SEQSCAN_WORM:
+		return SAFEM_CLASS_WORM;
+	}
+	return SAFEM_CLASS_UNKNOWN;
+}
+
+/*
+ * The sequential scan test on the window's newest pane (docs/detection.md, "Sequential
+ * scan test (TRW)"): unsampled windows with a complete flow log only (under 1-in-N
+ * sampling the answers are sampled apart from the probes: a missing answer is no
+ * evidence). Its findings, as the detector reads them, in pd->findings.
+ */
+static unsigned int
+scan_test_window(struct probe_detect *pd, const struct safem_window_summary *summary)
+{
+	const struct safem_seqscan_finding *f;
+	struct safem_profile_flows pf;
+	uint64_t t0 = thread_cpu_ns(), ns;
+	unsigned int n, i;
+
+	safem_window_analysis_pane_flows(pd->windows, &pf);
+	if (safem_seqscan_window(pd->seqscan, pf.flow, pf.n, pf.segments,
+				 summary->sample_rate <= 1 && pf.unlogged == 0 && pf.segments > 0) <
+	    0)
+		return 0;
+	n = safem_seqscan_findings(pd->seqscan, &f);
+	for (i = 0; i < n; i++) {
+		bool home_src = pd->home.count != 0 && safem_home_contains(&pd->home, &f[i].src);
+
+		pd->findings[i] = (struct safem_detect_finding){
+			.cls = finding_class(f[i].shape),
+			.direction = pd->home.count == 0 ? SAFEM_DIR_ALL
+				     : home_src		 ? SAFEM_DIR_OUT
+							 : SAFEM_DIR_IN,
+			.address = f[i].src,
+			.port = f[i].shape == SAFEM_SEQSCAN_VERTICAL ? 0 : f[i].port,
+			.proto = f[i].proto,
+			.has_target = f[i].shape == SAFEM_SEQSCAN_VERTICAL,
+			.target = f[i].dst,
+			.test = "trw",
+			.evidence = f[i].failures,
+			.evidence_run = f[i].failures_run,
+			.llr = f[i].llr,
+			.windows = f[i].windows,
+			.sources = f[i].sources,
+		};
+	}
+	ns = thread_cpu_ns() - t0;
+	if (ns > pd->scan_test_ns_max)
+		pd->scan_test_ns_max = ns;
+	return n;
+}
+
 int
 probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE *members)
 {
 	struct probe_detect *pd = ctx;
 	struct safem_detect_hint hint = {.present = false};
 	struct safem_detect_verdict v;
+	unsigned int nfindings = 0;
 	int ret = 0;
 
 	pd->last_end_ms = summary->end_ms;
@@ -286,8 +348,11 @@ probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE 
 	}
 	if (pd->baseline_mean != NULL)
 		ret = classify_window(pd, summary, &hint);
+	if (ret == 0 && pd->seqscan != NULL && pd->windows != NULL)
+		nfindings = scan_test_window(pd, summary);
 	if (ret == 0)
-		ret = safem_detector_window_hint(pd->detector, summary, &hint, members, &v);
+		ret = safem_detector_window_findings(pd->detector, summary, &hint, pd->findings,
+						     nfindings, members, &v);
 	if (ret == 0 && pd->profiler != NULL)
 		ret = behaviour_alerts(pd, summary, &v);
 	if (ret == 0 && pd->features_out != NULL &&
@@ -330,6 +395,8 @@ probe_detect_free(struct probe_detect *pd)
 {
 	safem_detector_free(pd->detector);
 	pd->detector = NULL;
+	safem_seqscan_free(pd->seqscan);
+	pd->seqscan = NULL;
 	safem_baseline_trainer_free(pd->trainer);
 	pd->trainer = NULL;
 	pd->features_out = NULL; /* the caller's stream */

@@ -11,6 +11,8 @@
 #include "safem_classifier.h"
 #include "safem_detect.h"
 #include "safem_profile.h"
+#include "safem_seqscan.h"
+#include "safem_window.h"
 #include "safem_featdist.h"
 
 /**
@@ -48,6 +50,12 @@ struct probe_detect {
 	FILE *alerts;                     /**< the incident stream (NULL: no alerts) */
 	uint64_t behaviour_alerts;        /**< behaviour_change / scan_exploit records */
 	uint64_t behaviour_alerts_capped; /**< events past the per-window cap */
+	/* Sequential scan test (lib/seqscan): set by main with --scan-test and profiling on;
+	 * NULL: none. windows: where the newest pane's flow log is read. */
+	struct safem_seqscan *seqscan;
+	const struct safem_window_analysis *windows;
+	struct safem_detect_finding findings[SAFEM_SEQSCAN_FINDINGS_MAX];
+	uint64_t scan_test_ns_max;        /**< CPU time of the test per window, worst */
 };
 
 /**

@@ -152,6 +152,80 @@ patterns_write(FILE *f, const struct metric_layout *l, const struct deviation *d
 	fputc('}', f);
 }
 
+/* Findings named per alert line at most (the caller lists the strongest first). */
+#define FINDINGS_LISTED 16
+
+static void
+value_list(FILE *f, const char *key, unsigned int feat, const struct safem_feature_value *v,
+	   unsigned int n, size_t stride)
+{
+	unsigned int i, j, first = 1;
+
+	fprintf(f, "\"%s\":[", key);
+	for (i = 0; i < n; i++) {
+		const struct safem_feature_value *x =
+			(const void *)((const char *)v + i * stride);
+
+		for (j = 0; j < i; j++) /* each value once */
+			if (memcmp((const char *)v + j * stride, x, sizeof(*x)) == 0)
+				break;
+		if (j < i)
+			continue;
+		fputs(first ? "{\"value\":" : ",{\"value\":", f);
+		first = 0;
+		value_text(f, feat, x, true);
+		fputc('}', f);
+	}
+	fputc(']', f);
+}
+
+/* ,"scan_test":[...],"involved":{"src_addr":[...],"dst_port":[...],"dst_addr":[...]} */
+static void
+findings_write(FILE *f, const struct safem_detect_finding *fi, unsigned int n)
+{
+	struct safem_feature_value ports[FINDINGS_LISTED], targets[FINDINGS_LISTED];
+	struct safem_feature_value sources[FINDINGS_LISTED];
+	unsigned int i, nports = 0, ntargets = 0;
+
+	if (n > FINDINGS_LISTED)
+		n = FINDINGS_LISTED;
+	fputs(",\"scan_test\":[", f);
+	for (i = 0; i < n; i++) {
+		fprintf(f, "%s{\"test\":\"%s\",\"class\":\"%s\",\"source\":", i ? "," : "",
+			fi[i].test != NULL ? fi[i].test : "unknown",
+			safem_attack_class_name(fi[i].cls));
+		value_text(f, SAFEM_FEATURE_SRC_ADDR, &fi[i].address, true);
+		fprintf(f, ",\"port\":%u,\"proto\":%u", (unsigned int)fi[i].port,
+			(unsigned int)fi[i].proto);
+		if (fi[i].has_target) {
+			fputs(",\"target\":", f);
+			value_text(f, SAFEM_FEATURE_DST_ADDR, &fi[i].target, true);
+		}
+		fprintf(f, ",\"failed_contacts\":%u,\"failed_contacts_run\":%u,\"llr\":",
+			(unsigned int)fi[i].evidence, (unsigned int)fi[i].evidence_run);
+		json_number(f, fi[i].llr);
+		fprintf(f, ",\"windows\":%u", fi[i].windows);
+		if (fi[i].cls == SAFEM_CLASS_WORM)
+			fprintf(f, ",\"sources\":%u", fi[i].sources);
+		fputc('}', f);
+		sources[i] = fi[i].address;
+		if (fi[i].port != 0) {
+			memset(&ports[nports], 0, sizeof(ports[nports]));
+			ports[nports].bytes[14] = (uint8_t)(fi[i].port >> 8);
+			ports[nports++].bytes[15] = (uint8_t)fi[i].port;
+		}
+		if (fi[i].has_target)
+			targets[ntargets++] = fi[i].target;
+	}
+	fputs("],\"involved\":{", f);
+	value_list(f, "src_addr", SAFEM_FEATURE_SRC_ADDR, sources, n, sizeof(sources[0]));
+	fputc(',', f);
+	value_list(f, "dst_port", SAFEM_FEATURE_DST_PORT, ports, nports, sizeof(ports[0]));
+	fputc(',', f);
+	value_list(f, "dst_addr", SAFEM_FEATURE_DST_ADDR, targets, ntargets, sizeof(targets[0]));
+	fputc('}', f);
+}
+
 int
 alert_write(const struct alert_context *a, const struct incident *inc, const char *record,
 	    uint64_t start_ms, uint64_t end_ms)
@@ -191,6 +265,12 @@ alert_write(const struct alert_context *a, const struct incident *inc, const cha
 			fputs(feat + 1 < FEATURES ? "," : "", f);
 		}
 		fputc('}', f);
+	} else if (a->findings != NULL) {
+		fputs(",\"score\":", f);
+		json_number(f, a->score);
+		if (a->hint != NULL)
+			hint_write(f, a->hint);
+		findings_write(f, a->findings, a->nfindings);
 	}
 	fputs("}\n", f);
 	return ferror(f) ? -EIO : 0;

@@ -441,6 +441,9 @@ struct alert_context {
 	 * incident a horizon starts begins there */
 	unsigned int horizon_windows;
 	uint64_t horizon_start_ms;
+	/* an alert on structural findings alone (dev NULL): who they name */
+	const struct safem_detect_finding *findings;
+	unsigned int nfindings;
 };
 int incident_window(struct incident *inc, uint64_t *next_id, const struct alert_context *a,
 		    bool alerted, enum safem_attack_class cls, unsigned int gap_windows,

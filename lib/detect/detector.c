@@ -484,6 +484,15 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 			   const struct safem_detect_hint *hint, FILE *report,
 			   struct safem_detect_verdict *v)
 {
+	return safem_detector_window_findings(d, w, hint, NULL, 0, report, v);
+}
+
+int
+safem_detector_window_findings(struct safem_detector *d, const struct safem_window_summary *w,
+			       const struct safem_detect_hint *hint,
+			       const struct safem_detect_finding *findings, unsigned int nfindings,
+			       FILE *report, struct safem_detect_verdict *v)
+{
 	enum safem_attack_class svm_cls = SAFEM_CLASS_NORMAL, spectrum_cls = SAFEM_CLASS_UNKNOWN;
 	const struct metric_layout *l;
 	struct safem_detect_verdict verdict = {.cls = SAFEM_CLASS_NORMAL};
@@ -497,8 +506,13 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 	double clean_quantile, alert_bar; /* alert_bar: SVM multiples (above) */
 	int rc, wrc = 0;
 
-	if (d == NULL || w == NULL)
+	if (d == NULL || w == NULL || (findings == NULL && nfindings > 0))
 		return -EINVAL;
+	for (unsigned int i = 0; i < nfindings; i++)
+		if ((unsigned int)findings[i].cls >= SAFEM_CLASS_COUNT ||
+		    findings[i].cls == SAFEM_CLASS_NORMAL ||
+		    (unsigned int)findings[i].direction >= SAFEM_DIR_COUNT)
+			return -EINVAL;
 	if (hint != NULL && !hint->present)
 		hint = NULL;
 	if (hint != NULL && hint_check(hint) < 0)
@@ -610,6 +624,15 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 			a.horizon_start_ms = d->horizon.acc->start_ms;
 		}
 	}
+	/* a structural finding (the sequential scan test): what no count rule saw, past the
+	 * warm-up like every alert */
+	if (warm && !verdict.anomalous && nfindings > 0) {
+		verdict.anomalous = verdict.finding = true;
+		if (l->directions & (1u << findings[0].direction))
+			verdict.direction = findings[0].direction;
+		a.findings = findings;
+		a.nfindings = nfindings;
+	}
 	if (verdict.anomalous && verdict.horizon_windows == 0)
 		verdict.horizon_windows = 1;
 	a.dir = verdict.direction;
@@ -619,10 +642,14 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 		verdict.cls = verdict.spectrum_anomalous && spectrum_cls != SAFEM_CLASS_UNKNOWN
 				      ? spectrum_cls
 			      : svm_cls != SAFEM_CLASS_NORMAL ? svm_cls
+			      : verdict.finding		      ? findings[0].cls
 							      : SAFEM_CLASS_UNKNOWN;
 		verdict.alerted = true;
-		/* a horizon's alert: its protocol shares and who rose are the horizon's */
-		a.dev = verdict.horizon_windows > 1 ? &d->horizon_dev : &d->dev;
+		/* a horizon's alert: its protocol shares and who rose are the horizon's; a
+		 * finding's: who the test named (the counts did not move) */
+		a.dev = verdict.finding		     ? NULL
+			: verdict.horizon_windows > 1 ? &d->horizon_dev
+						      : &d->dev;
 		a.inv = &d->inv;
 		a.score = verdict.score;
 		d->totals.anomalous_windows++;
@@ -651,13 +678,13 @@ safem_detector_window_hint(struct safem_detector *d, const struct safem_window_s
 	} else if (d->learn_hold > 0) {
 		d->learn_hold--;
 	}
-	if (verdict.alerted && d->learn_hold_armed) { /* once per stretch of suspicious windows */
+	if (verdict.alerted && !verdict.finding && d->learn_hold_armed) { /* once per stretch of suspicious windows */
 		d->learn_hold = d->params.moving_windows;
 		d->learn_hold_armed = false;
 	}
 	if (d->baseline.kind == SAFEM_BASELINE_MOVING &&
 	    (!suspicious || (low_rate && quiet_band && outgrows_band && d->learn_hold == 0)) &&
-	    !verdict.anomalous &&
+	    (!verdict.anomalous || (verdict.finding && !suspicious)) &&
 	    !too_few)
 		baseline_moving_add(&d->baseline, l, d->x, w);
 	if (have_band && !verdict.anomalous &&

@@ -173,6 +173,32 @@ struct safem_detect_verdict {
 	 *  the newest that many windows judged as one (docs/detection.md, "Evidence over
 	 *  several windows"); 0 when not anomalous. */
 	unsigned int horizon_windows;
+	/** Alerted on a structural finding alone (safem_detector_window_findings), no
+	 *  rule of the detector's own named the window. */
+	bool finding;
+};
+
+/**
+ * A structural finding about one source, from a test outside the detector (the probe's
+ * sequential scan test, lib/seqscan; docs/detection.md "Sequential scan test (TRW)"):
+ * evidence that does not show in per-value counts (a scanner's first contacts mostly
+ * fail). The detector alerts a window with a finding when its own rules did not.
+ */
+struct safem_detect_finding {
+	enum safem_attack_class cls;          /**< horizontal_scan, vertical_scan, worm, ... */
+	enum safem_direction direction;       /**< the direction of the source's contacts */
+	struct safem_feature_value address;   /**< the source (IPv4 as ::ffff:a.b.c.d) */
+	uint16_t port;                        /**< its destination port (0: many) */
+	uint8_t proto;                        /**< IP protocol of its last failed contact */
+	bool has_target;                      /**< target: the scanned host (vertical) */
+	struct safem_feature_value target;
+	const char *test;                     /**< the test's name for the alert ("trw") */
+	uint32_t evidence;                    /**< failed first contacts decided this window */
+	uint32_t evidence_run;                /**< failed first contacts since the test flagged or
+					       *  last reset the source */
+	double llr;                           /**< the test's log likelihood ratio */
+	unsigned int windows;                 /**< windows with a finding on this source */
+	unsigned int sources;                 /**< worm: flagged sources behind the class */
 };
 
 /**
@@ -223,6 +249,20 @@ int safem_detector_window(struct safem_detector *d, const struct safem_window_su
 int safem_detector_window_hint(struct safem_detector *d, const struct safem_window_summary *w,
 			       const struct safem_detect_hint *hint, FILE *report,
 			       struct safem_detect_verdict *v);
+
+/**
+ * As safem_detector_window_hint, with the structural findings on the same window (n 0:
+ * none). Past the warm-up, a window that neither the spectrum rules nor the SVM made
+ * anomalous is anomalous with findings[0]'s class (the caller lists the strongest first;
+ * at most 16 are named in the alert line's "scan_test" and "involved" members). Such a
+ * window is learnt by a moving baseline when its spectra are within the bands (the finding
+ * is no deviation of counts). Returns as safem_detector_window_hint, and -EINVAL for
+ * findings NULL with n > 0 or a class out of range.
+ */
+int safem_detector_window_findings(struct safem_detector *d, const struct safem_window_summary *w,
+				   const struct safem_detect_hint *hint,
+				   const struct safem_detect_finding *findings, unsigned int n,
+				   FILE *report, struct safem_detect_verdict *v);
 
 /**
  * The one baseline of normal windows, for a second reader (the probe's SVM feature vector,

@@ -279,6 +279,16 @@ void safem_window_analysis_free(struct safem_window_analysis *wa);
  */
 int safem_window_analysis_pane(struct safem_window_analysis *wa, struct safem_window_pane *pane);
 
+/**
+ * Analysis lcore, from the summary callback: the flow log of the newest pane of the window
+ * being reported alone (one segment; with tumbling windows the window's whole log). With
+ * sliding windows each pane is given once, so a reader that follows contacts across
+ * windows (lib/seqscan) sees every flow contribution once. No segment (segments 0) when
+ * profiling is off. Valid until the next pane is merged.
+ */
+void safem_window_analysis_pane_flows(const struct safem_window_analysis *wa,
+				      struct safem_profile_flows *out);
+
 /** Analysis lcore: a producer will send no more panes; report what is complete. */
 int safem_window_analysis_producer_done(struct safem_window_analysis *wa, unsigned int producer);
 

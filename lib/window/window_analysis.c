@@ -65,6 +65,10 @@ struct safem_window_analysis {
 	const struct safem_profile_flow **flow_seg;
 	uint32_t *flow_seg_n;
 	struct safem_profile_flows profile_flows;
+	/* the newest merged pane's log alone (safem_window_analysis_pane_flows) */
+	const struct safem_profile_flow *pane_seg[1];
+	uint32_t pane_seg_n[1];
+	struct safem_profile_flows pane_flows;
 };
 
 /* One profile (tree x metric): its pruned view and entropies, from one walk. */
@@ -863,6 +867,13 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 		safem_window_pane_release(pane);
 	}
 	wa->ring_next = (wa->ring_next + 1) % wa->panes_per_window;
+	wa->pane_flows = (struct safem_profile_flows){NULL, NULL, 0, 0};
+	if (mp->flow_log != NULL) {
+		wa->pane_seg[0] = mp->flow_log;
+		wa->pane_seg_n[0] = mp->nflow_log;
+		wa->pane_flows = (struct safem_profile_flows){wa->pane_seg, wa->pane_seg_n, 1,
+							      mp->unlogged};
+	}
 
 	if (wa->panes_per_window == 1) {
 		if (wa->flow_seg != NULL) {
@@ -971,4 +982,11 @@ safem_window_analysis_totals(const struct safem_window_analysis *wa,
 			     struct safem_window_totals *out)
 {
 	*out = wa->totals;
+}
+
+void
+safem_window_analysis_pane_flows(const struct safem_window_analysis *wa,
+				 struct safem_profile_flows *out)
+{
+	*out = wa->pane_flows;
 }

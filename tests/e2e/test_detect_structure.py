@@ -12,7 +12,8 @@ seeds 1, 3, 5, 7, 41, 42, 61, 71, 100 at 1, 3, 4 and 5 %).
 
 Each attack must be alerted with its class in at least 4 of its 5 windows (the goal is
 class accuracy >= 0.9 and recall >= 0.95; 4 of 5 leaves the partial first window), and
-at most one clean window after the warm-up may alert.
+at most one clean window after the warm-up may alert (the window right after an attack not
+counted, as the evaluation does).
 
 Brute force (docs/detection.md, class `brute_force`): one client opening short completed
 TCP connections to one port of one server, at 10 % of the packets (about 15 connections a
@@ -74,10 +75,13 @@ class DetectStructure(unittest.TestCase):
             if right < min(min_right, len(ws)) or (
                     only_right and any(c not in (att["class"], "-") for c in got)):
                 short.append(att["spec"])
+        # the window right after an attack is left out, as the evaluation does: it may hold
+        # the attack's last packets, and the sequential scan test decides a window's
+        # contacts at the end of the next one (docs/detection.md, "Sequential scan test")
         warm_end = truth["start_ms"] + WARMUP_S * 1000
         clean = [w for w in truth["windows"] if not w.get("attacks")
                  and w["start_ms"] >= warm_end]
-        false = [w["start_ms"] for w in clean if w["start_ms"] in flagged]
+        false = e2e.clean_windows_alerted(truth, flagged, WARMUP_S)
         report.append("clean windows alerted: %d of %d" % (len(false), len(clean)))
         self.assertEqual(short, [], "\n".join(report))
         self.assertLessEqual(len(false), 1, "\n".join(report))

@@ -765,6 +765,71 @@ test_incident_sequence(void **state)
 	free(text);
 }
 
+/* A structural finding (the probe's sequential scan test) alerts a window no rule of the
+ * detector alerted, with the finding's class, an incident of its own, and the scanner in
+ * "involved"; none in the warm-up; a finding of class normal is refused. */
+static void
+test_finding_alerts(void **state)
+{
+	struct safem_detect_finding f = {
+		.cls = SAFEM_CLASS_HORIZONTAL_SCAN,
+		.direction = SAFEM_DIR_ALL,
+		.port = 23,
+		.proto = 6,
+		.test = "trw",
+		.evidence = 3,
+		.evidence_run = 7,
+		.llr = 4.59512,
+		.windows = 1,
+	};
+	struct safem_detect_verdict v;
+	struct safem_detector *d;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *alerts = open_memstream(&text, &len);
+	unsigned int i;
+
+	(void)state;
+	f.address.bytes[10] = f.address.bytes[11] = 0xff;
+	f.address.bytes[12] = 198, f.address.bytes[13] = 51, f.address.bytes[14] = 100;
+	f.address.bytes[15] = 7;
+	d = moving_detector(alerts, false);
+	/* warm-up (60 windows): a finding raises nothing */
+	gen_clean();
+	build_summary(&summary, window_index++, false);
+	assert_int_equal(safem_detector_window_findings(d, &summary, NULL, &f, 1, NULL, &v), 0);
+	assert_false(v.alerted);
+	for (i = 1; i < 60; i++)
+		run_window(d, NULL, false, &v);
+	assert_int_equal(run_clean(d, 20, false), 0);
+	gen_clean();
+	build_summary(&summary, window_index++, false);
+	assert_int_equal(safem_detector_window_findings(d, &summary, NULL, &f, 1, NULL, &v), 0);
+	assert_true(v.alerted);
+	assert_true(v.finding);
+	assert_int_equal(v.cls, SAFEM_CLASS_HORIZONTAL_SCAN);
+	/* the next clean window without a finding ends it */
+	run_window(d, NULL, false, &v);
+	assert_false(v.alerted);
+	f.cls = SAFEM_CLASS_NORMAL;
+	assert_int_equal(safem_detector_window_findings(d, &summary, NULL, &f, 1, NULL, &v),
+			 -EINVAL);
+	assert_int_equal(safem_detector_window_findings(d, &summary, NULL, NULL, 1, NULL, &v),
+			 -EINVAL);
+	assert_int_equal(safem_detector_finish(d, summary.end_ms), 0);
+	fflush(alerts);
+	assert_int_equal(count_of(text, "\n"), 2); /* start, end */
+	assert_non_null(strstr(text, "\"class\":\"horizontal_scan\",\"record\":\"start\""));
+	assert_non_null(strstr(text, "\"scan_test\":[{\"test\":\"trw\",\"class\":"
+				     "\"horizontal_scan\",\"source\":\"198.51.100.7\",\"port\":23"));
+	assert_non_null(strstr(text, "\"failed_contacts\":3,\"failed_contacts_run\":7"));
+	assert_non_null(strstr(text, "\"involved\":{\"src_addr\":[{\"value\":\"198.51.100.7\"}],"
+				     "\"dst_port\":[{\"value\":23}],\"dst_addr\":[]}"));
+	safem_detector_free(d);
+	fclose(alerts);
+	free(text);
+}
+
 static void
 test_incident_gap(void **state)
 {
@@ -3179,6 +3244,7 @@ main(void)
 		cmocka_unit_test(test_horizontal_scan_transit),
 		cmocka_unit_test(test_vertical_scan_needs_probes),
 		cmocka_unit_test(test_incident_sequence),
+		cmocka_unit_test(test_finding_alerts),
 		cmocka_unit_test(test_incident_gap),
 		cmocka_unit_test(test_warmup_suppresses),
 		cmocka_unit_test(test_single_metric_never_alerts),

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef SAFEM_SEQSCAN_H
+#define SAFEM_SEQSCAN_H
+
+/**
+ * @file
+ * Sequential scan test: Threshold Random Walk (Jung, Paxson, Berger, Balakrishnan, "Fast
+ * portscan detection using sequential hypothesis testing", IEEE S&P 2004), on the analysis
+ * side, over each window's flow log (the contributions lib/profile reads, lib/window).
+ *
+ * A contact is a TCP connection attempt (a SYN from an ephemeral port) or an ICMP echo
+ * request between unicast addresses; UDP is none (docs/detection.md says why).
+ * Per source address: the destinations it made a first contact to (Bloom filters, one for
+ * addresses, one for (address, protocol, port)) and two random walks of the log likelihood
+ * ratio, one over first contacts to new destination addresses (horizontal) and one over
+ * first contacts to new ports of destinations it had already contacted (vertical). Each
+ * first contact is an observation, success (answered) or failure; a walk reaching
+ * log(eta1) flags the source a scanner, reaching log(eta0) resets it (benign).
+ * Outcomes are decided one window late (an answer can fall into the next window): the
+ * contacts of window N are judged at the end of window N+1. docs/detection.md,
+ * "Sequential scan test (TRW)", says what a contact, a success and a failure are.
+ *
+ * One thread at a time (the analysis thread); all memory allocated at create, none per
+ * window; cost per window O(logged flows + contacts), plus one clear of the answer table.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "safem_featdist.h"
+#include "safem_profile.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The paper's parameters (section 4), not tuned: success probability of a benign source
+ *  and of a scanner, wanted detection and false positive probabilities. */
+#define SAFEM_SEQSCAN_THETA0 0.8
+#define SAFEM_SEQSCAN_THETA1 0.2
+#define SAFEM_SEQSCAN_PD 0.99
+#define SAFEM_SEQSCAN_PF 0.01
+
+/** Sources tracked (4-way set-associative table) by default. */
+#define SAFEM_SEQSCAN_SOURCES_DEFAULT 8192
+/** A source not seen for this many windows is idle: its slot is free for another. */
+#define SAFEM_SEQSCAN_IDLE_WINDOWS_DEFAULT 60
+/** Worm: flagged sources on one destination port within this many windows... */
+#define SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS 8
+/** ...at least this many of them. */
+#define SAFEM_SEQSCAN_WORM_SOURCES 2
+/** Findings reported per window at most (the most failures first). */
+#define SAFEM_SEQSCAN_FINDINGS_MAX 16
+
+enum safem_seqscan_shape {
+	SAFEM_SEQSCAN_HORIZONTAL, /**< many destinations, few ports */
+	SAFEM_SEQSCAN_VERTICAL,   /**< one destination, many ports */
+	SAFEM_SEQSCAN_WORM,       /**< several (home) sources flagged on one port */
+};
+
+/** "horizontal_scan", "vertical_scan", "worm". */
+const char *safem_seqscan_shape_name(enum safem_seqscan_shape s);
+
+struct safem_seqscan_params {
+	unsigned int sources;      /**< table size (0: default); rounded up to a power of 2 */
+	uint32_t pane_flows;       /**< most logged flows of a judged window (> 0) */
+	unsigned int idle_windows; /**< 0: default */
+	/** Worm sources must be inside these prefixes; NULL or empty: any source. Not copied. */
+	const struct safem_home *home;
+};
+
+/** A source flagged a scanner that failed again in this window. */
+struct safem_seqscan_finding {
+	enum safem_seqscan_shape shape;
+	struct safem_feature_value src;  /**< the scanner (IPv4 as ::ffff:a.b.c.d) */
+	struct safem_feature_value dst;  /**< vertical: the scanned host; else its last failed */
+	uint16_t port;        /**< horizontal, worm: the port most of its failed contacts went
+				   to (a few ports hold at least 3/4 of them); vertical: 0 */
+	uint8_t proto;        /**< protocol of its last failed contact */
+	uint32_t failures;    /**< failed first contacts decided in this window */
+	uint32_t successes;   /**< successful ones decided in this window */
+	uint32_t failures_run; /**< failed first contacts since its walk last reset */
+	double llr;           /**< log likelihood ratio of the walk that flagged it */
+	unsigned int windows; /**< windows with a finding since it was flagged (1: first) */
+	unsigned int sources; /**< worm: flagged sources on port within the horizon */
+};
+
+struct safem_seqscan_totals {
+	uint64_t windows;          /**< windows given */
+	uint64_t windows_skipped;  /**< not judged: sampled, log incomplete or too large */
+	uint64_t contacts;         /**< first contacts collected */
+	uint64_t successes, failures;
+	uint64_t undecided;        /**< contacts with no evidence either way (see docs) */
+	uint64_t contacts_dropped; /**< their source was evicted before the decision */
+	uint64_t sources_evicted;  /**< sources not idle pushed out of a full set */
+	uint64_t sources_flagged;  /**< walks that crossed eta1 */
+	uint64_t findings;
+};
+
+struct safem_seqscan;
+
+/** NULL with errno EINVAL (pane_flows 0) or ENOMEM. */
+struct safem_seqscan *safem_seqscan_create(const struct safem_seqscan_params *p);
+void safem_seqscan_free(struct safem_seqscan *s);
+
+/**
+ * One window, in time order: its flow log (segments as lib/window hands them; one pane
+ * per call: with sliding windows the newest pane only, so no contribution is seen twice).
+ * judged false (a sampled window, flows past the log bound): its contacts are not
+ * collected and the previous window's are dropped undecided (a missing answer is no
+ * evidence). A log with more than pane_flows entries or a weighted (surge-sampled)
+ * contribution is not judged either.
+ * @return 0, or -EINVAL (s NULL, or segments NULL with nseg > 0)
+ */
+int safem_seqscan_window(struct safem_seqscan *s, const struct safem_profile_flow *const *seg,
+			 const uint32_t *n, unsigned int nseg, bool judged);
+
+/** The last window's findings (valid until the next window), the most failures first. */
+unsigned int safem_seqscan_findings(const struct safem_seqscan *s,
+				    const struct safem_seqscan_finding **out);
+
+void safem_seqscan_totals(const struct safem_seqscan *s, struct safem_seqscan_totals *t);
+
+/** True for a unicast address a contact may go to or come from (not multicast, broadcast,
+ *  unspecified, loopback; IPv4 a.b.c.255 is taken for a subnet broadcast). */
+bool safem_seqscan_unicast(const uint8_t addr[16], uint8_t ip_version);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SAFEM_SEQSCAN_H */

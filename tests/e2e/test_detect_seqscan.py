@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Sequential scan test (TRW) through the real probe (docs/detection.md, "Sequential scan
+test (TRW)").
+
+scripts/gen-attacks, seed 203 (not used while the test was written: development seeds
+200-202 and the evaluation's tuning set), the synthetic background at 1500 packets/s,
+--home 10.0.0.0/16, --moving-windows 20 (the evaluation's), 30 s clean, then one source sweeping TCP port 23 over random
+addresses at 1 % of the packets (15 probes a second, 30 % of them answered with a RST:
+every probe fails) for 6 s, then 30 s clean:
+  - the probe names the window `horizontal_scan` in at least 4 of the 6 scan windows (the
+    test decides a window's contacts at the end of the next one: the first window is
+    judged with the second), and at least one alert record carries the test's finding
+    ("scan_test") naming the scanner of the truth and port 23 in "involved";
+  - with --scan-test off, no record carries "scan_test";
+  - a clean capture of the same background (seed 204, 90 s) raises no record from the
+    test, and no alert after the warm-up.
+"""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safem_e2e as e2e  # noqa: E402
+
+HOME = "10.0.0.0/16"
+SEED, WARMUP_S, ATTACK_S, GAP_S = 203, 30, 6, 30
+SCAN = "horizontal_scan,prefix=random,port=23,reply=0.3"
+MIN_RIGHT = 4
+
+
+def scan_records(path):
+    return [a for a in e2e.read_json_lines(path) if "scan_test" in a]
+
+
+class DetectSeqscan(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        e2e.attack_sequence_run(cls, "seqscan", [SCAN], SEED, HOME, WARMUP_S, ATTACK_S, GAP_S,
+                                0.01, ["--home", HOME, "--moving-windows", "20"])
+
+    def test_scan_named(self):
+        e2e.assert_run_ok(self, self.probe_run)
+        flagged = e2e.alert_classes(self.alerts)
+        att = self.truth["attacks"][0]
+        wins = [w["start_ms"] for w in e2e.attack_truth_windows(self.truth, att)]
+        got = [flagged.get(t, "-") for t in wins]
+        self.assertGreaterEqual(got.count("horizontal_scan"), MIN_RIGHT, " ".join(got))
+        scanner = att["involved"]["scanners"][0]
+        named = [a for a in scan_records(self.alerts)
+                 if scanner in [x["value"] for x in a["involved"]["src_addr"]]]
+        self.assertTrue(named, "no scan_test record names %s" % scanner)
+        self.assertIn(23, [x["value"] for x in named[0]["involved"]["dst_port"]])
+        self.assertEqual(named[0]["scan_test"][0]["test"], "trw")
+        self.assertGreaterEqual(named[0]["scan_test"][0]["failed_contacts"], 1)
+        # nothing from the test outside the scan and the window that judges its last
+        last = max(wins) + 2 * (wins[1] - wins[0]) if len(wins) > 1 else max(wins)
+        stray = [a["start_ms"] for a in scan_records(self.alerts)
+                 if not min(wins) <= a["start_ms"] <= last]
+        self.assertEqual(stray, [])
+
+    def test_off(self):
+        alerts = os.path.join(self.dir, "off.alerts.jsonl")
+        run = e2e.run_probe(self.pcap, workers=2, flows=False, stats=False,
+                            extra_opts=["--alerts", alerts, "--home", HOME, "--moving-windows", "20",
+                                        "--scan-test", "off"])
+        e2e.assert_run_ok(self, run)
+        self.assertEqual(scan_records(alerts), [])
+
+    def test_clean_capture_quiet(self):
+        d = e2e.new_dir("seqscan-clean")
+        pcap = os.path.join(d, "clean.pcap")
+        truth = e2e.gen_attack_sequence(pcap, [], SEED + 1, HOME, WARMUP_S, ATTACK_S, GAP_S,
+                                        0.01, duration=90)
+        alerts = os.path.join(d, "clean.alerts.jsonl")
+        run = e2e.run_probe(pcap, workers=2, flows=False, stats=False,
+                            extra_opts=["--alerts", alerts, "--home", HOME, "--moving-windows", "20"])
+        e2e.assert_run_ok(self, run)
+        self.assertEqual(scan_records(alerts), [])
+        flagged = e2e.alert_classes(alerts)
+        self.assertEqual(e2e.clean_windows_alerted(truth, flagged, WARMUP_S), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
