@@ -832,7 +832,7 @@ main(int argc, char **argv)
 				ap.profiler = profiler;
 				ap.profile_flows = (uint32_t)RTE_MIN(
 					shared.profile_flows * shared.worker_count, 1ull << 26);
-				if (profiler != NULL && cfg.scan_test) {
+				if (profiler != NULL && cfg.scan_test && detect_on) {
 					struct safem_seqscan_params sp = {
 						.pane_flows = ap.profile_flows,
 						.home = &detect.home,

@@ -307,12 +307,17 @@ scan_test_window(struct probe_detect *pd, const struct safem_window_summary *sum
 	n = safem_seqscan_findings(pd->seqscan, &f);
 	for (i = 0; i < n; i++) {
 		bool home_src = pd->home.count != 0 && safem_home_contains(&pd->home, &f[i].src);
+		bool home_dst = pd->home.count != 0 && safem_home_contains(&pd->home, &f[i].dst);
+		/* the direction of its (last failed) contacts, as lib/featdist assigns flows;
+		 * between two outside hosts (transit): all */
+		enum safem_direction dir = home_src && home_dst ? SAFEM_DIR_INTERNAL
+					   : home_src		? SAFEM_DIR_OUT
+					   : home_dst		? SAFEM_DIR_IN
+								: SAFEM_DIR_ALL;
 
 		pd->findings[i] = (struct safem_detect_finding){
 			.cls = finding_class(f[i].shape),
-			.direction = pd->home.count == 0 ? SAFEM_DIR_ALL
-				     : home_src		 ? SAFEM_DIR_OUT
-							 : SAFEM_DIR_IN,
+			.direction = dir,
 			.address = f[i].src,
 			.port = f[i].shape == SAFEM_SEQSCAN_VERTICAL ? 0 : f[i].port,
 			.proto = f[i].proto,

@@ -292,6 +292,24 @@ write_json(FILE *f, const struct probe_context *ctx)
 				? (double)ctx->detect->classify_ns_total / 1e6 /
 					  (double)ctx->detect->classified_windows
 				: 0.0);
+		if (ctx->detect->seqscan != NULL) {
+			struct safem_seqscan_totals st;
+
+			/* the scan test's bounds at work (docs/detection.md, "Sequential scan
+			 * test (TRW)": Bounds) and its worst cost per window */
+			safem_seqscan_totals(ctx->detect->seqscan, &st);
+			fprintf(f,
+				"  \"scan_test\": {\"windows\": %" PRIu64
+				", \"windows_skipped\": %" PRIu64 ", \"contacts\": %" PRIu64
+				", \"successes\": %" PRIu64 ", \"failures\": %" PRIu64
+				", \"undecided\": %" PRIu64 ", \"contacts_dropped\": %" PRIu64
+				", \"sources_evicted\": %" PRIu64 ", \"sources_flagged\": %" PRIu64
+				", \"findings\": %" PRIu64 ", \"ms_max\": %.3f},\n",
+				st.windows, st.windows_skipped, st.contacts, st.successes, st.failures,
+				st.undecided, st.contacts_dropped, st.sources_evicted,
+				st.sources_flagged, st.findings,
+				(double)ctx->detect->scan_test_ns_max / 1e6);
+		}
 	}
 	if (ctx->ipfix_count != 0) {
 		fprintf(f, "  \"ipfix\": [");

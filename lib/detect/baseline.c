@@ -393,16 +393,20 @@ baseline_peak_flow_share(const struct baseline *b, unsigned int slot, unsigned i
 			 const struct safem_feature_value *v, double flows, unsigned int windows)
 {
 	double peak = 0;
-	unsigned int s;
+	unsigned int s, n;
 
 	if (b->kind == SAFEM_BASELINE_TRAINED || b->ring_count == 0)
 		return baseline_share(b, slot, feat, v, 0, NULL).flows;
+	/* the windows baseline_share takes its peak from (a sampled horizon: those before it) */
+	n = ring_windows_counted(b);
 	for (s = 0; s < b->ring_count; s++) {
 		const struct window_tops *t = &b->tops[s];
-		double share = window_share(t, slot, feat, v, 0).flows;
+		double share, count;
 
-		double count = share * (double)t->flows[slot];
-
+		if (n > 0 && !ring_window_counts(b, s))
+			continue;
+		share = window_share(t, slot, feat, v, 0).flows;
+		count = share * (double)t->flows[slot];
 		/* a quiet window's share is no bound; any window's count is what the value did */
 		if ((double)t->flows[slot] < LOW_RATE_FLOWS)
 			share = 0;

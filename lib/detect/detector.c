@@ -687,7 +687,9 @@ safem_detector_window_findings(struct safem_detector *d, const struct safem_wind
 	    (!verdict.anomalous || (verdict.finding && !suspicious)) &&
 	    !too_few)
 		baseline_moving_add(&d->baseline, l, d->x, w);
-	if (have_band && !verdict.anomalous &&
+	/* a finding's window is no deviation of counts: its score is a clean one, as the
+	 * baseline learns it above */
+	if (have_band && (!verdict.anomalous || (verdict.finding && !suspicious)) &&
 	    (d->baseline.kind != SAFEM_BASELINE_MOVING ||
 	     2 * band_windows >= d->params.moving_windows))
 		clean_score_add(d, verdict.score);

@@ -75,8 +75,8 @@ struct source {
 	uint64_t window_id;
 	uint32_t window_failures[2], window_successes;
 	unsigned int finding_windows;
-	uint8_t last_proto;
-	struct safem_feature_value last_dst;
+	uint8_t last_proto[2];			 /* [walk] of its last failed contact */
+	struct safem_feature_value last_dst[2]; /* [walk] */
 	uint64_t bloom_dst[BLOOM_WORDS];
 	uint64_t bloom_pair[BLOOM_WORDS];
 };
@@ -314,10 +314,19 @@ source_get(struct safem_seqscan *s, const struct safem_feature_value *addr, uint
 				  (s->nsources / WAYS - 1)) * WAYS;
 	uint32_t i, victim = set;
 
-	for (i = set; i < set + WAYS; i++)
-		if (s->src[i].used && memcmp(&s->src[i].addr, addr, sizeof(*addr)) == 0)
-			return i;
-	for (i = set; i < set + WAYS; i++) {
+	bool found = false;
+
+	for (i = set; i < set + WAYS && !found; i++)
+		if (s->src[i].used && memcmp(&s->src[i].addr, addr, sizeof(*addr)) == 0) {
+			if (!source_idle(s, &s->src[i]))
+				return i;
+			/* back after idle_windows without a contact: what its walks said then
+			 * says nothing of now (a client flagged once would be flagged for ever,
+			 * every later failed connection a finding); it starts over */
+			victim = i;
+			found = true;
+		}
+	for (i = set; i < set + WAYS && !found; i++) {
 		if (source_idle(s, &s->src[i])) {
 			victim = i;
 			break;
@@ -510,6 +519,8 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
 		s->touched[s->ntouched++] = c->slot; /* at most one per pending contact */
 	}
 	walk_observe(s, &e->walk[wi], o == OUTCOME_SUCCESS);
+	if (!e->walk[0].flagged && !e->walk[1].flagged)
+		e->finding_windows = 0; /* cleared (eta0): a later flag starts a new count */
 	if (o == OUTCOME_SUCCESS) {
 		s->totals.successes++;
 		e->window_successes++;
@@ -517,8 +528,8 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
 	}
 	s->totals.failures++;
 	e->window_failures[wi]++;
-	e->last_dst = c->dst;
-	e->last_proto = c->proto;
+	e->last_dst[wi] = c->dst; /* per walk: a vertical finding names its own target */
+	e->last_proto[wi] = c->proto;
 	if (wi == 0)
 		port_count_add(e, c->dst_port);
 }
@@ -728,9 +739,9 @@ findings_collect(struct safem_seqscan *s)
 		memset(&f, 0, sizeof(f));
 		f.shape = wi == 0 ? SAFEM_SEQSCAN_HORIZONTAL : SAFEM_SEQSCAN_VERTICAL;
 		f.src = e->addr;
-		f.dst = e->last_dst;
+		f.dst = e->last_dst[wi];
 		f.port = wi == 0 ? port : 0;
-		f.proto = e->last_proto;
+		f.proto = e->last_proto[wi];
 		f.failures = e->window_failures[wi];
 		f.successes = e->window_successes;
 		f.failures_run = e->walk[wi].failures_run;

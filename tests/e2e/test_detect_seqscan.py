@@ -61,11 +61,12 @@ class DetectSeqscan(unittest.TestCase):
 
     def test_off(self):
         alerts = os.path.join(self.dir, "off.alerts.jsonl")
-        run = e2e.run_probe(self.pcap, workers=2, flows=False, stats=False,
+        run = e2e.run_probe(self.pcap, workers=2, flows=False, stats=True,
                             extra_opts=["--alerts", alerts, "--home", HOME, "--moving-windows", "20",
                                         "--scan-test", "off"])
         e2e.assert_run_ok(self, run)
         self.assertEqual(scan_records(alerts), [])
+        self.assertNotIn("scan_test", run.stats)
 
     def test_clean_capture_quiet(self):
         d = e2e.new_dir("seqscan-clean")
@@ -73,10 +74,17 @@ class DetectSeqscan(unittest.TestCase):
         truth = e2e.gen_attack_sequence(pcap, [], SEED + 1, HOME, WARMUP_S, ATTACK_S, GAP_S,
                                         0.01, duration=90)
         alerts = os.path.join(d, "clean.alerts.jsonl")
-        run = e2e.run_probe(pcap, workers=2, flows=False, stats=False,
+        run = e2e.run_probe(pcap, workers=2, flows=False, stats=True,
                             extra_opts=["--alerts", alerts, "--home", HOME, "--moving-windows", "20"])
         e2e.assert_run_ok(self, run)
         self.assertEqual(scan_records(alerts), [])
+        # --stats shows the test at work: every window given, contacts judged, nothing found
+        st = run.stats["scan_test"]
+        self.assertGreaterEqual(st["windows"], 80)
+        self.assertGreater(st["contacts"], 0)
+        self.assertEqual(st["contacts"] >= st["successes"] + st["failures"], True)
+        self.assertEqual(st["findings"], 0)
+        self.assertGreaterEqual(st["ms_max"], 0)
         flagged = e2e.alert_classes(alerts)
         self.assertEqual(e2e.clean_windows_alerted(truth, flagged, WARMUP_S), [])
 

@@ -145,6 +145,34 @@ test_four_failures_flag(void **state)
 	safem_seqscan_free(s);
 }
 
+/* a source back after SAFEM_SEQSCAN_IDLE_WINDOWS_DEFAULT windows without a contact starts
+ * over: its old flag says nothing of now (one failed connection is no finding), and it needs
+ * 4 new failures to be flagged again, its finding count from 1 */
+static void
+test_idle_source_starts_over(void **state)
+{
+	struct safem_seqscan *s = make(64);
+	const struct safem_seqscan_finding *f;
+	static struct win w;
+	unsigned int i;
+
+	(void)state;
+	probes(&w, 1, 5);
+	judge(s, &w);
+	assert_int_equal(findings(s, &f), 1);
+	for (i = 0; i <= SAFEM_SEQSCAN_IDLE_WINDOWS_DEFAULT; i++)
+		run(s, &w);
+	probes(&w, 100, 1);
+	judge(s, &w);
+	assert_int_equal(findings(s, &f), 0);
+	probes(&w, 110, 3);
+	judge(s, &w);
+	assert_int_equal(findings(s, &f), 1); /* 4 failures since it came back */
+	assert_int_equal(f[0].failures_run, 4);
+	assert_int_equal(f[0].windows, 1);
+	safem_seqscan_free(s);
+}
+
 /* successes pull back: F F F S F F -> 4^(5-1) = 256 only at the 6th observation */
 static void
 test_successes_pull_back(void **state)
@@ -462,6 +490,7 @@ main(void)
 		cmocka_unit_test(test_worm_shape),
 		cmocka_unit_test(test_table_bound),
 		cmocka_unit_test(test_unjudged_windows),
+		cmocka_unit_test(test_idle_source_starts_over),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
