@@ -284,7 +284,8 @@ int safem_window_analysis_pane(struct safem_window_analysis *wa, struct safem_wi
  * being reported alone (one segment; with tumbling windows the window's whole log). With
  * sliding windows each pane is given once, so a reader that follows contacts across
  * windows (lib/seqscan) sees every flow contribution once. No segment (segments 0) when
- * profiling is off. Valid until the next pane is merged.
+ * profiling is off, or when a hole (panes_missing) or a clock jump (time_jump) comes
+ * before this pane. Valid until the next pane is merged.
  */
 void safem_window_analysis_pane_flows(const struct safem_window_analysis *wa,
 				      struct safem_profile_flows *out);

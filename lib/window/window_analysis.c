@@ -989,4 +989,8 @@ safem_window_analysis_pane_flows(const struct safem_window_analysis *wa,
 				 struct safem_profile_flows *out)
 {
 	*out = wa->pane_flows;
+	/* after a hole (panes every producer dropped) or a clock jump, the panes before this
+	 * one are not its neighbours: answers to the last contacts are lost, not absent */
+	if (wa->missing_to_ms != 0 || wa->jump_to_ms != 0)
+		*out = (struct safem_profile_flows){NULL, NULL, 0, 0};
 }
