@@ -640,17 +640,13 @@ first_contact(struct safem_seqscan *s, struct pending *c)
 	return true;
 }
 
+/* Stage 2 over the candidates of stage 1, in an order that does not depend on the log's. */
 static void
-collect_contacts(struct safem_seqscan *s, const struct safem_profile_flow *const *seg,
-		 const uint32_t *n, unsigned int nseg)
+collect_contacts(struct safem_seqscan *s)
 {
 	struct pending *c = s->pending[s->cur];
 	uint32_t i, kept = 0;
-	unsigned int g;
 
-	for (g = 0; g < nseg; g++)
-		for (i = 0; i < n[g]; i++)
-			collect_candidate(s, &seg[g][i], key_hash(&seg[g][i].key));
 	qsort(c, s->npending[s->cur], sizeof(*c), candidate_order);
 	for (i = 0; i < s->npending[s->cur]; i++)
 		if (first_contact(s, &c[i]))
@@ -800,15 +796,20 @@ safem_seqscan_window(struct safem_seqscan *s, const struct safem_profile_flow *c
 		s->prev_judged = false;
 		return 0;
 	}
+	/* one hash a flow: its answer entry, and its stage 1 (which reads only the previous
+	 * window's answers, so it can run while this window's are added) */
 	for (g = 0; g < nseg; g++)
-		for (i = 0; i < n[g]; i++)
-			answer_add(s->answers[s->cur], mask, key_hash(&seg[g][i].key),
-				   seg[g][i].tcp_flags);
+		for (i = 0; i < n[g]; i++) {
+			uint64_t h = key_hash(&seg[g][i].key);
+
+			answer_add(s->answers[s->cur], mask, h, seg[g][i].tcp_flags);
+			collect_candidate(s, &seg[g][i], h);
+		}
 	if (s->prev_judged)
 		decide_pending(s);
 	/* before the new contacts: they may take the slot of a source flagged now */
 	findings_collect(s);
-	collect_contacts(s, seg, n, nseg);
+	collect_contacts(s);
 	s->prev_judged = true;
 	return 0;
 }
