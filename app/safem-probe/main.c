@@ -793,7 +793,7 @@ main(int argc, char **argv)
 				    sizeof(err))) != 0) {
 			/* err names the option or profile */
 		} else {
-			bool seqscan_nomem = false;
+			bool seqscan_nomem = false, victim_nomem = false;
 			struct safem_window_analysis_params ap = {
 				.name = "windows",
 				.producers = shared.worker_count,
@@ -841,6 +841,14 @@ main(int argc, char **argv)
 					detect.seqscan = safem_seqscan_create(&sp);
 					seqscan_nomem = detect.seqscan == NULL;
 				}
+				if (profiler != NULL && cfg.victim_test && detect_on) {
+					struct safem_victim_params vp = {
+						.pane_flows = ap.profile_flows,
+					};
+
+					detect.victim = safem_victim_create(&vp);
+					victim_nomem = detect.victim == NULL;
+				}
 			}
 
 			sinks.windows = (shared.profile_flows != 0 && profiler == NULL)
@@ -854,6 +862,11 @@ main(int argc, char **argv)
 			} else if (seqscan_nomem) {
 				snprintf(err, sizeof(err), "no memory for the scan test (--scan-test "
 							   "off, or a smaller --profile-flows)");
+				ret = -ENOMEM;
+			} else if (victim_nomem) {
+				snprintf(err, sizeof(err), "no memory for the victim test "
+							   "(--victim-test off, or a smaller "
+							   "--profile-flows)");
 				ret = -ENOMEM;
 			}
 		}

@@ -337,6 +337,77 @@ scan_test_window(struct probe_detect *pd, const struct safem_window_summary *sum
 	return n;
 }
 
+static enum safem_attack_class
+victim_class(enum safem_victim_kind k)
+{
+	switch (k) {
+	case SAFEM_VICTIM_REFLECTION:
+		return SAFEM_CLASS_REFLECTION;
+	case SAFEM_VICTIM_ICMP_REPLY:
+		return SAFEM_CLASS_ICMP_FLOOD;
+	case SAFEM_VICTIM_ATTEMPT:
+		return SAFEM_CLASS_SYN_FLOOD;
+	case SAFEM_VICTIM_KINDS:
+		break;
+	}
+	return SAFEM_CLASS_UNKNOWN;
+}
+
+/*
+ * The destination-side sequential test on the same pane and with the same judged rule as
+ * the scan test (docs/detection.md, "Destination-side sequential test (victims)"). Its
+ * findings join the scan test's first n in pd->findings, the most evidence first (the
+ * detector takes the class of the first); returns the new total.
+ */
+static unsigned int
+victim_test_window(struct probe_detect *pd, const struct safem_window_summary *summary,
+		   unsigned int n)
+{
+	const struct safem_victim_finding *f;
+	struct safem_profile_flows pf;
+	uint64_t t0 = thread_cpu_ns(), ns;
+	unsigned int nv, i, j;
+
+	safem_window_analysis_pane_flows(pd->windows, &pf);
+	if (safem_victim_window(pd->victim, pf.flow, pf.n, pf.segments,
+				summary->sample_rate <= 1 && pf.unlogged == 0 && pf.segments > 0) <
+	    0)
+		return n;
+	nv = safem_victim_findings(pd->victim, &f);
+	for (i = 0; i < nv; i++) {
+		bool home_src = pd->home.count != 0 && safem_home_contains(&pd->home, &f[i].source);
+		bool home_dst = pd->home.count != 0 && safem_home_contains(&pd->home, &f[i].victim);
+		enum safem_direction dir = home_src && home_dst ? SAFEM_DIR_INTERNAL
+					   : home_src		? SAFEM_DIR_OUT
+					   : home_dst		? SAFEM_DIR_IN
+								: SAFEM_DIR_ALL;
+		struct safem_detect_finding d = {
+			.cls = victim_class(f[i].kind),
+			.direction = dir,
+			.address = f[i].source,
+			.port = f[i].port,
+			.proto = f[i].proto,
+			.has_target = true,
+			.target = f[i].victim,
+			.test = "victim",
+			.evidence = f[i].failures,
+			.evidence_run = f[i].failures_run,
+			.llr = f[i].llr,
+			.windows = f[i].windows,
+			.sources = f[i].failures, /* one failed arrival per new source */
+		};
+
+		for (j = n; j > 0 && pd->findings[j - 1].evidence < d.evidence; j--)
+			pd->findings[j] = pd->findings[j - 1];
+		pd->findings[j] = d;
+		n++;
+	}
+	ns = thread_cpu_ns() - t0;
+	if (ns > pd->victim_test_ns_max)
+		pd->victim_test_ns_max = ns;
+	return n;
+}
+
 int
 probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE *members)
 {
@@ -355,6 +426,8 @@ probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE 
 		ret = classify_window(pd, summary, &hint);
 	if (ret == 0 && pd->seqscan != NULL && pd->windows != NULL)
 		nfindings = scan_test_window(pd, summary);
+	if (ret == 0 && pd->victim != NULL && pd->windows != NULL)
+		nfindings = victim_test_window(pd, summary, nfindings);
 	if (ret == 0)
 		ret = safem_detector_window_findings(pd->detector, summary, &hint, pd->findings,
 						     nfindings, members, &v);
@@ -402,6 +475,8 @@ probe_detect_free(struct probe_detect *pd)
 	pd->detector = NULL;
 	safem_seqscan_free(pd->seqscan);
 	pd->seqscan = NULL;
+	safem_victim_free(pd->victim);
+	pd->victim = NULL;
 	safem_baseline_trainer_free(pd->trainer);
 	pd->trainer = NULL;
 	pd->features_out = NULL; /* the caller's stream */

@@ -12,6 +12,7 @@
 #include "safem_detect.h"
 #include "safem_profile.h"
 #include "safem_seqscan.h"
+#include "safem_victim.h"
 #include "safem_window.h"
 #include "safem_featdist.h"
 
@@ -54,8 +55,12 @@ struct probe_detect {
 	 * NULL: none. windows: where the newest pane's flow log is read. */
 	struct safem_seqscan *seqscan;
 	const struct safem_window_analysis *windows;
-	struct safem_detect_finding findings[SAFEM_SEQSCAN_FINDINGS_MAX];
+	/* Destination-side sequential test (lib/victim): set by main with --victim-test and
+	 * profiling on; NULL: none. */
+	struct safem_victim *victim;
+	struct safem_detect_finding findings[SAFEM_SEQSCAN_FINDINGS_MAX + SAFEM_VICTIM_FINDINGS_MAX];
 	uint64_t scan_test_ns_max;        /**< CPU time of the test per window, worst */
+	uint64_t victim_test_ns_max;      /**< CPU time of the victim test per window, worst */
 };
 
 /**

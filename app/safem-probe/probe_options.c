@@ -222,6 +222,12 @@ const struct safem_opt_def probe_options[] = {
 	 "sequential scan test (Threshold Random Walk over each source's first TCP connection "
 	 "attempts and pings; unsampled windows; needs --profile-flows; docs/detection.md): "
 	 "alerts scanners and worms whose first contacts mostly fail", NULL},
+	{"victim-test", "detect", "victim-test", SAFEM_OPT_BOOL, "true", 0, 0, NULL,
+	 OPT(victim_test),
+	 "destination-side sequential test (Threshold Random Walk per destination over first "
+	 "arrivals from new sources: responses it never asked for, SYNs that never complete; "
+	 "unsampled windows; needs --profile-flows; docs/detection.md): alerts low-rate "
+	 "reflections and spoofed floods toward one victim", NULL},
 	{"top", "detect", "top", SAFEM_OPT_UINT, "10", 0, 1000, NULL, OPT(top_hosts),
 	 "Top-N host view in the window report (hosts by flows, packets and bytes; 0: none)",
 	 "N"},

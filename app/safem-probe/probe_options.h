@@ -51,6 +51,7 @@ struct probe_config {
 	uint64_t profile_flows; /* behaviour profiling: flows logged per worker pane (0: off) */
 	uint64_t top_hosts;     /* Top-N host view in the window report */
 	bool scan_test;         /* sequential scan test (lib/seqscan) */
+	bool victim_test;       /* destination-side sequential test (lib/victim) */
 	bool behaviour_alerts;  /* profile records (scan_exploit, behaviour_change, explained_by) */
 	char q[SAFEM_OPT_STRING_MAX];
 	uint64_t sample_rate;

@@ -310,6 +310,26 @@ write_json(FILE *f, const struct probe_context *ctx)
 				st.sources_flagged, st.findings,
 				(double)ctx->detect->scan_test_ns_max / 1e6);
 		}
+		if (ctx->detect->victim != NULL) {
+			struct safem_victim_totals vt;
+
+			/* the victim test's bounds at work and its worst cost per window
+			 * (docs/detection.md, "Destination-side sequential test (victims)") */
+			safem_victim_totals(ctx->detect->victim, &vt);
+			fprintf(f,
+				"  \"victim_test\": {\"windows\": %" PRIu64
+				", \"windows_skipped\": %" PRIu64 ", \"arrivals\": %" PRIu64
+				", \"successes\": %" PRIu64 ", \"failures\": %" PRIu64
+				", \"undecided\": %" PRIu64 ", \"arrivals_dropped\": %" PRIu64
+				", \"spread_sources\": %" PRIu64 ", \"one_way_flows\": %" PRIu64
+				", \"destinations_evicted\": %" PRIu64
+				", \"destinations_flagged\": %" PRIu64 ", \"findings\": %" PRIu64
+				", \"ms_max\": %.3f},\n",
+				vt.windows, vt.windows_skipped, vt.arrivals, vt.successes, vt.failures,
+				vt.undecided, vt.arrivals_dropped, vt.spread_sources, vt.one_way_flows,
+				vt.destinations_evicted, vt.destinations_flagged, vt.findings,
+				(double)ctx->detect->victim_test_ns_max / 1e6);
+		}
 	}
 	if (ctx->ipfix_count != 0) {
 		fprintf(f, "  \"ipfix\": [");

@@ -205,7 +205,9 @@ findings_write(FILE *f, const struct safem_detect_finding *fi, unsigned int n)
 			(unsigned int)fi[i].evidence, (unsigned int)fi[i].evidence_run);
 		json_number(f, fi[i].llr);
 		fprintf(f, ",\"windows\":%u", fi[i].windows);
-		if (fi[i].cls == SAFEM_CLASS_WORM)
+		/* worm: flagged sources behind it; a destination-side finding (a target
+		 * with sources): the new sources that failed on the victim */
+		if (fi[i].cls == SAFEM_CLASS_WORM || (fi[i].has_target && fi[i].sources != 0))
 			fprintf(f, ",\"sources\":%u", fi[i].sources);
 		fputc('}', f);
 		sources[i] = fi[i].address;

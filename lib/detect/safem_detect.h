@@ -198,7 +198,8 @@ struct safem_detect_finding {
 					       *  last reset the source */
 	double llr;                           /**< the test's log likelihood ratio */
 	unsigned int windows;                 /**< windows with a finding on this source */
-	unsigned int sources;                 /**< worm: flagged sources behind the class */
+	unsigned int sources;                 /**< worm: flagged sources behind the class;
+					       *  victim test: new sources that failed */
 };
 
 /**

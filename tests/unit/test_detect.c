@@ -830,6 +830,59 @@ test_finding_alerts(void **state)
 	free(text);
 }
 
+/* A destination-side finding (lib/victim): class reflection, the victim as its target, its
+ * sources counted in the record, the victim in involved.dst_addr. */
+static void
+test_victim_finding_alerts(void **state)
+{
+	struct safem_detect_finding f = {
+		.cls = SAFEM_CLASS_REFLECTION,
+		.direction = SAFEM_DIR_IN,
+		.port = 1900,
+		.proto = 17,
+		.has_target = true,
+		.test = "victim",
+		.evidence = 9,
+		.evidence_run = 13,
+		.llr = 4.59512,
+		.windows = 2,
+		.sources = 9,
+	};
+	struct safem_detect_verdict v;
+	struct safem_detector *d;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *alerts = open_memstream(&text, &len);
+	unsigned int i;
+
+	(void)state;
+	f.address.bytes[10] = f.address.bytes[11] = 0xff;
+	f.address.bytes[12] = 198, f.address.bytes[13] = 51, f.address.bytes[14] = 100;
+	f.address.bytes[15] = 7;
+	f.target.bytes[10] = f.target.bytes[11] = 0xff;
+	f.target.bytes[12] = 10, f.target.bytes[15] = 5;
+	d = moving_detector(alerts, false);
+	for (i = 0; i < 60; i++)
+		run_window(d, NULL, false, &v);
+	assert_int_equal(run_clean(d, 20, false), 0);
+	gen_clean();
+	build_summary(&summary, window_index++, false);
+	assert_int_equal(safem_detector_window_findings(d, &summary, NULL, &f, 1, NULL, &v), 0);
+	assert_true(v.alerted);
+	assert_true(v.finding);
+	assert_int_equal(v.cls, SAFEM_CLASS_REFLECTION);
+	assert_int_equal(safem_detector_finish(d, summary.end_ms), 0);
+	fflush(alerts);
+	assert_non_null(strstr(text, "\"scan_test\":[{\"test\":\"victim\",\"class\":"
+				     "\"reflection\",\"source\":\"198.51.100.7\",\"port\":1900,"
+				     "\"proto\":17,\"target\":\"10.0.0.5\""));
+	assert_non_null(strstr(text, "\"windows\":2,\"sources\":9}"));
+	assert_non_null(strstr(text, "\"dst_addr\":[{\"value\":\"10.0.0.5\"}]"));
+	safem_detector_free(d);
+	fclose(alerts);
+	free(text);
+}
+
 static void
 test_incident_gap(void **state)
 {
@@ -3245,6 +3298,7 @@ main(void)
 		cmocka_unit_test(test_vertical_scan_needs_probes),
 		cmocka_unit_test(test_incident_sequence),
 		cmocka_unit_test(test_finding_alerts),
+		cmocka_unit_test(test_victim_finding_alerts),
 		cmocka_unit_test(test_incident_gap),
 		cmocka_unit_test(test_warmup_suppresses),
 		cmocka_unit_test(test_single_metric_never_alerts),

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef SAFEM_VICTIM_H
+#define SAFEM_VICTIM_H
+
+/**
+ * @file
+ * Destination-side sequential test: the dual of lib/seqscan's Threshold Random Walk (Jung,
+ * Paxson, Berger, Balakrishnan, IEEE S&P 2004), run per DESTINATION over the first arrivals
+ * from new sources, on the analysis side, over each window's flow log.
+ *
+ * An arrival is a flow between unicast addresses that is either response-shaped (a pure
+ * SYN-ACK, UDP including a portless non-first fragment, an ICMP / ICMPv6 reply type) or a
+ * connection attempt (a TCP SYN without ACK, whatever other flags), from a source that sent
+ * to no other destination in the window (a scanner or a peer-to-peer client reaches many; a
+ * spoofed source or a reflector answers one victim). Each first arrival from a new source
+ * (a Bloom filter of sources per destination) is an observation, decided at the end of the
+ * next window: a response the destination asked for (it sent anything to that source in
+ * the window before, the same or the next) or an attempt that completed (the initiator went
+ * on with ACK) is a success, else a failure. docs/detection.md, "Destination-side
+ * sequential test (victims)", has the definitions and what the tuning backgrounds showed.
+ *
+ * One thread at a time (the analysis thread); all memory allocated at create, none per
+ * window; cost per window O(logged flows), plus one clear of the per-window tables.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "safem_featdist.h"
+#include "safem_profile.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The paper's parameters, as lib/seqscan's: not tuned. */
+#define SAFEM_VICTIM_THETA0 0.8
+#define SAFEM_VICTIM_THETA1 0.2
+#define SAFEM_VICTIM_PD 0.99
+#define SAFEM_VICTIM_PF 0.01
+
+/** Destinations tracked (4-way set-associative table) by default. */
+#define SAFEM_VICTIM_DESTINATIONS_DEFAULT 8192
+/** A destination with no arrival for this many windows is idle: its slot is free. */
+#define SAFEM_VICTIM_IDLE_WINDOWS_DEFAULT 60
+/** Findings reported per window at most (the most failures first). */
+#define SAFEM_VICTIM_FINDINGS_MAX 8
+
+/** What a destination's failed arrivals of the window mostly were. */
+enum safem_victim_kind {
+	SAFEM_VICTIM_REFLECTION, /**< unsolicited UDP, SYN-ACKs, fragments */
+	SAFEM_VICTIM_ICMP_REPLY, /**< ICMP / ICMPv6 replies with no query */
+	SAFEM_VICTIM_ATTEMPT,    /**< connection attempts that never completed */
+	SAFEM_VICTIM_KINDS
+};
+
+/** "reflection", "icmp_reply", "syn_attempt". */
+const char *safem_victim_kind_name(enum safem_victim_kind k);
+
+struct safem_victim_params {
+	unsigned int destinations; /**< table size (0: default); rounded up to a power of 2 */
+	uint32_t pane_flows;       /**< most logged flows of a judged window (> 0) */
+	unsigned int idle_windows; /**< 0: default */
+};
+
+/** A flagged destination with failed arrivals in this window. */
+struct safem_victim_finding {
+	enum safem_victim_kind kind;
+	struct safem_feature_value victim; /**< the destination (IPv4 as ::ffff:a.b.c.d) */
+	struct safem_feature_value source; /**< its last failed arrival's source */
+	uint16_t port;     /**< reflection: the sources' (service) port; attempt: the
+				destination port; ICMP: 0 */
+	uint8_t proto;     /**< protocol of its last failed arrival of that kind */
+	uint32_t failures; /**< failed arrivals (= distinct new sources) decided this window */
+	uint32_t successes;
+	uint32_t failures_run; /**< failed arrivals since its walk last reset */
+	double llr;
+	unsigned int windows; /**< windows with a finding since it was flagged (1: first) */
+};
+
+struct safem_victim_totals {
+	uint64_t windows;          /**< windows given */
+	uint64_t windows_skipped;  /**< not judged: sampled, log incomplete or too large */
+	uint64_t arrivals;         /**< first arrivals collected */
+	uint64_t successes, failures;
+	uint64_t undecided;        /**< no evidence either way, or judged window lost */
+	uint64_t arrivals_dropped; /**< their destination was evicted before the decision */
+	uint64_t spread_sources;   /**< candidates left out: their source reached others */
+	uint64_t one_way_flows;    /**< TCP data flows with nothing back: their destination's
+				        responses are no evidence */
+	uint64_t destinations_evicted;
+	uint64_t destinations_flagged;
+	uint64_t findings;
+};
+
+struct safem_victim;
+
+/** NULL with errno EINVAL (pane_flows 0) or ENOMEM. */
+struct safem_victim *safem_victim_create(const struct safem_victim_params *p);
+void safem_victim_free(struct safem_victim *v);
+
+/**
+ * One window, in time order: its flow log as lib/seqscan takes it (the newest pane only).
+ * judged false (sampled, incomplete log): nothing collected, the pending arrivals dropped
+ * undecided. A log with more than pane_flows entries or a weighted contribution is not
+ * judged either.
+ * @return 0, or -EINVAL
+ */
+int safem_victim_window(struct safem_victim *v, const struct safem_profile_flow *const *seg,
+			const uint32_t *n, unsigned int nseg, bool judged);
+
+/** The last window's findings (valid until the next window), the most failures first. */
+unsigned int safem_victim_findings(const struct safem_victim *v,
+				   const struct safem_victim_finding **out);
+
+void safem_victim_totals(const struct safem_victim *v, struct safem_victim_totals *t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SAFEM_VICTIM_H */

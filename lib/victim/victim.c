@@ -1,0 +1,829 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Destination-side Threshold Random Walk over the windows' flow logs (safem_victim.h;
+ * docs/detection.md, "Destination-side sequential test (victims)"). */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "safem_seqscan.h"
+#include "safem_victim.h"
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_PSH 0x08
+#define TCP_ACK 0x10
+/* what a connection carries after its handshake: data or its end */
+#define TCP_AFTER_HANDSHAKE (TCP_FIN | TCP_RST | TCP_PSH)
+
+#define PROTO_ICMP 1
+#define PROTO_TCP 6
+#define PROTO_UDP 17
+#define PROTO_ICMPV6 58
+
+/* A kind's few ports: PORT_COUNTERS Misra-Gries counters must hold at least
+ * PORTS_HELD_NUM/PORTS_HELD_DEN of its failures (lib/seqscan's bound): reflectors answer from
+ * one service port (SYN-ACK reflectors from a few: 22, 80, 443; fragments: the first from the
+ * service port, the rest portless), a flood aims at one service; peers of a peer-to-peer
+ * host each send from their own port. */
+#define PORT_COUNTERS 4
+#define PORTS_HELD_NUM 3
+#define PORTS_HELD_DEN 4
+
+#define WAYS 4
+/* Bloom filter of sources per destination, as lib/seqscan's per source: 1024 bits, 3 probes,
+ * cleared after 128 insertions (3 % of new sources taken for known ones at that load). */
+#define BLOOM_BITS 1024
+#define BLOOM_WORDS (BLOOM_BITS / 64)
+#define BLOOM_HASHES 3
+#define BLOOM_INSERTS 128
+
+/* seen-table entries: a hash with its low byte replaced by the OR of TCP flags; bit 8 always
+ * set so that 0 means empty */
+#define ENTRY_PRESENT 0x100ull
+#define ENTRY_FLAGS 0xffull
+/* seeds: a flow's key and its address pair share one table per window */
+#define SEED_KEY 0x9e3779b97f4a7c15ull
+#define SEED_PAIR 0xc2b2ae3d27d4eb4full
+#define SEED_SRC 0x165667b19e3779f9ull
+#define SEED_DST 0x27d4eb2f165667c5ull
+/* a source map entry's dst hash: bit 0 set when the source reached a second destination */
+#define SRC_SPREAD 1ull
+
+/* windows whose seen tables a decision reads: the one before the arrival's, its own, the
+ * next (a request precedes its response; a handshake's ACK can fall into the next) */
+#define SEEN_WINDOWS 3
+
+struct walk {
+	double llr;
+	uint32_t failures_run;
+	bool flagged;
+};
+
+struct dest {
+	struct safem_feature_value addr;
+	bool used;
+	uint32_t gen;         /* bumped when the slot changes hands: pending arrivals check it */
+	uint64_t last_window; /* last window with an arrival */
+	struct walk walk;
+	uint16_t bloom_inserts;
+	/* Misra-Gries summaries of the ports of the walk's failures, per kind */
+	uint16_t port[SAFEM_VICTIM_KINDS][PORT_COUNTERS];
+	uint32_t port_count[SAFEM_VICTIM_KINDS][PORT_COUNTERS];
+	uint32_t port_failures[SAFEM_VICTIM_KINDS];
+	/* this window's decisions */
+	uint64_t window_id;
+	uint32_t window_failures[SAFEM_VICTIM_KINDS], window_successes;
+	struct safem_feature_value last_src[SAFEM_VICTIM_KINDS];
+	uint8_t last_proto[SAFEM_VICTIM_KINDS];
+	unsigned int finding_windows;
+	/* a TCP flow carried data to it with nothing going back: the link does not see
+	 * what it sends, so a response without a request is no evidence */
+	bool one_way;
+	uint64_t bloom[BLOOM_WORDS];
+};
+
+struct pending {
+	uint64_t own_hash, pair_rev_hash, src_hash;
+	const struct safem_profile_flow *flow; /* while collected (stage 1 to 2) */
+	uint32_t slot, gen;
+	struct safem_feature_value src;
+	uint16_t port;
+	uint8_t proto, own_flags, kind;
+};
+
+struct src_entry {
+	uint64_t src; /* hash | 1: 0 is empty */
+	uint64_t dst; /* hash of its first destination, SRC_SPREAD once it reached another */
+};
+
+struct safem_victim {
+	struct safem_victim_params p;
+	double step_failure, step_success, log_eta1, log_eta0;
+	uint32_t ndest; /* power of 2, multiple of WAYS */
+	struct dest *dst;
+	uint64_t table_size;              /* power of 2 >= 4 pane_flows: keys and pairs */
+	uint64_t *seen[SEEN_WINDOWS];     /* [window % 3] */
+	bool seen_valid[SEEN_WINDOWS];    /* that window was judged */
+	struct src_entry *srcmap;         /* this window's sources, 2 pane_flows */
+	uint64_t srcmap_size;
+	struct pending *pending[2];       /* [window % 2] */
+	uint32_t npending[2];
+	uint64_t window;
+	uint32_t *touched;
+	uint32_t ntouched;
+	struct safem_victim_finding findings[SAFEM_VICTIM_FINDINGS_MAX];
+	unsigned int nfindings;
+	struct safem_victim_totals totals;
+};
+
+const char *
+safem_victim_kind_name(enum safem_victim_kind k)
+{
+	switch (k) {
+	case SAFEM_VICTIM_REFLECTION:
+		return "reflection";
+	case SAFEM_VICTIM_ICMP_REPLY:
+		return "icmp_reply";
+	case SAFEM_VICTIM_ATTEMPT:
+		return "syn_attempt";
+	case SAFEM_VICTIM_KINDS:
+		break;
+	}
+	return NULL;
+}
+
+static uint64_t
+mix64(uint64_t x)
+{
+	/* splitmix64's finaliser */
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return x;
+}
+
+static uint64_t
+words_hash(const void *p, size_t words, uint64_t seed)
+{
+	const uint8_t *b = p;
+	uint64_t h = seed, w;
+	size_t i;
+
+	for (i = 0; i < words; i++) {
+		memcpy(&w, b + 8 * i, 8);
+		h = mix64(h ^ w);
+	}
+	return h;
+}
+
+static uint64_t
+addr_hash(const uint8_t a[16], uint64_t seed)
+{
+	return words_hash(a, 2, seed);
+}
+
+/* (from, to): any flow from one address to the other */
+static uint64_t
+pair_hash(const uint8_t from[16], const uint8_t to[16])
+{
+	return mix64(addr_hash(from, SEED_PAIR) ^ addr_hash(to, SEED_DST));
+}
+
+static void
+key_value(const uint8_t *a, uint8_t ip_version, struct safem_feature_value *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (ip_version == 4) {
+		v->bytes[10] = v->bytes[11] = 0xff; /* ::ffff:a.b.c.d, as lib/featdist */
+		memcpy(&v->bytes[12], a, 4);
+	} else {
+		memcpy(v->bytes, a, 16);
+	}
+}
+
+struct safem_victim *
+safem_victim_create(const struct safem_victim_params *p)
+{
+	struct safem_victim *v;
+	uint64_t size = 16, ssize = 16;
+	uint32_t n = WAYS;
+	unsigned int i;
+	bool ok;
+
+	if (p == NULL || p->pane_flows == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	v = calloc(1, sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	v->p = *p;
+	if (v->p.destinations == 0)
+		v->p.destinations = SAFEM_VICTIM_DESTINATIONS_DEFAULT;
+	if (v->p.idle_windows == 0)
+		v->p.idle_windows = SAFEM_VICTIM_IDLE_WINDOWS_DEFAULT;
+	while (n < v->p.destinations)
+		n *= 2;
+	v->ndest = n;
+	/* two entries a flow (its key, its address pair), at most half full */
+	while (size < 4ull * p->pane_flows)
+		size *= 2;
+	while (ssize < 2ull * p->pane_flows)
+		ssize *= 2;
+	v->table_size = size;
+	v->srcmap_size = ssize;
+	/* TRW (Jung et al., eq. 2-4), as lib/seqscan */
+	v->step_success = log(SAFEM_VICTIM_THETA1 / SAFEM_VICTIM_THETA0);
+	v->step_failure = log((1 - SAFEM_VICTIM_THETA1) / (1 - SAFEM_VICTIM_THETA0));
+	v->log_eta1 = log(SAFEM_VICTIM_PD / SAFEM_VICTIM_PF);
+	v->log_eta0 = log((1 - SAFEM_VICTIM_PD) / (1 - SAFEM_VICTIM_PF));
+	v->dst = calloc(n, sizeof(*v->dst));
+	v->touched = calloc(p->pane_flows, sizeof(*v->touched));
+	v->srcmap = calloc(ssize, sizeof(*v->srcmap));
+	ok = v->dst != NULL && v->touched != NULL && v->srcmap != NULL;
+	for (i = 0; i < SEEN_WINDOWS; i++) {
+		v->seen[i] = calloc(size, sizeof(*v->seen[i]));
+		ok = ok && v->seen[i] != NULL;
+	}
+	for (i = 0; i < 2; i++) {
+		v->pending[i] = calloc(p->pane_flows, sizeof(*v->pending[i]));
+		ok = ok && v->pending[i] != NULL;
+	}
+	if (!ok) {
+		safem_victim_free(v);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return v;
+}
+
+void
+safem_victim_free(struct safem_victim *v)
+{
+	unsigned int i;
+
+	if (v == NULL)
+		return;
+	free(v->dst);
+	free(v->touched);
+	free(v->srcmap);
+	for (i = 0; i < SEEN_WINDOWS; i++)
+		free(v->seen[i]);
+	for (i = 0; i < 2; i++)
+		free(v->pending[i]);
+	free(v);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Per-window tables                                                        */
+
+static void
+seen_add(uint64_t *t, uint64_t mask, uint64_t h, uint8_t flags)
+{
+	uint64_t e = (h & ~ENTRY_FLAGS) | ENTRY_PRESENT, i = h & mask;
+
+	for (;; i = (i + 1) & mask) {
+		if (t[i] == 0) {
+			t[i] = e | flags;
+			return;
+		}
+		if ((t[i] & ~ENTRY_FLAGS) == e) {
+			t[i] |= flags;
+			return;
+		}
+	}
+}
+
+/* 0: not seen; else ENTRY_PRESENT | its flags */
+static uint64_t
+seen_get(const uint64_t *t, uint64_t mask, uint64_t h)
+{
+	uint64_t e = (h & ~ENTRY_FLAGS) | ENTRY_PRESENT, i = h & mask;
+
+	for (; t[i] != 0; i = (i + 1) & mask)
+		if ((t[i] & ~ENTRY_FLAGS) == e)
+			return ENTRY_PRESENT | (t[i] & ENTRY_FLAGS);
+	return 0;
+}
+
+/* Note that src sent to dst this window; a second destination marks it spread. */
+static void
+srcmap_add(struct safem_victim *v, uint64_t src, uint64_t dst)
+{
+	uint64_t mask = v->srcmap_size - 1, i;
+
+	src |= 1;
+	dst &= ~SRC_SPREAD;
+	for (i = src & mask;; i = (i + 1) & mask) {
+		struct src_entry *e = &v->srcmap[i];
+
+		if (e->src == 0) {
+			e->src = src;
+			e->dst = dst;
+			return;
+		}
+		if (e->src == src) {
+			if ((e->dst & ~SRC_SPREAD) != dst)
+				e->dst |= SRC_SPREAD;
+			return;
+		}
+	}
+}
+
+static bool
+srcmap_spread(const struct safem_victim *v, uint64_t src)
+{
+	uint64_t mask = v->srcmap_size - 1, i;
+
+	src |= 1;
+	for (i = src & mask; v->srcmap[i].src != 0; i = (i + 1) & mask)
+		if (v->srcmap[i].src == src)
+			return (v->srcmap[i].dst & SRC_SPREAD) != 0;
+	return false;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Destinations                                                             */
+
+static bool
+dest_idle(const struct safem_victim *v, const struct dest *e)
+{
+	return !e->used || e->last_window + v->p.idle_windows < v->window;
+}
+
+/* The slot of addr, taking one (an idle one, else the least recently active) when new. */
+static uint32_t
+dest_get(struct safem_victim *v, const struct safem_feature_value *addr)
+{
+	uint32_t set = (uint32_t)(words_hash(addr, 2, 0x51ed270b27e1b1c5ull) &
+				  (v->ndest / WAYS - 1)) * WAYS;
+	uint32_t i, slot = set;
+	bool found = false;
+
+	for (i = set; i < set + WAYS && !found; i++)
+		if (v->dst[i].used && memcmp(&v->dst[i].addr, addr, sizeof(*addr)) == 0) {
+			if (!dest_idle(v, &v->dst[i]))
+				return i;
+			/* back after idle_windows: its old walk says nothing of now */
+			slot = i;
+			found = true;
+		}
+	for (i = set; i < set + WAYS && !found; i++) {
+		if (dest_idle(v, &v->dst[i])) {
+			slot = i;
+			break;
+		}
+		if (v->dst[i].last_window < v->dst[slot].last_window)
+			slot = i;
+	}
+	if (!dest_idle(v, &v->dst[slot]))
+		v->totals.destinations_evicted++;
+	{
+		struct dest *e = &v->dst[slot];
+		uint32_t gen = e->gen + 1;
+
+		memset(e, 0, sizeof(*e));
+		e->gen = gen;
+		e->used = true;
+		e->addr = *addr;
+	}
+	return slot;
+}
+
+static void
+bloom_positions(uint64_t h, uint32_t pos[BLOOM_HASHES])
+{
+	uint64_t h2 = mix64(h ^ 0x6a09e667f3bcc909ull) | 1;
+	unsigned int k;
+
+	for (k = 0; k < BLOOM_HASHES; k++)
+		pos[k] = (uint32_t)((h + k * h2) % BLOOM_BITS);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Arrivals and outcomes                                                    */
+
+/* The kind of arrival f is, or SAFEM_VICTIM_KINDS when none (docs/detection.md,
+ * "Destination-side sequential test (victims)": Definitions). */
+static unsigned int
+arrival_kind(const struct safem_flow_key *k, uint8_t flags)
+{
+	unsigned int type;
+
+	if (!safem_seqscan_unicast(k->src_addr, k->ip_version) ||
+	    !safem_seqscan_unicast(k->dst_addr, k->ip_version))
+		return SAFEM_VICTIM_KINDS;
+	switch (k->proto) {
+	case PROTO_TCP:
+		/* a SYN without ACK: an attempt (ECE, CWR, PSH do not matter) */
+		if ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+			return SAFEM_VICTIM_ATTEMPT;
+		/* a pure SYN-ACK: a handshake's answer and nothing after it in the window */
+		if ((flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK) &&
+		    !(flags & TCP_AFTER_HANDSHAKE))
+			return SAFEM_VICTIM_REFLECTION;
+		return SAFEM_VICTIM_KINDS;
+	case PROTO_UDP:
+		/* any datagram (a non-first fragment is UDP with ports 0): whether it answers
+		 * a request is the outcome; whether it is a reflection is the finding's
+		 * structure (the sources share a port) */
+		return SAFEM_VICTIM_REFLECTION;
+	case PROTO_ICMP:
+		/* echo, timestamp, information and address mask replies (RFC 792, 950) */
+		type = k->dst_port >> 8;
+		return k->ip_version == 4 && (type == 0 || type == 14 || type == 16 || type == 18)
+			       ? SAFEM_VICTIM_ICMP_REPLY
+			       : SAFEM_VICTIM_KINDS;
+	case PROTO_ICMPV6:
+		/* echo reply (RFC 4443) */
+		return k->ip_version == 6 && (k->dst_port >> 8) == 129 ? SAFEM_VICTIM_ICMP_REPLY
+								       : SAFEM_VICTIM_KINDS;
+	default:
+		return SAFEM_VICTIM_KINDS;
+	}
+}
+
+enum outcome { OUTCOME_NONE, OUTCOME_SUCCESS, OUTCOME_FAILURE };
+
+/*
+ * requested: the destination sent anything to the source in the window before the arrival,
+ * its own or the next; own: the arrival's flags over its window and the next.
+ * Response: asked for -> success; a SYN-ACK flow that went on with data while nothing went
+ * back -> no evidence (the other direction is not on this link); else failure.
+ * Attempt: the initiator sent ACK (the handshake completed, or the link sees one direction
+ * and the client went on) -> success; else failure (spoofed SYNs never complete).
+ */
+static enum outcome
+arrival_outcome(unsigned int kind, uint8_t proto, uint8_t own, bool requested, bool one_way)
+{
+	if (kind == SAFEM_VICTIM_ATTEMPT)
+		return (own & TCP_ACK) ? OUTCOME_SUCCESS : OUTCOME_FAILURE;
+	if (requested)
+		return OUTCOME_SUCCESS;
+	if (one_way || (proto == PROTO_TCP && (own & TCP_AFTER_HANDSHAKE)))
+		return OUTCOME_NONE;
+	return OUTCOME_FAILURE;
+}
+
+static void
+walk_observe(struct safem_victim *v, struct dest *e, bool success)
+{
+	struct walk *w = &e->walk;
+
+	w->llr += success ? v->step_success : v->step_failure;
+	if (!success)
+		w->failures_run++;
+	if (w->llr <= v->log_eta0) {
+		/* benign: the test starts over, its port summaries too */
+		w->llr = 0;
+		w->failures_run = 0;
+		w->flagged = false;
+		memset(e->port_count, 0, sizeof(e->port_count));
+		memset(e->port_failures, 0, sizeof(e->port_failures));
+	} else if (w->llr >= v->log_eta1) {
+		if (!w->flagged)
+			v->totals.destinations_flagged++;
+		w->flagged = true;
+		w->llr = v->log_eta1; /* held at the bound, as lib/seqscan */
+	}
+}
+
+/* Misra-Gries, as lib/seqscan's port_count_add */
+static void
+port_count_add(struct dest *e, unsigned int kind, uint16_t port)
+{
+	uint16_t *p = e->port[kind];
+	uint32_t *c = e->port_count[kind];
+	unsigned int i, free_slot = PORT_COUNTERS;
+
+	e->port_failures[kind]++;
+	for (i = 0; i < PORT_COUNTERS; i++) {
+		if (c[i] != 0 && p[i] == port) {
+			c[i]++;
+			return;
+		}
+		if (c[i] == 0 && free_slot == PORT_COUNTERS)
+			free_slot = i;
+	}
+	if (free_slot < PORT_COUNTERS) {
+		p[free_slot] = port;
+		c[free_slot] = 1;
+		return;
+	}
+	for (i = 0; i < PORT_COUNTERS; i++)
+		c[i]--;
+}
+
+/* True when the sources share their ports: a few ports hold at least
+ * PORTS_HELD_NUM/PORTS_HELD_DEN of the kind's failures, and they are at most half as many as
+ * the failures (two failures a port on average: four sources from four ports hold all their
+ * failures in four counters, and share nothing); *port: the heaviest one. */
+static bool
+port_held(const struct dest *e, unsigned int kind, uint16_t *port)
+{
+	const uint32_t *c = e->port_count[kind];
+	uint64_t held = 0;
+	unsigned int i, best = 0, used = 0;
+
+	for (i = 0; i < PORT_COUNTERS; i++) {
+		held += c[i];
+		used += c[i] != 0;
+		if (c[i] > c[best])
+			best = i;
+	}
+	*port = e->port[kind][best];
+	return held != 0 && 2 * used <= e->port_failures[kind] &&
+	       PORTS_HELD_DEN * held >= PORTS_HELD_NUM * (uint64_t)e->port_failures[kind];
+}
+
+static void
+decide(struct safem_victim *v, const struct pending *c, bool requested, uint8_t own)
+{
+	struct dest *e = &v->dst[c->slot];
+	bool live = e->used && e->gen == c->gen;
+	enum outcome o = arrival_outcome(c->kind, c->proto, own, requested, live && e->one_way);
+
+	if (o == OUTCOME_NONE) {
+		v->totals.undecided++;
+		return;
+	}
+	if (!live) {
+		v->totals.arrivals_dropped++;
+		return;
+	}
+	if (e->window_id != v->window) {
+		e->window_id = v->window;
+		memset(e->window_failures, 0, sizeof(e->window_failures));
+		e->window_successes = 0;
+		v->touched[v->ntouched++] = c->slot; /* at most one per pending arrival */
+	}
+	walk_observe(v, e, o == OUTCOME_SUCCESS);
+	if (!e->walk.flagged)
+		e->finding_windows = 0;
+	if (o == OUTCOME_SUCCESS) {
+		v->totals.successes++;
+		e->window_successes++;
+		return;
+	}
+	v->totals.failures++;
+	e->window_failures[c->kind]++;
+	e->last_src[c->kind] = c->src;
+	e->last_proto[c->kind] = c->proto;
+	port_count_add(e, c->kind, c->port);
+}
+
+/* Judge the previous window's arrivals with the tables of the window before it, its own and
+ * this one. */
+static void
+decide_pending(struct safem_victim *v)
+{
+	const uint64_t *before = v->seen[(v->window + 1) % SEEN_WINDOWS];
+	const uint64_t *prev = v->seen[(v->window + 2) % SEEN_WINDOWS];
+	const uint64_t *now = v->seen[v->window % SEEN_WINDOWS];
+	bool before_valid = v->seen_valid[(v->window + 1) % SEEN_WINDOWS];
+	uint64_t mask = v->table_size - 1;
+	const struct pending *c = v->pending[(v->window + 1) % 2];
+	uint32_t i, n = v->npending[(v->window + 1) % 2];
+
+	for (i = 0; i < n; i++) {
+		bool requested = seen_get(before, mask, c[i].pair_rev_hash) != 0 ||
+				 seen_get(prev, mask, c[i].pair_rev_hash) != 0 ||
+				 seen_get(now, mask, c[i].pair_rev_hash) != 0;
+		uint8_t own = c[i].own_flags |
+			      (uint8_t)(seen_get(now, mask, c[i].own_hash) & ENTRY_FLAGS);
+
+		/* a response whose request may have fallen into a window not judged: no
+		 * evidence */
+		if (!requested && !before_valid && c[i].kind != SAFEM_VICTIM_ATTEMPT) {
+			v->totals.undecided++;
+			continue;
+		}
+		decide(v, &c[i], requested, own);
+	}
+	v->npending[(v->window + 1) % 2] = 0;
+}
+
+/* A TCP flow that carried data (PSH or FIN with ACK) while nothing went back in the window
+ * before or this one: the link sees one direction of its destination (a TCP sender needs
+ * the ACKs of the other). Marks the destination one-way for as long as it is tracked. */
+static void
+one_way_check(struct safem_victim *v, const struct safem_profile_flow *f)
+{
+	const struct safem_flow_key *k = &f->key;
+	const uint64_t *before = v->seen[(v->window + 2) % SEEN_WINDOWS];
+	const uint64_t *now = v->seen[v->window % SEEN_WINDOWS];
+	uint64_t mask = v->table_size - 1, rev;
+	struct safem_feature_value dst;
+	uint32_t slot;
+
+	if (k->proto != PROTO_TCP || !(f->tcp_flags & TCP_ACK) ||
+	    !(f->tcp_flags & (TCP_PSH | TCP_FIN)) ||
+	    !safem_seqscan_unicast(k->dst_addr, k->ip_version))
+		return;
+	rev = pair_hash(k->dst_addr, k->src_addr);
+	if (seen_get(now, mask, rev) != 0 ||
+	    (v->seen_valid[(v->window + 2) % SEEN_WINDOWS] && seen_get(before, mask, rev) != 0))
+		return;
+	key_value(k->dst_addr, k->ip_version, &dst);
+	slot = dest_get(v, &dst);
+	v->dst[slot].one_way = true;
+	v->dst[slot].last_window = v->window;
+	v->totals.one_way_flows++;
+}
+
+/* Stage 1: a flow that is an arrival, in pending with its hashes. */
+static void
+collect_candidate(struct safem_victim *v, const struct safem_profile_flow *f, uint64_t own_hash,
+		  uint64_t src_hash)
+{
+	const struct safem_flow_key *k = &f->key;
+	unsigned int kind = arrival_kind(k, f->tcp_flags);
+	struct pending *c;
+
+	if (kind == SAFEM_VICTIM_KINDS)
+		return;
+	c = &v->pending[v->window % 2][v->npending[v->window % 2]++];
+	memset(c, 0, sizeof(*c));
+	c->own_hash = own_hash;
+	c->pair_rev_hash = pair_hash(k->dst_addr, k->src_addr);
+	c->src_hash = src_hash;
+	c->flow = f;
+	c->own_flags = f->tcp_flags;
+	c->kind = (uint8_t)kind;
+}
+
+/* By key hash, then flags: the log's order depends on the number of workers. */
+static int
+candidate_order(const void *a, const void *b)
+{
+	const struct pending *x = a, *y = b;
+
+	if (x->own_hash != y->own_hash)
+		return x->own_hash < y->own_hash ? -1 : 1;
+	return (int)x->own_flags - (int)y->own_flags;
+}
+
+/* Stage 2: keep c when its source reached this destination only and is new to it. */
+static bool
+first_arrival(struct safem_victim *v, struct pending *c)
+{
+	const struct safem_flow_key *k = &c->flow->key;
+	struct safem_feature_value dst;
+	struct dest *e;
+	uint32_t slot, pos[BLOOM_HASHES];
+	unsigned int b;
+	bool known = true;
+
+	if (srcmap_spread(v, c->src_hash)) {
+		v->totals.spread_sources++;
+		return false;
+	}
+	key_value(k->dst_addr, k->ip_version, &dst);
+	slot = dest_get(v, &dst);
+	e = &v->dst[slot];
+	e->last_window = v->window;
+	bloom_positions(c->src_hash, pos);
+	for (b = 0; b < BLOOM_HASHES; b++)
+		known = known && (e->bloom[pos[b] / 64] & (1ull << (pos[b] % 64))) != 0;
+	if (known)
+		return false;
+	if (e->bloom_inserts >= BLOOM_INSERTS) {
+		memset(e->bloom, 0, sizeof(e->bloom));
+		e->bloom_inserts = 0;
+	}
+	for (b = 0; b < BLOOM_HASHES; b++)
+		e->bloom[pos[b] / 64] |= 1ull << (pos[b] % 64);
+	e->bloom_inserts++;
+	key_value(k->src_addr, k->ip_version, &c->src);
+	/* reflection: the reflectors' (service) port; attempt: the attacked service */
+	c->port = c->kind == SAFEM_VICTIM_REFLECTION ? k->src_port
+		  : c->kind == SAFEM_VICTIM_ATTEMPT  ? k->dst_port
+						     : 0;
+	c->proto = k->proto;
+	c->flow = NULL; /* the log is gone by the decision */
+	c->slot = slot;
+	c->gen = e->gen;
+	return true;
+}
+
+static void
+collect_arrivals(struct safem_victim *v)
+{
+	struct pending *c = v->pending[v->window % 2];
+	uint32_t i, kept = 0, n = v->npending[v->window % 2];
+
+	qsort(c, n, sizeof(*c), candidate_order);
+	for (i = 0; i < n; i++)
+		if (first_arrival(v, &c[i]))
+			c[kept++] = c[i];
+	v->npending[v->window % 2] = kept;
+	v->totals.arrivals += kept;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Findings                                                                 */
+
+static void
+findings_collect(struct safem_victim *v)
+{
+	uint32_t t;
+	unsigned int i, kind;
+
+	for (t = 0; t < v->ntouched; t++) {
+		struct dest *e = &v->dst[v->touched[t]];
+		struct safem_victim_finding f;
+		uint16_t port;
+
+		if (!e->walk.flagged)
+			continue;
+		/* the kind most of this window's failures were */
+		kind = 0;
+		for (i = 1; i < SAFEM_VICTIM_KINDS; i++)
+			if (e->window_failures[i] > e->window_failures[kind])
+				kind = i;
+		if (e->window_failures[kind] == 0)
+			continue;
+		/* many sources from (or to) a few ports: reflectors of one service, a flood
+		 * of one service; spread over ports: peers, each at its own */
+		if (!port_held(e, kind, &port) && kind != SAFEM_VICTIM_ICMP_REPLY)
+			continue;
+		e->finding_windows++;
+		memset(&f, 0, sizeof(f));
+		f.kind = (enum safem_victim_kind)kind;
+		f.victim = e->addr;
+		f.source = e->last_src[kind];
+		f.port = kind == SAFEM_VICTIM_ICMP_REPLY ? 0 : port;
+		f.proto = e->last_proto[kind];
+		f.failures = e->window_failures[kind];
+		f.successes = e->window_successes;
+		f.failures_run = e->walk.failures_run;
+		f.llr = e->walk.llr;
+		f.windows = e->finding_windows;
+		if (v->nfindings == SAFEM_VICTIM_FINDINGS_MAX &&
+		    v->findings[v->nfindings - 1].failures >= f.failures)
+			continue;
+		if (v->nfindings < SAFEM_VICTIM_FINDINGS_MAX)
+			v->nfindings++;
+		for (i = v->nfindings - 1; i > 0 && v->findings[i - 1].failures < f.failures; i--)
+			v->findings[i] = v->findings[i - 1];
+		v->findings[i] = f;
+		v->totals.findings++;
+	}
+}
+
+int
+safem_victim_window(struct safem_victim *v, const struct safem_profile_flow *const *seg,
+		    const uint32_t *n, unsigned int nseg, bool judged)
+{
+	uint64_t mask, logged = 0, *seen;
+	unsigned int g, cur;
+	uint32_t i;
+
+	if (v == NULL || (nseg > 0 && (seg == NULL || n == NULL)))
+		return -EINVAL;
+	v->window++;
+	v->totals.windows++;
+	v->nfindings = 0;
+	v->ntouched = 0;
+	for (g = 0; g < nseg; g++) {
+		logged += n[g];
+		for (i = 0; judged && i < n[g]; i++)
+			if (seg[g][i].flows > 1) /* surge-sampled */
+				judged = false;
+	}
+	if (logged > v->p.pane_flows)
+		judged = false;
+	cur = v->window % SEEN_WINDOWS;
+	seen = v->seen[cur];
+	mask = v->table_size - 1;
+	memset(seen, 0, v->table_size * sizeof(*seen));
+	v->seen_valid[cur] = judged;
+	v->npending[v->window % 2] = 0;
+	if (!judged) {
+		v->totals.windows_skipped++;
+		v->totals.undecided += v->npending[(v->window + 1) % 2];
+		v->npending[(v->window + 1) % 2] = 0;
+		return 0;
+	}
+	memset(v->srcmap, 0, v->srcmap_size * sizeof(*v->srcmap));
+	for (g = 0; g < nseg; g++)
+		for (i = 0; i < n[g]; i++) {
+			const struct safem_flow_key *k = &seg[g][i].key;
+			uint64_t own = words_hash(k, sizeof(*k) / 8, SEED_KEY);
+			uint64_t src = addr_hash(k->src_addr, SEED_SRC);
+
+			seen_add(seen, mask, own, seg[g][i].tcp_flags);
+			seen_add(seen, mask, pair_hash(k->src_addr, k->dst_addr), 0);
+			srcmap_add(v, src, addr_hash(k->dst_addr, SEED_DST));
+			collect_candidate(v, &seg[g][i], own, src);
+		}
+	/* with this window's table complete, before the decisions it informs */
+	for (g = 0; g < nseg; g++)
+		for (i = 0; i < n[g]; i++)
+			one_way_check(v, &seg[g][i]);
+	if (v->seen_valid[(v->window + 2) % SEEN_WINDOWS])
+		decide_pending(v);
+	else
+		v->npending[(v->window + 1) % 2] = 0;
+	/* before the new arrivals: they may take the slot of a destination flagged now */
+	findings_collect(v);
+	collect_arrivals(v);
+	return 0;
+}
+
+unsigned int
+safem_victim_findings(const struct safem_victim *v, const struct safem_victim_finding **out)
+{
+	*out = v->findings;
+	return v->nfindings;
+}
+
+void
+safem_victim_totals(const struct safem_victim *v, struct safem_victim_totals *t)
+{
+	*t = v->totals;
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Destination-side sequential test through the real probe (docs/detection.md,
+"Destination-side sequential test (victims)").
+
+scripts/gen-attacks, development seed 201, the synthetic background at 1500 packets/s,
+--home 10.0.0.0/16, --moving-windows 20 (the evaluation's), 30 s clean, then a UDP reflection
+from source port 1900 of many reflectors to one home victim at 1 % of the packets
+(15 datagrams a second, each from a new reflector most of the time, none asked for) for 6 s,
+30 s clean, then a spoofed SYN flood with 6 retries at 1 % for 6 s, 30 s clean:
+  - the probe names at least 3 of the 6 windows of each attack with the truth's class
+    (`reflection`, `syn_flood`) (a window's arrivals are decided at the end of the next: the
+    first window is judged with the second), and a record from the test ("test": "victim")
+    names the victim of the truth as its target and the reflectors' port 1900;
+  - with --victim-test off, no record carries the victim test's finding;
+  - a clean capture of the same background (seed 202, 90 s) raises no record from the
+    test, and no alert after the warm-up.
+"""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safem_e2e as e2e  # noqa: E402
+
+HOME = "10.0.0.0/16"
+SEED, WARMUP_S, ATTACK_S, GAP_S = 201, 30, 6, 30
+ATTACKS = ["reflection,proto=udp,port=1900,size=250-400", "syn_flood,retries=6,retry_ms=300"]
+CLASSES = ["reflection", "syn_flood"]
+MIN_RIGHT = 3
+
+
+def victim_records(path):
+    return [a for a in e2e.read_json_lines(path)
+            if any(f.get("test") == "victim" for f in a.get("scan_test", []))]
+
+
+class DetectVictim(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        e2e.attack_sequence_run(cls, "victim", ATTACKS, SEED, HOME, WARMUP_S, ATTACK_S, GAP_S,
+                                0.01, ["--home", HOME, "--moving-windows", "20"])
+
+    def test_attacks_named(self):
+        e2e.assert_run_ok(self, self.probe_run)
+        flagged = e2e.alert_classes(self.alerts)
+        for att, cls_ in zip(self.truth["attacks"], CLASSES):
+            wins = [w["start_ms"] for w in e2e.attack_truth_windows(self.truth, att)]
+            got = [flagged.get(t, "-") for t in wins]
+            self.assertGreaterEqual(got.count(cls_), MIN_RIGHT, cls_ + ": " + " ".join(got))
+        refl = self.truth["attacks"][0]
+        victim = refl["involved"]["victims"][0]
+        named = [a for a in victim_records(self.alerts)
+                 if victim in [x["value"] for x in a["involved"]["dst_addr"]]]
+        self.assertTrue(named, "no victim test record names %s" % victim)
+        f = [x for x in named[0]["scan_test"] if x["test"] == "victim"][0]
+        self.assertEqual(f["class"], "reflection")
+        self.assertEqual(f["port"], 1900)
+        self.assertGreaterEqual(f["sources"], 1)
+
+    def test_off(self):
+        alerts = os.path.join(self.dir, "off.alerts.jsonl")
+        run = e2e.run_probe(self.pcap, workers=2, flows=False, stats=True,
+                            extra_opts=["--alerts", alerts, "--home", HOME, "--moving-windows", "20",
+                                        "--victim-test", "off"])
+        e2e.assert_run_ok(self, run)
+        self.assertEqual(victim_records(alerts), [])
+        self.assertNotIn("victim_test", run.stats)
+
+    def test_clean_capture_quiet(self):
+        d = e2e.new_dir("victim-clean")
+        pcap = os.path.join(d, "clean.pcap")
+        truth = e2e.gen_attack_sequence(pcap, [], SEED + 1, HOME, WARMUP_S, ATTACK_S, GAP_S,
+                                        0.01, duration=90)
+        alerts = os.path.join(d, "clean.alerts.jsonl")
+        run = e2e.run_probe(pcap, workers=2, flows=False, stats=True,
+                            extra_opts=["--alerts", alerts, "--home", HOME, "--moving-windows", "20"])
+        e2e.assert_run_ok(self, run)
+        self.assertEqual(victim_records(alerts), [])
+        st = run.stats["victim_test"]
+        self.assertGreaterEqual(st["windows"], 80)
+        self.assertGreater(st["arrivals"], 0)
+        self.assertGreaterEqual(st["arrivals"], st["successes"] + st["failures"])
+        self.assertEqual(st["findings"], 0)
+        flagged = e2e.alert_classes(alerts)
+        self.assertEqual(e2e.clean_windows_alerted(truth, flagged, WARMUP_S), [])
+
+
+if __name__ == "__main__":
+    unittest.main()

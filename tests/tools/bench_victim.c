@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Cost of the destination-side sequential test (lib/victim) per window on the analysis side,
+ * against logged flows per window: the windows of bench_victim (clients of 10.0.0.0/16
+ * opening TCP connections to outside servers, the client's flow and, for four in five, the
+ * server's; 1 in 16 draws a SYN from one scanner) plus, 1 in 16 draws, a UDP datagram from a
+ * new reflector's port 53 to one home victim; timed in thread CPU time over --repeat windows
+ * (best and median). Prints one JSON object a size.
+ *
+ * usage: bench_victim [--flows N[,N...]] [--repeat R]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench_common.h" /* splitmix64 */
+#include "safem_victim.h"
+
+static uint64_t
+cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void
+put(struct safem_profile_flow *f, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+    uint8_t flags, uint8_t proto)
+{
+	memset(f, 0, sizeof(*f));
+	for (int i = 0; i < 4; i++) {
+		f->key.src_addr[i] = (uint8_t)(src >> (24 - 8 * i));
+		f->key.dst_addr[i] = (uint8_t)(dst >> (24 - 8 * i));
+	}
+	f->key.src_port = sport;
+	f->key.dst_port = dport;
+	f->key.proto = proto;
+	f->key.ip_version = 4;
+	f->tcp_flags = flags;
+	f->flows = 1;
+	f->packets = 3;
+	f->bytes = 180;
+}
+
+/* one window of n contributions; answers of half the previous window's SYNs come first */
+static uint32_t
+fill(struct safem_profile_flow *log, uint32_t n, uint64_t *s)
+{
+	uint32_t i = 0;
+
+	while (i + 2 <= n) {
+		uint64_t r = splitmix64(s);
+		uint32_t client = 0x0a000000u | (uint32_t)(r & 0xffff);
+		uint32_t server = 0x50000000u | (uint32_t)((r >> 16) & 0xfffff);
+		uint16_t sport = (uint16_t)(1024 + ((r >> 40) % 60000));
+
+		if ((r >> 60) < 1) { /* the scanner: 1 in 16 draws, 1 flow each */
+			put(&log[i++], 0xc6336407u, server, 40000, 23, 0x02, 6);
+			continue;
+		}
+		if ((r >> 60) < 2) { /* a reflector: 1 in 16 draws */
+			put(&log[i++], server, 0x0a000005u, 53, 40000, 0, 17);
+			continue;
+		}
+		put(&log[i++], client, server, sport, 443, 0x12, 6);
+		if ((r >> 56) % 5 != 0)
+			put(&log[i++], server, client, 443, sport, 0x12, 6);
+	}
+	return i;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *sizes = "65536,1048576";
+	unsigned int repeat = 20;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--flows") == 0 && i + 1 < argc)
+			sizes = argv[++i];
+		else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc)
+			repeat = (unsigned int)atoi(argv[++i]);
+		else {
+			fprintf(stderr, "usage: bench_victim [--flows N[,N...]] [--repeat R]\n");
+			return 2;
+		}
+	}
+	if (repeat == 0)
+		repeat = 1;
+	for (const char *p = sizes; *p != '\0';) {
+		uint32_t n = (uint32_t)strtoul(p, NULL, 10);
+		struct safem_victim_params sp = {.pane_flows = n};
+		struct safem_victim *s = safem_victim_create(&sp);
+		struct safem_profile_flow *log = malloc(sizeof(*log) * n);
+		uint64_t *ns = calloc(repeat, sizeof(*ns)), seed = 42;
+		struct safem_victim_totals t;
+
+		if (s == NULL || log == NULL || ns == NULL) {
+			fprintf(stderr, "bench_victim: no memory for %u flows\n", n);
+			return 1;
+		}
+		for (unsigned int r = 0; r < repeat + 2; r++) {
+			const struct safem_profile_flow *seg[1] = {log};
+			uint32_t logged = fill(log, n, &seed);
+			uint64_t t0 = cpu_ns();
+
+			safem_victim_window(s, seg, &logged, 1, true);
+			if (r >= 2) /* the first two fill the table and the pending arrivals */
+				ns[r - 2] = cpu_ns() - t0;
+		}
+		qsort(ns, repeat, sizeof(*ns), cmp_u64);
+		safem_victim_totals(s, &t);
+		printf("{\"flows\":%u,\"best_ms\":%.3f,\"median_ms\":%.3f,\"ns_per_flow\":%.1f,"
+		       "\"arrivals\":%llu,\"destinations_evicted\":%llu,\"findings\":%llu}\n",
+		       n, ns[0] / 1e6, ns[repeat / 2] / 1e6, (double)ns[repeat / 2] / n,
+		       (unsigned long long)t.arrivals, (unsigned long long)t.destinations_evicted,
+		       (unsigned long long)t.findings);
+		safem_victim_free(s);
+		free(log);
+		free(ns);
+		p = strchr(p, ',');
+		if (p == NULL)
+			break;
+		p++;
+	}
+	return 0;
+}

@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Destination-side sequential test (lib/victim): walks computed by hand with the paper's
+ * parameters, as tests/unit/test_seqscan.c. A failure multiplies the likelihood ratio by
+ * (1-0.2)/(1-0.8) = 4, a success by 1/4; eta1 = 99. So 3 failed arrivals (64) do not flag a
+ * destination, 4 (256 > 99) do; F F F S F F: 4^4 = 256 at the 6th. Arrivals of window N are
+ * decided at the end of window N+1, against what the destination sent in N-1, N and N+1. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "safem_victim.h"
+
+#define TCP_SYN 0x02
+#define TCP_PSH 0x08
+#define TCP_ACK 0x10
+#define TCP_ECE 0x40
+#define TCP_CWR 0x80
+#define MAXF 256
+
+struct win {
+	struct safem_profile_flow f[MAXF];
+	uint32_t n;
+};
+
+static void
+v4(uint8_t *a, uint32_t addr)
+{
+	memset(a, 0, 16);
+	a[0] = (uint8_t)(addr >> 24);
+	a[1] = (uint8_t)(addr >> 16);
+	a[2] = (uint8_t)(addr >> 8);
+	a[3] = (uint8_t)addr;
+}
+
+static void
+add(struct win *w, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t proto,
+    uint8_t flags)
+{
+	struct safem_profile_flow *f = &w->f[w->n++];
+
+	assert_true(w->n <= MAXF);
+	memset(f, 0, sizeof(*f));
+	v4(f->key.src_addr, src);
+	v4(f->key.dst_addr, dst);
+	f->key.src_port = sport;
+	f->key.dst_port = dport;
+	f->key.proto = proto;
+	f->key.ip_version = 4;
+	f->tcp_flags = flags;
+	f->flows = 1;
+	f->packets = 1;
+	f->bytes = 60;
+}
+
+static void
+run(struct safem_victim *v, struct win *w)
+{
+	const struct safem_profile_flow *seg[1] = {w->f};
+
+	assert_int_equal(safem_victim_window(v, seg, &w->n, 1, true), 0);
+	w->n = 0;
+}
+
+static struct safem_victim *
+make(unsigned int destinations)
+{
+	struct safem_victim_params p = {.destinations = destinations, .pane_flows = MAXF};
+	struct safem_victim *v = safem_victim_create(&p);
+	static struct win empty;
+
+	assert_non_null(v);
+	run(v, &empty); /* the window before the first arrivals: a request could be there */
+	return v;
+}
+
+#define VICTIM 0x0a000005u /* 10.0.0.5 */
+#define NET 0xc6330000u    /* 198.51.0.0: the sources */
+
+/* n datagrams from new sources' port sport to the victim */
+static void
+udp_in(struct win *w, uint32_t first, unsigned int n, uint16_t sport)
+{
+	for (unsigned int i = 0; i < n; i++)
+		add(w, NET + first + i, VICTIM, sport, 40000, 17, 0);
+}
+
+static unsigned int
+judge(struct safem_victim *v, struct win *w, const struct safem_victim_finding **f)
+{
+	static struct win next;
+
+	run(v, w);
+	run(v, &next);
+	return safem_victim_findings(v, f);
+}
+
+static void
+test_four_unsolicited_flag(void **state)
+{
+	struct safem_victim *v = make(64);
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	(void)state;
+	udp_in(&w, 1, 3, 1900);
+	assert_int_equal(judge(v, &w, &f), 0); /* 4^3 = 64 < 99 */
+	udp_in(&w, 10, 1, 1900);
+	assert_int_equal(judge(v, &w, &f), 1); /* 4^4 = 256 */
+	assert_int_equal(f[0].kind, SAFEM_VICTIM_REFLECTION);
+	assert_int_equal(f[0].port, 1900);
+	assert_int_equal(f[0].failures, 1);
+	assert_int_equal(f[0].failures_run, 4);
+	assert_int_equal(f[0].proto, 17);
+	assert_int_equal(f[0].victim.bytes[15], 5);
+	assert_int_equal(f[0].source.bytes[15], 10);
+	assert_int_equal(f[0].windows, 1);
+	assert_string_equal(safem_victim_kind_name(f[0].kind), "reflection");
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.arrivals, 4);
+	assert_int_equal(t.failures, 4);
+	assert_int_equal(t.destinations_flagged, 1);
+	assert_int_equal(t.findings, 1);
+	safem_victim_free(v);
+}
+
+/* F F F S F F: 4^3 / 4 * 4^2 = 256 flags at the 6th */
+static void
+test_success_walks_back(void **state)
+{
+	struct safem_victim *v = make(64);
+	const struct safem_victim_finding *f;
+	static struct win w;
+
+	(void)state;
+	udp_in(&w, 1, 3, 53);
+	assert_int_equal(judge(v, &w, &f), 0);
+	/* the victim asked 198.51.0.20 (its request in the same window): a success */
+	add(&w, VICTIM, NET + 20, 40000, 53, 17, 0);
+	udp_in(&w, 20, 1, 53);
+	assert_int_equal(judge(v, &w, &f), 0);
+	udp_in(&w, 30, 1, 53);
+	assert_int_equal(judge(v, &w, &f), 0); /* 4^2 = 16 */
+	udp_in(&w, 40, 1, 53);
+	assert_int_equal(judge(v, &w, &f), 1);
+	assert_int_equal(f[0].failures_run, 5);
+	safem_victim_free(v);
+}
+
+/* a request in the window before the response's counts; two windows before does not */
+static void
+test_request_windows(void **state)
+{
+	struct safem_victim *v = make(64);
+	struct safem_victim_totals t;
+	static struct win w, empty;
+
+	(void)state;
+	for (unsigned int i = 0; i < 4; i++)
+		add(&w, VICTIM, NET + 1 + i, 40000, 123, 17, 0);
+	run(v, &w);
+	udp_in(&w, 1, 2, 123); /* asked one window before: successes */
+	run(v, &w);
+	run(v, &empty);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.successes, 2);
+	assert_int_equal(t.failures, 0);
+	udp_in(&w, 3, 2, 123); /* asked three windows before: failures */
+	run(v, &w);
+	run(v, &empty);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.successes, 2);
+	assert_int_equal(t.failures, 2);
+	safem_victim_free(v);
+}
+
+/* a source that reached another destination in the window is no arrival (a scanner, a
+ * peer); one source counts once (the Bloom filter of sources) */
+static void
+test_spread_and_repeated_sources(void **state)
+{
+	struct safem_victim *v = make(64);
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	(void)state;
+	for (unsigned int i = 0; i < 6; i++) {
+		add(&w, NET + 1 + i, VICTIM, 1900, 40000, 17, 0);
+		add(&w, NET + 1 + i, VICTIM + 1, 1900, 40000, 17, 0);
+	}
+	assert_int_equal(judge(v, &w, &f), 0);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.arrivals, 0);
+	assert_int_equal(t.spread_sources, 12);
+	/* the same source, five windows, five ports of the victim: one arrival */
+	for (unsigned int i = 0; i < 5; i++) {
+		add(&w, NET + 50, VICTIM, 1900, (uint16_t)(40000 + i), 17, 0);
+		assert_int_equal(judge(v, &w, &f), 0);
+	}
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.arrivals, 1);
+	assert_int_equal(t.failures, 1);
+	safem_victim_free(v);
+}
+
+/* failures spread over many source ports (peers, each at its own) flag the walk but make
+ * no finding: 4 Misra-Gries counters over 8 ports hold 3 of 8 < 3/4 */
+static void
+test_ports_not_held(void **state)
+{
+	struct safem_victim *v = make(64);
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	(void)state;
+	for (unsigned int i = 0; i < 8; i++)
+		add(&w, NET + 1 + i, VICTIM, (uint16_t)(20000 + i), 40000, 17, 0);
+	assert_int_equal(judge(v, &w, &f), 0);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.destinations_flagged, 1);
+	assert_int_equal(t.findings, 0);
+	safem_victim_free(v);
+}
+
+/* four sources from four ports share nothing: the walk flags (4^4) but the ports are as
+ * many as the failures (more than half of them); two more from one of the ports: 6
+ * failures over 4 ports, 2 x 4 > 6, still none; 8 failures over 4 ports: a finding */
+static void
+test_ports_shared(void **state)
+{
+	struct safem_victim *v = make(64);
+	const struct safem_victim_finding *f;
+	static struct win w;
+
+	(void)state;
+	for (unsigned int i = 0; i < 4; i++)
+		add(&w, NET + 1 + i, VICTIM, (uint16_t)(20000 + i), 427, 17, 0);
+	assert_int_equal(judge(v, &w, &f), 0);
+	add(&w, NET + 11, VICTIM, 20000, 427, 17, 0);
+	add(&w, NET + 12, VICTIM, 20000, 427, 17, 0);
+	assert_int_equal(judge(v, &w, &f), 0);
+	add(&w, NET + 13, VICTIM, 20000, 427, 17, 0);
+	add(&w, NET + 14, VICTIM, 20000, 427, 17, 0);
+	assert_int_equal(judge(v, &w, &f), 1);
+	assert_int_equal(f[0].port, 20000);
+	safem_victim_free(v);
+}
+
+/* a TCP flow carrying data to the victim with nothing going back: the link sees one
+ * direction of it (a resolver whose queries leave another way); its responses without a
+ * request are then no evidence, its attempts still are */
+static void
+test_one_way_destination(void **state)
+{
+	struct safem_victim *v = make(64);
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	(void)state;
+	add(&w, NET + 100, VICTIM, 53, 41000, 6, TCP_ACK | TCP_PSH);
+	udp_in(&w, 1, 6, 53);
+	assert_int_equal(judge(v, &w, &f), 0);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.one_way_flows, 1);
+	assert_int_equal(t.undecided, 6);
+	assert_int_equal(t.failures, 0);
+	for (unsigned int i = 0; i < 4; i++)
+		add(&w, NET + 20 + i, VICTIM, (uint16_t)(30000 + i), 80, 6, TCP_SYN);
+	assert_int_equal(judge(v, &w, &f), 1);
+	assert_int_equal(f[0].kind, SAFEM_VICTIM_ATTEMPT);
+	safem_victim_free(v);
+}
+
+/* spoofed SYNs (ECE+CWR too) that never complete: syn_attempt on the attacked port; a
+ * client whose ACK follows in the next window is a success */
+static void
+test_attempts(void **state)
+{
+	struct safem_victim *v = make(64);
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w, next;
+
+	(void)state;
+	for (unsigned int i = 0; i < 4; i++)
+		add(&w, NET + 1 + i, VICTIM, (uint16_t)(30000 + i), 3074, 6,
+		    TCP_SYN | TCP_ECE | TCP_CWR);
+	assert_int_equal(judge(v, &w, &f), 1);
+	assert_int_equal(f[0].kind, SAFEM_VICTIM_ATTEMPT);
+	assert_int_equal(f[0].port, 3074);
+	assert_int_equal(f[0].failures, 4);
+	safem_victim_free(v);
+
+	v = make(64);
+	for (unsigned int i = 0; i < 4; i++) {
+		add(&w, NET + 1 + i, VICTIM, (uint16_t)(30000 + i), 443, 6, TCP_SYN);
+		add(&next, NET + 1 + i, VICTIM, (uint16_t)(30000 + i), 443, 6, TCP_ACK | TCP_PSH);
+	}
+	run(v, &w);
+	run(v, &next);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.successes, 4);
+	assert_int_equal(t.failures, 0);
+	safem_victim_free(v);
+}
+
+/* pure SYN-ACKs nobody asked for: reflection from the reflectors' ports; a SYN-ACK flow
+ * that went on with data while nothing went back is no evidence (one direction on the
+ * link); the victim's SYN makes it a success */
+static void
+test_synack(void **state)
+{
+	struct safem_victim *v = make(64);
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	(void)state;
+	for (unsigned int i = 0; i < 4; i++)
+		add(&w, NET + 1 + i, VICTIM, 80, (uint16_t)(50000 + i), 6, TCP_SYN | TCP_ACK);
+	assert_int_equal(judge(v, &w, &f), 1);
+	assert_int_equal(f[0].kind, SAFEM_VICTIM_REFLECTION);
+	assert_int_equal(f[0].port, 80);
+	safem_victim_free(v);
+
+	v = make(64);
+	add(&w, NET + 1, VICTIM, 443, 50000, 6, TCP_SYN | TCP_ACK | TCP_PSH);
+	add(&w, NET + 2, VICTIM, 443, 50001, 6, TCP_SYN | TCP_ACK);
+	add(&w, VICTIM, NET + 2, 50001, 443, 6, TCP_SYN);
+	assert_int_equal(judge(v, &w, &f), 0);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.undecided, 0); /* not an arrival: SYN-ACK with data */
+	/* the SYN-ACK asked for, and the victim's own SYN to 198.51.0.2, an attempt there
+	 * that never completed (no ACK on the capture) */
+	assert_int_equal(t.arrivals, 2);
+	assert_int_equal(t.successes, 1);
+	assert_int_equal(t.failures, 1);
+	safem_victim_free(v);
+}
+
+/* ICMP echo replies with no request: icmp_reply; fragments (UDP without ports) from the
+ * reflectors with their first fragments from port 53: reflection */
+static void
+test_icmp_and_fragments(void **state)
+{
+	struct safem_victim *v = make(64);
+	const struct safem_victim_finding *f;
+	static struct win w;
+
+	(void)state;
+	for (unsigned int i = 0; i < 4; i++)
+		add(&w, NET + 1 + i, VICTIM, 0, 0 /* echo reply */, 1, 0);
+	add(&w, NET + 9, VICTIM, 0, 8u << 8 /* echo request: no arrival */, 1, 0);
+	assert_int_equal(judge(v, &w, &f), 1);
+	assert_int_equal(f[0].kind, SAFEM_VICTIM_ICMP_REPLY);
+	assert_int_equal(f[0].port, 0);
+	assert_int_equal(f[0].failures, 4);
+	safem_victim_free(v);
+
+	v = make(64);
+	for (unsigned int i = 0; i < 6; i++)
+		add(&w, NET + 1 + i, VICTIM, i % 2 ? 0 : 53, i % 2 ? 0 : 40000, 17, 0);
+	assert_int_equal(judge(v, &w, &f), 1);
+	assert_int_equal(f[0].kind, SAFEM_VICTIM_REFLECTION);
+	assert_int_equal(f[0].failures, 6);
+	safem_victim_free(v);
+}
+
+/* multicast and broadcast destinations are no victims */
+static void
+test_not_unicast(void **state)
+{
+	struct safem_victim *v = make(64);
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	(void)state;
+	for (unsigned int i = 0; i < 6; i++) {
+		add(&w, NET + 1 + i, 0xeffffffau, 1900, 1900, 17, 0); /* 239.255.255.250 */
+		add(&w, NET + 20 + i, 0x0a0000ffu, 137, 137, 17, 0);  /* 10.0.0.255 */
+	}
+	assert_int_equal(judge(v, &w, &f), 0);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.arrivals, 0);
+	safem_victim_free(v);
+}
+
+/* a window not judged drops the pending arrivals undecided */
+static void
+test_unjudged(void **state)
+{
+	struct safem_victim *v = make(64);
+	const struct safem_profile_flow *seg[1];
+	struct safem_victim_totals t;
+	static struct win w;
+
+	(void)state;
+	udp_in(&w, 1, 5, 1900);
+	run(v, &w);
+	seg[0] = w.f;
+	assert_int_equal(safem_victim_window(v, seg, &w.n, 1, false), 0);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.undecided, 5);
+	assert_int_equal(t.failures, 0);
+	assert_int_equal(t.windows_skipped, 1);
+	assert_int_equal(safem_victim_window(NULL, seg, &w.n, 1, true), -EINVAL);
+	safem_victim_free(v);
+}
+
+/* a full 4-way set evicts the least recently active destination; its pending arrivals
+ * are dropped at the decision */
+static void
+test_eviction(void **state)
+{
+	struct safem_victim *v = make(4); /* one set of 4 */
+	struct safem_victim_totals t;
+	static struct win w;
+
+	(void)state;
+	for (unsigned int d = 0; d < 5; d++)
+		add(&w, NET + 1 + d, VICTIM + d, 1900, 40000, 17, 0);
+	run(v, &w);
+	run(v, &w);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.destinations_evicted, 1);
+	assert_int_equal(t.arrivals_dropped, 1);
+	assert_int_equal(t.failures, 4);
+	safem_victim_free(v);
+	{
+		struct safem_victim_params p = {.pane_flows = 0};
+
+		errno = 0;
+		assert_null(safem_victim_create(&p));
+		assert_int_equal(errno, EINVAL);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_four_unsolicited_flag),
+		cmocka_unit_test(test_success_walks_back),
+		cmocka_unit_test(test_request_windows),
+		cmocka_unit_test(test_spread_and_repeated_sources),
+		cmocka_unit_test(test_ports_not_held),
+		cmocka_unit_test(test_ports_shared),
+		cmocka_unit_test(test_one_way_destination),
+		cmocka_unit_test(test_attempts),
+		cmocka_unit_test(test_synack),
+		cmocka_unit_test(test_icmp_and_fragments),
+		cmocka_unit_test(test_not_unicast),
+		cmocka_unit_test(test_unjudged),
+		cmocka_unit_test(test_eviction),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
