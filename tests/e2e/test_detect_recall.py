@@ -21,7 +21,8 @@ each reflection (9 of 18), 6 and 4. Required: every reflection named `reflection
 least 2 of its 6 windows (a third: the 1 % goal of 0.95 is not met, docs/detection.md
 "Issue 12: test set"); the retry floods named `syn_flood` in 5 of 6 windows at 5 % (the
 first may be partial) and half of them at 3 %; no clean window after the warm-up alerted
-(goal: <= 0.5 % of ~120).
+(goal: <= 0.5 % of ~120) but the window right after each attack, which the sequential tests'
+one-window-late decision may alert (the evaluation does not score it either).
 """
 import json
 import os
@@ -74,9 +75,16 @@ class DetectRecall(unittest.TestCase):
             if right < need:
                 short.append(att["spec"])
         warm_end = truth["start_ms"] + WARMUP_S * 1000
+        # the window right after each attack is not scored (as scripts/eval-detection's
+        # fp_gaps): the sequential tests decide a window's arrivals with the next one
+        after = set()
+        for att in truth["attacks"]:
+            wins = [w["start_ms"] for w in e2e.attack_truth_windows(truth, att)]
+            if len(wins) > 1:
+                after.add(max(wins) + wins[1] - wins[0])
         false = [w["start_ms"] for w in truth["windows"]
                  if not w.get("attacks") and w["start_ms"] >= warm_end
-                 and w["start_ms"] in flagged]
+                 and w["start_ms"] not in after and w["start_ms"] in flagged]
         report.append("clean windows alerted: %d" % len(false))
         self.assertEqual(short, [], "\n".join(report))
         self.assertEqual(false, [], "\n".join(report))
