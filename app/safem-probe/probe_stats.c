@@ -304,10 +304,13 @@ write_json(FILE *f, const struct probe_context *ctx)
 				", \"successes\": %" PRIu64 ", \"failures\": %" PRIu64
 				", \"undecided\": %" PRIu64 ", \"contacts_dropped\": %" PRIu64
 				", \"sources_evicted\": %" PRIu64 ", \"sources_flagged\": %" PRIu64
+				", \"port_walks_flagged\": %" PRIu64
+				", \"home_port_worms\": %" PRIu64
 				", \"findings\": %" PRIu64 ", \"ms_max\": %.3f},\n",
 				st.windows, st.windows_skipped, st.contacts, st.successes, st.failures,
 				st.undecided, st.contacts_dropped, st.sources_evicted,
-				st.sources_flagged, st.findings,
+				st.sources_flagged, st.port_walks_flagged, st.home_port_worms,
+				st.findings,
 				(double)ctx->detect->scan_test_ns_max / 1e6);
 		}
 		if (ctx->detect->victim != NULL) {

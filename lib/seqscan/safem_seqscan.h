@@ -16,6 +16,11 @@
  * first contacts to new ports of destinations it had already contacted (vertical). Each
  * first contact is an observation, success (answered) or failure; a walk reaching
  * log(eta1) flags the source a scanner, reaching log(eta0) resets it (benign).
+ * Next to them, a walk per (source, protocol, destination port) over the source's first
+ * contacts to new (address, port) pairs: a scanner that also works as a client fails alone
+ * on the port it scans. And, with home prefixes, the evidence per TCP destination port
+ * across home sources within the worm horizon: a worm at a low rate, one probe a window
+ * over several infected hosts, fails on one port long before any host's walk flags it.
  * Outcomes are decided one window late (an answer can fall into the next window): the
  * contacts of window N are judged at the end of window N+1. docs/detection.md,
  * "Sequential scan test (TRW)", says what a contact, a success and a failure are.
@@ -83,7 +88,9 @@ struct safem_seqscan_finding {
 	uint32_t failures_run; /**< failed first contacts since its walk last reset */
 	double llr;           /**< log likelihood ratio of the walk that flagged it */
 	unsigned int windows; /**< windows with a finding since it was flagged (1: first) */
-	unsigned int sources; /**< worm: flagged sources on port within the horizon */
+	unsigned int sources; /**< worm: flagged sources on port within the horizon, or the
+				   home sources that failed on it (home port evidence: src is
+				   the last of them, failures_run the net failures) */
 };
 
 struct safem_seqscan_totals {
@@ -95,6 +102,8 @@ struct safem_seqscan_totals {
 	uint64_t contacts_dropped; /**< their source was evicted before the decision */
 	uint64_t sources_evicted;  /**< sources not idle pushed out of a full set */
 	uint64_t sources_flagged;  /**< walks that crossed eta1 */
+	uint64_t port_walks_flagged; /**< (source, port) walks that crossed eta1 */
+	uint64_t home_port_worms;    /**< windows x ports with home port evidence of a worm */
 	uint64_t findings;
 };
 

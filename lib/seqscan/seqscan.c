@@ -51,6 +51,10 @@
 /* observation kinds of a first contact */
 #define KIND_HORIZONTAL 1 /* first contact to this destination address */
 #define KIND_VERTICAL 2   /* a new port of an address contacted before */
+#define KIND_PAIR 4       /* a new (address, protocol, port): an observation of its port walk */
+
+/* per (source, destination port) walks: this many per source slot on average, 4-way sets */
+#define PORT_WALKS_PER_SOURCE 2
 
 struct walk {
 	double llr;
@@ -75,11 +79,61 @@ struct source {
 	uint64_t window_id;
 	uint32_t window_failures[2], window_successes;
 	unsigned int finding_windows;
+	uint64_t found_window; /* the last window it had a finding in (one finding a window) */
+	bool home;		 /* inside the home prefixes (given ones only) */
+	uint64_t best_pw_window; /* best_pw: its flagged port walk with most failures then */
+	uint32_t best_pw;
 	uint8_t last_proto[2];			 /* [walk] of its last failed contact */
 	struct safem_feature_value last_dst[2]; /* [walk] */
 	uint64_t bloom_dst[BLOOM_WORDS];
 	uint64_t bloom_pair[BLOOM_WORDS];
 };
+
+/* The walk of one source over its first contacts to one (protocol, destination port): a
+ * scanner that also works as a client (its successes to web servers balance its failures to
+ * 23 in the source's own walk) fails alone on the scanned port. */
+struct port_walk {
+	uint32_t slot, gen; /* the source's slot and its gen: a new owner of the slot starts over */
+	uint16_t port;
+	uint8_t proto;
+	bool used;
+	uint64_t last_window; /* last observation */
+	struct walk walk;
+	uint64_t window_id;   /* this window's decisions */
+	uint32_t window_failures;
+	unsigned int finding_windows; /* windows with a finding since it was flagged */
+	struct safem_feature_value last_dst;
+};
+
+/*
+ * The evidence of one (protocol, destination port) over the first contacts of home sources
+ * within the worm horizon: a worm at a low rate (Blaster at 5 % of a real background: one
+ * probe a window over three hosts) needs 12 windows to flag one host's walk, but its hosts
+ * together fail on one port about once a window. Per window of the horizon (a ring indexed
+ * by window % SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS) its failures and successes, the distinct
+ * home sources that failed (their last window), and a Bloom filter of the destinations
+ * counted, so that many clients of one dead server count it once (a worm spreads to many
+ * hosts; clients converge on few).
+ */
+#define HOME_PORT_SOURCES 4
+struct home_port {
+	uint16_t port;
+	uint8_t proto;
+	bool used;
+	uint64_t last_window; /* last observation */
+	uint64_t ring_window[SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS];
+	uint32_t ring_failures[SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS];
+	uint32_t ring_successes[SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS];
+	struct safem_feature_value src[HOME_PORT_SOURCES]; /* failed, distinct */
+	uint64_t src_window[HOME_PORT_SOURCES];		   /* 0: empty */
+	struct safem_feature_value last_src, last_dst;	   /* of its last failure */
+	unsigned int finding_windows; /* consecutive windows with a finding */
+	uint64_t found_window;
+	uint16_t bloom_inserts;
+	uint64_t bloom[BLOOM_WORDS];
+};
+/* home ports tracked (4-way sets) */
+#define HOME_PORTS 256
 
 struct pending {
 	uint64_t rev_hash, own_hash;
@@ -113,6 +167,13 @@ struct safem_seqscan {
 	uint64_t window;
 	uint32_t *touched; /* sources with a decision this window */
 	uint32_t ntouched;
+	uint32_t nport_walks; /* power of 2, multiple of WAYS */
+	struct port_walk *pw;
+	uint32_t *pw_touched; /* port walks with a failure this window */
+	uint32_t npw_touched;
+	struct home_port *hp; /* HOME_PORTS; NULL without home prefixes */
+	uint32_t *hp_touched; /* home ports with a failure this window (pane_flows) */
+	uint32_t nhp_touched;
 	struct flagged_port ring[FLAGGED_RING];
 	unsigned int ring_next;
 	struct safem_seqscan_finding findings[SAFEM_SEQSCAN_FINDINGS_MAX];
@@ -238,11 +299,24 @@ safem_seqscan_create(const struct safem_seqscan_params *p)
 	s->log_eta0 = log((1 - SAFEM_SEQSCAN_PD) / (1 - SAFEM_SEQSCAN_PF));
 	s->src = calloc(n, sizeof(*s->src));
 	s->touched = calloc(p->pane_flows, sizeof(*s->touched));
+	s->nport_walks = n * PORT_WALKS_PER_SOURCE;
+	s->pw = calloc(s->nport_walks, sizeof(*s->pw));
+	s->pw_touched = calloc(p->pane_flows, sizeof(*s->pw_touched));
+	if (p->home != NULL && p->home->count != 0) {
+		s->hp = calloc(HOME_PORTS, sizeof(*s->hp));
+		s->hp_touched = calloc(p->pane_flows, sizeof(*s->hp_touched));
+		if (s->hp == NULL || s->hp_touched == NULL) {
+			safem_seqscan_free(s);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
 	for (unsigned int i = 0; i < 2; i++) {
 		s->answers[i] = calloc(size, sizeof(*s->answers[i]));
 		s->pending[i] = calloc(p->pane_flows, sizeof(*s->pending[i]));
 	}
-	if (s->src == NULL || s->touched == NULL || s->answers[0] == NULL ||
+	if (s->src == NULL || s->touched == NULL || s->pw == NULL || s->pw_touched == NULL ||
+	    s->answers[0] == NULL ||
 	    s->answers[1] == NULL || s->pending[0] == NULL || s->pending[1] == NULL) {
 		safem_seqscan_free(s);
 		errno = ENOMEM;
@@ -258,6 +332,10 @@ safem_seqscan_free(struct safem_seqscan *s)
 		return;
 	free(s->src);
 	free(s->touched);
+	free(s->pw);
+	free(s->pw_touched);
+	free(s->hp);
+	free(s->hp_touched);
 	for (unsigned int i = 0; i < 2; i++) {
 		free(s->answers[i]);
 		free(s->pending[i]);
@@ -345,8 +423,50 @@ source_get(struct safem_seqscan *s, const struct safem_feature_value *addr, uint
 		e->used = true;
 		e->addr = *addr;
 		e->ip_version = ip_version;
+		e->home = s->p.home != NULL && s->p.home->count != 0 &&
+			  safem_home_contains(s->p.home, addr);
 	}
 	return victim;
+}
+
+static bool
+port_walk_idle(const struct safem_seqscan *s, const struct port_walk *w)
+{
+	const struct source *e = &s->src[w->slot];
+
+	return !w->used || !e->used || e->gen != w->gen ||
+	       w->last_window + s->p.idle_windows < s->window;
+}
+
+/* The walk of (source slot, protocol, port), taking a slot (an idle one, else the least
+ * recently observed) when new. */
+static struct port_walk *
+port_walk_get(struct safem_seqscan *s, uint32_t slot, uint16_t port, uint8_t proto)
+{
+	uint32_t gen = s->src[slot].gen;
+	uint64_t key = (uint64_t)slot << 24 | (uint64_t)port << 8 | proto;
+	uint32_t set = (uint32_t)(mix64(key ^ 0x3c6ef372fe94f82bull) &
+				  (s->nport_walks / WAYS - 1)) * WAYS;
+	uint32_t i, victim = set;
+	struct port_walk *w;
+
+	for (i = set; i < set + WAYS; i++) {
+		w = &s->pw[i];
+		if (w->used && w->slot == slot && w->gen == gen && w->port == port &&
+		    w->proto == proto && !port_walk_idle(s, w))
+			return w;
+	}
+	for (i = set; i < set + WAYS; i++) {
+		if (port_walk_idle(s, &s->pw[i])) {
+			victim = i;
+			break;
+		}
+		if (s->pw[i].last_window < s->pw[victim].last_window)
+			victim = i;
+	}
+	w = &s->pw[victim];
+	*w = (struct port_walk){.used = true, .slot = slot, .gen = gen, .port = port, .proto = proto};
+	return w;
 }
 
 static void
@@ -378,6 +498,78 @@ bloom_set(uint64_t *b, const uint32_t pos[BLOOM_HASHES])
 
 	for (k = 0; k < BLOOM_HASHES; k++)
 		b[pos[k] / 64] |= 1ull << (pos[k] % 64);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Home ports: evidence per destination port across home sources           */
+
+static struct home_port *
+home_port_get(struct safem_seqscan *s, uint16_t port, uint8_t proto)
+{
+	uint64_t key = (uint64_t)port << 8 | proto;
+	uint32_t set = (uint32_t)(mix64(key ^ 0x510e527fade682d1ull) & (HOME_PORTS / WAYS - 1)) *
+		       WAYS;
+	uint32_t i, victim = set;
+	struct home_port *h;
+
+	for (i = set; i < set + WAYS; i++) {
+		h = &s->hp[i];
+		if (h->used && h->port == port && h->proto == proto)
+			return h;
+		if (!h->used || h->last_window < s->hp[victim].last_window)
+			victim = i;
+		if (!h->used)
+			break;
+	}
+	h = &s->hp[victim];
+	*h = (struct home_port){.used = true, .port = port, .proto = proto};
+	return h;
+}
+
+/* A home source's first contact to dst on the port: an observation when no home source
+ * contacted dst on it before (as far as the filter remembers). */
+static void
+home_port_observe(struct safem_seqscan *s, const struct source *e, const struct pending *c,
+		  bool success)
+{
+	struct home_port *h = home_port_get(s, c->dst_port, c->proto);
+	unsigned int r = (unsigned int)(s->window % SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS), i, slot;
+	uint32_t pos[BLOOM_HASHES];
+
+	bloom_positions(&c->dst, sizeof(c->dst) / 8, pos);
+	if (bloom_has(h->bloom, pos))
+		return;
+	if (h->bloom_inserts >= BLOOM_INSERTS) {
+		memset(h->bloom, 0, sizeof(h->bloom));
+		h->bloom_inserts = 0;
+	}
+	bloom_set(h->bloom, pos);
+	h->bloom_inserts++;
+	h->last_window = s->window;
+	if (h->ring_window[r] != s->window) {
+		h->ring_window[r] = s->window;
+		h->ring_failures[r] = h->ring_successes[r] = 0;
+	}
+	if (success) {
+		h->ring_successes[r]++;
+		return;
+	}
+	if (h->ring_failures[r]++ == 0)
+		s->hp_touched[s->nhp_touched++] = (uint32_t)(h - s->hp); /* once a window */
+	h->last_src = e->addr;
+	h->last_dst = c->dst;
+	/* the source's entry, else an empty or the oldest one */
+	slot = 0;
+	for (i = 0; i < HOME_PORT_SOURCES; i++) {
+		if (h->src_window[i] != 0 && memcmp(&h->src[i], &e->addr, sizeof(e->addr)) == 0) {
+			slot = i;
+			break;
+		}
+		if (h->src_window[i] < h->src_window[slot])
+			slot = i;
+	}
+	h->src[slot] = e->addr;
+	h->src_window[slot] = s->window;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -431,9 +623,12 @@ contact_outcome(uint8_t proto, uint8_t own, uint64_t answer)
 	return (answer & TCP_RST) ? OUTCOME_FAILURE : OUTCOME_SUCCESS;
 }
 
-static void
+/* true when the walk crossed eta1 now */
+static bool
 walk_observe(struct safem_seqscan *s, struct walk *w, bool success)
 {
+	bool crossed = false;
+
 	w->llr += success ? s->step_success : s->step_failure;
 	if (!success)
 		w->failures_run++;
@@ -443,13 +638,13 @@ walk_observe(struct safem_seqscan *s, struct walk *w, bool success)
 		w->failures_run = 0;
 		w->flagged = false;
 	} else if (w->llr >= s->log_eta1) {
-		if (!w->flagged)
-			s->totals.sources_flagged++;
+		crossed = !w->flagged;
 		w->flagged = true;
 		/* a flagged source stays at the bound: as many net successes clear it as
 		 * the test needed failures to flag it */
 		w->llr = s->log_eta1;
 	}
+	return crossed;
 }
 
 /* Misra-Gries: a port with a counter counts on; a new one takes a free counter, else every
@@ -518,7 +713,31 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
 		e->window_failures[0] = e->window_failures[1] = e->window_successes = 0;
 		s->touched[s->ntouched++] = c->slot; /* at most one per pending contact */
 	}
-	walk_observe(s, &e->walk[wi], o == OUTCOME_SUCCESS);
+	if (walk_observe(s, &e->walk[wi], o == OUTCOME_SUCCESS))
+		s->totals.sources_flagged++;
+	if (c->kind & KIND_PAIR) {
+		struct port_walk *w = port_walk_get(s, c->slot, c->dst_port, c->proto);
+
+		w->last_window = s->window;
+		if (walk_observe(s, &w->walk, o == OUTCOME_SUCCESS))
+			s->totals.port_walks_flagged++;
+		if (!w->walk.flagged)
+			w->finding_windows = 0; /* cleared: a later flag starts a new count */
+		if (o == OUTCOME_FAILURE) {
+			if (w->window_id != s->window) {
+				w->window_id = s->window;
+				w->window_failures = 0;
+				/* at most one per pending contact */
+				s->pw_touched[s->npw_touched++] = (uint32_t)(w - s->pw);
+			}
+			w->window_failures++;
+			w->last_dst = c->dst;
+		}
+	}
+	/* TCP only: a worm spreads through a service; echo requests from several home hosts
+	 * to addresses that do not answer are as often monitoring */
+	if (e->home && s->hp != NULL && (c->kind & KIND_PAIR) && c->proto == PROTO_TCP)
+		home_port_observe(s, e, c, o == OUTCOME_SUCCESS);
 	if (!e->walk[0].flagged && !e->walk[1].flagged)
 		e->finding_windows = 0; /* cleared (eta0): a later flag starts a new count */
 	if (o == OUTCOME_SUCCESS) {
@@ -636,7 +855,7 @@ first_contact(struct safem_seqscan *s, struct pending *c)
 	c->dst = dst;
 	c->dst_port = pair.port;
 	c->proto = k->proto;
-	c->kind = new_dst ? KIND_HORIZONTAL : KIND_VERTICAL;
+	c->kind = (new_dst ? KIND_HORIZONTAL : KIND_VERTICAL) | (new_pair ? KIND_PAIR : 0);
 	return true;
 }
 
@@ -703,19 +922,48 @@ ring_note(struct safem_seqscan *s, const struct source *e, uint16_t port, bool h
 	s->ring_next = (s->ring_next + 1) % FLAGGED_RING;
 }
 
+/* keep the SAFEM_SEQSCAN_FINDINGS_MAX with the most failures, in that order */
 static void
-findings_collect(struct safem_seqscan *s)
+finding_add(struct safem_seqscan *s, const struct safem_seqscan_finding *f)
+{
+	unsigned int i;
+
+	if (s->nfindings == SAFEM_SEQSCAN_FINDINGS_MAX &&
+	    s->findings[s->nfindings - 1].failures >= f->failures)
+		return;
+	if (s->nfindings < SAFEM_SEQSCAN_FINDINGS_MAX)
+		s->nfindings++;
+	for (i = s->nfindings - 1; i > 0 && s->findings[i - 1].failures < f->failures; i--)
+		s->findings[i] = s->findings[i - 1];
+	s->findings[i] = *f;
+	s->totals.findings++;
+}
+
+/* A horizontal finding on port: the worm shape when other home sources were flagged on it. */
+static void
+horizontal_note(struct safem_seqscan *s, const struct source *e, uint16_t port,
+		struct safem_seqscan_finding *f)
 {
 	bool any_home = s->p.home != NULL && s->p.home->count != 0;
+	bool home = !any_home || safem_home_contains(s->p.home, &e->addr);
+
+	ring_note(s, e, port, home);
+	f->sources = worm_sources(s, port, home);
+	if (f->sources >= SAFEM_SEQSCAN_WORM_SOURCES)
+		f->shape = SAFEM_SEQSCAN_WORM;
+}
+
+/* Findings of the source walks: a flagged walk that failed again in this window. */
+static void
+findings_sources(struct safem_seqscan *s)
+{
 	uint32_t t;
-	unsigned int i;
 
 	for (t = 0; t < s->ntouched; t++) {
 		struct source *e = &s->src[s->touched[t]];
 		struct safem_seqscan_finding f;
 		unsigned int wi;
 		uint16_t port;
-		bool home;
 
 		/* the walk that flagged it and failed again now; both: the one with more */
 		if (e->walk[0].flagged && e->window_failures[0] > 0 &&
@@ -732,6 +980,7 @@ findings_collect(struct safem_seqscan *s)
 		if (wi == 0 && port == 0)
 			continue;
 		e->finding_windows++;
+		e->found_window = s->window;
 		memset(&f, 0, sizeof(f));
 		f.shape = wi == 0 ? SAFEM_SEQSCAN_HORIZONTAL : SAFEM_SEQSCAN_VERTICAL;
 		f.src = e->addr;
@@ -743,24 +992,142 @@ findings_collect(struct safem_seqscan *s)
 		f.failures_run = e->walk[wi].failures_run;
 		f.llr = e->walk[wi].llr;
 		f.windows = e->finding_windows;
-		if (wi == 0) {
-			home = !any_home || safem_home_contains(s->p.home, &e->addr);
-			ring_note(s, e, port, home);
-			f.sources = worm_sources(s, port, home);
-			if (f.sources >= SAFEM_SEQSCAN_WORM_SOURCES)
-				f.shape = SAFEM_SEQSCAN_WORM;
-		}
-		/* keep the SAFEM_SEQSCAN_FINDINGS_MAX with the most failures, in that order */
-		if (s->nfindings == SAFEM_SEQSCAN_FINDINGS_MAX &&
-		    s->findings[s->nfindings - 1].failures >= f.failures)
-			continue;
-		if (s->nfindings < SAFEM_SEQSCAN_FINDINGS_MAX)
-			s->nfindings++;
-		for (i = s->nfindings - 1; i > 0 && s->findings[i - 1].failures < f.failures; i--)
-			s->findings[i] = s->findings[i - 1];
-		s->findings[i] = f;
-		s->totals.findings++;
+		if (wi == 0)
+			horizontal_note(s, e, port, &f);
+		finding_add(s, &f);
 	}
+}
+
+/*
+ * Findings of the (source, port) walks of sources without one of their own walks: a
+ * scanner whose successes as a client (to other ports) balance its failures in the source
+ * walk. The few-ports bound of the source walk holds here too: a source whose horizontal
+ * failures spread over as many ports as hosts is a peer-to-peer client, whatever one of its
+ * ports says (a popular peer port collects its share of peers that left). One finding a
+ * source: its port walk with the most failures in this window.
+ */
+static void
+findings_port_walks(struct safem_seqscan *s)
+{
+	uint32_t t;
+
+	/* each source's flagged port walk with the most failures in this window */
+	for (t = 0; t < s->npw_touched; t++) {
+		struct port_walk *w = &s->pw[s->pw_touched[t]];
+		struct source *e = &s->src[w->slot];
+
+		if (!w->walk.flagged || e->gen != w->gen || e->found_window == s->window)
+			continue;
+		if (e->best_pw_window != s->window ||
+		    s->pw[e->best_pw].window_failures < w->window_failures) {
+			e->best_pw_window = s->window;
+			e->best_pw = s->pw_touched[t];
+		}
+	}
+	for (t = 0; t < s->npw_touched; t++) {
+		struct port_walk *w = &s->pw[s->pw_touched[t]];
+		struct source *e = &s->src[w->slot];
+		struct safem_seqscan_finding f;
+
+		if (e->gen != w->gen || e->best_pw_window != s->window ||
+		    e->best_pw != s->pw_touched[t] || e->found_window == s->window ||
+		    port_held(e) == 0)
+			continue;
+		e->found_window = s->window;
+		w->finding_windows++;
+		f = (struct safem_seqscan_finding){
+			.shape = SAFEM_SEQSCAN_HORIZONTAL,
+			.src = e->addr,
+			.dst = w->last_dst,
+			.port = w->port,
+			.proto = w->proto,
+			.failures = w->window_failures,
+			.successes = e->window_successes,
+			.failures_run = w->walk.failures_run,
+			.llr = w->walk.llr,
+			.windows = w->finding_windows,
+		};
+		horizontal_note(s, e, w->port, &f);
+		finding_add(s, &f);
+	}
+}
+
+/*
+ * Worm findings of the home ports: the likelihood ratio of a port's observations within the
+ * horizon (a failure x4, a success x1/4, the walk's steps) reaches eta1, i.e. at least 4 net
+ * failures of first contacts to distinct destinations, the port failed again in this window,
+ * and at least SAFEM_SEQSCAN_WORM_SOURCES distinct home sources failed on it within the
+ * horizon. One finding a port: a source's own finding on that port becomes the worm's, else
+ * a new one names the port's last failing source.
+ */
+static void
+findings_home_ports(struct safem_seqscan *s)
+{
+	uint32_t t;
+	unsigned int i;
+
+	for (t = 0; t < s->nhp_touched; t++) {
+		struct home_port *h = &s->hp[s->hp_touched[t]];
+		unsigned int r = (unsigned int)(s->window % SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS);
+		struct safem_seqscan_finding f;
+		int64_t net = 0;
+		unsigned int sources = 0;
+		bool merged = false;
+
+		if (h->found_window == s->window)
+			continue; /* listed twice: evicted and taken again in this window */
+		for (i = 0; i < SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS; i++)
+			if (h->ring_window[i] != 0 &&
+			    h->ring_window[i] + SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS > s->window)
+				net += (int64_t)h->ring_failures[i] - h->ring_successes[i];
+		for (i = 0; i < HOME_PORT_SOURCES; i++)
+			if (h->src_window[i] != 0 &&
+			    h->src_window[i] + SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS > s->window)
+				sources++;
+		if ((double)net * s->step_failure < s->log_eta1 ||
+		    sources < SAFEM_SEQSCAN_WORM_SOURCES) {
+			h->finding_windows = 0;
+			continue;
+		}
+		h->finding_windows = h->found_window + 1 == s->window ? h->finding_windows + 1 : 1;
+		h->found_window = s->window;
+		s->totals.home_port_worms++;
+		for (i = 0; i < s->nfindings; i++) {
+			struct safem_seqscan_finding *g = &s->findings[i];
+
+			if ((g->shape == SAFEM_SEQSCAN_HORIZONTAL || g->shape == SAFEM_SEQSCAN_WORM) &&
+			    g->port == h->port && g->proto == h->proto) {
+				g->shape = SAFEM_SEQSCAN_WORM;
+				if (g->sources < sources)
+					g->sources = sources;
+				merged = true;
+			}
+		}
+		if (merged)
+			continue;
+		f = (struct safem_seqscan_finding){
+			.shape = SAFEM_SEQSCAN_WORM,
+			.src = h->last_src,
+			.dst = h->last_dst,
+			.port = h->port,
+			.proto = h->proto,
+			.failures = h->ring_failures[r],
+			.successes = h->ring_successes[r],
+			.failures_run = (uint32_t)net,
+			.llr = (double)net * s->step_failure,
+			.windows = h->finding_windows,
+			.sources = sources,
+		};
+		finding_add(s, &f);
+	}
+}
+
+static void
+findings_collect(struct safem_seqscan *s)
+{
+	findings_sources(s);
+	findings_port_walks(s);
+	findings_home_ports(s);
 }
 
 int
@@ -777,6 +1144,8 @@ safem_seqscan_window(struct safem_seqscan *s, const struct safem_profile_flow *c
 	s->totals.windows++;
 	s->nfindings = 0;
 	s->ntouched = 0;
+	s->npw_touched = 0;
+	s->nhp_touched = 0;
 	for (g = 0; g < nseg; g++) {
 		logged += n[g];
 		for (i = 0; judged && i < n[g]; i++)

@@ -84,6 +84,8 @@ class DetectSeqscan(unittest.TestCase):
         self.assertGreater(st["contacts"], 0)
         self.assertEqual(st["contacts"] >= st["successes"] + st["failures"], True)
         self.assertEqual(st["findings"], 0)
+        # clients of one home network: no port's first contacts fail across them
+        self.assertEqual(st["home_port_worms"], 0)
         self.assertGreaterEqual(st["ms_max"], 0)
         flagged = e2e.alert_classes(alerts)
         self.assertEqual(e2e.clean_windows_alerted(truth, flagged, WARMUP_S), [])

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Cost of the sequential scan test (lib/seqscan) per window on the analysis side, against
- * logged flows per window: windows of N flow contributions (clients of 10.0.0.0/16 opening
- * TCP connections to outside servers, the SYN and the SYN-ACK, half of them answered in the
- * next window; every fifth SYN unanswered; 2 % of the flows from one scanner), timed in
- * thread CPU time over --repeat windows (best and median). Prints one JSON object a size.
+ * logged flows per window: windows of N flow contributions (clients of 10.0.0.0/16, given as
+ * the home network as the probe's --home does, opening TCP connections to outside servers,
+ * the SYN and the SYN-ACK, half of them answered in the next window; every fifth SYN
+ * unanswered; 2 % of the flows from one scanner), timed in thread CPU time over --repeat
+ * windows (best and median). Prints one JSON object a size.
  *
  * usage: bench_seqscan [--flows N[,N...]] [--repeat R]
  */
@@ -15,6 +16,7 @@
 
 #include "bench_common.h" /* splitmix64 */
 #include "safem_seqscan.h"
+#include "seqscan_flow.h"
 
 static uint64_t
 cpu_ns(void)
@@ -23,25 +25,6 @@ cpu_ns(void)
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void
-put(struct safem_profile_flow *f, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
-    uint8_t flags)
-{
-	memset(f, 0, sizeof(*f));
-	for (int i = 0; i < 4; i++) {
-		f->key.src_addr[i] = (uint8_t)(src >> (24 - 8 * i));
-		f->key.dst_addr[i] = (uint8_t)(dst >> (24 - 8 * i));
-	}
-	f->key.src_port = sport;
-	f->key.dst_port = dport;
-	f->key.proto = 6;
-	f->key.ip_version = 4;
-	f->tcp_flags = flags;
-	f->flows = 1;
-	f->packets = 3;
-	f->bytes = 180;
 }
 
 /* one window of n contributions; answers of half the previous window's SYNs come first */
@@ -57,12 +40,12 @@ fill(struct safem_profile_flow *log, uint32_t n, uint64_t *s)
 		uint16_t sport = (uint16_t)(1024 + ((r >> 40) % 60000));
 
 		if ((r >> 60) < 1 && i + 1 <= n) { /* the scanner: 1 in 16 draws, 1 flow each */
-			put(&log[i++], 0xc6336407u, server, 40000, 23, 0x02);
+			seqscan_flow_v4(&log[i++], 0xc6336407u, server, 40000, 23, 6, 0x02);
 			continue;
 		}
-		put(&log[i++], client, server, sport, 443, 0x12);
+		seqscan_flow_v4(&log[i++], client, server, sport, 443, 6, 0x12);
 		if ((r >> 56) % 5 != 0)
-			put(&log[i++], server, client, 443, sport, 0x12);
+			seqscan_flow_v4(&log[i++], server, client, 443, sport, 6, 0x12);
 	}
 	return i;
 }
@@ -95,8 +78,14 @@ main(int argc, char **argv)
 		repeat = 1;
 	for (const char *p = sizes; *p != '\0';) {
 		uint32_t n = (uint32_t)strtoul(p, NULL, 10);
-		struct safem_seqscan_params sp = {.pane_flows = n};
-		struct safem_seqscan *s = safem_seqscan_create(&sp);
+		/* the clients' network as --home: the home port evidence at work too */
+		struct safem_home home = {0};
+		struct safem_seqscan_params sp = {.pane_flows = n, .home = &home};
+		struct safem_seqscan *s;
+
+		if (safem_home_add(&home, "10.0.0.0/16") != 0)
+			return 1;
+		s = safem_seqscan_create(&sp);
 		struct safem_profile_flow *log = malloc(sizeof(*log) * n);
 		uint64_t *ns = calloc(repeat, sizeof(*ns)), seed = 42;
 		struct safem_seqscan_totals t;

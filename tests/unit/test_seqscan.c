@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "safem_seqscan.h"
+#include "../tools/seqscan_flow.h"
 
 #define TCP_SYN 0x02
 #define TCP_RST 0x04
@@ -28,62 +29,102 @@ struct win {
 	uint32_t n;
 };
 
-static void
-v4(uint8_t *a, uint32_t addr)
-{
-	memset(a, 0, 16);
-	a[0] = (uint8_t)(addr >> 24);
-	a[1] = (uint8_t)(addr >> 16);
-	a[2] = (uint8_t)(addr >> 8);
-	a[3] = (uint8_t)addr;
-}
+/* Each case's scan test (64 sources unless its setup says), its window and home prefixes,
+ * freed by teardown whatever the test asserted. */
+struct fx {
+	struct safem_seqscan *s;
+	struct win w;
+	struct safem_home home;
+};
 
-static void
-add(struct win *w, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t proto,
-    uint8_t flags)
+static int
+fx_create(void **state, unsigned int sources, const char *home)
 {
-	struct safem_profile_flow *f = &w->f[w->n++];
+	struct fx *x = calloc(1, sizeof(*x));
+	struct safem_seqscan_params p = {.sources = sources, .pane_flows = MAXF};
 
-	assert_true(w->n <= MAXF);
-	memset(f, 0, sizeof(*f));
-	v4(f->key.src_addr, src);
-	v4(f->key.dst_addr, dst);
-	f->key.src_port = sport;
-	f->key.dst_port = dport;
-	f->key.proto = proto;
-	f->key.ip_version = 4;
-	f->tcp_flags = flags;
-	f->flows = 1;
-	f->packets = 1;
-	f->bytes = 60;
+	if (x == NULL)
+		return -1;
+	if (home != NULL) {
+		if (safem_home_add(&x->home, home) != 0) {
+			free(x);
+			return -1;
+		}
+		p.home = &x->home;
+	}
+	x->s = safem_seqscan_create(&p);
+	*state = x;
+	return x->s == NULL ? -1 : 0;
 }
 
 static int
-run(struct safem_seqscan *s, struct win *w)
+setup(void **state)
 {
-	const struct safem_profile_flow *seg[1] = {w->f};
-	int rc = safem_seqscan_window(s, seg, &w->n, 1, true);
+	return fx_create(state, 64, NULL);
+}
 
-	w->n = 0;
+/* one set of 4 sources */
+static int
+setup_one_set(void **state)
+{
+	return fx_create(state, 4, NULL);
+}
+
+/* home 10.0.0.0/8 */
+static int
+setup_home(void **state)
+{
+	return fx_create(state, 64, "10.0.0.0/8");
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *x = *state;
+
+	if (x != NULL)
+		safem_seqscan_free(x->s);
+	free(x);
+	return 0;
+}
+
+static void
+add(struct fx *x, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t proto,
+    uint8_t flags)
+{
+	assert_true(x->w.n < MAXF);
+	seqscan_flow_v4(&x->w.f[x->w.n++], src, dst, sport, dport, proto, flags);
+}
+
+/* one window: the flows added since the last */
+static int
+run(struct fx *x)
+{
+	const struct safem_profile_flow *seg[1] = {x->w.f};
+	int rc = safem_seqscan_window(x->s, seg, &x->w.n, 1, true);
+
+	x->w.n = 0;
 	return rc;
 }
 
-/* the window of w's contacts, then the one that decides them (an empty one) */
+/* the window of the added contacts, then the one that decides them (an empty one) */
 static void
-judge(struct safem_seqscan *s, struct win *w)
+judge(struct fx *x)
 {
-	assert_int_equal(run(s, w), 0);
-	assert_int_equal(run(s, w), 0);
+	assert_int_equal(run(x), 0);
+	assert_int_equal(run(x), 0);
 }
 
-static struct safem_seqscan *
-make(unsigned int sources)
+static unsigned int
+findings(struct fx *x, const struct safem_seqscan_finding **f)
 {
-	struct safem_seqscan_params p = {.sources = sources, .pane_flows = MAXF};
-	struct safem_seqscan *s = safem_seqscan_create(&p);
+	return safem_seqscan_findings(x->s, f);
+}
 
-	assert_non_null(s);
-	return s;
+static void
+totals(struct fx *x, struct safem_seqscan_totals *t)
+{
+	safem_seqscan_totals(x->s, t);
 }
 
 #define SCANNER 0x0a000001u /* 10.0.0.1 */
@@ -91,39 +132,31 @@ make(unsigned int sources)
 
 /* n SYNs to new hosts on port 23, none answered */
 static void
-probes(struct win *w, uint32_t first, unsigned int n)
+probes(struct fx *x, uint32_t first, unsigned int n)
 {
 	unsigned int i;
 
 	for (i = 0; i < n; i++)
-		add(w, SCANNER, NET + first + i, 40000 + first + i, 23, 6, TCP_SYN);
-}
-
-static unsigned int
-findings(struct safem_seqscan *s, const struct safem_seqscan_finding **f)
-{
-	return safem_seqscan_findings(s, f);
+		add(x, SCANNER, NET + first + i, 40000 + first + i, 23, 6, TCP_SYN);
 }
 
 static void
 test_four_failures_flag(void **state)
 {
-	struct safem_seqscan *s = make(64);
+	struct fx *x = *state;
 	struct safem_seqscan_totals t;
 	const struct safem_seqscan_finding *f;
-	static struct win w;
 
-	(void)state;
-	probes(&w, 1, 3);
-	assert_int_equal(run(s, &w), 0);
-	assert_int_equal(findings(s, &f), 0); /* nothing decided yet */
-	assert_int_equal(run(s, &w), 0);       /* 3 failures: 4^3 = 64 < 99 */
-	assert_int_equal(findings(s, &f), 0);
-	probes(&w, 10, 1);
-	assert_int_equal(run(s, &w), 0);
-	assert_int_equal(findings(s, &f), 0); /* the 4th is decided one window later */
-	assert_int_equal(run(s, &w), 0);       /* 4^4 = 256 >= 99 */
-	assert_int_equal(findings(s, &f), 1);
+	probes(x, 1, 3);
+	assert_int_equal(run(x), 0);
+	assert_int_equal(findings(x, &f), 0); /* nothing decided yet */
+	assert_int_equal(run(x), 0);       /* 3 failures: 4^3 = 64 < 99 */
+	assert_int_equal(findings(x, &f), 0);
+	probes(x, 10, 1);
+	assert_int_equal(run(x), 0);
+	assert_int_equal(findings(x, &f), 0); /* the 4th is decided one window later */
+	assert_int_equal(run(x), 0);       /* 4^4 = 256 >= 99 */
+	assert_int_equal(findings(x, &f), 1);
 	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_HORIZONTAL);
 	assert_int_equal(f[0].port, 23);
 	assert_int_equal(f[0].failures, 1);
@@ -132,17 +165,16 @@ test_four_failures_flag(void **state)
 	assert_int_equal(f[0].src.bytes[15], 1);
 	assert_true(fabs(f[0].llr - log(99.0)) < 1e-9); /* held at the bound */
 	/* still failing: a finding every window it fails */
-	probes(&w, 20, 2);
-	run(s, &w);
-	assert_int_equal(findings(s, &f), 0);
-	run(s, &w);
-	assert_int_equal(findings(s, &f), 1);
+	probes(x, 20, 2);
+	run(x);
+	assert_int_equal(findings(x, &f), 0);
+	run(x);
+	assert_int_equal(findings(x, &f), 1);
 	assert_int_equal(f[0].failures, 2);
 	assert_int_equal(f[0].windows, 2);
-	safem_seqscan_totals(s, &t);
+	totals(x, &t);
 	assert_int_equal(t.failures, 6);
 	assert_int_equal(t.sources_flagged, 1);
-	safem_seqscan_free(s);
 }
 
 /* a source back after SAFEM_SEQSCAN_IDLE_WINDOWS_DEFAULT windows without a contact starts
@@ -151,90 +183,81 @@ test_four_failures_flag(void **state)
 static void
 test_idle_source_starts_over(void **state)
 {
-	struct safem_seqscan *s = make(64);
+	struct fx *x = *state;
 	const struct safem_seqscan_finding *f;
-	static struct win w;
 	unsigned int i;
 
-	(void)state;
-	probes(&w, 1, 5);
-	judge(s, &w);
-	assert_int_equal(findings(s, &f), 1);
+	probes(x, 1, 5);
+	judge(x);
+	assert_int_equal(findings(x, &f), 1);
 	for (i = 0; i <= SAFEM_SEQSCAN_IDLE_WINDOWS_DEFAULT; i++)
-		run(s, &w);
-	probes(&w, 100, 1);
-	judge(s, &w);
-	assert_int_equal(findings(s, &f), 0);
-	probes(&w, 110, 3);
-	judge(s, &w);
-	assert_int_equal(findings(s, &f), 1); /* 4 failures since it came back */
+		run(x);
+	probes(x, 100, 1);
+	judge(x);
+	assert_int_equal(findings(x, &f), 0);
+	probes(x, 110, 3);
+	judge(x);
+	assert_int_equal(findings(x, &f), 1); /* 4 failures since it came back */
 	assert_int_equal(f[0].failures_run, 4);
 	assert_int_equal(f[0].windows, 1);
-	safem_seqscan_free(s);
 }
 
 /* successes pull back: F F F S F F -> 4^(5-1) = 256 only at the 6th observation */
 static void
 test_successes_pull_back(void **state)
 {
-	struct safem_seqscan *s = make(64);
+	struct fx *x = *state;
 	const struct safem_seqscan_finding *f;
-	static struct win w;
 
-	(void)state;
-	probes(&w, 1, 3);
+	probes(x, 1, 3);
 	/* the 4th contact answered with a SYN-ACK in the same window */
-	add(&w, SCANNER, NET + 4, 40004, 23, 6, TCP_SYN);
-	add(&w, NET + 4, SCANNER, 23, 40004, 6, TCP_SYN | TCP_ACK);
-	run(s, &w);
-	probes(&w, 5, 1);
-	run(s, &w); /* F F F S: 4^2 = 16 */
-	assert_int_equal(findings(s, &f), 0);
-	probes(&w, 6, 1);
-	run(s, &w); /* + F: 64 */
-	assert_int_equal(findings(s, &f), 0);
-	run(s, &w); /* + F: 256 */
-	assert_int_equal(findings(s, &f), 1);
-	safem_seqscan_free(s);
+	add(x, SCANNER, NET + 4, 40004, 23, 6, TCP_SYN);
+	add(x, NET + 4, SCANNER, 23, 40004, 6, TCP_SYN | TCP_ACK);
+	run(x);
+	probes(x, 5, 1);
+	run(x); /* F F F S: 4^2 = 16 */
+	assert_int_equal(findings(x, &f), 0);
+	probes(x, 6, 1);
+	run(x); /* + F: 64 */
+	assert_int_equal(findings(x, &f), 0);
+	run(x); /* + F: 256 */
+	assert_int_equal(findings(x, &f), 1);
 }
 
 /* an answer in the next window counts; a RST is a failure; 4 successes reset */
 static void
 test_next_window_answers_and_rst(void **state)
 {
-	struct safem_seqscan *s = make(64);
+	struct fx *x = *state;
 	const struct safem_seqscan_finding *f;
 	struct safem_seqscan_totals t;
-	static struct win w;
 	unsigned int i;
 
-	(void)state;
 	for (i = 1; i <= 4; i++) /* four SYNs */
-		add(&w, SCANNER, NET + i, 40000 + i, 443, 6, TCP_SYN);
-	run(s, &w);
+		add(x, SCANNER, NET + i, 40000 + i, 443, 6, TCP_SYN);
+	run(x);
 	for (i = 1; i <= 4; i++) /* SYN-ACKs one window later, the handshake completes */
-		add(&w, NET + i, SCANNER, 443, 40000 + i, 6, TCP_SYN | TCP_ACK);
-	run(s, &w);
-	safem_seqscan_totals(s, &t);
+		add(x, NET + i, SCANNER, 443, 40000 + i, 6, TCP_SYN | TCP_ACK);
+	run(x);
+	totals(x, &t);
 	assert_int_equal(t.successes, 4);
 	assert_int_equal(t.failures, 0);
-	assert_int_equal(findings(s, &f), 0);
+	assert_int_equal(findings(x, &f), 0);
 	/* the walk was reset at 4^-4: four RST-answered SYNs now flag it again from 0 */
 	for (i = 11; i <= 14; i++) {
-		add(&w, SCANNER, NET + i, 41000 + i, 80, 6, TCP_SYN);
-		add(&w, NET + i, SCANNER, 80, 41000 + i, 6, TCP_RST | TCP_ACK);
+		add(x, SCANNER, NET + i, 41000 + i, 80, 6, TCP_SYN);
+		add(x, NET + i, SCANNER, 80, 41000 + i, 6, TCP_RST | TCP_ACK);
 	}
-	judge(s, &w);
-	assert_int_equal(findings(s, &f), 1);
+	judge(x);
+	assert_int_equal(findings(x, &f), 1);
 	assert_int_equal(f[0].port, 80);
 	/* an answer two windows later is too late: a failure */
-	add(&w, SCANNER, NET + 30, 42000, 80, 6, TCP_SYN);
-	judge(s, &w);
-	add(&w, NET + 30, SCANNER, 80, 42000, 6, TCP_SYN | TCP_ACK);
-	run(s, &w);
-	safem_seqscan_totals(s, &t);
+	add(x, SCANNER, NET + 30, 42000, 80, 6, TCP_SYN);
+	judge(x);
+	add(x, NET + 30, SCANNER, 80, 42000, 6, TCP_SYN | TCP_ACK);
+	run(x);
+	totals(x, &t);
 	assert_int_equal(t.failures, 5);
-	safem_seqscan_free(s);
 }
 
 /* ICMP echo requests are contacts, answered by echo replies; UDP and SYNs from system
@@ -242,68 +265,59 @@ test_next_window_answers_and_rst(void **state)
 static void
 test_contact_kinds(void **state)
 {
-	struct safem_seqscan *s = make(64);
+	struct fx *x = *state;
 	struct safem_seqscan_totals t;
-	static struct win w;
 	unsigned int i;
 
-	(void)state;
 	for (i = 1; i <= 3; i++) {
-		add(&w, SCANNER, NET + i, 0, 8u << 8, 1, 0); /* echo request */
-		add(&w, NET + i, SCANNER, 0, 0, 1, 0);       /* echo reply */
+		add(x, SCANNER, NET + i, 0, 8u << 8, 1, 0); /* echo request */
+		add(x, NET + i, SCANNER, 0, 0, 1, 0);       /* echo reply */
 	}
-	add(&w, SCANNER, NET + 9, 0, 8u << 8, 1, 0); /* unanswered */
+	add(x, SCANNER, NET + 9, 0, 8u << 8, 1, 0); /* unanswered */
 	for (i = 1; i <= 8; i++) {
-		add(&w, SCANNER, NET + 20 + i, 40000 + i, 53, 17, 0);    /* UDP */
-		add(&w, SCANNER, NET + 40 + i, 20, 1024 + i, 6, TCP_SYN); /* FTP data */
+		add(x, SCANNER, NET + 20 + i, 40000 + i, 53, 17, 0);    /* UDP */
+		add(x, SCANNER, NET + 40 + i, 20, 1024 + i, 6, TCP_SYN); /* FTP data */
 	}
-	judge(s, &w);
-	safem_seqscan_totals(s, &t);
+	judge(x);
+	totals(x, &t);
 	assert_int_equal(t.contacts, 4);
 	assert_int_equal(t.successes, 3);
 	assert_int_equal(t.failures, 1);
-	safem_seqscan_free(s);
 }
 
 /* failures over many hosts and many ports (peer-to-peer contacts) are no horizontal scan */
 static void
 test_many_ports_not_horizontal(void **state)
 {
-	struct safem_seqscan *s = make(64);
+	struct fx *x = *state;
 	struct safem_seqscan_totals t;
 	const struct safem_seqscan_finding *f;
-	static struct win w;
 	unsigned int i;
 
-	(void)state;
 	for (i = 1; i <= 12; i++)
-		add(&w, SCANNER, NET + i, 50000, (uint16_t)(6000 + 7 * i), 6, TCP_SYN);
-	judge(s, &w);
-	safem_seqscan_totals(s, &t);
+		add(x, SCANNER, NET + i, 50000, (uint16_t)(6000 + 7 * i), 6, TCP_SYN);
+	judge(x);
+	totals(x, &t);
 	assert_int_equal(t.failures, 12);
 	assert_int_equal(t.sources_flagged, 1);
-	assert_int_equal(findings(s, &f), 0);
-	safem_seqscan_free(s);
+	assert_int_equal(findings(x, &f), 0);
 }
 
 /* a worm probing a few ports (23, 2323, 8080 as Mirai) is horizontal: 4 counters hold all */
 static void
 test_few_ports_horizontal(void **state)
 {
+	struct fx *x = *state;
 	static const uint16_t ports[] = {23, 2323, 23, 8080, 23, 23, 2323, 23};
-	struct safem_seqscan *s = make(64);
 	const struct safem_seqscan_finding *f;
-	static struct win w;
 	unsigned int i;
 
-	(void)state;
 	for (i = 0; i < 8; i++)
-		add(&w, SCANNER, NET + 1 + i, 50000 + i, ports[i], 6, TCP_SYN);
-	judge(s, &w);
-	assert_int_equal(findings(s, &f), 1);
+		add(x, SCANNER, NET + 1 + i, 50000 + i, ports[i], 6, TCP_SYN);
+	judge(x);
+	assert_int_equal(findings(x, &f), 1);
 	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_HORIZONTAL);
 	assert_int_equal(f[0].port, 23);
-	safem_seqscan_free(s);
 }
 
 /* a destination contacted again is no new observation; a completed handshake whose answer
@@ -311,113 +325,101 @@ test_few_ports_horizontal(void **state)
 static void
 test_first_contacts_once(void **state)
 {
-	struct safem_seqscan *s = make(64);
+	struct fx *x = *state;
 	struct safem_seqscan_totals t;
 	const struct safem_seqscan_finding *f;
-	static struct win w;
 	unsigned int i;
 
-	(void)state;
 	for (i = 0; i < 10; i++) /* ten SYNs to one host, one port */
-		add(&w, SCANNER, NET + 1, 40000 + i, 23, 6, TCP_SYN);
-	run(s, &w);
+		add(x, SCANNER, NET + 1, 40000 + i, 23, 6, TCP_SYN);
+	run(x);
 	for (i = 0; i < 10; i++)
-		add(&w, SCANNER, NET + 1, 40100 + i, 23, 6, TCP_SYN);
-	judge(s, &w);
-	safem_seqscan_totals(s, &t);
+		add(x, SCANNER, NET + 1, 40100 + i, 23, 6, TCP_SYN);
+	judge(x);
+	totals(x, &t);
 	assert_int_equal(t.contacts, 1);
 	assert_int_equal(t.failures, 1);
-	assert_int_equal(findings(s, &f), 0);
+	assert_int_equal(findings(x, &f), 0);
 	for (i = 0; i < 6; i++) /* one-sided link: SYN then ACK, nothing back */
-		add(&w, SCANNER, NET + 100 + i, 42000, 443, 6, TCP_SYN | TCP_ACK);
-	judge(s, &w);
-	safem_seqscan_totals(s, &t);
+		add(x, SCANNER, NET + 100 + i, 42000, 443, 6, TCP_SYN | TCP_ACK);
+	judge(x);
+	totals(x, &t);
 	assert_int_equal(t.undecided, 6);
 	assert_int_equal(t.failures, 1);
-	safem_seqscan_free(s);
 }
 
 /* multicast, broadcast and unspecified addresses are no contacts */
 static void
 test_multicast_ignored(void **state)
 {
-	struct safem_seqscan *s = make(64);
+	struct fx *x = *state;
 	struct safem_seqscan_totals t;
-	static struct win w;
 	uint8_t a[16];
 	unsigned int i;
 
-	(void)state;
 	for (i = 0; i < 8; i++) {
-		add(&w, SCANNER, 0xe00000fbu + (i << 8), 40000 + i, 80, 6, TCP_SYN); /* 224.0.x.251 */
-		add(&w, SCANNER, 0xeffffffau, 40000 + i, 1900, 6, TCP_SYN);           /* 239.x */
-		add(&w, SCANNER, NET + 0xff + (i << 8), 0, 8u << 8, 1, 0);            /* x.x.x.255 */
-		add(&w, SCANNER, 0xffffffffu, 0, 8u << 8, 1, 0);
-		add(&w, 0, NET + i, 40000 + i, 80, 6, TCP_SYN); /* from 0.0.0.0 */
-		add(&w, 0x7f000001u, NET + i, 40000 + i, 80, 6, TCP_SYN); /* from 127.0.0.1 */
+		add(x, SCANNER, 0xe00000fbu + (i << 8), 40000 + i, 80, 6, TCP_SYN); /* 224.0.x.251 */
+		add(x, SCANNER, 0xeffffffau, 40000 + i, 1900, 6, TCP_SYN);           /* 239.x */
+		add(x, SCANNER, NET + 0xff + (i << 8), 0, 8u << 8, 1, 0);            /* x.x.x.255 */
+		add(x, SCANNER, 0xffffffffu, 0, 8u << 8, 1, 0);
+		add(x, 0, NET + i, 40000 + i, 80, 6, TCP_SYN); /* from 0.0.0.0 */
+		add(x, 0x7f000001u, NET + i, 40000 + i, 80, 6, TCP_SYN); /* from 127.0.0.1 */
 	}
-	judge(s, &w);
-	safem_seqscan_totals(s, &t);
+	judge(x);
+	totals(x, &t);
 	assert_int_equal(t.contacts, 0);
 	memset(a, 0, 16);
 	a[0] = 0xff;
 	assert_false(safem_seqscan_unicast(a, 6));
 	a[0] = 0x20;
 	assert_true(safem_seqscan_unicast(a, 6));
-	safem_seqscan_free(s);
 }
 
 /* vertical: one host, many ports, RSTs back; class by the walk that crossed */
 static void
 test_vertical_shape(void **state)
 {
-	struct safem_seqscan *s = make(64);
+	struct fx *x = *state;
 	const struct safem_seqscan_finding *f;
-	static struct win w;
 	unsigned int p;
 
-	(void)state;
 	for (p = 1; p <= 6; p++) {
-		add(&w, SCANNER, NET + 7, 50000 + p, (uint16_t)p, 6, TCP_SYN);
-		add(&w, NET + 7, SCANNER, (uint16_t)p, 50000 + p, 6, TCP_RST | TCP_ACK);
+		add(x, SCANNER, NET + 7, 50000 + p, (uint16_t)p, 6, TCP_SYN);
+		add(x, NET + 7, SCANNER, (uint16_t)p, 50000 + p, 6, TCP_RST | TCP_ACK);
 	}
-	judge(s, &w);
+	judge(x);
 	/* horizontal walk: 1 failure; vertical: 5 failures (4^5 > 99) */
-	assert_int_equal(findings(s, &f), 1);
+	assert_int_equal(findings(x, &f), 1);
 	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_VERTICAL);
 	assert_int_equal(f[0].dst.bytes[15], 7);
 	assert_int_equal(f[0].failures, 5);
-	safem_seqscan_free(s);
 }
 
 /* two sources flagged on one port within the horizon: worm */
 static void
 test_worm_shape(void **state)
 {
-	struct safem_seqscan *s = make(64);
+	struct fx *x = *state;
 	const struct safem_seqscan_finding *f;
-	static struct win w;
 	unsigned int i;
 
-	(void)state;
 	for (i = 1; i <= 5; i++) {
-		add(&w, SCANNER, 0x50000000u + i, 1024, 135, 6, TCP_SYN);
-		add(&w, SCANNER + 1, 0x60000000u + i, 1024, 135, 6, TCP_SYN);
+		add(x, SCANNER, 0x50000000u + i, 1024, 135, 6, TCP_SYN);
+		add(x, SCANNER + 1, 0x60000000u + i, 1024, 135, 6, TCP_SYN);
 	}
-	judge(s, &w);
-	assert_int_equal(findings(s, &f), 2);
+	judge(x);
+	assert_int_equal(findings(x, &f), 2);
 	/* the first one noted saw only itself, the second both */
 	assert_true(f[0].shape == SAFEM_SEQSCAN_WORM || f[1].shape == SAFEM_SEQSCAN_WORM);
 	for (i = 1; i <= 2; i++) {
-		add(&w, SCANNER, 0x50000100u + i, 1024, 135, 6, TCP_SYN);
-		add(&w, SCANNER + 1, 0x60000100u + i, 1024, 135, 6, TCP_SYN);
+		add(x, SCANNER, 0x50000100u + i, 1024, 135, 6, TCP_SYN);
+		add(x, SCANNER + 1, 0x60000100u + i, 1024, 135, 6, TCP_SYN);
 	}
-	judge(s, &w);
-	assert_int_equal(findings(s, &f), 2);
+	judge(x);
+	assert_int_equal(findings(x, &f), 2);
 	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_WORM);
 	assert_int_equal(f[1].shape, SAFEM_SEQSCAN_WORM);
 	assert_int_equal(f[0].sources, 2);
-	safem_seqscan_free(s);
 }
 
 /* the table holds its bound: a full set evicts, counts it, and the evicted source's pending
@@ -425,72 +427,204 @@ test_worm_shape(void **state)
 static void
 test_table_bound(void **state)
 {
-	struct safem_seqscan *s = make(4); /* one set of 4 */
+	struct fx *x = *state;
 	struct safem_seqscan_totals t;
 	const struct safem_seqscan_finding *f;
-	static struct win w;
 	unsigned int i;
 
-	(void)state;
 	for (i = 0; i < 8; i++)
-		add(&w, 0x0b000000u + i, NET + 1, 41000, 22, 6, TCP_SYN);
-	run(s, &w);
-	safem_seqscan_totals(s, &t);
+		add(x, 0x0b000000u + i, NET + 1, 41000, 22, 6, TCP_SYN);
+	run(x);
+	totals(x, &t);
 	assert_int_equal(t.sources_evicted, 4);
-	run(s, &w);
-	safem_seqscan_totals(s, &t);
+	run(x);
+	totals(x, &t);
 	assert_int_equal(t.contacts_dropped, 4);
 	assert_int_equal(t.failures, 4);
-	assert_int_equal(findings(s, &f), 0);
-	safem_seqscan_free(s);
+	assert_int_equal(findings(x, &f), 0);
 }
 
 /* sampled or oversized windows are not judged; the previous window's contacts are dropped */
 static void
 test_unjudged_windows(void **state)
 {
-	struct safem_seqscan *s = make(64);
+	struct fx *x = *state;
 	struct safem_seqscan_totals t;
 	const struct safem_seqscan_finding *f;
 	const struct safem_profile_flow *seg[1];
-	static struct win w;
 
-	(void)state;
-	probes(&w, 1, 6);
-	run(s, &w);
-	seg[0] = w.f;
-	assert_int_equal(safem_seqscan_window(s, seg, &w.n, 1, false), 0);
-	assert_int_equal(findings(s, &f), 0);
-	safem_seqscan_totals(s, &t);
+	probes(x, 1, 6);
+	run(x);
+	seg[0] = x->w.f;
+	assert_int_equal(safem_seqscan_window(x->s, seg, &x->w.n, 1, false), 0);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
 	assert_int_equal(t.undecided, 6);
 	assert_int_equal(t.windows_skipped, 1);
-	probes(&w, 20, 6);
-	w.f[0].flows = 4; /* surge-weighted contribution */
-	run(s, &w);
-	safem_seqscan_totals(s, &t);
+	probes(x, 20, 6);
+	x->w.f[0].flows = 4; /* surge-weighted contribution */
+	run(x);
+	totals(x, &t);
 	assert_int_equal(t.windows_skipped, 2);
 	assert_int_equal(t.contacts, 6);
-	assert_int_equal(safem_seqscan_window(NULL, seg, &w.n, 1, true), -EINVAL);
-	safem_seqscan_free(s);
+	assert_int_equal(safem_seqscan_window(NULL, seg, &x->w.n, 1, true), -EINVAL);
+}
+
+/* A scanner that also works as a client: each window one unanswered SYN to a new host on 23
+ * and one answered SYN to a new web server on 443. Its source walk moves F S F S ... in some
+ * order, never more than one step from where it was: never flagged. The (source, 23) walk
+ * sees only the failures: 4^4 = 256 >= 99 after the 4th, decided in the 5th window. */
+static void
+test_port_walk_client_scanner(void **state)
+{
+	struct fx *x = *state;
+	struct safem_seqscan_totals t;
+	const struct safem_seqscan_finding *f;
+	unsigned int i;
+
+	for (i = 1; i <= 4; i++) {
+		add(x, SCANNER, NET + 100 + i, 40000 + i, 23, 6, TCP_SYN);
+		add(x, SCANNER, NET + 200 + i, 41000 + i, 443, 6, TCP_SYN);
+		add(x, NET + 200 + i, SCANNER, 443, 41000 + i, 6, TCP_SYN | TCP_ACK);
+		run(x);
+		assert_int_equal(findings(x, &f), 0); /* 3 failures on 23 decided at most */
+	}
+	run(x); /* the 4th failure on 23 */
+	assert_int_equal(findings(x, &f), 1);
+	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_HORIZONTAL);
+	assert_int_equal(f[0].port, 23);
+	assert_int_equal(f[0].failures, 1);
+	assert_int_equal(f[0].failures_run, 4);
+	assert_int_equal(f[0].windows, 1);
+	assert_int_equal(f[0].dst.bytes[15], 104);
+	assert_true(fabs(f[0].llr - log(99.0)) < 1e-9);
+	totals(x, &t);
+	assert_int_equal(t.sources_flagged, 0); /* the source walk did not cross */
+	assert_int_equal(t.port_walks_flagged, 1);
+	assert_int_equal(t.successes, 4);
+}
+
+/* The few-ports bound holds for a port walk too: the same 4 failures on 23, but also one on
+ * each of 8 other ports (a peer-to-peer client reaching peers on their own ports, one of them
+ * a popular peer port) and as many successes as those failures on 443. The (source, 23)
+ * walk is flagged; the 4 Misra-Gries counters hold less than 3/4 of the 12 failures: no
+ * finding. The source walk: net failures of a window are 1, so it can flag: it keeps the
+ * bound as before. */
+static void
+test_port_walk_many_ports_bound(void **state)
+{
+	struct fx *x = *state;
+	struct safem_seqscan_totals t;
+	const struct safem_seqscan_finding *f;
+	unsigned int i, j;
+
+	for (i = 1; i <= 4; i++) {
+		add(x, SCANNER, NET + 100 + i, 40000 + i, 23, 6, TCP_SYN);
+		for (j = 0; j < 2; j++) {
+			uint32_t peer = NET + 300 + 10 * i + j, server = NET + 500 + 10 * i + j;
+
+			add(x, SCANNER, peer, 42000, (uint16_t)(6000 + 100 * i + j), 6, TCP_SYN);
+			add(x, SCANNER, server, 43000, 443, 6, TCP_SYN);
+			add(x, server, SCANNER, 443, 43000, 6, TCP_SYN | TCP_ACK);
+		}
+		run(x);
+	}
+	run(x);
+	totals(x, &t);
+	assert_int_equal(t.failures, 12);
+	assert_int_equal(t.port_walks_flagged, 1);
+	assert_int_equal(findings(x, &f), 0);
+}
+
+/* A worm at a low rate: three home hosts, one probe of port 135 a window between them, each
+ * to a new outside host. No host's walk gets past 2 failures in 4 windows; the port's
+ * evidence within the horizon is 4 net failures (4^4 >= 99) from 3 home sources at the 4th
+ * decided window: worm, naming the port and its last failing source. */
+static void
+test_home_port_worm(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		add(x, SCANNER + i % 3, 0x50000000u + i, 40000, 135, 6, TCP_SYN);
+		run(x);
+		assert_int_equal(findings(x, &f), 0);
+	}
+	run(x); /* the 4th failure on 135 */
+	assert_int_equal(findings(x, &f), 1);
+	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_WORM);
+	assert_int_equal(f[0].port, 135);
+	assert_int_equal(f[0].sources, 3);
+	assert_int_equal(f[0].failures_run, 4);
+	assert_int_equal(f[0].src.bytes[15], 1); /* 10.0.0.1 made the 4th probe */
+	assert_int_equal(f[0].dst.bytes[15], 3);
+	/* an answered first contact on 135 takes one failure back: 3 net, no finding */
+	add(x, SCANNER + 1, 0x50000100u, 40001, 135, 6, TCP_SYN);
+	add(x, 0x50000100u, SCANNER + 1, 135, 40001, 6, TCP_SYN | TCP_ACK);
+	add(x, SCANNER + 2, 0x50000101u, 40002, 135, 6, TCP_SYN);
+	add(x, 0x50000101u, SCANNER + 2, 135, 40002, 6, TCP_SYN | TCP_ACK);
+	judge(x);
+	assert_int_equal(findings(x, &f), 0); /* no failure in this window either */
+}
+
+/* What the home port evidence does not count: many home clients failing on one dead server
+ * (a destination counts once), one home source alone (its own walk says horizontal), the
+ * evidence of windows past the horizon, and sources outside the home prefixes. */
+static void
+test_home_port_not_worm(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	unsigned int i;
+
+	for (i = 0; i < 6; i++) /* six clients, one dead file server */
+		add(x, SCANNER + i, NET + 9, 40000, 445, 6, TCP_SYN);
+	judge(x);
+	assert_int_equal(findings(x, &f), 0);
+	for (i = 0; i < 6; i++) /* six outside hosts probing home hosts: not home sources */
+		add(x, 0x50000000u + i, SCANNER + 100 + i, 40000, 135, 6, TCP_SYN);
+	judge(x);
+	assert_int_equal(findings(x, &f), 0);
+	/* a probe of 139 every 3rd window, each from another home host: at most 3 in any 8
+	 * windows (and no host's own walk past 1 failure) */
+	for (i = 0; i < 24; i++) {
+		if (i % 3 == 0)
+			add(x, SCANNER + 20 + i / 3, 0x60000000u + i, 40000, 139, 6, TCP_SYN);
+		run(x);
+		assert_int_equal(findings(x, &f), 0);
+	}
+	/* one home source alone: its walk flags it horizontal, the port is no worm's */
+	for (i = 0; i < 5; i++)
+		add(x, SCANNER + 30, 0x70000000u + i, 40000, 5900, 6, TCP_SYN);
+	judge(x);
+	assert_int_equal(findings(x, &f), 1);
+	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_HORIZONTAL);
+	assert_int_equal(f[0].port, 5900);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_four_failures_flag),
-		cmocka_unit_test(test_successes_pull_back),
-		cmocka_unit_test(test_next_window_answers_and_rst),
-		cmocka_unit_test(test_contact_kinds),
-		cmocka_unit_test(test_many_ports_not_horizontal),
-		cmocka_unit_test(test_few_ports_horizontal),
-		cmocka_unit_test(test_first_contacts_once),
-		cmocka_unit_test(test_multicast_ignored),
-		cmocka_unit_test(test_vertical_shape),
-		cmocka_unit_test(test_worm_shape),
-		cmocka_unit_test(test_table_bound),
-		cmocka_unit_test(test_unjudged_windows),
-		cmocka_unit_test(test_idle_source_starts_over),
+		cmocka_unit_test_setup_teardown(test_four_failures_flag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_successes_pull_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_next_window_answers_and_rst, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_contact_kinds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_ports_not_horizontal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_few_ports_horizontal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_first_contacts_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_multicast_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vertical_shape, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_worm_shape, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_table_bound, setup_one_set, teardown),
+		cmocka_unit_test_setup_teardown(test_unjudged_windows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_source_starts_over, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_port_walk_client_scanner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_port_walk_many_ports_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_home_port_worm, setup_home, teardown),
+		cmocka_unit_test_setup_teardown(test_home_port_not_worm, setup_home, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
