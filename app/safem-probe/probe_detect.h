@@ -11,6 +11,7 @@
 #include "safem_classifier.h"
 #include "safem_detect.h"
 #include "safem_profile.h"
+#include "safem_brute.h"
 #include "safem_seqscan.h"
 #include "safem_window.h"
 #include "safem_featdist.h"
@@ -54,8 +55,11 @@ struct probe_detect {
 	 * NULL: none. windows: where the newest pane's flow log is read. */
 	struct safem_seqscan *seqscan;
 	const struct safem_window_analysis *windows;
-	struct safem_detect_finding findings[SAFEM_SEQSCAN_FINDINGS_MAX];
+	struct safem_detect_finding findings[SAFEM_SEQSCAN_FINDINGS_MAX + SAFEM_BRUTE_FINDINGS_MAX];
 	uint64_t scan_test_ns_max;        /**< CPU time of the test per window, worst */
+	/* Sequential guessing test (lib/brute), created with the scan test; NULL: none. Its
+	 * findings follow the scan test's in findings. */
+	struct safem_brute *brute;
 };
 
 /**

@@ -221,7 +221,8 @@ const struct safem_opt_def probe_options[] = {
 	{"scan-test", "detect", "scan-test", SAFEM_OPT_BOOL, "true", 0, 0, NULL, OPT(scan_test),
 	 "sequential scan test (Threshold Random Walk over each source's first TCP connection "
 	 "attempts and pings; unsampled windows; needs --profile-flows; docs/detection.md): "
-	 "alerts scanners and worms whose first contacts mostly fail", NULL},
+	 "alerts scanners and worms whose first contacts mostly fail; with it the guessing "
+	 "test: clients repeating one short exchange with a server port (brute_force)", NULL},
 	{"top", "detect", "top", SAFEM_OPT_UINT, "10", 0, 1000, NULL, OPT(top_hosts),
 	 "Top-N host view in the window report (hosts by flows, packets and bytes; 0: none)",
 	 "N"},
