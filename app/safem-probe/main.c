@@ -838,8 +838,14 @@ main(int argc, char **argv)
 						.home = &detect.home,
 					};
 
+					struct safem_brute_params bp = {
+						.pane_flows = ap.profile_flows,
+					};
+
 					detect.seqscan = safem_seqscan_create(&sp);
-					seqscan_nomem = detect.seqscan == NULL;
+					/* the guessing test reads the same logs (--scan-test) */
+					detect.brute = safem_brute_create(&bp);
+					seqscan_nomem = detect.seqscan == NULL || detect.brute == NULL;
 				}
 				if (profiler != NULL && cfg.victim_test && detect_on) {
 					struct safem_victim_params vp = {

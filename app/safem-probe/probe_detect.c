@@ -93,6 +93,9 @@ probe_detect_open(struct probe_detect *pd, const struct probe_config *cfg, FILE 
 		for (d = 0; d < SAFEM_DIR_COUNT; d++)
 			p.directions |= 1u << d;
 	p.home = &pd->home; /* transit victims (docs/detection.md, "Transit") */
+	/* the guessing test runs with the scan test on the flow log (main creates both after
+	 * this, and fails if it cannot) */
+	p.count_peaks_need_finding = cfg->scan_test && cfg->profile_flows != 0;
 	p.alerts = alerts;
 	pd->alerts = alerts;
 	pd->detector = safem_detector_create(&p, err, errlen);
@@ -271,6 +274,32 @@ behaviour_alerts(struct probe_detect *pd, const struct safem_window_summary *w,
 	return ferror(pd->alerts) ? -EIO : 0;
 }
 
+/* The direction of contacts from src to dst, as lib/featdist assigns flows; between two
+ * outside hosts (transit): all. */
+static enum safem_direction
+finding_direction(const struct probe_detect *pd, const struct safem_feature_value *src,
+		  const struct safem_feature_value *dst)
+{
+	bool home_src = pd->home.count != 0 && safem_home_contains(&pd->home, src);
+	bool home_dst = pd->home.count != 0 && safem_home_contains(&pd->home, dst);
+
+	return home_src && home_dst ? SAFEM_DIR_INTERNAL
+	       : home_src	    ? SAFEM_DIR_OUT
+	       : home_dst	    ? SAFEM_DIR_IN
+				    : SAFEM_DIR_ALL;
+}
+
+/* The newest pane's flow log for the structural tests, and whether they judge it: unsampled
+ * windows with every contribution logged (under 1-in-N sampling answers are sampled apart
+ * from the probes, and packet counts are estimates). */
+static bool
+pane_flows(const struct probe_detect *pd, const struct safem_window_summary *summary,
+	   struct safem_profile_flows *pf)
+{
+	safem_window_analysis_pane_flows(pd->windows, pf);
+	return summary->sample_rate <= 1 && pf->unlogged == 0 && pf->segments > 0;
+}
+
 static enum safem_attack_class
 finding_class(enum safem_seqscan_shape s)
 {
@@ -299,21 +328,15 @@ scan_test_window(struct probe_detect *pd, const struct safem_window_summary *sum
 	uint64_t t0 = thread_cpu_ns(), ns;
 	unsigned int n, i;
 
-	safem_window_analysis_pane_flows(pd->windows, &pf);
-	if (safem_seqscan_window(pd->seqscan, pf.flow, pf.n, pf.segments,
-				 summary->sample_rate <= 1 && pf.unlogged == 0 && pf.segments > 0) <
-	    0)
+	/* pf is filled before its members are read (argument order is unspecified) */
+	bool judged = pane_flows(pd, summary, &pf);
+
+	if (safem_seqscan_window(pd->seqscan, pf.flow, pf.n, pf.segments, judged) < 0)
 		return 0;
 	n = safem_seqscan_findings(pd->seqscan, &f);
 	for (i = 0; i < n; i++) {
-		bool home_src = pd->home.count != 0 && safem_home_contains(&pd->home, &f[i].src);
-		bool home_dst = pd->home.count != 0 && safem_home_contains(&pd->home, &f[i].dst);
-		/* the direction of its (last failed) contacts, as lib/featdist assigns flows;
-		 * between two outside hosts (transit): all */
-		enum safem_direction dir = home_src && home_dst ? SAFEM_DIR_INTERNAL
-					   : home_src		? SAFEM_DIR_OUT
-					   : home_dst		? SAFEM_DIR_IN
-								: SAFEM_DIR_ALL;
+		/* the direction of its (last failed) contacts */
+		enum safem_direction dir = finding_direction(pd, &f[i].src, &f[i].dst);
 
 		pd->findings[i] = (struct safem_detect_finding){
 			.cls = finding_class(f[i].shape),
@@ -368,22 +391,15 @@ victim_test_window(struct probe_detect *pd, const struct safem_window_summary *s
 	uint64_t t0 = thread_cpu_ns(), ns;
 	unsigned int nv, i, j;
 
-	safem_window_analysis_pane_flows(pd->windows, &pf);
-	if (safem_victim_window(pd->victim, pf.flow, pf.n, pf.segments,
-				summary->sample_rate <= 1 && pf.unlogged == 0 && pf.segments > 0) <
-	    0)
+	bool judged = pane_flows(pd, summary, &pf);
+
+	if (safem_victim_window(pd->victim, pf.flow, pf.n, pf.segments, judged) < 0)
 		return n;
 	nv = safem_victim_findings(pd->victim, &f);
 	for (i = 0; i < nv; i++) {
-		bool home_src = pd->home.count != 0 && safem_home_contains(&pd->home, &f[i].source);
-		bool home_dst = pd->home.count != 0 && safem_home_contains(&pd->home, &f[i].victim);
-		enum safem_direction dir = home_src && home_dst ? SAFEM_DIR_INTERNAL
-					   : home_src		? SAFEM_DIR_OUT
-					   : home_dst		? SAFEM_DIR_IN
-								: SAFEM_DIR_ALL;
 		struct safem_detect_finding d = {
 			.cls = victim_class(f[i].kind),
-			.direction = dir,
+			.direction = finding_direction(pd, &f[i].source, &f[i].victim),
 			.address = f[i].source,
 			.port = f[i].port,
 			.proto = f[i].proto,
@@ -408,6 +424,42 @@ victim_test_window(struct probe_detect *pd, const struct safem_window_summary *s
 	return n;
 }
 
+/*
+ * The sequential guessing test on the window's newest pane (docs/detection.md, "Brute
+ * force at a few connections a window: sessions alike"), judged as the scan test is: its
+ * findings appended to pd->findings after the first n.
+ */
+static unsigned int
+brute_test_window(struct probe_detect *pd, const struct safem_window_summary *summary,
+		  unsigned int n)
+{
+	const struct safem_brute_finding *f;
+	struct safem_profile_flows pf;
+	unsigned int nb, i;
+
+	bool judged = pane_flows(pd, summary, &pf);
+
+	if (safem_brute_window(pd->brute, pf.flow, pf.n, pf.segments, judged) < 0)
+		return n;
+	nb = safem_brute_findings(pd->brute, &f);
+	for (i = 0; i < nb; i++)
+		pd->findings[n++] = (struct safem_detect_finding){
+			.cls = SAFEM_CLASS_BRUTE_FORCE,
+			.direction = finding_direction(pd, &f[i].client, &f[i].server),
+			.address = f[i].client,
+			.port = f[i].port,
+			.proto = f[i].proto,
+			.has_target = true,
+			.target = f[i].server,
+			.test = "sprt_sessions",
+			.evidence = f[i].alike,
+			.evidence_run = f[i].alike_run,
+			.llr = f[i].llr,
+			.windows = f[i].windows,
+		};
+	return n;
+}
+
 int
 probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE *members)
 {
@@ -428,6 +480,8 @@ probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE 
 		nfindings = scan_test_window(pd, summary);
 	if (ret == 0 && pd->victim != NULL && pd->windows != NULL)
 		nfindings = victim_test_window(pd, summary, nfindings);
+	if (ret == 0 && pd->brute != NULL && pd->windows != NULL)
+		nfindings = brute_test_window(pd, summary, nfindings);
 	if (ret == 0)
 		ret = safem_detector_window_findings(pd->detector, summary, &hint, pd->findings,
 						     nfindings, members, &v);
@@ -477,6 +531,8 @@ probe_detect_free(struct probe_detect *pd)
 	pd->seqscan = NULL;
 	safem_victim_free(pd->victim);
 	pd->victim = NULL;
+	safem_brute_free(pd->brute);
+	pd->brute = NULL;
 	safem_baseline_trainer_free(pd->trainer);
 	pd->trainer = NULL;
 	pd->features_out = NULL; /* the caller's stream */

@@ -11,6 +11,7 @@
 #include "safem_classifier.h"
 #include "safem_detect.h"
 #include "safem_profile.h"
+#include "safem_brute.h"
 #include "safem_seqscan.h"
 #include "safem_victim.h"
 #include "safem_window.h"
@@ -58,7 +59,11 @@ struct probe_detect {
 	/* Destination-side sequential test (lib/victim): set by main with --victim-test and
 	 * profiling on; NULL: none. */
 	struct safem_victim *victim;
-	struct safem_detect_finding findings[SAFEM_SEQSCAN_FINDINGS_MAX + SAFEM_VICTIM_FINDINGS_MAX];
+	/* Sequential guessing test (lib/brute), created with the scan test; NULL: none. Its
+	 * findings follow the scan test's and the victim test's in findings. */
+	struct safem_brute *brute;
+	struct safem_detect_finding findings[SAFEM_SEQSCAN_FINDINGS_MAX + SAFEM_VICTIM_FINDINGS_MAX +
+					     SAFEM_BRUTE_FINDINGS_MAX];
 	uint64_t scan_test_ns_max;        /**< CPU time of the test per window, worst */
 	uint64_t victim_test_ns_max;      /**< CPU time of the victim test per window, worst */
 };

@@ -333,6 +333,22 @@ write_json(FILE *f, const struct probe_context *ctx)
 				vt.destinations_evicted, vt.destinations_flagged, vt.findings,
 				(double)ctx->detect->victim_test_ns_max / 1e6);
 		}
+		if (ctx->detect->brute != NULL) {
+			struct safem_brute_totals bt;
+
+			/* the guessing test's bounds at work (docs/detection.md, "Brute force
+			 * at a few connections a window: sessions alike") */
+			safem_brute_totals(ctx->detect->brute, &bt);
+			fprintf(f,
+				"  \"brute_test\": {\"windows\": %" PRIu64
+				", \"windows_skipped\": %" PRIu64 ", \"sessions\": %" PRIu64
+				", \"sessions_closed\": %" PRIu64 ", \"alike\": %" PRIu64
+				", \"sessions_evicted\": %" PRIu64 ", \"pairs_evicted\": %" PRIu64
+				", \"pairs_flagged\": %" PRIu64 ", \"findings\": %" PRIu64 "},\n",
+				bt.windows, bt.windows_skipped, bt.sessions, bt.sessions_closed,
+				bt.alike, bt.sessions_evicted, bt.pairs_evicted, bt.pairs_flagged,
+				bt.findings);
+		}
 	}
 	if (ctx->ipfix_count != 0) {
 		fprintf(f, "  \"ipfix\": [");

@@ -72,6 +72,8 @@
 
 struct safem_detector {
 	struct safem_detect_params params;
+	/* this window has a brute_force finding (count_peaks_need_finding) */
+	bool brute_finding;
 	unsigned int warmup_windows;
 	bool warmup_learns; /* AUTO, moving: the warm-up lasts until the quantile settles */
 	bool warm;	    /* the warm-up is over */
@@ -377,8 +379,12 @@ classify_directions(struct safem_detector *d, const struct safem_window_summary 
 		 * with that window explaining its count, no more, and name a brute force only:
 		 * with every class allowed, scans and floods found that way read two clean
 		 * windows of bg_ndpi_appmix (tuning part) as attacks and lost windows of the
-		 * stretched telnet scan to other classes. */
+		 * stretched telnet scan to other classes. With a guessing test at the caller
+		 * (count_peaks_need_finding), only where it found a guesser: a home client
+		 * fetching pages over ~10 connections a window rose over its count peak too
+		 * (bg_zeek_protomix, tuning part, 922 s; docs/detection.md, session 9). */
 		if (cls == SAFEM_CLASS_UNKNOWN && c != l->transit_slot &&
+		    (!d->params.count_peaks_need_finding || d->brute_finding) &&
 		    !(d->skip_dirs & (1u << l->candidate[c])) &&
 		    involved_count_peaks(&d->inv_other, &d->inv_counts) &&
 		    classify_window(l, dev, w, &d->inv_counts, evidence) ==
@@ -513,6 +519,9 @@ safem_detector_window_findings(struct safem_detector *d, const struct safem_wind
 		    findings[i].cls == SAFEM_CLASS_NORMAL ||
 		    (unsigned int)findings[i].direction >= SAFEM_DIR_COUNT)
 			return -EINVAL;
+	d->brute_finding = false;
+	for (unsigned int i = 0; i < nfindings; i++)
+		d->brute_finding |= findings[i].cls == SAFEM_CLASS_BRUTE_FORCE;
 	if (hint != NULL && !hint->present)
 		hint = NULL;
 	if (hint != NULL && hint_check(hint) < 0)

@@ -132,6 +132,14 @@ struct safem_detect_params {
 	 * Not copied: it must outlive the detector.
 	 */
 	const struct safem_home *home;
+	/**
+	 * The caller runs a per-pair guessing test (lib/brute) and passes its findings with
+	 * each window: the count peaks' second look ("Brute force on low-rate links") then
+	 * names a brute force only in a window with a brute_force finding (a web client
+	 * repeating connections to one server rose over its count peak too; the test tells it
+	 * from a guesser by its sessions). false (default): as before, no finding needed.
+	 */
+	bool count_peaks_need_finding;
 };
 
 #define SAFEM_DETECT_HORIZON_WINDOWS_MAX 8

@@ -2421,11 +2421,20 @@ gen_session_and_six(void)
 }
 
 static void
-low_rate_brute_case(unsigned int connections, struct safem_detect_verdict *v_out)
+low_rate_brute_case_findings(unsigned int connections, bool need_finding,
+			     const struct safem_detect_finding *f, unsigned int nf,
+			     struct safem_detect_verdict *v_out)
 {
 	struct safem_detect_verdict v;
-	struct safem_detector *d = moving_detector(NULL, false);
+	struct safem_detect_params p;
+	char err[256] = "";
+	struct safem_detector *d;
 	unsigned int i;
+
+	safem_detect_params_init(&p);
+	p.count_peaks_need_finding = need_finding;
+	d = safem_detector_create(&p, err, sizeof(err));
+	assert_non_null(d);
 
 	for (i = 0; i < 70; i++)
 		run_gen(d, gen_one_session, &v);
@@ -2437,8 +2446,14 @@ low_rate_brute_case(unsigned int connections, struct safem_detect_verdict *v_out
 			 (uint16_t)(33000 + i), 443, SAFEM_PROTO_TCP, 8, 8 * 700);
 	add_low_rate_brute(connections);
 	build_summary(&summary, window_index++, false);
-	assert_int_equal(safem_detector_window(d, &summary, NULL, v_out), 0);
+	assert_int_equal(safem_detector_window_findings(d, &summary, NULL, f, nf, NULL, v_out), 0);
 	safem_detector_free(d);
+}
+
+static void
+low_rate_brute_case(unsigned int connections, struct safem_detect_verdict *v_out)
+{
+	low_rate_brute_case_findings(connections, false, NULL, 0, v_out);
 }
 
 static void
@@ -2461,6 +2476,38 @@ test_low_rate_brute_force_count_peak(void **state)
 		print_error("10 against 6: alerted class %s score %.2f\n",
 			    safem_attack_class_name(v.cls), v.score);
 	assert_false(v.alerted);
+}
+
+/* With a guessing test at the caller (count_peaks_need_finding, docs/detection.md "Brute
+ * force at a few connections a window: sessions alike"), the count peaks' second look names
+ * the 14 connections above only in a window with a brute_force finding: without one the
+ * window is not named brute_force; with one it is, by the rules (not the finding path). A
+ * scan finding is no guesser. */
+static void
+test_count_peak_needs_brute_finding(void **state)
+{
+	struct safem_detect_verdict v;
+	struct safem_detect_finding f = {
+		.cls = SAFEM_CLASS_BRUTE_FORCE,
+		.direction = SAFEM_DIR_ALL,
+		.port = 2222,
+		.proto = 6,
+		.test = "sprt_sessions",
+		.evidence = 3,
+		.windows = 1,
+	};
+
+	(void)state;
+	low_rate_brute_case_findings(14, true, NULL, 0, &v);
+	assert_false(v.alerted && v.cls == SAFEM_CLASS_BRUTE_FORCE);
+	low_rate_brute_case_findings(14, true, &f, 1, &v);
+	assert_true(v.alerted);
+	assert_int_equal(v.cls, SAFEM_CLASS_BRUTE_FORCE);
+	assert_false(v.finding);
+	assert_true(v.spectrum_anomalous);
+	f.cls = SAFEM_CLASS_VERTICAL_SCAN;
+	low_rate_brute_case_findings(14, true, &f, 1, &v);
+	assert_false(v.spectrum_anomalous && v.cls == SAFEM_CLASS_BRUTE_FORCE);
 }
 
 /* ICMP floods on a low-rate link (docs/detection.md, "ICMP floods on low-rate links" and
@@ -3335,6 +3382,7 @@ main(void)
 		cmocka_unit_test(test_sampled_syn_retries),
 		cmocka_unit_test(test_peak_count_low_rate),
 		cmocka_unit_test(test_low_rate_brute_force_count_peak),
+		cmocka_unit_test(test_count_peak_needs_brute_finding),
 		cmocka_unit_test(test_pair_connected),
 		cmocka_unit_test(test_slow_attack_over_windows),
 	};

@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Sequential password-guessing test over the windows' flow logs (safem_brute.h;
+ * docs/detection.md, "Brute force at a few connections a window: sessions alike"). */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_jhash.h>
+
+#include "safem_brute.h"
+#include "safem_seqscan.h"
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define PROTO_TCP 6
+
+#define WAYS 4
+/* An open session with no packet for this many windows is gone (its slot free): a guess
+ * is a short exchange, a session quiet that long is no guess. */
+#define SESSION_IDLE_WINDOWS 8
+/* Packets each way a session may differ from its pair's previous one and still be alike:
+ * one, a retransmission or the last ACK of the close falling either side of a window's
+ * cut (the real nmap capture's guesses: 10-12 packets out, 9-10 back). */
+#define ALIKE_PACKETS 1
+
+enum { OUT = 0, BACK = 1 }; /* client to server, server to client */
+
+struct session {
+	uint64_t key;      /* hash of the client-to-server flow key; 0: free */
+	uint64_t last_window;
+	uint64_t close_window; /* first window with a FIN; 0: none yet */
+	uint32_t packets[2];
+	struct safem_flow_key flow; /* client to server: the pair is found when it closes */
+	uint64_t touched_window; /* listed in this window's touched sessions */
+	uint8_t flags[2];
+	bool closing_listed;
+};
+
+struct pair {
+	struct safem_feature_value client, server;
+	uint16_t port;
+	bool used, flagged, has_ref;
+	bool data; /* it had a session past the short bound: a client, for its life */
+	uint64_t last_window;
+	uint32_t ref[2]; /* packets each way of its previous closed session */
+	double llr;
+	uint32_t alike_run;
+	uint32_t run_sessions; /* closed sessions since its walk (re)started, the first counted */
+	uint64_t run_window;   /* window its walk (re)started in */
+	unsigned int finding_windows;
+	/* this window's observations */
+	uint64_t window_id;
+	uint32_t window_alike, window_sessions;
+};
+
+struct safem_brute {
+	struct safem_brute_params p;
+	double step_alike, step_other, log_eta1, log_eta0;
+	uint32_t npairs, nsessions; /* powers of 2, multiples of WAYS */
+	struct pair *pair;
+	struct session *sess;
+	uint32_t *touched; /* sessions with a packet this window */
+	uint32_t ntouched;
+	uint32_t *closing[2]; /* [cur]: sessions that began closing this window */
+	uint32_t nclosing[2];
+	unsigned int cur;
+	uint32_t *window_pairs; /* pairs with an observation this window */
+	uint32_t nwindow_pairs;
+	uint64_t window;
+	struct safem_brute_finding findings[SAFEM_BRUTE_FINDINGS_MAX];
+	unsigned int nfindings;
+	struct safem_brute_totals totals;
+};
+
+/* 64 bits of DPDK's Jenkins hash over len bytes (two 32-bit results of one pass): a session
+ * is known by its hash alone, so it must not collide among the table's open sessions */
+static uint64_t
+bytes_hash(const void *p, uint32_t len, uint32_t seed)
+{
+	uint32_t lo = seed, hi = ~seed;
+
+	rte_jhash_2hashes(p, len, &lo, &hi);
+	return (uint64_t)hi << 32 | lo;
+}
+
+static void
+addr_value(const uint8_t *a, uint8_t ip_version, struct safem_feature_value *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (ip_version == 4) {
+		v->bytes[10] = v->bytes[11] = 0xff; /* ::ffff:a.b.c.d, as lib/featdist */
+		memcpy(&v->bytes[12], a, 4);
+	} else {
+		memcpy(v->bytes, a, 16);
+	}
+}
+
+static uint32_t
+round_ways(unsigned int want)
+{
+	uint32_t n = WAYS;
+
+	while (n < want)
+		n *= 2;
+	return n;
+}
+
+struct safem_brute *
+safem_brute_create(const struct safem_brute_params *p)
+{
+	struct safem_brute *b;
+
+	if (p == NULL || p->pane_flows == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return NULL;
+	b->p = *p;
+	if (b->p.idle_windows == 0)
+		b->p.idle_windows = SAFEM_BRUTE_IDLE_WINDOWS_DEFAULT;
+	b->npairs = round_ways(b->p.pairs != 0 ? b->p.pairs : SAFEM_BRUTE_PAIRS_DEFAULT);
+	b->nsessions = round_ways(b->p.sessions != 0 ? b->p.sessions
+						     : SAFEM_BRUTE_SESSIONS_DEFAULT);
+	/* Wald's SPRT: an alike session multiplies the likelihood ratio by theta1/theta0, any
+	 * other closed session by (1-theta1)/(1-theta0); eta1 = P_D/P_F, eta0 = (1-P_D)/(1-P_F) */
+	b->step_alike = log(SAFEM_BRUTE_THETA1 / SAFEM_BRUTE_THETA0);
+	b->step_other = log((1 - SAFEM_BRUTE_THETA1) / (1 - SAFEM_BRUTE_THETA0));
+	b->log_eta1 = log(SAFEM_BRUTE_PD / SAFEM_BRUTE_PF);
+	b->log_eta0 = log((1 - SAFEM_BRUTE_PD) / (1 - SAFEM_BRUTE_PF));
+	b->pair = calloc(b->npairs, sizeof(*b->pair));
+	b->sess = calloc(b->nsessions, sizeof(*b->sess));
+	b->touched = calloc(p->pane_flows, sizeof(*b->touched));
+	/* a pair has an observation from a session touched now or closing since the last */
+	b->window_pairs = calloc(2 * (size_t)p->pane_flows, sizeof(*b->window_pairs));
+	for (unsigned int i = 0; i < 2; i++)
+		b->closing[i] = calloc(p->pane_flows, sizeof(*b->closing[i]));
+	if (b->pair == NULL || b->sess == NULL || b->touched == NULL || b->window_pairs == NULL ||
+	    b->closing[0] == NULL || b->closing[1] == NULL) {
+		safem_brute_free(b);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return b;
+}
+
+void
+safem_brute_free(struct safem_brute *b)
+{
+	if (b == NULL)
+		return;
+	free(b->pair);
+	free(b->sess);
+	free(b->touched);
+	free(b->window_pairs);
+	free(b->closing[0]);
+	free(b->closing[1]);
+	free(b);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Pairs                                                                    */
+
+static bool
+pair_idle(const struct safem_brute *b, const struct pair *e)
+{
+	return !e->used || e->last_window + b->p.idle_windows < b->window;
+}
+
+/* The slot of (client, server, port), taking one (an idle one, else the least recently
+ * active, counted) when new. A pair back after idle_windows starts over. */
+static uint32_t
+pair_get(struct safem_brute *b, const struct safem_feature_value *client,
+	 const struct safem_feature_value *server, uint16_t port)
+{
+	struct {
+		struct safem_feature_value client, server;
+		uint16_t port;
+	} key;
+	uint32_t set, i, victim;
+	struct pair *e;
+
+	memset(&key, 0, sizeof(key)); /* the padding is hashed too */
+	key.client = *client;
+	key.server = *server;
+	key.port = port;
+	set = (uint32_t)(bytes_hash(&key, sizeof(key), 0x51ed270bu) & (b->npairs / WAYS - 1)) *
+	      WAYS;
+	victim = set;
+	for (i = set; i < set + WAYS; i++) {
+		e = &b->pair[i];
+		if (e->used && e->port == port && memcmp(&e->client, client, sizeof(*client)) == 0 &&
+		    memcmp(&e->server, server, sizeof(*server)) == 0) {
+			if (!pair_idle(b, e))
+				return i;
+			victim = i;
+			goto take;
+		}
+	}
+	for (i = set; i < set + WAYS; i++) {
+		if (pair_idle(b, &b->pair[i])) {
+			victim = i;
+			goto take;
+		}
+		if (b->pair[i].last_window < b->pair[victim].last_window)
+			victim = i;
+	}
+	b->totals.pairs_evicted++;
+take:
+	e = &b->pair[victim];
+	*e = (struct pair){
+		.client = *client,
+		.server = *server,
+		.port = port,
+		.used = true,
+		.last_window = b->window,
+		.run_window = b->window,
+	};
+	return victim;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Sessions                                                                 */
+
+static bool
+session_free(const struct safem_brute *b, const struct session *s)
+{
+	return s->key == 0 || s->last_window + SESSION_IDLE_WINDOWS < b->window;
+}
+
+/* The open session of flow k (hash key), or with create a new one: a free slot, else one
+ * whose SYN nobody answered (a flood's spoofed SYNs: forgotten at the end of their window
+ * anyway), else none (counted). A session with answers keeps its slot: evicting the long
+ * sessions of a client for a flood's SYNs forgot the data they carried (a real background's
+ * web client named a guesser in the test set's SYN flood mixes). UINT32_MAX: none. */
+static uint32_t
+session_get(struct safem_brute *b, uint64_t key, const struct safem_flow_key *k, bool create)
+{
+	uint32_t set = (uint32_t)(key & (b->nsessions / WAYS - 1)) * WAYS, i, victim = UINT32_MAX;
+
+	for (i = set; i < set + WAYS; i++)
+		if (b->sess[i].key == key && !session_free(b, &b->sess[i]) &&
+		    memcmp(&b->sess[i].flow, k, sizeof(*k)) == 0)
+			return i;
+	if (!create)
+		return UINT32_MAX;
+	for (i = set; i < set + WAYS && victim == UINT32_MAX; i++)
+		if (session_free(b, &b->sess[i]))
+			victim = i;
+	for (i = set; i < set + WAYS && victim == UINT32_MAX; i++)
+		if (!(b->sess[i].flags[BACK] & TCP_SYN))
+			victim = i;
+	if (victim == UINT32_MAX || !session_free(b, &b->sess[victim]))
+		b->totals.sessions_evicted++;
+	if (victim == UINT32_MAX)
+		return UINT32_MAX;
+	b->sess[victim] = (struct session){.key = key, .flow = *k};
+	return victim;
+}
+
+/* The client-to-server flow key of a contribution and its direction: the service port is
+ * the lower one (system and registered ports sit below the ephemeral ranges, 32768 on
+ * Linux, 49152 on Windows). false: not TCP between unicast addresses, or equal ports. */
+static bool
+orient(const struct safem_profile_flow *f, struct safem_flow_key *out, unsigned int *dir)
+{
+	const struct safem_flow_key *k = &f->key;
+
+	if (k->proto != PROTO_TCP || k->src_port == k->dst_port ||
+	    !safem_seqscan_unicast(k->src_addr, k->ip_version) ||
+	    !safem_seqscan_unicast(k->dst_addr, k->ip_version))
+		return false;
+	*out = *k;
+	*dir = k->src_port > k->dst_port ? OUT : BACK;
+	if (*dir == BACK) {
+		memcpy(out->src_addr, k->dst_addr, 16);
+		memcpy(out->dst_addr, k->src_addr, 16);
+		out->src_port = k->dst_port;
+		out->dst_port = k->src_port;
+	}
+	return true;
+}
+
+/* One logged contribution: into its session (a new one only from a SYN). */
+static void
+add_flow(struct safem_brute *b, const struct safem_profile_flow *f)
+{
+	struct safem_flow_key k;
+	unsigned int dir;
+	uint32_t si;
+	struct session *s;
+	uint64_t key;
+
+	if (!orient(f, &k, &dir))
+		return;
+	key = bytes_hash(&k, sizeof(k), 0x9e3779b9u) | 1; /* never 0 (free) */
+	si = session_get(b, key, &k, (f->tcp_flags & TCP_SYN) != 0);
+	if (si == UINT32_MAX)
+		return; /* began before the test saw it, or forgotten: its size is unknown */
+	s = &b->sess[si];
+	if (s->last_window == 0 && s->packets[OUT] == 0 && s->packets[BACK] == 0)
+		b->totals.sessions++;
+	s->last_window = b->window;
+	s->packets[dir] += (uint32_t)(f->packets > UINT32_MAX ? UINT32_MAX : f->packets);
+	s->flags[dir] |= f->tcp_flags;
+	if (s->touched_window != b->window && b->ntouched < b->p.pane_flows) {
+		s->touched_window = b->window;
+		b->touched[b->ntouched++] = si;
+	}
+}
+
+/* A closed session: an observation of its pair's walk. */
+static void
+judge(struct safem_brute *b, uint32_t si)
+{
+	struct session *s = &b->sess[si];
+	uint32_t total = s->packets[OUT] + s->packets[BACK];
+	struct safem_feature_value client, server;
+	uint32_t pi;
+	struct pair *pr;
+	bool alike;
+
+	addr_value(s->flow.src_addr, s->flow.ip_version, &client);
+	addr_value(s->flow.dst_addr, s->flow.ip_version, &server);
+	/* answered (the server's SYN-ACK) and begun here (the client's SYN); two hosts */
+	if ((s->flags[OUT] & TCP_SYN) && (s->flags[BACK] & TCP_SYN) &&
+	    memcmp(&client, &server, sizeof(client)) != 0) {
+		pi = pair_get(b, &client, &server, s->flow.dst_port);
+		pr = &b->pair[pi];
+		alike = pr->has_ref &&
+			s->packets[OUT] <= pr->ref[OUT] + ALIKE_PACKETS &&
+			pr->ref[OUT] <= s->packets[OUT] + ALIKE_PACKETS &&
+			s->packets[BACK] <= pr->ref[BACK] + ALIKE_PACKETS &&
+			pr->ref[BACK] <= s->packets[BACK] + ALIKE_PACKETS;
+		if (pr->window_id != b->window) {
+			pr->window_id = b->window;
+			pr->window_alike = pr->window_sessions = 0;
+			b->window_pairs[b->nwindow_pairs++] = pi;
+		}
+		pr->last_window = b->window;
+		pr->window_sessions++;
+		b->totals.sessions_closed++;
+		/* A session past the short bound carried data (a guesser only ever gets its
+		 * refusal; one that got in has stopped guessing that pair): the pair is a client
+		 * fetching or sending, no guesser while it stays active (idle_windows) */
+		if (total > SAFEM_BRUTE_SHORT_PACKETS) {
+			pr->data = true;
+			pr->flagged = false;
+		} else if (pr->has_ref) { /* the first session is the reference, no observation */
+			pr->run_sessions++;
+			if (alike) {
+				pr->window_alike++;
+				pr->alike_run++;
+				b->totals.alike++;
+			}
+			if (!pr->flagged && !pr->data) {
+				pr->llr += alike ? b->step_alike : b->step_other;
+				if (pr->llr >= b->log_eta1) {
+					pr->flagged = true;
+					b->totals.pairs_flagged++;
+				} else if (pr->llr <= b->log_eta0) {
+					pr->llr = 0;
+					pr->alike_run = 0;
+					pr->run_sessions = 0;
+					pr->run_window = b->window;
+				}
+			}
+		}
+		pr->has_ref = true;
+		pr->ref[OUT] = s->packets[OUT];
+		pr->ref[BACK] = s->packets[BACK];
+	}
+	s->key = 0;
+}
+
+static int
+finding_cmp(const void *x, const void *y)
+{
+	const struct safem_brute_finding *a = x, *c = y;
+
+	return a->alike != c->alike ? (a->alike > c->alike ? -1 : 1)
+	       : a->alike_run != c->alike_run ? (a->alike_run > c->alike_run ? -1 : 1)
+					      : memcmp(&a->client, &c->client, sizeof(a->client));
+}
+
+static void
+forget_sessions(struct safem_brute *b)
+{
+	for (uint32_t i = 0; i < b->nsessions; i++)
+		b->sess[i].key = 0;
+	b->nclosing[0] = b->nclosing[1] = 0;
+}
+
+int
+safem_brute_window(struct safem_brute *b, const struct safem_profile_flow *const *seg,
+		   const uint32_t *n, unsigned int nseg, bool judged)
+{
+	uint64_t total = 0;
+	unsigned int i, prev;
+	uint32_t j;
+
+	if (b == NULL || (seg == NULL && nseg > 0))
+		return -EINVAL;
+	b->window++;
+	b->totals.windows++;
+	b->nfindings = 0;
+	for (i = 0; i < nseg; i++) {
+		total += n[i];
+		for (j = 0; judged && j < n[i]; j++)
+			if (seg[i][j].flows != 1)
+				judged = false; /* surge-weighted: packets are estimates */
+	}
+	if (!judged || total > b->p.pane_flows) {
+		b->totals.windows_skipped++;
+		forget_sessions(b);
+		return 0;
+	}
+	b->ntouched = 0;
+	b->nwindow_pairs = 0;
+	prev = b->cur;
+	b->cur ^= 1;
+	b->nclosing[b->cur] = 0;
+	for (i = 0; i < nseg; i++)
+		for (j = 0; j < n[i]; j++)
+			add_flow(b, &seg[i][j]);
+	/* sessions that began closing in the window before: the last packets of the close
+	 * fell into it or into this one; judged now */
+	for (j = 0; j < b->nclosing[prev]; j++) {
+		uint32_t si = b->closing[prev][j];
+
+		if (b->sess[si].key != 0 && b->sess[si].close_window == b->window - 1)
+			judge(b, si);
+	}
+	for (j = 0; j < b->ntouched; j++) {
+		uint32_t si = b->touched[j];
+		struct session *s = &b->sess[si];
+		uint8_t any = s->flags[OUT] | s->flags[BACK];
+
+		if (s->key == 0)
+			continue;
+		/* a SYN nobody answered in its window is no session (a scan's probe, a flood's
+		 * spoofed SYN): its slot is free again */
+		if (!(s->flags[BACK] & TCP_SYN)) {
+			s->key = 0;
+			continue;
+		}
+		if (!(any & (TCP_FIN | TCP_RST)))
+			continue;
+		/* both sides closed, or reset: complete now; one FIN: one window more */
+		if ((any & TCP_RST) ||
+		    ((s->flags[OUT] & TCP_FIN) && (s->flags[BACK] & TCP_FIN)))
+			judge(b, si);
+		else if (s->close_window == 0) {
+			s->close_window = b->window;
+			b->closing[b->cur][b->nclosing[b->cur]++] = si;
+		}
+	}
+	for (j = 0; j < b->nwindow_pairs; j++) {
+		struct pair *pr = &b->pair[b->window_pairs[j]];
+		struct safem_brute_finding *f;
+
+		/* a timer's pace (a poller every few windows): fewer sessions than windows since
+		 * the walk started (its reference session counted) */
+		if (!pr->flagged || pr->window_alike == 0 || pr->alike_run < SAFEM_BRUTE_ALIKE_MIN ||
+		    pr->run_sessions + 1 < b->window - pr->run_window + 1)
+			continue;
+		pr->finding_windows++;
+		b->totals.findings++;
+		if (b->nfindings == SAFEM_BRUTE_FINDINGS_MAX) {
+			/* replace the weakest if this one is stronger */
+			f = &b->findings[SAFEM_BRUTE_FINDINGS_MAX - 1];
+			if (f->alike >= pr->window_alike)
+				continue;
+		} else {
+			f = &b->findings[b->nfindings++];
+		}
+		*f = (struct safem_brute_finding){
+			.client = pr->client,
+			.server = pr->server,
+			.port = pr->port,
+			.proto = PROTO_TCP,
+			.alike = pr->window_alike,
+			.sessions = pr->window_sessions,
+			.alike_run = pr->alike_run,
+			.llr = pr->llr,
+			.windows = pr->finding_windows,
+			.packets_out = pr->ref[OUT],
+			.packets_back = pr->ref[BACK],
+		};
+		qsort(b->findings, b->nfindings, sizeof(b->findings[0]), finding_cmp);
+	}
+	return 0;
+}
+
+unsigned int
+safem_brute_findings(const struct safem_brute *b, const struct safem_brute_finding **out)
+{
+	*out = b->findings;
+	return b->nfindings;
+}
+
+void
+safem_brute_totals(const struct safem_brute *b, struct safem_brute_totals *t)
+{
+	*t = b->totals;
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Sequential guessing test through the real probe (docs/detection.md, "Brute force at a
+few connections a window: sessions alike").
+
+scripts/gen-attacks, development seed 201, the synthetic background at 1500 packets/s,
+--home 10.0.0.0/16, --moving-windows 20 (the evaluation's), 30 s clean, then one client
+guessing on port 3389 of one server (2-4 rounds a connection) at 2 % of the packets (about
+two connections a second: under what per-value counts show) for 20 s, then 20 s clean:
+  - at least 8 of the 20 windows are named `brute_force`, and an alert record carries the
+    test's finding ("scan_test", test "sprt_sessions") naming the guesser of the truth,
+    port 3389 and the server;
+  - with --scan-test off (the guessing test goes with it), no record carries the test;
+  - a clean capture of the same background (seed 202, 90 s) raises no record from the
+    test, and --stats shows it judged sessions.
+"""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safem_e2e as e2e  # noqa: E402
+
+HOME = "10.0.0.0/16"
+SEED, WARMUP_S, ATTACK_S, GAP_S = 201, 30, 20, 20
+GUESS = "bruteforce,port=3389,rounds=2-4"
+MIN_RIGHT = 8
+
+
+def brute_records(path):
+    return [a for a in e2e.read_json_lines(path)
+            if any(f["test"] == "sprt_sessions" for f in a.get("scan_test", []))]
+
+
+class DetectBrute(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        e2e.attack_sequence_run(cls, "brute", [GUESS], SEED, HOME, WARMUP_S, ATTACK_S, GAP_S,
+                                0.02, ["--home", HOME, "--moving-windows", "20"])
+
+    def test_guesser_named(self):
+        e2e.assert_run_ok(self, self.probe_run)
+        flagged = e2e.alert_classes(self.alerts)
+        att = self.truth["attacks"][0]
+        wins = [w["start_ms"] for w in e2e.attack_truth_windows(self.truth, att)]
+        got = [flagged.get(t, "-") for t in wins]
+        self.assertGreaterEqual(got.count("brute_force"), MIN_RIGHT, " ".join(got))
+        guesser = att["involved"]["attackers"][0]
+        server = att["involved"]["victims"][0]
+        named = [a for a in brute_records(self.alerts)
+                 if guesser in [x["value"] for x in a["involved"]["src_addr"]]]
+        self.assertTrue(named, "no sprt_sessions record names %s" % guesser)
+        f = [x for x in named[0]["scan_test"] if x["test"] == "sprt_sessions"][0]
+        self.assertEqual(f["class"], "brute_force")
+        self.assertEqual(f["port"], 3389)
+        self.assertEqual(f["target"], server)
+        self.assertGreaterEqual(f["llr"], 4.59)  # log(99)
+        # nothing from the test outside the attack and the window that closes its last
+        last = max(wins) + 2000
+        stray = [a["start_ms"] for a in brute_records(self.alerts)
+                 if not min(wins) <= a["start_ms"] <= last]
+        self.assertEqual(stray, [])
+
+    def test_off(self):
+        alerts = os.path.join(self.dir, "off.alerts.jsonl")
+        run = e2e.run_probe(self.pcap, workers=2, flows=False, stats=True,
+                            extra_opts=["--alerts", alerts, "--home", HOME, "--moving-windows", "20",
+                                        "--scan-test", "off"])
+        e2e.assert_run_ok(self, run)
+        self.assertEqual(brute_records(alerts), [])
+        self.assertNotIn("brute_test", run.stats)
+
+    def test_clean_capture_quiet(self):
+        d = e2e.new_dir("brute-clean")
+        pcap = os.path.join(d, "clean.pcap")
+        e2e.gen_attack_sequence(pcap, [], SEED + 1, HOME, WARMUP_S, ATTACK_S, GAP_S, 0.02,
+                                duration=90)
+        alerts = os.path.join(d, "clean.alerts.jsonl")
+        run = e2e.run_probe(pcap, workers=2, flows=False, stats=True,
+                            extra_opts=["--alerts", alerts, "--home", HOME, "--moving-windows", "20"])
+        e2e.assert_run_ok(self, run)
+        self.assertEqual(brute_records(alerts), [])
+        st = run.stats["brute_test"]
+        self.assertGreaterEqual(st["windows"], 80)
+        self.assertGreater(st["sessions_closed"], 0)
+        self.assertGreaterEqual(st["sessions"], st["sessions_closed"])
+        self.assertEqual(st["findings"], 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

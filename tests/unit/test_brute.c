@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Sequential guessing test (lib/brute): walks computed by hand. An alike session multiplies
+ * the likelihood ratio by 0.8/0.2 = 4, another closed session by 0.2/0.8 = 1/4; eta1 =
+ * 0.99/0.01 = 99. A pair's first session is its reference: with it, 3 alike sessions (64)
+ * do not flag the pair, 4 (256 > 99) do. A finding needs 7 alike sessions in the run, an
+ * alike session in the window and as many sessions (the reference counted) as windows
+ * since the walk started. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "safem_brute.h"
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_PSH 0x08
+#define TCP_ACK 0x10
+#define MAXF 256
+
+#define CLIENT 0xc6336401u /* 198.51.100.1 */
+#define SERVER 0x0a000005u /* 10.0.0.5 */
+
+struct win {
+	struct safem_profile_flow f[MAXF];
+	uint32_t n;
+};
+
+static void
+v4(uint8_t *a, uint32_t addr)
+{
+	memset(a, 0, 16);
+	a[0] = (uint8_t)(addr >> 24);
+	a[1] = (uint8_t)(addr >> 16);
+	a[2] = (uint8_t)(addr >> 8);
+	a[3] = (uint8_t)addr;
+}
+
+static void
+flow(struct win *w, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+     uint64_t packets, uint8_t flags)
+{
+	struct safem_profile_flow *f = &w->f[w->n++];
+
+	assert_true(w->n <= MAXF);
+	memset(f, 0, sizeof(*f));
+	v4(f->key.src_addr, src);
+	v4(f->key.dst_addr, dst);
+	f->key.src_port = sport;
+	f->key.dst_port = dport;
+	f->key.proto = 6;
+	f->key.ip_version = 4;
+	f->tcp_flags = flags;
+	f->flows = 1;
+	f->packets = packets;
+	f->bytes = 80 * packets;
+}
+
+/* one whole session of the client from cport to port: out packets, back packets, closed */
+static void
+session(struct win *w, uint32_t client, uint16_t cport, uint32_t server, uint16_t port,
+	uint64_t out, uint64_t back)
+{
+	flow(w, client, server, cport, port, out, TCP_SYN | TCP_ACK | TCP_PSH | TCP_FIN);
+	flow(w, server, client, port, cport, back, TCP_SYN | TCP_ACK | TCP_PSH | TCP_FIN);
+}
+
+static unsigned int
+run(struct safem_brute *b, struct win *w, const struct safem_brute_finding **f)
+{
+	const struct safem_profile_flow *seg[1] = {w->f};
+
+	assert_int_equal(safem_brute_window(b, seg, &w->n, 1, true), 0);
+	w->n = 0;
+	return safem_brute_findings(b, f);
+}
+
+static struct safem_brute *
+make(void)
+{
+	struct safem_brute_params p = {.pane_flows = MAXF};
+	struct safem_brute *b = safem_brute_create(&p);
+
+	assert_non_null(b);
+	return b;
+}
+
+static void
+test_create_errors(void **state)
+{
+	struct safem_brute_params p = {.pane_flows = 0};
+
+	(void)state;
+	errno = 0;
+	assert_null(safem_brute_create(&p));
+	assert_int_equal(errno, EINVAL);
+	assert_null(safem_brute_create(NULL));
+	assert_int_equal(safem_brute_window(NULL, NULL, NULL, 0, true), -EINVAL);
+	safem_brute_free(NULL);
+}
+
+/* reference + 3 alike (64 < 99): nothing; the 4th alike (256) flags the pair, but a finding
+ * waits for 7 alike sessions in its run (SAFEM_BRUTE_ALIKE_MIN): the 7th names the pair */
+static void
+test_four_alike_flag(void **state)
+{
+	struct safem_brute *b = make();
+	const struct safem_brute_finding *f;
+	struct safem_brute_totals t;
+	struct win w = {.n = 0};
+
+	(void)state;
+	/* 10/8, 11/8, 10/9, 9/8: each within one packet of the one before */
+	session(&w, CLIENT, 40000, SERVER, 22, 10, 8);
+	session(&w, CLIENT, 40001, SERVER, 22, 11, 8);
+	session(&w, CLIENT, 40002, SERVER, 22, 10, 9);
+	session(&w, CLIENT, 40003, SERVER, 22, 9, 8);
+	assert_int_equal(run(b, &w, &f), 0);
+	session(&w, CLIENT, 40004, SERVER, 22, 10, 8);
+	assert_int_equal(run(b, &w, &f), 0);
+	safem_brute_totals(b, &t);
+	assert_int_equal(t.pairs_flagged, 1);
+	session(&w, CLIENT, 40005, SERVER, 22, 10, 8);
+	session(&w, CLIENT, 40006, SERVER, 22, 11, 9);
+	session(&w, CLIENT, 40007, SERVER, 22, 11, 9);
+	assert_int_equal(run(b, &w, &f), 1);
+	assert_int_equal(f[0].port, 22);
+	assert_int_equal(f[0].proto, 6);
+	assert_int_equal(f[0].alike, 3);
+	assert_int_equal(f[0].sessions, 3);
+	assert_int_equal(f[0].alike_run, 7);
+	assert_int_equal(f[0].windows, 1);
+	assert_true(fabs(f[0].llr - 4 * log(4.0)) < 1e-9); /* held at the crossing */
+	assert_int_equal(f[0].client.bytes[12], 198);
+	assert_int_equal(f[0].server.bytes[12], 10);
+	assert_int_equal(f[0].server.bytes[10], 0xff);
+	assert_int_equal(f[0].packets_out, 11);
+	assert_int_equal(f[0].packets_back, 9);
+	/* held: the next alike window is a finding again */
+	session(&w, CLIENT, 40008, SERVER, 22, 10, 8);
+	assert_int_equal(run(b, &w, &f), 1);
+	assert_int_equal(f[0].windows, 2);
+	/* a window without a closed session: none */
+	assert_int_equal(run(b, &w, &f), 0);
+	safem_brute_totals(b, &t);
+	assert_int_equal(t.windows, 5);
+	assert_int_equal(t.sessions, 9);
+	assert_int_equal(t.sessions_closed, 9);
+	assert_int_equal(t.alike, 8);
+	assert_int_equal(t.pairs_flagged, 1);
+	assert_int_equal(t.findings, 2);
+	assert_int_equal(t.sessions_evicted + t.pairs_evicted, 0);
+	safem_brute_free(b);
+}
+
+/* exchanges of other sizes: each step 1/4; 4, 20, 4, 20, ... never flags */
+static void
+test_varying_sessions_not_flagged(void **state)
+{
+	struct safem_brute *b = make();
+	const struct safem_brute_finding *f;
+	struct safem_brute_totals t;
+	struct win w = {.n = 0};
+	uint16_t i;
+
+	(void)state;
+	for (i = 0; i < 20; i++) {
+		session(&w, CLIENT, (uint16_t)(40000 + i), SERVER, 80, i % 2 ? 6 : 12,
+			i % 2 ? 4 : 14);
+		assert_int_equal(run(b, &w, &f), 0);
+	}
+	safem_brute_totals(b, &t);
+	assert_int_equal(t.alike, 0);
+	assert_int_equal(t.pairs_flagged, 0);
+	safem_brute_free(b);
+}
+
+/* one session a window: reference + 7 alike in windows 1-8, 8 sessions in 8 windows: a
+ * finding in window 8; a poller every other window (the same exchange): flagged, never a
+ * finding */
+static void
+test_pace(void **state)
+{
+	struct safem_brute *b = make();
+	const struct safem_brute_finding *f;
+	struct win w = {.n = 0};
+	uint16_t i;
+	unsigned int found = 0;
+
+	(void)state;
+	for (i = 0; i < 8; i++) {
+		session(&w, CLIENT, (uint16_t)(40000 + i), SERVER, 3389, 7, 5);
+		found = run(b, &w, &f);
+		assert_int_equal(found, i == 7 ? 1 : 0);
+	}
+	for (i = 0; i < 20; i++) {
+		if (i % 2 == 0)
+			session(&w, CLIENT + 1, (uint16_t)(50000 + i), SERVER, 502, 6, 4);
+		assert_int_equal(run(b, &w, &f), 0);
+	}
+	/* the guesser above is silent meanwhile: no session of its own */
+	{
+		struct safem_brute_totals t;
+
+		safem_brute_totals(b, &t);
+		assert_int_equal(t.pairs_flagged, 2);
+	}
+	safem_brute_free(b);
+}
+
+/* a session over 32 packets carried data: the pair is a client, alike sessions after it
+ * never flag; one client to itself neither */
+static void
+test_data_and_self(void **state)
+{
+	struct safem_brute *b = make();
+	const struct safem_brute_finding *f;
+	struct safem_brute_totals t;
+	struct win w = {.n = 0};
+	uint16_t i;
+
+	(void)state;
+	session(&w, CLIENT, 39999, SERVER, 80, 20, 30); /* 50 packets */
+	for (i = 0; i < 8; i++) {
+		session(&w, CLIENT, (uint16_t)(40000 + i), SERVER, 80, 5, 5);
+		session(&w, SERVER, (uint16_t)(40000 + i), SERVER, 502, 6, 4);
+		assert_int_equal(run(b, &w, &f), 0);
+	}
+	safem_brute_totals(b, &t);
+	assert_int_equal(t.pairs_flagged, 0);
+	assert_int_equal(t.sessions_closed, 9); /* the self sessions are no observation */
+	safem_brute_free(b);
+}
+
+/* sessions cut by windows: SYN and data in one, the close in the next (packets summed);
+ * a half close waits a window for the other side's FIN; an unanswered SYN is no session */
+static void
+test_cut_sessions(void **state)
+{
+	struct safem_brute *b = make();
+	const struct safem_brute_finding *f;
+	struct safem_brute_totals t;
+	struct win w = {.n = 0};
+	uint16_t i;
+
+	(void)state;
+	for (i = 0; i < 5; i++) {
+		uint16_t cp = (uint16_t)(40000 + i);
+
+		/* window A: 6 out, 4 back, open */
+		flow(&w, CLIENT, SERVER, cp, 22, 6, TCP_SYN | TCP_ACK | TCP_PSH);
+		flow(&w, SERVER, CLIENT, 22, cp, 4, TCP_SYN | TCP_ACK | TCP_PSH);
+		/* an unanswered SYN to another port */
+		flow(&w, CLIENT, SERVER, (uint16_t)(cp + 100), 23, 1, TCP_SYN);
+		assert_int_equal(run(b, &w, &f), 0);
+		/* window B: the client's FIN only (4 + 6 = 10 out) */
+		flow(&w, CLIENT, SERVER, cp, 22, 4, TCP_ACK | TCP_PSH | TCP_FIN);
+		assert_int_equal(run(b, &w, &f), 0);
+		/* window C: the server's FIN and data (4 + 4 = 8 back): judged here, 10/8 */
+		flow(&w, SERVER, CLIENT, 22, cp, 4, TCP_ACK | TCP_PSH | TCP_FIN);
+		run(b, &w, &f);
+	}
+	safem_brute_totals(b, &t);
+	assert_int_equal(t.sessions, 10);
+	assert_int_equal(t.sessions_closed, 5);
+	assert_int_equal(t.alike, 4);
+	assert_int_equal(t.pairs_flagged, 1);
+	/* 5 sessions over 15 windows: a timer's pace, no finding */
+	assert_int_equal(t.findings, 0);
+	safem_brute_free(b);
+}
+
+/* a window not judged (sampled) forgets the open sessions: their close is no observation */
+static void
+test_unjudged_forgets(void **state)
+{
+	struct safem_brute *b = make();
+	const struct safem_profile_flow *seg[1];
+	struct safem_brute_totals t;
+	struct win w = {.n = 0};
+
+	(void)state;
+	flow(&w, CLIENT, SERVER, 40000, 22, 6, TCP_SYN | TCP_ACK);
+	flow(&w, SERVER, CLIENT, 22, 40000, 4, TCP_SYN | TCP_ACK);
+	seg[0] = w.f;
+	assert_int_equal(safem_brute_window(b, seg, &w.n, 1, true), 0);
+	assert_int_equal(safem_brute_window(b, seg, &w.n, 1, false), 0);
+	w.n = 0;
+	flow(&w, CLIENT, SERVER, 40000, 22, 2, TCP_FIN | TCP_ACK);
+	flow(&w, SERVER, CLIENT, 22, 40000, 2, TCP_FIN | TCP_ACK);
+	assert_int_equal(safem_brute_window(b, seg, &w.n, 1, true), 0);
+	safem_brute_totals(b, &t);
+	assert_int_equal(t.windows, 3);
+	assert_int_equal(t.windows_skipped, 1);
+	assert_int_equal(t.sessions_closed, 0);
+	safem_brute_free(b);
+}
+
+/* a flood of unanswered SYNs (more than the table holds) does not push out an answered
+ * session: it closes a window later with all its packets, an observation; the SYNs nobody
+ * answered leave no session behind */
+static void
+test_flood_keeps_sessions(void **state)
+{
+	struct safem_brute_params p = {.pane_flows = MAXF, .sessions = 8};
+	struct safem_brute *b = safem_brute_create(&p);
+	const struct safem_brute_finding *f;
+	struct safem_brute_totals t;
+	struct win w = {.n = 0};
+	uint32_t i;
+
+	(void)state;
+	assert_non_null(b);
+	flow(&w, CLIENT, SERVER, 40000, 443, 20, TCP_SYN | TCP_ACK | TCP_PSH);
+	flow(&w, SERVER, CLIENT, 443, 40000, 20, TCP_SYN | TCP_ACK | TCP_PSH);
+	for (i = 0; i < 200; i++)
+		flow(&w, 0x2d000000u + i, SERVER, (uint16_t)(1024 + i), 80, 1, TCP_SYN);
+	assert_int_equal(run(b, &w, &f), 0);
+	flow(&w, CLIENT, SERVER, 40000, 443, 2, TCP_ACK | TCP_FIN);
+	flow(&w, SERVER, CLIENT, 443, 40000, 2, TCP_ACK | TCP_FIN);
+	assert_int_equal(run(b, &w, &f), 0);
+	safem_brute_totals(b, &t);
+	assert_int_equal(t.sessions_closed, 1);
+	assert_true(t.sessions_evicted > 0);
+	assert_int_equal(t.pairs_evicted, 0);
+	safem_brute_free(b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_errors),
+		cmocka_unit_test(test_four_alike_flag),
+		cmocka_unit_test(test_varying_sessions_not_flagged),
+		cmocka_unit_test(test_pace),
+		cmocka_unit_test(test_data_and_self),
+		cmocka_unit_test(test_cut_sessions),
+		cmocka_unit_test(test_unjudged_forgets),
+		cmocka_unit_test(test_flood_keeps_sessions),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
