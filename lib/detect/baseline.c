@@ -515,6 +515,7 @@ involved_compute(const struct baseline *b, const struct metric_layout *l,
 	inv->slot = slot;
 	inv->baseline = b;
 	inv->horizon = NULL;
+	inv->windows = 1;
 	for (i = 0; i < PROTOS; i++)
 		inv->proto_mean[i] = baseline_metric_mean(b, w->start_ms, metric_proto(l, dir, i));
 	inv->reverse = dir == SAFEM_DIR_IN    ? SAFEM_DIR_OUT

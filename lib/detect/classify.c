@@ -127,7 +127,8 @@ struct feature_view {
 	bool lead;	   /* its rise is among the window's largest */
 	bool few;	   /* a few values hold the rise */
 	unsigned int risers;
-	unsigned int carriers; /* values whose count is beyond chance (CARRY_SIGNIFICANCE), not stale */
+	unsigned int carriers; /* values whose count is beyond chance (CARRY_SIGNIFICANCE) and rose over
+				* their peak, not stale */
 };
 
 static uint16_t
@@ -304,8 +305,11 @@ feature_rank(const struct involved *inv, const struct safem_window_summary *w, u
 		/* a stale address holds part of the rise, but is not one of the carriers that go
 		 * on now (a worm's several infected hosts): after a sampled Witty ended, its three
 		 * stale hosts and its port over 4 windows read as a worm (development seeds 100,
-		 * 200, 201: gap windows alerted) */
-		fv->carriers += !it->stale;
+		 * 200, 201: gap windows alerted). A carrier rose over its peak share: a busy host
+		 * beyond its mean by chance but within its usual peak carries none of a rise
+		 * (busy link, 1:1, tuning seed 100: two such clients and Blaster's port over the
+		 * 4 windows ending one after Blaster's stale hosts stopped read as a worm) */
+		fv->carriers += !it->stale && rise > 0;
 		fv->risers += rise >= RISER_OF_MAX * max_rise;
 		if (few_keep(few, rise))
 			fv->few_item = it;
@@ -518,6 +522,38 @@ reverse_mean_share(const struct involved *inv, unsigned int feat,
 }
 
 /*
+ * A host in conversation: the flows it receives in this direction are within chance of
+ * the flows it sends in the reverse one (own: its flows as a source there), those of
+ * the reverse direction's ICMP surge over its band left out (a victim answering each
+ * reflector with an ICMP error sends a flow to each: lib/packet keys errors by type and
+ * code). A client's sessions are a flow each way; what it gets beyond what it sends is
+ * what nobody asked for, and a reflection's answers come on top of its own traffic. The
+ * asked-for test above compares rises with the victim's rise over its peak, and a rise of
+ * a few flows is within chance of anything: over 2 windows of the busy link (1:1, tuning
+ * clean capture, seed 100, window 76) a home client's 56 flows in `in` were significant
+ * against its mean (23), its peak explained all but 1.5 of them, any few source ports
+ * held that "rise", and its answers read as a reflection nobody asked for.
+ */
+static double class_excess(const struct deviation *dev, unsigned int m, double count,
+			   double total);
+
+static bool
+conversing(const struct metric_layout *l, const struct deviation *dev,
+	   const struct safem_window_summary *w, unsigned int rev, const struct involved_item *it,
+	   double own)
+{
+	double errors, sent;
+
+	if (it->counts == NULL)
+		return false;
+	errors = class_excess(dev, metric_proto(l, rev, SAFEM_PROTO_ICMP),
+			      (double)w->proto_flows[rev][SAFEM_PROTO_ICMP],
+			      (double)w->volume[rev].flows);
+	sent = fmax(own - errors, LAMBDA_MIN);
+	return detect_poisson_log_tail((double)it->counts->flows, sent) > log(CARRY_SIGNIFICANCE);
+}
+
+/*
  * Did the victim ask for what it gets from port P (the source port that holds the
  * answers' rise)? Its requests to P are at most its own new flows as a source and at
  * most the new flows to P, both in the reverse direction (the same one in `all`), each
@@ -528,9 +564,9 @@ reverse_mean_share(const struct involved *inv, unsigned int feat,
  * port P); a client that asked 40 servers on P sent 40 new flows to P.
  */
 static bool
-answers_solicited(const struct metric_layout *l, const struct involved *inv,
-		  const struct safem_window_summary *w, const struct feature_view *dst,
-		  const struct feature_view *sport)
+answers_solicited(const struct metric_layout *l, const struct deviation *dev,
+		  const struct involved *inv, const struct safem_window_summary *w,
+		  const struct feature_view *dst, const struct feature_view *sport)
 {
 	double answers = victim_flows(dst, w, inv->dir), flows, own, own_share, to_port;
 	unsigned int rev = inv->reverse;
@@ -543,8 +579,18 @@ answers_solicited(const struct metric_layout *l, const struct involved *inv,
 	own_share = reverse_mean_share(inv, SAFEM_FEATURE_SRC_ADDR, dst->top->value);
 	to_port = listed_flows(w, rev, SAFEM_FEATURE_DST_PORT, sport->few_item->value) -
 		  reverse_mean_share(inv, SAFEM_FEATURE_DST_PORT, sport->few_item->value) * flows;
-	return fmin(own - own_share * flows, to_port) >= REQUESTS_OF_ANSWERS * answers &&
-	       count_significant(own, own_share, flows, 1, log(CARRY_SIGNIFICANCE));
+	if (fmin(own - own_share * flows, to_port) >= REQUESTS_OF_ANSWERS * answers &&
+	    count_significant(own, own_share, flows, 1, log(CARRY_SIGNIFICANCE)))
+		return true;
+	/* over a horizon the victim's own flows are summed over the windows that listed it: the
+	 * horizon's lists keep the addresses judged in their direction first, and in the
+	 * reverse one busy hosts summed over 8 windows crowd a client out of them (busy link,
+	 * development seed 200, 1:1: a new client's 155 answers from 443 over 8 windows,
+	 * its own flows not in the horizon's lists, read as a reflection) */
+	if (inv->horizon != NULL && inv->windows > 1)
+		own = fmax(own, horizon_listed_flows(inv->horizon, inv->windows, rev,
+						     SAFEM_FEATURE_SRC_ADDR, dst->top->value));
+	return conversing(l, dev, w, rev, dst->top, own);
 }
 
 /*
@@ -973,7 +1019,7 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 	/* many sources answering from one or a few ports to one victim, no SYN of their own,
 	 * answers the victim did not ask for: UDP amplification, SYN-ACK or RST reflection,
 	 * whatever the service port */
-	solicited = victim && sport.few && answers_solicited(l, inv, w, &dst, &sport);
+	solicited = victim && sport.few && answers_solicited(l, dev, inv, w, &dst, &sport);
 	if (victim && !src.few && sport.few && !syn_surge && !solicited)
 		return SAFEM_CLASS_REFLECTION;
 	/* one client, many completed short TCP connections to one service of one server */

@@ -322,6 +322,9 @@ struct involved {
 	/* the detector's ring of recent windows (NULL: none; involved_compute leaves it NULL):
 	 * what a pair did in the windows before (horizon_pair_connected) */
 	const struct horizon *horizon;
+	/* the windows the summary judged is of: 1, or a horizon's m (its newest m windows in
+	 * horizon) */
+	unsigned int windows;
 };
 /* Rises over count_peak instead of the share peak (detector.c, brute force on low-rate
  * links): to is from with peak.flows set to count_peak for each value whose count_peak is
@@ -396,6 +399,11 @@ const struct safem_window_summary *horizon_accumulate(struct horizon *h, unsigne
 bool horizon_pair_connected(const struct horizon *h, unsigned int dir,
 			    const struct safem_feature_value *src,
 			    const struct safem_feature_value *dst, double min_packets);
+/* A value's flows in direction dir summed over the newest m windows of the ring that
+ * listed it (by flows or by packets; 0 in a window that did not): a lower bound, whatever
+ * the horizon's own lists kept. */
+double horizon_listed_flows(const struct horizon *h, unsigned int m, unsigned int dir,
+			    unsigned int feat, const struct safem_feature_value *v);
 struct involved;
 /* The chance floor of a horizon's values: lambda at least one flow a window (m flows);
  * a stale address (h, horizon_accumulate) at least its own count: never significant. */

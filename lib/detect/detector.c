@@ -364,6 +364,7 @@ classify_directions(struct safem_detector *d, const struct safem_window_summary 
 			break;
 		involved_compute(&d->baseline, l, w, c, &d->inv_other);
 		d->inv_other.horizon = &d->horizon;
+		d->inv_other.windows = horizon_windows;
 		if (horizon_windows > 1)
 			horizon_involved_floor(&d->horizon, &d->inv_other, horizon_windows, w);
 		/* too few sampled packets in the direction: not classified */

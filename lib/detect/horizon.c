@@ -349,6 +349,23 @@ horizon_pair_connected(const struct horizon *h, unsigned int dir,
 	return false;
 }
 
+double
+horizon_listed_flows(const struct horizon *h, unsigned int m, unsigned int dir, unsigned int feat,
+		     const struct safem_feature_value *v)
+{
+	unsigned int n = horizon_available(h), i;
+	double flows = 0;
+
+	for (i = 0; i < m && i < n; i++) {
+		const struct safem_featdist_counts *c =
+			summary_listed_counts(horizon_window(h, i), dir, feat, v);
+
+		if (c != NULL)
+			flows += (double)c->flows;
+	}
+	return flows;
+}
+
 /*
  * A value no baseline window listed may come with a flow a window by chance (classify.c,
  * LAMBDA_MIN: one flow a window): over m windows, m flows. Without it a new client's 4

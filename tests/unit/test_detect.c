@@ -2991,6 +2991,32 @@ involved_value(struct involved *inv, unsigned int f, struct safem_feature_value 
 	it->stale = stale;
 }
 
+/* A window of total TCP flows in `all` (the reverse direction itself, no baseline tops)
+ * for the class rules by hand: the layout, a deviation with no metric out of its band,
+ * the summary's volumes and an empty involved. */
+static void
+classify_by_hand(struct metric_layout *l, struct deviation *dev, struct safem_window_summary *w,
+		 struct involved *inv, double total, unsigned int sample_rate)
+{
+	static const double q[] = SAFEM_SPECTRUM_Q_DEFAULT;
+
+	assert_non_null(w);
+	assert_non_null(inv);
+	metric_layout_init(l, q, SAFEM_SPECTRUM_Q_DEFAULT_COUNT, 1u);
+	memset(dev, 0, sizeof(*dev));
+	dev->sign = calloc(l->count, sizeof(*dev->sign));
+	assert_non_null(dev->sign);
+	w->directions = 1u;
+	w->sample_rate = sample_rate;
+	w->volume[0].flows = (uint64_t)total;
+	w->volume[0].packets = sample_rate * (uint64_t)total;
+	w->proto_flows[0][SAFEM_PROTO_TCP] = (uint64_t)total;
+	inv->dir = SAFEM_DIR_ALL;
+	inv->reverse = SAFEM_DIR_ALL;
+	inv->reverse_slot = -1;
+	inv->windows = 1;
+}
+
 /*
  * A sampled vertical scan over a horizon of 4 windows (340 flows; the e2e capture of
  * test_detect_sampled, seed 95, 1:20, by hand), direction ALL at the corrected level of a
@@ -3012,7 +3038,6 @@ involved_value(struct involved *inv, unsigned int f, struct safem_feature_value 
 static void
 test_sampled_vertical_scan_horizon(void **state)
 {
-	static const double q[] = SAFEM_SPECTRUM_Q_DEFAULT;
 	const double total = 340;
 	struct safem_window_summary *w = calloc(1, sizeof(*w));
 	struct involved *inv = calloc(1, sizeof(*inv));
@@ -3024,20 +3049,7 @@ test_sampled_vertical_scan_horizon(void **state)
 	unsigned int i, n = 0;
 
 	(void)state;
-	assert_non_null(w);
-	assert_non_null(inv);
-	metric_layout_init(&l, q, SAFEM_SPECTRUM_Q_DEFAULT_COUNT, 1u);
-	memset(&dev, 0, sizeof(dev));
-	dev.sign = calloc(l.count, sizeof(*dev.sign));
-	assert_non_null(dev.sign);
-	w->directions = 1u;
-	w->sample_rate = 20;
-	w->volume[0].flows = (uint64_t)total;
-	w->volume[0].packets = 20 * (uint64_t)total;
-	w->proto_flows[0][SAFEM_PROTO_TCP] = (uint64_t)total;
-	inv->dir = SAFEM_DIR_ALL;
-	inv->reverse = SAFEM_DIR_ALL;
-	inv->reverse_slot = -1;
+	classify_by_hand(&l, &dev, w, inv, total, 20);
 	involved_value(inv, SAFEM_FEATURE_DST_ADDR, &v[n], &c[n], 1, 22, total, 0.0446, 0.0129,
 		       false);
 	n++;
@@ -3068,6 +3080,104 @@ test_sampled_vertical_scan_horizon(void **state)
 	free(inv);
 	free(w);
 }
+
+/*
+ * A worm's carriers rose over their peak (classify.c, feature_rank), by hand: 3000 flows in
+ * `all`; port 5 leads (120 flows against a mean of 3: rise 0.04) over many destinations
+ * (none listed); sources 7 and 8 have 40 flows each against a mean of 15 (P ~ 1e-7, beyond
+ * chance). With a peak share of 0.02 (60 flows: each is within what it did before) they
+ * carry none of the port's rise: not a worm (the busy link's 4 windows after Blaster:
+ * two busy clients and the sweepers' port). With a peak of 0 both carry a third of it:
+ * two carriers, a worm. w and inv: zeroed.
+ */
+static void
+worm_carriers_rose(struct metric_layout *l, struct deviation *dev, struct safem_window_summary *w,
+		   struct involved *inv)
+{
+	const double total = 3000;
+	struct safem_feature_value v[3];
+	struct safem_featdist_counts c[3];
+	double evidence = horizon_evidence(RISE_ONLY_EVIDENCE, 8);
+
+	classify_by_hand(l, dev, w, inv, total, 1);
+	involved_value(inv, SAFEM_FEATURE_DST_PORT, &v[0], &c[0], 5, 120, total, 0, 0.001, false);
+	involved_value(inv, SAFEM_FEATURE_SRC_ADDR, &v[1], &c[1], 7, 40, total, 0.02, 0.005, false);
+	involved_value(inv, SAFEM_FEATURE_SRC_ADDR, &v[2], &c[2], 8, 40, total, 0.02, 0.005, false);
+	assert_true(detect_poisson_log_tail(40, 0.005 * total) < log(0.01));
+	assert_true(detect_poisson_log_tail(120, 0.001 * total) < evidence * log(SIGNIFICANCE));
+	assert_int_not_equal(classify_window(l, dev, w, inv, evidence), SAFEM_CLASS_WORM);
+	inv->top[SAFEM_FEATURE_SRC_ADDR][0].peak.flows = 0;
+	inv->top[SAFEM_FEATURE_SRC_ADDR][1].peak.flows = 0;
+	assert_int_equal(classify_window(l, dev, w, inv, evidence), SAFEM_CLASS_WORM);
+	free(dev->sign);
+}
+
+/*
+ * A host in conversation is no reflection's victim (classify.c, conversing), by hand: the
+ * busy link's clean window (1:1, tuning capture, seed 100, window 76, over 2 windows) in
+ * `all` (the reverse direction is itself). 4869 flows; the client (address 1) got 56 of
+ * them, against a mean share of 0.0047 (22.9 flows: P ~ 1e-10, significant) but a peak
+ * share of 0.0112: a rise of 0.0003, 1.5 flows; no source rose; port 3 held 44 flows (a
+ * port's rise is over its mean, 0: "few" ports hold the rise). The former asked-for test
+ * reads the flows to port 3 (not listed: 0) and finds no request: reflection. The client
+ * sent 54 flows: 56 against 54 is within chance (P ~ 0.4), its answers are asked for:
+ * not a reflection. Sending 20 (P(X >= 56 | 20) ~ 1e-10) it is one; sending 54 of which
+ * 50 are the ICMP surge over the band (ICMP errors to each reflector), too. Then the
+ * worm's carriers (worm_carriers_rose, above).
+ */
+static void
+test_busy_clean_rules(void **state)
+{
+	const double total = 4869;
+	struct safem_window_summary *w = calloc(1, sizeof(*w));
+	struct involved *inv = calloc(1, sizeof(*inv));
+	struct safem_feature_value v[2];
+	struct safem_featdist_counts c[2];
+	struct metric_layout l;
+	struct deviation dev;
+	double evidence = horizon_evidence(RISE_ONLY_EVIDENCE, 8);
+	unsigned int n = 0, own;
+	double *hi;
+
+	(void)state;
+	classify_by_hand(&l, &dev, w, inv, total, 1);
+	involved_value(inv, SAFEM_FEATURE_DST_ADDR, &v[n], &c[n], 1, 56, total, 0.0112, 0.0047,
+		       false);
+	n++;
+	involved_value(inv, SAFEM_FEATURE_SRC_PORT, &v[n], &c[n], 3, 44, total, 0, 0.0053, false);
+	n++;
+	assert_true(detect_poisson_log_tail(56, 0.0047 * total) < evidence * log(SIGNIFICANCE));
+	/* the client as a source: listed with own flows */
+	horizon_list(w, SAFEM_FEATURE_SRC_ADDR, true, 1, 0, 0);
+	w->top_flows[0][SAFEM_FEATURE_SRC_ADDR][0].value = v[0];
+	for (own = 20; own <= 54; own += 34) {
+		w->top_flows[0][SAFEM_FEATURE_SRC_ADDR][0].counts.flows = own;
+		print_message("client sent %u: %s\n", own,
+			      safem_attack_class_name(classify_window(&l, &dev, w, inv, evidence)));
+	}
+	w->top_flows[0][SAFEM_FEATURE_SRC_ADDR][0].counts.flows = 54;
+	assert_true(detect_poisson_log_tail(56, 54) > log(0.01));
+	assert_int_not_equal(classify_window(&l, &dev, w, inv, evidence), SAFEM_CLASS_REFLECTION);
+	w->top_flows[0][SAFEM_FEATURE_SRC_ADDR][0].counts.flows = 20;
+	assert_true(detect_poisson_log_tail(56, 20) < log(0.01));
+	assert_int_equal(classify_window(&l, &dev, w, inv, evidence), SAFEM_CLASS_REFLECTION);
+	/* 54 sent, 50 of them ICMP flows over the band's upper edge (share 0.02): 4 sent */
+	w->top_flows[0][SAFEM_FEATURE_SRC_ADDR][0].counts.flows = 54;
+	hi = calloc(l.count, sizeof(*hi));
+	assert_non_null(hi);
+	hi[metric_proto(&l, SAFEM_DIR_ALL, SAFEM_PROTO_ICMP)] = 0.02;
+	dev.hi = hi;
+	w->proto_flows[0][SAFEM_PROTO_ICMP] = (uint64_t)(0.02 * total + 50.5);
+	assert_int_equal(classify_window(&l, &dev, w, inv, evidence), SAFEM_CLASS_REFLECTION);
+	free(hi);
+	free(dev.sign);
+	memset(w, 0, sizeof(*w));
+	memset(inv, 0, sizeof(*inv));
+	worm_carriers_rose(&l, &dev, w, inv);
+	free(inv);
+	free(w);
+}
+
 
 /*
  * SYN retries under 1-in-N sampling (classify.c, syn_retry_victim): packets are scaled back
@@ -3378,6 +3488,7 @@ main(void)
 		cmocka_unit_test(test_horizon_accumulate_by_hand),
 		cmocka_unit_test(test_horizon_list_keeps_judged),
 		cmocka_unit_test(test_horizon_baseline_before),
+		cmocka_unit_test(test_busy_clean_rules),
 		cmocka_unit_test(test_sampled_vertical_scan_horizon),
 		cmocka_unit_test(test_sampled_syn_retries),
 		cmocka_unit_test(test_peak_count_low_rate),
