@@ -435,6 +435,7 @@ brute_test_window(struct probe_detect *pd, const struct safem_window_summary *su
 {
 	const struct safem_brute_finding *f;
 	struct safem_profile_flows pf;
+	uint64_t t0 = thread_cpu_ns(), ns;
 	unsigned int nb, i;
 
 	bool judged = pane_flows(pd, summary, &pf);
@@ -457,6 +458,9 @@ brute_test_window(struct probe_detect *pd, const struct safem_window_summary *su
 			.llr = f[i].llr,
 			.windows = f[i].windows,
 		};
+	ns = thread_cpu_ns() - t0;
+	if (ns > pd->brute_test_ns_max)
+		pd->brute_test_ns_max = ns;
 	return n;
 }
 

@@ -2,6 +2,7 @@
 #ifndef PROBE_DETECT_H
 #define PROBE_DETECT_H
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +17,10 @@
 #include "safem_victim.h"
 #include "safem_window.h"
 #include "safem_featdist.h"
+
+static_assert(SAFEM_SEQSCAN_FINDINGS_MAX + SAFEM_VICTIM_FINDINGS_MAX + SAFEM_BRUTE_FINDINGS_MAX <=
+		      SAFEM_DETECT_FINDINGS_MAX,
+	      "the three structural tests' findings fit one window's list");
 
 /**
  * Detection on the analysis thread (probe_analysis.h): each window summary goes to the
@@ -62,10 +67,10 @@ struct probe_detect {
 	/* Sequential guessing test (lib/brute), created with the scan test; NULL: none. Its
 	 * findings follow the scan test's and the victim test's in findings. */
 	struct safem_brute *brute;
-	struct safem_detect_finding findings[SAFEM_SEQSCAN_FINDINGS_MAX + SAFEM_VICTIM_FINDINGS_MAX +
-					     SAFEM_BRUTE_FINDINGS_MAX];
+	struct safem_detect_finding findings[SAFEM_DETECT_FINDINGS_MAX];
 	uint64_t scan_test_ns_max;        /**< CPU time of the test per window, worst */
 	uint64_t victim_test_ns_max;      /**< CPU time of the victim test per window, worst */
+	uint64_t brute_test_ns_max;       /**< CPU time of the guessing test per window, worst */
 };
 
 /**

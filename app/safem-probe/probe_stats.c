@@ -344,10 +344,11 @@ write_json(FILE *f, const struct probe_context *ctx)
 				", \"windows_skipped\": %" PRIu64 ", \"sessions\": %" PRIu64
 				", \"sessions_closed\": %" PRIu64 ", \"alike\": %" PRIu64
 				", \"sessions_evicted\": %" PRIu64 ", \"pairs_evicted\": %" PRIu64
-				", \"pairs_flagged\": %" PRIu64 ", \"findings\": %" PRIu64 "},\n",
+				", \"pairs_flagged\": %" PRIu64 ", \"findings\": %" PRIu64
+				", \"ms_max\": %.3f},\n",
 				bt.windows, bt.windows_skipped, bt.sessions, bt.sessions_closed,
 				bt.alike, bt.sessions_evicted, bt.pairs_evicted, bt.pairs_flagged,
-				bt.findings);
+				bt.findings, (double)ctx->detect->brute_test_ns_max / 1e6);
 		}
 	}
 	if (ctx->ipfix_count != 0) {

@@ -55,15 +55,41 @@ struct pair {
 	uint32_t window_alike, window_sessions;
 };
 
+/* A session listed for judging. The lists are judged in a fixed order: whether a session is
+ * alike depends on its pair's session judged before it, and the log's order depends on the
+ * number of workers. The order is the flow key's with the client's port last, which for a
+ * client taking ephemeral ports in sequence is the order it opened them. */
+struct listed {
+	const struct safem_flow_key *flow;
+	uint32_t si;
+};
+
+static int
+listed_order(const void *a, const void *b)
+{
+	const struct safem_flow_key *x = ((const struct listed *)a)->flow;
+	const struct safem_flow_key *y = ((const struct listed *)b)->flow;
+	int d = memcmp(x->src_addr, y->src_addr, sizeof(x->src_addr));
+
+	if (d == 0)
+		d = memcmp(x->dst_addr, y->dst_addr, sizeof(x->dst_addr));
+	if (d == 0)
+		d = (int)x->dst_port - (int)y->dst_port;
+	if (d == 0)
+		d = (int)x->src_port - (int)y->src_port;
+	return d;
+}
+
 struct safem_brute {
 	struct safem_brute_params p;
 	double step_alike, step_other, log_eta1, log_eta0;
 	uint32_t npairs, nsessions; /* powers of 2, multiples of WAYS */
 	struct pair *pair;
 	struct session *sess;
-	uint32_t *touched; /* sessions with a packet this window */
+	struct listed *touched; /* sessions with a packet this window */
 	uint32_t ntouched;
-	uint32_t *closing[2]; /* [cur]: sessions that began closing this window */
+	struct listed *closing[2]; /* [cur]: sessions that began closing this window */
+	uint32_t nlisted; /* capacity of touched and of each closing list */
 	uint32_t nclosing[2];
 	unsigned int cur;
 	uint32_t *window_pairs; /* pairs with an observation this window */
@@ -102,7 +128,7 @@ round_ways(unsigned int want)
 {
 	uint32_t n = WAYS;
 
-	while (n < want)
+	while (n < want && n < (UINT32_C(1) << 30)) /* a wider request gets 2^30 slots */
 		n *= 2;
 	return n;
 }
@@ -133,11 +159,13 @@ safem_brute_create(const struct safem_brute_params *p)
 	b->log_eta0 = log((1 - SAFEM_BRUTE_PD) / (1 - SAFEM_BRUTE_PF));
 	b->pair = calloc(b->npairs, sizeof(*b->pair));
 	b->sess = calloc(b->nsessions, sizeof(*b->sess));
-	b->touched = calloc(p->pane_flows, sizeof(*b->touched));
+	/* a listed session is a slot of the session table, at most once a window */
+	b->nlisted = p->pane_flows < b->nsessions ? p->pane_flows : b->nsessions;
+	b->touched = calloc(b->nlisted, sizeof(*b->touched));
 	/* a pair has an observation from a session touched now or closing since the last */
-	b->window_pairs = calloc(2 * (size_t)p->pane_flows, sizeof(*b->window_pairs));
+	b->window_pairs = calloc(2 * (size_t)b->nlisted, sizeof(*b->window_pairs));
 	for (unsigned int i = 0; i < 2; i++)
-		b->closing[i] = calloc(p->pane_flows, sizeof(*b->closing[i]));
+		b->closing[i] = calloc(b->nlisted, sizeof(*b->closing[i]));
 	if (b->pair == NULL || b->sess == NULL || b->touched == NULL || b->window_pairs == NULL ||
 	    b->closing[0] == NULL || b->closing[1] == NULL) {
 		safem_brute_free(b);
@@ -306,9 +334,9 @@ add_flow(struct safem_brute *b, const struct safem_profile_flow *f)
 	s->last_window = b->window;
 	s->packets[dir] += (uint32_t)(f->packets > UINT32_MAX ? UINT32_MAX : f->packets);
 	s->flags[dir] |= f->tcp_flags;
-	if (s->touched_window != b->window && b->ntouched < b->p.pane_flows) {
+	if (s->touched_window != b->window && b->ntouched < b->nlisted) {
 		s->touched_window = b->window;
-		b->touched[b->ntouched++] = si;
+		b->touched[b->ntouched++] = (struct listed){.flow = &s->flow, .si = si};
 	}
 }
 
@@ -381,9 +409,17 @@ finding_cmp(const void *x, const void *y)
 {
 	const struct safem_brute_finding *a = x, *c = y;
 
-	return a->alike != c->alike ? (a->alike > c->alike ? -1 : 1)
-	       : a->alike_run != c->alike_run ? (a->alike_run > c->alike_run ? -1 : 1)
-					      : memcmp(&a->client, &c->client, sizeof(a->client));
+	int d;
+
+	if (a->alike != c->alike)
+		return a->alike > c->alike ? -1 : 1;
+	if (a->alike_run != c->alike_run)
+		return a->alike_run > c->alike_run ? -1 : 1;
+	/* ties in a fixed order: client, server, port */
+	d = memcmp(&a->client, &c->client, sizeof(a->client));
+	if (d == 0)
+		d = memcmp(&a->server, &c->server, sizeof(a->server));
+	return d != 0 ? d : (int)a->port - (int)c->port;
 }
 
 static void
@@ -428,14 +464,16 @@ safem_brute_window(struct safem_brute *b, const struct safem_profile_flow *const
 			add_flow(b, &seg[i][j]);
 	/* sessions that began closing in the window before: the last packets of the close
 	 * fell into it or into this one; judged now */
+	qsort(b->closing[prev], b->nclosing[prev], sizeof(*b->closing[prev]), listed_order);
+	qsort(b->touched, b->ntouched, sizeof(*b->touched), listed_order);
 	for (j = 0; j < b->nclosing[prev]; j++) {
-		uint32_t si = b->closing[prev][j];
+		uint32_t si = b->closing[prev][j].si;
 
 		if (b->sess[si].key != 0 && b->sess[si].close_window == b->window - 1)
 			judge(b, si);
 	}
 	for (j = 0; j < b->ntouched; j++) {
-		uint32_t si = b->touched[j];
+		uint32_t si = b->touched[j].si;
 		struct session *s = &b->sess[si];
 		uint8_t any = s->flags[OUT] | s->flags[BACK];
 
@@ -455,7 +493,8 @@ safem_brute_window(struct safem_brute *b, const struct safem_profile_flow *const
 			judge(b, si);
 		else if (s->close_window == 0) {
 			s->close_window = b->window;
-			b->closing[b->cur][b->nclosing[b->cur]++] = si;
+			b->closing[b->cur][b->nclosing[b->cur]++] =
+				(struct listed){.flow = &s->flow, .si = si};
 		}
 	}
 	for (j = 0; j < b->nwindow_pairs; j++) {
@@ -467,8 +506,6 @@ safem_brute_window(struct safem_brute *b, const struct safem_profile_flow *const
 		if (!pr->flagged || pr->window_alike == 0 || pr->alike_run < SAFEM_BRUTE_ALIKE_MIN ||
 		    pr->run_sessions + 1 < b->window - pr->run_window + 1)
 			continue;
-		pr->finding_windows++;
-		b->totals.findings++;
 		if (b->nfindings == SAFEM_BRUTE_FINDINGS_MAX) {
 			/* replace the weakest if this one is stronger */
 			f = &b->findings[SAFEM_BRUTE_FINDINGS_MAX - 1];
@@ -477,6 +514,9 @@ safem_brute_window(struct safem_brute *b, const struct safem_profile_flow *const
 		} else {
 			f = &b->findings[b->nfindings++];
 		}
+		/* counted once kept, as the scan and victim tests count theirs */
+		pr->finding_windows++;
+		b->totals.findings++;
 		*f = (struct safem_brute_finding){
 			.client = pr->client,
 			.server = pr->server,

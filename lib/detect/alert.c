@@ -153,7 +153,7 @@ patterns_write(FILE *f, const struct metric_layout *l, const struct deviation *d
 }
 
 /* Findings named per alert line at most (the caller lists the strongest first). */
-#define FINDINGS_LISTED 16
+#define FINDINGS_LISTED SAFEM_DETECT_FINDINGS_MAX
 
 static void
 value_list(FILE *f, const char *key, unsigned int feat, const struct safem_feature_value *v,

@@ -383,9 +383,11 @@ classify_directions(struct safem_detector *d, const struct safem_window_summary 
 		 * stretched telnet scan to other classes. With a guessing test at the caller
 		 * (count_peaks_need_finding), only where it found a guesser: a home client
 		 * fetching pages over ~10 connections a window rose over its count peak too
-		 * (bg_zeek_protomix, tuning part, 922 s; docs/detection.md, session 9). */
+		 * (bg_zeek_protomix, tuning part, 922 s; docs/detection.md, session 9). The guessing
+		 * test judges no sampled window: there the look stays as it was. */
 		if (cls == SAFEM_CLASS_UNKNOWN && c != l->transit_slot &&
-		    (!d->params.count_peaks_need_finding || d->brute_finding) &&
+		    (!d->params.count_peaks_need_finding || d->brute_finding ||
+		     w->sample_rate > 1) &&
 		    !(d->skip_dirs & (1u << l->candidate[c])) &&
 		    involved_count_peaks(&d->inv_other, &d->inv_counts) &&
 		    classify_window(l, dev, w, &d->inv_counts, evidence) ==
@@ -513,7 +515,8 @@ safem_detector_window_findings(struct safem_detector *d, const struct safem_wind
 	double clean_quantile, alert_bar; /* alert_bar: SVM multiples (above) */
 	int rc, wrc = 0;
 
-	if (d == NULL || w == NULL || (findings == NULL && nfindings > 0))
+	if (d == NULL || w == NULL || (findings == NULL && nfindings > 0) ||
+	    nfindings > SAFEM_DETECT_FINDINGS_MAX)
 		return -EINVAL;
 	for (unsigned int i = 0; i < nfindings; i++)
 		if ((unsigned int)findings[i].cls >= SAFEM_CLASS_COUNT ||

@@ -192,6 +192,10 @@ struct safem_detect_verdict {
  * evidence that does not show in per-value counts (a scanner's first contacts mostly
  * fail). The detector alerts a window with a finding when its own rules did not.
  */
+/** Findings one window may carry (safem_detector_window_findings refuses more): the probe's
+ *  three structural tests together report at most 16 + 8 + 8. */
+#define SAFEM_DETECT_FINDINGS_MAX 32
+
 struct safem_detect_finding {
 	enum safem_attack_class cls;          /**< horizontal_scan, vertical_scan, worm, ... */
 	enum safem_direction direction;       /**< the direction of the source's contacts */

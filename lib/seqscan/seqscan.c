@@ -1095,8 +1095,11 @@ findings_home_ports(struct safem_seqscan *s)
 		for (i = 0; i < s->nfindings; i++) {
 			struct safem_seqscan_finding *g = &s->findings[i];
 
+			/* a home source's own finding on the port becomes the worm's; an
+			 * outside scanner sweeping the same port inward stays a scan */
 			if ((g->shape == SAFEM_SEQSCAN_HORIZONTAL || g->shape == SAFEM_SEQSCAN_WORM) &&
-			    g->port == h->port && g->proto == h->proto) {
+			    g->port == h->port && g->proto == h->proto &&
+			    safem_home_contains(s->p.home, &g->src)) {
 				g->shape = SAFEM_SEQSCAN_WORM;
 				if (g->sources < sources)
 					g->sources = sources;
