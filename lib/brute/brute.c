@@ -207,6 +207,7 @@ pair_get(struct safem_brute *b, const struct safem_feature_value *client,
 	struct {
 		struct safem_feature_value client, server;
 		uint16_t port;
+		uint16_t pad; /* to a whole number of 32-bit words: DPDK's jhash reads words */
 	} key;
 	uint32_t set, i, victim;
 	struct pair *e;
