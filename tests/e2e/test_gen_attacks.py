@@ -389,7 +389,21 @@ class GenAttacks(unittest.TestCase):
                     "--home", "172.16.0.0/16",
                     "--attack", "pcap:%s:1:3:0.1,victim=home" % REAL_ATTACK)
         self.assertTrue(t2["attacks"][0]["involved"]["victims"][0].startswith("172.16."))
-        for bad in ("timing=warp", "remap=1", "victim=nowhere"):
+        # skip_s: the file from SKIP seconds after its first packet (a capture whose attack
+        # starts late), every earlier frame left out, the later ones played once.
+        skip = 10.0
+        cut = src[0][0] + int(skip * 1e6)
+        kept = [d for ts, d, _ in src if ts >= cut]
+        self.assertGreater(len(kept), 0)
+        self.assertLess(len(kept), len(src))
+        pcap3, t3 = gen(self.dir, "pcapskip", "--duration", 40, "--rate", 200,
+                        "--attack", "pcap:%s:5:30:0.5,timing=stretch,skip_s=%g"
+                        % (REAL_ATTACK, skip))
+        self.assertEqual(t3["attacks"][0]["packets"], len(kept))
+        self.assertEqual(t3["attacks"][0]["involved"]["skipped_s"], skip)
+        got = [d for (_, d, _), p in zip(e2e.read_pcap(pcap3), load(pcap3)) if p.dport == 25565]
+        self.assertEqual(sorted(got), sorted(kept))
+        for bad in ("timing=warp", "remap=1", "victim=nowhere", "skip_s=-1", "skip_s=1e9"):
             res = subprocess.run([sys.executable, SCRIPT, "-o", os.path.join(self.dir, "x.pcap"),
                                   "--duration", "5", "--attack",
                                   "pcap:%s:1:3:0.1,%s" % (REAL_ATTACK, bad)],
