@@ -191,6 +191,24 @@ write_streams_json(FILE *f, const struct probe_line_outputs *o)
 	fprintf(f, "],\n");
 }
 
+/* The sequential tests' totals (each lib's X-macro list: one place for the struct's fields
+ * and their names here) and their worst cost per window, one JSON object each. */
+#define TOTALS_FIELD_(name) fprintf(f, "%s\"" #name "\": %" PRIu64, sep, t->name), sep = ", ";
+#define TOTALS_PUTTER(fn, type, LIST)                                                           \
+	static void fn(FILE *f, const char *block, const type *t, uint64_t ns_max)               \
+	{                                                                                        \
+		const char *sep = "";                                                            \
+                                                                                                 \
+		fprintf(f, "  \"%s\": {", block);                                                \
+		LIST(TOTALS_FIELD_)                                                              \
+		fprintf(f, ", \"ms_max\": %.3f},\n", (double)ns_max / 1e6);                     \
+	}
+TOTALS_PUTTER(scan_totals_put, struct safem_seqscan_totals, SAFEM_SEQSCAN_TOTALS)
+TOTALS_PUTTER(victim_totals_put, struct safem_victim_totals, SAFEM_VICTIM_TOTALS)
+TOTALS_PUTTER(brute_totals_put, struct safem_brute_totals, SAFEM_BRUTE_TOTALS)
+#undef TOTALS_PUTTER
+#undef TOTALS_FIELD_
+
 static void
 write_json(FILE *f, const struct probe_context *ctx)
 {
@@ -298,20 +316,7 @@ write_json(FILE *f, const struct probe_context *ctx)
 			/* the scan test's bounds at work (docs/detection.md, "Sequential scan
 			 * test (TRW)": Bounds) and its worst cost per window */
 			safem_seqscan_totals(ctx->detect->seqscan, &st);
-			fprintf(f,
-				"  \"scan_test\": {\"windows\": %" PRIu64
-				", \"windows_skipped\": %" PRIu64 ", \"contacts\": %" PRIu64
-				", \"successes\": %" PRIu64 ", \"failures\": %" PRIu64
-				", \"undecided\": %" PRIu64 ", \"contacts_dropped\": %" PRIu64
-				", \"sources_evicted\": %" PRIu64 ", \"sources_flagged\": %" PRIu64
-				", \"port_walks_flagged\": %" PRIu64
-				", \"home_port_worms\": %" PRIu64
-				", \"findings\": %" PRIu64 ", \"ms_max\": %.3f},\n",
-				st.windows, st.windows_skipped, st.contacts, st.successes, st.failures,
-				st.undecided, st.contacts_dropped, st.sources_evicted,
-				st.sources_flagged, st.port_walks_flagged, st.home_port_worms,
-				st.findings,
-				(double)ctx->detect->scan_test_ns_max / 1e6);
+			scan_totals_put(f, "scan_test", &st, ctx->detect->scan_test_ns_max);
 		}
 		if (ctx->detect->victim != NULL) {
 			struct safem_victim_totals vt;
@@ -319,19 +324,7 @@ write_json(FILE *f, const struct probe_context *ctx)
 			/* the victim test's bounds at work and its worst cost per window
 			 * (docs/detection.md, "Destination-side sequential test (victims)") */
 			safem_victim_totals(ctx->detect->victim, &vt);
-			fprintf(f,
-				"  \"victim_test\": {\"windows\": %" PRIu64
-				", \"windows_skipped\": %" PRIu64 ", \"arrivals\": %" PRIu64
-				", \"successes\": %" PRIu64 ", \"failures\": %" PRIu64
-				", \"undecided\": %" PRIu64 ", \"arrivals_dropped\": %" PRIu64
-				", \"spread_sources\": %" PRIu64 ", \"one_way_flows\": %" PRIu64
-				", \"destinations_evicted\": %" PRIu64
-				", \"destinations_flagged\": %" PRIu64 ", \"findings\": %" PRIu64
-				", \"ms_max\": %.3f},\n",
-				vt.windows, vt.windows_skipped, vt.arrivals, vt.successes, vt.failures,
-				vt.undecided, vt.arrivals_dropped, vt.spread_sources, vt.one_way_flows,
-				vt.destinations_evicted, vt.destinations_flagged, vt.findings,
-				(double)ctx->detect->victim_test_ns_max / 1e6);
+			victim_totals_put(f, "victim_test", &vt, ctx->detect->victim_test_ns_max);
 		}
 		if (ctx->detect->brute != NULL) {
 			struct safem_brute_totals bt;
@@ -339,16 +332,7 @@ write_json(FILE *f, const struct probe_context *ctx)
 			/* the guessing test's bounds at work (docs/detection.md, "Brute force
 			 * at a few connections a window: sessions alike") */
 			safem_brute_totals(ctx->detect->brute, &bt);
-			fprintf(f,
-				"  \"brute_test\": {\"windows\": %" PRIu64
-				", \"windows_skipped\": %" PRIu64 ", \"sessions\": %" PRIu64
-				", \"sessions_closed\": %" PRIu64 ", \"alike\": %" PRIu64
-				", \"sessions_evicted\": %" PRIu64 ", \"pairs_evicted\": %" PRIu64
-				", \"pairs_flagged\": %" PRIu64 ", \"findings\": %" PRIu64
-				", \"ms_max\": %.3f},\n",
-				bt.windows, bt.windows_skipped, bt.sessions, bt.sessions_closed,
-				bt.alike, bt.sessions_evicted, bt.pairs_evicted, bt.pairs_flagged,
-				bt.findings, (double)ctx->detect->brute_test_ns_max / 1e6);
+			brute_totals_put(f, "brute_test", &bt, ctx->detect->brute_test_ns_max);
 		}
 	}
 	if (ctx->ipfix_count != 0) {

@@ -2,7 +2,6 @@
 /* Sequential password-guessing test over the windows' flow logs (safem_brute.h;
  * docs/detection.md, "Brute force at a few connections a window: sessions alike"). */
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +9,7 @@
 
 #include "safem_brute.h"
 #include "safem_seqscan.h"
+#include "safem_trw.h"
 
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
@@ -82,7 +82,7 @@ listed_order(const void *a, const void *b)
 
 struct safem_brute {
 	struct safem_brute_params p;
-	double step_alike, step_other, log_eta1, log_eta0;
+	struct safem_trw_bounds b; /* step_success: an alike session; step_failure: another */
 	uint32_t npairs, nsessions; /* powers of 2, multiples of WAYS */
 	struct pair *pair;
 	struct session *sess;
@@ -109,18 +109,6 @@ bytes_hash(const void *p, uint32_t len, uint32_t seed)
 
 	rte_jhash_2hashes(p, len, &lo, &hi);
 	return (uint64_t)hi << 32 | lo;
-}
-
-static void
-addr_value(const uint8_t *a, uint8_t ip_version, struct safem_feature_value *v)
-{
-	memset(v, 0, sizeof(*v));
-	if (ip_version == 4) {
-		v->bytes[10] = v->bytes[11] = 0xff; /* ::ffff:a.b.c.d, as lib/featdist */
-		memcpy(&v->bytes[12], a, 4);
-	} else {
-		memcpy(v->bytes, a, 16);
-	}
 }
 
 static uint32_t
@@ -152,11 +140,10 @@ safem_brute_create(const struct safem_brute_params *p)
 	b->nsessions = round_ways(b->p.sessions != 0 ? b->p.sessions
 						     : SAFEM_BRUTE_SESSIONS_DEFAULT);
 	/* Wald's SPRT: an alike session multiplies the likelihood ratio by theta1/theta0, any
-	 * other closed session by (1-theta1)/(1-theta0); eta1 = P_D/P_F, eta0 = (1-P_D)/(1-P_F) */
-	b->step_alike = log(SAFEM_BRUTE_THETA1 / SAFEM_BRUTE_THETA0);
-	b->step_other = log((1 - SAFEM_BRUTE_THETA1) / (1 - SAFEM_BRUTE_THETA0));
-	b->log_eta1 = log(SAFEM_BRUTE_PD / SAFEM_BRUTE_PF);
-	b->log_eta0 = log((1 - SAFEM_BRUTE_PD) / (1 - SAFEM_BRUTE_PF));
+	 * other closed session by (1-theta1)/(1-theta0); eta1 = P_D/P_F, eta0 = (1-P_D)/(1-P_F)
+	 * (lib/trw's bounds, the scan test's) */
+	safem_trw_bounds_init(&b->b, SAFEM_BRUTE_THETA0, SAFEM_BRUTE_THETA1, SAFEM_BRUTE_PD,
+			      SAFEM_BRUTE_PF);
 	b->pair = calloc(b->npairs, sizeof(*b->pair));
 	b->sess = calloc(b->nsessions, sizeof(*b->sess));
 	/* a listed session is a slot of the session table, at most once a window */
@@ -352,8 +339,8 @@ judge(struct safem_brute *b, uint32_t si)
 	struct pair *pr;
 	bool alike;
 
-	addr_value(s->flow.src_addr, s->flow.ip_version, &client);
-	addr_value(s->flow.dst_addr, s->flow.ip_version, &server);
+	safem_trw_addr_value(s->flow.src_addr, s->flow.ip_version, &client);
+	safem_trw_addr_value(s->flow.dst_addr, s->flow.ip_version, &server);
 	/* answered (the server's SYN-ACK) and begun here (the client's SYN); two hosts */
 	if ((s->flags[OUT] & TCP_SYN) && (s->flags[BACK] & TCP_SYN) &&
 	    memcmp(&client, &server, sizeof(client)) != 0) {
@@ -386,11 +373,11 @@ judge(struct safem_brute *b, uint32_t si)
 				b->totals.alike++;
 			}
 			if (!pr->flagged && !pr->data) {
-				pr->llr += alike ? b->step_alike : b->step_other;
-				if (pr->llr >= b->log_eta1) {
+				pr->llr += alike ? b->b.step_success : b->b.step_failure;
+				if (pr->llr >= b->b.log_eta1) {
 					pr->flagged = true;
 					b->totals.pairs_flagged++;
-				} else if (pr->llr <= b->log_eta0) {
+				} else if (pr->llr <= b->b.log_eta0) {
 					pr->llr = 0;
 					pr->alike_run = 0;
 					pr->run_sessions = 0;

@@ -77,16 +77,22 @@ struct safem_brute_finding {
 	uint32_t packets_out, packets_back; /**< packets each way of its last session */
 };
 
+/** The totals, in the order --stats prints them: one list for the struct and its printers. */
+#define SAFEM_BRUTE_TOTALS(X) \
+	X(windows) /* windows given */ \
+	X(windows_skipped) /* not judged: sampled, log incomplete or too large */ \
+	X(sessions) /* sessions opened (a SYN seen) */ \
+	X(sessions_closed) /* answered and closed: observations */ \
+	X(alike) /* of which alike their pair's previous one */ \
+	X(sessions_evicted) /* open sessions pushed out of a full set */ \
+	X(pairs_evicted) /* active pairs pushed out of a full set */ \
+	X(pairs_flagged) /* walks that crossed eta1 */ \
+	X(findings)
+
 struct safem_brute_totals {
-	uint64_t windows;          /**< windows given */
-	uint64_t windows_skipped;  /**< not judged: sampled, log incomplete or too large */
-	uint64_t sessions;         /**< sessions opened (a SYN seen) */
-	uint64_t sessions_closed;  /**< answered and closed: observations */
-	uint64_t alike;            /**< of which alike their pair's previous one */
-	uint64_t sessions_evicted; /**< open sessions pushed out of a full set */
-	uint64_t pairs_evicted;    /**< active pairs pushed out of a full set */
-	uint64_t pairs_flagged;    /**< walks that crossed eta1 */
-	uint64_t findings;
+#define SAFEM_BRUTE_FIELD_(name) uint64_t name;
+	SAFEM_BRUTE_TOTALS(SAFEM_BRUTE_FIELD_)
+#undef SAFEM_BRUTE_FIELD_
 };
 
 struct safem_brute;

@@ -93,18 +93,25 @@ struct safem_seqscan_finding {
 				   the last of them, failures_run the net failures) */
 };
 
+/** The totals, in the order --stats prints them: one list for the struct and its printers. */
+#define SAFEM_SEQSCAN_TOTALS(X) \
+	X(windows) /* windows given */ \
+	X(windows_skipped) /* not judged: sampled, log incomplete or too large */ \
+	X(contacts) /* first contacts collected */ \
+	X(successes) \
+	X(failures) \
+	X(undecided) /* contacts with no evidence either way (see docs) */ \
+	X(contacts_dropped) /* their source was evicted before the decision */ \
+	X(sources_evicted) /* sources not idle pushed out of a full set */ \
+	X(sources_flagged) /* walks that crossed eta1 */ \
+	X(port_walks_flagged) /* (source, port) walks that crossed eta1 */ \
+	X(home_port_worms) /* windows x ports with home port evidence of a worm */ \
+	X(findings)
+
 struct safem_seqscan_totals {
-	uint64_t windows;          /**< windows given */
-	uint64_t windows_skipped;  /**< not judged: sampled, log incomplete or too large */
-	uint64_t contacts;         /**< first contacts collected */
-	uint64_t successes, failures;
-	uint64_t undecided;        /**< contacts with no evidence either way (see docs) */
-	uint64_t contacts_dropped; /**< their source was evicted before the decision */
-	uint64_t sources_evicted;  /**< sources not idle pushed out of a full set */
-	uint64_t sources_flagged;  /**< walks that crossed eta1 */
-	uint64_t port_walks_flagged; /**< (source, port) walks that crossed eta1 */
-	uint64_t home_port_worms;    /**< windows x ports with home port evidence of a worm */
-	uint64_t findings;
+#define SAFEM_SEQSCAN_FIELD_(name) uint64_t name;
+	SAFEM_SEQSCAN_TOTALS(SAFEM_SEQSCAN_FIELD_)
+#undef SAFEM_SEQSCAN_FIELD_
 };
 
 struct safem_seqscan;

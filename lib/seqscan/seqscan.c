@@ -2,11 +2,12 @@
 /* Threshold Random Walk over the windows' flow logs (safem_seqscan.h; docs/detection.md,
  * "Sequential scan test (TRW)"). */
 #include <errno.h>
-#include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "safem_seqscan.h"
+#include "safem_trw.h"
 
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
@@ -22,31 +23,18 @@
 #define ICMPV6_ECHO_REQUEST (128u << 8)
 #define ICMPV6_ECHO_REPLY (129u << 8)
 
-/* A horizontal scan's few ports: PORT_COUNTERS of them hold at least 3/4 of its failures
- * (as the detector's transit scan rule, classify.c TRANSIT_SCAN_PORTS: a sweep holds 1.0,
- * bg_ndpi's Gnutella host reaching peers on their own ports 0.5-0.65). Four counters: a
- * Mirai-like worm probes 23, 2323 and a few more. */
-#define PORT_COUNTERS 4
-#define PORTS_HELD_NUM 3
-#define PORTS_HELD_DEN 4
+/* A horizontal scan's few ports: the Misra-Gries counters (lib/trw) of them hold at least
+ * 3/4 of its failures (as the detector's transit scan rule, classify.c TRANSIT_SCAN_PORTS: a
+ * sweep holds 1.0, bg_ndpi's Gnutella host reaching peers on their own ports 0.5-0.65). */
 
 /* IANA system ports: where services listen */
 #define SERVICE_PORTS 1024
 
 #define WAYS 4
-/* Bloom filters per source: BLOOM_BITS bits, BLOOM_HASHES probes. Cleared after
- * BLOOM_INSERTS insertions: at that load a new destination is taken for a known one with
- * probability (1 - e^(-3 * 128 / 1024))^3 = 3 %; a cleared filter only makes old
- * destinations count once more. */
-#define BLOOM_BITS 1024
-#define BLOOM_WORDS (BLOOM_BITS / 64)
-#define BLOOM_HASHES 3
-#define BLOOM_INSERTS 128
-
-/* answer table entries: the key hash with its low byte replaced by the OR of TCP flags; bit
- * 8 always set so that 0 means empty */
-#define ENTRY_PRESENT 0x100ull
-#define ENTRY_FLAGS 0xffull
+#define AHEAD SAFEM_TRW_AHEAD /* slots fetched ahead (lib/trw) */
+/* Bloom filters per source (lib/trw's: 1024 bits, 3 probes, cleared after 128 insertions);
+ * the two of a source are inserted together, so they are cleared together. The answer
+ * tables are lib/trw's seen tables. */
 
 /* observation kinds of a first contact */
 #define KIND_HORIZONTAL 1 /* first contact to this destination address */
@@ -56,25 +44,15 @@
 /* per (source, destination port) walks: this many per source slot on average, 4-way sets */
 #define PORT_WALKS_PER_SOURCE 2
 
-struct walk {
-	double llr;
-	uint32_t failures_run;
-	bool flagged;
-};
-
 struct source {
 	struct safem_feature_value addr;
 	bool used;
 	uint8_t ip_version;
 	uint32_t gen;         /* bumped when the slot changes hands: pending contacts check it */
 	uint64_t last_window; /* last window it made a contact in */
-	struct walk walk[2];  /* [0] horizontal, [1] vertical */
-	uint16_t bloom_inserts;
-	/* Misra-Gries summary of the destination ports of the horizontal walk's failures:
-	 * PORT_COUNTERS counters, over port_failures failures */
-	uint16_t port[PORT_COUNTERS];
-	uint32_t port_count[PORT_COUNTERS];
-	uint32_t port_failures;
+	struct safem_trw_walk walk[2]; /* [0] horizontal, [1] vertical */
+	/* Misra-Gries summary of the destination ports of the horizontal walk's failures */
+	struct safem_trw_ports ports;
 	/* this window's decisions */
 	uint64_t window_id;
 	uint32_t window_failures[2], window_successes;
@@ -85,8 +63,7 @@ struct source {
 	uint32_t best_pw;
 	uint8_t last_proto[2];			 /* [walk] of its last failed contact */
 	struct safem_feature_value last_dst[2]; /* [walk] */
-	uint64_t bloom_dst[BLOOM_WORDS];
-	uint64_t bloom_pair[BLOOM_WORDS];
+	struct safem_trw_bloom bloom_dst, bloom_pair;
 };
 
 /* The walk of one source over its first contacts to one (protocol, destination port): a
@@ -98,7 +75,7 @@ struct port_walk {
 	uint8_t proto;
 	bool used;
 	uint64_t last_window; /* last observation */
-	struct walk walk;
+	struct safem_trw_walk walk;
 	uint64_t window_id;   /* this window's decisions */
 	uint32_t window_failures;
 	unsigned int finding_windows; /* windows with a finding since it was flagged */
@@ -129,8 +106,7 @@ struct home_port {
 	struct safem_feature_value last_src, last_dst;	   /* of its last failure */
 	unsigned int finding_windows; /* consecutive windows with a finding */
 	uint64_t found_window;
-	uint16_t bloom_inserts;
-	uint64_t bloom[BLOOM_WORDS];
+	struct safem_trw_bloom bloom;
 };
 /* home ports tracked (4-way sets) */
 #define HOME_PORTS 256
@@ -155,13 +131,14 @@ struct flagged_port {
 
 struct safem_seqscan {
 	struct safem_seqscan_params p;
-	double step_failure, step_success, log_eta1, log_eta0;
+	struct safem_trw_bounds b;
 	uint32_t nsources; /* power of 2, multiple of WAYS */
 	struct source *src;
 	uint64_t table_size; /* power of 2 >= 2 pane_flows */
 	uint64_t *answers[2]; /* [cur] this window, [!cur] the previous one */
 	struct pending *pending[2];
 	uint32_t npending[2];
+	struct safem_trw_order *order, *order_tmp; /* stage 2's sort, pane_flows each */
 	unsigned int cur;
 	bool prev_judged;
 	uint64_t window;
@@ -196,35 +173,9 @@ safem_seqscan_shape_name(enum safem_seqscan_shape s)
 }
 
 static uint64_t
-mix64(uint64_t x)
-{
-	/* splitmix64's finaliser: every input bit reaches every output bit */
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
-static uint64_t
-words_hash(const void *p, size_t words, uint64_t seed)
-{
-	const uint8_t *b = p;
-	uint64_t h = seed, w;
-	size_t i;
-
-	for (i = 0; i < words; i++) {
-		memcpy(&w, b + 8 * i, 8);
-		h = mix64(h ^ w);
-	}
-	return h;
-}
-
-static uint64_t
 key_hash(const struct safem_flow_key *k)
 {
-	return words_hash(k, sizeof(*k) / 8, 0x9e3779b97f4a7c15ull);
+	return safem_trw_words_hash(k, sizeof(*k) / 8, 0x9e3779b97f4a7c15ull);
 }
 
 /* The key an answer to k carries: addresses and ports swapped (ICMP: the echo reply). */
@@ -240,18 +191,6 @@ reverse_key(const struct safem_flow_key *k, struct safem_flow_key *r)
 	} else {
 		r->src_port = k->dst_port;
 		r->dst_port = k->src_port;
-	}
-}
-
-static void
-key_value(const uint8_t *a, uint8_t ip_version, struct safem_feature_value *v)
-{
-	memset(v, 0, sizeof(*v));
-	if (ip_version == 4) {
-		v->bytes[10] = v->bytes[11] = 0xff; /* ::ffff:a.b.c.d, as lib/featdist */
-		memcpy(&v->bytes[12], a, 4);
-	} else {
-		memcpy(v->bytes, a, 16);
 	}
 }
 
@@ -287,16 +226,13 @@ safem_seqscan_create(const struct safem_seqscan_params *p)
 	while (n < s->p.sources)
 		n *= 2;
 	s->nsources = n;
-	while (size < 2ull * p->pane_flows)
-		size *= 2;
+	size = safem_trw_seen_size(p->pane_flows);
 	s->table_size = size;
 	/* TRW (Jung et al., eq. 2-4): each observation multiplies the likelihood ratio by
 	 * theta1/theta0 (success) or (1-theta1)/(1-theta0) (failure); eta1 = P_D/P_F,
 	 * eta0 = (1-P_D)/(1-P_F) */
-	s->step_success = log(SAFEM_SEQSCAN_THETA1 / SAFEM_SEQSCAN_THETA0);
-	s->step_failure = log((1 - SAFEM_SEQSCAN_THETA1) / (1 - SAFEM_SEQSCAN_THETA0));
-	s->log_eta1 = log(SAFEM_SEQSCAN_PD / SAFEM_SEQSCAN_PF);
-	s->log_eta0 = log((1 - SAFEM_SEQSCAN_PD) / (1 - SAFEM_SEQSCAN_PF));
+	safem_trw_bounds_init(&s->b, SAFEM_SEQSCAN_THETA0, SAFEM_SEQSCAN_THETA1, SAFEM_SEQSCAN_PD,
+			      SAFEM_SEQSCAN_PF);
 	s->src = calloc(n, sizeof(*s->src));
 	s->touched = calloc(p->pane_flows, sizeof(*s->touched));
 	s->nport_walks = n * PORT_WALKS_PER_SOURCE;
@@ -315,8 +251,10 @@ safem_seqscan_create(const struct safem_seqscan_params *p)
 		s->answers[i] = calloc(size, sizeof(*s->answers[i]));
 		s->pending[i] = calloc(p->pane_flows, sizeof(*s->pending[i]));
 	}
+	s->order = calloc(p->pane_flows, sizeof(*s->order));
+	s->order_tmp = calloc(p->pane_flows, sizeof(*s->order_tmp));
 	if (s->src == NULL || s->touched == NULL || s->pw == NULL || s->pw_touched == NULL ||
-	    s->answers[0] == NULL ||
+	    s->order == NULL || s->order_tmp == NULL || s->answers[0] == NULL ||
 	    s->answers[1] == NULL || s->pending[0] == NULL || s->pending[1] == NULL) {
 		safem_seqscan_free(s);
 		errno = ENOMEM;
@@ -336,43 +274,13 @@ safem_seqscan_free(struct safem_seqscan *s)
 	free(s->pw_touched);
 	free(s->hp);
 	free(s->hp_touched);
+	free(s->order);
+	free(s->order_tmp);
 	for (unsigned int i = 0; i < 2; i++) {
 		free(s->answers[i]);
 		free(s->pending[i]);
 	}
 	free(s);
-}
-
-/* ---------------------------------------------------------------------- */
-/* Answer tables: every flow of a window, by key hash, with its TCP flags   */
-
-static void
-answer_add(uint64_t *t, uint64_t mask, uint64_t h, uint8_t flags)
-{
-	uint64_t e = (h & ~ENTRY_FLAGS) | ENTRY_PRESENT, i = h & mask;
-
-	for (;; i = (i + 1) & mask) {
-		if (t[i] == 0) {
-			t[i] = e | flags;
-			return;
-		}
-		if ((t[i] & ~ENTRY_FLAGS) == e) {
-			t[i] |= flags;
-			return;
-		}
-	}
-}
-
-/* 0: no flow with that key; else ENTRY_PRESENT | its flags */
-static uint64_t
-answer_get(const uint64_t *t, uint64_t mask, uint64_t h)
-{
-	uint64_t e = (h & ~ENTRY_FLAGS) | ENTRY_PRESENT, i = h & mask;
-
-	for (; t[i] != 0; i = (i + 1) & mask)
-		if ((t[i] & ~ENTRY_FLAGS) == e)
-			return ENTRY_PRESENT | (t[i] & ENTRY_FLAGS);
-	return 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -384,12 +292,19 @@ source_idle(const struct safem_seqscan *s, const struct source *e)
 	return !e->used || e->last_window + s->p.idle_windows < s->window;
 }
 
+/* The first slot of addr's set. */
+static uint32_t
+source_set(const struct safem_seqscan *s, const struct safem_feature_value *addr)
+{
+	return (uint32_t)(safem_trw_words_hash(addr, 2, 0x51ed270b27e1b1c5ull) &
+			  (s->nsources / WAYS - 1)) * WAYS;
+}
+
 /* The slot of addr, taking one (an idle one, else the least recently active) when new. */
 static uint32_t
 source_get(struct safem_seqscan *s, const struct safem_feature_value *addr, uint8_t ip_version)
 {
-	uint32_t set = (uint32_t)(words_hash(addr, 2, 0x51ed270b27e1b1c5ull) &
-				  (s->nsources / WAYS - 1)) * WAYS;
+	uint32_t set = source_set(s, addr);
 	uint32_t i, victim = set;
 
 	bool found = false;
@@ -445,7 +360,7 @@ port_walk_get(struct safem_seqscan *s, uint32_t slot, uint16_t port, uint8_t pro
 {
 	uint32_t gen = s->src[slot].gen;
 	uint64_t key = (uint64_t)slot << 24 | (uint64_t)port << 8 | proto;
-	uint32_t set = (uint32_t)(mix64(key ^ 0x3c6ef372fe94f82bull) &
+	uint32_t set = (uint32_t)(safem_trw_mix64(key ^ 0x3c6ef372fe94f82bull) &
 				  (s->nport_walks / WAYS - 1)) * WAYS;
 	uint32_t i, victim = set;
 	struct port_walk *w;
@@ -469,35 +384,11 @@ port_walk_get(struct safem_seqscan *s, uint32_t slot, uint16_t port, uint8_t pro
 	return w;
 }
 
+/* The probe positions of a Bloom filter member: a value of words 64-bit words. */
 static void
-bloom_positions(const void *key, size_t words, uint32_t pos[BLOOM_HASHES])
+bloom_positions(const void *key, size_t words, uint32_t pos[SAFEM_TRW_BLOOM_HASHES])
 {
-	uint64_t h = words_hash(key, words, 0x2545f4914f6cdd1dull);
-	uint64_t h2 = mix64(h ^ 0x6a09e667f3bcc909ull) | 1;
-	unsigned int k;
-
-	for (k = 0; k < BLOOM_HASHES; k++)
-		pos[k] = (uint32_t)((h + k * h2) % BLOOM_BITS);
-}
-
-static bool
-bloom_has(const uint64_t *b, const uint32_t pos[BLOOM_HASHES])
-{
-	unsigned int k;
-
-	for (k = 0; k < BLOOM_HASHES; k++)
-		if (!(b[pos[k] / 64] & (1ull << (pos[k] % 64))))
-			return false;
-	return true;
-}
-
-static void
-bloom_set(uint64_t *b, const uint32_t pos[BLOOM_HASHES])
-{
-	unsigned int k;
-
-	for (k = 0; k < BLOOM_HASHES; k++)
-		b[pos[k] / 64] |= 1ull << (pos[k] % 64);
+	safem_trw_bloom_positions(safem_trw_words_hash(key, words, 0x2545f4914f6cdd1dull), pos);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -507,7 +398,7 @@ static struct home_port *
 home_port_get(struct safem_seqscan *s, uint16_t port, uint8_t proto)
 {
 	uint64_t key = (uint64_t)port << 8 | proto;
-	uint32_t set = (uint32_t)(mix64(key ^ 0x510e527fade682d1ull) & (HOME_PORTS / WAYS - 1)) *
+	uint32_t set = (uint32_t)(safem_trw_mix64(key ^ 0x510e527fade682d1ull) & (HOME_PORTS / WAYS - 1)) *
 		       WAYS;
 	uint32_t i, victim = set;
 	struct home_port *h;
@@ -534,17 +425,12 @@ home_port_observe(struct safem_seqscan *s, const struct source *e, const struct 
 {
 	struct home_port *h = home_port_get(s, c->dst_port, c->proto);
 	unsigned int r = (unsigned int)(s->window % SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS), i, slot;
-	uint32_t pos[BLOOM_HASHES];
+	uint32_t pos[SAFEM_TRW_BLOOM_HASHES];
 
 	bloom_positions(&c->dst, sizeof(c->dst) / 8, pos);
-	if (bloom_has(h->bloom, pos))
+	if (safem_trw_bloom_has(&h->bloom, pos))
 		return;
-	if (h->bloom_inserts >= BLOOM_INSERTS) {
-		memset(h->bloom, 0, sizeof(h->bloom));
-		h->bloom_inserts = 0;
-	}
-	bloom_set(h->bloom, pos);
-	h->bloom_inserts++;
+	safem_trw_bloom_add(&h->bloom, pos);
 	h->last_window = s->window;
 	if (h->ring_window[r] != s->window) {
 		h->ring_window[r] = s->window;
@@ -605,7 +491,7 @@ contact_candidate(const struct safem_flow_key *k, uint8_t tcp_flags)
 enum outcome { OUTCOME_NONE, OUTCOME_SUCCESS, OUTCOME_FAILURE };
 
 /*
- * own: the contact's flags over both windows; answer: ENTRY_PRESENT | flags of the
+ * own: the contact's flags over both windows; answer: SAFEM_TRW_SEEN_PRESENT | flags of the
  * reverse flow over both windows, or 0. TCP: a SYN-ACK back (or any answer without RST)
  * is a success, a RST alone or nothing back a failure; an initiator that sent ACK after
  * SYN while nothing came back is no evidence (the other direction is not on this link,
@@ -623,74 +509,17 @@ contact_outcome(uint8_t proto, uint8_t own, uint64_t answer)
 	return (answer & TCP_RST) ? OUTCOME_FAILURE : OUTCOME_SUCCESS;
 }
 
-/* true when the walk crossed eta1 now */
-static bool
-walk_observe(struct safem_seqscan *s, struct walk *w, bool success)
-{
-	bool crossed = false;
-
-	w->llr += success ? s->step_success : s->step_failure;
-	if (!success)
-		w->failures_run++;
-	if (w->llr <= s->log_eta0) {
-		/* benign: the test starts over */
-		w->llr = 0;
-		w->failures_run = 0;
-		w->flagged = false;
-	} else if (w->llr >= s->log_eta1) {
-		crossed = !w->flagged;
-		w->flagged = true;
-		/* a flagged source stays at the bound: as many net successes clear it as
-		 * the test needed failures to flag it */
-		w->llr = s->log_eta1;
-	}
-	return crossed;
-}
-
-/* Misra-Gries: a port with a counter counts on; a new one takes a free counter, else every
- * counter loses one (and so does the new port): the counters keep every port with more than
- * 1/(PORT_COUNTERS + 1) of the failures, and their sum is what the few ports hold. */
-static void
-port_count_add(struct source *e, uint16_t port)
-{
-	unsigned int i, free_slot = PORT_COUNTERS;
-
-	e->port_failures++;
-	for (i = 0; i < PORT_COUNTERS; i++) {
-		if (e->port_count[i] != 0 && e->port[i] == port) {
-			e->port_count[i]++;
-			return;
-		}
-		if (e->port_count[i] == 0 && free_slot == PORT_COUNTERS)
-			free_slot = i;
-	}
-	if (free_slot < PORT_COUNTERS) {
-		e->port[free_slot] = port;
-		e->port_count[free_slot] = 1;
-		return;
-	}
-	for (i = 0; i < PORT_COUNTERS; i++)
-		e->port_count[i]--;
-}
-
-/* The port most horizontal failures went to when a few ports (PORT_COUNTERS) hold at least
- * PORTS_HELD_NUM/PORTS_HELD_DEN of them (a scan of a service or a few), else 0 (failures
+/* The port most horizontal failures went to when a few ports (the Misra-Gries counters) hold
+ * at least 3/4 of them (a scan of a service or a few), else 0 (failures
  * spread over as many ports as hosts: a peer-to-peer client reaching peers on their own
  * ports). */
 static uint16_t
 port_held(const struct source *e)
 {
-	uint64_t held = 0;
-	unsigned int i, best = 0;
+	uint16_t port;
+	uint64_t held = safem_trw_ports_top(&e->ports, &port, NULL);
 
-	for (i = 0; i < PORT_COUNTERS; i++) {
-		held += e->port_count[i];
-		if (e->port_count[i] > e->port_count[best])
-			best = i;
-	}
-	if (held == 0 || PORTS_HELD_DEN * held < PORTS_HELD_NUM * (uint64_t)e->port_failures)
-		return 0;
-	return e->port[best];
+	return safem_trw_ports_few(&e->ports, held) ? port : 0;
 }
 
 static void
@@ -713,13 +542,15 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
 		e->window_failures[0] = e->window_failures[1] = e->window_successes = 0;
 		s->touched[s->ntouched++] = c->slot; /* at most one per pending contact */
 	}
-	if (walk_observe(s, &e->walk[wi], o == OUTCOME_SUCCESS))
+	if (safem_trw_walk_observe(&s->b, &e->walk[wi], o == OUTCOME_SUCCESS) ==
+	    SAFEM_TRW_FLAGGED)
 		s->totals.sources_flagged++;
 	if (c->kind & KIND_PAIR) {
 		struct port_walk *w = port_walk_get(s, c->slot, c->dst_port, c->proto);
 
 		w->last_window = s->window;
-		if (walk_observe(s, &w->walk, o == OUTCOME_SUCCESS))
+		if (safem_trw_walk_observe(&s->b, &w->walk, o == OUTCOME_SUCCESS) ==
+		    SAFEM_TRW_FLAGGED)
 			s->totals.port_walks_flagged++;
 		if (!w->walk.flagged)
 			w->finding_windows = 0; /* cleared: a later flag starts a new count */
@@ -750,7 +581,7 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
 	e->last_dst[wi] = c->dst; /* per walk: a vertical finding names its own target */
 	e->last_proto[wi] = c->proto;
 	if (wi == 0)
-		port_count_add(e, c->dst_port);
+		safem_trw_ports_add(&e->ports, c->dst_port);
 }
 
 /* Judge the previous window's contacts against its answers and this window's. */
@@ -763,10 +594,17 @@ decide_pending(struct safem_seqscan *s)
 	uint32_t i, n = s->npending[!s->cur];
 
 	for (i = 0; i < n; i++) {
-		uint64_t answer = answer_get(prev, mask, c[i].rev_hash) |
-				  answer_get(now, mask, c[i].rev_hash);
+		if (i + AHEAD < n) {
+			__builtin_prefetch(&prev[c[i + AHEAD].rev_hash & mask]);
+			__builtin_prefetch(&now[c[i + AHEAD].rev_hash & mask]);
+			__builtin_prefetch(&now[c[i + AHEAD].own_hash & mask]);
+			__builtin_prefetch(&s->src[c[i + AHEAD].slot]);
+		}
+		uint64_t answer = safem_trw_seen_get(prev, mask, c[i].rev_hash) |
+				  safem_trw_seen_get(now, mask, c[i].rev_hash);
 		uint8_t own = c[i].own_flags |
-			      (uint8_t)(answer_get(now, mask, c[i].own_hash) & ENTRY_FLAGS);
+			      (uint8_t)(safem_trw_seen_get(now, mask, c[i].own_hash) &
+				       SAFEM_TRW_SEEN_FLAGS);
 
 		decide(s, &c[i], answer, own);
 	}
@@ -788,7 +626,7 @@ collect_candidate(struct safem_seqscan *s, const struct safem_profile_flow *f, u
 	rev_hash = key_hash(&rev);
 	/* the answer to a flow of the previous window (a reply that fell into this one) is
 	 * no contact of its own */
-	if (s->prev_judged && answer_get(s->answers[!s->cur], s->table_size - 1, rev_hash) != 0)
+	if (s->prev_judged && safem_trw_seen_get(s->answers[!s->cur], s->table_size - 1, rev_hash) != 0)
 		return;
 	c = &s->pending[s->cur][s->npending[s->cur]++];
 	memset(c, 0, sizeof(*c));
@@ -796,18 +634,6 @@ collect_candidate(struct safem_seqscan *s, const struct safem_profile_flow *f, u
 	c->own_hash = own_hash;
 	c->flow = f;
 	c->own_flags = f->tcp_flags;
-}
-
-/* The order contacts are judged in: by key hash, then flags. The flow log's order depends on
- * the number of workers (producer order); walks, filters and evictions must not. */
-static int
-candidate_order(const void *a, const void *b)
-{
-	const struct pending *x = a, *y = b;
-
-	if (x->own_hash != y->own_hash)
-		return x->own_hash < y->own_hash ? -1 : 1;
-	return (int)x->own_flags - (int)y->own_flags;
 }
 
 /* Stage 2: keep c when it is a first contact of its source (to a new address, or a new port
@@ -818,7 +644,7 @@ first_contact(struct safem_seqscan *s, struct pending *c)
 	const struct safem_flow_key *k = &c->flow->key;
 	struct safem_feature_value src, dst;
 	struct source *e;
-	uint32_t slot, pos_dst[BLOOM_HASHES], pos_pair[BLOOM_HASHES];
+	uint32_t slot, pos_dst[SAFEM_TRW_BLOOM_HASHES], pos_pair[SAFEM_TRW_BLOOM_HASHES];
 	struct {
 		struct safem_feature_value dst;
 		uint16_t port;
@@ -826,8 +652,8 @@ first_contact(struct safem_seqscan *s, struct pending *c)
 	} pair;
 	bool new_dst, new_pair;
 
-	key_value(k->src_addr, k->ip_version, &src);
-	key_value(k->dst_addr, k->ip_version, &dst);
+	safem_trw_addr_value(k->src_addr, k->ip_version, &src);
+	safem_trw_addr_value(k->dst_addr, k->ip_version, &dst);
 	slot = source_get(s, &src, k->ip_version);
 	e = &s->src[slot];
 	e->last_window = s->window;
@@ -837,18 +663,12 @@ first_contact(struct safem_seqscan *s, struct pending *c)
 	pair.port = k->proto == PROTO_TCP ? k->dst_port : 0;
 	bloom_positions(&dst, sizeof(dst) / 8, pos_dst);
 	bloom_positions(&pair, sizeof(pair) / 8, pos_pair);
-	new_dst = !bloom_has(e->bloom_dst, pos_dst);
-	new_pair = !bloom_has(e->bloom_pair, pos_pair);
+	new_dst = !safem_trw_bloom_has(&e->bloom_dst, pos_dst);
+	new_pair = !safem_trw_bloom_has(&e->bloom_pair, pos_pair);
 	if (!new_dst && !new_pair)
 		return false;
-	if (e->bloom_inserts >= BLOOM_INSERTS) {
-		memset(e->bloom_dst, 0, sizeof(e->bloom_dst));
-		memset(e->bloom_pair, 0, sizeof(e->bloom_pair));
-		e->bloom_inserts = 0;
-	}
-	bloom_set(e->bloom_dst, pos_dst);
-	bloom_set(e->bloom_pair, pos_pair);
-	e->bloom_inserts++;
+	safem_trw_bloom_add(&e->bloom_dst, pos_dst);
+	safem_trw_bloom_add(&e->bloom_pair, pos_pair);
 	c->flow = NULL; /* the log is gone by the decision */
 	c->slot = slot;
 	c->gen = e->gen;
@@ -859,17 +679,54 @@ first_contact(struct safem_seqscan *s, struct pending *c)
 	return true;
 }
 
-/* Stage 2 over the candidates of stage 1, in an order that does not depend on the log's. */
+/* The set first_contact will read for candidate c (its log entry fetched already). */
+static void
+contact_prefetch(const struct safem_seqscan *s, const struct pending *c)
+{
+	const struct safem_flow_key *k = &c->flow->key;
+	struct safem_feature_value src;
+	uint32_t set, i;
+
+	safem_trw_addr_value(k->src_addr, k->ip_version, &src);
+	set = source_set(s, &src);
+	for (i = set; i < set + WAYS; i++)
+		__builtin_prefetch(&s->src[i]);
+}
+
+/* lib/trw's stage 2 callbacks */
+static void
+contact_fetch(void *ctx, const void *c)
+{
+	contact_prefetch(ctx, c);
+}
+
+static bool
+contact_keep(void *ctx, void *c)
+{
+	return first_contact(ctx, c);
+}
+
+/* Stage 2 over the candidates of stage 1, in an order that does not depend on the log's
+ * (the flow log's order depends on the number of workers, producer order; walks, filters and
+ * evictions must not): lib/trw's, by key hash, then flags. The contacts kept go to the other
+ * pending array, free since the decisions, which becomes this window's. */
 static void
 collect_contacts(struct safem_seqscan *s)
 {
-	struct pending *c = s->pending[s->cur];
-	uint32_t i, kept = 0;
+	static const struct safem_trw_stage stage = {
+		.size = sizeof(struct pending),
+		.hash_off = offsetof(struct pending, own_hash),
+		.flags_off = offsetof(struct pending, own_flags),
+		.flow_off = offsetof(struct pending, flow),
+		.fetch = contact_fetch,
+		.keep = contact_keep,
+	};
+	struct pending *c = s->pending[s->cur], *out = s->pending[!s->cur];
+	uint32_t kept = safem_trw_stage_run(&stage, s, c, s->npending[s->cur], out, s->order,
+					    s->order_tmp);
 
-	qsort(c, s->npending[s->cur], sizeof(*c), candidate_order);
-	for (i = 0; i < s->npending[s->cur]; i++)
-		if (first_contact(s, &c[i]))
-			c[kept++] = c[i];
+	s->pending[s->cur] = out;
+	s->pending[!s->cur] = c;
 	s->npending[s->cur] = kept;
 	s->totals.contacts += kept;
 }
@@ -1084,7 +941,7 @@ findings_home_ports(struct safem_seqscan *s)
 			if (h->src_window[i] != 0 &&
 			    h->src_window[i] + SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS > s->window)
 				sources++;
-		if ((double)net * s->step_failure < s->log_eta1 ||
+		if ((double)net * s->b.step_failure < s->b.log_eta1 ||
 		    sources < SAFEM_SEQSCAN_WORM_SOURCES) {
 			h->finding_windows = 0;
 			continue;
@@ -1117,7 +974,7 @@ findings_home_ports(struct safem_seqscan *s)
 			.failures = h->ring_failures[r],
 			.successes = h->ring_successes[r],
 			.failures_run = (uint32_t)net,
-			.llr = (double)net * s->step_failure,
+			.llr = (double)net * s->b.step_failure,
 			.windows = h->finding_windows,
 			.sources = sources,
 		};
@@ -1171,11 +1028,19 @@ safem_seqscan_window(struct safem_seqscan *s, const struct safem_profile_flow *c
 	/* one hash a flow: its answer entry, and its stage 1 (which reads only the previous
 	 * window's answers, so it can run while this window's are added) */
 	for (g = 0; g < nseg; g++)
-		for (i = 0; i < n[g]; i++) {
-			uint64_t h = key_hash(&seg[g][i].key);
+		for (i = 0; i < n[g]; i += AHEAD) { /* a batch's hashes first, slots fetched */
+			uint64_t h[AHEAD];
+			uint32_t j, m = n[g] - i < AHEAD ? n[g] - i : AHEAD;
 
-			answer_add(s->answers[s->cur], mask, h, seg[g][i].tcp_flags);
-			collect_candidate(s, &seg[g][i], h);
+			for (j = 0; j < m; j++) {
+				h[j] = key_hash(&seg[g][i + j].key);
+				__builtin_prefetch(&s->answers[s->cur][h[j] & mask]);
+			}
+			for (j = 0; j < m; j++) {
+				safem_trw_seen_add(s->answers[s->cur], mask, h[j],
+						   seg[g][i + j].tcp_flags);
+				collect_candidate(s, &seg[g][i + j], h[j]);
+			}
 		}
 	if (s->prev_judged)
 		decide_pending(s);

@@ -79,19 +79,25 @@ struct safem_victim_finding {
 	unsigned int windows; /**< windows with a finding since it was flagged (1: first) */
 };
 
+/** The totals, in the order --stats prints them: one list for the struct and its printers. */
+#define SAFEM_VICTIM_TOTALS(X) \
+	X(windows) /* windows given */ \
+	X(windows_skipped) /* not judged: sampled, log incomplete or too large */ \
+	X(arrivals) /* first arrivals collected */ \
+	X(successes) \
+	X(failures) \
+	X(undecided) /* no evidence either way, or judged window lost */ \
+	X(arrivals_dropped) /* their destination was evicted before the decision */ \
+	X(spread_sources) /* candidates left out: their source reached others */ \
+	X(one_way_flows) /* TCP data flows with nothing back: their destination's responses are no evidence */ \
+	X(destinations_evicted) \
+	X(destinations_flagged) \
+	X(findings)
+
 struct safem_victim_totals {
-	uint64_t windows;          /**< windows given */
-	uint64_t windows_skipped;  /**< not judged: sampled, log incomplete or too large */
-	uint64_t arrivals;         /**< first arrivals collected */
-	uint64_t successes, failures;
-	uint64_t undecided;        /**< no evidence either way, or judged window lost */
-	uint64_t arrivals_dropped; /**< their destination was evicted before the decision */
-	uint64_t spread_sources;   /**< candidates left out: their source reached others */
-	uint64_t one_way_flows;    /**< TCP data flows with nothing back: their destination's
-				        responses are no evidence */
-	uint64_t destinations_evicted;
-	uint64_t destinations_flagged;
-	uint64_t findings;
+#define SAFEM_VICTIM_FIELD_(name) uint64_t name;
+	SAFEM_VICTIM_TOTALS(SAFEM_VICTIM_FIELD_)
+#undef SAFEM_VICTIM_FIELD_
 };
 
 struct safem_victim;

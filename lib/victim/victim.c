@@ -2,11 +2,12 @@
 /* Destination-side Threshold Random Walk over the windows' flow logs (safem_victim.h;
  * docs/detection.md, "Destination-side sequential test (victims)"). */
 #include <errno.h>
-#include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "safem_seqscan.h"
+#include "safem_trw.h"
 #include "safem_victim.h"
 
 #define TCP_FIN 0x01
@@ -22,27 +23,14 @@
 #define PROTO_UDP 17
 #define PROTO_ICMPV6 58
 
-/* A kind's few ports: PORT_COUNTERS Misra-Gries counters must hold at least
- * PORTS_HELD_NUM/PORTS_HELD_DEN of its failures (lib/seqscan's bound): reflectors answer from
+/* A kind's few ports: its Misra-Gries counters (lib/trw) must hold at least 3/4 of its
+ * failures (lib/seqscan's bound): reflectors answer from
  * one service port (SYN-ACK reflectors from a few: 22, 80, 443; fragments: the first from the
  * service port, the rest portless), a flood aims at one service; peers of a peer-to-peer
  * host each send from their own port. */
-#define PORT_COUNTERS 4
-#define PORTS_HELD_NUM 3
-#define PORTS_HELD_DEN 4
 
 #define WAYS 4
-/* Bloom filter of sources per destination, as lib/seqscan's per source: 1024 bits, 3 probes,
- * cleared after 128 insertions (3 % of new sources taken for known ones at that load). */
-#define BLOOM_BITS 1024
-#define BLOOM_WORDS (BLOOM_BITS / 64)
-#define BLOOM_HASHES 3
-#define BLOOM_INSERTS 128
-
-/* seen-table entries: a hash with its low byte replaced by the OR of TCP flags; bit 8 always
- * set so that 0 means empty */
-#define ENTRY_PRESENT 0x100ull
-#define ENTRY_FLAGS 0xffull
+/* Bloom filter of sources per destination and seen tables: lib/trw's, as lib/seqscan's. */
 /* seeds: a flow's key and its address pair share one table per window */
 #define SEED_KEY 0x9e3779b97f4a7c15ull
 #define SEED_PAIR 0xc2b2ae3d27d4eb4full
@@ -51,27 +39,20 @@
 /* a source map entry's dst hash: bit 0 set when the source reached a second destination */
 #define SRC_SPREAD 1ull
 
+#define AHEAD SAFEM_TRW_AHEAD /* slots fetched ahead (lib/trw) */
+
 /* windows whose seen tables a decision reads: the one before the arrival's, its own, the
  * next (a request precedes its response; a handshake's ACK can fall into the next) */
 #define SEEN_WINDOWS 3
-
-struct walk {
-	double llr;
-	uint32_t failures_run;
-	bool flagged;
-};
 
 struct dest {
 	struct safem_feature_value addr;
 	bool used;
 	uint32_t gen;         /* bumped when the slot changes hands: pending arrivals check it */
 	uint64_t last_window; /* last window with an arrival */
-	struct walk walk;
-	uint16_t bloom_inserts;
+	struct safem_trw_walk walk;
 	/* Misra-Gries summaries of the ports of the walk's failures, per kind */
-	uint16_t port[SAFEM_VICTIM_KINDS][PORT_COUNTERS];
-	uint32_t port_count[SAFEM_VICTIM_KINDS][PORT_COUNTERS];
-	uint32_t port_failures[SAFEM_VICTIM_KINDS];
+	struct safem_trw_ports ports[SAFEM_VICTIM_KINDS];
 	/* this window's decisions */
 	uint64_t window_id;
 	uint32_t window_failures[SAFEM_VICTIM_KINDS], window_successes;
@@ -81,7 +62,7 @@ struct dest {
 	/* a TCP flow carried data to it with nothing going back: the link does not see
 	 * what it sends, so a response without a request is no evidence */
 	bool one_way;
-	uint64_t bloom[BLOOM_WORDS];
+	struct safem_trw_bloom bloom;
 };
 
 struct pending {
@@ -100,7 +81,7 @@ struct src_entry {
 
 struct safem_victim {
 	struct safem_victim_params p;
-	double step_failure, step_success, log_eta1, log_eta0;
+	struct safem_trw_bounds b;
 	uint32_t ndest; /* power of 2, multiple of WAYS */
 	struct dest *dst;
 	uint64_t table_size;              /* power of 2 >= 4 pane_flows: keys and pairs */
@@ -109,6 +90,7 @@ struct safem_victim {
 	struct src_entry *srcmap;         /* this window's sources, 2 pane_flows */
 	uint64_t srcmap_size;
 	struct pending *pending[2];       /* [window % 2] */
+	struct safem_trw_order *order, *order_tmp; /* stage 2's sort, pane_flows each */
 	uint32_t npending[2];
 	uint64_t window;
 	uint32_t *touched;
@@ -135,61 +117,23 @@ safem_victim_kind_name(enum safem_victim_kind k)
 }
 
 static uint64_t
-mix64(uint64_t x)
-{
-	/* splitmix64's finaliser */
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
-static uint64_t
-words_hash(const void *p, size_t words, uint64_t seed)
-{
-	const uint8_t *b = p;
-	uint64_t h = seed, w;
-	size_t i;
-
-	for (i = 0; i < words; i++) {
-		memcpy(&w, b + 8 * i, 8);
-		h = mix64(h ^ w);
-	}
-	return h;
-}
-
-static uint64_t
 addr_hash(const uint8_t a[16], uint64_t seed)
 {
-	return words_hash(a, 2, seed);
+	return safem_trw_words_hash(a, 2, seed);
 }
 
 /* (from, to): any flow from one address to the other */
 static uint64_t
 pair_hash(const uint8_t from[16], const uint8_t to[16])
 {
-	return mix64(addr_hash(from, SEED_PAIR) ^ addr_hash(to, SEED_DST));
-}
-
-static void
-key_value(const uint8_t *a, uint8_t ip_version, struct safem_feature_value *v)
-{
-	memset(v, 0, sizeof(*v));
-	if (ip_version == 4) {
-		v->bytes[10] = v->bytes[11] = 0xff; /* ::ffff:a.b.c.d, as lib/featdist */
-		memcpy(&v->bytes[12], a, 4);
-	} else {
-		memcpy(v->bytes, a, 16);
-	}
+	return safem_trw_mix64(addr_hash(from, SEED_PAIR) ^ addr_hash(to, SEED_DST));
 }
 
 struct safem_victim *
 safem_victim_create(const struct safem_victim_params *p)
 {
 	struct safem_victim *v;
-	uint64_t size = 16, ssize = 16;
+	uint64_t size, ssize;
 	uint32_t n = WAYS;
 	unsigned int i;
 	bool ok;
@@ -210,21 +154,20 @@ safem_victim_create(const struct safem_victim_params *p)
 		n *= 2;
 	v->ndest = n;
 	/* two entries a flow (its key, its address pair), at most half full */
-	while (size < 4ull * p->pane_flows)
-		size *= 2;
-	while (ssize < 2ull * p->pane_flows)
-		ssize *= 2;
+	size = safem_trw_seen_size(2ull * p->pane_flows);
+	ssize = safem_trw_seen_size(p->pane_flows);
 	v->table_size = size;
 	v->srcmap_size = ssize;
 	/* TRW (Jung et al., eq. 2-4), as lib/seqscan */
-	v->step_success = log(SAFEM_VICTIM_THETA1 / SAFEM_VICTIM_THETA0);
-	v->step_failure = log((1 - SAFEM_VICTIM_THETA1) / (1 - SAFEM_VICTIM_THETA0));
-	v->log_eta1 = log(SAFEM_VICTIM_PD / SAFEM_VICTIM_PF);
-	v->log_eta0 = log((1 - SAFEM_VICTIM_PD) / (1 - SAFEM_VICTIM_PF));
+	safem_trw_bounds_init(&v->b, SAFEM_VICTIM_THETA0, SAFEM_VICTIM_THETA1, SAFEM_VICTIM_PD,
+			      SAFEM_VICTIM_PF);
 	v->dst = calloc(n, sizeof(*v->dst));
 	v->touched = calloc(p->pane_flows, sizeof(*v->touched));
 	v->srcmap = calloc(ssize, sizeof(*v->srcmap));
-	ok = v->dst != NULL && v->touched != NULL && v->srcmap != NULL;
+	v->order = calloc(p->pane_flows, sizeof(*v->order));
+	v->order_tmp = calloc(p->pane_flows, sizeof(*v->order_tmp));
+	ok = v->dst != NULL && v->touched != NULL && v->srcmap != NULL && v->order != NULL &&
+	     v->order_tmp != NULL;
 	for (i = 0; i < SEEN_WINDOWS; i++) {
 		v->seen[i] = calloc(size, sizeof(*v->seen[i]));
 		ok = ok && v->seen[i] != NULL;
@@ -251,6 +194,8 @@ safem_victim_free(struct safem_victim *v)
 	free(v->dst);
 	free(v->touched);
 	free(v->srcmap);
+	free(v->order);
+	free(v->order_tmp);
 	for (i = 0; i < SEEN_WINDOWS; i++)
 		free(v->seen[i]);
 	for (i = 0; i < 2; i++)
@@ -260,35 +205,6 @@ safem_victim_free(struct safem_victim *v)
 
 /* ---------------------------------------------------------------------- */
 /* Per-window tables                                                        */
-
-static void
-seen_add(uint64_t *t, uint64_t mask, uint64_t h, uint8_t flags)
-{
-	uint64_t e = (h & ~ENTRY_FLAGS) | ENTRY_PRESENT, i = h & mask;
-
-	for (;; i = (i + 1) & mask) {
-		if (t[i] == 0) {
-			t[i] = e | flags;
-			return;
-		}
-		if ((t[i] & ~ENTRY_FLAGS) == e) {
-			t[i] |= flags;
-			return;
-		}
-	}
-}
-
-/* 0: not seen; else ENTRY_PRESENT | its flags */
-static uint64_t
-seen_get(const uint64_t *t, uint64_t mask, uint64_t h)
-{
-	uint64_t e = (h & ~ENTRY_FLAGS) | ENTRY_PRESENT, i = h & mask;
-
-	for (; t[i] != 0; i = (i + 1) & mask)
-		if ((t[i] & ~ENTRY_FLAGS) == e)
-			return ENTRY_PRESENT | (t[i] & ENTRY_FLAGS);
-	return 0;
-}
 
 /* Note that src sent to dst this window; a second destination marks it spread. */
 static void
@@ -335,12 +251,19 @@ dest_idle(const struct safem_victim *v, const struct dest *e)
 	return !e->used || e->last_window + v->p.idle_windows < v->window;
 }
 
+/* The first slot of addr's set. */
+static uint32_t
+dest_set(const struct safem_victim *v, const struct safem_feature_value *addr)
+{
+	return (uint32_t)(safem_trw_words_hash(addr, 2, 0x51ed270b27e1b1c5ull) &
+			  (v->ndest / WAYS - 1)) * WAYS;
+}
+
 /* The slot of addr, taking one (an idle one, else the least recently active) when new. */
 static uint32_t
 dest_get(struct safem_victim *v, const struct safem_feature_value *addr)
 {
-	uint32_t set = (uint32_t)(words_hash(addr, 2, 0x51ed270b27e1b1c5ull) &
-				  (v->ndest / WAYS - 1)) * WAYS;
+	uint32_t set = dest_set(v, addr);
 	uint32_t i, slot = set;
 	bool found = false;
 
@@ -372,16 +295,6 @@ dest_get(struct safem_victim *v, const struct safem_feature_value *addr)
 		e->addr = *addr;
 	}
 	return slot;
-}
-
-static void
-bloom_positions(uint64_t h, uint32_t pos[BLOOM_HASHES])
-{
-	uint64_t h2 = mix64(h ^ 0x6a09e667f3bcc909ull) | 1;
-	unsigned int k;
-
-	for (k = 0; k < BLOOM_HASHES; k++)
-		pos[k] = (uint32_t)((h + k * h2) % BLOOM_BITS);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -449,75 +362,18 @@ arrival_outcome(unsigned int kind, uint8_t proto, uint8_t own, bool requested, b
 	return OUTCOME_FAILURE;
 }
 
-static void
-walk_observe(struct safem_victim *v, struct dest *e, bool success)
-{
-	struct walk *w = &e->walk;
-
-	w->llr += success ? v->step_success : v->step_failure;
-	if (!success)
-		w->failures_run++;
-	if (w->llr <= v->log_eta0) {
-		/* benign: the test starts over, its port summaries too */
-		w->llr = 0;
-		w->failures_run = 0;
-		w->flagged = false;
-		memset(e->port_count, 0, sizeof(e->port_count));
-		memset(e->port_failures, 0, sizeof(e->port_failures));
-	} else if (w->llr >= v->log_eta1) {
-		if (!w->flagged)
-			v->totals.destinations_flagged++;
-		w->flagged = true;
-		w->llr = v->log_eta1; /* held at the bound, as lib/seqscan */
-	}
-}
-
-/* Misra-Gries, as lib/seqscan's port_count_add */
-static void
-port_count_add(struct dest *e, unsigned int kind, uint16_t port)
-{
-	uint16_t *p = e->port[kind];
-	uint32_t *c = e->port_count[kind];
-	unsigned int i, free_slot = PORT_COUNTERS;
-
-	e->port_failures[kind]++;
-	for (i = 0; i < PORT_COUNTERS; i++) {
-		if (c[i] != 0 && p[i] == port) {
-			c[i]++;
-			return;
-		}
-		if (c[i] == 0 && free_slot == PORT_COUNTERS)
-			free_slot = i;
-	}
-	if (free_slot < PORT_COUNTERS) {
-		p[free_slot] = port;
-		c[free_slot] = 1;
-		return;
-	}
-	for (i = 0; i < PORT_COUNTERS; i++)
-		c[i]--;
-}
-
 /* True when the sources share their ports: a few ports hold at least
- * PORTS_HELD_NUM/PORTS_HELD_DEN of the kind's failures, and they are at most half as many as
+ * 3/4 of the kind's failures, and they are at most half as many as
  * the failures (two failures a port on average: four sources from four ports hold all their
  * failures in four counters, and share nothing); *port: the heaviest one. */
 static bool
 port_held(const struct dest *e, unsigned int kind, uint16_t *port)
 {
-	const uint32_t *c = e->port_count[kind];
-	uint64_t held = 0;
-	unsigned int i, best = 0, used = 0;
+	const struct safem_trw_ports *m = &e->ports[kind];
+	unsigned int used;
+	uint64_t held = safem_trw_ports_top(m, port, &used);
 
-	for (i = 0; i < PORT_COUNTERS; i++) {
-		held += c[i];
-		used += c[i] != 0;
-		if (c[i] > c[best])
-			best = i;
-	}
-	*port = e->port[kind][best];
-	return held != 0 && 2 * used <= e->port_failures[kind] &&
-	       PORTS_HELD_DEN * held >= PORTS_HELD_NUM * (uint64_t)e->port_failures[kind];
+	return safem_trw_ports_few(m, held) && 2 * used <= m->total;
 }
 
 static void
@@ -541,7 +397,17 @@ decide(struct safem_victim *v, const struct pending *c, bool requested, uint8_t 
 		e->window_successes = 0;
 		v->touched[v->ntouched++] = c->slot; /* at most one per pending arrival */
 	}
-	walk_observe(v, e, o == OUTCOME_SUCCESS);
+	switch (safem_trw_walk_observe(&v->b, &e->walk, o == OUTCOME_SUCCESS)) {
+	case SAFEM_TRW_RESET:
+		/* benign: its port summaries start over with the walk */
+		memset(e->ports, 0, sizeof(e->ports));
+		break;
+	case SAFEM_TRW_FLAGGED:
+		v->totals.destinations_flagged++;
+		break;
+	case SAFEM_TRW_ON:
+		break;
+	}
 	if (!e->walk.flagged)
 		e->finding_windows = 0;
 	if (o == OUTCOME_SUCCESS) {
@@ -553,7 +419,21 @@ decide(struct safem_victim *v, const struct pending *c, bool requested, uint8_t 
 	e->window_failures[c->kind]++;
 	e->last_src[c->kind] = c->src;
 	e->last_proto[c->kind] = c->proto;
-	port_count_add(e, c->kind, c->port);
+	safem_trw_ports_add(&e->ports[c->kind], c->port);
+}
+
+/* The slots decide_pending will read for arrival a. */
+static void
+decide_prefetch(const struct safem_victim *v, const struct pending *a, const uint64_t *before,
+		const uint64_t *prev, const uint64_t *now)
+{
+	uint64_t mask = v->table_size - 1;
+
+	__builtin_prefetch(&before[a->pair_rev_hash & mask]);
+	__builtin_prefetch(&prev[a->pair_rev_hash & mask]);
+	__builtin_prefetch(&now[a->pair_rev_hash & mask]);
+	__builtin_prefetch(&now[a->own_hash & mask]);
+	__builtin_prefetch(&v->dst[a->slot]);
 }
 
 /* Judge the previous window's arrivals with the tables of the window before it, its own and
@@ -570,11 +450,14 @@ decide_pending(struct safem_victim *v)
 	uint32_t i, n = v->npending[(v->window + 1) % 2];
 
 	for (i = 0; i < n; i++) {
-		bool requested = seen_get(before, mask, c[i].pair_rev_hash) != 0 ||
-				 seen_get(prev, mask, c[i].pair_rev_hash) != 0 ||
-				 seen_get(now, mask, c[i].pair_rev_hash) != 0;
+		if (i + AHEAD < n)
+			decide_prefetch(v, &c[i + AHEAD], before, prev, now);
+		bool requested = safem_trw_seen_get(before, mask, c[i].pair_rev_hash) != 0 ||
+				 safem_trw_seen_get(prev, mask, c[i].pair_rev_hash) != 0 ||
+				 safem_trw_seen_get(now, mask, c[i].pair_rev_hash) != 0;
 		uint8_t own = c[i].own_flags |
-			      (uint8_t)(seen_get(now, mask, c[i].own_hash) & ENTRY_FLAGS);
+			      (uint8_t)(safem_trw_seen_get(now, mask, c[i].own_hash) &
+					SAFEM_TRW_SEEN_FLAGS);
 
 		/* a response whose request may have fallen into a window not judged: no
 		 * evidence */
@@ -605,10 +488,11 @@ one_way_check(struct safem_victim *v, const struct safem_profile_flow *f)
 	    !safem_seqscan_unicast(k->dst_addr, k->ip_version))
 		return;
 	rev = pair_hash(k->dst_addr, k->src_addr);
-	if (seen_get(now, mask, rev) != 0 ||
-	    (v->seen_valid[(v->window + 2) % SEEN_WINDOWS] && seen_get(before, mask, rev) != 0))
+	if (safem_trw_seen_get(now, mask, rev) != 0 ||
+	    (v->seen_valid[(v->window + 2) % SEEN_WINDOWS] &&
+	     safem_trw_seen_get(before, mask, rev) != 0))
 		return;
-	key_value(k->dst_addr, k->ip_version, &dst);
+	safem_trw_addr_value(k->dst_addr, k->ip_version, &dst);
 	slot = dest_get(v, &dst);
 	v->dst[slot].one_way = true;
 	v->dst[slot].last_window = v->window;
@@ -636,17 +520,6 @@ collect_candidate(struct safem_victim *v, const struct safem_profile_flow *f, ui
 	c->kind = (uint8_t)kind;
 }
 
-/* By key hash, then flags: the log's order depends on the number of workers. */
-static int
-candidate_order(const void *a, const void *b)
-{
-	const struct pending *x = a, *y = b;
-
-	if (x->own_hash != y->own_hash)
-		return x->own_hash < y->own_hash ? -1 : 1;
-	return (int)x->own_flags - (int)y->own_flags;
-}
-
 /* Stage 2: keep c when its source reached this destination only and is new to it. */
 static bool
 first_arrival(struct safem_victim *v, struct pending *c)
@@ -654,31 +527,21 @@ first_arrival(struct safem_victim *v, struct pending *c)
 	const struct safem_flow_key *k = &c->flow->key;
 	struct safem_feature_value dst;
 	struct dest *e;
-	uint32_t slot, pos[BLOOM_HASHES];
-	unsigned int b;
-	bool known = true;
+	uint32_t slot, pos[SAFEM_TRW_BLOOM_HASHES];
 
 	if (srcmap_spread(v, c->src_hash)) {
 		v->totals.spread_sources++;
 		return false;
 	}
-	key_value(k->dst_addr, k->ip_version, &dst);
+	safem_trw_addr_value(k->dst_addr, k->ip_version, &dst);
 	slot = dest_get(v, &dst);
 	e = &v->dst[slot];
 	e->last_window = v->window;
-	bloom_positions(c->src_hash, pos);
-	for (b = 0; b < BLOOM_HASHES; b++)
-		known = known && (e->bloom[pos[b] / 64] & (1ull << (pos[b] % 64))) != 0;
-	if (known)
+	safem_trw_bloom_positions(c->src_hash, pos);
+	if (safem_trw_bloom_has(&e->bloom, pos))
 		return false;
-	if (e->bloom_inserts >= BLOOM_INSERTS) {
-		memset(e->bloom, 0, sizeof(e->bloom));
-		e->bloom_inserts = 0;
-	}
-	for (b = 0; b < BLOOM_HASHES; b++)
-		e->bloom[pos[b] / 64] |= 1ull << (pos[b] % 64);
-	e->bloom_inserts++;
-	key_value(k->src_addr, k->ip_version, &c->src);
+	safem_trw_bloom_add(&e->bloom, pos);
+	safem_trw_addr_value(k->src_addr, k->ip_version, &c->src);
 	/* reflection: the reflectors' (service) port; attempt: the attacked service */
 	c->port = c->kind == SAFEM_VICTIM_REFLECTION ? k->src_port
 		  : c->kind == SAFEM_VICTIM_ATTEMPT  ? k->dst_port
@@ -690,16 +553,55 @@ first_arrival(struct safem_victim *v, struct pending *c)
 	return true;
 }
 
+/* The slots first_arrival will read for arrival a: its source's in the source map, its
+ * destination's set. */
+static void
+arrival_prefetch(const struct safem_victim *v, const struct pending *a)
+{
+	const struct safem_flow_key *k = &a->flow->key;
+	struct safem_feature_value dst;
+	uint32_t set, i;
+
+	__builtin_prefetch(&v->srcmap[(a->src_hash | 1) & (v->srcmap_size - 1)]);
+	safem_trw_addr_value(k->dst_addr, k->ip_version, &dst);
+	set = dest_set(v, &dst);
+	for (i = set; i < set + WAYS; i++)
+		__builtin_prefetch(&v->dst[i]);
+}
+
+/* lib/trw's stage 2 callbacks */
+static void
+arrival_fetch(void *ctx, const void *c)
+{
+	arrival_prefetch(ctx, c);
+}
+
+static bool
+arrival_keep(void *ctx, void *c)
+{
+	return first_arrival(ctx, c);
+}
+
+/* Stage 2 in key hash order (lib/trw's order: by key hash, then flags; the log's order
+ * depends on the number of workers). The arrivals kept go to the other pending array, free
+ * since the decisions, which becomes this window's. */
 static void
 collect_arrivals(struct safem_victim *v)
 {
-	struct pending *c = v->pending[v->window % 2];
-	uint32_t i, kept = 0, n = v->npending[v->window % 2];
+	static const struct safem_trw_stage stage = {
+		.size = sizeof(struct pending),
+		.hash_off = offsetof(struct pending, own_hash),
+		.flags_off = offsetof(struct pending, own_flags),
+		.flow_off = offsetof(struct pending, flow),
+		.fetch = arrival_fetch,
+		.keep = arrival_keep,
+	};
+	struct pending *c = v->pending[v->window % 2], *out = v->pending[(v->window + 1) % 2];
+	uint32_t kept = safem_trw_stage_run(&stage, v, c, v->npending[v->window % 2], out,
+					    v->order, v->order_tmp);
 
-	qsort(c, n, sizeof(*c), candidate_order);
-	for (i = 0; i < n; i++)
-		if (first_arrival(v, &c[i]))
-			c[kept++] = c[i];
+	v->pending[v->window % 2] = out;
+	v->pending[(v->window + 1) % 2] = c;
 	v->npending[v->window % 2] = kept;
 	v->totals.arrivals += kept;
 }
@@ -755,6 +657,27 @@ findings_collect(struct safem_victim *v)
 	}
 }
 
+/* A flow's hashes: its key, its address pair (pair_hash), its source and destination. */
+struct flow_hashes {
+	uint64_t own, pair, src, dst;
+};
+
+/* h of key k, and a fetch of the slots they name */
+static void
+flow_hashes(const struct safem_victim *v, const struct safem_flow_key *k, const uint64_t *seen,
+	    struct flow_hashes *h)
+{
+	uint64_t mask = v->table_size - 1;
+
+	h->own = safem_trw_words_hash(k, sizeof(*k) / 8, SEED_KEY);
+	h->src = addr_hash(k->src_addr, SEED_SRC);
+	h->dst = addr_hash(k->dst_addr, SEED_DST);
+	h->pair = safem_trw_mix64(addr_hash(k->src_addr, SEED_PAIR) ^ h->dst); /* pair_hash */
+	__builtin_prefetch(&seen[h->own & mask]);
+	__builtin_prefetch(&seen[h->pair & mask]);
+	__builtin_prefetch(&v->srcmap[(h->src | 1) & (v->srcmap_size - 1)]);
+}
+
 int
 safem_victim_window(struct safem_victim *v, const struct safem_profile_flow *const *seg,
 		    const uint32_t *n, unsigned int nseg, bool judged)
@@ -790,16 +713,20 @@ safem_victim_window(struct safem_victim *v, const struct safem_profile_flow *con
 		return 0;
 	}
 	memset(v->srcmap, 0, v->srcmap_size * sizeof(*v->srcmap));
+	/* in batches of AHEAD: a batch's hashes first (their slots fetched), then its adds */
 	for (g = 0; g < nseg; g++)
-		for (i = 0; i < n[g]; i++) {
-			const struct safem_flow_key *k = &seg[g][i].key;
-			uint64_t own = words_hash(k, sizeof(*k) / 8, SEED_KEY);
-			uint64_t src = addr_hash(k->src_addr, SEED_SRC);
+		for (i = 0; i < n[g]; i += AHEAD) {
+			struct flow_hashes h[AHEAD];
+			uint32_t j, m = n[g] - i < AHEAD ? n[g] - i : AHEAD;
 
-			seen_add(seen, mask, own, seg[g][i].tcp_flags);
-			seen_add(seen, mask, pair_hash(k->src_addr, k->dst_addr), 0);
-			srcmap_add(v, src, addr_hash(k->dst_addr, SEED_DST));
-			collect_candidate(v, &seg[g][i], own, src);
+			for (j = 0; j < m; j++)
+				flow_hashes(v, &seg[g][i + j].key, seen, &h[j]);
+			for (j = 0; j < m; j++) {
+				safem_trw_seen_add(seen, mask, h[j].own, seg[g][i + j].tcp_flags);
+				safem_trw_seen_add(seen, mask, h[j].pair, 0);
+				srcmap_add(v, h[j].src, h[j].dst);
+				collect_candidate(v, &seg[g][i + j], h[j].own, h[j].src);
+			}
 		}
 	/* with this window's table complete, before the decisions it informs */
 	for (g = 0; g < nseg; g++)

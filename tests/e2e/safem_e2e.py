@@ -223,6 +223,39 @@ def alert_classes(path):
     return flagged
 
 
+def sequential_test_off(tc, pcap, outdir, home, option, records, block):
+    """The sequential tests' (scan, victim, brute) "option off" case: the capture through the
+    probe with `option off`; records(path) (the test's alert records) is empty and --stats
+    has no `block`. Returns the run."""
+    alerts = os.path.join(outdir, "off.alerts.jsonl")
+    run = run_probe(pcap, workers=2, flows=False, stats=True,
+                    extra_opts=["--alerts", alerts, "--home", home, "--moving-windows", "20",
+                                option, "off"])
+    assert_run_ok(tc, run)
+    tc.assertEqual(records(alerts), [])
+    tc.assertNotIn(block, run.stats)
+    return run
+
+
+def sequential_test_clean(tc, name, seed, home, timing, share, records, block):
+    """The sequential tests' "clean capture silent" case: 90 s of background alone (seed,
+    timing (warmup_s, attack_s, gap_s) and share as gen_attack_sequence) through the probe;
+    records(path) is empty, --stats' `block` saw every window (at least 80) and found
+    nothing. Returns (the block, the truth, the alerts path) for the test's own checks."""
+    d = new_dir(name)
+    pcap = os.path.join(d, "clean.pcap")
+    truth = gen_attack_sequence(pcap, [], seed, home, *timing, share, duration=90)
+    alerts = os.path.join(d, "clean.alerts.jsonl")
+    run = run_probe(pcap, workers=2, flows=False, stats=True,
+                    extra_opts=["--alerts", alerts, "--home", home, "--moving-windows", "20"])
+    assert_run_ok(tc, run)
+    tc.assertEqual(records(alerts), [])
+    st = run.stats[block]
+    tc.assertGreaterEqual(st["windows"], 80)
+    tc.assertEqual(st["findings"], 0)
+    return st, truth, alerts
+
+
 def attack_truth_windows(truth, attack):
     """The truth windows of one attack holding at least half its requested share."""
     return [w for w in truth["windows"] for x in w.get("attacks", [])

@@ -62,13 +62,8 @@ class DetectBrute(unittest.TestCase):
         self.assertEqual(stray, [])
 
     def test_off(self):
-        alerts = os.path.join(self.dir, "off.alerts.jsonl")
-        run = e2e.run_probe(self.pcap, workers=2, flows=False, stats=True,
-                            extra_opts=["--alerts", alerts, "--home", HOME, "--moving-windows", "20",
-                                        "--scan-test", "off"])
-        e2e.assert_run_ok(self, run)
-        self.assertEqual(brute_records(alerts), [])
-        self.assertNotIn("brute_test", run.stats)
+        e2e.sequential_test_off(self, self.pcap, self.dir, HOME, "--scan-test", brute_records,
+                                "brute_test")
 
     def test_one_worker_same_findings(self):
         # the test judges sessions in a fixed order, not the log's (which depends on the
@@ -90,20 +85,11 @@ class DetectBrute(unittest.TestCase):
         self.assertEqual(found(alerts), two)
 
     def test_clean_capture_quiet(self):
-        d = e2e.new_dir("brute-clean")
-        pcap = os.path.join(d, "clean.pcap")
-        e2e.gen_attack_sequence(pcap, [], SEED + 1, HOME, WARMUP_S, ATTACK_S, GAP_S, 0.02,
-                                duration=90)
-        alerts = os.path.join(d, "clean.alerts.jsonl")
-        run = e2e.run_probe(pcap, workers=2, flows=False, stats=True,
-                            extra_opts=["--alerts", alerts, "--home", HOME, "--moving-windows", "20"])
-        e2e.assert_run_ok(self, run)
-        self.assertEqual(brute_records(alerts), [])
-        st = run.stats["brute_test"]
-        self.assertGreaterEqual(st["windows"], 80)
+        st, _, _ = e2e.sequential_test_clean(
+            self, "brute-clean", SEED + 1, HOME, (WARMUP_S, ATTACK_S, GAP_S), 0.02,
+            brute_records, "brute_test")
         self.assertGreater(st["sessions_closed"], 0)
         self.assertGreaterEqual(st["sessions"], st["sessions_closed"])
-        self.assertEqual(st["findings"], 0)
 
 
 if __name__ == "__main__":

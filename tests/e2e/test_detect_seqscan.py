@@ -60,30 +60,16 @@ class DetectSeqscan(unittest.TestCase):
         self.assertEqual(stray, [])
 
     def test_off(self):
-        alerts = os.path.join(self.dir, "off.alerts.jsonl")
-        run = e2e.run_probe(self.pcap, workers=2, flows=False, stats=True,
-                            extra_opts=["--alerts", alerts, "--home", HOME, "--moving-windows", "20",
-                                        "--scan-test", "off"])
-        e2e.assert_run_ok(self, run)
-        self.assertEqual(scan_records(alerts), [])
-        self.assertNotIn("scan_test", run.stats)
+        e2e.sequential_test_off(self, self.pcap, self.dir, HOME, "--scan-test", scan_records,
+                                "scan_test")
 
     def test_clean_capture_quiet(self):
-        d = e2e.new_dir("seqscan-clean")
-        pcap = os.path.join(d, "clean.pcap")
-        truth = e2e.gen_attack_sequence(pcap, [], SEED + 1, HOME, WARMUP_S, ATTACK_S, GAP_S,
-                                        0.01, duration=90)
-        alerts = os.path.join(d, "clean.alerts.jsonl")
-        run = e2e.run_probe(pcap, workers=2, flows=False, stats=True,
-                            extra_opts=["--alerts", alerts, "--home", HOME, "--moving-windows", "20"])
-        e2e.assert_run_ok(self, run)
-        self.assertEqual(scan_records(alerts), [])
+        st, truth, alerts = e2e.sequential_test_clean(
+            self, "seqscan-clean", SEED + 1, HOME, (WARMUP_S, ATTACK_S, GAP_S), 0.01,
+            scan_records, "scan_test")
         # --stats shows the test at work: every window given, contacts judged, nothing found
-        st = run.stats["scan_test"]
-        self.assertGreaterEqual(st["windows"], 80)
         self.assertGreater(st["contacts"], 0)
         self.assertEqual(st["contacts"] >= st["successes"] + st["failures"], True)
-        self.assertEqual(st["findings"], 0)
         # clients of one home network: no port's first contacts fail across them
         self.assertEqual(st["home_port_worms"], 0)
         self.assertGreaterEqual(st["ms_max"], 0)

@@ -59,29 +59,15 @@ class DetectVictim(unittest.TestCase):
         self.assertGreaterEqual(f["sources"], 1)
 
     def test_off(self):
-        alerts = os.path.join(self.dir, "off.alerts.jsonl")
-        run = e2e.run_probe(self.pcap, workers=2, flows=False, stats=True,
-                            extra_opts=["--alerts", alerts, "--home", HOME, "--moving-windows", "20",
-                                        "--victim-test", "off"])
-        e2e.assert_run_ok(self, run)
-        self.assertEqual(victim_records(alerts), [])
-        self.assertNotIn("victim_test", run.stats)
+        e2e.sequential_test_off(self, self.pcap, self.dir, HOME, "--victim-test", victim_records,
+                                "victim_test")
 
     def test_clean_capture_quiet(self):
-        d = e2e.new_dir("victim-clean")
-        pcap = os.path.join(d, "clean.pcap")
-        truth = e2e.gen_attack_sequence(pcap, [], SEED + 1, HOME, WARMUP_S, ATTACK_S, GAP_S,
-                                        0.01, duration=90)
-        alerts = os.path.join(d, "clean.alerts.jsonl")
-        run = e2e.run_probe(pcap, workers=2, flows=False, stats=True,
-                            extra_opts=["--alerts", alerts, "--home", HOME, "--moving-windows", "20"])
-        e2e.assert_run_ok(self, run)
-        self.assertEqual(victim_records(alerts), [])
-        st = run.stats["victim_test"]
-        self.assertGreaterEqual(st["windows"], 80)
+        st, truth, alerts = e2e.sequential_test_clean(
+            self, "victim-clean", SEED + 1, HOME, (WARMUP_S, ATTACK_S, GAP_S), 0.01,
+            victim_records, "victim_test")
         self.assertGreater(st["arrivals"], 0)
         self.assertGreaterEqual(st["arrivals"], st["successes"] + st["failures"])
-        self.assertEqual(st["findings"], 0)
         flagged = e2e.alert_classes(alerts)
         self.assertEqual(e2e.clean_windows_alerted(truth, flagged, WARMUP_S), [])
 

@@ -16,6 +16,7 @@
 
 #include "bench_common.h" /* splitmix64 */
 #include "safem_victim.h"
+#include "seqscan_flow.h" /* the flow builder */
 
 static uint64_t
 cpu_ns(void)
@@ -24,25 +25,6 @@ cpu_ns(void)
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void
-put(struct safem_profile_flow *f, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
-    uint8_t flags, uint8_t proto)
-{
-	memset(f, 0, sizeof(*f));
-	for (int i = 0; i < 4; i++) {
-		f->key.src_addr[i] = (uint8_t)(src >> (24 - 8 * i));
-		f->key.dst_addr[i] = (uint8_t)(dst >> (24 - 8 * i));
-	}
-	f->key.src_port = sport;
-	f->key.dst_port = dport;
-	f->key.proto = proto;
-	f->key.ip_version = 4;
-	f->tcp_flags = flags;
-	f->flows = 1;
-	f->packets = 3;
-	f->bytes = 180;
 }
 
 /* one window of n contributions; answers of half the previous window's SYNs come first */
@@ -58,16 +40,16 @@ fill(struct safem_profile_flow *log, uint32_t n, uint64_t *s)
 		uint16_t sport = (uint16_t)(1024 + ((r >> 40) % 60000));
 
 		if ((r >> 60) < 1) { /* the scanner: 1 in 16 draws, 1 flow each */
-			put(&log[i++], 0xc6336407u, server, 40000, 23, 0x02, 6);
+			seqscan_flow_v4(&log[i++], 0xc6336407u, server, 40000, 23, 6, 0x02);
 			continue;
 		}
 		if ((r >> 60) < 2) { /* a reflector: 1 in 16 draws */
-			put(&log[i++], server, 0x0a000005u, 53, 40000, 0, 17);
+			seqscan_flow_v4(&log[i++], server, 0x0a000005u, 53, 40000, 17, 0);
 			continue;
 		}
-		put(&log[i++], client, server, sport, 443, 0x12, 6);
+		seqscan_flow_v4(&log[i++], client, server, sport, 443, 6, 0x12);
 		if ((r >> 56) % 5 != 0)
-			put(&log[i++], server, client, 443, sport, 0x12, 6);
+			seqscan_flow_v4(&log[i++], server, client, 443, sport, 6, 0x12);
 	}
 	return i;
 }

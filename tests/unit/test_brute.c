@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "safem_brute.h"
+#include "../tools/seqscan_flow.h"
 
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
@@ -35,31 +36,14 @@ struct win {
 };
 
 static void
-v4(uint8_t *a, uint32_t addr)
-{
-	memset(a, 0, 16);
-	a[0] = (uint8_t)(addr >> 24);
-	a[1] = (uint8_t)(addr >> 16);
-	a[2] = (uint8_t)(addr >> 8);
-	a[3] = (uint8_t)addr;
-}
-
-static void
 flow(struct win *w, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
      uint64_t packets, uint8_t flags)
 {
-	struct safem_profile_flow *f = &w->f[w->n++];
+	struct safem_profile_flow *f = &w->f[w->n];
 
-	assert_true(w->n <= MAXF);
-	memset(f, 0, sizeof(*f));
-	v4(f->key.src_addr, src);
-	v4(f->key.dst_addr, dst);
-	f->key.src_port = sport;
-	f->key.dst_port = dport;
-	f->key.proto = 6;
-	f->key.ip_version = 4;
-	f->tcp_flags = flags;
-	f->flows = 1;
+	assert_true(w->n < MAXF);
+	w->n++;
+	seqscan_flow_v4(f, src, dst, sport, dport, 6, flags);
 	f->packets = packets;
 	f->bytes = 80 * packets;
 }
@@ -83,14 +67,34 @@ run(struct safem_brute *b, struct win *w, const struct safem_brute_finding **f)
 	return safem_brute_findings(b, f);
 }
 
-static struct safem_brute *
-make(void)
+/* Each case's test (the default tables unless its setup says), freed by teardown whatever
+ * the case asserted. */
+static int
+fx_create(void **state, unsigned int sessions)
 {
-	struct safem_brute_params p = {.pane_flows = MAXF};
-	struct safem_brute *b = safem_brute_create(&p);
+	struct safem_brute_params p = {.pane_flows = MAXF, .sessions = sessions};
 
-	assert_non_null(b);
-	return b;
+	*state = safem_brute_create(&p);
+	return *state == NULL ? -1 : 0;
+}
+
+static int
+setup(void **state)
+{
+	return fx_create(state, 0);
+}
+
+static int
+setup_eight_sessions(void **state)
+{
+	return fx_create(state, 8); /* two sets of 4 */
+}
+
+static int
+teardown(void **state)
+{
+	safem_brute_free(*state);
+	return 0;
 }
 
 static void
@@ -112,12 +116,11 @@ test_create_errors(void **state)
 static void
 test_four_alike_flag(void **state)
 {
-	struct safem_brute *b = make();
+	struct safem_brute *b = *state;
 	const struct safem_brute_finding *f;
 	struct safem_brute_totals t;
 	struct win w = {.n = 0};
 
-	(void)state;
 	/* 10/8, 11/8, 10/9, 9/8: each within one packet of the one before */
 	session(&w, CLIENT, 40000, SERVER, 22, 10, 8);
 	session(&w, CLIENT, 40001, SERVER, 22, 11, 8);
@@ -158,20 +161,18 @@ test_four_alike_flag(void **state)
 	assert_int_equal(t.pairs_flagged, 1);
 	assert_int_equal(t.findings, 2);
 	assert_int_equal(t.sessions_evicted + t.pairs_evicted, 0);
-	safem_brute_free(b);
 }
 
 /* exchanges of other sizes: each step 1/4; 4, 20, 4, 20, ... never flags */
 static void
 test_varying_sessions_not_flagged(void **state)
 {
-	struct safem_brute *b = make();
+	struct safem_brute *b = *state;
 	const struct safem_brute_finding *f;
 	struct safem_brute_totals t;
 	struct win w = {.n = 0};
 	uint16_t i;
 
-	(void)state;
 	for (i = 0; i < 20; i++) {
 		session(&w, CLIENT, (uint16_t)(40000 + i), SERVER, 80, i % 2 ? 6 : 12,
 			i % 2 ? 4 : 14);
@@ -180,7 +181,6 @@ test_varying_sessions_not_flagged(void **state)
 	safem_brute_totals(b, &t);
 	assert_int_equal(t.alike, 0);
 	assert_int_equal(t.pairs_flagged, 0);
-	safem_brute_free(b);
 }
 
 /* one session a window: reference + 7 alike in windows 1-8, 8 sessions in 8 windows: a
@@ -189,13 +189,12 @@ test_varying_sessions_not_flagged(void **state)
 static void
 test_pace(void **state)
 {
-	struct safem_brute *b = make();
+	struct safem_brute *b = *state;
 	const struct safem_brute_finding *f;
 	struct win w = {.n = 0};
 	uint16_t i;
 	unsigned int found = 0;
 
-	(void)state;
 	for (i = 0; i < 8; i++) {
 		session(&w, CLIENT, (uint16_t)(40000 + i), SERVER, 3389, 7, 5);
 		found = run(b, &w, &f);
@@ -213,7 +212,6 @@ test_pace(void **state)
 		safem_brute_totals(b, &t);
 		assert_int_equal(t.pairs_flagged, 2);
 	}
-	safem_brute_free(b);
 }
 
 /* a session over 32 packets carried data: the pair is a client, alike sessions after it
@@ -221,13 +219,12 @@ test_pace(void **state)
 static void
 test_data_and_self(void **state)
 {
-	struct safem_brute *b = make();
+	struct safem_brute *b = *state;
 	const struct safem_brute_finding *f;
 	struct safem_brute_totals t;
 	struct win w = {.n = 0};
 	uint16_t i;
 
-	(void)state;
 	session(&w, CLIENT, 39999, SERVER, 80, 20, 30); /* 50 packets */
 	for (i = 0; i < 8; i++) {
 		session(&w, CLIENT, (uint16_t)(40000 + i), SERVER, 80, 5, 5);
@@ -237,7 +234,6 @@ test_data_and_self(void **state)
 	safem_brute_totals(b, &t);
 	assert_int_equal(t.pairs_flagged, 0);
 	assert_int_equal(t.sessions_closed, 9); /* the self sessions are no observation */
-	safem_brute_free(b);
 }
 
 /* sessions cut by windows: SYN and data in one, the close in the next (packets summed);
@@ -245,13 +241,12 @@ test_data_and_self(void **state)
 static void
 test_cut_sessions(void **state)
 {
-	struct safem_brute *b = make();
+	struct safem_brute *b = *state;
 	const struct safem_brute_finding *f;
 	struct safem_brute_totals t;
 	struct win w = {.n = 0};
 	uint16_t i;
 
-	(void)state;
 	for (i = 0; i < 5; i++) {
 		uint16_t cp = (uint16_t)(40000 + i);
 
@@ -275,19 +270,17 @@ test_cut_sessions(void **state)
 	assert_int_equal(t.pairs_flagged, 1);
 	/* 5 sessions over 15 windows: a timer's pace, no finding */
 	assert_int_equal(t.findings, 0);
-	safem_brute_free(b);
 }
 
 /* a window not judged (sampled) forgets the open sessions: their close is no observation */
 static void
 test_unjudged_forgets(void **state)
 {
-	struct safem_brute *b = make();
+	struct safem_brute *b = *state;
 	const struct safem_profile_flow *seg[1];
 	struct safem_brute_totals t;
 	struct win w = {.n = 0};
 
-	(void)state;
 	flow(&w, CLIENT, SERVER, 40000, 22, 6, TCP_SYN | TCP_ACK);
 	flow(&w, SERVER, CLIENT, 22, 40000, 4, TCP_SYN | TCP_ACK);
 	seg[0] = w.f;
@@ -301,7 +294,6 @@ test_unjudged_forgets(void **state)
 	assert_int_equal(t.windows, 3);
 	assert_int_equal(t.windows_skipped, 1);
 	assert_int_equal(t.sessions_closed, 0);
-	safem_brute_free(b);
 }
 
 /* a flood of unanswered SYNs (more than the table holds) does not push out an answered
@@ -310,15 +302,12 @@ test_unjudged_forgets(void **state)
 static void
 test_flood_keeps_sessions(void **state)
 {
-	struct safem_brute_params p = {.pane_flows = MAXF, .sessions = 8};
-	struct safem_brute *b = safem_brute_create(&p);
+	struct safem_brute *b = *state;
 	const struct safem_brute_finding *f;
 	struct safem_brute_totals t;
 	struct win w = {.n = 0};
 	uint32_t i;
 
-	(void)state;
-	assert_non_null(b);
 	flow(&w, CLIENT, SERVER, 40000, 443, 20, TCP_SYN | TCP_ACK | TCP_PSH);
 	flow(&w, SERVER, CLIENT, 443, 40000, 20, TCP_SYN | TCP_ACK | TCP_PSH);
 	for (i = 0; i < 200; i++)
@@ -331,7 +320,6 @@ test_flood_keeps_sessions(void **state)
 	assert_int_equal(t.sessions_closed, 1);
 	assert_true(t.sessions_evicted > 0);
 	assert_int_equal(t.pairs_evicted, 0);
-	safem_brute_free(b);
 }
 
 int
@@ -339,13 +327,14 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_errors),
-		cmocka_unit_test(test_four_alike_flag),
-		cmocka_unit_test(test_varying_sessions_not_flagged),
-		cmocka_unit_test(test_pace),
-		cmocka_unit_test(test_data_and_self),
-		cmocka_unit_test(test_cut_sessions),
-		cmocka_unit_test(test_unjudged_forgets),
-		cmocka_unit_test(test_flood_keeps_sessions),
+		cmocka_unit_test_setup_teardown(test_four_alike_flag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_varying_sessions_not_flagged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_and_self, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cut_sessions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unjudged_forgets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flood_keeps_sessions, setup_eight_sessions,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

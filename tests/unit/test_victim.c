@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "safem_victim.h"
+#include "../tools/seqscan_flow.h"
 
 #define TCP_SYN 0x02
 #define TCP_PSH 0x08
@@ -31,33 +32,11 @@ struct win {
 };
 
 static void
-v4(uint8_t *a, uint32_t addr)
-{
-	memset(a, 0, 16);
-	a[0] = (uint8_t)(addr >> 24);
-	a[1] = (uint8_t)(addr >> 16);
-	a[2] = (uint8_t)(addr >> 8);
-	a[3] = (uint8_t)addr;
-}
-
-static void
 add(struct win *w, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t proto,
     uint8_t flags)
 {
-	struct safem_profile_flow *f = &w->f[w->n++];
-
-	assert_true(w->n <= MAXF);
-	memset(f, 0, sizeof(*f));
-	v4(f->key.src_addr, src);
-	v4(f->key.dst_addr, dst);
-	f->key.src_port = sport;
-	f->key.dst_port = dport;
-	f->key.proto = proto;
-	f->key.ip_version = 4;
-	f->tcp_flags = flags;
-	f->flows = 1;
-	f->packets = 1;
-	f->bytes = 60;
+	assert_true(w->n < MAXF);
+	seqscan_flow_v4(&w->f[w->n++], src, dst, sport, dport, proto, flags);
 }
 
 static void
@@ -75,10 +54,66 @@ make(unsigned int destinations)
 	struct safem_victim_params p = {.destinations = destinations, .pane_flows = MAXF};
 	struct safem_victim *v = safem_victim_create(&p);
 	static struct win empty;
+	const struct safem_profile_flow *seg[1] = {empty.f};
 
-	assert_non_null(v);
-	run(v, &empty); /* the window before the first arrivals: a request could be there */
+	/* the window before the first arrivals: a request could be there */
+	if (v != NULL && safem_victim_window(v, seg, &empty.n, 1, true) != 0) {
+		safem_victim_free(v);
+		return NULL;
+	}
 	return v;
+}
+
+/* Each case's test (64 destinations unless its setup says), freed by teardown whatever the
+ * case asserted. */
+struct fx {
+	struct safem_victim *v;
+};
+
+static int
+fx_create(void **state, unsigned int destinations)
+{
+	struct fx *x = calloc(1, sizeof(*x));
+
+	if (x == NULL)
+		return -1;
+	*state = x;
+	x->v = make(destinations);
+	return x->v == NULL ? -1 : 0;
+}
+
+static int
+setup(void **state)
+{
+	return fx_create(state, 64);
+}
+
+static int
+setup_one_set(void **state)
+{
+	return fx_create(state, 4); /* one set of 4 */
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *x = *state;
+
+	if (x != NULL) {
+		safem_victim_free(x->v);
+		free(x);
+	}
+	return 0;
+}
+
+/* a second test within a case: a fresh one of 64 destinations */
+static struct safem_victim *
+remake(struct fx *x)
+{
+	safem_victim_free(x->v);
+	x->v = make(64);
+	assert_non_null(x->v);
+	return x->v;
 }
 
 #define VICTIM 0x0a000005u /* 10.0.0.5 */
@@ -105,12 +140,12 @@ judge(struct safem_victim *v, struct win *w, const struct safem_victim_finding *
 static void
 test_four_unsolicited_flag(void **state)
 {
-	struct safem_victim *v = make(64);
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
 	const struct safem_victim_finding *f;
 	struct safem_victim_totals t;
 	static struct win w;
 
-	(void)state;
 	udp_in(&w, 1, 3, 1900);
 	assert_int_equal(judge(v, &w, &f), 0); /* 4^3 = 64 < 99 */
 	udp_in(&w, 10, 1, 1900);
@@ -129,18 +164,17 @@ test_four_unsolicited_flag(void **state)
 	assert_int_equal(t.failures, 4);
 	assert_int_equal(t.destinations_flagged, 1);
 	assert_int_equal(t.findings, 1);
-	safem_victim_free(v);
 }
 
 /* F F F S F F: 4^3 / 4 * 4^2 = 256 flags at the 6th */
 static void
 test_success_walks_back(void **state)
 {
-	struct safem_victim *v = make(64);
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
 	const struct safem_victim_finding *f;
 	static struct win w;
 
-	(void)state;
 	udp_in(&w, 1, 3, 53);
 	assert_int_equal(judge(v, &w, &f), 0);
 	/* the victim asked 198.51.0.20 (its request in the same window): a success */
@@ -152,18 +186,17 @@ test_success_walks_back(void **state)
 	udp_in(&w, 40, 1, 53);
 	assert_int_equal(judge(v, &w, &f), 1);
 	assert_int_equal(f[0].failures_run, 5);
-	safem_victim_free(v);
 }
 
 /* a request in the window before the response's counts; two windows before does not */
 static void
 test_request_windows(void **state)
 {
-	struct safem_victim *v = make(64);
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
 	struct safem_victim_totals t;
 	static struct win w, empty;
 
-	(void)state;
 	for (unsigned int i = 0; i < 4; i++)
 		add(&w, VICTIM, NET + 1 + i, 40000, 123, 17, 0);
 	run(v, &w);
@@ -179,7 +212,6 @@ test_request_windows(void **state)
 	safem_victim_totals(v, &t);
 	assert_int_equal(t.successes, 2);
 	assert_int_equal(t.failures, 2);
-	safem_victim_free(v);
 }
 
 /* a source that reached another destination in the window is no arrival (a scanner, a
@@ -187,12 +219,12 @@ test_request_windows(void **state)
 static void
 test_spread_and_repeated_sources(void **state)
 {
-	struct safem_victim *v = make(64);
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
 	const struct safem_victim_finding *f;
 	struct safem_victim_totals t;
 	static struct win w;
 
-	(void)state;
 	for (unsigned int i = 0; i < 6; i++) {
 		add(&w, NET + 1 + i, VICTIM, 1900, 40000, 17, 0);
 		add(&w, NET + 1 + i, VICTIM + 1, 1900, 40000, 17, 0);
@@ -209,7 +241,6 @@ test_spread_and_repeated_sources(void **state)
 	safem_victim_totals(v, &t);
 	assert_int_equal(t.arrivals, 1);
 	assert_int_equal(t.failures, 1);
-	safem_victim_free(v);
 }
 
 /* failures spread over many source ports (peers, each at its own) flag the walk but make
@@ -217,19 +248,18 @@ test_spread_and_repeated_sources(void **state)
 static void
 test_ports_not_held(void **state)
 {
-	struct safem_victim *v = make(64);
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
 	const struct safem_victim_finding *f;
 	struct safem_victim_totals t;
 	static struct win w;
 
-	(void)state;
 	for (unsigned int i = 0; i < 8; i++)
 		add(&w, NET + 1 + i, VICTIM, (uint16_t)(20000 + i), 40000, 17, 0);
 	assert_int_equal(judge(v, &w, &f), 0);
 	safem_victim_totals(v, &t);
 	assert_int_equal(t.destinations_flagged, 1);
 	assert_int_equal(t.findings, 0);
-	safem_victim_free(v);
 }
 
 /* four sources from four ports share nothing: the walk flags (4^4) but the ports are as
@@ -238,11 +268,11 @@ test_ports_not_held(void **state)
 static void
 test_ports_shared(void **state)
 {
-	struct safem_victim *v = make(64);
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
 	const struct safem_victim_finding *f;
 	static struct win w;
 
-	(void)state;
 	for (unsigned int i = 0; i < 4; i++)
 		add(&w, NET + 1 + i, VICTIM, (uint16_t)(20000 + i), 427, 17, 0);
 	assert_int_equal(judge(v, &w, &f), 0);
@@ -253,7 +283,6 @@ test_ports_shared(void **state)
 	add(&w, NET + 14, VICTIM, 20000, 427, 17, 0);
 	assert_int_equal(judge(v, &w, &f), 1);
 	assert_int_equal(f[0].port, 20000);
-	safem_victim_free(v);
 }
 
 /* a TCP flow carrying data to the victim with nothing going back: the link sees one
@@ -262,12 +291,12 @@ test_ports_shared(void **state)
 static void
 test_one_way_destination(void **state)
 {
-	struct safem_victim *v = make(64);
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
 	const struct safem_victim_finding *f;
 	struct safem_victim_totals t;
 	static struct win w;
 
-	(void)state;
 	add(&w, NET + 100, VICTIM, 53, 41000, 6, TCP_ACK | TCP_PSH);
 	udp_in(&w, 1, 6, 53);
 	assert_int_equal(judge(v, &w, &f), 0);
@@ -279,7 +308,6 @@ test_one_way_destination(void **state)
 		add(&w, NET + 20 + i, VICTIM, (uint16_t)(30000 + i), 80, 6, TCP_SYN);
 	assert_int_equal(judge(v, &w, &f), 1);
 	assert_int_equal(f[0].kind, SAFEM_VICTIM_ATTEMPT);
-	safem_victim_free(v);
 }
 
 /* spoofed SYNs (ECE+CWR too) that never complete: syn_attempt on the attacked port; a
@@ -287,12 +315,12 @@ test_one_way_destination(void **state)
 static void
 test_attempts(void **state)
 {
-	struct safem_victim *v = make(64);
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
 	const struct safem_victim_finding *f;
 	struct safem_victim_totals t;
 	static struct win w, next;
 
-	(void)state;
 	for (unsigned int i = 0; i < 4; i++)
 		add(&w, NET + 1 + i, VICTIM, (uint16_t)(30000 + i), 3074, 6,
 		    TCP_SYN | TCP_ECE | TCP_CWR);
@@ -300,9 +328,8 @@ test_attempts(void **state)
 	assert_int_equal(f[0].kind, SAFEM_VICTIM_ATTEMPT);
 	assert_int_equal(f[0].port, 3074);
 	assert_int_equal(f[0].failures, 4);
-	safem_victim_free(v);
 
-	v = make(64);
+	v = remake(x);
 	for (unsigned int i = 0; i < 4; i++) {
 		add(&w, NET + 1 + i, VICTIM, (uint16_t)(30000 + i), 443, 6, TCP_SYN);
 		add(&next, NET + 1 + i, VICTIM, (uint16_t)(30000 + i), 443, 6, TCP_ACK | TCP_PSH);
@@ -312,7 +339,6 @@ test_attempts(void **state)
 	safem_victim_totals(v, &t);
 	assert_int_equal(t.successes, 4);
 	assert_int_equal(t.failures, 0);
-	safem_victim_free(v);
 }
 
 /* pure SYN-ACKs nobody asked for: reflection from the reflectors' ports; a SYN-ACK flow
@@ -321,20 +347,19 @@ test_attempts(void **state)
 static void
 test_synack(void **state)
 {
-	struct safem_victim *v = make(64);
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
 	const struct safem_victim_finding *f;
 	struct safem_victim_totals t;
 	static struct win w;
 
-	(void)state;
 	for (unsigned int i = 0; i < 4; i++)
 		add(&w, NET + 1 + i, VICTIM, 80, (uint16_t)(50000 + i), 6, TCP_SYN | TCP_ACK);
 	assert_int_equal(judge(v, &w, &f), 1);
 	assert_int_equal(f[0].kind, SAFEM_VICTIM_REFLECTION);
 	assert_int_equal(f[0].port, 80);
-	safem_victim_free(v);
 
-	v = make(64);
+	v = remake(x);
 	add(&w, NET + 1, VICTIM, 443, 50000, 6, TCP_SYN | TCP_ACK | TCP_PSH);
 	add(&w, NET + 2, VICTIM, 443, 50001, 6, TCP_SYN | TCP_ACK);
 	add(&w, VICTIM, NET + 2, 50001, 443, 6, TCP_SYN);
@@ -346,7 +371,6 @@ test_synack(void **state)
 	assert_int_equal(t.arrivals, 2);
 	assert_int_equal(t.successes, 1);
 	assert_int_equal(t.failures, 1);
-	safem_victim_free(v);
 }
 
 /* ICMP echo replies with no request: icmp_reply; fragments (UDP without ports) from the
@@ -354,11 +378,11 @@ test_synack(void **state)
 static void
 test_icmp_and_fragments(void **state)
 {
-	struct safem_victim *v = make(64);
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
 	const struct safem_victim_finding *f;
 	static struct win w;
 
-	(void)state;
 	for (unsigned int i = 0; i < 4; i++)
 		add(&w, NET + 1 + i, VICTIM, 0, 0 /* echo reply */, 1, 0);
 	add(&w, NET + 9, VICTIM, 0, 8u << 8 /* echo request: no arrival */, 1, 0);
@@ -366,27 +390,25 @@ test_icmp_and_fragments(void **state)
 	assert_int_equal(f[0].kind, SAFEM_VICTIM_ICMP_REPLY);
 	assert_int_equal(f[0].port, 0);
 	assert_int_equal(f[0].failures, 4);
-	safem_victim_free(v);
 
-	v = make(64);
+	v = remake(x);
 	for (unsigned int i = 0; i < 6; i++)
 		add(&w, NET + 1 + i, VICTIM, i % 2 ? 0 : 53, i % 2 ? 0 : 40000, 17, 0);
 	assert_int_equal(judge(v, &w, &f), 1);
 	assert_int_equal(f[0].kind, SAFEM_VICTIM_REFLECTION);
 	assert_int_equal(f[0].failures, 6);
-	safem_victim_free(v);
 }
 
 /* multicast and broadcast destinations are no victims */
 static void
 test_not_unicast(void **state)
 {
-	struct safem_victim *v = make(64);
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
 	const struct safem_victim_finding *f;
 	struct safem_victim_totals t;
 	static struct win w;
 
-	(void)state;
 	for (unsigned int i = 0; i < 6; i++) {
 		add(&w, NET + 1 + i, 0xeffffffau, 1900, 1900, 17, 0); /* 239.255.255.250 */
 		add(&w, NET + 20 + i, 0x0a0000ffu, 137, 137, 17, 0);  /* 10.0.0.255 */
@@ -394,19 +416,18 @@ test_not_unicast(void **state)
 	assert_int_equal(judge(v, &w, &f), 0);
 	safem_victim_totals(v, &t);
 	assert_int_equal(t.arrivals, 0);
-	safem_victim_free(v);
 }
 
 /* a window not judged drops the pending arrivals undecided */
 static void
 test_unjudged(void **state)
 {
-	struct safem_victim *v = make(64);
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
 	const struct safem_profile_flow *seg[1];
 	struct safem_victim_totals t;
 	static struct win w;
 
-	(void)state;
 	udp_in(&w, 1, 5, 1900);
 	run(v, &w);
 	seg[0] = w.f;
@@ -416,7 +437,6 @@ test_unjudged(void **state)
 	assert_int_equal(t.failures, 0);
 	assert_int_equal(t.windows_skipped, 1);
 	assert_int_equal(safem_victim_window(NULL, seg, &w.n, 1, true), -EINVAL);
-	safem_victim_free(v);
 }
 
 /* a full 4-way set evicts the least recently active destination; its pending arrivals
@@ -424,11 +444,11 @@ test_unjudged(void **state)
 static void
 test_eviction(void **state)
 {
-	struct safem_victim *v = make(4); /* one set of 4 */
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
 	struct safem_victim_totals t;
 	static struct win w;
 
-	(void)state;
 	for (unsigned int d = 0; d < 5; d++)
 		add(&w, NET + 1 + d, VICTIM + d, 1900, 40000, 17, 0);
 	run(v, &w);
@@ -437,7 +457,6 @@ test_eviction(void **state)
 	assert_int_equal(t.destinations_evicted, 1);
 	assert_int_equal(t.arrivals_dropped, 1);
 	assert_int_equal(t.failures, 4);
-	safem_victim_free(v);
 	{
 		struct safem_victim_params p = {.pane_flows = 0};
 
@@ -451,19 +470,19 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_four_unsolicited_flag),
-		cmocka_unit_test(test_success_walks_back),
-		cmocka_unit_test(test_request_windows),
-		cmocka_unit_test(test_spread_and_repeated_sources),
-		cmocka_unit_test(test_ports_not_held),
-		cmocka_unit_test(test_ports_shared),
-		cmocka_unit_test(test_one_way_destination),
-		cmocka_unit_test(test_attempts),
-		cmocka_unit_test(test_synack),
-		cmocka_unit_test(test_icmp_and_fragments),
-		cmocka_unit_test(test_not_unicast),
-		cmocka_unit_test(test_unjudged),
-		cmocka_unit_test(test_eviction),
+		cmocka_unit_test_setup_teardown(test_four_unsolicited_flag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_success_walks_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_windows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spread_and_repeated_sources, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ports_not_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ports_shared, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_way_destination, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attempts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_synack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_icmp_and_fragments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_unicast, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unjudged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_eviction, setup_one_set, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
