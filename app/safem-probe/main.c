@@ -842,10 +842,18 @@ main(int argc, char **argv)
 						.pane_flows = ap.profile_flows,
 					};
 
+					struct safem_fanout_params fp = {
+						.pane_flows = ap.profile_flows,
+						.home = &detect.home,
+					};
+
 					detect.seqscan = safem_seqscan_create(&sp);
 					/* the guessing test reads the same logs (--scan-test) */
 					detect.brute = safem_brute_create(&bp);
-					seqscan_nomem = detect.seqscan == NULL || detect.brute == NULL;
+					/* so does the sampled fan-out test (sampled windows) */
+					detect.fanout = safem_fanout_create(&fp);
+					seqscan_nomem = detect.seqscan == NULL || detect.brute == NULL ||
+							detect.fanout == NULL;
 				}
 				if (profiler != NULL && cfg.victim_test && detect_on) {
 					struct safem_victim_params vp = {

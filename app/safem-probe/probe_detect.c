@@ -464,6 +464,32 @@ brute_test_window(struct probe_detect *pd, const struct safem_window_summary *su
 	return n;
 }
 
+/*
+ * The sampled fan-out test on the same pane (docs/detection.md, "Sampled links: evidence
+ * over windows (session 10)"): sampled windows only, where the sequential tests judge
+ * nothing. Its findings after the first n, as many as there is room for.
+ */
+static unsigned int
+fanout_test_window(struct probe_detect *pd, const struct safem_window_summary *summary,
+		   unsigned int n)
+{
+	const struct safem_detect_finding *f;
+	struct safem_profile_flows pf;
+	unsigned int nf, i;
+
+	safem_window_analysis_pane_flows(pd->windows, &pf);
+	if (safem_fanout_window(pd->fanout, pf.flow, pf.n, pf.segments, summary->sample_rate,
+				pf.unlogged == 0) < 0)
+		return n;
+	nf = safem_fanout_findings(pd->fanout, &f);
+	for (i = 0; i < nf && n < SAFEM_DETECT_FINDINGS_MAX; i++) {
+		pd->findings[n] = f[i];
+		pd->findings[n].direction = finding_direction(pd, &f[i].address, &f[i].target);
+		n++;
+	}
+	return n;
+}
+
 int
 probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE *members)
 {
@@ -486,6 +512,8 @@ probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE 
 		nfindings = victim_test_window(pd, summary, nfindings);
 	if (ret == 0 && pd->brute != NULL && pd->windows != NULL)
 		nfindings = brute_test_window(pd, summary, nfindings);
+	if (ret == 0 && pd->fanout != NULL && pd->windows != NULL)
+		nfindings = fanout_test_window(pd, summary, nfindings);
 	if (ret == 0)
 		ret = safem_detector_window_findings(pd->detector, summary, &hint, pd->findings,
 						     nfindings, members, &v);
@@ -537,6 +565,8 @@ probe_detect_free(struct probe_detect *pd)
 	pd->victim = NULL;
 	safem_brute_free(pd->brute);
 	pd->brute = NULL;
+	safem_fanout_free(pd->fanout);
+	pd->fanout = NULL;
 	safem_baseline_trainer_free(pd->trainer);
 	pd->trainer = NULL;
 	pd->features_out = NULL; /* the caller's stream */

@@ -67,6 +67,9 @@ struct probe_detect {
 	/* Sequential guessing test (lib/brute), created with the scan test; NULL: none. Its
 	 * findings follow the scan test's and the victim test's in findings. */
 	struct safem_brute *brute;
+	/* Sampled fan-out test (lib/detect, sampled windows only), created with the scan
+	 * test; NULL: none. Its findings come last, as many as findings has room for. */
+	struct safem_fanout *fanout;
 	struct safem_detect_finding findings[SAFEM_DETECT_FINDINGS_MAX];
 	uint64_t scan_test_ns_max;        /**< CPU time of the test per window, worst */
 	uint64_t victim_test_ns_max;      /**< CPU time of the victim test per window, worst */

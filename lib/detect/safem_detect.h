@@ -193,7 +193,8 @@ struct safem_detect_verdict {
  * fail). The detector alerts a window with a finding when its own rules did not.
  */
 /** Findings one window may carry (safem_detector_window_findings refuses more): the probe's
- *  three structural tests together report at most 16 + 8 + 8. */
+ *  three sequential tests together report at most 16 + 8 + 8; the sampled fan-out test's
+ *  (sampled windows, where those judge nothing) fill what room is left. */
 #define SAFEM_DETECT_FINDINGS_MAX 32
 
 struct safem_detect_finding {
@@ -316,6 +317,64 @@ void safem_baseline_trainer_add(struct safem_baseline_trainer *t,
  *  rejected windows), or -errno of the write. */
 int safem_baseline_trainer_save(struct safem_baseline_trainer *t, const char *path);
 void safem_baseline_trainer_free(struct safem_baseline_trainer *t);
+
+/*
+ * Sampled fan-out test (docs/detection.md, "Sampled links: evidence over windows (session
+ * 10)"): under 1-in-N packet sampling, per source, the distinct (destination, port,
+ * protocol) targets of its sampled first-contact flows (TCP with SYN and no ACK; UDP),
+ * summed over the last 1, 2, 4 or 8 windows and tested (Poisson) against the source's own
+ * learnt peak a window (floor SAFEM_FANOUT_FLOOR). A probe of one packet is seen with p =
+ * 1/N and is a target of its own; a client's sampled flows fall on its few servers.
+ * Sampled windows only; one thread (the analysis thread); memory allocated at create.
+ */
+struct safem_profile_flow;
+struct safem_home;
+
+/** Windows a source's counts are kept for (the longest horizon). */
+#define SAFEM_FANOUT_RING 8
+/** A source's rate a window is never taken below this many targets. */
+#define SAFEM_FANOUT_FLOOR 1.0
+/** Level of a horizon's Poisson test (per source and horizon). */
+#define SAFEM_FANOUT_LEVEL 1e-7
+/** The newest window must hold at least this many targets, beyond its rate at 0.1. */
+#define SAFEM_FANOUT_NOW_MIN 3
+#define SAFEM_FANOUT_NOW_LEVEL 0.1
+/** Sources tracked by default; findings a window at most. */
+#define SAFEM_FANOUT_SOURCES_DEFAULT 4096
+#define SAFEM_FANOUT_FINDINGS_MAX 8
+
+struct safem_fanout_params {
+	unsigned int sources; /**< table size (0: default); rounded up to a power of 2 */
+	uint32_t pane_flows;  /**< most logged flows of a window (> 0) */
+	/** Worm sources must be inside these prefixes; NULL or empty: any. Not copied. */
+	const struct safem_home *home;
+};
+
+struct safem_fanout_totals {
+	uint64_t windows, windows_judged; /**< given; sampled ones judged */
+	uint64_t contacts;                /**< first-contact flows collected */
+	uint64_t sources_evicted;         /**< a tracked source pushed out of a full probe run */
+	uint64_t findings;
+};
+
+struct safem_fanout;
+
+/** NULL with errno EINVAL (pane_flows 0) or ENOMEM. */
+struct safem_fanout *safem_fanout_create(const struct safem_fanout_params *p);
+void safem_fanout_free(struct safem_fanout *f);
+/**
+ * One window's newest pane (segments of flow logs, lib/window). sample_rate <= 1 (or a
+ * log with flows past its bound): nothing judged, no finding. Returns the number of
+ * findings (see safem_fanout_findings), or -EINVAL.
+ */
+int safem_fanout_window(struct safem_fanout *f, const struct safem_profile_flow *const *seg,
+			const uint32_t *n, unsigned int segments, uint32_t sample_rate,
+			bool complete);
+/** This window's findings (class horizontal_scan, vertical_scan or worm; direction
+ *  SAFEM_DIR_ALL, test "sampled_fanout"), the strongest first. */
+unsigned int safem_fanout_findings(const struct safem_fanout *f,
+				   const struct safem_detect_finding **out);
+void safem_fanout_totals(const struct safem_fanout *f, struct safem_fanout_totals *t);
 
 #ifdef __cplusplus
 }

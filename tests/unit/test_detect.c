@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "safem_detect.h"
+#include "safem_profile.h"
 /* detect_poisson_log_tail: the statistic of evidence per value (lib/detect/significance.c) */
 #include "detect_private.h"
 
@@ -3438,6 +3439,172 @@ test_slow_attack_over_windows(void **state)
 	safem_detector_free(alone);
 }
 
+/* ---- sampled fan-out test (docs/detection.md, "Sampled links: evidence over windows
+ * (session 10)") ---- */
+
+/* A sampled flow of src (a.b.c.d as a number) to dst:port, TCP with flags (proto 6) or UDP. */
+static struct safem_profile_flow
+fanout_flow(uint32_t src, uint32_t dst, uint16_t port, uint8_t proto, uint8_t flags)
+{
+	struct safem_profile_flow f;
+
+	memset(&f, 0, sizeof(f));
+	f.key.src_addr[0] = (uint8_t)(src >> 24);
+	f.key.src_addr[1] = (uint8_t)(src >> 16);
+	f.key.src_addr[2] = (uint8_t)(src >> 8);
+	f.key.src_addr[3] = (uint8_t)src;
+	f.key.dst_addr[0] = (uint8_t)(dst >> 24);
+	f.key.dst_addr[1] = (uint8_t)(dst >> 16);
+	f.key.dst_addr[2] = (uint8_t)(dst >> 8);
+	f.key.dst_addr[3] = (uint8_t)dst;
+	f.key.src_port = (uint16_t)(32768 + ((dst ^ port) & 0x3fff)); /* ephemeral, per flow */
+	f.key.dst_port = port;
+	f.key.proto = proto;
+	f.key.ip_version = 4;
+	f.tcp_flags = flags;
+	f.flows = 1;
+	f.packets = 100; /* one sampled packet at 1:100 */
+	return f;
+}
+
+static int
+fanout_run(struct safem_fanout *fo, const struct safem_profile_flow *fl, uint32_t n,
+	   uint32_t rate)
+{
+	const struct safem_profile_flow *seg[1] = {fl};
+
+	return safem_fanout_window(fo, seg, &n, 1, rate, true);
+}
+
+/* ln P(X >= k), X ~ Poisson(lambda), by the sum of the terms from k (k, lambda small) */
+static double
+fanout_log_tail(unsigned int k, double lambda)
+{
+	double term = exp(-lambda), sum = 0;
+
+	for (unsigned int i = 1; i <= k; i++)
+		term *= lambda / i;
+	for (unsigned int i = k; i < k + 60; i++) {
+		sum += term;
+		term *= lambda / (i + 1);
+	}
+	return log(sum);
+}
+
+/* One scanner's 12 SYNs to 12 ports of one host, a client's 5 SYNs to one server port and a
+ * server's 20 SYN-ACKs to 20 clients, at 1:100: the scanner's 12 targets against the floor
+ * of 1 a window: P(X >= 12 | 1) = 1.0e-9 < 1e-7: vertical_scan of that host; the client has
+ * one target, the server's answers are no first contact. The same flows unsampled: none. */
+static void
+test_fanout_vertical_scan(void **state)
+{
+	struct safem_fanout_params p = {.pane_flows = 64};
+	struct safem_profile_flow fl[37];
+	const struct safem_detect_finding *f;
+	struct safem_fanout *fo;
+	struct safem_feature_value v = {{0}};
+	uint32_t n = 0;
+
+	(void)state;
+	for (unsigned int i = 0; i < 12; i++)
+		fl[n++] = fanout_flow(0x01020304, 0x0a000220, (uint16_t)(1000 + i), 6, 0x02);
+	for (unsigned int i = 0; i < 5; i++)
+		fl[n++] = fanout_flow(0x0a000105, 0x08080808, 443, 6, 0x02);
+	for (unsigned int i = 0; i < 20; i++)
+		fl[n++] = fanout_flow(0x0a000009, 0x05060700 + i, 40000, 6, 0x12);
+	fo = safem_fanout_create(&p);
+	assert_non_null(fo);
+	assert_int_equal(fanout_run(fo, fl, n, 1), 0); /* unsampled: not judged */
+	assert_int_equal(fanout_run(fo, fl, n, 100), 1);
+	assert_int_equal(safem_fanout_findings(fo, &f), 1);
+	assert_int_equal(f[0].cls, SAFEM_CLASS_VERTICAL_SCAN);
+	assert_true(f[0].has_target);
+	v.bytes[10] = v.bytes[11] = 0xff;
+	v.bytes[12] = 10, v.bytes[13] = 0, v.bytes[14] = 2, v.bytes[15] = 0x20;
+	assert_memory_equal(f[0].target.bytes, v.bytes, 16);
+	v.bytes[12] = 1, v.bytes[13] = 2, v.bytes[14] = 3, v.bytes[15] = 4;
+	assert_memory_equal(f[0].address.bytes, v.bytes, 16);
+	assert_int_equal(f[0].evidence, 12);
+	assert_int_equal(f[0].windows, 1);
+	assert_float_equal(f[0].llr, -fanout_log_tail(12, 1.0), 1e-6);
+	assert_string_equal(f[0].test, "sampled_fanout");
+	safem_fanout_free(fo);
+}
+
+/* A sweep of port 445, 8 new hosts a window at 1:100 (no home: no aggregate). Window 1:
+ * P(X >= 8 | 1) = 1.0e-5, not enough; window 2: 16 over 2 windows against 2, P = 4.8e-10:
+ * horizontal_scan of port 445 over 2 windows. It goes on: window 9 learns window 1 (the ring
+ * holds 8), its peak is 8 a window and 8 now is no rise: no finding. */
+static void
+test_fanout_horizon_and_learning(void **state)
+{
+	struct safem_fanout_params p = {.pane_flows = 16};
+	struct safem_profile_flow fl[8];
+	const struct safem_detect_finding *f;
+	struct safem_fanout *fo = safem_fanout_create(&p);
+
+	(void)state;
+	assert_non_null(fo);
+	for (unsigned int w = 1; w <= 9; w++) {
+		for (unsigned int i = 0; i < 8; i++)
+			fl[i] = fanout_flow(0x01020304, 0x0a000000 + 8 * w + i, 445, 6, 0x02);
+		assert_int_equal(fanout_run(fo, fl, 8, 100), w >= 2 && w <= 8 ? 1 : 0);
+		if (w != 2)
+			continue;
+		assert_int_equal(safem_fanout_findings(fo, &f), 1);
+		assert_int_equal(f[0].cls, SAFEM_CLASS_HORIZONTAL_SCAN);
+		assert_int_equal(f[0].port, 445);
+		assert_false(f[0].has_target);
+		assert_int_equal(f[0].windows, 2);
+		assert_int_equal(f[0].evidence_run, 16);
+		assert_float_equal(f[0].llr, -fanout_log_tail(16, 2.0), 1e-6);
+	}
+	assert_true(fanout_log_tail(8, 1.0) > log(SAFEM_FANOUT_LEVEL)); /* window 1 */
+	safem_fanout_free(fo);
+}
+
+/* Three home hosts, 4 SYNs each a window to new outside hosts on port 135 (Blaster at 1:100).
+ * Alone each is short (1 window: P(X >= 4 | 1) = 0.019; 2 windows: P(X >= 8 | 2) = 1.1e-3);
+ * the home sources together on port 135 hold 12 targets: P(X >= 12 | 1) = 1.0e-9, three
+ * sources, none with 3/4 of them: worm, named by the first of the three. An outside host
+ * doing the same is no worm: its targets count only for itself. */
+static void
+test_fanout_worm_aggregate(void **state)
+{
+	struct safem_home home = {0};
+	struct safem_fanout_params p = {.pane_flows = 32, .home = &home};
+	struct safem_profile_flow fl[12];
+	const struct safem_detect_finding *f;
+	struct safem_fanout *fo;
+	uint32_t n = 0;
+
+	(void)state;
+	assert_int_equal(safem_home_add(&home, "10.0.0.0/16"), 0);
+	fo = safem_fanout_create(&p);
+	assert_non_null(fo);
+	for (unsigned int h = 0; h < 3; h++)
+		for (unsigned int i = 0; i < 4; i++)
+			fl[n++] = fanout_flow(0x0a000101 + h, 0x50000000 + 16 * h + i, 135, 6, 0x02);
+	assert_int_equal(fanout_run(fo, fl, n, 100), 1);
+	assert_int_equal(safem_fanout_findings(fo, &f), 1);
+	assert_int_equal(f[0].cls, SAFEM_CLASS_WORM);
+	assert_int_equal(f[0].port, 135);
+	assert_int_equal(f[0].proto, 6);
+	assert_int_equal(f[0].sources, 3);
+	assert_int_equal(f[0].evidence, 12);
+	assert_int_equal(f[0].address.bytes[15], 1); /* 10.0.1.1 */
+	assert_float_equal(f[0].llr, -fanout_log_tail(12, 1.0), 1e-6);
+	safem_fanout_free(fo);
+
+	/* the same from outside: three sources of 4 targets, no aggregate */
+	fo = safem_fanout_create(&p);
+	assert_non_null(fo);
+	for (unsigned int i = 0; i < n; i++)
+		fl[i].key.src_addr[0] = 80;
+	assert_int_equal(fanout_run(fo, fl, n, 100), 0);
+	safem_fanout_free(fo);
+}
+
 int
 main(void)
 {
@@ -3496,6 +3663,9 @@ main(void)
 		cmocka_unit_test(test_count_peak_needs_brute_finding),
 		cmocka_unit_test(test_pair_connected),
 		cmocka_unit_test(test_slow_attack_over_windows),
+		cmocka_unit_test(test_fanout_vertical_scan),
+		cmocka_unit_test(test_fanout_horizon_and_learning),
+		cmocka_unit_test(test_fanout_worm_aggregate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
