@@ -306,11 +306,12 @@ write_json(FILE *f, const struct probe_context *ctx)
 				", \"sources_evicted\": %" PRIu64 ", \"sources_flagged\": %" PRIu64
 				", \"port_walks_flagged\": %" PRIu64
 				", \"home_port_worms\": %" PRIu64
+				", \"udp_contacts\": %" PRIu64 ", \"udp_failures\": %" PRIu64
 				", \"findings\": %" PRIu64 ", \"ms_max\": %.3f},\n",
 				st.windows, st.windows_skipped, st.contacts, st.successes, st.failures,
 				st.undecided, st.contacts_dropped, st.sources_evicted,
 				st.sources_flagged, st.port_walks_flagged, st.home_port_worms,
-				st.findings,
+				st.udp_contacts, st.udp_failures, st.findings,
 				(double)ctx->detect->scan_test_ns_max / 1e6);
 		}
 		if (ctx->detect->victim != NULL) {
