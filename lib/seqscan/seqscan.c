@@ -517,6 +517,16 @@ bloom_set(uint64_t *b, const uint32_t pos[BLOOM_HASHES])
 /* ---------------------------------------------------------------------- */
 /* Home ports: evidence per destination port across home sources           */
 
+/* h gives way before v. by_src: the port that failed longest ago (never: first), so that
+ * answered clients' random ports churn among themselves; else the least recently observed */
+static bool
+home_port_older(const struct home_port *h, const struct home_port *v, bool by_src)
+{
+	if (by_src && h->last_failure != v->last_failure)
+		return h->last_failure < v->last_failure;
+	return h->last_window < v->last_window;
+}
+
 static struct home_port *
 home_port_get(struct safem_seqscan *s, uint16_t port, uint8_t proto, bool by_src)
 {
@@ -531,14 +541,7 @@ home_port_get(struct safem_seqscan *s, uint16_t port, uint8_t proto, bool by_src
 		h = &s->hp[i];
 		if (h->used && h->port == port && h->proto == proto && h->by_src == by_src)
 			return h;
-		/* by_src: the port that failed longest ago (never: first) gives way, so that
-		 * answered clients' random ports churn among themselves; else the least
-		 * recently observed */
-		if (!h->used ||
-		    (by_src ? h->last_failure < s->hp[victim].last_failure ||
-				      (h->last_failure == s->hp[victim].last_failure &&
-				       h->last_window < s->hp[victim].last_window)
-			    : h->last_window < s->hp[victim].last_window))
+		if (!h->used || home_port_older(h, &s->hp[victim], by_src))
 			victim = i;
 		if (!h->used)
 			break;
