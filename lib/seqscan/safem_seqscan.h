@@ -8,8 +8,9 @@
  * portscan detection using sequential hypothesis testing", IEEE S&P 2004), on the analysis
  * side, over each window's flow log (the contributions lib/profile reads, lib/window).
  *
- * A contact is a TCP connection attempt (a SYN from an ephemeral port) or an ICMP echo
- * request between unicast addresses; UDP is none (docs/detection.md says why).
+ * A contact is a TCP connection attempt (a SYN from an ephemeral port), a UDP flow from an
+ * ephemeral port or an ICMP echo request between unicast addresses (docs/detection.md says
+ * what counts and why; a UDP sender that keeps sending is no evidence).
  * Per source address: the destinations it made a first contact to (Bloom filters, one for
  * addresses, one for (address, protocol, port)) and two random walks of the log likelihood
  * ratio, one over first contacts to new destination addresses (horizontal) and one over
@@ -19,8 +20,9 @@
  * Next to them, a walk per (source, protocol, destination port) over the source's first
  * contacts to new (address, port) pairs: a scanner that also works as a client fails alone
  * on the port it scans. And, with home prefixes, the evidence per TCP destination port
- * across home sources within the worm horizon: a worm at a low rate, one probe a window
- * over several infected hosts, fails on one port long before any host's walk flags it.
+ * (UDP: per source port) across home sources within the worm horizon: a worm at a low
+ * rate, one probe a window over several infected hosts, fails on one port long before any
+ * host's walk flags it.
  * Outcomes are decided one window late (an answer can fall into the next window): the
  * contacts of window N are judged at the end of window N+1. docs/detection.md,
  * "Sequential scan test (TRW)", says what a contact, a success and a failure are.
@@ -105,7 +107,10 @@ struct safem_seqscan_finding {
 	X(sources_evicted) /* sources not idle pushed out of a full set */ \
 	X(sources_flagged) /* walks that crossed eta1 */ \
 	X(port_walks_flagged) /* (source, port) walks that crossed eta1 */ \
-	X(home_port_worms) /* windows x ports with home port evidence of a worm */ \
+	X(home_port_worms) /* windows x ports with home port evidence of a worm (by \
+			      destination port, TCP, or by source port, UDP) */ \
+	X(udp_contacts) /* first contacts over UDP (in contacts) */ \
+	X(udp_failures) /* their failures (in failures) */ \
 	X(findings)
 
 struct safem_seqscan_totals {

@@ -16,6 +16,7 @@
 
 #define PROTO_ICMP 1
 #define PROTO_TCP 6
+#define PROTO_UDP 17
 #define PROTO_ICMPV6 58
 /* echo request / reply as the flow key's dst_port (type << 8 | code) */
 #define ICMP_ECHO_REQUEST (8u << 8)
@@ -29,6 +30,12 @@
 
 /* IANA system ports: where services listen */
 #define SERVICE_PORTS 1024
+
+/* A UDP probe is one datagram, sent again once at most when unanswered (nmap's UDP scan,
+ * Witty, Slammer); a sender that keeps sending to the same (address, port) is in a
+ * conversation (a QUIC or VPN session, a media stream), and when its answers are not on
+ * this link they take another path: no evidence either way. */
+#define UDP_PROBE_DATAGRAMS 2
 
 #define WAYS 4
 #define AHEAD SAFEM_TRW_AHEAD /* slots fetched ahead (lib/trw) */
@@ -96,8 +103,10 @@ struct port_walk {
 struct home_port {
 	uint16_t port;
 	uint8_t proto;
+	bool by_src; /* port is the contacts' source port (UDP): Witty's hosts share one */
 	bool used;
 	uint64_t last_window; /* last observation */
+	uint64_t last_failure; /* by_src: window of its last failure (0: none) */
 	uint64_t ring_window[SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS];
 	uint32_t ring_failures[SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS];
 	uint32_t ring_successes[SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS];
@@ -108,16 +117,21 @@ struct home_port {
 	uint64_t found_window;
 	struct safem_trw_bloom bloom;
 };
-/* home ports tracked (4-way sets) */
+/* home ports tracked (4-way sets): destination ports (TCP), then source ports (UDP) in a
+ * table of their own, so that home clients' datagrams from random ephemeral ports (DNS,
+ * QUIC) do not push TCP's ports out */
 #define HOME_PORTS 256
+#define HOME_SRC_PORTS 1024
 
 struct pending {
 	uint64_t rev_hash, own_hash;
 	const struct safem_profile_flow *flow; /* while collected (stage 1 to 2) */
 	uint32_t slot, gen;
 	struct safem_feature_value dst;
-	uint16_t dst_port;
+	struct safem_feature_value src; /* UDP: the home source (it has no source slot) */
+	uint16_t dst_port, src_port;
 	uint8_t proto, own_flags, kind;
+	bool stream; /* UDP: more than UDP_PROBE_DATAGRAMS datagrams in its window */
 };
 
 /* a flagged horizontal scanner and the port its failed contacts went to */
@@ -239,7 +253,7 @@ safem_seqscan_create(const struct safem_seqscan_params *p)
 	s->pw = calloc(s->nport_walks, sizeof(*s->pw));
 	s->pw_touched = calloc(p->pane_flows, sizeof(*s->pw_touched));
 	if (p->home != NULL && p->home->count != 0) {
-		s->hp = calloc(HOME_PORTS, sizeof(*s->hp));
+		s->hp = calloc(HOME_PORTS + HOME_SRC_PORTS, sizeof(*s->hp));
 		s->hp_touched = calloc(p->pane_flows, sizeof(*s->hp_touched));
 		if (s->hp == NULL || s->hp_touched == NULL) {
 			safem_seqscan_free(s);
@@ -394,36 +408,49 @@ bloom_positions(const void *key, size_t words, uint32_t pos[SAFEM_TRW_BLOOM_HASH
 /* ---------------------------------------------------------------------- */
 /* Home ports: evidence per destination port across home sources           */
 
-static struct home_port *
-home_port_get(struct safem_seqscan *s, uint16_t port, uint8_t proto)
+/* h gives way before v. by_src: the port that failed longest ago (never: first), so that
+ * answered clients' random ports churn among themselves; else the least recently observed */
+static bool
+home_port_older(const struct home_port *h, const struct home_port *v, bool by_src)
 {
-	uint64_t key = (uint64_t)port << 8 | proto;
-	uint32_t set = (uint32_t)(safem_trw_mix64(key ^ 0x510e527fade682d1ull) & (HOME_PORTS / WAYS - 1)) *
-		       WAYS;
+	if (by_src && h->last_failure != v->last_failure)
+		return h->last_failure < v->last_failure;
+	return h->last_window < v->last_window;
+}
+
+static struct home_port *
+home_port_get(struct safem_seqscan *s, uint16_t port, uint8_t proto, bool by_src)
+{
+	uint64_t key = (uint64_t)by_src << 24 | (uint64_t)port << 8 | proto;
+	uint32_t sets = (by_src ? HOME_SRC_PORTS : HOME_PORTS) / WAYS;
+	uint32_t set = (by_src ? HOME_PORTS : 0) +
+		       (uint32_t)(safem_trw_mix64(key ^ 0x510e527fade682d1ull) & (sets - 1)) * WAYS;
 	uint32_t i, victim = set;
 	struct home_port *h;
 
 	for (i = set; i < set + WAYS; i++) {
 		h = &s->hp[i];
-		if (h->used && h->port == port && h->proto == proto)
+		if (h->used && h->port == port && h->proto == proto && h->by_src == by_src)
 			return h;
-		if (!h->used || h->last_window < s->hp[victim].last_window)
+		if (!h->used || home_port_older(h, &s->hp[victim], by_src))
 			victim = i;
 		if (!h->used)
 			break;
 	}
 	h = &s->hp[victim];
-	*h = (struct home_port){.used = true, .port = port, .proto = proto};
+	*h = (struct home_port){.used = true, .port = port, .proto = proto, .by_src = by_src};
 	return h;
 }
 
-/* A home source's first contact to dst on the port: an observation when no home source
- * contacted dst on it before (as far as the filter remembers). */
+/* A home source's first contact to dst on the port (by_src: from the source port): an
+ * observation when no home source contacted dst on it before (as far as the filter
+ * remembers). */
 static void
-home_port_observe(struct safem_seqscan *s, const struct source *e, const struct pending *c,
-		  bool success)
+home_port_observe(struct safem_seqscan *s, const struct safem_feature_value *src,
+		  const struct pending *c, bool success, bool by_src)
 {
-	struct home_port *h = home_port_get(s, c->dst_port, c->proto);
+	struct home_port *h =
+		home_port_get(s, by_src ? c->src_port : c->dst_port, c->proto, by_src);
 	unsigned int r = (unsigned int)(s->window % SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS), i, slot;
 	uint32_t pos[SAFEM_TRW_BLOOM_HASHES];
 
@@ -442,19 +469,20 @@ home_port_observe(struct safem_seqscan *s, const struct source *e, const struct 
 	}
 	if (h->ring_failures[r]++ == 0)
 		s->hp_touched[s->nhp_touched++] = (uint32_t)(h - s->hp); /* once a window */
-	h->last_src = e->addr;
+	h->last_failure = s->window;
+	h->last_src = *src;
 	h->last_dst = c->dst;
 	/* the source's entry, else an empty or the oldest one */
 	slot = 0;
 	for (i = 0; i < HOME_PORT_SOURCES; i++) {
-		if (h->src_window[i] != 0 && memcmp(&h->src[i], &e->addr, sizeof(e->addr)) == 0) {
+		if (h->src_window[i] != 0 && memcmp(&h->src[i], src, sizeof(*src)) == 0) {
 			slot = i;
 			break;
 		}
 		if (h->src_window[i] < h->src_window[slot])
 			slot = i;
 	}
-	h->src[slot] = e->addr;
+	h->src[slot] = *src;
 	h->src_window[slot] = s->window;
 }
 
@@ -462,11 +490,11 @@ home_port_observe(struct safem_seqscan *s, const struct source *e, const struct 
 /* Contacts and outcomes                                                    */
 
 /* A flow that may be a first contact: from and to unicast addresses, and a TCP flow with a
- * SYN or an ICMP echo request. Not UDP: on the real backgrounds most unanswered UDP is no
- * probe (peer-to-peer clients contacting peers that left, QUIC and VPN clients whose
- * answers take another path, DNS to dead servers), and nothing in one datagram tells a
- * probe from those (docs/detection.md, "Sequential scan test (TRW)"); the paper's test is
- * on TCP connection attempts too. */
+ * SYN, a UDP flow between ephemeral-side ports, or an ICMP echo request. UDP is judged by
+ * the answer of the destination as TCP (docs/detection.md, "UDP first contacts in the scan
+ * test (session 10)"); what keeps benign UDP fan-out out is in the outcome (a sender that
+ * keeps sending is in a conversation) and in the findings (peer-to-peer clients fail over
+ * as many ports as peers), not here. */
 static bool
 contact_candidate(const struct safem_flow_key *k, uint8_t tcp_flags)
 {
@@ -479,6 +507,11 @@ contact_candidate(const struct safem_flow_key *k, uint8_t tcp_flags)
 		 * connection from port 20), a server's SYN-ACK, or a privileged client (rsh),
 		 * never a probe: scanners and clients open connections from ephemeral ports */
 		return (tcp_flags & TCP_SYN) != 0 && k->src_port >= SERVICE_PORTS;
+	case PROTO_UDP:
+		/* from a system port: a server's answer (DNS from 53) or a service talking to
+		 * its peer (NTP 123 to 123), never a probe; to port 0: a non-first fragment,
+		 * which carries no ports */
+		return k->src_port >= SERVICE_PORTS && k->dst_port != 0;
 	case PROTO_ICMP:
 		return k->ip_version == 4 && k->dst_port == ICMP_ECHO_REQUEST;
 	case PROTO_ICMPV6:
@@ -495,11 +528,16 @@ enum outcome { OUTCOME_NONE, OUTCOME_SUCCESS, OUTCOME_FAILURE };
  * reverse flow over both windows, or 0. TCP: a SYN-ACK back (or any answer without RST)
  * is a success, a RST alone or nothing back a failure; an initiator that sent ACK after
  * SYN while nothing came back is no evidence (the other direction is not on this link,
- * or this flow is itself the SYN-ACK of a server). UDP, ICMP echo: an answer is a success.
+ * or this flow is itself the SYN-ACK of a server). UDP, ICMP echo: an answer is a success;
+ * nothing back a failure (an ICMP unreachable is no answer: a failure), except a UDP
+ * sender that kept sending (stream: more datagrams than a probe's in its window, or more
+ * in the next): its answers take a path this link does not see, no evidence.
  */
 static enum outcome
-contact_outcome(uint8_t proto, uint8_t own, uint64_t answer)
+contact_outcome(uint8_t proto, uint8_t own, uint64_t answer, bool stream)
 {
+	if (proto == PROTO_UDP && answer == 0 && stream)
+		return OUTCOME_NONE;
 	if (proto != PROTO_TCP)
 		return answer != 0 ? OUTCOME_SUCCESS : OUTCOME_FAILURE;
 	if (answer == 0)
@@ -523,14 +561,26 @@ port_held(const struct source *e)
 }
 
 static void
-decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_t own)
+decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_t own,
+       bool stream)
 {
-	enum outcome o = contact_outcome(c->proto, own, answer);
+	enum outcome o = contact_outcome(c->proto, own, answer, stream);
 	struct source *e = &s->src[c->slot];
 	unsigned int wi = (c->kind & KIND_HORIZONTAL) ? 0 : 1;
 
 	if (o == OUTCOME_NONE) {
 		s->totals.undecided++;
+		return;
+	}
+	if (c->proto == PROTO_UDP) {
+		/* a home source's datagram: evidence of its source port only (first_contact) */
+		if (o == OUTCOME_SUCCESS) {
+			s->totals.successes++;
+		} else {
+			s->totals.failures++;
+			s->totals.udp_failures++;
+		}
+		home_port_observe(s, &c->src, c, o == OUTCOME_SUCCESS, true);
 		return;
 	}
 	if (!e->used || e->gen != c->gen) {
@@ -568,7 +618,7 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
 	/* TCP only: a worm spreads through a service; echo requests from several home hosts
 	 * to addresses that do not answer are as often monitoring */
 	if (e->home && s->hp != NULL && (c->kind & KIND_PAIR) && c->proto == PROTO_TCP)
-		home_port_observe(s, e, c, o == OUTCOME_SUCCESS);
+		home_port_observe(s, &e->addr, c, o == OUTCOME_SUCCESS, false);
 	if (!e->walk[0].flagged && !e->walk[1].flagged)
 		e->finding_windows = 0; /* cleared (eta0): a later flag starts a new count */
 	if (o == OUTCOME_SUCCESS) {
@@ -577,6 +627,8 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
 		return;
 	}
 	s->totals.failures++;
+	if (c->proto == PROTO_UDP)
+		s->totals.udp_failures++;
 	e->window_failures[wi]++;
 	e->last_dst[wi] = c->dst; /* per walk: a vertical finding names its own target */
 	e->last_proto[wi] = c->proto;
@@ -602,11 +654,10 @@ decide_pending(struct safem_seqscan *s)
 		}
 		uint64_t answer = safem_trw_seen_get(prev, mask, c[i].rev_hash) |
 				  safem_trw_seen_get(now, mask, c[i].rev_hash);
-		uint8_t own = c[i].own_flags |
-			      (uint8_t)(safem_trw_seen_get(now, mask, c[i].own_hash) &
-				       SAFEM_TRW_SEEN_FLAGS);
+		uint64_t own_next = safem_trw_seen_get(now, mask, c[i].own_hash);
+		uint8_t own = c[i].own_flags | (uint8_t)(own_next & SAFEM_TRW_SEEN_FLAGS);
 
-		decide(s, &c[i], answer, own);
+		decide(s, &c[i], answer, own, c[i].stream || own_next != 0);
 	}
 	s->npending[!s->cur] = 0;
 }
@@ -628,12 +679,18 @@ collect_candidate(struct safem_seqscan *s, const struct safem_profile_flow *f, u
 	 * no contact of its own */
 	if (s->prev_judged && safem_trw_seen_get(s->answers[!s->cur], s->table_size - 1, rev_hash) != 0)
 		return;
+	/* UDP has no source filter (first_contact): a datagram flow that went on from the
+	 * previous window is no first contact (that window's contact is judged a stream) */
+	if (f->key.proto == PROTO_UDP && s->prev_judged &&
+	    safem_trw_seen_get(s->answers[!s->cur], s->table_size - 1, own_hash) != 0)
+		return;
 	c = &s->pending[s->cur][s->npending[s->cur]++];
 	memset(c, 0, sizeof(*c));
 	c->rev_hash = rev_hash;
 	c->own_hash = own_hash;
 	c->flow = f;
 	c->own_flags = f->tcp_flags;
+	c->stream = f->packets > UDP_PROBE_DATAGRAMS;
 }
 
 /* Stage 2: keep c when it is a first contact of its source (to a new address, or a new port
@@ -654,6 +711,25 @@ first_contact(struct safem_seqscan *s, struct pending *c)
 
 	safem_trw_addr_value(k->src_addr, k->ip_version, &src);
 	safem_trw_addr_value(k->dst_addr, k->ip_version, &dst);
+	if (k->proto == PROTO_UDP) {
+		/*
+		 * UDP from home sources only, and only as evidence of their source port (the
+		 * home port table's filter counts each destination once across them): no source
+		 * slot, filter or walk, so TCP and ICMP contacts are judged as without UDP. One
+		 * source's unanswered UDP fan-out is no finding: on the tuning real backgrounds
+		 * printer discovery, a sweep of UDP 6000, SLP and peer-to-peer clients do it
+		 * (docs/detection.md, "UDP first contacts in the scan test (session 10)").
+		 */
+		if (s->hp == NULL || !safem_home_contains(s->p.home, &src))
+			return false;
+		c->flow = NULL;
+		c->src = src;
+		c->dst = dst;
+		c->src_port = k->src_port;
+		c->dst_port = k->dst_port;
+		c->proto = k->proto;
+		return true;
+	}
 	slot = source_get(s, &src, k->ip_version);
 	e = &s->src[slot];
 	e->last_window = s->window;
@@ -703,7 +779,14 @@ contact_fetch(void *ctx, const void *c)
 static bool
 contact_keep(void *ctx, void *c)
 {
-	return first_contact(ctx, c);
+	struct safem_seqscan *s = ctx;
+	struct pending *p = c;
+
+	if (!first_contact(s, p))
+		return false;
+	if (p->proto == PROTO_UDP)
+		s->totals.udp_contacts++;
+	return true;
 }
 
 /* Stage 2 over the candidates of stage 1, in an order that does not depend on the log's
@@ -909,6 +992,21 @@ findings_port_walks(struct safem_seqscan *s)
 	}
 }
 
+/* src failed on h within the worm horizon */
+static bool
+home_port_failed(const struct safem_seqscan *s, const struct home_port *h,
+		 const struct safem_feature_value *src)
+{
+	unsigned int i;
+
+	for (i = 0; i < HOME_PORT_SOURCES; i++)
+		if (h->src_window[i] != 0 &&
+		    h->src_window[i] + SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS > s->window &&
+		    memcmp(&h->src[i], src, sizeof(*src)) == 0)
+			return true;
+	return false;
+}
+
 /*
  * Worm findings of the home ports: the likelihood ratio of a port's observations within the
  * horizon (a failure x4, a success x1/4, the walk's steps) reaches eta1, i.e. at least 4 net
@@ -953,10 +1051,11 @@ findings_home_ports(struct safem_seqscan *s)
 			struct safem_seqscan_finding *g = &s->findings[i];
 
 			/* a home source's own finding on the port becomes the worm's; an
-			 * outside scanner sweeping the same port inward stays a scan */
+			 * outside scanner sweeping the same port inward stays a scan. By the
+			 * source port: a finding of one of the port's failing sources */
 			if ((g->shape == SAFEM_SEQSCAN_HORIZONTAL || g->shape == SAFEM_SEQSCAN_WORM) &&
-			    g->port == h->port && g->proto == h->proto &&
-			    safem_home_contains(s->p.home, &g->src)) {
+			    g->proto == h->proto && safem_home_contains(s->p.home, &g->src) &&
+			    (h->by_src ? home_port_failed(s, h, &g->src) : g->port == h->port)) {
 				g->shape = SAFEM_SEQSCAN_WORM;
 				if (g->sources < sources)
 					g->sources = sources;
@@ -969,7 +1068,8 @@ findings_home_ports(struct safem_seqscan *s)
 			.shape = SAFEM_SEQSCAN_WORM,
 			.src = h->last_src,
 			.dst = h->last_dst,
-			.port = h->port,
+			/* by the source port: the probes share no destination port to name */
+			.port = h->by_src ? 0 : h->port,
 			.proto = h->proto,
 			.failures = h->ring_failures[r],
 			.successes = h->ring_successes[r],

@@ -14,7 +14,9 @@ every probe fails) for 6 s, then 30 s clean:
     ("scan_test") naming the scanner of the truth and port 23 in "involved";
   - with --scan-test off, no record carries "scan_test";
   - a clean capture of the same background (seed 204, 90 s) raises no record from the
-    test, and no alert after the warm-up.
+    test, and no alert after the warm-up; its home clients' UDP is judged.
+  - witty (development seed 201, 1 %): `worm` in at least 4 of its 6 windows, from the
+    source port evidence (a UDP finding naming no port).
 """
 import os
 import sys
@@ -72,9 +74,40 @@ class DetectSeqscan(unittest.TestCase):
         self.assertEqual(st["contacts"] >= st["successes"] + st["failures"], True)
         # clients of one home network: no port's first contacts fail across them
         self.assertEqual(st["home_port_worms"], 0)
+        # home clients' UDP is judged (DNS queries answered), none of it a worm's
+        self.assertGreater(st["udp_contacts"], 0)
+        self.assertLess(st["udp_failures"], st["udp_contacts"])
         self.assertGreaterEqual(st["ms_max"], 0)
         flagged = e2e.alert_classes(alerts)
         self.assertEqual(e2e.clean_windows_alerted(truth, flagged, WARMUP_S), [])
+
+
+# A UDP worm (docs/detection.md, "UDP first contacts in the scan test (session 10)"):
+# gen-attacks' witty, 3 infected home hosts sending one datagram each from port 4000 to
+# random addresses and ports, at 1 % of the packets, development seed 201 (never a test
+# seed), the same layout. The home source port evidence names it `worm`.
+WITTY_SEED = 201
+
+
+class DetectSeqscanWitty(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        e2e.attack_sequence_run(cls, "seqscan-witty", ["witty"], WITTY_SEED, HOME, WARMUP_S,
+                                ATTACK_S, GAP_S, 0.01,
+                                ["--home", HOME, "--moving-windows", "20"])
+
+    def test_witty_named_worm(self):
+        e2e.assert_run_ok(self, self.probe_run)
+        flagged = e2e.alert_classes(self.alerts)
+        att = self.truth["attacks"][0]
+        wins = [w["start_ms"] for w in e2e.attack_truth_windows(self.truth, att)]
+        got = [flagged.get(t, "-") for t in wins]
+        self.assertGreaterEqual(got.count("worm"), MIN_RIGHT, " ".join(got))
+        worms = [f for a in scan_records(self.alerts) for f in a["scan_test"]
+                 if f.get("class") == "worm" and f.get("proto") == 17]
+        self.assertTrue(worms, "no UDP worm finding")
+        # random destination ports: the finding names none
+        self.assertEqual(worms[0].get("port", 0), 0)
 
 
 if __name__ == "__main__":

@@ -260,8 +260,8 @@ test_next_window_answers_and_rst(void **state)
 	assert_int_equal(t.failures, 5);
 }
 
-/* ICMP echo requests are contacts, answered by echo replies; UDP and SYNs from system
- * ports are none */
+/* ICMP echo requests are contacts, answered by echo replies; UDP (without home prefixes:
+ * UDP is evidence of home sources only) and SYNs from system ports are none */
 static void
 test_contact_kinds(void **state)
 {
@@ -281,6 +281,7 @@ test_contact_kinds(void **state)
 	judge(x);
 	totals(x, &t);
 	assert_int_equal(t.contacts, 4);
+	assert_int_equal(t.udp_contacts, 0);
 	assert_int_equal(t.successes, 3);
 	assert_int_equal(t.failures, 1);
 }
@@ -569,6 +570,155 @@ test_home_port_worm(void **state)
 	assert_int_equal(findings(x, &f), 0); /* no failure in this window either */
 }
 
+/* UDP fan-out of a home host answered (a resolver's queries, an NTP client's polls from
+ * an ephemeral port, a DHT node's answered pings): 30 successes, nothing found; the answers
+ * (outside sources) are no contacts */
+static void
+test_udp_answered_fanout(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i, w;
+
+	for (w = 0; w < 3; w++) {
+		for (i = 0; i < 10; i++) {
+			uint32_t d = 0x50000000u + 64 * w + i;
+			uint16_t dport = (uint16_t)(1024 + 97 * i);
+
+			add(x, SCANNER, d, 50000, dport, 17, 0);
+			add(x, d, SCANNER, dport, 50000, 17, 0);
+		}
+		run(x);
+		assert_int_equal(findings(x, &f), 0);
+	}
+	run(x);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
+	assert_int_equal(t.udp_contacts, 30);
+	assert_int_equal(t.successes, 30);
+	assert_int_equal(t.failures, 0);
+	assert_int_equal(t.home_port_worms, 0);
+}
+
+/* One home source's unanswered UDP sweep of one port (161), 12 datagrams, an ICMP port
+ * unreachable back for 3 (no answer: failures): 12 failures, no finding (one source: the
+ * source port evidence needs 2; single sources' UDP fan-out is left out, see docs), and
+ * its TCP walk untouched (no source flagged) */
+static void
+test_udp_one_source(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i;
+
+	for (i = 1; i <= 12; i++) {
+		add(x, SCANNER, NET + i, 40000, 161, 17, 0);
+		if (i <= 3)
+			add(x, NET + i, SCANNER, 0, 3u << 8 | 3, 1, 0); /* port unreachable */
+	}
+	judge(x);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
+	assert_int_equal(t.udp_contacts, 12);
+	assert_int_equal(t.udp_failures, 12);
+	assert_int_equal(t.sources_flagged, 0);
+	assert_int_equal(t.home_port_worms, 0);
+}
+
+/* What UDP does not count: a sender that keeps sending (more than 2 datagrams in its
+ * window, or more in the next window: a conversation whose answers take another path);
+ * datagrams from system ports (a server's answers); non-first fragments (port 0);
+ * datagrams to a broadcast address; outside sources */
+static void
+test_udp_not_contacts(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i;
+
+	for (i = 1; i <= 8; i++) {
+		add(x, SCANNER, NET + i, 40000 + i, 443, 17, 0);
+		x->w.f[x->w.n - 1].packets = 3; /* QUIC client, answers not on this link */
+		add(x, SCANNER, NET + 20 + i, 41000 + i, 4500, 17, 0); /* sent again next window */
+		add(x, SCANNER, NET + 40 + i, 123, 123, 17, 0);      /* from a system port */
+		add(x, SCANNER, NET + 60 + i, 0, 0, 17, 0);          /* fragment */
+		add(x, SCANNER, NET + 255, 42000 + i, 137, 17, 0);   /* subnet broadcast */
+		add(x, NET + 80 + i, SCANNER, 43000 + i, 4000, 17, 0); /* outside source */
+	}
+	assert_int_equal(run(x), 0);
+	for (i = 1; i <= 8; i++)
+		add(x, SCANNER, NET + 20 + i, 41000 + i, 4500, 17, 0);
+	assert_int_equal(run(x), 0);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
+	assert_int_equal(t.udp_contacts, 16);
+	assert_int_equal(t.undecided, 16);
+	assert_int_equal(t.failures, 0);
+}
+
+/* A UDP worm (Witty): three home hosts send one datagram each from port 4000 to random
+ * addresses and ports. No destination port and no host's walk (ports spread) says it;
+ * their shared source port fails at the 4th datagram without an answer, from 3 sources */
+static void
+test_udp_source_port_worm(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		add(x, SCANNER + i % 3, 0x50000000u + 977 * i, 4000, (uint16_t)(1500 + 4099 * i),
+		    17, 0);
+		run(x);
+		assert_int_equal(findings(x, &f), 0);
+	}
+	run(x); /* the 4th datagram from 4000 unanswered */
+	assert_int_equal(findings(x, &f), 1);
+	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_WORM);
+	assert_int_equal(f[0].port, 0); /* the probes share no destination port */
+	assert_int_equal(f[0].proto, 17);
+	assert_int_equal(f[0].sources, 3);
+	assert_int_equal(f[0].failures_run, 4);
+	assert_int_equal(f[0].src.bytes[15], 1); /* 10.0.0.1 sent the 4th */
+}
+
+/* What the source port evidence does not count: one home host alone (a peer-to-peer
+ * client on its port), home hosts whose datagrams from one port are answered (DHT nodes
+ * of one client program), outside sources */
+static void
+test_udp_source_port_not_worm(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i, w;
+
+	for (w = 0; w < 6; w++) {
+		for (i = 0; i < 3; i++) {
+			uint32_t d = 0x50000000u + 16 * w + i;
+			uint16_t dport = (uint16_t)(6000 + 31 * (3 * w + i));
+
+			/* one P2P host, its pings to peers that left */
+			add(x, SCANNER, d, 28681, dport, 17, 0);
+			/* two hosts of one DHT client, answered but one in four */
+			add(x, SCANNER + 1 + i % 2, d + 0x100, 6881, dport, 17, 0);
+			if ((3 * w + i) % 4 != 0)
+				add(x, d + 0x100, SCANNER + 1 + i % 2, dport, 6881, 17, 0);
+			/* outside hosts to home hosts from one port, unanswered */
+			add(x, 0x60000000u + i, SCANNER + 50 + 3 * w + i, 4000, dport, 17, 0);
+		}
+		run(x);
+		assert_int_equal(findings(x, &f), 0);
+	}
+	run(x);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
+	assert_int_equal(t.home_port_worms, 0);
+}
+
 /* What the home port evidence does not count: many home clients failing on one dead server
  * (a destination counts once), one home source alone (its own walk says horizontal), the
  * evidence of windows past the horizon, and sources outside the home prefixes. */
@@ -625,6 +775,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_port_walk_many_ports_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_home_port_worm, setup_home, teardown),
 		cmocka_unit_test_setup_teardown(test_home_port_not_worm, setup_home, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_answered_fanout, setup_home, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_one_source, setup_home, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_not_contacts, setup_home, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_source_port_worm, setup_home, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_source_port_not_worm, setup_home,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
