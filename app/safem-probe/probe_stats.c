@@ -327,10 +327,15 @@ write_json(FILE *f, const struct probe_context *ctx)
 				", \"spread_sources\": %" PRIu64 ", \"one_way_flows\": %" PRIu64
 				", \"destinations_evicted\": %" PRIu64
 				", \"destinations_flagged\": %" PRIu64 ", \"findings\": %" PRIu64
+				", \"replies\": %" PRIu64 ", \"reply_successes\": %" PRIu64
+				", \"reply_failures\": %" PRIu64
+				", \"reply_destinations_flagged\": %" PRIu64
 				", \"ms_max\": %.3f},\n",
 				vt.windows, vt.windows_skipped, vt.arrivals, vt.successes, vt.failures,
 				vt.undecided, vt.arrivals_dropped, vt.spread_sources, vt.one_way_flows,
 				vt.destinations_evicted, vt.destinations_flagged, vt.findings,
+				vt.replies, vt.reply_successes, vt.reply_failures,
+				vt.reply_destinations_flagged,
 				(double)ctx->detect->victim_test_ns_max / 1e6);
 		}
 		if (ctx->detect->brute != NULL) {

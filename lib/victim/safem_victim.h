@@ -19,6 +19,12 @@
  * on with ACK) is a success, else a failure. docs/detection.md, "Destination-side
  * sequential test (victims)", has the definitions and what the tuning backgrounds showed.
  *
+ * A second walk per destination takes ICMP / ICMPv6 replies from few sources window after
+ * window: its observation is a (source, window) with replies to the destination, a success
+ * when the destination sent that source anything in the window before, the same or the next,
+ * a failure when not (none when the destination is one-way). Same parameters and bounds;
+ * docs/detection.md, "Few-source unsolicited replies and ICMP requests (session 10)".
+ *
  * One thread at a time (the analysis thread); all memory allocated at create, none per
  * window; cost per window O(logged flows), plus one clear of the per-window tables.
  */
@@ -77,6 +83,9 @@ struct safem_victim_finding {
 	uint32_t failures_run; /**< failed arrivals since its walk last reset */
 	double llr;
 	unsigned int windows; /**< windows with a finding since it was flagged (1: first) */
+	/** found by the second walk: failures, successes, failures_run and llr count
+	 * (source, window) observations of ICMP replies, not new sources */
+	bool source_windows;
 };
 
 struct safem_victim_totals {
@@ -92,6 +101,10 @@ struct safem_victim_totals {
 	uint64_t destinations_evicted;
 	uint64_t destinations_flagged;
 	uint64_t findings;
+	/* the second walk: (source, window) observations of ICMP replies */
+	uint64_t replies;                    /**< observations collected */
+	uint64_t reply_successes, reply_failures;
+	uint64_t reply_destinations_flagged; /**< its walks flagged */
 };
 
 struct safem_victim;
