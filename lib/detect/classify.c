@@ -954,6 +954,52 @@ icmp_flow_surge(const struct metric_layout *l, const struct deviation *dev,
 		       SYN_OF_VICTIM * victim_rise * flows;
 }
 
+/* Is dport (an ICMP flow's type and code, lib/packet) a query: echo, timestamp, information
+ * or address mask request, ICMPv6 echo request (the first of each pair)? */
+static bool
+icmp_query_port(uint16_t port)
+{
+	size_t i;
+
+	if ((port & 0xff) != 0)
+		return false;
+	for (i = 0; i < sizeof(icmp_query_pairs) / sizeof(icmp_query_pairs[0]); i++)
+		if (icmp_query_pairs[i][0] == port >> 8)
+			return true;
+	return false;
+}
+
+/*
+ * The victim's new flows are ICMP queries (docs/detection.md, "Few-source unsolicited
+ * replies and ICMP requests (session 10)"): the destination ports that carry the rise (over
+ * their mean share, as for "few") and are query types hold at least PROTO_OF_VICTIM of the
+ * victim's flow rise, and the direction's ICMP flows beyond their mean share make at least
+ * as much (port 2048 is also a TCP port: the protocol says which). Requests are not
+ * answers: a flood of them is an ICMP flood whatever its sources, never a reflection
+ * (whose source-port test, with ICMP's ports 0 left out, judges other ports' chance rises:
+ * development seed 200, a 1 % echo-request flood from spoofed sources was named
+ * reflection in 4 of 6 windows, its ICMP share inside the band's upper edge).
+ */
+static bool
+icmp_queries_to_victim(const struct involved *inv, const struct safem_window_summary *w,
+		       const struct feature_view *dst)
+{
+	double rise = dst->top_rise, queries = 0;
+	unsigned int i;
+
+	if (!(rise > 0))
+		return false;
+	for (i = 0; i < inv->ntop[SAFEM_FEATURE_DST_PORT]; i++) {
+		const struct involved_item *it = &inv->top[SAFEM_FEATURE_DST_PORT][i];
+
+		if (icmp_query_port(port_of(it->value)) && carries_rise(it, w, inv->dir))
+			queries += fmax(carried_rise(SAFEM_FEATURE_DST_PORT, it), 0);
+	}
+	return queries >= PROTO_OF_VICTIM * rise &&
+	       proto_excess_flows(inv, w, SAFEM_PROTO_ICMP, victim_flows(dst, w, inv->dir)) >=
+		       PROTO_OF_VICTIM * victim_flows(dst, w, inv->dir);
+}
+
 enum safem_attack_class
 classify_window(const struct metric_layout *l, const struct deviation *dev,
 		const struct safem_window_summary *w, const struct involved *inv, double evidence)
@@ -1015,6 +1061,10 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 	 * other ports (test set, seed 300: a 1 % timestamp flood from spoofed sources was
 	 * called reflection in 6 of 6 windows) */
 	if (victim && !syn_surge && !udp_up && icmp_flow_surge(l, dev, w, dir, dst.top_rise))
+		return SAFEM_CLASS_ICMP_FLOOD;
+	/* a victim's rise made of ICMP queries (any sources): requests are not answers, so no
+	 * reflection, whatever the ICMP share's band says */
+	if (victim && !syn_surge && icmp_queries_to_victim(inv, w, &dst))
 		return SAFEM_CLASS_ICMP_FLOOD;
 	/* many sources answering from one or a few ports to one victim, no SYN of their own,
 	 * answers the victim did not ask for: UDP amplification, SYN-ACK or RST reflection,

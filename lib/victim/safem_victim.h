@@ -19,6 +19,12 @@
  * on with ACK) is a success, else a failure. docs/detection.md, "Destination-side
  * sequential test (victims)", has the definitions and what the tuning backgrounds showed.
  *
+ * A second walk per destination takes ICMP / ICMPv6 replies from few sources window after
+ * window: its observation is a (source, window) with replies to the destination, a success
+ * when the destination sent that source anything in the window before, the same or the next,
+ * a failure when not (none when the destination is one-way). Same parameters and bounds;
+ * docs/detection.md, "Few-source unsolicited replies and ICMP requests (session 10)".
+ *
  * One thread at a time (the analysis thread); all memory allocated at create, none per
  * window; cost per window O(logged flows), plus one clear of the per-window tables.
  */
@@ -77,6 +83,9 @@ struct safem_victim_finding {
 	uint32_t failures_run; /**< failed arrivals since its walk last reset */
 	double llr;
 	unsigned int windows; /**< windows with a finding since it was flagged (1: first) */
+	/** found by the second walk: failures, successes, failures_run and llr count
+	 * (source, window) observations of ICMP replies, not new sources */
+	bool source_windows;
 };
 
 /** The totals, in the order --stats prints them: one list for the struct and its printers. */
@@ -92,7 +101,11 @@ struct safem_victim_finding {
 	X(one_way_flows) /* TCP data flows with nothing back: their destination's responses are no evidence */ \
 	X(destinations_evicted) \
 	X(destinations_flagged) \
-	X(findings)
+	X(findings) \
+	X(replies) /* the second walk: (source, window) observations of ICMP replies */ \
+	X(reply_successes) \
+	X(reply_failures) \
+	X(reply_destinations_flagged) /* its walks flagged */
 
 struct safem_victim_totals {
 #define SAFEM_VICTIM_FIELD_(name) uint64_t name;

@@ -51,6 +51,14 @@ struct dest {
 	uint32_t gen;         /* bumped when the slot changes hands: pending arrivals check it */
 	uint64_t last_window; /* last window with an arrival */
 	struct safem_trw_walk walk;
+	/* the second walk, over (source, window) observations of ICMP replies (few sources
+	 * window after window: docs/detection.md, "Few-source unsolicited replies and ICMP
+	 * requests (session 10)") */
+	struct safem_trw_walk reply_walk;
+	uint32_t reply_failures, reply_successes; /* decided this window */
+	struct safem_feature_value reply_src;     /* its last failed observation's source */
+	uint8_t reply_proto;
+	unsigned int reply_finding_windows;
 	/* Misra-Gries summaries of the ports of the walk's failures, per kind */
 	struct safem_trw_ports ports[SAFEM_VICTIM_KINDS];
 	/* this window's decisions */
@@ -65,13 +73,23 @@ struct dest {
 	struct safem_trw_bloom bloom;
 };
 
+/* what a pending entry is an observation of (pending.walks) */
+#define WALK_ARRIVAL 1u /* a first arrival from a new source */
+#define WALK_REPLY 2u   /* a (source, window) with ICMP replies */
+
 struct pending {
 	uint64_t own_hash, pair_rev_hash, src_hash;
 	const struct safem_profile_flow *flow; /* while collected (stage 1 to 2) */
 	uint32_t slot, gen;
 	struct safem_feature_value src;
 	uint16_t port;
-	uint8_t proto, own_flags, kind;
+	uint8_t proto, own_flags, kind, walks;
+};
+
+/* a reply observation's source, for keeping one a (source, window) */
+struct reply_key {
+	uint64_t src_hash;
+	uint32_t index;
 };
 
 struct src_entry {
@@ -92,6 +110,7 @@ struct safem_victim {
 	struct pending *pending[2];       /* [window % 2] */
 	struct safem_trw_order *order, *order_tmp; /* stage 2's sort, pane_flows each */
 	uint32_t npending[2];
+	struct reply_key *reply_keys;     /* pane_flows: this window's reply observations */
 	uint64_t window;
 	uint32_t *touched;
 	uint32_t ntouched;
@@ -166,8 +185,9 @@ safem_victim_create(const struct safem_victim_params *p)
 	v->srcmap = calloc(ssize, sizeof(*v->srcmap));
 	v->order = calloc(p->pane_flows, sizeof(*v->order));
 	v->order_tmp = calloc(p->pane_flows, sizeof(*v->order_tmp));
+	v->reply_keys = calloc(p->pane_flows, sizeof(*v->reply_keys));
 	ok = v->dst != NULL && v->touched != NULL && v->srcmap != NULL && v->order != NULL &&
-	     v->order_tmp != NULL;
+	     v->order_tmp != NULL && v->reply_keys != NULL;
 	for (i = 0; i < SEEN_WINDOWS; i++) {
 		v->seen[i] = calloc(size, sizeof(*v->seen[i]));
 		ok = ok && v->seen[i] != NULL;
@@ -196,6 +216,7 @@ safem_victim_free(struct safem_victim *v)
 	free(v->srcmap);
 	free(v->order);
 	free(v->order_tmp);
+	free(v->reply_keys);
 	for (i = 0; i < SEEN_WINDOWS; i++)
 		free(v->seen[i]);
 	for (i = 0; i < 2; i++)
@@ -376,8 +397,32 @@ port_held(const struct dest *e, unsigned int kind, uint16_t *port)
 	return safem_trw_ports_few(m, held) && 2 * used <= m->total;
 }
 
+/* A reply observation (WALK_REPLY) on the second walk: the same outcome as an arrival of
+ * its kind (asked for: success; to a one-way destination: no evidence; else failure). */
 static void
-decide(struct safem_victim *v, const struct pending *c, bool requested, uint8_t own)
+decide_reply(struct safem_victim *v, struct dest *e, const struct pending *c, bool success)
+{
+	enum safem_trw_step step = safem_trw_walk_observe(&v->b, &e->reply_walk, success);
+
+	if (step == SAFEM_TRW_FLAGGED)
+		v->totals.reply_destinations_flagged++;
+	if (step == SAFEM_TRW_RESET || !e->reply_walk.flagged)
+		e->reply_finding_windows = 0;
+	if (success) {
+		v->totals.reply_successes++;
+		e->reply_successes++;
+		return;
+	}
+	v->totals.reply_failures++;
+	e->reply_failures++;
+	e->reply_src = c->src;
+	e->reply_proto = c->proto;
+}
+
+/* walk: WALK_ARRIVAL or WALK_REPLY, one of c->walks */
+static void
+decide(struct safem_victim *v, const struct pending *c, bool requested, uint8_t own,
+       unsigned int walk)
 {
 	struct dest *e = &v->dst[c->slot];
 	bool live = e->used && e->gen == c->gen;
@@ -395,7 +440,12 @@ decide(struct safem_victim *v, const struct pending *c, bool requested, uint8_t 
 		e->window_id = v->window;
 		memset(e->window_failures, 0, sizeof(e->window_failures));
 		e->window_successes = 0;
+		e->reply_failures = e->reply_successes = 0;
 		v->touched[v->ntouched++] = c->slot; /* at most one per pending arrival */
+	}
+	if (walk == WALK_REPLY) {
+		decide_reply(v, e, c, o == OUTCOME_SUCCESS);
+		return;
 	}
 	switch (safem_trw_walk_observe(&v->b, &e->walk, o == OUTCOME_SUCCESS)) {
 	case SAFEM_TRW_RESET:
@@ -459,13 +509,18 @@ decide_pending(struct safem_victim *v)
 			      (uint8_t)(safem_trw_seen_get(now, mask, c[i].own_hash) &
 					SAFEM_TRW_SEEN_FLAGS);
 
-		/* a response whose request may have fallen into a window not judged: no
-		 * evidence */
-		if (!requested && !before_valid && c[i].kind != SAFEM_VICTIM_ATTEMPT) {
-			v->totals.undecided++;
-			continue;
+		unsigned int walk;
+
+		for (walk = WALK_ARRIVAL; walk <= WALK_REPLY; walk <<= 1) {
+			if (!(c[i].walks & walk))
+				continue;
+			/* a response whose request may have fallen into a window not judged:
+			 * no evidence */
+			if (!requested && !before_valid && c[i].kind != SAFEM_VICTIM_ATTEMPT)
+				v->totals.undecided++;
+			else
+				decide(v, &c[i], requested, own, walk);
 		}
-		decide(v, &c[i], requested, own);
 	}
 	v->npending[(v->window + 1) % 2] = 0;
 }
@@ -520,7 +575,9 @@ collect_candidate(struct safem_victim *v, const struct safem_profile_flow *f, ui
 	c->kind = (uint8_t)kind;
 }
 
-/* Stage 2: keep c when its source reached this destination only and is new to it. */
+/* Stage 2: keep c when its source reached this destination only and is new to it (a first
+ * arrival), or when it is an ICMP reply (a reply observation, one a source: collect_arrivals);
+ * c->walks says which. */
 static bool
 first_arrival(struct safem_victim *v, struct pending *c)
 {
@@ -528,6 +585,7 @@ first_arrival(struct safem_victim *v, struct pending *c)
 	struct safem_feature_value dst;
 	struct dest *e;
 	uint32_t slot, pos[SAFEM_TRW_BLOOM_HASHES];
+	bool known;
 
 	if (srcmap_spread(v, c->src_hash)) {
 		v->totals.spread_sources++;
@@ -538,9 +596,15 @@ first_arrival(struct safem_victim *v, struct pending *c)
 	e = &v->dst[slot];
 	e->last_window = v->window;
 	safem_trw_bloom_positions(c->src_hash, pos);
-	if (safem_trw_bloom_has(&e->bloom, pos))
+	known = safem_trw_bloom_has(&e->bloom, pos);
+	/* a known source's replies are still an observation of the second walk: one a
+	 * (source, window), whether the source is new or not */
+	c->walks = (known ? 0u : WALK_ARRIVAL) |
+		   (c->kind == SAFEM_VICTIM_ICMP_REPLY ? WALK_REPLY : 0u);
+	if (c->walks == 0)
 		return false;
-	safem_trw_bloom_add(&e->bloom, pos);
+	if (!known)
+		safem_trw_bloom_add(&e->bloom, pos);
 	safem_trw_addr_value(k->src_addr, k->ip_version, &c->src);
 	/* reflection: the reflectors' (service) port; attempt: the attacked service */
 	c->port = c->kind == SAFEM_VICTIM_REFLECTION ? k->src_port
@@ -582,6 +646,32 @@ arrival_keep(void *ctx, void *c)
 	return first_arrival(ctx, c);
 }
 
+static int
+reply_key_order(const void *a, const void *b)
+{
+	const struct reply_key *x = a, *y = b;
+
+	if (x->src_hash != y->src_hash)
+		return x->src_hash < y->src_hash ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* One reply observation a (source, window): a source kept reached one destination only, so
+ * its source says which pair; the first of its flows in candidate order stays. */
+static void
+replies_once(struct safem_victim *v, struct pending *c, uint32_t n)
+{
+	uint32_t i, nk = 0;
+
+	for (i = 0; i < n; i++)
+		if (c[i].walks & WALK_REPLY)
+			v->reply_keys[nk++] = (struct reply_key){c[i].src_hash, i};
+	qsort(v->reply_keys, nk, sizeof(*v->reply_keys), reply_key_order);
+	for (i = 1; i < nk; i++)
+		if (v->reply_keys[i].src_hash == v->reply_keys[i - 1].src_hash)
+			c[v->reply_keys[i].index].walks &= ~WALK_REPLY;
+}
+
 /* Stage 2 in key hash order (lib/trw's order: by key hash, then flags; the log's order
  * depends on the number of workers). The arrivals kept go to the other pending array, free
  * since the decisions, which becomes this window's. */
@@ -598,53 +688,97 @@ collect_arrivals(struct safem_victim *v)
 	};
 	struct pending *c = v->pending[v->window % 2], *out = v->pending[(v->window + 1) % 2];
 	uint32_t kept = safem_trw_stage_run(&stage, v, c, v->npending[v->window % 2], out,
-					    v->order, v->order_tmp);
+					    v->order, v->order_tmp), i, n;
 
 	v->pending[v->window % 2] = out;
 	v->pending[(v->window + 1) % 2] = c;
+	replies_once(v, out, kept);
+	n = kept;
+	kept = 0;
+	for (i = 0; i < n; i++) {
+		if (out[i].walks == 0)
+			continue;
+		v->totals.arrivals += (out[i].walks & WALK_ARRIVAL) != 0;
+		v->totals.replies += (out[i].walks & WALK_REPLY) != 0;
+		out[kept++] = out[i];
+	}
 	v->npending[v->window % 2] = kept;
-	v->totals.arrivals += kept;
 }
 
 /* ---------------------------------------------------------------------- */
 /* Findings                                                                 */
 
+/* The first walk's finding of e this window (new sources that failed); false: none. */
+static bool
+arrival_finding(struct dest *e, struct safem_victim_finding *f)
+{
+	unsigned int i, kind = 0;
+	uint16_t port;
+
+	if (!e->walk.flagged)
+		return false;
+	/* the kind most of this window's failures were */
+	for (i = 1; i < SAFEM_VICTIM_KINDS; i++)
+		if (e->window_failures[i] > e->window_failures[kind])
+			kind = i;
+	if (e->window_failures[kind] == 0)
+		return false;
+	/* many sources from (or to) a few ports: reflectors of one service, a flood of one
+	 * service; spread over ports: peers, each at its own */
+	if (!port_held(e, kind, &port) && kind != SAFEM_VICTIM_ICMP_REPLY)
+		return false;
+	e->finding_windows++;
+	memset(f, 0, sizeof(*f));
+	f->kind = (enum safem_victim_kind)kind;
+	f->victim = e->addr;
+	f->source = e->last_src[kind];
+	f->port = kind == SAFEM_VICTIM_ICMP_REPLY ? 0 : port;
+	f->proto = e->last_proto[kind];
+	f->failures = e->window_failures[kind];
+	f->successes = e->window_successes;
+	f->failures_run = e->walk.failures_run;
+	f->llr = e->walk.llr;
+	f->windows = e->finding_windows;
+	return true;
+}
+
+/* The second walk's finding: its (source, window) observations of ICMP replies flagged it
+ * and some failed this window (each a distinct source). */
+static bool
+reply_finding(struct dest *e, struct safem_victim_finding *f)
+{
+	if (!e->reply_walk.flagged || e->reply_failures == 0)
+		return false;
+	e->reply_finding_windows++;
+	memset(f, 0, sizeof(*f));
+	f->kind = SAFEM_VICTIM_ICMP_REPLY;
+	f->victim = e->addr;
+	f->source = e->reply_src;
+	f->proto = e->reply_proto;
+	f->failures = e->reply_failures;
+	f->successes = e->reply_successes;
+	f->failures_run = e->reply_walk.failures_run;
+	f->llr = e->reply_walk.llr;
+	f->windows = e->reply_finding_windows;
+	f->source_windows = true;
+	return true;
+}
+
 static void
 findings_collect(struct safem_victim *v)
 {
 	uint32_t t;
-	unsigned int i, kind;
 
 	for (t = 0; t < v->ntouched; t++) {
 		struct dest *e = &v->dst[v->touched[t]];
 		struct safem_victim_finding f;
-		uint16_t port;
 
-		if (!e->walk.flagged)
+		unsigned int i;
+
+		/* one finding a destination: the first walk's when both have one (new sources
+		 * say more than known ones) */
+		if (!arrival_finding(e, &f) && !reply_finding(e, &f))
 			continue;
-		/* the kind most of this window's failures were */
-		kind = 0;
-		for (i = 1; i < SAFEM_VICTIM_KINDS; i++)
-			if (e->window_failures[i] > e->window_failures[kind])
-				kind = i;
-		if (e->window_failures[kind] == 0)
-			continue;
-		/* many sources from (or to) a few ports: reflectors of one service, a flood
-		 * of one service; spread over ports: peers, each at its own */
-		if (!port_held(e, kind, &port) && kind != SAFEM_VICTIM_ICMP_REPLY)
-			continue;
-		e->finding_windows++;
-		memset(&f, 0, sizeof(f));
-		f.kind = (enum safem_victim_kind)kind;
-		f.victim = e->addr;
-		f.source = e->last_src[kind];
-		f.port = kind == SAFEM_VICTIM_ICMP_REPLY ? 0 : port;
-		f.proto = e->last_proto[kind];
-		f.failures = e->window_failures[kind];
-		f.successes = e->window_successes;
-		f.failures_run = e->walk.failures_run;
-		f.llr = e->walk.llr;
-		f.windows = e->finding_windows;
 		if (v->nfindings == SAFEM_VICTIM_FINDINGS_MAX &&
 		    v->findings[v->nfindings - 1].failures >= f.failures)
 			continue;

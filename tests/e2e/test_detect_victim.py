@@ -15,6 +15,16 @@ from source port 1900 of many reflectors to one home victim at 1 % of the packet
   - with --victim-test off, no record carries the victim test's finding;
   - a clean capture of the same background (seed 202, 90 s) raises no record from the
     test, and no alert after the warm-up.
+
+Few-source unsolicited replies and ICMP requests (session 10; docs/detection.md, the section
+of that name), development seed 202, the same layout: an ICMPv6 echo-reply flood from 2
+hosts to one (2001:db8::/32, transit on the IPv4 --home) at 1 % for 6 s, then an ICMP
+echo-request flood from spoofed sources on a home host at 1 % for 6 s:
+  - the reply flood is named `icmp_flood` in at least 3 of its 6 windows and a record from
+    the test's second walk names its victim (2 sources are 2 new arrivals: the first walk
+    alone never flags it);
+  - no window of the request flood is named `reflection` (requests are not answers), and at
+    least 3 are named `icmp_flood`.
 """
 import os
 import sys
@@ -70,6 +80,29 @@ class DetectVictim(unittest.TestCase):
         self.assertGreaterEqual(st["arrivals"], st["successes"] + st["failures"])
         flagged = e2e.alert_classes(alerts)
         self.assertEqual(e2e.clean_windows_alerted(truth, flagged, WARMUP_S), [])
+
+
+class DetectFewSourceReplies(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        e2e.attack_sequence_run(cls, "victim-replies",
+                                ["icmp_flood,family=6,type=129,sources=2,size=500",
+                                 "icmp_flood,type=8,sources=0,size=64"],
+                                SEED + 1, HOME, WARMUP_S, ATTACK_S, GAP_S, 0.01,
+                                ["--home", HOME, "--moving-windows", "20"])
+
+    def test_replies_and_requests(self):
+        e2e.assert_run_ok(self, self.probe_run)
+        flagged = e2e.alert_classes(self.alerts)
+        got = [[flagged.get(w["start_ms"], "-") for w in e2e.attack_truth_windows(self.truth, a)]
+               for a in self.truth["attacks"]]
+        self.assertGreaterEqual(got[0].count("icmp_flood"), MIN_RIGHT, " ".join(got[0]))
+        self.assertNotIn("reflection", got[1], " ".join(got[1]))
+        self.assertGreaterEqual(got[1].count("icmp_flood"), MIN_RIGHT, " ".join(got[1]))
+        victim = self.truth["attacks"][0]["involved"]["victims"][0]
+        named = [a for a in victim_records(self.alerts)
+                 if victim in [x["value"] for x in a["involved"]["dst_addr"]]]
+        self.assertTrue(named, "no victim test record names %s" % victim)
 
 
 if __name__ == "__main__":

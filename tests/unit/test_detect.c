@@ -1940,6 +1940,16 @@ icmp_case(void (*attack)(void), struct safem_detect_verdict *v)
 }
 
 static void
+assert_icmp_flood(const char *what, const struct safem_detect_verdict *v)
+{
+	if (!v->alerted || v->cls != SAFEM_CLASS_ICMP_FLOOD)
+		print_error("%s: alerted %d class %s score %.2f\n", what, v->alerted,
+			    safem_attack_class_name(v->cls), v->score);
+	assert_true(v->alerted);
+	assert_int_equal(v->cls, SAFEM_CLASS_ICMP_FLOOD);
+}
+
+static void
 test_icmp_flood_by_packets(void **state)
 {
 	struct safem_detect_verdict v;
@@ -1947,11 +1957,7 @@ test_icmp_flood_by_packets(void **state)
 	(void)state;
 	/* one flow: no value's flows rise, its packets do */
 	icmp_case(add_icmp_one_flow, &v);
-	if (!v.alerted || v.cls != SAFEM_CLASS_ICMP_FLOOD)
-		print_error("one flow: alerted %d class %s score %.2f\n", v.alerted,
-			    safem_attack_class_name(v.cls), v.score);
-	assert_true(v.alerted);
-	assert_int_equal(v.cls, SAFEM_CLASS_ICMP_FLOOD);
+	assert_icmp_flood("one flow", &v);
 	/* spoofed sources: by flows, named ICMP flood, not a UDP flood */
 	icmp_case(add_icmp_spoofed, &v);
 	assert_true(v.alerted);
@@ -1973,6 +1979,48 @@ test_icmp_packets_need_a_victim(void **state)
 	/* ICMP past its band but spread over 40 destinations: no victim */
 	icmp_case(add_icmp_spread, &v);
 	assert_true(!v.alerted || v.cls != SAFEM_CLASS_ICMP_FLOOD);
+}
+
+/* ---- ICMP requests are not answers (docs/detection.md, "Few-source unsolicited replies
+ * and ICMP requests (session 10)") ---- */
+#define ICMP_TIMESTAMP_REQUEST 0x0d00 /* type 13, code 0: port 3328 to TCP and UDP */
+#define QUERY_VICTIM (HOME_NET | 0x3001) /* a home host the clean traffic never reaches */
+static uint8_t query_proto;
+
+/* 50 flows of query_proto to port 0x0d00 of the victim from spoofed sources, one each (ICMP:
+ * timestamp requests), while DNS answers of 30 resolvers to 30 home clients rise (a source
+ * port whose rise a reflection's "few source ports" takes: ICMP flows carry port 0, which
+ * that test leaves out) */
+static void
+add_queries_and_dns(void)
+{
+	for (unsigned int i = 0; i < 50; i++)
+		add_flow((uint32_t)rng_next(), QUERY_VICTIM,
+			 query_proto == SAFEM_PROTO_ICMP ? 0 : (uint16_t)(1024 + rng_below(60000)),
+			 ICMP_TIMESTAMP_REQUEST, query_proto, 1, 200);
+	for (unsigned int i = 0; i < 30; i++)
+		add_flow(0x08080000u + i * 13, HOME_NET + 0x2000 + i * 7, 53, (uint16_t)(40000 + i),
+			 SAFEM_PROTO_UDP, 1, 120);
+}
+
+static void
+test_icmp_queries_not_reflection(void **state)
+{
+	struct safem_detect_verdict v;
+
+	(void)state;
+	/* timestamp requests from spoofed sources: an ICMP flood */
+	query_proto = SAFEM_PROTO_ICMP;
+	icmp_case(add_queries_and_dns, &v);
+	assert_icmp_flood("timestamp requests", &v);
+	/* the same flows as UDP datagrams to port 3328: the port is no ICMP type there */
+	query_proto = SAFEM_PROTO_UDP;
+	icmp_case(add_queries_and_dns, &v);
+	if (v.cls == SAFEM_CLASS_ICMP_FLOOD)
+		print_error("UDP to 3328: class %s score %.2f\n", safem_attack_class_name(v.cls),
+			    v.score);
+	assert_true(v.alerted);
+	assert_int_not_equal(v.cls, SAFEM_CLASS_ICMP_FLOOD);
 }
 
 /* The test's home prefix, as the probe's --home 10.0.0.0/16. */
@@ -3666,6 +3714,7 @@ main(void)
 		cmocka_unit_test(test_fanout_vertical_scan),
 		cmocka_unit_test(test_fanout_horizon_and_learning),
 		cmocka_unit_test(test_fanout_worm_aggregate),
+		cmocka_unit_test(test_icmp_queries_not_reflection),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

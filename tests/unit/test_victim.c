@@ -399,6 +399,129 @@ test_icmp_and_fragments(void **state)
 	assert_int_equal(f[0].failures, 6);
 }
 
+/* ---- the second walk: (source, window) observations of ICMP replies ---- */
+
+/* echo replies from sources first..first+n-1 to the victim */
+static void
+replies_in(struct win *w, uint32_t first, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		add(w, NET + first + i, VICTIM, 0, 0 /* echo reply */, 1, 0);
+}
+
+/* three sources of unsolicited echo replies, window after window: 3 failed arrivals (4^3 =
+ * 64) never flag the first walk; their (source, window) observations flag the second at the
+ * 6th (4^6), its finding names 3 failures of its own window */
+static void
+test_reply_source_windows(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	replies_in(&w, 1, 3);
+	assert_int_equal(judge(v, &w, &f), 0);
+	replies_in(&w, 1, 3);
+	assert_int_equal(judge(v, &w, &f), 1);
+	assert_int_equal(f[0].kind, SAFEM_VICTIM_ICMP_REPLY);
+	assert_true(f[0].source_windows);
+	assert_int_equal(f[0].failures, 3);
+	assert_int_equal(f[0].failures_run, 6);
+	assert_int_equal(f[0].port, 0);
+	assert_int_equal(f[0].proto, 1);
+	assert_int_equal(f[0].windows, 1);
+	assert_int_equal(f[0].victim.bytes[15], 5);
+	replies_in(&w, 1, 3);
+	assert_int_equal(judge(v, &w, &f), 1);
+	assert_int_equal(f[0].windows, 2);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.arrivals, 3); /* known sources are no new arrivals */
+	assert_int_equal(t.failures, 3);
+	assert_int_equal(t.destinations_flagged, 0);
+	assert_int_equal(t.replies, 9);
+	assert_int_equal(t.reply_failures, 9);
+	assert_int_equal(t.reply_destinations_flagged, 1);
+}
+
+/* one source's two reply types in a window are one observation: one source flags the
+ * second walk at its 4th window (4^4 = 256), not its 2nd */
+static void
+test_reply_once_a_window(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	for (unsigned int k = 1; k <= 4; k++) {
+		add(&w, NET + 7, VICTIM, 0, 0 /* echo reply */, 1, 0);
+		add(&w, NET + 7, VICTIM, 0, 14u << 8 /* timestamp reply */, 1, 0);
+		assert_int_equal(judge(v, &w, &f), k == 4 ? 1 : 0);
+	}
+	assert_int_equal(f[0].failures, 1);
+	assert_int_equal(f[0].failures_run, 4);
+	assert_int_equal(f[0].source.bytes[15], 7);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.replies, 4);
+}
+
+/* a host that pings: the replies it asked for are successes (its requests in the window),
+ * and one unsolicited source a window among two answered ones never flags */
+static void
+test_reply_asked_for(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	for (unsigned int k = 0; k < 6; k++) {
+		add(&w, VICTIM, NET + 1, 0, 8u << 8 /* echo request */, 1, 0);
+		add(&w, VICTIM, NET + 2, 0, 8u << 8, 1, 0);
+		replies_in(&w, 1, 3);
+		assert_int_equal(judge(v, &w, &f), 0);
+	}
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.reply_successes, 12);
+	assert_int_equal(t.reply_failures, 6);
+	assert_int_equal(t.reply_destinations_flagged, 0);
+}
+
+/* a one-way destination's replies are no evidence; a source that also reached another
+ * destination in the window is no observation */
+static void
+test_reply_one_way_and_spread(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	for (unsigned int k = 0; k < 3; k++) {
+		add(&w, NET + 100, VICTIM, 443, 41000, 6, TCP_ACK | TCP_PSH);
+		replies_in(&w, 1, 3);
+		assert_int_equal(judge(v, &w, &f), 0);
+	}
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.reply_failures, 0);
+	assert_int_equal(t.failures, 0);
+	v = remake(x);
+	for (unsigned int k = 0; k < 3; k++) {
+		replies_in(&w, 1, 3);
+		for (unsigned int i = 1; i <= 3; i++)
+			add(&w, NET + i, VICTIM + 1, 0, 0, 1, 0);
+		assert_int_equal(judge(v, &w, &f), 0);
+	}
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.replies, 0);
+	assert_int_equal(t.arrivals, 0);
+}
+
 /* multicast and broadcast destinations are no victims */
 static void
 test_not_unicast(void **state)
@@ -480,6 +603,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_attempts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_synack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_icmp_and_fragments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reply_source_windows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reply_once_a_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reply_asked_for, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reply_one_way_and_spread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_unicast, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unjudged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eviction, setup_one_set, teardown),
