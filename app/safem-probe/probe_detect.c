@@ -475,6 +475,7 @@ fanout_test_window(struct probe_detect *pd, const struct safem_window_summary *s
 {
 	const struct safem_detect_finding *f;
 	struct safem_profile_flows pf;
+	uint64_t t0 = thread_cpu_ns(), ns;
 	unsigned int nf, i;
 
 	safem_window_analysis_pane_flows(pd->windows, &pf);
@@ -487,6 +488,9 @@ fanout_test_window(struct probe_detect *pd, const struct safem_window_summary *s
 		pd->findings[n].direction = finding_direction(pd, &f[i].address, &f[i].target);
 		n++;
 	}
+	ns = thread_cpu_ns() - t0;
+	if (ns > pd->fanout_test_ns_max)
+		pd->fanout_test_ns_max = ns;
 	return n;
 }
 

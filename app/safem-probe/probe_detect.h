@@ -74,6 +74,7 @@ struct probe_detect {
 	uint64_t scan_test_ns_max;        /**< CPU time of the test per window, worst */
 	uint64_t victim_test_ns_max;      /**< CPU time of the victim test per window, worst */
 	uint64_t brute_test_ns_max;       /**< CPU time of the guessing test per window, worst */
+	uint64_t fanout_test_ns_max;      /**< CPU time of the sampled fan-out test, worst */
 };
 
 /**

@@ -206,6 +206,7 @@ write_streams_json(FILE *f, const struct probe_line_outputs *o)
 TOTALS_PUTTER(scan_totals_put, struct safem_seqscan_totals, SAFEM_SEQSCAN_TOTALS)
 TOTALS_PUTTER(victim_totals_put, struct safem_victim_totals, SAFEM_VICTIM_TOTALS)
 TOTALS_PUTTER(brute_totals_put, struct safem_brute_totals, SAFEM_BRUTE_TOTALS)
+TOTALS_PUTTER(fanout_totals_put, struct safem_fanout_totals, SAFEM_FANOUT_TOTALS)
 #undef TOTALS_PUTTER
 #undef TOTALS_FIELD_
 
@@ -333,6 +334,14 @@ write_json(FILE *f, const struct probe_context *ctx)
 			 * at a few connections a window: sessions alike") */
 			safem_brute_totals(ctx->detect->brute, &bt);
 			brute_totals_put(f, "brute_test", &bt, ctx->detect->brute_test_ns_max);
+		}
+		if (ctx->detect->fanout != NULL) {
+			struct safem_fanout_totals ft;
+
+			/* the sampled fan-out test: sampled windows judged and its worst cost
+			 * (docs/detection.md, "Sampled links: evidence over windows") */
+			safem_fanout_totals(ctx->detect->fanout, &ft);
+			fanout_totals_put(f, "fanout_test", &ft, ctx->detect->fanout_test_ns_max);
 		}
 	}
 	if (ctx->ipfix_count != 0) {

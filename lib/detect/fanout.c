@@ -340,7 +340,9 @@ finding_add(struct safem_fanout *f, struct slot *s, double lp, unsigned int wind
 	} else {
 		d.cls = SAFEM_CLASS_HORIZONTAL_SCAN;
 		d.port = 4u * sum->top_port >= 3u * sum->targets ? now->port : 0;
-		if (in_home(f, &d.address)) {
+		/* a worm's hosts share the port they probe; port 0 is "many ports", which two
+		 * unrelated sweeps share too (a worm of random ports is the source-port aggregate's) */
+		if (d.port != 0 && in_home(f, &d.address)) {
 			struct flagged *r = &f->recent[f->recent_next];
 
 			f->recent_next = (f->recent_next + 1) % (unsigned int)(sizeof(f->recent) /
@@ -399,10 +401,16 @@ collect(struct safem_fanout *f, const struct safem_profile_flow *const *seg, con
 			struct safem_feature_value v;
 			uint8_t d[3];
 
-			/* a first contact: a SYN without ACK, or UDP */
-			if (!(key->proto == PROTO_UDP ||
+			/* a first contact: a SYN without ACK, or UDP from an ephemeral port to a
+			 * port (as lib/seqscan: a service's answers from its port are none) */
+			if (!((key->proto == PROTO_UDP && key->src_port >= 1024 &&
+			       key->dst_port != 0) ||
 			      (key->proto == PROTO_TCP &&
 			       (seg[g][k].tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)))
+				continue;
+			/* by source port: UDP only (Witty's fixed port); home TCP clients' random
+			 * source ports would each take a slot of the shared table */
+			if (kind == KIND_SPORT && key->proto != PROTO_UDP)
 				continue;
 			memset(c, 0, sizeof(*c));
 			c->proto = key->proto;

@@ -350,11 +350,18 @@ struct safem_fanout_params {
 	const struct safem_home *home;
 };
 
+/** The totals, in the order --stats prints them: one list for the struct and its printers. */
+#define SAFEM_FANOUT_TOTALS(X) \
+	X(windows) /* windows given */ \
+	X(windows_judged) /* sampled ones judged */ \
+	X(contacts) /* first-contact flows collected */ \
+	X(sources_evicted) /* a tracked source pushed out of a full probe run */ \
+	X(findings)
+
 struct safem_fanout_totals {
-	uint64_t windows, windows_judged; /**< given; sampled ones judged */
-	uint64_t contacts;                /**< first-contact flows collected */
-	uint64_t sources_evicted;         /**< a tracked source pushed out of a full probe run */
-	uint64_t findings;
+#define SAFEM_FANOUT_FIELD_(name) uint64_t name;
+	SAFEM_FANOUT_TOTALS(SAFEM_FANOUT_FIELD_)
+#undef SAFEM_FANOUT_FIELD_
 };
 
 struct safem_fanout;

@@ -627,8 +627,6 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
 		return;
 	}
 	s->totals.failures++;
-	if (c->proto == PROTO_UDP)
-		s->totals.udp_failures++;
 	e->window_failures[wi]++;
 	e->last_dst[wi] = c->dst; /* per walk: a vertical finding names its own target */
 	e->last_proto[wi] = c->proto;

@@ -230,7 +230,7 @@ bool safem_trw_ports_few(const struct safem_trw_ports *m, uint64_t held);
  * depend on the log's (the producer order, which depends on the number of workers): by key
  * hash, then flags, then position in the log. A stable radix sort of these 16-byte records
  * is that order, what a stable qsort of the candidates by (hash, flags) gave, without moving
- * the candidates (56-64 bytes) or calling a comparison per step.
+ * the candidates (56-72 bytes) or calling a comparison per step.
  */
 struct safem_trw_order {
 	uint64_t hash;

@@ -95,8 +95,10 @@ struct safem_victim_finding {
 	X(arrivals) /* first arrivals collected */ \
 	X(successes) \
 	X(failures) \
-	X(undecided) /* no evidence either way, or judged window lost */ \
-	X(arrivals_dropped) /* their destination was evicted before the decision */ \
+	X(undecided) /* observations (either walk) with no evidence either way, or judged \
+			window lost */ \
+	X(arrivals_dropped) /* observations (either walk) whose destination was evicted \
+			       before the decision */ \
 	X(spread_sources) /* candidates left out: their source reached others */ \
 	X(one_way_flows) /* TCP data flows with nothing back: their destination's responses are no evidence */ \
 	X(destinations_evicted) \

@@ -841,8 +841,12 @@ safem_victim_window(struct safem_victim *v, const struct safem_profile_flow *con
 	v->seen_valid[cur] = judged;
 	v->npending[v->window % 2] = 0;
 	if (!judged) {
+		const struct pending *lost = v->pending[(v->window + 1) % 2];
+
 		v->totals.windows_skipped++;
-		v->totals.undecided += v->npending[(v->window + 1) % 2];
+		/* one observation per walk an entry is on, as decide_pending counts them */
+		for (i = 0; i < v->npending[(v->window + 1) % 2]; i++)
+			v->totals.undecided += (uint64_t)__builtin_popcount(lost[i].walks);
 		v->npending[(v->window + 1) % 2] = 0;
 		return 0;
 	}

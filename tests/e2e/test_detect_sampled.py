@@ -63,6 +63,14 @@ class DetectSampled(unittest.TestCase):
         run = e2e.run_probe(clean, flows=False, extra_opts=["--alerts", alerts] + OPTS)
         e2e.assert_run_ok(self, run)
         self.assertEqual(e2e.read_json_lines(alerts), [])
+        # --stats: the sampled fan-out test judged every (sampled) window and saw their first
+        # contacts (its findings of the warm-up, before the sources' peaks are learnt, are
+        # not alerted: counted, not asserted)
+        st = run.stats["fanout_test"]
+        self.assertGreater(st["windows"], 100)
+        self.assertEqual(st["windows_judged"], st["windows"])
+        self.assertGreater(st["contacts"], 0)
+        self.assertGreaterEqual(st["ms_max"], 0.0)
 
 
 if __name__ == "__main__":

@@ -3539,6 +3539,38 @@ fanout_log_tail(unsigned int k, double lambda)
 	return log(sum);
 }
 
+/* The fan-out tests' object, freed by teardown whatever the case asserted (a failed assert
+ * would otherwise leak it and the sanitizer's leak report would hide the failure). */
+static int
+fanout_setup(void **state)
+{
+	*state = calloc(1, sizeof(struct safem_fanout *));
+	return *state == NULL ? -1 : 0;
+}
+
+static int
+fanout_teardown(void **state)
+{
+	struct safem_fanout **fo = *state;
+
+	if (fo != NULL)
+		safem_fanout_free(*fo);
+	free(fo);
+	return 0;
+}
+
+/* A new test of params p in the case's fixture (the previous one freed). */
+static struct safem_fanout *
+fanout_new(void **state, const struct safem_fanout_params *p)
+{
+	struct safem_fanout **fo = *state;
+
+	safem_fanout_free(*fo);
+	*fo = safem_fanout_create(p);
+	assert_non_null(*fo);
+	return *fo;
+}
+
 /* One scanner's 12 SYNs to 12 ports of one host, a client's 5 SYNs to one server port and a
  * server's 20 SYN-ACKs to 20 clients, at 1:100: the scanner's 12 targets against the floor
  * of 1 a window: P(X >= 12 | 1) = 1.0e-9 < 1e-7: vertical_scan of that host; the client has
@@ -3553,15 +3585,13 @@ test_fanout_vertical_scan(void **state)
 	struct safem_feature_value v = {{0}};
 	uint32_t n = 0;
 
-	(void)state;
 	for (unsigned int i = 0; i < 12; i++)
 		fl[n++] = fanout_flow(0x01020304, 0x0a000220, (uint16_t)(1000 + i), 6, 0x02);
 	for (unsigned int i = 0; i < 5; i++)
 		fl[n++] = fanout_flow(0x0a000105, 0x08080808, 443, 6, 0x02);
 	for (unsigned int i = 0; i < 20; i++)
 		fl[n++] = fanout_flow(0x0a000009, 0x05060700 + i, 40000, 6, 0x12);
-	fo = safem_fanout_create(&p);
-	assert_non_null(fo);
+	fo = fanout_new(state, &p);
 	assert_int_equal(fanout_run(fo, fl, n, 1), 0); /* unsampled: not judged */
 	assert_int_equal(fanout_run(fo, fl, n, 100), 1);
 	assert_int_equal(safem_fanout_findings(fo, &f), 1);
@@ -3576,7 +3606,6 @@ test_fanout_vertical_scan(void **state)
 	assert_int_equal(f[0].windows, 1);
 	assert_float_equal(f[0].llr, -fanout_log_tail(12, 1.0), 1e-6);
 	assert_string_equal(f[0].test, "sampled_fanout");
-	safem_fanout_free(fo);
 }
 
 /* A sweep of port 445, 8 new hosts a window at 1:100 (no home: no aggregate). Window 1:
@@ -3589,10 +3618,8 @@ test_fanout_horizon_and_learning(void **state)
 	struct safem_fanout_params p = {.pane_flows = 16};
 	struct safem_profile_flow fl[8];
 	const struct safem_detect_finding *f;
-	struct safem_fanout *fo = safem_fanout_create(&p);
+	struct safem_fanout *fo = fanout_new(state, &p);
 
-	(void)state;
-	assert_non_null(fo);
 	for (unsigned int w = 1; w <= 9; w++) {
 		for (unsigned int i = 0; i < 8; i++)
 			fl[i] = fanout_flow(0x01020304, 0x0a000000 + 8 * w + i, 445, 6, 0x02);
@@ -3608,7 +3635,6 @@ test_fanout_horizon_and_learning(void **state)
 		assert_float_equal(f[0].llr, -fanout_log_tail(16, 2.0), 1e-6);
 	}
 	assert_true(fanout_log_tail(8, 1.0) > log(SAFEM_FANOUT_LEVEL)); /* window 1 */
-	safem_fanout_free(fo);
 }
 
 /* Three home hosts, 4 SYNs each a window to new outside hosts on port 135 (Blaster at 1:100).
@@ -3621,15 +3647,13 @@ test_fanout_worm_aggregate(void **state)
 {
 	struct safem_home home = {0};
 	struct safem_fanout_params p = {.pane_flows = 32, .home = &home};
-	struct safem_profile_flow fl[12];
+	struct safem_profile_flow fl[24];
 	const struct safem_detect_finding *f;
 	struct safem_fanout *fo;
 	uint32_t n = 0;
 
-	(void)state;
 	assert_int_equal(safem_home_add(&home, "10.0.0.0/16"), 0);
-	fo = safem_fanout_create(&p);
-	assert_non_null(fo);
+	fo = fanout_new(state, &p);
 	for (unsigned int h = 0; h < 3; h++)
 		for (unsigned int i = 0; i < 4; i++)
 			fl[n++] = fanout_flow(0x0a000101 + h, 0x50000000 + 16 * h + i, 135, 6, 0x02);
@@ -3642,15 +3666,29 @@ test_fanout_worm_aggregate(void **state)
 	assert_int_equal(f[0].evidence, 12);
 	assert_int_equal(f[0].address.bytes[15], 1); /* 10.0.1.1 */
 	assert_float_equal(f[0].llr, -fanout_log_tail(12, 1.0), 1e-6);
-	safem_fanout_free(fo);
 
 	/* the same from outside: three sources of 4 targets, no aggregate */
-	fo = safem_fanout_create(&p);
-	assert_non_null(fo);
+	fo = fanout_new(state, &p);
 	for (unsigned int i = 0; i < n; i++)
 		fl[i].key.src_addr[0] = 80;
 	assert_int_equal(fanout_run(fo, fl, n, 100), 0);
-	safem_fanout_free(fo);
+
+	/* two home hosts sweeping 12 hosts each, every probe on a port of its own: each is a
+	 * sweep of many ports (port 0, P(X >= 12 | 1) = 1.0e-9), and "many ports" is no port
+	 * they share: no worm */
+	fo = fanout_new(state, &p);
+	n = 0;
+	for (unsigned int h = 0; h < 2; h++)
+		for (unsigned int i = 0; i < 12; i++)
+			fl[n++] = fanout_flow(0x0a000101 + h, 0x50000000 + 16 * h + i,
+					      (uint16_t)(2000 + 100 * h + i), 6, 0x02);
+	assert_int_equal(fanout_run(fo, fl, n, 100), 2);
+	assert_int_equal(safem_fanout_findings(fo, &f), 2);
+	for (unsigned int i = 0; i < 2; i++) {
+		assert_int_equal(f[i].cls, SAFEM_CLASS_HORIZONTAL_SCAN);
+		assert_int_equal(f[i].port, 0);
+		assert_int_equal(f[i].sources, 1);
+	}
 }
 
 int
@@ -3711,9 +3749,9 @@ main(void)
 		cmocka_unit_test(test_count_peak_needs_brute_finding),
 		cmocka_unit_test(test_pair_connected),
 		cmocka_unit_test(test_slow_attack_over_windows),
-		cmocka_unit_test(test_fanout_vertical_scan),
-		cmocka_unit_test(test_fanout_horizon_and_learning),
-		cmocka_unit_test(test_fanout_worm_aggregate),
+		cmocka_unit_test_setup_teardown(test_fanout_vertical_scan, fanout_setup, fanout_teardown),
+		cmocka_unit_test_setup_teardown(test_fanout_horizon_and_learning, fanout_setup, fanout_teardown),
+		cmocka_unit_test_setup_teardown(test_fanout_worm_aggregate, fanout_setup, fanout_teardown),
 		cmocka_unit_test(test_icmp_queries_not_reflection),
 	};
 
