@@ -50,13 +50,14 @@ is_tick(const struct safem_packet *p)
 
 static void
 window_add(struct probe_worker *w, enum safem_window_target target,
-	   const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets, uint64_t bytes)
+	   const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets, uint64_t bytes,
+	   uint32_t last_ms32)
 {
 	uint64_t scale = w->shared->sample_rate;
 
 	/* Sampled traffic: volumes scaled back, flows as seen (seed 002). */
 	if (safem_window_producer_add(w->window, target, key, tcp_flags, packets * scale,
-				      bytes * scale))
+				      bytes * scale, last_ms32))
 		w->stats.window_flows++;
 	else
 		w->stats.window_flows_sampled_out++;
@@ -70,9 +71,9 @@ window_target(unsigned int flow_pane)
 
 void
 probe_worker_window_flow(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
-			 uint64_t bytes, unsigned int pane, void *ctx)
+			 uint64_t bytes, uint32_t last_ms32, unsigned int pane, void *ctx)
 {
-	window_add(ctx, window_target(pane), key, tcp_flags, packets, bytes);
+	window_add(ctx, window_target(pane), key, tcp_flags, packets, bytes, last_ms32);
 }
 
 void
@@ -83,7 +84,7 @@ probe_worker_export(const struct safem_flow_record *record, void *ctx)
 	/* What the flow did since the last window boundary belongs to this window. */
 	if (w->window != NULL && record->window_packets != 0)
 		window_add(w, window_target(record->window_pane), &record->key, record->tcp_flags,
-			   record->window_packets, record->window_bytes);
+			   record->window_packets, record->window_bytes, (uint32_t)record->last_ms);
 	/* A drop (live mode, consumer too slow) is counted by the hand-off. */
 	if (unlikely(w->shared->sample_rate > 1)) {
 		struct safem_flow_record scaled = *record;

@@ -409,7 +409,8 @@ flow_window_report(struct safem_flow_cache *fc, struct flow_entry *e, safem_flow
 {
 	struct flow_window_base *b = &fc->window_bases[e - fc->entries];
 
-	fn(&e->key, e->tcp_flags, e->packets - b->packets, e->bytes - b->bytes, pane, ctx);
+	fn(&e->key, e->tcp_flags, e->packets - b->packets, e->bytes - b->bytes, e->last_ms32, pane,
+	   ctx);
 	b->packets = e->packets;
 	b->bytes = e->bytes;
 	e->window_mark = 0;

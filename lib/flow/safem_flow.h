@@ -107,13 +107,16 @@ struct safem_flow_cache_stats {
 /**
  * A flow's activity in one window pane that was not reported before (window
  * accounting): packets and bytes > 0; tcp_flags is the OR of all the flow's
- * packets' flags so far; pane is SAFEM_FLOW_PANE_CURRENT or _PREVIOUS.
+ * packets' flags so far; last_ms32 is the low 32 bits of the Unix ms of the
+ * flow's last packet so far (its last packet in that pane: a flow reports a
+ * pane before a later pane's packet counts); pane is SAFEM_FLOW_PANE_CURRENT
+ * or _PREVIOUS.
  * Called on the cache's lcore from update_burst, pane_begin, pane_sweep and
  * readout; must not call back into the cache.
  */
 typedef void (*safem_flow_window_fn)(const struct safem_flow_key *key, uint8_t tcp_flags,
-				     uint64_t packets, uint64_t bytes, unsigned int pane,
-				     void *ctx);
+				     uint64_t packets, uint64_t bytes, uint32_t last_ms32,
+				     unsigned int pane, void *ctx);
 
 struct safem_flow_cache_params {
 	const char *name;            /**< for rte_zmalloc accounting and messages */

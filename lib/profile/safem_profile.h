@@ -48,11 +48,44 @@ struct safem_profile_flow {
 	struct safem_flow_key key;
 	uint32_t flows;    /**< weight: 2^shift under the surge guard, else 1 */
 	uint8_t tcp_flags; /**< OR of the flow's TCP flags */
-	uint8_t pad[3];
+	/** Low 24 bits (little endian) of the Unix ms of the flow's last packet in the
+	 *  pane: safem_profile_flow_last_ms(). 24 bits fit the line's spare bytes and
+	 *  span 4.6 hours, far more than any pane. */
+	uint8_t last_ms24[3];
 	uint64_t packets;  /**< already weighted like flows */
 	uint64_t bytes;
 };
 static_assert(sizeof(struct safem_profile_flow) == 64, "one cache line per logged flow");
+
+#define SAFEM_PROFILE_LAST_MS_MASK UINT32_C(0xffffff)
+
+/** Store the time of a contribution's last packet (any width: its low 24 bits are kept). */
+static inline void
+safem_profile_flow_set_last_ms(struct safem_profile_flow *f, uint64_t ms)
+{
+	f->last_ms24[0] = (uint8_t)ms;
+	f->last_ms24[1] = (uint8_t)(ms >> 8);
+	f->last_ms24[2] = (uint8_t)(ms >> 16);
+}
+
+/**
+ * Unix ms of a contribution's last packet, given the end of its pane (Unix ms): the latest
+ * time at or before pane_end_ms with the stored low 24 bits. A stored time after the
+ * pane's end (a clock step, a hand-made log) reads as pane_end_ms, so it never looks older
+ * than it is; a log written without times (zeros) reads as some time in the last 4.6 hours.
+ */
+static inline uint64_t
+safem_profile_flow_last_ms(const struct safem_profile_flow *f, uint64_t pane_end_ms)
+{
+	uint32_t t = (uint32_t)f->last_ms24[0] | (uint32_t)f->last_ms24[1] << 8 |
+		     (uint32_t)f->last_ms24[2] << 16;
+	uint32_t back = ((uint32_t)pane_end_ms - t) & SAFEM_PROFILE_LAST_MS_MASK;
+
+	/* more than half the span back: a time after the end that wrapped */
+	if (back > SAFEM_PROFILE_LAST_MS_MASK / 2 || back > pane_end_ms)
+		return pane_end_ms;
+	return pane_end_ms - back;
+}
 
 /** The paper's initial threshold and RU bound (docs/detection.md, "Behaviour profiles"). */
 #define SAFEM_PROFILE_ALPHA0 0.02

@@ -152,7 +152,7 @@ safem_window_producer_free(struct safem_window_producer *wp)
 bool
 safem_window_producer_add(struct safem_window_producer *wp, enum safem_window_target target,
 			  const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
-			  uint64_t bytes)
+			  uint64_t bytes, uint32_t last_ms32)
 {
 	struct safem_window_pane *p = target == SAFEM_WINDOW_CLOSING ? wp->closing : wp->current;
 	struct safem_agg_counters c = {.bytes = bytes, .packets = packets, .flows = 1};
@@ -200,7 +200,7 @@ safem_window_producer_add(struct safem_window_producer *wp, enum safem_window_ta
 			e->key = *key;
 			e->flows = (uint32_t)c.flows;
 			e->tcp_flags = tcp_flags;
-			memset(e->pad, 0, sizeof(e->pad));
+			safem_profile_flow_set_last_ms(e, last_ms32);
 			e->packets = c.packets;
 			e->bytes = c.bytes;
 		} else {

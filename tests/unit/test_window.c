@@ -210,17 +210,17 @@ test_rotate_keeps_closing_pane_open(void **state)
 
 	(void)state;
 	assert_non_null(wp);
-	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 3, 300);
+	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 3, 300, 0);
 	/* Nothing closing: a CLOSING add goes nowhere. */
-	safem_window_producer_add(wp, SAFEM_WINDOW_CLOSING, &k, 0, 100, 100);
+	safem_window_producer_add(wp, SAFEM_WINDOW_CLOSING, &k, 0, 100, 100, 0);
 	assert_null(safem_window_producer_finish(wp));
 	assert_true(safem_window_producer_try_rotate(wp, 1000, 2000));
 	assert_true(safem_window_producer_closing(wp));
 	/* One closing pane at a time. */
 	assert_false(safem_window_producer_try_rotate(wp, 2000, 3000));
 	/* The readout of what flows did before the boundary. */
-	safem_window_producer_add(wp, SAFEM_WINDOW_CLOSING, &k, 0, 2, 200);
-	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 5, 500);
+	safem_window_producer_add(wp, SAFEM_WINDOW_CLOSING, &k, 0, 2, 200, 0);
+	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 5, 500, 0);
 	pane = safem_window_producer_finish(wp);
 	assert_non_null(pane);
 	assert_false(safem_window_producer_closing(wp));
@@ -237,6 +237,66 @@ test_rotate_keeps_closing_pane_open(void **state)
 	safem_window_producer_free(wp);
 }
 
+/* The flow log keeps when each contribution's last packet fell, read back against the pane's
+ * end: the tests that time answers (a probe unanswered for a while) need it. */
+static void
+test_flow_log_keeps_last_packet_time(void **state)
+{
+	static unsigned int serial = 100;
+	struct safem_window_producer_params p = {
+		.name = "wpl",
+		.producer = serial++,
+		.tree_nodes = 256,
+		.buffers = 2,
+		.socket_id = SOCKET_ID_ANY,
+		.feature_values = 64, /* the flow log needs the feature tables */
+		.profile_flows = 4,
+	};
+	struct safem_window_producer *wp = safem_window_producer_create(&p);
+	struct safem_flow_key k = key_of(3), k2 = key_of(4);
+	/* a Unix time past 2^32 ms, so the low 32 and 24 bits both wrap */
+	const uint64_t start = UINT64_C(1765000000000), end = start + 1000;
+	struct safem_window_pane *pane;
+
+	(void)state;
+	assert_non_null(wp);
+	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 2, 120,
+				  (uint32_t)(start + 250));
+	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k2, 0, 1, 60, (uint32_t)(end - 1));
+	assert_true(safem_window_producer_try_rotate(wp, start, end));
+	pane = safem_window_producer_finish(wp);
+	assert_non_null(pane);
+	assert_non_null(pane->flow_log);
+	assert_int_equal(pane->flow_logged, 2);
+	assert_int_equal(safem_profile_flow_last_ms(&pane->flow_log[0], end), start + 250);
+	assert_int_equal(safem_profile_flow_last_ms(&pane->flow_log[1], end), end - 1);
+	safem_window_pane_release(pane);
+	safem_window_producer_free(wp);
+}
+
+/* The accessor on its own: across a 24-bit wrap, at the end, after the end (reads as the
+ * end, never as old). */
+static void
+test_profile_flow_last_ms_bounds(void **state)
+{
+	struct safem_profile_flow f;
+	const uint64_t end = (UINT64_C(7) << 24) + 300; /* 300 ms after a 24-bit wrap */
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	safem_profile_flow_set_last_ms(&f, end - 700); /* before the wrap */
+	assert_int_equal(safem_profile_flow_last_ms(&f, end), end - 700);
+	safem_profile_flow_set_last_ms(&f, end);
+	assert_int_equal(safem_profile_flow_last_ms(&f, end), end);
+	safem_profile_flow_set_last_ms(&f, end + 5);
+	assert_int_equal(safem_profile_flow_last_ms(&f, end), end);
+	/* a tiny clock (a hand-made capture near 0): never below 0 */
+	safem_profile_flow_set_last_ms(&f, 900);
+	assert_int_equal(safem_profile_flow_last_ms(&f, 1000), 900);
+	safem_profile_flow_set_last_ms(&f, 2000);
+	assert_int_equal(safem_profile_flow_last_ms(&f, 1000), 1000);
+}
+
 static void
 test_rotate_without_buffer_never_waits(void **state)
 {
@@ -248,7 +308,7 @@ test_rotate_without_buffer_never_waits(void **state)
 	assert_non_null(wp);
 	assert_true(safem_window_producer_try_rotate(wp, 0, 1000));
 	held = safem_window_producer_finish(wp); /* the analysis keeps it */
-	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 7, 700);
+	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 7, 700, 0);
 	assert_false(safem_window_producer_try_rotate(wp, 1000, 2000));
 	assert_int_equal(safem_window_producer_waits(wp), 1);
 	/* The worker's bound ran out: the pane's content goes, counted. */
@@ -292,7 +352,7 @@ test_surge_guard_bounds_work_keeps_volumes(void **state)
 
 		k.src_addr[1] = (uint8_t)(i >> 8);
 		k.src_addr[2] = (uint8_t)i;
-		kept += safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 1, 60);
+		kept += safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 1, 60, 0);
 	}
 	assert_true(safem_window_producer_try_rotate(wp, 0, 1000));
 	pane = safem_window_producer_finish(wp);
@@ -316,7 +376,7 @@ test_surge_guard_bounds_work_keeps_volumes(void **state)
 
 		k.src_addr[1] = (uint8_t)(i >> 8);
 		k.src_addr[2] = (uint8_t)i;
-		assert_true(safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 1, 60));
+		assert_true(safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 1, 60, 0));
 	}
 	safem_window_producer_free(wp);
 }
@@ -329,6 +389,8 @@ main(void)
 			    "--log-level=lib.eal:error", prefix, NULL};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_first_time_opens_aligned_pane),
+		cmocka_unit_test(test_flow_log_keeps_last_packet_time),
+		cmocka_unit_test(test_profile_flow_last_ms_bounds),
 		cmocka_unit_test(test_each_pane_closes_once_in_order),
 		cmocka_unit_test(test_gap_below_bound_walks_empty_panes),
 		cmocka_unit_test(test_jump_closes_open_pane_and_skips),
