@@ -17,6 +17,7 @@
 
 #include "detect_private.h"
 #include "safem_profile.h"
+#include "safem_trw.h"
 
 #define TCP_SYN 0x02
 #define TCP_ACK 0x10
@@ -129,13 +130,15 @@ contact_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct contact));
 }
 
+/* seeds of the project's hash (lib/trw): a slot's place, a target's digest */
+#define SEED_SLOT UINT64_C(0x9e3779b97f4a7c15)
+#define SEED_TARGET UINT64_C(0xc2b2ae3d27d4eb4f)
+
 static uint32_t
 src_hash(const uint8_t src[16])
 {
-	uint64_t h = UINT64_C(0xcbf29ce484222325);
+	uint64_t h = safem_trw_words_hash(src, 2, SEED_SLOT);
 
-	for (unsigned int i = 0; i < 16; i++)
-		h = (h ^ src[i]) * UINT64_C(0x100000001b3); /* FNV-1a */
 	return (uint32_t)(h ^ h >> 32);
 }
 
@@ -372,15 +375,8 @@ add:
 static void
 digest3(const uint8_t *a, uint16_t port, uint8_t out[3])
 {
-	uint8_t b[18];
-	uint32_t h;
+	uint64_t h = safem_trw_mix64(safem_trw_words_hash(a, 2, SEED_TARGET) ^ port);
 
-	memcpy(b, a, 16);
-	b[16] = (uint8_t)(port >> 8);
-	b[17] = (uint8_t)port;
-	h = 0x811c9dc5u;
-	for (unsigned int i = 0; i < sizeof(b); i++)
-		h = (h ^ b[i]) * 0x01000193u; /* FNV-1a */
 	out[0] = (uint8_t)h;
 	out[1] = (uint8_t)(h >> 8);
 	out[2] = (uint8_t)(h >> 16);
