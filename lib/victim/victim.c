@@ -86,12 +86,6 @@ struct pending {
 	uint8_t proto, own_flags, kind, walks;
 };
 
-/* a reply observation's source, for keeping one a (source, window) */
-struct reply_key {
-	uint64_t src_hash;
-	uint32_t index;
-};
-
 struct src_entry {
 	uint64_t src; /* hash | 1: 0 is empty */
 	uint64_t dst; /* hash of its first destination, SRC_SPREAD once it reached another */
@@ -108,9 +102,9 @@ struct safem_victim {
 	struct src_entry *srcmap;         /* this window's sources, 2 pane_flows */
 	uint64_t srcmap_size;
 	struct pending *pending[2];       /* [window % 2] */
-	struct safem_trw_order *order, *order_tmp; /* stage 2's sort, pane_flows each */
+	/* stage 2's sort, pane_flows each; then replies_once's */
+	struct safem_trw_order *order, *order_tmp;
 	uint32_t npending[2];
-	struct reply_key *reply_keys;     /* pane_flows: this window's reply observations */
 	uint64_t window;
 	uint32_t *touched;
 	uint32_t ntouched;
@@ -185,9 +179,8 @@ safem_victim_create(const struct safem_victim_params *p)
 	v->srcmap = calloc(ssize, sizeof(*v->srcmap));
 	v->order = calloc(p->pane_flows, sizeof(*v->order));
 	v->order_tmp = calloc(p->pane_flows, sizeof(*v->order_tmp));
-	v->reply_keys = calloc(p->pane_flows, sizeof(*v->reply_keys));
 	ok = v->dst != NULL && v->touched != NULL && v->srcmap != NULL && v->order != NULL &&
-	     v->order_tmp != NULL && v->reply_keys != NULL;
+	     v->order_tmp != NULL;
 	for (i = 0; i < SEEN_WINDOWS; i++) {
 		v->seen[i] = calloc(size, sizeof(*v->seen[i]));
 		ok = ok && v->seen[i] != NULL;
@@ -216,7 +209,6 @@ safem_victim_free(struct safem_victim *v)
 	free(v->srcmap);
 	free(v->order);
 	free(v->order_tmp);
-	free(v->reply_keys);
 	for (i = 0; i < SEEN_WINDOWS; i++)
 		free(v->seen[i]);
 	for (i = 0; i < 2; i++)
@@ -646,30 +638,22 @@ arrival_keep(void *ctx, void *c)
 	return first_arrival(ctx, c);
 }
 
-static int
-reply_key_order(const void *a, const void *b)
-{
-	const struct reply_key *x = a, *y = b;
-
-	if (x->src_hash != y->src_hash)
-		return x->src_hash < y->src_hash ? -1 : 1;
-	return x->index < y->index ? -1 : x->index > y->index;
-}
-
 /* One reply observation a (source, window): a source kept reached one destination only, so
- * its source says which pair; the first of its flows in candidate order stays. */
+ * its source says which pair; the first of its flows in candidate order stays (lib/trw's
+ * stable sort by source hash, then position; stage 2 is done with order and order_tmp). */
 static void
 replies_once(struct safem_victim *v, struct pending *c, uint32_t n)
 {
+	struct safem_trw_order *r = v->order;
 	uint32_t i, nk = 0;
 
 	for (i = 0; i < n; i++)
 		if (c[i].walks & WALK_REPLY)
-			v->reply_keys[nk++] = (struct reply_key){c[i].src_hash, i};
-	qsort(v->reply_keys, nk, sizeof(*v->reply_keys), reply_key_order);
+			r[nk++] = (struct safem_trw_order){c[i].src_hash, i, 0};
+	safem_trw_order_sort(r, v->order_tmp, nk);
 	for (i = 1; i < nk; i++)
-		if (v->reply_keys[i].src_hash == v->reply_keys[i - 1].src_hash)
-			c[v->reply_keys[i].index].walks &= ~WALK_REPLY;
+		if (r[i].hash == r[i - 1].hash)
+			c[r[i].idx].walks &= ~WALK_REPLY;
 }
 
 /* Stage 2 in key hash order (lib/trw's order: by key hash, then flags; the log's order
