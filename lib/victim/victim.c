@@ -282,14 +282,17 @@ srcmap_get(const struct safem_victim *v, uint64_t src)
 	return NULL;
 }
 
-/* The bits of a new UDP flow's ports in its source's udp_ports (0: not UDP, or not new: its
- * key was in the window before, or that window was not judged). */
+/* The bits of a new UDP flow's ports in its source's udp_ports (0: not UDP, a non-first
+ * fragment (ports 0: the rest of a datagram whose first fragment has the ports; a
+ * fragmented reflection's answers would add port 0 on both sides), or not new: its key was
+ * in the window before, or that window was not judged). */
 static uint64_t
 udp_new_port_bits(const struct safem_victim *v, const struct safem_flow_key *k, uint64_t own)
 {
 	unsigned int before = (unsigned int)((v->window + 2) % SEEN_WINDOWS);
 
-	if (k->proto != PROTO_UDP || !v->seen_valid[before] ||
+	if (k->proto != PROTO_UDP || (k->src_port == 0 && k->dst_port == 0) ||
+	    !v->seen_valid[before] ||
 	    safem_trw_seen_get(v->seen[before], v->table_size - 1, own) != 0)
 		return 0;
 	return 1ull << (safem_trw_mix64(k->dst_port) >> 59) |

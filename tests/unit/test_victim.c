@@ -633,6 +633,25 @@ test_udp_reflector_port(void **state)
 	assert_udp_totals(v, 0, 0, 0, 0);
 }
 
+/* a reflector whose answers are fragmented: from 123 to a new port of the victim, and the
+ * non-first fragments (ports 0, one flow) each window. Port 0 is no port: one port on each
+ * side, no observation (counting it: two ports each side unless their hashes share a bit) */
+static void
+test_udp_fragmented_reflector(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	static struct win w;
+
+	for (unsigned int k = 0; k < 6; k++) {
+		add(&w, NET + 21, VICTIM, 123, (uint16_t)(2000 + k), 17, 0);
+		add(&w, NET + 21, VICTIM, 0, 0, 17, 0);
+		assert_int_equal(judge(v, &w, &f), 0);
+	}
+	assert_udp_totals(v, 0, 0, 0, 0);
+}
+
 /* sources opening new UDP ports on a destination that answers each of them (one flow
  * back a window): successes, never a flag */
 static void
@@ -742,6 +761,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_udp_one_way_streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_ports_answered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_reflector_port, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_fragmented_reflector, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_unicast, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unjudged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eviction, setup_one_set, teardown),
