@@ -370,6 +370,8 @@ victim_class(enum safem_victim_kind k)
 		return SAFEM_CLASS_ICMP_FLOOD;
 	case SAFEM_VICTIM_ATTEMPT:
 		return SAFEM_CLASS_SYN_FLOOD;
+	case SAFEM_VICTIM_UDP_PORTS:
+		return SAFEM_CLASS_UDP_FLOOD;
 	case SAFEM_VICTIM_KINDS:
 		break;
 	}

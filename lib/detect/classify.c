@@ -1136,6 +1136,37 @@ classify_window(const struct metric_layout *l, const struct deviation *dev,
 }
 
 /*
+ * Reflection is answers from a service port (above: many sources, few source ports). At
+ * 1 %, a UDP flood from a few sources with random source ports reads the same in the
+ * window's lists: its three sources, each a handful of flows, are not listed or not
+ * riser enough to be "few", and the chance rises of busy service ports (53, 443) hold the
+ * source ports' "few" (development seeds 200 and 201: named reflection in 4 and 5 of 6
+ * windows). lib/victim sees the flows: its second walk's udp_ports finding is a
+ * destination whose unanswered UDP came from a few sources each opening new flows to
+ * several of its ports, window after window: no service port answered anything. When
+ * that finding names the destination that rose most, the window is a UDP flood.
+ */
+enum safem_attack_class
+classify_by_findings(const struct involved *inv, enum safem_attack_class cls,
+		     const struct safem_detect_finding *f, unsigned int n)
+{
+	const struct involved_item *v;
+	unsigned int i;
+
+	if (cls != SAFEM_CLASS_REFLECTION || f == NULL)
+		return cls;
+	v = top_flow_riser(inv, SAFEM_FEATURE_DST_ADDR);
+	if (v == NULL)
+		return cls;
+	for (i = 0; i < n; i++)
+		if (f[i].cls == SAFEM_CLASS_UDP_FLOOD && f[i].has_target && f[i].test != NULL &&
+		    strcmp(f[i].test, "victim") == 0 &&
+		    memcmp(&f[i].target, v->value, sizeof(f[i].target)) == 0)
+			return SAFEM_CLASS_UDP_FLOOD;
+	return cls;
+}
+
+/*
  * Transit (docs/detection.md, "Transit"): with home prefixes, flows between two outside
  * hosts count in ALL only. A flood found there names transit traffic when its victim is
  * outside home: for an ICMP flood by packets, destinations outside home hold the ICMP

@@ -427,6 +427,11 @@ enum safem_attack_class classify_window(const struct metric_layout *l, const str
 bool classify_transit(const struct metric_layout *l, const struct deviation *dev,
 		      const struct safem_window_summary *w, const struct involved *inv,
 		      enum safem_attack_class cls, const struct safem_home *home, double evidence);
+/* The class of a spectrum rule's window once the window's structural findings are known:
+ * a reflection whose victim lib/victim found flooded by a few sources opening new UDP ports
+ * is a UDP flood (classify.c, docs/detection.md "Few-source UDP floods (session 11)"). */
+enum safem_attack_class classify_by_findings(const struct involved *inv, enum safem_attack_class cls,
+					     const struct safem_detect_finding *f, unsigned int n);
 
 /* Incidents (incident.c) and alert lines (alert.c). */
 struct incident {

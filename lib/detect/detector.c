@@ -657,6 +657,11 @@ safem_detector_window_findings(struct safem_detector *d, const struct safem_wind
 			      : svm_cls != SAFEM_CLASS_NORMAL ? svm_cls
 			      : verdict.finding		      ? findings[0].cls
 							      : SAFEM_CLASS_UNKNOWN;
+		/* a spectrum rule's class, once the structural findings say what the counts
+		 * could not (classify.c, classify_by_findings) */
+		if (verdict.spectrum_anomalous && verdict.cls == spectrum_cls)
+			verdict.cls = classify_by_findings(&d->inv, verdict.cls, findings,
+							   nfindings);
 		verdict.alerted = true;
 		/* a horizon's alert: its protocol shares and who rose are the horizon's; a
 		 * finding's: who the test named (the counts did not move) */

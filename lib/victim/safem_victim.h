@@ -20,7 +20,9 @@
  * sequential test (victims)", has the definitions and what the tuning backgrounds showed.
  *
  * A second walk per destination takes ICMP / ICMPv6 replies from few sources window after
- * window: its observation is a (source, window) with replies to the destination, a success
+ * window, and UDP from few sources to new ports: its observation is a (source, window) with
+ * replies to the destination, or with new UDP flows (5-tuples not in the window before) to at
+ * least two of its ports (docs/detection.md, "Few-source UDP floods (session 11)"), a success
  * when the destination sent that source anything in the window before, the same or the next,
  * a failure when not (none when the destination is one-way). Same parameters and bounds;
  * docs/detection.md, "Few-source unsolicited replies and ICMP requests (session 10)".
@@ -58,10 +60,11 @@ enum safem_victim_kind {
 	SAFEM_VICTIM_REFLECTION, /**< unsolicited UDP, SYN-ACKs, fragments */
 	SAFEM_VICTIM_ICMP_REPLY, /**< ICMP / ICMPv6 replies with no query */
 	SAFEM_VICTIM_ATTEMPT,    /**< connection attempts that never completed */
+	SAFEM_VICTIM_UDP_PORTS,  /**< second walk: UDP flows to new ports with nothing back */
 	SAFEM_VICTIM_KINDS
 };
 
-/** "reflection", "icmp_reply", "syn_attempt". */
+/** "reflection", "icmp_reply", "syn_attempt", "udp_ports". */
 const char *safem_victim_kind_name(enum safem_victim_kind k);
 
 struct safem_victim_params {
@@ -76,7 +79,7 @@ struct safem_victim_finding {
 	struct safem_feature_value victim; /**< the destination (IPv4 as ::ffff:a.b.c.d) */
 	struct safem_feature_value source; /**< its last failed arrival's source */
 	uint16_t port;     /**< reflection: the sources' (service) port; attempt: the
-				destination port; ICMP: 0 */
+				destination port; ICMP, UDP ports: 0 */
 	uint8_t proto;     /**< protocol of its last failed arrival of that kind */
 	uint32_t failures; /**< failed arrivals (= distinct new sources) decided this window */
 	uint32_t successes;
@@ -84,7 +87,7 @@ struct safem_victim_finding {
 	double llr;
 	unsigned int windows; /**< windows with a finding since it was flagged (1: first) */
 	/** found by the second walk: failures, successes, failures_run and llr count
-	 * (source, window) observations of ICMP replies, not new sources */
+	 * (source, window) observations of ICMP replies or new UDP ports, not new sources */
 	bool source_windows;
 };
 
@@ -104,7 +107,8 @@ struct safem_victim_finding {
 	X(destinations_evicted) \
 	X(destinations_flagged) \
 	X(findings) \
-	X(replies) /* the second walk: (source, window) observations of ICMP replies */ \
+	X(replies) /* the second walk: (source, window) observations */ \
+	X(udp_replies) /* of them: new UDP flows to several ports (the rest ICMP replies) */ \
 	X(reply_successes) \
 	X(reply_failures) \
 	X(reply_destinations_flagged) /* its walks flagged */

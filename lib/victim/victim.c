@@ -29,6 +29,10 @@
  * service port, the rest portless), a flood aims at one service; peers of a peer-to-peer
  * host each send from their own port. */
 
+/* the kinds of the first walk's arrivals (SAFEM_VICTIM_UDP_PORTS is the second walk's
+ * only): its per-kind summaries */
+#define ARRIVAL_KINDS (SAFEM_VICTIM_ATTEMPT + 1)
+
 #define WAYS 4
 /* Bloom filter of sources per destination and seen tables: lib/trw's, as lib/seqscan's. */
 /* seeds: a flow's key and its address pair share one table per window */
@@ -38,6 +42,18 @@
 #define SEED_DST 0x27d4eb2f165667c5ull
 /* a source map entry's dst hash: bit 0 set when the source reached a second destination */
 #define SRC_SPREAD 1ull
+
+/* The second walk's UDP observation (docs/detection.md, "Few-source UDP floods (session
+ * 11)"): a source that opened UDP flows (5-tuples not in the window before) to this many
+ * distinct destination ports of its one destination in the window, from as many source
+ * ports. A one-way stream (media, syslog, a trap sender's socket, a flow exporter) keeps
+ * one 5-tuple: new in its first window only, then none; a device's few fixed exports open
+ * their ports once; a burst of queries or traps from new source ports reaches one service
+ * port; a reflector answers from one service port. A flood from and to random ports opens
+ * a new pair of ports with (nearly) every datagram. */
+#define UDP_NEW_PORTS_MIN 2
+/* udp_ports: the low half one bit a destination port hash, the high half a source port's */
+#define UDP_PORT_BITS 32
 
 #define AHEAD SAFEM_TRW_AHEAD /* slots fetched ahead (lib/trw) */
 
@@ -56,16 +72,17 @@ struct dest {
 	 * requests (session 10)") */
 	struct safem_trw_walk reply_walk;
 	uint32_t reply_failures, reply_successes; /* decided this window */
+	uint32_t reply_udp_failures;              /* of reply_failures: UDP new-port ones */
 	struct safem_feature_value reply_src;     /* its last failed observation's source */
 	uint8_t reply_proto;
 	unsigned int reply_finding_windows;
 	/* Misra-Gries summaries of the ports of the walk's failures, per kind */
-	struct safem_trw_ports ports[SAFEM_VICTIM_KINDS];
+	struct safem_trw_ports ports[ARRIVAL_KINDS];
 	/* this window's decisions */
 	uint64_t window_id;
-	uint32_t window_failures[SAFEM_VICTIM_KINDS], window_successes;
-	struct safem_feature_value last_src[SAFEM_VICTIM_KINDS];
-	uint8_t last_proto[SAFEM_VICTIM_KINDS];
+	uint32_t window_failures[ARRIVAL_KINDS], window_successes;
+	struct safem_feature_value last_src[ARRIVAL_KINDS];
+	uint8_t last_proto[ARRIVAL_KINDS];
 	unsigned int finding_windows;
 	/* a TCP flow carried data to it with nothing going back: the link does not see
 	 * what it sends, so a response without a request is no evidence */
@@ -75,7 +92,7 @@ struct dest {
 
 /* what a pending entry is an observation of (pending.walks) */
 #define WALK_ARRIVAL 1u /* a first arrival from a new source */
-#define WALK_REPLY 2u   /* a (source, window) with ICMP replies */
+#define WALK_REPLY 2u   /* a (source, window) with ICMP replies or new UDP ports */
 
 struct pending {
 	uint64_t own_hash, pair_rev_hash, src_hash;
@@ -86,15 +103,13 @@ struct pending {
 	uint8_t proto, own_flags, kind, walks;
 };
 
-/* a reply observation's source, for keeping one a (source, window) */
-struct reply_key {
-	uint64_t src_hash;
-	uint32_t index;
-};
-
 struct src_entry {
 	uint64_t src; /* hash | 1: 0 is empty */
 	uint64_t dst; /* hash of its first destination, SRC_SPREAD once it reached another */
+	/* the destination (low half) and source ports (high half) of its new UDP flows, one
+	 * bit a port hash (a lower bound of the distinct ports: two ports may share a bit, one
+	 * port never sets two) */
+	uint64_t udp_ports;
 };
 
 struct safem_victim {
@@ -108,9 +123,9 @@ struct safem_victim {
 	struct src_entry *srcmap;         /* this window's sources, 2 pane_flows */
 	uint64_t srcmap_size;
 	struct pending *pending[2];       /* [window % 2] */
-	struct safem_trw_order *order, *order_tmp; /* stage 2's sort, pane_flows each */
+	/* stage 2's sort, pane_flows each; then replies_once's */
+	struct safem_trw_order *order, *order_tmp;
 	uint32_t npending[2];
-	struct reply_key *reply_keys;     /* pane_flows: this window's reply observations */
 	uint64_t window;
 	uint32_t *touched;
 	uint32_t ntouched;
@@ -129,6 +144,8 @@ safem_victim_kind_name(enum safem_victim_kind k)
 		return "icmp_reply";
 	case SAFEM_VICTIM_ATTEMPT:
 		return "syn_attempt";
+	case SAFEM_VICTIM_UDP_PORTS:
+		return "udp_ports";
 	case SAFEM_VICTIM_KINDS:
 		break;
 	}
@@ -185,9 +202,8 @@ safem_victim_create(const struct safem_victim_params *p)
 	v->srcmap = calloc(ssize, sizeof(*v->srcmap));
 	v->order = calloc(p->pane_flows, sizeof(*v->order));
 	v->order_tmp = calloc(p->pane_flows, sizeof(*v->order_tmp));
-	v->reply_keys = calloc(p->pane_flows, sizeof(*v->reply_keys));
 	ok = v->dst != NULL && v->touched != NULL && v->srcmap != NULL && v->order != NULL &&
-	     v->order_tmp != NULL && v->reply_keys != NULL;
+	     v->order_tmp != NULL;
 	for (i = 0; i < SEEN_WINDOWS; i++) {
 		v->seen[i] = calloc(size, sizeof(*v->seen[i]));
 		ok = ok && v->seen[i] != NULL;
@@ -216,7 +232,6 @@ safem_victim_free(struct safem_victim *v)
 	free(v->srcmap);
 	free(v->order);
 	free(v->order_tmp);
-	free(v->reply_keys);
 	for (i = 0; i < SEEN_WINDOWS; i++)
 		free(v->seen[i]);
 	for (i = 0; i < 2; i++)
@@ -227,9 +242,10 @@ safem_victim_free(struct safem_victim *v)
 /* ---------------------------------------------------------------------- */
 /* Per-window tables                                                        */
 
-/* Note that src sent to dst this window; a second destination marks it spread. */
+/* Note that src sent to dst this window (and the port bits of its new UDP flows); a second
+ * destination marks it spread. */
 static void
-srcmap_add(struct safem_victim *v, uint64_t src, uint64_t dst)
+srcmap_add(struct safem_victim *v, uint64_t src, uint64_t dst, uint64_t udp_ports)
 {
 	uint64_t mask = v->srcmap_size - 1, i;
 
@@ -241,26 +257,56 @@ srcmap_add(struct safem_victim *v, uint64_t src, uint64_t dst)
 		if (e->src == 0) {
 			e->src = src;
 			e->dst = dst;
+			e->udp_ports = udp_ports;
 			return;
 		}
 		if (e->src == src) {
 			if ((e->dst & ~SRC_SPREAD) != dst)
 				e->dst |= SRC_SPREAD;
+			e->udp_ports |= udp_ports;
 			return;
 		}
 	}
 }
 
-static bool
-srcmap_spread(const struct safem_victim *v, uint64_t src)
+/* src's entry of this window (NULL: none) */
+static const struct src_entry *
+srcmap_get(const struct safem_victim *v, uint64_t src)
 {
 	uint64_t mask = v->srcmap_size - 1, i;
 
 	src |= 1;
 	for (i = src & mask; v->srcmap[i].src != 0; i = (i + 1) & mask)
 		if (v->srcmap[i].src == src)
-			return (v->srcmap[i].dst & SRC_SPREAD) != 0;
-	return false;
+			return &v->srcmap[i];
+	return NULL;
+}
+
+/* The bits of a new UDP flow's ports in its source's udp_ports (0: not UDP, a non-first
+ * fragment (ports 0: the rest of a datagram whose first fragment has the ports; a
+ * fragmented reflection's answers would add port 0 on both sides), or not new: its key was
+ * in the window before, or that window was not judged). */
+static uint64_t
+udp_new_port_bits(const struct safem_victim *v, const struct safem_flow_key *k, uint64_t own)
+{
+	unsigned int before = (unsigned int)((v->window + 2) % SEEN_WINDOWS);
+
+	if (k->proto != PROTO_UDP || (k->src_port == 0 && k->dst_port == 0) ||
+	    !v->seen_valid[before] ||
+	    safem_trw_seen_get(v->seen[before], v->table_size - 1, own) != 0)
+		return 0;
+	return 1ull << (safem_trw_mix64(k->dst_port) >> 59) |
+	       1ull << (UDP_PORT_BITS + (safem_trw_mix64(k->src_port) >> 59));
+}
+
+/* a source's new UDP flows reached several destination ports from several source ports */
+static bool
+udp_new_ports(const struct src_entry *e)
+{
+	uint64_t low = (1ull << UDP_PORT_BITS) - 1;
+
+	return e != NULL && __builtin_popcountll(e->udp_ports & low) >= UDP_NEW_PORTS_MIN &&
+	       __builtin_popcountll(e->udp_ports >> UDP_PORT_BITS) >= UDP_NEW_PORTS_MIN;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -415,6 +461,7 @@ decide_reply(struct safem_victim *v, struct dest *e, const struct pending *c, bo
 	}
 	v->totals.reply_failures++;
 	e->reply_failures++;
+	e->reply_udp_failures += c->proto == PROTO_UDP;
 	e->reply_src = c->src;
 	e->reply_proto = c->proto;
 }
@@ -440,7 +487,7 @@ decide(struct safem_victim *v, const struct pending *c, bool requested, uint8_t 
 		e->window_id = v->window;
 		memset(e->window_failures, 0, sizeof(e->window_failures));
 		e->window_successes = 0;
-		e->reply_failures = e->reply_successes = 0;
+		e->reply_failures = e->reply_successes = e->reply_udp_failures = 0;
 		v->touched[v->ntouched++] = c->slot; /* at most one per pending arrival */
 	}
 	if (walk == WALK_REPLY) {
@@ -582,15 +629,19 @@ static bool
 first_arrival(struct safem_victim *v, struct pending *c)
 {
 	const struct safem_flow_key *k = &c->flow->key;
+	const struct src_entry *se = srcmap_get(v, c->src_hash);
 	struct safem_feature_value dst;
 	struct dest *e;
 	uint32_t slot, pos[SAFEM_TRW_BLOOM_HASHES];
-	bool known;
+	bool known, reply;
 
-	if (srcmap_spread(v, c->src_hash)) {
+	if (se != NULL && (se->dst & SRC_SPREAD) != 0) {
 		v->totals.spread_sources++;
 		return false;
 	}
+	/* the second walk's: ICMP replies, or a source's new UDP flows to several ports */
+	reply = c->kind == SAFEM_VICTIM_ICMP_REPLY ||
+		(k->proto == PROTO_UDP && udp_new_ports(se));
 	safem_trw_addr_value(k->dst_addr, k->ip_version, &dst);
 	slot = dest_get(v, &dst);
 	e = &v->dst[slot];
@@ -599,8 +650,7 @@ first_arrival(struct safem_victim *v, struct pending *c)
 	known = safem_trw_bloom_has(&e->bloom, pos);
 	/* a known source's replies are still an observation of the second walk: one a
 	 * (source, window), whether the source is new or not */
-	c->walks = (known ? 0u : WALK_ARRIVAL) |
-		   (c->kind == SAFEM_VICTIM_ICMP_REPLY ? WALK_REPLY : 0u);
+	c->walks = (known ? 0u : WALK_ARRIVAL) | (reply ? WALK_REPLY : 0u);
 	if (c->walks == 0)
 		return false;
 	if (!known)
@@ -646,30 +696,22 @@ arrival_keep(void *ctx, void *c)
 	return first_arrival(ctx, c);
 }
 
-static int
-reply_key_order(const void *a, const void *b)
-{
-	const struct reply_key *x = a, *y = b;
-
-	if (x->src_hash != y->src_hash)
-		return x->src_hash < y->src_hash ? -1 : 1;
-	return x->index < y->index ? -1 : x->index > y->index;
-}
-
 /* One reply observation a (source, window): a source kept reached one destination only, so
- * its source says which pair; the first of its flows in candidate order stays. */
+ * its source says which pair; the first of its flows in candidate order stays (lib/trw's
+ * stable sort by source hash, then position; stage 2 is done with order and order_tmp). */
 static void
 replies_once(struct safem_victim *v, struct pending *c, uint32_t n)
 {
+	struct safem_trw_order *r = v->order;
 	uint32_t i, nk = 0;
 
 	for (i = 0; i < n; i++)
 		if (c[i].walks & WALK_REPLY)
-			v->reply_keys[nk++] = (struct reply_key){c[i].src_hash, i};
-	qsort(v->reply_keys, nk, sizeof(*v->reply_keys), reply_key_order);
+			r[nk++] = (struct safem_trw_order){c[i].src_hash, i, 0};
+	safem_trw_order_sort(r, v->order_tmp, nk);
 	for (i = 1; i < nk; i++)
-		if (v->reply_keys[i].src_hash == v->reply_keys[i - 1].src_hash)
-			c[v->reply_keys[i].index].walks &= ~WALK_REPLY;
+		if (r[i].hash == r[i - 1].hash)
+			c[r[i].idx].walks &= ~WALK_REPLY;
 }
 
 /* Stage 2 in key hash order (lib/trw's order: by key hash, then flags; the log's order
@@ -700,6 +742,8 @@ collect_arrivals(struct safem_victim *v)
 			continue;
 		v->totals.arrivals += (out[i].walks & WALK_ARRIVAL) != 0;
 		v->totals.replies += (out[i].walks & WALK_REPLY) != 0;
+		v->totals.udp_replies +=
+			(out[i].walks & WALK_REPLY) != 0 && out[i].proto == PROTO_UDP;
 		out[kept++] = out[i];
 	}
 	v->npending[v->window % 2] = kept;
@@ -718,7 +762,7 @@ arrival_finding(struct dest *e, struct safem_victim_finding *f)
 	if (!e->walk.flagged)
 		return false;
 	/* the kind most of this window's failures were */
-	for (i = 1; i < SAFEM_VICTIM_KINDS; i++)
+	for (i = 1; i < ARRIVAL_KINDS; i++)
 		if (e->window_failures[i] > e->window_failures[kind])
 			kind = i;
 	if (e->window_failures[kind] == 0)
@@ -742,8 +786,8 @@ arrival_finding(struct dest *e, struct safem_victim_finding *f)
 	return true;
 }
 
-/* The second walk's finding: its (source, window) observations of ICMP replies flagged it
- * and some failed this window (each a distinct source). */
+/* The second walk's finding: its (source, window) observations flagged it and some failed
+ * this window (each a distinct source); its kind what most of them were. */
 static bool
 reply_finding(struct dest *e, struct safem_victim_finding *f)
 {
@@ -751,7 +795,8 @@ reply_finding(struct dest *e, struct safem_victim_finding *f)
 		return false;
 	e->reply_finding_windows++;
 	memset(f, 0, sizeof(*f));
-	f->kind = SAFEM_VICTIM_ICMP_REPLY;
+	f->kind = 2 * e->reply_udp_failures > e->reply_failures ? SAFEM_VICTIM_UDP_PORTS
+								  : SAFEM_VICTIM_ICMP_REPLY;
 	f->victim = e->addr;
 	f->source = e->reply_src;
 	f->proto = e->reply_proto;
@@ -810,6 +855,8 @@ flow_hashes(const struct safem_victim *v, const struct safem_flow_key *k, const 
 	__builtin_prefetch(&seen[h->own & mask]);
 	__builtin_prefetch(&seen[h->pair & mask]);
 	__builtin_prefetch(&v->srcmap[(h->src | 1) & (v->srcmap_size - 1)]);
+	if (k->proto == PROTO_UDP) /* udp_new_port_bits' look into the window before */
+		__builtin_prefetch(&v->seen[(v->window + 2) % SEEN_WINDOWS][h->own & mask]);
 }
 
 int
@@ -862,7 +909,8 @@ safem_victim_window(struct safem_victim *v, const struct safem_profile_flow *con
 			for (j = 0; j < m; j++) {
 				safem_trw_seen_add(seen, mask, h[j].own, seg[g][i + j].tcp_flags);
 				safem_trw_seen_add(seen, mask, h[j].pair, 0);
-				srcmap_add(v, h[j].src, h[j].dst);
+				srcmap_add(v, h[j].src, h[j].dst,
+					   udp_new_port_bits(v, &seg[g][i + j].key, h[j].own));
 				collect_candidate(v, &seg[g][i + j], h[j].own, h[j].src);
 			}
 		}

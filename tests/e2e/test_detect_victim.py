@@ -25,6 +25,14 @@ echo-request flood from spoofed sources on a home host at 1 % for 6 s:
     alone never flags it);
   - no window of the request flood is named `reflection` (requests are not answers), and at
     least 3 are named `icmp_flood`.
+
+Few-source UDP floods (session 11; docs/detection.md, the section of that name),
+development seed 200, the same layout: a UDP flood from 3 hosts (random source and
+destination ports, 1400 bytes) on a home host at 1 % for 6 s, then the same from 2 hosts:
+  - no window of either is named `reflection` (a flood from random source ports answers
+    nothing), and at least 3 of each are named `udp_flood`; a record from the test's second
+    walk names the first one's victim (3 or 2 sources are 3 or 2 new arrivals: the first
+    walk alone never flags them).
 """
 import os
 import sys
@@ -99,6 +107,27 @@ class DetectFewSourceReplies(unittest.TestCase):
         self.assertGreaterEqual(got[0].count("icmp_flood"), MIN_RIGHT, " ".join(got[0]))
         self.assertNotIn("reflection", got[1], " ".join(got[1]))
         self.assertGreaterEqual(got[1].count("icmp_flood"), MIN_RIGHT, " ".join(got[1]))
+        victim = self.truth["attacks"][0]["involved"]["victims"][0]
+        named = [a for a in victim_records(self.alerts)
+                 if victim in [x["value"] for x in a["involved"]["dst_addr"]]]
+        self.assertTrue(named, "no victim test record names %s" % victim)
+
+
+
+class DetectFewSourceUdp(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        e2e.attack_sequence_run(cls, "victim-udp", ["udp_flood", "udp_flood,sources=2"],
+                                SEED - 1, HOME, WARMUP_S, ATTACK_S, GAP_S, 0.01,
+                                ["--home", HOME, "--moving-windows", "20"])
+
+    def test_few_source_floods(self):
+        e2e.assert_run_ok(self, self.probe_run)
+        flagged = e2e.alert_classes(self.alerts)
+        for att in self.truth["attacks"]:
+            got = [flagged.get(w["start_ms"], "-") for w in e2e.attack_truth_windows(self.truth, att)]
+            self.assertNotIn("reflection", got, " ".join(got))
+            self.assertGreaterEqual(got.count("udp_flood"), MIN_RIGHT, " ".join(got))
         victim = self.truth["attacks"][0]["involved"]["victims"][0]
         named = [a for a in victim_records(self.alerts)
                  if victim in [x["value"] for x in a["involved"]["dst_addr"]]]

@@ -3040,6 +3040,47 @@ involved_value(struct involved *inv, unsigned int f, struct safem_feature_value 
 	it->stale = stale;
 }
 
+/* The class a structural finding corrects (classify_by_findings): a window the rules named
+ * reflection, its destinations by hand (10.0.0.5: 20 of 300 flows over a peak of 0, the one
+ * that rose most; 10.0.0.6: 3 flows). lib/victim's udp_ports finding (a few sources opening
+ * new UDP ports on 10.0.0.5 with nothing back) makes it a UDP flood; the same finding on
+ * another destination, another test's or class's finding, or another class: unchanged. */
+static void
+test_reflection_by_findings(void **state)
+{
+	struct involved *inv = calloc(1, sizeof(*inv));
+	struct safem_feature_value v5, v6;
+	struct safem_featdist_counts c5, c6;
+	struct safem_detect_finding f = {.cls = SAFEM_CLASS_UDP_FLOOD,
+					 .has_target = true,
+					 .test = "victim",
+					 .evidence = 3};
+
+	(void)state;
+	assert_non_null(inv);
+	involved_value(inv, SAFEM_FEATURE_DST_ADDR, &v6, &c6, 6, 3, 300, 0, 0.01, false);
+	involved_value(inv, SAFEM_FEATURE_DST_ADDR, &v5, &c5, 5, 20, 300, 0, 0.01, false);
+	f.target = v5;
+	assert_int_equal(classify_by_findings(inv, SAFEM_CLASS_REFLECTION, &f, 1),
+			 SAFEM_CLASS_UDP_FLOOD);
+	assert_int_equal(classify_by_findings(inv, SAFEM_CLASS_REFLECTION, NULL, 0),
+			 SAFEM_CLASS_REFLECTION);
+	assert_int_equal(classify_by_findings(inv, SAFEM_CLASS_SYN_FLOOD, &f, 1),
+			 SAFEM_CLASS_SYN_FLOOD);
+	f.test = "trw";
+	assert_int_equal(classify_by_findings(inv, SAFEM_CLASS_REFLECTION, &f, 1),
+			 SAFEM_CLASS_REFLECTION);
+	f.test = "victim";
+	f.cls = SAFEM_CLASS_ICMP_FLOOD;
+	assert_int_equal(classify_by_findings(inv, SAFEM_CLASS_REFLECTION, &f, 1),
+			 SAFEM_CLASS_REFLECTION);
+	f.cls = SAFEM_CLASS_UDP_FLOOD;
+	f.target = v6;
+	assert_int_equal(classify_by_findings(inv, SAFEM_CLASS_REFLECTION, &f, 1),
+			 SAFEM_CLASS_REFLECTION);
+	free(inv);
+}
+
 /* A window of total TCP flows in `all` (the reverse direction itself, no baseline tops)
  * for the class rules by hand: the layout, a deviation with no metric out of its band,
  * the summary's volumes and an empty involved. */
@@ -3753,6 +3794,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fanout_horizon_and_learning, fanout_setup, fanout_teardown),
 		cmocka_unit_test_setup_teardown(test_fanout_worm_aggregate, fanout_setup, fanout_teardown),
 		cmocka_unit_test(test_icmp_queries_not_reflection),
+		cmocka_unit_test(test_reflection_by_findings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

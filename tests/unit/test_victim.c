@@ -522,6 +522,156 @@ test_reply_one_way_and_spread(void **state)
 	assert_int_equal(t.arrivals, 0);
 }
 
+/* UDP datagrams from source src to the victim: n new flows, each from its own source port to
+ * its own destination port (base + i), as a flood to random ports sends them */
+static void
+udp_ports_in(struct win *w, uint32_t src, unsigned int n, uint16_t base)
+{
+	for (unsigned int i = 0; i < n; i++)
+		add(w, NET + src, VICTIM, (uint16_t)(base + 7 * i), (uint16_t)(base + i), 17, 0);
+}
+
+/* the second walk's UDP totals of v so far */
+static void
+assert_udp_totals(const struct safem_victim *v, uint64_t udp, uint64_t successes,
+		  uint64_t failures, uint64_t flagged)
+{
+	struct safem_victim_totals t;
+
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.udp_replies, udp);
+	assert_int_equal(t.reply_successes, successes);
+	assert_int_equal(t.reply_failures, failures);
+	assert_int_equal(t.reply_destinations_flagged, flagged);
+}
+
+/* three sources, each opening UDP flows from four new ports to four new ports of the victim
+ * a window, nothing back: 3 failed arrivals (4^3 = 64) never flag the first walk; the (source,
+ * window) observations (four ports set at least two bits of each half of udp_ports: checked
+ * by the flag) flag the second at the 6th
+ * (4^6), its finding of kind udp_ports (a UDP flood) names 3 failures of its own window */
+static void
+test_udp_ports_flood(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	for (unsigned int s = 1; s <= 3; s++)
+		udp_ports_in(&w, s, 4, (uint16_t)(1000 * s));
+	assert_int_equal(judge(v, &w, &f), 0);
+	for (unsigned int s = 1; s <= 3; s++)
+		udp_ports_in(&w, s, 4, (uint16_t)(20000 + 1000 * s));
+	assert_int_equal(judge(v, &w, &f), 1);
+	assert_int_equal(f[0].kind, SAFEM_VICTIM_UDP_PORTS);
+	assert_string_equal(safem_victim_kind_name(f[0].kind), "udp_ports");
+	assert_true(f[0].source_windows);
+	assert_int_equal(f[0].failures, 3);
+	assert_int_equal(f[0].failures_run, 6);
+	assert_int_equal(f[0].port, 0);
+	assert_int_equal(f[0].proto, 17);
+	assert_int_equal(f[0].victim.bytes[15], 5);
+	assert_udp_totals(v, 6, 0, 6, 1);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.arrivals, 3);
+	assert_int_equal(t.failures, 3);
+	assert_int_equal(t.destinations_flagged, 0);
+	assert_int_equal(t.replies, 6);
+}
+
+/* one-way UDP that is no flood, window after window with nothing back, never an
+ * observation past its first window: a media stream (one 5-tuple: one port), a device's
+ * three fixed exports (syslog, traps, flow export: three ports, new in their first window
+ * only: one failed observation) and a burst of traps a window from new source ports to
+ * one port (one port: no observation). The first walk: three new sources, 3 failures
+ * (4^3 = 64 < 99) */
+static void
+test_udp_one_way_streams(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w, none;
+
+	for (unsigned int k = 0; k < 8; k++) {
+		add(&w, NET + 1, VICTIM, 5004, 16384, 17, 0);
+		add(&w, NET + 10, VICTIM, 514, 514, 17, 0);
+		add(&w, NET + 10, VICTIM, 40001, 162, 17, 0);
+		add(&w, NET + 10, VICTIM, 40002, 2055, 17, 0);
+		for (unsigned int i = 0; i < 5; i++)
+			add(&w, NET + 11, VICTIM, (uint16_t)(30000 + 10 * k + i), 162, 17, 0);
+		run(v, &w);
+		assert_int_equal(safem_victim_findings(v, &f), 0);
+	}
+	run(v, &none);
+	assert_int_equal(safem_victim_findings(v, &f), 0);
+	assert_udp_totals(v, 1, 0, 1, 0);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.failures, 3);
+	assert_int_equal(t.destinations_flagged, 0);
+}
+
+/* a reflector answering from its service port (53) to four ports of the victim a window,
+ * none asked for: its new flows reach several ports from one, no observation of the second
+ * walk (the first walk's reflection: one new source, one failure) */
+static void
+test_udp_reflector_port(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	static struct win w;
+
+	for (unsigned int k = 0; k < 6; k++) {
+		for (unsigned int i = 0; i < 4; i++)
+			add(&w, NET + 20, VICTIM, 53, (uint16_t)(1000 * k + 7 * i), 17, 0);
+		assert_int_equal(judge(v, &w, &f), 0);
+	}
+	assert_udp_totals(v, 0, 0, 0, 0);
+}
+
+/* a reflector whose answers are fragmented: from 123 to a new port of the victim, and the
+ * non-first fragments (ports 0, one flow) each window. Port 0 is no port: one port on each
+ * side, no observation (counting it: two ports each side unless their hashes share a bit) */
+static void
+test_udp_fragmented_reflector(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	static struct win w;
+
+	for (unsigned int k = 0; k < 6; k++) {
+		add(&w, NET + 21, VICTIM, 123, (uint16_t)(2000 + k), 17, 0);
+		add(&w, NET + 21, VICTIM, 0, 0, 17, 0);
+		assert_int_equal(judge(v, &w, &f), 0);
+	}
+	assert_udp_totals(v, 0, 0, 0, 0);
+}
+
+/* sources opening new UDP ports on a destination that answers each of them (one flow
+ * back a window): successes, never a flag */
+static void
+test_udp_ports_answered(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	static struct win w;
+
+	for (unsigned int k = 0; k < 6; k++) {
+		for (unsigned int s = 1; s <= 3; s++) {
+			udp_ports_in(&w, s, 4, (uint16_t)(1000 * s + 100 * k));
+			add(&w, VICTIM, NET + s, 53, 33000, 17, 0);
+		}
+		assert_int_equal(judge(v, &w, &f), 0);
+	}
+	assert_udp_totals(v, 18, 18, 0, 0);
+}
+
 /* multicast and broadcast destinations are no victims */
 static void
 test_not_unicast(void **state)
@@ -607,6 +757,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reply_once_a_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reply_asked_for, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reply_one_way_and_spread, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_ports_flood, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_one_way_streams, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_ports_answered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_reflector_port, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_fragmented_reflector, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_unicast, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unjudged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eviction, setup_one_set, teardown),
