@@ -331,7 +331,8 @@ scan_test_window(struct probe_detect *pd, const struct safem_window_summary *sum
 	/* pf is filled before its members are read (argument order is unspecified) */
 	bool judged = pane_flows(pd, summary, &pf);
 
-	if (safem_seqscan_window(pd->seqscan, pf.flow, pf.n, pf.segments, judged) < 0)
+	if (safem_seqscan_window(pd->seqscan, pf.flow, pf.n, pf.segments, judged,
+				  summary->end_ms) < 0)
 		return 0;
 	n = safem_seqscan_findings(pd->seqscan, &f);
 	for (i = 0; i < n; i++) {

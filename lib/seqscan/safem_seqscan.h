@@ -24,7 +24,11 @@
  * rate, one probe a window over several infected hosts, fails on one port long before any
  * host's walk flags it.
  * Outcomes are decided one window late (an answer can fall into the next window): the
- * contacts of window N are judged at the end of window N+1. docs/detection.md,
+ * contacts of window N are judged at the end of window N+1, and only those decisions move
+ * the walks. Given the pane's end, window N also decides its own contacts provisionally
+ * (answered ones as they will be, ones unanswered for SAFEM_TRW_ANSWER_WAIT_MS as failures)
+ * on scratch copies of the walks: a walk that crosses eta1 with them is a finding in window
+ * N (docs/detection.md, "Decisions in the observation's own window (session 11)"). docs/detection.md,
  * "Sequential scan test (TRW)", says what a contact, a success and a failure are.
  *
  * One thread at a time (the analysis thread); all memory allocated at create, none per
@@ -93,6 +97,7 @@ struct safem_seqscan_finding {
 	unsigned int sources; /**< worm: flagged sources on port within the horizon, or the
 				   home sources that failed on it (home port evidence: src is
 				   the last of them, failures_run the net failures) */
+	bool provisional;     /**< found with this window's provisional decisions */
 };
 
 /** The totals, in the order --stats prints them: one list for the struct and its printers. */
@@ -111,7 +116,11 @@ struct safem_seqscan_finding {
 			      destination port, TCP, or by source port, UDP) */ \
 	X(udp_contacts) /* first contacts over UDP (in contacts) */ \
 	X(udp_failures) /* their failures (in failures) */ \
-	X(findings)
+	X(findings) \
+	X(provisional_steps) /* this window's contacts decided in it (answered, or unanswered \
+				for SAFEM_TRW_ANSWER_WAIT_MS), on scratch walks */ \
+	X(provisional_young) /* ones still unanswered but younger: left to the next window */ \
+	X(findings_provisional) /* findings from them (in findings) */
 
 struct safem_seqscan_totals {
 #define SAFEM_SEQSCAN_FIELD_(name) uint64_t name;
@@ -131,11 +140,13 @@ void safem_seqscan_free(struct safem_seqscan *s);
  * judged false (a sampled window, flows past the log bound): its contacts are not
  * collected and the previous window's are dropped undecided (a missing answer is no
  * evidence). A log with more than pane_flows entries or a weighted (surge-sampled)
- * contribution is not judged either.
+ * contribution is not judged either. end_ms: the end of the pane (Unix ms), against which
+ * the contributions' last packet times are read (safem_profile_flow_last_ms); 0: no times,
+ * no provisional decisions (the window's contacts wait for the next window only).
  * @return 0, or -EINVAL (s NULL, or segments NULL with nseg > 0)
  */
 int safem_seqscan_window(struct safem_seqscan *s, const struct safem_profile_flow *const *seg,
-			 const uint32_t *n, unsigned int nseg, bool judged);
+			 const uint32_t *n, unsigned int nseg, bool judged, uint64_t end_ms);
 
 /** The last window's findings (valid until the next window), the most failures first. */
 unsigned int safem_seqscan_findings(const struct safem_seqscan *s,

@@ -71,6 +71,16 @@ struct source {
 	uint8_t last_proto[2];			 /* [walk] of its last failed contact */
 	struct safem_feature_value last_dst[2]; /* [walk] */
 	struct safem_trw_bloom bloom_dst, bloom_pair;
+	/* this window's provisional decisions, on copies of the walks and the port summary
+	 * (valid while prov_window is this window; the persisted state never reads them) */
+	uint64_t prov_window;
+	struct safem_trw_walk prov_walk[2];
+	struct safem_trw_ports prov_ports;
+	uint32_t prov_failures[2], prov_successes;
+	uint8_t prov_proto[2];
+	struct safem_feature_value prov_dst[2];
+	uint64_t prov_best_window; /* prov_best: its flagged scratch port walk with most failures */
+	uint32_t prov_best;
 };
 
 /* The walk of one source over its first contacts to one (protocol, destination port): a
@@ -117,6 +127,33 @@ struct home_port {
 	uint64_t found_window;
 	struct safem_trw_bloom bloom;
 };
+
+/* A provisional copy of a port walk (a scratch table of the same geometry, valid while
+ * window is this window): the persisted walk's state, or a new walk's, plus this window's
+ * provisional steps. */
+struct prov_port_walk {
+	uint64_t window;
+	uint32_t slot, gen;
+	uint16_t port;
+	uint8_t proto;
+	struct safem_trw_walk walk;
+	uint32_t failures;
+	struct safem_feature_value last_dst;
+};
+
+/* This window's provisional evidence of a home port (scratch, valid while window is this
+ * window): added to the persisted ring's and sources when judged, never stored in them. */
+struct prov_home_port {
+	uint64_t window;
+	uint16_t port;
+	uint8_t proto;
+	bool by_src;
+	uint32_t failures, successes;
+	unsigned int nsrc;
+	struct safem_feature_value src[HOME_PORT_SOURCES]; /* failed, distinct */
+	struct safem_feature_value last_src, last_dst;
+	struct safem_trw_bloom bloom; /* destinations counted in this window */
+};
 /* home ports tracked (4-way sets): destination ports (TCP), then source ports (UDP) in a
  * table of their own, so that home clients' datagrams from random ephemeral ports (DNS,
  * QUIC) do not push TCP's ports out */
@@ -132,6 +169,7 @@ struct pending {
 	uint16_t dst_port, src_port;
 	uint8_t proto, own_flags, kind;
 	bool stream; /* UDP: more than UDP_PROBE_DATAGRAMS datagrams in its window */
+	uint64_t last_ms; /* its last packet (Unix ms; 0 without the pane's end) */
 };
 
 /* a flagged horizontal scanner and the port its failed contacts went to */
@@ -169,6 +207,16 @@ struct safem_seqscan {
 	unsigned int ring_next;
 	struct safem_seqscan_finding findings[SAFEM_SEQSCAN_FINDINGS_MAX];
 	unsigned int nfindings;
+	/* provisional decisions of this window's contacts (provisional_window) */
+	uint64_t end_ms; /* this window's pane end, 0: no times */
+	uint32_t *prov_touched; /* sources with a provisional step (pane_flows) */
+	uint32_t nprov_touched;
+	struct prov_port_walk *ppw; /* nport_walks */
+	uint32_t *ppw_touched;	    /* scratch port walks with a provisional failure */
+	uint32_t nppw_touched;
+	struct prov_home_port *php; /* HOME_PORTS + HOME_SRC_PORTS; NULL without home */
+	uint32_t *php_touched;	    /* scratch home ports with a provisional failure */
+	uint32_t nphp_touched;
 	struct safem_seqscan_totals totals;
 };
 
@@ -255,7 +303,10 @@ safem_seqscan_create(const struct safem_seqscan_params *p)
 	if (p->home != NULL && p->home->count != 0) {
 		s->hp = calloc(HOME_PORTS + HOME_SRC_PORTS, sizeof(*s->hp));
 		s->hp_touched = calloc(p->pane_flows, sizeof(*s->hp_touched));
-		if (s->hp == NULL || s->hp_touched == NULL) {
+		s->php = calloc(HOME_PORTS + HOME_SRC_PORTS, sizeof(*s->php));
+		s->php_touched = calloc(p->pane_flows, sizeof(*s->php_touched));
+		if (s->hp == NULL || s->hp_touched == NULL || s->php == NULL ||
+		    s->php_touched == NULL) {
 			safem_seqscan_free(s);
 			errno = ENOMEM;
 			return NULL;
@@ -267,6 +318,14 @@ safem_seqscan_create(const struct safem_seqscan_params *p)
 	}
 	s->order = calloc(p->pane_flows, sizeof(*s->order));
 	s->order_tmp = calloc(p->pane_flows, sizeof(*s->order_tmp));
+	s->prov_touched = calloc(p->pane_flows, sizeof(*s->prov_touched));
+	s->ppw = calloc(s->nport_walks, sizeof(*s->ppw));
+	s->ppw_touched = calloc(p->pane_flows, sizeof(*s->ppw_touched));
+	if (s->prov_touched == NULL || s->ppw == NULL || s->ppw_touched == NULL) {
+		safem_seqscan_free(s);
+		errno = ENOMEM;
+		return NULL;
+	}
 	if (s->src == NULL || s->touched == NULL || s->pw == NULL || s->pw_touched == NULL ||
 	    s->order == NULL || s->order_tmp == NULL || s->answers[0] == NULL ||
 	    s->answers[1] == NULL || s->pending[0] == NULL || s->pending[1] == NULL) {
@@ -288,6 +347,11 @@ safem_seqscan_free(struct safem_seqscan *s)
 	free(s->pw_touched);
 	free(s->hp);
 	free(s->hp_touched);
+	free(s->php);
+	free(s->php_touched);
+	free(s->prov_touched);
+	free(s->ppw);
+	free(s->ppw_touched);
 	free(s->order);
 	free(s->order_tmp);
 	for (unsigned int i = 0; i < 2; i++) {
@@ -369,14 +433,21 @@ port_walk_idle(const struct safem_seqscan *s, const struct port_walk *w)
 
 /* The walk of (source slot, protocol, port), taking a slot (an idle one, else the least
  * recently observed) when new. */
-static struct port_walk *
-port_walk_get(struct safem_seqscan *s, uint32_t slot, uint16_t port, uint8_t proto)
+/* The first slot of (source slot, protocol, port)'s set (in s->pw, and in s->ppw alike). */
+static uint32_t
+port_walk_set(const struct safem_seqscan *s, uint32_t slot, uint16_t port, uint8_t proto)
 {
-	uint32_t gen = s->src[slot].gen;
 	uint64_t key = (uint64_t)slot << 24 | (uint64_t)port << 8 | proto;
-	uint32_t set = (uint32_t)(safem_trw_mix64(key ^ 0x3c6ef372fe94f82bull) &
-				  (s->nport_walks / WAYS - 1)) * WAYS;
-	uint32_t i, victim = set;
+
+	return (uint32_t)(safem_trw_mix64(key ^ 0x3c6ef372fe94f82bull) &
+			  (s->nport_walks / WAYS - 1)) * WAYS;
+}
+
+/* The live walk of (source slot, protocol, port), or NULL: no slot taken. */
+static struct port_walk *
+port_walk_find(struct safem_seqscan *s, uint32_t slot, uint16_t port, uint8_t proto)
+{
+	uint32_t gen = s->src[slot].gen, set = port_walk_set(s, slot, port, proto), i;
 	struct port_walk *w;
 
 	for (i = set; i < set + WAYS; i++) {
@@ -385,6 +456,19 @@ port_walk_get(struct safem_seqscan *s, uint32_t slot, uint16_t port, uint8_t pro
 		    w->proto == proto && !port_walk_idle(s, w))
 			return w;
 	}
+	return NULL;
+}
+
+static struct port_walk *
+port_walk_get(struct safem_seqscan *s, uint32_t slot, uint16_t port, uint8_t proto)
+{
+	uint32_t gen = s->src[slot].gen;
+	uint32_t set = port_walk_set(s, slot, port, proto);
+	uint32_t i, victim = set;
+	struct port_walk *w = port_walk_find(s, slot, port, proto);
+
+	if (w != NULL)
+		return w;
 	for (i = set; i < set + WAYS; i++) {
 		if (port_walk_idle(s, &s->pw[i])) {
 			victim = i;
@@ -418,13 +502,34 @@ home_port_older(const struct home_port *h, const struct home_port *v, bool by_sr
 	return h->last_window < v->last_window;
 }
 
-static struct home_port *
-home_port_get(struct safem_seqscan *s, uint16_t port, uint8_t proto, bool by_src)
+/* The first slot of a home port's set (in s->hp, and in the scratch s->php alike). */
+static uint32_t
+home_port_set(uint16_t port, uint8_t proto, bool by_src)
 {
 	uint64_t key = (uint64_t)by_src << 24 | (uint64_t)port << 8 | proto;
 	uint32_t sets = (by_src ? HOME_SRC_PORTS : HOME_PORTS) / WAYS;
-	uint32_t set = (by_src ? HOME_PORTS : 0) +
-		       (uint32_t)(safem_trw_mix64(key ^ 0x510e527fade682d1ull) & (sets - 1)) * WAYS;
+
+	return (by_src ? HOME_PORTS : 0) +
+	       (uint32_t)(safem_trw_mix64(key ^ 0x510e527fade682d1ull) & (sets - 1)) * WAYS;
+}
+
+/* The home port's entry, or NULL (no slot taken: the provisional decisions read only). */
+static struct home_port *
+home_port_find(struct safem_seqscan *s, uint16_t port, uint8_t proto, bool by_src)
+{
+	uint32_t set = home_port_set(port, proto, by_src), i;
+
+	for (i = set; i < set + WAYS; i++)
+		if (s->hp[i].used && s->hp[i].port == port && s->hp[i].proto == proto &&
+		    s->hp[i].by_src == by_src)
+			return &s->hp[i];
+	return NULL;
+}
+
+static struct home_port *
+home_port_get(struct safem_seqscan *s, uint16_t port, uint8_t proto, bool by_src)
+{
+	uint32_t set = home_port_set(port, proto, by_src);
 	uint32_t i, victim = set;
 	struct home_port *h;
 
@@ -552,12 +657,18 @@ contact_outcome(uint8_t proto, uint8_t own, uint64_t answer, bool stream)
  * spread over as many ports as hosts: a peer-to-peer client reaching peers on their own
  * ports). */
 static uint16_t
-port_held(const struct source *e)
+ports_held(const struct safem_trw_ports *m)
 {
 	uint16_t port;
-	uint64_t held = safem_trw_ports_top(&e->ports, &port, NULL);
+	uint64_t held = safem_trw_ports_top(m, &port, NULL);
 
-	return safem_trw_ports_few(&e->ports, held) ? port : 0;
+	return safem_trw_ports_few(m, held) ? port : 0;
+}
+
+static uint16_t
+port_held(const struct source *e)
+{
+	return ports_held(&e->ports);
 }
 
 static void
@@ -689,6 +800,7 @@ collect_candidate(struct safem_seqscan *s, const struct safem_profile_flow *f, u
 	c->flow = f;
 	c->own_flags = f->tcp_flags;
 	c->stream = f->packets > UDP_PROBE_DATAGRAMS;
+	c->last_ms = s->end_ms != 0 ? safem_profile_flow_last_ms(f, s->end_ms) : 0;
 }
 
 /* Stage 2: keep c when it is a first contact of its source (to a new address, or a new port
@@ -875,6 +987,8 @@ finding_add(struct safem_seqscan *s, const struct safem_seqscan_finding *f)
 		s->findings[i] = s->findings[i - 1];
 	s->findings[i] = *f;
 	s->totals.findings++;
+	if (f->provisional)
+		s->totals.findings_provisional++;
 }
 
 /* A horizontal finding on port: the worm shape when other home sources were flagged on it. */
@@ -891,6 +1005,54 @@ horizontal_note(struct safem_seqscan *s, const struct source *e, uint16_t port,
 		f->shape = SAFEM_SEQSCAN_WORM;
 }
 
+/* A source's walks and this window's decisions on them: the persisted ones, or the
+ * provisional copies (provisional_window). */
+struct walks_view {
+	const struct safem_trw_walk *walk;	/* [2] */
+	const uint32_t *failures;		/* [2] */
+	uint32_t successes;
+	const struct safem_trw_ports *ports;
+	const uint8_t *proto;			/* [2] */
+	const struct safem_feature_value *dst; /* [2] */
+};
+
+/* The finding of a source whose walk flagged it and failed again in this window (f's
+ * windows and sources left to the caller); false: none. */
+static bool
+source_finding(const struct source *e, const struct walks_view *v,
+	       struct safem_seqscan_finding *f)
+{
+	unsigned int wi;
+	uint16_t port;
+
+	/* the walk that flagged it and failed again now; both: the one with more */
+	if (v->walk[0].flagged && v->failures[0] > 0 &&
+	    (!v->walk[1].flagged || v->failures[0] >= v->failures[1]))
+		wi = 0;
+	else if (v->walk[1].flagged && v->failures[1] > 0)
+		wi = 1;
+	else
+		return false;
+	port = ports_held(v->ports);
+	/* a horizontal scan probes many hosts on few ports: failures spread over many
+	 * hosts and many ports (each peer at its own port) are a peer-to-peer client's
+	 * contacts to peers that left */
+	if (wi == 0 && port == 0)
+		return false;
+	*f = (struct safem_seqscan_finding){
+		.shape = wi == 0 ? SAFEM_SEQSCAN_HORIZONTAL : SAFEM_SEQSCAN_VERTICAL,
+		.src = e->addr,
+		.dst = v->dst[wi],
+		.port = wi == 0 ? port : 0,
+		.proto = v->proto[wi],
+		.failures = v->failures[wi],
+		.successes = v->successes,
+		.failures_run = v->walk[wi].failures_run,
+		.llr = v->walk[wi].llr,
+	};
+	return true;
+}
+
 /* Findings of the source walks: a flagged walk that failed again in this window. */
 static void
 findings_sources(struct safem_seqscan *s)
@@ -899,39 +1061,17 @@ findings_sources(struct safem_seqscan *s)
 
 	for (t = 0; t < s->ntouched; t++) {
 		struct source *e = &s->src[s->touched[t]];
+		const struct walks_view v = {e->walk, e->window_failures, e->window_successes,
+					     &e->ports, e->last_proto, e->last_dst};
 		struct safem_seqscan_finding f;
-		unsigned int wi;
-		uint16_t port;
 
-		/* the walk that flagged it and failed again now; both: the one with more */
-		if (e->walk[0].flagged && e->window_failures[0] > 0 &&
-		    (!e->walk[1].flagged || e->window_failures[0] >= e->window_failures[1]))
-			wi = 0;
-		else if (e->walk[1].flagged && e->window_failures[1] > 0)
-			wi = 1;
-		else
-			continue;
-		port = port_held(e);
-		/* a horizontal scan probes many hosts on few ports: failures spread over many
-		 * hosts and many ports (each peer at its own port) are a peer-to-peer client's
-		 * contacts to peers that left */
-		if (wi == 0 && port == 0)
+		if (!source_finding(e, &v, &f))
 			continue;
 		e->finding_windows++;
 		e->found_window = s->window;
-		memset(&f, 0, sizeof(f));
-		f.shape = wi == 0 ? SAFEM_SEQSCAN_HORIZONTAL : SAFEM_SEQSCAN_VERTICAL;
-		f.src = e->addr;
-		f.dst = e->last_dst[wi];
-		f.port = wi == 0 ? port : 0;
-		f.proto = e->last_proto[wi];
-		f.failures = e->window_failures[wi];
-		f.successes = e->window_successes;
-		f.failures_run = e->walk[wi].failures_run;
-		f.llr = e->walk[wi].llr;
 		f.windows = e->finding_windows;
-		if (wi == 0)
-			horizontal_note(s, e, port, &f);
+		if (f.shape == SAFEM_SEQSCAN_HORIZONTAL)
+			horizontal_note(s, e, f.port, &f);
 		finding_add(s, &f);
 	}
 }
@@ -1005,6 +1145,48 @@ home_port_failed(const struct safem_seqscan *s, const struct home_port *h,
 	return false;
 }
 
+/* src is among q's failed sources in this window */
+static bool
+prov_home_port_failed(const struct prov_home_port *q, const struct safem_feature_value *src)
+{
+	unsigned int i;
+
+	for (i = 0; i < q->nsrc; i++)
+		if (memcmp(&q->src[i], src, sizeof(*src)) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A home source's own finding on a home port with worm evidence becomes the worm's (true:
+ * merged, no finding of the port's own); an outside scanner sweeping the same port inward
+ * stays a scan. By the source port: a finding of one of the port's failing sources (within
+ * the horizon in h, or in this window's provisional q; either may be NULL).
+ */
+static bool
+home_port_merge(struct safem_seqscan *s, uint8_t proto, bool by_src, uint16_t port,
+		unsigned int sources, const struct home_port *h, const struct prov_home_port *q)
+{
+	bool merged = false;
+	unsigned int i;
+
+	for (i = 0; i < s->nfindings; i++) {
+		struct safem_seqscan_finding *g = &s->findings[i];
+
+		if ((g->shape == SAFEM_SEQSCAN_HORIZONTAL || g->shape == SAFEM_SEQSCAN_WORM) &&
+		    g->proto == proto && safem_home_contains(s->p.home, &g->src) &&
+		    (by_src ? (h != NULL && home_port_failed(s, h, &g->src)) ||
+				      (q != NULL && prov_home_port_failed(q, &g->src))
+			    : g->port == port)) {
+			g->shape = SAFEM_SEQSCAN_WORM;
+			if (g->sources < sources)
+				g->sources = sources;
+			merged = true;
+		}
+	}
+	return merged;
+}
+
 /*
  * Worm findings of the home ports: the likelihood ratio of a port's observations within the
  * horizon (a failure x4, a success x1/4, the walk's steps) reaches eta1, i.e. at least 4 net
@@ -1025,7 +1207,6 @@ findings_home_ports(struct safem_seqscan *s)
 		struct safem_seqscan_finding f;
 		int64_t net = 0;
 		unsigned int sources = 0;
-		bool merged = false;
 
 		if (h->found_window == s->window)
 			continue; /* listed twice: evicted and taken again in this window */
@@ -1045,22 +1226,7 @@ findings_home_ports(struct safem_seqscan *s)
 		h->finding_windows = h->found_window + 1 == s->window ? h->finding_windows + 1 : 1;
 		h->found_window = s->window;
 		s->totals.home_port_worms++;
-		for (i = 0; i < s->nfindings; i++) {
-			struct safem_seqscan_finding *g = &s->findings[i];
-
-			/* a home source's own finding on the port becomes the worm's; an
-			 * outside scanner sweeping the same port inward stays a scan. By the
-			 * source port: a finding of one of the port's failing sources */
-			if ((g->shape == SAFEM_SEQSCAN_HORIZONTAL || g->shape == SAFEM_SEQSCAN_WORM) &&
-			    g->proto == h->proto && safem_home_contains(s->p.home, &g->src) &&
-			    (h->by_src ? home_port_failed(s, h, &g->src) : g->port == h->port)) {
-				g->shape = SAFEM_SEQSCAN_WORM;
-				if (g->sources < sources)
-					g->sources = sources;
-				merged = true;
-			}
-		}
-		if (merged)
+		if (home_port_merge(s, h->proto, h->by_src, h->port, sources, h, NULL))
 			continue;
 		f = (struct safem_seqscan_finding){
 			.shape = SAFEM_SEQSCAN_WORM,
@@ -1088,9 +1254,344 @@ findings_collect(struct safem_seqscan *s)
 	findings_home_ports(s);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Provisional decisions in the contacts' own window                        */
+
+/*
+ * docs/detection.md, "Decisions in the observation's own window (session 11)". Window N's
+ * contacts are decided again at the end of window N+1, and only that decision moves the
+ * persisted walks, filters and rings. Here, in window N, each contact whose answer already
+ * came (in window N: one in window N-1 made it no contact) is stepped as it will be, and one
+ * still unanswered whose last packet is SAFEM_TRW_ANSWER_WAIT_MS before the pane's end as a
+ * failure, on scratch copies: the source's walks and port summary (in its slot), its port
+ * walks and the home ports (scratch tables of the same geometry). A copy that crosses eta1
+ * and failed in this window is a finding now; a provisional failure answered later is a
+ * success in the persisted walk next window, so nothing here biases a later window.
+ */
+
+/* The scratch copy of (slot, protocol, port)'s port walk in this window: the live walk's
+ * state (or a new walk's) when first taken. A set's scratch slots fill from its first;
+ * NULL: all four are taken in this window (the step is left out of the port walks). */
+static struct prov_port_walk *
+prov_port_walk_get(struct safem_seqscan *s, uint32_t slot, uint16_t port, uint8_t proto)
+{
+	uint32_t gen = s->src[slot].gen, set = port_walk_set(s, slot, port, proto), i;
+	struct prov_port_walk *q = NULL;
+	const struct port_walk *w;
+
+	for (i = set; i < set + WAYS; i++) {
+		q = &s->ppw[i];
+		if (q->window != s->window)
+			break;
+		if (q->slot == slot && q->gen == gen && q->port == port && q->proto == proto)
+			return q;
+	}
+	if (i == set + WAYS)
+		return NULL;
+	w = port_walk_find(s, slot, port, proto);
+	*q = (struct prov_port_walk){
+		.window = s->window, .slot = slot, .gen = gen, .port = port, .proto = proto};
+	if (w != NULL)
+		q->walk = w->walk;
+	return q;
+}
+
+/* This window's scratch evidence of a home port (as prov_port_walk_get). */
+static struct prov_home_port *
+prov_home_port_get(struct safem_seqscan *s, uint16_t port, uint8_t proto, bool by_src)
+{
+	uint32_t set = home_port_set(port, proto, by_src), i;
+	struct prov_home_port *q = NULL;
+
+	for (i = set; i < set + WAYS; i++) {
+		q = &s->php[i];
+		if (q->window != s->window)
+			break;
+		if (q->port == port && q->proto == proto && q->by_src == by_src)
+			return q;
+	}
+	if (i == set + WAYS)
+		return NULL;
+	memset(q, 0, sizeof(*q));
+	q->window = s->window;
+	q->port = port;
+	q->proto = proto;
+	q->by_src = by_src;
+	return q;
+}
+
+/* home_port_observe's provisional twin: a destination the port counted before (the
+ * persisted filter) or already in this window counts once. */
+static void
+prov_home_port_observe(struct safem_seqscan *s, const struct safem_feature_value *src,
+		       const struct pending *c, bool success, bool by_src)
+{
+	uint16_t port = by_src ? c->src_port : c->dst_port;
+	const struct home_port *h = home_port_find(s, port, c->proto, by_src);
+	struct prov_home_port *q;
+	uint32_t pos[SAFEM_TRW_BLOOM_HASHES];
+	unsigned int i;
+
+	bloom_positions(&c->dst, sizeof(c->dst) / 8, pos);
+	if (h != NULL && safem_trw_bloom_has(&h->bloom, pos))
+		return;
+	q = prov_home_port_get(s, port, c->proto, by_src);
+	if (q == NULL || safem_trw_bloom_has(&q->bloom, pos))
+		return;
+	safem_trw_bloom_add(&q->bloom, pos);
+	if (success) {
+		q->successes++;
+		return;
+	}
+	if (q->failures++ == 0)
+		s->php_touched[s->nphp_touched++] = (uint32_t)(q - s->php); /* once a window */
+	q->last_src = *src;
+	q->last_dst = c->dst;
+	for (i = 0; i < q->nsrc; i++)
+		if (memcmp(&q->src[i], src, sizeof(*src)) == 0)
+			return;
+	if (q->nsrc < HOME_PORT_SOURCES)
+		q->src[q->nsrc++] = *src;
+}
+
+/* decide()'s provisional twin: the same steps on the scratch copies. */
+static void
+prov_decide(struct safem_seqscan *s, const struct pending *c, enum outcome o)
+{
+	struct source *e = &s->src[c->slot];
+	unsigned int wi = (c->kind & KIND_HORIZONTAL) ? 0 : 1;
+	bool success = o == OUTCOME_SUCCESS;
+
+	s->totals.provisional_steps++;
+	if (c->proto == PROTO_UDP) {
+		/* a home source's datagram: evidence of its source port only */
+		if (s->php != NULL)
+			prov_home_port_observe(s, &c->src, c, success, true);
+		return;
+	}
+	if (!e->used || e->gen != c->gen)
+		return; /* its slot changed hands in this window's collection */
+	if (e->prov_window != s->window) {
+		e->prov_window = s->window;
+		e->prov_walk[0] = e->walk[0];
+		e->prov_walk[1] = e->walk[1];
+		e->prov_ports = e->ports;
+		e->prov_failures[0] = e->prov_failures[1] = e->prov_successes = 0;
+		s->prov_touched[s->nprov_touched++] = c->slot;
+	}
+	safem_trw_walk_observe(&s->b, &e->prov_walk[wi], success);
+	if (c->kind & KIND_PAIR) {
+		struct prov_port_walk *q = prov_port_walk_get(s, c->slot, c->dst_port, c->proto);
+
+		if (q != NULL) {
+			safem_trw_walk_observe(&s->b, &q->walk, success);
+			if (!success) {
+				if (q->failures++ == 0)
+					s->ppw_touched[s->nppw_touched++] = (uint32_t)(q - s->ppw);
+				q->last_dst = c->dst;
+			}
+		}
+	}
+	if (e->home && s->php != NULL && (c->kind & KIND_PAIR) && c->proto == PROTO_TCP)
+		prov_home_port_observe(s, &e->addr, c, success, false);
+	if (success) {
+		e->prov_successes++;
+		return;
+	}
+	e->prov_failures[wi]++;
+	e->prov_dst[wi] = c->dst;
+	e->prov_proto[wi] = c->proto;
+	if (wi == 0)
+		safem_trw_ports_add(&e->prov_ports, c->dst_port);
+}
+
+/* horizontal_note without noting: the flagged home sources on port within the horizon,
+ * this source counted once whether the ring holds it or not. */
+static unsigned int
+prov_worm_sources(struct safem_seqscan *s, const struct source *e, uint16_t port)
+{
+	bool any_home = s->p.home != NULL && s->p.home->count != 0;
+	bool home = !any_home || safem_home_contains(s->p.home, &e->addr);
+	unsigned int i, n = worm_sources(s, port, home);
+
+	if (!home)
+		return n;
+	for (i = 0; i < FLAGGED_RING; i++) {
+		const struct flagged_port *r = &s->ring[i];
+
+		if (r->home && ring_match(r, port) &&
+		    r->window + SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS > s->window &&
+		    memcmp(&r->src, &e->addr, sizeof(e->addr)) == 0)
+			return n;
+	}
+	return n + 1;
+}
+
+/* A provisional horizontal finding's worm shape and sources, then the finding. */
+static void
+prov_finding_add(struct safem_seqscan *s, struct source *e, struct safem_seqscan_finding *f)
+{
+	e->found_window = s->window; /* one finding a source a window */
+	f->provisional = true;
+	if (f->shape == SAFEM_SEQSCAN_HORIZONTAL) {
+		f->sources = prov_worm_sources(s, e, f->port);
+		if (f->sources >= SAFEM_SEQSCAN_WORM_SOURCES)
+			f->shape = SAFEM_SEQSCAN_WORM;
+	}
+	finding_add(s, f);
+}
+
+/* findings_sources over the scratch walks, for sources without a finding in this window. */
+static void
+prov_findings_sources(struct safem_seqscan *s)
+{
+	uint32_t t;
+
+	for (t = 0; t < s->nprov_touched; t++) {
+		struct source *e = &s->src[s->prov_touched[t]];
+		const struct walks_view v = {e->prov_walk, e->prov_failures, e->prov_successes,
+					     &e->prov_ports, e->prov_proto, e->prov_dst};
+		struct safem_seqscan_finding f;
+
+		if (e->found_window == s->window || !source_finding(e, &v, &f))
+			continue;
+		f.windows = e->finding_windows + 1;
+		prov_finding_add(s, e, &f);
+	}
+}
+
+/* findings_port_walks over the scratch port walks. */
+static void
+prov_findings_port_walks(struct safem_seqscan *s)
+{
+	uint32_t t;
+
+	for (t = 0; t < s->nppw_touched; t++) {
+		const struct prov_port_walk *q = &s->ppw[s->ppw_touched[t]];
+		struct source *e = &s->src[q->slot];
+
+		if (!q->walk.flagged || e->gen != q->gen || e->found_window == s->window)
+			continue;
+		if (e->prov_best_window != s->window || s->ppw[e->prov_best].failures < q->failures) {
+			e->prov_best_window = s->window;
+			e->prov_best = s->ppw_touched[t];
+		}
+	}
+	for (t = 0; t < s->nppw_touched; t++) {
+		const struct prov_port_walk *q = &s->ppw[s->ppw_touched[t]];
+		struct source *e = &s->src[q->slot];
+		const struct port_walk *w;
+		struct safem_seqscan_finding f;
+
+		if (e->gen != q->gen || e->prov_best_window != s->window ||
+		    e->prov_best != s->ppw_touched[t] || e->found_window == s->window ||
+		    ports_held(&e->prov_ports) == 0)
+			continue;
+		w = port_walk_find(s, q->slot, q->port, q->proto);
+		f = (struct safem_seqscan_finding){
+			.shape = SAFEM_SEQSCAN_HORIZONTAL,
+			.src = e->addr,
+			.dst = q->last_dst,
+			.port = q->port,
+			.proto = q->proto,
+			.failures = q->failures,
+			.successes = e->prov_successes,
+			.failures_run = q->walk.failures_run,
+			.llr = q->walk.llr,
+			.windows = (w != NULL ? w->finding_windows : 0) + 1,
+		};
+		prov_finding_add(s, e, &f);
+	}
+}
+
+/* findings_home_ports over the persisted ring and sources plus this window's scratch
+ * evidence, for ports without a finding in this window. */
+static void
+prov_findings_home_ports(struct safem_seqscan *s)
+{
+	uint32_t t;
+	unsigned int i;
+
+	for (t = 0; t < s->nphp_touched; t++) {
+		const struct prov_home_port *q = &s->php[s->php_touched[t]];
+		const struct home_port *h = home_port_find(s, q->port, q->proto, q->by_src);
+		int64_t net = (int64_t)q->failures - q->successes;
+		unsigned int sources = 0, windows = 1;
+		struct safem_seqscan_finding f;
+
+		if (h != NULL) {
+			if (h->found_window == s->window)
+				continue;
+			for (i = 0; i < SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS; i++)
+				if (h->ring_window[i] != 0 &&
+				    h->ring_window[i] + SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS > s->window)
+					net += (int64_t)h->ring_failures[i] - h->ring_successes[i];
+			for (i = 0; i < HOME_PORT_SOURCES; i++)
+				if (h->src_window[i] != 0 &&
+				    h->src_window[i] + SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS > s->window)
+					sources++;
+			if (h->found_window + 1 == s->window)
+				windows = h->finding_windows + 1;
+		}
+		for (i = 0; i < q->nsrc; i++)
+			if (h == NULL || !home_port_failed(s, h, &q->src[i]))
+				sources++;
+		if ((double)net * s->b.step_failure < s->b.log_eta1 ||
+		    sources < SAFEM_SEQSCAN_WORM_SOURCES)
+			continue;
+		if (home_port_merge(s, q->proto, q->by_src, q->port, sources, h, q))
+			continue;
+		f = (struct safem_seqscan_finding){
+			.shape = SAFEM_SEQSCAN_WORM,
+			.src = q->last_src,
+			.dst = q->last_dst,
+			.port = q->by_src ? 0 : q->port,
+			.proto = q->proto,
+			.failures = q->failures,
+			.successes = q->successes,
+			.failures_run = (uint32_t)net,
+			.llr = (double)net * s->b.step_failure,
+			.windows = windows,
+			.sources = sources,
+			.provisional = true,
+		};
+		finding_add(s, &f);
+	}
+}
+
+/* Window N's contacts (pending[cur]) decided provisionally against window N's answers. */
+static void
+provisional_window(struct safem_seqscan *s)
+{
+	const uint64_t *now = s->answers[s->cur];
+	uint64_t mask = s->table_size - 1;
+	const struct pending *c = s->pending[s->cur];
+	uint32_t i, n = s->npending[s->cur];
+
+	s->nprov_touched = s->nppw_touched = s->nphp_touched = 0;
+	if (s->end_ms == 0)
+		return; /* no times: the contacts wait for the next window only */
+	for (i = 0; i < n; i++) {
+		uint64_t answer = safem_trw_seen_get(now, mask, c[i].rev_hash);
+		enum outcome o;
+
+		if (answer == 0 && !safem_trw_unanswered_for(c[i].last_ms, s->end_ms)) {
+			s->totals.provisional_young++;
+			continue;
+		}
+		o = contact_outcome(c[i].proto, c[i].own_flags, answer, c[i].stream);
+		if (o != OUTCOME_NONE)
+			prov_decide(s, &c[i], o);
+	}
+	prov_findings_sources(s);
+	prov_findings_port_walks(s);
+	if (s->php != NULL)
+		prov_findings_home_ports(s);
+}
+
 int
 safem_seqscan_window(struct safem_seqscan *s, const struct safem_profile_flow *const *seg,
-		     const uint32_t *n, unsigned int nseg, bool judged)
+		     const uint32_t *n, unsigned int nseg, bool judged, uint64_t end_ms)
 {
 	uint64_t mask, logged = 0;
 	unsigned int g;
@@ -1104,6 +1605,7 @@ safem_seqscan_window(struct safem_seqscan *s, const struct safem_profile_flow *c
 	s->ntouched = 0;
 	s->npw_touched = 0;
 	s->nhp_touched = 0;
+	s->end_ms = end_ms;
 	for (g = 0; g < nseg; g++) {
 		logged += n[g];
 		for (i = 0; judged && i < n[g]; i++)
@@ -1145,6 +1647,8 @@ safem_seqscan_window(struct safem_seqscan *s, const struct safem_profile_flow *c
 	/* before the new contacts: they may take the slot of a source flagged now */
 	findings_collect(s);
 	collect_contacts(s);
+	/* after the final findings: a source found with the persisted walks is not found twice */
+	provisional_window(s);
 	s->prev_judged = true;
 	return 0;
 }

@@ -8,13 +8,14 @@ scripts/gen-attacks, seed 203 (not used while the test was written: development 
 --home 10.0.0.0/16, --moving-windows 20 (the evaluation's), 30 s clean, then one source sweeping TCP port 23 over random
 addresses at 1 % of the packets (15 probes a second, 30 % of them answered with a RST:
 every probe fails) for 6 s, then 30 s clean:
-  - the probe names the window `horizontal_scan` in at least 4 of the 6 scan windows (the
-    test decides a window's contacts at the end of the next one: the first window is
-    judged with the second), and at least one alert record carries the test's finding
-    ("scan_test") naming the scanner of the truth and port 23 in "involved";
+  - the probe names the window `horizontal_scan` in at least 4 of the 6 scan windows, the
+    first among them (session 11: the window's own contacts answered by RST or unanswered
+    for 0.5 s are decided provisionally in it), and at least one alert record carries the
+    test's finding ("scan_test") naming the scanner of the truth and port 23 in "involved";
   - with --scan-test off, no record carries "scan_test";
   - a clean capture of the same background (seed 204, 90 s) raises no record from the
-    test, and no alert after the warm-up; its home clients' UDP is judged.
+    test, and no alert after the warm-up; its home clients' UDP is judged; contacts are
+    decided provisionally in their own window, none of them a finding.
   - witty (development seed 201, 1 %): `worm` in at least 4 of its 6 windows, from the
     source port evidence (a UDP finding naming no port).
 """
@@ -48,6 +49,8 @@ class DetectSeqscan(unittest.TestCase):
         wins = [w["start_ms"] for w in e2e.attack_truth_windows(self.truth, att)]
         got = [flagged.get(t, "-") for t in wins]
         self.assertGreaterEqual(got.count("horizontal_scan"), MIN_RIGHT, " ".join(got))
+        # 15 probes a second, 30 % answered by RST: its first window's own failures cross
+        self.assertEqual(got[0], "horizontal_scan", " ".join(got))
         scanner = att["involved"]["scanners"][0]
         named = [a for a in scan_records(self.alerts)
                  if scanner in [x["value"] for x in a["involved"]["src_addr"]]]
@@ -78,6 +81,9 @@ class DetectSeqscan(unittest.TestCase):
         self.assertGreater(st["udp_contacts"], 0)
         self.assertLess(st["udp_failures"], st["udp_contacts"])
         self.assertGreaterEqual(st["ms_max"], 0)
+        # the windows' own contacts are decided in them too, and find nothing here
+        self.assertGreater(st["provisional_steps"], 0)
+        self.assertEqual(st["findings_provisional"], 0)
         flagged = e2e.alert_classes(alerts)
         self.assertEqual(e2e.clean_windows_alerted(truth, flagged, WARMUP_S), [])
 

@@ -99,7 +99,7 @@ main(int argc, char **argv)
 			uint32_t logged = fill(log, n, &seed);
 			uint64_t t0 = cpu_ns();
 
-			safem_seqscan_window(s, seg, &logged, 1, true);
+			safem_seqscan_window(s, seg, &logged, 1, true, 0);
 			if (r >= 2) /* the first two fill the table and the pending contacts */
 				ns[r - 2] = cpu_ns() - t0;
 		}

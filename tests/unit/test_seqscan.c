@@ -101,7 +101,7 @@ static int
 run(struct fx *x)
 {
 	const struct safem_profile_flow *seg[1] = {x->w.f};
-	int rc = safem_seqscan_window(x->s, seg, &x->w.n, 1, true);
+	int rc = safem_seqscan_window(x->s, seg, &x->w.n, 1, true, 0);
 
 	x->w.n = 0;
 	return rc;
@@ -457,7 +457,7 @@ test_unjudged_windows(void **state)
 	probes(x, 1, 6);
 	run(x);
 	seg[0] = x->w.f;
-	assert_int_equal(safem_seqscan_window(x->s, seg, &x->w.n, 1, false), 0);
+	assert_int_equal(safem_seqscan_window(x->s, seg, &x->w.n, 1, false, 0), 0);
 	assert_int_equal(findings(x, &f), 0);
 	totals(x, &t);
 	assert_int_equal(t.undecided, 6);
@@ -468,7 +468,7 @@ test_unjudged_windows(void **state)
 	totals(x, &t);
 	assert_int_equal(t.windows_skipped, 2);
 	assert_int_equal(t.contacts, 6);
-	assert_int_equal(safem_seqscan_window(NULL, seg, &x->w.n, 1, true), -EINVAL);
+	assert_int_equal(safem_seqscan_window(NULL, seg, &x->w.n, 1, true, 0), -EINVAL);
 }
 
 /* A scanner that also works as a client: each window one unanswered SYN to a new host on 23
@@ -754,11 +754,227 @@ test_home_port_not_worm(void **state)
 	assert_int_equal(f[0].port, 5900);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Decisions in the contacts' own window (session 11): windows end at END_MS, a contact's
+ * last packet time set by hand; SAFEM_TRW_ANSWER_WAIT_MS (500) before the end or earlier is
+ * old enough to count as unanswered. */
+
+#define END_MS 1000000u
+
+/* one window ending at end_ms: the flows added since the last */
+static int
+run_at(struct fx *x, uint64_t end_ms)
+{
+	const struct safem_profile_flow *seg[1] = {x->w.f};
+	int rc = safem_seqscan_window(x->s, seg, &x->w.n, 1, true, end_ms);
+
+	x->w.n = 0;
+	return rc;
+}
+
+/* the last added flow's last packet at ms */
+static void
+at(struct fx *x, uint64_t ms)
+{
+	safem_profile_flow_set_last_ms(&x->w.f[x->w.n - 1], ms);
+}
+
+/* 4 unanswered SYNs 0.6-0.9 s before the window's end: found in their own window (4^4 =
+ * 256 >= 99 with the provisional steps), again by the final decisions one window later */
+static void
+test_provisional_found_own_window(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		add(x, SCANNER, NET + 1 + i, (uint16_t)(40001 + i), 23, 6, TCP_SYN);
+		at(x, END_MS - 900 + 100 * i); /* 900, 800, 700, 600 ms old */
+	}
+	assert_int_equal(run_at(x, END_MS), 0);
+	assert_int_equal(findings(x, &f), 1);
+	assert_true(f[0].provisional);
+	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_HORIZONTAL);
+	assert_int_equal(f[0].port, 23);
+	assert_int_equal(f[0].failures, 4);
+	assert_int_equal(f[0].failures_run, 4);
+	assert_int_equal(f[0].windows, 1);
+	assert_true(fabs(f[0].llr - log(99.0)) < 1e-9);
+	totals(x, &t);
+	assert_int_equal(t.provisional_steps, 4);
+	assert_int_equal(t.provisional_young, 0);
+	assert_int_equal(t.findings_provisional, 1);
+	assert_int_equal(t.failures, 0); /* nothing decided for good yet */
+	assert_int_equal(t.sources_flagged, 0);
+	assert_int_equal(run_at(x, END_MS + 1000), 0); /* the final decisions */
+	assert_int_equal(findings(x, &f), 1);
+	assert_false(f[0].provisional);
+	assert_int_equal(f[0].failures, 4);
+	assert_int_equal(f[0].windows, 1);
+	totals(x, &t);
+	assert_int_equal(t.failures, 4);
+	assert_int_equal(t.sources_flagged, 1);
+	assert_int_equal(t.findings_provisional, 1);
+}
+
+/* a SYN 0.4 s old is young: undecided in its window, so 3 old failures (64 < 99) find
+ * nothing; the next window decides all four and finds it. Without times (end_ms 0) nothing
+ * is decided in the window either */
+static void
+test_provisional_young_undecided(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		add(x, SCANNER, NET + 1 + i, (uint16_t)(40001 + i), 23, 6, TCP_SYN);
+		at(x, i < 3 ? END_MS - 800 : END_MS - 499); /* the 4th: 499 ms old */
+	}
+	assert_int_equal(run_at(x, END_MS), 0);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
+	assert_int_equal(t.provisional_steps, 3);
+	assert_int_equal(t.provisional_young, 1);
+	assert_int_equal(run_at(x, END_MS + 1000), 0);
+	assert_int_equal(findings(x, &f), 1);
+	assert_false(f[0].provisional);
+	/* old SYNs of a new source in a window without times: left to the next window */
+	for (i = 0; i < 4; i++) {
+		add(x, SCANNER + 1, NET + 20 + i, (uint16_t)(40001 + i), 23, 6, TCP_SYN);
+		at(x, END_MS + 1000);
+	}
+	assert_int_equal(run_at(x, 0), 0);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
+	assert_int_equal(t.provisional_steps, 3);
+}
+
+/* provisional failures answered late are successes in the persisted walk: 4 old SYNs are a
+ * provisional finding; their SYN-ACKs in the next window make them 4 successes (the walk
+ * reaches 4^-4 <= eta0 and starts over), so 3 more old failures later are 64 < 99: no
+ * finding, the provisional steps left nothing behind */
+static void
+test_provisional_answered_later(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		add(x, SCANNER, NET + 1 + i, (uint16_t)(40001 + i), 443, 6, TCP_SYN);
+		at(x, END_MS - 900);
+	}
+	run_at(x, END_MS);
+	assert_int_equal(findings(x, &f), 1);
+	assert_true(f[0].provisional);
+	for (i = 0; i < 4; i++) { /* the SYN-ACKs, 1.1 s late */
+		add(x, NET + 1 + i, SCANNER, 443, (uint16_t)(40001 + i), 6, TCP_SYN | TCP_ACK);
+		at(x, END_MS + 200);
+	}
+	run_at(x, END_MS + 1000);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
+	assert_int_equal(t.successes, 4);
+	assert_int_equal(t.failures, 0);
+	for (i = 0; i < 3; i++) {
+		add(x, SCANNER, NET + 10 + i, (uint16_t)(41001 + i), 443, 6, TCP_SYN);
+		at(x, END_MS + 1100);
+	}
+	run_at(x, END_MS + 2000);
+	assert_int_equal(findings(x, &f), 0);
+	run_at(x, END_MS + 3000);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
+	assert_int_equal(t.failures, 3);
+	assert_int_equal(t.sources_flagged, 0);
+}
+
+/* answers in the contacts' own window decide them whatever their age: 4 SYNs 0.1 s old
+ * answered by RST are failures (256: found); a client whose young SYNs are answered by
+ * SYN-ACKs and whose one old SYN is not (F S S S: 4^-2) is no finding */
+static void
+test_provisional_answered_same_window(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		add(x, SCANNER, NET + 1 + i, (uint16_t)(40001 + i), 80, 6, TCP_SYN);
+		at(x, END_MS - 100);
+		add(x, NET + 1 + i, SCANNER, 80, (uint16_t)(40001 + i), 6, TCP_RST | TCP_ACK);
+		at(x, END_MS - 90);
+	}
+	add(x, SCANNER + 1, NET + 50, 45000, 443, 6, TCP_SYN); /* old, unanswered */
+	at(x, END_MS - 900);
+	for (i = 0; i < 3; i++) {
+		add(x, SCANNER + 1, NET + 51 + i, (uint16_t)(45001 + i), 443, 6,
+		    TCP_SYN | TCP_ACK);
+		at(x, END_MS - 100);
+		add(x, NET + 51 + i, SCANNER + 1, 443, (uint16_t)(45001 + i), 6,
+		    TCP_SYN | TCP_ACK);
+		at(x, END_MS - 95);
+	}
+	run_at(x, END_MS);
+	assert_int_equal(findings(x, &f), 1);
+	assert_true(f[0].provisional);
+	assert_int_equal(f[0].src.bytes[15], 1);
+	assert_int_equal(f[0].port, 80);
+	totals(x, &t);
+	assert_int_equal(t.provisional_steps, 8);
+	assert_int_equal(t.provisional_young, 0);
+}
+
+/* Witty in its first window: 4 datagrams from port 4000 of 3 home hosts, 0.6 s old and
+ * unanswered: 4 net failures (4^4 >= 99) from 3 sources on the source port, found at once */
+static void
+test_provisional_udp_source_port_worm(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		add(x, SCANNER + i % 3, 0x50000000u + 977 * i, 4000, (uint16_t)(1500 + 4099 * i),
+		    17, 0);
+		at(x, END_MS - 600);
+	}
+	run_at(x, END_MS);
+	assert_int_equal(findings(x, &f), 1);
+	assert_true(f[0].provisional);
+	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_WORM);
+	assert_int_equal(f[0].port, 0);
+	assert_int_equal(f[0].sources, 3);
+	assert_int_equal(f[0].failures_run, 4);
+	/* 3 datagrams of one host only: one source, no worm */
+	for (i = 0; i < 3; i++) {
+		add(x, SCANNER + 5, 0x51000000u + 977 * i, 5000, (uint16_t)(1500 + 4099 * i), 17,
+		    0);
+		at(x, END_MS + 400);
+	}
+	run_at(x, END_MS + 1000);
+	for (i = 0; i < (unsigned int)findings(x, &f); i++)
+		assert_false(f[i].provisional);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_four_failures_flag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_provisional_found_own_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_provisional_young_undecided, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_provisional_answered_later, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_provisional_answered_same_window, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_provisional_udp_source_port_worm, setup_home,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_successes_pull_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_next_window_answers_and_rst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_contact_kinds, setup, teardown),
