@@ -192,6 +192,31 @@ enum safem_trw_step safem_trw_walk_observe(const struct safem_trw_bounds *b,
 					   struct safem_trw_walk *w, bool success);
 
 /* ---------------------------------------------------------------------- */
+/* Unanswered for T: a decision in the observation's own window             */
+
+/**
+ * T: how long an observation's last packet must have gone unanswered by the end of its pane
+ * to count as a provisional failure in its own window (docs/detection.md, "Decisions in the
+ * observation's own window (session 11)"). An answer is one round trip plus the answerer's
+ * work: on both real backgrounds 95 % of the answered first SYNs were answered within
+ * 0.23-0.27 s (tshark). Slower answers (a server's work: first UDP answers p90 0.30-0.45 s)
+ * are provisional failures that the final decision, a window later, turns back into
+ * successes: T bounds how often a slow answer can add a finding, never what the persisted
+ * walks hold.
+ */
+#define SAFEM_TRW_ANSWER_WAIT_MS 250
+
+/**
+ * True when a contribution whose last packet is at last_ms (Unix ms) has gone unanswered for
+ * SAFEM_TRW_ANSWER_WAIT_MS by pane_end_ms; pane_end_ms 0 (no times known): never.
+ */
+static inline bool
+safem_trw_unanswered_for(uint64_t last_ms, uint64_t pane_end_ms)
+{
+	return pane_end_ms != 0 && last_ms + SAFEM_TRW_ANSWER_WAIT_MS <= pane_end_ms;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Misra-Gries summary of ports                                             */
 
 /*

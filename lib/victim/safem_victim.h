@@ -25,6 +25,14 @@
  * a failure when not (none when the destination is one-way). Same parameters and bounds;
  * docs/detection.md, "Few-source unsolicited replies and ICMP requests (session 10)".
  *
+ * Decisions in the observation's own window (session 11; docs/detection.md, "Decisions in
+ * the observation's own window (session 11)"): given the pane's end, window N's observations
+ * are also judged at the end of window N on copies of the walks: one already answered (or an
+ * attempt already completed) is a success, one whose last packet went unanswered for
+ * SAFEM_TRW_ANSWER_WAIT_MS (lib/trw) a provisional failure, a younger one undecided. A copy
+ * that crosses the upper bound is a finding in window N (`provisional`). The persisted walks
+ * move only by the final decisions at the end of window N+1, as before.
+ *
  * One thread at a time (the analysis thread); all memory allocated at create, none per
  * window; cost per window O(logged flows), plus one clear of the per-window tables.
  */
@@ -86,6 +94,9 @@ struct safem_victim_finding {
 	/** found by the second walk: failures, successes, failures_run and llr count
 	 * (source, window) observations of ICMP replies, not new sources */
 	bool source_windows;
+	/** found with this window's provisional steps (its own observations unanswered for
+	 * SAFEM_TRW_ANSWER_WAIT_MS): failures, successes, failures_run and llr include them */
+	bool provisional;
 };
 
 /** The totals, in the order --stats prints them: one list for the struct and its printers. */
@@ -107,7 +118,14 @@ struct safem_victim_finding {
 	X(replies) /* the second walk: (source, window) observations of ICMP replies */ \
 	X(reply_successes) \
 	X(reply_failures) \
-	X(reply_destinations_flagged) /* its walks flagged */
+	X(reply_destinations_flagged) /* its walks flagged */ \
+	X(provisional_failures) /* observations (either walk) unanswered for T at the end of \
+				   their own window */ \
+	X(provisional_reversed) /* of those, no failure in the final decision (answered since, \
+				   or no evidence after all) */ \
+	X(provisional_young) /* observations left to the next window: no answer yet, last \
+				packet younger than T */ \
+	X(provisional_findings) /* findings from the copies with the provisional steps */
 
 struct safem_victim_totals {
 #define SAFEM_VICTIM_FIELD_(name) uint64_t name;
@@ -125,11 +143,12 @@ void safem_victim_free(struct safem_victim *v);
  * One window, in time order: its flow log as lib/seqscan takes it (the newest pane only).
  * judged false (sampled, incomplete log): nothing collected, the pending arrivals dropped
  * undecided. A log with more than pane_flows entries or a weighted contribution is not
- * judged either.
+ * judged either. end_ms: the pane's end (Unix ms), which dates the log's contributions
+ * (safem_profile_flow_last_ms); 0: no times, no provisional decisions (decide as before).
  * @return 0, or -EINVAL
  */
 int safem_victim_window(struct safem_victim *v, const struct safem_profile_flow *const *seg,
-			const uint32_t *n, unsigned int nseg, bool judged);
+			const uint32_t *n, unsigned int nseg, bool judged, uint64_t end_ms);
 
 /** The last window's findings (valid until the next window), the most failures first. */
 unsigned int safem_victim_findings(const struct safem_victim *v,
