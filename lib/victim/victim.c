@@ -88,8 +88,8 @@ struct dest {
 #define WALK_REPLY 2u   /* a (source, window) with ICMP replies */
 
 /* pending.prov: the observation in its own window (provisional_window) */
-#define PROV_OLD 1u          /* its last packet is SAFEM_TRW_ANSWER_WAIT_MS before the pane's end */
-#define PROV_FAILED 2u       /* a provisional failure of the first walk */
+#define PROV_OLD 1u	     /* its last packet is T (lib/trw) before the pane's end */
+#define PROV_FAILED 2u	     /* a provisional failure of the first walk */
 #define PROV_REPLY_FAILED 4u /* of the second */
 
 struct pending {
@@ -127,10 +127,10 @@ struct safem_victim {
 	uint32_t npending[2];
 	struct reply_key *reply_keys;     /* pane_flows: this window's reply observations */
 	uint64_t window;
-	uint64_t end_ms;                  /* this window's pane end, 0: no times */
+	uint64_t end_ms; /* this window's pane end, 0: no times */
 	uint32_t *touched;
 	uint32_t ntouched;
-	uint32_t *prov_touched;           /* destinations with provisional steps this window */
+	uint32_t *prov_touched; /* destinations with provisional steps this window */
 	uint32_t nprov_touched;
 	struct safem_victim_finding findings[SAFEM_VICTIM_FINDINGS_MAX];
 	unsigned int nfindings;
@@ -205,9 +205,8 @@ safem_victim_create(const struct safem_victim_params *p)
 	v->order = calloc(p->pane_flows, sizeof(*v->order));
 	v->order_tmp = calloc(p->pane_flows, sizeof(*v->order_tmp));
 	v->reply_keys = calloc(p->pane_flows, sizeof(*v->reply_keys));
-	ok = v->dst != NULL && v->touched != NULL && v->prov_touched != NULL &&
-	     v->srcmap != NULL && v->order != NULL &&
-	     v->order_tmp != NULL && v->reply_keys != NULL;
+	ok = v->dst != NULL && v->touched != NULL && v->prov_touched != NULL && v->srcmap != NULL &&
+	     v->order != NULL && v->order_tmp != NULL && v->reply_keys != NULL;
 	for (i = 0; i < SEEN_WINDOWS; i++) {
 		v->seen[i] = calloc(size, sizeof(*v->seen[i]));
 		ok = ok && v->seen[i] != NULL;

@@ -643,7 +643,7 @@ test_provisional_own_window(void **state)
 	assert_int_equal(t.provisional_failures, 4);
 	assert_int_equal(t.provisional_findings, 1);
 	assert_int_equal(t.findings, 1);
-	assert_int_equal(t.failures, 0);              /* nothing persisted yet */
+	assert_int_equal(t.failures, 0); /* nothing persisted yet */
 	assert_int_equal(t.destinations_flagged, 0);
 
 	assert_int_equal(run_at(v, &w, E0 + 2000, &f), 1);
@@ -741,10 +741,10 @@ test_provisional_benign(void **state)
 	static struct win w;
 
 	for (unsigned int i = 0; i < 8; i++) {
-		add(&w, VICTIM, NET + 1 + i, 40000, 53, 17, 0);        /* its queries */
-		add(&w, NET + 1 + i, VICTIM, 53, 40000, 17, 0);        /* their answers */
-		add(&w, NET + 20 + i, VICTIM, 50000, 443, 17, 0);      /* new clients */
-		add(&w, VICTIM, NET + 20 + i, 443, 50000, 17, 0);      /* answered */
+		add(&w, VICTIM, NET + 1 + i, 40000, 53, 17, 0);	  /* its queries */
+		add(&w, NET + 1 + i, VICTIM, 53, 40000, 17, 0);	  /* their answers */
+		add(&w, NET + 20 + i, VICTIM, 50000, 443, 17, 0); /* new clients */
+		add(&w, VICTIM, NET + 20 + i, 443, 50000, 17, 0); /* answered */
 		add(&w, NET + 40 + i, VICTIM, 50000, 22, 6, TCP_SYN | TCP_ACK | TCP_PSH);
 	}
 	timed(&w, E0 + 100);
