@@ -40,13 +40,25 @@ add(struct win *w, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, u
 	seqscan_flow_v4(&w->f[w->n++], src, dst, sport, dport, proto, flags);
 }
 
-static void
-run(struct safem_victim *v, struct win *w)
+/* One window ending at end_ms (0: no times: nothing decided in its own window); its
+ * findings. */
+static unsigned int
+run_at(struct safem_victim *v, struct win *w, uint64_t end_ms,
+       const struct safem_victim_finding **f)
 {
 	const struct safem_profile_flow *seg[1] = {w->f};
 
-	assert_int_equal(safem_victim_window(v, seg, &w->n, 1, true, 0), 0);
+	assert_int_equal(safem_victim_window(v, seg, &w->n, 1, true, end_ms), 0);
 	w->n = 0;
+	return safem_victim_findings(v, f);
+}
+
+static void
+run(struct safem_victim *v, struct win *w)
+{
+	const struct safem_victim_finding *f;
+
+	run_at(v, w, 0, &f);
 }
 
 static struct safem_victim *
@@ -602,17 +614,6 @@ timed(struct win *w, uint64_t ms)
 {
 	for (uint32_t i = 0; i < w->n; i++)
 		safem_profile_flow_set_last_ms(&w->f[i], ms);
-}
-
-static unsigned int
-run_at(struct safem_victim *v, struct win *w, uint64_t end_ms,
-       const struct safem_victim_finding **f)
-{
-	const struct safem_profile_flow *seg[1] = {w->f};
-
-	assert_int_equal(safem_victim_window(v, seg, &w->n, 1, true, end_ms), 0);
-	w->n = 0;
-	return safem_victim_findings(v, f);
 }
 
 /* 4 unsolicited datagrams 800 ms old at the pane's end (T = 250 ms): 4 provisional
