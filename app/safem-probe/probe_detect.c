@@ -396,7 +396,9 @@ victim_test_window(struct probe_detect *pd, const struct safem_window_summary *s
 
 	bool judged = pane_flows(pd, summary, &pf);
 
-	if (safem_victim_window(pd->victim, pf.flow, pf.n, pf.segments, judged) < 0)
+	/* the summary's end is its newest pane's: it dates the log's contributions */
+	if (safem_victim_window(pd->victim, pf.flow, pf.n, pf.segments, judged, summary->end_ms) <
+	    0)
 		return n;
 	nv = safem_victim_findings(pd->victim, &f);
 	for (i = 0; i < nv; i++) {

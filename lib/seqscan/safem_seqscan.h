@@ -26,7 +26,7 @@
  * Outcomes are decided one window late (an answer can fall into the next window): the
  * contacts of window N are judged at the end of window N+1, and only those decisions move
  * the walks. Given the pane's end, window N also decides its own contacts provisionally
- * (answered ones as they will be, ones unanswered for SAFEM_TRW_ANSWER_WAIT_MS as failures)
+ * (answered ones as they will be, ones unanswered for SAFEM_SEQSCAN_ANSWER_WAIT_MS as failures)
  * on scratch copies of the walks: a walk that crosses eta1 with them is a finding in window
  * N (docs/detection.md, "Decisions in the observation's own window (session 11)"). docs/detection.md,
  * "Sequential scan test (TRW)", says what a contact, a success and a failure are.
@@ -52,6 +52,18 @@ extern "C" {
 #define SAFEM_SEQSCAN_THETA1 0.2
 #define SAFEM_SEQSCAN_PD 0.99
 #define SAFEM_SEQSCAN_PF 0.01
+
+/**
+ * How long a window's own first contact waits for its answer before it is a provisional
+ * failure in that window (lib/trw safem_trw_unanswered_for). On the real backgrounds
+ * (ndpi, zeek; tshark) a contact's last SYN to its SYN-ACK: p90 0.11-0.17 s, p99
+ * 0.35-0.40 s, 0.8-0.9 % later than 0.5 s (a retransmitted SYN's answer follows the
+ * retransmission, its last packet); a TCP sender itself waits its initial RTO, 1 s
+ * (RFC 6298). 0.5 s is past 99 % of the answers and leaves half of a 1-second window's
+ * contacts decidable in it. A source's walk takes every contact of a busy client, so the
+ * wait is the 99th percentile: a benign client's slow answers must stay rare steps.
+ */
+#define SAFEM_SEQSCAN_ANSWER_WAIT_MS 500
 
 /** Sources tracked (4-way set-associative table) by default. */
 #define SAFEM_SEQSCAN_SOURCES_DEFAULT 8192
@@ -118,7 +130,7 @@ struct safem_seqscan_finding {
 	X(udp_failures) /* their failures (in failures) */ \
 	X(findings) \
 	X(provisional_steps) /* this window's contacts decided in it (answered, or unanswered \
-				for SAFEM_TRW_ANSWER_WAIT_MS), on scratch walks */ \
+				for SAFEM_SEQSCAN_ANSWER_WAIT_MS), on scratch walks */ \
 	X(provisional_young) /* ones still unanswered but younger: left to the next window */ \
 	X(findings_provisional) /* findings from them (in findings) */
 

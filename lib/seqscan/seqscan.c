@@ -1262,7 +1262,7 @@ findings_collect(struct safem_seqscan *s)
  * contacts are decided again at the end of window N+1, and only that decision moves the
  * persisted walks, filters and rings. Here, in window N, each contact whose answer already
  * came (in window N: one in window N-1 made it no contact) is stepped as it will be, and one
- * still unanswered whose last packet is SAFEM_TRW_ANSWER_WAIT_MS before the pane's end as a
+ * still unanswered whose last packet is SAFEM_SEQSCAN_ANSWER_WAIT_MS before the pane's end as a
  * failure, on scratch copies: the source's walks and port summary (in its slot), its port
  * walks and the home ports (scratch tables of the same geometry). A copy that crosses eta1
  * and failed in this window is a finding now; a provisional failure answered later is a
@@ -1575,7 +1575,8 @@ provisional_window(struct safem_seqscan *s)
 		uint64_t answer = safem_trw_seen_get(now, mask, c[i].rev_hash);
 		enum outcome o;
 
-		if (answer == 0 && !safem_trw_unanswered_for(c[i].last_ms, s->end_ms)) {
+		if (answer == 0 && !safem_trw_unanswered_for(c[i].last_ms, s->end_ms,
+							     SAFEM_SEQSCAN_ANSWER_WAIT_MS)) {
 			s->totals.provisional_young++;
 			continue;
 		}

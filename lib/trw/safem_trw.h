@@ -160,27 +160,22 @@ void safem_trw_bloom_add(struct safem_trw_bloom *b, const uint32_t pos[SAFEM_TRW
 
 /*
  * An answer is one round trip after the observation's last packet (a SYN's SYN-ACK, an echo
- * reply, a UDP request's answer). SAFEM_TRW_ANSWER_WAIT_MS is how long the tests wait for it
- * before a provisional failure in the observation's own window (docs/detection.md,
- * "Decisions in the observation's own window (session 11)"): on the real backgrounds
- * (ndpi, zeek; tshark) the time from a contact's last SYN to its SYN-ACK is p90 0.11-0.17 s,
- * p99 0.35-0.40 s, 0.8-0.9 % later than 0.5 s (a retransmitted SYN's answer comes after the
- * retransmission, its last packet); a TCP sender itself waits its initial RTO, 1 s
- * (RFC 6298), before it sends again. 0.5 s is past 99 % of the answers and leaves half of a
- * 1-second window's observations decidable in it.
- * The final decision, one window later, waits a whole window as before.
+ * reply, a UDP request's answer), plus the answerer's work. Each test waits its own
+ * wait_ms for it before a provisional failure in the observation's own window
+ * (docs/detection.md, "Decisions in the observation's own window (session 11)"):
+ * SAFEM_SEQSCAN_ANSWER_WAIT_MS and SAFEM_VICTIM_ANSWER_WAIT_MS, with the measured answer
+ * delays behind each. The final decision, one window later, waits a whole window as before.
  */
-#define SAFEM_TRW_ANSWER_WAIT_MS 500
 
 /**
  * True when an observation whose last packet was at last_ms (Unix ms) has gone unanswered
- * long enough by end_ms (the end of the pane it is in) to count as a provisional failure.
+ * for wait_ms by end_ms (the end of the pane it is in): a provisional failure.
  * end_ms 0: no times (a caller or a log without them): never.
  */
 static inline bool
-safem_trw_unanswered_for(uint64_t last_ms, uint64_t end_ms)
+safem_trw_unanswered_for(uint64_t last_ms, uint64_t end_ms, uint32_t wait_ms)
 {
-	return end_ms != 0 && last_ms + SAFEM_TRW_ANSWER_WAIT_MS <= end_ms;
+	return end_ms != 0 && last_ms + wait_ms <= end_ms;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -87,6 +87,16 @@ struct dest {
 	/* a TCP flow carried data to it with nothing going back: the link does not see
 	 * what it sends, so a response without a request is no evidence */
 	bool one_way;
+	uint64_t found_window; /* last window with a final finding (one finding a window) */
+	/* window prov_window's own observations decided in it (provisional_window): copies of
+	 * the walks and of the ports with them; the persisted ones never see these steps */
+	uint64_t prov_window;
+	struct safem_trw_walk prov_walk, prov_reply_walk;
+	struct safem_trw_ports prov_ports[SAFEM_VICTIM_KINDS];
+	/* the second walk's provisional failures: this window's own (source, window)
+	 * observations, the sources its finding names (the final ones of the window before
+	 * may be the same sources) */
+	uint32_t prov_reply_failures;
 	struct safem_trw_bloom bloom;
 };
 
@@ -94,13 +104,18 @@ struct dest {
 #define WALK_ARRIVAL 1u /* a first arrival from a new source */
 #define WALK_REPLY 2u   /* a (source, window) with ICMP replies or new UDP ports */
 
+/* pending.prov: the observation in its own window (provisional_window) */
+#define PROV_OLD 1u	     /* its last packet is T (lib/trw) before the pane's end */
+#define PROV_FAILED 2u	     /* a provisional failure of the first walk */
+#define PROV_REPLY_FAILED 4u /* of the second */
+
 struct pending {
 	uint64_t own_hash, pair_rev_hash, src_hash;
 	const struct safem_profile_flow *flow; /* while collected (stage 1 to 2) */
 	uint32_t slot, gen;
 	struct safem_feature_value src;
 	uint16_t port;
-	uint8_t proto, own_flags, kind, walks;
+	uint8_t proto, own_flags, kind, walks, prov;
 };
 
 struct src_entry {
@@ -127,8 +142,11 @@ struct safem_victim {
 	struct safem_trw_order *order, *order_tmp;
 	uint32_t npending[2];
 	uint64_t window;
+	uint64_t end_ms; /* this window's pane end, 0: no times */
 	uint32_t *touched;
 	uint32_t ntouched;
+	uint32_t *prov_touched; /* destinations with provisional steps this window */
+	uint32_t nprov_touched;
 	struct safem_victim_finding findings[SAFEM_VICTIM_FINDINGS_MAX];
 	unsigned int nfindings;
 	struct safem_victim_totals totals;
@@ -199,11 +217,12 @@ safem_victim_create(const struct safem_victim_params *p)
 			      SAFEM_VICTIM_PF);
 	v->dst = calloc(n, sizeof(*v->dst));
 	v->touched = calloc(p->pane_flows, sizeof(*v->touched));
+	v->prov_touched = calloc(p->pane_flows, sizeof(*v->prov_touched));
 	v->srcmap = calloc(ssize, sizeof(*v->srcmap));
 	v->order = calloc(p->pane_flows, sizeof(*v->order));
 	v->order_tmp = calloc(p->pane_flows, sizeof(*v->order_tmp));
-	ok = v->dst != NULL && v->touched != NULL && v->srcmap != NULL && v->order != NULL &&
-	     v->order_tmp != NULL;
+	ok = v->dst != NULL && v->touched != NULL && v->prov_touched != NULL && v->srcmap != NULL &&
+	     v->order != NULL && v->order_tmp != NULL;
 	for (i = 0; i < SEEN_WINDOWS; i++) {
 		v->seen[i] = calloc(size, sizeof(*v->seen[i]));
 		ok = ok && v->seen[i] != NULL;
@@ -229,6 +248,7 @@ safem_victim_free(struct safem_victim *v)
 		return;
 	free(v->dst);
 	free(v->touched);
+	free(v->prov_touched);
 	free(v->srcmap);
 	free(v->order);
 	free(v->order_tmp);
@@ -434,9 +454,9 @@ arrival_outcome(unsigned int kind, uint8_t proto, uint8_t own, bool requested, b
  * the failures (two failures a port on average: four sources from four ports hold all their
  * failures in four counters, and share nothing); *port: the heaviest one. */
 static bool
-port_held(const struct dest *e, unsigned int kind, uint16_t *port)
+port_held(const struct safem_trw_ports *ports, unsigned int kind, uint16_t *port)
 {
-	const struct safem_trw_ports *m = &e->ports[kind];
+	const struct safem_trw_ports *m = &ports[kind];
 	unsigned int used;
 	uint64_t held = safem_trw_ports_top(m, port, &used);
 
@@ -475,6 +495,11 @@ decide(struct safem_victim *v, const struct pending *c, bool requested, uint8_t 
 	bool live = e->used && e->gen == c->gen;
 	enum outcome o = arrival_outcome(c->kind, c->proto, own, requested, live && e->one_way);
 
+	/* a provisional failure of its own window that the final decision does not confirm
+	 * (answered since, or no evidence after all) */
+	if (o != OUTCOME_FAILURE &&
+	    (c->prov & (walk == WALK_REPLY ? PROV_REPLY_FAILED : PROV_FAILED)))
+		v->totals.provisional_reversed++;
 	if (o == OUTCOME_NONE) {
 		v->totals.undecided++;
 		return;
@@ -620,6 +645,9 @@ collect_candidate(struct safem_victim *v, const struct safem_profile_flow *f, ui
 	c->flow = f;
 	c->own_flags = f->tcp_flags;
 	c->kind = (uint8_t)kind;
+	if (safem_trw_unanswered_for(safem_profile_flow_last_ms(f, v->end_ms), v->end_ms,
+				     SAFEM_VICTIM_ANSWER_WAIT_MS))
+		c->prov = PROV_OLD;
 }
 
 /* Stage 2: keep c when its source reached this destination only and is new to it (a first
@@ -752,14 +780,17 @@ collect_arrivals(struct safem_victim *v)
 /* ---------------------------------------------------------------------- */
 /* Findings                                                                 */
 
-/* The first walk's finding of e this window (new sources that failed); false: none. */
+/* The first walk's finding of e this window (new sources that failed) with walk w and port
+ * summaries ports (the persisted ones, or the copies with the provisional steps); false:
+ * none. */
 static bool
-arrival_finding(struct dest *e, struct safem_victim_finding *f)
+arrival_finding(const struct dest *e, const struct safem_trw_walk *w,
+		const struct safem_trw_ports *ports, struct safem_victim_finding *f)
 {
 	unsigned int i, kind = 0;
 	uint16_t port;
 
-	if (!e->walk.flagged)
+	if (!w->flagged)
 		return false;
 	/* the kind most of this window's failures were */
 	for (i = 1; i < ARRIVAL_KINDS; i++)
@@ -769,9 +800,8 @@ arrival_finding(struct dest *e, struct safem_victim_finding *f)
 		return false;
 	/* many sources from (or to) a few ports: reflectors of one service, a flood of one
 	 * service; spread over ports: peers, each at its own */
-	if (!port_held(e, kind, &port) && kind != SAFEM_VICTIM_ICMP_REPLY)
+	if (!port_held(ports, kind, &port) && kind != SAFEM_VICTIM_ICMP_REPLY)
 		return false;
-	e->finding_windows++;
 	memset(f, 0, sizeof(*f));
 	f->kind = (enum safem_victim_kind)kind;
 	f->victim = e->addr;
@@ -780,33 +810,50 @@ arrival_finding(struct dest *e, struct safem_victim_finding *f)
 	f->proto = e->last_proto[kind];
 	f->failures = e->window_failures[kind];
 	f->successes = e->window_successes;
-	f->failures_run = e->walk.failures_run;
-	f->llr = e->walk.llr;
-	f->windows = e->finding_windows;
+	f->failures_run = w->failures_run;
+	f->llr = w->llr;
+	f->windows = e->finding_windows + 1;
 	return true;
 }
 
 /* The second walk's finding: its (source, window) observations flagged it and some failed
  * this window (each a distinct source); its kind what most of them were. */
 static bool
-reply_finding(struct dest *e, struct safem_victim_finding *f)
+reply_finding(const struct dest *e, const struct safem_trw_walk *w, uint32_t failures,
+	      struct safem_victim_finding *f)
 {
-	if (!e->reply_walk.flagged || e->reply_failures == 0)
+	if (!w->flagged || failures == 0)
 		return false;
-	e->reply_finding_windows++;
 	memset(f, 0, sizeof(*f));
 	f->kind = 2 * e->reply_udp_failures > e->reply_failures ? SAFEM_VICTIM_UDP_PORTS
 								  : SAFEM_VICTIM_ICMP_REPLY;
 	f->victim = e->addr;
 	f->source = e->reply_src;
 	f->proto = e->reply_proto;
-	f->failures = e->reply_failures;
+	f->failures = failures;
 	f->successes = e->reply_successes;
-	f->failures_run = e->reply_walk.failures_run;
-	f->llr = e->reply_walk.llr;
-	f->windows = e->reply_finding_windows;
+	f->failures_run = w->failures_run;
+	f->llr = w->llr;
+	f->windows = e->reply_finding_windows + 1;
 	f->source_windows = true;
 	return true;
+}
+
+/* Keep f among the window's findings, the most failures first. */
+static void
+findings_add(struct safem_victim *v, const struct safem_victim_finding *f)
+{
+	unsigned int i;
+
+	if (v->nfindings == SAFEM_VICTIM_FINDINGS_MAX &&
+	    v->findings[v->nfindings - 1].failures >= f->failures)
+		return;
+	if (v->nfindings < SAFEM_VICTIM_FINDINGS_MAX)
+		v->nfindings++;
+	for (i = v->nfindings - 1; i > 0 && v->findings[i - 1].failures < f->failures; i--)
+		v->findings[i] = v->findings[i - 1];
+	v->findings[i] = *f;
+	v->totals.findings++;
 }
 
 static void
@@ -818,21 +865,133 @@ findings_collect(struct safem_victim *v)
 		struct dest *e = &v->dst[v->touched[t]];
 		struct safem_victim_finding f;
 
-		unsigned int i;
-
 		/* one finding a destination: the first walk's when both have one (new sources
 		 * say more than known ones) */
-		if (!arrival_finding(e, &f) && !reply_finding(e, &f))
+		if (arrival_finding(e, &e->walk, e->ports, &f))
+			e->finding_windows++;
+		else if (reply_finding(e, &e->reply_walk, e->reply_failures, &f))
+			e->reply_finding_windows++;
+		else
 			continue;
-		if (v->nfindings == SAFEM_VICTIM_FINDINGS_MAX &&
-		    v->findings[v->nfindings - 1].failures >= f.failures)
+		e->found_window = v->window;
+		findings_add(v, &f);
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Decisions in the observation's own window                                */
+
+/* One provisional step of c on its destination's copies (made from the persisted walks,
+ * after this window's final decisions, at its first step); the window's counts of the
+ * destination take it too (the final finding is collected already). */
+static void
+provisional_step(struct safem_victim *v, struct pending *c, bool success, unsigned int walk)
+{
+	struct dest *e = &v->dst[c->slot];
+
+	/* its slot changed hands in this collection (the final decision counts it dropped) */
+	if (!e->used || e->gen != c->gen)
+		return;
+	if (e->prov_window != v->window) {
+		e->prov_window = v->window;
+		e->prov_walk = e->walk;
+		e->prov_reply_walk = e->reply_walk;
+		memcpy(e->prov_ports, e->ports, sizeof(e->prov_ports));
+		e->prov_reply_failures = 0;
+		if (e->window_id != v->window) {
+			e->window_id = v->window;
+			memset(e->window_failures, 0, sizeof(e->window_failures));
+			e->window_successes = 0;
+			e->reply_failures = e->reply_successes = e->reply_udp_failures = 0;
+		}
+		v->prov_touched[v->nprov_touched++] = c->slot; /* one per pending at most */
+	}
+	if (walk == WALK_REPLY) {
+		safem_trw_walk_observe(&v->b, &e->prov_reply_walk, success);
+		if (success) {
+			e->reply_successes++;
+			return;
+		}
+		e->reply_failures++;
+		e->reply_udp_failures += c->proto == PROTO_UDP; /* the finding's kind */
+		e->prov_reply_failures++;
+		e->reply_src = c->src;
+		e->reply_proto = c->proto;
+		c->prov |= PROV_REPLY_FAILED;
+		v->totals.provisional_failures++;
+		return;
+	}
+	if (safem_trw_walk_observe(&v->b, &e->prov_walk, success) == SAFEM_TRW_RESET)
+		memset(e->prov_ports, 0, sizeof(e->prov_ports));
+	if (success) {
+		e->window_successes++;
+		return;
+	}
+	e->window_failures[c->kind]++;
+	e->last_src[c->kind] = c->src;
+	e->last_proto[c->kind] = c->proto;
+	safem_trw_ports_add(&e->prov_ports[c->kind], c->port);
+	c->prov |= PROV_FAILED;
+	v->totals.provisional_failures++;
+}
+
+/*
+ * This window's own observations judged at its end (docs/detection.md, "Decisions in the
+ * observation's own window (session 11)"), as decide_pending will judge them with the next
+ * window, except that an answer not in yet is a failure only when the observation's last
+ * packet went unanswered for SAFEM_VICTIM_ANSWER_WAIT_MS (else no step now). The steps go to
+ * copies of the walks: a destination whose copy crosses the upper bound, and has no
+ * final finding this window, is a finding now. Its persisted walk moves at the end of the
+ * next window, with the answers that came by then.
+ */
+static void
+provisional_window(struct safem_victim *v)
+{
+	const uint64_t *before = v->seen[(v->window + 2) % SEEN_WINDOWS];
+	const uint64_t *now = v->seen[v->window % SEEN_WINDOWS];
+	bool before_valid = v->seen_valid[(v->window + 2) % SEEN_WINDOWS];
+	uint64_t mask = v->table_size - 1;
+	struct pending *c = v->pending[v->window % 2];
+	uint32_t i, t, n = v->npending[v->window % 2];
+	unsigned int walk;
+
+	v->nprov_touched = 0;
+	if (v->end_ms == 0)
+		return;
+	for (i = 0; i < n; i++) {
+		/* the window before is empty when it was not judged (cleared, nothing added) */
+		bool requested = safem_trw_seen_get(before, mask, c[i].pair_rev_hash) != 0 ||
+				 safem_trw_seen_get(now, mask, c[i].pair_rev_hash) != 0;
+		const struct dest *e = &v->dst[c[i].slot];
+		bool live = e->used && e->gen == c[i].gen;
+		enum outcome o;
+
+		if (!requested && !before_valid && c[i].kind != SAFEM_VICTIM_ATTEMPT)
+			continue; /* no evidence, as decide_pending */
+		o = arrival_outcome(c[i].kind, c[i].proto, c[i].own_flags, requested,
+				    live && e->one_way);
+		if (o == OUTCOME_NONE)
 			continue;
-		if (v->nfindings < SAFEM_VICTIM_FINDINGS_MAX)
-			v->nfindings++;
-		for (i = v->nfindings - 1; i > 0 && v->findings[i - 1].failures < f.failures; i--)
-			v->findings[i] = v->findings[i - 1];
-		v->findings[i] = f;
-		v->totals.findings++;
+		if (o == OUTCOME_FAILURE && !(c[i].prov & PROV_OLD)) {
+			v->totals.provisional_young += (uint64_t)__builtin_popcount(c[i].walks);
+			continue;
+		}
+		for (walk = WALK_ARRIVAL; walk <= WALK_REPLY; walk <<= 1)
+			if (c[i].walks & walk)
+				provisional_step(v, &c[i], o == OUTCOME_SUCCESS, walk);
+	}
+	for (t = 0; t < v->nprov_touched; t++) {
+		struct dest *e = &v->dst[v->prov_touched[t]];
+		struct safem_victim_finding f;
+
+		if (e->found_window == v->window)
+			continue;
+		if (!arrival_finding(e, &e->prov_walk, e->prov_ports, &f) &&
+		    !reply_finding(e, &e->prov_reply_walk, e->prov_reply_failures, &f))
+			continue;
+		f.provisional = true;
+		v->totals.provisional_findings++;
+		findings_add(v, &f);
 	}
 }
 
@@ -861,7 +1020,7 @@ flow_hashes(const struct safem_victim *v, const struct safem_flow_key *k, const 
 
 int
 safem_victim_window(struct safem_victim *v, const struct safem_profile_flow *const *seg,
-		    const uint32_t *n, unsigned int nseg, bool judged)
+		    const uint32_t *n, unsigned int nseg, bool judged, uint64_t end_ms)
 {
 	uint64_t mask, logged = 0, *seen;
 	unsigned int g, cur;
@@ -873,6 +1032,8 @@ safem_victim_window(struct safem_victim *v, const struct safem_profile_flow *con
 	v->totals.windows++;
 	v->nfindings = 0;
 	v->ntouched = 0;
+	v->nprov_touched = 0;
+	v->end_ms = end_ms;
 	for (g = 0; g < nseg; g++) {
 		logged += n[g];
 		for (i = 0; judged && i < n[g]; i++)
@@ -925,6 +1086,8 @@ safem_victim_window(struct safem_victim *v, const struct safem_profile_flow *con
 	/* before the new arrivals: they may take the slot of a destination flagged now */
 	findings_collect(v);
 	collect_arrivals(v);
+	/* after the final findings: a destination has one a window, the final one first */
+	provisional_window(v);
 	return 0;
 }
 

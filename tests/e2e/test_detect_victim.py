@@ -14,7 +14,9 @@ from source port 1900 of many reflectors to one home victim at 1 % of the packet
     names the victim of the truth as its target and the reflectors' port 1900;
   - with --victim-test off, no record carries the victim test's finding;
   - a clean capture of the same background (seed 202, 90 s) raises no record from the
-    test, and no alert after the warm-up.
+    test, and no alert after the warm-up; its observations were also judged in their own
+    window (session 11, "Decisions in the observation's own window"), with no finding
+    from those provisional steps.
 
 Few-source unsolicited replies and ICMP requests (session 10; docs/detection.md, the section
 of that name), development seed 202, the same layout: an ICMPv6 echo-reply flood from 2
@@ -86,6 +88,10 @@ class DetectVictim(unittest.TestCase):
             victim_records, "victim_test")
         self.assertGreater(st["arrivals"], 0)
         self.assertGreaterEqual(st["arrivals"], st["successes"] + st["failures"])
+        # decisions in the observation's own window (session 11): taken, never a finding
+        # on clean traffic
+        self.assertGreater(st["provisional_failures"] + st["provisional_young"], 0)
+        self.assertEqual(st["provisional_findings"], 0)
         flagged = e2e.alert_classes(alerts)
         self.assertEqual(e2e.clean_windows_alerted(truth, flagged, WARMUP_S), [])
 

@@ -756,7 +756,7 @@ test_home_port_not_worm(void **state)
 
 /* ---------------------------------------------------------------------- */
 /* Decisions in the contacts' own window (session 11): windows end at END_MS, a contact's
- * last packet time set by hand; SAFEM_TRW_ANSWER_WAIT_MS (500) before the end or earlier is
+ * last packet time set by hand; SAFEM_SEQSCAN_ANSWER_WAIT_MS (500) before the end or earlier is
  * old enough to count as unanswered. */
 
 #define END_MS 1000000u

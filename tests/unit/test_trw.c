@@ -215,6 +215,21 @@ test_seen_full_cluster(void **state)
 }
 
 /* hashes equal in bits 9-63 are one entry (the low byte holds the flags, bit 8 presence) */
+/* unanswered for T: at least T before the pane's end; no pane end (0): never */
+static void
+test_unanswered_for(void **state)
+{
+	const uint64_t end = UINT64_C(1700000001000);
+
+	(void)state;
+	assert_true(safem_trw_unanswered_for(end - 250, end, 250));
+	assert_true(safem_trw_unanswered_for(end - 1000, end, 250));
+	assert_false(safem_trw_unanswered_for(end - 250 + 1, end, 250));
+	assert_false(safem_trw_unanswered_for(end - 499, end, 500));
+	assert_false(safem_trw_unanswered_for(end, end, 250));
+	assert_false(safem_trw_unanswered_for(0, 0, 250));
+}
+
 static void
 test_seen_low_byte_ignored(void **state)
 {
@@ -373,6 +388,7 @@ main(void)
 		cmocka_unit_test(test_seen_size),
 		cmocka_unit_test(test_seen_full_cluster),
 		cmocka_unit_test(test_seen_low_byte_ignored),
+		cmocka_unit_test(test_unanswered_for),
 		cmocka_unit_test(test_ports_misra_gries),
 		cmocka_unit_test(test_ports_three_quarters),
 		cmocka_unit_test(test_addr_value),

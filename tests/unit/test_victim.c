@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "safem_trw.h"
 #include "safem_victim.h"
 #include "../tools/seqscan_flow.h"
 
@@ -39,13 +40,25 @@ add(struct win *w, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, u
 	seqscan_flow_v4(&w->f[w->n++], src, dst, sport, dport, proto, flags);
 }
 
-static void
-run(struct safem_victim *v, struct win *w)
+/* One window ending at end_ms (0: no times: nothing decided in its own window); its
+ * findings. */
+static unsigned int
+run_at(struct safem_victim *v, struct win *w, uint64_t end_ms,
+       const struct safem_victim_finding **f)
 {
 	const struct safem_profile_flow *seg[1] = {w->f};
 
-	assert_int_equal(safem_victim_window(v, seg, &w->n, 1, true), 0);
+	assert_int_equal(safem_victim_window(v, seg, &w->n, 1, true, end_ms), 0);
 	w->n = 0;
+	return safem_victim_findings(v, f);
+}
+
+static void
+run(struct safem_victim *v, struct win *w)
+{
+	const struct safem_victim_finding *f;
+
+	run_at(v, w, 0, &f);
 }
 
 static struct safem_victim *
@@ -57,7 +70,7 @@ make(unsigned int destinations)
 	const struct safem_profile_flow *seg[1] = {empty.f};
 
 	/* the window before the first arrivals: a request could be there */
-	if (v != NULL && safem_victim_window(v, seg, &empty.n, 1, true) != 0) {
+	if (v != NULL && safem_victim_window(v, seg, &empty.n, 1, true, 0) != 0) {
 		safem_victim_free(v);
 		return NULL;
 	}
@@ -704,12 +717,12 @@ test_unjudged(void **state)
 	udp_in(&w, 1, 5, 1900);
 	run(v, &w);
 	seg[0] = w.f;
-	assert_int_equal(safem_victim_window(v, seg, &w.n, 1, false), 0);
+	assert_int_equal(safem_victim_window(v, seg, &w.n, 1, false, 0), 0);
 	safem_victim_totals(v, &t);
 	assert_int_equal(t.undecided, 5);
 	assert_int_equal(t.failures, 0);
 	assert_int_equal(t.windows_skipped, 1);
-	assert_int_equal(safem_victim_window(NULL, seg, &w.n, 1, true), -EINVAL);
+	assert_int_equal(safem_victim_window(NULL, seg, &w.n, 1, true, 0), -EINVAL);
 }
 
 /* a full 4-way set evicts the least recently active destination; its pending arrivals
@@ -739,6 +752,211 @@ test_eviction(void **state)
 	}
 }
 
+/* ---------------------------------------------------------------------- */
+/* Decisions in the observation's own window (session 11): timed logs       */
+
+#define E0 UINT64_C(1700000000000) /* a pane end, Unix ms */
+#define T_MS SAFEM_VICTIM_ANSWER_WAIT_MS
+
+/* every contribution of w last seen at ms */
+static void
+timed(struct win *w, uint64_t ms)
+{
+	for (uint32_t i = 0; i < w->n; i++)
+		safem_profile_flow_set_last_ms(&w->f[i], ms);
+}
+
+/* 4 unsolicited datagrams 800 ms old at the pane's end (T = 250 ms): 4 provisional
+ * failures, 4^4 = 256 > 99 on the copy, a finding in their own window; the persisted walk
+ * moves at the end of the next window (its finding then is the final one, windows 1) */
+static void
+test_provisional_own_window(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	udp_in(&w, 1, 4, 123);
+	timed(&w, E0 + 200);
+	assert_int_equal(run_at(v, &w, E0 + 1000, &f), 1);
+	assert_true(f[0].provisional);
+	assert_false(f[0].source_windows);
+	assert_int_equal(f[0].kind, SAFEM_VICTIM_REFLECTION);
+	assert_int_equal(f[0].port, 123);
+	assert_int_equal(f[0].failures, 4);
+	assert_int_equal(f[0].failures_run, 4);
+	assert_true(fabs(f[0].llr - log(99.0)) < 1e-9); /* a flagged walk stays at eta1 */
+	assert_int_equal(f[0].windows, 1);
+	assert_int_equal(f[0].victim.bytes[15], 5);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.provisional_failures, 4);
+	assert_int_equal(t.provisional_findings, 1);
+	assert_int_equal(t.findings, 1);
+	assert_int_equal(t.failures, 0); /* nothing persisted yet */
+	assert_int_equal(t.destinations_flagged, 0);
+
+	assert_int_equal(run_at(v, &w, E0 + 2000, &f), 1);
+	assert_false(f[0].provisional);
+	assert_int_equal(f[0].failures, 4);
+	assert_int_equal(f[0].windows, 1);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.failures, 4);
+	assert_int_equal(t.destinations_flagged, 1);
+	assert_int_equal(t.provisional_reversed, 0);
+	assert_int_equal(t.provisional_findings, 1);
+}
+
+/* no answer yet and younger than T: undecided in its own window (3 old failures: 64, no
+ * finding), a failure with the next window; exactly T old counts */
+static void
+test_provisional_young(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	udp_in(&w, 1, 3, 123);
+	timed(&w, E0 + 200);
+	udp_in(&w, 10, 1, 123);
+	safem_profile_flow_set_last_ms(&w.f[3], E0 + 1000 - T_MS + 1); /* T - 1 ms old */
+	assert_int_equal(run_at(v, &w, E0 + 1000, &f), 0);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.provisional_failures, 3);
+	assert_int_equal(t.provisional_young, 1);
+	assert_int_equal(run_at(v, &w, E0 + 2000, &f), 1); /* all four, final */
+	assert_false(f[0].provisional);
+	assert_int_equal(f[0].failures, 4);
+
+	v = remake(x);
+	udp_in(&w, 1, 3, 123);
+	timed(&w, E0 + 200);
+	udp_in(&w, 10, 1, 123);
+	safem_profile_flow_set_last_ms(&w.f[3], E0 + 1000 - T_MS); /* exactly T */
+	assert_int_equal(run_at(v, &w, E0 + 1000, &f), 1);
+	assert_true(f[0].provisional);
+
+	/* end_ms 0: no times, no provisional step (as before session 11) */
+	v = remake(x);
+	udp_in(&w, 1, 4, 123);
+	timed(&w, E0 + 200);
+	assert_int_equal(run_at(v, &w, 0, &f), 0);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.provisional_failures + t.provisional_young, 0);
+}
+
+/* provisional failures answered in the next window: successes in the persisted walk (4
+ * successes, 1/256 < eta0: the walk starts over), counted as answered; the provisional
+ * finding of their window stays the only one */
+static void
+test_provisional_reversed(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	udp_in(&w, 1, 4, 123);
+	timed(&w, E0 + 200);
+	assert_int_equal(run_at(v, &w, E0 + 1000, &f), 1);
+	assert_true(f[0].provisional);
+	for (unsigned int i = 0; i < 4; i++)
+		add(&w, VICTIM, NET + 1 + i, 40000, 123, 17, 0);
+	timed(&w, E0 + 1100);
+	assert_int_equal(run_at(v, &w, E0 + 2000, &f), 0);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.successes, 4);
+	assert_int_equal(t.failures, 0);
+	assert_int_equal(t.provisional_reversed, 4);
+	assert_int_equal(t.destinations_flagged, 0);
+	/* the walk started over: 3 new old failures on the copy (64) do not flag it */
+	udp_in(&w, 20, 3, 123);
+	timed(&w, E0 + 2100);
+	assert_int_equal(run_at(v, &w, E0 + 3000, &f), 0);
+}
+
+/* benign patterns with old packets: a client's answers (its requests in the window), a
+ * server's new clients answered in the window: provisional successes, never a finding;
+ * handshakes completed in the window (SYN, ACK and data in one flow) are no arrivals */
+static void
+test_provisional_benign(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	for (unsigned int i = 0; i < 8; i++) {
+		add(&w, VICTIM, NET + 1 + i, 40000, 53, 17, 0);	  /* its queries */
+		add(&w, NET + 1 + i, VICTIM, 53, 40000, 17, 0);	  /* their answers */
+		add(&w, NET + 20 + i, VICTIM, 50000, 443, 17, 0); /* new clients */
+		add(&w, VICTIM, NET + 20 + i, 443, 50000, 17, 0); /* answered */
+		add(&w, NET + 40 + i, VICTIM, 50000, 22, 6, TCP_SYN | TCP_ACK | TCP_PSH);
+	}
+	timed(&w, E0 + 100);
+	assert_int_equal(run_at(v, &w, E0 + 1000, &f), 0);
+	assert_int_equal(run_at(v, &w, E0 + 2000, &f), 0);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.provisional_failures, 0);
+	assert_int_equal(t.provisional_findings, 0);
+	assert_int_equal(t.failures, 0);
+	assert_int_equal(t.successes, 16);
+}
+
+/* spoofed SYNs, the newest 900 ms before the pane's end with no ACK: an attempt finding on
+ * the attacked port in their own window */
+static void
+test_provisional_attempts(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	static struct win w;
+
+	for (unsigned int i = 0; i < 4; i++)
+		add(&w, NET + 1 + i, VICTIM, (uint16_t)(30000 + i), 3074, 6, TCP_SYN);
+	timed(&w, E0 + 100);
+	assert_int_equal(run_at(v, &w, E0 + 1000, &f), 1);
+	assert_true(f[0].provisional);
+	assert_int_equal(f[0].kind, SAFEM_VICTIM_ATTEMPT);
+	assert_int_equal(f[0].port, 3074);
+	assert_int_equal(f[0].failures, 4);
+}
+
+/* three sources of echo replies, old, window after window: 3 provisional failures on each
+ * walk in the first window (64: none); in the second, the second walk's 3 final failures
+ * and 3 provisional ones (4^6) are a finding naming this window's 3 sources, a window
+ * before the final decisions flag it (test_reply_source_windows) */
+static void
+test_provisional_reply_walk(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	replies_in(&w, 1, 3);
+	timed(&w, E0 + 300);
+	assert_int_equal(run_at(v, &w, E0 + 1000, &f), 0);
+	replies_in(&w, 1, 3);
+	timed(&w, E0 + 1300);
+	assert_int_equal(run_at(v, &w, E0 + 2000, &f), 1);
+	assert_true(f[0].provisional);
+	assert_true(f[0].source_windows);
+	assert_int_equal(f[0].kind, SAFEM_VICTIM_ICMP_REPLY);
+	assert_int_equal(f[0].failures, 3);
+	assert_int_equal(f[0].failures_run, 6);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.reply_destinations_flagged, 0);
+	assert_int_equal(t.provisional_failures, 3 + 3 + 3); /* 2 walks, then the second */
+}
+
 int
 main(void)
 {
@@ -765,6 +983,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_not_unicast, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unjudged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eviction, setup_one_set, teardown),
+		cmocka_unit_test_setup_teardown(test_provisional_own_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_provisional_young, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_provisional_reversed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_provisional_benign, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_provisional_attempts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_provisional_reply_walk, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
