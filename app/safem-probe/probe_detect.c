@@ -127,6 +127,16 @@ thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* A structural test's CPU time this window (since t0) into its worst, for --stats' ms_max. */
+static void
+note_cost(uint64_t *max_ns, uint64_t t0)
+{
+	uint64_t ns = thread_cpu_ns() - t0;
+
+	if (ns > *max_ns)
+		*max_ns = ns;
+}
+
 /* The window's feature vector (against the mean of the windows the detector learnt: one
  * baseline, docs/detection.md "One baseline") and, with a model, its SVM verdict as a
  * detector hint. Timed: the cost per window is in --stats. */
@@ -321,17 +331,15 @@ finding_class(enum safem_seqscan_shape s)
  * evidence). Its findings, as the detector reads them, in pd->findings.
  */
 static unsigned int
-scan_test_window(struct probe_detect *pd, const struct safem_window_summary *summary)
+scan_test_window(struct probe_detect *pd, const struct safem_window_summary *summary,
+		 const struct safem_profile_flows *pf, bool judged)
 {
 	const struct safem_seqscan_finding *f;
-	struct safem_profile_flows pf;
-	uint64_t t0 = thread_cpu_ns(), ns;
+	uint64_t t0 = thread_cpu_ns();
 	unsigned int n, i;
 
-	/* pf is filled before its members are read (argument order is unspecified) */
-	bool judged = pane_flows(pd, summary, &pf);
-
-	if (safem_seqscan_window(pd->seqscan, pf.flow, pf.n, pf.segments, judged,
+	/* the summary's end is its newest pane's: it dates the log's contributions */
+	if (safem_seqscan_window(pd->seqscan, pf->flow, pf->n, pf->segments, judged,
 				  summary->end_ms) < 0)
 		return 0;
 	n = safem_seqscan_findings(pd->seqscan, &f);
@@ -355,9 +363,7 @@ scan_test_window(struct probe_detect *pd, const struct safem_window_summary *sum
 			.sources = f[i].sources,
 		};
 	}
-	ns = thread_cpu_ns() - t0;
-	if (ns > pd->scan_test_ns_max)
-		pd->scan_test_ns_max = ns;
+	note_cost(&pd->scan_test_ns_max, t0);
 	return n;
 }
 
@@ -387,18 +393,14 @@ victim_class(enum safem_victim_kind k)
  */
 static unsigned int
 victim_test_window(struct probe_detect *pd, const struct safem_window_summary *summary,
-		   unsigned int n)
+		   const struct safem_profile_flows *pf, bool judged, unsigned int n)
 {
 	const struct safem_victim_finding *f;
-	struct safem_profile_flows pf;
-	uint64_t t0 = thread_cpu_ns(), ns;
+	uint64_t t0 = thread_cpu_ns();
 	unsigned int nv, i, j;
 
-	bool judged = pane_flows(pd, summary, &pf);
-
-	/* the summary's end is its newest pane's: it dates the log's contributions */
-	if (safem_victim_window(pd->victim, pf.flow, pf.n, pf.segments, judged, summary->end_ms) <
-	    0)
+	if (safem_victim_window(pd->victim, pf->flow, pf->n, pf->segments, judged,
+				summary->end_ms) < 0)
 		return n;
 	nv = safem_victim_findings(pd->victim, &f);
 	for (i = 0; i < nv; i++) {
@@ -423,9 +425,7 @@ victim_test_window(struct probe_detect *pd, const struct safem_window_summary *s
 		pd->findings[j] = d;
 		n++;
 	}
-	ns = thread_cpu_ns() - t0;
-	if (ns > pd->victim_test_ns_max)
-		pd->victim_test_ns_max = ns;
+	note_cost(&pd->victim_test_ns_max, t0);
 	return n;
 }
 
@@ -435,17 +435,14 @@ victim_test_window(struct probe_detect *pd, const struct safem_window_summary *s
  * findings appended to pd->findings after the first n.
  */
 static unsigned int
-brute_test_window(struct probe_detect *pd, const struct safem_window_summary *summary,
+brute_test_window(struct probe_detect *pd, const struct safem_profile_flows *pf, bool judged,
 		  unsigned int n)
 {
 	const struct safem_brute_finding *f;
-	struct safem_profile_flows pf;
-	uint64_t t0 = thread_cpu_ns(), ns;
+	uint64_t t0 = thread_cpu_ns();
 	unsigned int nb, i;
 
-	bool judged = pane_flows(pd, summary, &pf);
-
-	if (safem_brute_window(pd->brute, pf.flow, pf.n, pf.segments, judged) < 0)
+	if (safem_brute_window(pd->brute, pf->flow, pf->n, pf->segments, judged) < 0)
 		return n;
 	nb = safem_brute_findings(pd->brute, &f);
 	for (i = 0; i < nb; i++)
@@ -463,9 +460,7 @@ brute_test_window(struct probe_detect *pd, const struct safem_window_summary *su
 			.llr = f[i].llr,
 			.windows = f[i].windows,
 		};
-	ns = thread_cpu_ns() - t0;
-	if (ns > pd->brute_test_ns_max)
-		pd->brute_test_ns_max = ns;
+	note_cost(&pd->brute_test_ns_max, t0);
 	return n;
 }
 
@@ -476,16 +471,14 @@ brute_test_window(struct probe_detect *pd, const struct safem_window_summary *su
  */
 static unsigned int
 fanout_test_window(struct probe_detect *pd, const struct safem_window_summary *summary,
-		   unsigned int n)
+		   const struct safem_profile_flows *pf, unsigned int n)
 {
 	const struct safem_detect_finding *f;
-	struct safem_profile_flows pf;
-	uint64_t t0 = thread_cpu_ns(), ns;
+	uint64_t t0 = thread_cpu_ns();
 	unsigned int nf, i;
 
-	safem_window_analysis_pane_flows(pd->windows, &pf);
-	if (safem_fanout_window(pd->fanout, pf.flow, pf.n, pf.segments, summary->sample_rate,
-				pf.unlogged == 0) < 0)
+	if (safem_fanout_window(pd->fanout, pf->flow, pf->n, pf->segments, summary->sample_rate,
+				pf->unlogged == 0) < 0)
 		return n;
 	nf = safem_fanout_findings(pd->fanout, &f);
 	for (i = 0; i < nf && n < SAFEM_DETECT_FINDINGS_MAX; i++) {
@@ -493,9 +486,7 @@ fanout_test_window(struct probe_detect *pd, const struct safem_window_summary *s
 		pd->findings[n].direction = finding_direction(pd, &f[i].address, &f[i].target);
 		n++;
 	}
-	ns = thread_cpu_ns() - t0;
-	if (ns > pd->fanout_test_ns_max)
-		pd->fanout_test_ns_max = ns;
+	note_cost(&pd->fanout_test_ns_max, t0);
 	return n;
 }
 
@@ -505,7 +496,10 @@ probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE 
 	struct probe_detect *pd = ctx;
 	struct safem_detect_hint hint = {.present = false};
 	struct safem_detect_verdict v;
+	/* the newest pane's flow log, read once for the structural tests */
+	struct safem_profile_flows pf = {NULL, NULL, 0, 0};
 	unsigned int nfindings = 0;
+	bool judged = false;
 	int ret = 0;
 
 	pd->last_end_ms = summary->end_ms;
@@ -515,14 +509,16 @@ probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE 
 	}
 	if (pd->baseline_mean != NULL)
 		ret = classify_window(pd, summary, &hint);
+	if (pd->windows != NULL)
+		judged = pane_flows(pd, summary, &pf);
 	if (ret == 0 && pd->seqscan != NULL && pd->windows != NULL)
-		nfindings = scan_test_window(pd, summary);
+		nfindings = scan_test_window(pd, summary, &pf, judged);
 	if (ret == 0 && pd->victim != NULL && pd->windows != NULL)
-		nfindings = victim_test_window(pd, summary, nfindings);
+		nfindings = victim_test_window(pd, summary, &pf, judged, nfindings);
 	if (ret == 0 && pd->brute != NULL && pd->windows != NULL)
-		nfindings = brute_test_window(pd, summary, nfindings);
+		nfindings = brute_test_window(pd, &pf, judged, nfindings);
 	if (ret == 0 && pd->fanout != NULL && pd->windows != NULL)
-		nfindings = fanout_test_window(pd, summary, nfindings);
+		nfindings = fanout_test_window(pd, summary, &pf, nfindings);
 	if (ret == 0)
 		ret = safem_detector_window_findings(pd->detector, summary, &hint, pd->findings,
 						     nfindings, members, &v);
