@@ -310,6 +310,28 @@ pane_flows(const struct probe_detect *pd, const struct safem_window_summary *sum
 	return summary->sample_rate <= 1 && pf->unlogged == 0 && pf->segments > 0;
 }
 
+/*
+ * The time the pane's log reaches: its newest contribution's last packet (at most the
+ * pane's end; 0 with an empty log). The sequential tests date their window's own
+ * observations against it, not against the pane's nominal end: a pane cut short (the
+ * capture's end, a stop, a clock jump) has seen nothing after its newest packet, so an
+ * observation has gone unanswered only for as long as traffic was watched after it.
+ */
+static uint64_t
+pane_clock(const struct safem_profile_flows *pf, uint64_t end_ms)
+{
+	uint64_t newest = 0;
+
+	for (unsigned int g = 0; g < pf->segments; g++)
+		for (uint32_t i = 0; i < pf->n[g]; i++) {
+			uint64_t t = safem_profile_flow_last_ms(&pf->flow[g][i], end_ms);
+
+			if (t > newest)
+				newest = t;
+		}
+	return newest;
+}
+
 static enum safem_attack_class
 finding_class(enum safem_seqscan_shape s)
 {
@@ -331,16 +353,15 @@ finding_class(enum safem_seqscan_shape s)
  * evidence). Its findings, as the detector reads them, in pd->findings.
  */
 static unsigned int
-scan_test_window(struct probe_detect *pd, const struct safem_window_summary *summary,
-		 const struct safem_profile_flows *pf, bool judged)
+scan_test_window(struct probe_detect *pd, const struct safem_profile_flows *pf, bool judged,
+		 uint64_t clock_ms)
 {
 	const struct safem_seqscan_finding *f;
 	uint64_t t0 = thread_cpu_ns();
 	unsigned int n, i;
 
-	/* the summary's end is its newest pane's: it dates the log's contributions */
-	if (safem_seqscan_window(pd->seqscan, pf->flow, pf->n, pf->segments, judged,
-				  summary->end_ms) < 0)
+	if (safem_seqscan_window(pd->seqscan, pf->flow, pf->n, pf->segments, judged, clock_ms) <
+	    0)
 		return 0;
 	n = safem_seqscan_findings(pd->seqscan, &f);
 	for (i = 0; i < n; i++) {
@@ -392,15 +413,14 @@ victim_class(enum safem_victim_kind k)
  * detector takes the class of the first); returns the new total.
  */
 static unsigned int
-victim_test_window(struct probe_detect *pd, const struct safem_window_summary *summary,
-		   const struct safem_profile_flows *pf, bool judged, unsigned int n)
+victim_test_window(struct probe_detect *pd, const struct safem_profile_flows *pf, bool judged,
+		   uint64_t clock_ms, unsigned int n)
 {
 	const struct safem_victim_finding *f;
 	uint64_t t0 = thread_cpu_ns();
 	unsigned int nv, i, j;
 
-	if (safem_victim_window(pd->victim, pf->flow, pf->n, pf->segments, judged,
-				summary->end_ms) < 0)
+	if (safem_victim_window(pd->victim, pf->flow, pf->n, pf->segments, judged, clock_ms) < 0)
 		return n;
 	nv = safem_victim_findings(pd->victim, &f);
 	for (i = 0; i < nv; i++) {
@@ -499,6 +519,7 @@ probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE 
 	/* the newest pane's flow log, read once for the structural tests */
 	struct safem_profile_flows pf = {NULL, NULL, 0, 0};
 	unsigned int nfindings = 0;
+	uint64_t clock_ms = 0;
 	bool judged = false;
 	int ret = 0;
 
@@ -509,12 +530,16 @@ probe_detect_window(void *ctx, const struct safem_window_summary *summary, FILE 
 	}
 	if (pd->baseline_mean != NULL)
 		ret = classify_window(pd, summary, &hint);
-	if (pd->windows != NULL)
+	if (pd->windows != NULL) {
 		judged = pane_flows(pd, summary, &pf);
+		/* the summary's end is its newest pane's */
+		if (judged && (pd->seqscan != NULL || pd->victim != NULL))
+			clock_ms = pane_clock(&pf, summary->end_ms);
+	}
 	if (ret == 0 && pd->seqscan != NULL && pd->windows != NULL)
-		nfindings = scan_test_window(pd, summary, &pf, judged);
+		nfindings = scan_test_window(pd, &pf, judged, clock_ms);
 	if (ret == 0 && pd->victim != NULL && pd->windows != NULL)
-		nfindings = victim_test_window(pd, summary, &pf, judged, nfindings);
+		nfindings = victim_test_window(pd, &pf, judged, clock_ms, nfindings);
 	if (ret == 0 && pd->brute != NULL && pd->windows != NULL)
 		nfindings = brute_test_window(pd, &pf, judged, nfindings);
 	if (ret == 0 && pd->fanout != NULL && pd->windows != NULL)

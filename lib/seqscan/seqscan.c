@@ -1362,15 +1362,17 @@ prov_decide(struct safem_seqscan *s, const struct pending *c, enum outcome o)
 	unsigned int wi = (c->kind & KIND_HORIZONTAL) ? 0 : 1;
 	bool success = o == OUTCOME_SUCCESS;
 
-	s->totals.provisional_steps++;
 	if (c->proto == PROTO_UDP) {
 		/* a home source's datagram: evidence of its source port only */
-		if (s->php != NULL)
+		if (s->php != NULL) {
+			s->totals.provisional_steps++;
 			prov_home_port_observe(s, &c->src, c, success, true);
+		}
 		return;
 	}
 	if (!e->used || e->gen != c->gen)
 		return; /* its slot changed hands in this window's collection */
+	s->totals.provisional_steps++;
 	if (e->prov_window != s->window) {
 		e->prov_window = s->window;
 		e->prov_walk[0] = e->walk[0];

@@ -162,7 +162,8 @@ void safem_victim_free(struct safem_victim *v);
  * One window, in time order: its flow log as lib/seqscan takes it (the newest pane only).
  * judged false (sampled, incomplete log): nothing collected, the pending arrivals dropped
  * undecided. A log with more than pane_flows entries or a weighted contribution is not
- * judged either. end_ms: the pane's end (Unix ms), which dates the log's contributions
+ * judged either. end_ms: the time the pane's log reaches (Unix ms; its newest packet, at
+ * most the pane's end, as lib/seqscan's), which dates the log's contributions
  * (safem_profile_flow_last_ms); 0: no times, no provisional decisions (decide as before).
  * @return 0, or -EINVAL
  */

@@ -92,11 +92,11 @@ struct dest {
 	 * the walks and of the ports with them; the persisted ones never see these steps */
 	uint64_t prov_window;
 	struct safem_trw_walk prov_walk, prov_reply_walk;
-	struct safem_trw_ports prov_ports[SAFEM_VICTIM_KINDS];
+	struct safem_trw_ports prov_ports[ARRIVAL_KINDS];
 	/* the second walk's provisional failures: this window's own (source, window)
 	 * observations, the sources its finding names (the final ones of the window before
 	 * may be the same sources) */
-	uint32_t prov_reply_failures;
+	uint32_t prov_reply_failures, prov_reply_udp_failures;
 	struct safem_trw_bloom bloom;
 };
 
@@ -820,13 +820,13 @@ arrival_finding(const struct dest *e, const struct safem_trw_walk *w,
  * this window (each a distinct source); its kind what most of them were. */
 static bool
 reply_finding(const struct dest *e, const struct safem_trw_walk *w, uint32_t failures,
-	      struct safem_victim_finding *f)
+	      uint32_t udp_failures, struct safem_victim_finding *f)
 {
 	if (!w->flagged || failures == 0)
 		return false;
 	memset(f, 0, sizeof(*f));
-	f->kind = 2 * e->reply_udp_failures > e->reply_failures ? SAFEM_VICTIM_UDP_PORTS
-								  : SAFEM_VICTIM_ICMP_REPLY;
+	/* the kind of the failures it reports (the final ones, or the provisional ones) */
+	f->kind = 2 * udp_failures > failures ? SAFEM_VICTIM_UDP_PORTS : SAFEM_VICTIM_ICMP_REPLY;
 	f->victim = e->addr;
 	f->source = e->reply_src;
 	f->proto = e->reply_proto;
@@ -839,21 +839,23 @@ reply_finding(const struct dest *e, const struct safem_trw_walk *w, uint32_t fai
 	return true;
 }
 
-/* Keep f among the window's findings, the most failures first. */
-static void
+/* Keep f among the window's findings, the most failures first; false: the list is full of
+ * findings with more. */
+static bool
 findings_add(struct safem_victim *v, const struct safem_victim_finding *f)
 {
 	unsigned int i;
 
 	if (v->nfindings == SAFEM_VICTIM_FINDINGS_MAX &&
 	    v->findings[v->nfindings - 1].failures >= f->failures)
-		return;
+		return false;
 	if (v->nfindings < SAFEM_VICTIM_FINDINGS_MAX)
 		v->nfindings++;
 	for (i = v->nfindings - 1; i > 0 && v->findings[i - 1].failures < f->failures; i--)
 		v->findings[i] = v->findings[i - 1];
 	v->findings[i] = *f;
 	v->totals.findings++;
+	return true;
 }
 
 static void
@@ -869,7 +871,8 @@ findings_collect(struct safem_victim *v)
 		 * say more than known ones) */
 		if (arrival_finding(e, &e->walk, e->ports, &f))
 			e->finding_windows++;
-		else if (reply_finding(e, &e->reply_walk, e->reply_failures, &f))
+		else if (reply_finding(e, &e->reply_walk, e->reply_failures, e->reply_udp_failures,
+				       &f))
 			e->reply_finding_windows++;
 		else
 			continue;
@@ -897,7 +900,7 @@ provisional_step(struct safem_victim *v, struct pending *c, bool success, unsign
 		e->prov_walk = e->walk;
 		e->prov_reply_walk = e->reply_walk;
 		memcpy(e->prov_ports, e->ports, sizeof(e->prov_ports));
-		e->prov_reply_failures = 0;
+		e->prov_reply_failures = e->prov_reply_udp_failures = 0;
 		if (e->window_id != v->window) {
 			e->window_id = v->window;
 			memset(e->window_failures, 0, sizeof(e->window_failures));
@@ -913,8 +916,9 @@ provisional_step(struct safem_victim *v, struct pending *c, bool success, unsign
 			return;
 		}
 		e->reply_failures++;
-		e->reply_udp_failures += c->proto == PROTO_UDP; /* the finding's kind */
+		e->reply_udp_failures += c->proto == PROTO_UDP;
 		e->prov_reply_failures++;
+		e->prov_reply_udp_failures += c->proto == PROTO_UDP; /* the finding's kind */
 		e->reply_src = c->src;
 		e->reply_proto = c->proto;
 		c->prov |= PROV_REPLY_FAILED;
@@ -987,11 +991,12 @@ provisional_window(struct safem_victim *v)
 		if (e->found_window == v->window)
 			continue;
 		if (!arrival_finding(e, &e->prov_walk, e->prov_ports, &f) &&
-		    !reply_finding(e, &e->prov_reply_walk, e->prov_reply_failures, &f))
+		    !reply_finding(e, &e->prov_reply_walk, e->prov_reply_failures,
+				   e->prov_reply_udp_failures, &f))
 			continue;
 		f.provisional = true;
-		v->totals.provisional_findings++;
-		findings_add(v, &f);
+		if (findings_add(v, &f))
+			v->totals.provisional_findings++;
 	}
 }
 

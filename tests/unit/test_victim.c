@@ -957,6 +957,37 @@ test_provisional_reply_walk(void **state)
 	assert_int_equal(t.provisional_failures, 3 + 3 + 3); /* 2 walks, then the second */
 }
 
+/* A provisional finding of the second walk names the kind of the failures it reports: three
+ * sources' ICMP replies decided finally in window 2 (from window 1), three other sources'
+ * new UDP ports failing provisionally in window 2 -> a provisional `udp_ports` finding with
+ * those three (the merge of sessions 11's two branches counted the kinds of both). */
+static void
+test_provisional_udp_kind(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	static struct win w;
+	unsigned int n, i, found = 0;
+
+	replies_in(&w, 1, 3);
+	timed(&w, E0 + 300);
+	(void)run_at(v, &w, E0 + 1000, &f);
+	for (unsigned int s = 1; s <= 3; s++)
+		udp_ports_in(&w, 10 + s, 4, (uint16_t)(1000 * s));
+	timed(&w, E0 + 1300); /* 700 ms before the end: old enough */
+	n = run_at(v, &w, E0 + 2000, &f);
+	for (i = 0; i < n; i++) {
+		if (!f[i].provisional)
+			continue;
+		found++;
+		assert_int_equal(f[i].kind, SAFEM_VICTIM_UDP_PORTS);
+		assert_int_equal(f[i].proto, 17);
+		assert_int_equal(f[i].failures, 3);
+	}
+	assert_int_equal(found, 1);
+}
+
 int
 main(void)
 {
@@ -989,6 +1020,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_provisional_benign, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_attempts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_reply_walk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_provisional_udp_kind, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
