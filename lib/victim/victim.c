@@ -486,6 +486,21 @@ decide_reply(struct safem_victim *v, struct dest *e, const struct pending *c, bo
 	e->reply_proto = c->proto;
 }
 
+/* Start destination e's counts of this window (the findings' evidence) at its first step
+ * of the window, final (decide) or provisional (provisional_step): one place, so the two
+ * paths cannot disagree on which counts a window starts over. True when they started now. */
+static bool
+window_counts_begin(const struct safem_victim *v, struct dest *e)
+{
+	if (e->window_id == v->window)
+		return false;
+	e->window_id = v->window;
+	memset(e->window_failures, 0, sizeof(e->window_failures));
+	e->window_successes = 0;
+	e->reply_failures = e->reply_successes = e->reply_udp_failures = 0;
+	return true;
+}
+
 /* walk: WALK_ARRIVAL or WALK_REPLY, one of c->walks */
 static void
 decide(struct safem_victim *v, const struct pending *c, bool requested, uint8_t own,
@@ -508,13 +523,8 @@ decide(struct safem_victim *v, const struct pending *c, bool requested, uint8_t 
 		v->totals.arrivals_dropped++;
 		return;
 	}
-	if (e->window_id != v->window) {
-		e->window_id = v->window;
-		memset(e->window_failures, 0, sizeof(e->window_failures));
-		e->window_successes = 0;
-		e->reply_failures = e->reply_successes = e->reply_udp_failures = 0;
+	if (window_counts_begin(v, e))
 		v->touched[v->ntouched++] = c->slot; /* at most one per pending arrival */
-	}
 	if (walk == WALK_REPLY) {
 		decide_reply(v, e, c, o == OUTCOME_SUCCESS);
 		return;
@@ -901,12 +911,7 @@ provisional_step(struct safem_victim *v, struct pending *c, bool success, unsign
 		e->prov_reply_walk = e->reply_walk;
 		memcpy(e->prov_ports, e->ports, sizeof(e->prov_ports));
 		e->prov_reply_failures = e->prov_reply_udp_failures = 0;
-		if (e->window_id != v->window) {
-			e->window_id = v->window;
-			memset(e->window_failures, 0, sizeof(e->window_failures));
-			e->window_successes = 0;
-			e->reply_failures = e->reply_successes = e->reply_udp_failures = 0;
-		}
+		window_counts_begin(v, e);
 		v->prov_touched[v->nprov_touched++] = c->slot; /* one per pending at most */
 	}
 	if (walk == WALK_REPLY) {
