@@ -154,8 +154,8 @@ void safem_seqscan_free(struct safem_seqscan *s);
  * evidence). A log with more than pane_flows entries or a weighted (surge-sampled)
  * contribution is not judged either. end_ms: the time the pane's log reaches (Unix ms; its
  * newest packet, at most the pane's end: the probe passes that, so a pane cut short is
- * not taken as watched to its nominal end), against which the contributions' last packet
- * times are read (safem_profile_flow_last_ms); 0: no times,
+ * not taken as watched to its nominal end), against which the contributions' first packet
+ * times are read (safem_profile_flow_first_ms); 0: no times,
  * no provisional decisions (the window's contacts wait for the next window only).
  * @return 0, or -EINVAL (s NULL, or segments NULL with nseg > 0)
  */
