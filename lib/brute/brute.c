@@ -434,7 +434,7 @@ safem_brute_window(struct safem_brute *b, const struct safem_profile_flow *const
 	for (i = 0; i < nseg; i++) {
 		total += n[i];
 		for (j = 0; judged && j < n[i]; j++)
-			if (seg[i][j].flows != 1)
+			if (seg[i][j].weight_shift != 0)
 				judged = false; /* surge-weighted: packets are estimates */
 	}
 	if (!judged || total > b->p.pane_flows) {

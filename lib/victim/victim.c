@@ -105,7 +105,7 @@ struct dest {
 #define WALK_REPLY 2u   /* a (source, window) with ICMP replies or new UDP ports */
 
 /* pending.prov: the observation in its own window (provisional_window) */
-#define PROV_OLD 1u	     /* its last packet is T (lib/trw) before the pane's end */
+#define PROV_OLD 1u	     /* its flow's first packet is T (lib/trw) before the pane's end */
 #define PROV_FAILED 2u	     /* a provisional failure of the first walk */
 #define PROV_REPLY_FAILED 4u /* of the second */
 
@@ -655,7 +655,11 @@ collect_candidate(struct safem_victim *v, const struct safem_profile_flow *f, ui
 	c->flow = f;
 	c->own_flags = f->tcp_flags;
 	c->kind = (uint8_t)kind;
-	if (safem_trw_unanswered_for(safem_profile_flow_last_ms(f, v->end_ms), v->end_ms,
+	/* dated by its flow's first packet (the last when the flow began in an earlier pane):
+	 * a source that keeps sending with nothing back has waited since its first packet
+	 * (docs/detection.md, "Dated by the first packet (session 12)"); only an unanswered
+	 * observation reads it */
+	if (safem_trw_unanswered_for(safem_profile_flow_first_ms(f, v->end_ms), v->end_ms,
 				     SAFEM_VICTIM_ANSWER_WAIT_MS))
 		c->prov = PROV_OLD;
 }
@@ -947,8 +951,9 @@ provisional_step(struct safem_victim *v, struct pending *c, bool success, unsign
 /*
  * This window's own observations judged at its end (docs/detection.md, "Decisions in the
  * observation's own window (session 11)"), as decide_pending will judge them with the next
- * window, except that an answer not in yet is a failure only when the observation's last
- * packet went unanswered for SAFEM_VICTIM_ANSWER_WAIT_MS (else no step now). The steps go to
+ * window, except that an answer not in yet is a failure only when the observation went
+ * unanswered for SAFEM_VICTIM_ANSWER_WAIT_MS since its flow's first packet (PROV_OLD; else no
+ * step now). The steps go to
  * copies of the walks: a destination whose copy crosses the upper bound, and has no
  * final finding this window, is a finding now. Its persisted walk moves at the end of the
  * next window, with the answers that came by then.
@@ -1047,7 +1052,7 @@ safem_victim_window(struct safem_victim *v, const struct safem_profile_flow *con
 	for (g = 0; g < nseg; g++) {
 		logged += n[g];
 		for (i = 0; judged && i < n[g]; i++)
-			if (seg[g][i].flows > 1) /* surge-sampled */
+			if (seg[g][i].weight_shift != 0) /* surge-sampled */
 				judged = false;
 	}
 	if (logged > v->p.pane_flows)
