@@ -266,8 +266,8 @@ session_free(const struct safem_brute *b, const struct session *s)
 }
 
 /* The open session of flow k (hash key), or with create a new one: a free slot, else one
- * whose SYN nobody answered (a flood's spoofed SYNs: forgotten at the end of their window
- * anyway), else none (counted). A session with answers keeps its slot: evicting the long
+ * whose SYN nobody answered (a flood's spoofed SYNs: forgotten at the end of the window
+ * after their own anyway), else none (counted). A session with answers keeps its slot: evicting the long
  * sessions of a client for a flood's SYNs forgot the data they carried (a real background's
  * web client named a guesser in the test set's SYN flood mixes). UINT32_MAX: none. */
 static uint32_t
@@ -359,7 +359,8 @@ window_pair(struct safem_brute *b, uint32_t pi)
 	}
 }
 
-/* An answered short session still open in this window: its pair, if flagged, is still
+/* An answered short session still open that carried packets in this window (the sessions
+ * the window's flow log lists: one quiet for a whole window is not seen): its pair, if flagged, is still
  * guessing (a finding needs no alike session closing now: at a few connections a window
  * that last several seconds, most windows close none). Only a pair the test already
  * knows; nothing of the walk changes. */

@@ -17,7 +17,7 @@
  * packet each way of one of the pair's last two closed sessions (one odd attempt costs the
  * walk one step, not two). A benign client repeating connections carries varying
  * exchanges; a guesser repeats one. A flagged pair is found in each window in which one of
- * its sessions closes or is open (docs/detection.md, "Brute force: sessions alike,
+ * its sessions closes, or is open and carried packets in the window (docs/detection.md, "Brute force: sessions alike,
  * revisited (session 12)").
  *
  * One thread at a time (the analysis thread); all memory allocated at create, none per
@@ -66,7 +66,7 @@ struct safem_brute_params {
 	unsigned int idle_windows; /**< 0: default */
 };
 
-/** A pair the test flagged a guesser with a session closing or open in this window. */
+/** A pair the test flagged a guesser with a session closing, or open with packets, in this window. */
 struct safem_brute_finding {
 	struct safem_feature_value client; /**< IPv4 as ::ffff:a.b.c.d */
 	struct safem_feature_value server;

@@ -66,14 +66,17 @@ struct safem_profile_flow {
 	uint64_t bytes;
 };
 static_assert(sizeof(struct safem_profile_flow) == 64, "one cache line per logged flow");
+static_assert(offsetof(struct safem_profile_flow, packets) == 48,
+	      "key, weight_shift, tcp_flags and the two 24-bit times fill 48 bytes");
 
 #define SAFEM_PROFILE_LAST_MS_MASK UINT32_C(0xffffff)
 
-/** A contribution's flows: 2^weight_shift (1 unless surge-sampled). */
+/** A contribution's flows: 2^weight_shift (1 unless surge-sampled). A shift past 31 (a
+ *  corrupt or hand-made log; lib/window writes at most 16) reads as the largest weight. */
 static inline uint32_t
 safem_profile_flow_weight(const struct safem_profile_flow *f)
 {
-	return UINT32_C(1) << f->weight_shift;
+	return UINT32_C(1) << (f->weight_shift < 32 ? f->weight_shift : 31);
 }
 
 /** Store the time of a contribution's last packet (any width: its low 24 bits are kept). */
@@ -97,6 +100,19 @@ safem_profile_flow_set_first_back(struct safem_profile_flow *f, uint32_t back_ms
 	f->first_back24[2] = (uint8_t)(back_ms >> 16);
 }
 
+/* ms from a contribution's stored last packet back from pane_end_ms, or UINT32_MAX when it
+ * reads as after the end (more than half the 24-bit span back: a time after the end that
+ * wrapped; or before the epoch). */
+static inline uint32_t
+safem_profile_flow_last_back_(const struct safem_profile_flow *f, uint64_t pane_end_ms)
+{
+	uint32_t t = (uint32_t)f->last_ms24[0] | (uint32_t)f->last_ms24[1] << 8 |
+		     (uint32_t)f->last_ms24[2] << 16;
+	uint32_t back = ((uint32_t)pane_end_ms - t) & SAFEM_PROFILE_LAST_MS_MASK;
+
+	return back > SAFEM_PROFILE_LAST_MS_MASK / 2 || back > pane_end_ms ? UINT32_MAX : back;
+}
+
 /**
  * Unix ms of a contribution's last packet, given the end of its pane (Unix ms): the latest
  * time at or before pane_end_ms with the stored low 24 bits. A stored time after the
@@ -106,14 +122,9 @@ safem_profile_flow_set_first_back(struct safem_profile_flow *f, uint32_t back_ms
 static inline uint64_t
 safem_profile_flow_last_ms(const struct safem_profile_flow *f, uint64_t pane_end_ms)
 {
-	uint32_t t = (uint32_t)f->last_ms24[0] | (uint32_t)f->last_ms24[1] << 8 |
-		     (uint32_t)f->last_ms24[2] << 16;
-	uint32_t back = ((uint32_t)pane_end_ms - t) & SAFEM_PROFILE_LAST_MS_MASK;
+	uint32_t back = safem_profile_flow_last_back_(f, pane_end_ms);
 
-	/* more than half the span back: a time after the end that wrapped */
-	if (back > SAFEM_PROFILE_LAST_MS_MASK / 2 || back > pane_end_ms)
-		return pane_end_ms;
-	return pane_end_ms - back;
+	return back == UINT32_MAX ? pane_end_ms : pane_end_ms - back;
 }
 
 /**
@@ -125,10 +136,16 @@ safem_profile_flow_last_ms(const struct safem_profile_flow *f, uint64_t pane_end
 static inline uint64_t
 safem_profile_flow_first_ms(const struct safem_profile_flow *f, uint64_t pane_end_ms)
 {
-	uint64_t last = safem_profile_flow_last_ms(f, pane_end_ms);
+	uint32_t lback = safem_profile_flow_last_back_(f, pane_end_ms);
 	uint32_t back = (uint32_t)f->first_back24[0] | (uint32_t)f->first_back24[1] << 8 |
 			(uint32_t)f->first_back24[2] << 16;
+	uint64_t last;
 
+	/* its last packet reads after the end (a clock step): its first is unknown too, so it
+	 * reads as the end, as the last does (dated young, never older than it is) */
+	if (lback == UINT32_MAX)
+		return pane_end_ms;
+	last = pane_end_ms - lback;
 	return back < last ? last - back : 0;
 }
 

@@ -27,6 +27,8 @@ struct safem_window_producer {
 
 /* Up to 1 in 2^16: beyond, a pane would keep too few flows to say anything. */
 #define SURGE_SHIFT_MAX 16
+/* the flow log keeps the shift in a byte and reads the weight as a 32-bit 1 << shift */
+static_assert(SURGE_SHIFT_MAX < 32, "a flow-log weight is a uint32_t power of two");
 #define SURGE_HASH_SEED 0x5afe3a11u
 
 /* Panes carry a back pointer to their free ring just after the public struct. */

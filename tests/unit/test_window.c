@@ -364,6 +364,16 @@ test_profile_flow_last_ms_bounds(void **state)
 	safem_profile_flow_set_last_ms(&f, end);
 	safem_profile_flow_set_first_back(&f, UINT32_MAX);
 	assert_int_equal(safem_profile_flow_first_ms(&f, end), end - 0xffffff);
+	/* a last packet after the end (a clock step) reads as the end: its first too, not the
+	 * stored distance before the end (older than it is) */
+	safem_profile_flow_set_last_ms(&f, end + 5);
+	safem_profile_flow_set_first_back(&f, 600);
+	assert_int_equal(safem_profile_flow_first_ms(&f, end), end);
+	/* a corrupt weight shift reads as the largest weight, never past the type */
+	f.weight_shift = 40;
+	assert_int_equal(safem_profile_flow_weight(&f), UINT32_C(1) << 31);
+	f.weight_shift = 3;
+	assert_int_equal(safem_profile_flow_weight(&f), 8);
 }
 
 static void
