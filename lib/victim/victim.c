@@ -463,6 +463,29 @@ port_held(const struct safem_trw_ports *ports, unsigned int kind, uint16_t *port
 	return safem_trw_ports_few(m, held) && 2 * used <= m->total;
 }
 
+/* A failure of the first walk in e's counts of this window (its kind, last source and
+ * protocol name the finding) and in ports: the persisted port summaries (decide) or their
+ * copies (provisional_step). One place for both paths, as window_counts_begin. */
+static void
+window_failure(struct dest *e, const struct pending *c, struct safem_trw_ports *ports)
+{
+	e->window_failures[c->kind]++;
+	e->last_src[c->kind] = c->src;
+	e->last_proto[c->kind] = c->proto;
+	safem_trw_ports_add(&ports[c->kind], c->port);
+}
+
+/* A failure of the second walk in e's counts of this window (decide_reply and
+ * provisional_step). */
+static void
+window_reply_failure(struct dest *e, const struct pending *c)
+{
+	e->reply_failures++;
+	e->reply_udp_failures += c->proto == PROTO_UDP;
+	e->reply_src = c->src;
+	e->reply_proto = c->proto;
+}
+
 /* A reply observation (WALK_REPLY) on the second walk: the same outcome as an arrival of
  * its kind (asked for: success; to a one-way destination: no evidence; else failure). */
 static void
@@ -480,10 +503,7 @@ decide_reply(struct safem_victim *v, struct dest *e, const struct pending *c, bo
 		return;
 	}
 	v->totals.reply_failures++;
-	e->reply_failures++;
-	e->reply_udp_failures += c->proto == PROTO_UDP;
-	e->reply_src = c->src;
-	e->reply_proto = c->proto;
+	window_reply_failure(e, c);
 }
 
 /* Start destination e's counts of this window (the findings' evidence) at its first step
@@ -548,10 +568,7 @@ decide(struct safem_victim *v, const struct pending *c, bool requested, uint8_t 
 		return;
 	}
 	v->totals.failures++;
-	e->window_failures[c->kind]++;
-	e->last_src[c->kind] = c->src;
-	e->last_proto[c->kind] = c->proto;
-	safem_trw_ports_add(&e->ports[c->kind], c->port);
+	window_failure(e, c, e->ports);
 }
 
 /* The slots decide_pending will read for arrival a. */
@@ -924,12 +941,9 @@ provisional_step(struct safem_victim *v, struct pending *c, bool success, unsign
 			e->reply_successes++;
 			return;
 		}
-		e->reply_failures++;
-		e->reply_udp_failures += c->proto == PROTO_UDP;
+		window_reply_failure(e, c);
 		e->prov_reply_failures++;
 		e->prov_reply_udp_failures += c->proto == PROTO_UDP; /* the finding's kind */
-		e->reply_src = c->src;
-		e->reply_proto = c->proto;
 		c->prov |= PROV_REPLY_FAILED;
 		v->totals.provisional_failures++;
 		return;
@@ -940,10 +954,7 @@ provisional_step(struct safem_victim *v, struct pending *c, bool success, unsign
 		e->window_successes++;
 		return;
 	}
-	e->window_failures[c->kind]++;
-	e->last_src[c->kind] = c->src;
-	e->last_proto[c->kind] = c->proto;
-	safem_trw_ports_add(&e->prov_ports[c->kind], c->port);
+	window_failure(e, c, e->prov_ports);
 	c->prov |= PROV_FAILED;
 	v->totals.provisional_failures++;
 }
