@@ -130,6 +130,8 @@ struct safem_seqscan_finding {
 			      destination port, TCP, or by source port, UDP) */ \
 	X(udp_contacts) /* first contacts over UDP (in contacts) */ \
 	X(udp_failures) /* their failures (in failures) */ \
+	X(host_first_taken) /* first contacts to an address the vertical walk took too, \
+			       at the source's first new port of that address */ \
 	X(findings) \
 	X(provisional_steps) /* this window's contacts decided in it (answered, or unanswered \
 				for SAFEM_SEQSCAN_ANSWER_WAIT_MS), on scratch walks */ \

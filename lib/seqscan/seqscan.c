@@ -72,6 +72,18 @@ struct source {
 	uint8_t last_proto[2];			 /* [walk] of its last failed contact */
 	struct safem_feature_value last_dst[2]; /* [walk] */
 	struct safem_trw_bloom bloom_dst, bloom_pair;
+	/*
+	 * The outcome of its latest decided first contact to a new address (a step of the
+	 * horizontal walk), until its first new port of that address: then the vertical walk takes it
+	 * too. A connect scan of one host begins with a first contact to the host; without it
+	 * the vertical walk saw one probe fewer than the scan sent (docs/detection.md,
+	 * "Low-share attacks on real backgrounds and first windows (session 13)").
+	 * host_outcome is an enum outcome; OUTCOME_NONE: nothing to give.
+	 */
+	struct safem_feature_value host_dst;
+	uint8_t host_outcome;
+	uint8_t prov_host_outcome; /* the same on the scratch copies (prov_window) */
+	struct safem_feature_value prov_host_dst;
 	/* this window's provisional decisions, on copies of the walks and the port summary
 	 * (valid while prov_window is this window; the persisted state never reads them) */
 	uint64_t prov_window;
@@ -633,6 +645,21 @@ contact_candidate(const struct safem_flow_key *k, uint8_t tcp_flags)
 
 enum outcome { OUTCOME_NONE, OUTCOME_SUCCESS, OUTCOME_FAILURE };
 
+/* A vertical contact to the address of the source's latest first contact takes that first
+ * contact's outcome into the vertical walk first, once (struct source's host_outcome). Returns
+ * the outcome to take (OUTCOME_NONE: none) and clears it. */
+static enum outcome
+host_take(struct safem_feature_value *dst_kept, uint8_t *outcome, unsigned int wi,
+	  const struct safem_feature_value *dst)
+{
+	enum outcome o = (enum outcome)*outcome;
+
+	if (wi != 1 || o == OUTCOME_NONE || memcmp(dst_kept, dst, sizeof(*dst)) != 0)
+		return OUTCOME_NONE;
+	*outcome = OUTCOME_NONE;
+	return o;
+}
+
 /*
  * own: the contact's flags over both windows; answer: SAFEM_TRW_SEEN_PRESENT | flags of the
  * reverse flow over both windows, or 0. TCP: a SYN-ACK back (or any answer without RST)
@@ -707,6 +734,22 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
 		e->window_id = s->window;
 		e->window_failures[0] = e->window_failures[1] = e->window_successes = 0;
 		s->touched[s->ntouched++] = c->slot; /* at most one per pending contact */
+	}
+	{
+		/* the host's first contact, decided before (an earlier window, or earlier in
+		 * this one: the contacts to one address keep their collection order) */
+		enum outcome h = host_take(&e->host_dst, &e->host_outcome, wi, &c->dst);
+
+		if (h != OUTCOME_NONE) {
+			s->totals.host_first_taken++;
+			if (safem_trw_walk_observe(&s->b, &e->walk[1], h == OUTCOME_SUCCESS) ==
+			    SAFEM_TRW_FLAGGED)
+				s->totals.sources_flagged++;
+		}
+	}
+	if (wi == 0) {
+		e->host_dst = c->dst;
+		e->host_outcome = (uint8_t)o;
 	}
 	if (safem_trw_walk_observe(&s->b, &e->walk[wi], o == OUTCOME_SUCCESS) ==
 	    SAFEM_TRW_FLAGGED)
@@ -1388,7 +1431,19 @@ prov_decide(struct safem_seqscan *s, const struct pending *c, enum outcome o)
 		e->prov_walk[1] = e->walk[1];
 		e->prov_ports = e->ports;
 		e->prov_failures[0] = e->prov_failures[1] = e->prov_successes = 0;
+		e->prov_host_dst = e->host_dst;
+		e->prov_host_outcome = e->host_outcome;
 		s->prov_touched[s->nprov_touched++] = c->slot;
+	}
+	{
+		enum outcome h = host_take(&e->prov_host_dst, &e->prov_host_outcome, wi, &c->dst);
+
+		if (h != OUTCOME_NONE)
+			safem_trw_walk_observe(&s->b, &e->prov_walk[1], h == OUTCOME_SUCCESS);
+	}
+	if (wi == 0) {
+		e->prov_host_dst = c->dst;
+		e->prov_host_outcome = (uint8_t)o;
 	}
 	safem_trw_walk_observe(&s->b, &e->prov_walk[wi], success);
 	if (c->kind & KIND_PAIR) {

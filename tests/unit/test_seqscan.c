@@ -1005,6 +1005,78 @@ test_provisional_udp_source_port_worm(void **state)
 		assert_false(f[i].provisional);
 }
 
+
+/* Session 13: the first contact to an address is a step of the vertical walk too when its
+ * source goes on to new ports of that address (struct source's host_outcome). S0: a failed
+ * first contact to H, then 3 failed new ports of H: 4 vertical failures (4^4 = 256 >= 99),
+ * a vertical finding (3 before the change: 64 < 99). S1: its first contact answered by a
+ * SYN-ACK, then 3 failed ports: 1/4 * 4^3 = 16 < 99. S2: a first contact to another host
+ * after H's: the kept outcome is that host's, H's is not taken: 64 < 99. */
+static void
+test_vertical_host_first(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	const uint32_t h = NET + 9, h2 = NET + 10;
+	unsigned int i, p;
+
+	for (i = 0; i < 3; i++)
+		add(x, SCANNER + i, h, 50000, 1, 6, TCP_SYN);
+	add(x, h, SCANNER + 1, 1, 50000, 6, TCP_SYN | TCP_ACK);
+	assert_int_equal(run(x), 0); /* A */
+	add(x, SCANNER + 2, h2, 50000, 1, 6, TCP_SYN);
+	assert_int_equal(run(x), 0); /* B: decides A */
+	assert_int_equal(findings(x, &f), 0);
+	for (i = 0; i < 3; i++)
+		for (p = 2; p <= 4; p++)
+			add(x, SCANNER + i, h, (uint16_t)(50000 + p), (uint16_t)p, 6, TCP_SYN);
+	assert_int_equal(run(x), 0); /* C: decides B */
+	assert_int_equal(findings(x, &f), 0);
+	assert_int_equal(run(x), 0); /* D: decides C */
+	assert_int_equal(findings(x, &f), 1);
+	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_VERTICAL);
+	assert_int_equal(f[0].src.bytes[15], 1); /* SCANNER */
+	assert_int_equal(f[0].dst.bytes[15], 9);
+	assert_int_equal(f[0].failures, 3); /* this window's own failed contacts */
+	totals(x, &t);
+	assert_int_equal(t.host_first_taken, 2); /* S0's failure, S1's success */
+	assert_int_equal(t.sources_flagged, 1);
+}
+
+/* The same in the contacts' own window (provisional, on the scratch walks): 4 SYNs to 4
+ * ports of one host, 0.6-0.9 s old, none answered. The first in collection order is the
+ * horizontal walk's step, the other 3 the vertical walk's, which takes the first one's too:
+ * 4 failures, a provisional vertical finding in their own window (3: 64 < 99 before). */
+static void
+test_vertical_host_first_provisional(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int p;
+
+	for (p = 1; p <= 4; p++) {
+		add(x, SCANNER, NET + 9, (uint16_t)(50000 + p), (uint16_t)p, 6, TCP_SYN);
+		at(x, END_MS - 1000 + 100 * p); /* 900, 800, 700, 600 ms old */
+	}
+	assert_int_equal(run_at(x, END_MS), 0);
+	assert_int_equal(findings(x, &f), 1);
+	assert_true(f[0].provisional);
+	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_VERTICAL);
+	assert_int_equal(f[0].dst.bytes[15], 9);
+	totals(x, &t);
+	assert_int_equal(t.host_first_taken, 0); /* nothing persisted yet */
+	assert_int_equal(t.sources_flagged, 0);
+	assert_int_equal(run_at(x, END_MS + 1000), 0); /* the final decisions */
+	assert_int_equal(findings(x, &f), 1);
+	assert_false(f[0].provisional);
+	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_VERTICAL);
+	totals(x, &t);
+	assert_int_equal(t.host_first_taken, 1);
+	assert_int_equal(t.sources_flagged, 1);
+}
+
 int
 main(void)
 {
@@ -1026,6 +1098,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_first_contacts_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multicast_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vertical_shape, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vertical_host_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vertical_host_first_provisional, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_worm_shape, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_bound, setup_one_set, teardown),
 		cmocka_unit_test_setup_teardown(test_unjudged_windows, setup, teardown),
