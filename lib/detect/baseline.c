@@ -212,6 +212,7 @@ baseline_moving_add(struct baseline *b, const struct metric_layout *l, const dou
 	memcpy(&b->ring[(size_t)b->ring_next * b->metrics], x, b->metrics * sizeof(*x));
 	for (c = 0; c < l->ncandidates; c++) {
 		tops->flows[c] = (float)w->volume[l->candidate[c]].flows;
+		tops->packets[c] = (float)w->volume[l->candidate[c]].packets;
 		for (f = 0; f < FEATURES; f++)
 			window_tops_set(tops, l, w, c, f);
 	}
@@ -417,6 +418,26 @@ baseline_peak_flow_share(const struct baseline *b, unsigned int slot, unsigned i
 	return peak;
 }
 
+double
+baseline_peak_packets(const struct baseline *b, unsigned int slot, unsigned int feat,
+		      const struct safem_feature_value *v, double packets)
+{
+	double peak = 0;
+	unsigned int s, n;
+
+	if (b->kind == SAFEM_BASELINE_TRAINED || b->ring_count == 0)
+		return baseline_share(b, slot, feat, v, 0, NULL).packets * packets;
+	n = ring_windows_counted(b);
+	for (s = 0; s < b->ring_count; s++) {
+		const struct window_tops *t = &b->tops[s];
+
+		if (n > 0 && !ring_window_counts(b, s))
+			continue;
+		peak = fmax(peak, window_share(t, slot, feat, v, 0).packets * (double)t->packets[slot]);
+	}
+	return peak;
+}
+
 static void
 involved_add(const struct baseline *b, unsigned int slot, unsigned int f,
 	     const struct safem_top_value *t, double flows, struct involved *inv)
@@ -518,6 +539,9 @@ involved_compute(const struct baseline *b, const struct metric_layout *l,
 	inv->windows = 1;
 	for (i = 0; i < PROTOS; i++)
 		inv->proto_mean[i] = baseline_metric_mean(b, w->start_ms, metric_proto(l, dir, i));
+	for (i = 0; i < PROTOS; i++)
+		inv->proto_packet_mean[i] =
+			baseline_metric_mean(b, w->start_ms, metric_proto_packets(l, dir, i));
 	inv->reverse = dir == SAFEM_DIR_IN    ? SAFEM_DIR_OUT
 		       : dir == SAFEM_DIR_OUT ? SAFEM_DIR_IN
 					      : (enum safem_direction)dir;
@@ -531,6 +555,10 @@ involved_compute(const struct baseline *b, const struct metric_layout *l,
 			involved_add(b, slot, f, &w->top[dir][f][i], flows, inv);
 		for (i = 0; i < w->ntop_flows[dir][f] && i < SAFEM_SUMMARY_TOP; i++)
 			involved_add(b, slot, f, &w->top_flows[dir][f][i], flows, inv);
+		for (i = 0; i < inv->ntop[f]; i++)
+			inv->top[f][i].peak_packets =
+				baseline_peak_packets(b, slot, f, inv->top[f][i].value,
+						      (double)w->volume[dir].packets);
 		/* a profile keeps no list floors: a value it does not hold had at most what
 		 * this window's full list leaves out */
 		if (b->kind == SAFEM_BASELINE_TRAINED &&
