@@ -953,7 +953,9 @@ icmp_packet_holders(const struct involved *inv, const struct safem_window_summar
  *   reverse direction are under ICMP_ANSWERED_MIN of its rise (a host that rose by a
  *   conversation, both ways, holds none of it). ICMP errors answer what
  *   their destination sent (a UDP stream to a closed port draws one unreachable a datagram,
- *   one pair's surge too); a flood's victim sends nothing of the kind.
+ *   one pair's surge too); a flood's victim sends nothing of the kind;
+ * - the destination that rose most of those carries the evidence itself (its packets beyond
+ *   chance against its own busiest learnt window).
  * The answers of a traceroute come from each router (many sources); a ping burst is echo.
  */
 /* The packets value it rose by over its busiest learnt window, as a count; 0 if none. */
@@ -976,13 +978,18 @@ one_way(const struct involved *inv, const struct safem_window_summary *w,
 }
 
 /* As icmp_packet_holders, by count rises (packet_count_rise); ports: not query/answer
- * types; destinations: one-way ones. */
+ * types; destinations: one-way ones. top (if not NULL): the value that rose most of those
+ * that count. */
 static bool
 icmp_count_holders(const struct involved *inv, const struct safem_window_summary *w,
-		   unsigned int feat, double surge, const struct safem_home *outside)
+		   unsigned int feat, double surge, const struct safem_home *outside,
+		   const struct involved_item **top)
 {
 	double few[FEW_VALUES] = {0};
 	unsigned int i;
+
+	if (top != NULL)
+		*top = NULL;
 
 	for (i = 0; i < inv->ntop[feat]; i++) {
 		const struct involved_item *it = &inv->top[feat][i];
@@ -993,6 +1000,8 @@ icmp_count_holders(const struct involved *inv, const struct safem_window_summary
 		    (feat == SAFEM_FEATURE_DST_ADDR && !one_way(inv, w, it, rise)) ||
 		    (outside != NULL && !transit_destination(w, it, outside, true)))
 			continue;
+		if (top != NULL && rise > few[0])
+			*top = it;
 		few_keep(few, rise);
 	}
 	return few_hold(few, surge);
@@ -1005,6 +1014,7 @@ low_rate_icmp_pair_surge(const struct deviation *dev, const struct safem_window_
 {
 	unsigned int dir = inv->dir;
 	double packets = (double)w->volume[dir].packets, icmp, mean, surge;
+	const struct involved_item *victim;
 
 	if (!dev->low_rate || !dev->packets_judged || !(packets > 0))
 		return false;
@@ -1013,9 +1023,16 @@ low_rate_icmp_pair_surge(const struct deviation *dev, const struct safem_window_
 	if (!count_significant(icmp, mean, packets, w->sample_rate, evidence * log(SIGNIFICANCE)))
 		return false;
 	surge = icmp - mean * packets;
-	return surge > 0 && icmp_count_holders(inv, w, SAFEM_FEATURE_DST_PORT, surge, NULL) &&
-	       icmp_count_holders(inv, w, SAFEM_FEATURE_DST_ADDR, surge, outside) &&
-	       icmp_count_holders(inv, w, SAFEM_FEATURE_SRC_ADDR, surge, NULL);
+	/* the victim carries the evidence itself: its packets beyond chance against the most
+	 * it had in a learnt window, as the link's ICMP against its mean (a host joining an IPv6
+	 * link: a dozen neighbour discovery messages to three or four link-local and multicast
+	 * addresses, 8 to the largest) */
+	return surge > 0 && icmp_count_holders(inv, w, SAFEM_FEATURE_DST_PORT, surge, NULL, NULL) &&
+	       icmp_count_holders(inv, w, SAFEM_FEATURE_DST_ADDR, surge, outside, &victim) &&
+	       victim != NULL &&
+	       count_significant((double)victim->counts->packets, victim->peak_packets, 1.0,
+				 w->sample_rate, evidence * log(SIGNIFICANCE)) &&
+	       icmp_count_holders(inv, w, SAFEM_FEATURE_SRC_ADDR, surge, NULL, NULL);
 }
 
 /* By packets: ICMP past its band, of one or a few types, held by one or a few destinations
