@@ -51,13 +51,13 @@ is_tick(const struct safem_packet *p)
 static void
 window_add(struct probe_worker *w, enum safem_window_target target,
 	   const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets, uint64_t bytes,
-	   uint32_t last_ms32)
+	   uint32_t first_ms32, uint32_t last_ms32)
 {
 	uint64_t scale = w->shared->sample_rate;
 
 	/* Sampled traffic: volumes scaled back, flows as seen (seed 002). */
 	if (safem_window_producer_add(w->window, target, key, tcp_flags, packets * scale,
-				      bytes * scale, last_ms32))
+				      bytes * scale, first_ms32, last_ms32))
 		w->stats.window_flows++;
 	else
 		w->stats.window_flows_sampled_out++;
@@ -71,9 +71,11 @@ window_target(unsigned int flow_pane)
 
 void
 probe_worker_window_flow(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
-			 uint64_t bytes, uint32_t last_ms32, unsigned int pane, void *ctx)
+			 uint64_t bytes, uint32_t first_ms32, uint32_t last_ms32, unsigned int pane,
+			 void *ctx)
 {
-	window_add(ctx, window_target(pane), key, tcp_flags, packets, bytes, last_ms32);
+	window_add(ctx, window_target(pane), key, tcp_flags, packets, bytes, first_ms32,
+		   last_ms32);
 }
 
 void
@@ -81,10 +83,17 @@ probe_worker_export(const struct safem_flow_record *record, void *ctx)
 {
 	struct probe_worker *w = ctx;
 
-	/* What the flow did since the last window boundary belongs to this window. */
-	if (w->window != NULL && record->window_packets != 0)
+	/* What the flow did since the last window boundary belongs to this window; all of
+	 * its packets (none reported before): its first packet is in it too
+	 * (safem_flow_window_fn's first_ms32). */
+	if (w->window != NULL && record->window_packets != 0) {
+		uint64_t first = record->window_packets == record->packets ? record->first_ms
+									    : record->last_ms;
+
 		window_add(w, window_target(record->window_pane), &record->key, record->tcp_flags,
-			   record->window_packets, record->window_bytes, (uint32_t)record->last_ms);
+			   record->window_packets, record->window_bytes, (uint32_t)first,
+			   (uint32_t)record->last_ms);
+	}
 	/* A drop (live mode, consumer too slow) is counted by the hand-off. */
 	if (unlikely(w->shared->sample_rate > 1)) {
 		struct safem_flow_record scaled = *record;

@@ -150,8 +150,8 @@ void probe_worker_export(const struct safem_flow_record *record, void *ctx);
 
 /** Flow cache window hook: a flow's activity, read out into one of the open panes. */
 void probe_worker_window_flow(const struct safem_flow_key *key, uint8_t tcp_flags,
-			      uint64_t packets, uint64_t bytes, uint32_t last_ms32,
-			      unsigned int pane, void *ctx);
+			      uint64_t packets, uint64_t bytes, uint32_t first_ms32,
+			      uint32_t last_ms32, unsigned int pane, void *ctx);
 
 /** lcore entry point (rte_eal_remote_launch). */
 int probe_worker_main(void *arg);

@@ -20,10 +20,19 @@
 /* An open session with no packet for this many windows is gone (its slot free): a guess
  * is a short exchange, a session quiet that long is no guess. */
 #define SESSION_IDLE_WINDOWS 8
-/* Packets each way a session may differ from its pair's previous one and still be alike:
- * one, a retransmission or the last ACK of the close falling either side of a window's
- * cut (the real nmap capture's guesses: 10-12 packets out, 9-10 back). */
+/* Packets each way a session may differ from one of its pair's recent sessions and still
+ * be alike: one, a retransmission or the last ACK of the close falling either side of a
+ * window's cut (the real nmap capture's guesses: 10-12 packets out, 9-10 back). */
 #define ALIKE_PACKETS 1
+/* Recent closed sessions of a pair a new one is compared with (alike to any of them): two.
+ * A login's rounds vary (a prompt more, a refusal sent twice): one odd session between
+ * two ordinary ones failed its own comparison and, compared with the previous session
+ * only, the next ordinary one's too, so one odd attempt cost two steps of the walk and a
+ * guesser whose rounds vary by two or three (gen-attacks' ssh shape, 3-6 rounds: 0.63 of
+ * sessions alike their previous one, at the walk's midpoint 0.5) wandered instead of
+ * crossing; against the last two, one odd session costs one step (0.84). Docs:
+ * "Brute force: sessions alike, revisited (session 12)". */
+#define ALIKE_REFS 2
 
 enum { OUT = 0, BACK = 1 }; /* client to server, server to client */
 
@@ -31,6 +40,7 @@ struct session {
 	uint64_t key;      /* hash of the client-to-server flow key; 0: free */
 	uint64_t last_window;
 	uint64_t close_window; /* first window with a FIN; 0: none yet */
+	uint64_t begin_window; /* window of its first contribution */
 	uint32_t packets[2];
 	struct safem_flow_key flow; /* client to server: the pair is found when it closes */
 	uint64_t touched_window; /* listed in this window's touched sessions */
@@ -41,10 +51,11 @@ struct session {
 struct pair {
 	struct safem_feature_value client, server;
 	uint16_t port;
-	bool used, flagged, has_ref;
+	bool used, flagged;
 	bool data; /* it had a session past the short bound: a client, for its life */
 	uint64_t last_window;
-	uint32_t ref[2]; /* packets each way of its previous closed session */
+	uint32_t ref[ALIKE_REFS][2]; /* packets each way of its last closed sessions, newest first */
+	unsigned int nref;            /* of them known */
 	double llr;
 	uint32_t alike_run;
 	uint32_t run_sessions; /* closed sessions since its walk (re)started, the first counted */
@@ -185,11 +196,12 @@ pair_idle(const struct safem_brute *b, const struct pair *e)
 	return !e->used || e->last_window + b->p.idle_windows < b->window;
 }
 
-/* The slot of (client, server, port), taking one (an idle one, else the least recently
- * active, counted) when new. A pair back after idle_windows starts over. */
+/* The slot of (client, server, port), with create taking one (an idle one, else the least
+ * recently active, counted) when new; without, UINT32_MAX for a pair not active. A pair
+ * back after idle_windows starts over. */
 static uint32_t
 pair_get(struct safem_brute *b, const struct safem_feature_value *client,
-	 const struct safem_feature_value *server, uint16_t port)
+	 const struct safem_feature_value *server, uint16_t port, bool create)
 {
 	struct {
 		struct safem_feature_value client, server;
@@ -212,10 +224,14 @@ pair_get(struct safem_brute *b, const struct safem_feature_value *client,
 		    memcmp(&e->server, server, sizeof(*server)) == 0) {
 			if (!pair_idle(b, e))
 				return i;
+			if (!create)
+				return UINT32_MAX;
 			victim = i;
 			goto take;
 		}
 	}
+	if (!create)
+		return UINT32_MAX;
 	for (i = set; i < set + WAYS; i++) {
 		if (pair_idle(b, &b->pair[i])) {
 			victim = i;
@@ -244,12 +260,14 @@ take:
 static bool
 session_free(const struct safem_brute *b, const struct session *s)
 {
-	return s->key == 0 || s->last_window + SESSION_IDLE_WINDOWS < b->window;
+	/* a SYN still unanswered in the window after its own is no session (below) */
+	return s->key == 0 || s->last_window + SESSION_IDLE_WINDOWS < b->window ||
+	       (!(s->flags[BACK] & TCP_SYN) && s->begin_window + 1 < b->window);
 }
 
 /* The open session of flow k (hash key), or with create a new one: a free slot, else one
- * whose SYN nobody answered (a flood's spoofed SYNs: forgotten at the end of their window
- * anyway), else none (counted). A session with answers keeps its slot: evicting the long
+ * whose SYN nobody answered (a flood's spoofed SYNs: forgotten at the end of the window
+ * after their own anyway), else none (counted). A session with answers keeps its slot: evicting the long
  * sessions of a client for a flood's SYNs forgot the data they carried (a real background's
  * web client named a guesser in the test set's SYN flood mixes). UINT32_MAX: none. */
 static uint32_t
@@ -273,7 +291,7 @@ session_get(struct safem_brute *b, uint64_t key, const struct safem_flow_key *k,
 		b->totals.sessions_evicted++;
 	if (victim == UINT32_MAX)
 		return UINT32_MAX;
-	b->sess[victim] = (struct session){.key = key, .flow = *k};
+	b->sess[victim] = (struct session){.key = key, .flow = *k, .begin_window = b->window};
 	return victim;
 }
 
@@ -328,6 +346,40 @@ add_flow(struct safem_brute *b, const struct safem_profile_flow *f)
 	}
 }
 
+/* Pair pi has an observation or an open session in this window: listed once. */
+static void
+window_pair(struct safem_brute *b, uint32_t pi)
+{
+	struct pair *pr = &b->pair[pi];
+
+	if (pr->window_id != b->window) {
+		pr->window_id = b->window;
+		pr->window_alike = pr->window_sessions = 0;
+		b->window_pairs[b->nwindow_pairs++] = pi;
+	}
+}
+
+/* An answered short session still open that carried packets in this window (the sessions
+ * the window's flow log lists: one quiet for a whole window is not seen): its pair, if flagged, is still
+ * guessing (a finding needs no alike session closing now: at a few connections a window
+ * that last several seconds, most windows close none). Only a pair the test already
+ * knows; nothing of the walk changes. */
+static void
+note_open(struct safem_brute *b, const struct session *s)
+{
+	struct safem_feature_value client, server;
+	uint32_t pi;
+
+	if (!(s->flags[OUT] & TCP_SYN) ||
+	    s->packets[OUT] + s->packets[BACK] > SAFEM_BRUTE_SHORT_PACKETS)
+		return;
+	safem_trw_addr_value(s->flow.src_addr, s->flow.ip_version, &client);
+	safem_trw_addr_value(s->flow.dst_addr, s->flow.ip_version, &server);
+	pi = pair_get(b, &client, &server, s->flow.dst_port, false);
+	if (pi != UINT32_MAX && b->pair[pi].flagged)
+		window_pair(b, pi);
+}
+
 /* A closed session: an observation of its pair's walk. */
 static void
 judge(struct safem_brute *b, uint32_t si)
@@ -337,6 +389,7 @@ judge(struct safem_brute *b, uint32_t si)
 	struct safem_feature_value client, server;
 	uint32_t pi;
 	struct pair *pr;
+	unsigned int r;
 	bool alike;
 
 	safem_trw_addr_value(s->flow.src_addr, s->flow.ip_version, &client);
@@ -344,18 +397,15 @@ judge(struct safem_brute *b, uint32_t si)
 	/* answered (the server's SYN-ACK) and begun here (the client's SYN); two hosts */
 	if ((s->flags[OUT] & TCP_SYN) && (s->flags[BACK] & TCP_SYN) &&
 	    memcmp(&client, &server, sizeof(client)) != 0) {
-		pi = pair_get(b, &client, &server, s->flow.dst_port);
+		pi = pair_get(b, &client, &server, s->flow.dst_port, true);
 		pr = &b->pair[pi];
-		alike = pr->has_ref &&
-			s->packets[OUT] <= pr->ref[OUT] + ALIKE_PACKETS &&
-			pr->ref[OUT] <= s->packets[OUT] + ALIKE_PACKETS &&
-			s->packets[BACK] <= pr->ref[BACK] + ALIKE_PACKETS &&
-			pr->ref[BACK] <= s->packets[BACK] + ALIKE_PACKETS;
-		if (pr->window_id != b->window) {
-			pr->window_id = b->window;
-			pr->window_alike = pr->window_sessions = 0;
-			b->window_pairs[b->nwindow_pairs++] = pi;
-		}
+		alike = false;
+		for (r = 0; r < pr->nref && !alike; r++)
+			alike = s->packets[OUT] <= pr->ref[r][OUT] + ALIKE_PACKETS &&
+				pr->ref[r][OUT] <= s->packets[OUT] + ALIKE_PACKETS &&
+				s->packets[BACK] <= pr->ref[r][BACK] + ALIKE_PACKETS &&
+				pr->ref[r][BACK] <= s->packets[BACK] + ALIKE_PACKETS;
+		window_pair(b, pi);
 		pr->last_window = b->window;
 		pr->window_sessions++;
 		b->totals.sessions_closed++;
@@ -365,7 +415,7 @@ judge(struct safem_brute *b, uint32_t si)
 		if (total > SAFEM_BRUTE_SHORT_PACKETS) {
 			pr->data = true;
 			pr->flagged = false;
-		} else if (pr->has_ref) { /* the first session is the reference, no observation */
+		} else if (pr->nref > 0) { /* the first session is the reference, no observation */
 			pr->run_sessions++;
 			if (alike) {
 				pr->window_alike++;
@@ -385,9 +435,11 @@ judge(struct safem_brute *b, uint32_t si)
 				}
 			}
 		}
-		pr->has_ref = true;
-		pr->ref[OUT] = s->packets[OUT];
-		pr->ref[BACK] = s->packets[BACK];
+		memmove(pr->ref[1], pr->ref[0], (ALIKE_REFS - 1) * sizeof(pr->ref[0]));
+		pr->ref[0][OUT] = s->packets[OUT];
+		pr->ref[0][BACK] = s->packets[BACK];
+		if (pr->nref < ALIKE_REFS)
+			pr->nref++;
 	}
 	s->key = 0;
 }
@@ -434,7 +486,7 @@ safem_brute_window(struct safem_brute *b, const struct safem_profile_flow *const
 	for (i = 0; i < nseg; i++) {
 		total += n[i];
 		for (j = 0; judged && j < n[i]; j++)
-			if (seg[i][j].flows != 1)
+			if (seg[i][j].weight_shift != 0)
 				judged = false; /* surge-weighted: packets are estimates */
 	}
 	if (!judged || total > b->p.pane_flows) {
@@ -467,22 +519,30 @@ safem_brute_window(struct safem_brute *b, const struct safem_profile_flow *const
 
 		if (s->key == 0)
 			continue;
-		/* a SYN nobody answered in its window is no session (a scan's probe, a flood's
-		 * spoofed SYN): its slot is free again */
+		/* a SYN nobody answered in its window or the next is no session (a scan's probe,
+		 * a flood's spoofed SYN): its slot is free again. The next window too: a SYN sent
+		 * in the last round trip of a window is answered in the next one; its session was
+		 * lost, the late answer starting none the walk could judge */
 		if (!(s->flags[BACK] & TCP_SYN)) {
-			s->key = 0;
+			if (s->begin_window < b->window)
+				s->key = 0;
 			continue;
 		}
-		if (!(any & (TCP_FIN | TCP_RST)))
+		if (!(any & (TCP_FIN | TCP_RST))) {
+			note_open(b, s);
 			continue;
+		}
 		/* both sides closed, or reset: complete now; one FIN: one window more */
 		if ((any & TCP_RST) ||
 		    ((s->flags[OUT] & TCP_FIN) && (s->flags[BACK] & TCP_FIN)))
 			judge(b, si);
-		else if (s->close_window == 0) {
-			s->close_window = b->window;
-			b->closing[b->cur][b->nclosing[b->cur]++] =
-				(struct listed){.flow = &s->flow, .si = si};
+		else {
+			if (s->close_window == 0) {
+				s->close_window = b->window;
+				b->closing[b->cur][b->nclosing[b->cur]++] =
+					(struct listed){.flow = &s->flow, .si = si};
+			}
+			note_open(b, s);
 		}
 	}
 	for (j = 0; j < b->nwindow_pairs; j++) {
@@ -491,7 +551,8 @@ safem_brute_window(struct safem_brute *b, const struct safem_profile_flow *const
 
 		/* a timer's pace (a poller every few windows): fewer sessions than windows since
 		 * the walk started (its reference session counted) */
-		if (!pr->flagged || pr->window_alike == 0 || pr->alike_run < SAFEM_BRUTE_ALIKE_MIN ||
+		/* listed: it closed a session in this window or has one open (note_open) */
+		if (!pr->flagged || pr->alike_run < SAFEM_BRUTE_ALIKE_MIN ||
 		    pr->run_sessions + 1 < b->window - pr->run_window + 1)
 			continue;
 		if (b->nfindings == SAFEM_BRUTE_FINDINGS_MAX) {
@@ -515,8 +576,8 @@ safem_brute_window(struct safem_brute *b, const struct safem_profile_flow *const
 			.alike_run = pr->alike_run,
 			.llr = pr->llr,
 			.windows = pr->finding_windows,
-			.packets_out = pr->ref[OUT],
-			.packets_back = pr->ref[BACK],
+			.packets_out = pr->ref[0][OUT],
+			.packets_back = pr->ref[0][BACK],
 		};
 		qsort(b->findings, b->nfindings, sizeof(b->findings[0]), finding_cmp);
 	}

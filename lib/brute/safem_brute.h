@@ -14,8 +14,11 @@
  * across panes (a window cuts the connections that span its edges), and per
  * (client, server, port) runs a sequential probability ratio test (Wald) over the pair's
  * closed sessions: a session is an observation, "alike" when it is short and within one
- * packet each way of the pair's previous session. A benign client repeating connections
- * carries varying exchanges; a guesser repeats one.
+ * packet each way of one of the pair's last two closed sessions (one odd attempt costs the
+ * walk one step, not two). A benign client repeating connections carries varying
+ * exchanges; a guesser repeats one. A flagged pair is found in each window in which one of
+ * its sessions closes, or is open and carried packets in the window (docs/detection.md, "Brute force: sessions alike,
+ * revisited (session 12)").
  *
  * One thread at a time (the analysis thread); all memory allocated at create, none per
  * window; cost per window O(logged flows + sessions closing).
@@ -33,7 +36,7 @@ extern "C" {
 #endif
 
 /** Wald's test with the sequential scan test's values mirrored (not tuned): a benign
- *  pair's next session is alike its previous one with probability THETA0, a guesser's
+ *  pair's next session is alike its recent ones with probability THETA0, a guesser's
  *  with THETA1; wanted detection and false-alarm probabilities PD and PF. */
 #define SAFEM_BRUTE_THETA0 0.2
 #define SAFEM_BRUTE_THETA1 0.8
@@ -63,13 +66,13 @@ struct safem_brute_params {
 	unsigned int idle_windows; /**< 0: default */
 };
 
-/** A pair the test flagged a guesser that closed an alike session in this window. */
+/** A pair the test flagged a guesser with a session closing, or open with packets, in this window. */
 struct safem_brute_finding {
 	struct safem_feature_value client; /**< IPv4 as ::ffff:a.b.c.d */
 	struct safem_feature_value server;
 	uint16_t port;          /**< the server's port */
 	uint8_t proto;          /**< 6 */
-	uint32_t alike;         /**< alike sessions closed in this window */
+	uint32_t alike;         /**< alike sessions closed in this window (0: sessions open) */
 	uint32_t sessions;      /**< sessions closed in this window */
 	uint32_t alike_run;     /**< alike sessions since the pair's walk last started */
 	double llr;             /**< the walk's log likelihood ratio */
@@ -83,7 +86,7 @@ struct safem_brute_finding {
 	X(windows_skipped) /* not judged: sampled, log incomplete or too large */ \
 	X(sessions) /* sessions opened (a SYN seen) */ \
 	X(sessions_closed) /* answered and closed: observations */ \
-	X(alike) /* of which alike their pair's previous one */ \
+	X(alike) /* of which alike one of their pair's last two */ \
 	X(sessions_evicted) /* open sessions pushed out of a full set */ \
 	X(pairs_evicted) /* active pairs pushed out of a full set */ \
 	X(pairs_flagged) /* walks that crossed eta1 */ \

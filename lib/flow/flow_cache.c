@@ -408,9 +408,12 @@ flow_window_report(struct safem_flow_cache *fc, struct flow_entry *e, safem_flow
 		   void *ctx, unsigned int pane)
 {
 	struct flow_window_base *b = &fc->window_bases[e - fc->entries];
+	/* nothing reported before: the report holds the flow's first packet (the base and the
+	 * entry are read here anyway: no new load) */
+	uint32_t first_ms32 = b->packets == 0 ? e->first_ms32 : e->last_ms32;
 
-	fn(&e->key, e->tcp_flags, e->packets - b->packets, e->bytes - b->bytes, e->last_ms32, pane,
-	   ctx);
+	fn(&e->key, e->tcp_flags, e->packets - b->packets, e->bytes - b->bytes, first_ms32,
+	   e->last_ms32, pane, ctx);
 	b->packets = e->packets;
 	b->bytes = e->bytes;
 	e->window_mark = 0;

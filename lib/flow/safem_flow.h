@@ -109,14 +109,17 @@ struct safem_flow_cache_stats {
  * accounting): packets and bytes > 0; tcp_flags is the OR of all the flow's
  * packets' flags so far; last_ms32 is the low 32 bits of the Unix ms of the
  * flow's last packet so far (its last packet in that pane: a flow reports a
- * pane before a later pane's packet counts); pane is SAFEM_FLOW_PANE_CURRENT
- * or _PREVIOUS.
+ * pane before a later pane's packet counts); first_ms32 is the same for its
+ * first packet when the flow began in this report (no earlier report took any
+ * of its packets), else last_ms32 (the cache keeps a flow's first and last
+ * packets, not when a later pane's packets began), so a report is never dated
+ * earlier than its packets; pane is SAFEM_FLOW_PANE_CURRENT or _PREVIOUS.
  * Called on the cache's lcore from update_burst, pane_begin, pane_sweep and
  * readout; must not call back into the cache.
  */
 typedef void (*safem_flow_window_fn)(const struct safem_flow_key *key, uint8_t tcp_flags,
-				     uint64_t packets, uint64_t bytes, uint32_t last_ms32,
-				     unsigned int pane, void *ctx);
+				     uint64_t packets, uint64_t bytes, uint32_t first_ms32,
+				     uint32_t last_ms32, unsigned int pane, void *ctx);
 
 struct safem_flow_cache_params {
 	const char *name;            /**< for rte_zmalloc accounting and messages */

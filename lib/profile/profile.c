@@ -814,7 +814,7 @@ assign_members(struct safem_profiler *p, const struct safem_featset *fs,
 			bool exact;
 
 			p->fptr[n] = fl;
-			p->fweight[n] = fl->flows;
+			p->fweight[n] = safem_profile_flow_weight(fl);
 			exact = flow_hashes(&fl->key, p->fhash[n]);
 			p->fkey[n] = mix64(p->fhash[n][0] ^ (p->fhash[n][1] << 1) ^
 					   (p->fhash[n][2] << 2) ^ (p->fhash[n][3] << 3) ^ fl->key.proto);
@@ -1385,7 +1385,7 @@ host_details(struct safem_profiler *p)
 				p->host_ports[s].key = key;
 				p->count_used[used_ports++] = (uint32_t)s;
 			}
-			p->host_ports[s].flows += (uint64_t)fl->flows << thin;
+			p->host_ports[s].flows += (uint64_t)safem_profile_flow_weight(fl) << thin;
 		}
 	}
 	for (h = 0; h < p->nhosts; h++)

@@ -46,18 +46,38 @@ extern "C" {
 /** One flow's contribution to a window, as a worker added it to its pane. */
 struct safem_profile_flow {
 	struct safem_flow_key key;
-	uint32_t flows;    /**< weight: 2^shift under the surge guard, else 1 */
+	/** Its weight as a power of two: 2^weight_shift flows (safem_profile_flow_weight). The
+	 *  surge guard keeps 1 in 2^shift flows and weights each 2^shift (lib/window, shift <=
+	 *  16), otherwise 1: a weight is always a power of two, so one byte holds it and the
+	 *  line's other three bytes hold first_back24. A zeroed entry weighs 1. */
+	uint8_t weight_shift;
 	uint8_t tcp_flags; /**< OR of the flow's TCP flags */
 	/** Low 24 bits (little endian) of the Unix ms of the flow's last packet in the
 	 *  pane: safem_profile_flow_last_ms(). 24 bits fit the line's spare bytes and
 	 *  span 4.6 hours, far more than any pane. */
 	uint8_t last_ms24[3];
-	uint64_t packets;  /**< already weighted like flows */
+	/** Milliseconds from the contribution's first packet to its last, saturating at
+	 *  2^24 - 1 (4.6 hours): safem_profile_flow_first_ms(). Known only when the flow began
+	 *  in this contribution (no earlier pane took any of its packets); otherwise 0, dated
+	 *  by the last packet (lib/flow keeps a flow's first and last packets, not the first
+	 *  of each pane). */
+	uint8_t first_back24[3];
+	uint64_t packets;  /**< already weighted like the flows */
 	uint64_t bytes;
 };
 static_assert(sizeof(struct safem_profile_flow) == 64, "one cache line per logged flow");
+static_assert(offsetof(struct safem_profile_flow, packets) == 48,
+	      "key, weight_shift, tcp_flags and the two 24-bit times fill 48 bytes");
 
 #define SAFEM_PROFILE_LAST_MS_MASK UINT32_C(0xffffff)
+
+/** A contribution's flows: 2^weight_shift (1 unless surge-sampled). A shift past 31 (a
+ *  corrupt or hand-made log; lib/window writes at most 16) reads as the largest weight. */
+static inline uint32_t
+safem_profile_flow_weight(const struct safem_profile_flow *f)
+{
+	return UINT32_C(1) << (f->weight_shift < 32 ? f->weight_shift : 31);
+}
 
 /** Store the time of a contribution's last packet (any width: its low 24 bits are kept). */
 static inline void
@@ -66,6 +86,31 @@ safem_profile_flow_set_last_ms(struct safem_profile_flow *f, uint64_t ms)
 	f->last_ms24[0] = (uint8_t)ms;
 	f->last_ms24[1] = (uint8_t)(ms >> 8);
 	f->last_ms24[2] = (uint8_t)(ms >> 16);
+}
+
+/** Store how many ms before its last packet a contribution's first packet was (saturating;
+ *  0: unknown or the same ms, dated by the last packet). */
+static inline void
+safem_profile_flow_set_first_back(struct safem_profile_flow *f, uint32_t back_ms)
+{
+	if (back_ms > SAFEM_PROFILE_LAST_MS_MASK)
+		back_ms = SAFEM_PROFILE_LAST_MS_MASK;
+	f->first_back24[0] = (uint8_t)back_ms;
+	f->first_back24[1] = (uint8_t)(back_ms >> 8);
+	f->first_back24[2] = (uint8_t)(back_ms >> 16);
+}
+
+/* ms from a contribution's stored last packet back from pane_end_ms, or UINT32_MAX when it
+ * reads as after the end (more than half the 24-bit span back: a time after the end that
+ * wrapped; or before the epoch). */
+static inline uint32_t
+safem_profile_flow_last_back_(const struct safem_profile_flow *f, uint64_t pane_end_ms)
+{
+	uint32_t t = (uint32_t)f->last_ms24[0] | (uint32_t)f->last_ms24[1] << 8 |
+		     (uint32_t)f->last_ms24[2] << 16;
+	uint32_t back = ((uint32_t)pane_end_ms - t) & SAFEM_PROFILE_LAST_MS_MASK;
+
+	return back > SAFEM_PROFILE_LAST_MS_MASK / 2 || back > pane_end_ms ? UINT32_MAX : back;
 }
 
 /**
@@ -77,14 +122,31 @@ safem_profile_flow_set_last_ms(struct safem_profile_flow *f, uint64_t ms)
 static inline uint64_t
 safem_profile_flow_last_ms(const struct safem_profile_flow *f, uint64_t pane_end_ms)
 {
-	uint32_t t = (uint32_t)f->last_ms24[0] | (uint32_t)f->last_ms24[1] << 8 |
-		     (uint32_t)f->last_ms24[2] << 16;
-	uint32_t back = ((uint32_t)pane_end_ms - t) & SAFEM_PROFILE_LAST_MS_MASK;
+	uint32_t back = safem_profile_flow_last_back_(f, pane_end_ms);
 
-	/* more than half the span back: a time after the end that wrapped */
-	if (back > SAFEM_PROFILE_LAST_MS_MASK / 2 || back > pane_end_ms)
+	return back == UINT32_MAX ? pane_end_ms : pane_end_ms - back;
+}
+
+/**
+ * Unix ms of a contribution's first packet (safem_profile_flow_last_ms less its stored
+ * distance, at 0 at the earliest): the flow's first packet when it began in this
+ * contribution, else its last packet. Never earlier than the flow's first packet, so an
+ * observation dated by it is never older than it is.
+ */
+static inline uint64_t
+safem_profile_flow_first_ms(const struct safem_profile_flow *f, uint64_t pane_end_ms)
+{
+	uint32_t lback = safem_profile_flow_last_back_(f, pane_end_ms);
+	uint32_t back = (uint32_t)f->first_back24[0] | (uint32_t)f->first_back24[1] << 8 |
+			(uint32_t)f->first_back24[2] << 16;
+	uint64_t last;
+
+	/* its last packet reads after the end (a clock step): its first is unknown too, so it
+	 * reads as the end, as the last does (dated young, never older than it is) */
+	if (lback == UINT32_MAX)
 		return pane_end_ms;
-	return pane_end_ms - back;
+	last = pane_end_ms - lback;
+	return back < last ? last - back : 0;
 }
 
 /** The paper's initial threshold and RU bound (docs/detection.md, "Behaviour profiles"). */

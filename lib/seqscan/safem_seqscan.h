@@ -57,11 +57,13 @@ extern "C" {
  * How long a window's own first contact waits for its answer before it is a provisional
  * failure in that window (lib/trw safem_trw_unanswered_for). On the real backgrounds
  * (ndpi, zeek; tshark) a contact's last SYN to its SYN-ACK: p90 0.11-0.17 s, p99
- * 0.35-0.40 s, 0.8-0.9 % later than 0.5 s (a retransmitted SYN's answer follows the
- * retransmission, its last packet); a TCP sender itself waits its initial RTO, 1 s
+ * 0.35-0.40 s, 0.8-0.9 % later than 0.5 s; a TCP sender itself waits its initial RTO, 1 s
  * (RFC 6298). 0.5 s is past 99 % of the answers and leaves half of a 1-second window's
  * contacts decidable in it. A source's walk takes every contact of a busy client, so the
  * wait is the 99th percentile: a benign client's slow answers must stay rare steps.
+ * Since session 12 a contact is dated by its flow's first packet (a retransmitted SYN is
+ * the same request): per 5-tuple, first SYN to SYN-ACK, 0.6-1.2 % later than 0.5 s, p99
+ * 0.35-0.80 s (scripts/answer-delays --flows); the wait was kept.
  */
 #define SAFEM_SEQSCAN_ANSWER_WAIT_MS 500
 
@@ -154,8 +156,8 @@ void safem_seqscan_free(struct safem_seqscan *s);
  * evidence). A log with more than pane_flows entries or a weighted (surge-sampled)
  * contribution is not judged either. end_ms: the time the pane's log reaches (Unix ms; its
  * newest packet, at most the pane's end: the probe passes that, so a pane cut short is
- * not taken as watched to its nominal end), against which the contributions' last packet
- * times are read (safem_profile_flow_last_ms); 0: no times,
+ * not taken as watched to its nominal end), against which the contributions' first packet
+ * times are read (safem_profile_flow_first_ms); 0: no times,
  * no provisional decisions (the window's contacts wait for the next window only).
  * @return 0, or -EINVAL (s NULL, or segments NULL with nseg > 0)
  */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Threshold Random Walk over the windows' flow logs (safem_seqscan.h; docs/detection.md,
  * "Sequential scan test (TRW)"). */
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -168,9 +169,13 @@ struct pending {
 	struct safem_feature_value src; /* UDP: the home source (it has no source slot) */
 	uint16_t dst_port, src_port;
 	uint8_t proto, own_flags, kind;
-	bool stream; /* UDP: more than UDP_PROBE_DATAGRAMS datagrams in its window */
-	uint64_t last_ms; /* its last packet (Unix ms; 0 without the pane's end) */
+	bool stream : 1; /* UDP: more than UDP_PROBE_DATAGRAMS datagrams in its window */
+	/* unanswered for SAFEM_SEQSCAN_ANSWER_WAIT_MS since its flow's first packet at the
+	 * pane's end if no answer came: decided once at collection, as lib/victim's PROV_OLD
+	 * (false without the pane's end); a bit, not the time, so an entry is 72 bytes */
+	bool old : 1;
 };
+static_assert(sizeof(struct pending) == 72, "pending contact: 72 bytes");
 
 /* a flagged horizontal scanner and the port its failed contacts went to */
 struct flagged_port {
@@ -800,7 +805,11 @@ collect_candidate(struct safem_seqscan *s, const struct safem_profile_flow *f, u
 	c->flow = f;
 	c->own_flags = f->tcp_flags;
 	c->stream = f->packets > UDP_PROBE_DATAGRAMS;
-	c->last_ms = s->end_ms != 0 ? safem_profile_flow_last_ms(f, s->end_ms) : 0;
+	/* dated by its flow's first packet (the last when the flow began in an earlier pane):
+	 * a retransmitted SYN is the same unanswered request (docs/detection.md, "Dated by the
+	 * first packet (session 12)") */
+	c->old = safem_trw_unanswered_for(safem_profile_flow_first_ms(f, s->end_ms), s->end_ms,
+					  SAFEM_SEQSCAN_ANSWER_WAIT_MS);
 }
 
 /* Stage 2: keep c when it is a first contact of its source (to a new address, or a new port
@@ -1262,8 +1271,8 @@ findings_collect(struct safem_seqscan *s)
  * contacts are decided again at the end of window N+1, and only that decision moves the
  * persisted walks, filters and rings. Here, in window N, each contact whose answer already
  * came (in window N: one in window N-1 made it no contact) is stepped as it will be, and one
- * still unanswered whose last packet is SAFEM_SEQSCAN_ANSWER_WAIT_MS before the pane's end as a
- * failure, on scratch copies: the source's walks and port summary (in its slot), its port
+ * still unanswered whose flow's first packet is SAFEM_SEQSCAN_ANSWER_WAIT_MS before the pane's
+ * end as a failure, on scratch copies: the source's walks and port summary (in its slot), its port
  * walks and the home ports (scratch tables of the same geometry). A copy that crosses eta1
  * and failed in this window is a finding now; a provisional failure answered later is a
  * success in the persisted walk next window, so nothing here biases a later window.
@@ -1577,8 +1586,7 @@ provisional_window(struct safem_seqscan *s)
 		uint64_t answer = safem_trw_seen_get(now, mask, c[i].rev_hash);
 		enum outcome o;
 
-		if (answer == 0 && !safem_trw_unanswered_for(c[i].last_ms, s->end_ms,
-							     SAFEM_SEQSCAN_ANSWER_WAIT_MS)) {
+		if (answer == 0 && !c[i].old) {
 			s->totals.provisional_young++;
 			continue;
 		}
@@ -1612,7 +1620,7 @@ safem_seqscan_window(struct safem_seqscan *s, const struct safem_profile_flow *c
 	for (g = 0; g < nseg; g++) {
 		logged += n[g];
 		for (i = 0; judged && i < n[g]; i++)
-			if (seg[g][i].flows > 1) /* surge-sampled: answers sampled apart */
+			if (seg[g][i].weight_shift != 0) /* surge-sampled: answers sampled apart */
 				judged = false;
 	}
 	if (logged > s->p.pane_flows)

@@ -159,8 +159,10 @@ void safem_trw_bloom_add(struct safem_trw_bloom *b, const uint32_t pos[SAFEM_TRW
 /* Answer wait: when a missing answer is evidence inside the observation's window */
 
 /*
- * An answer is one round trip after the observation's last packet (a SYN's SYN-ACK, an echo
- * reply, a UDP request's answer), plus the answerer's work. Each test waits its own
+ * An answer is one round trip after the observation's first packet (a SYN's SYN-ACK, an echo
+ * reply, a UDP request's answer), plus the answerer's work; a retransmitted SYN or a source
+ * that keeps sending with nothing back is still waiting for the first one's (docs/
+ * detection.md, "Dated by the first packet (session 12)"). Each test waits its own
  * wait_ms for it before a provisional failure in the observation's own window
  * (docs/detection.md, "Decisions in the observation's own window (session 11)"):
  * SAFEM_SEQSCAN_ANSWER_WAIT_MS and SAFEM_VICTIM_ANSWER_WAIT_MS, with the measured answer
@@ -168,14 +170,15 @@ void safem_trw_bloom_add(struct safem_trw_bloom *b, const uint32_t pos[SAFEM_TRW
  */
 
 /**
- * True when an observation whose last packet was at last_ms (Unix ms) has gone unanswered
- * for wait_ms by end_ms (the end of the pane it is in): a provisional failure.
+ * True when an observation unanswered since since_ms (Unix ms: its flow's first packet,
+ * safem_profile_flow_first_ms) has gone unanswered for wait_ms by end_ms (the end of the
+ * pane it is in): a provisional failure.
  * end_ms 0: no times (a caller or a log without them): never.
  */
 static inline bool
-safem_trw_unanswered_for(uint64_t last_ms, uint64_t end_ms, uint32_t wait_ms)
+safem_trw_unanswered_for(uint64_t since_ms, uint64_t end_ms, uint32_t wait_ms)
 {
-	return end_ms != 0 && last_ms + wait_ms <= end_ms;
+	return end_ms != 0 && since_ms + wait_ms <= end_ms;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -30,8 +30,8 @@
  * Decisions in the observation's own window (session 11; docs/detection.md, "Decisions in
  * the observation's own window (session 11)"): given the pane's end, window N's observations
  * are also judged at the end of window N on copies of the walks: one already answered (or an
- * attempt already completed) is a success, one whose last packet went unanswered for
- * SAFEM_VICTIM_ANSWER_WAIT_MS a provisional failure, a younger one undecided. A copy
+ * attempt already completed) is a success, one unanswered for SAFEM_VICTIM_ANSWER_WAIT_MS
+ * since its flow's first packet a provisional failure, a younger one undecided. A copy
  * that crosses the upper bound is a finding in window N (`provisional`). The persisted walks
  * move only by the final decisions at the end of window N+1, as before.
  *
@@ -164,7 +164,7 @@ void safem_victim_free(struct safem_victim *v);
  * undecided. A log with more than pane_flows entries or a weighted contribution is not
  * judged either. end_ms: the time the pane's log reaches (Unix ms; its newest packet, at
  * most the pane's end, as lib/seqscan's), which dates the log's contributions
- * (safem_profile_flow_last_ms); 0: no times, no provisional decisions (decide as before).
+ * (safem_profile_flow_first_ms); 0: no times, no provisional decisions (decide as before).
  * @return 0, or -EINVAL
  */
 int safem_victim_window(struct safem_victim *v, const struct safem_profile_flow *const *seg,

@@ -105,7 +105,7 @@ struct dest {
 #define WALK_REPLY 2u   /* a (source, window) with ICMP replies or new UDP ports */
 
 /* pending.prov: the observation in its own window (provisional_window) */
-#define PROV_OLD 1u	     /* its last packet is T (lib/trw) before the pane's end */
+#define PROV_OLD 1u	     /* its flow's first packet is T (lib/trw) before the pane's end */
 #define PROV_FAILED 2u	     /* a provisional failure of the first walk */
 #define PROV_REPLY_FAILED 4u /* of the second */
 
@@ -463,6 +463,29 @@ port_held(const struct safem_trw_ports *ports, unsigned int kind, uint16_t *port
 	return safem_trw_ports_few(m, held) && 2 * used <= m->total;
 }
 
+/* A failure of the first walk in e's counts of this window (its kind, last source and
+ * protocol name the finding) and in ports: the persisted port summaries (decide) or their
+ * copies (provisional_step). One place for both paths, as window_counts_begin. */
+static void
+window_failure(struct dest *e, const struct pending *c, struct safem_trw_ports *ports)
+{
+	e->window_failures[c->kind]++;
+	e->last_src[c->kind] = c->src;
+	e->last_proto[c->kind] = c->proto;
+	safem_trw_ports_add(&ports[c->kind], c->port);
+}
+
+/* A failure of the second walk in e's counts of this window (decide_reply and
+ * provisional_step). */
+static void
+window_reply_failure(struct dest *e, const struct pending *c)
+{
+	e->reply_failures++;
+	e->reply_udp_failures += c->proto == PROTO_UDP;
+	e->reply_src = c->src;
+	e->reply_proto = c->proto;
+}
+
 /* A reply observation (WALK_REPLY) on the second walk: the same outcome as an arrival of
  * its kind (asked for: success; to a one-way destination: no evidence; else failure). */
 static void
@@ -480,10 +503,22 @@ decide_reply(struct safem_victim *v, struct dest *e, const struct pending *c, bo
 		return;
 	}
 	v->totals.reply_failures++;
-	e->reply_failures++;
-	e->reply_udp_failures += c->proto == PROTO_UDP;
-	e->reply_src = c->src;
-	e->reply_proto = c->proto;
+	window_reply_failure(e, c);
+}
+
+/* Start destination e's counts of this window (the findings' evidence) at its first step
+ * of the window, final (decide) or provisional (provisional_step): one place, so the two
+ * paths cannot disagree on which counts a window starts over. True when they started now. */
+static bool
+window_counts_begin(const struct safem_victim *v, struct dest *e)
+{
+	if (e->window_id == v->window)
+		return false;
+	e->window_id = v->window;
+	memset(e->window_failures, 0, sizeof(e->window_failures));
+	e->window_successes = 0;
+	e->reply_failures = e->reply_successes = e->reply_udp_failures = 0;
+	return true;
 }
 
 /* walk: WALK_ARRIVAL or WALK_REPLY, one of c->walks */
@@ -508,13 +543,8 @@ decide(struct safem_victim *v, const struct pending *c, bool requested, uint8_t 
 		v->totals.arrivals_dropped++;
 		return;
 	}
-	if (e->window_id != v->window) {
-		e->window_id = v->window;
-		memset(e->window_failures, 0, sizeof(e->window_failures));
-		e->window_successes = 0;
-		e->reply_failures = e->reply_successes = e->reply_udp_failures = 0;
+	if (window_counts_begin(v, e))
 		v->touched[v->ntouched++] = c->slot; /* at most one per pending arrival */
-	}
 	if (walk == WALK_REPLY) {
 		decide_reply(v, e, c, o == OUTCOME_SUCCESS);
 		return;
@@ -538,10 +568,7 @@ decide(struct safem_victim *v, const struct pending *c, bool requested, uint8_t 
 		return;
 	}
 	v->totals.failures++;
-	e->window_failures[c->kind]++;
-	e->last_src[c->kind] = c->src;
-	e->last_proto[c->kind] = c->proto;
-	safem_trw_ports_add(&e->ports[c->kind], c->port);
+	window_failure(e, c, e->ports);
 }
 
 /* The slots decide_pending will read for arrival a. */
@@ -645,7 +672,11 @@ collect_candidate(struct safem_victim *v, const struct safem_profile_flow *f, ui
 	c->flow = f;
 	c->own_flags = f->tcp_flags;
 	c->kind = (uint8_t)kind;
-	if (safem_trw_unanswered_for(safem_profile_flow_last_ms(f, v->end_ms), v->end_ms,
+	/* dated by its flow's first packet (the last when the flow began in an earlier pane):
+	 * a source that keeps sending with nothing back has waited since its first packet
+	 * (docs/detection.md, "Dated by the first packet (session 12)"); only an unanswered
+	 * observation reads it */
+	if (safem_trw_unanswered_for(safem_profile_flow_first_ms(f, v->end_ms), v->end_ms,
 				     SAFEM_VICTIM_ANSWER_WAIT_MS))
 		c->prov = PROV_OLD;
 }
@@ -901,12 +932,7 @@ provisional_step(struct safem_victim *v, struct pending *c, bool success, unsign
 		e->prov_reply_walk = e->reply_walk;
 		memcpy(e->prov_ports, e->ports, sizeof(e->prov_ports));
 		e->prov_reply_failures = e->prov_reply_udp_failures = 0;
-		if (e->window_id != v->window) {
-			e->window_id = v->window;
-			memset(e->window_failures, 0, sizeof(e->window_failures));
-			e->window_successes = 0;
-			e->reply_failures = e->reply_successes = e->reply_udp_failures = 0;
-		}
+		window_counts_begin(v, e);
 		v->prov_touched[v->nprov_touched++] = c->slot; /* one per pending at most */
 	}
 	if (walk == WALK_REPLY) {
@@ -915,12 +941,9 @@ provisional_step(struct safem_victim *v, struct pending *c, bool success, unsign
 			e->reply_successes++;
 			return;
 		}
-		e->reply_failures++;
-		e->reply_udp_failures += c->proto == PROTO_UDP;
+		window_reply_failure(e, c);
 		e->prov_reply_failures++;
 		e->prov_reply_udp_failures += c->proto == PROTO_UDP; /* the finding's kind */
-		e->reply_src = c->src;
-		e->reply_proto = c->proto;
 		c->prov |= PROV_REPLY_FAILED;
 		v->totals.provisional_failures++;
 		return;
@@ -931,10 +954,7 @@ provisional_step(struct safem_victim *v, struct pending *c, bool success, unsign
 		e->window_successes++;
 		return;
 	}
-	e->window_failures[c->kind]++;
-	e->last_src[c->kind] = c->src;
-	e->last_proto[c->kind] = c->proto;
-	safem_trw_ports_add(&e->prov_ports[c->kind], c->port);
+	window_failure(e, c, e->prov_ports);
 	c->prov |= PROV_FAILED;
 	v->totals.provisional_failures++;
 }
@@ -942,8 +962,9 @@ provisional_step(struct safem_victim *v, struct pending *c, bool success, unsign
 /*
  * This window's own observations judged at its end (docs/detection.md, "Decisions in the
  * observation's own window (session 11)"), as decide_pending will judge them with the next
- * window, except that an answer not in yet is a failure only when the observation's last
- * packet went unanswered for SAFEM_VICTIM_ANSWER_WAIT_MS (else no step now). The steps go to
+ * window, except that an answer not in yet is a failure only when the observation went
+ * unanswered for SAFEM_VICTIM_ANSWER_WAIT_MS since its flow's first packet (PROV_OLD; else no
+ * step now). The steps go to
  * copies of the walks: a destination whose copy crosses the upper bound, and has no
  * final finding this window, is a finding now. Its persisted walk moves at the end of the
  * next window, with the answers that came by then.
@@ -1042,7 +1063,7 @@ safem_victim_window(struct safem_victim *v, const struct safem_profile_flow *con
 	for (g = 0; g < nseg; g++) {
 		logged += n[g];
 		for (i = 0; judged && i < n[g]; i++)
-			if (seg[g][i].flows > 1) /* surge-sampled */
+			if (seg[g][i].weight_shift != 0) /* surge-sampled */
 				judged = false;
 	}
 	if (logged > v->p.pane_flows)

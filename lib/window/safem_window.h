@@ -103,14 +103,16 @@ enum safem_window_target {
  * Producer lcore: a flow's packets/bytes in one of the open panes (counts as
  * one flow); tcp_flags (OR of its packets' flags so far) classifies it in the
  * feature distributions; last_ms32 (low 32 bits of the Unix ms of its last
- * packet in that pane) goes into the flow log (safem_profile_flow_last_ms), for
- * the tests that time answers. An add to a pane that is not open (CLOSING with no
+ * packet in that pane) and first_ms32 (its first packet's, when known, else
+ * last_ms32: safem_flow_window_fn) go into the flow log
+ * (safem_profile_flow_last_ms, _first_ms), for the tests that time answers. An add to a pane that is not open (CLOSING with no
  * closing pane, after a drop) is ignored. Returns false when the surge guard
  * left the flow out of the trees and features (flow_budget).
  */
 bool safem_window_producer_add(struct safem_window_producer *wp, enum safem_window_target target,
 			       const struct safem_flow_key *key, uint8_t tcp_flags,
-			       uint64_t packets, uint64_t bytes, uint32_t last_ms32);
+			       uint64_t packets, uint64_t bytes, uint32_t first_ms32,
+			       uint32_t last_ms32);
 
 /**
  * Producer lcore: a pane boundary. The current pane becomes the closing pane

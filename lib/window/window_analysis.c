@@ -855,7 +855,7 @@ window_close_pane(struct safem_window_analysis *wa, uint64_t start_ms)
 			mp->nflow_log += n;
 			mp->unlogged += pane->flow_unlogged;
 			for (j = n; j < pane->flow_logged; j++)
-				mp->unlogged += pane->flow_log[j].flows;
+				mp->unlogged += safem_profile_flow_weight(&pane->flow_log[j]);
 		}
 		if (pane->jump_from_ms != 0 && wa->jump_to_ms == 0) {
 			wa->jump_from_ms = pane->jump_from_ms;

@@ -27,6 +27,8 @@ struct safem_window_producer {
 
 /* Up to 1 in 2^16: beyond, a pane would keep too few flows to say anything. */
 #define SURGE_SHIFT_MAX 16
+/* the flow log keeps the shift in a byte and reads the weight as a 32-bit 1 << shift */
+static_assert(SURGE_SHIFT_MAX < 32, "a flow-log weight is a uint32_t power of two");
 #define SURGE_HASH_SEED 0x5afe3a11u
 
 /* Panes carry a back pointer to their free ring just after the public struct. */
@@ -152,7 +154,7 @@ safem_window_producer_free(struct safem_window_producer *wp)
 bool
 safem_window_producer_add(struct safem_window_producer *wp, enum safem_window_target target,
 			  const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
-			  uint64_t bytes, uint32_t last_ms32)
+			  uint64_t bytes, uint32_t first_ms32, uint32_t last_ms32)
 {
 	struct safem_window_pane *p = target == SAFEM_WINDOW_CLOSING ? wp->closing : wp->current;
 	struct safem_agg_counters c = {.bytes = bytes, .packets = packets, .flows = 1};
@@ -198,9 +200,12 @@ safem_window_producer_add(struct safem_window_producer *wp, enum safem_window_ta
 			struct safem_profile_flow *e = &p->flow_log[p->flow_logged++];
 
 			e->key = *key;
-			e->flows = (uint32_t)c.flows;
+			e->weight_shift = (uint8_t)p->sample_shift; /* c.flows is 1 << it */
 			e->tcp_flags = tcp_flags;
 			safem_profile_flow_set_last_ms(e, last_ms32);
+			/* serial distance; a first after the last (cannot be) reads as 0 */
+			safem_profile_flow_set_first_back(
+				e, (int32_t)(last_ms32 - first_ms32) > 0 ? last_ms32 - first_ms32 : 0);
 			e->packets = c.packets;
 			e->bytes = c.bytes;
 		} else {

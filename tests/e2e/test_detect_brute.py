@@ -13,6 +13,13 @@ two connections a second: under what per-value counts show) for 20 s, then 20 s 
   - with --scan-test off (the guessing test goes with it), no record carries the test;
   - a clean capture of the same background (seed 202, 90 s) raises no record from the
     test, and --stats shows it judged sessions.
+
+Session 12 ("Brute force: sessions alike, revisited"): the same background and seed, one
+client guessing on port 22 with 3-6 rounds a connection, each connection lasting 1.8-3.5 s
+(gen-attacks session_ms: sessions crossing window edges and overlapping, as a tool's
+parallel tasks), at 2 % for 20 s: at least SSH_MIN_RIGHT of the 20 windows are named
+`brute_force` (main's test, comparing with the previous session only and naming a pair
+only in a window that closes an alike session, named none of them; this branch 10).
 """
 import os
 import sys
@@ -25,11 +32,25 @@ HOME = "10.0.0.0/16"
 SEED, WARMUP_S, ATTACK_S, GAP_S = 201, 30, 20, 20
 GUESS = "bruteforce,port=3389,rounds=2-4"
 MIN_RIGHT = 8
+SSH_GUESS = "bruteforce,port=22,rounds=3-6,session_ms=1800-3500"
+SSH_MIN_RIGHT = 8
 
 
 def brute_records(path):
     return [a for a in e2e.read_json_lines(path)
             if any(f["test"] == "sprt_sessions" for f in a.get("scan_test", []))]
+
+
+def guesser_windows(case, min_right):
+    """The run succeeded and at least min_right of the attack's windows are named
+    brute_force; returns the attack and its windows."""
+    e2e.assert_run_ok(case, case.probe_run)
+    flagged = e2e.alert_classes(case.alerts)
+    att = case.truth["attacks"][0]
+    wins = [w["start_ms"] for w in e2e.attack_truth_windows(case.truth, att)]
+    got = [flagged.get(t, "-") for t in wins]
+    case.assertGreaterEqual(got.count("brute_force"), min_right, " ".join(got))
+    return att, wins
 
 
 class DetectBrute(unittest.TestCase):
@@ -39,12 +60,7 @@ class DetectBrute(unittest.TestCase):
                                 0.02, ["--home", HOME, "--moving-windows", "20"])
 
     def test_guesser_named(self):
-        e2e.assert_run_ok(self, self.probe_run)
-        flagged = e2e.alert_classes(self.alerts)
-        att = self.truth["attacks"][0]
-        wins = [w["start_ms"] for w in e2e.attack_truth_windows(self.truth, att)]
-        got = [flagged.get(t, "-") for t in wins]
-        self.assertGreaterEqual(got.count("brute_force"), MIN_RIGHT, " ".join(got))
+        att, wins = guesser_windows(self, MIN_RIGHT)
         guesser = att["involved"]["attackers"][0]
         server = att["involved"]["victims"][0]
         named = [a for a in brute_records(self.alerts)
@@ -90,6 +106,16 @@ class DetectBrute(unittest.TestCase):
             brute_records, "brute_test")
         self.assertGreater(st["sessions_closed"], 0)
         self.assertGreaterEqual(st["sessions"], st["sessions_closed"])
+
+
+class DetectBruteParallel(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        e2e.attack_sequence_run(cls, "brute-ssh", [SSH_GUESS], SEED, HOME, WARMUP_S, ATTACK_S,
+                                GAP_S, 0.02, ["--home", HOME, "--moving-windows", "20"])
+
+    def test_guesser_named(self):
+        guesser_windows(self, SSH_MIN_RIGHT)
 
 
 if __name__ == "__main__":

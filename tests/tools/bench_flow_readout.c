@@ -55,11 +55,11 @@ struct sink {
 
 static void
 sink_window(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
-	    uint64_t bytes, uint32_t last_ms32, unsigned int pane, void *ctx)
+	    uint64_t bytes, uint32_t first_ms32, uint32_t last_ms32, unsigned int pane, void *ctx)
 {
 	struct sink *s = ctx;
 
-	(void)key, (void)tcp_flags, (void)bytes, (void)last_ms32, (void)pane;
+	(void)key, (void)tcp_flags, (void)bytes, (void)first_ms32, (void)last_ms32, (void)pane;
 	s->reports++;
 	s->packets += packets;
 }

@@ -60,7 +60,7 @@ make_flow(struct safem_profile_flow *f, uint64_t *s, bool flood)
 	memset(f, 0, sizeof(*f));
 	f->key.ip_version = 4;
 	f->key.proto = dport == 53 || dport == 123 ? 17 : 6;
-	f->flows = 1;
+	f->weight_shift = 0; /* one flow */
 	f->packets = 1 + ((r >> 24) & 15);
 	f->bytes = f->packets * (60 + ((r >> 32) & 1023));
 	if (flood) {

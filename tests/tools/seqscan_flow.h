@@ -24,7 +24,7 @@ seqscan_flow_v4(struct safem_profile_flow *f, uint32_t src, uint32_t dst, uint16
 	f->key.proto = proto;
 	f->key.ip_version = 4;
 	f->tcp_flags = flags;
-	f->flows = 1;
+	f->weight_shift = 0; /* one flow */
 	f->packets = 1;
 	f->bytes = 60;
 }

@@ -2,9 +2,10 @@
 /* Sequential guessing test (lib/brute): walks computed by hand. An alike session multiplies
  * the likelihood ratio by 0.8/0.2 = 4, another closed session by 0.2/0.8 = 1/4; eta1 =
  * 0.99/0.01 = 99. A pair's first session is its reference: with it, 3 alike sessions (64)
- * do not flag the pair, 4 (256 > 99) do. A finding needs 7 alike sessions in the run, an
- * alike session in the window and as many sessions (the reference counted) as windows
- * since the walk started. */
+ * do not flag the pair, 4 (256 > 99) do. Alike: within one packet each way of one of the
+ * pair's last two closed sessions. A finding needs 7 alike sessions in the run, a session
+ * of the pair closing or open in the window and as many sessions (the reference counted)
+ * as windows since the walk started. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -163,24 +164,144 @@ test_four_alike_flag(void **state)
 	assert_int_equal(t.sessions_evicted + t.pairs_evicted, 0);
 }
 
-/* exchanges of other sizes: each step 1/4; 4, 20, 4, 20, ... never flags */
+/* exchanges of other sizes: 6/4, 12/14, 20/18 in turn, none within a packet of either of
+ * the two before it: each step 1/4, never flags */
 static void
 test_varying_sessions_not_flagged(void **state)
 {
+	static const uint64_t out[3] = {6, 12, 20}, back[3] = {4, 14, 18};
 	struct safem_brute *b = *state;
 	const struct safem_brute_finding *f;
 	struct safem_brute_totals t;
 	struct win w = {.n = 0};
 	uint16_t i;
 
-	for (i = 0; i < 20; i++) {
-		session(&w, CLIENT, (uint16_t)(40000 + i), SERVER, 80, i % 2 ? 6 : 12,
-			i % 2 ? 4 : 14);
+	for (i = 0; i < 21; i++) {
+		session(&w, CLIENT, (uint16_t)(40000 + i), SERVER, 80, out[i % 3], back[i % 3]);
 		assert_int_equal(run(b, &w, &f), 0);
 	}
 	safem_brute_totals(b, &t);
+	assert_int_equal(t.sessions_closed, 21);
 	assert_int_equal(t.alike, 0);
 	assert_int_equal(t.pairs_flagged, 0);
+}
+
+/* A guessing tool's parallel sessions, each spanning two windows, 10 or 12 packets out (a
+ * round more or less), 9 or 10 back: three open in window k, closed in window k+1 while
+ * three more open. Judged in the client's port order: out 10, 12, 10, 12, ... (back 9, 10,
+ * 9, ...). Against the previous session only, every one differs by 2 out: never alike.
+ * Against the last two, session 2 is not alike (llr -1.39), 3 to 6 are (+4 x 1.39 = 4.16),
+ * the 7th (5.55 > ln 99 = 4.60) flags the pair with 5 alike in its run; the 9th is its 7th
+ * alike: a finding in that window (sessions 7-9 close in window 4), and in window 5
+ * (sessions 10-12). Then a window in which the pair only has sessions open (none closes)
+ * is a finding too, with 0 alike; a window with nothing of the pair is none. */
+static void
+test_parallel_varying_flag(void **state)
+{
+	struct safem_brute *b = *state;
+	const struct safem_brute_finding *f;
+	struct safem_brute_totals t;
+	struct win w = {.n = 0};
+	uint16_t i, k, cp;
+	unsigned int found;
+
+	for (k = 0; k < 5; k++) {
+		/* close the three opened in the window before */
+		for (i = 0; i < 3 && k > 0; i++) {
+			cp = (uint16_t)(40000 + 3 * (k - 1) + i);
+			flow(&w, CLIENT, SERVER, cp, 22, cp % 2 ? 8 : 6, TCP_ACK | TCP_PSH | TCP_FIN);
+			flow(&w, SERVER, CLIENT, 22, cp, cp % 2 ? 5 : 4, TCP_ACK | TCP_PSH | TCP_FIN);
+		}
+		/* three new ones, open: 4 out, 5 back so far */
+		for (i = 0; i < 3 && k < 4; i++) {
+			cp = (uint16_t)(40000 + 3 * k + i);
+			flow(&w, CLIENT, SERVER, cp, 22, 4, TCP_SYN | TCP_ACK | TCP_PSH);
+			flow(&w, SERVER, CLIENT, 22, cp, 5, TCP_SYN | TCP_ACK | TCP_PSH);
+		}
+		found = run(b, &w, &f);
+		assert_int_equal(found, k >= 3 ? 1 : 0);
+		if (k >= 3) {
+			assert_int_equal(f[0].port, 22);
+			assert_int_equal(f[0].alike, 3);
+			assert_int_equal(f[0].sessions, 3);
+			assert_int_equal(f[0].alike_run, k == 3 ? 7 : 10);
+			assert_int_equal(f[0].windows, k - 2);
+		}
+	}
+	safem_brute_totals(b, &t);
+	assert_int_equal(t.sessions_closed, 12);
+	assert_int_equal(t.alike, 10);
+	assert_int_equal(t.pairs_flagged, 1);
+	/* open only: two sessions begun, none closing */
+	for (i = 0; i < 2; i++) {
+		cp = (uint16_t)(41000 + i);
+		flow(&w, CLIENT, SERVER, cp, 22, 4, TCP_SYN | TCP_ACK | TCP_PSH);
+		flow(&w, SERVER, CLIENT, 22, cp, 5, TCP_SYN | TCP_ACK | TCP_PSH);
+	}
+	assert_int_equal(run(b, &w, &f), 1);
+	assert_int_equal(f[0].alike, 0);
+	assert_int_equal(f[0].sessions, 0);
+	assert_int_equal(f[0].windows, 3);
+	/* nothing of the pair: none */
+	assert_int_equal(run(b, &w, &f), 0);
+}
+
+/* a page load's alike small objects (bg_ndpi_appmix, 10.8.0.1 to one web server at 175-179
+ * s: a 9/8 reference, then 8/7 and five 7/7 in 5 windows): flagged at its 4th alike
+ * session, 6 alike in its run, under 7: no finding, neither for the sessions it then has
+ * open */
+static void
+test_page_load_no_finding(void **state)
+{
+	struct safem_brute *b = *state;
+	const struct safem_brute_finding *f;
+	struct safem_brute_totals t;
+	struct win w = {.n = 0};
+
+	session(&w, CLIENT, 40000, SERVER, 80, 9, 8);
+	assert_int_equal(run(b, &w, &f), 0);
+	session(&w, CLIENT, 40001, SERVER, 80, 8, 7);
+	assert_int_equal(run(b, &w, &f), 0);
+	assert_int_equal(run(b, &w, &f), 0);
+	session(&w, CLIENT, 40002, SERVER, 80, 7, 7);
+	session(&w, CLIENT, 40003, SERVER, 80, 7, 7);
+	assert_int_equal(run(b, &w, &f), 0);
+	session(&w, CLIENT, 40004, SERVER, 80, 7, 7);
+	session(&w, CLIENT, 40005, SERVER, 80, 7, 7);
+	session(&w, CLIENT, 40006, SERVER, 80, 7, 7);
+	assert_int_equal(run(b, &w, &f), 0);
+	flow(&w, CLIENT, SERVER, 40007, 80, 4, TCP_SYN | TCP_ACK | TCP_PSH);
+	flow(&w, SERVER, CLIENT, 80, 40007, 4, TCP_SYN | TCP_ACK | TCP_PSH);
+	assert_int_equal(run(b, &w, &f), 0);
+	safem_brute_totals(b, &t);
+	assert_int_equal(t.alike, 6);
+	assert_int_equal(t.pairs_flagged, 1);
+	assert_int_equal(t.findings, 0);
+}
+
+/* a SYN sent at the end of a window is answered in the next: one session, an observation */
+static void
+test_syn_answered_next_window(void **state)
+{
+	struct safem_brute *b = *state;
+	const struct safem_brute_finding *f;
+	struct safem_brute_totals t;
+	struct win w = {.n = 0};
+
+	flow(&w, CLIENT, SERVER, 40000, 22, 1, TCP_SYN);
+	assert_int_equal(run(b, &w, &f), 0);
+	flow(&w, SERVER, CLIENT, 22, 40000, 5, TCP_SYN | TCP_ACK | TCP_PSH | TCP_FIN);
+	flow(&w, CLIENT, SERVER, 40000, 22, 6, TCP_ACK | TCP_PSH | TCP_FIN);
+	assert_int_equal(run(b, &w, &f), 0);
+	/* unanswered in its window and the next: gone, its late answer no observation */
+	flow(&w, CLIENT, SERVER, 40001, 22, 1, TCP_SYN);
+	assert_int_equal(run(b, &w, &f), 0);
+	assert_int_equal(run(b, &w, &f), 0);
+	flow(&w, SERVER, CLIENT, 22, 40001, 5, TCP_SYN | TCP_ACK | TCP_PSH | TCP_FIN);
+	flow(&w, CLIENT, SERVER, 40001, 22, 6, TCP_ACK | TCP_PSH | TCP_FIN);
+	assert_int_equal(run(b, &w, &f), 0);
+	safem_brute_totals(b, &t);
+	assert_int_equal(t.sessions_closed, 1);
 }
 
 /* one session a window: reference + 7 alike in windows 1-8, 8 sessions in 8 windows: a
@@ -329,6 +450,9 @@ main(void)
 		cmocka_unit_test(test_create_errors),
 		cmocka_unit_test_setup_teardown(test_four_alike_flag, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_varying_sessions_not_flagged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_varying_flag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_syn_answered_next_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_page_load_no_finding, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data_and_self, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cut_sessions, setup, teardown),

@@ -3658,7 +3658,7 @@ fanout_flow(uint32_t src, uint32_t dst, uint16_t port, uint8_t proto, uint8_t fl
 	f.key.proto = proto;
 	f.key.ip_version = 4;
 	f.tcp_flags = flags;
-	f.flows = 1;
+	f.weight_shift = 0; /* one flow */
 	f.packets = 100; /* one sampled packet at 1:100 */
 	return f;
 }

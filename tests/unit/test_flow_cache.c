@@ -1519,17 +1519,20 @@ struct window_sum {
 	uint64_t packets, bytes, flows;
 	uint8_t tcp_flags;
 	uint32_t last_ms32; /* the latest of the reports' last packets */
+	uint32_t first_ms32[2]; /* first_ms32 of the reports of key_v4 flows 1000 and 2000 */
 };
 
 static void
 sum_window(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets, uint64_t bytes,
-	   uint32_t last_ms32, unsigned int pane, void *ctx)
+	   uint32_t first_ms32, uint32_t last_ms32, unsigned int pane, void *ctx)
 {
 	struct window_sum *w = ctx;
 
-	(void)key;
 	if (last_ms32 > w->last_ms32)
 		w->last_ms32 = last_ms32;
+	assert_true((int32_t)(last_ms32 - first_ms32) >= 0); /* serial: the times wrap at 2^32 */
+	if (key->src_port == 1000 || key->src_port == 2000)
+		w->first_ms32[key->src_port / 1000 - 1] = first_ms32;
 	/* readout() reports the pane still open. */
 	assert_int_equal(pane, SAFEM_FLOW_PANE_CURRENT);
 	w->tcp_flags |= tcp_flags;
@@ -1542,10 +1545,11 @@ sum_window(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets
 /* Without pane_begin nothing is ever left over from a previous pane. */
 static void
 no_previous_pane(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
-		 uint64_t bytes, uint32_t last_ms32, unsigned int pane, void *ctx)
+		 uint64_t bytes, uint32_t first_ms32, uint32_t last_ms32, unsigned int pane,
+		 void *ctx)
 {
-	(void)key, (void)tcp_flags, (void)packets, (void)bytes, (void)last_ms32, (void)pane,
-		(void)ctx;
+	(void)key, (void)tcp_flags, (void)packets, (void)bytes, (void)first_ms32, (void)last_ms32,
+		(void)pane, (void)ctx;
 	fail_msg("window_fn called without pane_begin");
 }
 
@@ -1584,6 +1588,9 @@ test_window_readout(void **state)
 	assert_int_equal(w1.tcp_flags, SYN | ACK);
 	/* each report carries its flow's last packet: b's at 400 is the latest */
 	assert_int_equal(w1.last_ms32, 400);
+	/* both flows began in window 1: each report carries its flow's first packet */
+	assert_int_equal(w1.first_ms32[0], 100);
+	assert_int_equal(w1.first_ms32[1], 400);
 	/* Window 2: only a, which then ends with FIN: its record carries the
 	 * totals, but only the window-2 part as window_packets. */
 	send1(fc, &a, 1100, 60, ACK);
@@ -1599,6 +1606,9 @@ test_window_readout(void **state)
 	assert_int_equal(safem_flow_cache_readout(fc, sum_window, &w3), 1);
 	assert_int_equal(w3.packets, 1);
 	assert_int_equal(w3.last_ms32, 1300);
+	/* b began in window 1 (reported there): window 3's report is dated by its last packet,
+	 * not by the flow's first (400), which is not when its window-3 packets began */
+	assert_int_equal(w3.first_ms32[1], 1300);
 	safem_flow_cache_flush(fc, 1400);
 	assert_int_equal(c.n, 2);
 	assert_int_equal(c.rec[1].packets, 2);
@@ -1702,11 +1712,12 @@ pane_add(struct pane_check *pc, unsigned int id, unsigned int pane, uint64_t pac
 
 static void
 pane_report(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
-	    uint64_t bytes, uint32_t last_ms32, unsigned int pane, void *ctx)
+	    uint64_t bytes, uint32_t first_ms32, uint32_t last_ms32, unsigned int pane, void *ctx)
 {
 	struct pane_check *pc = ctx;
 
-	(void)tcp_flags, (void)last_ms32;
+	(void)tcp_flags;
+	assert_true((int32_t)(last_ms32 - first_ms32) >= 0);
 	assert_true(packets > 0);
 	pane_add(pc, pane_flow_id(key), pane, packets, bytes);
 	pc->reports++;
@@ -1716,13 +1727,14 @@ pane_report(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packet
 /* readout()'s fn: the unfinished sweep it completes still goes to window_fn. */
 static void
 pane_readout_report(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
-		    uint64_t bytes, uint32_t last_ms32, unsigned int pane, void *ctx)
+		    uint64_t bytes, uint32_t first_ms32, uint32_t last_ms32, unsigned int pane,
+		    void *ctx)
 {
 	struct pane_check *pc = ctx;
 
 	assert_int_equal(pane, SAFEM_FLOW_PANE_CURRENT);
 	pc->in_readout = true;
-	pane_report(key, tcp_flags, packets, bytes, last_ms32, pane, ctx);
+	pane_report(key, tcp_flags, packets, bytes, first_ms32, last_ms32, pane, ctx);
 	pc->in_readout = false;
 }
 
@@ -2018,11 +2030,11 @@ struct budget_log {
 
 static void
 budget_report(const struct safem_flow_key *key, uint8_t tcp_flags, uint64_t packets,
-	      uint64_t bytes, uint32_t last_ms32, unsigned int pane, void *ctx)
+	      uint64_t bytes, uint32_t first_ms32, uint32_t last_ms32, unsigned int pane, void *ctx)
 {
 	struct budget_log *log = ctx;
 
-	pane_report(key, tcp_flags, packets, bytes, last_ms32, pane, log->pc);
+	pane_report(key, tcp_flags, packets, bytes, first_ms32, last_ms32, pane, log->pc);
 	assert_true(log->n < PANE_FLOWS);
 	log->ids[log->n++] = pane_flow_id(key);
 }

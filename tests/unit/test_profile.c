@@ -191,7 +191,7 @@ build_scan_window(struct safem_featset *fs, struct safem_profile_flow *log, bool
 			v4(f->key.dst_addr, 0x0a000005u);
 		f->key.proto = 6;
 		f->key.ip_version = 4;
-		f->flows = 1;
+		f->weight_shift = 0; /* 1 flow */
 		f->tcp_flags = 0x02;
 		f->packets = 1;
 		f->bytes = 60;
@@ -207,14 +207,14 @@ build_scan_window(struct safem_featset *fs, struct safem_profile_flow *log, bool
 		f->key.dst_port = (uint16_t)(x >> 24);
 		f->key.proto = 17;
 		f->key.ip_version = 4;
-		f->flows = 1;
+		f->weight_shift = 0; /* 1 flow */
 		f->packets = 10;
 		f->bytes = 1000;
 	}
 	safem_featset_clear(fs);
 	for (i = 0; i < n; i++)
 		safem_featset_add_flow_weighted(fs, NULL, &log[i].key, log[i].tcp_flags,
-						log[i].flows, log[i].packets, log[i].bytes);
+						safem_profile_flow_weight(&log[i]), log[i].packets, log[i].bytes);
 	return n;
 }
 

@@ -463,7 +463,7 @@ test_unjudged_windows(void **state)
 	assert_int_equal(t.undecided, 6);
 	assert_int_equal(t.windows_skipped, 1);
 	probes(x, 20, 6);
-	x->w.f[0].flows = 4; /* surge-weighted contribution */
+	x->w.f[0].weight_shift = 2; /* surge-weighted contribution (4 flows) */
 	run(x);
 	totals(x, &t);
 	assert_int_equal(t.windows_skipped, 2);
@@ -894,6 +894,48 @@ test_provisional_answered_later(void **state)
 	assert_int_equal(t.sources_flagged, 0);
 }
 
+/* Dated by the first packet (session 12): 4 SYN flows retried through the window (first SYN
+ * 900 ms before the pane's end, the latest retry 100 ms before) with nothing back are 4
+ * provisional failures, found in their own window (by the last packet all four were young);
+ * another source's retried SYNs answered by SYN-ACKs in the window are successes, and a third
+ * source's flows that began 400 ms before the end (< 500 ms) are undecided */
+static void
+syn_retried(struct fx *x, uint32_t src, uint32_t dst, uint16_t port, uint32_t first_back_ms)
+{
+	add(x, src, dst, (uint16_t)(40000 + (dst & 0xff)), port, 6, TCP_SYN);
+	at(x, END_MS - 100); /* the latest retry */
+	safem_profile_flow_set_first_back(&x->w.f[x->w.n - 1], first_back_ms);
+}
+
+static void
+test_provisional_first_packet(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+
+	for (uint32_t d = 1; d <= 4; d++) {
+		syn_retried(x, SCANNER, NET + d, 23, 800); /* first SYN 900 ms old */
+		syn_retried(x, SCANNER + 1, NET + 10 + d, 443, 800);
+		add(x, NET + 10 + d, SCANNER + 1, 443, (uint16_t)(40010 + d), 6, TCP_SYN | TCP_ACK);
+		at(x, END_MS - 90);
+		syn_retried(x, SCANNER + 2, NET + 20 + d, 23, 300); /* 400 ms old */
+	}
+	assert_int_equal(run_at(x, END_MS), 0);
+	assert_int_equal(findings(x, &f), 1);
+	assert_true(f[0].provisional);
+	assert_int_equal(f[0].src.bytes[15], 1);
+	assert_int_equal(f[0].port, 23);
+	assert_int_equal(f[0].failures, 4);
+	totals(x, &t);
+	assert_int_equal(t.provisional_steps, 8); /* 4 failures, 4 successes */
+	assert_int_equal(t.provisional_young, 4);
+	assert_int_equal(run_at(x, END_MS + 1000), 0); /* the final decisions: both scanners */
+	assert_int_equal(findings(x, &f), 2);
+	assert_false(f[0].provisional);
+	assert_false(f[1].provisional);
+}
+
 /* answers in the contacts' own window decide them whatever their age: 4 SYNs 0.1 s old
  * answered by RST are failures (256: found); a client whose young SYNs are answered by
  * SYN-ACKs and whose one old SYN is not (F S S S: 4^-2) is no finding */
@@ -973,6 +1015,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_provisional_answered_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_answered_same_window, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_provisional_first_packet, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_udp_source_port_worm, setup_home,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_successes_pull_back, setup, teardown),

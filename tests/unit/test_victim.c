@@ -928,6 +928,68 @@ test_provisional_attempts(void **state)
 	assert_int_equal(f[0].failures, 4);
 }
 
+/* Dated by the first packet (session 12): spoofed SYN flows retried through the window (first
+ * SYN 900 ms before the pane's end, the latest retry 100 ms before), no ACK: unanswered for
+ * 900 ms >= T, an attempt finding in their own window (by the last packet all four were
+ * 100 ms old: young, no step). The same flows completed by the client's ACK are successes;
+ * flows that began 200 ms before the end (< T) are left undecided */
+static void
+syn_retries_in(struct win *w, uint32_t first_back_ms)
+{
+	for (uint32_t s = 1; s <= 4; s++) {
+		add(w, NET + s, VICTIM, (uint16_t)(30000 + s), 3074, 6, TCP_SYN);
+		safem_profile_flow_set_last_ms(&w->f[w->n - 1], E0 + 900); /* the latest retry */
+		safem_profile_flow_set_first_back(&w->f[w->n - 1], first_back_ms);
+	}
+}
+
+static void
+test_provisional_first_packet(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	syn_retries_in(&w, 800); /* first SYNs at E0 + 100 */
+	assert_int_equal(run_at(v, &w, E0 + 1000, &f), 1);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.provisional_failures, 4);
+	assert_int_equal(t.provisional_young, 0);
+	assert_true(f[0].provisional && f[0].kind == SAFEM_VICTIM_ATTEMPT && f[0].port == 3074 &&
+		    f[0].failures == 4);
+
+	/* answered: new clients' datagram flows (first 900 ms old, still sending) that the
+	 * victim answered in the window are successes */
+	v = remake(x);
+	for (unsigned int i = 0; i < 4; i++) {
+		add(&w, NET + 1 + i, VICTIM, 50000, 443, 17, 0);
+		add(&w, VICTIM, NET + 1 + i, 443, 50000, 17, 0);
+	}
+	timed(&w, E0 + 900);
+	for (unsigned int i = 0; i < 8; i += 2)
+		safem_profile_flow_set_first_back(&w.f[i], 800);
+	assert_int_equal(run_at(v, &w, E0 + 1000, &f), 0);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.provisional_failures, 0);
+	assert_int_equal(t.provisional_young, 0);
+	assert_int_equal(run_at(v, &w, E0 + 2000, &f), 0);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.successes, 4);
+	assert_int_equal(t.failures, 0);
+
+	/* young: began 200 ms before the end (T = 250 ms) */
+	v = remake(x);
+	syn_retries_in(&w, 100);
+	assert_int_equal(run_at(v, &w, E0 + 1000, &f), 0);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.provisional_failures, 0);
+	assert_int_equal(t.provisional_young, 4);
+	assert_int_equal(run_at(v, &w, E0 + 2000, &f), 1); /* the final decisions */
+	assert_false(f[0].provisional);
+}
+
 /* three sources of echo replies, old, window after window: 3 provisional failures on each
  * walk in the first window (64: none); in the second, the second walk's 3 final failures
  * and 3 provisional ones (4^6) are a finding naming this window's 3 sources, a window
@@ -1019,6 +1081,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_provisional_reversed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_benign, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_attempts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_provisional_first_packet, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_reply_walk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_udp_kind, setup, teardown),
 	};

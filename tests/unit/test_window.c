@@ -210,17 +210,17 @@ test_rotate_keeps_closing_pane_open(void **state)
 
 	(void)state;
 	assert_non_null(wp);
-	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 3, 300, 0);
+	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 3, 300, 0, 0);
 	/* Nothing closing: a CLOSING add goes nowhere. */
-	safem_window_producer_add(wp, SAFEM_WINDOW_CLOSING, &k, 0, 100, 100, 0);
+	safem_window_producer_add(wp, SAFEM_WINDOW_CLOSING, &k, 0, 100, 100, 0, 0);
 	assert_null(safem_window_producer_finish(wp));
 	assert_true(safem_window_producer_try_rotate(wp, 1000, 2000));
 	assert_true(safem_window_producer_closing(wp));
 	/* One closing pane at a time. */
 	assert_false(safem_window_producer_try_rotate(wp, 2000, 3000));
 	/* The readout of what flows did before the boundary. */
-	safem_window_producer_add(wp, SAFEM_WINDOW_CLOSING, &k, 0, 2, 200, 0);
-	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 5, 500, 0);
+	safem_window_producer_add(wp, SAFEM_WINDOW_CLOSING, &k, 0, 2, 200, 0, 0);
+	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 5, 500, 0, 0);
 	pane = safem_window_producer_finish(wp);
 	assert_non_null(pane);
 	assert_false(safem_window_producer_closing(wp));
@@ -260,9 +260,12 @@ test_flow_log_keeps_last_packet_time(void **state)
 
 	(void)state;
 	assert_non_null(wp);
-	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 2, 120,
+	/* k began in the pane at start + 10; k2's report is dated by its last packet (a flow
+	 * that began in an earlier pane: lib/flow passes its last packet as its first) */
+	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 2, 120, (uint32_t)(start + 10),
 				  (uint32_t)(start + 250));
-	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k2, 0, 1, 60, (uint32_t)(end - 1));
+	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k2, 0, 1, 60, (uint32_t)(end - 1),
+				  (uint32_t)(end - 1));
 	assert_true(safem_window_producer_try_rotate(wp, start, end));
 	pane = safem_window_producer_finish(wp);
 	assert_non_null(pane);
@@ -270,6 +273,59 @@ test_flow_log_keeps_last_packet_time(void **state)
 	assert_int_equal(pane->flow_logged, 2);
 	assert_int_equal(safem_profile_flow_last_ms(&pane->flow_log[0], end), start + 250);
 	assert_int_equal(safem_profile_flow_last_ms(&pane->flow_log[1], end), end - 1);
+	assert_int_equal(safem_profile_flow_first_ms(&pane->flow_log[0], end), start + 10);
+	assert_int_equal(safem_profile_flow_first_ms(&pane->flow_log[1], end), end - 1);
+	assert_int_equal(safem_profile_flow_weight(&pane->flow_log[0]), 1);
+	safem_window_pane_release(pane);
+	safem_window_producer_free(wp);
+}
+
+/* Under the surge guard each logged contribution weighs 2^shift of its pane at the time it
+ * was kept (one byte, weight_shift): the logged weights add up to the flows the trees took. */
+static void
+test_flow_log_weight_under_surge(void **state)
+{
+	static unsigned int serial = 200;
+	struct safem_window_producer_params p = {
+		.name = "wpw",
+		.producer = serial++,
+		.tree_nodes = 256,
+		.buffers = 2,
+		.flow_budget = 4,
+		.socket_id = SOCKET_ID_ANY,
+		.feature_values = 64,
+		.profile_flows = 256,
+	};
+	struct safem_window_producer *wp = safem_window_producer_create(&p);
+	struct safem_window_pane *pane;
+	struct safem_agg_counters t;
+	uint64_t weights = 0;
+	unsigned int i, top = 0;
+
+	(void)state;
+	assert_non_null(wp);
+	for (i = 0; i < 200; i++) {
+		struct safem_flow_key k = key_of(0);
+
+		k.src_addr[2] = (uint8_t)i;
+		safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 1, 60, 0, 0);
+	}
+	assert_true(safem_window_producer_try_rotate(wp, 0, 1000));
+	pane = safem_window_producer_finish(wp);
+	assert_int_equal(pane->flow_logged, pane->kept);
+	for (i = 0; i < pane->flow_logged; i++) {
+		const struct safem_profile_flow *f = &pane->flow_log[i];
+
+		/* the shift only grows within a pane */
+		assert_true(f->weight_shift >= top);
+		top = f->weight_shift;
+		assert_int_equal(f->packets, safem_profile_flow_weight(f));
+		weights += safem_profile_flow_weight(f);
+	}
+	assert_true(top <= pane->sample_shift); /* a last raise may keep none */
+	assert_true(top >= 2);
+	safem_aggtree_totals(pane->src, &t);
+	assert_int_equal(weights, t.flows);
 	safem_window_pane_release(pane);
 	safem_window_producer_free(wp);
 }
@@ -295,6 +351,29 @@ test_profile_flow_last_ms_bounds(void **state)
 	assert_int_equal(safem_profile_flow_last_ms(&f, 1000), 900);
 	safem_profile_flow_set_last_ms(&f, 2000);
 	assert_int_equal(safem_profile_flow_last_ms(&f, 1000), 1000);
+	/* the first packet: the stored distance before the last, across the wrap, never below
+	 * 0, saturating at 2^24 - 1 */
+	safem_profile_flow_set_last_ms(&f, end - 100);
+	safem_profile_flow_set_first_back(&f, 600);
+	assert_int_equal(safem_profile_flow_first_ms(&f, end), end - 700);
+	safem_profile_flow_set_first_back(&f, 0);
+	assert_int_equal(safem_profile_flow_first_ms(&f, end), end - 100);
+	safem_profile_flow_set_last_ms(&f, 900);
+	safem_profile_flow_set_first_back(&f, 5000);
+	assert_int_equal(safem_profile_flow_first_ms(&f, 1000), 0);
+	safem_profile_flow_set_last_ms(&f, end);
+	safem_profile_flow_set_first_back(&f, UINT32_MAX);
+	assert_int_equal(safem_profile_flow_first_ms(&f, end), end - 0xffffff);
+	/* a last packet after the end (a clock step) reads as the end: its first too, not the
+	 * stored distance before the end (older than it is) */
+	safem_profile_flow_set_last_ms(&f, end + 5);
+	safem_profile_flow_set_first_back(&f, 600);
+	assert_int_equal(safem_profile_flow_first_ms(&f, end), end);
+	/* a corrupt weight shift reads as the largest weight, never past the type */
+	f.weight_shift = 40;
+	assert_int_equal(safem_profile_flow_weight(&f), UINT32_C(1) << 31);
+	f.weight_shift = 3;
+	assert_int_equal(safem_profile_flow_weight(&f), 8);
 }
 
 static void
@@ -308,7 +387,7 @@ test_rotate_without_buffer_never_waits(void **state)
 	assert_non_null(wp);
 	assert_true(safem_window_producer_try_rotate(wp, 0, 1000));
 	held = safem_window_producer_finish(wp); /* the analysis keeps it */
-	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 7, 700, 0);
+	safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 7, 700, 0, 0);
 	assert_false(safem_window_producer_try_rotate(wp, 1000, 2000));
 	assert_int_equal(safem_window_producer_waits(wp), 1);
 	/* The worker's bound ran out: the pane's content goes, counted. */
@@ -352,7 +431,7 @@ test_surge_guard_bounds_work_keeps_volumes(void **state)
 
 		k.src_addr[1] = (uint8_t)(i >> 8);
 		k.src_addr[2] = (uint8_t)i;
-		kept += safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 1, 60, 0);
+		kept += safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 1, 60, 0, 0);
 	}
 	assert_true(safem_window_producer_try_rotate(wp, 0, 1000));
 	pane = safem_window_producer_finish(wp);
@@ -376,7 +455,7 @@ test_surge_guard_bounds_work_keeps_volumes(void **state)
 
 		k.src_addr[1] = (uint8_t)(i >> 8);
 		k.src_addr[2] = (uint8_t)i;
-		assert_true(safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 1, 60, 0));
+		assert_true(safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 1, 60, 0, 0));
 	}
 	safem_window_producer_free(wp);
 }
@@ -391,6 +470,7 @@ main(void)
 		cmocka_unit_test(test_first_time_opens_aligned_pane),
 		cmocka_unit_test(test_flow_log_keeps_last_packet_time),
 		cmocka_unit_test(test_profile_flow_last_ms_bounds),
+		cmocka_unit_test(test_flow_log_weight_under_surge),
 		cmocka_unit_test(test_each_pane_closes_once_in_order),
 		cmocka_unit_test(test_gap_below_bound_walks_empty_panes),
 		cmocka_unit_test(test_jump_closes_open_pane_and_skips),
