@@ -456,6 +456,7 @@ involved_add(const struct baseline *b, unsigned int slot, unsigned int f,
 	it->share.packets = t->share;
 	it->share.flows = flows > 0 ? (double)t->counts.flows / flows : 0;
 	it->counts = &t->counts;
+	it->icmp_packets = (double)t->icmp_packets;
 	it->baseline = baseline_share(b, slot, f, &t->value, 0, &it->peak);
 	it->count_peak = baseline_peak_flow_share(b, slot, f, &t->value, flows, 1);
 	it->flow_bound = baseline_flow_share_bound(b, slot, f, &t->value);
@@ -555,10 +556,6 @@ involved_compute(const struct baseline *b, const struct metric_layout *l,
 			involved_add(b, slot, f, &w->top[dir][f][i], flows, inv);
 		for (i = 0; i < w->ntop_flows[dir][f] && i < SAFEM_SUMMARY_TOP; i++)
 			involved_add(b, slot, f, &w->top_flows[dir][f][i], flows, inv);
-		for (i = 0; i < inv->ntop[f]; i++)
-			inv->top[f][i].peak_packets =
-				baseline_peak_packets(b, slot, f, inv->top[f][i].value,
-						      (double)w->volume[dir].packets);
 		/* a profile keeps no list floors: a value it does not hold had at most what
 		 * this window's full list leaves out */
 		if (b->kind == SAFEM_BASELINE_TRAINED &&
@@ -582,6 +579,7 @@ involved_compute(const struct baseline *b, const struct metric_layout *l,
 			inv->prefix[s][i].share.packets = p->share;
 			inv->prefix[s][i].share.flows = 0;
 			inv->prefix[s][i].counts = NULL;
+			inv->prefix[s][i].icmp_packets = 0;
 			inv->prefix[s][i].flow_bound = 0;
 			inv->prefix[s][i].stale = false;
 			inv->prefix[s][i].baseline =

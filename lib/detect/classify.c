@@ -958,13 +958,27 @@ icmp_packet_holders(const struct involved *inv, const struct safem_window_summar
  *   chance against its own busiest learnt window).
  * The answers of a traceroute come from each router (many sources); a ping burst is echo.
  */
-/* The packets value it rose by over its busiest learnt window, as a count; 0 if none. */
-static double
-packet_count_rise(const struct involved_item *it)
+/* A value's own ICMP packets now and the most packets it had in one learnt window
+ * (baseline_peak_packets, of all protocols: no learnt window keeps a value's ICMP apart,
+ * and a bar of all its traffic is never lower than one of its ICMP). peak is read only
+ * here, for the few values of a low-rate window whose ICMP is judged, not for every value
+ * of every classified window. */
+struct icmp_count {
+	double icmp, peak;
+};
+
+static struct icmp_count
+icmp_count_of(const struct involved *inv, const struct safem_window_summary *w,
+	      unsigned int feat, const struct involved_item *it)
 {
-	if (it->counts == NULL || it->stale)
-		return 0;
-	return fmax((double)it->counts->packets - it->peak_packets, 0);
+	struct icmp_count c = {0, 0};
+
+	if (it->counts == NULL || it->stale || !(it->icmp_packets > 0))
+		return c;
+	c.icmp = it->icmp_packets;
+	c.peak = baseline_peak_packets(inv->baseline, inv->slot, feat, it->value,
+				       (double)w->volume[inv->dir].packets);
+	return c;
 }
 
 /* A destination is one-way when its packets as a source in the reverse direction (counted
@@ -977,23 +991,24 @@ one_way(const struct involved *inv, const struct safem_window_summary *w,
 	       ICMP_ANSWERED_MIN * rise;
 }
 
-/* As icmp_packet_holders, by count rises (packet_count_rise); ports: not query/answer
- * types; destinations: one-way ones. top (if not NULL): the value that rose most of those
- * that count. */
+/* As icmp_packet_holders, by count rises: each value's own ICMP packets over the most
+ * packets it had in a learnt window (icmp_count_of); ports: not query/answer types;
+ * destinations: one-way ones. top (if not NULL): the counts of the value that rose most of
+ * those that count ({0, 0}: none). */
 static bool
 icmp_count_holders(const struct involved *inv, const struct safem_window_summary *w,
 		   unsigned int feat, double surge, const struct safem_home *outside,
-		   const struct involved_item **top)
+		   struct icmp_count *top)
 {
 	double few[FEW_VALUES] = {0};
 	unsigned int i;
 
 	if (top != NULL)
-		*top = NULL;
-
+		*top = (struct icmp_count){0, 0};
 	for (i = 0; i < inv->ntop[feat]; i++) {
 		const struct involved_item *it = &inv->top[feat][i];
-		double rise = packet_count_rise(it);
+		struct icmp_count c = icmp_count_of(inv, w, feat, it);
+		double rise = fmax(c.icmp - c.peak, 0);
 
 		if (!(rise > 0) || ICMP_OF_VALUE_RISE * rise > surge ||
 		    (feat == SAFEM_FEATURE_DST_PORT && icmp_other_half(port_of(it->value)) >= 0) ||
@@ -1001,7 +1016,7 @@ icmp_count_holders(const struct involved *inv, const struct safem_window_summary
 		    (outside != NULL && !transit_destination(w, it, outside, true)))
 			continue;
 		if (top != NULL && rise > few[0])
-			*top = it;
+			*top = c;
 		few_keep(few, rise);
 	}
 	return few_hold(few, surge);
@@ -1014,7 +1029,7 @@ low_rate_icmp_pair_surge(const struct deviation *dev, const struct safem_window_
 {
 	unsigned int dir = inv->dir;
 	double packets = (double)w->volume[dir].packets, icmp, mean, surge;
-	const struct involved_item *victim;
+	struct icmp_count victim;
 
 	if (!dev->low_rate || !dev->packets_judged || !(packets > 0))
 		return false;
@@ -1023,15 +1038,15 @@ low_rate_icmp_pair_surge(const struct deviation *dev, const struct safem_window_
 	if (!count_significant(icmp, mean, packets, w->sample_rate, evidence * log(SIGNIFICANCE)))
 		return false;
 	surge = icmp - mean * packets;
-	/* the victim carries the evidence itself: its packets beyond chance against the most
-	 * it had in a learnt window, as the link's ICMP against its mean (a host joining an IPv6
-	 * link: a dozen neighbour discovery messages to three or four link-local and multicast
-	 * addresses, 8 to the largest) */
+	/* the victim carries the evidence itself: its ICMP packets beyond chance against the
+	 * most it had in a learnt window, as the link's ICMP against its mean (a host joining
+	 * an IPv6 link: a dozen neighbour discovery messages to three or four link-local and
+	 * multicast addresses, 8 to the largest) */
 	return surge > 0 && icmp_count_holders(inv, w, SAFEM_FEATURE_DST_PORT, surge, NULL, NULL) &&
 	       icmp_count_holders(inv, w, SAFEM_FEATURE_DST_ADDR, surge, outside, &victim) &&
-	       victim != NULL &&
-	       count_significant((double)victim->counts->packets, victim->peak_packets, 1.0,
-				 w->sample_rate, evidence * log(SIGNIFICANCE)) &&
+	       victim.icmp > 0 &&
+	       count_significant(victim.icmp, victim.peak, 1.0, w->sample_rate,
+				 evidence * log(SIGNIFICANCE)) &&
 	       icmp_count_holders(inv, w, SAFEM_FEATURE_SRC_ADDR, surge, NULL, NULL);
 }
 

@@ -304,11 +304,10 @@ struct involved_item {
 	/* baseline_peak_flow_share: the peak flow share with low-rate baseline windows
 	 * explaining their counts, no more (the brute force's second look, detector.c) */
 	double count_peak;
-	/* baseline_peak_packets: the most packets the value had in one baseline window (the
-	 * ICMP surge of one pair on low-rate links, classify.c) */
-	double peak_packets;
 	/* the value's own flows, packets and bytes in the window (prefixes: NULL) */
 	const struct safem_featdist_counts *counts;
+	/* of counts->packets, its ICMP flows' (safem_top_value.icmp_packets; prefixes: 0) */
+	double icmp_packets;
 	/* over a horizon: an address listed in an older window that does not go on now
 	 * (horizon_involved_floor). It is never judged (flow_bound at its own share), rules
 	 * that look for a host's requests may still find it, and alerts and the transit

@@ -515,6 +515,17 @@ flow_direction(const struct safem_featset *fs, const struct safem_home *home,
 	return src_home ? SAFEM_DIR_OUT : SAFEM_DIR_ALL;
 }
 
+enum safem_proto_class
+safem_featset_flow_values(const struct safem_featset *fs, const struct safem_home *home,
+			  const struct safem_flow_key *key, uint8_t tcp_flags,
+			  struct safem_feature_value values[SAFEM_FEATURE_COUNT],
+			  enum safem_direction *dir)
+{
+	flow_values(key, values);
+	*dir = (enum safem_direction)flow_direction(fs, home, values);
+	return proto_class(key->proto, tcp_flags);
+}
+
 /* Volumes and flow classes are counters: exact on both add paths, whatever the guard
  * does to the distributions. */
 static void

@@ -290,6 +290,65 @@ summary_feature(struct window_summary_scratch *s, const struct safem_window_anal
 	return 0;
 }
 
+/* Adds packets to the ICMP packets of v in one top list, if listed. */
+static void
+summary_icmp_add(struct safem_top_value *top, unsigned int ntop,
+		 const struct safem_feature_value *v, uint64_t packets)
+{
+	unsigned int i;
+
+	for (i = 0; i < ntop; i++)
+		if (memcmp(&top[i].value, v, sizeof(*v)) == 0) {
+			top[i].icmp_packets += packets;
+			return;
+		}
+}
+
+/*
+ * Each listed value's packets of ICMP flows (safem_top_value.icmp_packets): the classifier
+ * judges the holder of an ICMP surge by its own ICMP, not by its TCP or UDP (a host that
+ * downloads a file is no ICMP victim; docs/detection.md, "ICMP floods of any type on
+ * low-rate links"). The distributions count no protocol per value, and a count per value
+ * there would cost every worker a wider entry for every flow; the window's flow log (kept
+ * for lib/profile) already carries each flow's protocol, so the analysis side reads it
+ * here, ICMP flows only, against the short top lists. No log (profiling off): all 0, and the
+ * rule that reads them judges nothing. A log past its bound: lower bounds.
+ */
+static void
+summary_icmp_packets(const struct safem_window_analysis *wa, const struct safem_featset *fs,
+		     struct safem_window_summary *sum)
+{
+	const struct safem_profile_flows *pf = &wa->profile_flows;
+	unsigned int seg, f, k;
+	uint32_t i;
+
+	if (wa->flow_seg == NULL)
+		return;
+	for (seg = 0; seg < pf->segments; seg++)
+		for (i = 0; i < pf->n[seg]; i++) {
+			const struct safem_profile_flow *fl = &pf->flow[seg][i];
+			struct safem_feature_value values[SAFEM_FEATURE_COUNT];
+			enum safem_direction dirs[2] = {SAFEM_DIR_ALL, SAFEM_DIR_ALL};
+
+			if (fl->key.proto != 1 && fl->key.proto != 58)
+				continue; /* cheap test first: most flows are not ICMP */
+			if (safem_featset_flow_values(fs, wa->p.home, &fl->key, fl->tcp_flags,
+						      values, &dirs[1]) != SAFEM_PROTO_ICMP)
+				continue;
+			for (k = 0; k < (dirs[1] != SAFEM_DIR_ALL ? 2u : 1u); k++) {
+				if (fs->dist[dirs[k]][0] == NULL)
+					continue;
+				for (f = 0; f < SAFEM_FEATURE_COUNT; f++) {
+					summary_icmp_add(sum->top[dirs[k]][f], sum->ntop[dirs[k]][f],
+							 &values[f], fl->packets);
+					summary_icmp_add(sum->top_flows[dirs[k]][f],
+							 sum->ntop_flows[dirs[k]][f], &values[f],
+							 fl->packets);
+				}
+			}
+		}
+}
+
 /* Build the summary of a window from its merged feature set and tree profiles. */
 static int
 summary_build(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_ms,
@@ -319,6 +378,7 @@ summary_build(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_
 				return ret;
 		}
 	}
+	summary_icmp_packets(wa, fs, sum);
 	for (d = 0; d < 2; d++) {
 		const struct window_profile *pp = &prof->p[d][SAFEM_AGG_PACKETS];
 		unsigned int n = 0;

@@ -110,6 +110,7 @@ struct slot {
 	uint32_t gen;
 	uint32_t key;
 	struct safem_featdist_counts c;
+	uint64_t icmp_packets; /* of c.packets, ICMP flows' (as lib/window reads its flow log) */
 };
 static struct slot table[TABLE_SIZE];
 static uint32_t table_gen;
@@ -134,6 +135,7 @@ table_get(uint32_t key)
 		table[h].gen = table_gen;
 		table[h].key = key;
 		memset(&table[h].c, 0, sizeof(table[h].c));
+		table[h].icmp_packets = 0;
 		used_slots[nused++] = h;
 	}
 	return &table[h];
@@ -234,6 +236,7 @@ fill_top_flows(struct safem_window_summary *w, unsigned int dir, unsigned int fe
 	for (i = 0; i < nused && n < SAFEM_SUMMARY_TOP; i++, n++) {
 		top[n].value = feature_value(feat, flow_order[i]->key);
 		top[n].counts = flow_order[i]->c;
+		top[n].icmp_packets = flow_order[i]->icmp_packets;
 		top[n].share = (double)flow_order[i]->c.packets / (double)w->volume[dir].packets;
 	}
 	w->ntop_flows[dir][feat] = n;
@@ -262,6 +265,8 @@ fill_feature(struct safem_window_summary *w, unsigned int dir, unsigned int feat
 		s->c.flows++;
 		s->c.packets += f->packets;
 		s->c.bytes += f->bytes;
+		if (f->proto == SAFEM_PROTO_ICMP)
+			s->icmp_packets += f->packets;
 	}
 	for (weight = 0; weight < SAFEM_WEIGHT_COUNT; weight++) {
 		size_t ncl = 0;
@@ -292,6 +297,7 @@ fill_feature(struct safem_window_summary *w, unsigned int dir, unsigned int feat
 			break;
 		top[ntop].value = feature_value(feat, best->key);
 		top[ntop].counts = best->c;
+		top[ntop].icmp_packets = best->icmp_packets;
 		top[ntop].share = (double)best->c.packets / (double)w->volume[dir].packets;
 		ntop++;
 		best->c.packets = 0; /* taken */
@@ -2650,14 +2656,52 @@ test_low_rate_icmp_flood(void **state)
  *   - the same packets from 12 sources to 12 destinations: no few pairs hold them;
  *   - an answered fast ping (echo requests and as many replies, one pair): query types;
  *   - port unreachables answering VICTIM's UDP stream to a closed port: VICTIM sends as
- *     many packets as it gets (not one-way).
+ *     many packets as it gets (not one-way);
+ *   - 12 pairs of ERRORS_PAIR_PACKETS time-exceeded errors (12 routers answering 12 hosts'
+ *     traceroutes: no few pairs hold them) and, in the same window, a TCP download of
+ *     DOWNLOAD_PACKETS packets from one server to one home host that sends nothing back
+ *     (its acknowledgements elsewhere): neither alone is named, and neither is together.
+ *     The host and the server rise by 150 packets, none of them ICMP: judged by all their
+ *     packets (session 12's branch) they held the errors' surge (150 of about 360,
+ *     with the three largest error pairs 240 of it) and the window was named icmp_flood; by
+ *     their own ICMP packets they hold none of it. The download alone and the errors alone
+ *     are checked too.
  * (Many sources, one flow each, to one host, as a traceroute's answers from each router:
  * the flow rule of spoofed-source floods judges that shape, icmp_flow_surge, unchanged.)
  */
 #define SURGE_PACKETS 60
 #define ICMP_PORT_UNREACHABLE 0x0303 /* type 3, code 3 */
 
-enum icmp_surge_shape { SURGE_ONE_PAIR, SURGE_MANY_PAIRS, SURGE_PING, SURGE_ANSWERS_STREAM };
+#define ERRORS_PAIR_PACKETS 30
+#define ERRORS_PAIRS 12
+#define DOWNLOAD_PACKETS 150
+
+enum icmp_surge_shape {
+	SURGE_ONE_PAIR,
+	SURGE_MANY_PAIRS,
+	SURGE_PING,
+	SURGE_ANSWERS_STREAM,
+	SURGE_ERROR_PAIRS,
+	SURGE_DOWNLOAD,
+	SURGE_ERROR_PAIRS_AND_DOWNLOAD,
+};
+
+/* ERRORS_PAIRS routers' time-exceeded errors to as many hosts, ERRORS_PAIR_PACKETS each */
+static void
+add_error_pairs(uint32_t source)
+{
+	for (unsigned int i = 0; i < ERRORS_PAIRS; i++)
+		add_flow(source + 0x100 * i, VICTIM + 16 * (i + 1), 0, ICMP_TIME_EXCEEDED,
+			 SAFEM_PROTO_ICMP, ERRORS_PAIR_PACKETS, ERRORS_PAIR_PACKETS * 84);
+}
+
+/* one server's download to one home host, one-way in the window */
+static void
+add_download(void)
+{
+	add_flow(0x5db80101u, VICTIM, 443, 50123, SAFEM_PROTO_TCP, DOWNLOAD_PACKETS,
+		 DOWNLOAD_PACKETS * 1400);
+}
 
 static void
 gen_small_burst_pings(void)
@@ -2703,6 +2747,16 @@ low_rate_icmp_surge_case(enum icmp_surge_shape shape, struct safem_detect_verdic
 		add_flow(source, VICTIM, 0, ICMP_PORT_UNREACHABLE, SAFEM_PROTO_ICMP, SURGE_PACKETS,
 			 SURGE_PACKETS * 84);
 		break;
+	case SURGE_ERROR_PAIRS:
+		add_error_pairs(source);
+		break;
+	case SURGE_DOWNLOAD:
+		add_download();
+		break;
+	case SURGE_ERROR_PAIRS_AND_DOWNLOAD:
+		add_error_pairs(source);
+		add_download();
+		break;
 	}
 	build_summary(&summary, window_index++, false);
 	assert_int_equal(safem_detector_window(d, &summary, NULL, v), 0);
@@ -2721,6 +2775,9 @@ test_low_rate_icmp_pair_surge(void **state)
 		{SURGE_MANY_PAIRS, "many pairs", false},
 		{SURGE_PING, "answered ping", false},
 		{SURGE_ANSWERS_STREAM, "answers to a stream", false},
+		{SURGE_ERROR_PAIRS, "12 pairs of errors", false},
+		{SURGE_DOWNLOAD, "a download", false},
+		{SURGE_ERROR_PAIRS_AND_DOWNLOAD, "12 pairs of errors and a download", false},
 	};
 	struct safem_detect_verdict v;
 
