@@ -79,6 +79,12 @@ safem_proto_class_name(enum safem_proto_class p)
 static uint64_t
 value_hash(const struct safem_feature_value *v)
 {
+	return safem_feature_value_hash(v);
+}
+
+uint64_t
+safem_feature_value_hash(const struct safem_feature_value *v)
+{
 	uint64_t a, b, h;
 
 	memcpy(&a, v->bytes, 8);

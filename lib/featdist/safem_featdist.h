@@ -137,6 +137,9 @@ typedef void (*safem_featdist_fn)(const struct safem_feature_value *v,
 /** Every kept value, in table order (not sorted). */
 void safem_featdist_foreach(const struct safem_featdist *fd, safem_featdist_fn fn, void *ctx);
 
+/** The 64-bit hash of a value the distributions index it by (a murmur3-style mix). */
+uint64_t safem_feature_value_hash(const struct safem_feature_value *v);
+
 /** Home prefixes (up to SAFEM_HOME_PREFIXES_MAX), 16-byte form as above. */
 #define SAFEM_HOME_PREFIXES_MAX 64
 struct safem_home {
