@@ -811,6 +811,7 @@ main(int argc, char **argv)
 				.feature_values = (uint32_t)RTE_MIN(shared.feature_values * 4,
 								    1ull << 24),
 				.directional = detect.home.count != 0,
+				.home = &detect.home,
 				.sample_rate = shared.sample_rate,
 				.summary_fn = detect_on ? probe_detect_window : NULL,
 				.summary_ctx = &detect,

@@ -212,6 +212,7 @@ baseline_moving_add(struct baseline *b, const struct metric_layout *l, const dou
 	memcpy(&b->ring[(size_t)b->ring_next * b->metrics], x, b->metrics * sizeof(*x));
 	for (c = 0; c < l->ncandidates; c++) {
 		tops->flows[c] = (float)w->volume[l->candidate[c]].flows;
+		tops->packets[c] = (float)w->volume[l->candidate[c]].packets;
 		for (f = 0; f < FEATURES; f++)
 			window_tops_set(tops, l, w, c, f);
 	}
@@ -417,6 +418,26 @@ baseline_peak_flow_share(const struct baseline *b, unsigned int slot, unsigned i
 	return peak;
 }
 
+double
+baseline_peak_packets(const struct baseline *b, unsigned int slot, unsigned int feat,
+		      const struct safem_feature_value *v, double packets)
+{
+	double peak = 0;
+	unsigned int s, n;
+
+	if (b->kind == SAFEM_BASELINE_TRAINED || b->ring_count == 0)
+		return baseline_share(b, slot, feat, v, 0, NULL).packets * packets;
+	n = ring_windows_counted(b);
+	for (s = 0; s < b->ring_count; s++) {
+		const struct window_tops *t = &b->tops[s];
+
+		if (n > 0 && !ring_window_counts(b, s))
+			continue;
+		peak = fmax(peak, window_share(t, slot, feat, v, 0).packets * (double)t->packets[slot]);
+	}
+	return peak;
+}
+
 static void
 involved_add(const struct baseline *b, unsigned int slot, unsigned int f,
 	     const struct safem_top_value *t, double flows, struct involved *inv)
@@ -435,6 +456,7 @@ involved_add(const struct baseline *b, unsigned int slot, unsigned int f,
 	it->share.packets = t->share;
 	it->share.flows = flows > 0 ? (double)t->counts.flows / flows : 0;
 	it->counts = &t->counts;
+	it->icmp_packets = (double)t->icmp_packets;
 	it->baseline = baseline_share(b, slot, f, &t->value, 0, &it->peak);
 	it->count_peak = baseline_peak_flow_share(b, slot, f, &t->value, flows, 1);
 	it->flow_bound = baseline_flow_share_bound(b, slot, f, &t->value);
@@ -518,6 +540,9 @@ involved_compute(const struct baseline *b, const struct metric_layout *l,
 	inv->windows = 1;
 	for (i = 0; i < PROTOS; i++)
 		inv->proto_mean[i] = baseline_metric_mean(b, w->start_ms, metric_proto(l, dir, i));
+	for (i = 0; i < PROTOS; i++)
+		inv->proto_packet_mean[i] =
+			baseline_metric_mean(b, w->start_ms, metric_proto_packets(l, dir, i));
 	inv->reverse = dir == SAFEM_DIR_IN    ? SAFEM_DIR_OUT
 		       : dir == SAFEM_DIR_OUT ? SAFEM_DIR_IN
 					      : (enum safem_direction)dir;
@@ -554,6 +579,7 @@ involved_compute(const struct baseline *b, const struct metric_layout *l,
 			inv->prefix[s][i].share.packets = p->share;
 			inv->prefix[s][i].share.flows = 0;
 			inv->prefix[s][i].counts = NULL;
+			inv->prefix[s][i].icmp_packets = 0;
 			inv->prefix[s][i].flow_bound = 0;
 			inv->prefix[s][i].stale = false;
 			inv->prefix[s][i].baseline =

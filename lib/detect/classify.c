@@ -889,6 +889,19 @@ icmp_packet_excess(const struct metric_layout *l, const struct deviation *dev,
 	return excess;
 }
 
+/* The FEW_VALUES largest rises (few_keep) hold a surge: together FEW_OF_MAX of it, the
+ * largest RISER_OF_MAX of it. */
+static bool
+few_hold(const double few[FEW_VALUES], double surge)
+{
+	double sum = 0;
+	unsigned int j;
+
+	for (j = 0; j < FEW_VALUES; j++)
+		sum += few[j];
+	return surge > 0 && few[0] >= RISER_OF_MAX * surge && sum >= FEW_OF_MAX * surge;
+}
+
 /*
  * A few values of a feature hold the ICMP packet surge: the FEW_VALUES largest packet rises
  * over the peak share (as counts) among values that may carry it (ICMP_OF_VALUE_RISE) add
@@ -903,8 +916,8 @@ static bool
 icmp_packet_holders(const struct involved *inv, const struct safem_window_summary *w,
 		    unsigned int feat, double excess, const struct safem_home *outside)
 {
-	double packets = (double)w->volume[inv->dir].packets, few[FEW_VALUES] = {0}, sum = 0;
-	unsigned int i, j;
+	double packets = (double)w->volume[inv->dir].packets, few[FEW_VALUES] = {0};
+	unsigned int i;
 
 	for (i = 0; i < inv->ntop[feat]; i++) {
 		const struct involved_item *it = &inv->top[feat][i];
@@ -915,13 +928,131 @@ icmp_packet_holders(const struct involved *inv, const struct safem_window_summar
 			continue;
 		few_keep(few, rise);
 	}
-	for (j = 0; j < FEW_VALUES; j++)
-		sum += few[j];
-	return excess > 0 && few[0] >= RISER_OF_MAX * excess && sum >= FEW_OF_MAX * excess;
+	return few_hold(few, excess);
+}
+
+/*
+ * Low-rate windows, the third bar (docs/detection.md, "ICMP floods of any type on low-rate
+ * links (session 12)"): one pair's surge. The two bars above weigh the window's ICMP against
+ * the whole link's (its busiest window, its ICMP band), so a flood of errors, reports or
+ * unknown types smaller than the link's own ICMP at its busiest is never named (a link whose
+ * windows carry a fifth of ICMP: a flood at a fifth of the packets stays inside the band).
+ * The link's own ICMP on such links is many small pairs (pings, unreachables to many hosts,
+ * neighbour discovery, the answers of a traceroute from each router on the path); a flood
+ * is one pair's (or a few pairs') surge. So the bar is each value's own: the ICMP packets
+ * over the link's usual ICMP (the mean of proto_packet_share in the learnt windows, as a
+ * count; beyond chance against it, the count floor of icmp_packet_excess) are held by one
+ * or a few ICMP types, one or a few destinations and one or a few sources, each over the
+ * most packets it had in one learnt window (baseline_peak_packets: a count, since a share
+ * of a window of a dozen packets says nothing), and
+ * - the types are not query/answer types (icmp_other_half): those have their own bar
+ *   (low_rate_icmp_unanswered), and a traceroute by echo requests (mtr: ~30 a second to one
+ *   target, answered by the routers on the path, not by the target) is one pair's surge of
+ *   requests the target does not answer;
+ * - the destinations that hold it are one-way: each one's packets as a source in the
+ *   reverse direction are under ICMP_ANSWERED_MIN of its rise (a host that rose by a
+ *   conversation, both ways, holds none of it). ICMP errors answer what
+ *   their destination sent (a UDP stream to a closed port draws one unreachable a datagram,
+ *   one pair's surge too); a flood's victim sends nothing of the kind;
+ * - the destination that rose most of those carries the evidence itself (its packets beyond
+ *   chance against its own busiest learnt window).
+ * The answers of a traceroute come from each router (many sources); a ping burst is echo.
+ */
+/* A value's own ICMP packets now and the most packets it had in one learnt window
+ * (baseline_peak_packets, of all protocols: no learnt window keeps a value's ICMP apart,
+ * and a bar of all its traffic is never lower than one of its ICMP). peak is read only
+ * here, for the few values of a low-rate window whose ICMP is judged, not for every value
+ * of every classified window. */
+struct icmp_count {
+	double icmp, peak;
+};
+
+static struct icmp_count
+icmp_count_of(const struct involved *inv, const struct safem_window_summary *w,
+	      unsigned int feat, const struct involved_item *it)
+{
+	struct icmp_count c = {0, 0};
+
+	if (it->counts == NULL || it->stale || !(it->icmp_packets > 0))
+		return c;
+	c.icmp = it->icmp_packets;
+	c.peak = baseline_peak_packets(inv->baseline, inv->slot, feat, it->value,
+				       (double)w->volume[inv->dir].packets);
+	return c;
+}
+
+/* A destination is one-way when its packets as a source in the reverse direction (counted
+ * at most: direction_count_at_most) are under ICMP_ANSWERED_MIN of its rise. */
+static bool
+one_way(const struct involved *inv, const struct safem_window_summary *w,
+	const struct involved_item *it, double rise)
+{
+	return direction_count_at_most(w, inv->reverse, SAFEM_FEATURE_SRC_ADDR, it->value, true) <
+	       ICMP_ANSWERED_MIN * rise;
+}
+
+/* As icmp_packet_holders, by count rises: each value's own ICMP packets over the most
+ * packets it had in a learnt window (icmp_count_of); ports: not query/answer types;
+ * destinations: one-way ones. top (if not NULL): the counts of the value that rose most of
+ * those that count ({0, 0}: none). */
+static bool
+icmp_count_holders(const struct involved *inv, const struct safem_window_summary *w,
+		   unsigned int feat, double surge, const struct safem_home *outside,
+		   struct icmp_count *top)
+{
+	double few[FEW_VALUES] = {0};
+	unsigned int i;
+
+	if (top != NULL)
+		*top = (struct icmp_count){0, 0};
+	for (i = 0; i < inv->ntop[feat]; i++) {
+		const struct involved_item *it = &inv->top[feat][i];
+		struct icmp_count c = icmp_count_of(inv, w, feat, it);
+		double rise = fmax(c.icmp - c.peak, 0);
+
+		if (!(rise > 0) || ICMP_OF_VALUE_RISE * rise > surge ||
+		    (feat == SAFEM_FEATURE_DST_PORT && icmp_other_half(port_of(it->value)) >= 0) ||
+		    (feat == SAFEM_FEATURE_DST_ADDR && !one_way(inv, w, it, rise)) ||
+		    (outside != NULL && !transit_destination(w, it, outside, true)))
+			continue;
+		if (top != NULL && rise > few[0])
+			*top = c;
+		few_keep(few, rise);
+	}
+	return few_hold(few, surge);
+}
+
+static bool
+low_rate_icmp_pair_surge(const struct deviation *dev, const struct safem_window_summary *w,
+			 const struct involved *inv, double evidence,
+			 const struct safem_home *outside)
+{
+	unsigned int dir = inv->dir;
+	double packets = (double)w->volume[dir].packets, icmp, mean, surge;
+	struct icmp_count victim;
+
+	if (!dev->low_rate || !dev->packets_judged || !(packets > 0))
+		return false;
+	icmp = (double)w->proto_packets[dir][SAFEM_PROTO_ICMP];
+	mean = inv->proto_packet_mean[SAFEM_PROTO_ICMP];
+	if (!count_significant(icmp, mean, packets, w->sample_rate, evidence * log(SIGNIFICANCE)))
+		return false;
+	surge = icmp - mean * packets;
+	/* the victim carries the evidence itself: its ICMP packets beyond chance against the
+	 * most it had in a learnt window, as the link's ICMP against its mean (a host joining
+	 * an IPv6 link: a dozen neighbour discovery messages to three or four link-local and
+	 * multicast addresses, 8 to the largest) */
+	return surge > 0 && icmp_count_holders(inv, w, SAFEM_FEATURE_DST_PORT, surge, NULL, NULL) &&
+	       icmp_count_holders(inv, w, SAFEM_FEATURE_DST_ADDR, surge, outside, &victim) &&
+	       victim.icmp > 0 &&
+	       count_significant(victim.icmp, victim.peak, 1.0, w->sample_rate,
+				 evidence * log(SIGNIFICANCE)) &&
+	       icmp_count_holders(inv, w, SAFEM_FEATURE_SRC_ADDR, surge, NULL, NULL);
 }
 
 /* By packets: ICMP past its band, of one or a few types, held by one or a few destinations
- * (outside: as icmp_packet_holders). */
+ * (outside: as icmp_packet_holders); on a low-rate window also one pair's surge
+ * (low_rate_icmp_pair_surge). */
 static bool
 icmp_packet_victims(const struct metric_layout *l, const struct deviation *dev,
 		    const struct safem_window_summary *w, const struct involved *inv,
@@ -929,8 +1060,10 @@ icmp_packet_victims(const struct metric_layout *l, const struct deviation *dev,
 {
 	double excess = icmp_packet_excess(l, dev, w, inv, evidence);
 
-	return excess > 0 && icmp_packet_holders(inv, w, SAFEM_FEATURE_DST_PORT, excess, NULL) &&
-	       icmp_packet_holders(inv, w, SAFEM_FEATURE_DST_ADDR, excess, outside);
+	if (excess > 0 && icmp_packet_holders(inv, w, SAFEM_FEATURE_DST_PORT, excess, NULL) &&
+	    icmp_packet_holders(inv, w, SAFEM_FEATURE_DST_ADDR, excess, outside))
+		return true;
+	return low_rate_icmp_pair_surge(dev, w, inv, evidence, outside);
 }
 
 static bool

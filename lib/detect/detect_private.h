@@ -153,6 +153,8 @@ struct window_tops {
 	/* the direction's flows in the window: a value's count there is its share times these
 	 * (baseline_peak_flow_share) */
 	float flows[CANDIDATES];
+	/* and its packets: a value's packet count there (baseline_peak_packets) */
+	float packets[CANDIDATES];
 	struct safem_top_prefix prefixes[TREE_SIDES][SAFEM_SUMMARY_TOP];
 	unsigned int nprefixes[TREE_SIDES];
 	uint64_t start_ms; /* of the learnt window (baseline.before_ms) */
@@ -235,6 +237,16 @@ double baseline_flow_share_bound(const struct baseline *b, unsigned int slot, un
 double baseline_peak_flow_share(const struct baseline *b, unsigned int slot, unsigned int feat,
 				const struct safem_feature_value *v, double flows,
 				unsigned int windows);
+/*
+ * The most packets value v (feature feat of candidate slot) had in one baseline window: its
+ * packet share there times that window's packets, the largest over the windows
+ * baseline_share takes its peak from. A count, not a share: on a low-rate link a window of
+ * a dozen packets gives any value in it a share that says nothing of its size
+ * (docs/detection.md, "ICMP floods of any type on low-rate links (session 12)"). TRAINED
+ * (no counts kept): the profile's mean share times packets, the window's packets.
+ */
+double baseline_peak_packets(const struct baseline *b, unsigned int slot, unsigned int feat,
+			     const struct safem_feature_value *v, double packets);
 
 /* Profile file (profile.c). */
 int profile_load(struct baseline *b, const struct metric_layout *l, const char *path, char *err,
@@ -294,6 +306,8 @@ struct involved_item {
 	double count_peak;
 	/* the value's own flows, packets and bytes in the window (prefixes: NULL) */
 	const struct safem_featdist_counts *counts;
+	/* of counts->packets, its ICMP flows' (safem_top_value.icmp_packets; prefixes: 0) */
+	double icmp_packets;
 	/* over a horizon: an address listed in an older window that does not go on now
 	 * (horizon_involved_floor). It is never judged (flow_bound at its own share), rules
 	 * that look for a host's requests may still find it, and alerts and the transit
@@ -313,6 +327,8 @@ struct involved {
 	/* the direction's mean flow share of each protocol class in the baseline (MOVING: the
 	 * ring's windows; TRAINED: the band's midpoint): whose flows a victim's rise is */
 	double proto_mean[PROTOS];
+	/* the same of the direction's packets (proto_packet_share): the link's usual ICMP */
+	double proto_packet_mean[PROTOS];
 	/* The reverse direction (IN <-> OUT; ALL: itself), where a victim's own requests show
 	 * (did it ask for the answers it gets?), its candidate slot (-1: not classified, no
 	 * baseline tops) and the baseline its values are judged against. */

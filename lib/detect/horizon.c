@@ -14,6 +14,7 @@
 struct horizon_listing {
 	struct safem_feature_value value;
 	struct safem_featdist_counts counts;
+	uint64_t icmp_packets;
 	unsigned int window; /* 0: the newest */
 };
 
@@ -237,6 +238,7 @@ accumulate_values(struct horizon *h, unsigned int m, const struct baseline *b,
 			for (j = 0; j < nsrc && j < SAFEM_SUMMARY_TOP; j++) {
 				ls[nl].value = src[j].value;
 				ls[nl].counts = src[j].counts;
+				ls[nl].icmp_packets = src[j].icmp_packets;
 				ls[nl].window = i;
 				nl++;
 			}
@@ -248,6 +250,7 @@ accumulate_values(struct horizon *h, unsigned int m, const struct baseline *b,
 
 		cand[n].top.value = ls[i].value;
 		memset(&cand[n].top.counts, 0, sizeof(cand[n].top.counts));
+		cand[n].top.icmp_packets = 0;
 		/* a window that listed the value in neither list counts 0 for it (it had between
 		 * 0 and the list floor there): the horizon's count is a lower bound */
 		for (j = i; j < nl && memcmp(&ls[j].value, &ls[i].value, sizeof(ls[i].value)) == 0;
@@ -259,6 +262,7 @@ accumulate_values(struct horizon *h, unsigned int m, const struct baseline *b,
 			cand[n].top.counts.flows += ls[j].counts.flows;
 			cand[n].top.counts.packets += ls[j].counts.packets;
 			cand[n].top.counts.bytes += ls[j].counts.bytes;
+			cand[n].top.icmp_packets += ls[j].icmp_packets;
 		}
 		cand[n].stale = false;
 		if (slot >= 0 && is_address_feature(f))

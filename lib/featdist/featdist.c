@@ -79,6 +79,12 @@ safem_proto_class_name(enum safem_proto_class p)
 static uint64_t
 value_hash(const struct safem_feature_value *v)
 {
+	return safem_feature_value_hash(v);
+}
+
+uint64_t
+safem_feature_value_hash(const struct safem_feature_value *v)
+{
 	uint64_t a, b, h;
 
 	memcpy(&a, v->bytes, 8);
@@ -513,6 +519,17 @@ flow_direction(const struct safem_featset *fs, const struct safem_home *home,
 	if (dst_home)
 		return SAFEM_DIR_IN;
 	return src_home ? SAFEM_DIR_OUT : SAFEM_DIR_ALL;
+}
+
+enum safem_proto_class
+safem_featset_flow_values(const struct safem_featset *fs, const struct safem_home *home,
+			  const struct safem_flow_key *key, uint8_t tcp_flags,
+			  struct safem_feature_value values[SAFEM_FEATURE_COUNT],
+			  enum safem_direction *dir)
+{
+	flow_values(key, values);
+	*dir = (enum safem_direction)flow_direction(fs, home, values);
+	return proto_class(key->proto, tcp_flags);
 }
 
 /* Volumes and flow classes are counters: exact on both add paths, whatever the guard

@@ -137,6 +137,9 @@ typedef void (*safem_featdist_fn)(const struct safem_feature_value *v,
 /** Every kept value, in table order (not sorted). */
 void safem_featdist_foreach(const struct safem_featdist *fd, safem_featdist_fn fn, void *ctx);
 
+/** The 64-bit hash of a value the distributions index it by (a murmur3-style mix). */
+uint64_t safem_feature_value_hash(const struct safem_feature_value *v);
+
 /** Home prefixes (up to SAFEM_HOME_PREFIXES_MAX), 16-byte form as above. */
 #define SAFEM_HOME_PREFIXES_MAX 64
 struct safem_home {
@@ -197,6 +200,18 @@ void safem_featset_add_flow_weighted(struct safem_featset *fs, const struct safe
 void safem_featset_add_flow_guarded(struct safem_featset *fs, const struct safem_home *home,
 				    const struct safem_flow_key *key, uint8_t tcp_flags,
 				    uint64_t packets, uint64_t bytes, uint32_t budget);
+/**
+ * A flow as the add paths count it: its four feature values, the direction it counts in
+ * besides ALL (*dir; SAFEM_DIR_ALL: none) and its protocol class (returned). For readers of
+ * a flow log that match flows to the values of fs's distributions (lib/window's per-value
+ * ICMP packets).
+ */
+enum safem_proto_class safem_featset_flow_values(const struct safem_featset *fs,
+						 const struct safem_home *home,
+						 const struct safem_flow_key *key,
+						 uint8_t tcp_flags,
+						 struct safem_feature_value values[SAFEM_FEATURE_COUNT],
+						 enum safem_direction *dir);
 /** dst += src (same directional setting). */
 void safem_featset_merge(struct safem_featset *dst, const struct safem_featset *src);
 

@@ -75,6 +75,13 @@ struct safem_top_value {
 	struct safem_feature_value value;
 	struct safem_featdist_counts counts;
 	double share; /**< of the direction's packets */
+	/**
+	 * Of counts.packets, those of ICMP and ICMPv6 flows, read from the window's flow log
+	 * (lib/window; a lower bound when the log overflowed); 0 when no log is kept. What
+	 * judges a value as the holder of an ICMP surge: its own ICMP, not its other traffic
+	 * (docs/detection.md, "ICMP floods of any type on low-rate links").
+	 */
+	uint64_t icmp_packets;
 };
 
 /** A kept prefix of an aggregation tree profile (SAFEM pruned view, packets). */

@@ -253,6 +253,9 @@ struct safem_window_analysis_params {
 	/** Feature distributions (producers' feature_values != 0): values kept per merged distribution. */
 	uint32_t feature_values;
 	bool directional;        /**< producers split by direction (home prefixes set) */
+	/** the producers' home prefixes (read-only, shared), to split the flow log's flows by
+	 *  direction as the producers did (the summary's per-value ICMP packets); NULL: ALL */
+	const struct safem_home *home;
 	unsigned int nq;         /**< Tsallis q values, 1..SAFEM_SPECTRUM_Q_MAX */
 	double q[SAFEM_SPECTRUM_Q_MAX];
 	unsigned int sample_rate; /**< 1 in N packet sampling, for the summary (1: none) */

@@ -290,6 +290,109 @@ summary_feature(struct window_summary_scratch *s, const struct safem_window_anal
 	return 0;
 }
 
+/* The listed values of one direction and feature (top by packets, then top by flows) by
+ * hash, open addressing: slot holds 1 + the value's index in the two lists (0: empty). A
+ * value listed twice has two slots. */
+#define ICMP_INDEX_SLOTS 64 /* a power of two, over twice the 2 x SAFEM_SUMMARY_TOP listed */
+
+struct icmp_index {
+	uint8_t slot[ICMP_INDEX_SLOTS];
+};
+
+static struct safem_top_value *
+listed_value(struct safem_window_summary *sum, unsigned int d, unsigned int f, unsigned int k)
+{
+	return k < SAFEM_SUMMARY_TOP ? &sum->top[d][f][k]
+				     : &sum->top_flows[d][f][k - SAFEM_SUMMARY_TOP];
+}
+
+static void
+icmp_index_build(struct icmp_index *x, struct safem_window_summary *sum, unsigned int d,
+		 unsigned int f)
+{
+	unsigned int k;
+
+	memset(x, 0, sizeof(*x));
+	for (k = 0; k < 2 * SAFEM_SUMMARY_TOP; k++) {
+		unsigned int n = k < SAFEM_SUMMARY_TOP ? sum->ntop[d][f] : sum->ntop_flows[d][f];
+		uint64_t h;
+
+		if (k % SAFEM_SUMMARY_TOP >= n)
+			continue;
+		h = safem_feature_value_hash(&listed_value(sum, d, f, k)->value);
+		while (x->slot[h & (ICMP_INDEX_SLOTS - 1)] != 0)
+			h++;
+		x->slot[h & (ICMP_INDEX_SLOTS - 1)] = (uint8_t)(k + 1);
+	}
+}
+
+/* Adds packets to the ICMP packets of v wherever it is listed. */
+static void
+icmp_index_add(const struct icmp_index *x, struct safem_window_summary *sum, unsigned int d,
+	       unsigned int f, const struct safem_feature_value *v, uint64_t packets)
+{
+	uint64_t h = safem_feature_value_hash(v);
+	uint8_t k;
+
+	for (; (k = x->slot[h & (ICMP_INDEX_SLOTS - 1)]) != 0; h++) {
+		struct safem_top_value *t = listed_value(sum, d, f, k - 1u);
+
+		if (memcmp(&t->value, v, sizeof(*v)) == 0)
+			t->icmp_packets += packets;
+	}
+}
+
+/*
+ * Each listed value's packets of ICMP flows (safem_top_value.icmp_packets): the classifier
+ * judges the holder of an ICMP surge by its own ICMP, not by its TCP or UDP (a host that
+ * downloads a file is no ICMP victim; docs/detection.md, "ICMP floods of any type on
+ * low-rate links"). The distributions count no protocol per value, and a count per value
+ * there would cost every worker a wider entry for every flow; the window's flow log (kept
+ * for lib/profile) already carries each flow's protocol, so the analysis side reads it
+ * here, ICMP flows only, each looked up by hash in the short top lists (a flood of spoofed
+ * ICMP is a log full of ICMP flows). No log (profiling off): all 0, and the rule that reads
+ * them judges nothing. A log past its bound: lower bounds.
+ */
+static void
+summary_icmp_packets(const struct safem_window_analysis *wa, const struct safem_featset *fs,
+		     struct safem_window_summary *sum)
+{
+	const struct safem_profile_flows *pf = &wa->profile_flows;
+	struct icmp_index index[SAFEM_DIR_COUNT][SAFEM_FEATURE_COUNT];
+	unsigned int seg, d, f, k;
+	bool built = false;
+	uint32_t i;
+
+	if (wa->flow_seg == NULL)
+		return;
+	for (seg = 0; seg < pf->segments; seg++)
+		for (i = 0; i < pf->n[seg]; i++) {
+			const struct safem_profile_flow *fl = &pf->flow[seg][i];
+			struct safem_feature_value values[SAFEM_FEATURE_COUNT];
+			enum safem_direction dirs[2] = {SAFEM_DIR_ALL, SAFEM_DIR_ALL};
+
+			if (fl->key.proto != 1 && fl->key.proto != 58)
+				continue; /* cheap test first: most flows are not ICMP */
+			if (safem_featset_flow_values(fs, wa->p.home, &fl->key, fl->tcp_flags,
+						      values, &dirs[1]) != SAFEM_PROTO_ICMP)
+				continue;
+			if (!built) { /* only for windows with ICMP */
+				for (d = 0; d < SAFEM_DIR_COUNT; d++)
+					for (f = 0; f < SAFEM_FEATURE_COUNT; f++)
+						if (fs->dist[d][0] != NULL)
+							icmp_index_build(&index[d][f], sum, d, f);
+				built = true;
+			}
+			for (k = 0; k < (dirs[1] != SAFEM_DIR_ALL ? 2u : 1u); k++) {
+				if (fs->dist[dirs[k]][0] == NULL)
+					continue;
+				for (f = 0; f < SAFEM_FEATURE_COUNT; f++)
+					icmp_index_add(&index[dirs[k]][f], sum, dirs[k], f,
+						       &values[f], fl->packets);
+			}
+		}
+}
+
 /* Build the summary of a window from its merged feature set and tree profiles. */
 static int
 summary_build(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_ms,
@@ -319,6 +422,7 @@ summary_build(struct safem_window_analysis *wa, uint64_t start_ms, uint64_t end_
 				return ret;
 		}
 	}
+	summary_icmp_packets(wa, fs, sum);
 	for (d = 0; d < 2; d++) {
 		const struct window_profile *pp = &prof->p[d][SAFEM_AGG_PACKETS];
 		unsigned int n = 0;

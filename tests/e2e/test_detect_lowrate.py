@@ -29,6 +29,14 @@ windows are low-rate, and a missed first window is learnt and widens ICMP's band
 rest). Each must be named icmp_flood in at least 8 of its 10 windows (main before the rule:
 6 and 0; now 10 and 9), at most one clean window alerted from 200 s on.
 
+One pair's surge of another ICMP type ("ICMP floods of any type on low-rate links (session
+12)"): bg_zeek_protomix.pcap (--home 10.0.0.0/8, seed 95) with a one-source ICMPv6
+destination-unreachable flood (type 1, code 4) between two hosts of 2001:db8::/32 at 20 % of
+the packets for 10 s from 200 s, when the link carries 400-550 packets a window and a fifth
+of them ICMP in its busiest windows: the flood stays inside ICMP's band and under the
+link's busiest window, and is no query type. It must be named icmp_flood in at least 8 of its
+10 windows (main before the rule: 0 of 10), at most one clean window alerted from 200 s on.
+
 Each case is skipped with a message when its background is missing from ../shared/pcaps.
 """
 import json
@@ -51,6 +59,9 @@ MIN_RIGHT = 8
 BACKGROUND_UNDER = os.path.join(e2e.SHARED_PCAPS, "bg_ndpi_appmix.pcap")
 HOME_UNDER = "192.168.0.0/16"
 FLOODS_UNDER = ["icmp_flood:220:10:0.2", "icmp_flood:260:10:0.2,family=6"]
+# one pair's surge of an error type, inside ICMP's band
+FLOODS_PAIR = ["icmp_flood:200:10:0.2,family=6,type=1,code=4"]
+DURATION_PAIR_S = 260
 
 
 class DetectLowRateIcmp(unittest.TestCase):
@@ -66,6 +77,9 @@ class DetectLowRateIcmp(unittest.TestCase):
     def test_icmp_floods_under_busiest_windows(self):
         self.check_floods(BACKGROUND_UNDER, HOME_UNDER, FLOODS_UNDER, DURATION_S, "under",
                           False)
+
+    def test_icmp_error_flood_of_one_pair(self):
+        self.check_floods(BACKGROUND, HOME, FLOODS_PAIR, DURATION_PAIR_S, "pair", True)
 
     def check_floods(self, background, home, floods, duration_s, name, all_low_rate):
         if not os.path.isfile(background):

@@ -110,6 +110,7 @@ struct slot {
 	uint32_t gen;
 	uint32_t key;
 	struct safem_featdist_counts c;
+	uint64_t icmp_packets; /* of c.packets, ICMP flows' (as lib/window reads its flow log) */
 };
 static struct slot table[TABLE_SIZE];
 static uint32_t table_gen;
@@ -134,6 +135,7 @@ table_get(uint32_t key)
 		table[h].gen = table_gen;
 		table[h].key = key;
 		memset(&table[h].c, 0, sizeof(table[h].c));
+		table[h].icmp_packets = 0;
 		used_slots[nused++] = h;
 	}
 	return &table[h];
@@ -234,6 +236,7 @@ fill_top_flows(struct safem_window_summary *w, unsigned int dir, unsigned int fe
 	for (i = 0; i < nused && n < SAFEM_SUMMARY_TOP; i++, n++) {
 		top[n].value = feature_value(feat, flow_order[i]->key);
 		top[n].counts = flow_order[i]->c;
+		top[n].icmp_packets = flow_order[i]->icmp_packets;
 		top[n].share = (double)flow_order[i]->c.packets / (double)w->volume[dir].packets;
 	}
 	w->ntop_flows[dir][feat] = n;
@@ -262,6 +265,8 @@ fill_feature(struct safem_window_summary *w, unsigned int dir, unsigned int feat
 		s->c.flows++;
 		s->c.packets += f->packets;
 		s->c.bytes += f->bytes;
+		if (f->proto == SAFEM_PROTO_ICMP)
+			s->icmp_packets += f->packets;
 	}
 	for (weight = 0; weight < SAFEM_WEIGHT_COUNT; weight++) {
 		size_t ncl = 0;
@@ -292,6 +297,7 @@ fill_feature(struct safem_window_summary *w, unsigned int dir, unsigned int feat
 			break;
 		top[ntop].value = feature_value(feat, best->key);
 		top[ntop].counts = best->c;
+		top[ntop].icmp_packets = best->icmp_packets;
 		top[ntop].share = (double)best->c.packets / (double)w->volume[dir].packets;
 		ntop++;
 		best->c.packets = 0; /* taken */
@@ -2624,13 +2630,171 @@ test_low_rate_icmp_flood(void **state)
 		{40, ICMP_ECHO_REQUEST, true, false},	 /* a ping: one connection's burst */
 		{40, ICMP_ECHO_REQUEST, false, true},	 /* unanswered requests */
 		{40, ICMP_ECHO_REPLY, false, true},	 /* replies nobody asked for */
-		{40, ICMP_TIME_EXCEEDED, false, false}, /* errors: no query type */
+		/* errors (no query type) of one pair to a host that sends nothing back: since
+		 * session 12 one pair's surge (test_low_rate_icmp_pair_surge) */
+		{40, ICMP_TIME_EXCEEDED, false, true},
 	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		assert_low_rate_icmp(cases[i].packets, cases[i].type, cases[i].answered,
 				     cases[i].named);
+}
+
+/*
+ * One pair's ICMP surge under the link's own ICMP (docs/detection.md, "ICMP floods of any
+ * type on low-rate links (session 12)"). The link (gen_small_burst_pings: 12-41 TCP and UDP
+ * flows, ~20-430 packets a window, and one answered ping of 5-30 requests between a home
+ * host and an outside host, new pairs each window) carries 10-60 ICMP packets a window, and
+ * its ICMP packet share is high in its quietest windows (a window of 10 one-packet flows and
+ * a ping of 30): the surge below stays inside ICMP's band and under the link's busiest
+ * window (with this rule off it is not named: the other two bars do not see it). Then, in
+ * one window, SURGE_PACKETS more ICMP packets:
+ *   - from one source to VICTIM, time-exceeded errors nobody answers: named icmp_flood (the
+ *     pair held none in a learnt window; the window's ICMP is beyond chance against the
+ *     link's mean ICMP share);
+ *   - the same packets from 12 sources to 12 destinations: no few pairs hold them;
+ *   - an answered fast ping (echo requests and as many replies, one pair): query types;
+ *   - port unreachables answering VICTIM's UDP stream to a closed port: VICTIM sends as
+ *     many packets as it gets (not one-way);
+ *   - 12 pairs of ERRORS_PAIR_PACKETS time-exceeded errors (12 routers answering 12 hosts'
+ *     traceroutes: no few pairs hold them) and, in the same window, a TCP download of
+ *     DOWNLOAD_PACKETS packets from one server to one home host that sends nothing back
+ *     (its acknowledgements elsewhere): neither alone is named, and neither is together.
+ *     The host and the server rise by 150 packets, none of them ICMP: judged by all their
+ *     packets (session 12's branch) they held the errors' surge (150 of about 360,
+ *     with the three largest error pairs 240 of it) and the window was named icmp_flood; by
+ *     their own ICMP packets they hold none of it. The download alone and the errors alone
+ *     are checked too.
+ * (Many sources, one flow each, to one host, as a traceroute's answers from each router:
+ * the flow rule of spoofed-source floods judges that shape, icmp_flow_surge, unchanged.)
+ */
+#define SURGE_PACKETS 60
+#define ICMP_PORT_UNREACHABLE 0x0303 /* type 3, code 3 */
+
+#define ERRORS_PAIR_PACKETS 30
+#define ERRORS_PAIRS 12
+#define DOWNLOAD_PACKETS 150
+
+enum icmp_surge_shape {
+	SURGE_ONE_PAIR,
+	SURGE_MANY_PAIRS,
+	SURGE_PING,
+	SURGE_ANSWERS_STREAM,
+	SURGE_ERROR_PAIRS,
+	SURGE_DOWNLOAD,
+	SURGE_ERROR_PAIRS_AND_DOWNLOAD,
+};
+
+/* ERRORS_PAIRS routers' time-exceeded errors to as many hosts, ERRORS_PAIR_PACKETS each */
+static void
+add_error_pairs(uint32_t source)
+{
+	for (unsigned int i = 0; i < ERRORS_PAIRS; i++)
+		add_flow(source + 0x100 * i, VICTIM + 16 * (i + 1), 0, ICMP_TIME_EXCEEDED,
+			 SAFEM_PROTO_ICMP, ERRORS_PAIR_PACKETS, ERRORS_PAIR_PACKETS * 84);
+}
+
+/* one server's download to one home host, one-way in the window */
+static void
+add_download(void)
+{
+	add_flow(0x5db80101u, VICTIM, 443, 50123, SAFEM_PROTO_TCP, DOWNLOAD_PACKETS,
+		 DOWNLOAD_PACKETS * 1400);
+}
+
+static void
+gen_small_burst_pings(void)
+{
+	uint32_t requests = 5 + rng_below(26);
+	uint32_t client = HOME_NET + 0x100 + rng_below(60) * 3;
+	uint32_t server = 0x08080000u + rng_below(5000);
+
+	gen_small_burst();
+	add_flow(client, server, 0, ICMP_ECHO_REQUEST, SAFEM_PROTO_ICMP, requests, requests * 84);
+	add_flow(server, client, 0, ICMP_ECHO_REPLY, SAFEM_PROTO_ICMP, requests, requests * 84);
+}
+
+static void
+low_rate_icmp_surge_case(enum icmp_surge_shape shape, struct safem_detect_verdict *v)
+{
+	struct safem_detector *d = moving_detector(NULL, false);
+	const uint32_t source = 0x2d000001u;
+	unsigned int i;
+
+	for (i = 0; i < 100; i++)
+		run_gen(d, gen_small_burst_pings, v);
+	gen_small_burst_pings();
+	switch (shape) {
+	case SURGE_ONE_PAIR:
+		add_flow(source, VICTIM, 0, ICMP_TIME_EXCEEDED, SAFEM_PROTO_ICMP, SURGE_PACKETS,
+			 SURGE_PACKETS * 84);
+		break;
+	case SURGE_MANY_PAIRS:
+		for (i = 0; i < 12; i++)
+			add_flow(source + i, VICTIM + 16 * (i + 1), 0, ICMP_TIME_EXCEEDED,
+				 SAFEM_PROTO_ICMP, SURGE_PACKETS / 12, SURGE_PACKETS / 12 * 84);
+		break;
+	case SURGE_PING:
+		add_flow(source, VICTIM, 0, ICMP_ECHO_REQUEST, SAFEM_PROTO_ICMP, SURGE_PACKETS,
+			 SURGE_PACKETS * 84);
+		add_flow(VICTIM, source, 0, ICMP_ECHO_REPLY, SAFEM_PROTO_ICMP, SURGE_PACKETS,
+			 SURGE_PACKETS * 84);
+		break;
+	case SURGE_ANSWERS_STREAM:
+		add_flow(VICTIM, source, 40000, 5004, SAFEM_PROTO_UDP, SURGE_PACKETS,
+			 SURGE_PACKETS * 200);
+		add_flow(source, VICTIM, 0, ICMP_PORT_UNREACHABLE, SAFEM_PROTO_ICMP, SURGE_PACKETS,
+			 SURGE_PACKETS * 84);
+		break;
+	case SURGE_ERROR_PAIRS:
+		add_error_pairs(source);
+		break;
+	case SURGE_DOWNLOAD:
+		add_download();
+		break;
+	case SURGE_ERROR_PAIRS_AND_DOWNLOAD:
+		add_error_pairs(source);
+		add_download();
+		break;
+	}
+	build_summary(&summary, window_index++, false);
+	assert_int_equal(safem_detector_window(d, &summary, NULL, v), 0);
+	safem_detector_free(d);
+}
+
+static void
+test_low_rate_icmp_pair_surge(void **state)
+{
+	static const struct {
+		enum icmp_surge_shape shape;
+		const char *name;
+		bool named;
+	} cases[] = {
+		{SURGE_ONE_PAIR, "one pair", true},
+		{SURGE_MANY_PAIRS, "many pairs", false},
+		{SURGE_PING, "answered ping", false},
+		{SURGE_ANSWERS_STREAM, "answers to a stream", false},
+		{SURGE_ERROR_PAIRS, "12 pairs of errors", false},
+		{SURGE_DOWNLOAD, "a download", false},
+		{SURGE_ERROR_PAIRS_AND_DOWNLOAD, "12 pairs of errors and a download", false},
+	};
+	struct safem_detect_verdict v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		low_rate_icmp_surge_case(cases[i].shape, &v);
+		if (v.alerted != cases[i].named ||
+		    (cases[i].named && v.cls != SAFEM_CLASS_ICMP_FLOOD))
+			print_error("ICMP surge, %s: alerted %d class %s score %.2f low_rate %d\n",
+				    cases[i].name, v.alerted, safem_attack_class_name(v.cls), v.score,
+				    v.low_rate);
+		assert_true(v.low_rate);
+		assert_false(v.warmup);
+		assert_int_equal(v.alerted, cases[i].named);
+		if (cases[i].named)
+			assert_int_equal(v.cls, SAFEM_CLASS_ICMP_FLOOD);
+	}
 }
 
 /* What a quiet band learns although it deviates (docs/detection.md, "Warm-up and low-rate
@@ -3773,6 +3937,7 @@ main(void)
 		cmocka_unit_test(test_sampled_too_few_packets),
 		cmocka_unit_test(test_low_rate_link_quiet),
 		cmocka_unit_test(test_low_rate_icmp_flood),
+		cmocka_unit_test(test_low_rate_icmp_pair_surge),
 		cmocka_unit_test(test_low_rate_learns_only_busier),
 		cmocka_unit_test(test_low_rate_evidence_in_flows),
 		cmocka_unit_test(test_warmup_learns_link),

@@ -269,6 +269,45 @@ test_featset_directions(void **state)
 	safem_featset_free(sum);
 }
 
+/* safem_featset_flow_values: a flow log's reader (lib/window's per-value ICMP packets)
+ * splits a flow as the add paths count it: values, direction besides ALL, class. */
+static void
+test_featset_flow_values(void **state)
+{
+	struct safem_featset *fs = safem_featset_create(64, true, 0);
+	struct safem_featset *all = safem_featset_create(64, false, 0);
+	struct safem_feature_value v[SAFEM_FEATURE_COUNT];
+	struct safem_home h;
+	struct safem_flow_key in_icmp = key4(1, 192, 5, 10, 0, 0x0b00, 1); /* time exceeded */
+	struct safem_flow_key out_tcp = key4(5, 10, 1, 8, 53000, 443, 6);
+	struct safem_flow_key transit6 = key4(1, 8, 1, 9, 0, 0x0104, 58);
+	enum safem_direction d;
+
+	(void)state;
+	memset(&h, 0, sizeof(h));
+	assert_int_equal(safem_home_add(&h, "10.0.0.0/8"), 0);
+	transit6.ip_version = 6;
+	assert_int_equal(safem_featset_flow_values(fs, &h, &in_icmp, 0, v, &d), SAFEM_PROTO_ICMP);
+	assert_int_equal(d, SAFEM_DIR_IN);
+	assert_int_equal(v[SAFEM_FEATURE_DST_ADDR].bytes[12], 10);
+	assert_int_equal(v[SAFEM_FEATURE_DST_ADDR].bytes[15], 5);
+	assert_int_equal(v[SAFEM_FEATURE_DST_PORT].bytes[14], 0x0b);
+	assert_int_equal(safem_featset_flow_values(fs, &h, &out_tcp, 0x12, v, &d), SAFEM_PROTO_TCP);
+	assert_int_equal(d, SAFEM_DIR_OUT);
+	assert_int_equal(safem_featset_flow_values(fs, &h, &out_tcp, 0x02, v, &d),
+			 SAFEM_PROTO_TCP_SYN);
+	/* ICMPv6 between two outside hosts: ALL only */
+	assert_int_equal(safem_featset_flow_values(fs, &h, &transit6, 0, v, &d), SAFEM_PROTO_ICMP);
+	assert_int_equal(d, SAFEM_DIR_ALL);
+	/* a set without directions, or no home: ALL only */
+	safem_featset_flow_values(all, &h, &in_icmp, 0, v, &d);
+	assert_int_equal(d, SAFEM_DIR_ALL);
+	safem_featset_flow_values(fs, NULL, &in_icmp, 0, v, &d);
+	assert_int_equal(d, SAFEM_DIR_ALL);
+	safem_featset_free(fs);
+	safem_featset_free(all);
+}
+
 static void
 test_featset_all_only(void **state)
 {
@@ -422,6 +461,7 @@ main(void)
 		cmocka_unit_test(test_small_remainder_estimate),
 		cmocka_unit_test(test_home_prefixes),
 		cmocka_unit_test(test_featset_directions),
+		cmocka_unit_test(test_featset_flow_values),
 		cmocka_unit_test(test_featset_all_only),
 		cmocka_unit_test(test_featset_guard_samples_only_flooded_distributions),
 		cmocka_unit_test(test_bad_capacity),
