@@ -74,11 +74,14 @@ struct source {
 	struct safem_trw_bloom bloom_dst, bloom_pair;
 	/*
 	 * The outcome of its latest decided first contact to a new address (a step of the
-	 * horizontal walk), until its first new port of that address: then the vertical walk takes it
-	 * too. A connect scan of one host begins with a first contact to the host; without it
-	 * the vertical walk saw one probe fewer than the scan sent (docs/detection.md,
-	 * "Low-share attacks on real backgrounds and first windows (session 13)").
-	 * host_outcome is an enum outcome; OUTCOME_NONE: nothing to give.
+	 * horizontal walk), until its second new port of that address: then the vertical walk
+	 * takes it too. A connect scan of one host begins with a first contact to the host;
+	 * without it the vertical walk saw one probe fewer than the scan sent (docs/detection.md,
+	 * "Low-share attacks on real backgrounds and first windows (session 13)"). Not at the
+	 * first new port: a client that tries one fallback port of a dead host would count each
+	 * such host twice, and two of them would reach the walk's bound (the session 13 review).
+	 * host_outcome: an enum outcome (OUTCOME_NONE: nothing to give), | HOST_ONE_PORT once
+	 * the first new port of host_dst has been seen.
 	 */
 	struct safem_feature_value host_dst;
 	uint8_t host_outcome;
@@ -645,17 +648,24 @@ contact_candidate(const struct safem_flow_key *k, uint8_t tcp_flags)
 
 enum outcome { OUTCOME_NONE, OUTCOME_SUCCESS, OUTCOME_FAILURE };
 
-/* A vertical contact to the address of the source's latest first contact takes that first
- * contact's outcome into the vertical walk first, once (struct source's host_outcome). Returns
- * the outcome to take (OUTCOME_NONE: none) and clears it. */
+#define HOST_OUTCOME_MASK 0x3u
+#define HOST_ONE_PORT 0x4u /* host_outcome: the first new port of host_dst was seen */
+
+/* The second vertical contact to the address of the source's latest first contact takes that
+ * first contact's outcome into the vertical walk, once (struct source's host_outcome).
+ * Returns the outcome to take (OUTCOME_NONE: none) and clears it. */
 static enum outcome
-host_take(struct safem_feature_value *dst_kept, uint8_t *outcome, unsigned int wi,
+host_take(const struct safem_feature_value *dst_kept, uint8_t *outcome, unsigned int wi,
 	  const struct safem_feature_value *dst)
 {
-	enum outcome o = (enum outcome)*outcome;
+	enum outcome o = (enum outcome)(*outcome & HOST_OUTCOME_MASK);
 
 	if (wi != 1 || o == OUTCOME_NONE || memcmp(dst_kept, dst, sizeof(*dst)) != 0)
 		return OUTCOME_NONE;
+	if (!(*outcome & HOST_ONE_PORT)) {
+		*outcome |= HOST_ONE_PORT; /* one fallback port: not yet a scan of the host */
+		return OUTCOME_NONE;
+	}
 	*outcome = OUTCOME_NONE;
 	return o;
 }

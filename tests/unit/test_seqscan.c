@@ -1044,6 +1044,38 @@ test_vertical_host_first(void **state)
 	assert_int_equal(t.sources_flagged, 1);
 }
 
+/* The session 13 review's case: a client whose first connection to a host fails and who
+ * tries one fallback port of it, at two dead hosts, one SYN a window, none answered. With
+ * the take at the first new port each host counted two vertical failures and the second
+ * host reached the bound (4^4 = 256 >= 99): a vertical finding. Taken only at a second new
+ * port: one vertical failure per host (16 < 99), nothing taken, no finding. */
+static void
+test_vertical_host_fallback_port(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	const uint32_t h1 = NET + 9, h2 = NET + 10;
+	unsigned int i;
+
+	add(x, SCANNER, h1, 50001, 443, 6, TCP_SYN);
+	assert_int_equal(run(x), 0);
+	add(x, SCANNER, h1, 50002, 80, 6, TCP_SYN);
+	assert_int_equal(run(x), 0);
+	add(x, SCANNER, h2, 50003, 443, 6, TCP_SYN);
+	assert_int_equal(run(x), 0);
+	add(x, SCANNER, h2, 50004, 80, 6, TCP_SYN);
+	assert_int_equal(run(x), 0);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(run(x), 0);
+		assert_int_equal(findings(x, &f), 0);
+	}
+	totals(x, &t);
+	assert_int_equal(t.failures, 4);
+	assert_int_equal(t.host_first_taken, 0);
+	assert_int_equal(t.sources_flagged, 0);
+}
+
 /* The same in the contacts' own window (provisional, on the scratch walks): 4 SYNs to 4
  * ports of one host, 0.6-0.9 s old, none answered. The first in collection order is the
  * horizontal walk's step, the other 3 the vertical walk's, which takes the first one's too:
@@ -1101,6 +1133,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_vertical_host_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vertical_host_first_provisional, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_vertical_host_fallback_port, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worm_shape, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_bound, setup_one_set, teardown),
 		cmocka_unit_test_setup_teardown(test_unjudged_windows, setup, teardown),
