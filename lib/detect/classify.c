@@ -981,12 +981,27 @@ icmp_count_of(const struct involved *inv, const struct safem_window_summary *w,
 	return c;
 }
 
+/* A multicast or broadcast address (IPv4 v4-mapped 224/3, IPv6 ff00::/8). */
+static bool
+group_address(const struct safem_feature_value *v)
+{
+	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+
+	if (memcmp(v->bytes, mapped, sizeof(mapped)) == 0)
+		return v->bytes[12] >= 224;
+	return v->bytes[0] == 0xff;
+}
+
 /* A destination is one-way when its packets as a source in the reverse direction (counted
- * at most: direction_count_at_most) are under ICMP_ANSWERED_MIN of its rise. */
+ * at most: direction_count_at_most) are under ICMP_ANSWERED_MIN of its rise. A group
+ * address never sends, so it is never one-way: a host joining a quiet IPv6 link sends its
+ * MLD reports and neighbour solicitations to ff02:: groups (the session 13 review). */
 static bool
 one_way(const struct involved *inv, const struct safem_window_summary *w,
 	const struct involved_item *it, double rise)
 {
+	if (group_address(it->value))
+		return false;
 	return direction_count_at_most(w, inv->reverse, SAFEM_FEATURE_SRC_ADDR, it->value, true) <
 	       ICMP_ANSWERED_MIN * rise;
 }

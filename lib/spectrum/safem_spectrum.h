@@ -77,7 +77,8 @@ struct safem_top_value {
 	double share; /**< of the direction's packets */
 	/**
 	 * Of counts.packets, those of ICMP and ICMPv6 flows, read from the window's flow log
-	 * (lib/window; a lower bound when the log overflowed); 0 when no log is kept. What
+	 * (lib/window; an estimate when the log was thinned by the surge guard, which the
+	 * distributions need not be: at most counts.packets); 0 when no log is kept. What
 	 * judges a value as the holder of an ICMP surge: its own ICMP, not its other traffic
 	 * (docs/detection.md, "ICMP floods of any type on low-rate links").
 	 */

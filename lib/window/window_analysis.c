@@ -294,6 +294,9 @@ summary_feature(struct window_summary_scratch *s, const struct safem_window_anal
  * hash, open addressing: slot holds 1 + the value's index in the two lists (0: empty). A
  * value listed twice has two slots. */
 #define ICMP_INDEX_SLOTS 64 /* a power of two, over twice the 2 x SAFEM_SUMMARY_TOP listed */
+/* a free slot always ends a probe, and 1 + an index fits a slot */
+_Static_assert(4 * SAFEM_SUMMARY_TOP <= ICMP_INDEX_SLOTS && 2 * SAFEM_SUMMARY_TOP < 255,
+	       "icmp_index: too few slots for the listed values");
 
 struct icmp_index {
 	uint8_t slot[ICMP_INDEX_SLOTS];
@@ -351,7 +354,9 @@ icmp_index_add(const struct icmp_index *x, struct safem_window_summary *sum, uns
  * for lib/profile) already carries each flow's protocol, so the analysis side reads it
  * here, ICMP flows only, each looked up by hash in the short top lists (a flood of spoofed
  * ICMP is a log full of ICMP flows). No log (profiling off): all 0, and the rule that reads
- * them judges nothing. A log past its bound: lower bounds.
+ * them judges nothing. A log past its bound: lower bounds; a log thinned by
+ * the pane's surge guard (the distributions' own guards are apart): an estimate, clamped to
+ * the value's packets.
  */
 static void
 summary_icmp_packets(const struct safem_window_analysis *wa, const struct safem_featset *fs,
@@ -391,6 +396,16 @@ summary_icmp_packets(const struct safem_window_analysis *wa, const struct safem_
 						       &values[f], fl->packets);
 			}
 		}
+	if (!built)
+		return;
+	for (d = 0; d < SAFEM_DIR_COUNT; d++)
+		for (f = 0; f < SAFEM_FEATURE_COUNT; f++)
+			for (k = 0; k < 2 * SAFEM_SUMMARY_TOP; k++) {
+				struct safem_top_value *t = listed_value(sum, d, f, k);
+
+				if (t->icmp_packets > t->counts.packets)
+					t->icmp_packets = t->counts.packets;
+			}
 }
 
 /* Build the summary of a window from its merged feature set and tree profiles. */

@@ -2665,7 +2665,10 @@ test_low_rate_icmp_flood(void **state)
  *     packets (session 12's branch) they held the errors' surge (150 of about 360,
  *     with the three largest error pairs 240 of it) and the window was named icmp_flood; by
  *     their own ICMP packets they hold none of it. The download alone and the errors alone
- *     are checked too.
+ *     are checked too;
+ *   - the one pair's errors sent to a group address (224.0.0.22, as a host's MLD reports to
+ *     ff02::16 on a quiet IPv6 link): a group never answers, so it is never a one-way victim
+ *     (the session 13 review).
  * (Many sources, one flow each, to one host, as a traceroute's answers from each router:
  * the flow rule of spoofed-source floods judges that shape, icmp_flow_surge, unchanged.)
  */
@@ -2684,6 +2687,7 @@ enum icmp_surge_shape {
 	SURGE_ERROR_PAIRS,
 	SURGE_DOWNLOAD,
 	SURGE_ERROR_PAIRS_AND_DOWNLOAD,
+	SURGE_GROUP,
 };
 
 /* ERRORS_PAIRS routers' time-exceeded errors to as many hosts, ERRORS_PAIR_PACKETS each */
@@ -2757,6 +2761,12 @@ low_rate_icmp_surge_case(enum icmp_surge_shape shape, struct safem_detect_verdic
 		add_error_pairs(source);
 		add_download();
 		break;
+	case SURGE_GROUP:
+		/* one host's non-query ICMP to a group address, as MLD reports to ff02::16: a
+		 * group never answers, so it never counts as a one-way victim */
+		add_flow(source, 0xe0000016u, 0, ICMP_TIME_EXCEEDED, SAFEM_PROTO_ICMP,
+			 SURGE_PACKETS, SURGE_PACKETS * 84);
+		break;
 	}
 	build_summary(&summary, window_index++, false);
 	assert_int_equal(safem_detector_window(d, &summary, NULL, v), 0);
@@ -2778,6 +2788,7 @@ test_low_rate_icmp_pair_surge(void **state)
 		{SURGE_ERROR_PAIRS, "12 pairs of errors", false},
 		{SURGE_DOWNLOAD, "a download", false},
 		{SURGE_ERROR_PAIRS_AND_DOWNLOAD, "12 pairs of errors and a download", false},
+		{SURGE_GROUP, "one host to a group address", false},
 	};
 	struct safem_detect_verdict v;
 

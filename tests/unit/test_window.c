@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* lib/window, producer side: pane boundaries (the clock every worker runs),
  * the dispatch tick protocol, time jumps and late packets, and the pane
- * buffers a worker rotates without ever waiting itself. */
+ * buffers a worker rotates without ever waiting itself; analysis side: the
+ * per-value ICMP packets the window summary reads from the flow log. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,9 @@
 #include <rte_eal.h>
 #include <rte_memory.h>
 
+#include "safem_featdist.h"
+#include "safem_profile.h"
+#include "safem_spectrum.h"
 #include "safem_window.h"
 
 /* Close panes up to ms the way a worker does; returns how many closed. */
@@ -460,6 +464,167 @@ test_surge_guard_bounds_work_keeps_volumes(void **state)
 	safem_window_producer_free(wp);
 }
 
+/* ---- analysis side: each listed value's ICMP packets (summary_icmp_packets) ---- */
+
+static struct safem_window_summary icmp_sum;
+static unsigned int icmp_sums;
+
+static int
+keep_summary(void *ctx, const struct safem_window_summary *s, FILE *members)
+{
+	(void)ctx;
+	(void)members;
+	icmp_sum = *s;
+	icmp_sums++;
+	return 0;
+}
+
+static struct safem_flow_key
+flow_key(uint8_t v, const uint8_t *src, const uint8_t *dst, uint16_t sp, uint16_t dp,
+	 uint8_t proto)
+{
+	struct safem_flow_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.ip_version = v;
+	memcpy(k.src_addr, src, v == 4 ? 4 : 16);
+	memcpy(k.dst_addr, dst, v == 4 ? 4 : 16);
+	k.src_port = sp;
+	k.dst_port = dp;
+	k.proto = proto;
+	return k;
+}
+
+static const struct safem_top_value *
+listed(unsigned int d, unsigned int f, const struct safem_feature_value *v)
+{
+	for (unsigned int i = 0; i < icmp_sum.ntop[d][f]; i++)
+		if (memcmp(&icmp_sum.top[d][f][i].value, v, sizeof(*v)) == 0)
+			return &icmp_sum.top[d][f][i];
+	return NULL;
+}
+
+static struct safem_feature_value
+v4_value(const uint8_t a[4])
+{
+	struct safem_feature_value v;
+
+	memset(&v, 0, sizeof(v));
+	v.bytes[10] = v.bytes[11] = 0xff;
+	memcpy(&v.bytes[12], a, 4);
+	return v;
+}
+
+/*
+ * One pane with home 10.0.0.0/8, by hand: a server's TCP download of 150 packets to the home
+ * host 10.0.0.5, 30 time-exceeded errors (type 11, port 0x0b00) from a router to the same
+ * host, and 20 ICMPv6 packets between two outside hosts; or (spoofed) 300 one-packet echo
+ * requests from as many sources to 10.0.0.5 with a flow budget of 16 (the surge guard
+ * thins the log, the distributions apart). The host holds 180 packets, 30 of them ICMP, in
+ * both the whole link and inbound; the port 30 of 30; the IPv6 host 20 of 20 (whole link
+ * only: no home side); under the guard the count is an estimate, never above the packets.
+ */
+static void
+icmp_packets_case(bool spoofed)
+{
+	static struct safem_home home;
+	struct safem_window_producer_params pp = {
+		.name = spoofed ? "icmp_wp2" : "icmp_wp1", .tree_nodes = 4096, .buffers = 2,
+		.feature_values = 1024, .home = &home, .flow_budget = spoofed ? 16 : 0,
+		.profile_flows = 4096, .socket_id = SOCKET_ID_ANY,
+	};
+	struct safem_profiler_params prp = {.max_clusters = 8, .home = &home};
+	struct safem_window_analysis_params ap = {
+		.name = spoofed ? "icmp_wa2" : "icmp_wa1", .producers = 1, .window_ms = 1000,
+		.slide_ms = 1000, .alpha = 0.05, .log_base = 2, .tree_nodes = 4096,
+		.feature_values = 1024, .directional = true, .home = &home, .nq = 1, .q = {2.0},
+		.sample_rate = 1, .summary_fn = keep_summary, .profile_flows = 4096,
+		.socket_id = SOCKET_ID_ANY,
+	};
+	const uint8_t host[4] = {10, 0, 0, 5}, server[4] = {93, 184, 1, 1},
+		      router[4] = {45, 0, 0, 1};
+	const uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1},
+		      b6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 2};
+	struct safem_window_producer *wp;
+	struct safem_window_analysis *wa;
+	struct safem_profiler *prof;
+	struct safem_feature_value v = v4_value(host);
+	const struct safem_top_value *t;
+	struct safem_flow_key k;
+	unsigned int d, i;
+
+	memset(&home, 0, sizeof(home));
+	assert_int_equal(safem_home_add(&home, "10.0.0.0/8"), 0);
+	wp = safem_window_producer_create(&pp);
+	assert_non_null(wp);
+	prof = safem_profiler_create(&prp);
+	assert_non_null(prof);
+	ap.profiler = prof;
+	wa = safem_window_analysis_create(&ap);
+	assert_non_null(wa);
+	if (!spoofed) {
+		k = flow_key(4, server, host, 443, 50123, 6);
+		safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0x10, 150, 150 * 1400, 10,
+					  20);
+		k = flow_key(4, router, host, 0, 0x0b00, 1);
+		safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 30, 30 * 84, 10, 20);
+		k = flow_key(6, a6, b6, 0, 0x0104, 58);
+		safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 20, 20 * 84, 10, 20);
+	} else {
+		for (i = 0; i < 300; i++) {
+			const uint8_t src[4] = {45, (uint8_t)(i >> 8), (uint8_t)i, 7};
+
+			k = flow_key(4, src, host, 0, 0x0800, 1);
+			safem_window_producer_add(wp, SAFEM_WINDOW_CURRENT, &k, 0, 1, 84, 10, 20);
+		}
+	}
+	assert_true(safem_window_producer_try_rotate(wp, 0, 1000));
+	icmp_sums = 0;
+	assert_int_equal(safem_window_analysis_pane(wa, safem_window_producer_finish(wp)), 0);
+	safem_window_analysis_producer_done(wa, 0);
+	assert_true(icmp_sums >= 1);
+	for (d = 0; d < SAFEM_DIR_COUNT; d++) {
+		t = listed(d, SAFEM_FEATURE_DST_ADDR, &v);
+		if (d != SAFEM_DIR_ALL && d != SAFEM_DIR_IN) {
+			assert_null(t);
+			continue;
+		}
+		assert_non_null(t);
+		if (spoofed) {
+			assert_int_equal(t->counts.packets, 300);
+			assert_true(t->icmp_packets > 0 && t->icmp_packets <= t->counts.packets);
+		} else {
+			assert_int_equal(t->counts.packets, 180);
+			assert_int_equal(t->icmp_packets, 30);
+		}
+	}
+	if (!spoofed) {
+		memset(&v, 0, sizeof(v));
+		v.bytes[14] = 0x0b;
+		t = listed(SAFEM_DIR_IN, SAFEM_FEATURE_DST_PORT, &v);
+		assert_non_null(t);
+		assert_int_equal(t->counts.packets, 30);
+		assert_int_equal(t->icmp_packets, 30);
+		memcpy(v.bytes, b6, 16);
+		t = listed(SAFEM_DIR_ALL, SAFEM_FEATURE_DST_ADDR, &v);
+		assert_non_null(t);
+		assert_int_equal(t->counts.packets, 20);
+		assert_int_equal(t->icmp_packets, 20);
+		assert_null(listed(SAFEM_DIR_IN, SAFEM_FEATURE_DST_ADDR, &v));
+	}
+	safem_window_analysis_free(wa);
+	safem_profiler_free(prof);
+	safem_window_producer_free(wp);
+}
+
+static void
+test_summary_icmp_packets(void **state)
+{
+	(void)state;
+	icmp_packets_case(false);
+	icmp_packets_case(true);
+}
+
 int
 main(void)
 {
@@ -481,6 +646,7 @@ main(void)
 		cmocka_unit_test(test_rotate_keeps_closing_pane_open),
 		cmocka_unit_test(test_rotate_without_buffer_never_waits),
 		cmocka_unit_test(test_surge_guard_bounds_work_keeps_volumes),
+		cmocka_unit_test(test_summary_icmp_packets),
 	};
 	int ret;
 
