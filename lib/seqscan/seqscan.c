@@ -650,6 +650,8 @@ enum outcome { OUTCOME_NONE, OUTCOME_SUCCESS, OUTCOME_FAILURE };
 
 #define HOST_OUTCOME_MASK 0x3u
 #define HOST_ONE_PORT 0x4u /* host_outcome: the first new port of host_dst was seen */
+_Static_assert(OUTCOME_FAILURE <= HOST_OUTCOME_MASK && (HOST_ONE_PORT & HOST_OUTCOME_MASK) == 0,
+	       "host_outcome: an outcome and the bit must not overlap");
 
 /* The second vertical contact to the address of the source's latest first contact takes that
  * first contact's outcome into the vertical walk, once (struct source's host_outcome).

@@ -294,8 +294,10 @@ summary_feature(struct window_summary_scratch *s, const struct safem_window_anal
  * hash, open addressing: slot holds 1 + the value's index in the two lists (0: empty). A
  * value listed twice has two slots. */
 #define ICMP_INDEX_SLOTS 64 /* a power of two, over twice the 2 x SAFEM_SUMMARY_TOP listed */
-/* a free slot always ends a probe, and 1 + an index fits a slot */
-_Static_assert(4 * SAFEM_SUMMARY_TOP <= ICMP_INDEX_SLOTS && 2 * SAFEM_SUMMARY_TOP < 255,
+/* at most half full (short probes; a free slot always ends one), 1 + an index fits a slot,
+ * and the mask needs a power of two */
+_Static_assert(4 * SAFEM_SUMMARY_TOP <= ICMP_INDEX_SLOTS && 2 * SAFEM_SUMMARY_TOP <= 255 &&
+		       (ICMP_INDEX_SLOTS & (ICMP_INDEX_SLOTS - 1)) == 0,
 	       "icmp_index: too few slots for the listed values");
 
 struct icmp_index {
