@@ -75,30 +75,6 @@ safem_proto_class_name(enum safem_proto_class p)
 	return (unsigned int)p < SAFEM_PROTO_COUNT ? proto_names[p] : "?";
 }
 
-/* 64-bit mix of the 16 value bytes (xor-multiply-shift, murmur3 finaliser). */
-static uint64_t
-value_hash(const struct safem_feature_value *v)
-{
-	return safem_feature_value_hash(v);
-}
-
-uint64_t
-safem_feature_value_hash(const struct safem_feature_value *v)
-{
-	uint64_t a, b, h;
-
-	memcpy(&a, v->bytes, 8);
-	memcpy(&b, v->bytes + 8, 8);
-	h = a * UINT64_C(0x9e3779b97f4a7c15) ^ (b + UINT64_C(0x632be59bd9b4e019)) *
-						   UINT64_C(0xc2b2ae3d27d4eb4f);
-	h ^= h >> 33;
-	h *= UINT64_C(0xff51afd7ed558ccd);
-	h ^= h >> 33;
-	h *= UINT64_C(0xc4ceb9fe1a85ec53);
-	h ^= h >> 33;
-	return h;
-}
-
 struct safem_featdist *
 safem_featdist_create(uint32_t capacity, int socket_id)
 {
@@ -215,7 +191,7 @@ safem_featdist_add(struct safem_featdist *fd, const struct safem_feature_value *
 		   const struct safem_featdist_counts *c)
 {
 	fd->observations++;
-	featdist_add_hashed(fd, v, value_hash(v), c);
+	featdist_add_hashed(fd, v, safem_feature_value_hash(v), c);
 }
 
 uint64_t
@@ -232,7 +208,7 @@ safem_featdist_merge(struct safem_featdist *dst, const struct safem_featdist *sr
 	for (i = 0; i < src->values; i++) {
 		const struct featdist_entry *e = &src->entries[src->used[i]];
 
-		featdist_add_hashed(dst, &e->value, value_hash(&e->value), &e->counts);
+		featdist_add_hashed(dst, &e->value, safem_feature_value_hash(&e->value), &e->counts);
 	}
 	dst->observations += src->observations;
 	/* The source's remainder stays a remainder: its values are unknown. */
@@ -608,7 +584,7 @@ safem_featset_add_flow_guarded(struct safem_featset *fs, const struct safem_home
 
 	flow_values(key, values);
 	for (f = 0; f < SAFEM_FEATURE_COUNT; f++)
-		h[f] = value_hash(&values[f]);
+		h[f] = safem_feature_value_hash(&values[f]);
 	/* which flows a sampling distribution takes: by the flow's values, so not by
 	 * arrival order (the protocol too: a TCP and a UDP flow of the same ports differ) */
 	flow_hash = h[0] ^ (h[1] * 3) ^ (h[2] * 5) ^ (h[3] * 7) ^ key->proto;

@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "safem_packet.h"
 
@@ -137,8 +138,28 @@ typedef void (*safem_featdist_fn)(const struct safem_feature_value *v,
 /** Every kept value, in table order (not sorted). */
 void safem_featdist_foreach(const struct safem_featdist *fd, safem_featdist_fn fn, void *ctx);
 
-/** The 64-bit hash of a value the distributions index it by (a murmur3-style mix). */
-uint64_t safem_feature_value_hash(const struct safem_feature_value *v);
+/**
+ * The 64-bit hash of a value the distributions index it by: xor-multiply-shift of the 16
+ * bytes, murmur3 finaliser. Inline here, not exported from featdist.c: every flow's add
+ * hashes each feature value, and a global function in position-independent code is a call
+ * the compiler may not inline (lib/window's per-value ICMP packets hash with it too).
+ */
+static inline uint64_t
+safem_feature_value_hash(const struct safem_feature_value *v)
+{
+	uint64_t a, b, h;
+
+	memcpy(&a, v->bytes, 8);
+	memcpy(&b, v->bytes + 8, 8);
+	h = a * UINT64_C(0x9e3779b97f4a7c15) ^ (b + UINT64_C(0x632be59bd9b4e019)) *
+						   UINT64_C(0xc2b2ae3d27d4eb4f);
+	h ^= h >> 33;
+	h *= UINT64_C(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	h *= UINT64_C(0xc4ceb9fe1a85ec53);
+	h ^= h >> 33;
+	return h;
+}
 
 /** Home prefixes (up to SAFEM_HOME_PREFIXES_MAX), 16-byte form as above. */
 #define SAFEM_HOME_PREFIXES_MAX 64
