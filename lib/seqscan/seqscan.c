@@ -52,6 +52,14 @@
 /* per (source, destination port) walks: this many per source slot on average, 4-way sets */
 #define PORT_WALKS_PER_SOURCE 2
 
+/* A source's latest decided first contact to a new address, kept for the vertical walk
+ * (host_step): outcome is an enum outcome (OUTCOME_NONE: nothing to give), | HOST_ONE_PORT
+ * once the first new port of dst has been seen. */
+struct host_first {
+	struct safem_feature_value dst;
+	uint8_t outcome;
+};
+
 struct source {
 	struct safem_feature_value addr;
 	bool used;
@@ -80,13 +88,9 @@ struct source {
 	 * "Low-share attacks on real backgrounds and first windows (session 13)"). Not at the
 	 * first new port: a client that tries one fallback port of a dead host would count each
 	 * such host twice, and two of them would reach the walk's bound (the session 13 review).
-	 * host_outcome: an enum outcome (OUTCOME_NONE: nothing to give), | HOST_ONE_PORT once
-	 * the first new port of host_dst has been seen.
 	 */
-	struct safem_feature_value host_dst;
-	uint8_t host_outcome;
-	uint8_t prov_host_outcome; /* the same on the scratch copies (prov_window) */
-	struct safem_feature_value prov_host_dst;
+	struct host_first host;
+	struct host_first prov_host; /* the same on the scratch copies (prov_window) */
 	/* this window's provisional decisions, on copies of the walks and the port summary
 	 * (valid while prov_window is this window; the persisted state never reads them) */
 	uint64_t prov_window;
@@ -649,27 +653,34 @@ contact_candidate(const struct safem_flow_key *k, uint8_t tcp_flags)
 enum outcome { OUTCOME_NONE, OUTCOME_SUCCESS, OUTCOME_FAILURE };
 
 #define HOST_OUTCOME_MASK 0x3u
-#define HOST_ONE_PORT 0x4u /* host_outcome: the first new port of host_dst was seen */
+#define HOST_ONE_PORT 0x4u /* struct host_first: the first new port of dst was seen */
 _Static_assert(OUTCOME_FAILURE <= HOST_OUTCOME_MASK && (HOST_ONE_PORT & HOST_OUTCOME_MASK) == 0,
-	       "host_outcome: an outcome and the bit must not overlap");
+	       "host_first.outcome: an outcome and the bit must not overlap");
 
-/* The second vertical contact to the address of the source's latest first contact takes that
- * first contact's outcome into the vertical walk, once (struct source's host_outcome).
- * Returns the outcome to take (OUTCOME_NONE: none) and clears it. */
+/* A decided first contact of the source to dst with outcome o (not OUTCOME_NONE), a step of
+ * walk wi: a horizontal one (0) is kept in h; the second vertical one (1) to the kept address
+ * takes the kept outcome into the vertical walk, once (struct source's host). Returns the
+ * outcome to take (OUTCOME_NONE: none). The final and the provisional decisions each call it
+ * on their own copy. */
 static enum outcome
-host_take(const struct safem_feature_value *dst_kept, uint8_t *outcome, unsigned int wi,
-	  const struct safem_feature_value *dst)
+host_step(struct host_first *h, unsigned int wi, const struct safem_feature_value *dst,
+	  enum outcome o)
 {
-	enum outcome o = (enum outcome)(*outcome & HOST_OUTCOME_MASK);
+	enum outcome kept = (enum outcome)(h->outcome & HOST_OUTCOME_MASK);
 
-	if (wi != 1 || o == OUTCOME_NONE || memcmp(dst_kept, dst, sizeof(*dst)) != 0)
-		return OUTCOME_NONE;
-	if (!(*outcome & HOST_ONE_PORT)) {
-		*outcome |= HOST_ONE_PORT; /* one fallback port: not yet a scan of the host */
+	if (wi == 0) {
+		h->dst = *dst;
+		h->outcome = (uint8_t)o;
 		return OUTCOME_NONE;
 	}
-	*outcome = OUTCOME_NONE;
-	return o;
+	if (kept == OUTCOME_NONE || memcmp(&h->dst, dst, sizeof(*dst)) != 0)
+		return OUTCOME_NONE;
+	if (!(h->outcome & HOST_ONE_PORT)) {
+		h->outcome |= HOST_ONE_PORT; /* one fallback port: not yet a scan of the host */
+		return OUTCOME_NONE;
+	}
+	h->outcome = OUTCOME_NONE;
+	return kept;
 }
 
 /*
@@ -750,7 +761,7 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
 	{
 		/* the host's first contact, decided before (an earlier window, or earlier in
 		 * this one: the contacts to one address keep their collection order) */
-		enum outcome h = host_take(&e->host_dst, &e->host_outcome, wi, &c->dst);
+		enum outcome h = host_step(&e->host, wi, &c->dst, o);
 
 		if (h != OUTCOME_NONE) {
 			s->totals.host_first_taken++;
@@ -758,10 +769,6 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
 			    SAFEM_TRW_FLAGGED)
 				s->totals.sources_flagged++;
 		}
-	}
-	if (wi == 0) {
-		e->host_dst = c->dst;
-		e->host_outcome = (uint8_t)o;
 	}
 	if (safem_trw_walk_observe(&s->b, &e->walk[wi], o == OUTCOME_SUCCESS) ==
 	    SAFEM_TRW_FLAGGED)
@@ -1443,19 +1450,14 @@ prov_decide(struct safem_seqscan *s, const struct pending *c, enum outcome o)
 		e->prov_walk[1] = e->walk[1];
 		e->prov_ports = e->ports;
 		e->prov_failures[0] = e->prov_failures[1] = e->prov_successes = 0;
-		e->prov_host_dst = e->host_dst;
-		e->prov_host_outcome = e->host_outcome;
+		e->prov_host = e->host;
 		s->prov_touched[s->nprov_touched++] = c->slot;
 	}
 	{
-		enum outcome h = host_take(&e->prov_host_dst, &e->prov_host_outcome, wi, &c->dst);
+		enum outcome h = host_step(&e->prov_host, wi, &c->dst, o);
 
 		if (h != OUTCOME_NONE)
 			safem_trw_walk_observe(&s->b, &e->prov_walk[1], h == OUTCOME_SUCCESS);
-	}
-	if (wi == 0) {
-		e->prov_host_dst = c->dst;
-		e->prov_host_outcome = (uint8_t)o;
 	}
 	safem_trw_walk_observe(&s->b, &e->prov_walk[wi], success);
 	if (c->kind & KIND_PAIR) {

@@ -1007,7 +1007,7 @@ test_provisional_udp_source_port_worm(void **state)
 
 
 /* Session 13: the first contact to an address is a step of the vertical walk too when its
- * source goes on to new ports of that address (struct source's host_outcome). S0: a failed
+ * source goes on to new ports of that address (struct source's host). S0: a failed
  * first contact to H, then 3 failed new ports of H: 4 vertical failures (4^4 = 256 >= 99),
  * a vertical finding (3 before the change: 64 < 99). S1: its first contact answered by a
  * SYN-ACK, then 3 failed ports: 1/4 * 4^3 = 16 < 99. S2: a first contact to another host
