@@ -52,6 +52,18 @@ extern "C" {
 #define SAFEM_SEQSCAN_THETA1 0.2
 #define SAFEM_SEQSCAN_PD 0.99
 #define SAFEM_SEQSCAN_PF 0.01
+/**
+ * The horizontal walk's theta0 is learnt from the link (lib/trw's safem_trw_prior: the
+ * horizontal first contacts of sources not flagged), between SAFEM_SEQSCAN_THETA0 (the
+ * floor) and this cap; the other walks keep the paper's. The cap
+ * keeps three net failures the fewest that flag: at theta0 0.9 a failure multiplies the
+ * ratio by 0.8 / 0.1 = 8, 8^2 = 64 < 99 <= 8^3; above 0.92, 10^2 >= 99 and two dead
+ * destinations of a benign client would flag it (docs/detection.md, "Per-link prior
+ * (session 14)").
+ */
+#ifndef SAFEM_SEQSCAN_THETA0_CAP
+#define SAFEM_SEQSCAN_THETA0_CAP 0.9
+#endif
 
 /**
  * How long a window's own first contact waits for its answer before it is a provisional
@@ -136,7 +148,9 @@ struct safem_seqscan_finding {
 	X(provisional_steps) /* this window's contacts decided in it (answered, or unanswered \
 				for SAFEM_SEQSCAN_ANSWER_WAIT_MS), on scratch walks */ \
 	X(provisional_young) /* ones still unanswered but younger: left to the next window */ \
-	X(findings_provisional) /* findings from them (in findings) */
+	X(findings_provisional) /* findings from them (in findings) */ \
+	X(prior_observations) /* horizontal outcomes of unflagged sources the prior counted */ \
+	X(theta0_permille) /* the theta0 in use at the last window, in thousandths (a value) */
 
 struct safem_seqscan_totals {
 #define SAFEM_SEQSCAN_FIELD_(name) uint64_t name;

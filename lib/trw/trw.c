@@ -51,6 +51,31 @@ safem_trw_bounds_init(struct safem_trw_bounds *b, double theta0, double theta1, 
 	b->log_eta0 = log((1 - pd) / (1 - pf));
 }
 
+double
+safem_trw_prior_theta0(struct safem_trw_prior *p, double floor, double cap)
+{
+	double rate;
+
+	p->theta0 = floor;
+	if (p->observations < SAFEM_TRW_PRIOR_MIN)
+		return floor;
+	rate = (double)p->successes / p->observations;
+	p->theta0 = rate < floor ? floor : rate > cap ? cap : rate;
+	return p->theta0;
+}
+
+uint64_t
+safem_trw_prior_publish(struct safem_trw_prior *p, struct safem_trw_bounds *b, double floor,
+			double cap, double theta1, double pd, double pf)
+{
+	double before = p->theta0;
+	double theta0 = safem_trw_prior_theta0(p, floor, cap);
+
+	if (theta0 != before)
+		safem_trw_bounds_init(b, theta0, theta1, pd, pf);
+	return (uint64_t)(theta0 * 1000 + 0.5);
+}
+
 enum safem_trw_step
 safem_trw_walk_observe(const struct safem_trw_bounds *b, struct safem_trw_walk *w, bool success)
 {

@@ -129,7 +129,11 @@ struct src_entry {
 
 struct safem_victim {
 	struct safem_victim_params p;
-	struct safem_trw_bounds b;
+	struct safem_trw_bounds b; /* the paper's: the reply walk */
+	/* the arrival walk's, from the link's theta0 (prior), set once a window: the prior
+	 * measures first arrivals, what that walk takes, not a source's replies a window */
+	struct safem_trw_bounds ba;
+	struct safem_trw_prior prior;
 	uint32_t ndest; /* power of 2, multiple of WAYS */
 	struct dest *dst;
 	uint64_t table_size;              /* power of 2 >= 4 pane_flows: keys and pairs */
@@ -215,6 +219,9 @@ safem_victim_create(const struct safem_victim_params *p)
 	/* TRW (Jung et al., eq. 2-4), as lib/seqscan */
 	safem_trw_bounds_init(&v->b, SAFEM_VICTIM_THETA0, SAFEM_VICTIM_THETA1, SAFEM_VICTIM_PD,
 			      SAFEM_VICTIM_PF);
+	v->ba = v->b;
+	v->prior.theta0 = SAFEM_VICTIM_THETA0;
+	v->totals.theta0_permille = (uint64_t)(SAFEM_VICTIM_THETA0 * 1000 + 0.5);
 	v->dst = calloc(n, sizeof(*v->dst));
 	v->touched = calloc(p->pane_flows, sizeof(*v->touched));
 	v->prov_touched = calloc(p->pane_flows, sizeof(*v->prov_touched));
@@ -549,7 +556,12 @@ decide(struct safem_victim *v, const struct pending *c, bool requested, uint8_t 
 		decide_reply(v, e, c, o == OUTCOME_SUCCESS);
 		return;
 	}
-	switch (safem_trw_walk_observe(&v->b, &e->walk, o == OUTCOME_SUCCESS)) {
+	if (!e->walk.flagged && !e->reply_walk.flagged) {
+		/* the link's benign rate: a flagged destination's arrivals are the attack's */
+		safem_trw_prior_add(&v->prior, o == OUTCOME_SUCCESS);
+		v->totals.prior_observations++;
+	}
+	switch (safem_trw_walk_observe(&v->ba, &e->walk, o == OUTCOME_SUCCESS)) {
 	case SAFEM_TRW_RESET:
 		/* benign: its port summaries start over with the walk */
 		memset(e->ports, 0, sizeof(e->ports));
@@ -948,7 +960,7 @@ provisional_step(struct safem_victim *v, struct pending *c, bool success, unsign
 		v->totals.provisional_failures++;
 		return;
 	}
-	if (safem_trw_walk_observe(&v->b, &e->prov_walk, success) == SAFEM_TRW_RESET)
+	if (safem_trw_walk_observe(&v->ba, &e->prov_walk, success) == SAFEM_TRW_RESET)
 		memset(e->prov_ports, 0, sizeof(e->prov_ports));
 	if (success) {
 		e->window_successes++;
@@ -1044,6 +1056,16 @@ flow_hashes(const struct safem_victim *v, const struct safem_flow_key *k, const 
 		__builtin_prefetch(&v->seen[(v->window + 2) % SEEN_WINDOWS][h->own & mask]);
 }
 
+/* The arrival walk's steps from the link's theta0 as the decisions up to the last window
+ * left it, once a window (lib/seqscan's prior_publish). */
+static void
+prior_publish(struct safem_victim *v)
+{
+	v->totals.theta0_permille = safem_trw_prior_publish(
+		&v->prior, &v->ba, SAFEM_VICTIM_THETA0, SAFEM_VICTIM_THETA0_CAP,
+		SAFEM_VICTIM_THETA1, SAFEM_VICTIM_PD, SAFEM_VICTIM_PF);
+}
+
 int
 safem_victim_window(struct safem_victim *v, const struct safem_profile_flow *const *seg,
 		    const uint32_t *n, unsigned int nseg, bool judged, uint64_t end_ms)
@@ -1056,6 +1078,7 @@ safem_victim_window(struct safem_victim *v, const struct safem_profile_flow *con
 		return -EINVAL;
 	v->window++;
 	v->totals.windows++;
+	prior_publish(v);
 	v->nfindings = 0;
 	v->ntouched = 0;
 	v->nprov_touched = 0;

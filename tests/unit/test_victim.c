@@ -1050,11 +1050,90 @@ test_provisional_udp_kind(void **state)
 	assert_int_equal(found, 1);
 }
 
+/* four servers, 10.0.0.16-19: 25 new clients each keep their Bloom filters far from a
+ * false "seen" */
+#define SERVER(i) (VICTIM + 11 + (i) % 4)
+
+/* n new clients of the four servers (UDP to 443), client i answered when i % period <
+ * answered (spread: no server fails 4 times net) */
+static void
+server_clients(struct win *w, unsigned int n, unsigned int period, unsigned int answered)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		add(w, NET + 1 + i, SERVER(i), 50000, 443, 17, 0);
+		if (i % period < answered)
+			add(w, SERVER(i), NET + 1 + i, 443, 50000, 17, 0);
+	}
+}
+
+/* The link's theta0 learnt from its destinations (docs/detection.md, "Per-link prior
+ * (session 14)"): four servers' 100 new clients (UDP to 443), 90 answered, 10 not: 90 of 100
+ * arrivals at unflagged destinations were successes, theta0 0.9 from the window after
+ * their decisions. A failure then multiplies the ratio by 0.8 / 0.1 = 8: another victim's 3
+ * unsolicited datagrams from port 1900 flag it (8^3 = 512 >= 99; 4^3 = 64 with the paper's
+ * 0.8, as test_four_unsolicited_flag). */
+static void
+test_prior_learnt(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	server_clients(&w, 100, 10, 9);
+	assert_int_equal(judge(v, &w, &f), 0);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.successes, 90);
+	assert_int_equal(t.failures, 10);
+	assert_int_equal(t.prior_observations, 100);
+	assert_int_equal(t.theta0_permille, 800); /* decided in this window: not yet in use */
+	for (unsigned int i = 0; i < 3; i++) /* to 10.0.0.6 */
+		add(&w, NET + 200 + i, VICTIM + 1, 1900, 40000, 17, 0);
+	run(v, &w);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.theta0_permille, 900);
+	assert_int_equal(run_at(v, &w, 0, &f), 1); /* decided: 3 failures at 8 each */
+	assert_int_equal(f[0].kind, SAFEM_VICTIM_REFLECTION);
+	assert_int_equal(f[0].failures_run, 3);
+	assert_int_equal(f[0].victim.bytes[15], 6);
+}
+
+/* Under 100 observations theta0 stays the paper's: 99 answered clients, then 3 unsolicited
+ * datagrams at another victim: 64 < 99, nothing; 0.6 (60 of 100) is held at the floor. */
+static void
+test_prior_minimum_floor(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	server_clients(&w, 99, 1, 1);
+	assert_int_equal(judge(v, &w, &f), 0);
+	for (unsigned int i = 0; i < 3; i++)
+		add(&w, NET + 200 + i, VICTIM + 1, 1900, 40000, 17, 0);
+	assert_int_equal(judge(v, &w, &f), 0);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.theta0_permille, 800);
+
+	v = remake(x);
+	server_clients(&w, 100, 5, 3);
+	assert_int_equal(judge(v, &w, &f), 0);
+	run(v, &w);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.prior_observations, 100);
+	assert_int_equal(t.theta0_permille, 800);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_four_unsolicited_flag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prior_learnt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prior_minimum_floor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_success_walks_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_windows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spread_and_repeated_sources, setup, teardown),
