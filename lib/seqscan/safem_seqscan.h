@@ -55,14 +55,17 @@ extern "C" {
 /**
  * The horizontal walk's theta0 is learnt from the link (lib/trw's safem_trw_prior: the
  * horizontal first contacts of sources not flagged), between SAFEM_SEQSCAN_THETA0 (the
- * floor) and this cap; the other walks keep the paper's. The cap
- * keeps three net failures the fewest that flag: at theta0 0.9 a failure multiplies the
- * ratio by 0.8 / 0.1 = 8, 8^2 = 64 < 99 <= 8^3; above 0.92, 10^2 >= 99 and two dead
- * destinations of a benign client would flag it (docs/detection.md, "Per-link prior
- * (session 14)").
+ * floor) and this cap; the other walks keep the paper's. Why 0.85: above 0.827 (0.8 / (1 -
+ * theta0) >= 99^(1/3)) three net failures flag instead of four, which is the gain; a higher
+ * theta0 buys no fewer failures until 0.9 (two at 0.92) but makes the steps lopsided: a
+ * success takes off log(0.2 / theta0), less than a failure adds, so a benign client whose
+ * first contacts are answered a bit more than half the time drifts to a flag. The paper's
+ * walk drifts up only under 0.5 answered; at 0.85 under 0.536, at 0.9 under 0.580
+ * (the session 14 review: a client half of whose port-443 contacts were answered was named
+ * a horizontal scan at 0.9, never at 0.8). docs/detection.md, "Per-link prior (session 14)".
  */
 #ifndef SAFEM_SEQSCAN_THETA0_CAP
-#define SAFEM_SEQSCAN_THETA0_CAP 0.9
+#define SAFEM_SEQSCAN_THETA0_CAP 0.85
 #endif
 
 /**

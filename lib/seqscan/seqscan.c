@@ -75,6 +75,10 @@ struct source {
 	unsigned int finding_windows;
 	uint64_t found_window; /* the last window it had a finding in (one finding a window) */
 	bool home;		 /* inside the home prefixes (given ones only) */
+	/* its horizontal outcome of this window went to the link's prior: one a source and
+	 * window, so one busy client (a crawler, a host reaching many live servers) does not
+	 * set the link's rate (the session 14 review) */
+	bool prior_counted;
 	uint64_t best_pw_window; /* best_pw: its flagged port walk with most failures then */
 	uint32_t best_pw;
 	uint8_t last_proto[2];			 /* [walk] of its last failed contact */
@@ -195,6 +199,9 @@ struct pending {
 	bool old : 1;
 };
 static_assert(sizeof(struct pending) == 72, "pending contact: 72 bytes");
+/* the learnt theta0's range: at least the paper's, and under 1 (a failure step is finite) */
+static_assert(SAFEM_SEQSCAN_THETA0 <= SAFEM_SEQSCAN_THETA0_CAP && SAFEM_SEQSCAN_THETA0_CAP < 1,
+	      "theta0 cap");
 
 /* a flagged horizontal scanner and the port its failed contacts went to */
 struct flagged_port {
@@ -764,6 +771,7 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
 	if (e->window_id != s->window) {
 		e->window_id = s->window;
 		e->window_failures[0] = e->window_failures[1] = e->window_successes = 0;
+		e->prior_counted = false;
 		s->touched[s->ntouched++] = c->slot; /* at most one per pending contact */
 	}
 	{
@@ -778,9 +786,11 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
 				s->totals.sources_flagged++;
 		}
 	}
-	if (wi == 0 && !e->walk[0].flagged && !e->walk[1].flagged) {
+	if (wi == 0 && !e->walk[0].flagged && !e->walk[1].flagged && !e->prior_counted) {
 		/* the link's benign rate: a flagged source's failures are the scan's, not the
-		 * link's (one not yet flagged counts: it only lowers theta0, toward the floor) */
+		 * link's (one not yet flagged counts: it only lowers theta0, toward the floor);
+		 * its first decided first contact of the window only */
+		e->prior_counted = true;
 		safem_trw_prior_add(&s->prior, o == OUTCOME_SUCCESS);
 		s->totals.prior_observations++;
 	}

@@ -230,7 +230,7 @@ enum safem_trw_step safem_trw_walk_observe(const struct safem_trw_bounds *b,
 
 struct safem_trw_prior {
 	uint32_t successes, observations; /* over the span */
-	double theta0;			  /* in use: floor <= theta0 <= cap */
+	double theta0;			  /* in use (the steps' own): floor <= theta0 <= cap */
 };
 
 static inline void
@@ -244,8 +244,9 @@ safem_trw_prior_add(struct safem_trw_prior *p, bool success)
 }
 
 /** theta0 from the counts: floor under SAFEM_TRW_PRIOR_MIN observations, else the rate
- *  clamped to [floor, cap]. Returns it (also in p->theta0). */
-double safem_trw_prior_theta0(struct safem_trw_prior *p, double floor, double cap);
+ *  clamped to [floor, cap]. Reads only: p->theta0, the value the steps were built from, is
+ *  set by safem_trw_prior_publish alone. */
+double safem_trw_prior_theta0(const struct safem_trw_prior *p, double floor, double cap);
 
 /** Once a window, by the prior's owner: theta0 from the counts (safem_trw_prior_theta0) and,
  *  when it moved, b's steps from it (safem_trw_bounds_init with theta1, pd, pf). Returns

@@ -52,27 +52,27 @@ safem_trw_bounds_init(struct safem_trw_bounds *b, double theta0, double theta1, 
 }
 
 double
-safem_trw_prior_theta0(struct safem_trw_prior *p, double floor, double cap)
+safem_trw_prior_theta0(const struct safem_trw_prior *p, double floor, double cap)
 {
 	double rate;
 
-	p->theta0 = floor;
 	if (p->observations < SAFEM_TRW_PRIOR_MIN)
 		return floor;
 	rate = (double)p->successes / p->observations;
-	p->theta0 = rate < floor ? floor : rate > cap ? cap : rate;
-	return p->theta0;
+	return rate < floor ? floor : rate > cap ? cap : rate;
 }
 
 uint64_t
 safem_trw_prior_publish(struct safem_trw_prior *p, struct safem_trw_bounds *b, double floor,
 			double cap, double theta1, double pd, double pf)
 {
-	double before = p->theta0;
 	double theta0 = safem_trw_prior_theta0(p, floor, cap);
 
-	if (theta0 != before)
+	/* p->theta0 is what b's steps were built from: only the publish sets both */
+	if (theta0 != p->theta0) {
+		p->theta0 = theta0;
 		safem_trw_bounds_init(b, theta0, theta1, pd, pf);
+	}
 	return (uint64_t)(theta0 * 1000 + 0.5);
 }
 

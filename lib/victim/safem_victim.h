@@ -57,10 +57,10 @@ extern "C" {
 #define SAFEM_VICTIM_PF 0.01
 /** The arrival walk's theta0 learnt from the link (lib/trw's safem_trw_prior: the first
  *  arrivals at destinations not flagged), between SAFEM_VICTIM_THETA0 and this cap (the
- *  reply walk keeps the paper's); why 0.9: lib/seqscan's
- *  SAFEM_SEQSCAN_THETA0_CAP (three net failures the fewest that flag). */
+ *  reply walk keeps the paper's); why 0.85: lib/seqscan's SAFEM_SEQSCAN_THETA0_CAP (three
+ *  net failures flag, the steps stay nearly even). */
 #ifndef SAFEM_VICTIM_THETA0_CAP
-#define SAFEM_VICTIM_THETA0_CAP 0.9
+#define SAFEM_VICTIM_THETA0_CAP 0.85
 #endif
 
 /**

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Destination-side Threshold Random Walk over the windows' flow logs (safem_victim.h;
  * docs/detection.md, "Destination-side sequential test (victims)"). */
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -61,6 +62,10 @@
  * next (a request precedes its response; a handshake's ACK can fall into the next) */
 #define SEEN_WINDOWS 3
 
+/* the learnt theta0's range: at least the paper's, and under 1 (a failure step is finite) */
+static_assert(SAFEM_VICTIM_THETA0 <= SAFEM_VICTIM_THETA0_CAP && SAFEM_VICTIM_THETA0_CAP < 1,
+	      "theta0 cap");
+
 struct dest {
 	struct safem_feature_value addr;
 	bool used;
@@ -87,6 +92,9 @@ struct dest {
 	/* a TCP flow carried data to it with nothing going back: the link does not see
 	 * what it sends, so a response without a request is no evidence */
 	bool one_way;
+	/* an arrival of this window went to the link's prior: one a destination and window,
+	 * so one busy server's answered clients do not set the link's rate (session 14 review) */
+	bool prior_counted;
 	uint64_t found_window; /* last window with a final finding (one finding a window) */
 	/* window prov_window's own observations decided in it (provisional_window): copies of
 	 * the walks and of the ports with them; the persisted ones never see these steps */
@@ -525,6 +533,7 @@ window_counts_begin(const struct safem_victim *v, struct dest *e)
 	memset(e->window_failures, 0, sizeof(e->window_failures));
 	e->window_successes = 0;
 	e->reply_failures = e->reply_successes = e->reply_udp_failures = 0;
+	e->prior_counted = false;
 	return true;
 }
 
@@ -556,8 +565,10 @@ decide(struct safem_victim *v, const struct pending *c, bool requested, uint8_t 
 		decide_reply(v, e, c, o == OUTCOME_SUCCESS);
 		return;
 	}
-	if (!e->walk.flagged && !e->reply_walk.flagged) {
-		/* the link's benign rate: a flagged destination's arrivals are the attack's */
+	if (!e->walk.flagged && !e->reply_walk.flagged && !e->prior_counted) {
+		/* the link's benign rate: a flagged destination's arrivals are the attack's;
+		 * its first decided arrival of the window only */
+		e->prior_counted = true;
 		safem_trw_prior_add(&v->prior, o == OUTCOME_SUCCESS);
 		v->totals.prior_observations++;
 	}

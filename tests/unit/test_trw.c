@@ -375,7 +375,7 @@ test_order_sort(void **state)
 }
 
 /* The link's prior (docs/detection.md, "Per-link prior (session 14)"): under 100
- * observations the floor; 95 of 100 capped at 0.9 and b's failure step log(0.8 / 0.1);
+ * observations the floor; 99 of 100 capped at 0.9 and b's failure step log(0.8 / 0.1);
  * the counts halve at 2 x 1024: 2047 successes and a failure leave 1023 of 1024 */
 static void
 test_prior(void **state)
