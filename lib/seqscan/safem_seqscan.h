@@ -52,6 +52,21 @@ extern "C" {
 #define SAFEM_SEQSCAN_THETA1 0.2
 #define SAFEM_SEQSCAN_PD 0.99
 #define SAFEM_SEQSCAN_PF 0.01
+/**
+ * The horizontal walk's theta0 is learnt from the link (lib/trw's safem_trw_prior: the
+ * horizontal first contacts of sources not flagged), between SAFEM_SEQSCAN_THETA0 (the
+ * floor) and this cap; the other walks keep the paper's. Why 0.85: above 0.827 (0.8 / (1 -
+ * theta0) >= 99^(1/3)) three net failures flag instead of four, which is the gain; a higher
+ * theta0 buys no fewer failures until 0.9 (two at 0.92) but makes the steps lopsided: a
+ * success takes off log(0.2 / theta0), less than a failure adds, so a benign client whose
+ * first contacts are answered a bit more than half the time drifts to a flag. The paper's
+ * walk drifts up only under 0.5 answered; at 0.85 under 0.536, at 0.9 under 0.580
+ * (the session 14 review: a client half of whose port-443 contacts were answered was named
+ * a horizontal scan at 0.9, never at 0.8). docs/detection.md, "Per-link prior (session 14)".
+ */
+#ifndef SAFEM_SEQSCAN_THETA0_CAP
+#define SAFEM_SEQSCAN_THETA0_CAP 0.85
+#endif
 
 /**
  * How long a window's own first contact waits for its answer before it is a provisional
@@ -136,7 +151,9 @@ struct safem_seqscan_finding {
 	X(provisional_steps) /* this window's contacts decided in it (answered, or unanswered \
 				for SAFEM_SEQSCAN_ANSWER_WAIT_MS), on scratch walks */ \
 	X(provisional_young) /* ones still unanswered but younger: left to the next window */ \
-	X(findings_provisional) /* findings from them (in findings) */
+	X(findings_provisional) /* findings from them (in findings) */ \
+	X(prior_observations) /* horizontal outcomes of unflagged sources the prior counted */ \
+	X(theta0_permille) /* the theta0 in use at the last window, in thousandths (a value) */
 
 struct safem_seqscan_totals {
 #define SAFEM_SEQSCAN_FIELD_(name) uint64_t name;

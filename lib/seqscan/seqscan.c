@@ -75,6 +75,10 @@ struct source {
 	unsigned int finding_windows;
 	uint64_t found_window; /* the last window it had a finding in (one finding a window) */
 	bool home;		 /* inside the home prefixes (given ones only) */
+	/* its horizontal outcome of this window went to the link's prior: one a source and
+	 * window, so one busy client (a crawler, a host reaching many live servers) does not
+	 * set the link's rate (the session 14 review) */
+	bool prior_counted;
 	uint64_t best_pw_window; /* best_pw: its flagged port walk with most failures then */
 	uint32_t best_pw;
 	uint8_t last_proto[2];			 /* [walk] of its last failed contact */
@@ -195,6 +199,9 @@ struct pending {
 	bool old : 1;
 };
 static_assert(sizeof(struct pending) == 72, "pending contact: 72 bytes");
+/* the learnt theta0's range: at least the paper's, and under 1 (a failure step is finite) */
+static_assert(SAFEM_SEQSCAN_THETA0 <= SAFEM_SEQSCAN_THETA0_CAP && SAFEM_SEQSCAN_THETA0_CAP < 1,
+	      "theta0 cap");
 
 /* a flagged horizontal scanner and the port its failed contacts went to */
 struct flagged_port {
@@ -207,7 +214,12 @@ struct flagged_port {
 
 struct safem_seqscan {
 	struct safem_seqscan_params p;
-	struct safem_trw_bounds b;
+	struct safem_trw_bounds b; /* the paper's: vertical, port and home port walks */
+	/* the horizontal walk's, from the link's theta0 (prior), set once a window: the prior
+	 * measures first contacts to new addresses, what that walk takes, not new ports of a
+	 * host or one port's contacts */
+	struct safem_trw_bounds bh;
+	struct safem_trw_prior prior;
 	uint32_t nsources; /* power of 2, multiple of WAYS */
 	struct source *src;
 	uint64_t table_size; /* power of 2 >= 2 pane_flows */
@@ -319,6 +331,9 @@ safem_seqscan_create(const struct safem_seqscan_params *p)
 	 * eta0 = (1-P_D)/(1-P_F) */
 	safem_trw_bounds_init(&s->b, SAFEM_SEQSCAN_THETA0, SAFEM_SEQSCAN_THETA1, SAFEM_SEQSCAN_PD,
 			      SAFEM_SEQSCAN_PF);
+	s->bh = s->b;
+	s->prior.theta0 = SAFEM_SEQSCAN_THETA0;
+	s->totals.theta0_permille = (uint64_t)(SAFEM_SEQSCAN_THETA0 * 1000 + 0.5);
 	s->src = calloc(n, sizeof(*s->src));
 	s->touched = calloc(p->pane_flows, sizeof(*s->touched));
 	s->nport_walks = n * PORT_WALKS_PER_SOURCE;
@@ -756,6 +771,7 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
 	if (e->window_id != s->window) {
 		e->window_id = s->window;
 		e->window_failures[0] = e->window_failures[1] = e->window_successes = 0;
+		e->prior_counted = false;
 		s->touched[s->ntouched++] = c->slot; /* at most one per pending contact */
 	}
 	{
@@ -770,7 +786,15 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
 				s->totals.sources_flagged++;
 		}
 	}
-	if (safem_trw_walk_observe(&s->b, &e->walk[wi], o == OUTCOME_SUCCESS) ==
+	if (wi == 0 && !e->walk[0].flagged && !e->walk[1].flagged && !e->prior_counted) {
+		/* the link's benign rate: a flagged source's failures are the scan's, not the
+		 * link's (one not yet flagged counts: it only lowers theta0, toward the floor);
+		 * its first decided first contact of the window only */
+		e->prior_counted = true;
+		safem_trw_prior_add(&s->prior, o == OUTCOME_SUCCESS);
+		s->totals.prior_observations++;
+	}
+	if (safem_trw_walk_observe(wi == 0 ? &s->bh : &s->b, &e->walk[wi], o == OUTCOME_SUCCESS) ==
 	    SAFEM_TRW_FLAGGED)
 		s->totals.sources_flagged++;
 	if (c->kind & KIND_PAIR) {
@@ -1459,7 +1483,7 @@ prov_decide(struct safem_seqscan *s, const struct pending *c, enum outcome o)
 		if (h != OUTCOME_NONE)
 			safem_trw_walk_observe(&s->b, &e->prov_walk[1], h == OUTCOME_SUCCESS);
 	}
-	safem_trw_walk_observe(&s->b, &e->prov_walk[wi], success);
+	safem_trw_walk_observe(wi == 0 ? &s->bh : &s->b, &e->prov_walk[wi], success);
 	if (c->kind & KIND_PAIR) {
 		struct prov_port_walk *q = prov_port_walk_get(s, c->slot, c->dst_port, c->proto);
 
@@ -1669,6 +1693,17 @@ provisional_window(struct safem_seqscan *s)
 		prov_findings_home_ports(s);
 }
 
+/* The horizontal walk's steps from the link's theta0 as the decisions up to the last window
+ * left it: once a window, so every decision of a window walks with the same steps. A flagged
+ * walk is held at log(eta1), which does not depend on theta0. */
+static void
+prior_publish(struct safem_seqscan *s)
+{
+	s->totals.theta0_permille = safem_trw_prior_publish(
+		&s->prior, &s->bh, SAFEM_SEQSCAN_THETA0, SAFEM_SEQSCAN_THETA0_CAP,
+		SAFEM_SEQSCAN_THETA1, SAFEM_SEQSCAN_PD, SAFEM_SEQSCAN_PF);
+}
+
 int
 safem_seqscan_window(struct safem_seqscan *s, const struct safem_profile_flow *const *seg,
 		     const uint32_t *n, unsigned int nseg, bool judged, uint64_t end_ms)
@@ -1681,6 +1716,7 @@ safem_seqscan_window(struct safem_seqscan *s, const struct safem_profile_flow *c
 		return -EINVAL;
 	s->window++;
 	s->totals.windows++;
+	prior_publish(s);
 	s->nfindings = 0;
 	s->ntouched = 0;
 	s->npw_touched = 0;

@@ -217,6 +217,43 @@ enum safem_trw_step {
 enum safem_trw_step safem_trw_walk_observe(const struct safem_trw_bounds *b,
 					   struct safem_trw_walk *w, bool success);
 
+/*
+ * A link's own benign success rate, theta0 (docs/detection.md, "Per-link prior (session
+ * 14)"): the outcomes of the first contacts of sources no walk has flagged, counted over a
+ * span that halves (a slow moving estimate: the last SAFEM_TRW_PRIOR_SPAN to twice that
+ * observations), read once a window by the test that owns it (one thread, no sharing).
+ * It moves only after SAFEM_TRW_PRIOR_MIN observations, and stays between the paper's
+ * theta0 (the floor: never more lenient than the paper's walk) and the cap the owner gives.
+ */
+#define SAFEM_TRW_PRIOR_SPAN 1024u
+#define SAFEM_TRW_PRIOR_MIN 100u
+
+struct safem_trw_prior {
+	uint32_t successes, observations; /* over the span */
+	double theta0;			  /* in use (the steps' own): floor <= theta0 <= cap */
+};
+
+static inline void
+safem_trw_prior_add(struct safem_trw_prior *p, bool success)
+{
+	p->successes += success;
+	if (++p->observations >= 2 * SAFEM_TRW_PRIOR_SPAN) { /* halved: old outcomes fade */
+		p->successes /= 2;
+		p->observations /= 2;
+	}
+}
+
+/** theta0 from the counts: floor under SAFEM_TRW_PRIOR_MIN observations, else the rate
+ *  clamped to [floor, cap]. Reads only: p->theta0, the value the steps were built from, is
+ *  set by safem_trw_prior_publish alone. */
+double safem_trw_prior_theta0(const struct safem_trw_prior *p, double floor, double cap);
+
+/** Once a window, by the prior's owner: theta0 from the counts (safem_trw_prior_theta0) and,
+ *  when it moved, b's steps from it (safem_trw_bounds_init with theta1, pd, pf). Returns
+ *  theta0 in thousandths, for --stats. */
+uint64_t safem_trw_prior_publish(struct safem_trw_prior *p, struct safem_trw_bounds *b,
+				 double floor, double cap, double theta1, double pd, double pf);
+
 /* ---------------------------------------------------------------------- */
 /* Misra-Gries summary of ports                                             */
 

@@ -51,6 +51,31 @@ safem_trw_bounds_init(struct safem_trw_bounds *b, double theta0, double theta1, 
 	b->log_eta0 = log((1 - pd) / (1 - pf));
 }
 
+double
+safem_trw_prior_theta0(const struct safem_trw_prior *p, double floor, double cap)
+{
+	double rate;
+
+	if (p->observations < SAFEM_TRW_PRIOR_MIN)
+		return floor;
+	rate = (double)p->successes / p->observations;
+	return rate < floor ? floor : rate > cap ? cap : rate;
+}
+
+uint64_t
+safem_trw_prior_publish(struct safem_trw_prior *p, struct safem_trw_bounds *b, double floor,
+			double cap, double theta1, double pd, double pf)
+{
+	double theta0 = safem_trw_prior_theta0(p, floor, cap);
+
+	/* p->theta0 is what b's steps were built from: only the publish sets both */
+	if (theta0 != p->theta0) {
+		p->theta0 = theta0;
+		safem_trw_bounds_init(b, theta0, theta1, pd, pf);
+	}
+	return (uint64_t)(theta0 * 1000 + 0.5);
+}
+
 enum safem_trw_step
 safem_trw_walk_observe(const struct safem_trw_bounds *b, struct safem_trw_walk *w, bool success)
 {

@@ -55,6 +55,13 @@ extern "C" {
 #define SAFEM_VICTIM_THETA1 0.2
 #define SAFEM_VICTIM_PD 0.99
 #define SAFEM_VICTIM_PF 0.01
+/** The arrival walk's theta0 learnt from the link (lib/trw's safem_trw_prior: the first
+ *  arrivals at destinations not flagged), between SAFEM_VICTIM_THETA0 and this cap (the
+ *  reply walk keeps the paper's); why 0.85: lib/seqscan's SAFEM_SEQSCAN_THETA0_CAP (three
+ *  net failures flag, the steps stay nearly even). */
+#ifndef SAFEM_VICTIM_THETA0_CAP
+#define SAFEM_VICTIM_THETA0_CAP 0.85
+#endif
 
 /**
  * How long a window's own arrival waits for its destination's answer before it is a
@@ -144,7 +151,9 @@ struct safem_victim_finding {
 				   or no evidence after all) */ \
 	X(provisional_young) /* observations left to the next window: no answer yet, last \
 				packet younger than T */ \
-	X(provisional_findings) /* findings from the copies with the provisional steps */
+	X(provisional_findings) /* findings from the copies with the provisional steps */ \
+	X(prior_observations) /* arrivals at unflagged destinations the prior counted */ \
+	X(theta0_permille) /* the theta0 in use at the last window, in thousandths (a value) */
 
 struct safem_victim_totals {
 #define SAFEM_VICTIM_FIELD_(name) uint64_t name;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Destination-side Threshold Random Walk over the windows' flow logs (safem_victim.h;
  * docs/detection.md, "Destination-side sequential test (victims)"). */
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -61,6 +62,10 @@
  * next (a request precedes its response; a handshake's ACK can fall into the next) */
 #define SEEN_WINDOWS 3
 
+/* the learnt theta0's range: at least the paper's, and under 1 (a failure step is finite) */
+static_assert(SAFEM_VICTIM_THETA0 <= SAFEM_VICTIM_THETA0_CAP && SAFEM_VICTIM_THETA0_CAP < 1,
+	      "theta0 cap");
+
 struct dest {
 	struct safem_feature_value addr;
 	bool used;
@@ -87,6 +92,9 @@ struct dest {
 	/* a TCP flow carried data to it with nothing going back: the link does not see
 	 * what it sends, so a response without a request is no evidence */
 	bool one_way;
+	/* an arrival of this window went to the link's prior: one a destination and window,
+	 * so one busy server's answered clients do not set the link's rate (session 14 review) */
+	bool prior_counted;
 	uint64_t found_window; /* last window with a final finding (one finding a window) */
 	/* window prov_window's own observations decided in it (provisional_window): copies of
 	 * the walks and of the ports with them; the persisted ones never see these steps */
@@ -129,7 +137,11 @@ struct src_entry {
 
 struct safem_victim {
 	struct safem_victim_params p;
-	struct safem_trw_bounds b;
+	struct safem_trw_bounds b; /* the paper's: the reply walk */
+	/* the arrival walk's, from the link's theta0 (prior), set once a window: the prior
+	 * measures first arrivals, what that walk takes, not a source's replies a window */
+	struct safem_trw_bounds ba;
+	struct safem_trw_prior prior;
 	uint32_t ndest; /* power of 2, multiple of WAYS */
 	struct dest *dst;
 	uint64_t table_size;              /* power of 2 >= 4 pane_flows: keys and pairs */
@@ -215,6 +227,9 @@ safem_victim_create(const struct safem_victim_params *p)
 	/* TRW (Jung et al., eq. 2-4), as lib/seqscan */
 	safem_trw_bounds_init(&v->b, SAFEM_VICTIM_THETA0, SAFEM_VICTIM_THETA1, SAFEM_VICTIM_PD,
 			      SAFEM_VICTIM_PF);
+	v->ba = v->b;
+	v->prior.theta0 = SAFEM_VICTIM_THETA0;
+	v->totals.theta0_permille = (uint64_t)(SAFEM_VICTIM_THETA0 * 1000 + 0.5);
 	v->dst = calloc(n, sizeof(*v->dst));
 	v->touched = calloc(p->pane_flows, sizeof(*v->touched));
 	v->prov_touched = calloc(p->pane_flows, sizeof(*v->prov_touched));
@@ -518,6 +533,7 @@ window_counts_begin(const struct safem_victim *v, struct dest *e)
 	memset(e->window_failures, 0, sizeof(e->window_failures));
 	e->window_successes = 0;
 	e->reply_failures = e->reply_successes = e->reply_udp_failures = 0;
+	e->prior_counted = false;
 	return true;
 }
 
@@ -549,7 +565,14 @@ decide(struct safem_victim *v, const struct pending *c, bool requested, uint8_t 
 		decide_reply(v, e, c, o == OUTCOME_SUCCESS);
 		return;
 	}
-	switch (safem_trw_walk_observe(&v->b, &e->walk, o == OUTCOME_SUCCESS)) {
+	if (!e->walk.flagged && !e->reply_walk.flagged && !e->prior_counted) {
+		/* the link's benign rate: a flagged destination's arrivals are the attack's;
+		 * its first decided arrival of the window only */
+		e->prior_counted = true;
+		safem_trw_prior_add(&v->prior, o == OUTCOME_SUCCESS);
+		v->totals.prior_observations++;
+	}
+	switch (safem_trw_walk_observe(&v->ba, &e->walk, o == OUTCOME_SUCCESS)) {
 	case SAFEM_TRW_RESET:
 		/* benign: its port summaries start over with the walk */
 		memset(e->ports, 0, sizeof(e->ports));
@@ -948,7 +971,7 @@ provisional_step(struct safem_victim *v, struct pending *c, bool success, unsign
 		v->totals.provisional_failures++;
 		return;
 	}
-	if (safem_trw_walk_observe(&v->b, &e->prov_walk, success) == SAFEM_TRW_RESET)
+	if (safem_trw_walk_observe(&v->ba, &e->prov_walk, success) == SAFEM_TRW_RESET)
 		memset(e->prov_ports, 0, sizeof(e->prov_ports));
 	if (success) {
 		e->window_successes++;
@@ -1044,6 +1067,16 @@ flow_hashes(const struct safem_victim *v, const struct safem_flow_key *k, const 
 		__builtin_prefetch(&v->seen[(v->window + 2) % SEEN_WINDOWS][h->own & mask]);
 }
 
+/* The arrival walk's steps from the link's theta0 as the decisions up to the last window
+ * left it, once a window (lib/seqscan's prior_publish). */
+static void
+prior_publish(struct safem_victim *v)
+{
+	v->totals.theta0_permille = safem_trw_prior_publish(
+		&v->prior, &v->ba, SAFEM_VICTIM_THETA0, SAFEM_VICTIM_THETA0_CAP,
+		SAFEM_VICTIM_THETA1, SAFEM_VICTIM_PD, SAFEM_VICTIM_PF);
+}
+
 int
 safem_victim_window(struct safem_victim *v, const struct safem_profile_flow *const *seg,
 		    const uint32_t *n, unsigned int nseg, bool judged, uint64_t end_ms)
@@ -1056,6 +1089,7 @@ safem_victim_window(struct safem_victim *v, const struct safem_profile_flow *con
 		return -EINVAL;
 	v->window++;
 	v->totals.windows++;
+	prior_publish(v);
 	v->nfindings = 0;
 	v->ntouched = 0;
 	v->nprov_touched = 0;

@@ -1109,11 +1109,177 @@ test_vertical_host_first_provisional(void **state)
 	assert_int_equal(t.sources_flagged, 1);
 }
 
+/* the per-link prior's cases: 1024 sources, 4-way sets: room for 100 clients and the
+ * scanner without an eviction */
+static int
+setup_many(void **state)
+{
+	return fx_create(state, 1024, NULL);
+}
+
+#define CLIENTS 0x0a010000u /* 10.1.0.0 */
+#define SERVERS 0xac100000u /* 172.16.0.0 */
+
+/* n clients, each one first contact to a server of its own on port 80: the first `answered`
+ * answered by a SYN-ACK, the others unanswered (one failure each, 4 < 99: none flagged) */
+static void
+clients(struct fx *x, uint32_t first, unsigned int n, unsigned int answered)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		uint32_t c = CLIENTS + first + i, sv = SERVERS + first + i;
+
+		add(x, c, sv, (uint16_t)(40000 + i), 80, 6, TCP_SYN);
+		if (i < answered)
+			add(x, sv, c, 80, (uint16_t)(40000 + i), 6, TCP_SYN | TCP_ACK);
+	}
+}
+
+/* The link's theta0 learnt from its clients (docs/detection.md, "Per-link prior (session
+ * 14)"): 90 of 100 first contacts answered, 0.9 capped at 0.85, in use from the start of the
+ * window after their decisions. A failure then multiplies the ratio by 0.8 / 0.15 = 5.33:
+ * 3 failures flag (5.33^3 = 152 >= 99; with the paper's 0.8: 4^3 = 64 < 99). The scanner's
+ * first failure of the window before its flag is counted (one a source and window; it can
+ * only lower theta0), none after its flag. */
+static void
+test_prior_learnt(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+
+	clients(x, 1, 100, 90);
+	judge(x);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
+	assert_int_equal(t.theta0_permille, 800); /* decided in this window: not yet in use */
+	assert_int_equal(t.prior_observations, 100);
+	probes(x, 1, 3);
+	assert_int_equal(run(x), 0);
+	totals(x, &t);
+	assert_int_equal(t.theta0_permille, 850);
+	assert_int_equal(run(x), 0); /* 3 failures at 5.33 each: 152 >= 99 */
+	assert_int_equal(findings(x, &f), 1);
+	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_HORIZONTAL);
+	assert_int_equal(f[0].failures_run, 3);
+	assert_true(fabs(f[0].llr - log(99.0)) < 1e-9);
+	totals(x, &t);
+	assert_int_equal(t.prior_observations, 101);
+	probes(x, 10, 2); /* flagged: not the link's */
+	judge(x);
+	totals(x, &t);
+	assert_int_equal(t.prior_observations, 101);
+	/* 90 of 101: 0.891, capped */
+	assert_int_equal(t.theta0_permille, 850);
+}
+
+/* One busy client does not set the link's rate: a crawler's 120 answered first contacts in
+ * one window are one observation of the prior (theta0 stays the paper's). */
+static void
+test_prior_one_a_window(void **state)
+{
+	struct fx *x = *state;
+	struct safem_seqscan_totals t;
+	unsigned int i;
+
+	for (i = 0; i < 120; i++) {
+		add(x, CLIENTS + 1, SERVERS + 1 + i, (uint16_t)(40000 + i), 80, 6, TCP_SYN);
+		add(x, SERVERS + 1 + i, CLIENTS + 1, 80, (uint16_t)(40000 + i), 6,
+		    TCP_SYN | TCP_ACK);
+	}
+	judge(x);
+	assert_int_equal(run(x), 0);
+	totals(x, &t);
+	assert_int_equal(t.successes, 120);
+	assert_int_equal(t.prior_observations, 1);
+	assert_int_equal(t.theta0_permille, 800);
+}
+
+/* The learnt theta0 is the horizontal walk's only (what the prior measures: first contacts
+ * to new addresses): with theta0 0.85 learnt, a source's failed first contact to H (a
+ * horizontal step, 5.33 < 99) and 2 failed new ports of H (the vertical walk takes the kept
+ * first contact at the second: 3 vertical failures) walk at the paper's 4: 64 < 99, no
+ * finding (at the learnt 0.85, 5.33^3 = 152 would flag). */
+static void
+test_prior_not_vertical(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int p;
+
+	clients(x, 1, 100, 90);
+	judge(x);
+	for (p = 1; p <= 3; p++) {
+		add(x, SCANNER, NET + 9, (uint16_t)(50000 + p), (uint16_t)p, 6, TCP_SYN);
+		assert_int_equal(run(x), 0);
+		assert_int_equal(findings(x, &f), 0);
+	}
+	assert_int_equal(run(x), 0);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
+	assert_int_equal(t.theta0_permille, 850); /* 90 of 101 (its own horizontal failure) */
+	assert_int_equal(t.host_first_taken, 1);
+	assert_int_equal(t.sources_flagged, 0);
+}
+
+/* The minimum and the cap: 99 answered contacts are under the 100 observations the prior
+ * needs, theta0 stays 0.8 and a scanner's 3 failures do not flag (64 < 99); they are the
+ * 100th observation (one a source and window: 99 of 100, 0.99), capped at 0.85 in the next
+ * window. */
+static void
+test_prior_floor_cap(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+
+	clients(x, 1, 99, 99);
+	judge(x);
+	probes(x, 1, 3);
+	judge(x);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
+	assert_int_equal(t.theta0_permille, 800);
+	assert_int_equal(t.prior_observations, 100); /* 99 + the scanner's first, not flagged */
+	assert_int_equal(run(x), 0);
+	totals(x, &t);
+	assert_int_equal(t.theta0_permille, 850);
+}
+
+/* The floor: 60 of 100 answered, 0.6, held at the paper's 0.8 (never more lenient): 3
+ * failures 64 < 99, the 4th 256. */
+static void
+test_prior_floor(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+
+	clients(x, 1, 100, 60);
+	judge(x);
+	assert_int_equal(run(x), 0);
+	totals(x, &t);
+	assert_int_equal(t.theta0_permille, 800); /* 0.6: the paper's walk, never more lenient */
+	probes(x, 1, 3);
+	judge(x);
+	assert_int_equal(findings(x, &f), 0); /* 64 < 99 */
+	probes(x, 10, 1);
+	judge(x);
+	assert_int_equal(findings(x, &f), 1); /* 256 */
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_four_failures_flag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prior_learnt, setup_many, teardown),
+		cmocka_unit_test_setup_teardown(test_prior_one_a_window, setup_many, teardown),
+		cmocka_unit_test_setup_teardown(test_prior_floor_cap, setup_many, teardown),
+		cmocka_unit_test_setup_teardown(test_prior_floor, setup_many, teardown),
+		cmocka_unit_test_setup_teardown(test_prior_not_vertical, setup_many, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_found_own_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_young_undecided, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_answered_later, setup, teardown),

@@ -374,11 +374,46 @@ test_order_sort(void **state)
 	safem_trw_order_sort(r, tmp, 0); /* nothing to sort */
 }
 
+/* The link's prior (docs/detection.md, "Per-link prior (session 14)"): under 100
+ * observations the floor; 99 of 100 capped at 0.9 and b's failure step log(0.8 / 0.1);
+ * the counts halve at 2 x 1024: 2047 successes and a failure leave 1023 of 1024 */
+static void
+test_prior(void **state)
+{
+	struct safem_trw_prior p = {.theta0 = 0.8};
+	struct safem_trw_bounds b;
+	unsigned int i;
+
+	(void)state;
+	safem_trw_bounds_init(&b, 0.8, 0.2, 0.99, 0.01);
+	for (i = 0; i < 99; i++)
+		safem_trw_prior_add(&p, true);
+	assert_int_equal(safem_trw_prior_publish(&p, &b, 0.8, 0.9, 0.2, 0.99, 0.01), 800);
+	assert_true(fabs(b.step_failure - log(4.0)) < 1e-12);
+	safem_trw_prior_add(&p, false); /* 99 of 100 */
+	assert_int_equal(safem_trw_prior_publish(&p, &b, 0.8, 0.9, 0.2, 0.99, 0.01), 900);
+	assert_true(fabs(b.step_failure - log(8.0)) < 1e-12);
+	assert_true(fabs(b.step_success - log(0.2 / 0.9)) < 1e-12);
+	for (i = 0; i < 100; i++)
+		safem_trw_prior_add(&p, i < 20); /* 119 of 200: 0.595, the floor */
+	assert_int_equal(safem_trw_prior_publish(&p, &b, 0.8, 0.9, 0.2, 0.99, 0.01), 800);
+	assert_true(fabs(b.step_failure - log(4.0)) < 1e-12);
+	p = (struct safem_trw_prior){.theta0 = 0.8};
+	for (i = 0; i < 2047; i++)
+		safem_trw_prior_add(&p, true);
+	safem_trw_prior_add(&p, false);
+	assert_int_equal(p.observations, 1024);
+	assert_int_equal(p.successes, 1023);
+	/* 0.999: the cap given */
+	assert_int_equal(safem_trw_prior_publish(&p, &b, 0.8, 0.95, 0.2, 0.99, 0.01), 950);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bounds_paper),
+		cmocka_unit_test(test_prior),
 		cmocka_unit_test(test_walk_flags_at_fourth_failure),
 		cmocka_unit_test(test_walk_resets_at_fourth_success),
 		cmocka_unit_test(test_walk_flagged_clears_after_seven_successes),

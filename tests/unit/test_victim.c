@@ -1050,11 +1050,138 @@ test_provisional_udp_kind(void **state)
 	assert_int_equal(found, 1);
 }
 
+/* the per-link prior's cases: 1024 destinations, room for 100 servers without an eviction */
+static int
+setup_many(void **state)
+{
+	return fx_create(state, 1024);
+}
+
+/* 100 servers, 10.0.0.16-115: the prior takes one arrival a destination and window, so
+ * each new client goes to a server of its own */
+#define SERVER(i) (VICTIM + 11 + (i))
+
+/* n new clients, one a server (UDP to 443), client i answered when i % period < answered:
+ * a first arrival at the server (answered: a success) and, when answered, one at the client
+ * (the answer it asked for: a success) */
+static void
+server_clients(struct win *w, unsigned int n, unsigned int period, unsigned int answered)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		add(w, NET + 1 + i, SERVER(i), 50000, 443, 17, 0);
+		if (i % period < answered)
+			add(w, SERVER(i), NET + 1 + i, 443, 50000, 17, 0);
+	}
+}
+
+/* The link's theta0 learnt from its destinations (docs/detection.md, "Per-link prior
+ * (session 14)"): 100 servers' new clients (UDP to 443), 90 answered, 10 not: of the 190
+ * first arrivals (100 at the servers, 90 answers at their clients) 180 were successes,
+ * 0.947 capped at 0.85, in use from
+ * the window after their decisions. A failure then multiplies the ratio by 0.8 / 0.15 =
+ * 5.33: another victim's 3 unsolicited datagrams from port 1900 flag it (5.33^3 = 152 >=
+ * 99; 4^3 = 64 with the paper's 0.8, as test_four_unsolicited_flag). They were one
+ * observation (one a destination and window); once it is flagged its arrivals are the
+ * attack's, not the link's: none. */
+static void
+test_prior_learnt(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	server_clients(&w, 100, 10, 9);
+	assert_int_equal(judge(v, &w, &f), 0);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.successes, 180);
+	assert_int_equal(t.failures, 10);
+	assert_int_equal(t.prior_observations, 190);
+	assert_int_equal(t.theta0_permille, 800); /* decided in this window: not yet in use */
+	for (unsigned int i = 0; i < 3; i++) /* to 10.0.0.6 */
+		add(&w, NET + 200 + i, VICTIM + 1, 1900, 40000, 17, 0);
+	run(v, &w);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.theta0_permille, 850);
+	assert_int_equal(run_at(v, &w, 0, &f), 1); /* decided: 3 failures at 5.33 each */
+	assert_int_equal(f[0].kind, SAFEM_VICTIM_REFLECTION);
+	assert_int_equal(f[0].failures_run, 3);
+	assert_int_equal(f[0].victim.bytes[15], 6);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.prior_observations, 191);
+	for (unsigned int i = 0; i < 3; i++) /* flagged: not the link's */
+		add(&w, NET + 210 + i, VICTIM + 1, 1900, 40000, 17, 0);
+	(void)judge(v, &w, &f);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.prior_observations, 191);
+}
+
+/* One busy server does not set the link's rate: 120 new clients of one server, all
+ * answered, in one window are 120 successes and one observation of the prior (its answers
+ * at the clients are no arrivals: a source that reached 120 destinations is spread). */
+static void
+test_prior_one_a_window(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	for (unsigned int i = 0; i < 120; i++) {
+		add(&w, NET + 1 + i, SERVER(0), 50000, 443, 17, 0);
+		add(&w, SERVER(0), NET + 1 + i, 443, 50000, 17, 0);
+	}
+	assert_int_equal(judge(v, &w, &f), 0);
+	run(v, &w);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.successes, 120);
+	assert_int_equal(t.prior_observations, 1);
+	assert_int_equal(t.theta0_permille, 800);
+}
+
+/* Under 100 observations theta0 stays the paper's: 49 answered clients (98 arrivals), then
+ * 3 unsolicited datagrams at another victim (one observation, the 99th): 64 < 99, nothing;
+ * 0.75 (60 of 100 clients answered: 120 of 160 arrivals) is held at the floor. */
+static void
+test_prior_minimum_floor(void **state)
+{
+	struct fx *x = *state;
+	struct safem_victim *v = x->v;
+	const struct safem_victim_finding *f;
+	struct safem_victim_totals t;
+	static struct win w;
+
+	server_clients(&w, 49, 1, 1);
+	assert_int_equal(judge(v, &w, &f), 0);
+	for (unsigned int i = 0; i < 3; i++)
+		add(&w, NET + 200 + i, VICTIM + 1, 1900, 40000, 17, 0);
+	assert_int_equal(judge(v, &w, &f), 0);
+	run(v, &w);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.prior_observations, 99);
+	assert_int_equal(t.theta0_permille, 800);
+
+	safem_victim_free(x->v);
+	v = x->v = make(1024);
+	assert_non_null(v);
+	server_clients(&w, 100, 5, 3);
+	assert_int_equal(judge(v, &w, &f), 0);
+	run(v, &w);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.prior_observations, 160);
+	assert_int_equal(t.theta0_permille, 800);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_four_unsolicited_flag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prior_learnt, setup_many, teardown),
+		cmocka_unit_test_setup_teardown(test_prior_one_a_window, setup_many, teardown),
+		cmocka_unit_test_setup_teardown(test_prior_minimum_floor, setup_many, teardown),
 		cmocka_unit_test_setup_teardown(test_success_walks_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_windows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spread_and_repeated_sources, setup, teardown),
