@@ -57,16 +57,18 @@ extern "C" {
  * horizontal first contacts of sources not flagged), between SAFEM_SEQSCAN_THETA0 (the
  * floor) and this cap; the other walks keep the paper's. Why 0.85: above 0.827 (0.8 / (1 -
  * theta0) >= 99^(1/3)) three net failures flag instead of four, which is the gain; a higher
- * theta0 buys no fewer failures until 0.9 (two at 0.92) but makes the steps lopsided: a
+ * theta0 buys no fewer failures until 0.92 (two) but makes the steps lopsided: a
  * success takes off log(0.2 / theta0), less than a failure adds, so a benign client whose
  * first contacts are answered a bit more than half the time drifts to a flag. The paper's
  * walk drifts up only under 0.5 answered; at 0.85 under 0.536, at 0.9 under 0.580
  * (the session 14 review: a client half of whose port-443 contacts were answered was named
  * a horizontal scan at 0.9, never at 0.8). docs/detection.md, "Per-link prior (session 14)".
  */
-#ifndef SAFEM_SEQSCAN_THETA0_CAP
-#define SAFEM_SEQSCAN_THETA0_CAP 0.85
+#ifndef SAFEM_SEQSCAN_THETA0_CAP_PERMILLE
+/* in thousandths: checked at build time (a C11 static_assert takes integers only) */
+#define SAFEM_SEQSCAN_THETA0_CAP_PERMILLE 850
 #endif
+#define SAFEM_SEQSCAN_THETA0_CAP (SAFEM_SEQSCAN_THETA0_CAP_PERMILLE / 1000.0)
 
 /**
  * How long a window's own first contact waits for its answer before it is a provisional

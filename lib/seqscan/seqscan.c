@@ -199,8 +199,10 @@ struct pending {
 	bool old : 1;
 };
 static_assert(sizeof(struct pending) == 72, "pending contact: 72 bytes");
-/* the learnt theta0's range: at least the paper's, and under 1 (a failure step is finite) */
-static_assert(SAFEM_SEQSCAN_THETA0 <= SAFEM_SEQSCAN_THETA0_CAP && SAFEM_SEQSCAN_THETA0_CAP < 1,
+/* the learnt theta0's range: at least the paper's 0.8 (SAFEM_SEQSCAN_THETA0), under 1
+ * (a failure step is finite) */
+static_assert(SAFEM_SEQSCAN_THETA0_CAP_PERMILLE >= 800 &&
+		      SAFEM_SEQSCAN_THETA0_CAP_PERMILLE < 1000,
 	      "theta0 cap");
 
 /* a flagged horizontal scanner and the port its failed contacts went to */

@@ -223,7 +223,8 @@ enum safem_trw_step safem_trw_walk_observe(const struct safem_trw_bounds *b,
  * span that halves (a slow moving estimate: the last SAFEM_TRW_PRIOR_SPAN to twice that
  * observations), read once a window by the test that owns it (one thread, no sharing).
  * It moves only after SAFEM_TRW_PRIOR_MIN observations, and stays between the paper's
- * theta0 (the floor: never more lenient than the paper's walk) and the cap the owner gives.
+ * theta0 (the floor: the fewest net failures that flag never rise above the paper's) and the
+ * cap the owner gives.
  */
 #define SAFEM_TRW_PRIOR_SPAN 1024u
 #define SAFEM_TRW_PRIOR_MIN 100u

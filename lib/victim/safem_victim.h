@@ -59,9 +59,11 @@ extern "C" {
  *  arrivals at destinations not flagged), between SAFEM_VICTIM_THETA0 and this cap (the
  *  reply walk keeps the paper's); why 0.85: lib/seqscan's SAFEM_SEQSCAN_THETA0_CAP (three
  *  net failures flag, the steps stay nearly even). */
-#ifndef SAFEM_VICTIM_THETA0_CAP
-#define SAFEM_VICTIM_THETA0_CAP 0.85
+#ifndef SAFEM_VICTIM_THETA0_CAP_PERMILLE
+/* in thousandths: checked at build time (a C11 static_assert takes integers only) */
+#define SAFEM_VICTIM_THETA0_CAP_PERMILLE 850
 #endif
+#define SAFEM_VICTIM_THETA0_CAP (SAFEM_VICTIM_THETA0_CAP_PERMILLE / 1000.0)
 
 /**
  * How long a window's own arrival waits for its destination's answer before it is a

@@ -62,8 +62,10 @@
  * next (a request precedes its response; a handshake's ACK can fall into the next) */
 #define SEEN_WINDOWS 3
 
-/* the learnt theta0's range: at least the paper's, and under 1 (a failure step is finite) */
-static_assert(SAFEM_VICTIM_THETA0 <= SAFEM_VICTIM_THETA0_CAP && SAFEM_VICTIM_THETA0_CAP < 1,
+/* the learnt theta0's range: at least the paper's 0.8 (SAFEM_VICTIM_THETA0), under 1
+ * (a failure step is finite) */
+static_assert(SAFEM_VICTIM_THETA0_CAP_PERMILLE >= 800 &&
+		      SAFEM_VICTIM_THETA0_CAP_PERMILLE < 1000,
 	      "theta0 cap");
 
 struct dest {

@@ -1175,7 +1175,8 @@ test_prior_learnt(void **state)
 }
 
 /* One busy client does not set the link's rate: a crawler's 120 answered first contacts in
- * one window are one observation of the prior (theta0 stays the paper's). */
+ * one window are one observation of the prior (theta0 stays the paper's); its next
+ * window's, another one. */
 static void
 test_prior_one_a_window(void **state)
 {
@@ -1194,6 +1195,12 @@ test_prior_one_a_window(void **state)
 	assert_int_equal(t.successes, 120);
 	assert_int_equal(t.prior_observations, 1);
 	assert_int_equal(t.theta0_permille, 800);
+	add(x, CLIENTS + 1, SERVERS + 200, 41000, 80, 6, TCP_SYN);
+	add(x, SERVERS + 200, CLIENTS + 1, 80, 41000, 6, TCP_SYN | TCP_ACK);
+	judge(x);
+	totals(x, &t);
+	assert_int_equal(t.successes, 121);
+	assert_int_equal(t.prior_observations, 2);
 }
 
 /* The learnt theta0 is the horizontal walk's only (what the prior measures: first contacts
@@ -1248,7 +1255,7 @@ test_prior_floor_cap(void **state)
 	assert_int_equal(t.theta0_permille, 850);
 }
 
-/* The floor: 60 of 100 answered, 0.6, held at the paper's 0.8 (never more lenient): 3
+/* The floor: 60 of 100 answered, 0.6, held at the paper's 0.8 (the floor): 3
  * failures 64 < 99, the 4th 256. */
 static void
 test_prior_floor(void **state)
@@ -1261,7 +1268,7 @@ test_prior_floor(void **state)
 	judge(x);
 	assert_int_equal(run(x), 0);
 	totals(x, &t);
-	assert_int_equal(t.theta0_permille, 800); /* 0.6: the paper's walk, never more lenient */
+	assert_int_equal(t.theta0_permille, 800); /* 0.6: the paper's walk (the floor) */
 	probes(x, 1, 3);
 	judge(x);
 	assert_int_equal(findings(x, &f), 0); /* 64 < 99 */

@@ -1119,7 +1119,9 @@ test_prior_learnt(void **state)
 
 /* One busy server does not set the link's rate: 120 new clients of one server, all
  * answered, in one window are 120 successes and one observation of the prior (its answers
- * at the clients are no arrivals: a source that reached 120 destinations is spread). */
+ * at the clients are no arrivals: a source that reached 120 destinations is spread); its
+ * next window's one new client, two more (the server's arrival, and the answer at the
+ * client it asked for: a server that reached one destination is not spread). */
 static void
 test_prior_one_a_window(void **state)
 {
@@ -1138,7 +1140,11 @@ test_prior_one_a_window(void **state)
 	safem_victim_totals(v, &t);
 	assert_int_equal(t.successes, 120);
 	assert_int_equal(t.prior_observations, 1);
-	assert_int_equal(t.theta0_permille, 800);
+	add(&w, NET + 130, SERVER(0), 50000, 443, 17, 0);
+	add(&w, SERVER(0), NET + 130, 443, 50000, 17, 0);
+	(void)judge(v, &w, &f);
+	safem_victim_totals(v, &t);
+	assert_int_equal(t.prior_observations, 3);
 }
 
 /* Under 100 observations theta0 stays the paper's: 49 answered clients (98 arrivals), then
