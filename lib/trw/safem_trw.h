@@ -219,9 +219,10 @@ enum safem_trw_step safem_trw_walk_observe(const struct safem_trw_bounds *b,
 
 /*
  * A link's own benign success rate, theta0 (docs/detection.md, "Per-link prior (session
- * 14)"): the outcomes of the first contacts of sources no walk has flagged, counted over a
- * span that halves (a slow moving estimate: the last SAFEM_TRW_PRIOR_SPAN to twice that
- * observations), read once a window by the test that owns it (one thread, no sharing).
+ * 14)"): the outcomes its owner counts (one an entry and window, of entries no walk of
+ * theirs has flagged), in counts that halve at twice SAFEM_TRW_PRIOR_SPAN (a geometric fade:
+ * the last SPAN to 2 x SPAN outcomes weigh fully, older ones a half, a quarter, ...), read
+ * once a window by the test that owns it (one thread, no sharing).
  * It moves only after SAFEM_TRW_PRIOR_MIN observations, and stays between the paper's
  * theta0 (the floor: the fewest net failures that flag never rise above the paper's) and the
  * cap the owner gives.
