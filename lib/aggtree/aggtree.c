@@ -33,6 +33,7 @@
 
 #include "safem_aggtree.h"
 #include "safem_entropy.h"
+#include "safem_hash.h"
 #include "safem_mem.h"
 
 /* Longest chain of strictly nested prefixes: /0, /1, ..., /128. */
@@ -218,12 +219,7 @@ agg_hash(uint64_t hi, uint64_t lo, unsigned int len)
 	uint64_t x = lo + hi * UINT64_C(0x9e3779b97f4a7c15) +
 		     (uint64_t)len * UINT64_C(0xd6e8feb86659fd93);
 
-	x ^= x >> 33;
-	x *= UINT64_C(0xff51afd7ed558ccd);
-	x ^= x >> 33;
-	x *= UINT64_C(0xc4ceb9fe1a85ec53);
-	x ^= x >> 33;
-	return (uint32_t)x;
+	return (uint32_t)safem_hash_fmix64(x);
 }
 
 static inline void

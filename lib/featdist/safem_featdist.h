@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "safem_hash.h"
 #include "safem_packet.h"
 
 #ifdef __cplusplus
@@ -153,12 +154,7 @@ safem_feature_value_hash(const struct safem_feature_value *v)
 	memcpy(&b, v->bytes + 8, 8);
 	h = a * UINT64_C(0x9e3779b97f4a7c15) ^ (b + UINT64_C(0x632be59bd9b4e019)) *
 						   UINT64_C(0xc2b2ae3d27d4eb4f);
-	h ^= h >> 33;
-	h *= UINT64_C(0xff51afd7ed558ccd);
-	h ^= h >> 33;
-	h *= UINT64_C(0xc4ceb9fe1a85ec53);
-	h ^= h >> 33;
-	return h;
+	return safem_hash_fmix64(h);
 }
 
 /** Home prefixes (up to SAFEM_HOME_PREFIXES_MAX), 16-byte form as above. */

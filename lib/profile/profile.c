@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "safem_hash.h"
 #include "safem_profile.h"
 
 /* A remembered cluster keeps its classes of this many windows (stability). */
@@ -243,22 +244,12 @@ safem_profile_threshold_search(const uint64_t *flows, size_t n, uint64_t remaind
 /* ---------------------------------------------------------------------- */
 /* Values and hashes                                                      */
 
-static uint64_t
-mix64(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= UINT64_C(0xff51afd7ed558ccd);
-	h ^= h >> 33;
-	h *= UINT64_C(0xc4ceb9fe1a85ec53);
-	h ^= h >> 33;
-	return h;
-}
-
 /*
  * 64-bit hash of a value, also its identity in the counting tables. Ports and IPv4
- * addresses (v4-mapped) fit in 48 bits and go through mix64, a bijection: no two such
- * values share a hash, and none is 0 (an empty slot). IPv6 addresses are folded to 64 bits first; two of 10^6 values
- * collide with probability about 10^12 / 2^65 (3e-8) per window.
+ * addresses (v4-mapped) fit in 48 bits and go through murmur3's finaliser (lib/hash), a
+ * bijection: no two such values share a hash, and none is 0 (an empty slot). IPv6 addresses
+ * are folded to 64 bits first; two of 10^6 values collide with probability about
+ * 10^12 / 2^65 (3e-8) per window.
  */
 static uint64_t
 value_hash(const struct safem_feature_value *v)
@@ -269,9 +260,10 @@ value_hash(const struct safem_feature_value *v)
 	memcpy(&b, v->bytes + 8, 8);
 	/* bytes 0-9 zero (bytes 8-9 are b's low 16 bits on a little-endian host) */
 	if (a == 0 && (b & 0xffff) == 0)
-		/* port or v4-mapped: the value is the low 48 bits; mix64 maps only 0 to 0 */
-		return mix64(b + 1);
-	return mix64(a * UINT64_C(0x9e3779b97f4a7c15) ^ mix64(b + UINT64_C(0x632be59bd9b4e019))) | 1;
+		/* port or v4-mapped: the value is the low 48 bits; the finaliser maps only 0 to 0 */
+		return safem_hash_fmix64(b + 1);
+	return safem_hash_fmix64(a * UINT64_C(0x9e3779b97f4a7c15) ^
+				 safem_hash_fmix64(b + UINT64_C(0x632be59bd9b4e019))) | 1;
 }
 
 /* The feature value of a logged flow, as lib/featdist forms it. */
@@ -302,7 +294,7 @@ short_value_hash(const uint8_t w[8])
 	uint64_t b;
 
 	memcpy(&b, w, 8);
-	return mix64(b + 1);
+	return safem_hash_fmix64(b + 1);
 }
 
 /*
@@ -816,8 +808,9 @@ assign_members(struct safem_profiler *p, const struct safem_featset *fs,
 			p->fptr[n] = fl;
 			p->fweight[n] = safem_profile_flow_weight(fl);
 			exact = flow_hashes(&fl->key, p->fhash[n]);
-			p->fkey[n] = mix64(p->fhash[n][0] ^ (p->fhash[n][1] << 1) ^
-					   (p->fhash[n][2] << 2) ^ (p->fhash[n][3] << 3) ^ fl->key.proto);
+			p->fkey[n] = safem_hash_fmix64(p->fhash[n][0] ^ (p->fhash[n][1] << 1) ^
+						       (p->fhash[n][2] << 2) ^
+						       (p->fhash[n][3] << 3) ^ fl->key.proto);
 			dirs[0] = SAFEM_DIR_ALL;
 			if (directional) {
 				struct safem_feature_value src, dst;
@@ -1378,7 +1371,7 @@ host_details(struct safem_profiler *p)
 			/* flows per (host, port it used), (host, port) itself as the key; the
 			 * top HOST_PORTS kept below */
 			key = (uint32_t)h << 16 | port;
-			s = (size_t)mix64(key + UINT64_C(0x51ed270b)) & mask;
+			s = (size_t)safem_hash_fmix64(key + UINT64_C(0x51ed270b)) & mask;
 			while (p->host_ports[s].flows != 0 && p->host_ports[s].key != key)
 				s = (s + 1) & mask;
 			if (p->host_ports[s].flows == 0) {

@@ -304,6 +304,17 @@ safem_seqscan_unicast(const uint8_t a[16], uint8_t ip_version)
 	return a[0] != 0xff && memcmp(a, zero, 16) != 0 && memcmp(a, loop6, 16) != 0;
 }
 
+/* The horizontal walk's steps from the link's theta0 as the decisions up to the last window
+ * left it: once a window, so every decision of a window walks with the same steps. A flagged
+ * walk is held at log(eta1), which does not depend on theta0. */
+static void
+prior_publish(struct safem_seqscan *s)
+{
+	s->totals.theta0_permille = safem_trw_prior_publish(
+		&s->prior, &s->bh, SAFEM_SEQSCAN_THETA0, SAFEM_SEQSCAN_THETA0_CAP,
+		SAFEM_SEQSCAN_THETA1, SAFEM_SEQSCAN_PD, SAFEM_SEQSCAN_PF);
+}
+
 struct safem_seqscan *
 safem_seqscan_create(const struct safem_seqscan_params *p)
 {
@@ -334,8 +345,10 @@ safem_seqscan_create(const struct safem_seqscan_params *p)
 	safem_trw_bounds_init(&s->b, SAFEM_SEQSCAN_THETA0, SAFEM_SEQSCAN_THETA1, SAFEM_SEQSCAN_PD,
 			      SAFEM_SEQSCAN_PF);
 	s->bh = s->b;
+	/* bh is built from the paper's theta0, the prior's value until it has observations:
+	 * the publish only reports it (one rounding, in lib/trw) */
 	s->prior.theta0 = SAFEM_SEQSCAN_THETA0;
-	s->totals.theta0_permille = (uint64_t)(SAFEM_SEQSCAN_THETA0 * 1000 + 0.5);
+	prior_publish(s);
 	s->src = calloc(n, sizeof(*s->src));
 	s->touched = calloc(p->pane_flows, sizeof(*s->touched));
 	s->nport_walks = n * PORT_WALKS_PER_SOURCE;
@@ -1693,17 +1706,6 @@ provisional_window(struct safem_seqscan *s)
 	prov_findings_port_walks(s);
 	if (s->php != NULL)
 		prov_findings_home_ports(s);
-}
-
-/* The horizontal walk's steps from the link's theta0 as the decisions up to the last window
- * left it: once a window, so every decision of a window walks with the same steps. A flagged
- * walk is held at log(eta1), which does not depend on theta0. */
-static void
-prior_publish(struct safem_seqscan *s)
-{
-	s->totals.theta0_permille = safem_trw_prior_publish(
-		&s->prior, &s->bh, SAFEM_SEQSCAN_THETA0, SAFEM_SEQSCAN_THETA0_CAP,
-		SAFEM_SEQSCAN_THETA1, SAFEM_SEQSCAN_PD, SAFEM_SEQSCAN_PF);
 }
 
 int

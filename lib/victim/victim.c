@@ -190,6 +190,16 @@ addr_hash(const uint8_t a[16], uint64_t seed)
 	return safem_trw_words_hash(a, 2, seed);
 }
 
+/* The arrival walk's steps from the link's theta0 as the decisions up to the last window
+ * left it, once a window (lib/seqscan's prior_publish). */
+static void
+prior_publish(struct safem_victim *v)
+{
+	v->totals.theta0_permille = safem_trw_prior_publish(
+		&v->prior, &v->ba, SAFEM_VICTIM_THETA0, SAFEM_VICTIM_THETA0_CAP,
+		SAFEM_VICTIM_THETA1, SAFEM_VICTIM_PD, SAFEM_VICTIM_PF);
+}
+
 /* (from, to): any flow from one address to the other */
 static uint64_t
 pair_hash(const uint8_t from[16], const uint8_t to[16])
@@ -230,8 +240,9 @@ safem_victim_create(const struct safem_victim_params *p)
 	safem_trw_bounds_init(&v->b, SAFEM_VICTIM_THETA0, SAFEM_VICTIM_THETA1, SAFEM_VICTIM_PD,
 			      SAFEM_VICTIM_PF);
 	v->ba = v->b;
+	/* as lib/seqscan: ba is the paper's steps, the publish only reports theta0 */
 	v->prior.theta0 = SAFEM_VICTIM_THETA0;
-	v->totals.theta0_permille = (uint64_t)(SAFEM_VICTIM_THETA0 * 1000 + 0.5);
+	prior_publish(v);
 	v->dst = calloc(n, sizeof(*v->dst));
 	v->touched = calloc(p->pane_flows, sizeof(*v->touched));
 	v->prov_touched = calloc(p->pane_flows, sizeof(*v->prov_touched));
@@ -1067,16 +1078,6 @@ flow_hashes(const struct safem_victim *v, const struct safem_flow_key *k, const 
 	__builtin_prefetch(&v->srcmap[(h->src | 1) & (v->srcmap_size - 1)]);
 	if (k->proto == PROTO_UDP) /* udp_new_port_bits' look into the window before */
 		__builtin_prefetch(&v->seen[(v->window + 2) % SEEN_WINDOWS][h->own & mask]);
-}
-
-/* The arrival walk's steps from the link's theta0 as the decisions up to the last window
- * left it, once a window (lib/seqscan's prior_publish). */
-static void
-prior_publish(struct safem_victim *v)
-{
-	v->totals.theta0_permille = safem_trw_prior_publish(
-		&v->prior, &v->ba, SAFEM_VICTIM_THETA0, SAFEM_VICTIM_THETA0_CAP,
-		SAFEM_VICTIM_THETA1, SAFEM_VICTIM_PD, SAFEM_VICTIM_PF);
 }
 
 int
