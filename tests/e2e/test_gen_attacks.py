@@ -500,6 +500,60 @@ class GenAttacks(unittest.TestCase):
         self.assertEqual(res.returncode, 2)
         self.assertIn("family must be 4 or 6", res.stderr)
 
+    def test_scan_probes(self):
+        """probe=: nmap's stealth (-sX, -sF, -sN) and UDP (-sU) probes, read back from the
+        frames: the scanner's probes carry exactly the probe's flags (no SYN, ACK or RST),
+        or are empty UDP datagrams; the answers are RST+ACK to a probed (address, port), or
+        ICMP port unreachable (type 3 code 3); the counts are the truth's; a wrong probe is
+        refused."""
+        cases = (("vertical_scan", "xmas", 0x29), ("vertical_scan", "fin", 0x01),
+                 ("horizontal_scan", "null", 0x00), ("horizontal_scan", "udp", None),
+                 ("vertical_scan", "udp", None))
+        for kind, probe, flags in cases:
+            with self.subTest(kind=kind, probe=probe):
+                pcap, t = gen(self.dir, "scan-%s-%s" % (kind, probe), "--duration", 10,
+                              "--rate", 1000, "--seed", 9,
+                              "--attack", "%s:2:6:0.2,probe=%s" % (kind, probe))
+                a = t["attacks"][0]
+                self.assertEqual(a["involved"]["probe"], probe)
+                self.assertEqual(a["involved"]["proto"], "udp" if flags is None else "tcp")
+                scanner = a["involved"]["scanners"][0]
+                probes = answers = 0
+                asked = set()
+                for i, (_ts, data, _orig) in enumerate(e2e.read_pcap(pcap), 1):
+                    where = "frame %d" % i
+                    check_frame(self, data, where)
+                    src = str(ipaddress.ip_address(data[26:30]))
+                    dst = str(ipaddress.ip_address(data[30:34]))
+                    proto, l4 = data[23], data[34:]
+                    if src == scanner:
+                        if flags is None:
+                            self.assertEqual(proto, 17, where)
+                            self.assertEqual(struct.unpack_from("!H", l4, 4)[0], 8, where)
+                        else:
+                            self.assertEqual(proto, 6, where)
+                            self.assertEqual(l4[13], flags, where + ": probe flags")
+                        asked.add((dst, struct.unpack_from("!H", l4, 2)[0]))
+                        probes += 1
+                    elif dst == scanner:
+                        if flags is None:
+                            self.assertEqual((proto, l4[0], l4[1]), (1, 3, 3), where)
+                        else:
+                            self.assertEqual((proto, l4[13]), (6, 0x14), where + ": RST+ACK")
+                            self.assertIn((src, struct.unpack_from("!H", l4, 0)[0]), asked,
+                                          where + ": answers a probe")
+                        answers += 1
+                self.assertGreater(probes, 0)
+                self.assertGreater(answers, 0)
+                self.assertEqual(probes + answers, a["packets"])
+        for bad, msg in (("vertical_scan:1:1:0.1,probe=ack", "probe must be one of"),
+                         ("vertical_scan:1:1:0.1,connect=1,probe=xmas", "connect=1 is a SYN")):
+            res = subprocess.run([sys.executable, SCRIPT, "--output",
+                                  os.path.join(self.dir, "x.pcap"), "--attack", bad],
+                                 capture_output=True, text=True)
+            self.assertEqual(res.returncode, 2, bad)
+            self.assertIn(msg, res.stderr)
+
     def test_clean_preset(self):
         pcap, t = gen(self.dir, "clean", "--preset", "clean", "--duration", 3, "--rate", 500,
                       "--home", "192.168.0.0/16", "--start-unix-ms", 1700000003000)
