@@ -503,9 +503,10 @@ class GenAttacks(unittest.TestCase):
     def test_scan_probes(self):
         """probe=: nmap's stealth (-sX, -sF, -sN) and UDP (-sU) probes, read back from the
         frames: the scanner's probes carry exactly the probe's flags (no SYN, ACK or RST),
-        or are empty UDP datagrams; the answers are RST+ACK to a probed (address, port), or
-        ICMP port unreachable (type 3 code 3); the counts are the truth's; a wrong probe is
-        refused."""
+        or are empty UDP datagrams; the answers are RST+ACK acknowledging the probe's
+        sequence number (+1 for a FIN) to a probed (address, port), or ICMP port unreachable
+        (type 3 code 3) quoting the probe's IP and UDP headers; the counts are the truth's;
+        a wrong probe is refused."""
         cases = (("vertical_scan", "xmas", 0x29), ("vertical_scan", "fin", 0x01),
                  ("horizontal_scan", "null", 0x00), ("horizontal_scan", "udp", None),
                  ("vertical_scan", "udp", None))
@@ -518,34 +519,10 @@ class GenAttacks(unittest.TestCase):
                 self.assertEqual(a["involved"]["probe"], probe)
                 self.assertEqual(a["involved"]["proto"], "udp" if flags is None else "tcp")
                 scanner = a["involved"]["scanners"][0]
-                probes = answers = 0
-                asked = set()
-                for i, (_ts, data, _orig) in enumerate(e2e.read_pcap(pcap), 1):
-                    where = "frame %d" % i
-                    check_frame(self, data, where)
-                    src = str(ipaddress.ip_address(data[26:30]))
-                    dst = str(ipaddress.ip_address(data[30:34]))
-                    proto, l4 = data[23], data[34:]
-                    if src == scanner:
-                        if flags is None:
-                            self.assertEqual(proto, 17, where)
-                            self.assertEqual(struct.unpack_from("!H", l4, 4)[0], 8, where)
-                        else:
-                            self.assertEqual(proto, 6, where)
-                            self.assertEqual(l4[13], flags, where + ": probe flags")
-                        asked.add((dst, struct.unpack_from("!H", l4, 2)[0]))
-                        probes += 1
-                    elif dst == scanner:
-                        if flags is None:
-                            self.assertEqual((proto, l4[0], l4[1]), (1, 3, 3), where)
-                        else:
-                            self.assertEqual((proto, l4[13]), (6, 0x14), where + ": RST+ACK")
-                            self.assertIn((src, struct.unpack_from("!H", l4, 0)[0]), asked,
-                                          where + ": answers a probe")
-                        answers += 1
-                self.assertGreater(probes, 0)
-                self.assertGreater(answers, 0)
-                self.assertEqual(probes + answers, a["packets"])
+                probes, answers = self._scan_frames(pcap, scanner, flags)
+                self.assertGreater(len(probes), 0)
+                self.assertGreater(len(answers), 0)
+                self.assertEqual(len(probes) + len(answers), a["packets"])
         for bad, msg in (("vertical_scan:1:1:0.1,probe=ack", "probe must be one of"),
                          ("vertical_scan:1:1:0.1,connect=1,probe=xmas", "connect=1 is a SYN")):
             res = subprocess.run([sys.executable, SCRIPT, "--output",
@@ -553,6 +530,84 @@ class GenAttacks(unittest.TestCase):
                                  capture_output=True, text=True)
             self.assertEqual(res.returncode, 2, bad)
             self.assertIn(msg, res.stderr)
+
+    def test_scan_probes_open_ports_silent(self):
+        """A stealth probe to an open port gets no answer, to a closed one RST+ACK: the
+        ports a SYN scan of the same host (same seed: same host, same services) finds open
+        are probed by the XMAS scan and never answered; every other port answers
+        (reply=1)."""
+        spec = "vertical_scan:2:6:0.2,ports=1-1024,reply=1"
+        runs = {}
+        for probe in ("syn", "xmas"):
+            pcap, t = gen(self.dir, "scan-open-" + probe, "--duration", 10, "--rate", 1000,
+                          "--seed", 9, "--attack", spec + ",probe=" + probe)
+            a = t["attacks"][0]
+            runs[probe] = (a["involved"], self._scan_frames(
+                pcap, a["involved"]["scanners"][0], 0x02 if probe == "syn" else 0x29))
+        (syn_inv, (_syn_probes, syn_answers)), (x_inv, (x_probes, x_answers)) = \
+            runs["syn"], runs["xmas"]
+        self.assertEqual(syn_inv["victims"], x_inv["victims"])
+        open_ports = {port for (_addr, port), fl in syn_answers.items() if fl == 0x12}
+        self.assertTrue(open_ports, "the SYN scan found no open port")
+        probed = {port for _addr, port in x_probes}
+        answered = {port for _addr, port in x_answers}
+        self.assertTrue(open_ports & probed, "the XMAS scan probed no open port")
+        self.assertFalse(open_ports & answered, "an open port answered a stealth probe")
+        # budget permitting, every closed port answers: most probed ports do
+        self.assertGreater(len(answered), len(probed) // 2)
+
+    def _scan_frames(self, pcap, scanner, flags):
+        """The scanner's probes {(target, port): (sport, seq or ident)} and the answers
+        {(target, port): TCP flags or ICMP (type << 8 | code)}, each checked: probes have
+        exactly flags (None: empty UDP datagrams), answers acknowledge (TCP) or quote (ICMP)
+        a probe sent before them."""
+        probes, answers = {}, {}
+        for i, (_ts, data, _orig) in enumerate(e2e.read_pcap(pcap), 1):
+            where = "frame %d" % i
+            check_frame(self, data, where)
+            src = str(ipaddress.ip_address(data[26:30]))
+            dst = str(ipaddress.ip_address(data[30:34]))
+            proto, l4 = data[23], data[34:]
+            if src == scanner:
+                sport, dport = struct.unpack_from("!HH", l4, 0)
+                if flags is None:
+                    self.assertEqual(proto, 17, where)
+                    self.assertEqual(struct.unpack_from("!H", l4, 4)[0], 8, where)
+                    probes[(dst, dport)] = (sport, struct.unpack_from("!H", data, 18)[0])
+                else:
+                    self.assertEqual(proto, 6, where)
+                    self.assertEqual(l4[13], flags, where + ": probe flags")
+                    probes[(dst, dport)] = (sport, struct.unpack_from("!I", l4, 4)[0])
+            elif dst == scanner:
+                if flags is None:
+                    self.assertEqual((proto, l4[0], l4[1]), (1, 3, 3), where)
+                    self.assertEqual(fold(words_sum(l4[:36])), 0xFFFF, where + ": ICMP sum")
+                    inner = l4[8:36]
+                    self.assertEqual(inner[0], 0x45, where + ": quoted IP header")
+                    self.assertEqual(fold(words_sum(inner[:20])), 0xFFFF,
+                                     where + ": quoted IP header checksum")
+                    self.assertEqual((inner[9], inner[12:16], inner[16:20]),
+                                     (17, data[30:34], data[26:30]), where + ": quote")
+                    sport, dport = struct.unpack_from("!HH", inner, 20)
+                    key = (src, dport)
+                    self.assertIn(key, probes, where + ": answers a probe")
+                    self.assertEqual(probes[key], (sport, struct.unpack_from("!H", inner, 4)[0]),
+                                     where + ": quotes the probe")
+                    answers[key] = 3 << 8 | 3
+                else:
+                    self.assertEqual(proto, 6, where)
+                    sport, dport = struct.unpack_from("!HH", l4, 0)
+                    key = (src, sport)
+                    self.assertIn(key, probes, where + ": answers a probe")
+                    self.assertEqual(dport, probes[key][0], where)
+                    if l4[13] != 0x12:
+                        self.assertEqual(l4[13], 0x14, where + ": RST+ACK")
+                    if flags != 0x02:  # the SYN scan's answers are the older model's
+                        ack = struct.unpack_from("!I", l4, 8)[0]
+                        self.assertEqual(ack, (probes[key][1] + (flags & 0x01)) & 0xFFFFFFFF,
+                                         where + ": acknowledges the probe")
+                    answers[key] = l4[13]
+        return probes, answers
 
     def test_clean_preset(self):
         pcap, t = gen(self.dir, "clean", "--preset", "clean", "--duration", 3, "--rate", 500,
