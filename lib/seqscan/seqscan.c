@@ -1752,7 +1752,10 @@ provisional_window(struct safem_seqscan *s)
 		uint64_t answer = safem_trw_seen_get(now, mask, c[i].rev_hash);
 		enum outcome o;
 
-		if (answer == 0 && !c[i].old) {
+		/* a stealth probe fails answered by a RST or not at all: its outcome does not
+		 * wait for the answer (only a conversation's answer without RST, which no stack
+		 * gives a probe, would make it no evidence; the final decision still looks) */
+		if (answer == 0 && !c[i].old && !stealth_probe(c[i].proto, c[i].own_flags)) {
 			s->totals.provisional_young++;
 			continue;
 		}

@@ -853,6 +853,30 @@ test_provisional_young_undecided(void **state)
 	assert_int_equal(t.provisional_steps, 3);
 }
 
+/* a stealth probe's outcome does not wait for its answer (a RST or nothing: a failure
+ * either way): the NULL probes of test_provisional_young_undecided's layout, 3 of them 0.8 s
+ * old and the 4th 0.1 s, are 4 provisional failures, a finding in their own window (256) */
+static void
+test_provisional_stealth_young(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		add(x, SCANNER, NET + 1 + i, 45000, 23, 6, 0);
+		at(x, i < 3 ? END_MS - 800 : END_MS - 100);
+	}
+	assert_int_equal(run_at(x, END_MS), 0);
+	assert_int_equal(findings(x, &f), 1);
+	assert_true(f[0].provisional);
+	assert_int_equal(f[0].failures, 4);
+	totals(x, &t);
+	assert_int_equal(t.provisional_steps, 4);
+	assert_int_equal(t.provisional_young, 0);
+}
+
 /* provisional failures answered late are successes in the persisted walk: 4 old SYNs are a
  * provisional finding; their SYN-ACKs in the next window make them 4 successes (the walk
  * reaches 4^-4 <= eta0 and starts over), so 3 more old failures later are 64 < 99: no
@@ -1443,6 +1467,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_prior_not_vertical, setup_many, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_found_own_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_young_undecided, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_provisional_stealth_young, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_answered_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_answered_same_window, setup,
 						teardown),
