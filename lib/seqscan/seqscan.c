@@ -703,9 +703,9 @@ contact_candidate(const struct safem_profile_flow *f)
 		 * connection from port 20), a server's SYN-ACK, or a privileged client (rsh),
 		 * never a probe: scanners and clients open connections from ephemeral ports
 		 * (the same for a stealth probe: bg_ndpi_appmix's one group of ACK-less
-		 * segments, from port 1 with payload, is no scan); to port 0: a non-first
-		 * fragment, no header of its own */
-		if (k->src_port < SERVICE_PORTS || k->dst_port == 0)
+		 * segments, from port 1 with payload, is no scan; a non-first fragment, no
+		 * header of its own, has ports 0 and flags 0) */
+		if (k->src_port < SERVICE_PORTS)
 			return false;
 		if (f->tcp_flags & TCP_SYN)
 			return true;

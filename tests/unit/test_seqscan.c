@@ -1396,7 +1396,7 @@ test_stealth_vertical(void **state)
  * bare ACK, data with PSH+ACK, its FIN+ACK close), a segment without SYN, ACK or RST that
  * carries payload (IPv4 81 bytes, one more than the 20-byte IP header and the largest TCP
  * header, 60: the bound; 80 is a probe with options), from a system port (bg_ndpi_appmix's
- * ACK-less segments from port 1), to port 0 (a non-first fragment). Of these windows' flows
+ * ACK-less segments from port 1), a non-first fragment (ports 0). Of these windows' flows
  * only the SYN and the 80-byte FIN are contacts. */
 static void
 test_stealth_not_contacts(void **state)
@@ -1418,7 +1418,7 @@ test_stealth_not_contacts(void **state)
 	add(x, SCANNER, NET + 5, 45000, 80, 6, TCP_FIN);
 	last_size(x, 1, 80); /* a bare header with 40 bytes of options */
 	add(x, SCANNER, NET + 6, 1, 80, 6, 0); /* from a system port */
-	add(x, SCANNER, NET + 7, 45000, 0, 6, 0); /* no ports: a fragment */
+	add(x, SCANNER, NET + 7, 0, 0, 6, 0); /* no ports, no flags: a fragment */
 	judge(x);
 	assert_contacts(x, 2, 1, 1, 1);
 }
