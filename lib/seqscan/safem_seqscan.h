@@ -8,9 +8,11 @@
  * portscan detection using sequential hypothesis testing", IEEE S&P 2004), on the analysis
  * side, over each window's flow log (the contributions lib/profile reads, lib/window).
  *
- * A contact is a TCP connection attempt (a SYN from an ephemeral port), a UDP flow from an
- * ephemeral port or an ICMP echo request between unicast addresses (docs/detection.md says
- * what counts and why; a UDP sender that keeps sending is no evidence).
+ * A contact is a TCP connection attempt (a SYN from an ephemeral port) or stealth probe (a
+ * bare segment without SYN, ACK or RST: nmap's FIN, XMAS and NULL scans; never a success),
+ * a UDP flow from an ephemeral port or an ICMP echo request between unicast addresses
+ * (docs/detection.md says what counts and why; a UDP sender that keeps sending is no
+ * evidence).
  * Per source address: the destinations it made a first contact to (Bloom filters, one for
  * addresses, one for (address, protocol, port)) and two random walks of the log likelihood
  * ratio, one over first contacts to new destination addresses (horizontal) and one over
@@ -147,6 +149,8 @@ struct safem_seqscan_finding {
 			      destination port, TCP, or by source port, UDP) */ \
 	X(udp_contacts) /* first contacts over UDP (in contacts) */ \
 	X(udp_failures) /* their failures (in failures) */ \
+	X(stealth_contacts) /* first contacts that are TCP stealth probes, no SYN, ACK or \
+			       RST (in contacts; each a failure or undecided) */ \
 	X(host_first_taken) /* first contacts to an address the vertical walk took too, \
 			       at the source's first new port of that address */ \
 	X(findings) \

@@ -14,6 +14,8 @@
 #define TCP_SYN 0x02
 #define TCP_RST 0x04
 #define TCP_ACK 0x10
+/* what every segment of a connection carries but a probe does not (stealth_probe) */
+#define TCP_CONNECTION_FLAGS (TCP_SYN | TCP_ACK | TCP_RST)
 
 #define PROTO_ICMP 1
 #define PROTO_TCP 6
@@ -31,6 +33,13 @@
 
 /* IANA system ports: where services listen */
 #define SERVICE_PORTS 1024
+
+/* A bare probe's bytes a packet: the smallest IP header (IPv4 20, IPv6 40) and the largest
+ * TCP header, 60 bytes with options (RFC 9293: data offset <= 15 words). More is payload
+ * (or IP options, which scanners do not send). */
+#define IPV4_MIN_HEADER_BYTES 20
+#define IPV6_HEADER_BYTES 40
+#define TCP_MAX_HEADER_BYTES 60
 
 /* A UDP probe is one datagram, sent again once at most when unanswered (nmap's UDP scan,
  * Witty, Slammer); a sender that keeps sending to the same (address, port) is in a
@@ -648,15 +657,43 @@ home_port_observe(struct safem_seqscan *s, const struct safem_feature_value *src
 /* ---------------------------------------------------------------------- */
 /* Contacts and outcomes                                                    */
 
+/*
+ * nmap's stealth probes (-sF FIN, -sX FIN+PSH+URG, -sN no flag; docs/detection.md, "Stealth
+ * scans (session 15)"): a TCP flow whose OR of flags has none of SYN, ACK, RST. A connection
+ * opens with a SYN, every later segment of it carries ACK (RFC 9293 3.4: once the
+ * connection is synchronized ACK is always sent) and a reset carries RST, so such a flow is
+ * no packet of any connection, whatever its ports: it asks a stack what it answers to a
+ * segment out of any connection (RFC 9293 3.10.7.1: a closed port resets, an open one
+ * drops it). Only bare headers (a scanner sends no data; a segment with payload and no ACK
+ * is something else, malformed or crafted, that the walk has no model for), and the
+ * system-port rule of SYNs holds (contact_candidate).
+ */
+static bool
+stealth_probe(uint8_t proto, uint8_t tcp_flags)
+{
+	return proto == PROTO_TCP && (tcp_flags & TCP_CONNECTION_FLAGS) == 0;
+}
+
+static bool
+bare_tcp_headers(const struct safem_profile_flow *f)
+{
+	uint64_t ip = f->key.ip_version == 4 ? IPV4_MIN_HEADER_BYTES : IPV6_HEADER_BYTES;
+
+	return f->bytes <= f->packets * (ip + TCP_MAX_HEADER_BYTES);
+}
+
 /* A flow that may be a first contact: from and to unicast addresses, and a TCP flow with a
- * SYN, a UDP flow between ephemeral-side ports, or an ICMP echo request. UDP is judged by
+ * SYN or a stealth probe, a UDP flow between ephemeral-side ports, or an ICMP echo request.
+ * UDP is judged by
  * the answer of the destination as TCP (docs/detection.md, "UDP first contacts in the scan
  * test (session 10)"); what keeps benign UDP fan-out out is in the outcome (a sender that
  * keeps sending is in a conversation) and in the findings (peer-to-peer clients fail over
  * as many ports as peers), not here. */
 static bool
-contact_candidate(const struct safem_flow_key *k, uint8_t tcp_flags)
+contact_candidate(const struct safem_profile_flow *f)
 {
+	const struct safem_flow_key *k = &f->key;
+
 	if (!safem_seqscan_unicast(k->src_addr, k->ip_version) ||
 	    !safem_seqscan_unicast(k->dst_addr, k->ip_version))
 		return false;
@@ -664,8 +701,15 @@ contact_candidate(const struct safem_flow_key *k, uint8_t tcp_flags)
 	case PROTO_TCP:
 		/* from a system port: a connection the other side asked for (FTP's active data
 		 * connection from port 20), a server's SYN-ACK, or a privileged client (rsh),
-		 * never a probe: scanners and clients open connections from ephemeral ports */
-		return (tcp_flags & TCP_SYN) != 0 && k->src_port >= SERVICE_PORTS;
+		 * never a probe: scanners and clients open connections from ephemeral ports
+		 * (the same for a stealth probe: bg_ndpi_appmix's one group of ACK-less
+		 * segments, from port 1 with payload, is no scan; a non-first fragment, no
+		 * header of its own, has ports 0 and flags 0) */
+		if (k->src_port < SERVICE_PORTS)
+			return false;
+		if (f->tcp_flags & TCP_SYN)
+			return true;
+		return stealth_probe(k->proto, f->tcp_flags) && bare_tcp_headers(f);
 	case PROTO_UDP:
 		/* from a system port: a server's answer (DNS from 53) or a service talking to
 		 * its peer (NTP 123 to 123), never a probe; to port 0: a non-first fragment,
@@ -722,14 +766,24 @@ host_step(struct host_first *h, unsigned int wi, const struct safem_feature_valu
  * nothing back a failure (an ICMP unreachable is no answer: a failure), except a UDP
  * sender that kept sending (stream: more datagrams than a probe's in its window, or more
  * in the next): its answers take a path this link does not see, no evidence.
+ * A stealth probe (own_window: the flags of its own window, without SYN) opens no
+ * connection whatever comes back: a RST (closed port) or nothing (open or filtered) is a
+ * failure, as Jung et al. count every attempt that does not establish a connection; any
+ * other answer, or an ACK or SYN of its own in the next window, makes it a conversation's
+ * segment after all: no evidence.
  */
 static enum outcome
-contact_outcome(uint8_t proto, uint8_t own, uint64_t answer, bool stream)
+contact_outcome(uint8_t proto, uint8_t own_window, uint8_t own, uint64_t answer, bool stream)
 {
 	if (proto == PROTO_UDP && answer == 0 && stream)
 		return OUTCOME_NONE;
 	if (proto != PROTO_TCP)
 		return answer != 0 ? OUTCOME_SUCCESS : OUTCOME_FAILURE;
+	if (stealth_probe(proto, own_window)) {
+		if ((own & (TCP_SYN | TCP_ACK)) || (answer != 0 && !(answer & TCP_RST)))
+			return OUTCOME_NONE;
+		return OUTCOME_FAILURE;
+	}
 	if (answer == 0)
 		return (own & TCP_ACK) ? OUTCOME_NONE : OUTCOME_FAILURE;
 	if (answer & TCP_SYN)
@@ -760,7 +814,7 @@ static void
 decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_t own,
        bool stream)
 {
-	enum outcome o = contact_outcome(c->proto, own, answer, stream);
+	enum outcome o = contact_outcome(c->proto, c->own_flags, own, answer, stream);
 	struct source *e = &s->src[c->slot];
 	unsigned int wi = (c->kind & KIND_HORIZONTAL) ? 0 : 1;
 
@@ -801,10 +855,12 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
 				s->totals.sources_flagged++;
 		}
 	}
-	if (wi == 0 && !e->walk[0].flagged && !e->walk[1].flagged && !e->prior_counted) {
+	if (wi == 0 && !e->walk[0].flagged && !e->walk[1].flagged && !e->prior_counted &&
+	    !stealth_probe(c->proto, c->own_flags)) {
 		/* the link's benign rate: a flagged source's failures are the scan's, not the
 		 * link's (one not yet flagged counts: it only lowers theta0, toward the floor);
-		 * its first decided first contact of the window only */
+		 * its first decided first contact of the window only. A stealth probe fails
+		 * whatever the link's hosts do: no measure of how often they answer */
 		e->prior_counted = true;
 		safem_trw_prior_add(&s->prior, o == OUTCOME_SUCCESS);
 		s->totals.prior_observations++;
@@ -886,7 +942,7 @@ collect_candidate(struct safem_seqscan *s, const struct safem_profile_flow *f, u
 	struct pending *c;
 	uint64_t rev_hash;
 
-	if (!contact_candidate(&f->key, f->tcp_flags))
+	if (!contact_candidate(f))
 		return;
 	reverse_key(&f->key, &rev);
 	rev_hash = key_hash(&rev);
@@ -1006,6 +1062,8 @@ contact_keep(void *ctx, void *c)
 		return false;
 	if (p->proto == PROTO_UDP)
 		s->totals.udp_contacts++;
+	else if (stealth_probe(p->proto, p->own_flags))
+		s->totals.stealth_contacts++;
 	return true;
 }
 
@@ -1694,11 +1752,15 @@ provisional_window(struct safem_seqscan *s)
 		uint64_t answer = safem_trw_seen_get(now, mask, c[i].rev_hash);
 		enum outcome o;
 
-		if (answer == 0 && !c[i].old) {
+		/* a stealth probe fails answered by a RST or not at all: its outcome does not
+		 * wait for the answer (only a conversation's answer without RST, which no stack
+		 * gives a probe, would make it no evidence; the final decision still looks) */
+		if (answer == 0 && !c[i].old && !stealth_probe(c[i].proto, c[i].own_flags)) {
 			s->totals.provisional_young++;
 			continue;
 		}
-		o = contact_outcome(c[i].proto, c[i].own_flags, answer, c[i].stream);
+		o = contact_outcome(c[i].proto, c[i].own_flags, c[i].own_flags, answer,
+				    c[i].stream);
 		if (o != OUTCOME_NONE)
 			prov_decide(s, &c[i], o);
 	}

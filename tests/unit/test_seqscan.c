@@ -853,6 +853,30 @@ test_provisional_young_undecided(void **state)
 	assert_int_equal(t.provisional_steps, 3);
 }
 
+/* a stealth probe's outcome does not wait for its answer (a RST or nothing: a failure
+ * either way): the NULL probes of test_provisional_young_undecided's layout, 3 of them 0.8 s
+ * old and the 4th 0.1 s, are 4 provisional failures, a finding in their own window (256) */
+static void
+test_provisional_stealth_young(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		add(x, SCANNER, NET + 1 + i, 45000, 23, 6, 0);
+		at(x, i < 3 ? END_MS - 800 : END_MS - 100);
+	}
+	assert_int_equal(run_at(x, END_MS), 0);
+	assert_int_equal(findings(x, &f), 1);
+	assert_true(f[0].provisional);
+	assert_int_equal(f[0].failures, 4);
+	totals(x, &t);
+	assert_int_equal(t.provisional_steps, 4);
+	assert_int_equal(t.provisional_young, 0);
+}
+
 /* provisional failures answered late are successes in the persisted walk: 4 old SYNs are a
  * provisional finding; their SYN-ACKs in the next window make them 4 successes (the walk
  * reaches 4^-4 <= eta0 and starts over), so 3 more old failures later are 64 < 99: no
@@ -1277,11 +1301,165 @@ test_prior_floor(void **state)
 	assert_int_equal(findings(x, &f), 1); /* 256 */
 }
 
+/* ---------------------------------------------------------------------- */
+/* Stealth probes (docs/detection.md, "Stealth scans (session 15)"): a bare TCP segment
+ * without SYN, ACK or RST, nmap's -sN (no flag), -sF (FIN), -sX (FIN+PSH+URG). */
+#define TCP_FIN 0x01
+#define TCP_PSH 0x08
+#define TCP_URG 0x20
+#define TCP_XMAS (TCP_FIN | TCP_PSH | TCP_URG)
+
+/* the last added flow's packets and IP bytes */
+static void
+last_size(struct fx *x, uint64_t packets, uint64_t bytes)
+{
+	x->w.f[x->w.n - 1].packets = packets;
+	x->w.f[x->w.n - 1].bytes = bytes;
+}
+
+/* the test's totals so far: contacts, of them stealth probes, and the decided ones */
+static void
+assert_contacts(struct fx *x, uint64_t contacts, uint64_t stealth, uint64_t successes,
+		uint64_t failures)
+{
+	struct safem_seqscan_totals t;
+
+	totals(x, &t);
+	assert_int_equal(t.contacts, contacts);
+	assert_int_equal(t.stealth_contacts, stealth);
+	assert_int_equal(t.successes, successes);
+	assert_int_equal(t.failures, failures);
+}
+
+/* A NULL sweep of port 80 from one source port (as nmap's): a closed port's RST+ACK and no
+ * answer are both failures (neither opens a connection), so 3 probes do not flag (4^3 = 64
+ * < 99) and the 4th, an XMAS probe, does (256); none of them feeds the link's prior (a SYN
+ * scanner not yet flagged gives one observation a window: test_prior_learnt). */
+static void
+test_stealth_sweep_flags(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i;
+
+	for (i = 1; i <= 3; i++)
+		add(x, SCANNER, NET + i, 45000, 80, 6, 0);
+	add(x, NET + 1, SCANNER, 80, 45000, 6, TCP_RST | TCP_ACK); /* closed */
+	judge(x);
+	assert_int_equal(findings(x, &f), 0);
+	assert_contacts(x, 3, 3, 0, 3);
+	totals(x, &t);
+	assert_int_equal(t.prior_observations, 0);
+	add(x, SCANNER, NET + 4, 45000, 80, 6, TCP_XMAS);
+	judge(x);
+	assert_int_equal(findings(x, &f), 1);
+	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_HORIZONTAL);
+	assert_int_equal(f[0].port, 80);
+	assert_int_equal(f[0].proto, 6);
+	assert_int_equal(f[0].failures, 1);
+	assert_int_equal(f[0].failures_run, 4);
+	totals(x, &t);
+	assert_int_equal(t.stealth_contacts, 4);
+	assert_int_equal(t.prior_observations, 0);
+	assert_int_equal(t.theta0_permille, 800);
+}
+
+/* A FIN scan of one host's ports, each closed port answering RST+ACK: the first probe is a
+ * horizontal failure (1 of the horizontal walk: 4 < 99), the 3 new ports vertical ones,
+ * and at the second new port the vertical walk takes the host's first probe too: 4
+ * vertical failures, 256 >= 99, a vertical finding naming the host. */
+static void
+test_stealth_vertical(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	uint16_t p;
+
+	for (p = 21; p <= 24; p++) {
+		add(x, SCANNER, NET + 9, 45000, p, 6, TCP_FIN);
+		add(x, NET + 9, SCANNER, p, 45000, 6, TCP_RST | TCP_ACK);
+	}
+	judge(x);
+	assert_int_equal(findings(x, &f), 1);
+	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_VERTICAL);
+	assert_int_equal(f[0].dst.bytes[15], 9);
+	assert_int_equal(f[0].failures, 3);
+	assert_int_equal(f[0].failures_run, 4);
+	totals(x, &t);
+	assert_int_equal(t.host_first_taken, 1);
+	assert_int_equal(t.stealth_contacts, 4);
+}
+
+/* What is no stealth probe: a connection's later segments (its SYN two windows older: a
+ * bare ACK, data with PSH+ACK, its FIN+ACK close), a segment without SYN, ACK or RST that
+ * carries payload (IPv4 81 bytes, one more than the 20-byte IP header and the largest TCP
+ * header, 60: the bound; 80 is a probe with options), from a system port (bg_ndpi_appmix's
+ * ACK-less segments from port 1), a non-first fragment (ports 0). Of these windows' flows
+ * only the SYN and the 80-byte FIN are contacts. */
+static void
+test_stealth_not_contacts(void **state)
+{
+	struct fx *x = *state;
+
+	add(x, SCANNER, NET + 1, 40001, 443, 6, TCP_SYN);
+	add(x, NET + 1, SCANNER, 443, 40001, 6, TCP_SYN | TCP_ACK);
+	assert_int_equal(run(x), 0);
+	add(x, SCANNER, NET + 1, 40001, 443, 6, TCP_ACK | TCP_PSH);
+	add(x, NET + 1, SCANNER, 443, 40001, 6, TCP_ACK | TCP_PSH);
+	assert_int_equal(run(x), 0);
+	add(x, SCANNER, NET + 1, 40001, 443, 6, TCP_FIN | TCP_ACK);
+	add(x, SCANNER, NET + 2, 40002, 443, 6, TCP_ACK); /* a bare ACK, no answer */
+	add(x, SCANNER, NET + 3, 45000, 80, 6, TCP_FIN | TCP_PSH);
+	last_size(x, 1, 81); /* payload */
+	add(x, SCANNER, NET + 4, 45000, 80, 6, TCP_FIN);
+	last_size(x, 2, 2 * 81);
+	add(x, SCANNER, NET + 5, 45000, 80, 6, TCP_FIN);
+	last_size(x, 1, 80); /* a bare header with 40 bytes of options */
+	add(x, SCANNER, NET + 6, 1, 80, 6, 0); /* from a system port */
+	add(x, SCANNER, NET + 7, 0, 0, 6, 0); /* no ports, no flags: a fragment */
+	judge(x);
+	assert_contacts(x, 2, 1, 1, 1);
+}
+
+/* A stealth-looking flow that a conversation goes on from is no evidence: answered without
+ * RST (an ACK back), or its own next window's segments carrying ACK. 4 of them and no
+ * failure: no walk moves. */
+static void
+test_stealth_conversation_undecided(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i;
+
+	for (i = 1; i <= 2; i++) {
+		add(x, SCANNER, NET + i, 45000, 80, 6, TCP_FIN);
+		add(x, NET + i, SCANNER, 80, 45000, 6, TCP_ACK);
+	}
+	for (i = 3; i <= 4; i++)
+		add(x, SCANNER, NET + i, 45000, 80, 6, 0);
+	assert_int_equal(run(x), 0);
+	for (i = 3; i <= 4; i++)
+		add(x, SCANNER, NET + i, 45000, 80, 6, TCP_ACK);
+	assert_int_equal(run(x), 0);
+	assert_int_equal(findings(x, &f), 0);
+	assert_contacts(x, 4, 4, 0, 0);
+	totals(x, &t);
+	assert_int_equal(t.undecided, 4);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_four_failures_flag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stealth_sweep_flags, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stealth_vertical, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stealth_not_contacts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stealth_conversation_undecided, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_prior_learnt, setup_many, teardown),
 		cmocka_unit_test_setup_teardown(test_prior_one_a_window, setup_many, teardown),
 		cmocka_unit_test_setup_teardown(test_prior_floor_cap, setup_many, teardown),
@@ -1289,6 +1467,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_prior_not_vertical, setup_many, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_found_own_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_young_undecided, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_provisional_stealth_young, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_answered_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provisional_answered_same_window, setup,
 						teardown),
