@@ -36,7 +36,9 @@
 
 /* A bare probe's bytes a packet: the smallest IP header (IPv4 20, IPv6 40) and the largest
  * TCP header, 60 bytes with options (RFC 9293: data offset <= 15 words). More is payload
- * (or IP options, which scanners do not send). */
+ * (or IP options, which scanners do not send). The flow log keeps bytes, not header
+ * lengths, so this is a bound on the average: a segment without options may carry up to 40
+ * bytes of data and pass. */
 #define IPV4_MIN_HEADER_BYTES 20
 #define IPV6_HEADER_BYTES 40
 #define TCP_MAX_HEADER_BYTES 60
@@ -660,10 +662,10 @@ home_port_observe(struct safem_seqscan *s, const struct safem_feature_value *src
 /*
  * nmap's stealth probes (-sF FIN, -sX FIN+PSH+URG, -sN no flag; docs/detection.md, "Stealth
  * scans (session 15)"): a TCP flow whose OR of flags has none of SYN, ACK, RST. A connection
- * opens with a SYN, every later segment of it carries ACK (RFC 9293 3.4: once the
+ * opens with a SYN, every later segment of it carries ACK (RFC 9293 3.1: once the
  * connection is synchronized ACK is always sent) and a reset carries RST, so such a flow is
  * no packet of any connection, whatever its ports: it asks a stack what it answers to a
- * segment out of any connection (RFC 9293 3.10.7.1: a closed port resets, an open one
+ * segment out of any connection (RFC 9293 3.10.7.1-2: a closed port resets, an open one
  * drops it). Only bare headers (a scanner sends no data; a segment with payload and no ACK
  * is something else, malformed or crafted, that the walk has no model for), and the
  * system-port rule of SYNs holds (contact_candidate).

@@ -1310,6 +1310,14 @@ test_prior_floor(void **state)
 #define TCP_XMAS (TCP_FIN | TCP_PSH | TCP_URG)
 
 /* the last added flow's packets and IP bytes */
+/* the last added flow over IPv6: its addresses read as 16 bytes (the IPv4 ones, then
+ * zeros: unicast addresses of 10::/16 and the scanner's prefix) */
+static void
+last_v6(struct fx *x)
+{
+	x->w.f[x->w.n - 1].key.ip_version = 6;
+}
+
 static void
 last_size(struct fx *x, uint64_t packets, uint64_t bytes)
 {
@@ -1396,8 +1404,9 @@ test_stealth_vertical(void **state)
  * bare ACK, data with PSH+ACK, its FIN+ACK close), a segment without SYN, ACK or RST that
  * carries payload (IPv4 81 bytes, one more than the 20-byte IP header and the largest TCP
  * header, 60: the bound; 80 is a probe with options), from a system port (bg_ndpi_appmix's
- * ACK-less segments from port 1), a non-first fragment (ports 0). Of these windows' flows
- * only the SYN and the 80-byte FIN are contacts. */
+ * ACK-less segments from port 1), a non-first fragment (ports 0); over IPv6 the bound is
+ * 40 + 60 = 100 bytes (101: payload). Of these windows' flows only the SYN, the 80-byte FIN
+ * and the 100-byte IPv6 FIN are contacts. */
 static void
 test_stealth_not_contacts(void **state)
 {
@@ -1419,8 +1428,14 @@ test_stealth_not_contacts(void **state)
 	last_size(x, 1, 80); /* a bare header with 40 bytes of options */
 	add(x, SCANNER, NET + 6, 1, 80, 6, 0); /* from a system port */
 	add(x, SCANNER, NET + 7, 0, 0, 6, 0); /* no ports, no flags: a fragment */
+	add(x, SCANNER, NET + 8, 45000, 80, 6, TCP_FIN);
+	last_v6(x);
+	last_size(x, 1, 100); /* IPv6: 40 + 60 bytes of headers */
+	add(x, SCANNER, NET + 9, 45000, 80, 6, TCP_FIN);
+	last_v6(x);
+	last_size(x, 1, 101); /* IPv6 with payload */
 	judge(x);
-	assert_contacts(x, 2, 1, 1, 1);
+	assert_contacts(x, 3, 2, 1, 2);
 }
 
 /* A stealth-looking flow that a conversation goes on from is no evidence: answered without
