@@ -7,7 +7,9 @@
  * Output files that are complete or absent: written as PATH.tmp and renamed
  * to PATH only when closed with commit after every write succeeded. Serves
  * every output of the probe and of safem-merge (flow CSV, stats JSON, window
- * reports, window tree files). Not for the packet path.
+ * reports, window tree files). Not for the packet path. A PATH that exists and
+ * is no regular file (a device such as /dev/null, a FIFO, a socket) is written
+ * in place, never renamed over.
  */
 
 #include <stdbool.h>
@@ -19,7 +21,8 @@ extern "C" {
 
 struct safem_outfile;
 
-/** Create PATH.tmp with fopen mode ("w", "wb"). NULL with errno set. */
+/** Create PATH.tmp with fopen mode ("w", "wb"), or open PATH itself when it is no
+ *  regular file. NULL with errno set. */
 struct safem_outfile *safem_outfile_open(const char *path, const char *mode);
 
 /** The stream to write to. */

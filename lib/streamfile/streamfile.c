@@ -30,6 +30,7 @@ struct safem_streamfile {
 	uint64_t start_ms; /* start of the current interval */
 	uint64_t rotate_bytes; /* size limit of a live file (0: none) */
 	uint64_t file_bytes;   /* size of the live file */
+	bool regular;	       /* the live file is a regular file: only those rotate */
 	uint64_t clock_ms;     /* the clock at the last tick (0: not known yet) */
 	uint64_t opened_ms;    /* when the live file began: its stamp without time rotation */
 	char *buf;
@@ -196,6 +197,7 @@ open_live(struct safem_streamfile *f, bool truncate)
 		return err;
 	}
 	f->file_bytes = (uint64_t)st.st_size;
+	f->regular = S_ISREG(st.st_mode);
 	if (st.st_size == 0 && f->header != NULL && (err = write_whole(f, f->header, f->header_len)) != 0) {
 		close(f->fd);
 		f->fd = -1;
@@ -339,6 +341,11 @@ rotate_file(struct safem_streamfile *f)
 		f->rotate_ms != 0 && f->start_ms != START_UNKNOWN ? f->start_ms : f->opened_ms;
 	int ret;
 
+	/* A device or FIFO (--flows /dev/null, a pipe) is no file to keep: renaming it would
+	 * move the node itself (as root, /dev/null), and reopening it would only repeat the
+	 * header to its reader. It is written on as it is. */
+	if (!f->regular)
+		return;
 	sync_and_close(f);
 	/* A live file someone moved away (ENOENT) has nothing to rename. */
 	ret = rename_rotated(f->path, stamp_ms);

@@ -9,6 +9,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -409,11 +410,56 @@ test_open_fails_in_missing_dir(void **state)
 	assert_int_equal(errno, ENOENT);
 }
 
+/* A FIFO (or device: --flows /dev/null) as the path is written in place and never rotated:
+ * a rename would move the node itself (as root, /dev/null). Size rotation is on and passed:
+ * the FIFO stays a FIFO at its name, its reader gets every line, no rotated file appears. */
+static void
+test_fifo_not_rotated(void **state)
+{
+	struct fixture *fx = *state;
+	struct safem_streamfile_params p = {
+		.path = fx->path, .header = "h", .rotate_bytes = 10, .flush_interval_ms = 60000};
+	struct safem_streamfile *f;
+	struct stat st;
+	char buf[64] = "";
+	ssize_t n, got = 0;
+	unsigned int entries = 0;
+	struct dirent *e;
+	DIR *dir;
+	int rd;
+
+	assert_int_equal(mkfifo(fx->path, 0600), 0);
+	rd = open(fx->path, O_RDONLY | O_NONBLOCK);
+	assert_true(rd >= 0);
+	f = safem_streamfile_open(&p);
+	assert_non_null(f);
+	assert_int_equal(safem_streamfile_start(f), 0);
+	safem_streamfile_append(f, "aaaa\n", 5);
+	safem_streamfile_flush(f);
+	safem_streamfile_append(f, "bbbb\n", 5);
+	safem_streamfile_flush(f);
+	while ((n = read(rd, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += n;
+	assert_string_equal(buf, "h\naaaa\nbbbb\n");
+	assert_int_equal(safem_streamfile_close(f), 0);
+	safem_streamfile_free(f);
+	close(rd);
+	assert_int_equal(stat(fx->path, &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+	dir = opendir(fx->dir);
+	assert_non_null(dir);
+	while ((e = readdir(dir)) != NULL)
+		entries += e->d_name[0] != '.';
+	closedir(dir);
+	assert_int_equal(entries, 1); /* the FIFO alone: nothing rotated */
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rotated_name),
+		cmocka_unit_test_setup_teardown(test_fifo_not_rotated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_whole_lines_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotation_by_clock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotation_by_size, setup, teardown),
