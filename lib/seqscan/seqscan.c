@@ -686,11 +686,10 @@ bare_tcp_headers(const struct safem_profile_flow *f)
 
 /* A flow that may be a first contact: from and to unicast addresses, and a TCP flow with a
  * SYN or a stealth probe, a UDP flow between ephemeral-side ports, or an ICMP echo request.
- * UDP is judged by
- * the answer of the destination as TCP (docs/detection.md, "UDP first contacts in the scan
- * test (session 10)"); what keeps benign UDP fan-out out is in the outcome (a sender that
- * keeps sending is in a conversation) and in the findings (peer-to-peer clients fail over
- * as many ports as peers), not here. */
+ * UDP is judged by the answer of the destination as TCP (docs/detection.md, "UDP first
+ * contacts in the scan test (session 10)"); what keeps benign UDP fan-out out is in the
+ * outcome (a sender that keeps sending is in a conversation) and in the findings
+ * (peer-to-peer clients fail over as many ports as peers), not here. */
 static bool
 contact_candidate(const struct safem_profile_flow *f)
 {

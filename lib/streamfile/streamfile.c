@@ -30,7 +30,6 @@ struct safem_streamfile {
 	uint64_t start_ms; /* start of the current interval */
 	uint64_t rotate_bytes; /* size limit of a live file (0: none) */
 	uint64_t file_bytes;   /* size of the live file */
-	bool regular;	       /* the live file is a regular file: only those rotate */
 	uint64_t clock_ms;     /* the clock at the last tick (0: not known yet) */
 	uint64_t opened_ms;    /* when the live file began: its stamp without time rotation */
 	char *buf;
@@ -38,6 +37,7 @@ struct safem_streamfile {
 	size_t complete;      /* buf[0, complete) are whole lines */
 	uint64_t complete_lines;
 	bool discarding; /* dropping a line too long for the buffer, up to its '\n' */
+	bool regular;	 /* the live file is a regular file: only those rotate */
 	uint64_t last_flush_ns;
 	int first_error;
 	/* safem_streamfile_start() done: the file is ours. Set last, with release:
