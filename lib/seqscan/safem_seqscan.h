@@ -25,6 +25,12 @@
  * (UDP: per source port) across home sources within the worm horizon: a worm at a low
  * rate, one probe a window over several infected hosts, fails on one port long before any
  * host's walk flags it.
+ * A source's UDP first contacts walk apart, in UDP walks of their own (a table of their
+ * own, the same geometry): a refusal by the target (ICMP port unreachable) or an empty
+ * datagram nothing answered fails, an answer succeeds, a datagram with payload unanswered,
+ * a sender that kept sending or a source tracing a route is no evidence (docs/detection.md,
+ * "UDP walks of one source (session 16)"); no TCP or ICMP walk, and not the link's prior,
+ * sees them.
  * Outcomes are decided one window late (an answer can fall into the next window): the
  * contacts of window N are judged at the end of window N+1, and only those decisions move
  * the walks. Given the pane's end, window N also decides its own contacts provisionally
@@ -159,7 +165,16 @@ struct safem_seqscan_finding {
 	X(provisional_young) /* ones still unanswered but younger: left to the next window */ \
 	X(findings_provisional) /* findings from them (in findings) */ \
 	X(prior_observations) /* horizontal outcomes of unflagged sources the prior counted */ \
-	X(theta0_permille) /* the theta0 in use at the last window, in thousandths (a value) */
+	X(theta0_permille) /* the theta0 in use at the last window, in thousandths (a value) */ \
+	X(udp_walk_contacts) /* first contacts of any source's UDP walks (apart from contacts) */ \
+	X(udp_walk_successes) /* answered by the reverse datagram */ \
+	X(udp_walk_failures) /* refused, or empty datagrams unanswered */ \
+	X(udp_walk_refused) /* refused by the target's port unreachable (in udp_walk_failures) */ \
+	X(udp_walk_undecided) /* no evidence (payload unanswered, kept sending, time \
+				 exceeded back) or their entry given to another source first */ \
+	X(udp_walk_sources_evicted) /* UDP walk entries not idle pushed out of a full set */ \
+	X(udp_walk_flagged) /* UDP walks that crossed eta1 */ \
+	X(udp_walk_findings) /* findings of the UDP walks (in findings) */
 
 struct safem_seqscan_totals {
 #define SAFEM_SEQSCAN_FIELD_(name) uint64_t name;

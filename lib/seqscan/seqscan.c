@@ -26,6 +26,13 @@
 #define ICMP_ECHO_REPLY 0u
 #define ICMPV6_ECHO_REQUEST (128u << 8)
 #define ICMPV6_ECHO_REPLY (129u << 8)
+/* what a UDP probe draws back from the network instead of an answer: its target's refusal
+ * (port unreachable: v4 type 3 code 3, v6 type 1 code 4) and a router's time exceeded in
+ * transit (v4 type 11 code 0, v6 type 3 code 0), as the flow key's dst_port */
+#define ICMP_PORT_UNREACHABLE (3u << 8 | 3u)
+#define ICMPV6_PORT_UNREACHABLE (1u << 8 | 4u)
+#define ICMP_TIME_EXCEEDED (11u << 8)
+#define ICMPV6_TIME_EXCEEDED (3u << 8)
 
 /* A horizontal scan's few ports: the Misra-Gries counters (lib/trw) of them hold at least
  * 3/4 of its failures (as the detector's transit scan rule, classify.c TRANSIT_SCAN_PORTS: a
@@ -48,6 +55,9 @@
  * conversation (a QUIC or VPN session, a media stream), and when its answers are not on
  * this link they take another path: no evidence either way. */
 #define UDP_PROBE_DATAGRAMS 2
+/* An empty datagram: the smallest IP header and the UDP header, nothing after them (nmap's
+ * -sU to most ports; no application protocol is an empty datagram) */
+#define UDP_HEADER_BYTES 8
 
 #define WAYS 4
 #define AHEAD SAFEM_TRW_AHEAD /* slots fetched ahead (lib/trw) */
@@ -200,10 +210,16 @@ struct pending {
 	const struct safem_profile_flow *flow; /* while collected (stage 1 to 2) */
 	uint32_t slot, gen;
 	struct safem_feature_value dst;
-	struct safem_feature_value src; /* UDP: the home source (it has no source slot) */
+	/* UDP: the source (the home port evidence's; slot and gen are its UDP walks' entry) */
+	struct safem_feature_value src;
 	uint16_t dst_port, src_port;
 	uint8_t proto, own_flags, kind;
 	bool stream : 1; /* UDP: more than UDP_PROBE_DATAGRAMS datagrams in its window */
+	/* UDP: evidence of the home source port (a home source's datagram, session 10) */
+	bool home_udp : 1;
+	/* UDP: a first contact of the source's UDP walks (kind says which), slot in s->usrc */
+	bool udp_walk : 1;
+	bool empty : 1; /* UDP: no payload in any of its datagrams (UDP_HEADER_BYTES) */
 	/* unanswered for SAFEM_SEQSCAN_ANSWER_WAIT_MS since its flow's first packet at the
 	 * pane's end if no answer came: decided once at collection, as lib/victim's PROV_OLD
 	 * (false without the pane's end); a bit, not the time, so an entry is 72 bytes */
@@ -222,6 +238,7 @@ struct flagged_port {
 	uint64_t window;
 	uint16_t port;
 	bool home;
+	bool udp; /* a UDP walk's: UDP ports and TCP's (or ICMP's) are not one service */
 };
 #define FLAGGED_RING 64
 
@@ -235,6 +252,14 @@ struct safem_seqscan {
 	struct safem_trw_prior prior;
 	uint32_t nsources; /* power of 2, multiple of WAYS */
 	struct source *src;
+	/* the UDP walks, a table of their own (nsources, the same geometry): a source's UDP
+	 * first contacts never step its TCP / ICMP walks, filters or slot (docs/detection.md,
+	 * "UDP walks of one source (session 16)") */
+	struct source *usrc;
+	uint32_t *utouched; /* UDP entries with a decision this window */
+	uint32_t nutouched;
+	uint32_t *uprov_touched; /* UDP entries with a provisional step */
+	uint32_t nuprov_touched;
 	uint64_t table_size; /* power of 2 >= 2 pane_flows */
 	uint64_t *answers[2]; /* [cur] this window, [!cur] the previous one */
 	struct pending *pending[2];
@@ -287,6 +312,49 @@ static uint64_t
 key_hash(const struct safem_flow_key *k)
 {
 	return safem_trw_words_hash(k, sizeof(*k) / 8, 0x9e3779b97f4a7c15ull);
+}
+
+/*
+ * The answer table's entry of a UDP probe's refusal and of a time exceeded, under keys of
+ * their own: the refusal by (target, prober) and the time exceeded by the prober alone (any
+ * router sends it), so a UDP contact finds both from its own addresses. An ICMP error is no
+ * contact, no answer to one and never sent on (no candidate's own or reverse key is an ICMP
+ * error's), so its flow key's entry is never read: it is replaced, and the table holds one
+ * entry a flow as before.
+ */
+static uint64_t
+refusal_hash(const struct safem_feature_value *target, const struct safem_feature_value *prober)
+{
+	struct safem_feature_value pair[2] = {*target, *prober};
+
+	return safem_trw_words_hash(pair, sizeof(pair) / 8, 0x7a3d1c5e9b0f2468ull);
+}
+
+static uint64_t
+time_exceeded_hash(const struct safem_feature_value *prober)
+{
+	return safem_trw_words_hash(prober, sizeof(*prober) / 8, 0x1f83d9abfb41bd6bull);
+}
+
+/* A flow's entry in the answer table: its key's, or an ICMP error's own (above). */
+static uint64_t
+answer_hash(const struct safem_flow_key *k)
+{
+	struct safem_feature_value a, b;
+	bool v4 = k->ip_version == 4;
+
+	if (!(v4 ? k->proto == PROTO_ICMP : k->proto == PROTO_ICMPV6))
+		return key_hash(k);
+	if (k->dst_port == (v4 ? ICMP_PORT_UNREACHABLE : ICMPV6_PORT_UNREACHABLE)) {
+		safem_trw_addr_value(k->src_addr, k->ip_version, &a);
+		safem_trw_addr_value(k->dst_addr, k->ip_version, &b);
+		return refusal_hash(&a, &b);
+	}
+	if (k->dst_port == (v4 ? ICMP_TIME_EXCEEDED : ICMPV6_TIME_EXCEEDED)) {
+		safem_trw_addr_value(k->dst_addr, k->ip_version, &b);
+		return time_exceeded_hash(&b);
+	}
+	return key_hash(k);
 }
 
 /* The key an answer to k carries: addresses and ports swapped (ICMP: the echo reply). */
@@ -362,6 +430,9 @@ safem_seqscan_create(const struct safem_seqscan_params *p)
 	prior_publish(s);
 	s->src = calloc(n, sizeof(*s->src));
 	s->touched = calloc(p->pane_flows, sizeof(*s->touched));
+	s->usrc = calloc(n, sizeof(*s->usrc));
+	s->utouched = calloc(p->pane_flows, sizeof(*s->utouched));
+	s->uprov_touched = calloc(p->pane_flows, sizeof(*s->uprov_touched));
 	s->nport_walks = n * PORT_WALKS_PER_SOURCE;
 	s->pw = calloc(s->nport_walks, sizeof(*s->pw));
 	s->pw_touched = calloc(p->pane_flows, sizeof(*s->pw_touched));
@@ -392,6 +463,7 @@ safem_seqscan_create(const struct safem_seqscan_params *p)
 		return NULL;
 	}
 	if (s->src == NULL || s->touched == NULL || s->pw == NULL || s->pw_touched == NULL ||
+	    s->usrc == NULL || s->utouched == NULL || s->uprov_touched == NULL ||
 	    s->order == NULL || s->order_tmp == NULL || s->answers[0] == NULL ||
 	    s->answers[1] == NULL || s->pending[0] == NULL || s->pending[1] == NULL) {
 		safem_seqscan_free(s);
@@ -408,6 +480,9 @@ safem_seqscan_free(struct safem_seqscan *s)
 		return;
 	free(s->src);
 	free(s->touched);
+	free(s->usrc);
+	free(s->utouched);
+	free(s->uprov_touched);
 	free(s->pw);
 	free(s->pw_touched);
 	free(s->hp);
@@ -443,9 +518,11 @@ source_set(const struct safem_seqscan *s, const struct safem_feature_value *addr
 			  (s->nsources / WAYS - 1)) * WAYS;
 }
 
-/* The slot of addr, taking one (an idle one, else the least recently active) when new. */
+/* The slot of addr in table tab (s->src, or the UDP walks' s->usrc), taking one (an idle one,
+ * else the least recently active, counted in *evicted) when new. */
 static uint32_t
-source_get(struct safem_seqscan *s, const struct safem_feature_value *addr, uint8_t ip_version)
+source_get(struct safem_seqscan *s, struct source *tab, const struct safem_feature_value *addr,
+	   uint8_t ip_version, uint64_t *evicted)
 {
 	uint32_t set = source_set(s, addr);
 	uint32_t i, victim = set;
@@ -453,8 +530,8 @@ source_get(struct safem_seqscan *s, const struct safem_feature_value *addr, uint
 	bool found = false;
 
 	for (i = set; i < set + WAYS && !found; i++)
-		if (s->src[i].used && memcmp(&s->src[i].addr, addr, sizeof(*addr)) == 0) {
-			if (!source_idle(s, &s->src[i]))
+		if (tab[i].used && memcmp(&tab[i].addr, addr, sizeof(*addr)) == 0) {
+			if (!source_idle(s, &tab[i]))
 				return i;
 			/* back after idle_windows without a contact: what its walks said then
 			 * says nothing of now (a client flagged once would be flagged for ever,
@@ -463,17 +540,17 @@ source_get(struct safem_seqscan *s, const struct safem_feature_value *addr, uint
 			found = true;
 		}
 	for (i = set; i < set + WAYS && !found; i++) {
-		if (source_idle(s, &s->src[i])) {
+		if (source_idle(s, &tab[i])) {
 			victim = i;
 			break;
 		}
-		if (s->src[i].last_window < s->src[victim].last_window)
+		if (tab[i].last_window < tab[victim].last_window)
 			victim = i;
 	}
-	if (!source_idle(s, &s->src[victim]))
-		s->totals.sources_evicted++;
+	if (!source_idle(s, &tab[victim]))
+		(*evicted)++;
 	{
-		struct source *e = &s->src[victim];
+		struct source *e = &tab[victim];
 		uint32_t gen = e->gen + 1;
 
 		memset(e, 0, sizeof(*e));
@@ -684,6 +761,17 @@ bare_tcp_headers(const struct safem_profile_flow *f)
 	return f->bytes <= f->packets * (ip + TCP_MAX_HEADER_BYTES);
 }
 
+/* Every datagram of f is headers only: the smallest IP header and UDP's (the flow log keeps
+ * bytes, an IP length a packet: an IPv6 extension header or IPv4 options read as payload,
+ * which only leaves such a datagram out of the failures) */
+static bool
+empty_datagrams(const struct safem_profile_flow *f)
+{
+	uint64_t ip = f->key.ip_version == 4 ? IPV4_MIN_HEADER_BYTES : IPV6_HEADER_BYTES;
+
+	return f->bytes == f->packets * (ip + UDP_HEADER_BYTES);
+}
+
 /* A flow that may be a first contact: from and to unicast addresses, and a TCP flow with a
  * SYN or a stealth probe, a UDP flow between ephemeral-side ports, or an ICMP echo request.
  * UDP is judged by the answer of the destination as TCP (docs/detection.md, "UDP first
@@ -823,17 +911,6 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
 		s->totals.undecided++;
 		return;
 	}
-	if (c->proto == PROTO_UDP) {
-		/* a home source's datagram: evidence of its source port only (first_contact) */
-		if (o == OUTCOME_SUCCESS) {
-			s->totals.successes++;
-		} else {
-			s->totals.failures++;
-			s->totals.udp_failures++;
-		}
-		home_port_observe(s, &c->src, c, o == OUTCOME_SUCCESS, true);
-		return;
-	}
 	if (!e->used || e->gen != c->gen) {
 		s->totals.contacts_dropped++;
 		return;
@@ -908,6 +985,133 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
 		safem_trw_ports_add(&e->ports, c->dst_port);
 }
 
+/*
+ * A UDP first contact of the source's UDP walks (docs/detection.md, "UDP walks of one source
+ * (session 16)"): answered: the reverse datagram; refused: a port unreachable from its
+ * target; traced: a time exceeded back to its source (each in the windows looked at).
+ * Jung et al.'s walk reads a success as a connection made and a failure as an attempt
+ * the target did not take: a refusal by the target itself is one (a UDP port's RST), and
+ * so is an empty datagram nothing answered (nmap's -sU to most ports: no application
+ * protocol consists of an empty datagram). A datagram with payload and no answer says
+ * nothing (discovery, a peer-to-peer ping, QUIC or a VPN to a server whose answers take
+ * another path); a sender that kept sending is in a conversation (session 10's rule), and
+ * a source whose datagrams run out of hops is tracing a route, its last hops' refusals no
+ * refusal of a probe.
+ */
+static enum outcome
+udp_walk_outcome(const struct pending *c, bool answered, bool stream, bool refused, bool traced)
+{
+	if (answered)
+		return OUTCOME_SUCCESS;
+	if (stream || traced)
+		return OUTCOME_NONE;
+	return refused || c->empty ? OUTCOME_FAILURE : OUTCOME_NONE;
+}
+
+/* A UDP entry's walks and this window's decisions on them: the persisted ones, or the
+ * provisional copies; udp_walk_step moves either. */
+struct udp_walks {
+	struct safem_trw_walk *walk; /* [2] */
+	struct host_first *host;
+	struct safem_trw_ports *ports;
+	uint32_t *failures; /* [2] */
+	uint32_t *successes;
+	struct safem_feature_value *dst; /* [2] */
+	uint8_t *proto;			 /* [2] */
+};
+
+/* The steps of a decided UDP walk contact c (o not OUTCOME_NONE): the paper's, no prior, no
+ * port walk, no home port (those measure TCP's and ICMP's contacts). Returns the walks that
+ * crossed eta1. */
+static unsigned int
+udp_walk_step(const struct safem_seqscan *s, const struct udp_walks *u, const struct pending *c,
+	      enum outcome o)
+{
+	unsigned int wi = (c->kind & KIND_HORIZONTAL) ? 0 : 1, flagged = 0;
+	/* a vertical UDP scan begins with a datagram to the host, as a connect scan does */
+	enum outcome h = host_step(u->host, wi, &c->dst, o);
+
+	if (h != OUTCOME_NONE &&
+	    safem_trw_walk_observe(&s->b, &u->walk[1], h == OUTCOME_SUCCESS) == SAFEM_TRW_FLAGGED)
+		flagged++;
+	if (safem_trw_walk_observe(&s->b, &u->walk[wi], o == OUTCOME_SUCCESS) == SAFEM_TRW_FLAGGED)
+		flagged++;
+	if (o == OUTCOME_SUCCESS) {
+		(*u->successes)++;
+		return flagged;
+	}
+	u->failures[wi]++;
+	u->dst[wi] = c->dst;
+	u->proto[wi] = PROTO_UDP;
+	if (wi == 0)
+		safem_trw_ports_add(u->ports, c->dst_port);
+	return flagged;
+}
+
+/* A decided UDP walk contact on the persisted walks. */
+static void
+udp_walk_decide(struct safem_seqscan *s, const struct pending *c, enum outcome o, bool refused)
+{
+	struct source *e = &s->usrc[c->slot];
+	const struct udp_walks u = {e->walk,	 &e->host,	       &e->ports,
+				    e->window_failures, &e->window_successes, e->last_dst,
+				    e->last_proto};
+
+	if (o == OUTCOME_NONE || !e->used || e->gen != c->gen) {
+		s->totals.udp_walk_undecided++;
+		return;
+	}
+	if (e->window_id != s->window) {
+		e->window_id = s->window;
+		e->window_failures[0] = e->window_failures[1] = e->window_successes = 0;
+		s->utouched[s->nutouched++] = c->slot; /* at most one per pending contact */
+	}
+	s->totals.udp_walk_flagged += udp_walk_step(s, &u, c, o);
+	if (!e->walk[0].flagged && !e->walk[1].flagged)
+		e->finding_windows = 0; /* cleared (eta0): a later flag starts a new count */
+	if (o == OUTCOME_SUCCESS) {
+		s->totals.udp_walk_successes++;
+	} else {
+		s->totals.udp_walk_failures++;
+		if (refused)
+			s->totals.udp_walk_refused++;
+	}
+}
+
+/* A UDP contact's final decision: the home port evidence's (session 10: any datagram with no
+ * answer a failure, unless it kept sending) and its UDP walks', each as its own. answer and
+ * stream as decide()'s; prev, now: the answer tables of its window and the next. */
+static void
+decide_udp(struct safem_seqscan *s, const struct pending *c, uint64_t answer, bool stream,
+	   const uint64_t *prev, const uint64_t *now, uint64_t mask)
+{
+	if (c->home_udp) {
+		enum outcome o = contact_outcome(PROTO_UDP, 0, 0, answer, stream);
+
+		if (o == OUTCOME_NONE) {
+			s->totals.undecided++;
+		} else {
+			if (o == OUTCOME_SUCCESS) {
+				s->totals.successes++;
+			} else {
+				s->totals.failures++;
+				s->totals.udp_failures++;
+			}
+			home_port_observe(s, &c->src, c, o == OUTCOME_SUCCESS, true);
+		}
+	}
+	if (c->udp_walk) {
+		uint64_t rh = refusal_hash(&c->dst, &c->src), th = time_exceeded_hash(&c->src);
+		bool refused = safem_trw_seen_get(prev, mask, rh) != 0 ||
+			       safem_trw_seen_get(now, mask, rh) != 0;
+		bool traced = safem_trw_seen_get(prev, mask, th) != 0 ||
+			      safem_trw_seen_get(now, mask, th) != 0;
+
+		udp_walk_decide(s, c, udp_walk_outcome(c, answer != 0, stream, refused, traced),
+				refused);
+	}
+}
+
 /* Judge the previous window's contacts against its answers and this window's. */
 static void
 decide_pending(struct safem_seqscan *s)
@@ -919,17 +1123,23 @@ decide_pending(struct safem_seqscan *s)
 
 	for (i = 0; i < n; i++) {
 		if (i + AHEAD < n) {
-			__builtin_prefetch(&prev[c[i + AHEAD].rev_hash & mask]);
-			__builtin_prefetch(&now[c[i + AHEAD].rev_hash & mask]);
-			__builtin_prefetch(&now[c[i + AHEAD].own_hash & mask]);
-			__builtin_prefetch(&s->src[c[i + AHEAD].slot]);
+			const struct pending *a = &c[i + AHEAD];
+
+			__builtin_prefetch(&prev[a->rev_hash & mask]);
+			__builtin_prefetch(&now[a->rev_hash & mask]);
+			__builtin_prefetch(&now[a->own_hash & mask]);
+			__builtin_prefetch(a->proto == PROTO_UDP ? &s->usrc[a->slot]
+							       : &s->src[a->slot]);
 		}
 		uint64_t answer = safem_trw_seen_get(prev, mask, c[i].rev_hash) |
 				  safem_trw_seen_get(now, mask, c[i].rev_hash);
 		uint64_t own_next = safem_trw_seen_get(now, mask, c[i].own_hash);
 		uint8_t own = c[i].own_flags | (uint8_t)(own_next & SAFEM_TRW_SEEN_FLAGS);
 
-		decide(s, &c[i], answer, own, c[i].stream || own_next != 0);
+		if (c[i].proto == PROTO_UDP)
+			decide_udp(s, &c[i], answer, c[i].stream || own_next != 0, prev, now, mask);
+		else
+			decide(s, &c[i], answer, own, c[i].stream || own_next != 0);
 	}
 	s->npending[!s->cur] = 0;
 }
@@ -963,11 +1173,63 @@ collect_candidate(struct safem_seqscan *s, const struct safem_profile_flow *f, u
 	c->flow = f;
 	c->own_flags = f->tcp_flags;
 	c->stream = f->packets > UDP_PROBE_DATAGRAMS;
+	c->empty = f->key.proto == PROTO_UDP && empty_datagrams(f);
 	/* dated by its flow's first packet (the last when the flow began in an earlier pane):
 	 * a retransmitted SYN is the same unanswered request (docs/detection.md, "Dated by the
 	 * first packet (session 12)") */
 	c->old = safem_trw_unanswered_for(safem_profile_flow_first_ms(f, s->end_ms), s->end_ms,
 					  SAFEM_SEQSCAN_ANSWER_WAIT_MS);
+}
+
+/* A first contact of entry e (the source's slot in s->src or s->usrc) to dst on (proto,
+ * port), noted in its filters: its kind (KIND_HORIZONTAL: a new address, else
+ * KIND_VERTICAL; | KIND_PAIR: a new (address, protocol, port)), 0 when both are known. */
+static uint8_t
+filters_note(struct source *e, const struct safem_feature_value *dst, uint8_t proto,
+	     uint16_t port)
+{
+	uint32_t pos_dst[SAFEM_TRW_BLOOM_HASHES], pos_pair[SAFEM_TRW_BLOOM_HASHES];
+	struct {
+		struct safem_feature_value dst;
+		uint16_t port;
+		uint8_t proto, pad[5];
+	} pair;
+	bool new_dst, new_pair;
+
+	memset(&pair, 0, sizeof(pair));
+	pair.dst = *dst;
+	pair.proto = proto;
+	pair.port = port;
+	bloom_positions(dst, sizeof(*dst) / 8, pos_dst);
+	bloom_positions(&pair, sizeof(pair) / 8, pos_pair);
+	new_dst = !safem_trw_bloom_has(&e->bloom_dst, pos_dst);
+	new_pair = !safem_trw_bloom_has(&e->bloom_pair, pos_pair);
+	if (!new_dst && !new_pair)
+		return 0;
+	safem_trw_bloom_add(&e->bloom_dst, pos_dst);
+	safem_trw_bloom_add(&e->bloom_pair, pos_pair);
+	return (new_dst ? KIND_HORIZONTAL : KIND_VERTICAL) | (new_pair ? KIND_PAIR : 0);
+}
+
+/* Stage 2 of a UDP candidate: a first contact of src's UDP walks (a new address, or a new
+ * port of a known one, in its UDP entry's own filters): c's slot, gen and kind set. */
+static bool
+udp_first_contact(struct safem_seqscan *s, struct pending *c, const struct safem_feature_value *src,
+		  const struct safem_feature_value *dst, uint8_t ip_version, uint16_t dst_port)
+{
+	uint32_t slot =
+		source_get(s, s->usrc, src, ip_version, &s->totals.udp_walk_sources_evicted);
+	struct source *e = &s->usrc[slot];
+	uint8_t kind;
+
+	e->last_window = s->window;
+	kind = filters_note(e, dst, PROTO_UDP, dst_port);
+	if (kind == 0)
+		return false;
+	c->slot = slot;
+	c->gen = e->gen;
+	c->kind = kind & ~KIND_PAIR; /* no port walks: the UDP walks are the source's two */
+	return true;
 }
 
 /* Stage 2: keep c when it is a first contact of its source (to a new address, or a new port
@@ -978,26 +1240,25 @@ first_contact(struct safem_seqscan *s, struct pending *c)
 	const struct safem_flow_key *k = &c->flow->key;
 	struct safem_feature_value src, dst;
 	struct source *e;
-	uint32_t slot, pos_dst[SAFEM_TRW_BLOOM_HASHES], pos_pair[SAFEM_TRW_BLOOM_HASHES];
-	struct {
-		struct safem_feature_value dst;
-		uint16_t port;
-		uint8_t proto, pad[5];
-	} pair;
-	bool new_dst, new_pair;
+	uint32_t slot;
+	uint16_t port;
+	uint8_t kind;
 
 	safem_trw_addr_value(k->src_addr, k->ip_version, &src);
 	safem_trw_addr_value(k->dst_addr, k->ip_version, &dst);
 	if (k->proto == PROTO_UDP) {
 		/*
-		 * UDP from home sources only, and only as evidence of their source port (the
-		 * home port table's filter counts each destination once across them): no source
-		 * slot, filter or walk, so TCP and ICMP contacts are judged as without UDP. One
-		 * source's unanswered UDP fan-out is no finding: on the tuning real backgrounds
-		 * printer discovery, a sweep of UDP 6000, SLP and peer-to-peer clients do it
-		 * (docs/detection.md, "UDP first contacts in the scan test (session 10)").
+		 * Two uses, apart. (1) A home source's datagram is evidence of its source port
+		 * (the home port table's filter counts each destination once across them:
+		 * docs/detection.md, "UDP first contacts in the scan test (session 10)"). (2) Any
+		 * source's first UDP contact to a new address or (address, port) steps its UDP
+		 * walks, in a table of their own (s->usrc): no TCP or ICMP walk, filter or slot
+		 * of the source sees UDP, so a source's TCP failures and a refused datagram never
+		 * add up (docs/detection.md, "UDP walks of one source (session 16)").
 		 */
-		if (s->hp == NULL || !safem_home_contains(s->p.home, &src))
+		c->home_udp = s->hp != NULL && safem_home_contains(s->p.home, &src);
+		c->udp_walk = udp_first_contact(s, c, &src, &dst, k->ip_version, k->dst_port);
+		if (!c->home_udp && !c->udp_walk)
 			return false;
 		c->flow = NULL;
 		c->src = src;
@@ -1007,28 +1268,20 @@ first_contact(struct safem_seqscan *s, struct pending *c)
 		c->proto = k->proto;
 		return true;
 	}
-	slot = source_get(s, &src, k->ip_version);
+	slot = source_get(s, s->src, &src, k->ip_version, &s->totals.sources_evicted);
 	e = &s->src[slot];
 	e->last_window = s->window;
-	memset(&pair, 0, sizeof(pair));
-	pair.dst = dst;
-	pair.proto = k->proto;
-	pair.port = k->proto == PROTO_TCP ? k->dst_port : 0;
-	bloom_positions(&dst, sizeof(dst) / 8, pos_dst);
-	bloom_positions(&pair, sizeof(pair) / 8, pos_pair);
-	new_dst = !safem_trw_bloom_has(&e->bloom_dst, pos_dst);
-	new_pair = !safem_trw_bloom_has(&e->bloom_pair, pos_pair);
-	if (!new_dst && !new_pair)
+	port = k->proto == PROTO_TCP ? k->dst_port : 0;
+	kind = filters_note(e, &dst, k->proto, port);
+	if (kind == 0)
 		return false;
-	safem_trw_bloom_add(&e->bloom_dst, pos_dst);
-	safem_trw_bloom_add(&e->bloom_pair, pos_pair);
 	c->flow = NULL; /* the log is gone by the decision */
 	c->slot = slot;
 	c->gen = e->gen;
 	c->dst = dst;
-	c->dst_port = pair.port;
+	c->dst_port = port;
 	c->proto = k->proto;
-	c->kind = (new_dst ? KIND_HORIZONTAL : KIND_VERTICAL) | (new_pair ? KIND_PAIR : 0);
+	c->kind = kind;
 	return true;
 }
 
@@ -1043,7 +1296,7 @@ contact_prefetch(const struct safem_seqscan *s, const struct pending *c)
 	safem_trw_addr_value(k->src_addr, k->ip_version, &src);
 	set = source_set(s, &src);
 	for (i = set; i < set + WAYS; i++)
-		__builtin_prefetch(&s->src[i]);
+		__builtin_prefetch(k->proto == PROTO_UDP ? &s->usrc[i] : &s->src[i]);
 }
 
 /* lib/trw's stage 2 callbacks */
@@ -1061,9 +1314,18 @@ contact_keep(void *ctx, void *c)
 
 	if (!first_contact(s, p))
 		return false;
-	if (p->proto == PROTO_UDP)
-		s->totals.udp_contacts++;
-	else if (stealth_probe(p->proto, p->own_flags))
+	if (p->proto == PROTO_UDP) {
+		/* contacts and udp_contacts count the home port evidence's, as before */
+		if (p->home_udp) {
+			s->totals.contacts++;
+			s->totals.udp_contacts++;
+		}
+		if (p->udp_walk)
+			s->totals.udp_walk_contacts++;
+		return true;
+	}
+	s->totals.contacts++;
+	if (stealth_probe(p->proto, p->own_flags))
 		s->totals.stealth_contacts++;
 	return true;
 }
@@ -1090,21 +1352,21 @@ collect_contacts(struct safem_seqscan *s)
 	s->pending[s->cur] = out;
 	s->pending[!s->cur] = c;
 	s->npending[s->cur] = kept;
-	s->totals.contacts += kept;
 }
 
 /* ---------------------------------------------------------------------- */
 /* Findings                                                                 */
 
+/* r is port's (udp: of a UDP walk; else of the TCP / ICMP walks, as before UDP walked) */
 static bool
-ring_match(const struct flagged_port *r, uint16_t port)
+ring_match(const struct flagged_port *r, uint16_t port, bool udp)
 {
-	return r->window != 0 && r->port == port;
+	return r->window != 0 && r->port == port && r->udp == udp;
 }
 
 /* Distinct home sources flagged on this port within the worm horizon. */
 static unsigned int
-worm_sources(struct safem_seqscan *s, uint16_t port, bool home)
+worm_sources(struct safem_seqscan *s, uint16_t port, bool home, bool udp)
 {
 	unsigned int i, j, n = 0;
 	bool counted[FLAGGED_RING] = {false};
@@ -1114,7 +1376,7 @@ worm_sources(struct safem_seqscan *s, uint16_t port, bool home)
 	for (i = 0; i < FLAGGED_RING; i++) {
 		const struct flagged_port *r = &s->ring[i];
 
-		if (counted[i] || !r->home || !ring_match(r, port) ||
+		if (counted[i] || !r->home || !ring_match(r, port, udp) ||
 		    r->window + SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS <= s->window)
 			continue;
 		/* distinct sources only */
@@ -1127,29 +1389,29 @@ worm_sources(struct safem_seqscan *s, uint16_t port, bool home)
 }
 
 static void
-ring_note(struct safem_seqscan *s, const struct source *e, uint16_t port, bool home)
+ring_note(struct safem_seqscan *s, const struct source *e, uint16_t port, bool home, bool udp)
 {
 	unsigned int i;
 
 	for (i = 0; i < FLAGGED_RING; i++)
-		if (ring_match(&s->ring[i], port) &&
+		if (ring_match(&s->ring[i], port, udp) &&
 		    memcmp(&s->ring[i].src, &e->addr, sizeof(e->addr)) == 0) {
 			s->ring[i].window = s->window;
 			return;
 		}
-	s->ring[s->ring_next] = (struct flagged_port){e->addr, s->window, port, home};
+	s->ring[s->ring_next] = (struct flagged_port){e->addr, s->window, port, home, udp};
 	s->ring_next = (s->ring_next + 1) % FLAGGED_RING;
 }
 
-/* keep the SAFEM_SEQSCAN_FINDINGS_MAX with the most failures, in that order */
-static void
+/* keep the SAFEM_SEQSCAN_FINDINGS_MAX with the most failures, in that order; false: not kept */
+static bool
 finding_add(struct safem_seqscan *s, const struct safem_seqscan_finding *f)
 {
 	unsigned int i;
 
 	if (s->nfindings == SAFEM_SEQSCAN_FINDINGS_MAX &&
 	    s->findings[s->nfindings - 1].failures >= f->failures)
-		return;
+		return false;
 	if (s->nfindings < SAFEM_SEQSCAN_FINDINGS_MAX)
 		s->nfindings++;
 	for (i = s->nfindings - 1; i > 0 && s->findings[i - 1].failures < f->failures; i--)
@@ -1158,18 +1420,19 @@ finding_add(struct safem_seqscan *s, const struct safem_seqscan_finding *f)
 	s->totals.findings++;
 	if (f->provisional)
 		s->totals.findings_provisional++;
+	return true;
 }
 
 /* A horizontal finding on port: the worm shape when other home sources were flagged on it. */
 static void
-horizontal_note(struct safem_seqscan *s, const struct source *e, uint16_t port,
+horizontal_note(struct safem_seqscan *s, const struct source *e, uint16_t port, bool udp,
 		struct safem_seqscan_finding *f)
 {
 	bool any_home = s->p.home != NULL && s->p.home->count != 0;
 	bool home = !any_home || safem_home_contains(s->p.home, &e->addr);
 
-	ring_note(s, e, port, home);
-	f->sources = worm_sources(s, port, home);
+	ring_note(s, e, port, home, udp);
+	f->sources = worm_sources(s, port, home, udp);
 	if (f->sources >= SAFEM_SEQSCAN_WORM_SOURCES)
 		f->shape = SAFEM_SEQSCAN_WORM;
 }
@@ -1222,14 +1485,17 @@ source_finding(const struct source *e, const struct walks_view *v,
 	return true;
 }
 
-/* Findings of the source walks: a flagged walk that failed again in this window. */
+/* Findings of the source walks: a flagged walk that failed again in this window. udp: the UDP
+ * walks' (s->usrc, s->utouched), else the TCP / ICMP walks' (s->src, s->touched). */
 static void
-findings_sources(struct safem_seqscan *s)
+findings_sources(struct safem_seqscan *s, bool udp)
 {
-	uint32_t t;
+	struct source *tab = udp ? s->usrc : s->src;
+	const uint32_t *touched = udp ? s->utouched : s->touched;
+	uint32_t t, n = udp ? s->nutouched : s->ntouched;
 
-	for (t = 0; t < s->ntouched; t++) {
-		struct source *e = &s->src[s->touched[t]];
+	for (t = 0; t < n; t++) {
+		struct source *e = &tab[touched[t]];
 		const struct walks_view v = {e->walk, e->window_failures, e->window_successes,
 					     &e->ports, e->last_proto, e->last_dst};
 		struct safem_seqscan_finding f;
@@ -1240,8 +1506,9 @@ findings_sources(struct safem_seqscan *s)
 		e->found_window = s->window;
 		f.windows = e->finding_windows;
 		if (f.shape == SAFEM_SEQSCAN_HORIZONTAL)
-			horizontal_note(s, e, f.port, &f);
-		finding_add(s, &f);
+			horizontal_note(s, e, f.port, udp, &f);
+		if (finding_add(s, &f) && udp)
+			s->totals.udp_walk_findings++;
 	}
 }
 
@@ -1294,7 +1561,7 @@ findings_port_walks(struct safem_seqscan *s)
 			.llr = w->walk.llr,
 			.windows = w->finding_windows,
 		};
-		horizontal_note(s, e, w->port, &f);
+		horizontal_note(s, e, w->port, false, &f);
 		finding_add(s, &f);
 	}
 }
@@ -1418,8 +1685,11 @@ findings_home_ports(struct safem_seqscan *s)
 static void
 findings_collect(struct safem_seqscan *s)
 {
-	findings_sources(s);
+	findings_sources(s, false);
 	findings_port_walks(s);
+	/* after TCP's (their order as before); before the home ports', which make a home
+	 * source's UDP finding the worm's when its source port has the evidence */
+	findings_sources(s, true);
 	findings_home_ports(s);
 }
 
@@ -1531,14 +1801,6 @@ prov_decide(struct safem_seqscan *s, const struct pending *c, enum outcome o)
 	unsigned int wi = (c->kind & KIND_HORIZONTAL) ? 0 : 1;
 	bool success = o == OUTCOME_SUCCESS;
 
-	if (c->proto == PROTO_UDP) {
-		/* a home source's datagram: evidence of its source port only */
-		if (s->php != NULL) {
-			s->totals.provisional_steps++;
-			prov_home_port_observe(s, &c->src, c, success, true);
-		}
-		return;
-	}
 	if (!e->used || e->gen != c->gen)
 		return; /* its slot changed hands in this window's collection */
 	s->totals.provisional_steps++;
@@ -1583,21 +1845,79 @@ prov_decide(struct safem_seqscan *s, const struct pending *c, enum outcome o)
 		safem_trw_ports_add(&e->prov_ports, c->dst_port);
 }
 
+/* udp_walk_decide's provisional twin: the same steps on the UDP entry's scratch copies. */
+static void
+prov_udp_walk_decide(struct safem_seqscan *s, const struct pending *c, enum outcome o)
+{
+	struct source *e = &s->usrc[c->slot];
+	const struct udp_walks u = {e->prov_walk,	 &e->prov_host,	  &e->prov_ports,
+				    e->prov_failures, &e->prov_successes, e->prov_dst,
+				    e->prov_proto};
+
+	if (!e->used || e->gen != c->gen)
+		return; /* its entry changed hands in this window's collection */
+	if (e->prov_window != s->window) {
+		e->prov_window = s->window;
+		e->prov_walk[0] = e->walk[0];
+		e->prov_walk[1] = e->walk[1];
+		e->prov_ports = e->ports;
+		e->prov_failures[0] = e->prov_failures[1] = e->prov_successes = 0;
+		e->prov_host = e->host;
+		s->uprov_touched[s->nuprov_touched++] = c->slot;
+	}
+	udp_walk_step(s, &u, c, o);
+}
+
+/*
+ * A UDP contact of this window decided in it (decide_udp's provisional twin; answer: its
+ * reverse datagram in this window). The home port evidence as before: unanswered and
+ * younger than the wait, undecided. The UDP walks: a refusal or a time exceeded already
+ * in decides at any age (as a RST does), an empty datagram unanswered for the wait fails.
+ */
+static void
+prov_udp(struct safem_seqscan *s, const struct pending *c, uint64_t answer, const uint64_t *now,
+	 uint64_t mask)
+{
+	if (c->home_udp) {
+		if (answer == 0 && !c->old) {
+			s->totals.provisional_young++;
+		} else {
+			enum outcome o = contact_outcome(PROTO_UDP, 0, 0, answer, c->stream);
+
+			if (o != OUTCOME_NONE) {
+				s->totals.provisional_steps++;
+				prov_home_port_observe(s, &c->src, c, o == OUTCOME_SUCCESS, true);
+			}
+		}
+	}
+	if (c->udp_walk) {
+		bool refused = safem_trw_seen_get(now, mask, refusal_hash(&c->dst, &c->src)) != 0;
+		bool traced = safem_trw_seen_get(now, mask, time_exceeded_hash(&c->src)) != 0;
+		enum outcome o;
+
+		if (answer == 0 && !refused && !traced && !c->old)
+			return;
+		o = udp_walk_outcome(c, answer != 0, c->stream, refused, traced);
+		if (o != OUTCOME_NONE)
+			prov_udp_walk_decide(s, c, o);
+	}
+}
+
 /* horizontal_note without noting: the flagged home sources on port within the horizon,
  * this source counted once whether the ring holds it or not. */
 static unsigned int
-prov_worm_sources(struct safem_seqscan *s, const struct source *e, uint16_t port)
+prov_worm_sources(struct safem_seqscan *s, const struct source *e, uint16_t port, bool udp)
 {
 	bool any_home = s->p.home != NULL && s->p.home->count != 0;
 	bool home = !any_home || safem_home_contains(s->p.home, &e->addr);
-	unsigned int i, n = worm_sources(s, port, home);
+	unsigned int i, n = worm_sources(s, port, home, udp);
 
 	if (!home)
 		return n;
 	for (i = 0; i < FLAGGED_RING; i++) {
 		const struct flagged_port *r = &s->ring[i];
 
-		if (r->home && ring_match(r, port) &&
+		if (r->home && ring_match(r, port, udp) &&
 		    r->window + SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS > s->window &&
 		    memcmp(&r->src, &e->addr, sizeof(e->addr)) == 0)
 			return n;
@@ -1605,28 +1925,33 @@ prov_worm_sources(struct safem_seqscan *s, const struct source *e, uint16_t port
 	return n + 1;
 }
 
-/* A provisional horizontal finding's worm shape and sources, then the finding. */
+/* A provisional horizontal finding's worm shape and sources, then the finding (udp: of a
+ * UDP walk). */
 static void
-prov_finding_add(struct safem_seqscan *s, struct source *e, struct safem_seqscan_finding *f)
+prov_finding_add(struct safem_seqscan *s, struct source *e, struct safem_seqscan_finding *f,
+		 bool udp)
 {
 	e->found_window = s->window; /* one finding a source a window */
 	f->provisional = true;
 	if (f->shape == SAFEM_SEQSCAN_HORIZONTAL) {
-		f->sources = prov_worm_sources(s, e, f->port);
+		f->sources = prov_worm_sources(s, e, f->port, udp);
 		if (f->sources >= SAFEM_SEQSCAN_WORM_SOURCES)
 			f->shape = SAFEM_SEQSCAN_WORM;
 	}
-	finding_add(s, f);
+	if (finding_add(s, f) && udp)
+		s->totals.udp_walk_findings++;
 }
 
 /* findings_sources over the scratch walks, for sources without a finding in this window. */
 static void
-prov_findings_sources(struct safem_seqscan *s)
+prov_findings_sources(struct safem_seqscan *s, bool udp)
 {
-	uint32_t t;
+	struct source *tab = udp ? s->usrc : s->src;
+	const uint32_t *touched = udp ? s->uprov_touched : s->prov_touched;
+	uint32_t t, n = udp ? s->nuprov_touched : s->nprov_touched;
 
-	for (t = 0; t < s->nprov_touched; t++) {
-		struct source *e = &s->src[s->prov_touched[t]];
+	for (t = 0; t < n; t++) {
+		struct source *e = &tab[touched[t]];
 		const struct walks_view v = {e->prov_walk, e->prov_failures, e->prov_successes,
 					     &e->prov_ports, e->prov_proto, e->prov_dst};
 		struct safem_seqscan_finding f;
@@ -1634,7 +1959,7 @@ prov_findings_sources(struct safem_seqscan *s)
 		if (e->found_window == s->window || !source_finding(e, &v, &f))
 			continue;
 		f.windows = e->finding_windows + 1;
-		prov_finding_add(s, e, &f);
+		prov_finding_add(s, e, &f, udp);
 	}
 }
 
@@ -1678,7 +2003,7 @@ prov_findings_port_walks(struct safem_seqscan *s)
 			.llr = q->walk.llr,
 			.windows = (w != NULL ? w->finding_windows : 0) + 1,
 		};
-		prov_finding_add(s, e, &f);
+		prov_finding_add(s, e, &f, false);
 	}
 }
 
@@ -1746,13 +2071,17 @@ provisional_window(struct safem_seqscan *s)
 	const struct pending *c = s->pending[s->cur];
 	uint32_t i, n = s->npending[s->cur];
 
-	s->nprov_touched = s->nppw_touched = s->nphp_touched = 0;
+	s->nprov_touched = s->nppw_touched = s->nphp_touched = s->nuprov_touched = 0;
 	if (s->end_ms == 0)
 		return; /* no times: the contacts wait for the next window only */
 	for (i = 0; i < n; i++) {
 		uint64_t answer = safem_trw_seen_get(now, mask, c[i].rev_hash);
 		enum outcome o;
 
+		if (c[i].proto == PROTO_UDP) {
+			prov_udp(s, &c[i], answer, now, mask);
+			continue;
+		}
 		/* a stealth probe fails answered by a RST or not at all: its outcome does not
 		 * wait for the answer (only a conversation's answer without RST, which no stack
 		 * gives a probe, would make it no evidence; the final decision still looks) */
@@ -1765,8 +2094,9 @@ provisional_window(struct safem_seqscan *s)
 		if (o != OUTCOME_NONE)
 			prov_decide(s, &c[i], o);
 	}
-	prov_findings_sources(s);
+	prov_findings_sources(s, false);
 	prov_findings_port_walks(s);
+	prov_findings_sources(s, true);
 	if (s->php != NULL)
 		prov_findings_home_ports(s);
 }
@@ -1786,6 +2116,7 @@ safem_seqscan_window(struct safem_seqscan *s, const struct safem_profile_flow *c
 	prior_publish(s);
 	s->nfindings = 0;
 	s->ntouched = 0;
+	s->nutouched = 0;
 	s->npw_touched = 0;
 	s->nhp_touched = 0;
 	s->end_ms = end_ms;
@@ -1802,8 +2133,17 @@ safem_seqscan_window(struct safem_seqscan *s, const struct safem_profile_flow *c
 	mask = s->table_size - 1;
 	memset(s->answers[s->cur], 0, s->table_size * sizeof(*s->answers[s->cur]));
 	if (!judged) {
+		const struct pending *c = s->pending[!s->cur];
+
 		s->totals.windows_skipped++;
-		s->totals.undecided += s->npending[!s->cur];
+		for (i = 0; i < s->npending[!s->cur]; i++) {
+			/* each use of a contact drops its own: a UDP contact is the home port
+			 * evidence's, its walks', or both */
+			if (c[i].proto != PROTO_UDP || c[i].home_udp)
+				s->totals.undecided++;
+			if (c[i].proto == PROTO_UDP && c[i].udp_walk)
+				s->totals.udp_walk_undecided++;
+		}
 		s->npending[!s->cur] = 0;
 		s->prev_judged = false;
 		return 0;
@@ -1816,7 +2156,7 @@ safem_seqscan_window(struct safem_seqscan *s, const struct safem_profile_flow *c
 			uint32_t j, m = n[g] - i < AHEAD ? n[g] - i : AHEAD;
 
 			for (j = 0; j < m; j++) {
-				h[j] = key_hash(&seg[g][i + j].key);
+				h[j] = answer_hash(&seg[g][i + j].key);
 				__builtin_prefetch(&s->answers[s->cur][h[j] & mask]);
 			}
 			for (j = 0; j < m; j++) {

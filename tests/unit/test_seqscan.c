@@ -1465,6 +1465,317 @@ test_stealth_conversation_undecided(void **state)
 	assert_int_equal(t.undecided, 4);
 }
 
+/* ---------------------------------------------------------------------- */
+/* UDP walks of one source (session 16): a UDP first contact fails when its target refuses it
+ * (an ICMP port unreachable from the target to the source) or when it is an empty datagram
+ * nothing answered; an unanswered datagram with payload is no evidence. The UDP walks are
+ * the source's own, apart from its TCP / ICMP walks. No home prefixes: any source. */
+
+#define EMPTY_V4 28u /* IPv4 20 + UDP 8 bytes: no payload */
+
+/* a UDP datagram from src to dst of bytes (one packet) */
+static void
+udp(struct fx *x, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint64_t bytes)
+{
+	add(x, src, dst, sport, dport, 17, 0);
+	x->w.f[x->w.n - 1].bytes = bytes;
+}
+
+/* the ICMP error type << 8 | code from `from` to `to` (NetFlow convention) */
+static void
+icmp_error(struct fx *x, uint32_t from, uint32_t to, uint16_t type_code)
+{
+	add(x, from, to, 0, type_code, 1, 0);
+	x->w.f[x->w.n - 1].bytes = 56;
+}
+
+#define PORT_UNREACHABLE (3u << 8 | 3u)
+#define TIME_EXCEEDED (11u << 8)
+
+/* nmap -sU of one host: empty datagrams to 8 ports from one source port, none answered. The
+ * host's first datagram steps the horizontal walk and, from its second new port on, the
+ * vertical walk too (session 13's host rule): 1 + 7 failures flag the vertical walk, a
+ * vertical finding naming the host, proto 17; its TCP walks see nothing */
+static void
+test_udp_walk_vertical_empty(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	uint16_t p;
+
+	for (p = 1; p <= 8; p++)
+		udp(x, SCANNER, NET + 1, 45000, p, EMPTY_V4);
+	judge(x);
+	assert_int_equal(findings(x, &f), 1);
+	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_VERTICAL);
+	assert_int_equal(f[0].proto, 17);
+	assert_int_equal(f[0].port, 0);
+	assert_int_equal(f[0].dst.bytes[15], 1); /* the scanned host */
+	assert_int_equal(f[0].src.bytes[15], 1); /* the scanner */
+	assert_int_equal(f[0].failures, 7);
+	assert_int_equal(f[0].failures_run, 8);
+	totals(x, &t);
+	assert_int_equal(t.udp_walk_contacts, 8);
+	assert_int_equal(t.udp_walk_failures, 8);
+	assert_int_equal(t.udp_walk_refused, 0);
+	assert_int_equal(t.udp_walk_flagged, 1);
+	assert_int_equal(t.udp_walk_findings, 1);
+	assert_int_equal(t.findings, 1);
+	/* the TCP / ICMP walks and the home port evidence (no home prefixes) saw nothing */
+	assert_int_equal(t.contacts, 0);
+	assert_int_equal(t.udp_contacts, 0);
+	assert_int_equal(t.sources_flagged, 0);
+	assert_int_equal(t.prior_observations, 0);
+	/* still scanning the next window: a finding again */
+	for (p = 9; p <= 10; p++)
+		udp(x, SCANNER, NET + 1, 45000, p, EMPTY_V4);
+	judge(x);
+	assert_int_equal(findings(x, &f), 1);
+	assert_int_equal(f[0].windows, 2);
+}
+
+/* a sweep of 161 over 5 hosts, empty datagrams unanswered: 4 failures flag the horizontal
+ * walk (4^4 = 256 >= 99), the finding names port 161; 3 (64) do not */
+static void
+test_udp_walk_horizontal_empty(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	unsigned int i;
+
+	for (i = 1; i <= 3; i++)
+		udp(x, SCANNER, NET + i, (uint16_t)(40000 + i), 161, EMPTY_V4);
+	judge(x);
+	assert_int_equal(findings(x, &f), 0);
+	for (i = 4; i <= 5; i++)
+		udp(x, SCANNER, NET + i, (uint16_t)(40000 + i), 161, EMPTY_V4);
+	judge(x);
+	assert_int_equal(findings(x, &f), 1);
+	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_HORIZONTAL);
+	assert_int_equal(f[0].port, 161);
+	assert_int_equal(f[0].proto, 17);
+	assert_int_equal(f[0].failures, 2);
+	assert_int_equal(f[0].failures_run, 5);
+}
+
+/* datagrams with payload (SNMP requests) each refused by its target's port unreachable, in
+ * the datagram's window or the next: failures (4: a finding on 161); refusals from another
+ * address than the target (a router, a third host) are none: no evidence */
+static void
+test_udp_walk_refusals(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i;
+
+	for (i = 1; i <= 4; i++) {
+		udp(x, SCANNER, NET + i, (uint16_t)(40000 + i), 161, 80);
+		if (i <= 2)
+			icmp_error(x, NET + i, SCANNER, PORT_UNREACHABLE);
+		/* not the target's: no refusal of these */
+		udp(x, SCANNER, NET + 10 + i, (uint16_t)(41000 + i), 161, 80);
+		icmp_error(x, NET + 100, SCANNER, PORT_UNREACHABLE);
+	}
+	assert_int_equal(run(x), 0);
+	assert_int_equal(findings(x, &f), 0);
+	for (i = 3; i <= 4; i++) /* refused in the next window */
+		icmp_error(x, NET + i, SCANNER, PORT_UNREACHABLE);
+	assert_int_equal(run(x), 0);
+	assert_int_equal(findings(x, &f), 1);
+	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_HORIZONTAL);
+	assert_int_equal(f[0].port, 161);
+	assert_int_equal(f[0].proto, 17);
+	assert_int_equal(f[0].failures, 4);
+	totals(x, &t);
+	assert_int_equal(t.udp_walk_contacts, 8);
+	assert_int_equal(t.udp_walk_failures, 4);
+	assert_int_equal(t.udp_walk_refused, 4);
+	assert_int_equal(t.udp_walk_undecided, 4);
+	/* a refusal two windows late is none */
+	for (i = 1; i <= 4; i++)
+		udp(x, SCANNER + 1, NET + 20 + i, (uint16_t)(40000 + i), 53, 60);
+	assert_int_equal(run(x), 0);
+	assert_int_equal(run(x), 0);
+	for (i = 1; i <= 4; i++)
+		icmp_error(x, NET + 20 + i, SCANNER + 1, PORT_UNREACHABLE);
+	assert_int_equal(run(x), 0);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
+	assert_int_equal(t.udp_walk_refused, 4);
+}
+
+/* The session 10 traps: discovery of datagrams with payload that nothing answers is no
+ * evidence. A Canon printer's BJNP sweep (one 16-byte datagram to each of 9 hosts on 8612),
+ * an outside host's sweep of UDP 6000 (16 bytes, one a window over 12 windows), a P2P host's
+ * pings to one peer on several ports: nothing found, every contact undecided */
+static void
+test_udp_walk_payload_no_evidence(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i;
+
+	for (i = 1; i <= 9; i++)
+		udp(x, SCANNER, NET + i, (uint16_t)(50000 + i), 8612, EMPTY_V4 + 16);
+	for (i = 1; i <= 6; i++)
+		udp(x, SCANNER + 2, 0x50000001u, 28681, (uint16_t)(6346 + 7 * i), EMPTY_V4 + 23);
+	judge(x);
+	assert_int_equal(findings(x, &f), 0);
+	for (i = 0; i < 12; i++) {
+		udp(x, 0x0a080001u, 0xc8c20000u + 256 * i + 7, 40000, 6000, EMPTY_V4 + 16);
+		run(x);
+		assert_int_equal(findings(x, &f), 0);
+	}
+	run(x);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
+	assert_int_equal(t.udp_walk_contacts, 27);
+	assert_int_equal(t.udp_walk_undecided, 27);
+	assert_int_equal(t.udp_walk_failures, 0);
+	assert_int_equal(t.udp_walk_flagged, 0);
+}
+
+/* The session 15 trap: an IPv6 client's three failed TCP/443 connections and one QUIC
+ * datagram its server refused are 3 failures of its TCP walk (64 < 99) and 1 of its UDP
+ * walk: nothing, whatever the order (the branch that shared the walks flagged it) */
+static void
+test_udp_walk_apart_from_tcp(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i;
+
+	for (i = 1; i <= 3; i++)
+		add(x, SCANNER, NET + i, (uint16_t)(40000 + i), 443, 6, TCP_SYN);
+	udp(x, SCANNER, NET + 4, 40004, 443, EMPTY_V4 + 1200);
+	icmp_error(x, NET + 4, SCANNER, PORT_UNREACHABLE);
+	judge(x);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
+	assert_int_equal(t.failures, 3);
+	assert_int_equal(t.udp_walk_failures, 1);
+	assert_int_equal(t.udp_walk_refused, 1);
+	assert_int_equal(t.sources_flagged, 0);
+	assert_int_equal(t.udp_walk_flagged, 0);
+	assert_int_equal(t.prior_observations, 1); /* its TCP outcome; the UDP one never */
+	/* the other way round: 3 refused datagrams, then one failed SYN: nothing */
+	for (i = 1; i <= 3; i++) {
+		udp(x, SCANNER + 1, NET + 10 + i, (uint16_t)(40000 + i), 443, EMPTY_V4 + 1200);
+		icmp_error(x, NET + 10 + i, SCANNER + 1, PORT_UNREACHABLE);
+	}
+	add(x, SCANNER + 1, NET + 14, 40004, 443, 6, TCP_SYN);
+	judge(x);
+	assert_int_equal(findings(x, &f), 0);
+}
+
+/* answered datagrams (the reverse flow, addresses and ports swapped, in the window or the
+ * next) are successes, empty or not; 4 of them take the walk to eta0, so 3 failures after
+ * them find nothing */
+static void
+test_udp_walk_answered(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i;
+
+	for (i = 1; i <= 6; i++) {
+		udp(x, SCANNER, NET + i, (uint16_t)(40000 + i), 7, i % 2 ? EMPTY_V4 : 60);
+		if (i <= 4)
+			udp(x, NET + i, SCANNER, 7, (uint16_t)(40000 + i), 60);
+	}
+	assert_int_equal(run(x), 0);
+	for (i = 5; i <= 6; i++) /* answered in the next window */
+		udp(x, NET + i, SCANNER, 7, (uint16_t)(40000 + i), 60);
+	assert_int_equal(run(x), 0);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
+	assert_int_equal(t.udp_walk_successes, 6);
+	assert_int_equal(t.udp_walk_failures, 0);
+	for (i = 1; i <= 3; i++)
+		udp(x, SCANNER, NET + 20 + i, (uint16_t)(40000 + i), 7, EMPTY_V4);
+	judge(x);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
+	assert_int_equal(t.udp_walk_failures, 3);
+}
+
+/* What else is no evidence: a traceroute (datagrams to new ports of one host, time exceeded
+ * back from the routers, the last hops refused by the host: the refusals are the route's
+ * end, not closed ports probed), empty datagrams a sender kept sending (3 in its window, or
+ * the same flow in the next), from a system port, to a broadcast address */
+static void
+test_udp_walk_not_evidence(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i;
+
+	for (i = 0; i < 12; i++) {
+		udp(x, SCANNER, NET + 1, 41077, (uint16_t)(33434 + i), EMPTY_V4 + 32);
+		if (i < 9)
+			icmp_error(x, NET + 100 + i / 3, SCANNER, TIME_EXCEEDED);
+	}
+	for (i = 0; i < 3; i++)
+		icmp_error(x, NET + 1, SCANNER, PORT_UNREACHABLE);
+	for (i = 1; i <= 5; i++) {
+		udp(x, SCANNER + 1, NET + 10 + i, (uint16_t)(40000 + i), 161, 3 * EMPTY_V4);
+		x->w.f[x->w.n - 1].packets = 3;
+		udp(x, SCANNER + 1, NET + 20 + i, (uint16_t)(41000 + i), 162, EMPTY_V4);
+		udp(x, SCANNER + 1, NET + 30 + i, 123, 123, EMPTY_V4);
+		udp(x, SCANNER + 1, NET + 255, (uint16_t)(42000 + i), 137, EMPTY_V4);
+	}
+	assert_int_equal(run(x), 0);
+	for (i = 1; i <= 5; i++) /* sent again next window: a conversation */
+		udp(x, SCANNER + 1, NET + 20 + i, (uint16_t)(41000 + i), 162, EMPTY_V4);
+	assert_int_equal(run(x), 0);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
+	assert_int_equal(t.udp_walk_contacts, 22);
+	assert_int_equal(t.udp_walk_undecided, 22);
+	assert_int_equal(t.udp_walk_failures, 0);
+}
+
+/* an nmap -sU of one host, 8 empty datagrams 0.6-1.3 s old at the window's end, 3 of them
+ * refused in it: found in its own window (the refusals decide at any age, the old empty ones
+ * fail), the final decisions one window later find it again */
+static void
+test_udp_walk_provisional(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	uint16_t p;
+
+	for (p = 1; p <= 8; p++) {
+		udp(x, SCANNER, NET + 1, 45000, p, EMPTY_V4);
+		at(x, END_MS - 1300 + 100 * p);
+	}
+	for (p = 0; p < 3; p++)
+		icmp_error(x, NET + 1, SCANNER, PORT_UNREACHABLE);
+	assert_int_equal(run_at(x, END_MS), 0);
+	assert_int_equal(findings(x, &f), 1);
+	assert_true(f[0].provisional);
+	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_VERTICAL);
+	assert_int_equal(f[0].proto, 17);
+	totals(x, &t);
+	assert_int_equal(t.udp_walk_failures, 0); /* nothing decided for good yet */
+	assert_int_equal(t.udp_walk_findings, 1);
+	assert_int_equal(t.findings_provisional, 1);
+	assert_int_equal(run_at(x, END_MS + 1000), 0);
+	assert_int_equal(findings(x, &f), 1);
+	assert_false(f[0].provisional);
+	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_VERTICAL);
+	totals(x, &t);
+	assert_int_equal(t.udp_walk_failures, 8);
+	assert_int_equal(t.udp_walk_refused, 8); /* the pair's refusals name no port */
+}
+
 int
 main(void)
 {
@@ -1512,6 +1823,14 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_udp_answered_fanout, setup_home, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_one_source, setup_home, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_not_contacts, setup_home, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_walk_vertical_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_walk_horizontal_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_walk_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_walk_payload_no_evidence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_walk_apart_from_tcp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_walk_answered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_walk_not_evidence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_walk_provisional, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_source_port_worm, setup_home, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_source_port_not_worm, setup_home,
 						teardown),
