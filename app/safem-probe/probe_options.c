@@ -222,7 +222,9 @@ const struct safem_opt_def probe_options[] = {
 	 "sequential scan test (Threshold Random Walk over each source's first TCP connection "
 	 "attempts and pings; unsampled windows; needs --profile-flows; docs/detection.md): "
 	 "alerts scanners and worms whose first contacts mostly fail; with it the guessing "
-	 "test: clients repeating one short exchange with a server port (brute_force)", NULL},
+	 "test: clients repeating one short exchange with a server port (brute_force), and on "
+	 "sampled windows the sampled fan-out test: sources whose distinct sampled targets "
+	 "pass their own peak (scans, worms); off: all three", NULL},
 	{"victim-test", "detect", "victim-test", SAFEM_OPT_BOOL, "true", 0, 0, NULL,
 	 OPT(victim_test),
 	 "destination-side sequential test (Threshold Random Walk per destination over first "

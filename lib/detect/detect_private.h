@@ -410,7 +410,8 @@ const struct safem_window_summary *horizon_accumulate(struct horizon *h, unsigne
  * (the ring's windows from its floor on, the newest included): a window whose lists hold
  * src with at least min_packets packets a flow over at least PAIR_CONNECTIONS_MIN flows,
  * and dst, as a destination, with at least half of src's flows (most of them went to
- * dst). docs/detection.md, "Brute force over several windows".
+ * dst). docs/detection.md, "Brute force on low-rate links and across cut connections
+ * (session 8)".
  */
 bool horizon_pair_connected(const struct horizon *h, unsigned int dir,
 			    const struct safem_feature_value *src,

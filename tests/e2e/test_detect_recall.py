@@ -18,7 +18,7 @@ through the real probe (--home, --moving-windows 20):
 With the former share floors the probe found 3 of the 18 reflection windows (none of
 the NTP or SYN-ACK ones) and 4 and 3 of the retry windows; with evidence per value 3 of
 each reflection (9 of 18), 6 and 4. Required: every reflection named `reflection` in at
-least 2 of its 6 windows (a third: the 1 % goal of 0.95 is not met, docs/detection.md
+least 2 of its 6 windows (a third: the 1 % goal of 0.95 is not met, docs/detection-history.md
 "Issue 12: test set"); the retry floods named `syn_flood` in 5 of 6 windows at 5 % (the
 first may be partial) and half of them at 3 %; no clean window after the warm-up alerted
 (goal: <= 0.5 % of ~120) but the window right after each attack, which the sequential tests'

@@ -5,9 +5,12 @@
  * the home network as the probe's --home does, opening TCP connections to outside servers,
  * the SYN and the SYN-ACK, half of them answered in the next window; every fifth SYN
  * unanswered; 2 % of the flows from one scanner), timed in thread CPU time over --repeat
- * windows (best and median). Prints one JSON object a size.
+ * windows (best and median). With --udp P, P % of the clients' exchanges are UDP instead (a
+ * datagram with payload to port 53 of the server, the reverse datagram back four times in
+ * five: a resolver's or QUIC's traffic), so that UDP's share of the test's cost shows. Prints
+ * one JSON object a size.
  *
- * usage: bench_seqscan [--flows N[,N...]] [--repeat R]
+ * usage: bench_seqscan [--flows N[,N...]] [--repeat R] [--udp PERCENT]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,9 +30,10 @@ cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* one window of n contributions; answers of half the previous window's SYNs come first */
+/* one window of n contributions; answers of half the previous window's SYNs come first;
+ * udp_pct of the clients' exchanges are UDP */
 static uint32_t
-fill(struct safem_profile_flow *log, uint32_t n, uint64_t *s)
+fill(struct safem_profile_flow *log, uint32_t n, uint64_t *s, unsigned int udp_pct)
 {
 	uint32_t i = 0;
 
@@ -41,6 +45,12 @@ fill(struct safem_profile_flow *log, uint32_t n, uint64_t *s)
 
 		if ((r >> 60) < 1 && i + 1 <= n) { /* the scanner: 1 in 16 draws, 1 flow each */
 			seqscan_flow_v4(&log[i++], 0xc6336407u, server, 40000, 23, 6, 0x02);
+			continue;
+		}
+		if ((r >> 32) % 100 < udp_pct) {
+			seqscan_flow_v4(&log[i++], client, server, sport, 53, 17, 0);
+			if ((r >> 56) % 5 != 0)
+				seqscan_flow_v4(&log[i++], server, client, 53, sport, 17, 0);
 			continue;
 		}
 		seqscan_flow_v4(&log[i++], client, server, sport, 443, 6, 0x12);
@@ -62,15 +72,19 @@ int
 main(int argc, char **argv)
 {
 	const char *sizes = "65536,1048576";
-	unsigned int repeat = 20;
+	unsigned int repeat = 20, udp_pct = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--flows") == 0 && i + 1 < argc)
 			sizes = argv[++i];
 		else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc)
 			repeat = (unsigned int)atoi(argv[++i]);
+		else if (strcmp(argv[i], "--udp") == 0 && i + 1 < argc &&
+			 (udp_pct = (unsigned int)atoi(argv[i + 1])) <= 100)
+			i++;
 		else {
-			fprintf(stderr, "usage: bench_seqscan [--flows N[,N...]] [--repeat R]\n");
+			fprintf(stderr, "usage: bench_seqscan [--flows N[,N...]] [--repeat R] "
+					"[--udp PERCENT (0-100)]\n");
 			return 2;
 		}
 	}
@@ -96,7 +110,7 @@ main(int argc, char **argv)
 		}
 		for (unsigned int r = 0; r < repeat + 2; r++) {
 			const struct safem_profile_flow *seg[1] = {log};
-			uint32_t logged = fill(log, n, &seed);
+			uint32_t logged = fill(log, n, &seed, udp_pct);
 			uint64_t t0 = cpu_ns();
 
 			/* a pane end whose low 24 bits are small: the log's undated contributions
@@ -110,9 +124,9 @@ main(int argc, char **argv)
 		}
 		qsort(ns, repeat, sizeof(*ns), cmp_u64);
 		safem_seqscan_totals(s, &t);
-		printf("{\"flows\":%u,\"best_ms\":%.3f,\"median_ms\":%.3f,\"ns_per_flow\":%.1f,"
+		printf("{\"flows\":%u,\"udp_percent\":%u,\"best_ms\":%.3f,\"median_ms\":%.3f,\"ns_per_flow\":%.1f,"
 		       "\"contacts\":%llu,\"sources_evicted\":%llu,\"findings\":%llu}\n",
-		       n, ns[0] / 1e6, ns[repeat / 2] / 1e6, (double)ns[repeat / 2] / n,
+		       n, udp_pct, ns[0] / 1e6, ns[repeat / 2] / 1e6, (double)ns[repeat / 2] / n,
 		       (unsigned long long)t.contacts, (unsigned long long)t.sources_evicted,
 		       (unsigned long long)t.findings);
 		safem_seqscan_free(s);

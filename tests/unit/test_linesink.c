@@ -23,6 +23,7 @@
 #include "safem_linesink.h"
 #include "safem_pace.h"
 #include "safem_streamfile.h"
+#include "test_tmpdir.h"
 
 struct fixture {
 	char dir[64];
@@ -43,8 +44,7 @@ setup(void **state)
 	};
 	char target[160], err[256];
 
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/safem-linesink-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
+	assert_int_equal(test_tmpdir_make(fx->dir, sizeof(fx->dir), "linesink"), 0);
 	snprintf(fx->file, sizeof(fx->file), "%s/lines.jsonl", fx->dir);
 	snprintf(fx->sock_path, sizeof(fx->sock_path), "%s/log.sock", fx->dir);
 	fx->sock = socket(AF_UNIX, SOCK_DGRAM, 0);
@@ -65,9 +65,7 @@ teardown(void **state)
 
 	safem_linesink_syslog_close(fx->syslog);
 	close(fx->sock);
-	unlink(fx->sock_path);
-	unlink(fx->file);
-	rmdir(fx->dir);
+	assert_int_equal(test_tmpdir_remove(fx->dir), 0);
 	free(fx);
 	return 0;
 }

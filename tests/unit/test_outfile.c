@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "safem_outfile.h"
+#include "test_tmpdir.h"
 
 struct fixture {
 	char dir[64];
@@ -31,8 +32,7 @@ setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/safem-outfile-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
+	assert_int_equal(test_tmpdir_make(fx->dir, sizeof(fx->dir), "outfile"), 0);
 	snprintf(fx->path, sizeof(fx->path), "%s/stats.json", fx->dir);
 	*state = fx;
 	return 0;
@@ -42,10 +42,8 @@ static int
 teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char cmd[128];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(test_tmpdir_remove(fx->dir), 0);
 	free(fx);
 	return 0;
 }

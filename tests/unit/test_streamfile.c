@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "safem_streamfile.h"
+#include "test_tmpdir.h"
 
 /* 2023-11-14T22:13:20Z */
 #define T0_MS 1700000000000ull
@@ -39,8 +40,7 @@ setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/safem-streamfile-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
+	assert_int_equal(test_tmpdir_make(fx->dir, sizeof(fx->dir), "streamfile"), 0);
 	snprintf(fx->path, sizeof(fx->path), "%s/out.csv", fx->dir);
 	*state = fx;
 	return 0;
@@ -50,10 +50,8 @@ static int
 teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char cmd[128];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(test_tmpdir_remove(fx->dir), 0);
 	free(fx);
 	return 0;
 }
