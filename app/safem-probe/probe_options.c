@@ -220,7 +220,8 @@ const struct safem_opt_def probe_options[] = {
 	 "behaviour_change, explained_by; docs/detection.md); off: the detector's only", NULL},
 	{"scan-test", "detect", "scan-test", SAFEM_OPT_BOOL, "true", 0, 0, NULL, OPT(scan_test),
 	 "sequential scan test (Threshold Random Walk over each source's first TCP connection "
-	 "attempts and pings; unsampled windows; needs --profile-flows; docs/detection.md): "
+	 "attempts and pings, and apart over its first UDP datagrams; unsampled windows; needs "
+	 "--profile-flows; docs/detection.md): "
 	 "alerts scanners and worms whose first contacts mostly fail; with it the guessing "
 	 "test: clients repeating one short exchange with a server port (brute_force), and on "
 	 "sampled windows the sampled fan-out test: sources whose distinct sampled targets "

@@ -168,11 +168,14 @@ struct safem_seqscan_finding {
 	X(theta0_permille) /* the theta0 in use at the last window, in thousandths (a value) */ \
 	X(udp_walk_contacts) /* first contacts of any source's UDP walks (apart from contacts) */ \
 	X(udp_walk_successes) /* answered by the reverse datagram */ \
-	X(udp_walk_failures) /* refused, or empty datagrams unanswered */ \
+	X(udp_walk_failures) /* empty datagrams unanswered or refused; payload to a new \
+				address refused */ \
 	X(udp_walk_refused) /* refused by the target's port unreachable (in udp_walk_failures) */ \
-	X(udp_walk_undecided) /* no evidence (payload unanswered, kept sending, time \
-				 exceeded back) or their entry given to another source first */ \
-	X(udp_walk_sources_evicted) /* UDP walk entries not idle pushed out of a full set */ \
+	X(udp_walk_undecided) /* no evidence (payload to a new port of a known host, or \
+				 unanswered; kept sending; time exceeded back) or their entry \
+				 given to another source first */ \
+	X(udp_walk_sources_evicted) /* UDP walk entries not idle pushed out of a full set \
+				       (the one holding the least evidence) */ \
 	X(udp_walk_flagged) /* UDP walks that crossed eta1 */ \
 	X(udp_walk_findings) /* findings of the UDP walks (in findings) */
 

@@ -94,12 +94,18 @@ struct source {
 	uint64_t window_id;
 	uint32_t window_failures[2], window_successes;
 	unsigned int finding_windows;
-	uint64_t found_window; /* the last window it had a finding in (one finding a window) */
+	/* the last window it had a finding in: one finding an entry a window, so a source has
+	 * two at most (one of its TCP / ICMP walks' entry, one of its UDP walks' entry: two
+	 * records, the UDP one with proto 17; docs/detection.md, "UDP walks of one source") */
+	uint64_t found_window;
 	bool home;		 /* inside the home prefixes (given ones only) */
 	/* its horizontal outcome of this window went to the link's prior: one a source and
 	 * window, so one busy client (a crawler, a host reaching many live servers) does not
 	 * set the link's rate (the session 14 review) */
 	bool prior_counted;
+	/* UDP entries: its empty datagrams to new addresses or ports in last_window, failures
+	 * to come unless answered (udp_evidence) */
+	uint16_t udp_empty;
 	uint64_t best_pw_window; /* best_pw: its flagged port walk with most failures then */
 	uint32_t best_pw;
 	uint8_t last_proto[2];			 /* [walk] of its last failed contact */
@@ -279,6 +285,11 @@ struct safem_seqscan {
 	uint32_t nhp_touched;
 	struct flagged_port ring[FLAGGED_RING];
 	unsigned int ring_next;
+	/* the UDP walks' flagged horizontal scanners, a ring of their own: up to
+	 * SAFEM_SEQSCAN_FINDINGS_MAX UDP findings a window (and more notes) would otherwise push
+	 * the TCP worm evidence of the last SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS out of one ring */
+	struct flagged_port uring[FLAGGED_RING];
+	unsigned int uring_next;
 	struct safem_seqscan_finding findings[SAFEM_SEQSCAN_FINDINGS_MAX];
 	unsigned int nfindings;
 	/* provisional decisions of this window's contacts (provisional_window) */
@@ -518,8 +529,44 @@ source_set(const struct safem_seqscan *s, const struct safem_feature_value *addr
 			  (s->nsources / WAYS - 1)) * WAYS;
 }
 
-/* The slot of addr in table tab (s->src, or the UDP walks' s->usrc), taking one (an idle one,
- * else the least recently active, counted in *evicted) when new. */
+/* The evidence a UDP entry's walks hold: the higher of their log likelihood ratios, plus a
+ * failure step for each empty datagram of this window still to be decided (an active nmap
+ * -sU holds evidence from its first window, before any decision). */
+static double
+udp_evidence(const struct safem_seqscan *s, const struct source *e)
+{
+	double llr = e->walk[0].llr > e->walk[1].llr ? e->walk[0].llr : e->walk[1].llr;
+
+	if (e->last_window == s->window)
+		llr += e->udp_empty * s->b.step_failure;
+	return llr;
+}
+
+/* Of two active UDP entries, a is the one to evict before b: not flagged before flagged,
+ * then the one whose walks hold less evidence, then the less recently active. Every UDP
+ * sender (a DNS client's ephemeral port, any one-shot datagram) takes an entry, so a busy
+ * link fills every way of a set within a window; by recency alone a scanner's entry went
+ * with the one-shot senders, and its walks over and over started from nothing (the session
+ * 16 review: a 2-a-window sweep lost its findings under 6k+ one-shot senders a window). */
+static bool
+udp_evict_before(const struct safem_seqscan *s, const struct source *a, const struct source *b)
+{
+	bool fa = a->walk[0].flagged || a->walk[1].flagged;
+	bool fb = b->walk[0].flagged || b->walk[1].flagged;
+	double ea, eb;
+
+	if (fa != fb)
+		return fb;
+	ea = udp_evidence(s, a);
+	eb = udp_evidence(s, b);
+	if (ea != eb)
+		return ea < eb;
+	return a->last_window < b->last_window;
+}
+
+/* The slot of addr in table tab (s->src, or the UDP walks' s->usrc), taking one when new: an
+ * idle one, else (counted in *evicted) the least recently active (s->src) or the one whose
+ * walks hold the least evidence (s->usrc, udp_evict_before). */
 static uint32_t
 source_get(struct safem_seqscan *s, struct source *tab, const struct safem_feature_value *addr,
 	   uint8_t ip_version, uint64_t *evicted)
@@ -544,7 +591,8 @@ source_get(struct safem_seqscan *s, struct source *tab, const struct safem_featu
 			victim = i;
 			break;
 		}
-		if (tab[i].last_window < tab[victim].last_window)
+		if (tab == s->usrc ? udp_evict_before(s, &tab[i], &tab[victim])
+				   : tab[i].last_window < tab[victim].last_window)
 			victim = i;
 	}
 	if (!source_idle(s, &tab[victim]))
@@ -991,16 +1039,27 @@ decide(struct safem_seqscan *s, const struct pending *c, uint64_t answer, uint8_
  * target; traced: a time exceeded back to its source (each in the windows looked at).
  * Jung et al.'s walk reads a success as a connection made and a failure as an attempt
  * the target did not take: a refusal by the target itself is one (a UDP port's RST), and
- * so is an empty datagram nothing answered (nmap's -sU to most ports: no application
- * protocol consists of an empty datagram). A datagram with payload and no answer says
- * nothing (discovery, a peer-to-peer ping, QUIC or a VPN to a server whose answers take
- * another path); a sender that kept sending is in a conversation (session 10's rule), and
- * a source whose datagrams run out of hops is tracing a route, its last hops' refusals no
- * refusal of a probe.
+ * so is an empty datagram to a new address or port nothing answered (nmap's -sU to most
+ * ports; an empty keepalive goes to a peer already talked to, no first contact). A
+ * datagram with payload and no answer says nothing (discovery, a peer-to-peer ping, QUIC
+ * or a VPN to a server whose answers take another path); a sender that kept sending is in
+ * a conversation (session 10's rule), and a source whose datagrams run out of hops is
+ * tracing a route, its last hops' refusals no refusal of a probe.
+ * A refusal is known per address pair only (an ICMP error quotes the probe, but the answer
+ * table keeps the pair), so in the vertical walk (one host, many ports) a datagram with
+ * payload is no evidence at all, refused or not: a traceroute or mtr -u whose time exceeded
+ * never reaches this link sends payload to a new port per probe and the target refuses
+ * some, and a reflector's responses (SSDP from 1900, memcached from 11211) go to random
+ * ports of its victim, which refuses some; one refusal of the pair would fail them all.
+ * An empty datagram (nmap -sU) stays evidence there. In the horizontal walk (one contact a
+ * host) a refused datagram with payload stays a failure: a sweep with payload (SNMP on
+ * 161) over hosts that refuse it.
  */
 static enum outcome
 udp_walk_outcome(const struct pending *c, bool answered, bool stream, bool refused, bool traced)
 {
+	if (!c->empty && !(c->kind & KIND_HORIZONTAL))
+		return OUTCOME_NONE;
 	if (answered)
 		return OUTCOME_SUCCESS;
 	if (stream || traced)
@@ -1028,8 +1087,9 @@ udp_walk_step(const struct safem_seqscan *s, const struct udp_walks *u, const st
 	      enum outcome o)
 {
 	unsigned int wi = (c->kind & KIND_HORIZONTAL) ? 0 : 1, flagged = 0;
-	/* a vertical UDP scan begins with a datagram to the host, as a connect scan does */
-	enum outcome h = host_step(u->host, wi, &c->dst, o);
+	/* a vertical UDP scan begins with a datagram to the host, as a connect scan does; one
+	 * with payload is no evidence of the vertical walk (udp_walk_outcome), nor as its first */
+	enum outcome h = host_step(u->host, wi, &c->dst, c->empty ? o : OUTCOME_NONE);
 
 	if (h != OUTCOME_NONE &&
 	    safem_trw_walk_observe(&s->b, &u->walk[1], h == OUTCOME_SUCCESS) == SAFEM_TRW_FLAGGED)
@@ -1222,10 +1282,14 @@ udp_first_contact(struct safem_seqscan *s, struct pending *c, const struct safem
 	struct source *e = &s->usrc[slot];
 	uint8_t kind;
 
+	if (e->last_window != s->window)
+		e->udp_empty = 0;
 	e->last_window = s->window;
 	kind = filters_note(e, dst, PROTO_UDP, dst_port);
 	if (kind == 0)
 		return false;
+	if (c->empty && e->udp_empty < UINT16_MAX)
+		e->udp_empty++;
 	c->slot = slot;
 	c->gen = e->gen;
 	c->kind = kind & ~KIND_PAIR; /* no port walks: the UDP walks are the source's two */
@@ -1364,24 +1428,32 @@ ring_match(const struct flagged_port *r, uint16_t port, bool udp)
 	return r->window != 0 && r->port == port && r->udp == udp;
 }
 
+/* The ring of the UDP walks' flagged scanners (udp), else of the TCP / ICMP walks'. */
+static struct flagged_port *
+ring_of(struct safem_seqscan *s, bool udp)
+{
+	return udp ? s->uring : s->ring;
+}
+
 /* Distinct home sources flagged on this port within the worm horizon. */
 static unsigned int
 worm_sources(struct safem_seqscan *s, uint16_t port, bool home, bool udp)
 {
+	const struct flagged_port *ring = ring_of(s, udp);
 	unsigned int i, j, n = 0;
 	bool counted[FLAGGED_RING] = {false};
 
 	if (!home)
 		return 0;
 	for (i = 0; i < FLAGGED_RING; i++) {
-		const struct flagged_port *r = &s->ring[i];
+		const struct flagged_port *r = &ring[i];
 
 		if (counted[i] || !r->home || !ring_match(r, port, udp) ||
 		    r->window + SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS <= s->window)
 			continue;
 		/* distinct sources only */
 		for (j = i; j < FLAGGED_RING; j++)
-			if (memcmp(&s->ring[j].src, &r->src, sizeof(r->src)) == 0)
+			if (memcmp(&ring[j].src, &r->src, sizeof(r->src)) == 0)
 				counted[j] = true;
 		n++;
 	}
@@ -1391,16 +1463,17 @@ worm_sources(struct safem_seqscan *s, uint16_t port, bool home, bool udp)
 static void
 ring_note(struct safem_seqscan *s, const struct source *e, uint16_t port, bool home, bool udp)
 {
-	unsigned int i;
+	struct flagged_port *ring = ring_of(s, udp);
+	unsigned int i, *next = udp ? &s->uring_next : &s->ring_next;
 
 	for (i = 0; i < FLAGGED_RING; i++)
-		if (ring_match(&s->ring[i], port, udp) &&
-		    memcmp(&s->ring[i].src, &e->addr, sizeof(e->addr)) == 0) {
-			s->ring[i].window = s->window;
+		if (ring_match(&ring[i], port, udp) &&
+		    memcmp(&ring[i].src, &e->addr, sizeof(e->addr)) == 0) {
+			ring[i].window = s->window;
 			return;
 		}
-	s->ring[s->ring_next] = (struct flagged_port){e->addr, s->window, port, home, udp};
-	s->ring_next = (s->ring_next + 1) % FLAGGED_RING;
+	ring[*next] = (struct flagged_port){e->addr, s->window, port, home, udp};
+	*next = (*next + 1) % FLAGGED_RING;
 }
 
 /* keep the SAFEM_SEQSCAN_FINDINGS_MAX with the most failures, in that order; false: not kept */
@@ -1915,7 +1988,7 @@ prov_worm_sources(struct safem_seqscan *s, const struct source *e, uint16_t port
 	if (!home)
 		return n;
 	for (i = 0; i < FLAGGED_RING; i++) {
-		const struct flagged_port *r = &s->ring[i];
+		const struct flagged_port *r = &ring_of(s, udp)[i];
 
 		if (r->home && ring_match(r, port, udp) &&
 		    r->window + SAFEM_SEQSCAN_WORM_HORIZON_WINDOWS > s->window &&
@@ -1931,7 +2004,7 @@ static void
 prov_finding_add(struct safem_seqscan *s, struct source *e, struct safem_seqscan_finding *f,
 		 bool udp)
 {
-	e->found_window = s->window; /* one finding a source a window */
+	e->found_window = s->window; /* one finding an entry a window (found_window) */
 	f->provisional = true;
 	if (f->shape == SAFEM_SEQSCAN_HORIZONTAL) {
 		f->sources = prov_worm_sources(s, e, f->port, udp);

@@ -1776,6 +1776,211 @@ test_udp_walk_provisional(void **state)
 	assert_int_equal(t.udp_walk_refused, 8); /* the pair's refusals name no port */
 }
 
+/* The session 16 review's H1: a Linux traceroute (32-byte payload, a new port 33434+ a probe)
+ * whose time exceeded never reaches this link (the hops before the tap, ICMP filtered, an
+ * asymmetric return); the target refuses the probes that reach it. The refusal is known per
+ * address pair, so it "refused" every probe of the pair: a vertical finding with 15 failures
+ * (4 probes were enough). Datagrams with payload are no evidence of the vertical walk:
+ * nothing; the one horizontal contact (the host's first probe) fails alone. */
+static void
+test_udp_walk_traceroute_no_time_exceeded(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i;
+
+	for (i = 0; i < 16; i++)
+		udp(x, SCANNER, NET + 1, (uint16_t)(40000 + i), (uint16_t)(33434 + i), EMPTY_V4 + 32);
+	icmp_error(x, NET + 1, SCANNER, PORT_UNREACHABLE);
+	judge(x);
+	assert_int_equal(findings(x, &f), 0);
+	/* 4 probes reach the target (traceroute -q 3 and one more) */
+	for (i = 0; i < 4; i++)
+		udp(x, SCANNER + 1, NET + 2, (uint16_t)(40000 + i), (uint16_t)(33464 + i),
+		    EMPTY_V4 + 32);
+	icmp_error(x, NET + 2, SCANNER + 1, PORT_UNREACHABLE);
+	judge(x);
+	assert_int_equal(findings(x, &f), 0);
+	totals(x, &t);
+	assert_int_equal(t.udp_walk_contacts, 20);
+	assert_int_equal(t.udp_walk_failures, 2); /* each host's first probe, horizontal */
+	assert_int_equal(t.udp_walk_undecided, 18);
+	assert_int_equal(t.udp_walk_flagged, 0);
+}
+
+/* mtr -u: one probe with payload a window to a new port (one a sequence number) of one
+ * host, refused, over 10 windows: nothing (each a finding from the fourth window on before) */
+static void
+test_udp_walk_mtr(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int i, found = 0;
+
+	for (i = 0; i < 10; i++) {
+		udp(x, SCANNER, NET + 1, 45000, (uint16_t)(33000 + i), EMPTY_V4 + 36);
+		icmp_error(x, NET + 1, SCANNER, PORT_UNREACHABLE);
+		assert_int_equal(run(x), 0);
+		found += findings(x, &f);
+	}
+	assert_int_equal(run(x), 0);
+	found += findings(x, &f);
+	assert_int_equal(found, 0);
+	totals(x, &t);
+	assert_int_equal(t.udp_walk_failures, 1);
+	assert_int_equal(t.udp_walk_flagged, 0);
+}
+
+/* The review's M1: an SSDP reflection at a home host V: 50 reflectors answer spoofed
+ * requests, 4 responses (300 bytes) a window each from 1900 to random ports of V, and V
+ * refuses each reflector once a window (rate-limited port unreachable), 3 windows. Every
+ * reflector's responses are new ports of V: with per-pair refusals 50 vertical findings
+ * naming innocent reflectors; responses carry payload: nothing */
+static void
+test_udp_walk_reflection(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	uint32_t rnd = 2463534242u;
+	unsigned int w, r, k, found = 0;
+
+	for (w = 0; w < 3; w++) {
+		for (r = 0; r < 50; r++) {
+			uint32_t refl = 0x30000000u + r * 7919;
+
+			for (k = 0; k < 4; k++) {
+				rnd ^= rnd << 13;
+				rnd ^= rnd >> 17;
+				rnd ^= rnd << 5;
+				udp(x, refl, NET + 170, 1900, (uint16_t)(1024 + rnd % 60000), 320);
+			}
+			icmp_error(x, NET + 170, refl, PORT_UNREACHABLE);
+		}
+		assert_int_equal(run(x), 0);
+		found += findings(x, &f);
+	}
+	assert_int_equal(run(x), 0);
+	found += findings(x, &f);
+	assert_int_equal(found, 0);
+	totals(x, &t);
+	assert_int_equal(t.udp_walk_flagged, 0);
+	assert_true(t.udp_walk_refused > 0); /* the reflectors' first responses, horizontal */
+}
+
+/* What stays evidence: nmap -sU of one host (empty datagrams, and the payload probes nmap
+ * sends to a few known ports: no evidence of the vertical walk) is found, its failures the
+ * empty ones; a sweep of 161 with payload refused by each host is found (horizontal) */
+static void
+test_udp_walk_payload_vertical(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	uint16_t p;
+	unsigned int i;
+
+	for (p = 1; p <= 8; p++)
+		udp(x, SCANNER, NET + 1, 45000, p, EMPTY_V4);
+	udp(x, SCANNER, NET + 1, 45000, 53, EMPTY_V4 + 12);
+	udp(x, SCANNER, NET + 1, 45000, 161, EMPTY_V4 + 40);
+	icmp_error(x, NET + 1, SCANNER, PORT_UNREACHABLE);
+	for (i = 1; i <= 5; i++) {
+		udp(x, SCANNER + 1, NET + 10 + i, (uint16_t)(40000 + i), 161, EMPTY_V4 + 40);
+		icmp_error(x, NET + 10 + i, SCANNER + 1, PORT_UNREACHABLE);
+	}
+	judge(x);
+	assert_int_equal(findings(x, &f), 2);
+	assert_int_equal(f[0].shape, SAFEM_SEQSCAN_VERTICAL);
+	assert_int_equal(f[0].src.bytes[15], 1);
+	assert_int_equal(f[0].failures, 7);
+	assert_int_equal(f[1].shape, SAFEM_SEQSCAN_HORIZONTAL);
+	assert_int_equal(f[1].src.bytes[15], 2);
+	assert_int_equal(f[1].port, 161);
+	assert_int_equal(f[1].failures, 5);
+	totals(x, &t);
+	assert_int_equal(t.udp_walk_failures, 13);
+	assert_int_equal(t.udp_walk_undecided, 2);
+}
+
+/* The review's M2: every UDP sender takes an entry of the UDP table. 200 one-shot senders a
+ * window (payload, unanswered: DNS clients whose answers take another path; 12 a set of 4
+ * ways here, as 30k a window on the probe's 8192) and a sweep of 2 empty datagrams a window
+ * to new hosts on 161 over 20 windows: evicted by recency alone, the sweep's entry went with
+ * the one-shot senders and its walk started over (a finding in 2 windows of 20). Its walks
+ * hold evidence, theirs none: a finding in each window from the third on, as without the
+ * one-shot senders. */
+static void
+test_udp_walk_churn(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int w, i, n, k, found = 0, quiet = 0;
+
+	for (k = 0; k < 2; k++) {
+		found = 0;
+		for (w = 0; w < 20; w++) {
+			for (i = 0; k == 1 && i < 200; i++)
+				udp(x, 0x0b000000u + (w * 200 + i) * 13, 0x08080808u,
+				    (uint16_t)(1024 + i), 53, 70);
+			for (i = 0; i < 2; i++)
+				udp(x, 0x5d000000u + k, NET + 0x1000 * k + 2 * w + i,
+				    (uint16_t)(50000 + i), 161, EMPTY_V4);
+			assert_int_equal(run(x), 0);
+			n = findings(x, &f);
+			for (i = 0; i < n; i++)
+				if (f[i].src.bytes[15] == k && f[i].src.bytes[12] == 0x5d)
+					found++;
+		}
+		if (k == 0)
+			quiet = found;
+	}
+	assert_int_equal(quiet, 18);
+	assert_int_equal(found, quiet);
+	totals(x, &t);
+	assert_true(t.udp_walk_sources_evicted > 3000);
+}
+
+/* The review's L5: the UDP walks' flagged horizontal scanners have a ring of their own. A
+ * TCP scanner of 23 flagged, then 6 windows of 30 UDP sweeps flagged each (empty datagrams
+ * to 4 new hosts, a port of their own), then a second TCP scanner of 23 within the worm
+ * horizon: a worm (no home prefixes: both home). In one ring the UDP sweeps pushed the
+ * first TCP scanner out: two horizontal findings instead. */
+static void
+test_udp_walk_own_ring(void **state)
+{
+	struct fx *x = *state;
+	const struct safem_seqscan_finding *f;
+	struct safem_seqscan_totals t;
+	unsigned int b, i, j, n, worms = 0;
+
+	probes(x, 0x100, 5);
+	assert_int_equal(run(x), 0);
+	for (b = 0; b < 6; b++) {
+		for (i = 0; i < 30; i++)
+			for (j = 0; j < 4; j++)
+				udp(x, 0x0a100000u + 256 * b + i, NET + 0x2000 + 1024 * b + 4 * i + j,
+				    (uint16_t)(40000 + j), (uint16_t)(1000 + i), EMPTY_V4);
+		assert_int_equal(run(x), 0);
+		if (b == 0)
+			assert_int_equal(findings(x, &f), 1); /* the first TCP scanner */
+	}
+	for (i = 0; i < 5; i++)
+		add(x, SCANNER + 1, NET + 0x300 + i, (uint16_t)(40000 + i), 23, 6, TCP_SYN);
+	assert_int_equal(run(x), 0);
+	assert_int_equal(run(x), 0);
+	n = findings(x, &f);
+	for (i = 0; i < n; i++)
+		if (f[i].shape == SAFEM_SEQSCAN_WORM && f[i].port == 23)
+			worms++;
+	assert_int_equal(worms, 1);
+	totals(x, &t);
+	assert_true(t.udp_walk_flagged >= 64); /* more than one ring holds */
+}
+
 int
 main(void)
 {
@@ -1831,6 +2036,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_udp_walk_answered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_walk_not_evidence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_walk_provisional, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_walk_traceroute_no_time_exceeded, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_udp_walk_mtr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_walk_reflection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_walk_payload_vertical, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_walk_churn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_walk_own_ring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_source_port_worm, setup_home, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_source_port_not_worm, setup_home,
 						teardown),
