@@ -13,6 +13,7 @@ makes the run fail, exit 1, naming it), bad arguments and a missing probe exit 2
 import ipaddress
 import json
 import os
+import shutil
 import socket
 import struct
 import sys
@@ -258,9 +259,11 @@ def write_sweep_pcap(path, seconds=6.0):
 
 
 class AttackPcap(unittest.TestCase):
-    """--attack-pcap: a capture of our own, in the set 'extra' only (--set extra), into the
-    synthetic background at smoke size (and the first real background when the shared
-    captures are mounted), its victim prefix moved into the home network."""
+    """--attack-pcap: captures of our own, in the set 'extra' only (the default with
+    --attack-pcap: the held-out test set is not run), into the synthetic background at smoke
+    size (and the first real background when the shared captures are mounted), every one
+    given (smoke samples one built-in capture; it must not drop given ones), the victim
+    prefix moved into the home network."""
 
     @classmethod
     def setUpClass(cls):
@@ -268,10 +271,14 @@ class AttackPcap(unittest.TestCase):
         d = e2e.new_dir("evalextra")
         cls.pcap = os.path.join(d, "tiny_sweep.pcap")
         write_sweep_pcap(cls.pcap)
+        cls.pcap_b = os.path.join(d, "tiny_sweep_b.pcap")
+        shutil.copyfile(cls.pcap, cls.pcap_b)
         cls.out = os.path.join(d, "out")
         cls.work = os.path.join(d, "work")
-        cls.res = run_eval("--smoke", "--set", "extra", "--no-synthetic", "--no-sampling",
+        cls.res = run_eval("--smoke", "--no-synthetic", "--no-sampling",
                            "--attack-pcap", cls.pcap + ",class=horizontal_scan,"
+                           "victim=203.0.113.0/24",
+                           "--attack-pcap", cls.pcap_b + ",class=horizontal_scan,"
                            "victim=203.0.113.0/24", "--out", cls.out, "--keep",
                            "--workdir", cls.work, timeout=500)
 
@@ -287,13 +294,16 @@ class AttackPcap(unittest.TestCase):
         self.assertEqual(r["real_captures"]["tiny_sweep"],
                          dict(file=self.pcap, truth_class="horizontal_scan", set="extra",
                               skip_s=0, victim="203.0.113.0/24"))
+        self.assertEqual(r["real_captures"]["tiny_sweep_b"]["file"], self.pcap_b)
         self.assertTrue(r["runs"])
+        labels = set()
         for run in r["runs"]:
             self.assertEqual((run["set"], run["suite"], run["kind"]),
                              ("extra", "real", "attack"), run["scenario"])
-            self.assertEqual([a["attack"] for a in run["attacks"]], ["tiny_sweep"])
+            labels.update(a["attack"] for a in run["attacks"])
             for a in run["attacks"]:
                 self.assertGreater(a["windows"], 0, run["scenario"])
+        self.assertEqual(labels, {"tiny_sweep", "tiny_sweep_b"})
         self.assertIn("synthetic", {run["background"] for run in r["runs"]})
         in_unit(self, {g["metric"]: g for g in r["goals"]["extra"]}["recall_real"]["value"],
                 "recall_real", allow_none=False)
