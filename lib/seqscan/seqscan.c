@@ -56,7 +56,8 @@
  * this link they take another path: no evidence either way. */
 #define UDP_PROBE_DATAGRAMS 2
 /* An empty datagram: the smallest IP header and the UDP header, nothing after them (nmap's
- * -sU to most ports; no application protocol is an empty datagram) */
+ * -sU to most ports, hping3's and nping's UDP by default; the empty keepalives of RTP, RFC
+ * 6263 4.1, go to a peer already talked to: no first contact) */
 #define UDP_HEADER_BYTES 8
 
 #define WAYS 4
